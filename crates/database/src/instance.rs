@@ -1,0 +1,39 @@
+//! The single instance row: bootstrap state and the token-signing secret.
+
+use crate::{Conn, Result};
+
+/// Creates the instance row if missing; returns the token-signing secret.
+pub async fn ensure(conn: &mut Conn, fresh_secret: &str, now_ms: i64) -> Result<String> {
+    sqlx::query("INSERT INTO instance (id, bootstrapped, token_secret, created_at) VALUES (1, 0, $1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(fresh_secret)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    let secret: String = sqlx::query_scalar("SELECT token_secret FROM instance WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(secret)
+}
+
+/// Claims the bootstrap: true for exactly one caller, the first user of a fresh install.
+pub async fn claim_bootstrap(conn: &mut Conn) -> Result<bool> {
+    let done = sqlx::query("UPDATE instance SET bootstrapped = 1 WHERE id = 1 AND bootstrapped = 0")
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_default_organization(conn: &mut Conn, org_id: &str) -> Result<()> {
+    sqlx::query("UPDATE instance SET default_organization_id = $1 WHERE id = 1")
+        .bind(org_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn default_organization(conn: &mut Conn) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT default_organization_id FROM instance WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten())
+}

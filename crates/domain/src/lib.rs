@@ -1,0 +1,17 @@
+//! Tunery's vocabulary: roles and permissions, validated input values, visibility rules,
+//! the audit hash chain and the token bucket.
+//!
+//! This crate does no I/O and depends on no async runtime, database or web crate
+//! (checked by `tests/dependency_fence.rs`). Everything here is a pure function of its inputs;
+//! time and randomness are passed in.
+
+pub mod audit;
+pub mod ids;
+pub mod permissions;
+pub mod rate_limit;
+pub mod validate;
+pub mod visibility;
+
+pub use permissions::{Permission, Role};
+pub use validate::ValidationError;
+pub use visibility::Visibility;

@@ -1,0 +1,184 @@
+//! The one error table of the API: each failure has a stable snake_case code, an HTTP status
+//! and an OpenAI-style type, and answers as `{"error": {"message", "type", "param", "code"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use services::Error as SE;
+use utoipa::ToSchema;
+
+/// Every error code the API returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ValidationFailed,
+    InvalidJson,
+    InvalidBody,
+    InvalidQuery,
+    UnsupportedMediaType,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    SessionRevoked,
+    InvalidCredentials,
+    AccountDisabled,
+    ApiKeyRevoked,
+    ApiKeyExpired,
+    RefreshTokenReused,
+    AccountLocked,
+    LoginThrottled,
+    PermissionDenied,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    /// (status, type) of each code: the table.
+    pub fn status_and_type(self) -> (StatusCode, &'static str) {
+        use ErrorCode::*;
+        match self {
+            ValidationFailed | InvalidJson | InvalidBody | InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error"),
+            MissingToken | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials | AccountDisabled | ApiKeyRevoked
+            | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
+            AccountLocked | LoginThrottled | RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+            PermissionDenied | Forbidden => (StatusCode::FORBIDDEN, "permission_error"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error"),
+            Conflict => (StatusCode::CONFLICT, "conflict_error"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
+            InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+        }
+    }
+
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: ErrorCode,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// Response extension: the services already audited this failure.
+#[derive(Debug, Clone, Copy)]
+pub struct AlreadyAudited;
+
+/// Response extension: an internal error's detail, logged once by the middleware.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
+
+/// Response extension: the permission a caller lacked (for the audit record).
+#[derive(Debug, Clone)]
+pub struct DeniedPermission(pub String);
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub param: Option<String>,
+    pub retry_after_s: Option<i64>,
+    pub audited: bool,
+    pub internal: Option<String>,
+    pub denied: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), param: None, retry_after_s: None, audited: false, internal: None, denied: None }
+    }
+
+    pub fn param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError { internal: Some(detail.into()), ..ApiError::new(ErrorCode::InternalError, "internal server error") }
+    }
+}
+
+impl From<SE> for ApiError {
+    fn from(e: SE) -> Self {
+        use services::AuthFailure as AF;
+        let message = e.to_string();
+        match e {
+            SE::Validation(v) => ApiError::new(ErrorCode::ValidationFailed, message).param(v.field),
+            SE::Unauthenticated(f) => {
+                let code = match f {
+                    AF::MissingToken => ErrorCode::MissingToken,
+                    AF::InvalidToken => ErrorCode::InvalidToken,
+                    AF::TokenExpired => ErrorCode::TokenExpired,
+                    AF::SessionRevoked => ErrorCode::SessionRevoked,
+                    AF::InvalidCredentials => ErrorCode::InvalidCredentials,
+                    AF::AccountDisabled => ErrorCode::AccountDisabled,
+                    AF::ApiKeyRevoked => ErrorCode::ApiKeyRevoked,
+                    AF::ApiKeyExpired => ErrorCode::ApiKeyExpired,
+                    AF::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+                };
+                let audited = matches!(f, AF::InvalidCredentials | AF::RefreshTokenReused);
+                ApiError { audited, ..ApiError::new(code, message) }
+            }
+            SE::AccountLocked { retry_after_s } => {
+                ApiError { retry_after_s: Some(retry_after_s), audited: true, ..ApiError::new(ErrorCode::AccountLocked, message) }
+            }
+            SE::LoginThrottled { retry_after_s } => {
+                ApiError { retry_after_s: Some(retry_after_s), audited: true, ..ApiError::new(ErrorCode::LoginThrottled, message) }
+            }
+            SE::PermissionDenied(p) => {
+                ApiError { denied: Some(p.to_string()), ..ApiError::new(ErrorCode::PermissionDenied, message) }
+            }
+            SE::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
+            SE::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            SE::Conflict(_) => ApiError::new(ErrorCode::Conflict, message),
+            SE::RateLimited { retry_after_ms, .. } => {
+                ApiError { retry_after_s: Some((retry_after_ms + 999) / 1000), ..ApiError::new(ErrorCode::RateLimited, message) }
+            }
+            SE::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.code.status_and_type();
+        let body = ErrorBody {
+            error: ErrorDetail { message: self.message, kind: kind.to_string(), param: self.param, code: self.code },
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if self.audited {
+            resp.extensions_mut().insert(AlreadyAudited);
+        }
+        if let Some(d) = self.internal {
+            resp.extensions_mut().insert(InternalDetail(d));
+        }
+        if let Some(p) = self.denied {
+            resp.extensions_mut().insert(DeniedPermission(p));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

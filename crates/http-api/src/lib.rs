@@ -1,0 +1,135 @@
+//! The HTTP surface: the axum router with `/api/v1` routes, the error table, extractors,
+//! authentication and audit middleware, Prometheus metrics and the generated OpenAPI document.
+//!
+//! Only this crate knows HTTP. Handlers parse into validated types, call one `services`
+//! function and map the result to an API view (`views`); stored rows never reach the wire.
+//! The permission each endpoint needs is declared as the scope of its `bearer` security
+//! requirement in the OpenAPI document, which the permission-matrix test reads.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod middleware;
+pub mod routes;
+pub mod views;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Router;
+use services::Services;
+use std::sync::Arc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body; larger ones answer 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tunery API", description = "Self-hosted platform for fine-tuning large language models. Errors answer as {\"error\": {message, type, param, code}}; the codes are listed in the ErrorCode schema."),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorCode, error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.description = Some("An access token from /api/v1/auth/login or an API key (tk_…). The scopes of each operation name the permission it needs.".into());
+            c.add_security_scheme("bearer", SecurityScheme::Http(http));
+        }
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::get_me))
+        .routes(routes!(organizations::create_organization, organizations::list_organizations))
+        .routes(routes!(organizations::get_organization, organizations::update_organization))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::create_invitation, users::list_invitations))
+        .routes(routes!(users::revoke_invitation))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::get_api_key, api_keys::revoke_api_key))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
+        .routes(routes!(projects::list_members, projects::add_member))
+        .routes(routes!(projects::update_member, projects::remove_member))
+        .routes(routes!(audit::list_audit_events))
+}
+
+fn system_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::system::healthz)).routes(routes!(routes::system::readyz))
+}
+
+/// The OpenAPI document, as generated from the routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi()).merge(system_routes()).merge(api_routes()).split_for_parts();
+    api
+}
+
+/// The whole application router.
+pub fn router(services: Services, settings: &HttpSettings) -> Router {
+    let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()) };
+    let (api, _) = api_routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        .split_for_parts();
+    let (system, _) = system_routes().split_for_parts();
+    let doc = openapi();
+    Router::new()
+        .merge(system)
+        .merge(api)
+        .route("/metrics", axum::routing::get(render_metrics))
+        .route("/openapi.json", axum::routing::get(move || async move { axum::Json(doc) }))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            error::ApiError::internal("a handler panicked").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn render_metrics(State(app): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render())
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,124 @@
+//! Request middleware: metrics and error logging (outermost), then for the API: authentication,
+//! rate limiting, and the audit record of every mutating request the services did not record.
+
+use crate::error::{AlreadyAudited, ApiError, DeniedPermission, ErrorCode, InternalDetail};
+use crate::metrics::RequestLabels;
+use crate::AppState;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use domain::audit::Outcome;
+use services::audit::AuditEvent;
+use services::{AuthFailure, Principal, RequestContext};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Counts and times every request; logs internal errors once, with their detail.
+pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    if let Some(InternalDetail(detail)) = resp.extensions().get::<InternalDetail>() {
+        tracing::error!(%method, %route, status, error = %detail, "internal error");
+    }
+    app.metrics.observe(RequestLabels { method, route, status }, started.elapsed().as_secs_f64());
+    resp
+}
+
+fn request_context(req: &Request) -> RequestContext {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    RequestContext { ip, user_agent }
+}
+
+fn bearer(req: &Request) -> Option<Result<String, ()>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    Some(token.ok_or(()))
+}
+
+/// Authenticates the bearer token (if any), charges the caller's rate limit, and audits
+/// mutating requests that failed or were denied.
+pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ctx = request_context(&req);
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let principal = match bearer(&req) {
+        None => None,
+        Some(Err(())) => {
+            let err: ApiError = services::Error::Unauthenticated(AuthFailure::InvalidToken).into();
+            return finish(&app, None, &ctx, &method, &route, mutating, err.into_response()).await;
+        }
+        Some(Ok(token)) => match app.services.authenticate(&token).await {
+            Ok(p) => Some(p),
+            Err(e) => return finish(&app, None, &ctx, &method, &route, mutating, ApiError::from(e).into_response()).await,
+        },
+    };
+    if let Some(p) = &principal {
+        if let Err(e) = app.services.charge_request(p) {
+            let limit = match &e {
+                services::Error::RateLimited { limit_per_second, .. } => *limit_per_second,
+                _ => 0.0,
+            };
+            let mut resp = ApiError::from(e).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("{limit}")) {
+                resp.headers_mut().insert("x-ratelimit-limit-requests-per-second", v);
+            }
+            return resp;
+        }
+        req.extensions_mut().insert(p.clone());
+    }
+    req.extensions_mut().insert(ctx.clone());
+    let resp = next.run(req).await;
+    finish(&app, principal.as_ref(), &ctx, &method, &route, mutating, resp).await
+}
+
+/// Writes the audit record of a mutating request that the services did not record themselves:
+/// denials and failures (successful mutations are recorded inside their own transaction).
+async fn finish(
+    app: &AppState,
+    principal: Option<&Principal>,
+    ctx: &RequestContext,
+    method: &Method,
+    route: &str,
+    mutating: bool,
+    resp: Response,
+) -> Response {
+    let status = resp.status();
+    if !mutating || status.is_success() || resp.extensions().get::<AlreadyAudited>().is_some() {
+        return resp;
+    }
+    let denied = resp.extensions().get::<DeniedPermission>().map(|d| d.0.clone());
+    let outcome = if status.as_u16() == 403 || status.as_u16() == 401 { Outcome::Denied } else { Outcome::Failure };
+    let action = if denied.is_some() { "permission.denied" } else { "request.failed" };
+    let mut event = match principal {
+        Some(p) => AuditEvent::by(p, action),
+        None => AuditEvent::anonymous(None, action),
+    };
+    event = event.outcome(outcome).details(serde_json::json!({
+        "method": method.as_str(), "route": route, "status": status.as_u16(), "permission": denied,
+    }));
+    if let Err(e) = app.services.record_event(event, ctx).await {
+        tracing::error!(error = %e, "could not write an audit record");
+        return ApiError::internal(format!("audit write failed: {e}")).into_response();
+    }
+    resp
+}
+
+/// Answers unknown paths in the error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that method; see /openapi.json")
+}

@@ -1,0 +1,23 @@
+//! One module per resource; handlers parse, call one service function and map the result.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod me;
+pub mod organizations;
+pub mod projects;
+pub mod system;
+pub mod users;
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Paging of list endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// Cursor: the id of the last item of the previous page.
+    pub after: Option<String>,
+}

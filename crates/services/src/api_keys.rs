@@ -1,0 +1,110 @@
+//! API keys: created by a user, shown once, stored hashed, scoped, optionally tied to a project.
+
+use crate::audit::{append, AuditEvent};
+use crate::auth::API_KEY_PREFIX;
+use crate::crypto::{new_id, random_token, sha256_hex};
+use crate::error::OrNotFound;
+use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
+use database::api_keys::ApiKeyRow;
+use domain::ids::IdKind;
+use domain::{validate, Permission, ValidationError};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewApiKey {
+    pub name: String,
+    /// Permission names; `None` takes every permission the caller holds.
+    pub scopes: Option<Vec<String>>,
+    pub project_id: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl Services {
+    /// Creates a key; returns it with the secret, which is never shown again.
+    pub async fn create_api_key(&self, principal: &Principal, n: NewApiKey, ctx: &RequestContext) -> Result<(ApiKeyRow, String)> {
+        let name = validate::name("name", &n.name)?;
+        let held = principal.org_permissions();
+        let scopes = match &n.scopes {
+            Some(s) => validate::scopes("scopes", s, &held)?,
+            None => held,
+        };
+        let now = now_ms();
+        if n.expires_at.is_some_and(|e| e <= now / 1000) {
+            return Err(ValidationError::new("expires_at", "must be in the future").into());
+        }
+        let project_id = match (&n.project_id, principal.project_restriction()) {
+            (Some(p), Some(r)) if p != r => return Err(Error::NotFound("project")),
+            (None, Some(r)) => Some(r.to_string()),
+            (p, _) => p.clone(),
+        };
+        if let Some(p) = &project_id {
+            self.visible_project(principal, p).await?;
+        }
+        let prefix = hex_prefix();
+        let secret = format!("{API_KEY_PREFIX}{prefix}_{}", random_token(32));
+        let row = ApiKeyRow {
+            id: new_id(IdKind::ApiKey),
+            organization_id: principal.organization_id.clone(),
+            user_id: principal.user_id.clone(),
+            name,
+            prefix,
+            key_hash: sha256_hex(&secret),
+            scopes: scopes.to_strings().join(" "),
+            project_id,
+            expires_at: n.expires_at.map(|s| s * 1000),
+            last_used_at: None,
+            revoked_at: None,
+            created_at: now,
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::api_keys::insert(tx.conn(), &row).await?;
+        let event = AuditEvent::by(principal, "api_key.create").target("api_key", &row.id).details(serde_json::json!({
+            "name": row.name, "prefix": row.prefix, "scopes": row.scopes, "project_id": row.project_id
+        }));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        Ok((row, secret))
+    }
+
+    /// The caller's own keys; with `manage_users`, any user's (`user_id`) keys of the organization.
+    pub async fn list_api_keys(&self, principal: &Principal, user_id: Option<&str>, after: Option<&str>, limit: Option<i64>) -> Result<Page<ApiKeyRow>> {
+        let limit = validate::page_limit(limit)?;
+        let owner = match user_id {
+            Some(u) if u != principal.user_id => {
+                principal.require(Permission::ManageUsers)?;
+                Some(u)
+            }
+            _ => Some(principal.user_id.as_str()),
+        };
+        let rows = database::api_keys::list(&mut *self.db().read().await?, &principal.organization_id, owner, after, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    /// One key: its owner's, or anyone's with `manage_users`.
+    pub async fn get_api_key(&self, principal: &Principal, id: &str) -> Result<ApiKeyRow> {
+        let key = database::api_keys::get(&mut *self.db().read().await?, &principal.organization_id, id)
+            .await
+            .or_not_found("api key")?;
+        if key.user_id != principal.user_id {
+            principal.require(Permission::ManageUsers)?;
+        }
+        Ok(key)
+    }
+
+    pub async fn revoke_api_key(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<ApiKeyRow> {
+        let key = self.get_api_key(principal, id).await?;
+        let mut tx = self.db().begin_write().await?;
+        let now = now_ms();
+        database::api_keys::revoke(tx.conn(), &principal.organization_id, id, now).await.or_not_found("api key")?;
+        let event = AuditEvent::by(principal, "api_key.revoke").target("api_key", id).details(serde_json::json!({"prefix": key.prefix}));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        Ok(ApiKeyRow { revoked_at: key.revoked_at.or(Some(now)), ..key })
+    }
+}
+
+fn hex_prefix() -> String {
+    let mut s = sha256_hex(&random_token(16));
+    s.truncate(10);
+    s
+}

@@ -1,0 +1,97 @@
+//! The services' error: each variant is a distinct failure the API maps to a stable code.
+
+use domain::{Permission, ValidationError};
+
+/// Why a caller could not be authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    SessionRevoked,
+    InvalidCredentials,
+    AccountDisabled,
+    ApiKeyRevoked,
+    ApiKeyExpired,
+    RefreshTokenReused,
+}
+
+impl AuthFailure {
+    pub const fn code(self) -> &'static str {
+        match self {
+            AuthFailure::MissingToken => "missing_token",
+            AuthFailure::InvalidToken => "invalid_token",
+            AuthFailure::TokenExpired => "token_expired",
+            AuthFailure::SessionRevoked => "session_revoked",
+            AuthFailure::InvalidCredentials => "invalid_credentials",
+            AuthFailure::AccountDisabled => "account_disabled",
+            AuthFailure::ApiKeyRevoked => "api_key_revoked",
+            AuthFailure::ApiKeyExpired => "api_key_expired",
+            AuthFailure::RefreshTokenReused => "refresh_token_reused",
+        }
+    }
+
+    pub const fn message(self) -> &'static str {
+        match self {
+            AuthFailure::MissingToken => "no credentials: send 'Authorization: Bearer <access token or API key>'",
+            AuthFailure::InvalidToken => "the bearer token is not valid",
+            AuthFailure::TokenExpired => "the access token has expired; refresh it at /api/v1/auth/refresh",
+            AuthFailure::SessionRevoked => "this session was signed out or revoked; log in again",
+            AuthFailure::InvalidCredentials => "wrong email or password",
+            AuthFailure::AccountDisabled => "this account is disabled",
+            AuthFailure::ApiKeyRevoked => "this API key was revoked",
+            AuthFailure::ApiKeyExpired => "this API key has expired",
+            AuthFailure::RefreshTokenReused => "this refresh token was already used; the whole session is revoked for safety",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    #[error("{}", .0.message())]
+    Unauthenticated(AuthFailure),
+    #[error("too many failed logins for this account; try again in {retry_after_s} s")]
+    AccountLocked { retry_after_s: i64 },
+    #[error("too many failed logins from this address; try again in {retry_after_s} s")]
+    LoginThrottled { retry_after_s: i64 },
+    #[error("missing permission '{0}'")]
+    PermissionDenied(Permission),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("rate limit exceeded; retry in {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: i64, limit_per_second: f64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<database::Error> for Error {
+    fn from(e: database::Error) -> Self {
+        match e {
+            database::Error::NotFound => Error::NotFound("object"),
+            database::Error::Conflict(what) => Error::Conflict(what),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Maps a repository `NotFound` to a not-found of the named kind.
+pub(crate) trait OrNotFound<T> {
+    fn or_not_found(self, kind: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for database::Result<T> {
+    fn or_not_found(self, kind: &'static str) -> Result<T> {
+        self.map_err(|e| match e {
+            database::Error::NotFound => Error::NotFound(kind),
+            other => other.into(),
+        })
+    }
+}

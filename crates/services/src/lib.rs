@@ -1,0 +1,94 @@
+//! The platform's use cases, one module per service. Rules and orchestration over the database;
+//! no HTTP. Every mutation is one write transaction that also appends its audit record, so a
+//! change and its audit entry commit or vanish together.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+mod crypto;
+pub mod error;
+pub mod identity;
+pub mod organizations;
+pub mod projects;
+pub mod rate_limit;
+pub mod settings;
+mod tokens;
+pub mod users;
+
+pub use auth::{Credential, Principal};
+pub use error::{AuthFailure, Error, Result};
+pub use settings::Settings;
+
+use database::Db;
+use std::sync::Arc;
+
+/// Where a request came from, for the audit log and throttling.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The wired services; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    settings: Settings,
+    token_secret: Vec<u8>,
+    login_throttle: rate_limit::KeyedBuckets,
+    request_limits: rate_limit::KeyedBuckets,
+}
+
+impl Services {
+    /// Wires the services over a migrated database; creates the instance row on first start.
+    pub async fn new(db: Db, settings: Settings) -> Result<Services> {
+        let mut tx = db.begin_write().await?;
+        let secret = database::instance::ensure(tx.conn(), &crypto::random_token(48), now_ms()).await?;
+        tx.commit().await?;
+        Ok(Services {
+            inner: Arc::new(Inner {
+                db,
+                settings,
+                token_secret: secret.into_bytes(),
+                login_throttle: rate_limit::KeyedBuckets::default(),
+                request_limits: rate_limit::KeyedBuckets::default(),
+            }),
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A page of a list: the items and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows.
+    pub(crate) fn from_rows(mut rows: Vec<T>, limit: i64) -> Page<T> {
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Page { items: rows, has_more }
+    }
+}

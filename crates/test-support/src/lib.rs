@@ -1,0 +1,79 @@
+//! Test-only helpers shared by the crates' test suites: a fresh database per test, on SQLite
+//! (a temporary file) and on the real PostgreSQL at 127.0.0.1:5432 (a database with a random
+//! name, dropped afterwards). Under `CI=true` a missing PostgreSQL fails the test instead of
+//! skipping it.
+
+use rand::Rng;
+use std::net::TcpStream;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server used for tests (a superuser connection to an existing database).
+pub fn postgres_admin_url() -> String {
+    std::env::var("TUNERY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn postgres_reachable() -> bool {
+    TcpStream::connect_timeout(&"127.0.0.1:5432".parse().expect("address"), Duration::from_secs(2)).is_ok()
+}
+
+/// The backends to run a test on: SQLite always, PostgreSQL when it answers (required in CI).
+pub fn backends() -> Vec<Backend> {
+    if postgres_reachable() {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true: start it (see .ci/run)");
+    } else {
+        eprintln!("warning: PostgreSQL is not reachable; running on SQLite only");
+        vec![Backend::Sqlite]
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn fresh(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("tunery.db").display());
+                TestDb { url, backend, dir, pg_name: None }
+            }
+            Backend::Postgres => {
+                let name = format!("tunery_test_{:016x}", rand::thread_rng().gen::<u64>());
+                let admin = postgres_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to PostgreSQL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+                TestDb { url: format!("{base}/{name}"), backend, dir, pg_name: Some(name) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs inside async tests: do the blocking work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}

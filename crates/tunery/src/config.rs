@@ -1,0 +1,166 @@
+//! Server configuration: flags, each also an environment variable (`TUNERY_*`), over an
+//! optional TOML file, over built-in defaults. Unknown keys in the file are an error.
+
+use crate::telemetry::LogFormat;
+use anyhow::Context;
+use domain::rate_limit::BucketLimit;
+use domain::Role;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "TUNERY_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the embedded database and local data (default ./.tunery).
+    #[arg(long, env = "TUNERY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH (default: DATA_DIR/tunery.db) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "TUNERY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// A TOML configuration file.
+    #[arg(long, env = "TUNERY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "TUNERY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "TUNERY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Database connections in the pool.
+    #[arg(long, env = "TUNERY_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// Requests per second allowed per caller, for every role (the TOML file sets them per role).
+    #[arg(long, env = "TUNERY_RATE_LIMIT_PER_SECOND")]
+    pub rate_limit_per_second: Option<f64>,
+    /// Burst allowed per caller, for every role.
+    #[arg(long, env = "TUNERY_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<f64>,
+    /// Lifetime of access tokens in seconds.
+    #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
+    pub access_token_ttl_s: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+    db_max_connections: Option<u32>,
+    #[serde(default)]
+    auth: AuthFile,
+    /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
+    #[serde(default)]
+    rate_limits: HashMap<String, LimitFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    access_token_ttl_s: Option<i64>,
+    refresh_token_ttl_s: Option<i64>,
+    lockout_threshold: Option<i64>,
+    lockout_duration_s: Option<i64>,
+    login_failures_per_ip: Option<f64>,
+    login_failure_window_s: Option<f64>,
+    invitation_ttl_s: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitFile {
+    per_second: f64,
+    burst: f64,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+    pub http: http_api::HttpSettings,
+    pub services: services::Settings,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<ServerConfig> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(".tunery"));
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tunery.db").display()));
+        let mut s = services::Settings::default();
+        let a = &file.auth;
+        if let Some(v) = self.access_token_ttl_s.or(a.access_token_ttl_s) {
+            s.access_token_ttl_s = v;
+        }
+        if let Some(v) = a.refresh_token_ttl_s {
+            s.refresh_token_ttl_s = v;
+        }
+        if let Some(v) = a.lockout_threshold {
+            s.lockout_threshold = v;
+        }
+        if let Some(v) = a.lockout_duration_s {
+            s.lockout_duration_s = v;
+        }
+        if let Some(v) = a.login_failures_per_ip {
+            s.ip_failure_burst = v;
+        }
+        if let Some(v) = a.login_failure_window_s {
+            s.ip_failure_window_s = v;
+        }
+        if let Some(v) = a.invitation_ttl_s {
+            s.invitation_ttl_s = v;
+        }
+        for (name, l) in &file.rate_limits {
+            let limit = BucketLimit { per_second: l.per_second, burst: l.burst };
+            if name == "default" {
+                for role in Role::ALL {
+                    s.rate_limits.insert(role, limit);
+                }
+            }
+        }
+        for (name, l) in &file.rate_limits {
+            if name == "default" {
+                continue;
+            }
+            let role = Role::parse(name).with_context(|| format!("rate_limits.{name}: not a role (admin, researcher, developer, viewer or default)"))?;
+            s.rate_limits.insert(role, BucketLimit { per_second: l.per_second, burst: l.burst });
+        }
+        if self.rate_limit_per_second.is_some() || self.rate_limit_burst.is_some() {
+            for role in Role::ALL {
+                let current = s.rate_limit(role);
+                let per_second = self.rate_limit_per_second.unwrap_or(current.per_second);
+                let burst = self.rate_limit_burst.unwrap_or(current.burst.max(per_second));
+                s.rate_limits.insert(role, BucketLimit { per_second, burst });
+            }
+        }
+        let mut http = http_api::HttpSettings::default();
+        if let Some(v) = self.max_body_bytes.or(file.max_body_bytes) {
+            http.max_body_bytes = v;
+        }
+        Ok(ServerConfig {
+            listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data_dir,
+            database_url,
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            db_max_connections: self.db_max_connections.or(file.db_max_connections).unwrap_or(16),
+            http,
+            services: s,
+        })
+    }
+}
