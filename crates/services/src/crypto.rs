@@ -15,11 +15,15 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-/// A new id: 6 bytes of milliseconds then 6 random bytes, so ids sort by creation time.
+/// A new id: 6 bytes of milliseconds, a 2-byte per-process sequence, then 4 random bytes, so
+/// ids sort by creation time (strictly within one process, to the millisecond across several).
 pub fn new_id(kind: domain::ids::IdKind) -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static SEQUENCE: AtomicU16 = AtomicU16::new(0);
     let mut bytes = [0u8; 12];
     bytes[..6].copy_from_slice(&crate::now_ms().to_be_bytes()[2..]);
-    rand::thread_rng().fill_bytes(&mut bytes[6..]);
+    bytes[6..8].copy_from_slice(&SEQUENCE.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    rand::thread_rng().fill_bytes(&mut bytes[8..]);
     domain::ids::format_id(kind, bytes)
 }
 

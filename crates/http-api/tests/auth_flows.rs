@@ -1,0 +1,170 @@
+//! Registration, login, token rotation, logout, lockout and bad tokens, over HTTP, on each database.
+
+mod common;
+
+use common::{TestApp, PASSWORD};
+use serde_json::json;
+use services::Settings;
+use test_support::backends;
+
+async fn first_user_bootstraps_then_registration_closes(app: TestApp) {
+    let (_, token) = app.bootstrap().await;
+    let me = app.get("/api/v1/me", &token).await;
+    let me = me.expect(200);
+    assert_eq!(me["user"]["role"], "admin");
+    assert_eq!(me["user"]["is_instance_admin"], true);
+    assert_eq!(me["organization"]["name"], "Default");
+    assert!(me["permissions"].as_array().unwrap().contains(&json!("manage_users")));
+    let second = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "b@example.com", "name": "B", "password": PASSWORD})))
+        .await;
+    second.expect(403);
+    assert_eq!(second.code(), "forbidden");
+    assert!(second.body["error"]["message"].as_str().unwrap().contains("registration is closed"));
+}
+on_each_backend!(first_user_bootstraps_then_registration_closes_test, first_user_bootstraps_then_registration_closes);
+
+async fn open_registration_policy(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let bad = app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"default_role": "admin"})).await;
+    bad.expect(400);
+    assert_eq!(bad.body["error"]["param"], "default_role");
+    app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"open_registration": true, "default_role": "developer"}))
+        .await
+        .expect(200);
+    let joined = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "dev@example.com", "name": "Dev", "password": PASSWORD})))
+        .await;
+    assert_eq!(joined.expect(201)["role"], "developer");
+    assert_eq!(joined.body["is_instance_admin"], false);
+    let dup = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "DEV@example.com", "name": "Dev", "password": PASSWORD})))
+        .await;
+    dup.expect(409);
+}
+on_each_backend!(open_registration_policy_test, open_registration_policy);
+
+async fn invitations(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let inv = app.post("/api/v1/invitations", &admin, json!({"email": "new@example.com", "role": "researcher"})).await;
+    let token = inv.expect(201)["token"].as_str().unwrap().to_string();
+    let listed = app.get("/api/v1/invitations", &admin).await;
+    assert!(listed.expect(200)["data"][0].get("token").is_none(), "token is shown once only");
+    let wrong = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "other@example.com", "name": "X", "password": PASSWORD, "invitation_token": token})))
+        .await;
+    wrong.expect(403);
+    let ok = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})))
+        .await;
+    assert_eq!(ok.expect(201)["role"], "researcher");
+    let again = app
+        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})))
+        .await;
+    again.expect(403);
+    // A revoked invitation cannot be used.
+    let inv2 = app.post("/api/v1/invitations", &admin, json!({"email": "late@example.com", "role": "viewer"})).await;
+    let (id2, token2) = (inv2.id(), inv2.body["token"].as_str().unwrap().to_string());
+    app.delete(&format!("/api/v1/invitations/{id2}"), &admin).await.expect(204);
+    app.call("POST", "/api/v1/auth/register", None, Some(json!({"email": "late@example.com", "name": "L", "password": PASSWORD, "invitation_token": token2})))
+        .await
+        .expect(403);
+}
+on_each_backend!(invitations_test, invitations);
+
+async fn refresh_rotation_and_reuse_revokes_the_family(app: TestApp) {
+    app.bootstrap().await;
+    let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
+    let login = login.expect(200).clone();
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["expires_in"], 900);
+    let r1 = login["refresh_token"].as_str().unwrap();
+    let second = app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": r1}))).await;
+    let second = second.expect(200).clone();
+    let (a2, r2) = (second["access_token"].as_str().unwrap(), second["refresh_token"].as_str().unwrap());
+    assert_ne!(r1, r2);
+    app.get("/api/v1/me", a2).await.expect(200);
+    // Someone replays the first refresh token: the whole session dies.
+    let replay = app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": r1}))).await;
+    replay.expect(401);
+    assert_eq!(replay.code(), "refresh_token_reused");
+    let r2_use = app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": r2}))).await;
+    assert_eq!(r2_use.code(), "session_revoked");
+    assert_eq!(app.get("/api/v1/me", a2).await.code(), "session_revoked");
+    let unknown = app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": "rt_nope"}))).await;
+    assert_eq!(unknown.code(), "invalid_token");
+}
+on_each_backend!(refresh_rotation_and_reuse_revokes_the_family_test, refresh_rotation_and_reuse_revokes_the_family);
+
+async fn logout_revokes_access_and_refresh(app: TestApp) {
+    app.bootstrap().await;
+    let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
+    let (access, refresh) = (login.body["access_token"].as_str().unwrap().to_string(), login.body["refresh_token"].as_str().unwrap().to_string());
+    app.call("POST", "/api/v1/auth/logout", Some(&access), None).await.expect(204);
+    assert_eq!(app.get("/api/v1/me", &access).await.code(), "session_revoked");
+    assert_eq!(app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": refresh}))).await.code(), "session_revoked");
+}
+on_each_backend!(logout_revokes_access_and_refresh_test, logout_revokes_access_and_refresh);
+
+async fn bad_tokens_answer_401_with_a_reason(app: TestApp) {
+    let (_, token) = app.bootstrap().await;
+    let missing = app.call("GET", "/api/v1/me", None, None).await;
+    missing.expect(401);
+    assert_eq!(missing.code(), "missing_token");
+    assert_eq!(missing.body["error"]["type"], "authentication_error");
+    assert_eq!(app.get("/api/v1/me", "garbage").await.code(), "invalid_token");
+    assert_eq!(app.get("/api/v1/me", "tk_0000000000_secret").await.code(), "invalid_token");
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(app.get("/api/v1/me", &forged).await.code(), "invalid_token");
+    let basic = app
+        .send(axum::http::Request::builder().uri("/api/v1/me").header("authorization", "Basic YWRtaW46YWRtaW4=").body(axum::body::Body::empty()).unwrap())
+        .await;
+    assert_eq!(basic.code(), "invalid_token");
+}
+on_each_backend!(bad_tokens_answer_401_with_a_reason_test, bad_tokens_answer_401_with_a_reason);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_access_token_says_so() {
+    for backend in backends() {
+        let app = TestApp::with_settings(backend, Settings { access_token_ttl_s: 0, ..Settings::default() }).await;
+        let (_, token) = app.bootstrap().await;
+        let a = app.get("/api/v1/me", &token).await;
+        a.expect(401);
+        assert_eq!(a.code(), "token_expired");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_lock_the_account_and_throttle_the_address() {
+    for backend in backends() {
+        let app = TestApp::with_settings(backend, Settings { lockout_threshold: 3, ip_failure_burst: 4.0, ..Settings::default() }).await;
+        app.bootstrap().await;
+        let wrong = json!({"email": "admin@example.com", "password": "wrong password"});
+        for _ in 0..2 {
+            assert_eq!(app.call("POST", "/api/v1/auth/login", None, Some(wrong.clone())).await.code(), "invalid_credentials");
+        }
+        let locked = app.call("POST", "/api/v1/auth/login", None, Some(wrong.clone())).await;
+        locked.expect(429);
+        assert_eq!(locked.code(), "account_locked");
+        assert!(locked.headers.get("retry-after").is_some());
+        // Even the right password is refused while locked.
+        let right = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
+        assert_eq!(right.code(), "account_locked");
+        // Unknown accounts still count against the address.
+        let ghost = json!({"email": "ghost@example.com", "password": "whatever1"});
+        assert_eq!(app.call("POST", "/api/v1/auth/login", None, Some(ghost.clone())).await.code(), "invalid_credentials");
+        assert_eq!(app.call("POST", "/api/v1/auth/login", None, Some(ghost.clone())).await.code(), "login_throttled");
+        assert_eq!(app.call("POST", "/api/v1/auth/login", None, Some(ghost)).await.code(), "login_throttled");
+        // Every step is in the audit log.
+        let mut conn = app.services.db().read().await.unwrap();
+        let rows = database::audit::list(&mut conn, &Default::default(), None, 100).await.unwrap();
+        let actions: Vec<(String, String)> = rows.iter().map(|r| (r.action.clone(), r.outcome.clone())).collect();
+        assert!(actions.contains(&("auth.lockout".into(), "denied".into())), "{actions:?}");
+        assert!(actions.iter().filter(|a| a.0 == "auth.login" && a.1 == "failure").count() >= 4, "{actions:?}");
+        assert!(actions.contains(&("auth.login".into(), "denied".into())), "{actions:?}");
+        assert!(rows.iter().all(|r| !r.details.contains("wrong password")), "passwords never reach the audit log");
+    }
+}

@@ -1,0 +1,155 @@
+//! An in-process Tunery app over a fresh database, driven through `Router::oneshot`.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use services::{Services, Settings};
+use test_support::{Backend, TestDb};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub router: Router,
+    pub services: Services,
+    pub db: TestDb,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: axum::http::HeaderMap,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.body)).to_string()
+    }
+
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> TestApp {
+        TestApp::with_settings(backend, Settings::default()).await
+    }
+
+    pub async fn with_settings(backend: Backend, settings: Settings) -> TestApp {
+        let db = TestDb::fresh(backend).await;
+        let database = database::Db::connect(&db.url, 8).await.expect("connect");
+        database.migrate().await.expect("migrate");
+        let services = Services::new(database, settings).await.expect("services");
+        let router = http_api::router(services.clone(), &http_api::HttpSettings::default());
+        TestApp { router, services, db }
+    }
+
+    /// Sends a raw request.
+    pub async fn send(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.expect("router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Answer { status, body, headers }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call("PATCH", path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call("DELETE", path, Some(token), None).await
+    }
+
+    pub async fn login(&self, email: &str) -> String {
+        let a = self.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
+        a.expect(200)["access_token"].as_str().expect("access token").to_string()
+    }
+
+    /// Registers the first user (instance admin) and logs in: (user id, token).
+    pub async fn bootstrap(&self) -> (String, String) {
+        let a = self
+            .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "admin@example.com", "name": "Admin", "password": PASSWORD})))
+            .await;
+        let id = a.expect(201)["id"].as_str().expect("id").to_string();
+        (id, self.login("admin@example.com").await)
+    }
+
+    /// Creates a user with `role` in the admin's organization and logs in: (user id, token).
+    pub async fn user(&self, admin_token: &str, email: &str, role: &str) -> (String, String) {
+        let a = self.post("/api/v1/users", admin_token, json!({"email": email, "name": email, "password": PASSWORD, "role": role})).await;
+        let id = a.expect(201)["id"].as_str().expect("id").to_string();
+        (id, self.login(email).await)
+    }
+
+    /// Creates a second organization with its own admin (by the instance admin): (org id, admin token).
+    pub async fn other_org(&self, instance_admin_token: &str, name: &str) -> (String, String) {
+        let email = format!("admin@{}.example.com", name.to_lowercase());
+        let a = self
+            .post(
+                "/api/v1/organizations",
+                instance_admin_token,
+                json!({"name": name, "admin": {"email": email, "name": "Other admin", "password": PASSWORD}}),
+            )
+            .await;
+        let org = a.expect(201)["id"].as_str().expect("id").to_string();
+        (org, self.login(&email).await)
+    }
+
+    /// Number of audit records of the whole instance.
+    pub async fn audit_count(&self) -> i64 {
+        let mut conn = self.services.db().read().await.expect("conn");
+        database::audit::head(&mut conn).await.expect("head").0
+    }
+}
+
+/// Defines a test that runs `flow(app)` once per backend (SQLite, and PostgreSQL when available).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($name:ident, $flow:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in test_support::backends() {
+                $flow(common::TestApp::new(backend).await).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,185 @@
+//! Users, API keys, projects and members, over HTTP, on each database.
+
+mod common;
+
+use common::{TestApp, PASSWORD};
+use serde_json::json;
+
+async fn users_roles_and_last_admin(app: TestApp) {
+    let (admin_id, admin) = app.bootstrap().await;
+    let (dev_id, dev) = app.user(&admin, "dev@example.com", "developer").await;
+    let denied = app.get("/api/v1/users", &dev).await;
+    denied.expect(403);
+    assert_eq!(denied.code(), "permission_denied");
+    assert!(denied.body["error"]["message"].as_str().unwrap().contains("manage_users"));
+    // Oneself is always visible; others need manage_users.
+    app.get(&format!("/api/v1/users/{dev_id}"), &dev).await.expect(200);
+    app.get(&format!("/api/v1/users/{admin_id}"), &dev).await.expect(403);
+    // No mass assignment: a user cannot raise their own role.
+    app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"role": "admin"})).await.expect(403);
+    let smuggled = app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"organization_id": "org_x"})).await;
+    smuggled.expect(400);
+    assert_eq!(smuggled.code(), "invalid_body");
+    // Role changes are audited.
+    app.patch(&format!("/api/v1/users/{dev_id}"), &admin, json!({"role": "researcher"})).await.expect(200);
+    let events = app.get("/api/v1/audit-events?action=user.role_change", &admin).await;
+    let ev = &events.expect(200)["data"][0];
+    assert_eq!(ev["details"]["from"], "developer");
+    assert_eq!(ev["details"]["to"], "researcher");
+    assert_eq!(ev["target_id"], dev_id.as_str());
+    // The last admin cannot be demoted.
+    let last = app.patch(&format!("/api/v1/users/{admin_id}"), &admin, json!({"role": "viewer"})).await;
+    last.expect(409);
+    // Own password change needs the current password, then ends other sessions.
+    let no_current = app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"password": "a new password"})).await;
+    assert_eq!(no_current.body["error"]["param"], "current_password");
+    app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"password": "a new password", "current_password": PASSWORD})).await.expect(200);
+    assert_eq!(app.get("/api/v1/me", &dev).await.code(), "session_revoked");
+    // Disabling ends sessions and keys at once.
+    let (v_id, viewer) = app.user(&admin, "v@example.com", "viewer").await;
+    app.patch(&format!("/api/v1/users/{v_id}"), &admin, json!({"disabled": true})).await.expect(200);
+    assert_eq!(app.get("/api/v1/me", &viewer).await.code(), "session_revoked");
+    let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "v@example.com", "password": PASSWORD}))).await;
+    assert_eq!(login.code(), "account_disabled");
+}
+on_each_backend!(users_roles_and_last_admin_test, users_roles_and_last_admin);
+
+async fn api_keys_scopes_projects_and_revocation(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let (_, dev) = app.user(&admin, "dev@example.com", "developer").await;
+    let over = app.post("/api/v1/api-keys", &dev, json!({"name": "ci", "scopes": ["train_model"]})).await;
+    over.expect(400);
+    assert!(over.body["error"]["message"].as_str().unwrap().contains("train_model"));
+    let created = app.post("/api/v1/api-keys", &dev, json!({"name": "read only", "scopes": ["view_dataset"]})).await;
+    let created = created.expect(201).clone();
+    let key = created["key"].as_str().unwrap().to_string();
+    let prefix = created["prefix"].as_str().unwrap();
+    assert!(key.starts_with(&format!("tk_{prefix}_")), "{key}");
+    let me = app.get("/api/v1/me", &key).await;
+    let me = me.expect(200);
+    assert_eq!(me["auth"], "api_key");
+    assert_eq!(me["permissions"], json!(["view_dataset"]));
+    // Scopes limit what the key may do even though its owner could.
+    let p = app.post("/api/v1/projects", &key, json!({"name": "via key"})).await;
+    p.expect(403);
+    assert!(p.body["error"]["message"].as_str().unwrap().contains("upload_dataset"));
+    // The secret is never shown again; last use is recorded.
+    let id = created["id"].as_str().unwrap();
+    let shown = app.get(&format!("/api/v1/api-keys/{id}"), &dev).await;
+    assert!(shown.expect(200).get("key").is_none());
+    assert!(shown.body["last_used_at"].is_i64());
+    let listed = app.get("/api/v1/api-keys", &dev).await;
+    assert_eq!(listed.expect(200)["data"].as_array().unwrap().len(), 1);
+    // Another user's key is not theirs to see unless they manage users.
+    let (_, viewer) = app.user(&admin, "v@example.com", "viewer").await;
+    app.get(&format!("/api/v1/api-keys/{id}"), &viewer).await.expect(403);
+    app.delete(&format!("/api/v1/api-keys/{id}"), &dev).await.expect(200);
+    assert_eq!(app.get("/api/v1/me", &key).await.code(), "api_key_revoked");
+    // Expiry in the past is refused; project restriction narrows visibility.
+    app.post("/api/v1/api-keys", &dev, json!({"name": "old", "expires_at": 1})).await.expect(400);
+    let p1 = app.post("/api/v1/projects", &dev, json!({"name": "one"})).await.id();
+    let p2 = app.post("/api/v1/projects", &dev, json!({"name": "two"})).await.id();
+    let scoped = app.post("/api/v1/api-keys", &dev, json!({"name": "p1 only", "project_id": p1})).await;
+    let scoped_key = scoped.expect(201)["key"].as_str().unwrap().to_string();
+    let visible = app.get("/api/v1/projects", &scoped_key).await;
+    let ids: Vec<&str> = visible.body["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![p1.as_str()]);
+    app.get(&format!("/api/v1/projects/{p2}"), &scoped_key).await.expect(404);
+    app.post("/api/v1/projects", &scoped_key, json!({"name": "three"})).await.expect(403);
+    // A key cannot log out; its owner revokes it instead.
+    app.call("POST", "/api/v1/auth/logout", Some(&scoped_key), None).await.expect(403);
+}
+on_each_backend!(api_keys_scopes_projects_and_revocation_test, api_keys_scopes_projects_and_revocation);
+
+async fn project_visibility_and_project_roles(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let (_, researcher) = app.user(&admin, "r@example.com", "researcher").await;
+    let (viewer_id, viewer) = app.user(&admin, "v@example.com", "viewer").await;
+    let created = app.post("/api/v1/projects", &researcher, json!({"name": "llama", "description": "LoRA runs"})).await;
+    let created = created.expect(201).clone();
+    let pid = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["my_role"], "admin");
+    assert_eq!(created["visibility"], "project");
+    // Members only: the viewer gets 404, not 403, so existence does not leak.
+    app.get(&format!("/api/v1/projects/{pid}"), &viewer).await.expect(404);
+    assert_eq!(app.get("/api/v1/projects", &viewer).await.body["data"].as_array().unwrap().len(), 0);
+    app.get(&format!("/api/v1/projects/{pid}"), &admin).await.expect(200);
+    // Adding the viewer as a project researcher grants training inside the project only.
+    app.post(&format!("/api/v1/projects/{pid}/members"), &researcher, json!({"user_id": viewer_id, "role": "researcher"})).await.expect(201);
+    let seen = app.get(&format!("/api/v1/projects/{pid}"), &viewer).await;
+    let perms = seen.expect(200)["my_permissions"].as_array().unwrap().clone();
+    assert!(perms.contains(&json!("train_model")));
+    assert!(!perms.contains(&json!("manage_resources")));
+    app.patch(&format!("/api/v1/projects/{pid}"), &viewer, json!({"name": "renamed"})).await.expect(403);
+    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher, json!({"role": "admin"})).await.expect(200);
+    app.patch(&format!("/api/v1/projects/{pid}"), &viewer, json!({"name": "renamed"})).await.expect(200);
+    let members = app.get(&format!("/api/v1/projects/{pid}/members"), &viewer).await;
+    assert_eq!(members.expect(200)["data"].as_array().unwrap().len(), 2);
+    app.delete(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher).await.expect(204);
+    app.get(&format!("/api/v1/projects/{pid}"), &viewer).await.expect(404);
+    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher, json!({"role": "admin"})).await.expect(404);
+    // Organization-wide visibility: everyone sees it, with view permissions only.
+    app.patch(&format!("/api/v1/projects/{pid}"), &researcher, json!({"visibility": "organization"})).await.expect(200);
+    let seen = app.get(&format!("/api/v1/projects/{pid}"), &viewer).await;
+    assert_eq!(seen.expect(200)["my_permissions"], json!(["view_dataset", "view_metrics"]));
+    // Private: the owner and organization admins only.
+    app.patch(&format!("/api/v1/projects/{pid}"), &researcher, json!({"visibility": "private"})).await.expect(200);
+    app.get(&format!("/api/v1/projects/{pid}"), &viewer).await.expect(404);
+    app.get(&format!("/api/v1/projects/{pid}"), &admin).await.expect(200);
+    app.patch(&format!("/api/v1/projects/{pid}"), &researcher, json!({"visibility": "users"})).await.expect(400);
+    // Names are unique per organization.
+    app.post("/api/v1/projects", &researcher, json!({"name": "renamed"})).await.expect(409);
+    app.delete(&format!("/api/v1/projects/{pid}"), &researcher).await.expect(204);
+    app.get(&format!("/api/v1/projects/{pid}"), &researcher).await.expect(404);
+}
+on_each_backend!(project_visibility_and_project_roles_test, project_visibility_and_project_roles);
+
+async fn lists_page_with_cursors(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    for i in 0..25 {
+        app.post("/api/v1/projects", &admin, json!({"name": format!("p{i:02}")})).await.expect(201);
+    }
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let q = if after.is_empty() { "/api/v1/projects?limit=10".to_string() } else { format!("/api/v1/projects?limit=10&after={after}") };
+        let page = app.get(&q, &admin).await;
+        let page = page.expect(200).clone();
+        assert_eq!(page["object"], "list");
+        let data = page["data"].as_array().unwrap();
+        seen.extend(data.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        after = data.last().unwrap()["id"].as_str().unwrap().to_string();
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(seen, expected, "creation order, no duplicates, nothing missing");
+    let bad = app.get("/api/v1/projects?limit=0", &admin).await;
+    bad.expect(400);
+    assert_eq!(bad.body["error"]["param"], "limit");
+    assert_eq!(app.get("/api/v1/projects?limit=ten", &admin).await.code(), "invalid_query");
+    assert_eq!(app.get("/api/v1/projects?color=red", &admin).await.code(), "invalid_query");
+}
+on_each_backend!(lists_page_with_cursors_test, lists_page_with_cursors);
+
+async fn organizations_by_instance_admin(app: TestApp) {
+    let (_, root) = app.bootstrap().await;
+    let (org_b, admin_b) = app.other_org(&root, "Beta").await;
+    let mine = app.get("/api/v1/organizations", &admin_b).await;
+    let data = mine.expect(200)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], org_b.as_str());
+    assert_eq!(app.get("/api/v1/organizations", &root).await.body["data"].as_array().unwrap().len(), 2);
+    // Only instance admins create organizations.
+    app.post("/api/v1/organizations", &admin_b, json!({"name": "Gamma"})).await.expect(403);
+    // One transaction: an organization whose admin cannot be created is not created either.
+    let clash = app
+        .post("/api/v1/organizations", &root, json!({"name": "Delta", "admin": {"email": "admin@example.com", "name": "X", "password": PASSWORD}}))
+        .await;
+    clash.expect(409);
+    let names: Vec<String> =
+        app.get("/api/v1/organizations", &root).await.body["data"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect();
+    assert!(!names.contains(&"Delta".to_string()), "{names:?}");
+}
+on_each_backend!(organizations_by_instance_admin_test, organizations_by_instance_admin);
