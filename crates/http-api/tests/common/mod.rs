@@ -141,6 +141,36 @@ impl TestApp {
     }
 }
 
+/// An operation of the OpenAPI document.
+pub struct Operation {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub has_body: bool,
+    /// None: public. Some(vec![]): any authenticated caller. Some([scope]): that permission.
+    pub scopes: Option<Vec<String>>,
+}
+
+pub fn operations() -> Vec<Operation> {
+    let doc = serde_json::to_value(http_api::openapi()).unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let scopes = op.get("security").map(|s| {
+                s[0]["bearer"].as_array().expect("bearer scheme").iter().map(|v| v.as_str().unwrap().to_string()).collect()
+            });
+            ops.push(Operation {
+                id: op["operationId"].as_str().unwrap().to_string(),
+                method: method.to_uppercase(),
+                path: path.clone(),
+                has_body: op.get("requestBody").is_some(),
+                scopes,
+            });
+        }
+    }
+    ops
+}
+
 /// Defines a test that runs `flow(app)` once per backend (SQLite, and PostgreSQL when available).
 #[macro_export]
 macro_rules! on_each_backend {

@@ -1,0 +1,130 @@
+//! Every role × every endpoint, generated from the OpenAPI document: each operation declares
+//! the permission it needs as the scope of its `bearer` security requirement, and this test
+//! checks the server enforces exactly that. A new endpoint is picked up automatically; one
+//! without a request body fixture below fails the test until it gets one.
+
+mod common;
+
+use common::{operations, TestApp, PASSWORD};
+use domain::{Permission, Role};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use test_support::backends;
+
+/// Endpoints that need no credentials. Adding one must be deliberate.
+const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
+
+/// A request body for each operation that takes one ("{target_user}" is replaced).
+fn body_for(operation: &str, n: usize) -> Option<Value> {
+    Some(match operation {
+        "create_organization" => json!({"name": format!("Org {n}")}),
+        "update_organization" => json!({"open_registration": false}),
+        "create_user" => json!({"email": format!("new{n}@example.com"), "name": "New", "password": PASSWORD, "role": "viewer"}),
+        "update_user" => json!({"name": format!("Renamed {n}")}),
+        "create_invitation" => json!({"email": format!("inv{n}@example.com"), "role": "viewer"}),
+        "create_api_key" => json!({"name": format!("key {n}")}),
+        "create_project" => json!({"name": format!("project {n}")}),
+        "update_project" => json!({"description": format!("changed {n}")}),
+        "add_member" => json!({"user_id": "{target_user}", "role": "viewer"}),
+        "update_member" => json!({"role": "developer"}),
+        _ => return None,
+    })
+}
+
+/// One organization with a user per role, each a member of one project with the same role.
+struct Fixture {
+    app: TestApp,
+    root: String,
+    tokens: BTreeMap<&'static str, String>,
+    ids: BTreeMap<&'static str, String>,
+    keys: BTreeMap<&'static str, String>,
+}
+
+async fn fixture(backend: test_support::Backend) -> Fixture {
+    let app = TestApp::new(backend).await;
+    let (_, root) = app.bootstrap().await;
+    let org = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let project = app.post("/api/v1/projects", &root, json!({"name": "shared"})).await.id();
+    let (target, _) = app.user(&root, "target@example.com", "viewer").await;
+    app.post(&format!("/api/v1/projects/{project}/members"), &root, json!({"user_id": target, "role": "viewer"})).await.expect(201);
+    let invitation = app.post("/api/v1/invitations", &root, json!({"email": "invited@example.com", "role": "viewer"})).await.id();
+    let mut tokens = BTreeMap::new();
+    let mut keys = BTreeMap::new();
+    for role in Role::ALL {
+        let (id, token) = app.user(&root, &format!("role-{}@example.com", role.as_str()), role.as_str()).await;
+        app.post(&format!("/api/v1/projects/{project}/members"), &root, json!({"user_id": id, "role": role.as_str()})).await.expect(201);
+        keys.insert(role.as_str(), app.post("/api/v1/api-keys", &token, json!({"name": "own"})).await.id());
+        tokens.insert(role.as_str(), token);
+    }
+    let ids = BTreeMap::from([("org_id", org), ("project_id", project), ("user_id", target), ("invitation_id", invitation)]);
+    Fixture { app, root, tokens, ids, keys }
+}
+
+fn fill(path: &str, f: &Fixture, role: &str) -> String {
+    let mut p = path.to_string();
+    for (name, id) in &f.ids {
+        p = p.replace(&format!("{{{name}}}"), id);
+    }
+    p.replace("{key_id}", f.keys.get(role).map(String::as_str).unwrap_or("key_missing"))
+}
+
+fn allowed(role: Role, scopes: &[String]) -> bool {
+    match scopes.first().map(String::as_str) {
+        None => true,
+        Some("instance_admin") => false,
+        Some(name) => role.allows(Permission::parse(name).unwrap_or_else(|| panic!("scope '{name}' is not a permission"))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
+    let ops = operations();
+    let public: Vec<&str> = ops.iter().filter(|o| o.scopes.is_none()).map(|o| o.id.as_str()).collect();
+    let mut expected_public = PUBLIC.to_vec();
+    expected_public.sort();
+    let mut public_sorted = public.clone();
+    public_sorted.sort();
+    assert_eq!(public_sorted, expected_public, "the set of public endpoints changed");
+    assert!(ops.len() >= 25, "only {} operations found", ops.len());
+    for backend in backends() {
+        for (n, op) in ops.iter().filter(|o| o.scopes.is_some()).enumerate() {
+            let scopes = op.scopes.clone().unwrap();
+            let f = fixture(backend).await;
+            // Denied roles first, so that an allowed DELETE cannot hide a denial behind a 404.
+            let mut roles: Vec<Role> = Role::ALL.to_vec();
+            roles.sort_by_key(|r| allowed(*r, &scopes));
+            for role in roles.iter().copied() {
+                let token = &f.tokens[role.as_str()];
+                let path = fill(&op.path, &f, role.as_str());
+                let body = if op.has_body {
+                    let b = body_for(&op.id, n).unwrap_or_else(|| panic!("add a request body for '{}' to body_for()", op.id));
+                    Some(serde_json::from_str(&b.to_string().replace("{target_user}", &f.ids["user_id"])).unwrap())
+                } else {
+                    None
+                };
+                let audit_before = f.app.audit_count().await;
+                let a = f.app.call(&op.method, &path, Some(token), body).await;
+                let what = format!("{} {} as {} ({:?})", op.method, op.path, role, backend);
+                assert!(a.status.as_u16() < 500, "{what}: {}", a.body);
+                assert_ne!(a.status.as_u16(), 401, "{what}: {}", a.body);
+                if allowed(role, &scopes) {
+                    assert_ne!(a.status.as_u16(), 403, "{what} was refused: {}", a.body);
+                } else {
+                    assert_eq!(a.status.as_u16(), 403, "{what} was not refused: {}", a.body);
+                    let code = a.code();
+                    assert!(code == "permission_denied" || code == "forbidden", "{what}: {code}");
+                    if code == "permission_denied" {
+                        assert!(a.body["error"]["message"].as_str().unwrap().contains(&scopes[0]), "{what}: the message names the permission");
+                    }
+                }
+                if op.method != "GET" {
+                    assert!(f.app.audit_count().await > audit_before, "{what}: mutating request left no audit record ({})", a.status);
+                }
+            }
+            let root = f.app.call(&op.method, &fill(&op.path, &f, "admin"), Some(&f.root), body_for(&op.id, n + 1000)).await;
+            if scopes.first().map(String::as_str) == Some("instance_admin") {
+                assert!(root.status.is_success(), "{} {} as instance admin: {}", op.method, op.path, root.body);
+            }
+        }
+    }
+}

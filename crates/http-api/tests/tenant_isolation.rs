@@ -1,0 +1,70 @@
+//! Another organization's ids answer 404 on every endpoint that takes an id, and lists never
+//! show another organization's objects.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+use test_support::backends;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_organizations_ids_answer_404_everywhere() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let (_, root) = app.bootstrap().await;
+        // Organization A (the default one) with a project, a member, a key and an invitation.
+        let org_a = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
+        let (user_a, _) = app.user(&root, "a-user@example.com", "researcher").await;
+        let project_a = app.post("/api/v1/projects", &root, json!({"name": "secret plans", "visibility": "organization"})).await.id();
+        app.post(&format!("/api/v1/projects/{project_a}/members"), &root, json!({"user_id": user_a, "role": "researcher"})).await.expect(201);
+        let key_a = app.post("/api/v1/api-keys", &root, json!({"name": "a key"})).await.id();
+        let invitation_a = app.post("/api/v1/invitations", &root, json!({"email": "x@example.com", "role": "viewer"})).await.id();
+        // Organization B's admin holds every permission, in B.
+        let (_, admin_b) = app.other_org(&root, "Beta").await;
+        let ids = [("org_id", &org_a), ("project_id", &project_a), ("user_id", &user_a), ("key_id", &key_a), ("invitation_id", &invitation_a)];
+        let mut checked = 0;
+        for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
+            let mut path = op.path.clone();
+            for (name, id) in ids {
+                path = path.replace(&format!("{{{name}}}"), id);
+            }
+            assert!(!path.contains('{'), "no fixture for a parameter of {}", op.path);
+            let body = op.has_body.then(|| {
+                let b = matrix_body(&op.id);
+                serde_json::from_str(&b.to_string().replace("{target_user}", &user_a)).unwrap()
+            });
+            let a = app.call(&op.method, &path, Some(&admin_b), body).await;
+            assert_eq!(a.status.as_u16(), 404, "{} {} with organization A's ids: {}", op.method, op.path, a.body);
+            assert_eq!(a.code(), "not_found");
+            checked += 1;
+        }
+        assert!(checked >= 12, "only {checked} endpoints with ids");
+        // Lists of B show nothing of A.
+        for list in ["/api/v1/users", "/api/v1/projects", "/api/v1/api-keys", "/api/v1/invitations", "/api/v1/audit-events", "/api/v1/organizations"] {
+            let a = app.get(list, &admin_b).await;
+            let text = a.expect(200).to_string();
+            for (_, id) in ids {
+                assert!(!text.contains(id.as_str()), "{list} shows {id} of organization A");
+            }
+        }
+        app.get(&format!("/api/v1/api-keys?user_id={user_a}"), &admin_b).await.expect(200);
+        app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);
+        // Nothing of A changed.
+        let p = app.get(&format!("/api/v1/projects/{project_a}"), &root).await;
+        assert_eq!(p.expect(200)["name"], "secret plans");
+        assert!(app.get(&format!("/api/v1/api-keys/{key_a}"), &root).await.body["revoked_at"].is_null());
+        let members = app.get(&format!("/api/v1/projects/{project_a}/members"), &root).await;
+        assert_eq!(members.body["data"].as_array().unwrap().len(), 2);
+    }
+}
+
+fn matrix_body(operation: &str) -> serde_json::Value {
+    match operation {
+        "update_organization" => json!({"name": "Hijacked"}),
+        "update_user" => json!({"role": "viewer"}),
+        "update_project" => json!({"name": "hijacked"}),
+        "add_member" => json!({"user_id": "{target_user}", "role": "admin"}),
+        "update_member" => json!({"role": "admin"}),
+        other => panic!("add a body for '{other}' to matrix_body()"),
+    }
+}
