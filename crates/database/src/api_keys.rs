@@ -19,7 +19,8 @@ pub struct ApiKeyRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, user_id, name, prefix, key_hash, scopes, project_id, expires_at, last_used_at, revoked_at, created_at";
+const COLUMNS: &str =
+    "id, organization_id, user_id, name, prefix, key_hash, scopes, project_id, expires_at, last_used_at, revoked_at, created_at";
 
 pub async fn insert(conn: &mut Conn, k: &ApiKeyRow) -> Result<()> {
     sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)"))
@@ -39,10 +40,7 @@ pub async fn insert(conn: &mut Conn, k: &ApiKeyRow) -> Result<()> {
 }
 
 pub async fn by_prefix(conn: &mut Conn, prefix: &str) -> Result<Option<ApiKeyRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = $1"))
-        .bind(prefix)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = $1")).bind(prefix).fetch_optional(&mut *conn).await?)
 }
 
 pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<ApiKeyRow> {

@@ -47,9 +47,8 @@ const COLUMNS: &str = "seq, id, occurred_at, organization_id, actor_id, actor_ki
 /// Takes the next sequence number and the previous hash, locking the chain head until the
 /// transaction ends (a row lock on PostgreSQL; the single writer on SQLite).
 pub async fn lock_head(conn: &mut Conn) -> Result<(i64, String)> {
-    let (seq, hash): (i64, String) = sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (seq, hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *conn).await?;
     Ok((seq, hash))
 }
 
@@ -73,10 +72,7 @@ pub async fn append(conn: &mut Conn, record: &AuditRecord, prev_hash: &str, hash
         .bind(hash)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(hash)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut *conn).await?;
     Ok(())
 }
 

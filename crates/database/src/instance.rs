@@ -9,31 +9,21 @@ pub async fn ensure(conn: &mut Conn, fresh_secret: &str, now_ms: i64) -> Result<
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
-    let secret: String = sqlx::query_scalar("SELECT token_secret FROM instance WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await?;
+    let secret: String = sqlx::query_scalar("SELECT token_secret FROM instance WHERE id = 1").fetch_one(&mut *conn).await?;
     Ok(secret)
 }
 
 /// Claims the bootstrap: true for exactly one caller, the first user of a fresh install.
 pub async fn claim_bootstrap(conn: &mut Conn) -> Result<bool> {
-    let done = sqlx::query("UPDATE instance SET bootstrapped = 1 WHERE id = 1 AND bootstrapped = 0")
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query("UPDATE instance SET bootstrapped = 1 WHERE id = 1 AND bootstrapped = 0").execute(&mut *conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_default_organization(conn: &mut Conn, org_id: &str) -> Result<()> {
-    sqlx::query("UPDATE instance SET default_organization_id = $1 WHERE id = 1")
-        .bind(org_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE instance SET default_organization_id = $1 WHERE id = 1").bind(org_id).execute(&mut *conn).await?;
     Ok(())
 }
 
 pub async fn default_organization(conn: &mut Conn) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT default_organization_id FROM instance WHERE id = 1")
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten())
+    Ok(sqlx::query_scalar("SELECT default_organization_id FROM instance WHERE id = 1").fetch_optional(&mut *conn).await?.flatten())
 }

@@ -41,14 +41,12 @@ pub async fn by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<I
 }
 
 pub async fn list(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<InvitationRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invitations WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(after.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM invitations WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+        .bind(org_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// Marks an invitation accepted; false if it was accepted or revoked meanwhile.

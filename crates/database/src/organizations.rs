@@ -21,16 +21,18 @@ impl OrganizationRow {
 const COLUMNS: &str = "id, name, open_registration, default_role, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<()> {
-    sqlx::query("INSERT INTO organizations (id, name, open_registration, default_role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&row.id)
-        .bind(&row.name)
-        .bind(row.open_registration)
-        .bind(&row.default_role)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_on_unique(e, "an organization with this name exists"))?;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, open_registration, default_role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(row.open_registration)
+    .bind(&row.default_role)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, "an organization with this name exists"))?;
     Ok(())
 }
 
@@ -43,13 +45,11 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<OrganizationRow> {
 }
 
 pub async fn list(conn: &mut Conn, after: Option<&str>, limit: i64) -> Result<Vec<OrganizationRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM organizations WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(after.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM organizations WHERE id > $1 ORDER BY id LIMIT $2"))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<()> {

@@ -52,27 +52,27 @@ pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<ProjectRow> 
 
 /// Projects of the organization, in id order after the cursor. Visibility is filtered by the caller.
 pub async fn list(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ProjectRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM projects WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(after.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+        .bind(org_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 pub async fn update(conn: &mut Conn, p: &ProjectRow) -> Result<()> {
-    let done = sqlx::query("UPDATE projects SET name = $3, description = $4, visibility = $5, updated_at = $6 WHERE organization_id = $1 AND id = $2")
-        .bind(&p.organization_id)
-        .bind(&p.id)
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(&p.visibility)
-        .bind(p.updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a project with this name exists in the organization"))?;
+    let done = sqlx::query(
+        "UPDATE projects SET name = $3, description = $4, visibility = $5, updated_at = $6 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(&p.organization_id)
+    .bind(&p.id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(&p.visibility)
+    .bind(p.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, "a project with this name exists in the organization"))?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
@@ -85,11 +85,7 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<()> {
         .bind(org_id)
         .execute(&mut *conn)
         .await?;
-    let done = sqlx::query("DELETE FROM projects WHERE organization_id = $1 AND id = $2")
-        .bind(org_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query("DELETE FROM projects WHERE organization_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut *conn).await?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
@@ -97,11 +93,13 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<()> {
 }
 
 pub async fn member(conn: &mut Conn, project_id: &str, user_id: &str) -> Result<Option<MemberRow>> {
-    Ok(sqlx::query_as("SELECT project_id, user_id, organization_id, role, added_at FROM project_members WHERE project_id = $1 AND user_id = $2")
-        .bind(project_id)
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT project_id, user_id, organization_id, role, added_at FROM project_members WHERE project_id = $1 AND user_id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// The projects a user belongs to, with the role held in each.
@@ -113,10 +111,12 @@ pub async fn memberships(conn: &mut Conn, user_id: &str) -> Result<Vec<MemberRow
 }
 
 pub async fn members(conn: &mut Conn, project_id: &str) -> Result<Vec<MemberRow>> {
-    Ok(sqlx::query_as("SELECT project_id, user_id, organization_id, role, added_at FROM project_members WHERE project_id = $1 ORDER BY added_at, user_id")
-        .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT project_id, user_id, organization_id, role, added_at FROM project_members WHERE project_id = $1 ORDER BY added_at, user_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Adds a member or changes their role.

@@ -50,19 +50,12 @@ pub async fn insert(conn: &mut Conn, u: &UserRow) -> Result<()> {
 }
 
 pub async fn by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1")).bind(email).fetch_optional(&mut *conn).await?)
 }
 
 /// A user by id, whatever the organization: only for authenticating a token that names it.
 pub async fn by_id_unscoped(conn: &mut Conn, id: &str) -> Result<UserRow> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?.ok_or(Error::NotFound)
 }
 
 pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<UserRow> {
@@ -75,14 +68,12 @@ pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<UserRow> {
 }
 
 pub async fn list(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<UserRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM users WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(after.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+        .bind(org_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 pub async fn count_admins(conn: &mut Conn, org_id: &str) -> Result<i64> {
@@ -94,16 +85,18 @@ pub async fn count_admins(conn: &mut Conn, org_id: &str) -> Result<i64> {
 
 /// Writes the editable profile fields (name, role, disabled, password hash).
 pub async fn update(conn: &mut Conn, u: &UserRow) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET name = $3, role = $4, disabled = $5, password_hash = $6, updated_at = $7 WHERE organization_id = $1 AND id = $2")
-        .bind(&u.organization_id)
-        .bind(&u.id)
-        .bind(&u.name)
-        .bind(&u.role)
-        .bind(u.disabled)
-        .bind(&u.password_hash)
-        .bind(u.updated_at)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET name = $3, role = $4, disabled = $5, password_hash = $6, updated_at = $7 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(&u.organization_id)
+    .bind(&u.id)
+    .bind(&u.name)
+    .bind(&u.role)
+    .bind(u.disabled)
+    .bind(&u.password_hash)
+    .bind(u.updated_at)
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
@@ -127,9 +120,6 @@ pub async fn record_failed_login(conn: &mut Conn, id: &str, lock_until: Option<i
 }
 
 pub async fn record_successful_login(conn: &mut Conn, id: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(())
 }

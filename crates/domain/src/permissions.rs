@@ -73,20 +73,9 @@ const ROLE_PERMISSIONS: [(Role, &[Permission]); 4] = [
     (Role::Admin, &Permission::ALL),
     (
         Role::Researcher,
-        &[
-            P::UploadDataset,
-            P::ViewDataset,
-            P::DeleteDataset,
-            P::TrainModel,
-            P::DeployModel,
-            P::DeleteModel,
-            P::ViewMetrics,
-        ],
+        &[P::UploadDataset, P::ViewDataset, P::DeleteDataset, P::TrainModel, P::DeployModel, P::DeleteModel, P::ViewMetrics],
     ),
-    (
-        Role::Developer,
-        &[P::UploadDataset, P::ViewDataset, P::DeployModel, P::ViewMetrics],
-    ),
+    (Role::Developer, &[P::UploadDataset, P::ViewDataset, P::DeployModel, P::ViewMetrics]),
     (Role::Viewer, &[P::ViewDataset, P::ViewMetrics]),
 ];
 
@@ -107,11 +96,7 @@ impl Role {
     }
 
     pub fn permissions(self) -> &'static [Permission] {
-        ROLE_PERMISSIONS
-            .iter()
-            .find(|(role, _)| *role == self)
-            .map(|(_, perms)| *perms)
-            .unwrap_or(&[])
+        ROLE_PERMISSIONS.iter().find(|(role, _)| *role == self).map(|(_, perms)| *perms).unwrap_or(&[])
     }
 
     pub fn allows(self, permission: Permission) -> bool {
@@ -179,10 +164,7 @@ pub fn project_permissions(org_role: Role, project_role: Option<Role>) -> Permis
     }
     match project_role {
         Some(role) => PermissionSet::of_role(org_role).union(&PermissionSet::of_role(role)),
-        None => PermissionSet::of_role(org_role).intersect(&PermissionSet::from_slice(&[
-            P::ViewDataset,
-            P::ViewMetrics,
-        ])),
+        None => PermissionSet::of_role(org_role).intersect(&PermissionSet::from_slice(&[P::ViewDataset, P::ViewMetrics])),
     }
 }
 
@@ -223,15 +205,7 @@ mod tests {
         );
         check(
             Role::Researcher,
-            &[
-                "upload_dataset",
-                "view_dataset",
-                "delete_dataset",
-                "train_model",
-                "deploy_model",
-                "delete_model",
-                "view_metrics",
-            ],
+            &["upload_dataset", "view_dataset", "delete_dataset", "train_model", "deploy_model", "delete_model", "view_metrics"],
         );
         check(Role::Developer, &["upload_dataset", "view_dataset", "deploy_model", "view_metrics"]);
         check(Role::Viewer, &["view_dataset", "view_metrics"]);

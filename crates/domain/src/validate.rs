@@ -40,10 +40,7 @@ pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if chars > MAX_NAME_CHARS {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters (got {chars})"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {MAX_NAME_CHARS} characters (got {chars})")));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(ValidationError::new(field, "must not contain control characters"));
@@ -55,10 +52,7 @@ pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
 pub fn description(field: &str, value: &str) -> Result<String, ValidationError> {
     let chars = value.chars().count();
     if chars > MAX_DESCRIPTION_CHARS {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters (got {chars})"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {MAX_DESCRIPTION_CHARS} characters (got {chars})")));
     }
     Ok(value.to_string())
 }
@@ -90,10 +84,7 @@ pub fn email(field: &str, value: &str) -> Result<String, ValidationError> {
 pub fn password(field: &str, value: &str) -> Result<String, ValidationError> {
     let chars = value.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at least {MIN_PASSWORD_CHARS} characters (got {chars})"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters (got {chars})")));
     }
     if chars > MAX_PASSWORD_CHARS {
         return Err(ValidationError::new(field, format!("must be at most {MAX_PASSWORD_CHARS} characters")));
@@ -102,20 +93,13 @@ pub fn password(field: &str, value: &str) -> Result<String, ValidationError> {
 }
 
 pub fn role(field: &str, value: &str) -> Result<Role, ValidationError> {
-    Role::parse(value).ok_or_else(|| {
-        ValidationError::new(
-            field,
-            format!("must be one of admin, researcher, developer, viewer (got '{}')", shown(value)),
-        )
-    })
+    Role::parse(value)
+        .ok_or_else(|| ValidationError::new(field, format!("must be one of admin, researcher, developer, viewer (got '{}')", shown(value))))
 }
 
 pub fn visibility(field: &str, value: &str) -> Result<Visibility, ValidationError> {
     Visibility::parse(value).ok_or_else(|| {
-        ValidationError::new(
-            field,
-            format!("must be one of private, project, organization, users (got '{}')", shown(value)),
-        )
+        ValidationError::new(field, format!("must be one of private, project, organization, users (got '{}')", shown(value)))
     })
 }
 
@@ -126,8 +110,7 @@ pub fn scopes(field: &str, values: &[String], held: &PermissionSet) -> Result<Pe
     }
     let mut perms = Vec::with_capacity(values.len());
     for v in values {
-        let p = Permission::parse(v)
-            .ok_or_else(|| ValidationError::new(field, format!("unknown permission '{}'", shown(v))))?;
+        let p = Permission::parse(v).ok_or_else(|| ValidationError::new(field, format!("unknown permission '{}'", shown(v))))?;
         if !held.contains(p) {
             return Err(ValidationError::new(field, format!("you do not hold the permission '{p}'")));
         }

@@ -12,12 +12,7 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    pub const ALL: [Visibility; 4] = [
-        Visibility::Private,
-        Visibility::Project,
-        Visibility::Organization,
-        Visibility::Users,
-    ];
+    pub const ALL: [Visibility; 4] = [Visibility::Private, Visibility::Project, Visibility::Organization, Visibility::Users];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -66,10 +61,7 @@ pub fn can_view(resource: &ResourceAccess<'_>, viewer: &Viewer<'_>) -> bool {
         Visibility::Private => false,
         Visibility::Project => resource.viewer_is_project_member,
         Visibility::Organization => true,
-        Visibility::Users => {
-            resource.viewer_is_project_member
-                || resource.shared_with.iter().any(|u| u == viewer.user_id)
-        }
+        Visibility::Users => resource.viewer_is_project_member || resource.shared_with.iter().any(|u| u == viewer.user_id),
     }
 }
 
@@ -86,11 +78,7 @@ mod tests {
             viewer_is_project_member: member,
             shared_with: &shared_with,
         };
-        let viewer = Viewer {
-            user_id: "usr_v",
-            organization_id: if other_org { "org_b" } else { "org_a" },
-            is_org_admin: admin,
-        };
+        let viewer = Viewer { user_id: "usr_v", organization_id: if other_org { "org_b" } else { "org_a" }, is_org_admin: admin };
         can_view(&resource, &viewer)
     }
 

@@ -142,9 +142,7 @@ impl From<SE> for ApiError {
             SE::LoginThrottled { retry_after_s } => {
                 ApiError { retry_after_s: Some(retry_after_s), audited: true, ..ApiError::new(ErrorCode::LoginThrottled, message) }
             }
-            SE::PermissionDenied(p) => {
-                ApiError { denied: Some(p.to_string()), ..ApiError::new(ErrorCode::PermissionDenied, message) }
-            }
+            SE::PermissionDenied(p) => ApiError { denied: Some(p.to_string()), ..ApiError::new(ErrorCode::PermissionDenied, message) },
             SE::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
             SE::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
             SE::Conflict(_) => ApiError::new(ErrorCode::Conflict, message),
@@ -159,9 +157,7 @@ impl From<SE> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.code.status_and_type();
-        let body = ErrorBody {
-            error: ErrorDetail { message: self.message, kind: kind.to_string(), param: self.param, code: self.code },
-        };
+        let body = ErrorBody { error: ErrorDetail { message: self.message, kind: kind.to_string(), param: self.param, code: self.code } };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {

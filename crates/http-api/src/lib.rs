@@ -57,7 +57,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(c) = openapi.components.as_mut() {
             let mut http = Http::new(HttpAuthScheme::Bearer);
-            http.description = Some("An access token from /api/v1/auth/login or an API key (tk_…). The scopes of each operation name the permission it needs.".into());
+            http.description = Some(
+                "An access token from /api/v1/auth/login or an API key (tk_…). The scopes of each operation name the permission it needs."
+                    .into(),
+            );
             c.add_security_scheme("bearer", SecurityScheme::Http(http));
         }
     }
@@ -99,9 +102,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application router.
 pub fn router(services: Services, settings: &HttpSettings) -> Router {
     let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()) };
-    let (api, _) = api_routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
-        .split_for_parts();
+    let (api, _) =
+        api_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate)).split_for_parts();
     let (system, _) = system_routes().split_for_parts();
     let doc = openapi();
     Router::new()
@@ -113,9 +115,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            error::ApiError::internal("a handler panicked").into_response()
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| error::ApiError::internal("a handler panicked").into_response()))
         .with_state(state)
 }
 
@@ -129,7 +129,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

@@ -82,8 +82,9 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     finish(&app, principal.as_ref(), &ctx, &method, &route, mutating, resp).await
 }
 
-/// Writes the audit record of a mutating request that the services did not record themselves:
-/// denials and failures (successful mutations are recorded inside their own transaction).
+/// Writes the audit record of a request that the services did not record themselves: every
+/// refusal (403), and every failed mutation (successful mutations are recorded inside their own
+/// transaction).
 async fn finish(
     app: &AppState,
     principal: Option<&Principal>,
@@ -94,7 +95,9 @@ async fn finish(
     resp: Response,
 ) -> Response {
     let status = resp.status();
-    if !mutating || status.is_success() || resp.extensions().get::<AlreadyAudited>().is_some() {
+    // Refusals are security events whatever the method; other failures count for mutations.
+    let refused = status == axum::http::StatusCode::FORBIDDEN;
+    if status.is_success() || !(mutating || refused) || resp.extensions().get::<AlreadyAudited>().is_some() {
         return resp;
     }
     let denied = resp.extensions().get::<DeniedPermission>().map(|d| d.0.clone());

@@ -264,7 +264,13 @@ pub struct TokenView {
 
 impl From<services::auth::TokenPair> for TokenView {
     fn from(t: services::auth::TokenPair) -> Self {
-        TokenView { access_token: t.access_token, refresh_token: t.refresh_token, token_type: "Bearer", expires_in: t.expires_in, user_id: t.user_id }
+        TokenView {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            user_id: t.user_id,
+        }
     }
 }
 

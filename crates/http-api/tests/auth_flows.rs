@@ -15,9 +15,8 @@ async fn first_user_bootstraps_then_registration_closes(app: TestApp) {
     assert_eq!(me["user"]["is_instance_admin"], true);
     assert_eq!(me["organization"]["name"], "Default");
     assert!(me["permissions"].as_array().unwrap().contains(&json!("manage_users")));
-    let second = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "b@example.com", "name": "B", "password": PASSWORD})))
-        .await;
+    let second =
+        app.call("POST", "/api/v1/auth/register", None, Some(json!({"email": "b@example.com", "name": "B", "password": PASSWORD}))).await;
     second.expect(403);
     assert_eq!(second.code(), "forbidden");
     assert!(second.body["error"]["message"].as_str().unwrap().contains("registration is closed"));
@@ -52,24 +51,44 @@ async fn invitations(app: TestApp) {
     let listed = app.get("/api/v1/invitations", &admin).await;
     assert!(listed.expect(200)["data"][0].get("token").is_none(), "token is shown once only");
     let wrong = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "other@example.com", "name": "X", "password": PASSWORD, "invitation_token": token})))
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": "other@example.com", "name": "X", "password": PASSWORD, "invitation_token": token})),
+        )
         .await;
     wrong.expect(403);
     let ok = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})))
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})),
+        )
         .await;
     assert_eq!(ok.expect(201)["role"], "researcher");
     let again = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})))
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})),
+        )
         .await;
     again.expect(403);
     // A revoked invitation cannot be used.
     let inv2 = app.post("/api/v1/invitations", &admin, json!({"email": "late@example.com", "role": "viewer"})).await;
     let (id2, token2) = (inv2.id(), inv2.body["token"].as_str().unwrap().to_string());
     app.delete(&format!("/api/v1/invitations/{id2}"), &admin).await.expect(204);
-    app.call("POST", "/api/v1/auth/register", None, Some(json!({"email": "late@example.com", "name": "L", "password": PASSWORD, "invitation_token": token2})))
-        .await
-        .expect(403);
+    app.call(
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(json!({"email": "late@example.com", "name": "L", "password": PASSWORD, "invitation_token": token2})),
+    )
+    .await
+    .expect(403);
 }
 on_each_backend!(invitations_test, invitations);
 
@@ -100,7 +119,8 @@ on_each_backend!(refresh_rotation_and_reuse_revokes_the_family_test, refresh_rot
 async fn logout_revokes_access_and_refresh(app: TestApp) {
     app.bootstrap().await;
     let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
-    let (access, refresh) = (login.body["access_token"].as_str().unwrap().to_string(), login.body["refresh_token"].as_str().unwrap().to_string());
+    let (access, refresh) =
+        (login.body["access_token"].as_str().unwrap().to_string(), login.body["refresh_token"].as_str().unwrap().to_string());
     app.call("POST", "/api/v1/auth/logout", Some(&access), None).await.expect(204);
     assert_eq!(app.get("/api/v1/me", &access).await.code(), "session_revoked");
     assert_eq!(app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": refresh}))).await.code(), "session_revoked");
@@ -120,7 +140,13 @@ async fn bad_tokens_answer_401_with_a_reason(app: TestApp) {
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     assert_eq!(app.get("/api/v1/me", &forged).await.code(), "invalid_token");
     let basic = app
-        .send(axum::http::Request::builder().uri("/api/v1/me").header("authorization", "Basic YWRtaW46YWRtaW4=").body(axum::body::Body::empty()).unwrap())
+        .send(
+            axum::http::Request::builder()
+                .uri("/api/v1/me")
+                .header("authorization", "Basic YWRtaW46YWRtaW4=")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(basic.code(), "invalid_token");
 }

@@ -114,7 +114,10 @@ async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
                     let code = a.code();
                     assert!(code == "permission_denied" || code == "forbidden", "{what}: {code}");
                     if code == "permission_denied" {
-                        assert!(a.body["error"]["message"].as_str().unwrap().contains(&scopes[0]), "{what}: the message names the permission");
+                        assert!(
+                            a.body["error"]["message"].as_str().unwrap().contains(&scopes[0]),
+                            "{what}: the message names the permission"
+                        );
                     }
                 }
                 if op.method != "GET" {

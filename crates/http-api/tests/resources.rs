@@ -33,7 +33,9 @@ async fn users_roles_and_last_admin(app: TestApp) {
     // Own password change needs the current password, then ends other sessions.
     let no_current = app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"password": "a new password"})).await;
     assert_eq!(no_current.body["error"]["param"], "current_password");
-    app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"password": "a new password", "current_password": PASSWORD})).await.expect(200);
+    app.patch(&format!("/api/v1/users/{dev_id}"), &dev, json!({"password": "a new password", "current_password": PASSWORD}))
+        .await
+        .expect(200);
     assert_eq!(app.get("/api/v1/me", &dev).await.code(), "session_revoked");
     // Disabling ends sessions and keys at once.
     let (v_id, viewer) = app.user(&admin, "v@example.com", "viewer").await;
@@ -105,7 +107,9 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     assert_eq!(app.get("/api/v1/projects", &viewer).await.body["data"].as_array().unwrap().len(), 0);
     app.get(&format!("/api/v1/projects/{pid}"), &admin).await.expect(200);
     // Adding the viewer as a project researcher grants training inside the project only.
-    app.post(&format!("/api/v1/projects/{pid}/members"), &researcher, json!({"user_id": viewer_id, "role": "researcher"})).await.expect(201);
+    app.post(&format!("/api/v1/projects/{pid}/members"), &researcher, json!({"user_id": viewer_id, "role": "researcher"}))
+        .await
+        .expect(201);
     let seen = app.get(&format!("/api/v1/projects/{pid}"), &viewer).await;
     let perms = seen.expect(200)["my_permissions"].as_array().unwrap().clone();
     assert!(perms.contains(&json!("train_model")));
@@ -175,11 +179,19 @@ async fn organizations_by_instance_admin(app: TestApp) {
     app.post("/api/v1/organizations", &admin_b, json!({"name": "Gamma"})).await.expect(403);
     // One transaction: an organization whose admin cannot be created is not created either.
     let clash = app
-        .post("/api/v1/organizations", &root, json!({"name": "Delta", "admin": {"email": "admin@example.com", "name": "X", "password": PASSWORD}}))
+        .post(
+            "/api/v1/organizations",
+            &root,
+            json!({"name": "Delta", "admin": {"email": "admin@example.com", "name": "X", "password": PASSWORD}}),
+        )
         .await;
     clash.expect(409);
-    let names: Vec<String> =
-        app.get("/api/v1/organizations", &root).await.body["data"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = app.get("/api/v1/organizations", &root).await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
     assert!(!names.contains(&"Delta".to_string()), "{names:?}");
 }
 on_each_backend!(organizations_by_instance_admin_test, organizations_by_instance_admin);

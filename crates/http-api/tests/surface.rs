@@ -45,9 +45,11 @@ async fn bad_input_answers_in_the_error_shape(app: TestApp) {
     let method = app.call("PUT", "/api/v1/me", Some(&admin), None).await;
     method.expect(405);
     assert_eq!(method.code(), "method_not_allowed");
-    let bad_email = app.post("/api/v1/users", &admin, json!({"email": "not-an-email", "name": "x", "password": "long enough", "role": "viewer"})).await;
+    let bad_email =
+        app.post("/api/v1/users", &admin, json!({"email": "not-an-email", "name": "x", "password": "long enough", "role": "viewer"})).await;
     assert_eq!(bad_email.body["error"]["param"], "email");
-    let bad_role = app.post("/api/v1/users", &admin, json!({"email": "a@b.co", "name": "x", "password": "long enough", "role": "root"})).await;
+    let bad_role =
+        app.post("/api/v1/users", &admin, json!({"email": "a@b.co", "name": "x", "password": "long enough", "role": "root"})).await;
     assert!(bad_role.body["error"]["message"].as_str().unwrap().contains("'root'"));
     // Nothing of the refused requests was written.
     assert_eq!(app.get("/api/v1/projects", &admin).await.body["data"].as_array().unwrap().len(), 0);
@@ -90,8 +92,11 @@ async fn audit_log_records_mutations_and_denials(app: TestApp) {
     let before = page.body["data"][1]["seq"].as_i64().unwrap();
     let next = app.get(&format!("/api/v1/audit-events?limit=2&before={before}"), &admin).await;
     assert_eq!(next.body["data"][0]["seq"].as_i64().unwrap(), before - 1);
-    // Viewers cannot read the log.
+    // Viewers cannot read the log, and trying is recorded too.
     app.get("/api/v1/audit-events", &viewer).await.expect(403);
+    let tried = app.get(&format!("/api/v1/audit-events?actor_id={viewer_id}&action=permission.denied"), &admin).await;
+    let routes: Vec<&str> = tried.body["data"].as_array().unwrap().iter().map(|e| e["details"]["route"].as_str().unwrap()).collect();
+    assert_eq!(routes, vec!["/api/v1/audit-events", "/api/v1/projects"]);
     let report = app.services.verify_audit_chain().await.unwrap();
     assert!(report.broken.is_none(), "{report:?}");
     assert_eq!(report.records, app.audit_count().await);
@@ -118,7 +123,13 @@ async fn altering_any_audit_record_is_detected(app: TestApp) {
         sqlx::query(s).execute(pool).await.unwrap();
     }
     sqlx::query("CREATE TABLE audit_backup AS SELECT * FROM audit_events").execute(pool).await.unwrap();
-    for (column, value) in [("action", "'project.delete'"), ("actor_id", "'usr_other'"), ("ip", "'10.0.0.1'"), ("details", "'{}'"), ("occurred_at", "occurred_at + 1")] {
+    for (column, value) in [
+        ("action", "'project.delete'"),
+        ("actor_id", "'usr_other'"),
+        ("ip", "'10.0.0.1'"),
+        ("details", "'{}'"),
+        ("occurred_at", "occurred_at + 1"),
+    ] {
         for seq in [1, total / 2, total] {
             sqlx::query(&format!("UPDATE audit_events SET {column} = {value} WHERE seq = {seq}")).execute(pool).await.unwrap();
             let report = app.services.verify_audit_chain().await.unwrap();
@@ -173,7 +184,11 @@ async fn health_metrics_and_openapi() {
     let metrics = app.call("GET", "/metrics", None, None).await;
     let text = metrics.body.as_str().unwrap();
     assert!(text.contains(r#"tunery_http_requests_total{method="GET",route="/api/v1/me",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"tunery_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/api/v1/me",status="200"}"#) || text.contains("tunery_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains(r#"tunery_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/api/v1/me",status="200"}"#)
+            || text.contains("tunery_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     let doc = app.call("GET", "/openapi.json", None, None).await;
     let doc = doc.expect(200);

@@ -16,12 +16,15 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let org_a = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
         let (user_a, _) = app.user(&root, "a-user@example.com", "researcher").await;
         let project_a = app.post("/api/v1/projects", &root, json!({"name": "secret plans", "visibility": "organization"})).await.id();
-        app.post(&format!("/api/v1/projects/{project_a}/members"), &root, json!({"user_id": user_a, "role": "researcher"})).await.expect(201);
+        app.post(&format!("/api/v1/projects/{project_a}/members"), &root, json!({"user_id": user_a, "role": "researcher"}))
+            .await
+            .expect(201);
         let key_a = app.post("/api/v1/api-keys", &root, json!({"name": "a key"})).await.id();
         let invitation_a = app.post("/api/v1/invitations", &root, json!({"email": "x@example.com", "role": "viewer"})).await.id();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
-        let ids = [("org_id", &org_a), ("project_id", &project_a), ("user_id", &user_a), ("key_id", &key_a), ("invitation_id", &invitation_a)];
+        let ids =
+            [("org_id", &org_a), ("project_id", &project_a), ("user_id", &user_a), ("key_id", &key_a), ("invitation_id", &invitation_a)];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
             let mut path = op.path.clone();
@@ -40,7 +43,14 @@ async fn other_organizations_ids_answer_404_everywhere() {
         }
         assert!(checked >= 12, "only {checked} endpoints with ids");
         // Lists of B show nothing of A.
-        for list in ["/api/v1/users", "/api/v1/projects", "/api/v1/api-keys", "/api/v1/invitations", "/api/v1/audit-events", "/api/v1/organizations"] {
+        for list in [
+            "/api/v1/users",
+            "/api/v1/projects",
+            "/api/v1/api-keys",
+            "/api/v1/invitations",
+            "/api/v1/audit-events",
+            "/api/v1/organizations",
+        ] {
             let a = app.get(list, &admin_b).await;
             let text = a.expect(200).to_string();
             for (_, id) in ids {

@@ -67,7 +67,13 @@ impl Services {
     }
 
     /// The caller's own keys; with `manage_users`, any user's (`user_id`) keys of the organization.
-    pub async fn list_api_keys(&self, principal: &Principal, user_id: Option<&str>, after: Option<&str>, limit: Option<i64>) -> Result<Page<ApiKeyRow>> {
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        user_id: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<ApiKeyRow>> {
         let limit = validate::page_limit(limit)?;
         let owner = match user_id {
             Some(u) if u != principal.user_id => {
@@ -82,9 +88,7 @@ impl Services {
 
     /// One key: its owner's, or anyone's with `manage_users`.
     pub async fn get_api_key(&self, principal: &Principal, id: &str) -> Result<ApiKeyRow> {
-        let key = database::api_keys::get(&mut *self.db().read().await?, &principal.organization_id, id)
-            .await
-            .or_not_found("api key")?;
+        let key = database::api_keys::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("api key")?;
         if key.user_id != principal.user_id {
             principal.require(Permission::ManageUsers)?;
         }

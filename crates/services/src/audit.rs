@@ -162,7 +162,8 @@ impl Services {
         let (head_seq, head_hash) = database::audit::head(&mut conn).await?;
         let (seq, hash) = verifier.head();
         if head_seq != seq || head_hash != hash {
-            let reason = format!("the chain head says record {head_seq} but the log ends at record {seq} (records were removed from the end)");
+            let reason =
+                format!("the chain head says record {head_seq} but the log ends at record {seq} (records were removed from the end)");
             return Ok(ChainReport { records, broken: Some(ChainBreak { seq: head_seq, reason }) });
         }
         Ok(ChainReport { records, broken: None })

@@ -152,9 +152,7 @@ impl Services {
             let mut tx = self.db().begin_write().await?;
             database::api_keys::touch(tx.conn(), &key.id, now, 60_000).await?;
             tx.commit().await?;
-            let scopes = PermissionSet::from_slice(
-                &key.scopes.split_whitespace().filter_map(Permission::parse).collect::<Vec<_>>(),
-            );
+            let scopes = PermissionSet::from_slice(&key.scopes.split_whitespace().filter_map(Permission::parse).collect::<Vec<_>>());
             return principal_of(user, Credential::ApiKey { key_id: key.id, scopes, project_id: key.project_id });
         }
         let claims = match tokens::verify(bearer, &self.inner.token_secret, now / 1000) {
@@ -214,7 +212,9 @@ impl Services {
         let ip = ctx.ip.clone().unwrap_or_default();
         if let Some(retry_after_s) = self.login_throttled(&ip) {
             self.record_event(
-                AuditEvent::anonymous(None, "auth.login").outcome(Outcome::Denied).details(serde_json::json!({"email": email, "reason": "address_throttled"})),
+                AuditEvent::anonymous(None, "auth.login")
+                    .outcome(Outcome::Denied)
+                    .details(serde_json::json!({"email": email, "reason": "address_throttled"})),
                 ctx,
             )
             .await?;
@@ -226,7 +226,10 @@ impl Services {
         if let Some(u) = &user {
             if let Some(until) = u.locked_until.filter(|t| *t > now) {
                 self.record_event(
-                    AuditEvent::anonymous(Some(&u.organization_id), "auth.login").target("user", &u.id).outcome(Outcome::Denied).details(serde_json::json!({"reason": "account_locked"})),
+                    AuditEvent::anonymous(Some(&u.organization_id), "auth.login")
+                        .target("user", &u.id)
+                        .outcome(Outcome::Denied)
+                        .details(serde_json::json!({"reason": "account_locked"})),
                     ctx,
                 )
                 .await?;
@@ -241,7 +244,10 @@ impl Services {
         };
         if user.disabled() {
             self.record_event(
-                AuditEvent::anonymous(Some(&user.organization_id), "auth.login").target("user", &user.id).outcome(Outcome::Denied).details(serde_json::json!({"reason": "account_disabled"})),
+                AuditEvent::anonymous(Some(&user.organization_id), "auth.login")
+                    .target("user", &user.id)
+                    .outcome(Outcome::Denied)
+                    .details(serde_json::json!({"reason": "account_disabled"})),
                 ctx,
             )
             .await?;

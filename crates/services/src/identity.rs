@@ -87,9 +87,7 @@ impl Services {
                 .ok_or_else(|| Error::Forbidden("registration is closed".into()))?;
             let org = database::organizations::get(tx.conn(), &org_id).await.or_not_found("organization")?;
             if !org.open_registration() {
-                return Err(Error::Forbidden(
-                    "registration is closed: ask an administrator for an invitation".into(),
-                ));
+                return Err(Error::Forbidden("registration is closed: ask an administrator for an invitation".into()));
             }
             let role = crate::auth::stored_role(&org.default_role)?;
             let user = new_user(&org.id, &r.email, &r.name, &r.password, role, false).await?;

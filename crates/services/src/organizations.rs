@@ -54,7 +54,12 @@ impl Services {
     }
 
     /// Instance admins see every organization; everyone else sees their own.
-    pub async fn list_organizations(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<OrganizationRow>> {
+    pub async fn list_organizations(
+        &self,
+        principal: &Principal,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<OrganizationRow>> {
         let limit = validate::page_limit(limit)?;
         let mut conn = self.db().read().await?;
         if principal.is_instance_admin {
@@ -73,7 +78,13 @@ impl Services {
         database::organizations::get(&mut *self.db().read().await?, id).await.or_not_found("organization")
     }
 
-    pub async fn update_organization(&self, principal: &Principal, id: &str, c: OrganizationChanges, ctx: &RequestContext) -> Result<OrganizationRow> {
+    pub async fn update_organization(
+        &self,
+        principal: &Principal,
+        id: &str,
+        c: OrganizationChanges,
+        ctx: &RequestContext,
+    ) -> Result<OrganizationRow> {
         let mut org = self.get_organization(principal, id).await?;
         if !principal.is_instance_admin {
             principal.require(Permission::ManageUsers)?;

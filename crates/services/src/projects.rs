@@ -171,7 +171,8 @@ impl Services {
         let access = self.project_with(principal, id, Permission::ManageResources).await?;
         let mut tx = self.db().begin_write().await?;
         database::projects::delete(tx.conn(), &principal.organization_id, id).await.or_not_found("project")?;
-        let event = AuditEvent::by(principal, "project.delete").target("project", id).details(serde_json::json!({"name": access.project.name}));
+        let event =
+            AuditEvent::by(principal, "project.delete").target("project", id).details(serde_json::json!({"name": access.project.name}));
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         Ok(())
@@ -184,7 +185,15 @@ impl Services {
 
     /// Adds a member of the organization to the project, or changes their project role
     /// (`existing_only`: only change the role of someone already a member).
-    pub async fn set_member(&self, principal: &Principal, id: &str, user_id: &str, role: &str, existing_only: bool, ctx: &RequestContext) -> Result<MemberRow> {
+    pub async fn set_member(
+        &self,
+        principal: &Principal,
+        id: &str,
+        user_id: &str,
+        role: &str,
+        existing_only: bool,
+        ctx: &RequestContext,
+    ) -> Result<MemberRow> {
         self.project_with(principal, id, Permission::ManageResources).await?;
         let role = validate::role("role", role)?;
         let mut tx = self.db().begin_write().await?;
@@ -214,7 +223,8 @@ impl Services {
         self.project_with(principal, id, Permission::ManageResources).await?;
         let mut tx = self.db().begin_write().await?;
         database::projects::remove_member(tx.conn(), id, user_id).await.or_not_found("member")?;
-        let event = AuditEvent::by(principal, "project.member_remove").target("project", id).details(serde_json::json!({"user_id": user_id}));
+        let event =
+            AuditEvent::by(principal, "project.member_remove").target("project", id).details(serde_json::json!({"user_id": user_id}));
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         Ok(())

@@ -42,9 +42,6 @@ impl Default for Settings {
 
 impl Settings {
     pub fn rate_limit(&self, role: Role) -> BucketLimit {
-        self.rate_limits
-            .get(&role)
-            .copied()
-            .unwrap_or(BucketLimit { per_second: 20.0, burst: 100.0 })
+        self.rate_limits.get(&role).copied().unwrap_or(BucketLimit { per_second: 20.0, burst: 100.0 })
     }
 }

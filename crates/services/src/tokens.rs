@@ -38,11 +38,7 @@ pub fn verify(token: &str, secret: &[u8], now_s: i64) -> Result<AccessClaims, Ve
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(VerifyError::Malformed);
     };
-    let header: serde_json::Value = B64
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(VerifyError::Malformed)?;
+    let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(VerifyError::Malformed)?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
         return Err(VerifyError::Malformed);
     }
@@ -52,11 +48,7 @@ pub fn verify(token: &str, secret: &[u8], now_s: i64) -> Result<AccessClaims, Ve
     mac.update(b".");
     mac.update(p.as_bytes());
     mac.verify_slice(&signature).map_err(|_| VerifyError::Malformed)?;
-    let claims: AccessClaims = B64
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(VerifyError::Malformed)?;
+    let claims: AccessClaims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(VerifyError::Malformed)?;
     if claims.typ != "access" {
         return Err(VerifyError::Malformed);
     }

@@ -53,9 +53,7 @@ impl Services {
 
     /// A user of the caller's organization: oneself, or anyone with `manage_users`.
     pub async fn get_user(&self, principal: &Principal, id: &str) -> Result<UserRow> {
-        let user = database::users::get(&mut *self.db().read().await?, &principal.organization_id, id)
-            .await
-            .or_not_found("user")?;
+        let user = database::users::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("user")?;
         if user.id != principal.user_id {
             principal.require(Permission::ManageUsers)?;
         }
@@ -84,7 +82,10 @@ impl Services {
         if let Some(password) = &c.password {
             let password = validate::password("password", password)?;
             if is_self {
-                let current = c.current_password.clone().ok_or_else(|| ValidationError::new("current_password", "is required to change your own password"))?;
+                let current = c
+                    .current_password
+                    .clone()
+                    .ok_or_else(|| ValidationError::new("current_password", "is required to change your own password"))?;
                 if !verify_password(current, user.password_hash.clone()).await? {
                     return Err(ValidationError::new("current_password", "does not match").into());
                 }
@@ -129,7 +130,13 @@ impl Services {
     }
 
     /// Invites an email address into the caller's organization; returns the one-time token.
-    pub async fn create_invitation(&self, principal: &Principal, email: &str, role: &str, ctx: &RequestContext) -> Result<(InvitationRow, String)> {
+    pub async fn create_invitation(
+        &self,
+        principal: &Principal,
+        email: &str,
+        role: &str,
+        ctx: &RequestContext,
+    ) -> Result<(InvitationRow, String)> {
         principal.require(Permission::ManageUsers)?;
         let email = validate::email("email", email)?;
         let role = validate::role("role", role)?;

@@ -99,10 +99,8 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(".tunery"));
-        let database_url = self
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tunery.db").display()));
+        let database_url =
+            self.database_url.or(file.database_url).unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tunery.db").display()));
         let mut s = services::Settings::default();
         let a = &file.auth;
         if let Some(v) = self.access_token_ttl_s.or(a.access_token_ttl_s) {
@@ -138,7 +136,8 @@ impl ServeArgs {
             if name == "default" {
                 continue;
             }
-            let role = Role::parse(name).with_context(|| format!("rate_limits.{name}: not a role (admin, researcher, developer, viewer or default)"))?;
+            let role = Role::parse(name)
+                .with_context(|| format!("rate_limits.{name}: not a role (admin, researcher, developer, viewer or default)"))?;
             s.rate_limits.insert(role, BucketLimit { per_second: l.per_second, burst: l.burst });
         }
         if self.rate_limit_per_second.is_some() || self.rate_limit_burst.is_some() {

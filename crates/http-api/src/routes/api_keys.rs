@@ -26,13 +26,19 @@ pub struct CreateApiKeyRequest {
 /// Creates an API key. The secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
     responses((status = 201, body = ApiKeyView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_api_key(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, ApiJson(b): ApiJson<CreateApiKeyRequest>) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
+pub async fn create_api_key(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<CreateApiKeyRequest>,
+) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
     let n = NewApiKey { name: b.name, scopes: b.scopes, project_id: b.project_id, expires_at: b.expires_at };
     let (row, secret) = app.services.create_api_key(&p, n, &ctx).await?;
     Ok((StatusCode::CREATED, Json(ApiKeyView { key: Some(secret), ..row.into() })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyListParams {
     /// Another user's keys (needs `manage_users`); default: the caller's.
@@ -43,7 +49,11 @@ pub struct ApiKeyListParams {
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ApiKeyListParams),
     responses((status = 200, body = ApiKeyList), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_api_keys(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ApiKeyListParams>) -> ApiResult<Json<ApiKeyList>> {
+pub async fn list_api_keys(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ApiKeyListParams>,
+) -> ApiResult<Json<ApiKeyList>> {
     Ok(Json(ApiKeyList::of(app.services.list_api_keys(&p, q.user_id.as_deref(), q.after.as_deref(), q.limit).await?)))
 }
 
@@ -56,6 +66,11 @@ pub async fn get_api_key(State(app): State<AppState>, Caller(p): Caller, Path(ke
 /// Revokes a key at once.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "api-keys", params(("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_api_key(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(key_id): Path<String>) -> ApiResult<Json<ApiKeyView>> {
+pub async fn revoke_api_key(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<ApiKeyView>> {
     Ok(Json(app.services.revoke_api_key(&p, &key_id, &ctx).await?.into()))
 }

@@ -11,6 +11,7 @@ use services::audit::AuditQuery;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     pub actor_id: Option<String>,
@@ -33,7 +34,11 @@ pub struct AuditParams {
 /// The organization's audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", params(AuditParams),
     responses((status = 200, body = AuditEventList), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
-pub async fn list_audit_events(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<AuditParams>) -> ApiResult<Json<AuditEventList>> {
+pub async fn list_audit_events(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<AuditParams>,
+) -> ApiResult<Json<AuditEventList>> {
     let query = AuditQuery {
         organization_id: q.organization_id,
         actor_id: q.actor_id,

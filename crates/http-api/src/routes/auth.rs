@@ -25,7 +25,11 @@ pub struct RegisterRequest {
 /// Creates an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = UserView), (status = "default", body = ErrorBody)))]
-pub async fn register(State(app): State<AppState>, Origin(ctx): Origin, ApiJson(b): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<UserView>)> {
+pub async fn register(
+    State(app): State<AppState>,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let r = Registration { email: b.email, name: b.name, password: b.password, invitation_token: b.invitation_token };
     let user = app.services.register(r, &ctx).await?;
     Ok((StatusCode::CREATED, Json(user.into())))

@@ -45,13 +45,21 @@ pub async fn create_organization(
 /// The caller's organization (instance administrators: all of them).
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(ListParams),
     responses((status = 200, body = OrganizationList), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_organizations(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<OrganizationList>> {
+pub async fn list_organizations(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<OrganizationList>> {
     Ok(Json(OrganizationList::of(app.services.list_organizations(&p, q.after.as_deref(), q.limit).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/organizations/{org_id}", tag = "organizations", params(("org_id" = String, Path)),
     responses((status = 200, body = OrganizationView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_organization(State(app): State<AppState>, Caller(p): Caller, Path(org_id): Path<String>) -> ApiResult<Json<OrganizationView>> {
+pub async fn get_organization(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<OrganizationView>> {
     Ok(Json(app.services.get_organization(&p, &org_id).await?.into()))
 }
 

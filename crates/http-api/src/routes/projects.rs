@@ -25,7 +25,12 @@ pub struct CreateProjectRequest {
 /// Creates a project; the caller becomes its admin.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest,
     responses((status = 201, body = ProjectView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
-pub async fn create_project(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, ApiJson(b): ApiJson<CreateProjectRequest>) -> ApiResult<(StatusCode, Json<ProjectView>)> {
+pub async fn create_project(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<CreateProjectRequest>,
+) -> ApiResult<(StatusCode, Json<ProjectView>)> {
     let n = NewProject { name: b.name, description: b.description, visibility: b.visibility };
     Ok((StatusCode::CREATED, Json(app.services.create_project(&p, n, &ctx).await?.into())))
 }
@@ -33,7 +38,11 @@ pub async fn create_project(State(app): State<AppState>, Caller(p): Caller, Orig
 /// Projects the caller can see.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListParams),
     responses((status = 200, body = ProjectList), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_projects(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<ProjectList>> {
+pub async fn list_projects(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<ProjectList>> {
     Ok(Json(ProjectList::of(app.services.list_projects(&p, q.after.as_deref(), q.limit).await?)))
 }
 
@@ -66,7 +75,12 @@ pub async fn update_project(
 
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects", params(("project_id" = String, Path)),
     responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
-pub async fn delete_project(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(project_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_project(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(project_id): Path<String>,
+) -> ApiResult<StatusCode> {
     app.services.delete_project(&p, &project_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,10 +22,9 @@ pub async fn healthz() -> Json<HealthView> {
 /// The process can serve: its database answers.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = HealthView), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<HealthView>, ApiError> {
-    app.services
-        .db()
-        .ping()
-        .await
-        .map_err(|e| ApiError { internal: Some(e.to_string()), ..ApiError::new(ErrorCode::ServiceUnavailable, "the database does not answer") })?;
+    app.services.db().ping().await.map_err(|e| ApiError {
+        internal: Some(e.to_string()),
+        ..ApiError::new(ErrorCode::ServiceUnavailable, "the database does not answer")
+    })?;
     Ok(Json(HealthView { status: "ready", version: env!("CARGO_PKG_VERSION") }))
 }

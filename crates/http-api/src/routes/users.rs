@@ -25,7 +25,12 @@ pub struct CreateUserRequest {
 /// Creates a user in the caller's organization.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 201, body = UserView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
-pub async fn create_user(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, ApiJson(b): ApiJson<CreateUserRequest>) -> ApiResult<(StatusCode, Json<UserView>)> {
+pub async fn create_user(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let n = NewUser { email: b.email, name: b.name, password: b.password, role: b.role };
     Ok((StatusCode::CREATED, Json(app.services.create_user(&p, n, &ctx).await?.into())))
 }
@@ -92,13 +97,22 @@ pub async fn create_invitation(
 
 #[utoipa::path(get, path = "/api/v1/invitations", tag = "users", params(ListParams),
     responses((status = 200, body = InvitationList), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
-pub async fn list_invitations(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<InvitationList>> {
+pub async fn list_invitations(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<InvitationList>> {
     Ok(Json(InvitationList::of(app.services.list_invitations(&p, q.after.as_deref(), q.limit).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/invitations/{invitation_id}", tag = "users", params(("invitation_id" = String, Path)),
     responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
-pub async fn revoke_invitation(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(invitation_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_invitation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(invitation_id): Path<String>,
+) -> ApiResult<StatusCode> {
     app.services.revoke_invitation(&p, &invitation_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -156,9 +156,9 @@ pub fn operations() -> Vec<Operation> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let scopes = op.get("security").map(|s| {
-                s[0]["bearer"].as_array().expect("bearer scheme").iter().map(|v| v.as_str().unwrap().to_string()).collect()
-            });
+            let scopes = op
+                .get("security")
+                .map(|s| s[0]["bearer"].as_array().expect("bearer scheme").iter().map(|v| v.as_str().unwrap().to_string()).collect());
             ops.push(Operation {
                 id: op["operationId"].as_str().unwrap().to_string(),
                 method: method.to_uppercase(),

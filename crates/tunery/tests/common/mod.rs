@@ -1,0 +1,242 @@
+//! Helpers for the end-to-end tests of the `tunery` binary: a real server process
+//! ([`ServerProcess`]) and the command-line client run against it in a private configuration
+//! directory ([`Cli`]). Each test file uses some of them, so unused ones are allowed.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The binary under test.
+pub fn tunery_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tunery")
+}
+
+/// How long a server may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Removes the `TUNERY_*` variables of the test's own environment (and `XDG_CONFIG_HOME`) from
+/// a command, so that only what the test sets reaches the process.
+fn scrub_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TUNERY_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env_remove("XDG_CONFIG_HOME");
+}
+
+/// A `tunery serve` process.
+///
+/// It listens on `127.0.0.1:0` (a free port) with its SQLite database in a temporary data
+/// directory that it owns and deletes on drop; an `--listen` or `--data-dir` in `args` replaces
+/// that default (the caller then owns the directory). The process gets no `TUNERY_*`
+/// variables from the test's environment except those passed to [`ServerProcess::start_with_env`].
+/// Its standard error (the logs) is collected for [`ServerProcess::logs`]. Drop kills it.
+pub struct ServerProcess {
+    /// `http://127.0.0.1:PORT`, from the line the server prints once it is ready.
+    pub url: String,
+    /// The data directory in use.
+    pub data_dir: PathBuf,
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    _owned_dir: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    /// Starts `tunery serve` with the defaults above followed by `args`, and waits until it
+    /// listens. Panics (with the server's logs) when it does not start.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_env(args, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with environment variables set for the server.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let has = |flag: &str| args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        let mut cmd = Command::new(tunery_bin());
+        scrub_env(&mut cmd);
+        cmd.arg("serve");
+        if !has("--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let (owned_dir, data_dir) = if has("--data-dir") {
+            (None, flag_value(args, "--data-dir").map(PathBuf::from).unwrap_or_default())
+        } else {
+            let dir = tempfile::tempdir().expect("create a data directory");
+            cmd.arg("--data-dir").arg(dir.path());
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        };
+        cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start the tunery server");
+
+        let logs = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("server stderr");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("log buffer").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = child.stdout.take().expect("server stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("tunery listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let mut server = ServerProcess { url: String::new(), data_dir, child, logs, _owned_dir: owned_dir };
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => server.url = url,
+            Err(_) => {
+                let status = server.child.try_wait().ok().flatten();
+                panic!("the server did not start (exit status: {status:?}); its logs:\n{}", server.logs());
+            }
+        }
+        server
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to standard error so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Kills the server at once (SIGKILL) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        let sent = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The value after `flag` in `args` (`--flag VALUE` or `--flag=VALUE`).
+fn flag_value<'a>(args: &[&'a str], flag: &str) -> Option<&'a str> {
+    let prefix = format!("{flag}=");
+    args.iter().enumerate().find_map(|(i, a)| if *a == flag { args.get(i + 1).copied() } else { a.strip_prefix(prefix.as_str()) })
+}
+
+/// The command-line client with its own configuration directory (`TUNERY_CONFIG_HOME`) and
+/// `HOME`, both temporary, talking to one server (`--server`).
+pub struct Cli {
+    pub server: String,
+    config_home: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Cli {
+    pub fn new(server: &str) -> Cli {
+        Cli {
+            server: server.to_string(),
+            config_home: tempfile::tempdir().expect("config dir"),
+            home: tempfile::tempdir().expect("home dir"),
+        }
+    }
+
+    /// The client's configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.config_home.path().join("config.toml")
+    }
+
+    pub fn config_home(&self) -> &Path {
+        self.config_home.path()
+    }
+
+    /// The configuration file, parsed.
+    pub fn config(&self) -> toml::Table {
+        let text = std::fs::read_to_string(self.config_path()).expect("read the client config");
+        toml::from_str(&text).expect("parse the client config")
+    }
+
+    /// A string field of a profile in the configuration file.
+    pub fn profile_field(&self, profile: &str, key: &str) -> Option<String> {
+        let config = self.config();
+        let value = config.get("profiles")?.get(profile)?.get(key)?;
+        value.as_str().map(str::to_string)
+    }
+
+    /// Runs `tunery --server URL ARGS…` with `stdin` as its standard input.
+    pub fn run_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(tunery_bin());
+        scrub_env(&mut cmd);
+        cmd.env("TUNERY_CONFIG_HOME", self.config_home.path())
+            .env("HOME", self.home.path())
+            .envs(env.iter().copied())
+            .args(["--server", &self.server])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run the tunery client");
+        let mut input = child.stdin.take().expect("client stdin");
+        // A client that does not read its input may exit first: ignore a broken pipe.
+        let _ = input.write_all(stdin.as_bytes());
+        drop(input);
+        child.wait_with_output().expect("wait for the tunery client")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, "", &[])
+    }
+
+    /// Runs a command that must succeed; its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, "")
+    }
+
+    /// Runs a command that must succeed, with standard input; its standard output.
+    pub fn ok_with(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run_with(args, stdin, &[]);
+        assert!(out.status.success(), "tunery {args:?} failed ({}):\n{}", out.status, describe(&out));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a command with `--json` that must succeed; its output, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("tunery {args:?} printed no JSON ({e}):\n{text}"))
+    }
+
+    /// Runs a command that must fail with `code`; its standard error.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(code), "tunery {args:?} should exit {code}:\n{}", describe(&out));
+        String::from_utf8(out.stderr).expect("utf-8 output")
+    }
+}
+
+/// A process's output, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}

@@ -1,0 +1,267 @@
+//! The real server process: concurrent writers, SIGKILL in the middle of writes, graceful
+//! shutdown, configuration, and `tunery audit verify` — on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{tunery_bin, ServerProcess};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use test_support::{backends, Backend, TestDb};
+
+const PASSWORD: &str = "server process test";
+
+fn serve_args(db: &TestDb) -> Vec<String> {
+    vec![
+        "--database-url".into(),
+        db.url.clone(),
+        "--data-dir".into(),
+        db.dir.path().display().to_string(),
+        "--rate-limit-per-second".into(),
+        "100000".into(),
+    ]
+}
+
+fn start(db: &TestDb) -> ServerProcess {
+    let args = serve_args(db);
+    ServerProcess::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+async fn admin_token(http: &reqwest::Client, url: &str, register: bool) -> String {
+    if register {
+        let r = http
+            .post(format!("{url}/api/v1/auth/register"))
+            .json(&json!({"email": "admin@example.com", "name": "Admin", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let login: Value = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().expect("token").to_string()
+}
+
+/// Every project name of the organization, following pages.
+async fn project_names(http: &reqwest::Client, url: &str, token: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page: Value = http
+            .get(format!("{url}/api/v1/projects?limit=100&after={after}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = page["data"].as_array().unwrap();
+        names.extend(data.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        if !page["has_more"].as_bool().unwrap() {
+            return names;
+        }
+        after = data.last().unwrap()["id"].as_str().unwrap().to_string();
+    }
+}
+
+async fn audit_count(http: &reqwest::Client, url: &str, token: &str, action: &str) -> usize {
+    let mut n = 0;
+    let mut before = String::new();
+    loop {
+        let page: Value = http
+            .get(format!("{url}/api/v1/audit-events?action={action}&limit=100{before}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = page["data"].as_array().unwrap();
+        n += data.len();
+        if !page["has_more"].as_bool().unwrap() {
+            return n;
+        }
+        before = format!("&before={}", data.last().unwrap()["seq"]);
+    }
+}
+
+fn audit_verify(db: &TestDb) -> (bool, String) {
+    let out = Command::new(tunery_bin()).args(["audit", "verify", "--database-url", &db.url]).output().expect("tunery audit verify");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_writers_lose_nothing_and_see_no_5xx() {
+    for backend in backends() {
+        let db = TestDb::fresh(backend).await;
+        let server = start(&db);
+        let http = reqwest::Client::new();
+        let token = admin_token(&http, &server.url, true).await;
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let writers: Vec<_> = (0..50)
+            .map(|c| {
+                let (http, url, token, statuses) = (http.clone(), server.url.clone(), token.clone(), statuses.clone());
+                tokio::spawn(async move {
+                    for i in 0..4 {
+                        let r = http
+                            .post(format!("{url}/api/v1/projects"))
+                            .bearer_auth(&token)
+                            .json(&json!({"name": format!("c{c:02}-{i}")}))
+                            .send()
+                            .await;
+                        statuses.lock().unwrap().push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let statuses = statuses.lock().unwrap().clone();
+        assert!(statuses.iter().all(|s| *s == 201), "{backend:?}: {statuses:?}\n{}", server.logs());
+        let mut names = project_names(&http, &server.url, &token).await;
+        names.sort();
+        let mut expected: Vec<String> = (0..50).flat_map(|c| (0..4).map(move |i| format!("c{c:02}-{i}"))).collect();
+        expected.sort();
+        assert_eq!(names, expected, "{backend:?}");
+        assert_eq!(audit_count(&http, &server.url, &token, "project.create").await, 200);
+        let (ok, report) = audit_verify(&db);
+        assert!(ok, "{report}");
+        assert!(report.contains("intact"), "{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_the_middle_of_writes_leaves_a_consistent_database() {
+    for backend in backends() {
+        let db = TestDb::fresh(backend).await;
+        let mut server = start(&db);
+        let http = reqwest::Client::new();
+        let token = admin_token(&http, &server.url, true).await;
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let writers: Vec<_> = (0..8)
+            .map(|c| {
+                let (http, url, token, acknowledged) = (http.clone(), server.url.clone(), token.clone(), acknowledged.clone());
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let name = format!("w{c}-{i}");
+                        match http.post(format!("{url}/api/v1/projects")).bearer_auth(&token).json(&json!({"name": name})).send().await {
+                            Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push(name),
+                            Ok(r) => assert!(r.status().as_u16() < 500, "{}", r.status()),
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill once some writes are through, while others are in flight.
+        while acknowledged.lock().unwrap().len() < 60 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        server.kill9();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        let server = start(&db);
+        let token = admin_token(&http, &server.url, false).await;
+        let names = project_names(&http, &server.url, &token).await;
+        for name in &acknowledged {
+            assert!(names.contains(name), "{backend:?}: acknowledged write {name} was lost");
+        }
+        // Each project and its audit record committed together, or neither did.
+        assert_eq!(audit_count(&http, &server.url, &token, "project.create").await, names.len(), "{backend:?}");
+        let (ok, report) = audit_verify(&db);
+        assert!(ok, "{backend:?}: {report}");
+        // The database still takes writes.
+        let r = http
+            .post(format!("{}/api/v1/projects", server.url))
+            .bearer_auth(&token)
+            .json(&json!({"name": "after restart"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_command_detects_tampering() {
+    sqlx::any::install_default_drivers();
+    for backend in backends() {
+        let db = TestDb::fresh(backend).await;
+        let mut server = start(&db);
+        let http = reqwest::Client::new();
+        let token = admin_token(&http, &server.url, true).await;
+        for i in 0..3 {
+            http.post(format!("{}/api/v1/projects", server.url))
+                .bearer_auth(&token)
+                .json(&json!({"name": format!("p{i}")}))
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(server.terminate().success());
+        assert!(audit_verify(&db).0);
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+        let unguard = match backend {
+            Backend::Sqlite => "DROP TRIGGER audit_events_no_update",
+            Backend::Postgres => "DROP TRIGGER audit_events_no_change ON audit_events",
+        };
+        sqlx::query(unguard).execute(&mut conn).await.unwrap();
+        sqlx::query("UPDATE audit_events SET outcome = 'failure' WHERE seq = 3").execute(&mut conn).await.unwrap();
+        let (ok, report) = audit_verify(&db);
+        assert!(!ok, "{backend:?}: tampering went unnoticed: {report}");
+        assert!(report.contains("record 3"), "{report}");
+    }
+}
+
+#[test]
+fn graceful_shutdown_configuration_and_json_logs() {
+    // SIGTERM: the server finishes and exits 0.
+    let mut server = ServerProcess::start(&["--log-format", "json"]);
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let logs = server.logs();
+    let first = logs.lines().next().unwrap_or_default();
+    let line: Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {first}"));
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["message"], "tunery listening", "{line}");
+    // An unknown key in the configuration file is an error naming the key.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tunery.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nlistne = \"oops\"\n").unwrap();
+    let out = Command::new(tunery_bin()).args(["serve", "--config", file.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listne"), "{err}");
+    // Settings come from the file and from the environment (flags win over both).
+    std::fs::write(&file, "listen = \"127.0.0.1:1\"\n[rate_limits.viewer]\nper_second = 1.0\nburst = 2.0\n").unwrap();
+    let config = format!("--config={}", file.display());
+    let server = ServerProcess::start_with_env(&[&config], &[("TUNERY_LISTEN", "127.0.0.1:9")]);
+    assert!(server.url.starts_with("http://127.0.0.1:") && !server.url.ends_with(":1") && !server.url.ends_with(":9"), "{}", server.url);
+    let bad_role = dir.path().join("bad.toml");
+    std::fs::write(&bad_role, "[rate_limits.superuser]\nper_second = 1.0\nburst = 2.0\n").unwrap();
+    let out = Command::new(tunery_bin()).args(["serve", "--config", bad_role.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("superuser"));
+}
+
+#[test]
+fn migrate_reports_and_refuses_unknown_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tunery_bin()).args(["migrate", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("tunery.db").exists());
+    let out = Command::new(tunery_bin()).args(["migrate", "--database-url", "mysql://root@localhost/x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database url"));
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up and runs Tunery on this machine with embedded defaults: builds the `tunery` binary
+# (release), then serves http://127.0.0.1:8080 with SQLite under ./.tunery.
+# Flags after the script name go to `tunery serve` (see `tunery serve --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo is not installed; install Rust from https://rustup.rs" >&2
+  exit 1
+fi
+cargo build --release --locked -p tunery
+mkdir -p .tunery
+echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080}; create the first (admin) account with:"
+echo "  $CARGO_TARGET_DIR/release/tunery register --email you@example.com --name You"
+exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "$@"

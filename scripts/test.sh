@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, unit and integration tests on SQLite and on
+# the real PostgreSQL, and the OpenAPI document's freshness. `.ci/run` calls this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+./scripts/services.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/tunery-test.log"
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+  echo "cargo test failed" >&2
+  exit "$status"
+fi
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "${TMPDIR:-/tmp}/tunery-test.log" | awk '{s += $4} END {print s + 0}')
+if [ "$passed" -eq 0 ]; then
+  echo "error: no test ran" >&2
+  exit 1
+fi
+echo "== all checks passed ($passed tests)"
