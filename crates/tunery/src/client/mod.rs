@@ -1,18 +1,83 @@
-//! The command-line client (being written).
+//! The command-line client for a running server: global flags, the command tree, and
+//! dispatch. `run` answers the process exit code; errors become `error: …` and exit 1 in main.
 
-#[derive(Debug, Clone, clap::Args)]
+mod commands;
+mod context;
+mod http;
+mod output;
+mod paging;
+mod password;
+mod profile;
+
+use commands::{audit, auth, keys, orgs, projects, users};
+
+/// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
+#[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Client options")]
 pub struct GlobalArgs {
-    /// Print JSON instead of tables.
+    /// The server's URL [default: the profile's server, else http://127.0.0.1:8080].
+    #[arg(long, env = "TUNERY_SERVER", global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// The profile in the configuration file that holds the server and login.
+    #[arg(long, env = "TUNERY_PROFILE", global = true, default_value = "default", value_name = "NAME")]
+    pub profile: String,
+    /// Print the server's JSON answers instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Authenticate with this API key instead of the profile's login.
+    #[arg(long, env = "TUNERY_API_KEY", global = true, hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+/// Shows whether an API key is set, never the key.
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("server", &self.server)
+            .field("profile", &self.profile)
+            .field("json", &self.json)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
-    /// Show who is logged in.
+    /// Create an account (the first one of a new install becomes its administrator).
+    Register(auth::RegisterArgs),
+    /// Log in and keep the session's tokens in the profile.
+    Login(auth::LoginArgs),
+    /// End the session and forget its tokens.
+    Logout,
+    /// Show who is logged in (or whose API key is used).
     Whoami,
+    /// Users of the organization and invitations.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Projects and their members.
+    #[command(subcommand)]
+    Projects(projects::ProjectsCommand),
+    /// Organizations.
+    #[command(subcommand)]
+    Orgs(orgs::OrgsCommand),
+    /// The organization's audit log (administrators).
+    AuditEvents(audit::AuditArgs),
 }
 
-pub async fn run(_global: GlobalArgs, _cmd: ClientCommand) -> anyhow::Result<u8> {
-    anyhow::bail!("the client is not built yet")
+pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
+    let ctx = context::Context::new(global)?;
+    match cmd {
+        ClientCommand::Register(a) => auth::register(&ctx, a).await,
+        ClientCommand::Login(a) => auth::login(&ctx, a).await,
+        ClientCommand::Logout => auth::logout(&ctx).await,
+        ClientCommand::Whoami => auth::whoami(&ctx).await,
+        ClientCommand::Users(c) => users::run(&ctx, c).await,
+        ClientCommand::Keys(c) => keys::run(&ctx, c).await,
+        ClientCommand::Projects(c) => projects::run(&ctx, c).await,
+        ClientCommand::Orgs(c) => orgs::run(&ctx, c).await,
+        ClientCommand::AuditEvents(a) => audit::run(&ctx, a).await,
+    }
 }

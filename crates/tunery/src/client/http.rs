@@ -1,0 +1,224 @@
+//! Talking to the server: JSON requests carrying the caller's credential, the API's error
+//! shape, and one refresh-and-retry when a login session's access token has expired (the new
+//! token pair is saved in the profile at once, since the old refresh token no longer works).
+
+use super::profile::ConfigStore;
+use anyhow::{Context, Result};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::fmt;
+use std::time::Duration;
+
+/// An error answer of the API: `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub code: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} ({code})", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// The API error inside an error chain, if there is one.
+    pub fn find(e: &anyhow::Error) -> Option<&ApiError> {
+        e.chain().find_map(|c| c.downcast_ref::<ApiError>())
+    }
+}
+
+/// A login session: its tokens and the profile they are saved in.
+pub struct Session {
+    pub store: ConfigStore,
+    pub profile: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+/// What a request is authenticated with. Not `Debug`: it holds secrets.
+pub enum Credential {
+    None,
+    ApiKey(String),
+    Session(Session),
+}
+
+/// A client for one server.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    credential: Credential,
+}
+
+impl Api {
+    pub fn new(server: &str, credential: Credential) -> Result<Api> {
+        let base = server.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") {
+            anyhow::bail!("the server URL must start with http:// (this build has no TLS support): {server}");
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tunery-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Api { http, base, credential })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        self.request(Method::GET, path, query, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: &Value) -> Result<Value> {
+        self.request(Method::POST, path, &[], Some(body)).await
+    }
+
+    pub async fn patch(&mut self, path: &str, body: &Value) -> Result<Value> {
+        self.request(Method::PATCH, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&mut self, path: &str) -> Result<Value> {
+        self.request(Method::DELETE, path, &[], None).await
+    }
+
+    /// Sends a request; `Value::Null` for an empty answer (204).
+    pub async fn request(&mut self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Value> {
+        let first = self.send(method.clone(), path, query, body).await?;
+        let expired = matches!(&first, Err(e) if e.status == 401 && e.code.as_deref() == Some("token_expired"));
+        let answer = if expired && self.can_refresh() {
+            self.refresh().await?;
+            self.send(method, path, query, body).await?
+        } else {
+            first
+        };
+        answer.map_err(anyhow::Error::new)
+    }
+
+    fn can_refresh(&self) -> bool {
+        matches!(&self.credential, Credential::Session(s) if s.refresh_token.is_some())
+    }
+
+    /// Trades the refresh token for a new pair and saves it in the profile.
+    async fn refresh(&mut self) -> Result<()> {
+        let Credential::Session(session) = &self.credential else { return Ok(()) };
+        let Some(refresh_token) = session.refresh_token.clone() else { return Ok(()) };
+        let body = json!({ "refresh_token": refresh_token });
+        let answer = self
+            .send_with(Method::POST, "/api/v1/auth/refresh", &[], Some(&body), None)
+            .await?
+            .map_err(anyhow::Error::new)
+            .context("the login session has expired and could not be renewed; run `tunery login`")?;
+        let access = str_field(&answer, "access_token")?;
+        let refresh = str_field(&answer, "refresh_token")?;
+        let Credential::Session(session) = &mut self.credential else { return Ok(()) };
+        session.access_token = access.clone();
+        session.refresh_token = Some(refresh.clone());
+        session.store.update_profile(&session.profile, |p| {
+            p.access_token = Some(access);
+            p.refresh_token = Some(refresh);
+        })
+    }
+
+    /// One attempt with the current credential: a transport failure is the outer error, an
+    /// error answer of the server the inner one.
+    async fn send(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Result<Value, ApiError>> {
+        let bearer = match &self.credential {
+            Credential::None => None,
+            Credential::ApiKey(key) => Some(key.as_str()),
+            Credential::Session(s) => Some(s.access_token.as_str()),
+        };
+        self.send_with(method, path, query, body, bearer).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        bearer: Option<&str>,
+    ) -> Result<Result<Value, ApiError>> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).header("accept", "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = response.status();
+        let bytes = response.bytes().await.with_context(|| format!("the server at {} stopped answering", self.base))?;
+        if status.is_success() {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Ok(Value::Null));
+            }
+            let value =
+                serde_json::from_slice(&bytes).with_context(|| format!("the server answered {url} with something other than JSON"))?;
+            return Ok(Ok(value));
+        }
+        Ok(Err(error_of(status, &bytes)))
+    }
+}
+
+fn error_of(status: reqwest::StatusCode, bytes: &[u8]) -> ApiError {
+    let detail = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| v.get("error").cloned());
+    let text = |key: &str| detail.as_ref().and_then(|d| d.get(key)).and_then(Value::as_str).map(str::to_string);
+    ApiError {
+        status: status.as_u16(),
+        message: text("message").unwrap_or_else(|| format!("the server answered HTTP {status}")),
+        code: text("code"),
+    }
+}
+
+fn str_field(v: &Value, key: &str) -> Result<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string).with_context(|| format!("the server's answer has no `{key}`"))
+}
+
+/// A path segment with everything but unreserved characters percent-encoded, so that an id
+/// typed by the user with `/`, `?` or `#` in it stays one segment.
+pub fn seg(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(seg("usr_01AB-c.d~"), "usr_01AB-c.d~");
+        assert_eq!(seg("../x y"), "..%2Fx%20y");
+    }
+
+    #[test]
+    fn error_answers_are_read() {
+        let body = br#"{"error":{"message":"nope","type":"authentication_error","param":null,"code":"api_key_revoked"}}"#;
+        let e = error_of(reqwest::StatusCode::UNAUTHORIZED, body);
+        assert_eq!(e.to_string(), "nope (api_key_revoked)");
+        let e = error_of(reqwest::StatusCode::BAD_GATEWAY, b"<html>");
+        assert_eq!(e.to_string(), "the server answered HTTP 502 Bad Gateway");
+    }
+}
