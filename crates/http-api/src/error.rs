@@ -164,6 +164,7 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        resp.extensions_mut().insert(self.code);
         if self.audited {
             resp.extensions_mut().insert(AlreadyAudited);
         }

@@ -29,11 +29,13 @@ use utoipa_axum::routes;
 pub struct HttpSettings {
     /// Largest accepted request body; larger ones answer 413.
     pub max_body_bytes: usize,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { max_body_bytes: 1024 * 1024 }
+        HttpSettings { max_body_bytes: 1024 * 1024, trust_forwarded_for: false }
     }
 }
 
@@ -41,6 +43,7 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub services: Services,
     pub metrics: Arc<metrics::Metrics>,
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(OpenApi)]
@@ -101,7 +104,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application router.
 pub fn router(services: Services, settings: &HttpSettings) -> Router {
-    let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()) };
+    let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()), trust_forwarded_for: settings.trust_forwarded_for };
     let (api, _) =
         api_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate)).split_for_parts();
     let (system, _) = system_routes().split_for_parts();

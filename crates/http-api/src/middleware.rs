@@ -28,8 +28,18 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
-fn request_context(req: &Request) -> RequestContext {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+/// The client's address: the TCP peer, or behind a trusted reverse proxy the address that
+/// proxy appended last to `X-Forwarded-For`.
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_string()))
+        .flatten()
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    forwarded.or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+}
+
+fn request_context(req: &Request, trust_forwarded_for: bool) -> RequestContext {
+    let ip = client_ip(req, trust_forwarded_for);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
     RequestContext { ip, user_agent }
 }
@@ -48,7 +58,7 @@ fn bearer(req: &Request) -> Option<Result<String, ()>> {
 /// Authenticates the bearer token (if any), charges the caller's rate limit, and audits
 /// mutating requests that failed or were denied.
 pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let ctx = request_context(&req);
+    let ctx = request_context(&req, app.trust_forwarded_for);
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -99,6 +109,19 @@ async fn finish(
     let refused = status == axum::http::StatusCode::FORBIDDEN;
     if status.is_success() || !(mutating || refused) || resp.extensions().get::<AlreadyAudited>().is_some() {
         return resp;
+    }
+    // Requests without valid credentials count against the address, so that they cannot flood
+    // the log (an expired token is an honest client about to refresh: not counted).
+    let bad_credentials = matches!(resp.extensions().get::<ErrorCode>(), Some(ErrorCode::MissingToken | ErrorCode::InvalidToken));
+    if principal.is_none() && bad_credentials {
+        let ip = ctx.ip.clone().unwrap_or_default();
+        if let Err(retry_after_s) = app.services.charge_auth_failure(&ip) {
+            return ApiError {
+                retry_after_s: Some(retry_after_s),
+                ..ApiError::new(ErrorCode::LoginThrottled, "too many failed authentications from this address")
+            }
+            .into_response();
+        }
     }
     let denied = resp.extensions().get::<DeniedPermission>().map(|d| d.0.clone());
     let outcome = if status.as_u16() == 403 || status.as_u16() == 401 { Outcome::Denied } else { Outcome::Failure };

@@ -194,3 +194,36 @@ async fn failed_logins_lock_the_account_and_throttle_the_address() {
         assert!(rows.iter().all(|r| !r.details.contains("wrong password")), "passwords never reach the audit log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_write_floods_are_throttled_per_address() {
+    for backend in backends() {
+        let http = http_api::HttpSettings { trust_forwarded_for: true, ..Default::default() };
+        let app = TestApp::with(backend, Settings { ip_failure_burst: 3.0, ..Settings::default() }, http).await;
+        let (_, admin) = app.bootstrap().await;
+        let from = |ip: &str, token: Option<&str>| {
+            let mut r = axum::http::Request::builder()
+                .method("POST")
+                .uri("/api/v1/projects")
+                .header("x-forwarded-for", format!("203.0.113.9, {ip}"));
+            if let Some(t) = token {
+                r = r.header("authorization", format!("Bearer {t}"));
+            }
+            r.header("content-type", "application/json").body(axum::body::Body::from(r#"{"name":"x"}"#)).unwrap()
+        };
+        let before = app.audit_count().await;
+        for _ in 0..3 {
+            assert_eq!(app.send(from("198.51.100.7", None)).await.code(), "missing_token");
+        }
+        assert_eq!(app.audit_count().await, before + 3, "each refused write is audited");
+        let throttled = app.send(from("198.51.100.7", Some("garbage"))).await;
+        throttled.expect(429);
+        assert_eq!(throttled.code(), "login_throttled");
+        assert_eq!(app.audit_count().await, before + 3, "throttled requests do not grow the log");
+        // The address is the proxy's last entry: another client is not affected, and the audit
+        // record names the client's address.
+        assert_eq!(app.send(from("198.51.100.8", None)).await.code(), "missing_token");
+        let events = app.get("/api/v1/audit-events?organization_id=*&outcome=denied&limit=1", &admin).await;
+        assert_eq!(events.expect(200)["data"][0]["ip"], "198.51.100.8");
+    }
+}

@@ -125,6 +125,8 @@ impl Services {
         principal.require(Permission::ManageUsers)?;
         let limit = domain::validate::page_limit(q.limit)?;
         let organization_id = match q.organization_id {
+            // Every organization, and instance-wide events such as anonymous requests.
+            Some(org) if org == "*" && principal.is_instance_admin => None,
             Some(org) if principal.is_instance_admin => Some(org),
             Some(org) if org != principal.organization_id => return Err(Error::NotFound("organization")),
             _ => Some(principal.organization_id.clone()),

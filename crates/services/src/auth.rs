@@ -291,7 +291,7 @@ impl Services {
     /// Counts a failed login against the account and the address; returns the error to answer.
     async fn failed_login(&self, user: Option<UserRow>, email: &str, ctx: &RequestContext) -> Result<Error> {
         let ip = ctx.ip.clone().unwrap_or_default();
-        let address_throttled = self.charge_login_failure(&ip).err();
+        let address_throttled = self.charge_auth_failure(&ip).err();
         let now = now_ms();
         let s = self.settings();
         let mut tx = self.db().begin_write().await?;

@@ -39,15 +39,16 @@ impl Services {
             .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms, limit_per_second: limit.per_second })
     }
 
-    /// Charges one failed login to a client address; Err(seconds to wait) when over the limit.
-    pub(crate) fn charge_login_failure(&self, ip: &str) -> std::result::Result<(), i64> {
+    /// Charges one failed authentication (a wrong password, a request with bad or missing
+    /// credentials) to a client address; Err(seconds to wait) when over the limit.
+    pub fn charge_auth_failure(&self, ip: &str) -> std::result::Result<(), i64> {
         let s = self.settings();
         let limit = BucketLimit { per_second: s.ip_failure_burst / s.ip_failure_window_s, burst: s.ip_failure_burst };
         self.inner.login_throttle.take(ip, limit, now_ms()).map_err(|ms| (ms + 999) / 1000)
     }
 
     /// Whether a client address is currently throttled, without charging it.
-    pub(crate) fn login_throttled(&self, ip: &str) -> Option<i64> {
+    pub fn login_throttled(&self, ip: &str) -> Option<i64> {
         let s = self.settings();
         let limit = BucketLimit { per_second: s.ip_failure_burst / s.ip_failure_window_s, burst: s.ip_failure_burst };
         let map = self.inner.login_throttle.buckets.lock().unwrap_or_else(|p| p.into_inner());

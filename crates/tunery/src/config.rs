@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Burst allowed per caller, for every role.
     #[arg(long, env = "TUNERY_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<f64>,
+    /// Behind a reverse proxy: take the client address from the last X-Forwarded-For entry.
+    #[arg(long, env = "TUNERY_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
     /// Lifetime of access tokens in seconds.
     #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
     pub access_token_ttl_s: Option<i64>,
@@ -51,6 +54,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     db_max_connections: Option<u32>,
+    trust_forwarded_for: Option<bool>,
     #[serde(default)]
     auth: AuthFile,
     /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
@@ -152,6 +156,7 @@ impl ServeArgs {
         if let Some(v) = self.max_body_bytes.or(file.max_body_bytes) {
             http.max_body_bytes = v;
         }
+        http.trust_forwarded_for = self.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false);
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,

@@ -24,7 +24,8 @@ pub struct AuditParams {
     pub since: Option<i64>,
     /// Unix seconds, inclusive.
     pub until: Option<i64>,
-    /// Another organization (instance administrators only).
+    /// Another organization, or `*` for all of them and instance-wide events such as
+    /// anonymous requests (instance administrators only).
     pub organization_id: Option<String>,
     /// Cursor: the `seq` of the last event of the previous page (events come newest first).
     pub before: Option<i64>,

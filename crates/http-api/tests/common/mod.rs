@@ -48,11 +48,15 @@ impl TestApp {
     }
 
     pub async fn with_settings(backend: Backend, settings: Settings) -> TestApp {
+        TestApp::with(backend, settings, http_api::HttpSettings::default()).await
+    }
+
+    pub async fn with(backend: Backend, settings: Settings, http: http_api::HttpSettings) -> TestApp {
         let db = TestDb::fresh(backend).await;
         let database = database::Db::connect(&db.url, 8).await.expect("connect");
         database.migrate().await.expect("migrate");
         let services = Services::new(database, settings).await.expect("services");
-        let router = http_api::router(services.clone(), &http_api::HttpSettings::default());
+        let router = http_api::router(services.clone(), &http);
         TestApp { router, services, db }
     }
 
