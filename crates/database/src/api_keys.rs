@@ -65,6 +65,15 @@ pub async fn list(conn: &mut Conn, org_id: &str, user_id: Option<&str>, after: O
     .await?)
 }
 
+/// The keys restricted to a project (they go when it is deleted).
+pub async fn for_project(conn: &mut Conn, org_id: &str, project_id: &str) -> Result<Vec<ApiKeyRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE organization_id = $1 AND project_id = $2 ORDER BY id"))
+        .bind(org_id)
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 pub async fn revoke(conn: &mut Conn, org_id: &str, id: &str, now_ms: i64) -> Result<()> {
     let done = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE organization_id = $1 AND id = $2")
         .bind(org_id)

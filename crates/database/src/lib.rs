@@ -9,11 +9,13 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod datasets;
 pub mod instance;
 pub mod invitations;
 pub mod organizations;
 pub mod projects;
 pub mod sessions;
+pub mod uploads;
 pub mod users;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

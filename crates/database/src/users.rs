@@ -103,22 +103,58 @@ pub async fn update(conn: &mut Conn, u: &UserRow) -> Result<()> {
     Ok(())
 }
 
-/// Records a failed login; returns the new failure count.
-pub async fn record_failed_login(conn: &mut Conn, id: &str, lock_until: Option<i64>, lock_after: i64) -> Result<i64> {
-    let count: i64 = sqlx::query_scalar("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+/// Takes the row lock of a user inside a write transaction (a no-op update; portable where
+/// `SELECT … FOR UPDATE` is not), so that a read after it sees the latest committed row and no
+/// other writer changes it before this transaction ends.
+pub async fn lock(conn: &mut Conn, org_id: &str, id: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET updated_at = updated_at WHERE organization_id = $1 AND id = $2")
+        .bind(org_id)
         .bind(id)
-        .fetch_one(&mut *conn)
+        .execute(&mut *conn)
         .await?;
-    if count >= lock_after {
-        sqlx::query("UPDATE users SET locked_until = $2, failed_logins = 0 WHERE id = $1")
-            .bind(id)
-            .bind(lock_until)
-            .execute(&mut *conn)
-            .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
     }
-    Ok(count)
+    Ok(())
 }
 
+/// Takes the row locks of the organization's admins (see [`lock`]), so that counting them and
+/// demoting one cannot interleave with another demotion.
+pub async fn lock_admins(conn: &mut Conn, org_id: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE organization_id = $1 AND role = 'admin'")
+        .bind(org_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Counts a login attempt before its password is verified: adds one to `failed_logins` unless
+/// the account is locked at `now_ms`. Returns the count and the lock time.
+pub async fn count_login_attempt(conn: &mut Conn, id: &str, now_ms: i64) -> Result<(i64, Option<i64>)> {
+    sqlx::query_as(
+        "UPDATE users SET failed_logins = CASE WHEN locked_until > $2 THEN failed_logins ELSE failed_logins + 1 END WHERE id = $1 RETURNING failed_logins, locked_until",
+    )
+    .bind(id)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)
+}
+
+/// Locks an account until `until` and restarts its count, unless it is locked at `now_ms`
+/// already. Returns whether this call locked it.
+pub async fn lock_account(conn: &mut Conn, id: &str, until: i64, now_ms: i64) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE users SET locked_until = $2, failed_logins = 0 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $3)")
+            .bind(id)
+            .bind(until)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A successful login (or a right password for a disabled account): the count restarts.
 pub async fn record_successful_login(conn: &mut Conn, id: &str) -> Result<()> {
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(())

@@ -11,6 +11,9 @@ pub enum IdKind {
     Session,
     Invitation,
     AuditEvent,
+    Dataset,
+    DatasetVersion,
+    Upload,
 }
 
 impl IdKind {
@@ -23,6 +26,9 @@ impl IdKind {
             IdKind::Session => "ses",
             IdKind::Invitation => "inv",
             IdKind::AuditEvent => "aud",
+            IdKind::Dataset => "ds",
+            IdKind::DatasetVersion => "dsv",
+            IdKind::Upload => "upl",
         }
     }
 }

@@ -158,13 +158,20 @@ impl PermissionSet {
 /// Organization admins may do everything everywhere. A project member holds the union of
 /// their organization role and their project role; a non-member holds only the viewing
 /// permissions of their organization role (and only where the project is visible to them).
-pub fn project_permissions(org_role: Role, project_role: Option<Role>) -> PermissionSet {
+/// The project's owner (its creator) additionally holds `manage_resources` there, so that they
+/// can run their project without gaining any other permission beyond their organization role.
+pub fn project_permissions(org_role: Role, project_role: Option<Role>, is_owner: bool) -> PermissionSet {
     if org_role == Role::Admin {
         return PermissionSet::of_role(Role::Admin);
     }
-    match project_role {
+    let held = match project_role {
         Some(role) => PermissionSet::of_role(org_role).union(&PermissionSet::of_role(role)),
         None => PermissionSet::of_role(org_role).intersect(&PermissionSet::from_slice(&[P::ViewDataset, P::ViewMetrics])),
+    };
+    if is_owner {
+        held.union(&PermissionSet::from_slice(&[P::ManageResources]))
+    } else {
+        held
     }
 }
 
@@ -213,12 +220,39 @@ mod tests {
 
     #[test]
     fn project_role_adds_to_org_role_for_members_only() {
-        let member = project_permissions(Role::Viewer, Some(Role::Researcher));
+        let member = project_permissions(Role::Viewer, Some(Role::Researcher), false);
         assert!(member.contains(P::TrainModel));
-        let outsider = project_permissions(Role::Researcher, None);
+        let outsider = project_permissions(Role::Researcher, None, false);
         assert!(!outsider.contains(P::TrainModel));
         assert!(outsider.contains(P::ViewDataset));
-        let admin = project_permissions(Role::Admin, None);
+        let admin = project_permissions(Role::Admin, None, false);
         assert!(admin.contains(P::ManageResources));
+    }
+
+    #[test]
+    fn project_permission_table() {
+        use Role::*;
+        let names = |set: PermissionSet| set.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ");
+        // (organization role, project role, owner) → permissions in the project.
+        let table: [(Role, Option<Role>, bool, &str); 10] = [
+            (Admin, None, false, "upload_dataset view_dataset delete_dataset train_model deploy_model delete_model manage_users view_metrics manage_resources"),
+            (Researcher, None, false, "view_dataset view_metrics"),
+            (Researcher, Some(Researcher), false, "upload_dataset view_dataset delete_dataset train_model deploy_model delete_model view_metrics"),
+            // The owner manages the project, and gains nothing else.
+            (Researcher, Some(Researcher), true, "upload_dataset view_dataset delete_dataset train_model deploy_model delete_model view_metrics manage_resources"),
+            (Developer, Some(Developer), true, "upload_dataset view_dataset deploy_model view_metrics manage_resources"),
+            (Developer, None, true, "view_dataset view_metrics manage_resources"),
+            (Developer, Some(Developer), false, "upload_dataset view_dataset deploy_model view_metrics"),
+            (Viewer, Some(Researcher), false, "upload_dataset view_dataset delete_dataset train_model deploy_model delete_model view_metrics"),
+            (Viewer, Some(Admin), false, "upload_dataset view_dataset delete_dataset train_model deploy_model delete_model manage_users view_metrics manage_resources"),
+            (Viewer, None, false, "view_dataset view_metrics"),
+        ];
+        for (org_role, project_role, owner, expected) in table {
+            assert_eq!(
+                names(project_permissions(org_role, project_role, owner)),
+                expected,
+                "{org_role} / {project_role:?} / owner {owner}"
+            );
+        }
     }
 }

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     SessionRevoked,
+    SessionExpired,
     InvalidCredentials,
     AccountDisabled,
     ApiKeyRevoked,
@@ -45,8 +46,8 @@ impl ErrorCode {
         match self {
             ValidationFailed | InvalidJson | InvalidBody | InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error"),
-            MissingToken | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials | AccountDisabled | ApiKeyRevoked
-            | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
+            MissingToken | InvalidToken | TokenExpired | SessionRevoked | SessionExpired | InvalidCredentials | AccountDisabled
+            | ApiKeyRevoked | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
             AccountLocked | LoginThrottled | RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
             PermissionDenied | Forbidden => (StatusCode::FORBIDDEN, "permission_error"),
             NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
@@ -81,6 +82,15 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Copy)]
 pub struct AlreadyAudited;
 
+/// Response extension: the services already charged this attempt to the client address
+/// (login pays before it verifies), so the middleware must not charge it again.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressCharged;
+
+/// Response extension: why a request was refused (403), for the audit record.
+#[derive(Debug, Clone)]
+pub struct RefusalReason(pub String);
+
 /// Response extension: an internal error's detail, logged once by the middleware.
 #[derive(Debug, Clone)]
 pub struct InternalDetail(pub String);
@@ -96,13 +106,24 @@ pub struct ApiError {
     pub param: Option<String>,
     pub retry_after_s: Option<i64>,
     pub audited: bool,
+    /// The services charged the client address for this attempt already.
+    pub charged: bool,
     pub internal: Option<String>,
     pub denied: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), param: None, retry_after_s: None, audited: false, internal: None, denied: None }
+        ApiError {
+            code,
+            message: message.into(),
+            param: None,
+            retry_after_s: None,
+            audited: false,
+            charged: false,
+            internal: None,
+            denied: None,
+        }
     }
 
     pub fn param(mut self, param: impl Into<String>) -> Self {
@@ -127,21 +148,31 @@ impl From<SE> for ApiError {
                     AF::InvalidToken => ErrorCode::InvalidToken,
                     AF::TokenExpired => ErrorCode::TokenExpired,
                     AF::SessionRevoked => ErrorCode::SessionRevoked,
+                    AF::SessionExpired => ErrorCode::SessionExpired,
                     AF::InvalidCredentials => ErrorCode::InvalidCredentials,
                     AF::AccountDisabled => ErrorCode::AccountDisabled,
                     AF::ApiKeyRevoked => ErrorCode::ApiKeyRevoked,
                     AF::ApiKeyExpired => ErrorCode::ApiKeyExpired,
                     AF::RefreshTokenReused => ErrorCode::RefreshTokenReused,
                 };
-                let audited = matches!(f, AF::InvalidCredentials | AF::RefreshTokenReused);
-                ApiError { audited, ..ApiError::new(code, message) }
+                // Login audits its own failures (a disabled account's too) and charged the
+                // address before verifying; a reused refresh token is audited by the rotation.
+                let login = matches!(f, AF::InvalidCredentials | AF::AccountDisabled);
+                let audited = login || f == AF::RefreshTokenReused;
+                ApiError { audited, charged: login, ..ApiError::new(code, message) }
             }
-            SE::AccountLocked { retry_after_s } => {
-                ApiError { retry_after_s: Some(retry_after_s), audited: true, ..ApiError::new(ErrorCode::AccountLocked, message) }
-            }
-            SE::LoginThrottled { retry_after_s } => {
-                ApiError { retry_after_s: Some(retry_after_s), audited: true, ..ApiError::new(ErrorCode::LoginThrottled, message) }
-            }
+            SE::AccountLocked { retry_after_s } => ApiError {
+                retry_after_s: Some(retry_after_s),
+                audited: true,
+                charged: true,
+                ..ApiError::new(ErrorCode::AccountLocked, message)
+            },
+            SE::LoginThrottled { retry_after_s } => ApiError {
+                retry_after_s: Some(retry_after_s),
+                audited: true,
+                charged: true,
+                ..ApiError::new(ErrorCode::LoginThrottled, message)
+            },
             SE::PermissionDenied(p) => ApiError { denied: Some(p.to_string()), ..ApiError::new(ErrorCode::PermissionDenied, message) },
             SE::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
             SE::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
@@ -157,7 +188,8 @@ impl From<SE> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.code.status_and_type();
-        let body = ErrorBody { error: ErrorDetail { message: self.message, kind: kind.to_string(), param: self.param, code: self.code } };
+        let body =
+            ErrorBody { error: ErrorDetail { message: self.message.clone(), kind: kind.to_string(), param: self.param, code: self.code } };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
@@ -167,6 +199,12 @@ impl IntoResponse for ApiError {
         resp.extensions_mut().insert(self.code);
         if self.audited {
             resp.extensions_mut().insert(AlreadyAudited);
+        }
+        if self.charged {
+            resp.extensions_mut().insert(AddressCharged);
+        }
+        if status == StatusCode::FORBIDDEN {
+            resp.extensions_mut().insert(RefusalReason(self.message.clone()));
         }
         if let Some(d) = self.internal {
             resp.extensions_mut().insert(InternalDetail(d));

@@ -1,11 +1,11 @@
 //! Request middleware: metrics and error logging (outermost), then for the API: authentication,
 //! rate limiting, and the audit record of every mutating request the services did not record.
 
-use crate::error::{AlreadyAudited, ApiError, DeniedPermission, ErrorCode, InternalDetail};
+use crate::error::{AddressCharged, AlreadyAudited, ApiError, DeniedPermission, ErrorCode, InternalDetail, RefusalReason};
 use crate::metrics::RequestLabels;
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::audit::Outcome;
@@ -63,7 +63,14 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let principal = match bearer(&req) {
-        None => None,
+        None => {
+            // An address throttled for failed attempts gets nothing done anonymously: refused
+            // before any work (a registration's password hash, a refresh's transaction).
+            if let Some(retry_after_s) = app.services.login_throttled(ctx.ip.as_deref().unwrap_or_default()) {
+                return finish(&app, None, &ctx, &method, &route, mutating, throttled(retry_after_s)).await;
+            }
+            None
+        }
         Some(Err(())) => {
             let err: ApiError = services::Error::Unauthenticated(AuthFailure::InvalidToken).into();
             return finish(&app, None, &ctx, &method, &route, mutating, err.into_response()).await;
@@ -92,9 +99,17 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     finish(&app, principal.as_ref(), &ctx, &method, &route, mutating, resp).await
 }
 
-/// Writes the audit record of a request that the services did not record themselves: every
-/// refusal (403), and every failed mutation (successful mutations are recorded inside their own
-/// transaction).
+fn throttled(retry_after_s: i64) -> Response {
+    ApiError {
+        retry_after_s: Some(retry_after_s),
+        ..ApiError::new(ErrorCode::LoginThrottled, format!("too many failed attempts from this address; try again in {retry_after_s} s"))
+    }
+    .into_response()
+}
+
+/// Charges anonymous failures to the client address, and writes the audit record of a request
+/// that the services did not record themselves: every refusal (403), and every failed mutation
+/// (successful mutations are recorded inside their own transaction).
 async fn finish(
     app: &AppState,
     principal: Option<&Principal>,
@@ -105,34 +120,56 @@ async fn finish(
     resp: Response,
 ) -> Response {
     let status = resp.status();
-    // Refusals are security events whatever the method; other failures count for mutations.
-    let refused = status == axum::http::StatusCode::FORBIDDEN;
-    if status.is_success() || !(mutating || refused) || resp.extensions().get::<AlreadyAudited>().is_some() {
+    if status.is_success() {
         return resp;
     }
-    // Requests without valid credentials count against the address, so that they cannot flood
-    // the log (an expired token is an honest client about to refresh: not counted).
-    let bad_credentials = matches!(resp.extensions().get::<ErrorCode>(), Some(ErrorCode::MissingToken | ErrorCode::InvalidToken));
-    if principal.is_none() && bad_credentials {
-        let ip = ctx.ip.clone().unwrap_or_default();
-        if let Err(retry_after_s) = app.services.charge_auth_failure(&ip) {
-            return ApiError {
-                retry_after_s: Some(retry_after_s),
-                ..ApiError::new(ErrorCode::LoginThrottled, "too many failed authentications from this address")
+    let mut resp = resp;
+    if principal.is_none() {
+        // Every anonymous failed attempt (bad or missing credentials, a wrong password, a
+        // locked account, a bad invitation or refresh token, a malformed body) counts against
+        // the address, unless the services charged it already. An expired access token is an
+        // honest client about to refresh: not counted.
+        let code = resp.extensions().get::<ErrorCode>().copied();
+        let charged = resp.extensions().get::<AddressCharged>().is_some();
+        let exempt = matches!(code, Some(ErrorCode::TokenExpired | ErrorCode::LoginThrottled));
+        if status.is_client_error() && !charged && !exempt {
+            if let Err(retry_after_s) = app.services.charge_auth_failure(ctx.ip.as_deref().unwrap_or_default()) {
+                resp = throttled(retry_after_s);
             }
-            .into_response();
+        }
+        // A throttled address is refused without an audit record per request: only its
+        // crossing into the throttled state is recorded, so floods cannot fill the log.
+        if resp.extensions().get::<ErrorCode>() == Some(&ErrorCode::LoginThrottled) {
+            let retry_after_s = resp.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+            let details = serde_json::json!({"method": method.as_str(), "route": route, "retry_after_s": retry_after_s});
+            if let Err(e) = app.services.record_throttled(ctx, details).await {
+                tracing::error!(error = %e, "could not write an audit record");
+                return ApiError::internal(format!("audit write failed: {e}")).into_response();
+            }
+            return resp;
         }
     }
+    let status = resp.status();
+    // Refusals are security events whatever the method; other failures count for mutations.
+    let refused = status == StatusCode::FORBIDDEN;
+    if !(mutating || refused) || resp.extensions().get::<AlreadyAudited>().is_some() {
+        return resp;
+    }
     let denied = resp.extensions().get::<DeniedPermission>().map(|d| d.0.clone());
-    let outcome = if status.as_u16() == 403 || status.as_u16() == 401 { Outcome::Denied } else { Outcome::Failure };
-    let action = if denied.is_some() { "permission.denied" } else { "request.failed" };
+    let reason = resp.extensions().get::<RefusalReason>().map(|r| r.0.clone());
+    let outcome = if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED { Outcome::Denied } else { Outcome::Failure };
+    let action = if refused { "permission.denied" } else { "request.failed" };
     let mut event = match principal {
         Some(p) => AuditEvent::by(p, action),
         None => AuditEvent::anonymous(None, action),
     };
-    event = event.outcome(outcome).details(serde_json::json!({
+    let mut details = serde_json::json!({
         "method": method.as_str(), "route": route, "status": status.as_u16(), "permission": denied,
-    }));
+    });
+    if let Some(reason) = reason {
+        details["reason"] = reason.into();
+    }
+    event = event.outcome(outcome).details(details);
     if let Err(e) = app.services.record_event(event, ctx).await {
         tracing::error!(error = %e, "could not write an audit record");
         return ApiError::internal(format!("audit write failed: {e}")).into_response();

@@ -90,6 +90,33 @@ async fn api_keys_scopes_projects_and_revocation(app: TestApp) {
     app.post("/api/v1/projects", &scoped_key, json!({"name": "three"})).await.expect(403);
     // A key cannot log out; its owner revokes it instead.
     app.call("POST", "/api/v1/auth/logout", Some(&scoped_key), None).await.expect(403);
+    // A key cannot create keys (not even weaker ones): that needs a login. The refusal is audited.
+    let minted = app.post("/api/v1/api-keys", &scoped_key, json!({"name": "child", "scopes": ["view_dataset"]})).await;
+    minted.expect(403);
+    assert_eq!(minted.code(), "forbidden");
+    assert_eq!(minted.body["error"]["message"], "API keys cannot create API keys; log in to create one");
+    let refusal = app.get("/api/v1/audit-events?action=permission.denied&limit=1", &admin).await;
+    let refusal = &refusal.expect(200)["data"][0];
+    assert_eq!(refusal["details"]["route"], "/api/v1/api-keys");
+    assert_eq!(refusal["details"]["reason"], "API keys cannot create API keys; log in to create one");
+    // A project key's scopes are checked against what the caller holds in that project.
+    let (_, researcher) = app.user(&admin, "r@example.com", "researcher").await;
+    let (viewer_id, _) = app.user(&admin, "v2@example.com", "viewer").await;
+    let open = app.post("/api/v1/projects", &admin, json!({"name": "open", "visibility": "organization"})).await.id();
+    let outsider = app.post("/api/v1/api-keys", &researcher, json!({"name": "x", "project_id": open, "scopes": ["train_model"]})).await;
+    outsider.expect(400);
+    assert!(outsider.body["error"]["message"].as_str().unwrap().contains("train_model"), "{}", outsider.body);
+    app.post("/api/v1/api-keys", &researcher, json!({"name": "x", "project_id": open, "scopes": ["view_dataset"]})).await.expect(201);
+    app.post(&format!("/api/v1/projects/{open}/members"), &admin, json!({"user_id": viewer_id, "role": "researcher"})).await.expect(201);
+    let member = app.login("v2@example.com").await;
+    app.post("/api/v1/api-keys", &member, json!({"name": "x", "project_id": open, "scopes": ["train_model"]})).await.expect(201);
+    // Deleting a project takes its keys with it, each with a revocation record.
+    let project_key = app.post("/api/v1/api-keys", &dev, json!({"name": "p2 only", "project_id": p2})).await.id();
+    app.delete(&format!("/api/v1/projects/{p2}"), &dev).await.expect(204);
+    let revoked = app.get(&format!("/api/v1/audit-events?action=api_key.revoke&target_id={project_key}"), &admin).await;
+    let revoked = revoked.expect(200)["data"].as_array().unwrap().clone();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["details"]["reason"], "project_deleted");
 }
 on_each_backend!(api_keys_scopes_projects_and_revocation_test, api_keys_scopes_projects_and_revocation);
 
@@ -100,7 +127,11 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     let created = app.post("/api/v1/projects", &researcher, json!({"name": "llama", "description": "LoRA runs"})).await;
     let created = created.expect(201).clone();
     let pid = created["id"].as_str().unwrap().to_string();
-    assert_eq!(created["my_role"], "admin");
+    // The creator keeps their organization role; as owner they may manage the project.
+    assert_eq!(created["my_role"], "researcher");
+    let perms = created["my_permissions"].as_array().unwrap();
+    assert!(perms.contains(&json!("manage_resources")) && perms.contains(&json!("train_model")), "{perms:?}");
+    assert!(!perms.contains(&json!("manage_users")), "{perms:?}");
     assert_eq!(created["visibility"], "project");
     // Members only: the viewer gets 404, not 403, so existence does not leak.
     app.get(&format!("/api/v1/projects/{pid}"), &viewer).await.expect(404);
@@ -115,13 +146,19 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     assert!(perms.contains(&json!("train_model")));
     assert!(!perms.contains(&json!("manage_resources")));
     app.patch(&format!("/api/v1/projects/{pid}"), &viewer, json!({"name": "renamed"})).await.expect(403);
-    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher, json!({"role": "admin"})).await.expect(200);
+    // Nobody grants more than they hold: the researcher owner cannot make anyone project admin...
+    let escalate = app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher, json!({"role": "admin"})).await;
+    escalate.expect(403);
+    assert_eq!(escalate.code(), "permission_denied");
+    assert!(escalate.body["error"]["message"].as_str().unwrap().contains("manage_users"), "{}", escalate.body);
+    // ...the organization admin can.
+    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &admin, json!({"role": "admin"})).await.expect(200);
     app.patch(&format!("/api/v1/projects/{pid}"), &viewer, json!({"name": "renamed"})).await.expect(200);
     let members = app.get(&format!("/api/v1/projects/{pid}/members"), &viewer).await;
     assert_eq!(members.expect(200)["data"].as_array().unwrap().len(), 2);
     app.delete(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher).await.expect(204);
     app.get(&format!("/api/v1/projects/{pid}"), &viewer).await.expect(404);
-    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &researcher, json!({"role": "admin"})).await.expect(404);
+    app.patch(&format!("/api/v1/projects/{pid}/members/{viewer_id}"), &admin, json!({"role": "admin"})).await.expect(404);
     // Organization-wide visibility: everyone sees it, with view permissions only.
     app.patch(&format!("/api/v1/projects/{pid}"), &researcher, json!({"visibility": "organization"})).await.expect(200);
     let seen = app.get(&format!("/api/v1/projects/{pid}"), &viewer).await;
@@ -135,6 +172,22 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     app.post("/api/v1/projects", &researcher, json!({"name": "renamed"})).await.expect(409);
     app.delete(&format!("/api/v1/projects/{pid}"), &researcher).await.expect(204);
     app.get(&format!("/api/v1/projects/{pid}"), &researcher).await.expect(404);
+    // A developer who creates a project gains no training rights there, and cannot hand out
+    // roles beyond their own.
+    let (_, developer) = app.user(&admin, "d@example.com", "developer").await;
+    let (other_id, _) = app.user(&admin, "o@example.com", "viewer").await;
+    let own = app.post("/api/v1/projects", &developer, json!({"name": "dev's"})).await;
+    let own = own.expect(201).clone();
+    assert_eq!(own["my_role"], "developer");
+    assert_eq!(own["my_permissions"], json!(["upload_dataset", "view_dataset", "deploy_model", "view_metrics", "manage_resources"]));
+    let dev_pid = own["id"].as_str().unwrap();
+    let grant =
+        app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, json!({"user_id": other_id, "role": "researcher"})).await;
+    grant.expect(403);
+    assert!(grant.body["error"]["message"].as_str().unwrap().contains("delete_dataset"), "{}", grant.body);
+    app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, json!({"user_id": other_id, "role": "developer"}))
+        .await
+        .expect(201);
 }
 on_each_backend!(project_visibility_and_project_roles_test, project_visibility_and_project_roles);
 
@@ -177,6 +230,22 @@ async fn organizations_by_instance_admin(app: TestApp) {
     assert_eq!(app.get("/api/v1/organizations", &root).await.body["data"].as_array().unwrap().len(), 2);
     // Only instance admins create organizations.
     app.post("/api/v1/organizations", &admin_b, json!({"name": "Gamma"})).await.expect(403);
+    // Instance powers respect the credential: a narrowly scoped key of the instance admin
+    // neither creates nor changes organizations; a project-restricted one cannot either.
+    let narrow = app.post("/api/v1/api-keys", &root, json!({"name": "narrow", "scopes": ["view_dataset"]})).await;
+    let narrow = narrow.expect(201)["key"].as_str().unwrap().to_string();
+    let refused = app.post("/api/v1/organizations", &narrow, json!({"name": "Gamma"})).await;
+    refused.expect(403);
+    assert_eq!(refused.code(), "permission_denied");
+    app.patch(&format!("/api/v1/organizations/{org_b}"), &narrow, json!({"name": "Renamed"})).await.expect(403);
+    let project = app.post("/api/v1/projects", &root, json!({"name": "root's"})).await.id();
+    let restricted = app.post("/api/v1/api-keys", &root, json!({"name": "restricted", "project_id": project})).await;
+    let restricted = restricted.expect(201)["key"].as_str().unwrap().to_string();
+    app.post("/api/v1/organizations", &restricted, json!({"name": "Gamma"})).await.expect(403);
+    let full = app.post("/api/v1/api-keys", &root, json!({"name": "full"})).await;
+    let full = full.expect(201)["key"].as_str().unwrap().to_string();
+    app.post("/api/v1/organizations", &full, json!({"name": "Gamma"})).await.expect(201);
+    app.patch(&format!("/api/v1/organizations/{org_b}"), &full, json!({"name": "Beta two"})).await.expect(200);
     // One transaction: an organization whose admin cannot be created is not created either.
     let clash = app
         .post(

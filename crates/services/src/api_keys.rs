@@ -20,26 +20,27 @@ pub struct NewApiKey {
 }
 
 impl Services {
-    /// Creates a key; returns it with the secret, which is never shown again.
+    /// Creates a key; returns it with the secret, which is never shown again. Only a logged-in
+    /// user may create keys (a key cannot mint another). The scopes are a subset of what the
+    /// caller holds: in the project, for a key restricted to one; else in the organization.
     pub async fn create_api_key(&self, principal: &Principal, n: NewApiKey, ctx: &RequestContext) -> Result<(ApiKeyRow, String)> {
+        if principal.api_key_id().is_some() {
+            return Err(Error::Forbidden("API keys cannot create API keys; log in to create one".into()));
+        }
         let name = validate::name("name", &n.name)?;
-        let held = principal.org_permissions();
-        let scopes = match &n.scopes {
-            Some(s) => validate::scopes("scopes", s, &held)?,
-            None => held,
-        };
         let now = now_ms();
         if n.expires_at.is_some_and(|e| e <= now / 1000) {
             return Err(ValidationError::new("expires_at", "must be in the future").into());
         }
-        let project_id = match (&n.project_id, principal.project_restriction()) {
-            (Some(p), Some(r)) if p != r => return Err(Error::NotFound("project")),
-            (None, Some(r)) => Some(r.to_string()),
-            (p, _) => p.clone(),
+        let project_id = n.project_id.clone();
+        let held = match &project_id {
+            Some(p) => self.visible_project(principal, p).await?.my_permissions,
+            None => principal.org_permissions(),
         };
-        if let Some(p) = &project_id {
-            self.visible_project(principal, p).await?;
-        }
+        let scopes = match &n.scopes {
+            Some(s) => validate::scopes("scopes", s, &held)?,
+            None => held,
+        };
         let prefix = hex_prefix();
         let secret = format!("{API_KEY_PREFIX}{prefix}_{}", random_token(32));
         let row = ApiKeyRow {

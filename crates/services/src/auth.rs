@@ -44,9 +44,10 @@ impl Principal {
         self.scope_limit(PermissionSet::of_role(self.org_role))
     }
 
-    /// Permissions held inside one project, given the caller's role there.
-    pub fn project_permissions(&self, project_role: Option<Role>) -> PermissionSet {
-        self.scope_limit(project_permissions(self.org_role, project_role))
+    /// Permissions held inside one project, given the caller's role there and whether the
+    /// caller owns (created) it.
+    pub fn project_permissions(&self, project_role: Option<Role>, is_owner: bool) -> PermissionSet {
+        self.scope_limit(project_permissions(self.org_role, project_role, is_owner))
     }
 
     /// Requires an organization-wide permission.
@@ -105,6 +106,8 @@ pub struct TokenPair {
 }
 
 pub const API_KEY_PREFIX: &str = "tk_";
+/// How stale an API key's recorded last use may get before a request records it again.
+const API_KEY_TOUCH_MS: i64 = 60_000;
 const GENERIC_ROLE_ERROR: &str = "stored role is not valid";
 
 pub(crate) fn stored_role(value: &str) -> Result<Role> {
@@ -121,6 +124,22 @@ fn principal_of(user: UserRow, credential: Credential) -> Result<Principal> {
         name: user.name,
         credential,
     })
+}
+
+/// The user a token names; one that no longer exists makes the token invalid (401, not 404).
+async fn token_user(conn: &mut database::Conn, id: &str) -> Result<UserRow> {
+    match database::users::by_id_unscoped(conn, id).await {
+        Ok(user) => Ok(user),
+        Err(database::Error::NotFound) => Err(Error::Unauthenticated(AuthFailure::InvalidToken)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn lockout_event(user: &UserRow, threshold: i64, duration_s: i64) -> AuditEvent {
+    AuditEvent::anonymous(Some(&user.organization_id), "auth.lockout")
+        .target("user", &user.id)
+        .outcome(Outcome::Denied)
+        .details(serde_json::json!({"failed_logins": threshold, "locked_for_s": duration_s}))
 }
 
 impl Services {
@@ -143,15 +162,18 @@ impl Services {
             if key.expires_at.is_some_and(|e| e <= now) {
                 return unauthenticated(AuthFailure::ApiKeyExpired);
             }
-            let user = database::users::by_id_unscoped(&mut conn, &key.user_id).await?;
+            let user = token_user(&mut conn, &key.user_id).await?;
             if user.disabled() {
                 return unauthenticated(AuthFailure::AccountDisabled);
             }
             drop(conn);
-            // Last-used time is coarse (one write a minute at most) so hot keys stay reads.
-            let mut tx = self.db().begin_write().await?;
-            database::api_keys::touch(tx.conn(), &key.id, now, 60_000).await?;
-            tx.commit().await?;
+            // Last-used time is coarse (one write a minute at most) so hot keys stay reads: the
+            // write transaction is opened only when the recorded time is stale.
+            if key.last_used_at.is_none_or(|t| t < now - API_KEY_TOUCH_MS) {
+                let mut tx = self.db().begin_write().await?;
+                database::api_keys::touch(tx.conn(), &key.id, now, API_KEY_TOUCH_MS).await?;
+                tx.commit().await?;
+            }
             let scopes = PermissionSet::from_slice(&key.scopes.split_whitespace().filter_map(Permission::parse).collect::<Vec<_>>());
             return principal_of(user, Credential::ApiKey { key_id: key.id, scopes, project_id: key.project_id });
         }
@@ -168,7 +190,10 @@ impl Services {
         if session.revoked_at.is_some() {
             return unauthenticated(AuthFailure::SessionRevoked);
         }
-        let user = database::users::by_id_unscoped(&mut conn, &claims.sub).await?;
+        if session.expires_at <= now {
+            return unauthenticated(AuthFailure::SessionExpired);
+        }
+        let user = token_user(&mut conn, &claims.sub).await?;
         if session.user_id != user.id || user.organization_id != claims.org {
             return unauthenticated(AuthFailure::InvalidToken);
         }
@@ -190,8 +215,9 @@ impl Services {
         tokens::sign(&claims, &self.inner.token_secret)
     }
 
-    /// Issues a fresh refresh token in `session_id` (inside the caller's transaction).
-    async fn issue_refresh(&self, conn: &mut database::Conn, session_id: &str, now: i64) -> Result<String> {
+    /// Issues a fresh refresh token in `session_id` (inside the caller's transaction); it
+    /// expires with its session at the latest, so rotation never extends a session.
+    async fn issue_refresh(&self, conn: &mut database::Conn, session_id: &str, session_expires_at: i64, now: i64) -> Result<String> {
         let refresh = format!("rt_{}", random_token(32));
         database::sessions::insert_refresh(
             conn,
@@ -199,7 +225,7 @@ impl Services {
                 token_hash: sha256_hex(&refresh),
                 session_id: session_id.to_string(),
                 created_at: now,
-                expires_at: now + self.settings().refresh_token_ttl_s * 1000,
+                expires_at: (now + self.settings().refresh_token_ttl_s * 1000).min(session_expires_at),
                 used_at: None,
             },
         )
@@ -207,55 +233,76 @@ impl Services {
         Ok(refresh)
     }
 
-    /// Password login. Failures are throttled per address and per account, and audited.
+    /// Password login. Every attempt is paid for before the password is looked at, so that
+    /// parallel guesses cannot outrun the limits: a token of the client address (given back
+    /// when the login succeeds) and one count of the account's failed logins (restarted on
+    /// success). Failures are audited.
     pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<TokenPair> {
         let ip = ctx.ip.clone().unwrap_or_default();
-        if let Some(retry_after_s) = self.login_throttled(&ip) {
-            self.record_event(
-                AuditEvent::anonymous(None, "auth.login")
-                    .outcome(Outcome::Denied)
-                    .details(serde_json::json!({"email": email, "reason": "address_throttled"})),
-                ctx,
-            )
-            .await?;
+        if let Err(retry_after_s) = self.charge_auth_failure(&ip) {
             return Err(Error::LoginThrottled { retry_after_s });
         }
+        let result = self.attempt_login(email, password, ctx).await;
+        if result.is_ok() {
+            self.refund_auth_attempt(&ip);
+        }
+        result
+    }
+
+    async fn attempt_login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<TokenPair> {
         let email_norm = email.trim().to_lowercase();
         let user = database::users::by_email(&mut *self.db().read().await?, &email_norm).await?;
         let now = now_ms();
+        let s = self.settings();
+        let mut attempt = 0;
         if let Some(u) = &user {
-            if let Some(until) = u.locked_until.filter(|t| *t > now) {
-                self.record_event(
-                    AuditEvent::anonymous(Some(&u.organization_id), "auth.login")
-                        .target("user", &u.id)
-                        .outcome(Outcome::Denied)
-                        .details(serde_json::json!({"reason": "account_locked"})),
-                    ctx,
-                )
-                .await?;
+            // One short write counts the attempt; a locked account, or more attempts in flight
+            // than the threshold allows, is refused without verifying anything.
+            let mut tx = self.db().begin_write().await?;
+            let (count, locked_until) = database::users::count_login_attempt(tx.conn(), &u.id, now).await?;
+            let locked_until = match locked_until.filter(|t| *t > now) {
+                Some(until) => Some(until),
+                None if count > s.lockout_threshold => {
+                    let until = now + s.lockout_duration_s * 1000;
+                    if database::users::lock_account(tx.conn(), &u.id, until, now).await? {
+                        append(tx.conn(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
+                    }
+                    Some(until)
+                }
+                None => None,
+            };
+            if let Some(until) = locked_until {
+                let event = AuditEvent::anonymous(Some(&u.organization_id), "auth.login")
+                    .target("user", &u.id)
+                    .outcome(Outcome::Denied)
+                    .details(serde_json::json!({"reason": "account_locked"}));
+                append(tx.conn(), event, ctx).await?;
+                tx.commit().await?;
                 return Err(Error::AccountLocked { retry_after_s: (until - now + 999) / 1000 });
             }
+            tx.commit().await?;
+            attempt = count;
         }
         let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| crypto::DECOY_HASH.to_string());
         let ok = crypto::verify_password(password.to_string(), hash).await?;
         let user = match user {
             Some(u) if ok => u,
-            other => return Err(self.failed_login(other, &email_norm, ctx).await?),
+            other => return Err(self.failed_login(other, attempt, &email_norm, ctx).await?),
         };
-        if user.disabled() {
-            self.record_event(
-                AuditEvent::anonymous(Some(&user.organization_id), "auth.login")
-                    .target("user", &user.id)
-                    .outcome(Outcome::Denied)
-                    .details(serde_json::json!({"reason": "account_disabled"})),
-                ctx,
-            )
-            .await?;
-            return Err(Error::Unauthenticated(AuthFailure::AccountDisabled));
-        }
+        let now = now_ms();
         let mut tx = self.db().begin_write().await?;
         database::users::record_successful_login(tx.conn(), &user.id).await?;
+        if user.disabled() {
+            let event = AuditEvent::anonymous(Some(&user.organization_id), "auth.login")
+                .target("user", &user.id)
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({"reason": "account_disabled"}));
+            append(tx.conn(), event, ctx).await?;
+            tx.commit().await?;
+            return Err(Error::Unauthenticated(AuthFailure::AccountDisabled));
+        }
         let session_id = new_id(IdKind::Session);
+        let session_expires_at = now + self.settings().refresh_token_ttl_s * 1000;
         database::sessions::insert(
             tx.conn(),
             &SessionRow {
@@ -263,7 +310,7 @@ impl Services {
                 user_id: user.id.clone(),
                 organization_id: user.organization_id.clone(),
                 created_at: now,
-                expires_at: now + self.settings().refresh_token_ttl_s * 1000,
+                expires_at: session_expires_at,
                 revoked_at: None,
                 revoked_reason: None,
                 ip: ctx.ip.clone(),
@@ -271,7 +318,7 @@ impl Services {
             },
         )
         .await?;
-        let refresh_token = self.issue_refresh(tx.conn(), &session_id, now).await?;
+        let refresh_token = self.issue_refresh(tx.conn(), &session_id, session_expires_at, now).await?;
         let event = AuditEvent {
             actor_id: Some(user.id.clone()),
             actor_kind: "user",
@@ -288,20 +335,13 @@ impl Services {
         })
     }
 
-    /// Counts a failed login against the account and the address; returns the error to answer.
-    async fn failed_login(&self, user: Option<UserRow>, email: &str, ctx: &RequestContext) -> Result<Error> {
-        let ip = ctx.ip.clone().unwrap_or_default();
-        let address_throttled = self.charge_auth_failure(&ip).err();
+    /// Records a wrong password (the attempt was counted already, as number `attempt` of the
+    /// account); the attempt that reaches the threshold locks the account. Returns the error to answer.
+    async fn failed_login(&self, user: Option<UserRow>, attempt: i64, email: &str, ctx: &RequestContext) -> Result<Error> {
         let now = now_ms();
         let s = self.settings();
         let mut tx = self.db().begin_write().await?;
-        let mut locked = false;
         let org = user.as_ref().map(|u| u.organization_id.clone());
-        if let Some(u) = &user {
-            let lock_until = now + s.lockout_duration_s * 1000;
-            let count = database::users::record_failed_login(tx.conn(), &u.id, Some(lock_until), s.lockout_threshold).await?;
-            locked = count >= s.lockout_threshold;
-        }
         let mut event = AuditEvent::anonymous(org.as_deref(), "auth.login")
             .outcome(Outcome::Failure)
             .details(serde_json::json!({"email": email, "reason": "invalid_credentials"}));
@@ -309,26 +349,24 @@ impl Services {
             event = event.target("user", &u.id);
         }
         append(tx.conn(), event, ctx).await?;
-        if locked {
-            let u = user.as_ref().map(|u| u.id.as_str()).unwrap_or_default();
-            let lockout = AuditEvent::anonymous(org.as_deref(), "auth.lockout")
-                .target("user", u)
-                .outcome(Outcome::Denied)
-                .details(serde_json::json!({"failed_logins": s.lockout_threshold, "locked_for_s": s.lockout_duration_s}));
-            append(tx.conn(), lockout, ctx).await?;
+        let mut locked = false;
+        if let Some(u) = user.as_ref().filter(|_| attempt >= s.lockout_threshold) {
+            locked = true;
+            if database::users::lock_account(tx.conn(), &u.id, now + s.lockout_duration_s * 1000, now).await? {
+                append(tx.conn(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
+            }
         }
         tx.commit().await?;
         Ok(if locked {
             Error::AccountLocked { retry_after_s: s.lockout_duration_s }
-        } else if let Some(retry_after_s) = address_throttled {
-            Error::LoginThrottled { retry_after_s }
         } else {
             Error::Unauthenticated(AuthFailure::InvalidCredentials)
         })
     }
 
     /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a
-    /// used one revokes its whole session (someone else holds a copy).
+    /// used one revokes its whole session (someone else holds a copy). Rotation never extends
+    /// the session: it ends at the time set at login.
     pub async fn refresh(&self, refresh_token: &str, ctx: &RequestContext) -> Result<TokenPair> {
         let now = now_ms();
         let hash = sha256_hex(refresh_token);
@@ -340,7 +378,10 @@ impl Services {
         if session.revoked_at.is_some() {
             return Err(Error::Unauthenticated(AuthFailure::SessionRevoked));
         }
-        let user = database::users::by_id_unscoped(tx.conn(), &session.user_id).await?;
+        if session.expires_at <= now {
+            return Err(Error::Unauthenticated(AuthFailure::SessionExpired));
+        }
+        let user = token_user(tx.conn(), &session.user_id).await?;
         let first_use = row.used_at.is_none() && database::sessions::mark_refresh_used(tx.conn(), &hash, now).await?;
         if !first_use {
             database::sessions::revoke(tx.conn(), &session.id, "refresh_token_reused", now).await?;
@@ -361,7 +402,7 @@ impl Services {
         if user.disabled() {
             return Err(Error::Unauthenticated(AuthFailure::AccountDisabled));
         }
-        let refresh_token = self.issue_refresh(tx.conn(), &session.id, now).await?;
+        let refresh_token = self.issue_refresh(tx.conn(), &session.id, session.expires_at, now).await?;
         tx.commit().await?;
         Ok(TokenPair {
             access_token: self.access_token(&user, &session.id, now),

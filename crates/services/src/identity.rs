@@ -20,26 +20,45 @@ pub struct Registration {
     pub invitation_token: Option<String>,
 }
 
+/// A new user's validated email and name and hashed password, prepared before any
+/// transaction opens (hashing is slow; it never runs while holding the writer).
+pub(crate) struct NewCredentials {
+    email: String,
+    name: String,
+    password_hash: String,
+}
+
+impl NewCredentials {
+    pub(crate) async fn prepare(email: &str, name: &str, password: &str) -> Result<NewCredentials> {
+        let email = validate::email("email", email)?;
+        let name = validate::name("name", name)?;
+        let password = validate::password("password", password)?;
+        Ok(NewCredentials { email, name, password_hash: hash_password(password).await? })
+    }
+
+    /// The user row, in `org_id` with `role`.
+    pub(crate) fn user(self, org_id: &str, role: Role, instance_admin: bool) -> UserRow {
+        let now = now_ms();
+        UserRow {
+            id: new_id(IdKind::User),
+            organization_id: org_id.to_string(),
+            email: self.email,
+            name: self.name,
+            password_hash: self.password_hash,
+            role: role.as_str().to_string(),
+            is_instance_admin: i64::from(instance_admin),
+            disabled: 0,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Builds a new user row (the password is hashed here).
 pub(crate) async fn new_user(org_id: &str, email: &str, name: &str, password: &str, role: Role, instance_admin: bool) -> Result<UserRow> {
-    let email = validate::email("email", email)?;
-    let name = validate::name("name", name)?;
-    let password = validate::password("password", password)?;
-    let now = now_ms();
-    Ok(UserRow {
-        id: new_id(IdKind::User),
-        organization_id: org_id.to_string(),
-        email,
-        name,
-        password_hash: hash_password(password).await?,
-        role: role.as_str().to_string(),
-        is_instance_admin: i64::from(instance_admin),
-        disabled: 0,
-        failed_logins: 0,
-        locked_until: None,
-        created_at: now,
-        updated_at: now,
-    })
+    Ok(NewCredentials::prepare(email, name, password).await?.user(org_id, role, instance_admin))
 }
 
 pub(crate) fn new_organization(name: &str) -> Result<OrganizationRow> {
@@ -59,28 +78,26 @@ impl Services {
     /// the default organization; later users need an invitation or an organization whose
     /// admins turned on open registration.
     pub async fn register(&self, r: Registration, ctx: &RequestContext) -> Result<UserRow> {
+        let credentials = NewCredentials::prepare(&r.email, &r.name, &r.password).await?;
         let mut tx = self.db().begin_write().await?;
         let (user, how) = if database::instance::claim_bootstrap(tx.conn()).await? {
             let org = new_organization(DEFAULT_ORGANIZATION_NAME)?;
             database::organizations::insert(tx.conn(), &org).await?;
             database::instance::set_default_organization(tx.conn(), &org.id).await?;
-            let user = new_user(&org.id, &r.email, &r.name, &r.password, Role::Admin, true).await?;
-            (user, "bootstrap")
+            (credentials.user(&org.id, Role::Admin, true), "bootstrap")
         } else if let Some(token) = &r.invitation_token {
             let invitation = database::invitations::by_token_hash(tx.conn(), &sha256_hex(token))
                 .await?
                 .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now_ms())
                 .ok_or_else(|| Error::Forbidden("the invitation is not valid: unknown, used, revoked or expired".into()))?;
-            let email = validate::email("email", &r.email)?;
-            if email != invitation.email {
-                return Err(Error::Forbidden(format!("the invitation was issued to another email address, not '{email}'")));
+            if credentials.email != invitation.email {
+                return Err(Error::Forbidden(format!("the invitation was issued to another email address, not '{}'", credentials.email)));
             }
             if !database::invitations::accept(tx.conn(), &invitation.id, now_ms()).await? {
                 return Err(Error::Conflict("the invitation was used meanwhile".into()));
             }
             let role = crate::auth::stored_role(&invitation.role)?;
-            let user = new_user(&invitation.organization_id, &r.email, &r.name, &r.password, role, false).await?;
-            (user, "invitation")
+            (credentials.user(&invitation.organization_id, role, false), "invitation")
         } else {
             let org_id = database::instance::default_organization(tx.conn())
                 .await?
@@ -90,8 +107,7 @@ impl Services {
                 return Err(Error::Forbidden("registration is closed: ask an administrator for an invitation".into()));
             }
             let role = crate::auth::stored_role(&org.default_role)?;
-            let user = new_user(&org.id, &r.email, &r.name, &r.password, role, false).await?;
-            (user, "open_registration")
+            (credentials.user(&org.id, role, false), "open_registration")
         };
         database::users::insert(tx.conn(), &user).await?;
         let event = AuditEvent {

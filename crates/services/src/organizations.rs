@@ -32,8 +32,15 @@ impl Services {
         admin: Option<NewAdmin>,
         ctx: &RequestContext,
     ) -> Result<(OrganizationRow, Option<UserRow>)> {
-        if !principal.is_instance_admin || principal.project_restriction().is_some() {
+        if !principal.is_instance_admin {
             return Err(Error::Forbidden("only an instance administrator may create organizations".into()));
+        }
+        // Instance powers go through the credential too: a narrowly scoped or project-restricted
+        // API key of an instance admin cannot create organizations.
+        principal.require(Permission::ManageUsers)?;
+        principal.require(Permission::ManageResources)?;
+        if let Some(project) = principal.project_restriction() {
+            return Err(Error::Forbidden(format!("this API key is restricted to project {project} and cannot create organizations")));
         }
         let org = new_organization(name)?;
         let admin = match admin {
@@ -86,9 +93,8 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<OrganizationRow> {
         let mut org = self.get_organization(principal, id).await?;
-        if !principal.is_instance_admin {
-            principal.require(Permission::ManageUsers)?;
-        }
+        // Instance admins too: their credential's scopes apply like everyone's.
+        principal.require(Permission::ManageUsers)?;
         if let Some(name) = &c.name {
             org.name = validate::name("name", name)?;
         }

@@ -65,7 +65,7 @@ impl Services {
         if !can_view(&access, &principal.viewer()) {
             return Err(Error::NotFound("project"));
         }
-        let my_permissions = principal.project_permissions(my_role);
+        let my_permissions = principal.project_permissions(my_role, project.created_by == principal.user_id);
         Ok(ProjectAccess { project, my_role, my_permissions })
     }
 
@@ -78,8 +78,9 @@ impl Services {
         Ok(access)
     }
 
-    /// Creates a project; the creator becomes its admin. Needs `upload_dataset` (anyone who
-    /// may bring work into the platform).
+    /// Creates a project. Needs `upload_dataset` (anyone who may bring work into the platform).
+    /// The creator becomes a member with their organization role, and as the project's owner
+    /// also holds `manage_resources` in it; nothing else is gained by creating a project.
     pub async fn create_project(&self, principal: &Principal, n: NewProject, ctx: &RequestContext) -> Result<ProjectAccess> {
         principal.require(Permission::UploadDataset)?;
         if principal.project_restriction().is_some() {
@@ -100,7 +101,7 @@ impl Services {
             project_id: project.id.clone(),
             user_id: principal.user_id.clone(),
             organization_id: principal.organization_id.clone(),
-            role: Role::Admin.as_str().to_string(),
+            role: principal.org_role.as_str().to_string(),
             added_at: now,
         };
         let mut tx = self.db().begin_write().await?;
@@ -170,7 +171,16 @@ impl Services {
     pub async fn delete_project(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
         let access = self.project_with(principal, id, Permission::ManageResources).await?;
         let mut tx = self.db().begin_write().await?;
+        // The project's API keys go with it (the foreign key cascades): each one still in force
+        // gets its revocation record.
+        let keys = database::api_keys::for_project(tx.conn(), &principal.organization_id, id).await?;
         database::projects::delete(tx.conn(), &principal.organization_id, id).await.or_not_found("project")?;
+        for key in keys.iter().filter(|k| k.revoked_at.is_none()) {
+            let event = AuditEvent::by(principal, "api_key.revoke")
+                .target("api_key", &key.id)
+                .details(serde_json::json!({"prefix": key.prefix, "reason": "project_deleted", "project_id": id}));
+            append(tx.conn(), event, ctx).await?;
+        }
         let event =
             AuditEvent::by(principal, "project.delete").target("project", id).details(serde_json::json!({"name": access.project.name}));
         append(tx.conn(), event, ctx).await?;
@@ -184,7 +194,8 @@ impl Services {
     }
 
     /// Adds a member of the organization to the project, or changes their project role
-    /// (`existing_only`: only change the role of someone already a member).
+    /// (`existing_only`: only change the role of someone already a member). Nobody grants more
+    /// than they hold: the role's permissions must all be the caller's in this project.
     pub async fn set_member(
         &self,
         principal: &Principal,
@@ -194,8 +205,11 @@ impl Services {
         existing_only: bool,
         ctx: &RequestContext,
     ) -> Result<MemberRow> {
-        self.project_with(principal, id, Permission::ManageResources).await?;
+        let access = self.project_with(principal, id, Permission::ManageResources).await?;
         let role = validate::role("role", role)?;
+        if let Some(missing) = PermissionSet::of_role(role).iter().find(|p| !access.my_permissions.contains(*p)) {
+            return Err(Error::PermissionDenied(missing));
+        }
         let mut tx = self.db().begin_write().await?;
         let user = database::users::get(tx.conn(), &principal.organization_id, user_id).await.or_not_found("user")?;
         let previous = database::projects::member(tx.conn(), id, &user.id).await?;

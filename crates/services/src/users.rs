@@ -60,47 +60,72 @@ impl Services {
         Ok(user)
     }
 
+    /// Applies `c` to a user. The row is re-read under its row lock inside the write
+    /// transaction and only the fields named in `c` change, so concurrent updates (an admin
+    /// disabling the user while they rename themselves) cannot undo each other. Passwords are
+    /// verified and hashed before the transaction.
     pub async fn update_user(&self, principal: &Principal, id: &str, c: UserChanges, ctx: &RequestContext) -> Result<UserRow> {
-        let mut user = self.get_user(principal, id).await?;
-        let is_self = user.id == principal.user_id;
+        let seen = self.get_user(principal, id).await?;
+        let is_self = seen.id == principal.user_id;
         if c.role.is_some() || c.disabled.is_some() || (c.password.is_some() && !is_self) {
             principal.require(Permission::ManageUsers)?;
         }
-        let old_role = user.role.clone();
-        if let Some(name) = &c.name {
-            user.name = validate::name("name", name)?;
+        let name = c.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+        let role = c.role.as_deref().map(|r| validate::role("role", r)).transpose()?;
+        if c.disabled == Some(true) && is_self {
+            return Err(Error::Conflict("you cannot disable your own account".into()));
         }
-        if let Some(role) = &c.role {
-            user.role = validate::role("role", role)?.as_str().to_string();
+        let password_hash = match &c.password {
+            Some(password) => {
+                let password = validate::password("password", password)?;
+                if is_self {
+                    let current = c
+                        .current_password
+                        .clone()
+                        .ok_or_else(|| ValidationError::new("current_password", "is required to change your own password"))?;
+                    if !verify_password(current, seen.password_hash.clone()).await? {
+                        return Err(ValidationError::new("current_password", "does not match").into());
+                    }
+                }
+                Some(hash_password(password).await?)
+            }
+            None => None,
+        };
+        let org = principal.organization_id.as_str();
+        let mut tx = self.db().begin_write().await?;
+        // Lock order: the organization's admins first (a role or disabled change may remove an
+        // admin), then the user; every transaction takes them in this order.
+        let admin_change = c.role.is_some() || c.disabled.is_some();
+        if admin_change {
+            database::users::lock_admins(tx.conn(), org).await?;
+        }
+        database::users::lock(tx.conn(), org, id).await.or_not_found("user")?;
+        let mut user = database::users::get(tx.conn(), org, id).await.or_not_found("user")?;
+        if is_self && password_hash.is_some() && user.password_hash != seen.password_hash {
+            return Err(Error::Conflict("the password was changed meanwhile; try again with the current one".into()));
+        }
+        let old_role = user.role.clone();
+        let was_admin = user.role == Role::Admin.as_str() && !user.disabled();
+        if let Some(name) = name {
+            user.name = name;
+        }
+        if let Some(role) = role {
+            user.role = role.as_str().to_string();
         }
         if let Some(disabled) = c.disabled {
-            if disabled && is_self {
-                return Err(Error::Conflict("you cannot disable your own account".into()));
-            }
             user.disabled = i64::from(disabled);
         }
-        if let Some(password) = &c.password {
-            let password = validate::password("password", password)?;
-            if is_self {
-                let current = c
-                    .current_password
-                    .clone()
-                    .ok_or_else(|| ValidationError::new("current_password", "is required to change your own password"))?;
-                if !verify_password(current, user.password_hash.clone()).await? {
-                    return Err(ValidationError::new("current_password", "does not match").into());
-                }
-            }
-            user.password_hash = hash_password(password).await?;
+        if let Some(hash) = password_hash {
+            user.password_hash = hash;
         }
-        user.updated_at = now_ms();
-        let mut tx = self.db().begin_write().await?;
-        let was_admin = old_role == Role::Admin.as_str();
+        let now = now_ms();
+        user.updated_at = now;
         let stays_admin = user.role == Role::Admin.as_str() && !user.disabled();
-        if was_admin && !stays_admin && database::users::count_admins(tx.conn(), &user.organization_id).await? <= 1 {
+        // The admins' rows are locked: no other demotion can interleave with this count.
+        if admin_change && was_admin && !stays_admin && database::users::count_admins(tx.conn(), org).await? <= 1 {
             return Err(Error::Conflict("the organization must keep at least one active admin".into()));
         }
         database::users::update(tx.conn(), &user).await.or_not_found("user")?;
-        let now = now_ms();
         if c.disabled == Some(true) {
             database::sessions::revoke_all_for_user(tx.conn(), &user.id, "user_disabled", now).await?;
             database::api_keys::revoke_all_for_user(tx.conn(), &user.id, now).await?;

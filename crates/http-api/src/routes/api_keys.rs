@@ -15,7 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     pub name: String,
-    /// Permission names, a subset of the caller's; default: all of them.
+    /// Permission names, a subset of the caller's (in the project, for a key restricted to
+    /// one); default: all of them.
     pub scopes: Option<Vec<String>>,
     /// Restrict the key to one project.
     pub project_id: Option<String>,
@@ -23,7 +24,8 @@ pub struct CreateApiKeyRequest {
     pub expires_at: Option<i64>,
 }
 
-/// Creates an API key. The secret is in this answer only.
+/// Creates an API key. The secret is in this answer only. Needs a logged-in session: an API
+/// key cannot create keys.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
     responses((status = 201, body = ApiKeyView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_api_key(

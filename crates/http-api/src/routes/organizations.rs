@@ -28,7 +28,8 @@ pub struct CreateOrganizationRequest {
     pub admin: Option<NewAdminRequest>,
 }
 
-/// Creates an organization (instance administrators only).
+/// Creates an organization (instance administrators only, with `manage_users` and
+/// `manage_resources`: a narrowly scoped or project-restricted API key cannot).
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", request_body = CreateOrganizationRequest,
     responses((status = 201, body = CreatedOrganizationView), (status = "default", body = ErrorBody)), security(("bearer" = ["instance_admin"])))]
 pub async fn create_organization(

@@ -22,7 +22,8 @@ pub struct CreateProjectRequest {
     pub visibility: Option<String>,
 }
 
-/// Creates a project; the caller becomes its admin.
+/// Creates a project; the caller becomes a member with their organization role and, as its
+/// owner, may manage it (`manage_resources` in the project).
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest,
     responses((status = 201, body = ProjectView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
 pub async fn create_project(
@@ -100,7 +101,8 @@ pub struct AddMemberRequest {
     pub role: String,
 }
 
-/// Adds a user of the organization to the project (or changes their role).
+/// Adds a user of the organization to the project (or changes their role). The role's
+/// permissions must all be the caller's own in the project.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/members", tag = "projects", params(("project_id" = String, Path)), request_body = AddMemberRequest,
     responses((status = 201, body = MemberView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
 pub async fn add_member(

@@ -87,6 +87,20 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// Sends a request from client address `ip` (in `X-Forwarded-For`; the app must trust it).
+    pub async fn call_from(&self, ip: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut req = Request::builder().method(method).uri(path).header("x-forwarded-for", ip);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.call("GET", path, Some(token), None).await
     }
@@ -136,6 +150,25 @@ impl TestApp {
             .await;
         let org = a.expect(201)["id"].as_str().expect("id").to_string();
         (org, self.login(&email).await)
+    }
+
+    /// The newest audit records of the whole instance, newest first: (action, outcome, details).
+    pub async fn audit_tail(&self, n: i64) -> Vec<(String, String, Value)> {
+        let mut conn = self.services.db().read().await.expect("conn");
+        let rows = database::audit::list(&mut conn, &Default::default(), None, n).await.expect("audit list");
+        rows.into_iter().map(|r| (r.action, r.outcome, serde_json::from_str(&r.details).unwrap_or(Value::Null))).collect()
+    }
+
+    /// Runs one statement with foreign keys off (to simulate rows vanishing under a token).
+    pub async fn without_foreign_keys(&self, sql: &str) {
+        let mut conn = self.services.db().read().await.expect("conn");
+        let (off, on) = match self.db.backend {
+            Backend::Sqlite => ("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"),
+            Backend::Postgres => ("SET session_replication_role = replica", "SET session_replication_role = DEFAULT"),
+        };
+        for statement in [off, sql, on] {
+            sqlx::query(statement).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
     }
 
     /// Number of audit records of the whole instance.

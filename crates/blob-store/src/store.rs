@@ -1,0 +1,346 @@
+//! The store: the directory layout, committing blobs, listing, deleting and key rotation.
+//! The only module that builds paths.
+
+use crate::error::{Error, Result};
+use crate::format::KeyFile;
+use crate::fsio::{create_new, io_err, is_file, sync_dir, TempFile};
+use crate::id::{validate_id, ID_LEN};
+use crate::keys::{self, DataKey, Keyring, MasterKey};
+use crate::reader::BlobReader;
+use crate::writer::BlobWriter;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// A stored blob: its id (SHA-256 of the plaintext, lowercase hex) and plaintext size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub id: String,
+    pub size: u64,
+}
+
+/// What [`BlobStore::rotate`] did: key files re-wrapped now, and those already under the new key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    pub rewrapped: u64,
+    pub already_current: u64,
+}
+
+/// Encrypted, content-addressed blobs under one root directory. Cheap to clone (clones share
+/// the keyring and the commit lock); `Send + Sync`.
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    root: PathBuf,
+    blobs: PathBuf,
+    tmp: PathBuf,
+    keyring: RwLock<Arc<Keyring>>,
+    /// Serialises commits, deletes and key file replacement, so a data file and its key file
+    /// always change together.
+    commit_lock: Mutex<()>,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) the store at `root`, empties `tmp/` (leftovers of a crash:
+    /// ciphertext only), and checks that the keyring can read this store's blobs: if the first
+    /// blob found is wrapped by a key it does not hold, fails with [`Error::UnknownMasterKey`].
+    pub fn open(root: impl Into<PathBuf>, keyring: Keyring) -> Result<Self> {
+        let root = root.into();
+        let (blobs, tmp) = (root.join("blobs"), root.join("tmp"));
+        for dir in [&blobs, &tmp] {
+            fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        }
+        for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))? {
+            let path = entry.map_err(io_err("list", &tmp))?.path();
+            fs::remove_file(&path).map_err(io_err("remove leftover temp file", &path))?;
+        }
+        let store =
+            BlobStore { inner: Arc::new(Inner { root, blobs, tmp, keyring: RwLock::new(Arc::new(keyring)), commit_lock: Mutex::new(()) }) };
+        store.check_keyring()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The id of the master key that wraps new blobs.
+    pub fn current_master_key_id(&self) -> String {
+        self.inner.keyring().current.id().to_string()
+    }
+
+    /// Starts a streaming write.
+    pub fn writer(&self) -> Result<BlobWriter> {
+        BlobWriter::create(self.inner.clone())
+    }
+
+    /// Stores everything `source` yields (a convenience over [`BlobStore::writer`]).
+    pub fn put(&self, mut source: impl Read) -> Result<BlobInfo> {
+        let mut writer = self.writer()?;
+        let mut buf = vec![0u8; crate::format::CHUNK_SIZE];
+        loop {
+            match source.read(&mut buf) {
+                Ok(0) => return writer.finish(),
+                Ok(n) => writer.write_inner(&buf[..n])?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io { op: "read the source of", path: writer.temp_path().to_path_buf(), source: e }),
+            }
+        }
+    }
+
+    /// Opens a blob for streaming, authenticated reads.
+    pub fn reader(&self, id: &str) -> Result<BlobReader> {
+        validate_id(id)?;
+        let data_path = self.inner.data_path(id);
+        let file = File::open(&data_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
+            _ => io_err("open", &data_path)(e),
+        })?;
+        let (key_file, data_key) = self.inner.open_key(id)?;
+        BlobReader::new(id, data_path, file, &key_file, &data_key)
+    }
+
+    pub fn exists(&self, id: &str) -> Result<bool> {
+        validate_id(id)?;
+        is_file(&self.inner.data_path(id))
+    }
+
+    /// The blob's plaintext size, from its authenticated key file.
+    pub fn size(&self, id: &str) -> Result<u64> {
+        validate_id(id)?;
+        if !is_file(&self.inner.data_path(id))? {
+            return Err(Error::NotFound { id: id.to_string() });
+        }
+        Ok(self.inner.open_key(id)?.0.size)
+    }
+
+    /// Removes a blob; `false` if it was not stored. Callers decide when no reference remains
+    /// (identical content is stored once).
+    pub fn delete(&self, id: &str) -> Result<bool> {
+        validate_id(id)?;
+        let (data, key) = (self.inner.data_path(id), self.inner.key_path(id));
+        let _guard = self.inner.lock();
+        // The data file goes first: its absence is the commit point of a delete.
+        let existed = match fs::remove_file(&data) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_err("remove", &data)(e)),
+        };
+        match fs::remove_file(&key) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &key)(e)),
+        }
+        if existed {
+            sync_dir(data.parent().unwrap_or(&self.inner.blobs))?;
+        }
+        Ok(existed)
+    }
+
+    /// Ids of every stored blob, in directory order.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        self.inner.visit_blobs(|id| {
+            ids.push(id.to_string());
+            Ok(true)
+        })?;
+        Ok(ids)
+    }
+
+    /// Bytes used on disk by the store's files (data, key and temp files).
+    pub fn disk_usage(&self) -> Result<u64> {
+        fn walk(dir: &Path) -> Result<u64> {
+            let mut total = 0;
+            for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
+                let entry = entry.map_err(io_err("list", dir))?;
+                let path = entry.path();
+                let meta = entry.metadata().map_err(io_err("stat", &path))?;
+                total += if meta.is_dir() { walk(&path)? } else { meta.len() };
+            }
+            Ok(total)
+        }
+        Ok(walk(&self.inner.blobs)? + walk(&self.inner.tmp)?)
+    }
+
+    /// Makes `new_current` the current master key and re-wraps every blob's data key under it
+    /// (data files untouched; each key file replaced atomically). The keyring keeps the old keys
+    /// as previous ones, so blobs not yet re-wrapped stay readable: an interrupted rotation is
+    /// finished by running it again (with a keyring that still holds the old key), and running
+    /// it again after it finished changes nothing. Persist the new key before calling this.
+    pub fn rotate(&self, new_current: MasterKey) -> Result<RotationReport> {
+        let keyring = {
+            // Under the commit lock: a blob committed from here on is wrapped by the new key, one
+            // committed before is on disk for the listing below.
+            let _guard = self.inner.lock();
+            let mut slot = self.inner.keyring.write().unwrap_or_else(|e| e.into_inner());
+            let rotated = Arc::new(slot.rotated_to(new_current));
+            *slot = rotated.clone();
+            rotated
+        };
+        let current = keyring.current.id();
+        let mut report = RotationReport::default();
+        for id in self.list()? {
+            let key_path = self.inner.key_path(&id);
+            let key_file = match self.inner.read_key_file(&key_path) {
+                Ok(key_file) => key_file,
+                Err(_) if !is_file(&self.inner.data_path(&id))? => continue, // deleted meanwhile
+                Err(err) => return Err(err),
+            };
+            if key_file.master_key_id == current {
+                report.already_current += 1;
+                continue;
+            }
+            let data_key = keys::unwrap(&keyring, &id, &key_file, &key_path)?;
+            let rewrapped = keys::wrap(&keyring.current, &id, key_file.size, &data_key);
+            let temp = TempFile::write_synced(self.inner.temp_path("key"), &rewrapped.encode())?;
+            {
+                let _guard = self.inner.lock();
+                if !is_file(&self.inner.data_path(&id))? {
+                    continue; // deleted meanwhile; the temp file goes with `temp`
+                }
+                temp.persist(&key_path)?;
+            }
+            sync_dir(key_path.parent().unwrap_or(&self.inner.blobs))?;
+            report.rewrapped += 1;
+        }
+        Ok(report)
+    }
+
+    /// Fails if the first blob with a readable key file is wrapped by a master key the keyring
+    /// does not hold (damaged key files are left for the reader to report).
+    fn check_keyring(&self) -> Result<()> {
+        let keyring = self.inner.keyring();
+        self.inner.visit_blobs(|id| {
+            let Ok(key_file) = self.inner.read_key_file(&self.inner.key_path(id)) else { return Ok(true) };
+            if keyring.get(&key_file.master_key_id).is_some() {
+                return Ok(false);
+            }
+            Err(Error::UnknownMasterKey { held: keyring.ids().join(", "), wrapped_by: key_file.master_key_id, blob: id.to_string() })
+        })
+    }
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keyring = self.inner.keyring();
+        f.debug_struct("BlobStore").field("root", &self.inner.root).field("master_key_ids", &keyring.ids()).finish()
+    }
+}
+
+impl Inner {
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.commit_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.blobs.join(&id[..2]).join(&id[2..4])
+    }
+
+    fn data_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(id)
+    }
+
+    fn key_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}.key"))
+    }
+
+    fn temp_path(&self, ext: &str) -> PathBuf {
+        let mut name = [0u8; 12];
+        OsRng.fill_bytes(&mut name);
+        self.tmp.join(format!("{}.{ext}", hex::encode(name)))
+    }
+
+    /// A new, empty temp file, removed when the returned guard drops.
+    pub(crate) fn create_temp(&self, ext: &str) -> Result<(TempFile, File)> {
+        let path = self.temp_path(ext);
+        let file = create_new(&path)?;
+        Ok((TempFile::new(path), file))
+    }
+
+    /// Reads and unwraps blob `id`'s key file. The keyring is looked at after the file is read,
+    /// so a rotation running meanwhile (new key installed before any key file is rewritten)
+    /// cannot hand a reader a key file its keyring is too old for.
+    fn open_key(&self, id: &str) -> Result<(KeyFile, DataKey)> {
+        let key_path = self.key_path(id);
+        let key_file = self.read_key_file(&key_path)?;
+        let data_key = keys::unwrap(&self.keyring(), id, &key_file, &key_path)?;
+        Ok((key_file, data_key))
+    }
+
+    fn read_key_file(&self, path: &Path) -> Result<KeyFile> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::corrupt("key file missing", path.display().to_string()),
+            _ => io_err("read", path)(e),
+        })?;
+        KeyFile::decode(&bytes).map_err(|what| Error::corrupt(what, path.display().to_string()))
+    }
+
+    /// Moves a finished, fsync'd temp data file into place as blob `id`, writing its key file
+    /// first. If the blob is already stored, the temp file is discarded.
+    pub(crate) fn commit(&self, data: TempFile, id: &str, size: u64, data_key: &DataKey) -> Result<()> {
+        let (data_path, key_path, dir) = (self.data_path(id), self.key_path(id), self.dir(id));
+        if is_file(&data_path)? {
+            return Ok(()); // stored already: `data` removes the temp file
+        }
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            let parent = dir.parent().unwrap_or(&self.blobs);
+            sync_dir(parent)?;
+            sync_dir(&self.blobs)?;
+        }
+        {
+            let _guard = self.lock();
+            if is_file(&data_path)? {
+                return Ok(());
+            }
+            // Wrapped under the lock, so a rotation either sees this blob or this blob is
+            // wrapped by the rotation's new key.
+            let key_file = keys::wrap(&self.keyring().current, id, size, data_key);
+            let key = TempFile::write_synced(self.temp_path("key"), &key_file.encode())?;
+            // Key first, then data: the data file's appearance commits the blob.
+            key.persist(&key_path)?;
+            data.persist(&data_path)?;
+        }
+        sync_dir(&dir)
+    }
+
+    /// Calls `f` with each stored blob id until it returns `false`.
+    fn visit_blobs(&self, mut f: impl FnMut(&str) -> Result<bool>) -> Result<()> {
+        let is_hex_pair = |name: &str| name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        for first in sorted_names(&self.blobs)?.into_iter().filter(|n| is_hex_pair(n)) {
+            let first_dir = self.blobs.join(&first);
+            for second in sorted_names(&first_dir)?.into_iter().filter(|n| is_hex_pair(n)) {
+                let dir = first_dir.join(&second);
+                for name in sorted_names(&dir)? {
+                    let belongs = name.len() == ID_LEN && name.starts_with(&first) && name[2..].starts_with(&second);
+                    if belongs && validate_id(&name).is_ok() && !f(&name)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sorted_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
+        let entry = entry.map_err(io_err("list", dir))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
+}

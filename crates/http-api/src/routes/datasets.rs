@@ -1,0 +1,257 @@
+//! Datasets: one-request multipart upload, listing, versions, reports, previews, downloads,
+//! lineage.
+
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, PreviewList, VersionList, VersionView};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use services::datasets::{DatasetChanges, NewDataset};
+use utoipa::{IntoParams, ToSchema};
+
+/// The multipart form of `POST /api/v1/datasets`. Text fields must come before `file`, so that
+/// permissions and quota are checked before any byte is stored.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct DatasetUploadForm {
+    pub name: String,
+    pub description: Option<String>,
+    pub project_id: Option<String>,
+    /// private, project, organization or users.
+    pub visibility: Option<String>,
+    /// Comma-separated user ids (visibility `users`).
+    pub shared_with: Option<String>,
+    /// A format specification as JSON, overriding detection.
+    pub format: Option<String>,
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub file: String,
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "the upload is larger than the server's limit for one request; use /api/v1/uploads for large files");
+    }
+    ApiError::new(ErrorCode::InvalidBody, format!("malformed multipart body: {}", e.body_text()))
+}
+
+async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
+    let value = field.text().await.map_err(multipart_error)?;
+    if value.len() > 64 * 1024 {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "form field too long (64 KiB at most)").param(name));
+    }
+    Ok(value)
+}
+
+/// Uploads a file as a new dataset (version 1): validated, counted and encrypted on the way in.
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets", request_body(content = DatasetUploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = DatasetCreatedView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
+pub async fn create_dataset(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<DatasetCreatedView>)> {
+    let mut form = form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))?;
+    let mut n = NewDataset::default();
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "name" => n.name = text(field, "name").await?,
+            "description" => n.description = Some(text(field, "description").await?),
+            "project_id" => n.project_id = Some(text(field, "project_id").await?).filter(|s| !s.is_empty()),
+            "visibility" => n.visibility = Some(text(field, "visibility").await?),
+            "shared_with" => n.shared_with = text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            "format" => {
+                let raw = text(field, "format").await?;
+                n.format = Some(serde_json::from_str(&raw).map_err(|e| ApiError::new(ErrorCode::ValidationFailed, format!("not a format specification: {e}")).param("format"))?);
+            }
+            "file" => {
+                let filename = field.file_name().unwrap_or("upload").to_string();
+                let mut writer = app.services.begin_dataset_upload(&p, &n).await?;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if let Err(e) = writer.write(chunk.to_vec()).await {
+                                let _ = writer.release().await;
+                                return Err(e.into());
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = writer.release().await;
+                            return Err(multipart_error(e));
+                        }
+                    }
+                }
+                let (dataset, version) = app.services.finish_dataset_upload(&p, n, writer, &filename, &ctx).await?;
+                return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.into() })));
+            }
+            other => {
+                return Err(ApiError::new(ErrorCode::InvalidBody, format!("unknown form field '{other}' (expected name, description, project_id, visibility, shared_with, format, file)")).param(other))
+            }
+        }
+    }
+    Err(ApiError::new(ErrorCode::ValidationFailed, "the form has no 'file' field").param("file"))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetListParams {
+    /// Only datasets of this project.
+    pub project_id: Option<String>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+/// Datasets the caller can see.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", params(DatasetListParams),
+    responses((status = 200, body = DatasetList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn list_datasets(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<DatasetListParams>) -> ApiResult<Json<DatasetList>> {
+    p.require(domain::Permission::ViewDataset)?;
+    Ok(Json(DatasetList::of(app.services.list_datasets(&p, q.project_id.as_deref(), q.after.as_deref(), q.limit).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)),
+    responses((status = 200, body = DatasetView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_dataset(State(app): State<AppState>, Caller(p): Caller, Path(dataset_id): Path<String>) -> ApiResult<Json<DatasetView>> {
+    Ok(Json(app.services.visible_dataset(&p, &dataset_id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDatasetRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<String>,
+    pub shared_with: Option<Vec<String>>,
+}
+
+/// Renames a dataset or changes who sees it (its owner, or `manage_resources`).
+#[utoipa::path(patch, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)), request_body = UpdateDatasetRequest,
+    responses((status = 200, body = DatasetView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
+pub async fn update_dataset(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(dataset_id): Path<String>,
+    ApiJson(b): ApiJson<UpdateDatasetRequest>,
+) -> ApiResult<Json<DatasetView>> {
+    let c = DatasetChanges { name: b.name, description: b.description, visibility: b.visibility, shared_with: b.shared_with };
+    Ok(Json(app.services.update_dataset(&p, &dataset_id, c, &ctx).await?.into()))
+}
+
+/// Deletes a dataset with all its versions and releases their storage.
+#[utoipa::path(delete, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["delete_dataset"])))]
+pub async fn delete_dataset(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(dataset_id): Path<String>) -> ApiResult<StatusCode> {
+    app.services.delete_dataset(&p, &dataset_id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct VersionListParams {
+    pub limit: Option<i64>,
+    /// Cursor: the last version number of the previous page.
+    pub after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions", tag = "datasets", params(("dataset_id" = String, Path), VersionListParams),
+    responses((status = 200, body = VersionList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn list_versions(State(app): State<AppState>, Caller(p): Caller, Path(dataset_id): Path<String>, ApiQuery(q): ApiQuery<VersionListParams>) -> ApiResult<Json<VersionList>> {
+    Ok(Json(VersionList::of(app.services.list_versions(&p, &dataset_id, q.after, q.limit).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_version(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<VersionView>> {
+    Ok(Json(app.services.get_version(&p, &dataset_id, version).await?.into()))
+}
+
+/// Statistics of a version: rows, turns, characters and tokens, duplicates, languages, fields.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_stats(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<serde_json::Value>> {
+    let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
+    Ok(Json(serde_json::json!({"object": "dataset.stats", "dataset_id": v.dataset_id, "version": v.version, "summary": report.summary, "stats": report.stats})))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RangeParams {
+    /// Index of the first record (0-based).
+    pub offset: Option<usize>,
+    /// Records to return, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+}
+
+/// What is wrong with a version and where: per-error-code counts and the errors themselves.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/validation", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path), RangeParams),
+    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_validation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiQuery(q): ApiQuery<RangeParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let errors: Vec<_> = report.errors.iter().skip(offset).take(limit).collect();
+    Ok(Json(serde_json::json!({
+        "object": "dataset.validation", "dataset_id": v.dataset_id, "version": v.version, "summary": report.summary,
+        "errors": errors, "has_more": report.errors.len() > offset + limit,
+    })))
+}
+
+/// Records of a version as stored and as training will read them.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preview", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path), RangeParams),
+    responses((status = 200, body = PreviewList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn preview_version(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiQuery(q): ApiQuery<RangeParams>,
+) -> ApiResult<Json<PreviewList>> {
+    let records = app.services.preview_version(&p, &dataset_id, version, q.offset.unwrap_or(0), q.limit.unwrap_or(20)).await?;
+    Ok(Json(PreviewList::from_records(records)))
+}
+
+/// Where a version came from and what was made from it.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/lineage", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = LineageView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_lineage(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<LineageView>> {
+    Ok(Json(app.services.version_lineage(&p, &dataset_id, version).await?.into()))
+}
+
+/// The version's file, decrypted as it streams.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/download", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn download_version(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path((dataset_id, version)): Path<(String, i64)>,
+) -> ApiResult<Response> {
+    let (v, reader) = app.services.open_version(&p, &dataset_id, version, &ctx).await?;
+    let body = Body::from_stream(crate::streaming::read_in_chunks(reader));
+    let disposition = format!("attachment; filename=\"{}\"", v.filename.replace(['"', '\\'], "_"));
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition), (header::CONTENT_LENGTH, v.size_bytes.to_string())],
+        body,
+    )
+        .into_response())
+}

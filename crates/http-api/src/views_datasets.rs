@@ -1,0 +1,208 @@
+//! API views of datasets, versions and uploads.
+
+use database::datasets::VersionRow;
+use database::uploads::{PartRow, UploadRow};
+use serde::Serialize;
+use services::datasets::{DatasetAccess, Lineage};
+use utoipa::ToSchema;
+
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetView {
+    pub id: String,
+    pub object: &'static str,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    /// private, project, organization or users.
+    pub visibility: String,
+    pub shared_with: Vec<String>,
+    pub created_by: String,
+    pub latest_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub my_permissions: Vec<String>,
+}
+
+impl From<DatasetAccess> for DatasetView {
+    fn from(a: DatasetAccess) -> Self {
+        let d = a.dataset;
+        DatasetView {
+            object: "dataset",
+            created_at: secs(d.created_at),
+            updated_at: secs(d.updated_at),
+            my_permissions: a.my_permissions.to_strings(),
+            shared_with: a.shared_with,
+            id: d.id,
+            organization_id: d.organization_id,
+            project_id: d.project_id,
+            name: d.name,
+            description: d.description,
+            visibility: d.visibility,
+            created_by: d.created_by,
+            latest_version: d.latest_version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub id: String,
+    pub object: &'static str,
+    pub dataset_id: String,
+    pub version: i64,
+    /// SHA-256 of the content.
+    pub sha256: String,
+    pub bytes: i64,
+    pub filename: String,
+    /// The format as detected (or given): container, schema, mapping.
+    #[schema(value_type = Object)]
+    pub format: serde_json::Value,
+    pub parent_version_id: Option<String>,
+    /// The recipe that produced this version from its parent.
+    #[schema(value_type = Object)]
+    pub recipe: Option<serde_json::Value>,
+    pub records: i64,
+    pub valid_records: i64,
+    pub invalid_records: i64,
+    /// Counts per error code (details at …/validation).
+    #[schema(value_type = Object)]
+    pub error_counts: serde_json::Value,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl From<VersionRow> for VersionView {
+    fn from(v: VersionRow) -> Self {
+        VersionView {
+            object: "dataset.version",
+            sha256: v.blob_id,
+            bytes: v.size_bytes,
+            format: serde_json::from_str(&v.format).unwrap_or_default(),
+            recipe: v.recipe.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+            error_counts: serde_json::from_str(&v.error_counts).unwrap_or_default(),
+            created_at: secs(v.created_at),
+            id: v.id,
+            dataset_id: v.dataset_id,
+            version: v.version,
+            filename: v.filename,
+            parent_version_id: v.parent_version_id,
+            records: v.records,
+            valid_records: v.valid_records,
+            invalid_records: v.invalid_records,
+            created_by: v.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetCreatedView {
+    pub dataset: DatasetView,
+    pub version: VersionView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineageView {
+    pub object: &'static str,
+    pub version: VersionView,
+    /// Parent first, then its parent, up to the original upload.
+    pub ancestors: Vec<VersionView>,
+    /// Versions made from this one.
+    pub descendants: Vec<VersionView>,
+}
+
+impl From<Lineage> for LineageView {
+    fn from(l: Lineage) -> Self {
+        LineageView {
+            object: "dataset.lineage",
+            version: l.version.into(),
+            ancestors: l.ancestors.into_iter().map(Into::into).collect(),
+            descendants: l.descendants.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewList {
+    pub object: &'static str,
+    /// Each record: index, line, raw text, canonical form, errors.
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<serde_json::Value>,
+}
+
+impl PreviewList {
+    pub fn from_records<T: Serialize>(records: Vec<T>) -> Self {
+        PreviewList { object: "list", data: records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartView {
+    pub object: &'static str,
+    pub part_number: i64,
+    pub bytes: i64,
+    pub sha256: String,
+    pub created_at: i64,
+}
+
+impl From<PartRow> for PartView {
+    fn from(p: PartRow) -> Self {
+        PartView { object: "upload.part", part_number: p.part_number, bytes: p.size_bytes, sha256: p.blob_id, created_at: secs(p.created_at) }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    pub id: String,
+    pub object: &'static str,
+    pub filename: String,
+    pub bytes: i64,
+    pub mime_type: Option<String>,
+    /// pending, processing, completed, failed or cancelled.
+    pub status: String,
+    /// Why the last completion attempt failed.
+    pub error: Option<String>,
+    /// Bytes received in parts so far.
+    pub received_bytes: i64,
+    /// Bytes joined so far while processing.
+    pub processed_bytes: i64,
+    pub parts: Vec<PartView>,
+    pub dataset_id: Option<String>,
+    pub dataset_version_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl UploadView {
+    pub fn of(u: UploadRow, parts: Vec<PartRow>) -> Self {
+        UploadView {
+            object: "upload",
+            received_bytes: parts.iter().map(|p| p.size_bytes).sum(),
+            parts: parts.into_iter().map(Into::into).collect(),
+            created_at: secs(u.created_at),
+            expires_at: secs(u.expires_at),
+            completed_at: u.completed_at.map(secs),
+            id: u.id,
+            filename: u.filename,
+            bytes: u.bytes,
+            mime_type: u.mime_type,
+            status: u.status,
+            error: u.error,
+            processed_bytes: u.processed_bytes,
+            dataset_id: u.dataset_id,
+            dataset_version_id: u.dataset_version_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadList {
+    pub object: &'static str,
+    pub data: Vec<UploadView>,
+    pub has_more: bool,
+}

@@ -1,0 +1,71 @@
+//! Who may see and change a dataset: its project's permissions (or the organization's for a
+//! dataset outside any project), and its visibility.
+
+use crate::error::OrNotFound;
+use crate::{Error, Principal, Result, Services};
+use database::datasets::DatasetRow;
+use domain::permissions::PermissionSet;
+use domain::visibility::{can_view, ResourceAccess};
+use domain::{Permission, Visibility};
+
+/// A dataset as the caller sees it.
+#[derive(Debug, Clone)]
+pub struct DatasetAccess {
+    pub dataset: DatasetRow,
+    pub shared_with: Vec<String>,
+    pub my_permissions: PermissionSet,
+}
+
+impl Services {
+    /// The permissions the caller holds where a dataset lives (a project, or the organization).
+    pub(crate) async fn permissions_in(&self, principal: &Principal, project_id: Option<&str>) -> Result<(PermissionSet, bool)> {
+        match project_id {
+            Some(p) => {
+                let access = self.visible_project(principal, p).await?;
+                Ok((access.my_permissions, access.my_role.is_some()))
+            }
+            None => {
+                if principal.project_restriction().is_some() {
+                    return Err(Error::NotFound("dataset"));
+                }
+                Ok((principal.org_permissions(), false))
+            }
+        }
+    }
+
+    /// A dataset the caller may see; 404 otherwise (also for other organizations' ids).
+    pub async fn visible_dataset(&self, principal: &Principal, id: &str) -> Result<DatasetAccess> {
+        let mut conn = self.db().read().await?;
+        let dataset = database::datasets::get(&mut conn, &principal.organization_id, id).await.or_not_found("dataset")?;
+        let shared_with = database::datasets::shared_with(&mut conn, id).await?;
+        drop(conn);
+        let (my_permissions, member) = match self.permissions_in(principal, dataset.project_id.as_deref()).await {
+            Ok(p) => p,
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("dataset")),
+            Err(e) => return Err(e),
+        };
+        let access = ResourceAccess {
+            organization_id: &dataset.organization_id,
+            owner_id: &dataset.created_by,
+            visibility: Visibility::parse(&dataset.visibility).unwrap_or(Visibility::Private),
+            viewer_is_project_member: member,
+            shared_with: &shared_with,
+        };
+        if !can_view(&access, &principal.viewer()) {
+            return Err(Error::NotFound("dataset"));
+        }
+        if !my_permissions.contains(Permission::ViewDataset) {
+            return Err(Error::PermissionDenied(Permission::ViewDataset));
+        }
+        Ok(DatasetAccess { dataset, shared_with, my_permissions })
+    }
+
+    /// A visible dataset where the caller also holds `permission`.
+    pub(crate) async fn dataset_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<DatasetAccess> {
+        let access = self.visible_dataset(principal, id).await?;
+        if !access.my_permissions.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(access)
+    }
+}

@@ -1,0 +1,158 @@
+//! Streaming bytes into the blob store from async code, with the organization's storage quota
+//! reserved as the bytes arrive.
+
+use crate::{Error, Result, Services};
+use blob_store::BlobInfo;
+use std::io::Write;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Bytes reserved from the quota at a time while a stream of unknown length arrives.
+const RESERVE_STEP: i64 = 16 * 1024 * 1024;
+
+/// An upload in progress into the blob store. Write chunks, then `finish`; dropping it (or an
+/// error) discards what was written and releases the reservation with `release`.
+pub struct BlobUpload {
+    services: Services,
+    organization_id: String,
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    task: Option<JoinHandle<std::result::Result<BlobInfo, blob_store::Error>>>,
+    /// Bytes written so far.
+    pub written: i64,
+    /// Bytes of quota this upload holds.
+    pub reserved: i64,
+    /// Whether writing reserves quota (false when the bytes were reserved up front).
+    charge_quota: bool,
+    /// The most this upload may write.
+    pub limit: i64,
+}
+
+impl Services {
+    /// Starts writing a blob for `organization_id`, at most `limit` bytes; with `charge_quota`
+    /// the organization's storage is reserved as bytes arrive.
+    pub(crate) fn blob_upload(&self, organization_id: &str, charge_quota: bool, limit: i64) -> Result<BlobUpload> {
+        let mut writer = self.blobs().writer().map_err(internal)?;
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(8);
+        let task = tokio::task::spawn_blocking(move || {
+            while let Some(chunk) = rx.blocking_recv() {
+                writer.write_all(&chunk).map_err(blob_store::Error::from)?;
+            }
+            writer.finish()
+        });
+        Ok(BlobUpload {
+            services: self.clone(),
+            organization_id: organization_id.to_string(),
+            tx: Some(tx),
+            task: Some(task),
+            written: 0,
+            reserved: 0,
+            charge_quota,
+            limit,
+        })
+    }
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl BlobUpload {
+    /// Writes a chunk, reserving more quota as needed.
+    pub async fn write(&mut self, chunk: Vec<u8>) -> Result<()> {
+        let len = chunk.len() as i64;
+        if self.written + len > self.limit {
+            return Err(Error::TooLarge(format!("the file is larger than the limit of {} bytes", self.limit)));
+        }
+        while self.charge_quota && self.written + len > self.reserved {
+            let step = RESERVE_STEP.max(len);
+            if !self.services.reserve_storage(&self.organization_id, step).await? {
+                return Err(self.services.quota_error(&self.organization_id, step).await);
+            }
+            self.reserved += step;
+        }
+        let tx = self.tx.as_ref().ok_or_else(|| Error::Internal("upload already finished".into()))?;
+        if tx.send(chunk).await.is_err() {
+            // The writer stopped: its error is reported by `finish`.
+            return Err(self.fail().await);
+        }
+        self.written += len;
+        Ok(())
+    }
+
+    async fn fail(&mut self) -> Error {
+        self.tx = None;
+        match self.task.take() {
+            Some(t) => match t.await {
+                Ok(Err(e)) => internal(e),
+                Err(e) => internal(e),
+                Ok(Ok(_)) => Error::Internal("blob writer ended early".into()),
+            },
+            None => Error::Internal("blob writer missing".into()),
+        }
+    }
+
+    /// Completes the blob: its id (plaintext SHA-256) and size.
+    pub async fn finish(mut self) -> Result<BlobInfo> {
+        self.tx = None;
+        let task = self.task.take().ok_or_else(|| Error::Internal("blob writer missing".into()))?;
+        task.await.map_err(internal)?.map_err(internal)
+    }
+
+    /// Gives back the quota this upload holds (after a failure).
+    pub async fn release(self) -> Result<()> {
+        let (services, org, reserved) = (self.services.clone(), self.organization_id.clone(), self.reserved);
+        drop(self);
+        services.release_storage(&org, reserved).await
+    }
+}
+
+impl Services {
+    pub(crate) async fn reserve_storage(&self, org: &str, bytes: i64) -> Result<bool> {
+        let mut tx = self.db().begin_write().await?;
+        let ok = database::uploads::reserve(tx.conn(), org, bytes, self.settings().storage_quota_bytes).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    pub(crate) async fn release_storage(&self, org: &str, bytes: i64) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let mut tx = self.db().begin_write().await?;
+        database::uploads::account(tx.conn(), org, -bytes, 0).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn quota_error(&self, org: &str, wanted: i64) -> Error {
+        match database::uploads::storage(&mut *match self.db().read().await {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        }, org)
+        .await
+        {
+            Ok((used, reserved, quota)) => Error::QuotaExceeded(format!(
+                "the organization's storage quota of {} bytes is full: {used} used, {reserved} held by uploads in progress, {wanted} more needed",
+                quota.unwrap_or(self.settings().storage_quota_bytes)
+            )),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Deletes blobs that no version or upload part uses any more (after the transaction that
+    /// dropped their last reference committed). Failures are logged: an orphan blob wastes
+    /// space but loses nothing.
+    pub(crate) async fn collect_blobs(&self, ids: Vec<String>) {
+        for id in ids {
+            let in_use = match self.db().read().await {
+                Ok(mut c) => database::datasets::blob_in_use(&mut c, &id).await.unwrap_or(true),
+                Err(_) => true,
+            };
+            if !in_use {
+                if let Err(e) = self.blobs().delete(&id) {
+                    tracing::warn!(blob = %id, error = %e, "could not delete an unused blob");
+                }
+            }
+        }
+    }
+}
