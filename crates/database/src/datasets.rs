@@ -124,6 +124,14 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<Vec<Strin
     Ok(blobs)
 }
 
+pub async fn count_in_project(conn: &mut Conn, org_id: &str, project_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM datasets WHERE organization_id = $1 AND project_id = $2")
+        .bind(org_id)
+        .bind(project_id)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 pub async fn shared_with(conn: &mut Conn, dataset_id: &str) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT user_id FROM dataset_shares WHERE dataset_id = $1 ORDER BY user_id")
         .bind(dataset_id)

@@ -34,6 +34,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     PayloadTooLarge,
+    StorageQuotaExceeded,
+    FileTooLarge,
+    ChecksumMismatch,
+    InvalidFile,
     RateLimited,
     InternalError,
     ServiceUnavailable,
@@ -53,7 +57,9 @@ impl ErrorCode {
             NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error"),
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
+            PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
+            ChecksumMismatch => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            InvalidFile => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
             ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
         }
@@ -180,6 +186,10 @@ impl From<SE> for ApiError {
             SE::RateLimited { retry_after_ms, .. } => {
                 ApiError { retry_after_s: Some((retry_after_ms + 999) / 1000), ..ApiError::new(ErrorCode::RateLimited, message) }
             }
+            SE::QuotaExceeded(_) => ApiError::new(ErrorCode::StorageQuotaExceeded, message),
+            SE::TooLarge(_) => ApiError::new(ErrorCode::FileTooLarge, message),
+            SE::ChecksumMismatch(_) => ApiError::new(ErrorCode::ChecksumMismatch, message),
+            SE::InvalidFile { code, .. } => ApiError::new(ErrorCode::InvalidFile, message).param(code),
             SE::Internal(detail) => ApiError::internal(detail),
         }
     }

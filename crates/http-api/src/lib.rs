@@ -11,7 +11,9 @@ pub mod extract;
 pub mod metrics;
 mod middleware;
 pub mod routes;
+mod streaming;
 pub mod views;
+pub mod views_datasets;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
@@ -90,6 +92,24 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::list_members, projects::add_member))
         .routes(routes!(projects::update_member, projects::remove_member))
         .routes(routes!(audit::list_audit_events))
+        .routes(routes!(datasets::get_dataset, datasets::update_dataset, datasets::delete_dataset))
+        .routes(routes!(datasets::list_versions))
+        .routes(routes!(datasets::get_version))
+        .routes(routes!(datasets::get_stats))
+        .routes(routes!(datasets::get_validation))
+        .routes(routes!(datasets::preview_version))
+        .routes(routes!(datasets::get_lineage))
+        .routes(routes!(datasets::download_version))
+        .routes(routes!(uploads::create_upload, uploads::list_uploads))
+        .routes(routes!(uploads::get_upload))
+        .routes(routes!(uploads::complete_upload))
+        .routes(routes!(uploads::cancel_upload))
+}
+
+/// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.
+fn file_routes() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::new().routes(routes!(datasets::create_dataset, datasets::list_datasets)).routes(routes!(uploads::put_part))
 }
 
 fn system_routes() -> OpenApiRouter<AppState> {
@@ -98,15 +118,24 @@ fn system_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as generated from the routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi()).merge(system_routes()).merge(api_routes()).split_for_parts();
+    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(system_routes())
+        .merge(api_routes())
+        .merge(file_routes())
+        .split_for_parts();
     api
 }
 
 /// The whole application router.
 pub fn router(services: Services, settings: &HttpSettings) -> Router {
     let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()), trust_forwarded_for: settings.trust_forwarded_for };
-    let (api, _) =
-        api_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate)).split_for_parts();
+    let max_upload = usize::try_from(state.services.settings().max_upload_bytes).unwrap_or(usize::MAX);
+    let (api, _) = api_routes().split_for_parts();
+    let (files, _) = file_routes().split_for_parts();
+    // File routes take bodies up to the largest upload; their bytes stream to the blob store.
+    let api = api
+        .merge(files.layer(DefaultBodyLimit::max(max_upload)))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
     let (system, _) = system_routes().split_for_parts();
     let doc = openapi();
     Router::new()

@@ -320,3 +320,7 @@ list_view!(MemberList, MemberView);
 list_view!(ApiKeyList, ApiKeyView);
 list_view!(InvitationList, InvitationView);
 list_view!(AuditEventList, AuditEventView);
+
+pub use crate::views_datasets::{DatasetCreatedView, DatasetView, LineageView, PartView, PreviewList, UploadList, UploadView, VersionView};
+list_view!(DatasetList, DatasetView);
+list_view!(VersionList, VersionView);

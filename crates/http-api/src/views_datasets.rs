@@ -151,7 +151,13 @@ pub struct PartView {
 
 impl From<PartRow> for PartView {
     fn from(p: PartRow) -> Self {
-        PartView { object: "upload.part", part_number: p.part_number, bytes: p.size_bytes, sha256: p.blob_id, created_at: secs(p.created_at) }
+        PartView {
+            object: "upload.part",
+            part_number: p.part_number,
+            bytes: p.size_bytes,
+            sha256: p.blob_id,
+            created_at: secs(p.created_at),
+        }
     }
 }
 

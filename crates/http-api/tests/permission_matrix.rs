@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{operations, TestApp, PASSWORD};
+use common::{operations, Payload, TestApp, PASSWORD};
 use domain::{Permission, Role};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -14,8 +14,24 @@ use test_support::backends;
 /// Endpoints that need no credentials. Adding one must be deliberate.
 const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
 
-/// A request body for each operation that takes one ("{target_user}" is replaced).
-fn body_for(operation: &str, n: usize) -> Option<Value> {
+const RECORD: &str = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
+
+/// A request body for each operation that takes one ("{target_user}" and "{project_id}" are
+/// replaced).
+fn body_for(operation: &str, n: usize, f: &Fixture, role: &str) -> Option<Payload> {
+    let fill = |v: Value| serde_json::from_str(&v.to_string().replace("{target_user}", &f.ids["user_id"])).unwrap();
+    Some(match operation {
+        "create_dataset" => Payload::Multipart {
+            fields: vec![("name".into(), format!("dataset {n} {role}")), ("project_id".into(), f.ids["project_id"].clone())],
+            filename: "d.jsonl".into(),
+            content: RECORD.as_bytes().to_vec(),
+        },
+        "put_part" => Payload::Bytes(RECORD.as_bytes().to_vec()),
+        other => Payload::Json(fill(json_body(other, n)?)),
+    })
+}
+
+fn json_body(operation: &str, n: usize) -> Option<Value> {
     Some(match operation {
         "create_organization" => json!({"name": format!("Org {n}")}),
         "update_organization" => json!({"open_registration": false}),
@@ -27,6 +43,9 @@ fn body_for(operation: &str, n: usize) -> Option<Value> {
         "update_project" => json!({"description": format!("changed {n}")}),
         "add_member" => json!({"user_id": "{target_user}", "role": "viewer"}),
         "update_member" => json!({"role": "developer"}),
+        "update_dataset" => json!({"description": format!("changed {n}")}),
+        "create_upload" => json!({"filename": format!("u{n}.jsonl"), "bytes": RECORD.len()}),
+        "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": format!("from upload {n}")}}),
         _ => return None,
     })
 }
@@ -48,6 +67,9 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let (target, _) = app.user(&root, "target@example.com", "viewer").await;
     app.post(&format!("/api/v1/projects/{project}/members"), &root, json!({"user_id": target, "role": "viewer"})).await.expect(201);
     let invitation = app.post("/api/v1/invitations", &root, json!({"email": "invited@example.com", "role": "viewer"})).await.id();
+    let dataset = app.upload_dataset(&root, &[("name", "fixture"), ("project_id", &project)], "f.jsonl", RECORD.as_bytes()).await;
+    let dataset = dataset.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let upload = app.post("/api/v1/uploads", &root, json!({"filename": "f.jsonl", "bytes": RECORD.len()})).await.id();
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -56,7 +78,16 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         keys.insert(role.as_str(), app.post("/api/v1/api-keys", &token, json!({"name": "own"})).await.id());
         tokens.insert(role.as_str(), token);
     }
-    let ids = BTreeMap::from([("org_id", org), ("project_id", project), ("user_id", target), ("invitation_id", invitation)]);
+    let ids = BTreeMap::from([
+        ("org_id", org),
+        ("project_id", project),
+        ("user_id", target),
+        ("invitation_id", invitation),
+        ("dataset_id", dataset),
+        ("version", "1".to_string()),
+        ("upload_id", upload),
+        ("part_number", "1".to_string()),
+    ]);
     Fixture { app, root, tokens, ids, keys }
 }
 
@@ -97,13 +128,12 @@ async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
                 let token = &f.tokens[role.as_str()];
                 let path = fill(&op.path, &f, role.as_str());
                 let body = if op.has_body {
-                    let b = body_for(&op.id, n).unwrap_or_else(|| panic!("add a request body for '{}' to body_for()", op.id));
-                    Some(serde_json::from_str(&b.to_string().replace("{target_user}", &f.ids["user_id"])).unwrap())
+                    body_for(&op.id, n, &f, role.as_str()).unwrap_or_else(|| panic!("add a request body for '{}' to body_for()", op.id))
                 } else {
-                    None
+                    Payload::None
                 };
                 let audit_before = f.app.audit_count().await;
-                let a = f.app.call(&op.method, &path, Some(token), body).await;
+                let a = f.app.call_with(&op.method, &path, token, body).await;
                 let what = format!("{} {} as {} ({:?})", op.method, op.path, role, backend);
                 assert!(a.status.as_u16() < 500, "{what}: {}", a.body);
                 assert_ne!(a.status.as_u16(), 401, "{what}: {}", a.body);
@@ -124,7 +154,8 @@ async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
                     assert!(f.app.audit_count().await > audit_before, "{what}: mutating request left no audit record ({})", a.status);
                 }
             }
-            let root = f.app.call(&op.method, &fill(&op.path, &f, "admin"), Some(&f.root), body_for(&op.id, n + 1000)).await;
+            let body = if op.has_body { body_for(&op.id, n + 1000, &f, "root").unwrap_or(Payload::None) } else { Payload::None };
+            let root = f.app.call_with(&op.method, &fill(&op.path, &f, "admin"), &f.root, body).await;
             if scopes.first().map(String::as_str) == Some("instance_admin") {
                 assert!(root.status.is_success(), "{} {} as instance admin: {}", op.method, op.path, root.body);
             }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{Payload, TestApp};
 use serde_json::json;
 use test_support::backends;
 
@@ -21,10 +21,25 @@ async fn other_organizations_ids_answer_404_everywhere() {
             .expect(201);
         let key_a = app.post("/api/v1/api-keys", &root, json!({"name": "a key"})).await.id();
         let invitation_a = app.post("/api/v1/invitations", &root, json!({"email": "x@example.com", "role": "viewer"})).await.id();
+        let record = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
+        let dataset_a =
+            app.upload_dataset(&root, &[("name", "secret data"), ("visibility", "organization")], "a.jsonl", record.as_bytes()).await;
+        let dataset_a = dataset_a.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+        let upload_a = app.post("/api/v1/uploads", &root, json!({"filename": "a.jsonl", "bytes": record.len()})).await.id();
+        let (version, part) = ("1".to_string(), "1".to_string());
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
-        let ids =
-            [("org_id", &org_a), ("project_id", &project_a), ("user_id", &user_a), ("key_id", &key_a), ("invitation_id", &invitation_a)];
+        let ids = [
+            ("org_id", &org_a),
+            ("project_id", &project_a),
+            ("user_id", &user_a),
+            ("key_id", &key_a),
+            ("invitation_id", &invitation_a),
+            ("dataset_id", &dataset_a),
+            ("version", &version),
+            ("upload_id", &upload_a),
+            ("part_number", &part),
+        ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
             let mut path = op.path.clone();
@@ -32,11 +47,12 @@ async fn other_organizations_ids_answer_404_everywhere() {
                 path = path.replace(&format!("{{{name}}}"), id);
             }
             assert!(!path.contains('{'), "no fixture for a parameter of {}", op.path);
-            let body = op.has_body.then(|| {
-                let b = matrix_body(&op.id);
-                serde_json::from_str(&b.to_string().replace("{target_user}", &user_a)).unwrap()
-            });
-            let a = app.call(&op.method, &path, Some(&admin_b), body).await;
+            let body = match (op.has_body, op.id.as_str()) {
+                (false, _) => Payload::None,
+                (true, "put_part") => Payload::Bytes(record.as_bytes().to_vec()),
+                (true, id) => Payload::Json(serde_json::from_str(&matrix_body(id).to_string().replace("{target_user}", &user_a)).unwrap()),
+            };
+            let a = app.call_with(&op.method, &path, &admin_b, body).await;
             assert_eq!(a.status.as_u16(), 404, "{} {} with organization A's ids: {}", op.method, op.path, a.body);
             assert_eq!(a.code(), "not_found");
             checked += 1;
@@ -50,16 +66,21 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/invitations",
             "/api/v1/audit-events",
             "/api/v1/organizations",
+            "/api/v1/datasets",
+            "/api/v1/uploads",
         ] {
             let a = app.get(list, &admin_b).await;
             let text = a.expect(200).to_string();
-            for (_, id) in ids {
+            for (_, id) in ids.iter().filter(|(_, id)| id.contains('_')) {
                 assert!(!text.contains(id.as_str()), "{list} shows {id} of organization A");
             }
         }
         app.get(&format!("/api/v1/api-keys?user_id={user_a}"), &admin_b).await.expect(200);
         app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);
         // Nothing of A changed.
+        let d = app.get(&format!("/api/v1/datasets/{dataset_a}"), &root).await;
+        assert_eq!(d.expect(200)["name"], "secret data");
+        assert_eq!(app.get(&format!("/api/v1/uploads/{upload_a}"), &root).await.body["status"], "pending");
         let p = app.get(&format!("/api/v1/projects/{project_a}"), &root).await;
         assert_eq!(p.expect(200)["name"], "secret plans");
         assert!(app.get(&format!("/api/v1/api-keys/{key_a}"), &root).await.body["revoked_at"].is_null());
@@ -75,6 +96,8 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "update_project" => json!({"name": "hijacked"}),
         "add_member" => json!({"user_id": "{target_user}", "role": "admin"}),
         "update_member" => json!({"role": "admin"}),
+        "update_dataset" => json!({"name": "hijacked"}),
+        "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": "stolen"}}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

@@ -69,6 +69,15 @@ pub enum Error {
     Conflict(String),
     #[error("rate limit exceeded; retry in {retry_after_ms} ms")]
     RateLimited { retry_after_ms: i64, limit_per_second: f64 },
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    /// The file is not a dataset at all (compressed, wrong encoding, not a known format…).
+    #[error("{message}")]
+    InvalidFile { code: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 mod crypto;
+pub mod datasets;
 pub mod error;
 pub mod identity;
 pub mod organizations;
@@ -37,6 +38,7 @@ pub struct Services {
 
 struct Inner {
     db: Db,
+    blobs: Arc<blob_store::BlobStore>,
     settings: Settings,
     token_secret: Vec<u8>,
     login_throttle: rate_limit::KeyedBuckets,
@@ -44,14 +46,16 @@ struct Inner {
 }
 
 impl Services {
-    /// Wires the services over a migrated database; creates the instance row on first start.
-    pub async fn new(db: Db, settings: Settings) -> Result<Services> {
+    /// Wires the services over a migrated database and a blob store; creates the instance row
+    /// on first start.
+    pub async fn new(db: Db, blobs: blob_store::BlobStore, settings: Settings) -> Result<Services> {
         let mut tx = db.begin_write().await?;
         let secret = database::instance::ensure(tx.conn(), &crypto::random_token(48), now_ms()).await?;
         tx.commit().await?;
         Ok(Services {
             inner: Arc::new(Inner {
                 db,
+                blobs: Arc::new(blobs),
                 settings,
                 token_secret: secret.into_bytes(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
@@ -66,6 +70,15 @@ impl Services {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    pub fn blobs(&self) -> &blob_store::BlobStore {
+        &self.inner.blobs
+    }
+
+    /// The blob store, for work moved to a blocking thread.
+    pub(crate) fn blobs_handle(&self) -> Arc<blob_store::BlobStore> {
+        self.inner.blobs.clone()
     }
 }
 

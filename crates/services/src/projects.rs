@@ -171,6 +171,11 @@ impl Services {
     pub async fn delete_project(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
         let access = self.project_with(principal, id, Permission::ManageResources).await?;
         let mut tx = self.db().begin_write().await?;
+        // Data is never deleted as a side effect: the project must be emptied first.
+        let datasets = database::datasets::count_in_project(tx.conn(), &principal.organization_id, id).await?;
+        if datasets > 0 {
+            return Err(Error::Conflict(format!("the project still holds {datasets} dataset(s); delete or move them first")));
+        }
         // The project's API keys go with it (the foreign key cascades): each one still in force
         // gets its revocation record.
         let keys = database::api_keys::for_project(tx.conn(), &principal.organization_id, id).await?;

@@ -17,6 +17,10 @@ pub struct Settings {
     /// Request rate limit per caller (user or API key), by organization role.
     pub rate_limits: HashMap<Role, BucketLimit>,
     pub invitation_ttl_s: i64,
+    /// Storage per organization unless set on the organization, in bytes.
+    pub storage_quota_bytes: i64,
+    /// The largest file one upload may hold, in bytes.
+    pub max_upload_bytes: i64,
 }
 
 impl Default for Settings {
@@ -36,6 +40,8 @@ impl Default for Settings {
                 (Role::Viewer, limit(20.0, 100.0)),
             ]),
             invitation_ttl_s: 7 * 24 * 3600,
+            storage_quota_bytes: 100 * (1 << 30),
+            max_upload_bytes: 20 * (1 << 30),
         }
     }
 }

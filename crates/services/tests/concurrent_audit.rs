@@ -13,7 +13,7 @@ async fn concurrent_appends_keep_one_unbroken_chain() {
         db.migrate().await.unwrap();
         // Migrations are idempotent.
         db.migrate().await.unwrap();
-        let services = Services::new(db, Settings::default()).await.unwrap();
+        let services = Services::new(db, test_db.blob_store(), Settings::default()).await.unwrap();
         let tasks: Vec<_> = (0..40)
             .map(|i| {
                 let s = services.clone();

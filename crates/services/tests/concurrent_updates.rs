@@ -13,7 +13,7 @@ async fn services(backend: Backend) -> (Services, TestDb) {
     let test_db = TestDb::fresh(backend).await;
     let db = database::Db::connect(&test_db.url, 8).await.unwrap();
     db.migrate().await.unwrap();
-    (Services::new(db, Settings::default()).await.unwrap(), test_db)
+    (Services::new(db, test_db.blob_store(), Settings::default()).await.unwrap(), test_db)
 }
 
 fn ctx() -> RequestContext {

@@ -62,6 +62,19 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The test's blob store: `blobs/` beside the database, with a master key generated once.
+    pub fn blob_store(&self) -> blob_store::BlobStore {
+        let key_file = self.dir.path().join("master.key");
+        let key = if key_file.exists() {
+            blob_store::MasterKey::from_file(&key_file).expect("read master key")
+        } else {
+            blob_store::MasterKey::generate(&key_file).expect("generate master key")
+        };
+        blob_store::BlobStore::open(self.dir.path().join("blobs"), blob_store::Keyring::new(key)).expect("open blob store")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else { return };

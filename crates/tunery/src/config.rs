@@ -40,6 +40,19 @@ pub struct ServeArgs {
     /// Behind a reverse proxy: take the client address from the last X-Forwarded-For entry.
     #[arg(long, env = "TUNERY_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// The master key that wraps every blob's data key (created, mode 0600, if missing;
+    /// default DATA_DIR/master.key). `TUNERY_MASTER_KEY` may hold the key itself instead.
+    #[arg(long, env = "TUNERY_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Earlier master keys still accepted for reading (during a rotation).
+    #[arg(long)]
+    pub previous_master_key_file: Vec<PathBuf>,
+    /// Storage per organization in bytes, unless set on the organization.
+    #[arg(long, env = "TUNERY_STORAGE_QUOTA_BYTES")]
+    pub storage_quota_bytes: Option<i64>,
+    /// The largest file one upload may hold, in bytes.
+    #[arg(long, env = "TUNERY_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<i64>,
     /// Lifetime of access tokens in seconds.
     #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
     pub access_token_ttl_s: Option<i64>,
@@ -55,6 +68,9 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    master_key_file: Option<PathBuf>,
+    storage_quota_bytes: Option<i64>,
+    max_upload_bytes: Option<i64>,
     #[serde(default)]
     auth: AuthFile,
     /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
@@ -91,6 +107,8 @@ pub struct ServerConfig {
     pub db_max_connections: u32,
     pub http: http_api::HttpSettings,
     pub services: services::Settings,
+    pub master_key_file: PathBuf,
+    pub previous_master_key_files: Vec<PathBuf>,
 }
 
 impl ServeArgs {
@@ -157,6 +175,13 @@ impl ServeArgs {
             http.max_body_bytes = v;
         }
         http.trust_forwarded_for = self.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false);
+        if let Some(v) = self.storage_quota_bytes.or(file.storage_quota_bytes) {
+            s.storage_quota_bytes = v;
+        }
+        if let Some(v) = self.max_upload_bytes.or(file.max_upload_bytes) {
+            s.max_upload_bytes = v;
+        }
+        let master_key_file = self.master_key_file.or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
@@ -165,6 +190,8 @@ impl ServeArgs {
             db_max_connections: self.db_max_connections.or(file.db_max_connections).unwrap_or(16),
             http,
             services: s,
+            master_key_file,
+            previous_master_key_files: self.previous_master_key_file,
         })
     }
 }

@@ -36,8 +36,23 @@ enum Command {
     /// Audit log tools that read the database directly.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Encrypted blob storage tools.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
     #[command(flatten)]
     Client(client::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlobsCommand {
+    /// Re-wrap every blob's data key under a new master key (generate one with
+    /// `head -c 32 /dev/urandom | xxd -p -c 64 > new.key`).
+    RotateKey {
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+        #[command(flatten)]
+        server: config::ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +76,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Openapi { output } => write_openapi(&output),
             Command::Audit(AuditCommand::Verify(args)) => serve::verify_audit(args).await,
+            Command::Blobs(BlobsCommand::RotateKey { new_key_file, server }) => serve::rotate_master_key(server, new_key_file).await,
             Command::Client(cmd) => client::run(cli.global, cmd).await,
         }
     });

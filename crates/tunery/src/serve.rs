@@ -29,42 +29,74 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The master key: `TUNERY_MASTER_KEY` if set, else the key file (created on first start).
+fn master_key(cfg: &ServerConfig) -> anyhow::Result<blob_store::MasterKey> {
+    if let Ok(value) = std::env::var("TUNERY_MASTER_KEY") {
+        return blob_store::MasterKey::parse(&value).context("TUNERY_MASTER_KEY is not a valid key (32 bytes as 64 hex digits or base64)");
+    }
+    let path = &cfg.master_key_file;
+    if path.exists() {
+        return blob_store::MasterKey::from_file(path).with_context(|| format!("cannot read the master key {}", path.display()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let key = blob_store::MasterKey::generate(path).with_context(|| format!("cannot create the master key {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "created a new master key: back it up; without it the stored data cannot be read");
+    Ok(key)
+}
+
+fn open_blobs(cfg: &ServerConfig) -> anyhow::Result<blob_store::BlobStore> {
+    let mut keyring = blob_store::Keyring::new(master_key(cfg)?);
+    for p in &cfg.previous_master_key_files {
+        keyring
+            .previous
+            .push(blob_store::MasterKey::from_file(p).with_context(|| format!("cannot read the previous master key {}", p.display()))?);
+    }
+    let root = cfg.data_dir.join("blobs");
+    blob_store::BlobStore::open(&root, keyring).with_context(|| format!("cannot open the blob store {}", root.display()))
+}
+
+async fn open_services(cfg: &ServerConfig) -> anyhow::Result<(Db, services::Services)> {
+    let db = open_database(cfg).await?;
+    let blobs = open_blobs(cfg)?;
+    let services = services::Services::new(db.clone(), blobs, cfg.services.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((db, services))
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
     crate::telemetry::init(cfg.log_format);
-    let db = open_database(&cfg).await?;
-    let services = services::Services::new(db.clone(), cfg.services.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (db, services) = open_services(&cfg).await?;
+    let recovered = services.recover_uploads().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if recovered > 0 {
+        tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
+    }
     let app = http_api::router(services, &cfg.http);
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&cfg.database_url), "tunery listening");
+    let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("tunery listening on http://{addr}");
-    http_api::serve(listener, app, shutdown_signal()).await.context("server failed")?;
+    http_api::serve(listener, app, shutdown).await.context("server failed")?;
     tracing::info!("shutting down: in-flight requests finished");
     db.close().await;
     Ok(0)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called (not when the
+/// future is first polled), so a signal that arrives right after start-up is not lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
+    })
 }
 
 pub async fn migrate(args: ServeArgs) -> anyhow::Result<u8> {
@@ -78,8 +110,7 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<u8> {
 
 pub async fn verify_audit(args: ServeArgs) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
-    let db = open_database(&cfg).await?;
-    let services = services::Services::new(db.clone(), cfg.services.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (db, services) = open_services(&cfg).await?;
     let report = services.verify_audit_chain().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     db.close().await;
     match report.broken {
@@ -92,4 +123,19 @@ pub async fn verify_audit(args: ServeArgs) -> anyhow::Result<u8> {
             Ok(1)
         }
     }
+}
+
+/// Re-wraps every blob's data key under a new master key (the data is not rewritten).
+pub async fn rotate_master_key(args: ServeArgs, new_key_file: std::path::PathBuf) -> anyhow::Result<u8> {
+    let cfg = args.resolve()?;
+    let store = open_blobs(&cfg)?;
+    let new_key = blob_store::MasterKey::from_file(&new_key_file)
+        .with_context(|| format!("cannot read the new master key {}", new_key_file.display()))?;
+    let id = new_key.id().to_string();
+    let report = tokio::task::spawn_blocking(move || store.rotate(new_key)).await?.context("rotation failed")?;
+    println!(
+        "re-wrapped {} blobs under master key {id} ({} already used it); point --master-key-file at the new key and keep the old one until every server uses it",
+        report.rewrapped, report.already_current
+    );
+    Ok(0)
 }

@@ -232,10 +232,11 @@ fn graceful_shutdown_configuration_and_json_logs() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
     let logs = server.logs();
-    let first = logs.lines().next().unwrap_or_default();
-    let line: Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {first}"));
-    assert_eq!(line["level"], "INFO", "{line}");
-    assert_eq!(line["message"], "tunery listening", "{line}");
+    let lines: Vec<Value> =
+        logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))).collect();
+    let listening = lines.iter().find(|l| l["message"] == "tunery listening").unwrap_or_else(|| panic!("no start line in {logs}"));
+    assert_eq!(listening["level"], "INFO", "{listening}");
+    assert!(lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains("master key"))), "first start creates the master key");
     // An unknown key in the configuration file is an error naming the key.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tunery.toml");

@@ -35,7 +35,10 @@ pub struct DatasetUploadForm {
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(ErrorCode::PayloadTooLarge, "the upload is larger than the server's limit for one request; use /api/v1/uploads for large files");
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the upload is larger than the server's limit for one request; use /api/v1/uploads for large files",
+        );
     }
     ApiError::new(ErrorCode::InvalidBody, format!("malformed multipart body: {}", e.body_text()))
 }
@@ -57,7 +60,8 @@ pub async fn create_dataset(
     Origin(ctx): Origin,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<DatasetCreatedView>)> {
-    let mut form = form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))?;
+    let mut form =
+        form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))?;
     let mut n = NewDataset::default();
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
@@ -66,10 +70,16 @@ pub async fn create_dataset(
             "description" => n.description = Some(text(field, "description").await?),
             "project_id" => n.project_id = Some(text(field, "project_id").await?).filter(|s| !s.is_empty()),
             "visibility" => n.visibility = Some(text(field, "visibility").await?),
-            "shared_with" => n.shared_with = text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            "shared_with" => {
+                n.shared_with =
+                    text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+            }
             "format" => {
                 let raw = text(field, "format").await?;
-                n.format = Some(serde_json::from_str(&raw).map_err(|e| ApiError::new(ErrorCode::ValidationFailed, format!("not a format specification: {e}")).param("format"))?);
+                n.format =
+                    Some(serde_json::from_str(&raw).map_err(|e| {
+                        ApiError::new(ErrorCode::ValidationFailed, format!("not a format specification: {e}")).param("format")
+                    })?);
             }
             "file" => {
                 let filename = field.file_name().unwrap_or("upload").to_string();
@@ -93,7 +103,11 @@ pub async fn create_dataset(
                 return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.into() })));
             }
             other => {
-                return Err(ApiError::new(ErrorCode::InvalidBody, format!("unknown form field '{other}' (expected name, description, project_id, visibility, shared_with, format, file)")).param(other))
+                return Err(ApiError::new(
+                    ErrorCode::InvalidBody,
+                    format!("unknown form field '{other}' (expected name, description, project_id, visibility, shared_with, format, file)"),
+                )
+                .param(other))
             }
         }
     }
@@ -113,7 +127,11 @@ pub struct DatasetListParams {
 /// Datasets the caller can see.
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", params(DatasetListParams),
     responses((status = 200, body = DatasetList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn list_datasets(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<DatasetListParams>) -> ApiResult<Json<DatasetList>> {
+pub async fn list_datasets(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<DatasetListParams>,
+) -> ApiResult<Json<DatasetList>> {
     p.require(domain::Permission::ViewDataset)?;
     Ok(Json(DatasetList::of(app.services.list_datasets(&p, q.project_id.as_deref(), q.after.as_deref(), q.limit).await?)))
 }
@@ -135,7 +153,7 @@ pub struct UpdateDatasetRequest {
 
 /// Renames a dataset or changes who sees it (its owner, or `manage_resources`).
 #[utoipa::path(patch, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)), request_body = UpdateDatasetRequest,
-    responses((status = 200, body = DatasetView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
+    responses((status = 200, body = DatasetView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
 pub async fn update_dataset(
     State(app): State<AppState>,
     Caller(p): Caller,
@@ -150,7 +168,12 @@ pub async fn update_dataset(
 /// Deletes a dataset with all its versions and releases their storage.
 #[utoipa::path(delete, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)),
     responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["delete_dataset"])))]
-pub async fn delete_dataset(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(dataset_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_dataset(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(dataset_id): Path<String>,
+) -> ApiResult<StatusCode> {
     app.services.delete_dataset(&p, &dataset_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -166,22 +189,37 @@ pub struct VersionListParams {
 
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions", tag = "datasets", params(("dataset_id" = String, Path), VersionListParams),
     responses((status = 200, body = VersionList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn list_versions(State(app): State<AppState>, Caller(p): Caller, Path(dataset_id): Path<String>, ApiQuery(q): ApiQuery<VersionListParams>) -> ApiResult<Json<VersionList>> {
+pub async fn list_versions(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(dataset_id): Path<String>,
+    ApiQuery(q): ApiQuery<VersionListParams>,
+) -> ApiResult<Json<VersionList>> {
     Ok(Json(VersionList::of(app.services.list_versions(&p, &dataset_id, q.after, q.limit).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = VersionView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn get_version(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<VersionView>> {
+pub async fn get_version(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+) -> ApiResult<Json<VersionView>> {
     Ok(Json(app.services.get_version(&p, &dataset_id, version).await?.into()))
 }
 
 /// Statistics of a version: rows, turns, characters and tokens, duplicates, languages, fields.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn get_stats(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn get_stats(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+) -> ApiResult<Json<serde_json::Value>> {
     let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
-    Ok(Json(serde_json::json!({"object": "dataset.stats", "dataset_id": v.dataset_id, "version": v.version, "summary": report.summary, "stats": report.stats})))
+    Ok(Json(
+        serde_json::json!({"object": "dataset.stats", "dataset_id": v.dataset_id, "version": v.version, "summary": report["summary"], "stats": report["stats"]}),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -207,10 +245,11 @@ pub async fn get_validation(
     let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let errors: Vec<_> = report.errors.iter().skip(offset).take(limit).collect();
+    let all = report["errors"].as_array().cloned().unwrap_or_default();
+    let errors: Vec<_> = all.iter().skip(offset).take(limit).collect();
     Ok(Json(serde_json::json!({
-        "object": "dataset.validation", "dataset_id": v.dataset_id, "version": v.version, "summary": report.summary,
-        "errors": errors, "has_more": report.errors.len() > offset + limit,
+        "object": "dataset.validation", "dataset_id": v.dataset_id, "version": v.version, "summary": report["summary"],
+        "errors": errors, "has_more": all.len() > offset + limit,
     })))
 }
 
@@ -232,7 +271,11 @@ pub async fn preview_version(
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/lineage", tag = "datasets",
     params(("dataset_id" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = LineageView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn get_lineage(State(app): State<AppState>, Caller(p): Caller, Path((dataset_id, version)): Path<(String, i64)>) -> ApiResult<Json<LineageView>> {
+pub async fn get_lineage(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+) -> ApiResult<Json<LineageView>> {
     Ok(Json(app.services.version_lineage(&p, &dataset_id, version).await?.into()))
 }
 
@@ -250,7 +293,11 @@ pub async fn download_version(
     let body = Body::from_stream(crate::streaming::read_in_chunks(reader));
     let disposition = format!("attachment; filename=\"{}\"", v.filename.replace(['"', '\\'], "_"));
     Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition), (header::CONTENT_LENGTH, v.size_bytes.to_string())],
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_LENGTH, v.size_bytes.to_string()),
+        ],
         body,
     )
         .into_response())

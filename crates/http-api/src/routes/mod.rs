@@ -3,10 +3,12 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod datasets;
 pub mod me;
 pub mod organizations;
 pub mod projects;
 pub mod system;
+pub mod uploads;
 pub mod users;
 
 use serde::Deserialize;

@@ -26,7 +26,12 @@ pub struct CreateUploadRequest {
 
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", request_body = CreateUploadRequest,
     responses((status = 201, body = UploadView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
-pub async fn create_upload(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, ApiJson(b): ApiJson<CreateUploadRequest>) -> ApiResult<(StatusCode, Json<UploadView>)> {
+pub async fn create_upload(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<CreateUploadRequest>,
+) -> ApiResult<(StatusCode, Json<UploadView>)> {
     let row = app.services.create_upload(&p, NewUpload { filename: b.filename, bytes: b.bytes, mime_type: b.mime_type }, &ctx).await?;
     Ok((StatusCode::CREATED, Json(UploadView::of(row, vec![]))))
 }
@@ -34,10 +39,18 @@ pub async fn create_upload(State(app): State<AppState>, Caller(p): Caller, Origi
 /// The caller's uploads.
 #[utoipa::path(get, path = "/api/v1/uploads", tag = "uploads", params(ListParams),
     responses((status = 200, body = UploadList), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
-pub async fn list_uploads(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<UploadList>> {
+pub async fn list_uploads(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<UploadList>> {
     p.require(domain::Permission::UploadDataset)?;
     let page = app.services.list_uploads(&p, q.after.as_deref(), q.limit).await?;
-    Ok(Json(UploadList { object: "list", data: page.items.into_iter().map(|u| UploadView::of(u, vec![])).collect(), has_more: page.has_more }))
+    Ok(Json(UploadList {
+        object: "list",
+        data: page.items.into_iter().map(|u| UploadView::of(u, vec![])).collect(),
+        has_more: page.has_more,
+    }))
 }
 
 /// An upload with the parts received so far (to resume) and its processing progress.
@@ -105,7 +118,12 @@ pub async fn complete_upload(
 /// Cancels a pending upload and releases its storage.
 #[utoipa::path(post, path = "/api/v1/uploads/{upload_id}/cancel", tag = "uploads", params(("upload_id" = String, Path)),
     responses((status = 200, body = UploadView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
-pub async fn cancel_upload(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(upload_id): Path<String>) -> ApiResult<Json<UploadView>> {
+pub async fn cancel_upload(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(upload_id): Path<String>,
+) -> ApiResult<Json<UploadView>> {
     p.require(domain::Permission::UploadDataset)?;
     Ok(Json(UploadView::of(app.services.cancel_upload(&p, &upload_id, &ctx).await?, vec![])))
 }

@@ -55,7 +55,7 @@ impl TestApp {
         let db = TestDb::fresh(backend).await;
         let database = database::Db::connect(&db.url, 8).await.expect("connect");
         database.migrate().await.expect("migrate");
-        let services = Services::new(database, settings).await.expect("services");
+        let services = Services::new(database, db.blob_store(), settings).await.expect("services");
         let router = http_api::router(services.clone(), &http);
         TestApp { router, services, db }
     }
@@ -99,6 +99,34 @@ impl TestApp {
         }
         .expect("request");
         self.send(req).await
+    }
+
+    /// Sends `payload` (JSON, a multipart form or raw bytes).
+    pub async fn call_with(&self, method: &str, path: &str, token: &str, payload: Payload) -> Answer {
+        let req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+        let req = match payload {
+            Payload::None => req.body(Body::empty()),
+            Payload::Json(v) => req.header("content-type", "application/json").body(Body::from(v.to_string())),
+            Payload::Bytes(b) => req.header("content-type", "application/octet-stream").body(Body::from(b)),
+            Payload::Multipart { fields, filename, content } => {
+                let (content_type, body) = multipart_body(&fields, &filename, &content);
+                req.header("content-type", content_type).body(Body::from(body))
+            }
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    /// `POST /api/v1/datasets` with text fields first, then the file.
+    pub async fn upload_dataset(&self, token: &str, fields: &[(&str, &str)], filename: &str, content: &[u8]) -> Answer {
+        let fields = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.call_with(
+            "POST",
+            "/api/v1/datasets",
+            token,
+            Payload::Multipart { fields, filename: filename.into(), content: content.to_vec() },
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {
@@ -176,6 +204,31 @@ impl TestApp {
         let mut conn = self.services.db().read().await.expect("conn");
         database::audit::head(&mut conn).await.expect("head").0
     }
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    None,
+    Json(Value),
+    Bytes(Vec<u8>),
+    Multipart { fields: Vec<(String, String)>, filename: String, content: Vec<u8> },
+}
+
+/// A multipart/form-data body: (content type, bytes).
+pub fn multipart_body(fields: &[(String, String)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "tunery-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// An operation of the OpenAPI document.

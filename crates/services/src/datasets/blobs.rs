@@ -16,7 +16,7 @@ pub struct BlobUpload {
     services: Services,
     organization_id: String,
     tx: Option<mpsc::Sender<Vec<u8>>>,
-    task: Option<JoinHandle<std::result::Result<BlobInfo, blob_store::Error>>>,
+    task: Option<JoinHandle<std::result::Result<BlobInfo, String>>>,
     /// Bytes written so far.
     pub written: i64,
     /// Bytes of quota this upload holds.
@@ -35,9 +35,9 @@ impl Services {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(8);
         let task = tokio::task::spawn_blocking(move || {
             while let Some(chunk) = rx.blocking_recv() {
-                writer.write_all(&chunk).map_err(blob_store::Error::from)?;
+                writer.write_all(&chunk).map_err(|e| e.to_string())?;
             }
-            writer.finish()
+            writer.finish().map_err(|e| e.to_string())
         });
         Ok(BlobUpload {
             services: self.clone(),
@@ -83,7 +83,7 @@ impl BlobUpload {
         self.tx = None;
         match self.task.take() {
             Some(t) => match t.await {
-                Ok(Err(e)) => internal(e),
+                Ok(Err(e)) => Error::Internal(e),
                 Err(e) => internal(e),
                 Ok(Ok(_)) => Error::Internal("blob writer ended early".into()),
             },
@@ -95,7 +95,7 @@ impl BlobUpload {
     pub async fn finish(mut self) -> Result<BlobInfo> {
         self.tx = None;
         let task = self.task.take().ok_or_else(|| Error::Internal("blob writer missing".into()))?;
-        task.await.map_err(internal)?.map_err(internal)
+        task.await.map_err(internal)?.map_err(Error::Internal)
     }
 
     /// Gives back the quota this upload holds (after a failure).

@@ -4,11 +4,7 @@
 use crate::datasets::blobs::internal;
 use crate::{Error, Result, Services};
 use datasets::{FormatSpec, ScanOptions, ScanReport};
-use std::io::{BufReader, Read};
-
-
-/// Bytes read from the start of a file to detect its format.
-const DETECT_BYTES: usize = 256 * 1024;
+use std::io::BufReader;
 
 /// What a pass over a blob found.
 #[derive(Debug, Clone)]
@@ -19,27 +15,27 @@ pub(crate) struct Ingested {
     pub report_blob_id: String,
 }
 
-fn file_error(e: datasets::FileError) -> Error {
-    Error::InvalidFile { code: e.code().to_string(), message: e.to_string() }
+/// A whole-file problem as the services' error (the file is not a dataset Tunery can read).
+pub(crate) fn file_error(e: &datasets::FileError) -> Error {
+    let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let at = e.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    Error::InvalidFile { code, message: format!("{}{at}", e.message) }
 }
 
 impl Services {
-    /// Detects the format (unless given) and scans the whole blob.
+    /// Detects the format (unless given), then validates and measures the whole blob in one
+    /// streaming pass; the report is stored as an encrypted blob of its own.
     pub(crate) async fn ingest_blob(&self, blob_id: &str, filename: &str, format: Option<FormatSpec>) -> Result<Ingested> {
         let blobs = self.blobs_handle();
         let (id, filename) = (blob_id.to_string(), filename.to_string());
         tokio::task::spawn_blocking(move || {
-            let spec = match format {
-                Some(spec) => spec,
-                None => {
-                    let mut head = Vec::with_capacity(DETECT_BYTES);
-                    blobs.reader(&id).map_err(internal)?.take(DETECT_BYTES as u64).read_to_end(&mut head).map_err(internal)?;
-                    datasets::detect(&head, Some(&filename)).map_err(file_error)?
-                }
-            };
             let reader = BufReader::with_capacity(1 << 20, blobs.reader(&id).map_err(internal)?);
-            let options = ScanOptions { format: spec.clone(), ..ScanOptions::default() };
-            let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(file_error)?;
+            let options = ScanOptions { format, filename: Some(filename), ..ScanOptions::default() };
+            let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;
+            if let Some(e) = &report.summary.file_error {
+                return Err(file_error(e));
+            }
+            let spec = report.format.clone().ok_or_else(|| Error::Internal("the scan settled no format".into()))?;
             let mut writer = blobs.writer().map_err(internal)?;
             serde_json::to_writer(&mut writer, &report).map_err(internal)?;
             let report_blob_id = writer.finish().map_err(internal)?.id;
@@ -51,8 +47,8 @@ impl Services {
 }
 
 impl Services {
-    /// A version's full report, read back from its encrypted blob.
-    pub(crate) async fn read_report(&self, report_blob_id: &str) -> Result<ScanReport> {
+    /// A version's full report (as JSON), read back from its encrypted blob.
+    pub(crate) async fn read_report(&self, report_blob_id: &str) -> Result<serde_json::Value> {
         let blobs = self.blobs_handle();
         let id = report_blob_id.to_string();
         tokio::task::spawn_blocking(move || serde_json::from_reader(BufReader::new(blobs.reader(&id).map_err(internal)?)).map_err(internal))

@@ -43,7 +43,11 @@ pub struct UploadTarget {
 pub fn safe_filename(name: &str) -> Result<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base == "." || base == ".." || base.len() > 255 || base.chars().any(char::is_control) {
-        return Err(ValidationError::new("filename", format!("is not a usable file name: '{}'", name.chars().take(80).collect::<String>())).into());
+        return Err(ValidationError::new(
+            "filename",
+            format!("is not a usable file name: '{}'", name.chars().take(80).collect::<String>()),
+        )
+        .into());
     }
     Ok(base.to_string())
 }
@@ -51,7 +55,11 @@ pub fn safe_filename(name: &str) -> Result<String> {
 fn sha256_param(field: &str, value: &str) -> Result<String> {
     let v = value.trim().to_ascii_lowercase();
     if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ValidationError::new(field, format!("must be a SHA-256 in 64 hex digits (got '{}')", value.chars().take(80).collect::<String>())).into());
+        return Err(ValidationError::new(
+            field,
+            format!("must be a SHA-256 in 64 hex digits (got '{}')", value.chars().take(80).collect::<String>()),
+        )
+        .into());
     }
     Ok(v)
 }
@@ -90,7 +98,9 @@ impl Services {
         };
         let mut tx = self.db().begin_write().await?;
         database::uploads::insert(tx.conn(), &row).await?;
-        let event = AuditEvent::by(principal, "upload.create").target("upload", &row.id).details(serde_json::json!({"filename": row.filename, "bytes": row.bytes}));
+        let event = AuditEvent::by(principal, "upload.create")
+            .target("upload", &row.id)
+            .details(serde_json::json!({"filename": row.filename, "bytes": row.bytes}));
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         Ok(row)
@@ -109,7 +119,8 @@ impl Services {
 
     pub async fn list_uploads(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<UploadRow>> {
         let limit = validate::page_limit(limit)?;
-        let rows = database::uploads::list(&mut *self.db().read().await?, &principal.organization_id, &principal.user_id, after, limit + 1).await?;
+        let rows = database::uploads::list(&mut *self.db().read().await?, &principal.organization_id, &principal.user_id, after, limit + 1)
+            .await?;
         Ok(Page::from_rows(rows, limit))
     }
 
@@ -158,7 +169,13 @@ impl Services {
                 )));
             }
         }
-        let part = PartRow { upload_id: upload.id.clone(), part_number: number, blob_id: blob.id.clone(), size_bytes: blob.size as i64, created_at: now_ms() };
+        let part = PartRow {
+            upload_id: upload.id.clone(),
+            part_number: number,
+            blob_id: blob.id.clone(),
+            size_bytes: blob.size as i64,
+            created_at: now_ms(),
+        };
         let mut tx = self.db().begin_write().await?;
         // Re-check inside the transaction: the upload may have been cancelled meanwhile.
         let current = database::uploads::get(tx.conn(), &principal.organization_id, &upload.id).await.or_not_found("upload")?;
@@ -196,15 +213,21 @@ impl Services {
             if part_numbers[..i].contains(n) {
                 return Err(ValidationError::new("part_numbers", format!("part {n} is listed twice")).into());
             }
-            let part = parts
-                .iter()
-                .find(|p| p.part_number == *n)
-                .ok_or_else(|| ValidationError::new("part_numbers", format!("part {n} was never received (received: {:?})", parts.iter().map(|p| p.part_number).collect::<Vec<_>>())))?;
+            let part = parts.iter().find(|p| p.part_number == *n).ok_or_else(|| {
+                ValidationError::new(
+                    "part_numbers",
+                    format!("part {n} was never received (received: {:?})", parts.iter().map(|p| p.part_number).collect::<Vec<_>>()),
+                )
+            })?;
             ordered.push(part.clone());
         }
         let total: i64 = ordered.iter().map(|p| p.size_bytes).sum();
         if total != upload.bytes {
-            return Err(ValidationError::new("part_numbers", format!("the listed parts hold {total} bytes but the upload declared {} bytes", upload.bytes)).into());
+            return Err(ValidationError::new(
+                "part_numbers",
+                format!("the listed parts hold {total} bytes but the upload declared {} bytes", upload.bytes),
+            )
+            .into());
         }
         match &target.dataset_id {
             Some(d) => {
@@ -220,7 +243,14 @@ impl Services {
             return Err(Error::Conflict("the upload is no longer pending".into()));
         }
         database::uploads::set_target(tx.conn(), id, &serde_json::to_string(&target).map_err(internal)?).await?;
-        append(tx.conn(), AuditEvent::by(principal, "upload.complete").target("upload", id).details(serde_json::json!({"parts": part_numbers.len(), "sha256": sha256})), ctx).await?;
+        append(
+            tx.conn(),
+            AuditEvent::by(principal, "upload.complete")
+                .target("upload", id)
+                .details(serde_json::json!({"parts": part_numbers.len(), "sha256": sha256})),
+            ctx,
+        )
+        .await?;
         tx.commit().await?;
         let (services, owner, ctx) = (self.clone(), principal.clone(), ctx.clone());
         let upload_id = id.to_string();
@@ -304,7 +334,10 @@ impl Services {
                 database::uploads::transition(tx.conn(), id, &["processing"], "failed", Some(&e.to_string()), now).await?;
                 released = database::uploads::delete_parts(tx.conn(), id).await?;
                 database::uploads::account(tx.conn(), &principal.organization_id, -upload.bytes, 0).await?;
-                let event = AuditEvent::by(principal, "upload.failed").target("upload", id).outcome(domain::audit::Outcome::Failure).details(serde_json::json!({"error": e.to_string()}));
+                let event = AuditEvent::by(principal, "upload.failed")
+                    .target("upload", id)
+                    .outcome(domain::audit::Outcome::Failure)
+                    .details(serde_json::json!({"error": e.to_string()}));
                 append(tx.conn(), event, ctx).await?;
             }
             Err(e) => {
@@ -337,7 +370,15 @@ impl Services {
         let ids = database::uploads::stuck_processing(&mut *self.db().read().await?).await?;
         let mut tx = self.db().begin_write().await?;
         for id in &ids {
-            database::uploads::transition(tx.conn(), id, &["processing"], "pending", Some("interrupted by a server restart; complete the upload again"), now_ms()).await?;
+            database::uploads::transition(
+                tx.conn(),
+                id,
+                &["processing"],
+                "pending",
+                Some("interrupted by a server restart; complete the upload again"),
+                now_ms(),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(ids.len())

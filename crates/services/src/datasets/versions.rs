@@ -9,7 +9,7 @@ use crate::error::OrNotFound;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use blob_store::BlobInfo;
 use database::datasets::{DatasetRow, VersionRow};
-use datasets::{FormatSpec, PreviewRecord, ScanReport};
+use datasets::{FormatSpec, PreviewRecord};
 use domain::ids::IdKind;
 use domain::{validate, Permission, ValidationError, Visibility};
 
@@ -157,7 +157,11 @@ impl Services {
                 return Err(e);
             }
         };
-        let access = DatasetAccess { my_permissions: self.permissions_in(principal, dataset.project_id.as_deref()).await?.0, shared_with: n.shared_with, dataset };
+        let access = DatasetAccess {
+            my_permissions: self.permissions_in(principal, dataset.project_id.as_deref()).await?.0,
+            shared_with: n.shared_with,
+            dataset,
+        };
         Ok((access, version))
     }
 
@@ -177,9 +181,8 @@ impl Services {
         let access = self.dataset_with(principal, dataset_id, Permission::UploadDataset).await?;
         let ingested = self.ingest_blob(&blob.id, filename, format).await?;
         let mut tx = self.db().begin_write().await?;
-        let version = self
-            .insert_version(tx.conn(), principal, &access.dataset, &blob, filename, &ingested, parent, recipe.as_ref())
-            .await?;
+        let version =
+            self.insert_version(tx.conn(), principal, &access.dataset, &blob, filename, &ingested, parent, recipe.as_ref()).await?;
         database::uploads::account(tx.conn(), &principal.organization_id, -reserved, blob.size as i64).await?;
         let event = AuditEvent::by(principal, "dataset.version_create").target("dataset", dataset_id).details(serde_json::json!({
             "version": version.version, "parent_version_id": version.parent_version_id, "recipe": recipe, "blob": blob.id, "bytes": blob.size,
@@ -227,12 +230,20 @@ impl Services {
     }
 
     /// Datasets the caller can see, optionally of one project.
-    pub async fn list_datasets(&self, principal: &Principal, project_id: Option<&str>, after: Option<&str>, limit: Option<i64>) -> Result<Page<DatasetAccess>> {
+    pub async fn list_datasets(
+        &self,
+        principal: &Principal,
+        project_id: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<DatasetAccess>> {
         let limit = validate::page_limit(limit)?;
         let mut items = Vec::new();
         let mut cursor = after.map(str::to_string);
         loop {
-            let batch = database::datasets::list(&mut *self.db().read().await?, &principal.organization_id, project_id, cursor.as_deref(), 200).await?;
+            let batch =
+                database::datasets::list(&mut *self.db().read().await?, &principal.organization_id, project_id, cursor.as_deref(), 200)
+                    .await?;
             let exhausted = batch.len() < 200;
             for d in batch {
                 cursor = Some(d.id.clone());
@@ -250,9 +261,11 @@ impl Services {
     }
 
     pub async fn update_dataset(&self, principal: &Principal, id: &str, c: DatasetChanges, ctx: &RequestContext) -> Result<DatasetAccess> {
-        let mut access = self.dataset_with(principal, id, Permission::UploadDataset).await?;
-        if access.dataset.created_by != principal.user_id && !access.my_permissions.contains(Permission::ManageResources) {
-            return Err(Error::PermissionDenied(Permission::ManageResources));
+        // The owner may change what they uploaded; anyone else needs to manage the resources.
+        let mut access = self.visible_dataset(principal, id).await?;
+        let needed = if access.dataset.created_by == principal.user_id { Permission::UploadDataset } else { Permission::ManageResources };
+        if !access.my_permissions.contains(needed) {
+            return Err(Error::PermissionDenied(needed));
         }
         let d = &mut access.dataset;
         if let Some(name) = &c.name {
@@ -293,7 +306,9 @@ impl Services {
         let sizes: i64 = self.version_sizes(tx.conn(), &principal.organization_id, id).await?;
         let blobs = database::datasets::delete(tx.conn(), &principal.organization_id, id).await.or_not_found("dataset")?;
         database::uploads::account(tx.conn(), &principal.organization_id, 0, -sizes).await?;
-        let event = AuditEvent::by(principal, "dataset.delete").target("dataset", id).details(serde_json::json!({"name": access.dataset.name, "bytes": sizes}));
+        let event = AuditEvent::by(principal, "dataset.delete")
+            .target("dataset", id)
+            .details(serde_json::json!({"name": access.dataset.name, "bytes": sizes}));
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         self.collect_blobs(blobs).await;
@@ -314,7 +329,9 @@ impl Services {
     pub async fn list_versions(&self, principal: &Principal, id: &str, after: Option<i64>, limit: Option<i64>) -> Result<Page<VersionRow>> {
         self.visible_dataset(principal, id).await?;
         let limit = validate::page_limit(limit)?;
-        let rows = database::datasets::versions(&mut *self.db().read().await?, &principal.organization_id, id, after.unwrap_or(0), limit + 1).await?;
+        let rows =
+            database::datasets::versions(&mut *self.db().read().await?, &principal.organization_id, id, after.unwrap_or(0), limit + 1)
+                .await?;
         Ok(Page::from_rows(rows, limit))
     }
 
@@ -324,14 +341,21 @@ impl Services {
     }
 
     /// The validation and statistics report stored with a version.
-    pub async fn version_report(&self, principal: &Principal, id: &str, version: i64) -> Result<(VersionRow, ScanReport)> {
+    pub async fn version_report(&self, principal: &Principal, id: &str, version: i64) -> Result<(VersionRow, serde_json::Value)> {
         let v = self.get_version(principal, id, version).await?;
         let report = self.read_report(&v.report_blob_id).await?;
         Ok((v, report))
     }
 
     /// Records `offset..offset+limit` of a version, raw and canonical, with their errors.
-    pub async fn preview_version(&self, principal: &Principal, id: &str, version: i64, offset: usize, limit: usize) -> Result<Vec<PreviewRecord>> {
+    pub async fn preview_version(
+        &self,
+        principal: &Principal,
+        id: &str,
+        version: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<PreviewRecord>> {
         if limit == 0 || limit > 100 {
             return Err(ValidationError::new("limit", format!("must be between 1 and 100 (got {limit})")).into());
         }
@@ -340,14 +364,23 @@ impl Services {
         let blobs = self.blobs_handle();
         tokio::task::spawn_blocking(move || {
             let reader = std::io::BufReader::new(blobs.reader(&v.blob_id).map_err(internal)?);
-            datasets::read_range(reader, &spec, offset, limit).map_err(|e| Error::InvalidFile { code: e.code().to_string(), message: e.to_string() })
+            datasets::read_range(reader, &spec, offset, limit).map_err(|e| match e {
+                datasets::ReadError::File(f) => super::ingest::file_error(&f),
+                datasets::ReadError::Io(e) => internal(e),
+            })
         })
         .await
         .map_err(internal)?
     }
 
     /// Opens a version's content for download (decrypted as it is read).
-    pub async fn open_version(&self, principal: &Principal, id: &str, version: i64, ctx: &RequestContext) -> Result<(VersionRow, blob_store::BlobReader)> {
+    pub async fn open_version(
+        &self,
+        principal: &Principal,
+        id: &str,
+        version: i64,
+        ctx: &RequestContext,
+    ) -> Result<(VersionRow, blob_store::BlobReader)> {
         let v = self.get_version(principal, id, version).await?;
         let reader = self.blobs().reader(&v.blob_id).map_err(internal)?;
         self.record_event(

@@ -1,0 +1,272 @@
+//! Datasets over HTTP: multipart and resumable uploads, validation with line numbers,
+//! previews, statistics, downloads, quotas, encryption at rest — on each database.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::Request;
+use common::TestApp;
+use serde_json::{json, Value};
+use services::Settings;
+use sha2::{Digest, Sha256};
+use test_support::backends;
+
+const GOOD: &str = r#"{"messages":[{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"Paris."}]}"#;
+const GOOD_ZH: &str = r#"{"messages":[{"role":"user","content":"法国的首都是哪里？"},{"role":"assistant","content":"巴黎。"}]}"#;
+
+fn sha256(bytes: &[u8]) -> String {
+    hex_string(&Sha256::digest(bytes))
+}
+
+fn hex_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn put_part(token: &str, upload: &str, n: i64, bytes: &[u8], sha: Option<&str>) -> Request<Body> {
+    let mut r = Request::builder()
+        .method("PUT")
+        .uri(format!("/api/v1/uploads/{upload}/parts/{n}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/octet-stream");
+    if let Some(s) = sha {
+        r = r.header("x-content-sha256", s);
+    }
+    r.body(Body::from(bytes.to_vec())).unwrap()
+}
+
+async fn wait_for_upload(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..600 {
+        let u = app.get(&format!("/api/v1/uploads/{id}"), token).await;
+        let status = u.body["status"].as_str().unwrap_or("").to_string();
+        if status != "processing" {
+            return u.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("upload {id} still processing");
+}
+
+async fn upload_validate_preview_download(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let content = format!("{GOOD}\n{GOOD_ZH}\n{{\"messages\": [\n{GOOD}\n");
+    let a = app.upload_dataset(&admin, &[("name", "capitals"), ("description", "toy")], "capitals.jsonl", content.as_bytes()).await;
+    let created = a.expect(201).clone();
+    let dataset_id = created["dataset"]["id"].as_str().unwrap().to_string();
+    let v = &created["version"];
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["records"], 4);
+    assert_eq!(v["valid_records"], 3);
+    assert_eq!(v["invalid_records"], 1);
+    assert_eq!(v["sha256"], sha256(content.as_bytes()));
+    assert_eq!(v["bytes"], content.len());
+    assert_eq!(v["filename"], "capitals.jsonl");
+    // Exactly what is wrong, and where.
+    let val = app.get(&format!("/api/v1/datasets/{dataset_id}/versions/1/validation"), &admin).await;
+    let errors = val.expect(200)["errors"].as_array().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["line"], 3);
+    assert_eq!(errors[0]["code"], "invalid_json");
+    // Preview: raw and canonical.
+    let preview = app.get(&format!("/api/v1/datasets/{dataset_id}/versions/1/preview?offset=1&limit=2"), &admin).await;
+    let data = preview.expect(200)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["index"], 1);
+    assert_eq!(data[0]["line"], 2);
+    assert!(data[0]["raw"].as_str().unwrap().contains("巴黎"));
+    assert!(data[1]["errors"].as_array().unwrap().len() == 1);
+    let stats = app.get(&format!("/api/v1/datasets/{dataset_id}/versions/1/stats"), &admin).await;
+    assert_eq!(stats.expect(200)["summary"]["records"], 4);
+    // Download gives back the exact bytes.
+    let dl = app
+        .send(
+            Request::builder()
+                .uri(format!("/api/v1/datasets/{dataset_id}/versions/1/download"))
+                .header("authorization", format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(dl.status, 200);
+    assert_eq!(dl.body.as_str().unwrap(), content);
+    // Listed; renamed; a second upload of the same name conflicts.
+    let list = app.get("/api/v1/datasets", &admin).await;
+    assert_eq!(list.expect(200)["data"].as_array().unwrap().len(), 1);
+    app.patch(&format!("/api/v1/datasets/{dataset_id}"), &admin, json!({"description": "capital cities"})).await.expect(200);
+    let dup = app.upload_dataset(&admin, &[("name", "capitals")], "again.jsonl", GOOD.as_bytes()).await;
+    dup.expect(409);
+}
+on_each_backend!(upload_validate_preview_download_test, upload_validate_preview_download);
+
+async fn visibility_and_permissions(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let (_, researcher) = app.user(&admin, "r@example.com", "researcher").await;
+    let (_, viewer) = app.user(&admin, "v@example.com", "viewer").await;
+    let project = app.post("/api/v1/projects", &researcher, json!({"name": "p"})).await.id();
+    let a = app.upload_dataset(&researcher, &[("name", "private-ish"), ("project_id", &project)], "d.jsonl", GOOD.as_bytes()).await;
+    let id = a.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    // Not a member of the project: the dataset does not exist for the viewer.
+    app.get(&format!("/api/v1/datasets/{id}"), &viewer).await.expect(404);
+    assert_eq!(app.get("/api/v1/datasets", &viewer).await.body["data"].as_array().unwrap().len(), 0);
+    // Viewers cannot upload; refusal comes before any byte is stored.
+    let refused = app.upload_dataset(&viewer, &[("name", "nope")], "d.jsonl", GOOD.as_bytes()).await;
+    refused.expect(403);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("upload_dataset"));
+    // Fields after the file are refused with a clear message... fields before are required.
+    app.delete(&format!("/api/v1/datasets/{id}"), &viewer).await.expect(404);
+    app.get(&format!("/api/v1/datasets/{id}/versions/1/download"), &admin).await.expect(200);
+}
+on_each_backend!(visibility_and_permissions_test, visibility_and_permissions);
+
+async fn resumable_upload_in_any_order(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let content: String = (0..200).map(|i| if i % 2 == 0 { format!("{GOOD}\n") } else { format!("{GOOD_ZH}\n") }).collect();
+    let bytes = content.as_bytes();
+    let (p1, p2, p3) = (&bytes[..7000], &bytes[7000..15000], &bytes[15000..]);
+    let up = app.post("/api/v1/uploads", &admin, json!({"filename": "big.jsonl", "bytes": bytes.len()})).await;
+    let id = up.expect(201)["id"].as_str().unwrap().to_string();
+    assert_eq!(up.body["status"], "pending");
+    // Out of order, with checksums; a corrupted part is refused and can be sent again.
+    app.send(put_part(&admin, &id, 3, p3, Some(&sha256(p3)))).await.expect(201);
+    let bad = app.send(put_part(&admin, &id, 1, p1, Some(&sha256(b"something else")))).await;
+    bad.expect(400);
+    assert_eq!(bad.code(), "checksum_mismatch");
+    app.send(put_part(&admin, &id, 1, p1, Some(&sha256(p1)))).await.expect(201);
+    // Resume: the server says what it has.
+    let state = app.get(&format!("/api/v1/uploads/{id}"), &admin).await;
+    let have: Vec<i64> = state.body["parts"].as_array().unwrap().iter().map(|p| p["part_number"].as_i64().unwrap()).collect();
+    assert_eq!(have, vec![1, 3]);
+    assert_eq!(state.body["received_bytes"], (p1.len() + p3.len()) as i64);
+    // Completing before all parts are there says which is missing.
+    let early = app
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            &admin,
+            json!({"part_numbers": [1, 2, 3], "sha256": sha256(bytes), "dataset": {"name": "big"}}),
+        )
+        .await;
+    early.expect(400);
+    assert!(early.body["error"]["message"].as_str().unwrap().contains("part 2"));
+    app.send(put_part(&admin, &id, 2, p2, None)).await.expect(201);
+    // A whole-file checksum mismatch sends it back to pending, parts kept.
+    let wrong = app
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            &admin,
+            json!({"part_numbers": [1, 3, 2], "sha256": sha256(bytes), "dataset": {"name": "big"}}),
+        )
+        .await;
+    wrong.expect(202);
+    let after = wait_for_upload(&app, &admin, &id).await;
+    assert_eq!(after["status"], "pending");
+    assert!(after["error"].as_str().unwrap().contains("out of order"), "{after}");
+    let done = app
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            &admin,
+            json!({"part_numbers": [1, 2, 3], "sha256": sha256(bytes), "dataset": {"name": "big"}}),
+        )
+        .await;
+    done.expect(202);
+    let finished = wait_for_upload(&app, &admin, &id).await;
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(finished["processed_bytes"], bytes.len() as i64);
+    let dataset_id = finished["dataset_id"].as_str().unwrap();
+    let v = app.get(&format!("/api/v1/datasets/{dataset_id}/versions/1"), &admin).await;
+    assert_eq!(v.expect(200)["records"], 200);
+    assert_eq!(v.body["sha256"], sha256(bytes));
+    // A second upload becomes version 2 of the same dataset.
+    let up2 = app.post("/api/v1/uploads", &admin, json!({"filename": "more.jsonl", "bytes": GOOD.len()})).await.id();
+    app.send(put_part(&admin, &up2, 1, GOOD.as_bytes(), None)).await.expect(201);
+    app.post(
+        &format!("/api/v1/uploads/{up2}/complete"),
+        &admin,
+        json!({"part_numbers": [1], "sha256": sha256(GOOD.as_bytes()), "dataset": {"dataset_id": dataset_id}}),
+    )
+    .await
+    .expect(202);
+    assert_eq!(wait_for_upload(&app, &admin, &up2).await["status"], "completed");
+    let versions = app.get(&format!("/api/v1/datasets/{dataset_id}/versions"), &admin).await;
+    assert_eq!(versions.body["data"].as_array().unwrap().len(), 2);
+    // Finished uploads take no more parts.
+    app.send(put_part(&admin, &id, 4, b"x", None)).await.expect(409);
+}
+on_each_backend!(resumable_upload_in_any_order_test, resumable_upload_in_any_order);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_under_concurrency_and_failures_release_storage() {
+    for backend in backends() {
+        let app = TestApp::with_settings(backend, Settings { storage_quota_bytes: 10_000, ..Settings::default() }).await;
+        let (_, admin) = app.bootstrap().await;
+        let over = app.post("/api/v1/uploads", &admin, json!({"filename": "x.jsonl", "bytes": 20_000})).await;
+        over.expect(413);
+        assert_eq!(over.code(), "storage_quota_exceeded");
+        // Two uploads racing for the same room: exactly one gets it.
+        let (a, b) = tokio::join!(
+            app.post("/api/v1/uploads", &admin, json!({"filename": "a.jsonl", "bytes": 6_000})),
+            app.post("/api/v1/uploads", &admin, json!({"filename": "b.jsonl", "bytes": 6_000}))
+        );
+        let mut statuses = vec![a.status.as_u16(), b.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, vec![201, 413]);
+        let winner = if a.status == 201 { a.id() } else { b.id() };
+        app.post(&format!("/api/v1/uploads/{winner}/cancel"), &admin, json!({})).await.expect(200);
+        // Cancelling released the room; a multipart upload over the quota is refused midway
+        // and releases what it held.
+        let big = GOOD.repeat(200);
+        let refused = app.upload_dataset(&admin, &[("name", "too big")], "big.jsonl", big.as_bytes()).await;
+        refused.expect(413);
+        let again = app.post("/api/v1/uploads", &admin, json!({"filename": "c.jsonl", "bytes": 9_000})).await;
+        again.expect(201);
+        assert!(app.get("/api/v1/datasets", &admin).await.body["data"].as_array().unwrap().is_empty());
+    }
+}
+
+async fn refused_files_leave_nothing_behind(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let gz = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x02];
+    let a = app.upload_dataset(&admin, &[("name", "zipped")], "data.jsonl.gz", &gz).await;
+    a.expect(422);
+    assert_eq!(a.code(), "invalid_file");
+    assert!(a.body["error"]["message"].as_str().unwrap().to_lowercase().contains("compress"), "{}", a.body);
+    assert!(app.get("/api/v1/datasets", &admin).await.body["data"].as_array().unwrap().is_empty());
+    // Path-like names keep only their last component.
+    let p = app.upload_dataset(&admin, &[("name", "paths")], "../../etc/passwd.jsonl", GOOD.as_bytes()).await;
+    assert_eq!(p.expect(201)["version"]["filename"], "passwd.jsonl");
+    // Deleting the dataset deletes its blob.
+    let id = p.body["dataset"]["id"].as_str().unwrap().to_string();
+    app.delete(&format!("/api/v1/datasets/{id}"), &admin).await.expect(204);
+    let blobs = app.db.dir.path().join("blobs").join("blobs");
+    let files = walk(&blobs);
+    assert!(files.is_empty(), "left behind: {files:?}");
+}
+on_each_backend!(refused_files_leave_nothing_behind_test, refused_files_leave_nothing_behind);
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+async fn every_byte_is_encrypted_on_disk(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let canary = "CANARY-7d1e-secret-payload";
+    let line = format!(r#"{{"messages":[{{"role":"user","content":"{canary}"}},{{"role":"assistant","content":"ok {canary}"}}]}}"#);
+    let content = format!("{line}\n").repeat(50);
+    app.upload_dataset(&admin, &[("name", "secret")], "secret.jsonl", content.as_bytes()).await.expect(201);
+    let up = app.post("/api/v1/uploads", &admin, json!({"filename": "s.jsonl", "bytes": content.len()})).await.id();
+    app.send(put_part(&admin, &up, 1, content.as_bytes(), None)).await.expect(201);
+    for file in walk(app.db.dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "plaintext found in {}", file.display());
+    }
+}
+on_each_backend!(every_byte_is_encrypted_on_disk_test, every_byte_is_encrypted_on_disk);
