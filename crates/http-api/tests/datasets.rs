@@ -270,3 +270,33 @@ async fn every_byte_is_encrypted_on_disk(app: TestApp) {
     }
 }
 on_each_backend!(every_byte_is_encrypted_on_disk_test, every_byte_is_encrypted_on_disk);
+
+async fn versions_diff_as_multisets(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let v1 = format!("{GOOD}\n{GOOD}\n{GOOD_ZH}\n");
+    let created = app.upload_dataset(&admin, &[("name", "diffed")], "v1.jsonl", v1.as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let third = r#"{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}"#;
+    let v2 = format!("{GOOD}\n{third}\n");
+    let up = app.post("/api/v1/uploads", &admin, json!({"filename": "v2.jsonl", "bytes": v2.len()})).await.id();
+    app.send(put_part(&admin, &up, 1, v2.as_bytes(), None)).await.expect(201);
+    app.post(
+        &format!("/api/v1/uploads/{up}/complete"),
+        &admin,
+        json!({"part_numbers": [1], "sha256": sha256(v2.as_bytes()), "dataset": {"dataset_id": id}}),
+    )
+    .await
+    .expect(202);
+    assert_eq!(wait_for_upload(&app, &admin, &up).await["status"], "completed");
+    let d = app.get(&format!("/api/v1/datasets/{id}/versions/2/diff"), &admin).await;
+    let d = d.expect(200);
+    assert_eq!(d["added"], 1);
+    assert_eq!(d["removed"], 2, "one duplicate of GOOD and the Chinese record");
+    assert_eq!(d["unchanged"], 1);
+    assert!(d["added_examples"][0]["excerpt"].as_str().unwrap().contains("2+2"));
+    assert_eq!(d["added_examples"][0]["line"], 2);
+    let removed: Vec<&str> = d["removed_examples"].as_array().unwrap().iter().map(|e| e["excerpt"].as_str().unwrap()).collect();
+    assert!(removed.iter().any(|e| e.contains("巴黎")), "{removed:?}");
+    app.get(&format!("/api/v1/datasets/{id}/versions/2/diff?against=9"), &admin).await.expect(404);
+}
+on_each_backend!(versions_diff_as_multisets_test, versions_diff_as_multisets);

@@ -302,3 +302,29 @@ pub async fn download_version(
     )
         .into_response())
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    /// The version to compare against (default: the one before).
+    pub against: Option<i64>,
+}
+
+/// Records added and removed between two versions (as multisets of canonical records), with
+/// examples.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/diff", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path), DiffParams),
+    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn diff_versions(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiQuery(q): ApiQuery<DiffParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let against = q.against.unwrap_or(version - 1);
+    let diff = app.services.diff_versions(&p, &dataset_id, against, version).await?;
+    let mut v = serde_json::to_value(diff).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["object"] = "dataset.diff".into();
+    Ok(Json(v))
+}
