@@ -50,9 +50,39 @@ pub enum Credential {
     Session(Session),
 }
 
+/// What a request carries.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    None,
+    Json(&'a Value),
+    /// Raw bytes (`application/octet-stream`), e.g. one part of an upload.
+    Octets(&'a [u8]),
+}
+
+/// One request, as it is sent again after a token refresh.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    payload: Payload<'a>,
+    headers: &'a [(&'a str, &'a str)],
+    accept: &'a str,
+    /// Moves file bytes: no limit on the whole exchange, only on each read.
+    transfer: bool,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, path: &'a str) -> Call<'a> {
+        Call { method, path, query: &[], payload: Payload::None, headers: &[], accept: "application/json", transfer: false }
+    }
+}
+
 /// A client for one server.
 pub struct Api {
     http: reqwest::Client,
+    /// For file bytes (parts, downloads): a transfer may take longer than any fixed limit, so
+    /// only connecting and each read are timed.
+    transfer: reqwest::Client,
     base: String,
     credential: Credential,
 }
@@ -63,13 +93,14 @@ impl Api {
         if !base.starts_with("http://") {
             anyhow::bail!("the server URL must start with http:// (this build has no TLS support): {server}");
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("tunery-cli/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .context("cannot set up the HTTP client")?;
-        Ok(Api { http, base, credential })
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("tunery-cli/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+        };
+        let http = builder().timeout(Duration::from_secs(120)).build().context("cannot set up the HTTP client")?;
+        let transfer = builder().read_timeout(Duration::from_secs(120)).build().context("cannot set up the HTTP client")?;
+        Ok(Api { http, transfer, base, credential })
     }
 
     pub fn server(&self) -> &str {
@@ -94,15 +125,45 @@ impl Api {
 
     /// Sends a request; `Value::Null` for an empty answer (204).
     pub async fn request(&mut self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Value> {
-        let first = self.send(method.clone(), path, query, body).await?;
+        let payload = body.map_or(Payload::None, Payload::Json);
+        let call = Call { query, payload, ..Call::new(method, path) };
+        let response = self.respond(&call).await?;
+        self.json_of(response, path).await
+    }
+
+    /// PUTs raw bytes (`application/octet-stream`) with extra headers; the JSON answer.
+    pub async fn put_octets(&mut self, path: &str, bytes: &[u8], headers: &[(&str, &str)]) -> Result<Value> {
+        let call = Call { payload: Payload::Octets(bytes), headers, transfer: true, ..Call::new(Method::PUT, path) };
+        let response = self.respond(&call).await?;
+        self.json_of(response, path).await
+    }
+
+    /// GETs a file: the successful response, its body not read yet (stream it with `chunk`).
+    pub async fn download(&mut self, path: &str) -> Result<reqwest::Response> {
+        let call = Call { accept: "application/octet-stream, application/json", transfer: true, ..Call::new(Method::GET, path) };
+        self.respond(&call).await
+    }
+
+    /// Sends a call, renewing an expired login session once; a successful response, or the
+    /// server's error answer as an [`ApiError`].
+    async fn respond(&mut self, call: &Call<'_>) -> Result<reqwest::Response> {
+        let first = self.send(call, self.bearer()).await?;
         let expired = matches!(&first, Err(e) if e.status == 401 && e.code.as_deref() == Some("token_expired"));
         let answer = if expired && self.can_refresh() {
             self.refresh().await?;
-            self.send(method, path, query, body).await?
+            self.send(call, self.bearer()).await?
         } else {
             first
         };
         answer.map_err(anyhow::Error::new)
+    }
+
+    fn bearer(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::None => None,
+            Credential::ApiKey(key) => Some(key.as_str()),
+            Credential::Session(s) => Some(s.access_token.as_str()),
+        }
     }
 
     fn can_refresh(&self) -> bool {
@@ -114,11 +175,13 @@ impl Api {
         let Credential::Session(session) = &self.credential else { return Ok(()) };
         let Some(refresh_token) = session.refresh_token.clone() else { return Ok(()) };
         let body = json!({ "refresh_token": refresh_token });
-        let answer = self
-            .send_with(Method::POST, "/api/v1/auth/refresh", &[], Some(&body), None)
-            .await?
-            .map_err(anyhow::Error::new)
-            .context("the login session has expired and could not be renewed; run `tunery login`")?;
+        let path = "/api/v1/auth/refresh";
+        let call = Call { payload: Payload::Json(&body), ..Call::new(Method::POST, path) };
+        let renewed = match self.send(&call, None).await? {
+            Ok(response) => self.json_of(response, path).await,
+            Err(e) => Err(anyhow::Error::new(e)),
+        };
+        let answer = renewed.context("the login session has expired and could not be renewed; run `tunery login`")?;
         let access = str_field(&answer, "access_token")?;
         let refresh = str_field(&answer, "refresh_token")?;
         let Credential::Session(session) = &mut self.credential else { return Ok(()) };
@@ -130,48 +193,42 @@ impl Api {
         })
     }
 
-    /// One attempt with the current credential: a transport failure is the outer error, an
-    /// error answer of the server the inner one.
-    async fn send(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Result<Value, ApiError>> {
-        let bearer = match &self.credential {
-            Credential::None => None,
-            Credential::ApiKey(key) => Some(key.as_str()),
-            Credential::Session(s) => Some(s.access_token.as_str()),
-        };
-        self.send_with(method, path, query, body, bearer).await
-    }
-
-    async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        bearer: Option<&str>,
-    ) -> Result<Result<Value, ApiError>> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url).header("accept", "application/json");
-        if !query.is_empty() {
-            request = request.query(query);
+    /// One attempt: a transport failure is the outer error, an error answer of the server the
+    /// inner one.
+    async fn send(&self, call: &Call<'_>, bearer: Option<&str>) -> Result<Result<reqwest::Response, ApiError>> {
+        let url = format!("{}{}", self.base, call.path);
+        let client = if call.transfer { &self.transfer } else { &self.http };
+        let mut request = client.request(call.method.clone(), &url).header("accept", call.accept);
+        if !call.query.is_empty() {
+            request = request.query(call.query);
         }
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        for (name, value) in call.headers {
+            request = request.header(*name, *value);
         }
+        request = match call.payload {
+            Payload::None => request,
+            Payload::Json(body) => request.json(body),
+            Payload::Octets(bytes) => request.header("content-type", "application/octet-stream").body(bytes.to_vec()),
+        };
         let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = response.status();
-        let bytes = response.bytes().await.with_context(|| format!("the server at {} stopped answering", self.base))?;
         if status.is_success() {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Ok(Value::Null));
-            }
-            let value =
-                serde_json::from_slice(&bytes).with_context(|| format!("the server answered {url} with something other than JSON"))?;
-            return Ok(Ok(value));
+            return Ok(Ok(response));
         }
+        let bytes = response.bytes().await.with_context(|| format!("the server at {} stopped answering", self.base))?;
         Ok(Err(error_of(status, &bytes)))
+    }
+
+    /// A successful answer's JSON; `Value::Null` when it is empty.
+    async fn json_of(&self, response: reqwest::Response, path: &str) -> Result<Value> {
+        let bytes = response.bytes().await.with_context(|| format!("the server at {} stopped answering", self.base))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("the server answered {}{path} with something other than JSON", self.base))
     }
 }
 

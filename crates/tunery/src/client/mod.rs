@@ -8,8 +8,9 @@ mod output;
 mod paging;
 mod password;
 mod profile;
+mod progress;
 
-use commands::{audit, auth, keys, orgs, projects, users};
+use commands::{audit, auth, datasets, keys, orgs, projects, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -65,6 +66,10 @@ pub enum ClientCommand {
     Orgs(orgs::OrgsCommand),
     /// The organization's audit log (administrators).
     AuditEvents(audit::AuditArgs),
+    /// Datasets: upload (resumable), list, versions, statistics, validation errors, previews,
+    /// downloads.
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCommand),
 }
 
 pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
@@ -79,5 +84,6 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Projects(c) => projects::run(&ctx, c).await,
         ClientCommand::Orgs(c) => orgs::run(&ctx, c).await,
         ClientCommand::AuditEvents(a) => audit::run(&ctx, a).await,
+        ClientCommand::Datasets(c) => datasets::run(&ctx, c).await,
     }
 }

@@ -98,6 +98,25 @@ pub fn list(v: &Value, key: &str) -> String {
     }
 }
 
+/// A byte count for people: `512 B`, `1.5 KiB`, `16.0 MiB`, `2.25 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit >= 2 && value < 10.0 {
+        format!("{value:.2} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// The items of a list answer.
 pub fn items(list: &Value) -> &[Value] {
     list.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
@@ -149,6 +168,15 @@ mod tests {
         t.row(vec!["usr_1".into(), "Ada".into()]);
         t.row(vec!["u2".into(), "Grace Hopper".into()]);
         assert_eq!(t.render(), "ID     NAME\nusr_1  Ada\nu2     Grace Hopper\n");
+    }
+
+    #[test]
+    fn byte_counts_read_well() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(16 << 20), "16.0 MiB");
+        assert_eq!(bytes(9 << 29), "4.50 GiB");
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub struct ListArgs {
 
 /// GETs a list endpoint (with `query` besides the paging parameters).
 pub async fn fetch(api: &mut Api, path: &str, query: &[(&str, String)], args: &ListArgs) -> Result<Value> {
+    fetch_by(api, path, query, args, "id").await
+}
+
+/// Like [`fetch`], for a list whose cursor (`after`) is the item's field `cursor` (a dataset's
+/// versions page by version number).
+pub async fn fetch_by(api: &mut Api, path: &str, query: &[(&str, String)], args: &ListArgs, cursor: &str) -> Result<Value> {
     let limit = args.limit.or(args.all.then_some(100));
     let mut after = args.after.clone();
     let mut data = Vec::new();
@@ -37,7 +43,8 @@ pub async fn fetch(api: &mut Api, path: &str, query: &[(&str, String)], args: &L
             Some(Value::Array(items)) => items.clone(),
             _ => anyhow::bail!("the server's answer to {path} is not a list"),
         };
-        let last_id = items.last().and_then(|i| i.get("id")).and_then(Value::as_str).map(str::to_string);
+        // The cursor as text: ids are strings, version numbers are numbers.
+        let last_id = items.last().map(|i| super::output::s(i, cursor)).filter(|c| c != "-");
         data.extend(items);
         match last_id {
             Some(id) if args.all && has_more => after = Some(id),
@@ -48,8 +55,13 @@ pub async fn fetch(api: &mut Api, path: &str, query: &[(&str, String)], args: &L
 
 /// Tells (on standard error) how to get the next page, when there is one.
 pub fn hint_more(list: &Value) {
+    hint_more_by(list, "id");
+}
+
+/// Like [`hint_more`], for a list whose cursor is the item's field `cursor`.
+pub fn hint_more_by(list: &Value, cursor: &str) {
     if list.get("has_more").and_then(Value::as_bool).unwrap_or(false) {
-        let last = super::output::items(list).last().map(|i| super::output::s(i, "id")).unwrap_or_default();
+        let last = super::output::items(list).last().map(|i| super::output::s(i, cursor)).unwrap_or_default();
         eprintln!("(more: add --after {last}, or --all)");
     }
 }

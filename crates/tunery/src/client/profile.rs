@@ -73,6 +73,11 @@ impl ConfigStore {
         self.save(&config)
     }
 
+    /// The directory of the configuration file, where the client keeps its other state too.
+    pub fn dir(&self) -> PathBuf {
+        self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+    }
+
     pub fn save(&self, config: &ConfigFile) -> Result<()> {
         let text = toml::to_string_pretty(config).context("cannot encode the configuration")?;
         write_private(&self.path, &text).with_context(|| format!("cannot write {}", self.path.display()))
@@ -92,7 +97,7 @@ pub fn config_path(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
 }
 
 /// Replaces `path` with `contents`, readable by its owner only, atomically.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     // Write through a symbolic link (dotfile managers) rather than replacing it.
     let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -186,7 +186,22 @@ impl Cli {
 
     /// Runs `tunery --server URL ARGS…` with `stdin` as its standard input.
     pub fn run_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+        self.run_in(None, args, stdin, env)
+    }
+
+    /// Runs a command in the working directory `dir` that must succeed; its standard output.
+    pub fn ok_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run_in(Some(dir), args, "", &[]);
+        assert!(out.status.success(), "tunery {args:?} in {} failed ({}):\n{}", dir.display(), out.status, describe(&out));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Like [`Cli::run_with`], in the working directory `dir` when one is given.
+    pub fn run_in(&self, dir: Option<&Path>, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(tunery_bin());
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         scrub_env(&mut cmd);
         cmd.env("TUNERY_CONFIG_HOME", self.config_home.path())
             .env("HOME", self.home.path())

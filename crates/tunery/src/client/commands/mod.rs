@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod datasets;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
