@@ -225,6 +225,18 @@ pub async fn versions(conn: &mut Conn, org_id: &str, dataset_id: &str, after: i6
     .await?)
 }
 
+/// Sets the parent and recipe of a version made from another dataset's version (a split).
+pub async fn set_parent(conn: &mut Conn, org_id: &str, version_id: &str, parent_id: &str, recipe: &str) -> Result<()> {
+    sqlx::query("UPDATE dataset_versions SET parent_version_id = $3, recipe = $4 WHERE organization_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(version_id)
+        .bind(parent_id)
+        .bind(recipe)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Versions derived from `version_id` (its children), in any dataset of the organization.
 pub async fn children(conn: &mut Conn, org_id: &str, version_id: &str) -> Result<Vec<VersionRow>> {
     Ok(sqlx::query_as(&format!(

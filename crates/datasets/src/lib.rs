@@ -8,6 +8,8 @@
 //! - [`scan`] validates every record, gathers [`Stats`], and hands each valid canonical
 //!   [`Record`] to a callback (to write canonical JSONL in the same pass).
 //! - [`read_range`] previews records by index.
+//! - [`apply_recipe`] makes a new version from an old one by applying a [`Recipe`]: exact and
+//!   near-duplicate removal, filters, PII masking, a train/validation split ([`recipe`]).
 //!
 //! Containers: JSONL, JSON arrays (streamed), CSV (header + column mapping), TXT (lines or
 //! paragraphs); Parquet and compressed files are refused with a clear error. Schemas: OpenAI
@@ -26,6 +28,7 @@ mod input;
 mod language;
 mod magic;
 mod preview;
+pub mod recipe;
 mod record;
 mod schema;
 mod split;
@@ -40,6 +43,7 @@ pub use histogram::{Bucket, DistributionReport, LENGTH_BUCKET_EDGES, TURN_BUCKET
 pub use input::HEAD_BYTES;
 pub use language::LanguageCounts;
 pub use preview::{read_range, PreviewRecord, PREVIEW_RAW_MAX_BYTES};
+pub use recipe::{apply_recipe, Recipe, RecipeError, RecipeOutputs, RecipeReport};
 pub use record::{Message, Record, Role};
 pub use stats::{FieldCounts, RecordKinds, RoleCounts, Stats, MAX_TRACKED_FIELDS};
 pub use tokens::{TokenCounter, TokenStats};

@@ -300,3 +300,57 @@ async fn versions_diff_as_multisets(app: TestApp) {
     app.get(&format!("/api/v1/datasets/{id}/versions/2/diff?against=9"), &admin).await.expect(404);
 }
 on_each_backend!(versions_diff_as_multisets_test, versions_diff_as_multisets);
+
+async fn preprocess_cleans_into_a_new_version_with_lineage(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let pii = r#"{"messages":[{"role":"user","content":"Mail me at ann@example.com or call 13812345678"},{"role":"assistant","content":"Noted."}]}"#;
+    let mut content = format!("{GOOD}\n{GOOD}\n{GOOD_ZH}\n{pii}\n");
+    for i in 0..20 {
+        content.push_str(&format!(
+            r#"{{"messages":[{{"role":"user","content":"question number {i}"}},{{"role":"assistant","content":"answer {i}"}}]}}"#
+        ));
+        content.push('\n');
+    }
+    let created = app.upload_dataset(&admin, &[("name", "raw")], "raw.jsonl", content.as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let recipe = json!({"version": 1, "steps": [
+        {"step": "dedup_exact"},
+        {"step": "filter", "languages": ["en"]},
+        {"step": "mask_pii", "kinds": ["email", "phone"]},
+        {"step": "split", "validation": {"count": 5}, "seed": 7}
+    ]});
+    let done = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
+    let done = done.expect(201).clone();
+    assert_eq!(done["version"]["version"], 2);
+    assert_eq!(done["version"]["parent_version_id"], created.body["version"]["id"]);
+    assert_eq!(done["report"]["records_in"], 24);
+    // 24 in, one exact duplicate and one Chinese record dropped: 22, of which 5 to validation.
+    assert_eq!(done["version"]["records"], 17, "{}", done["report"]);
+    assert_eq!(done["validation"]["version"]["records"], 5);
+    // PII is masked in whichever output holds that record.
+    let mut texts = String::new();
+    for (ds, v) in [(id.clone(), 2), (done["validation"]["dataset"]["id"].as_str().unwrap().to_string(), 1)] {
+        let dl = app.get(&format!("/api/v1/datasets/{ds}/versions/{v}/download"), &admin).await;
+        texts.push_str(dl.body.as_str().unwrap());
+    }
+    assert!(!texts.contains("ann@example.com") && !texts.contains("13812345678"), "{texts}");
+    assert!(texts.contains("[EMAIL]") && texts.contains("[PHONE]"));
+    // Lineage both ways, across datasets.
+    let up = app.get(&format!("/api/v1/datasets/{id}/versions/1/lineage"), &admin).await;
+    assert_eq!(up.expect(200)["descendants"].as_array().unwrap().len(), 2);
+    let down = app.get(&format!("/api/v1/datasets/{id}/versions/2/lineage"), &admin).await;
+    assert_eq!(down.body["ancestors"][0]["version"], 1);
+    assert_eq!(down.body["version"]["recipe"]["recipe"]["steps"][0]["step"], "dedup_exact");
+    // A bad recipe says which step and field.
+    let bad = app
+        .post(
+            &format!("/api/v1/datasets/{id}/versions/1/preprocess"),
+            &admin,
+            json!({"recipe": {"version": 1, "steps": [{"step": "dedup_near", "threshold": 7}]}}),
+        )
+        .await;
+    bad.expect(400);
+    assert_eq!(bad.body["error"]["param"], "recipe");
+    assert!(bad.body["error"]["message"].as_str().unwrap().contains("threshold"), "{}", bad.body);
+}
+on_each_backend!(preprocess_cleans_into_a_new_version_with_lineage_test, preprocess_cleans_into_a_new_version_with_lineage);

@@ -45,6 +45,7 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "update_member" => json!({"role": "developer"}),
         "update_dataset" => json!({"description": format!("changed {n}")}),
         "create_upload" => json!({"filename": format!("u{n}.jsonl"), "bytes": RECORD.len()}),
+        "preprocess_version" => json!({"recipe": {"version": 1, "steps": [{"step": "dedup_exact"}]}}),
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": format!("from upload {n}")}}),
         _ => return None,
     })

@@ -97,6 +97,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "add_member" => json!({"user_id": "{target_user}", "role": "admin"}),
         "update_member" => json!({"role": "admin"}),
         "update_dataset" => json!({"name": "hijacked"}),
+        "preprocess_version" => json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}}),
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": "stolen"}}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }

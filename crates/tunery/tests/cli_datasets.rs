@@ -222,6 +222,24 @@ fn upload_inspect_download_resume_version_and_delete() {
     let lineage = cli.ok(&["datasets", "lineage", &id]);
     assert!(lineage.contains("Version 2 of dataset") && lineage.contains("this"), "{lineage}");
 
+    // Clean version 2 with a recipe file into version 3, then compare the two.
+    let recipe = files.path().join("recipe.json");
+    std::fs::write(&recipe, r#"{"version": 1, "steps": [{"step": "filter", "max_chars": 120}, {"step": "mask_pii"}]}"#)
+        .expect("write recipe");
+    let cleaned = cli.json(&["datasets", "preprocess", &id, "--recipe", recipe.to_str().expect("path")]);
+    assert_eq!(cleaned["version"]["version"], 3, "{cleaned}");
+    assert_eq!(cleaned["version"]["parent_version_id"], added["version"]["id"], "{cleaned}");
+    let steps = cli.ok(&["datasets", "preprocess", &id, "--version", "2", "--recipe", r#"{"version":1,"steps":[{"step":"dedup_exact"}]}"#]);
+    assert!(steps.contains("made from version 2") && steps.contains("dedup_exact"), "{steps}");
+    let diff = cli.json(&["datasets", "diff", &id, "--version", "3", "--against", "2"]);
+    let kept = cleaned["version"]["records"].as_i64().unwrap_or(-1);
+    assert_eq!(diff["unchanged"].as_i64().unwrap_or(-1) + diff["removed"].as_i64().unwrap_or(-1), 120, "{diff}");
+    assert_eq!(diff["unchanged"].as_i64().unwrap_or(-1) + diff["added"].as_i64().unwrap_or(-1), kept, "{diff}");
+    let bad = cli.fails(&["datasets", "preprocess", &id, "--recipe", r#"{"version":1,"steps":[{"step":"teleport"}]}"#], 1);
+    assert!(bad.contains("recipe"), "{bad}");
+    let nothing = cli.fails(&["datasets", "preprocess", &id, "--recipe", r#"{"version":1,"steps":[{"step":"filter","max_chars":1}]}"#], 1);
+    assert!(nothing.contains("kept none") && nothing.contains("no version was made"), "{nothing}");
+
     // Update, then delete.
     let renamed = cli.json(&["datasets", "update", &id, "--name", "chats v2", "--visibility", "organization"]);
     assert_eq!((renamed["name"].as_str(), renamed["visibility"].as_str()), (Some("chats v2"), Some("organization")));

@@ -328,3 +328,32 @@ pub async fn diff_versions(
     v["object"] = "dataset.diff".into();
     Ok(Json(v))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessRequest {
+    /// `{"version": 1, "steps": [...]}`: dedup_exact, dedup_near, filter, mask_pii, split, convert.
+    #[schema(value_type = Object)]
+    pub recipe: serde_json::Value,
+}
+
+/// Applies a cleaning recipe to a version: the result is a new version (parent: this one),
+/// and with a split step also a new validation dataset. Answers with per-step counts.
+#[utoipa::path(post, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preprocess", tag = "datasets",
+    params(("dataset_id" = String, Path), ("version" = i64, Path)), request_body = PreprocessRequest,
+    responses((status = 201, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
+pub async fn preprocess_version(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiJson(b): ApiJson<PreprocessRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let done = app.services.preprocess(&p, &dataset_id, version, b.recipe, &ctx).await?;
+    let version: VersionView = done.version.into();
+    let validation = done.validation.map(|(d, v)| DatasetCreatedView { dataset: d.into(), version: v.into() });
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"object": "dataset.preprocess", "version": version, "validation": validation, "report": done.report})),
+    ))
+}

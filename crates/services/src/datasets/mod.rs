@@ -11,11 +11,13 @@ mod access;
 mod blobs;
 mod diff;
 mod ingest;
+mod preprocess;
 pub mod uploads;
 mod versions;
 
 pub use access::DatasetAccess;
 pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};
+pub use preprocess::Preprocessed;
 pub use uploads::{safe_filename, NewUpload, UploadTarget};
 pub use versions::{DatasetChanges, Lineage, NewDataset};

@@ -77,6 +77,27 @@ pub enum DatasetsCommand {
         #[arg(long)]
         version: Option<i64>,
     },
+    /// Clean a version with a recipe (JSON file or inline): dedup, near-dup, filters, PII
+    /// masking, split. Makes a new version (and a validation dataset with a split step).
+    Preprocess {
+        id: String,
+        /// The version to start from [default: the latest].
+        #[arg(long)]
+        version: Option<i64>,
+        /// The recipe: a path to a JSON file, or the JSON itself.
+        #[arg(long)]
+        recipe: String,
+    },
+    /// What changed between two versions: records added and removed, with examples.
+    Diff {
+        id: String,
+        /// The newer version [default: the latest].
+        #[arg(long)]
+        version: Option<i64>,
+        /// The older version [default: the one before].
+        #[arg(long)]
+        against: Option<i64>,
+    },
     /// Delete a dataset with all its versions.
     Delete { id: String },
     /// Change a dataset's name, description or visibility.
@@ -182,6 +203,31 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
                 output::json(&lineage);
             } else {
                 print_lineage(&lineage);
+            }
+        }
+        DatasetsCommand::Preprocess { id, version, recipe } => {
+            let v = resolve_version(&mut api, &id, version).await?;
+            let text = if recipe.trim_start().starts_with('{') {
+                recipe
+            } else {
+                std::fs::read_to_string(&recipe).with_context(|| format!("cannot read the recipe file {recipe}"))?
+            };
+            let recipe: Value = serde_json::from_str(&text).context("the recipe is not JSON")?;
+            let done = api.post(&format!("{}/preprocess", version_path(&id, v)), &json!({ "recipe": recipe })).await?;
+            if ctx.json {
+                output::json(&done);
+            } else {
+                report::print_preprocess(&done, v);
+            }
+        }
+        DatasetsCommand::Diff { id, version, against } => {
+            let v = resolve_version(&mut api, &id, version).await?;
+            let query: Vec<(&str, String)> = against.into_iter().map(|a| ("against", a.to_string())).collect();
+            let diff = api.get(&format!("{}/diff", version_path(&id, v)), &query).await?;
+            if ctx.json {
+                output::json(&diff);
+            } else {
+                report::print_diff(&diff);
             }
         }
         DatasetsCommand::Delete { id } => {

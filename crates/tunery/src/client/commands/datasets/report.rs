@@ -201,3 +201,58 @@ fn token_line(t: &Value) -> String {
     }
     line
 }
+
+/// The outcome of a preprocess run: the new version(s) and what each step did.
+pub fn print_preprocess(done: &Value, from: i64) {
+    let none = Value::Null;
+    let v = done.get("version").unwrap_or(&none);
+    println!(
+        "Version {} made from version {from}: {} records ({} kept of {} read)",
+        s(v, "version"),
+        s(v, "records"),
+        s(&done["report"], "records_out"),
+        s(&done["report"], "records_in")
+    );
+    if let Some(val) = done.get("validation").filter(|v| !v.is_null()) {
+        println!(
+            "Validation split: dataset {} \"{}\" with {} records",
+            s(&val["dataset"], "id"),
+            s(&val["dataset"], "name"),
+            s(&val["version"], "records")
+        );
+    }
+    let mut t = Table::new(&["STEP", "IN", "KEPT", "DROPPED", "MODIFIED", "DETAILS"]);
+    for step in done["report"]["steps"].as_array().cloned().unwrap_or_default() {
+        let details: Vec<String> = ["dropped_by", "modified_by"]
+            .iter()
+            .filter_map(|k| step.get(*k).and_then(Value::as_object))
+            .flat_map(|m| m.iter().map(|(k, n)| format!("{k} {n}")))
+            .collect();
+        t.row(vec![
+            s(&step, "step"),
+            s(&step, "records_in"),
+            s(&step, "kept"),
+            s(&step, "dropped"),
+            s(&step, "modified"),
+            details.join(", "),
+        ]);
+    }
+    t.print();
+}
+
+/// Records added and removed between two versions.
+pub fn print_diff(d: &Value) {
+    println!(
+        "Version {} against version {}: {} added, {} removed, {} unchanged",
+        s(d, "to_version"),
+        s(d, "from_version"),
+        s(d, "added"),
+        s(d, "removed"),
+        s(d, "unchanged")
+    );
+    for (key, label) in [("added_examples", "+"), ("removed_examples", "-")] {
+        for e in d.get(key).and_then(Value::as_array).cloned().unwrap_or_default() {
+            println!("{label} line {}: {}", s(&e, "line"), s(&e, "excerpt"));
+        }
+    }
+}

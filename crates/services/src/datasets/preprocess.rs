@@ -1,0 +1,186 @@
+//! Cleaning and preprocessing: a recipe applied to one version makes a new version of the same
+//! dataset (and, with a split step, the first version of a validation dataset), each recording
+//! its parent and the recipe — the lineage.
+
+use crate::audit::AuditEvent;
+use crate::datasets::access::DatasetAccess;
+use crate::datasets::blobs::internal;
+use crate::datasets::versions::NewDataset;
+use crate::{Error, Principal, RequestContext, Result, Services};
+use blob_store::BlobInfo;
+use database::datasets::VersionRow;
+use datasets::{Container, FormatSpec, Recipe, RecipeError, RecipeOutputs, Schema};
+use domain::{Permission, ValidationError};
+use std::io::Read;
+
+/// What a preprocess run made.
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    pub version: VersionRow,
+    /// The validation split, as the first version of a new dataset.
+    pub validation: Option<(DatasetAccess, VersionRow)>,
+    /// Per-step counts and examples of what was dropped or changed.
+    pub report: serde_json::Value,
+}
+
+fn recipe_error(e: RecipeError) -> Error {
+    match e {
+        RecipeError::Parse(m) => ValidationError::new("recipe", m).into(),
+        RecipeError::Invalid(c) => ValidationError::new("recipe", c.to_string()).into(),
+        RecipeError::File(f) => super::ingest::file_error(&f),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+impl Services {
+    /// Applies `recipe` to version `version` of a dataset. The output is canonical chat JSONL,
+    /// stored (encrypted) as a new version whose parent is the input version.
+    pub async fn preprocess(
+        &self,
+        principal: &Principal,
+        dataset_id: &str,
+        version: i64,
+        recipe: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<Preprocessed> {
+        let access = self.dataset_with(principal, dataset_id, Permission::UploadDataset).await?;
+        let source = self.get_version(principal, dataset_id, version).await?;
+        let recipe_bytes = serde_json::to_vec(&recipe).map_err(internal)?;
+        let parsed = Recipe::from_json(&recipe_bytes).map_err(recipe_error)?;
+        // The split-off dataset's name carries the source version and a digest of the recipe,
+        // so running another recipe never collides with an earlier split.
+        let digest = crate::crypto::sha256_hex(&String::from_utf8_lossy(&recipe_bytes));
+        let validation_name =
+            parsed.split().map(|_| format!("{} (validation of v{}, {})", access.dataset.name, source.version, &digest[..8]));
+        if let Some(name) = &validation_name {
+            let n = NewDataset { name: name.clone(), project_id: access.dataset.project_id.clone(), ..NewDataset::default() };
+            self.authorize_new_dataset(principal, &n).await?;
+        }
+        let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
+        let blobs = self.blobs_handle();
+        let blob_id = source.blob_id.clone();
+        let has_split = validation_name.is_some();
+        let (main, validation, report) = tokio::task::spawn_blocking(move || -> Result<(BlobInfo, Option<BlobInfo>, serde_json::Value)> {
+            let open = || -> std::io::Result<Box<dyn Read>> {
+                let reader = blobs.reader(&blob_id).map_err(std::io::Error::other)?;
+                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, reader)))
+            };
+            let mut main = blobs.writer().map_err(internal)?;
+            let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };
+            let outputs = RecipeOutputs { main: &mut main, validation: validation.as_mut().map(|w| w as &mut dyn std::io::Write) };
+            let report = datasets::apply_recipe(&open, &spec, &parsed, outputs).map_err(recipe_error)?;
+            let main = main.finish().map_err(internal)?;
+            let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;
+            Ok((main, validation, serde_json::to_value(&report).map_err(internal)?))
+        })
+        .await
+        .map_err(internal)??;
+        let made: Vec<String> = std::iter::once(main.id.clone()).chain(validation.as_ref().map(|v| v.id.clone())).collect();
+        if report["records_out"].as_u64() == Some(0) {
+            self.collect_blobs(made).await;
+            let dropped: Vec<String> = report["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("{} dropped {}", s["step"].as_str().unwrap_or("?"), s["dropped"]))
+                .collect();
+            return Err(ValidationError::new(
+                "recipe",
+                format!("kept none of the {} records ({}); no version was made", report["records_in"], dropped.join(", ")),
+            )
+            .into());
+        }
+        let result = self.store_outputs(principal, &access, &source, recipe, main, validation, validation_name, &report, ctx).await;
+        if result.is_err() {
+            self.collect_blobs(made).await;
+        }
+        result.map(|(version, validation)| Preprocessed { version, validation, report })
+    }
+
+    async fn store_outputs(
+        &self,
+        principal: &Principal,
+        access: &DatasetAccess,
+        source: &VersionRow,
+        recipe: serde_json::Value,
+        main: BlobInfo,
+        validation: Option<BlobInfo>,
+        validation_name: Option<String>,
+        report: &serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<(VersionRow, Option<(DatasetAccess, VersionRow)>)> {
+        let org = &principal.organization_id;
+        let total = main.size as i64 + validation.as_ref().map(|v| v.size as i64).unwrap_or(0);
+        if !self.reserve_storage(org, total).await? {
+            return Err(self.quota_error(org, total).await);
+        }
+        let canonical = FormatSpec::new(Container::Jsonl, Schema::Chat);
+        let lineage = serde_json::json!({"recipe": recipe, "from_version": source.version, "records_in": report["records_in"], "records_out": report["records_out"]});
+        let base = access.dataset.name.replace(['/', '\\'], "_");
+        let main_size = main.size as i64;
+        let version = self
+            .add_version_from_blob(
+                principal,
+                &access.dataset.id,
+                main,
+                &format!("{base}.jsonl"),
+                Some(source),
+                Some(lineage.clone()),
+                Some(canonical.clone()),
+                main_size,
+                ctx,
+            )
+            .await;
+        let version = match version {
+            Ok(v) => v,
+            Err(e) => {
+                self.release_storage(org, total).await?;
+                return Err(e);
+            }
+        };
+        let validation = match (validation, validation_name) {
+            (Some(blob), Some(name)) => {
+                let size = blob.size as i64;
+                let n = NewDataset {
+                    name,
+                    description: Some(format!("validation split of {} v{}", access.dataset.name, source.version)),
+                    project_id: access.dataset.project_id.clone(),
+                    visibility: Some(access.dataset.visibility.clone()),
+                    shared_with: access.shared_with.clone(),
+                    format: Some(canonical),
+                };
+                let made = self.create_dataset_from_blob(principal, n, blob, &format!("{base}-validation.jsonl"), size, ctx).await;
+                match made {
+                    Ok((dataset, mut v)) => {
+                        self.link_parent(org, &v.id, source, &lineage).await?;
+                        v.parent_version_id = Some(source.id.clone());
+                        v.recipe = Some(lineage.to_string());
+                        Some((dataset, v))
+                    }
+                    Err(e) => {
+                        self.release_storage(org, size).await?;
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
+        self.record_event(
+            AuditEvent::by(principal, "dataset.preprocess").target("dataset", &access.dataset.id).details(serde_json::json!({
+                "from_version": source.version, "to_version": version.version, "records_in": report["records_in"],
+                "records_out": report["records_out"], "validation_dataset": validation.as_ref().map(|(d, _)| d.dataset.id.clone()),
+            })),
+            ctx,
+        )
+        .await?;
+        Ok((version, validation))
+    }
+
+    /// Records that a version (the first of a split-off dataset) was derived from `parent`.
+    async fn link_parent(&self, org: &str, version_id: &str, parent: &VersionRow, recipe: &serde_json::Value) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::datasets::set_parent(tx.conn(), org, version_id, &parent.id, &recipe.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
