@@ -12,6 +12,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 cargo build --release --locked -p tunery
 mkdir -p .tunery
+# The built-in model's tokenizer, for token counts in dataset statistics.
+tokenizer_args=()
+if tokenizer=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1) && [ -f "$tokenizer" ]; then
+  tokenizer_args=(--tokenizer-file "$tokenizer")
+else
+  echo "warning: could not fetch the SmolLM2 tokenizer; dataset statistics will have no token counts" >&2
+fi
 echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080}; create the first (admin) account with:"
 echo "  $CARGO_TARGET_DIR/release/tunery register --email you@example.com --name You"
-exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "$@"
+exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "$@"

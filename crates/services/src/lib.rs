@@ -39,6 +39,8 @@ pub struct Services {
 struct Inner {
     db: Db,
     blobs: Arc<blob_store::BlobStore>,
+    /// Counts tokens for dataset statistics (the built-in model's tokenizer, when configured).
+    token_counter: std::sync::OnceLock<Arc<dyn ::datasets::TokenCounter>>,
     settings: Settings,
     token_secret: Vec<u8>,
     login_throttle: rate_limit::KeyedBuckets,
@@ -56,6 +58,7 @@ impl Services {
             inner: Arc::new(Inner {
                 db,
                 blobs: Arc::new(blobs),
+                token_counter: std::sync::OnceLock::new(),
                 settings,
                 token_secret: secret.into_bytes(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
@@ -74,6 +77,15 @@ impl Services {
 
     pub fn blobs(&self) -> &blob_store::BlobStore {
         &self.inner.blobs
+    }
+
+    /// Sets the tokenizer used to count tokens in dataset statistics (once, at start).
+    pub fn set_token_counter(&self, counter: Arc<dyn ::datasets::TokenCounter>) {
+        let _ = self.inner.token_counter.set(counter);
+    }
+
+    pub(crate) fn token_counter(&self) -> Option<Arc<dyn ::datasets::TokenCounter>> {
+        self.inner.token_counter.get().cloned()
     }
 
     /// The blob store, for work moved to a blocking thread.

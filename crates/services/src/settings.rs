@@ -21,6 +21,9 @@ pub struct Settings {
     pub storage_quota_bytes: i64,
     /// The largest file one upload may hold, in bytes.
     pub max_upload_bytes: i64,
+    /// Training sequence length assumed by dataset statistics: records longer than this many
+    /// tokens are reported as truncated.
+    pub max_tokens_per_record: usize,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             invitation_ttl_s: 7 * 24 * 3600,
             storage_quota_bytes: 100 * (1 << 30),
             max_upload_bytes: 20 * (1 << 30),
+            max_tokens_per_record: 2048,
         }
     }
 }

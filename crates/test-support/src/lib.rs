@@ -90,3 +90,23 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// The real SmolLM2-135M-Instruct `tokenizer.json`, as `scripts/fetch-smollm2-tokenizer.sh`
+/// leaves it (or `TUNERY_SMOLLM2_TOKENIZER`). `scripts/test.sh` fetches it first, so under
+/// `CI=true` its absence fails the test; elsewhere the caller says what it did not check.
+pub fn smollm2_tokenizer() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("TUNERY_SMOLLM2_TOKENIZER").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("TUNERY_CACHE_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tunery"));
+        cache.join("models/smollm2-135m-instruct/tokenizer.json")
+    });
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("no SmolLM2 tokenizer at {} and CI=true: run scripts/fetch-smollm2-tokenizer.sh", path.display());
+    }
+    eprintln!("warning: no SmolLM2 tokenizer at {}: token statistics not checked", path.display());
+    None
+}

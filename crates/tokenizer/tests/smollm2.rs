@@ -13,15 +13,9 @@ use std::path::PathBuf;
 use common::*;
 use tokenizer::{CountPath, ModelTokenizer};
 
+/// The file `scripts/fetch-smollm2-tokenizer.sh` makes (required under `CI=true`).
 fn smollm2_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("TUNERY_SMOLLM2_TOKENIZER") {
-        return Some(PathBuf::from(path));
-    }
-    let cache = std::env::var_os("TUNERY_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tunery")))?;
-    let path = cache.join("models/smollm2-135m-instruct/tokenizer.json");
-    path.is_file().then_some(path)
+    test_support::smollm2_tokenizer()
 }
 
 #[test]

@@ -53,6 +53,13 @@ pub struct ServeArgs {
     /// The largest file one upload may hold, in bytes.
     #[arg(long, env = "TUNERY_MAX_UPLOAD_BYTES")]
     pub max_upload_bytes: Option<i64>,
+    /// The tokenizer.json used to count tokens in dataset statistics (scripts/run.sh passes the
+    /// built-in SmolLM2 tokenizer); without one, statistics have no token counts.
+    #[arg(long, env = "TUNERY_TOKENIZER_FILE")]
+    pub tokenizer_file: Option<PathBuf>,
+    /// Records longer than this many tokens are reported as truncated in statistics.
+    #[arg(long, env = "TUNERY_MAX_TOKENS_PER_RECORD")]
+    pub max_tokens_per_record: Option<usize>,
     /// Lifetime of access tokens in seconds.
     #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
     pub access_token_ttl_s: Option<i64>,
@@ -69,6 +76,8 @@ struct FileConfig {
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
     master_key_file: Option<PathBuf>,
+    tokenizer_file: Option<PathBuf>,
+    max_tokens_per_record: Option<usize>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
     #[serde(default)]
@@ -109,6 +118,7 @@ pub struct ServerConfig {
     pub services: services::Settings,
     pub master_key_file: PathBuf,
     pub previous_master_key_files: Vec<PathBuf>,
+    pub tokenizer_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -181,6 +191,10 @@ impl ServeArgs {
         if let Some(v) = self.max_upload_bytes.or(file.max_upload_bytes) {
             s.max_upload_bytes = v;
         }
+        if let Some(v) = self.max_tokens_per_record.or(file.max_tokens_per_record) {
+            s.max_tokens_per_record = v;
+        }
+        let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file);
         let master_key_file = self.master_key_file.or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -192,6 +206,7 @@ impl ServeArgs {
             services: s,
             master_key_file,
             previous_master_key_files: self.previous_master_key_file,
+            tokenizer_file,
         })
     }
 }

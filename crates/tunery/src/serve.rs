@@ -61,6 +61,11 @@ async fn open_services(cfg: &ServerConfig) -> anyhow::Result<(Db, services::Serv
     let db = open_database(cfg).await?;
     let blobs = open_blobs(cfg)?;
     let services = services::Services::new(db.clone(), blobs, cfg.services.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(path) = &cfg.tokenizer_file {
+        let counter = tokenizer::counter_for(path).with_context(|| format!("cannot load the tokenizer {}", path.display()))?;
+        services.set_token_counter(std::sync::Arc::from(counter));
+        tracing::info!(tokenizer = %path.display(), "dataset statistics count tokens with this tokenizer");
+    }
     Ok((db, services))
 }
 

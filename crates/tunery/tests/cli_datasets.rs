@@ -222,6 +222,9 @@ fn upload_inspect_download_resume_version_and_delete() {
     let lineage = cli.ok(&["datasets", "lineage", &id]);
     assert!(lineage.contains("Version 2 of dataset") && lineage.contains("this"), "{lineage}");
 
+    let rendered = cli.ok(&["datasets", "preview", &id, "--limit", "1", "--template", "chatml"]);
+    assert!(rendered.contains("<|im_start|>user") && rendered.contains("<|im_end|>⟧"), "{rendered}");
+
     // Clean version 2 with a recipe file into version 3, then compare the two.
     let recipe = files.path().join("recipe.json");
     std::fs::write(&recipe, r#"{"version": 1, "steps": [{"step": "filter", "max_chars": 120}, {"step": "mask_pii"}]}"#)

@@ -232,6 +232,19 @@ pub struct RangeParams {
     pub limit: Option<usize>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewParams {
+    /// Index of the first record (0-based).
+    pub offset: Option<usize>,
+    /// Records to return, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    /// Render chat records through this built-in chat template (`chatml` for SmolLM2,
+    /// `llama3`, `qwen2`, `mistral`, `mistral-v0.1`, `gemma`, `phi3`) and mark the trained spans.
+    pub template: Option<String>,
+}
+
 /// What is wrong with a version and where: per-error-code counts and the errors themselves.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/validation", tag = "datasets",
     params(("dataset_id" = String, Path), ("version" = i64, Path), RangeParams),
@@ -255,15 +268,16 @@ pub async fn get_validation(
 
 /// Records of a version as stored and as training will read them.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preview", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path), RangeParams),
+    params(("dataset_id" = String, Path), ("version" = i64, Path), PreviewParams),
     responses((status = 200, body = PreviewList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn preview_version(
     State(app): State<AppState>,
     Caller(p): Caller,
     Path((dataset_id, version)): Path<(String, i64)>,
-    ApiQuery(q): ApiQuery<RangeParams>,
+    ApiQuery(q): ApiQuery<PreviewParams>,
 ) -> ApiResult<Json<PreviewList>> {
-    let records = app.services.preview_version(&p, &dataset_id, version, q.offset.unwrap_or(0), q.limit.unwrap_or(20)).await?;
+    let records =
+        app.services.preview_version(&p, &dataset_id, version, q.offset.unwrap_or(0), q.limit.unwrap_or(20), q.template.as_deref()).await?;
     Ok(Json(PreviewList::from_records(records)))
 }
 

@@ -28,9 +28,17 @@ impl Services {
     pub(crate) async fn ingest_blob(&self, blob_id: &str, filename: &str, format: Option<FormatSpec>) -> Result<Ingested> {
         let blobs = self.blobs_handle();
         let (id, filename) = (blob_id.to_string(), filename.to_string());
+        let counter = self.token_counter();
+        let max_tokens = self.settings().max_tokens_per_record;
         tokio::task::spawn_blocking(move || {
             let reader = BufReader::with_capacity(1 << 20, blobs.reader(&id).map_err(internal)?);
-            let options = ScanOptions { format, filename: Some(filename), ..ScanOptions::default() };
+            let options = ScanOptions {
+                format,
+                filename: Some(filename),
+                token_counter: counter.as_deref(),
+                max_tokens: counter.as_ref().map(|_| max_tokens),
+                ..ScanOptions::default()
+            };
             let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;
             if let Some(e) = &report.summary.file_error {
                 return Err(file_error(e));

@@ -20,4 +20,4 @@ pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};
 pub use preprocess::Preprocessed;
 pub use uploads::{safe_filename, NewUpload, UploadTarget};
-pub use versions::{DatasetChanges, Lineage, NewDataset};
+pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem};

@@ -35,6 +35,35 @@ pub struct DatasetChanges {
     pub shared_with: Option<Vec<String>>,
 }
 
+/// A previewed record and, with a chat template, the text training will see.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PreviewItem {
+    #[serde(flatten)]
+    pub record: PreviewRecord,
+    /// The record rendered through the chat template, with the trained spans marked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<chat_template::Rendered>,
+    /// Why the template refused the record (e.g. roles it does not support).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render_error: Option<String>,
+}
+
+impl PreviewItem {
+    fn render(record: PreviewRecord, template: Option<&chat_template::ChatTemplate>) -> PreviewItem {
+        let messages = match (&record.record, template) {
+            (Some(datasets::Record::Chat { messages }), Some(_)) => Some(messages.clone()),
+            _ => None,
+        };
+        let outcome = messages.zip(template).map(|(m, t)| t.render_with_spans(&m));
+        let (rendered, render_error) = match outcome {
+            Some(Ok(r)) => (Some(r), None),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, None),
+        };
+        PreviewItem { record, rendered, render_error }
+    }
+}
+
 /// Where a version came from and what was made from it.
 #[derive(Debug, Clone)]
 pub struct Lineage {
@@ -355,19 +384,31 @@ impl Services {
         version: i64,
         offset: usize,
         limit: usize,
-    ) -> Result<Vec<PreviewRecord>> {
+        template: Option<&str>,
+    ) -> Result<Vec<PreviewItem>> {
         if limit == 0 || limit > 100 {
             return Err(ValidationError::new("limit", format!("must be between 1 and 100 (got {limit})")).into());
         }
+        // The chat template the model will see the records through (built-in by name for now;
+        // the base model's own template comes with the model library).
+        let template = template
+            .map(|name| {
+                chat_template::ChatTemplate::builtin(name).map_err(|e| {
+                    let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
+                    Error::from(ValidationError::new("template", format!("{e} (known: {})", known.join(", "))))
+                })
+            })
+            .transpose()?;
         let v = self.get_version(principal, id, version).await?;
         let spec: FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
         let blobs = self.blobs_handle();
         tokio::task::spawn_blocking(move || {
             let reader = std::io::BufReader::new(blobs.reader(&v.blob_id).map_err(internal)?);
-            datasets::read_range(reader, &spec, offset, limit).map_err(|e| match e {
+            let records = datasets::read_range(reader, &spec, offset, limit).map_err(|e| match e {
                 datasets::ReadError::File(f) => super::ingest::file_error(&f),
                 datasets::ReadError::Io(e) => internal(e),
-            })
+            })?;
+            Ok(records.into_iter().map(|record| PreviewItem::render(record, template.as_ref())).collect())
         })
         .await
         .map_err(internal)?

@@ -67,6 +67,10 @@ pub enum DatasetsCommand {
         /// Records to show, 1 to 100.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
+        /// Also show each chat record rendered through this chat template (`chatml` for the
+        /// built-in SmolLM2, `llama3`, `qwen2`, `mistral`, `gemma`, `phi3`), trained text marked.
+        #[arg(long)]
+        template: Option<String>,
     },
     /// Download a version's file.
     Download(download::DownloadArgs),
@@ -186,9 +190,10 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
                 report::print_validation(&validation, &id, v, offset);
             }
         }
-        DatasetsCommand::Preview { id, version, offset, limit } => {
+        DatasetsCommand::Preview { id, version, offset, limit, template } => {
             let v = resolve_version(&mut api, &id, version).await?;
-            let query = [("offset", offset.to_string()), ("limit", limit.to_string())];
+            let mut query = vec![("offset", offset.to_string()), ("limit", limit.to_string())];
+            query.extend(template.map(|t| ("template", t)));
             let preview = api.get(&format!("{}/preview", version_path(&id, v)), &query).await?;
             if ctx.json {
                 output::json(&preview);

@@ -99,7 +99,42 @@ pub fn print_preview(answer: &Value) {
             let field = e.get("field").and_then(Value::as_str).map(|f| format!(" {f}")).unwrap_or_default();
             println!("  ! line {}{field}: {} ({})", location(e), s(e, "message"), s(e, "code"));
         }
+        if let Some(rendered) = r.get("rendered").filter(|x| !x.is_null()) {
+            println!("  as the model sees it (trained text between ⟦ and ⟧):");
+            println!("{}", mark_trained(rendered));
+        }
+        if let Some(e) = r.get("render_error").and_then(Value::as_str) {
+            println!("  ! the chat template refused this record: {e}");
+        }
     }
+}
+
+/// The rendered text with the trained spans wrapped in ⟦…⟧.
+fn mark_trained(rendered: &Value) -> String {
+    let text = rendered.get("text").and_then(Value::as_str).unwrap_or("");
+    let mut spans: Vec<(usize, usize)> = rendered
+        .get("spans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|sp| sp.get("trained").and_then(Value::as_bool) == Some(true))
+        .filter_map(|sp| Some((sp.get("start")?.as_u64()? as usize, sp.get("end")?.as_u64()? as usize)))
+        .filter(|(a, b)| a <= b && *b <= text.len() && text.is_char_boundary(*a) && text.is_char_boundary(*b))
+        .collect();
+    spans.sort();
+    let (mut out, mut at) = (String::new(), 0);
+    for (a, b) in spans {
+        if a < at {
+            continue;
+        }
+        out.push_str(&text[at..a]);
+        out.push('⟦');
+        out.push_str(&text[a..b]);
+        out.push('⟧');
+        at = b;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 fn print_record(record: &Value) {
