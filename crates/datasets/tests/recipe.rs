@@ -551,3 +551,17 @@ fn whole_recipe_matches_the_golden_files() {
         assert_eq!(actual, expected, "{name} differs (UPDATE_GOLDEN=1 rewrites it)");
     }
 }
+
+#[test]
+fn the_augment_step_is_declared_and_refused_until_deployments_exist() {
+    let recipe = br#"{"version": 1, "steps": [{"step": "augment", "method": "back_translate", "pivot_language": "zh",
+        "endpoint": {"url": {"url": "https://models.example.com/v1", "model": "qwen2", "api_key_env": "AUG_KEY"}}, "copies": 2}]}"#;
+    let err = datasets::Recipe::from_json(recipe).unwrap_err().to_string();
+    assert!(err.contains("augment") && err.contains("deployments exist"), "{err}");
+    let bad = br#"{"version": 1, "steps": [{"step": "augment", "method": "back_translate", "endpoint": {"deployment": {"deployment_id": "dep_1"}}}]}"#;
+    let err = datasets::Recipe::from_json(bad).unwrap_err().to_string();
+    assert!(err.contains("pivot_language"), "{err}");
+    let unknown =
+        br#"{"version": 1, "steps": [{"step": "augment", "method": "summarise", "endpoint": {"deployment": {"deployment_id": "d"}}}]}"#;
+    assert!(datasets::Recipe::from_json(unknown).is_err());
+}

@@ -35,6 +35,7 @@ pub enum Step {
     MaskPii(MaskPii),
     Split(Split),
     Convert(Convert),
+    Augment(super::augment::Augment),
 }
 
 impl Step {
@@ -47,6 +48,7 @@ impl Step {
             Step::MaskPii(_) => "mask_pii",
             Step::Split(_) => "split",
             Step::Convert(_) => "convert",
+            Step::Augment(_) => "augment",
         }
     }
 }
@@ -341,6 +343,7 @@ impl Recipe {
                 }
                 Step::Filter(filter) => check_filter(filter).or_else(|(field, message)| fail(field, message))?,
                 Step::MaskPii(mask) => check_mask(mask).or_else(|(field, message)| fail(&field, message))?,
+                Step::Augment(a) => super::augment::check_augment(a).or_else(|(field, message)| fail(field, message))?,
                 Step::Split(split) => {
                     match split.validation {
                         SplitSize::Ratio(r) if !(r > 0.0 && r < 1.0) => {

@@ -27,6 +27,7 @@
 //! ]}
 //! ```
 
+pub mod augment;
 mod config;
 mod exact;
 mod filter;
@@ -261,6 +262,17 @@ impl Pipeline {
                     None => Stage::Collect(SplitCollector::new(c)),
                 },
                 Step::Convert(_) => Stage::Convert,
+                Step::Augment(a) => {
+                    // `check` refuses the step until an augmenter can be given; say why here too.
+                    let (field, message) = augment::check_augment(a).err().unwrap_or(("step", String::new()));
+                    return Err(RecipeCheckError {
+                        step: Some(i),
+                        step_name: Some(step.name().to_owned()),
+                        field: field.to_owned(),
+                        message,
+                    }
+                    .into());
+                }
             });
             tallies.push(StepTally::new(i, step.name()));
         }
