@@ -117,6 +117,15 @@ pub async fn set_result(conn: &mut Conn, id: &str, dataset_id: &str, version_id:
     Ok(())
 }
 
+/// Pending uploads whose time ran out, across organizations.
+pub async fn expired_pending(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<UploadRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE status = 'pending' AND expires_at <= $1 ORDER BY id LIMIT $2"))
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 /// Uploads left `processing` by a process that stopped.
 pub async fn stuck_processing(conn: &mut Conn) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT id FROM uploads WHERE status = 'processing'").fetch_all(&mut *conn).await?)

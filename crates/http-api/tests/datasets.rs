@@ -408,3 +408,33 @@ async fn preview_renders_through_the_chat_template(app: TestApp) {
     assert!(unknown.body["error"]["message"].as_str().unwrap().contains("chatml"));
 }
 on_each_backend!(preview_renders_through_the_chat_template_test, preview_renders_through_the_chat_template);
+
+async fn expired_uploads_are_swept_and_release_storage(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let up = app.post("/api/v1/uploads", &admin, json!({"filename": "late.jsonl", "bytes": GOOD.len()})).await.id();
+    app.send(put_part(&admin, &up, 1, GOOD.as_bytes(), None)).await.expect(201);
+    let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let storage = |app: &TestApp| {
+        let (pool, org) = (app.services.db().pool().clone(), org.clone());
+        async move {
+            let row: (i64, i64) = sqlx::query_as("SELECT storage_used_bytes, storage_reserved_bytes FROM organizations WHERE id = $1")
+                .bind(org)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            row
+        }
+    };
+    assert_eq!(storage(&app).await, (0, GOOD.len() as i64));
+    assert_eq!(app.services.sweep_expired_uploads().await.unwrap(), 0, "not expired yet");
+    sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1").bind(&up).execute(app.services.db().pool()).await.unwrap();
+    assert_eq!(app.services.sweep_expired_uploads().await.unwrap(), 1);
+    let after = app.get(&format!("/api/v1/uploads/{up}"), &admin).await;
+    assert_eq!(after.expect(200)["status"], "cancelled");
+    assert!(after.body["parts"].as_array().unwrap().is_empty());
+    assert_eq!(storage(&app).await, (0, 0), "the reservation is released");
+    assert!(walk(&app.db.dir.path().join("blobs").join("blobs")).is_empty(), "the part's blob is deleted");
+    let events = app.get("/api/v1/audit-events?action=upload.expire", &admin).await;
+    assert_eq!(events.expect(200)["data"][0]["target_id"], up.as_str());
+}
+on_each_backend!(expired_uploads_are_swept_and_release_storage_test, expired_uploads_are_swept_and_release_storage);

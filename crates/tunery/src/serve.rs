@@ -77,6 +77,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if recovered > 0 {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
     }
+    spawn_housekeeping(services.clone());
     let app = http_api::router(services, &cfg.http);
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -88,6 +89,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     tracing::info!("shutting down: in-flight requests finished");
     db.close().await;
     Ok(0)
+}
+
+/// Periodic upkeep: cancels expired uploads (releasing their storage) every ten minutes.
+fn spawn_housekeeping(services: services::Services) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match services.sweep_expired_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "cancelled expired uploads and released their storage"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep expired uploads"),
+            }
+        }
+    });
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called (not when the

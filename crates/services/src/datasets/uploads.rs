@@ -364,6 +364,39 @@ impl Services {
         Ok(self.get_upload(principal, id).await?.0)
     }
 
+    /// Cancels pending uploads whose time ran out: their parts are deleted and the storage
+    /// they reserved is released. Runs periodically; returns how many it cancelled.
+    pub async fn sweep_expired_uploads(&self) -> Result<usize> {
+        let now = now_ms();
+        let expired = database::uploads::expired_pending(&mut *self.db().read().await?, now, 500).await?;
+        let mut swept = 0;
+        for upload in expired {
+            let mut tx = self.db().begin_write().await?;
+            if !database::uploads::transition(
+                tx.conn(),
+                &upload.id,
+                &["pending"],
+                "cancelled",
+                Some("expired before it was completed"),
+                now,
+            )
+            .await?
+            {
+                continue;
+            }
+            let blobs = database::uploads::delete_parts(tx.conn(), &upload.id).await?;
+            database::uploads::account(tx.conn(), &upload.organization_id, -upload.bytes, 0).await?;
+            let event = AuditEvent { actor_kind: "system", ..AuditEvent::anonymous(Some(&upload.organization_id), "upload.expire") }
+                .target("upload", &upload.id)
+                .details(serde_json::json!({"user_id": upload.user_id, "bytes": upload.bytes}));
+            append(tx.conn(), event, &RequestContext::default()).await?;
+            tx.commit().await?;
+            self.collect_blobs(blobs).await;
+            swept += 1;
+        }
+        Ok(swept)
+    }
+
     /// At start: uploads a previous process left `processing` go back to `pending` (their
     /// parts are intact), so their owners can complete them again.
     pub async fn recover_uploads(&self) -> Result<usize> {
