@@ -36,7 +36,7 @@ pub(crate) struct Decoder {
     pub max_record_bytes: usize,
 }
 
-/// Where in the file an error sits: the unit, plus the row for CSV.
+/// Where in the file an error sits: the unit, plus the row for CSV and Parquet.
 struct Place<'a> {
     unit: &'a Unit,
     row: Option<u64>,
@@ -65,7 +65,11 @@ impl Place<'_> {
 
 impl Decoder {
     pub(crate) fn decode(&self, unit: &Unit, bytes: Option<&[u8]>, fields: &mut FieldCounter) -> Decoded {
-        let row = (self.container == Container::Csv).then_some(unit.index as u64 + 1);
+        let row = match self.container {
+            Container::Csv => Some(unit.index as u64 + 1),
+            Container::Parquet => Some(unit.line),
+            _ => None,
+        };
         let place = Place { unit, row };
         let bytes = match (&unit.kind, bytes) {
             (UnitKind::Data(_), Some(bytes)) => bytes,
@@ -93,7 +97,7 @@ impl Decoder {
             }
         };
         match self.container {
-            Container::Json | Container::Jsonl => self.decode_json(&place, text, fields),
+            Container::Json | Container::Jsonl | Container::Parquet => self.decode_json(&place, text, fields),
             Container::Csv => self.decode_csv(&place, bytes, fields),
             Container::Txt => Decoded { record: Some(Record::Text { text: text.to_owned() }), errors: Vec::new() },
         }

@@ -75,7 +75,8 @@ pub struct RecordError {
     /// CSV: where the row starts). For `invalid_json`, `non_utf8` and `binary_data`,
     /// the line of the offending byte.
     pub line: u64,
-    /// CSV only: 1-based data row (the first row after the header is row 1).
+    /// CSV and Parquet: 1-based data row (CSV: the first row after the header is row 1).
+    /// For Parquet, `line` holds the same row number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row: Option<u64>,
     /// 1-based column within `line`: serde's column for `invalid_json`, the byte (counted
@@ -100,8 +101,10 @@ pub enum FileErrorCode {
     CompressedFile,
     /// UTF-16 or UTF-32 (by byte-order mark or NUL pattern): only UTF-8 is read.
     UnsupportedEncoding,
-    /// Parquet (by `PAR1` magic or extension): not supported yet.
+    /// A Parquet file using a feature this build does not read (the brotli or LZO codec).
     ParquetNotSupported,
+    /// The file is not valid Parquet (bad footer, corrupt pages), or a row could not be read.
+    InvalidParquet,
     /// A JSON array that is not closed: the file was cut off.
     TruncatedFile,
     /// The container is not one this crate reads (a single JSON object, data after a JSON array).

@@ -1,9 +1,10 @@
-//! Dataset formats: the container (JSONL, JSON array, CSV, TXT) and the schema (OpenAI chat,
+//! Dataset formats: the container (JSONL, JSON array, CSV, TXT, Parquet) and the schema (OpenAI chat,
 //! ShareGPT, Alpaca, prompt/completion, preference pairs, text), together a [`FormatSpec`].
 //!
 //! [`detect`] guesses the spec from the first bytes of a file and its name; users may pass an
 //! explicit spec instead (it deserialises with unknown fields refused). Parquet is recognised
-//! and refused with a clear error for now.
+//! by its `PAR1` magic or `.parquet` name; its schema is detected from its first rows when the
+//! file is opened (the head holds no rows: they are found through the footer).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,9 @@ pub enum Container {
     Csv,
     /// Plain text: one record per line or per blank-line-separated paragraph.
     Txt,
+    /// Apache Parquet: one record per row, columns as JSON fields (nested lists and structs
+    /// as arrays and objects).
+    Parquet,
 }
 
 /// What each record holds.
@@ -172,8 +176,9 @@ impl FormatSpec {
 const DETECT_RECORDS: usize = 50;
 
 /// Guesses the format from the first bytes of a file (a few hundred KiB is plenty) and its
-/// name. Fails on whole-file problems (compressed, UTF-16, Parquet, empty, a single JSON
-/// object) and when none of the first records matches a known schema.
+/// name. Fails on whole-file problems (compressed, UTF-16, empty, a single JSON object) and
+/// when none of the first records matches a known schema. Parquet gives [`Schema::Auto`]
+/// here: its rows are only reachable through the footer, so [`crate::scan`] settles the schema.
 pub fn detect(head: &[u8], filename: Option<&str>) -> Result<FormatSpec, FormatError> {
     let mut spec = detect_container(head, filename)?;
     spec.schema = detect_schema(magic::strip_bom(head), &spec)?;
@@ -186,6 +191,9 @@ pub fn detect(head: &[u8], filename: Option<&str>) -> Result<FormatSpec, FormatE
 /// The container alone, with [`Schema::Auto`]: by extension, then by content.
 pub(crate) fn detect_container(head: &[u8], filename: Option<&str>) -> Result<FormatSpec, FormatError> {
     magic::check(head, filename)?;
+    if magic::is_parquet(head, filename) {
+        return Ok(FormatSpec::new(Container::Parquet, Schema::Auto));
+    }
     let body = magic::strip_bom(head);
     let extension = filename.and_then(|f| f.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
@@ -270,6 +278,7 @@ fn guess_txt_split(body: &[u8]) -> TxtSplit {
 fn detect_schema(body: &[u8], spec: &FormatSpec) -> Result<Schema, FormatError> {
     match spec.container {
         Container::Txt => return Ok(Schema::Text),
+        Container::Parquet => return Ok(Schema::Auto),
         Container::Csv => {
             let header = columns::read_header(body, spec.delimiter_byte())?;
             return columns::schema_from_header(&header);
@@ -277,28 +286,69 @@ fn detect_schema(body: &[u8], spec: &FormatSpec) -> Result<Schema, FormatError> 
         Container::Json | Container::Jsonl => {}
     }
     let mut units = Units::open(body, spec, usize::MAX, 0).map_err(|e| FileError::new(FileErrorCode::UnknownFormat, e.to_string()))?;
-    let mut votes: Vec<(Schema, usize)> = Vec::new();
-    let mut keys_seen: Vec<String> = Vec::new();
-    let mut first_json_error: Option<String> = None;
+    let mut votes = SchemaVotes::default();
     let mut looked = 0;
     while looked < DETECT_RECORDS {
         let Ok(Some(unit)) = units.next_unit() else { break };
         looked += 1;
         let Some(bytes) = units.data(&unit) else { continue };
         match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(serde_json::Value::Object(obj)) => match classify(&obj) {
-                Some(s) => match votes.iter_mut().find(|(v, _)| *v == s) {
-                    Some((_, n)) => *n += 1,
-                    None => votes.push((s, 1)),
-                },
-                None => keys_seen.extend(obj.keys().filter(|k| !keys_seen.contains(k)).cloned().collect::<Vec<_>>()),
-            },
-            Ok(_) => {}
+            Ok(value) => votes.add(&value),
             Err(e) => {
-                first_json_error.get_or_insert_with(|| format!("line {}: {e}", unit.line));
+                votes.first_json_error.get_or_insert_with(|| format!("line {}: {e}", unit.line));
             }
         }
     }
+    votes.finish()
+}
+
+/// Parquet: the schema most of the first rows follow (rows as JSON objects).
+pub(crate) fn detect_parquet_schema(rows: &mut crate::parquet::ParquetRows) -> Result<Schema, FormatError> {
+    let mut votes = SchemaVotes::default();
+    for _ in 0..DETECT_RECORDS {
+        match rows.next_row() {
+            Ok(Some((_, value))) => votes.add(&value),
+            Ok(None) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    votes.finish()
+}
+
+/// Schemas recognised among the first records, by count.
+#[derive(Default)]
+struct SchemaVotes {
+    votes: Vec<(Schema, usize)>,
+    keys_seen: Vec<String>,
+    first_json_error: Option<String>,
+}
+
+impl SchemaVotes {
+    fn add(&mut self, value: &serde_json::Value) {
+        let serde_json::Value::Object(obj) = value else { return };
+        match classify(obj) {
+            Some(s) => match self.votes.iter_mut().find(|(v, _)| *v == s) {
+                Some((_, n)) => *n += 1,
+                None => self.votes.push((s, 1)),
+            },
+            None => {
+                let new: Vec<String> = obj.keys().filter(|k| !self.keys_seen.contains(k)).cloned().collect();
+                self.keys_seen.extend(new);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Schema, FormatError> {
+        let SchemaVotes { votes, mut keys_seen, first_json_error } = self;
+        schema_from_votes(&votes, &mut keys_seen, first_json_error)
+    }
+}
+
+fn schema_from_votes(
+    votes: &[(Schema, usize)],
+    keys_seen: &mut Vec<String>,
+    first_json_error: Option<String>,
+) -> Result<Schema, FormatError> {
     // Most votes wins; ties go to the schema seen first.
     if let Some(best) = votes.iter().map(|(_, n)| *n).max() {
         return Ok(votes.iter().find(|(_, n)| *n == best).map(|(s, _)| *s).unwrap_or(Schema::Auto));

@@ -12,7 +12,8 @@
 //!   near-duplicate removal, filters, PII masking, a train/validation split ([`recipe`]).
 //!
 //! Containers: JSONL, JSON arrays (streamed), CSV (header + column mapping), TXT (lines or
-//! paragraphs); Parquet and compressed files are refused with a clear error. Schemas: OpenAI
+//! paragraphs), Parquet (rows as JSON objects, spooled to a temporary file for random access);
+//! compressed files are refused with a clear error. Schemas: OpenAI
 //! chat, ShareGPT, Alpaca, prompt/completion, OpenAI preference, chosen/rejected, text.
 //!
 //! Pure: reads from `std::io::Read`, no async runtime, no database, no HTTP.
@@ -27,6 +28,7 @@ mod histogram;
 mod input;
 mod language;
 mod magic;
+mod parquet;
 mod preview;
 pub mod recipe;
 mod record;

@@ -1,5 +1,6 @@
-//! Whole-file checks on the first bytes: compressed archives, UTF-16/UTF-32, Parquet and empty
-//! files are refused before any record is read, with a message that says what to do.
+//! Whole-file checks on the first bytes: compressed archives, UTF-16/UTF-32 and empty files are
+//! refused before any record is read, with a message that says what to do. Parquet files
+//! (`PAR1` magic or `.parquet` name) are binary and skip the text checks.
 
 use crate::errors::{FileError, FileErrorCode};
 
@@ -10,7 +11,12 @@ pub(crate) fn strip_bom(head: &[u8]) -> &[u8] {
     head.strip_prefix(UTF8_BOM).unwrap_or(head)
 }
 
-/// Refuses files this crate cannot read; `Ok` means "looks like UTF-8 text".
+/// A Parquet file, by its `PAR1` magic or its name.
+pub(crate) fn is_parquet(head: &[u8], filename: Option<&str>) -> bool {
+    head.starts_with(b"PAR1") || filename.is_some_and(|f| f.to_ascii_lowercase().ends_with(".parquet"))
+}
+
+/// Refuses files this crate cannot read; `Ok` means "looks like UTF-8 text, or Parquet".
 pub(crate) fn check(head: &[u8], filename: Option<&str>) -> Result<(), FileError> {
     if let Some(kind) = compression(head) {
         return Err(FileError::new(
@@ -18,12 +24,8 @@ pub(crate) fn check(head: &[u8], filename: Option<&str>) -> Result<(), FileError
             format!("the file is {kind}-compressed; decompress it first and upload the plain .jsonl, .json, .csv or .txt file"),
         ));
     }
-    let parquet_name = filename.is_some_and(|f| f.to_ascii_lowercase().ends_with(".parquet"));
-    if head.starts_with(b"PAR1") || parquet_name {
-        return Err(FileError::new(
-            FileErrorCode::ParquetNotSupported,
-            "Parquet is not supported yet; export the data as JSONL (for example with pandas: df.to_json(path, orient=\"records\", lines=True))",
-        ));
+    if is_parquet(head, filename) {
+        return Ok(());
     }
     if let Some(encoding) = wide_encoding(head) {
         return Err(FileError::new(

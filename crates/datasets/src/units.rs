@@ -5,6 +5,8 @@
 //!   is a unit with an error; a file that ends inside the array is a truncated file.
 //! - CSV: the header row is read first ([`Units::read_header`]); blank rows are skipped.
 //! - TXT: non-blank lines or paragraphs.
+//! - Parquet: every row, as the bytes of its JSON object ([`Units::parquet`]); `line` is the
+//!   1-based row number.
 //!
 //! Record indices count units, so [`crate::scan`] and [`crate::read_range`] agree on them.
 
@@ -14,6 +16,7 @@ use std::ops::Range;
 use crate::columns;
 use crate::errors::{FileError, FileErrorCode};
 use crate::format::{Container, FormatSpec, TxtSplit};
+use crate::parquet::ParquetRows;
 use crate::split::{AnySplitter, CsvRowSplitter, JsonArraySplitter, LineSplitter, ParagraphSplitter, Raw, RecordReader};
 
 /// Bytes read from the input at a time.
@@ -56,6 +59,16 @@ pub(crate) struct Units<R> {
     json: JsonState,
     file_error: Option<FileError>,
     done: bool,
+    /// Parquet: the rows, read instead of `reader` (which then holds nothing).
+    parquet: Option<ParquetFeed>,
+}
+
+/// Parquet rows and the JSON bytes of the current one.
+#[derive(Debug)]
+struct ParquetFeed {
+    rows: ParquetRows,
+    buf: Vec<u8>,
+    keep_prefix: usize,
 }
 
 impl<R: Read> Units<R> {
@@ -66,6 +79,8 @@ impl<R: Read> Units<R> {
             (Container::Txt, TxtSplit::Paragraphs) => AnySplitter::Paragraphs(ParagraphSplitter::default()),
             (Container::Csv, _) => AnySplitter::CsvRows(CsvRowSplitter::new(spec.delimiter_byte())),
             (Container::Json, _) => AnySplitter::JsonArray(JsonArraySplitter::default()),
+            // Parquet rows come from `Units::parquet`; `reader` is never read.
+            (Container::Parquet, _) => AnySplitter::Lines(LineSplitter),
         };
         let mut reader = RecordReader::new(reader, splitter, max_record_bytes, CHUNK_BYTES);
         reader.keep_prefix(keep_prefix);
@@ -78,13 +93,51 @@ impl<R: Read> Units<R> {
             json: JsonState::BeforeArray,
             file_error: None,
             done: false,
+            parquet: None,
         })
+    }
+
+    /// Parquet: units are the rows of `rows`, each as the bytes of its JSON object. `empty`
+    /// is a reader with nothing left to read (the input, already spooled).
+    pub(crate) fn parquet(
+        empty: R,
+        spec: &FormatSpec,
+        rows: ParquetRows,
+        max_record_bytes: usize,
+        keep_prefix: usize,
+    ) -> io::Result<Units<R>> {
+        let mut units = Units::open(empty, spec, max_record_bytes, keep_prefix)?;
+        units.parquet = Some(ParquetFeed { rows, buf: Vec::new(), keep_prefix });
+        Ok(units)
+    }
+
+    fn next_parquet_unit(&mut self) -> Option<Unit> {
+        let feed = self.parquet.as_mut()?;
+        let (row, value) = match feed.rows.next_row() {
+            Ok(Some(found)) => found,
+            Ok(None) => return None,
+            Err(error) => {
+                self.fail(error);
+                return None;
+            }
+        };
+        feed.buf.clear();
+        // Serialising a `Value` into a Vec cannot fail.
+        serde_json::to_writer(&mut feed.buf, &value).ok();
+        let len = feed.buf.len();
+        let kind = if len > self.max_record_bytes {
+            UnitKind::TooLong { len: len as u64, prefix: feed.buf[..len.min(feed.keep_prefix)].to_vec() }
+        } else {
+            UnitKind::Data(0..len)
+        };
+        Some(self.unit(row, 0, kind))
     }
 
     /// The bytes of a data unit returned by the last [`Units::next_unit`].
     pub(crate) fn data(&self, unit: &Unit) -> Option<&[u8]> {
-        match &unit.kind {
-            UnitKind::Data(range) => Some(self.reader.slice(range)),
+        match (&unit.kind, &self.parquet) {
+            (UnitKind::Data(range), Some(feed)) => feed.buf.get(range.clone()),
+            (UnitKind::Data(range), None) => Some(self.reader.slice(range)),
             _ => None,
         }
     }
@@ -95,6 +148,9 @@ impl<R: Read> Units<R> {
     }
 
     pub(crate) fn max_buffer_bytes(&self) -> usize {
+        if let Some(feed) = &self.parquet {
+            return feed.buf.capacity();
+        }
         self.reader.max_buffer_bytes()
     }
 
@@ -124,6 +180,11 @@ impl<R: Read> Units<R> {
         loop {
             if self.done {
                 return Ok(None);
+            }
+            if self.parquet.is_some() {
+                let unit = self.next_parquet_unit();
+                self.done = unit.is_none();
+                return Ok(unit);
             }
             let Some(raw) = self.reader.next_raw()? else {
                 self.done = true;
@@ -158,13 +219,13 @@ impl<R: Read> Units<R> {
         let keep = match (self.container, self.split) {
             (Container::Jsonl | Container::Csv, _) | (Container::Txt, TxtSplit::Lines) => trim_end_cr(bytes).len(),
             (Container::Txt, TxtSplit::Paragraphs) => bytes.trim_ascii_end().len(),
-            (Container::Json, _) => bytes.len(),
+            (Container::Json | Container::Parquet, _) => bytes.len(),
         };
         let blank = bytes[..keep].iter().all(u8::is_ascii_whitespace);
         let data = UnitKind::Data(range.start..range.start + keep);
         match self.container {
             // A blank JSONL line is a record: an empty one, reported.
-            Container::Jsonl => Some(self.unit(line, col, data)),
+            Container::Jsonl | Container::Parquet => Some(self.unit(line, col, data)),
             Container::Csv | Container::Txt if blank => None,
             Container::Csv | Container::Txt => Some(self.unit(line, col, data)),
             Container::Json => match self.json_record(&range, line, terminator) {

@@ -19,8 +19,6 @@ fn whole_file_problems_are_refused_by_their_bytes() {
         (b"\x00\x00\xfe\xff\x00\x00\x00{", None, FileErrorCode::UnsupportedEncoding),
         (b"\xfe\xff\x00{\x00\"", None, FileErrorCode::UnsupportedEncoding),
         (b"\x00{\x00\"\x00t\x00e\x00x\x00t", None, FileErrorCode::UnsupportedEncoding),
-        (b"PAR1\x00\x00", Some("data.bin"), FileErrorCode::ParquetNotSupported),
-        (b"anything", Some("train.PARQUET"), FileErrorCode::ParquetNotSupported),
         (b"", Some("data.jsonl"), FileErrorCode::EmptyFile),
         (b"\xef\xbb\xbf \n", Some("data.jsonl"), FileErrorCode::EmptyFile),
         (b"{\n  \"data\": []\n}", Some("data.json"), FileErrorCode::UnsupportedLayout),
@@ -80,7 +78,12 @@ fn format_spec_round_trips_and_refuses_unknown_fields() {
     let unknown = r#"{"container":"jsonl","schema":"chat","colums":{}}"#;
     let err = serde_json::from_str::<FormatSpec>(unknown).unwrap_err().to_string();
     assert!(err.contains("unknown field `colums`"), "{err}");
-    assert!(serde_json::from_str::<FormatSpec>(r#"{"container":"parquet","schema":"chat"}"#).is_err());
+    let parquet: FormatSpec = serde_json::from_str(r#"{"container":"parquet","schema":"chat"}"#).unwrap();
+    assert_eq!(parquet, FormatSpec::new(Container::Parquet, Schema::Chat));
+    assert!(parquet.check().is_ok());
+    let with_columns = FormatSpec { columns: Some(Default::default()), ..parquet };
+    assert_eq!(with_columns.check().map_err(|e| e.code), Err(FileErrorCode::InvalidFormatSpec));
+    assert!(serde_json::from_str::<FormatSpec>(r#"{"container":"orc","schema":"chat"}"#).is_err());
 }
 
 #[test]

@@ -120,6 +120,7 @@ fn golden_files_cover_every_code() {
         FileErrorCode::CompressedFile,
         FileErrorCode::UnsupportedEncoding,
         FileErrorCode::ParquetNotSupported,
+        FileErrorCode::InvalidParquet,
         FileErrorCode::TruncatedFile,
         FileErrorCode::UnsupportedLayout,
         FileErrorCode::UnknownFormat,

@@ -11,7 +11,8 @@ use serde::Serialize;
 use services::projects::ProjectAccess;
 use utoipa::ToSchema;
 
-fn secs(ms: i64) -> i64 {
+/// Unix milliseconds as the API's Unix seconds.
+pub(crate) fn secs(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
 

@@ -1,14 +1,11 @@
 //! API views of datasets, versions and uploads.
 
+use crate::views::secs;
 use database::datasets::VersionRow;
 use database::uploads::{PartRow, UploadRow};
 use serde::Serialize;
 use services::datasets::{DatasetAccess, Lineage};
 use utoipa::ToSchema;
-
-fn secs(ms: i64) -> i64 {
-    ms.div_euclid(1000)
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatasetView {

@@ -438,3 +438,22 @@ async fn expired_uploads_are_swept_and_release_storage(app: TestApp) {
     assert_eq!(events.expect(200)["data"][0]["target_id"], up.as_str());
 }
 on_each_backend!(expired_uploads_are_swept_and_release_storage_test, expired_uploads_are_swept_and_release_storage);
+
+async fn parquet_files_are_datasets_too(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let file = include_bytes!("../../datasets/tests/golden/parquet_rows.parquet");
+    let created = app.upload_dataset(&admin, &[("name", "columnar")], "rows.parquet", file).await;
+    let v = created.expect(201)["version"].clone();
+    assert_eq!(v["format"]["container"], "parquet");
+    assert_eq!((v["records"].as_i64(), v["invalid_records"].as_i64()), (Some(3), Some(2)), "{v}");
+    let id = created.body["dataset"]["id"].as_str().unwrap();
+    let val = app.get(&format!("/api/v1/datasets/{id}/versions/1/validation"), &admin).await;
+    let rows: Vec<i64> = val.expect(200)["errors"].as_array().unwrap().iter().map(|e| e["row"].as_i64().unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| (1..=3).contains(r)));
+    let brotli = include_bytes!("../../datasets/tests/golden/brotli.parquet");
+    let refused = app.upload_dataset(&admin, &[("name", "brotli")], "b.parquet", brotli).await;
+    refused.expect(422);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("brotli"));
+}
+on_each_backend!(parquet_files_are_datasets_too_test, parquet_files_are_datasets_too);

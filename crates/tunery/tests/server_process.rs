@@ -49,49 +49,33 @@ async fn admin_token(http: &reqwest::Client, url: &str, register: bool) -> Strin
     login["access_token"].as_str().expect("token").to_string()
 }
 
-/// Every project name of the organization, following pages.
-async fn project_names(http: &reqwest::Client, url: &str, token: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut after = String::new();
+/// Every item of a list endpoint, following its cursor: `cursor(last item)` is the query
+/// suffix for the next page.
+async fn all_items(http: &reqwest::Client, first: &str, token: &str, cursor: impl Fn(&Value) -> String) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next = String::new();
     loop {
-        let page: Value = http
-            .get(format!("{url}/api/v1/projects?limit=100&after={after}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = http.get(format!("{first}{next}")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
         let data = page["data"].as_array().unwrap();
-        names.extend(data.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        items.extend(data.iter().cloned());
         if !page["has_more"].as_bool().unwrap() {
-            return names;
+            return items;
         }
-        after = data.last().unwrap()["id"].as_str().unwrap().to_string();
+        next = cursor(data.last().unwrap());
     }
 }
 
+/// Every project name of the organization.
+async fn project_names(http: &reqwest::Client, url: &str, token: &str) -> Vec<String> {
+    let items =
+        all_items(http, &format!("{url}/api/v1/projects?limit=100"), token, |p| format!("&after={}", p["id"].as_str().unwrap())).await;
+    items.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// How many audit events of one action the organization has.
 async fn audit_count(http: &reqwest::Client, url: &str, token: &str, action: &str) -> usize {
-    let mut n = 0;
-    let mut before = String::new();
-    loop {
-        let page: Value = http
-            .get(format!("{url}/api/v1/audit-events?action={action}&limit=100{before}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let data = page["data"].as_array().unwrap();
-        n += data.len();
-        if !page["has_more"].as_bool().unwrap() {
-            return n;
-        }
-        before = format!("&before={}", data.last().unwrap()["seq"]);
-    }
+    let first = format!("{url}/api/v1/audit-events?action={action}&limit=100");
+    all_items(http, &first, token, |e| format!("&before={}", e["seq"])).await.len()
 }
 
 fn audit_verify(db: &TestDb) -> (bool, String) {

@@ -29,7 +29,7 @@
 
 pub mod augment;
 mod config;
-mod exact;
+pub(crate) mod exact;
 mod filter;
 mod near;
 mod pii;
