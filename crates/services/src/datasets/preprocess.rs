@@ -34,8 +34,23 @@ fn recipe_error(e: RecipeError) -> Error {
 
 impl Services {
     /// Applies `recipe` to version `version` of a dataset. The output is canonical chat JSONL,
-    /// stored (encrypted) as a new version whose parent is the input version.
+    /// stored (encrypted) as a new version whose parent is the input version. The work runs in a
+    /// task of its own: a client that stops waiting does not cut it short halfway.
     pub async fn preprocess(
+        &self,
+        principal: &Principal,
+        dataset_id: &str,
+        version: i64,
+        recipe: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<Preprocessed> {
+        let (services, principal, dataset_id, ctx) = (self.clone(), principal.clone(), dataset_id.to_string(), ctx.clone());
+        tokio::spawn(async move { services.run_preprocess(&principal, &dataset_id, version, recipe, &ctx).await })
+            .await
+            .map_err(internal)?
+    }
+
+    async fn run_preprocess(
         &self,
         principal: &Principal,
         dataset_id: &str,

@@ -218,7 +218,9 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
                 std::fs::read_to_string(&recipe).with_context(|| format!("cannot read the recipe file {recipe}"))?
             };
             let recipe: Value = serde_json::from_str(&text).context("the recipe is not JSON")?;
-            let done = api.post(&format!("{}/preprocess", version_path(&id, v)), &json!({ "recipe": recipe })).await?;
+            // The server applies the recipe before it answers: large datasets take minutes.
+            let wait = std::time::Duration::from_secs(3600);
+            let done = api.post_waiting(&format!("{}/preprocess", version_path(&id, v)), &json!({ "recipe": recipe }), wait).await?;
             if ctx.json {
                 output::json(&done);
             } else {
