@@ -16,6 +16,7 @@ cargo fmt --all --check
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p blob-store --features s3 --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/tunery-test.log"
@@ -23,6 +24,19 @@ status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
   echo "cargo test failed" >&2
   exit "$status"
+fi
+
+echo "== blob store on S3 (moto on loopback)"
+TUNERY_TEST_S3_ENDPOINT=$(crates/blob-store/tests/start-moto.sh | tail -n 1)
+export TUNERY_TEST_S3_ENDPOINT
+moto_pid_file="${TUNERY_CACHE_DIR:-$HOME/.cache/tunery}/moto.pid"
+s3_status=0
+cargo test -p blob-store --features s3 --test s3 --locked 2>&1 | tee -a "${TMPDIR:-/tmp}/tunery-test.log" || s3_status=$?
+kill "$(cat "$moto_pid_file")" 2>/dev/null || true
+rm -f "$moto_pid_file"
+if [ "$s3_status" -ne 0 ]; then
+  echo "cargo test (blob store on S3) failed" >&2
+  exit "$s3_status"
 fi
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "${TMPDIR:-/tmp}/tunery-test.log" | awk '{s += $4} END {print s + 0}')
 if [ "$passed" -eq 0 ]; then

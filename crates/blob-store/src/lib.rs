@@ -54,11 +54,16 @@
 //! fsync'd after renames. Commits, deletes and rotation are serialised inside one
 //! [`BlobStore`] (clones share it); one process owns a root at a time.
 //!
-//! # Room for S3
-//! Nothing in the format depends on a filesystem ([`format`](mod@format)): chunks are
-//! independent and each one's offset is known, so an object-store backend can upload groups of
-//! chunks as the parts of a multipart upload and keep the key file as a small object beside
-//! the data. Only `store.rs` knows paths; no backend trait exists yet.
+//! # S3-compatible storage (feature `s3`)
+//! [`BlobStore::open_s3`] keeps the same format, keys and checks, with the sealed bytes in a
+//! bucket: `<prefix>/blobs/ab/cd/<id>` and `<id>.key`. The writer still seals into a local temp
+//! file (ciphertext only), then uploads it as a streaming multipart put after writing the key
+//! object: the data object appears only when the upload completes, which is the commit point. A
+//! commit re-checks the current master key after its upload and re-wraps if a rotation started
+//! meanwhile; commits and deletes of one id are serialised in the process. Readers stream the
+//! object through a blocking bridge over `object_store` (see `s3.rs`). Where the bytes live is
+//! chosen inside `store.rs`: the local directory's code paths are the default and, without the
+//! feature, the only ones compiled.
 
 mod error;
 pub mod format;
@@ -66,6 +71,8 @@ mod fsio;
 mod id;
 mod keys;
 mod reader;
+#[cfg(feature = "s3")]
+mod s3;
 mod seal;
 mod store;
 mod writer;
@@ -74,5 +81,7 @@ pub use error::{Error, Result};
 pub use id::validate_id;
 pub use keys::{Keyring, MasterKey};
 pub use reader::BlobReader;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, PART_SIZE as S3_PART_SIZE};
 pub use store::{BlobInfo, BlobStore, RotationReport};
 pub use writer::BlobWriter;

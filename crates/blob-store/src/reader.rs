@@ -11,6 +11,23 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+/// Where a reader's sealed bytes come from: a local data file or (feature `s3`) an object's body.
+pub(crate) enum Source {
+    File(File),
+    #[cfg(feature = "s3")]
+    S3(crate::s3::S3Body),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::File(file) => file.read(buf),
+            #[cfg(feature = "s3")]
+            Source::S3(body) => body.read(buf),
+        }
+    }
+}
+
 /// Reads one blob's plaintext through `std::io::Read`. Every chunk is authenticated before its
 /// bytes are returned, and the final chunk's bytes are returned only once the whole content
 /// hashed to the blob id. Any tampering (altered bytes, truncated, extended, dropped or
@@ -19,7 +36,7 @@ use std::path::PathBuf;
 pub struct BlobReader {
     id: String,
     path: PathBuf,
-    file: File,
+    file: Source,
     cipher: Aes256Gcm,
     header: [u8; HEADER_LEN],
     parsed: DataHeader,
@@ -35,8 +52,9 @@ pub struct BlobReader {
 }
 
 impl BlobReader {
-    /// A reader over the open data file `file` of blob `id`, whose key file has been unwrapped.
-    pub(crate) fn new(id: &str, path: PathBuf, mut file: File, key_file: &KeyFile, data_key: &DataKey) -> Result<Self> {
+    /// A reader over the open data file `file` (`len` bytes long) of blob `id`, whose key file
+    /// has been unwrapped.
+    pub(crate) fn new(id: &str, path: PathBuf, mut file: Source, len: u64, key_file: &KeyFile, data_key: &DataKey) -> Result<Self> {
         let location = path.display().to_string();
 
         let mut header = [0u8; HEADER_LEN];
@@ -48,7 +66,7 @@ impl BlobReader {
         if parsed.blob_nonce != data_key.blob_nonce {
             return Err(Error::corrupt("data file does not belong to this key file (blob nonce differs)", location));
         }
-        let actual = file.metadata().map_err(io_err("stat", &path))?.len();
+        let actual = len;
         let expected = data_file_len(key_file.size, parsed.chunk_size);
         if actual != expected {
             return Err(Error::corrupt(

@@ -6,7 +6,7 @@ use crate::format::KeyFile;
 use crate::fsio::{create_new, io_err, is_file, sync_dir, TempFile};
 use crate::id::{validate_id, ID_LEN};
 use crate::keys::{self, DataKey, Keyring, MasterKey};
-use crate::reader::BlobReader;
+use crate::reader::{BlobReader, Source};
 use crate::writer::BlobWriter;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -41,6 +41,10 @@ pub(crate) struct Inner {
     blobs: PathBuf,
     tmp: PathBuf,
     keyring: RwLock<Arc<Keyring>>,
+    /// Where the sealed bytes live when not under `blobs/` (see [`BlobStore::open_s3`]); the
+    /// local directory's code paths are the default and stay as they were.
+    #[cfg(feature = "s3")]
+    s3: Option<crate::s3::S3Backend>,
     /// Serialises commits, deletes and key file replacement, so a data file and its key file
     /// always change together.
     commit_lock: Mutex<()>,
@@ -60,12 +64,57 @@ impl BlobStore {
             let path = entry.map_err(io_err("list", &tmp))?.path();
             fs::remove_file(&path).map_err(io_err("remove leftover temp file", &path))?;
         }
-        let store =
-            BlobStore { inner: Arc::new(Inner { root, blobs, tmp, keyring: RwLock::new(Arc::new(keyring)), commit_lock: Mutex::new(()) }) };
+        let store = BlobStore {
+            inner: Arc::new(Inner {
+                root,
+                blobs,
+                tmp,
+                keyring: RwLock::new(Arc::new(keyring)),
+                #[cfg(feature = "s3")]
+                s3: None,
+                commit_lock: Mutex::new(()),
+            }),
+        };
         store.check_keyring()?;
         Ok(store)
     }
 
+    /// Opens a store whose blobs live in an S3-compatible bucket (feature `s3`), with the same
+    /// format, keys and guarantees as a local store: the writer seals into a temp file under
+    /// `local_tmp_dir` (ciphertext only; this store's own temp files there, named like those of
+    /// `tmp/`, are removed on open) and uploads it when finished; readers stream the object.
+    /// Like [`BlobStore::open`], checks that the keyring can read the first blob found.
+    #[cfg(feature = "s3")]
+    pub fn open_s3(config: crate::s3::S3Config, keyring: Keyring, local_tmp_dir: impl Into<PathBuf>) -> Result<Self> {
+        let tmp = local_tmp_dir.into();
+        fs::create_dir_all(&tmp).map_err(io_err("create directory", &tmp))?;
+        for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))? {
+            let path = entry.map_err(io_err("list", &tmp))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let ours = name.split_once('.').is_some_and(|(stem, ext)| {
+                stem.len() == 24 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "data" | "key")
+            });
+            if ours && path.is_file() {
+                fs::remove_file(&path).map_err(io_err("remove leftover temp file", &path))?;
+            }
+        }
+        let backend = crate::s3::S3Backend::new(&config)?;
+        let store = BlobStore {
+            inner: Arc::new(Inner {
+                root: tmp.clone(),
+                blobs: tmp.clone(),
+                tmp,
+                keyring: RwLock::new(Arc::new(keyring)),
+                s3: Some(backend),
+                commit_lock: Mutex::new(()),
+            }),
+        };
+        store.check_keyring()?;
+        Ok(store)
+    }
+
+    /// The store's root directory (for a store opened with [`BlobStore::open_s3`]: its local
+    /// temp directory).
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
@@ -97,24 +146,31 @@ impl BlobStore {
     /// Opens a blob for streaming, authenticated reads.
     pub fn reader(&self, id: &str) -> Result<BlobReader> {
         validate_id(id)?;
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.inner.s3 {
+            let (body, len) = s3.open_data(id)?;
+            let (key_file, data_key) = self.inner.open_key(id)?;
+            return BlobReader::new(id, s3.data_location(id), Source::S3(body), len, &key_file, &data_key);
+        }
         let data_path = self.inner.data_path(id);
         let file = File::open(&data_path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
             _ => io_err("open", &data_path)(e),
         })?;
+        let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
         let (key_file, data_key) = self.inner.open_key(id)?;
-        BlobReader::new(id, data_path, file, &key_file, &data_key)
+        BlobReader::new(id, data_path, Source::File(file), len, &key_file, &data_key)
     }
 
     pub fn exists(&self, id: &str) -> Result<bool> {
         validate_id(id)?;
-        is_file(&self.inner.data_path(id))
+        self.inner.data_exists(id)
     }
 
     /// The blob's plaintext size, from its authenticated key file.
     pub fn size(&self, id: &str) -> Result<u64> {
         validate_id(id)?;
-        if !is_file(&self.inner.data_path(id))? {
+        if !self.inner.data_exists(id)? {
             return Err(Error::NotFound { id: id.to_string() });
         }
         Ok(self.inner.open_key(id)?.0.size)
@@ -124,6 +180,12 @@ impl BlobStore {
     /// (identical content is stored once).
     pub fn delete(&self, id: &str) -> Result<bool> {
         validate_id(id)?;
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.inner.s3 {
+            let _claim = s3.claim(id);
+            let _guard = self.inner.lock();
+            return s3.delete(id);
+        }
         let (data, key) = (self.inner.data_path(id), self.inner.key_path(id));
         let _guard = self.inner.lock();
         // The data file goes first: its absence is the commit point of a delete.
@@ -153,7 +215,8 @@ impl BlobStore {
         Ok(ids)
     }
 
-    /// Bytes used on disk by the store's files (data, key and temp files).
+    /// Bytes used on disk by the store's files (data, key and temp files; for S3, the bucket's
+    /// objects under the prefix plus the local temp files).
     pub fn disk_usage(&self) -> Result<u64> {
         fn walk(dir: &Path) -> Result<u64> {
             let mut total = 0;
@@ -164,6 +227,10 @@ impl BlobStore {
                 total += if meta.is_dir() { walk(&path)? } else { meta.len() };
             }
             Ok(total)
+        }
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.inner.s3 {
+            return Ok(s3.list()?.1 + walk(&self.inner.tmp)?);
         }
         Ok(walk(&self.inner.blobs)? + walk(&self.inner.tmp)?)
     }
@@ -187,17 +254,26 @@ impl BlobStore {
         let mut report = RotationReport::default();
         for id in self.list()? {
             let key_path = self.inner.key_path(&id);
-            let key_file = match self.inner.read_key_file(&key_path) {
+            let key_file = match self.inner.read_key_file(&id) {
                 Ok(key_file) => key_file,
-                Err(_) if !is_file(&self.inner.data_path(&id))? => continue, // deleted meanwhile
+                Err(_) if !self.inner.data_exists(&id)? => continue, // deleted meanwhile
                 Err(err) => return Err(err),
             };
             if key_file.master_key_id == current {
                 report.already_current += 1;
                 continue;
             }
-            let data_key = keys::unwrap(&keyring, &id, &key_file, &key_path)?;
+            let data_key = keys::unwrap(&keyring, &id, &key_file, &self.inner.key_location(&id))?;
             let rewrapped = keys::wrap(&keyring.current, &id, key_file.size, &data_key);
+            #[cfg(feature = "s3")]
+            if let Some(s3) = &self.inner.s3 {
+                let _guard = self.inner.lock();
+                if s3.data_exists(&id)? {
+                    s3.put_key(&id, rewrapped.encode().to_vec())?;
+                    report.rewrapped += 1;
+                }
+                continue;
+            }
             let temp = TempFile::write_synced(self.inner.temp_path("key"), &rewrapped.encode())?;
             {
                 let _guard = self.inner.lock();
@@ -217,7 +293,7 @@ impl BlobStore {
     fn check_keyring(&self) -> Result<()> {
         let keyring = self.inner.keyring();
         self.inner.visit_blobs(|id| {
-            let Ok(key_file) = self.inner.read_key_file(&self.inner.key_path(id)) else { return Ok(true) };
+            let Ok(key_file) = self.inner.read_key_file(id) else { return Ok(true) };
             if keyring.get(&key_file.master_key_id).is_some() {
                 return Ok(false);
             }
@@ -229,7 +305,13 @@ impl BlobStore {
 impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let keyring = self.inner.keyring();
-        f.debug_struct("BlobStore").field("root", &self.inner.root).field("master_key_ids", &keyring.ids()).finish()
+        let mut out = f.debug_struct("BlobStore");
+        out.field("root", &self.inner.root);
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.inner.s3 {
+            out.field("s3", &s3.describe());
+        }
+        out.field("master_key_ids", &keyring.ids()).finish()
     }
 }
 
@@ -271,13 +353,38 @@ impl Inner {
     /// so a rotation running meanwhile (new key installed before any key file is rewritten)
     /// cannot hand a reader a key file its keyring is too old for.
     fn open_key(&self, id: &str) -> Result<(KeyFile, DataKey)> {
-        let key_path = self.key_path(id);
-        let key_file = self.read_key_file(&key_path)?;
-        let data_key = keys::unwrap(&self.keyring(), id, &key_file, &key_path)?;
+        let key_file = self.read_key_file(id)?;
+        let data_key = keys::unwrap(&self.keyring(), id, &key_file, &self.key_location(id))?;
         Ok((key_file, data_key))
     }
 
-    fn read_key_file(&self, path: &Path) -> Result<KeyFile> {
+    /// Whether blob `id`'s data file (or object) exists: a blob is stored once its data is.
+    fn data_exists(&self, id: &str) -> Result<bool> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return s3.data_exists(id);
+        }
+        is_file(&self.data_path(id))
+    }
+
+    /// Where blob `id`'s key file lives, for messages.
+    fn key_location(&self, id: &str) -> PathBuf {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return s3.key_location(id);
+        }
+        self.key_path(id)
+    }
+
+    fn read_key_file(&self, id: &str) -> Result<KeyFile> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            let location = s3.key_location(id).display().to_string();
+            let bytes = s3.read_key(id)?.ok_or_else(|| Error::corrupt("key file missing", location.clone()))?;
+            return KeyFile::decode(&bytes).map_err(|what| Error::corrupt(what, location));
+        }
+        let key_path = self.key_path(id);
+        let path = key_path.as_path();
         let bytes = fs::read(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::corrupt("key file missing", path.display().to_string()),
             _ => io_err("read", path)(e),
@@ -288,6 +395,10 @@ impl Inner {
     /// Moves a finished, fsync'd temp data file into place as blob `id`, writing its key file
     /// first. If the blob is already stored, the temp file is discarded.
     pub(crate) fn commit(&self, data: TempFile, id: &str, size: u64, data_key: &DataKey) -> Result<()> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return self.commit_s3(s3, data, id, size, data_key);
+        }
         let (data_path, key_path, dir) = (self.data_path(id), self.key_path(id), self.dir(id));
         if is_file(&data_path)? {
             return Ok(()); // stored already: `data` removes the temp file
@@ -314,8 +425,43 @@ impl Inner {
         sync_dir(&dir)
     }
 
+    /// [`Inner::commit`] into a bucket. Key object first, then the data object (a multipart
+    /// upload of the sealed temp file, visible only once complete: the commit point). The upload
+    /// runs outside the commit lock, so a rotation may start meanwhile and list blobs before this
+    /// one's data appears; hence the check after the upload, under the lock, that re-wraps the
+    /// key if the current master key changed since it was wrapped.
+    #[cfg(feature = "s3")]
+    fn commit_s3(&self, s3: &crate::s3::S3Backend, data: TempFile, id: &str, size: u64, data_key: &DataKey) -> Result<()> {
+        let _claim = s3.claim(id);
+        if s3.data_exists(id)? {
+            return Ok(()); // stored already: `data` removes the temp file
+        }
+        let wrapped_by = {
+            let _guard = self.lock();
+            let key_file = keys::wrap(&self.keyring().current, id, size, data_key);
+            s3.put_key(id, key_file.encode().to_vec())?;
+            key_file.master_key_id
+        };
+        s3.upload_data(id, data.path())?;
+        let _guard = self.lock();
+        let keyring = self.keyring();
+        if keyring.current.id() != wrapped_by {
+            s3.put_key(id, keys::wrap(&keyring.current, id, size, data_key).encode().to_vec())?;
+        }
+        Ok(())
+    }
+
     /// Calls `f` with each stored blob id until it returns `false`.
     fn visit_blobs(&self, mut f: impl FnMut(&str) -> Result<bool>) -> Result<()> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            for id in s3.list()?.0 {
+                if !f(&id)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let is_hex_pair = |name: &str| name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         for first in sorted_names(&self.blobs)?.into_iter().filter(|n| is_hex_pair(n)) {
             let first_dir = self.blobs.join(&first);

@@ -110,7 +110,19 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<Vec<Strin
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-    let blobs = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    let mut blobs: Vec<String> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    let reports: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT report_blob_id FROM dataset_operations WHERE organization_id = $1 AND dataset_id = $2")
+            .bind(org_id)
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    blobs.extend(reports.into_iter().flatten());
+    sqlx::query("DELETE FROM dataset_operations WHERE organization_id = $1 AND dataset_id = $2")
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM dataset_shares WHERE dataset_id = $1").bind(id).execute(&mut *conn).await?;
     sqlx::query("DELETE FROM dataset_versions WHERE organization_id = $1 AND dataset_id = $2")
         .bind(org_id)
@@ -251,7 +263,8 @@ pub async fn children(conn: &mut Conn, org_id: &str, version_id: &str) -> Result
 /// Whether any version or upload part still uses a blob.
 pub async fn blob_in_use(conn: &mut Conn, blob_id: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE blob_id = $1 OR report_blob_id = $1) + (SELECT COUNT(*) FROM upload_parts WHERE blob_id = $1)",
+        "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE blob_id = $1 OR report_blob_id = $1) + (SELECT COUNT(*) FROM upload_parts WHERE blob_id = $1)
+            + (SELECT COUNT(*) FROM dataset_operations WHERE report_blob_id = $1)",
     )
     .bind(blob_id)
     .fetch_one(&mut *conn)

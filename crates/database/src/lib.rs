@@ -12,6 +12,7 @@ pub mod audit;
 pub mod datasets;
 pub mod instance;
 pub mod invitations;
+pub mod operations;
 pub mod organizations;
 pub mod projects;
 pub mod sessions;

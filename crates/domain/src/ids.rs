@@ -14,6 +14,7 @@ pub enum IdKind {
     Dataset,
     DatasetVersion,
     Upload,
+    Operation,
 }
 
 impl IdKind {
@@ -29,6 +30,7 @@ impl IdKind {
             IdKind::Dataset => "ds",
             IdKind::DatasetVersion => "dsv",
             IdKind::Upload => "upl",
+            IdKind::Operation => "op",
         }
     }
 }

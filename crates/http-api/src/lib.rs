@@ -101,6 +101,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(datasets::get_lineage))
         .routes(routes!(datasets::diff_versions))
         .routes(routes!(datasets::preprocess_version))
+        .routes(routes!(datasets::get_operation))
         .routes(routes!(datasets::download_version))
         .routes(routes!(uploads::create_upload, uploads::list_uploads))
         .routes(routes!(uploads::get_upload))

@@ -322,6 +322,8 @@ list_view!(ApiKeyList, ApiKeyView);
 list_view!(InvitationList, InvitationView);
 list_view!(AuditEventList, AuditEventView);
 
-pub use crate::views_datasets::{DatasetCreatedView, DatasetView, LineageView, PartView, PreviewList, UploadList, UploadView, VersionView};
+pub use crate::views_datasets::{
+    DatasetCreatedView, DatasetView, LineageView, OperationView, PartView, PreviewList, UploadList, UploadView, VersionView,
+};
 list_view!(DatasetList, DatasetView);
 list_view!(VersionList, VersionView);

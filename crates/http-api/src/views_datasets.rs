@@ -2,6 +2,7 @@
 
 use crate::views::secs;
 use database::datasets::VersionRow;
+use database::operations::OperationRow;
 use database::uploads::{PartRow, UploadRow};
 use serde::Serialize;
 use services::datasets::{DatasetAccess, Lineage};
@@ -208,4 +209,50 @@ pub struct UploadList {
     pub object: &'static str,
     pub data: Vec<UploadView>,
     pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationView {
+    pub id: String,
+    pub object: &'static str,
+    pub dataset_id: String,
+    /// preprocess.
+    pub kind: String,
+    /// running, completed or failed.
+    pub status: String,
+    pub from_version: i64,
+    #[schema(value_type = Object)]
+    pub recipe: serde_json::Value,
+    /// The version made (when completed).
+    pub version_id: Option<String>,
+    /// The dataset holding the validation split, if the recipe had one.
+    pub validation_dataset_id: Option<String>,
+    /// Per-step counts and examples (when completed).
+    #[schema(value_type = Object)]
+    pub report: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl OperationView {
+    pub fn of(o: OperationRow, report: Option<serde_json::Value>) -> Self {
+        OperationView {
+            object: "dataset.operation",
+            recipe: serde_json::from_str(&o.recipe).unwrap_or_default(),
+            created_at: secs(o.created_at),
+            finished_at: o.finished_at.map(secs),
+            report,
+            id: o.id,
+            dataset_id: o.dataset_id,
+            kind: o.kind,
+            status: o.status,
+            from_version: o.from_version,
+            version_id: o.version_id,
+            validation_dataset_id: o.validation_dataset_id,
+            error: o.error,
+            created_by: o.created_by,
+        }
+    }
 }

@@ -46,6 +46,17 @@ async fn wait_for_upload(app: &TestApp, token: &str, id: &str) -> Value {
     panic!("upload {id} still processing");
 }
 
+async fn wait_for_operation(app: &TestApp, token: &str, dataset: &str, op: &str) -> Value {
+    for _ in 0..600 {
+        let o = app.get(&format!("/api/v1/datasets/{dataset}/operations/{op}"), token).await;
+        if o.body["status"] != "running" {
+            return o.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("operation {op} still running");
+}
+
 async fn upload_validate_preview_download(app: TestApp) {
     let (_, admin) = app.bootstrap().await;
     let content = format!("{GOOD}\n{GOOD_ZH}\n{{\"messages\": [\n{GOOD}\n");
@@ -319,17 +330,21 @@ async fn preprocess_cleans_into_a_new_version_with_lineage(app: TestApp) {
         {"step": "mask_pii", "kinds": ["email", "phone"]},
         {"step": "split", "validation": {"count": 5}, "seed": 7}
     ]});
-    let done = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
-    let done = done.expect(201).clone();
-    assert_eq!(done["version"]["version"], 2);
-    assert_eq!(done["version"]["parent_version_id"], created.body["version"]["id"]);
+    let started = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
+    let op = started.expect(202)["id"].as_str().unwrap().to_string();
+    let done = wait_for_operation(&app, &admin, &id, &op).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let version = app.get(&format!("/api/v1/datasets/{id}/versions/2"), &admin).await.expect(200).clone();
+    assert_eq!(done["version_id"], version["id"]);
+    assert_eq!(version["parent_version_id"], created.body["version"]["id"]);
     assert_eq!(done["report"]["records_in"], 24);
     // 24 in, one exact duplicate and one Chinese record dropped: 22, of which 5 to validation.
-    assert_eq!(done["version"]["records"], 17, "{}", done["report"]);
-    assert_eq!(done["validation"]["version"]["records"], 5);
+    assert_eq!(version["records"], 17, "{}", done["report"]);
+    let validation_id = done["validation_dataset_id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&format!("/api/v1/datasets/{validation_id}/versions/1"), &admin).await.body["records"], 5);
     // PII is masked in whichever output holds that record.
     let mut texts = String::new();
-    for (ds, v) in [(id.clone(), 2), (done["validation"]["dataset"]["id"].as_str().unwrap().to_string(), 1)] {
+    for (ds, v) in [(id.clone(), 2), (validation_id.clone(), 1)] {
         let dl = app.get(&format!("/api/v1/datasets/{ds}/versions/{v}/download"), &admin).await;
         texts.push_str(dl.body.as_str().unwrap());
     }

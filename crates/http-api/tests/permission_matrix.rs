@@ -71,6 +71,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let dataset = app.upload_dataset(&root, &[("name", "fixture"), ("project_id", &project)], "f.jsonl", RECORD.as_bytes()).await;
     let dataset = dataset.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
     let upload = app.post("/api/v1/uploads", &root, json!({"filename": "f.jsonl", "bytes": RECORD.len()})).await.id();
+    let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
+    let operation = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/preprocess"), &root, convert).await.id();
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -88,6 +90,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("version", "1".to_string()),
         ("upload_id", upload),
         ("part_number", "1".to_string()),
+        ("operation_id", operation),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

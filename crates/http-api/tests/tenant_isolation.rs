@@ -27,6 +27,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let dataset_a = dataset_a.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
         let upload_a = app.post("/api/v1/uploads", &root, json!({"filename": "a.jsonl", "bytes": record.len()})).await.id();
         let (version, part) = ("1".to_string(), "1".to_string());
+        let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
+        let operation_a = app.post(&format!("/api/v1/datasets/{dataset_a}/versions/1/preprocess"), &root, convert).await.id();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -39,6 +41,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("version", &version),
             ("upload_id", &upload_a),
             ("part_number", &part),
+            ("operation_id", &operation_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {

@@ -73,6 +73,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
     crate::telemetry::init(cfg.log_format);
     let (db, services) = open_services(&cfg).await?;
+    let failed = services.recover_operations().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if failed > 0 {
+        tracing::warn!(operations = failed, "dataset operations interrupted by the last stop are marked failed");
+    }
     let recovered = services.recover_uploads().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if recovered > 0 {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");

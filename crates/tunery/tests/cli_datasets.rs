@@ -230,18 +230,21 @@ fn upload_inspect_download_resume_version_and_delete() {
     std::fs::write(&recipe, r#"{"version": 1, "steps": [{"step": "filter", "max_chars": 120}, {"step": "mask_pii"}]}"#)
         .expect("write recipe");
     let cleaned = cli.json(&["datasets", "preprocess", &id, "--recipe", recipe.to_str().expect("path")]);
-    assert_eq!(cleaned["version"]["version"], 3, "{cleaned}");
-    assert_eq!(cleaned["version"]["parent_version_id"], added["version"]["id"], "{cleaned}");
+    assert_eq!(cleaned["status"], "completed", "{cleaned}");
+    let v3 = cli.json(&["datasets", "versions", &id, "--all"]);
+    let v3 = v3["data"].as_array().expect("versions").iter().find(|v| v["version"] == 3).cloned().expect("version 3");
+    assert_eq!(cleaned["version_id"], v3["id"], "{cleaned}");
+    assert_eq!(v3["parent_version_id"], added["version"]["id"], "{v3}");
     let steps = cli.ok(&["datasets", "preprocess", &id, "--version", "2", "--recipe", r#"{"version":1,"steps":[{"step":"dedup_exact"}]}"#]);
     assert!(steps.contains("made from version 2") && steps.contains("dedup_exact"), "{steps}");
     let diff = cli.json(&["datasets", "diff", &id, "--version", "3", "--against", "2"]);
-    let kept = cleaned["version"]["records"].as_i64().unwrap_or(-1);
+    let kept = v3["records"].as_i64().unwrap_or(-1);
     assert_eq!(diff["unchanged"].as_i64().unwrap_or(-1) + diff["removed"].as_i64().unwrap_or(-1), 120, "{diff}");
     assert_eq!(diff["unchanged"].as_i64().unwrap_or(-1) + diff["added"].as_i64().unwrap_or(-1), kept, "{diff}");
     let bad = cli.fails(&["datasets", "preprocess", &id, "--recipe", r#"{"version":1,"steps":[{"step":"teleport"}]}"#], 1);
     assert!(bad.contains("recipe"), "{bad}");
     let nothing = cli.fails(&["datasets", "preprocess", &id, "--recipe", r#"{"version":1,"steps":[{"step":"filter","max_chars":1}]}"#], 1);
-    assert!(nothing.contains("kept none") && nothing.contains("no version was made"), "{nothing}");
+    assert!(nothing.contains("the recipe failed") && nothing.contains("kept none"), "{nothing}");
 
     // Update, then delete.
     let renamed = cli.json(&["datasets", "update", &id, "--name", "chats v2", "--visibility", "organization"]);

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
-use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, PreviewList, VersionList, VersionView};
+use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, OperationView, PreviewList, VersionList, VersionView};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -351,23 +351,32 @@ pub struct PreprocessRequest {
     pub recipe: serde_json::Value,
 }
 
-/// Applies a cleaning recipe to a version: the result is a new version (parent: this one),
-/// and with a split step also a new validation dataset. Answers with per-step counts.
+/// Starts applying a cleaning recipe to a version (202): the result is a new version (parent:
+/// this one), and with a split step also a new validation dataset. Poll the operation.
 #[utoipa::path(post, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preprocess", tag = "datasets",
     params(("dataset_id" = String, Path), ("version" = i64, Path)), request_body = PreprocessRequest,
-    responses((status = 201, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
+    responses((status = 202, body = OperationView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
 pub async fn preprocess_version(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
     Path((dataset_id, version)): Path<(String, i64)>,
     ApiJson(b): ApiJson<PreprocessRequest>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let done = app.services.preprocess(&p, &dataset_id, version, b.recipe, &ctx).await?;
-    let version: VersionView = done.version.into();
-    let validation = done.validation.map(|(d, v)| DatasetCreatedView { dataset: d.into(), version: v.into() });
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"object": "dataset.preprocess", "version": version, "validation": validation, "report": done.report})),
-    ))
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let op = app.services.start_preprocess(&p, &dataset_id, version, b.recipe, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(OperationView::of(op, None))))
+}
+
+/// A long-running operation on a dataset: `running`, then `completed` (with the new version and
+/// the step-by-step report) or `failed` (with the error).
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/operations/{operation_id}", tag = "datasets",
+    params(("dataset_id" = String, Path), ("operation_id" = String, Path)),
+    responses((status = 200, body = OperationView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+pub async fn get_operation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path((dataset_id, operation_id)): Path<(String, String)>,
+) -> ApiResult<Json<OperationView>> {
+    let (op, report) = app.services.get_operation(&p, &dataset_id, &operation_id).await?;
+    Ok(Json(OperationView::of(op, report)))
 }

@@ -2,16 +2,26 @@
 //! dataset (and, with a split step, the first version of a validation dataset), each recording
 //! its parent and the recipe — the lineage.
 
-use crate::audit::AuditEvent;
+use crate::audit::{append, AuditEvent};
 use crate::datasets::access::DatasetAccess;
 use crate::datasets::blobs::internal;
 use crate::datasets::versions::NewDataset;
-use crate::{Error, Principal, RequestContext, Result, Services};
+use crate::error::OrNotFound;
+use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use blob_store::BlobInfo;
 use database::datasets::VersionRow;
+use database::operations::OperationRow;
 use datasets::{Container, FormatSpec, Recipe, RecipeError, RecipeOutputs, Schema};
 use domain::{Permission, ValidationError};
 use std::io::Read;
+
+/// A recipe checked against a version, ready to run.
+struct Prepared {
+    access: DatasetAccess,
+    source: VersionRow,
+    parsed: Recipe,
+    validation_name: Option<String>,
+}
 
 /// What a preprocess run made.
 #[derive(Debug, Clone)]
@@ -33,34 +43,121 @@ fn recipe_error(e: RecipeError) -> Error {
 }
 
 impl Services {
-    /// Applies `recipe` to version `version` of a dataset. The output is canonical chat JSONL,
-    /// stored (encrypted) as a new version whose parent is the input version. The work runs in a
-    /// task of its own: a client that stops waiting does not cut it short halfway.
-    pub async fn preprocess(
+    /// Checks a recipe against a version and starts applying it in the background (the caller
+    /// answers 202 and the client polls [`Services::get_operation`]). The output is canonical chat
+    /// JSONL, stored (encrypted) as a new version whose parent is the input version.
+    pub async fn start_preprocess(
         &self,
         principal: &Principal,
         dataset_id: &str,
         version: i64,
         recipe: serde_json::Value,
         ctx: &RequestContext,
-    ) -> Result<Preprocessed> {
-        let (services, principal, dataset_id, ctx) = (self.clone(), principal.clone(), dataset_id.to_string(), ctx.clone());
-        tokio::spawn(async move { services.run_preprocess(&principal, &dataset_id, version, recipe, &ctx).await })
-            .await
-            .map_err(internal)?
+    ) -> Result<OperationRow> {
+        let prepared = self.prepare_preprocess(principal, dataset_id, version, &recipe).await?;
+        let op = OperationRow {
+            id: crate::crypto::new_id(domain::ids::IdKind::Operation),
+            organization_id: principal.organization_id.clone(),
+            dataset_id: dataset_id.to_string(),
+            kind: "preprocess".into(),
+            status: "running".into(),
+            from_version: version,
+            recipe: recipe.to_string(),
+            version_id: None,
+            validation_dataset_id: None,
+            report_blob_id: None,
+            error: None,
+            created_by: principal.user_id.clone(),
+            created_at: now_ms(),
+            finished_at: None,
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::operations::insert(tx.conn(), &op).await?;
+        let event = AuditEvent::by(principal, "dataset.preprocess_start")
+            .target("dataset", dataset_id)
+            .details(serde_json::json!({"operation_id": op.id, "from_version": version, "recipe": recipe}));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        let (services, principal, ctx, started) = (self.clone(), principal.clone(), ctx.clone(), op.clone());
+        tokio::spawn(async move {
+            let outcome = services.run_preprocess(&principal, prepared, recipe, &ctx).await;
+            if let Err(e) = services.finish_operation(started, outcome).await {
+                tracing::error!(error = %e, "could not record the outcome of a preprocess operation");
+            }
+        });
+        Ok(op)
     }
 
-    async fn run_preprocess(
+    /// An operation on a dataset the caller can see, with its report once it is done.
+    pub async fn get_operation(
+        &self,
+        principal: &Principal,
+        dataset_id: &str,
+        id: &str,
+    ) -> Result<(OperationRow, Option<serde_json::Value>)> {
+        self.visible_dataset(principal, dataset_id).await?;
+        let op = database::operations::get(&mut *self.db().read().await?, &principal.organization_id, dataset_id, id)
+            .await
+            .or_not_found("operation")?;
+        let report = match &op.report_blob_id {
+            Some(blob) => Some(self.read_report(blob).await?),
+            None => None,
+        };
+        Ok((op, report))
+    }
+
+    async fn finish_operation(&self, mut op: OperationRow, outcome: Result<Preprocessed>) -> Result<()> {
+        match outcome {
+            Ok(done) => {
+                let blobs = self.blobs_handle();
+                let report = done.report.clone();
+                let blob = tokio::task::spawn_blocking(move || -> Result<String> {
+                    let mut writer = blobs.writer().map_err(internal)?;
+                    serde_json::to_writer(&mut writer, &report).map_err(internal)?;
+                    Ok(writer.finish().map_err(internal)?.id)
+                })
+                .await
+                .map_err(internal)??;
+                op.status = "completed".into();
+                op.version_id = Some(done.version.id);
+                op.validation_dataset_id = done.validation.map(|(d, _)| d.dataset.id);
+                op.report_blob_id = Some(blob);
+            }
+            Err(e) => {
+                op.status = "failed".into();
+                op.error = Some(e.to_string());
+            }
+        }
+        let mut tx = self.db().begin_write().await?;
+        database::operations::finish(tx.conn(), &op, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// At start: operations a stopped process left running are marked failed.
+    pub async fn recover_operations(&self) -> Result<usize> {
+        let stuck = database::operations::running(&mut *self.db().read().await?).await?;
+        let mut tx = self.db().begin_write().await?;
+        for mut op in stuck.iter().cloned() {
+            op.status = "failed".into();
+            op.error = Some("interrupted by a server restart; apply the recipe again".into());
+            database::operations::finish(tx.conn(), &op, now_ms()).await?;
+        }
+        tx.commit().await?;
+        Ok(stuck.len())
+    }
+
+    /// Everything checked before any work starts: permissions, the version, the recipe.
+    async fn prepare_preprocess(
         &self,
         principal: &Principal,
         dataset_id: &str,
         version: i64,
-        recipe: serde_json::Value,
-        ctx: &RequestContext,
-    ) -> Result<Preprocessed> {
+        recipe: &serde_json::Value,
+    ) -> Result<Prepared> {
         let access = self.dataset_with(principal, dataset_id, Permission::UploadDataset).await?;
         let source = self.get_version(principal, dataset_id, version).await?;
-        let recipe_bytes = serde_json::to_vec(&recipe).map_err(internal)?;
+        let recipe_bytes = serde_json::to_vec(recipe).map_err(internal)?;
         let parsed = Recipe::from_json(&recipe_bytes).map_err(recipe_error)?;
         // The split-off dataset's name carries the source version and a digest of the recipe,
         // so running another recipe never collides with an earlier split.
@@ -71,6 +168,17 @@ impl Services {
             let n = NewDataset { name: name.clone(), project_id: access.dataset.project_id.clone(), ..NewDataset::default() };
             self.authorize_new_dataset(principal, &n).await?;
         }
+        Ok(Prepared { access, source, parsed, validation_name })
+    }
+
+    async fn run_preprocess(
+        &self,
+        principal: &Principal,
+        prepared: Prepared,
+        recipe: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<Preprocessed> {
+        let Prepared { access, source, parsed, validation_name } = prepared;
         let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
         let blobs = self.blobs_handle();
         let blob_id = source.blob_id.clone();

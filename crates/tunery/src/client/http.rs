@@ -69,13 +69,11 @@ struct Call<'a> {
     accept: &'a str,
     /// Moves file bytes: no limit on the whole exchange, only on each read.
     transfer: bool,
-    /// Overrides the limit on the whole exchange (work the server does while the client waits).
-    timeout: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
     fn new(method: Method, path: &'a str) -> Call<'a> {
-        Call { method, path, query: &[], payload: Payload::None, headers: &[], accept: "application/json", transfer: false, timeout: None }
+        Call { method, path, query: &[], payload: Payload::None, headers: &[], accept: "application/json", transfer: false }
     }
 }
 
@@ -115,14 +113,6 @@ impl Api {
 
     pub async fn post(&mut self, path: &str, body: &Value) -> Result<Value> {
         self.request(Method::POST, path, &[], Some(body)).await
-    }
-
-    /// A POST that makes the server work for a long time before it answers (e.g. applying a
-    /// recipe to a large dataset): waits up to `limit`.
-    pub async fn post_waiting(&mut self, path: &str, body: &Value, limit: Duration) -> Result<Value> {
-        let call = Call { payload: Payload::Json(body), timeout: Some(limit), ..Call::new(Method::POST, path) };
-        let response = self.respond(&call).await?;
-        self.json_of(response, path).await
     }
 
     pub async fn patch(&mut self, path: &str, body: &Value) -> Result<Value> {
@@ -209,9 +199,6 @@ impl Api {
         let url = format!("{}{}", self.base, call.path);
         let client = if call.transfer { &self.transfer } else { &self.http };
         let mut request = client.request(call.method.clone(), &url).header("accept", call.accept);
-        if let Some(limit) = call.timeout {
-            request = request.timeout(limit);
-        }
         if !call.query.is_empty() {
             request = request.query(call.query);
         }

@@ -218,13 +218,20 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
                 std::fs::read_to_string(&recipe).with_context(|| format!("cannot read the recipe file {recipe}"))?
             };
             let recipe: Value = serde_json::from_str(&text).context("the recipe is not JSON")?;
-            // The server applies the recipe before it answers: large datasets take minutes.
-            let wait = std::time::Duration::from_secs(3600);
-            let done = api.post_waiting(&format!("{}/preprocess", version_path(&id, v)), &json!({ "recipe": recipe }), wait).await?;
+            let started = api.post(&format!("{}/preprocess", version_path(&id, v)), &json!({ "recipe": recipe })).await?;
+            let op_id = started.get("id").and_then(Value::as_str).context("the server answered without an operation id")?.to_string();
+            let done = wait_for_operation(&mut api, &id, &op_id).await?;
+            if done.get("status").and_then(Value::as_str) == Some("failed") {
+                anyhow::bail!("the recipe failed: {}", s(&done, "error"));
+            }
             if ctx.json {
                 output::json(&done);
             } else {
-                report::print_preprocess(&done, v);
+                let version = match done.get("version_id").and_then(Value::as_str) {
+                    Some(vid) => version_by_id(&mut api, &id, vid).await?,
+                    None => Value::Null,
+                };
+                report::print_preprocess(&done, &version, v);
             }
         }
         DatasetsCommand::Diff { id, version, against } => {
@@ -278,6 +285,21 @@ async fn resolve_version(api: &mut Api, id: &str, version: Option<i64>) -> Resul
     match dataset.get("latest_version").and_then(Value::as_i64) {
         Some(v) if v > 0 => Ok(v),
         _ => anyhow::bail!("dataset {id} has no versions yet"),
+    }
+}
+
+/// Polls an operation until it is no longer running, with a progress line on standard error.
+async fn wait_for_operation(api: &mut Api, dataset: &str, op: &str) -> Result<Value> {
+    let path = format!("{}/operations/{}", dataset_path(dataset), seg(op));
+    let started = std::time::Instant::now();
+    loop {
+        let o = api.get(&path, &[]).await?;
+        if o.get("status").and_then(Value::as_str) != Some("running") {
+            return Ok(o);
+        }
+        eprint!("\rapplying the recipe… {} s", started.elapsed().as_secs());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        eprint!("\r");
     }
 }
 

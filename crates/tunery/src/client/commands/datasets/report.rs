@@ -238,9 +238,7 @@ fn token_line(t: &Value) -> String {
 }
 
 /// The outcome of a preprocess run: the new version(s) and what each step did.
-pub fn print_preprocess(done: &Value, from: i64) {
-    let none = Value::Null;
-    let v = done.get("version").unwrap_or(&none);
+pub fn print_preprocess(done: &Value, v: &Value, from: i64) {
     println!(
         "Version {} made from version {from}: {} records ({} kept of {} read)",
         s(v, "version"),
@@ -248,13 +246,8 @@ pub fn print_preprocess(done: &Value, from: i64) {
         s(&done["report"], "records_out"),
         s(&done["report"], "records_in")
     );
-    if let Some(val) = done.get("validation").filter(|v| !v.is_null()) {
-        println!(
-            "Validation split: dataset {} \"{}\" with {} records",
-            s(&val["dataset"], "id"),
-            s(&val["dataset"], "name"),
-            s(&val["version"], "records")
-        );
+    if let Some(val) = done.get("validation_dataset_id").and_then(Value::as_str) {
+        println!("Validation split: dataset {val} with {} records", s(&done["report"], "validation_out"));
     }
     let mut t = Table::new(&["STEP", "IN", "KEPT", "DROPPED", "MODIFIED", "DETAILS"]);
     for step in done["report"]["steps"].as_array().cloned().unwrap_or_default() {
