@@ -292,14 +292,19 @@ async fn resolve_version(api: &mut Api, id: &str, version: Option<i64>) -> Resul
 async fn wait_for_operation(api: &mut Api, dataset: &str, op: &str) -> Result<Value> {
     let path = format!("{}/operations/{}", dataset_path(dataset), seg(op));
     let started = std::time::Instant::now();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     loop {
         let o = api.get(&path, &[]).await?;
         if o.get("status").and_then(Value::as_str) != Some("running") {
+            if terminal {
+                eprint!("\r{:40}\r", "");
+            }
             return Ok(o);
         }
-        eprint!("\rapplying the recipe… {} s", started.elapsed().as_secs());
+        if terminal {
+            eprint!("\rapplying the recipe… {} s", started.elapsed().as_secs());
+        }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        eprint!("\r");
     }
 }
 
