@@ -75,10 +75,6 @@ impl Services {
         &self.inner.settings
     }
 
-    pub fn blobs(&self) -> &blob_store::BlobStore {
-        &self.inner.blobs
-    }
-
     /// Sets the tokenizer used to count tokens in dataset statistics (once, at start).
     pub fn set_token_counter(&self, counter: Arc<dyn ::datasets::TokenCounter>) {
         let _ = self.inner.token_counter.set(counter);
@@ -88,7 +84,7 @@ impl Services {
         self.inner.token_counter.get().cloned()
     }
 
-    /// The blob store, for work moved to a blocking thread.
+    /// The blob store. Every call into it runs on a blocking thread: it does file (or S3) I/O.
     pub(crate) fn blobs_handle(&self) -> Arc<blob_store::BlobStore> {
         self.inner.blobs.clone()
     }

@@ -31,9 +31,11 @@ impl Services {
     /// Starts writing a blob for `organization_id`, at most `limit` bytes; with `charge_quota`
     /// the organization's storage is reserved as bytes arrive.
     pub(crate) fn blob_upload(&self, organization_id: &str, charge_quota: bool, limit: i64) -> Result<BlobUpload> {
-        let mut writer = self.blobs().writer().map_err(internal)?;
+        // Every blob-store call runs on a blocking thread: the store does file (or S3) I/O.
+        let blobs = self.blobs_handle();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(8);
         let task = tokio::task::spawn_blocking(move || {
+            let mut writer = blobs.writer().map_err(|e| e.to_string())?;
             while let Some(chunk) = rx.blocking_recv() {
                 writer.write_all(&chunk).map_err(|e| e.to_string())?;
             }
@@ -149,7 +151,9 @@ impl Services {
                 Err(_) => true,
             };
             if !in_use {
-                if let Err(e) = self.blobs().delete(&id) {
+                let blobs = self.blobs_handle();
+                let deleted = tokio::task::spawn_blocking(move || blobs.delete(&id).map_err(|e| (id, e.to_string()))).await;
+                if let Ok(Err((id, e))) = deleted {
                     tracing::warn!(blob = %id, error = %e, "could not delete an unused blob");
                 }
             }

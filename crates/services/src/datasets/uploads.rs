@@ -274,7 +274,8 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<(String, String)> {
         let blobs = self.blobs_handle();
-        let mut writer = blobs.writer().map_err(internal)?;
+        let store = blobs.clone();
+        let mut writer = tokio::task::spawn_blocking(move || store.writer()).await.map_err(internal)?.map_err(internal)?;
         let mut done = 0;
         for p in parts {
             let (store, id) = (blobs.clone(), p.blob_id.clone());

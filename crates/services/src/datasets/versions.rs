@@ -423,7 +423,8 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<(VersionRow, blob_store::BlobReader)> {
         let v = self.get_version(principal, id, version).await?;
-        let reader = self.blobs().reader(&v.blob_id).map_err(internal)?;
+        let (blobs, blob_id) = (self.blobs_handle(), v.blob_id.clone());
+        let reader = tokio::task::spawn_blocking(move || blobs.reader(&blob_id)).await.map_err(internal)?.map_err(internal)?;
         self.record_event(
             AuditEvent::by(principal, "dataset.download").target("dataset", id).details(serde_json::json!({"version": version})),
             ctx,
