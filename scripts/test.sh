@@ -16,7 +16,7 @@ cargo fmt --all --check
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p blob-store --features s3 --all-targets --locked -- -D warnings
+cargo clippy -p blob-store -p tunery --features s3 --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/tunery-test.log"
@@ -32,6 +32,7 @@ export TUNERY_TEST_S3_ENDPOINT
 moto_pid_file="${TUNERY_CACHE_DIR:-$HOME/.cache/tunery}/moto.pid"
 s3_status=0
 cargo test -p blob-store --features s3 --test s3 --locked 2>&1 | tee -a "${TMPDIR:-/tmp}/tunery-test.log" || s3_status=$?
+cargo test -p tunery --features s3 --test s3_serve --locked 2>&1 | tee -a "${TMPDIR:-/tmp}/tunery-test.log" || s3_status=$?
 kill "$(cat "$moto_pid_file")" 2>/dev/null || true
 rm -f "$moto_pid_file"
 if [ "$s3_status" -ne 0 ]; then

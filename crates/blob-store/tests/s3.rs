@@ -8,43 +8,11 @@ mod common;
 use blob_store::format::{CHUNK_SIZE, HEADER_LEN, TAG_LEN};
 use blob_store::{BlobStore, Error, Keyring, RotationReport, S3Config, S3_PART_SIZE};
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 
 /// The endpoint (`http://127.0.0.1:PORT`), or `None` to skip outside CI.
 fn endpoint() -> Option<String> {
-    match std::env::var("TUNERY_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e.trim_end_matches('/').to_string()),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("TUNERY_TEST_S3_ENDPOINT is not set (scripts/test.sh starts moto with crates/blob-store/tests/start-moto.sh)")
-        }
-        _ => {
-            eprintln!("skipped: TUNERY_TEST_S3_ENDPOINT is not set");
-            None
-        }
-    }
-}
-
-/// One unsigned HTTP/1.1 request to the test server (moto accepts unsigned requests; the
-/// `Authorization` header, never checked, only names the service: without it moto routes some
-/// keys, such as `*.key`, to another service); returns the status and the body.
-fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let host = endpoint.strip_prefix("http://").expect("an http:// test endpoint");
-    let mut conn = TcpStream::connect(host).unwrap();
-    let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).unwrap();
-    conn.write_all(body).unwrap();
-    let mut response = Vec::new();
-    conn.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response") + 4;
-    let headers = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    assert!(!headers.contains("transfer-encoding: chunked"), "chunked responses are not parsed here");
-    let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, response[split..].to_vec())
+    test_support::s3_endpoint().map(|e| e.trim_end_matches('/').to_string())
 }
 
 struct Bucket {
@@ -56,7 +24,7 @@ impl Bucket {
     /// A fresh bucket (object_store cannot create one: a plain PUT does).
     fn new(endpoint: String) -> Self {
         let name = format!("tunery-test-{}", &sha256_hex(&random_bytes(16, rand::random()))[..16]);
-        let (status, body) = http(&endpoint, "PUT", &format!("/{name}"), b"");
+        let (status, body) = test_support::s3_request(&endpoint, "PUT", &format!("/{name}"), b"");
         assert_eq!(status, 200, "create bucket: {}", String::from_utf8_lossy(&body));
         Bucket { endpoint, name }
     }
@@ -79,7 +47,7 @@ impl Bucket {
 
     /// Every object key in the bucket.
     fn keys(&self) -> Vec<String> {
-        let (status, body) = http(&self.endpoint, "GET", &format!("/{}?list-type=2&max-keys=1000", self.name), b"");
+        let (status, body) = test_support::s3_request(&self.endpoint, "GET", &format!("/{}?list-type=2&max-keys=1000", self.name), b"");
         assert_eq!(status, 200);
         let text = String::from_utf8(body).unwrap();
         assert!(!text.contains("<IsTruncated>true"), "listing truncated");
@@ -87,17 +55,17 @@ impl Bucket {
     }
 
     fn get(&self, key: &str) -> Vec<u8> {
-        let (status, body) = http(&self.endpoint, "GET", &format!("/{}/{key}", self.name), b"");
+        let (status, body) = test_support::s3_request(&self.endpoint, "GET", &format!("/{}/{key}", self.name), b"");
         assert_eq!(status, 200, "GET {key}");
         body
     }
 
     fn put(&self, key: &str, bytes: &[u8]) {
-        assert_eq!(http(&self.endpoint, "PUT", &format!("/{}/{key}", self.name), bytes).0, 200, "PUT {key}");
+        assert_eq!(test_support::s3_request(&self.endpoint, "PUT", &format!("/{}/{key}", self.name), bytes).0, 200, "PUT {key}");
     }
 
     fn delete(&self, key: &str) {
-        assert_eq!(http(&self.endpoint, "DELETE", &format!("/{}/{key}", self.name), b"").0, 204, "DELETE {key}");
+        assert_eq!(test_support::s3_request(&self.endpoint, "DELETE", &format!("/{}/{key}", self.name), b"").0, 204, "DELETE {key}");
     }
 
     fn edit(&self, key: &str, f: impl FnOnce(&mut Vec<u8>)) {

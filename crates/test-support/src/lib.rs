@@ -4,6 +4,7 @@
 //! skipping it.
 
 use rand::Rng;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -109,4 +110,49 @@ pub fn smollm2_tokenizer() -> Option<std::path::PathBuf> {
     }
     eprintln!("warning: no SmolLM2 tokenizer at {}: token statistics not checked", path.display());
     None
+}
+
+/// The S3-compatible test server (moto, started by `crates/blob-store/tests/start-moto.sh` from
+/// `scripts/test.sh`): required under `CI=true`, else `None` with a note.
+pub fn s3_endpoint() -> Option<String> {
+    match std::env::var("TUNERY_TEST_S3_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("TUNERY_TEST_S3_ENDPOINT is not set (scripts/test.sh starts moto with crates/blob-store/tests/start-moto.sh)")
+        }
+        _ => {
+            eprintln!("skipped: TUNERY_TEST_S3_ENDPOINT is not set");
+            None
+        }
+    }
+}
+
+/// One unsigned HTTP/1.1 request to the test server (moto accepts unsigned requests; the
+/// `Authorization` header, never checked, only names the service: without it moto routes some
+/// keys, such as `*.key`, to another service); returns the status and the body.
+pub fn s3_request(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let host = endpoint.strip_prefix("http://").expect("an http:// test endpoint");
+    let mut conn = TcpStream::connect(host).unwrap();
+    let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(body).unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response") + 4;
+    let headers = String::from_utf8_lossy(&response[..split]).to_lowercase();
+    assert!(!headers.contains("transfer-encoding: chunked"), "chunked responses are not parsed here");
+    let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, response[split..].to_vec())
+}
+
+/// A fresh bucket on the test server; its name.
+pub fn s3_bucket(endpoint: &str) -> String {
+    let name = format!("tunery-test-{:016x}", rand::random::<u64>());
+    let (status, body) = s3_request(endpoint, "PUT", &format!("/{name}"), b"");
+    assert_eq!(status, 200, "create bucket: {}", String::from_utf8_lossy(&body));
+    name
 }

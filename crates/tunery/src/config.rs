@@ -44,6 +44,19 @@ pub struct ServeArgs {
     /// default DATA_DIR/master.key). `TUNERY_MASTER_KEY` may hold the key itself instead.
     #[arg(long, env = "TUNERY_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Where blobs live: `local` (DATA_DIR/blobs, default) or `s3://BUCKET[/PREFIX]` (a build
+    /// with the `s3` feature; credentials from TUNERY_S3_ACCESS_KEY_ID and
+    /// TUNERY_S3_SECRET_ACCESS_KEY).
+    #[arg(long, env = "TUNERY_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// The S3-compatible endpoint, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000.
+    #[arg(long, env = "TUNERY_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "TUNERY_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint (a server on loopback or a private network).
+    #[arg(long, env = "TUNERY_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
     /// Earlier master keys still accepted for reading (during a rotation).
     #[arg(long)]
     pub previous_master_key_file: Vec<PathBuf>,
@@ -76,6 +89,10 @@ struct FileConfig {
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
     master_key_file: Option<PathBuf>,
+    blob_store: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_allow_http: Option<bool>,
     tokenizer_file: Option<PathBuf>,
     max_tokens_per_record: Option<usize>,
     storage_quota_bytes: Option<i64>,
@@ -119,6 +136,45 @@ pub struct ServerConfig {
     pub master_key_file: PathBuf,
     pub previous_master_key_files: Vec<PathBuf>,
     pub tokenizer_file: Option<PathBuf>,
+    pub blob_store: BlobStoreConfig,
+}
+
+/// Where blobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStoreConfig {
+    /// DATA_DIR/blobs.
+    Local,
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: String,
+        region: String,
+        allow_http: bool,
+    },
+}
+
+fn blob_store_config(
+    url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    allow_http: bool,
+) -> anyhow::Result<BlobStoreConfig> {
+    let Some(url) = url.filter(|u| u != "local") else { return Ok(BlobStoreConfig::Local) };
+    let Some(rest) = url.strip_prefix("s3://") else {
+        anyhow::bail!("--blob-store: expected `local` or `s3://BUCKET[/PREFIX]`, got '{url}'");
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        anyhow::bail!("--blob-store: the bucket is missing in '{url}'");
+    }
+    let endpoint = endpoint.context("--blob-store s3://… needs --s3-endpoint")?;
+    Ok(BlobStoreConfig::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_end_matches('/').to_string(),
+        endpoint,
+        region: region.unwrap_or_else(|| "us-east-1".into()),
+        allow_http,
+    })
 }
 
 impl ServeArgs {
@@ -195,6 +251,12 @@ impl ServeArgs {
             s.max_tokens_per_record = v;
         }
         let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file);
+        let blob_store = blob_store_config(
+            self.blob_store.or(file.blob_store),
+            self.s3_endpoint.or(file.s3_endpoint),
+            self.s3_region.or(file.s3_region),
+            self.s3_allow_http || file.s3_allow_http.unwrap_or(false),
+        )?;
         let master_key_file = self.master_key_file.or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -207,6 +269,7 @@ impl ServeArgs {
             master_key_file,
             previous_master_key_files: self.previous_master_key_file,
             tokenizer_file,
+            blob_store,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `serve`, `migrate` and `audit verify`.
 
-use crate::config::{ServeArgs, ServerConfig};
+use crate::config::{BlobStoreConfig, ServeArgs, ServerConfig};
 use anyhow::Context;
 use database::Db;
 
@@ -53,13 +53,63 @@ fn open_blobs(cfg: &ServerConfig) -> anyhow::Result<blob_store::BlobStore> {
             .previous
             .push(blob_store::MasterKey::from_file(p).with_context(|| format!("cannot read the previous master key {}", p.display()))?);
     }
-    let root = cfg.data_dir.join("blobs");
-    blob_store::BlobStore::open(&root, keyring).with_context(|| format!("cannot open the blob store {}", root.display()))
+    match &cfg.blob_store {
+        BlobStoreConfig::Local => {
+            let root = cfg.data_dir.join("blobs");
+            blob_store::BlobStore::open(&root, keyring).with_context(|| format!("cannot open the blob store {}", root.display()))
+        }
+        BlobStoreConfig::S3 { bucket, prefix, endpoint, region, allow_http } => {
+            open_s3(bucket, prefix, endpoint, region, *allow_http, keyring, cfg.data_dir.join("blob-tmp"))
+        }
+    }
+}
+
+#[cfg(feature = "s3")]
+fn open_s3(
+    bucket: &str,
+    prefix: &str,
+    endpoint: &str,
+    region: &str,
+    allow_http: bool,
+    keyring: blob_store::Keyring,
+    tmp: std::path::PathBuf,
+) -> anyhow::Result<blob_store::BlobStore> {
+    let secret = |name: &str| std::env::var(name).with_context(|| format!("--blob-store s3://… needs {name} in the environment"));
+    let config = blob_store::S3Config {
+        endpoint: endpoint.to_string(),
+        bucket: bucket.to_string(),
+        region: region.to_string(),
+        access_key_id: secret("TUNERY_S3_ACCESS_KEY_ID")?,
+        secret_access_key: secret("TUNERY_S3_SECRET_ACCESS_KEY")?,
+        prefix: prefix.to_string(),
+        allow_http,
+    };
+    blob_store::BlobStore::open_s3(config, keyring, tmp)
+        .with_context(|| format!("cannot open the blob store s3://{bucket}/{prefix} at {endpoint}"))
+}
+
+#[cfg(not(feature = "s3"))]
+fn open_s3(
+    bucket: &str,
+    _: &str,
+    _: &str,
+    _: &str,
+    _: bool,
+    _: blob_store::Keyring,
+    _: std::path::PathBuf,
+) -> anyhow::Result<blob_store::BlobStore> {
+    anyhow::bail!("--blob-store s3://{bucket}: this build has no S3 support; build with `cargo build --release -p tunery --features s3`")
+}
+
+/// Opens the blob store on a blocking thread (an S3 store runs its own client runtime).
+async fn open_blobs_blocking(cfg: &ServerConfig) -> anyhow::Result<blob_store::BlobStore> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || open_blobs(&cfg)).await?
 }
 
 async fn open_services(cfg: &ServerConfig) -> anyhow::Result<(Db, services::Services)> {
     let db = open_database(cfg).await?;
-    let blobs = open_blobs(cfg)?;
+    let blobs = open_blobs_blocking(cfg).await?;
     let services = services::Services::new(db.clone(), blobs, cfg.services.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(path) = &cfg.tokenizer_file {
         let counter = tokenizer::counter_for(path).with_context(|| format!("cannot load the tokenizer {}", path.display()))?;
@@ -153,7 +203,7 @@ pub async fn verify_audit(args: ServeArgs) -> anyhow::Result<u8> {
 /// Re-wraps every blob's data key under a new master key (the data is not rewritten).
 pub async fn rotate_master_key(args: ServeArgs, new_key_file: std::path::PathBuf) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
-    let store = open_blobs(&cfg)?;
+    let store = open_blobs_blocking(&cfg).await?;
     let new_key = blob_store::MasterKey::from_file(&new_key_file)
         .with_context(|| format!("cannot read the new master key {}", new_key_file.display()))?;
     let id = new_key.id().to_string();
