@@ -15,8 +15,7 @@ async fn first_user_bootstraps_then_registration_closes(app: TestApp) {
     assert_eq!(me["user"]["is_instance_admin"], true);
     assert_eq!(me["organization"]["name"], "Default");
     assert!(me["permissions"].as_array().unwrap().contains(&json!("manage_users")));
-    let second =
-        app.call("POST", "/api/v1/auth/register", None, Some(json!({"email": "b@example.com", "name": "B", "password": PASSWORD}))).await;
+    let second = app.register(json!({"email": "b@example.com", "name": "B", "password": PASSWORD})).await;
     second.expect(403);
     assert_eq!(second.code(), "forbidden");
     assert!(second.body["error"]["message"].as_str().unwrap().contains("registration is closed"));
@@ -32,14 +31,10 @@ async fn open_registration_policy(app: TestApp) {
     app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"open_registration": true, "default_role": "developer"}))
         .await
         .expect(200);
-    let joined = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "dev@example.com", "name": "Dev", "password": PASSWORD})))
-        .await;
+    let joined = app.register(json!({"email": "dev@example.com", "name": "Dev", "password": PASSWORD})).await;
     assert_eq!(joined.expect(201)["role"], "developer");
     assert_eq!(joined.body["is_instance_admin"], false);
-    let dup = app
-        .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "DEV@example.com", "name": "Dev", "password": PASSWORD})))
-        .await;
+    let dup = app.register(json!({"email": "DEV@example.com", "name": "Dev", "password": PASSWORD})).await;
     dup.expect(409);
 }
 on_each_backend!(open_registration_policy_test, open_registration_policy);
@@ -50,45 +45,17 @@ async fn invitations(app: TestApp) {
     let token = inv.expect(201)["token"].as_str().unwrap().to_string();
     let listed = app.get("/api/v1/invitations", &admin).await;
     assert!(listed.expect(200)["data"][0].get("token").is_none(), "token is shown once only");
-    let wrong = app
-        .call(
-            "POST",
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"email": "other@example.com", "name": "X", "password": PASSWORD, "invitation_token": token})),
-        )
-        .await;
+    let wrong = app.register(json!({"email": "other@example.com", "name": "X", "password": PASSWORD, "invitation_token": token})).await;
     wrong.expect(403);
-    let ok = app
-        .call(
-            "POST",
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})),
-        )
-        .await;
+    let ok = app.register(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})).await;
     assert_eq!(ok.expect(201)["role"], "researcher");
-    let again = app
-        .call(
-            "POST",
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})),
-        )
-        .await;
+    let again = app.register(json!({"email": "new@example.com", "name": "New", "password": PASSWORD, "invitation_token": token})).await;
     again.expect(403);
     // A revoked invitation cannot be used.
     let inv2 = app.post("/api/v1/invitations", &admin, json!({"email": "late@example.com", "role": "viewer"})).await;
     let (id2, token2) = (inv2.id(), inv2.body["token"].as_str().unwrap().to_string());
     app.delete(&format!("/api/v1/invitations/{id2}"), &admin).await.expect(204);
-    app.call(
-        "POST",
-        "/api/v1/auth/register",
-        None,
-        Some(json!({"email": "late@example.com", "name": "L", "password": PASSWORD, "invitation_token": token2})),
-    )
-    .await
-    .expect(403);
+    app.register(json!({"email": "late@example.com", "name": "L", "password": PASSWORD, "invitation_token": token2})).await.expect(403);
 }
 on_each_backend!(invitations_test, invitations);
 

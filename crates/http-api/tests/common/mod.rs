@@ -145,6 +145,11 @@ impl TestApp {
         self.call("DELETE", path, Some(token), None).await
     }
 
+    /// `POST /api/v1/auth/register` without credentials.
+    pub async fn register(&self, body: Value) -> Answer {
+        self.call("POST", "/api/v1/auth/register", None, Some(body)).await
+    }
+
     pub async fn login(&self, email: &str) -> String {
         let a = self.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
         a.expect(200)["access_token"].as_str().expect("access token").to_string()
@@ -152,9 +157,7 @@ impl TestApp {
 
     /// Registers the first user (instance admin) and logs in: (user id, token).
     pub async fn bootstrap(&self) -> (String, String) {
-        let a = self
-            .call("POST", "/api/v1/auth/register", None, Some(json!({"email": "admin@example.com", "name": "Admin", "password": PASSWORD})))
-            .await;
+        let a = self.register(json!({"email": "admin@example.com", "name": "Admin", "password": PASSWORD})).await;
         let id = a.expect(201)["id"].as_str().expect("id").to_string();
         (id, self.login("admin@example.com").await)
     }
