@@ -15,6 +15,10 @@ pub enum IdKind {
     DatasetVersion,
     Upload,
     Operation,
+    BaseModel,
+    Model,
+    Job,
+    Checkpoint,
 }
 
 impl IdKind {
@@ -31,6 +35,10 @@ impl IdKind {
             IdKind::DatasetVersion => "dsv",
             IdKind::Upload => "upl",
             IdKind::Operation => "op",
+            IdKind::BaseModel => "bm",
+            IdKind::Model => "mdl",
+            IdKind::Job => "job",
+            IdKind::Checkpoint => "ckpt",
         }
     }
 }

@@ -1,14 +1,19 @@
 //! Tunery's vocabulary: roles and permissions, validated input values, visibility rules,
-//! the audit hash chain and the token bucket.
+//! the audit hash chain, the token bucket, the base-model catalog, training estimates and the
+//! training job's configuration and state machine.
 //!
 //! This crate does no I/O and depends on no async runtime, database or web crate
 //! (checked by `tests/dependency_fence.rs`). Everything here is a pure function of its inputs;
 //! time and randomness are passed in.
 
 pub mod audit;
+pub mod catalog;
+pub mod estimate;
 pub mod ids;
+pub mod model_spec;
 pub mod permissions;
 pub mod rate_limit;
+pub mod training;
 pub mod validate;
 pub mod visibility;
 

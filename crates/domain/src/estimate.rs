@@ -1,0 +1,397 @@
+//! Estimates of a fine-tuning run: peak accelerator memory, training FLOPs, time and cost.
+//!
+//! The formulas (all pure; `docs/estimates.md` explains them with their sources):
+//!
+//! * **Weights.** 16-bit precision: 2 bytes per parameter; fp32: 4. QLoRA stores the decoder
+//!   linears in 4-bit NF4 with one fp32 absmax per 64 weights, itself 8-bit quantized (double
+//!   quantization): 4 + 8/64 + 32/(64·256) ≈ 4.127 bits per weight; embeddings, norms and the
+//!   output head stay 16-bit. Full training in mixed precision keeps an fp32 master copy.
+//! * **Trainable state** (weights, gradients, AdamW moments): full training in mixed precision
+//!   costs 16 bytes per parameter (2 weight + 2 gradient + 4 master + 8 moments, the ZeRO
+//!   paper's figure), fp32 training 16 as well (4 + 4 + 8); 8-bit AdamW moments take 2 bytes
+//!   instead of 8. LoRA trains `r·(in + out)` parameters per adapted linear, in fp32 (16 bytes
+//!   each with AdamW); DoRA adds one magnitude vector of `out` entries per adapted linear.
+//!   ZeRO-2 divides gradients and optimizer states by the number of GPUs, ZeRO-3 also the weights.
+//! * **Activations** per decoder layer and token, 16-bit, with fused (flash/SDPA) attention so
+//!   that no `s²` score matrix is stored (after Korthikanti et al. 2022, adapted to gated MLPs
+//!   and grouped-query attention): norms `4h`, attention `2h + 2(q + 2kv) + 2q + 2h`, MLP
+//!   `2h + 8i` bytes. With gradient checkpointing only each layer's input (`2h`) is kept, plus
+//!   one layer's full activations during recomputation. The logits add `s·b·V·8` bytes (fp32
+//!   logits and their gradient). fp32 activations double all of this.
+//! * **Overhead:** the CUDA context and allocator fragmentation, a fixed 0.75 GiB plus 5%.
+//! * **FLOPs** per trained token: `6N` for full training (forward 2N, backward 4N), `4N` for
+//!   LoRA-family methods (no weight gradients for frozen matrices), plus the attention term
+//!   `6·L·s·q` (`4·L·s·q` for LoRA), and one extra forward pass (`2N + 2·L·s·q`) with gradient
+//!   checkpointing. Freeze training counts `2N` forward plus `4N_t` for the trained layers and
+//!   `2N_t` more for their input gradients.
+//! * **Time** = FLOPs ÷ (GPUs × peak dense FLOP/s at the precision × MFU), or tokens ÷ the
+//!   measured tokens/s of an earlier run of the same model and device when one is known.
+//! * **Cost** = GPU-hours × price per GPU-hour.
+
+use crate::model_spec::{ModelSpec, block_linears};
+use serde::{Deserialize, Serialize};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// How the model is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Full,
+    Freeze,
+    Lora,
+    Qlora,
+    Dora,
+}
+
+impl Method {
+    pub fn is_adapter(self) -> bool {
+        matches!(self, Method::Lora | Method::Qlora | Method::Dora)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Full => "full",
+            Method::Freeze => "freeze",
+            Method::Lora => "lora",
+            Method::Qlora => "qlora",
+            Method::Dora => "dora",
+        }
+    }
+}
+
+/// Numeric precision of weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl Precision {
+    fn bytes(self) -> f64 {
+        match self {
+            Precision::Fp32 => 4.0,
+            Precision::Bf16 | Precision::Fp16 => 2.0,
+        }
+    }
+}
+
+/// The inputs of an estimate, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimateInput {
+    pub method: Method,
+    pub precision: Precision,
+    pub sequence_length: u64,
+    pub micro_batch_size: u64,
+    pub gradient_checkpointing: bool,
+    pub gpus: u64,
+    /// 0 (plain data parallel), 2 or 3.
+    pub zero_stage: u8,
+    pub lora_rank: u64,
+    /// Linear names to adapt (`q_proj`, …); empty means all linears.
+    pub lora_targets: Vec<String>,
+    /// Decoder layers trained by `freeze`.
+    pub freeze_trainable_layers: u64,
+    pub optimizer_8bit: bool,
+    /// Tokens the run trains on (dataset tokens × epochs), for time and cost.
+    pub training_tokens: u64,
+}
+
+/// One accelerator type: memory and peak dense throughput.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeviceType {
+    pub name: &'static str,
+    pub memory_gib: f64,
+    /// Peak dense tensor TFLOP/s in 16-bit (bf16, or fp16 where bf16 is missing).
+    pub tflops_16bit: f64,
+    pub tflops_fp32: f64,
+    pub supports_bf16: bool,
+    /// A list price per device-hour in US dollars, used when the installation sets none.
+    pub default_price_per_hour: f64,
+}
+
+/// The accelerator types estimates know, from their vendors' data sheets. `cpu` stands for one
+/// ordinary server CPU (measured rather than rated: about 0.1 TFLOP/s of fp32 matmul).
+pub const DEVICE_TYPES: &[DeviceType] = &[
+    DeviceType { name: "cpu", memory_gib: 32.0, tflops_16bit: 0.1, tflops_fp32: 0.1, supports_bf16: false, default_price_per_hour: 0.10 },
+    DeviceType { name: "T4", memory_gib: 16.0, tflops_16bit: 65.0, tflops_fp32: 8.1, supports_bf16: false, default_price_per_hour: 0.35 },
+    DeviceType { name: "V100-32GB", memory_gib: 32.0, tflops_16bit: 125.0, tflops_fp32: 15.7, supports_bf16: false, default_price_per_hour: 2.48 },
+    DeviceType { name: "RTX-3090", memory_gib: 24.0, tflops_16bit: 71.0, tflops_fp32: 35.6, supports_bf16: true, default_price_per_hour: 0.22 },
+    DeviceType { name: "RTX-4090", memory_gib: 24.0, tflops_16bit: 165.0, tflops_fp32: 82.6, supports_bf16: true, default_price_per_hour: 0.35 },
+    DeviceType { name: "A10", memory_gib: 24.0, tflops_16bit: 125.0, tflops_fp32: 31.2, supports_bf16: true, default_price_per_hour: 0.75 },
+    DeviceType { name: "L4", memory_gib: 24.0, tflops_16bit: 121.0, tflops_fp32: 30.3, supports_bf16: true, default_price_per_hour: 0.70 },
+    DeviceType { name: "A100-40GB", memory_gib: 40.0, tflops_16bit: 312.0, tflops_fp32: 19.5, supports_bf16: true, default_price_per_hour: 1.30 },
+    DeviceType { name: "A100-80GB", memory_gib: 80.0, tflops_16bit: 312.0, tflops_fp32: 19.5, supports_bf16: true, default_price_per_hour: 1.80 },
+    DeviceType { name: "L40S", memory_gib: 48.0, tflops_16bit: 362.0, tflops_fp32: 91.6, supports_bf16: true, default_price_per_hour: 1.00 },
+    DeviceType { name: "H100-80GB", memory_gib: 80.0, tflops_16bit: 989.0, tflops_fp32: 67.0, supports_bf16: true, default_price_per_hour: 2.50 },
+    DeviceType { name: "H200", memory_gib: 141.0, tflops_16bit: 989.0, tflops_fp32: 67.0, supports_bf16: true, default_price_per_hour: 3.50 },
+];
+
+/// Looks a device type up by name, case-insensitively.
+pub fn device_type(name: &str) -> Option<&'static DeviceType> {
+    DEVICE_TYPES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// Peak memory per device, in bytes, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemoryBreakdown {
+    pub weights: f64,
+    pub trainable_state: f64,
+    pub activations: f64,
+    pub logits: f64,
+    pub overhead: f64,
+}
+
+impl MemoryBreakdown {
+    pub fn total(&self) -> f64 {
+        self.weights + self.trainable_state + self.activations + self.logits + self.overhead
+    }
+}
+
+/// Memory and compute of a run, independent of the device it runs on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub total_parameters: u64,
+    pub trainable_parameters: u64,
+    pub memory: MemoryBreakdown,
+    pub memory_per_device_bytes: f64,
+    pub flops_per_token: f64,
+    pub training_flops: f64,
+}
+
+/// Parameters trained by a method.
+pub fn trainable_parameters(spec: &ModelSpec, input: &EstimateInput) -> u64 {
+    let counts = spec.parameter_counts();
+    match input.method {
+        Method::Full => counts.total(),
+        Method::Freeze => spec.block_parameters() * input.freeze_trainable_layers.min(u64::from(spec.layers)),
+        Method::Lora | Method::Qlora | Method::Dora => {
+            let per_block: u64 = block_linears(spec)
+                .iter()
+                .filter(|(name, _, _)| input.lora_targets.is_empty() || input.lora_targets.iter().any(|t| t == name))
+                .map(|(_, i, o)| input.lora_rank * (i + o) + if input.method == Method::Dora { *o } else { 0 })
+                .sum();
+            per_block * u64::from(spec.layers)
+        }
+    }
+}
+
+/// The estimate for a model and a run configuration.
+pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
+    let counts = spec.parameter_counts();
+    let total = counts.total();
+    let trainable = trainable_parameters(spec, input);
+    let gpus = input.gpus.max(1) as f64;
+    let act_bytes = input.precision.bytes();
+
+    let weights = match input.method {
+        Method::Qlora => counts.block_linear as f64 * 4.127 / 8.0 + (counts.embeddings + counts.other) as f64 * 2.0,
+        Method::Full => total as f64 * act_bytes.max(2.0),
+        _ => total as f64 * act_bytes,
+    };
+    let moments = if input.optimizer_8bit { 2.0 } else { 8.0 };
+    let per_trainable = match (input.method, input.precision) {
+        // Mixed precision: the 16-bit weight is counted in `weights`; gradient, master and moments here.
+        (Method::Full | Method::Freeze, Precision::Bf16 | Precision::Fp16) => 2.0 + 4.0 + moments,
+        // fp32: gradient and moments (the weight is in `weights`).
+        (Method::Full | Method::Freeze, Precision::Fp32) => 4.0 + moments,
+        // Adapters are fp32 weights (their own copy) with fp32 gradients and moments.
+        _ => 4.0 + 4.0 + moments,
+    };
+    let zero_state_div = if input.zero_stage >= 2 { gpus } else { 1.0 };
+    let zero_weight_div = if input.zero_stage >= 3 { gpus } else { 1.0 };
+    let trainable_state = trainable as f64 * per_trainable / zero_state_div;
+
+    let h = f64::from(spec.hidden_size);
+    let i = f64::from(spec.intermediate_size);
+    let q = spec.query_width() as f64;
+    let kv = spec.kv_width() as f64;
+    let tokens = (input.sequence_length * input.micro_batch_size) as f64;
+    let layer_full = (4.0 * h + (2.0 * h + 2.0 * (q + 2.0 * kv) + 2.0 * q + 2.0 * h) + (2.0 * h + 8.0 * i)) * act_bytes / 2.0;
+    let layers = f64::from(spec.layers);
+    let activations = if input.gradient_checkpointing {
+        tokens * (layers * 2.0 * h * act_bytes / 2.0 + layer_full)
+    } else {
+        tokens * layers * layer_full
+    };
+    let logits = tokens * f64::from(spec.vocab_size) * 8.0;
+    let weights = weights / zero_weight_div;
+    let subtotal = weights + trainable_state + activations + logits;
+    let overhead = 0.75 * GIB + 0.05 * subtotal;
+    let memory = MemoryBreakdown { weights, trainable_state, activations, logits, overhead };
+
+    let n = total as f64;
+    let attention = layers * input.sequence_length as f64 * q;
+    let mut flops_per_token = match input.method {
+        Method::Full => 6.0 * n + 6.0 * attention,
+        Method::Freeze => 2.0 * n + 6.0 * trainable as f64 + 2.0 * attention,
+        _ => 4.0 * n + 4.0 * attention,
+    };
+    if input.gradient_checkpointing {
+        flops_per_token += 2.0 * n + 2.0 * attention;
+    }
+    Estimate {
+        total_parameters: total,
+        trainable_parameters: trainable,
+        memory_per_device_bytes: memory.total(),
+        memory,
+        flops_per_token,
+        training_flops: flops_per_token * input.training_tokens as f64,
+    }
+}
+
+/// Where the time figure of a device comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ThroughputSource {
+    /// Peak FLOP/s × an assumed model FLOPs utilization.
+    Assumed { mfu: f64 },
+    /// Tokens per second measured on an earlier finished job of this model on this device type.
+    Measured { tokens_per_second: f64 },
+}
+
+/// What a run would take on one device type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceFit {
+    pub device: &'static str,
+    pub memory_gib: f64,
+    pub fits: bool,
+    pub seconds: f64,
+    pub gpu_hours: f64,
+    pub price_per_hour: f64,
+    pub cost: f64,
+    pub throughput: ThroughputSource,
+}
+
+/// Time and cost on one device type, `gpus` of them, at an assumed MFU or a measured speed.
+pub fn fit(estimate: &Estimate, input: &EstimateInput, device: &'static DeviceType, measured_tokens_per_second: Option<f64>, mfu: f64, price_per_hour: Option<f64>) -> DeviceFit {
+    let gpus = input.gpus.max(1) as f64;
+    let (seconds, throughput) = match measured_tokens_per_second.filter(|t| *t > 0.0) {
+        Some(tps) => (input.training_tokens as f64 / tps, ThroughputSource::Measured { tokens_per_second: tps }),
+        None => {
+            let tflops = match input.precision {
+                Precision::Fp32 => device.tflops_fp32,
+                _ => device.tflops_16bit,
+            };
+            (estimate.training_flops / (gpus * tflops * 1e12 * mfu), ThroughputSource::Assumed { mfu })
+        }
+    };
+    let price = price_per_hour.unwrap_or(device.default_price_per_hour);
+    let gpu_hours = seconds / 3600.0 * gpus;
+    DeviceFit {
+        device: device.name,
+        memory_gib: device.memory_gib,
+        fits: estimate.memory_per_device_bytes <= device.memory_gib * GIB,
+        seconds,
+        gpu_hours,
+        price_per_hour: price,
+        cost: gpu_hours * price,
+        throughput,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+
+    fn input(method: Method) -> EstimateInput {
+        EstimateInput {
+            method,
+            precision: Precision::Bf16,
+            sequence_length: 512,
+            micro_batch_size: 1,
+            gradient_checkpointing: true,
+            gpus: 1,
+            zero_stage: 0,
+            lora_rank: 8,
+            lora_targets: vec![],
+            freeze_trainable_layers: 2,
+            optimizer_8bit: false,
+            training_tokens: 10_000_000,
+        }
+    }
+
+    fn gib(bytes: f64) -> f64 {
+        bytes / GIB
+    }
+
+    fn llama2_7b() -> ModelSpec {
+        catalog::find("meta-llama/Llama-2-7b-hf").unwrap().spec
+    }
+
+    // Published figures: the LLaMA-Factory README's hardware table for 7B models (full
+    // fine-tuning in mixed precision ≈ 120 GB, 16-bit LoRA ≈ 16 GB, 4-bit QLoRA ≈ 6 GB).
+    #[test]
+    fn seven_b_lora_needs_about_16_gb() {
+        let e = estimate(&llama2_7b(), &input(Method::Lora));
+        let g = gib(e.memory_per_device_bytes);
+        assert!((14.0..=18.0).contains(&g), "7B LoRA: {g:.2} GiB");
+    }
+
+    #[test]
+    fn seven_b_qlora_needs_about_6_gb() {
+        let e = estimate(&llama2_7b(), &input(Method::Qlora));
+        let g = gib(e.memory_per_device_bytes);
+        assert!((4.5..=7.5).contains(&g), "7B QLoRA: {g:.2} GiB");
+    }
+
+    #[test]
+    fn seven_b_full_mixed_precision_needs_about_120_gb() {
+        let e = estimate(&llama2_7b(), &input(Method::Full));
+        let g = gib(e.memory_per_device_bytes);
+        assert!((100.0..=135.0).contains(&g), "7B full: {g:.2} GiB");
+        // ZeRO-3 over 8 GPUs divides weights and states.
+        let mut zero3 = input(Method::Full);
+        zero3.gpus = 8;
+        zero3.zero_stage = 3;
+        let z = gib(estimate(&llama2_7b(), &zero3).memory_per_device_bytes);
+        assert!(z < g / 5.0, "ZeRO-3 × 8: {z:.2} GiB vs {g:.2}");
+    }
+
+    #[test]
+    fn lora_trainable_parameters_match_peft_counts() {
+        // PEFT reports 4,194,304 trainable parameters for LoRA r=8 on q_proj and v_proj of Llama-2-7B.
+        let mut i = input(Method::Lora);
+        i.lora_targets = vec!["q_proj".into(), "v_proj".into()];
+        assert_eq!(trainable_parameters(&llama2_7b(), &i), 4_194_304);
+    }
+
+    #[test]
+    fn flops_are_six_n_for_full_and_four_n_for_lora_per_token() {
+        let spec = llama2_7b();
+        let n = spec.parameter_counts().total() as f64;
+        let mut full = input(Method::Full);
+        full.gradient_checkpointing = false;
+        let mut lora = input(Method::Lora);
+        lora.gradient_checkpointing = false;
+        let f = estimate(&spec, &full).flops_per_token / n;
+        let l = estimate(&spec, &lora).flops_per_token / n;
+        assert!((6.0..6.5).contains(&f), "full: {f}");
+        assert!((4.0..4.4).contains(&l), "lora: {l}");
+    }
+
+    #[test]
+    fn fit_uses_measured_throughput_when_known_and_prices_the_hours() {
+        let spec = catalog::find("HuggingFaceTB/SmolLM2-135M-Instruct").unwrap().spec;
+        let i = input(Method::Lora);
+        let e = estimate(&spec, &i);
+        let cpu = device_type("cpu").unwrap();
+        let measured = fit(&e, &i, cpu, Some(100.0), 0.4, Some(1.0));
+        assert_eq!(measured.seconds, 100_000.0);
+        assert!((measured.cost - 100_000.0 / 3600.0).abs() < 1e-9);
+        let assumed = fit(&e, &i, device_type("h100-80gb").unwrap(), None, 0.4, None);
+        assert!(assumed.fits);
+        assert!(matches!(assumed.throughput, ThroughputSource::Assumed { .. }));
+        assert!(assumed.seconds > 0.0 && assumed.seconds < measured.seconds);
+    }
+
+    #[test]
+    fn a_70b_full_fine_tune_fits_no_single_device() {
+        let spec = catalog::find("meta-llama/Llama-3.1-70B-Instruct").unwrap().spec;
+        let e = estimate(&spec, &input(Method::Full));
+        assert!(DEVICE_TYPES.iter().all(|d| !fit(&e, &input(Method::Full), d, None, 0.4, None).fits));
+    }
+}

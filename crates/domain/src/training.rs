@@ -1,0 +1,381 @@
+//! A training job's configuration (what the user chooses) and its state machine.
+//!
+//! The configuration has the shape of the runtime's spec sections (`protocol/README.md`):
+//! the executor copies it into the spec file with the paths filled in. Unknown keys are an
+//! error at every level, and `validate` names the field, the rule and the value.
+
+use crate::estimate::{Method, Precision};
+use crate::validate::ValidationError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Supervised fine-tuning on chat data, loss on assistant turns.
+    #[default]
+    Sft,
+    /// Continued pre-training on raw text.
+    Cpt,
+    /// Direct preference optimization on chosen/rejected pairs.
+    Dpo,
+}
+
+impl Objective {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Sft => "sft",
+            Objective::Cpt => "cpt",
+            Objective::Dpo => "dpo",
+        }
+    }
+}
+
+/// Which linears LoRA adapts: `"all-linear"` or a list of module names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetModules {
+    Named(Vec<String>),
+    Preset(String),
+}
+
+impl Default for TargetModules {
+    fn default() -> Self {
+        TargetModules::Preset("all-linear".to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraConfig {
+    pub rank: u32,
+    pub alpha: f64,
+    pub dropout: f64,
+    pub target_modules: TargetModules,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig { rank: 8, alpha: 16.0, dropout: 0.05, target_modules: TargetModules::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FreezeConfig {
+    pub trainable_layers: u32,
+}
+
+impl Default for FreezeConfig {
+    fn default() -> Self {
+        FreezeConfig { trainable_layers: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodConfig {
+    pub kind: Method,
+    #[serde(default)]
+    pub lora: LoraConfig,
+    #[serde(default)]
+    pub freeze: FreezeConfig,
+}
+
+impl Default for MethodConfig {
+    fn default() -> Self {
+        MethodConfig { kind: Method::Lora, lora: LoraConfig::default(), freeze: FreezeConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub max_seq_length: u32,
+    pub packing: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { max_seq_length: 1024, packing: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LrScheduler {
+    Constant,
+    Linear,
+    #[default]
+    Cosine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrecisionChoice {
+    #[default]
+    Auto,
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl PrecisionChoice {
+    /// The precision an estimate assumes: `auto` means bf16 on a GPU and fp32 on the CPU.
+    pub fn resolve(self, on_gpu: bool) -> Precision {
+        match self {
+            PrecisionChoice::Fp32 => Precision::Fp32,
+            PrecisionChoice::Bf16 => Precision::Bf16,
+            PrecisionChoice::Fp16 => Precision::Fp16,
+            PrecisionChoice::Auto if on_gpu => Precision::Bf16,
+            PrecisionChoice::Auto => Precision::Fp32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hyperparameters {
+    pub epochs: f64,
+    pub max_steps: Option<u64>,
+    pub micro_batch_size: u32,
+    pub gradient_accumulation_steps: u32,
+    pub learning_rate: f64,
+    pub lr_scheduler: LrScheduler,
+    pub warmup_steps: u64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+    pub precision: PrecisionChoice,
+    pub gradient_checkpointing: bool,
+    pub eval_every_steps: Option<u64>,
+    pub early_stopping_patience: Option<u32>,
+    pub checkpoint_every_steps: u64,
+    pub keep_checkpoints: u32,
+    pub log_every_steps: u64,
+    pub dpo_beta: f64,
+}
+
+impl Default for Hyperparameters {
+    fn default() -> Self {
+        Hyperparameters {
+            epochs: 1.0,
+            max_steps: None,
+            micro_batch_size: 4,
+            gradient_accumulation_steps: 1,
+            learning_rate: 2e-4,
+            lr_scheduler: LrScheduler::Cosine,
+            warmup_steps: 0,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            seed: 42,
+            precision: PrecisionChoice::Auto,
+            gradient_checkpointing: false,
+            eval_every_steps: None,
+            early_stopping_patience: None,
+            checkpoint_every_steps: 50,
+            keep_checkpoints: 2,
+            log_every_steps: 1,
+            dpo_beta: 0.1,
+        }
+    }
+}
+
+/// Everything a user chooses about how a model is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    pub objective: Objective,
+    pub method: MethodConfig,
+    pub data: DataConfig,
+    pub hyperparameters: Hyperparameters,
+}
+
+fn check(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result<(), ValidationError> {
+    if ok { Ok(()) } else { Err(ValidationError::new(field, message())) }
+}
+
+impl TrainingConfig {
+    /// Checks every range; `model_layers` and `context_length` come from the base model.
+    pub fn validate(&self, model_layers: u32, context_length: u32) -> Result<(), ValidationError> {
+        let h = &self.hyperparameters;
+        let lora = &self.method.lora;
+        if self.method.kind.is_adapter() {
+            check(lora.rank >= 1 && lora.rank <= 1024, "method.lora.rank", || format!("must be between 1 and 1024 (got {})", lora.rank))?;
+            check(lora.alpha > 0.0 && lora.alpha.is_finite(), "method.lora.alpha", || format!("must be greater than 0 (got {})", lora.alpha))?;
+            check((0.0..1.0).contains(&lora.dropout), "method.lora.dropout", || format!("must be in [0, 1) (got {})", lora.dropout))?;
+            match &lora.target_modules {
+                TargetModules::Preset(p) => check(p == "all-linear", "method.lora.target_modules", || {
+                    format!("must be \"all-linear\" or a list of module names (got \"{p}\")")
+                })?,
+                TargetModules::Named(names) => check(
+                    !names.is_empty() && names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')),
+                    "method.lora.target_modules",
+                    || "must list at least one module name made of letters, digits, '_' and '.'".to_string(),
+                )?,
+            }
+        }
+        if self.method.kind == Method::Freeze {
+            let k = self.method.freeze.trainable_layers;
+            check(k >= 1 && k <= model_layers, "method.freeze.trainable_layers", || {
+                format!("must be between 1 and the model's {model_layers} layers (got {k})")
+            })?;
+        }
+        let len = self.data.max_seq_length;
+        check((16..=context_length.max(16)).contains(&len), "data.max_seq_length", || {
+            format!("must be between 16 and the model's context length {context_length} (got {len})")
+        })?;
+        check(h.epochs > 0.0 && h.epochs <= 1000.0, "hyperparameters.epochs", || format!("must be greater than 0 and at most 1000 (got {})", h.epochs))?;
+        if let Some(steps) = h.max_steps {
+            check(steps >= 1, "hyperparameters.max_steps", || "must be at least 1 (got 0)".to_string())?;
+        }
+        check((1..=4096).contains(&h.micro_batch_size), "hyperparameters.micro_batch_size", || {
+            format!("must be between 1 and 4096 (got {})", h.micro_batch_size)
+        })?;
+        check((1..=4096).contains(&h.gradient_accumulation_steps), "hyperparameters.gradient_accumulation_steps", || {
+            format!("must be between 1 and 4096 (got {})", h.gradient_accumulation_steps)
+        })?;
+        check(h.learning_rate > 0.0 && h.learning_rate < 1.0, "hyperparameters.learning_rate", || {
+            format!("must be greater than 0 and less than 1 (got {})", h.learning_rate)
+        })?;
+        check(h.weight_decay >= 0.0 && h.weight_decay < 1.0, "hyperparameters.weight_decay", || {
+            format!("must be in [0, 1) (got {})", h.weight_decay)
+        })?;
+        check(h.max_grad_norm >= 0.0 && h.max_grad_norm.is_finite(), "hyperparameters.max_grad_norm", || {
+            format!("must be 0 (no clipping) or positive (got {})", h.max_grad_norm)
+        })?;
+        check(h.checkpoint_every_steps >= 1, "hyperparameters.checkpoint_every_steps", || "must be at least 1 (got 0)".to_string())?;
+        check(h.keep_checkpoints >= 1, "hyperparameters.keep_checkpoints", || "must be at least 1 (got 0)".to_string())?;
+        check(h.log_every_steps >= 1, "hyperparameters.log_every_steps", || "must be at least 1 (got 0)".to_string())?;
+        if let Some(every) = h.eval_every_steps {
+            check(every >= 1, "hyperparameters.eval_every_steps", || "must be at least 1 (got 0)".to_string())?;
+        }
+        if let Some(p) = h.early_stopping_patience {
+            check(p >= 1, "hyperparameters.early_stopping_patience", || "must be at least 1 (got 0)".to_string())?;
+            check(h.eval_every_steps.is_some(), "hyperparameters.early_stopping_patience", || {
+                "needs hyperparameters.eval_every_steps (early stopping watches the evaluation loss)".to_string()
+            })?;
+        }
+        check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || format!("must be greater than 0 (got {})", h.dpo_beta))?;
+        Ok(())
+    }
+}
+
+/// A job's state. Changes go through [`JobState::can_become`], one transaction each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a slot.
+    Queued,
+    /// A runtime process is working on it.
+    Running,
+    /// Cancel was asked; the runtime is saving a checkpoint and stopping.
+    Cancelling,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] =
+        [JobState::Queued, JobState::Running, JobState::Cancelling, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Cancelling => "cancelling",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// The allowed transitions:
+    /// queued → running | cancelled; running → succeeded | failed | cancelling | queued (a crash
+    /// with restarts left); cancelling → cancelled | succeeded | failed; failed | cancelled →
+    /// queued (resume from a checkpoint).
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, next),
+            (Queued, Running)
+                | (Queued, Cancelled)
+                | (Running, Succeeded)
+                | (Running, Failed)
+                | (Running, Cancelling)
+                | (Running, Queued)
+                | (Cancelling, Cancelled)
+                | (Cancelling, Succeeded)
+                | (Cancelling, Failed)
+                | (Failed, Queued)
+                | (Cancelled, Queued)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<TrainingConfig, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_a_lora_sft_run_and_valid() {
+        let c = parse("{}").unwrap();
+        assert_eq!(c.objective, Objective::Sft);
+        assert_eq!(c.method.kind, Method::Lora);
+        c.validate(30, 8192).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        assert!(parse(r#"{"hyperparameters": {"learnin_rate": 0.1}}"#).unwrap_err().contains("learnin_rate"));
+        assert!(parse(r#"{"method": {"kind": "lora", "lora": {"rnk": 4}}}"#).unwrap_err().contains("rnk"));
+        assert!(parse(r#"{"extra": 1}"#).unwrap_err().contains("extra"));
+        assert!(parse(r#"{"method": {"kind": "lorax"}}"#).unwrap_err().contains("lorax"));
+    }
+
+    #[test]
+    fn bad_hyperparameters_name_field_rule_and_value() {
+        let neg = parse(r#"{"hyperparameters": {"learning_rate": -0.001}}"#).unwrap();
+        let e = neg.validate(30, 8192).unwrap_err();
+        assert_eq!(e.field, "hyperparameters.learning_rate");
+        assert!(e.message.contains("-0.001"), "{}", e.message);
+        let rank0 = parse(r#"{"method": {"kind": "lora", "lora": {"rank": 0}}}"#).unwrap();
+        assert_eq!(rank0.validate(30, 8192).unwrap_err().field, "method.lora.rank");
+        let long = parse(r#"{"data": {"max_seq_length": 100000}}"#).unwrap();
+        let e = long.validate(30, 8192).unwrap_err();
+        assert!(e.message.contains("8192") && e.message.contains("100000"), "{}", e.message);
+        let freeze = parse(r#"{"method": {"kind": "freeze", "freeze": {"trainable_layers": 31}}}"#).unwrap();
+        assert_eq!(freeze.validate(30, 8192).unwrap_err().field, "method.freeze.trainable_layers");
+        let early = parse(r#"{"hyperparameters": {"early_stopping_patience": 2}}"#).unwrap();
+        assert!(early.validate(30, 8192).unwrap_err().message.contains("eval_every_steps"));
+        let preset = parse(r#"{"method": {"kind": "dora", "lora": {"target_modules": "all"}}}"#).unwrap();
+        assert_eq!(preset.validate(30, 8192).unwrap_err().field, "method.lora.target_modules");
+    }
+
+    #[test]
+    fn state_machine_allows_only_the_documented_transitions() {
+        use JobState::*;
+        assert!(Queued.can_become(Running));
+        assert!(Running.can_become(Queued), "a crash with restarts left requeues");
+        assert!(Failed.can_become(Queued), "resume");
+        assert!(!Succeeded.can_become(Queued));
+        assert!(!Queued.can_become(Succeeded));
+        assert!(!Cancelled.can_become(Running));
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+            assert!(!s.can_become(s), "{s:?} → itself");
+        }
+    }
+}
