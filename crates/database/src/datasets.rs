@@ -104,6 +104,17 @@ pub async fn update(conn: &mut Conn, d: &DatasetRow) -> Result<()> {
 
 /// Deletes a dataset with its versions and shares; returns the blob ids its versions used.
 pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<Vec<String>> {
+    let used: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE organization_id = $1 AND (dataset_version_id IN (SELECT id FROM dataset_versions WHERE dataset_id = $2)
+            OR validation_version_id IN (SELECT id FROM dataset_versions WHERE dataset_id = $2))",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if used > 0 {
+        return Err(Error::Conflict(format!("the dataset's versions are used by {used} training job(s); their lineage must stay intact")));
+    }
     let pairs: Vec<(String, String)> =
         sqlx::query_as("SELECT blob_id, report_blob_id FROM dataset_versions WHERE organization_id = $1 AND dataset_id = $2")
             .bind(org_id)
@@ -260,11 +271,14 @@ pub async fn children(conn: &mut Conn, org_id: &str, version_id: &str) -> Result
     .await?)
 }
 
-/// Whether any version or upload part still uses a blob.
+/// Whether any dataset version, upload part, report, model file or checkpoint file still uses
+/// a blob (blobs are shared by content). File lists are JSON; blob ids are hex, so `LIKE` is exact.
 pub async fn blob_in_use(conn: &mut Conn, blob_id: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE blob_id = $1 OR report_blob_id = $1) + (SELECT COUNT(*) FROM upload_parts WHERE blob_id = $1)
-            + (SELECT COUNT(*) FROM dataset_operations WHERE report_blob_id = $1)",
+            + (SELECT COUNT(*) FROM dataset_operations WHERE report_blob_id = $1)
+            + (SELECT COUNT(*) FROM base_models WHERE files LIKE '%' || $1 || '%') + (SELECT COUNT(*) FROM models WHERE files LIKE '%' || $1 || '%')
+            + (SELECT COUNT(*) FROM job_checkpoints WHERE files LIKE '%' || $1 || '%')",
     )
     .bind(blob_id)
     .fetch_one(&mut *conn)

@@ -9,9 +9,12 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod base_models;
 pub mod datasets;
 pub mod instance;
 pub mod invitations;
+pub mod jobs;
+pub mod models;
 pub mod operations;
 pub mod organizations;
 pub mod projects;

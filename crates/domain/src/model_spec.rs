@@ -86,3 +86,59 @@ impl ModelSpec {
         u64::from(self.kv_heads) * u64::from(self.head_dim)
     }
 }
+
+/// Reads the figures from a Hugging Face `config.json` (decoder-only models). Returns an error
+/// naming the missing field.
+pub fn from_config(config: &serde_json::Value) -> Result<ModelSpec, String> {
+    let int = |names: &[&str]| -> Option<u32> { names.iter().find_map(|n| config.get(*n).and_then(serde_json::Value::as_u64)).map(|v| v as u32) };
+    let need = |names: &[&str]| int(names).ok_or_else(|| format!("config.json has no {}", names.join(" or ")));
+    let architecture = config
+        .get("architectures")
+        .and_then(|a| a.get(0))
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| "config.json has no architectures".to_string())?
+        .to_string();
+    let hidden_size = need(&["hidden_size", "n_embd", "d_model"])?;
+    let attention_heads = need(&["num_attention_heads", "n_head"])?;
+    if attention_heads == 0 {
+        return Err("config.json: num_attention_heads is 0".into());
+    }
+    let kv_heads = int(&["num_key_value_heads", "multi_query_group_num"]).unwrap_or(attention_heads);
+    Ok(ModelSpec {
+        architecture,
+        layers: need(&["num_hidden_layers", "n_layer", "num_layers"])?,
+        hidden_size,
+        intermediate_size: need(&["intermediate_size", "ffn_hidden_size", "n_inner"])?,
+        attention_heads,
+        kv_heads,
+        head_dim: int(&["head_dim"]).unwrap_or(hidden_size / attention_heads),
+        vocab_size: need(&["vocab_size", "padded_vocab_size"])?,
+        context_length: int(&["max_position_embeddings", "seq_length", "n_positions"]).unwrap_or(2048),
+        tied_embeddings: config.get("tie_word_embeddings").and_then(serde_json::Value::as_bool).unwrap_or(true),
+        qkv_bias: config.get("attention_bias").and_then(serde_json::Value::as_bool).unwrap_or(architecture_has_qkv_bias(config)),
+    })
+}
+
+fn architecture_has_qkv_bias(config: &serde_json::Value) -> bool {
+    config.get("model_type").and_then(serde_json::Value::as_str) == Some("qwen2")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smollm2_config_gives_its_figures_and_parameter_count() {
+        let config = serde_json::json!({
+            "architectures": ["LlamaForCausalLM"], "hidden_size": 576, "intermediate_size": 1536,
+            "num_attention_heads": 9, "num_key_value_heads": 3, "num_hidden_layers": 30, "vocab_size": 49152,
+            "max_position_embeddings": 8192, "tie_word_embeddings": true, "model_type": "llama"
+        });
+        let spec = from_config(&config).unwrap();
+        assert_eq!(spec.head_dim, 64);
+        // transformers reports 134,515,008 parameters for SmolLM2-135M.
+        assert_eq!(spec.parameter_counts().total(), 134_515_008);
+        let missing = from_config(&serde_json::json!({"architectures": ["X"], "hidden_size": 8})).unwrap_err();
+        assert!(missing.contains("num_attention_heads"), "{missing}");
+    }
+}

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     FileTooLarge,
     ChecksumMismatch,
     InvalidFile,
+    ModelDoesNotFit,
+    DatasetNotUsable,
+    BaseModelNotReady,
     RateLimited,
     InternalError,
     ServiceUnavailable,
@@ -59,7 +62,7 @@ impl ErrorCode {
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
             ChecksumMismatch => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            InvalidFile => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
+            InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
             ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
         }
@@ -190,6 +193,15 @@ impl From<SE> for ApiError {
             SE::TooLarge(_) => ApiError::new(ErrorCode::FileTooLarge, message),
             SE::ChecksumMismatch(_) => ApiError::new(ErrorCode::ChecksumMismatch, message),
             SE::InvalidFile { code, .. } => ApiError::new(ErrorCode::InvalidFile, message).param(code),
+            SE::Refused { reason, .. } => {
+                let code = match reason {
+                    services::Refusal::ModelDoesNotFit => ErrorCode::ModelDoesNotFit,
+                    services::Refusal::DatasetNotUsable => ErrorCode::DatasetNotUsable,
+                    services::Refusal::BaseModelNotReady => ErrorCode::BaseModelNotReady,
+                };
+                ApiError::new(code, message)
+            }
+            SE::Unavailable(_) => ApiError::new(ErrorCode::ServiceUnavailable, message),
             SE::Internal(detail) => ApiError::internal(detail),
         }
     }

@@ -14,6 +14,7 @@ pub mod routes;
 mod streaming;
 pub mod views;
 pub mod views_datasets;
+pub mod views_training;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
@@ -107,6 +108,22 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::get_upload))
         .routes(routes!(uploads::complete_upload))
         .routes(routes!(uploads::cancel_upload))
+        .routes(routes!(models::list_catalog))
+        .routes(routes!(models::list_base_models))
+        .routes(routes!(models::get_base_model))
+        .routes(routes!(models::import_base_model))
+        .routes(routes!(models::compare_base_models))
+        .routes(routes!(models::create_estimate))
+        .routes(routes!(models::list_models))
+        .routes(routes!(models::get_model))
+        .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::resume_job))
+        .routes(routes!(jobs::job_events))
+        .routes(routes!(jobs::job_metrics))
+        .routes(routes!(jobs::job_logs))
+        .routes(routes!(jobs::job_checkpoints))
 }
 
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.

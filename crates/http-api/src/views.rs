@@ -327,3 +327,13 @@ pub use crate::views_datasets::{
 };
 list_view!(DatasetList, DatasetView);
 list_view!(VersionList, VersionView);
+
+pub use crate::views_training::{
+    BaseModelView, CatalogModelView, CheckpointView, EstimateView, JobEventList, JobEventView, JobMetricsView, JobView, MetricSeriesView, ModelSpecView,
+    ModelView,
+};
+list_view!(BaseModelList, BaseModelView);
+list_view!(CatalogList, CatalogModelView);
+list_view!(JobList, JobView);
+list_view!(CheckpointList, CheckpointView);
+list_view!(ModelList, ModelView);

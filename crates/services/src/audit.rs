@@ -50,6 +50,11 @@ impl AuditEvent {
         }
     }
 
+    /// An event done by the platform itself (the executor finishing a job, a start-up import).
+    pub fn system(organization_id: Option<&str>, action: &str) -> AuditEvent {
+        AuditEvent { actor_kind: "system", ..AuditEvent::anonymous(organization_id, action) }
+    }
+
     pub fn target(mut self, kind: &'static str, id: &str) -> Self {
         self.target_kind = Some(kind);
         self.target_id = Some(id.to_string());

@@ -78,8 +78,24 @@ pub enum Error {
     /// The file is not a dataset at all (compressed, wrong encoding, not a known format…).
     #[error("{message}")]
     InvalidFile { code: String, message: String },
+    /// The request is well-formed but cannot be carried out as asked (it would not fit, the
+    /// data cannot train this objective, the model is not imported yet); the message says why
+    /// and what to change.
+    #[error("{message}")]
+    Refused { reason: Refusal, message: String },
+    /// A part of the platform this request needs is not set up (the training runtime).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a training request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    ModelDoesNotFit,
+    DatasetNotUsable,
+    BaseModelNotReady,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

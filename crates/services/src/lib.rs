@@ -9,15 +9,17 @@ mod crypto;
 pub mod datasets;
 pub mod error;
 pub mod identity;
+pub mod models;
 pub mod organizations;
 pub mod projects;
 pub mod rate_limit;
 pub mod settings;
+pub mod training;
 mod tokens;
 pub mod users;
 
 pub use auth::{Credential, Principal};
-pub use error::{AuthFailure, Error, Result};
+pub use error::{AuthFailure, Error, Refusal, Result};
 pub use settings::Settings;
 
 use database::Db;
@@ -45,6 +47,7 @@ struct Inner {
     token_secret: Vec<u8>,
     login_throttle: rate_limit::KeyedBuckets,
     request_limits: rate_limit::KeyedBuckets,
+    queue: training::Queue,
 }
 
 impl Services {
@@ -63,12 +66,17 @@ impl Services {
                 token_secret: secret.into_bytes(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
+                queue: training::Queue::default(),
             }),
         })
     }
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(crate) fn inner_queue(&self) -> &training::Queue {
+        &self.inner.queue
     }
 
     pub fn settings(&self) -> &Settings {
@@ -104,7 +112,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from `limit + 1` fetched rows.
-    pub(crate) fn from_rows(mut rows: Vec<T>, limit: i64) -> Page<T> {
+    pub fn from_rows(mut rows: Vec<T>, limit: i64) -> Page<T> {
         let has_more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         Page { items: rows, has_more }

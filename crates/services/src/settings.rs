@@ -24,6 +24,61 @@ pub struct Settings {
     /// Training sequence length assumed by dataset statistics: records longer than this many
     /// tokens are reported as truncated.
     pub max_tokens_per_record: usize,
+    /// Training: the runtime, the device, the queue.
+    pub training: TrainingSettings,
+}
+
+/// How training jobs run on this installation.
+#[derive(Debug, Clone)]
+pub struct TrainingSettings {
+    /// The runtime's Python interpreter and package folder; None: jobs are refused with a hint.
+    pub runtime: Option<executors::RuntimeCommand>,
+    /// Job work directories (`<id>/`): the runtime's spec, data, checkpoints and output while a
+    /// job runs. They hold plaintext (the runtime reads files) and are removed when a job ends.
+    pub work_dir: std::path::PathBuf,
+    /// Decrypted base models, materialized once per model for the runtime to load.
+    pub model_cache_dir: std::path::PathBuf,
+    /// Jobs running at once (FIFO beyond that).
+    pub max_concurrent_jobs: usize,
+    /// The runtime's device: `auto`, `cpu`, `cuda` or `mps`.
+    pub device: String,
+    /// The device type estimates and fit checks assume (a name of `domain::estimate::DEVICE_TYPES`).
+    pub device_type: String,
+    /// Memory of one device in bytes (for `cpu`: the machine's memory), for the fit check at submit.
+    pub device_memory_bytes: u64,
+    /// Devices a job may use.
+    pub devices: u32,
+    /// CPU threads for the runtime (None: torch's default).
+    pub threads: Option<u32>,
+    /// Model FLOPs utilization assumed by time estimates when nothing was measured.
+    pub assumed_mfu: f64,
+    /// Price per device-hour for cost estimates (None: the device type's list price).
+    pub price_per_device_hour: Option<f64>,
+    /// Crashed runs restarted from the last checkpoint before a job fails (per job default).
+    pub default_max_restarts: u32,
+    /// Seconds a stopping runtime gets to save its checkpoint before SIGKILL.
+    pub stop_grace_s: u64,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        let tmp = std::env::temp_dir().join("tunery");
+        TrainingSettings {
+            runtime: None,
+            work_dir: tmp.join("work"),
+            model_cache_dir: tmp.join("model-cache"),
+            max_concurrent_jobs: 1,
+            device: "cpu".into(),
+            device_type: "cpu".into(),
+            device_memory_bytes: 16 << 30,
+            devices: 1,
+            threads: None,
+            assumed_mfu: 0.4,
+            price_per_device_hour: None,
+            default_max_restarts: 2,
+            stop_grace_s: 120,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -46,6 +101,7 @@ impl Default for Settings {
             storage_quota_bytes: 100 * (1 << 30),
             max_upload_bytes: 20 * (1 << 30),
             max_tokens_per_record: 2048,
+            training: TrainingSettings::default(),
         }
     }
 }

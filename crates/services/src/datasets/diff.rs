@@ -4,10 +4,8 @@
 use crate::datasets::blobs::internal;
 use crate::{Principal, Result, Services};
 use database::datasets::VersionRow;
-use datasets::{FormatSpec, ScanOptions};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::io::BufReader;
 use std::sync::Arc;
 
 const EXAMPLES: usize = 5;
@@ -50,13 +48,9 @@ fn excerpt(s: &str) -> String {
     e
 }
 
-/// Calls `f(index, line, canonical)` for every valid record of a version.
+/// Calls `f(index, line, canonical JSON)` for every valid record of a version.
 fn each_record(blobs: &blob_store::BlobStore, v: &VersionRow, mut f: impl FnMut(usize, u64, String)) -> Result<()> {
-    let spec: FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
-    let reader = BufReader::with_capacity(1 << 20, blobs.reader(&v.blob_id).map_err(internal)?);
-    let options = ScanOptions { format: Some(spec), detect_duplicates: false, max_errors: 0, ..ScanOptions::default() };
-    datasets::scan(reader, &options, |index, line, record| f(index, line, record.to_openai_json())).map_err(internal)?;
-    Ok(())
+    super::scan_version(blobs, v, |index, line, record| f(index, line, record.to_openai_json()))
 }
 
 fn diff(blobs: &blob_store::BlobStore, from: &VersionRow, to: &VersionRow) -> Result<VersionDiff> {

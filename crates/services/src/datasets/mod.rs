@@ -17,7 +17,22 @@ mod versions;
 
 pub use access::DatasetAccess;
 pub use blobs::BlobUpload;
+pub(crate) use blobs::internal;
 pub use diff::{DiffExample, VersionDiff};
 pub use preprocess::Preprocessed;
 pub use uploads::{safe_filename, NewUpload, UploadTarget};
 pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem};
+
+/// Calls `f(index, line, record)` for every valid record of a version, in canonical form
+/// (decrypting and parsing as it streams; blocking: call from a blocking thread).
+pub(crate) fn scan_version(
+    blobs: &blob_store::BlobStore,
+    v: &database::datasets::VersionRow,
+    mut f: impl FnMut(usize, u64, &::datasets::Record),
+) -> crate::Result<()> {
+    let spec: ::datasets::FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, blobs.reader(&v.blob_id).map_err(internal)?);
+    let options = ::datasets::ScanOptions { format: Some(spec), detect_duplicates: false, max_errors: 0, ..Default::default() };
+    ::datasets::scan(reader, &options, |index, line, record| f(index, line, record)).map_err(internal)?;
+    Ok(())
+}

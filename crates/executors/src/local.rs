@@ -1,0 +1,201 @@
+//! The local executor: the runtime as a child process in its own process group, its stdout
+//! parsed into events, its stderr kept as log lines (and the last lines for a crash report).
+
+use crate::protocol::{parse_event, Event};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// How to start the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeCommand {
+    /// The Python interpreter of the runtime's environment.
+    pub python: PathBuf,
+    /// The folder that holds the `tunery_runtime` package (put on `PYTHONPATH`).
+    pub runtime_dir: PathBuf,
+    /// Extra environment for the child (threads, offline flags).
+    pub env: Vec<(String, String)>,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the runtime's Python environment is missing: {0} does not exist (run scripts/runtime-env.sh, or set --runtime-python)")]
+    MissingPython(PathBuf),
+    #[error("the runtime package is missing: {0} has no tunery_runtime folder (set --runtime-dir)")]
+    MissingRuntime(PathBuf),
+    #[error("could not start {0}: {1}")]
+    Spawn(PathBuf, std::io::Error),
+}
+
+/// What a running runtime reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Event(Event),
+    /// A stdout line that is not a valid event (kept as a warning log line).
+    BadLine { line: String, error: String },
+    /// A stderr line.
+    Stderr(String),
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, or None when a signal ended it.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The last stderr lines, for a crash report.
+    pub stderr_tail: String,
+}
+
+/// A running runtime process.
+#[derive(Debug)]
+pub struct Running {
+    pub pid: u32,
+    pub messages: mpsc::Receiver<Message>,
+    child: Child,
+    stderr_tail: std::sync::Arc<std::sync::Mutex<VecDeque<String>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+const STDERR_TAIL_LINES: usize = 40;
+
+impl RuntimeCommand {
+    pub fn check(&self) -> Result<(), StartError> {
+        if !self.python.exists() {
+            return Err(StartError::MissingPython(self.python.clone()));
+        }
+        if !self.runtime_dir.join("tunery_runtime").is_dir() {
+            return Err(StartError::MissingRuntime(self.runtime_dir.clone()));
+        }
+        Ok(())
+    }
+
+    /// Starts `python -m tunery_runtime <command> --spec SPEC --workdir DIR`.
+    pub fn start(&self, command: &str, spec: &Path, workdir: &Path) -> Result<Running, StartError> {
+        self.check()?;
+        let mut cmd = Command::new(&self.python);
+        cmd.arg("-m")
+            .arg("tunery_runtime")
+            .arg(command)
+            .arg("--spec")
+            .arg(spec)
+            .arg("--workdir")
+            .arg(workdir)
+            .current_dir(workdir)
+            .env("PYTHONPATH", &self.runtime_dir)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TOKENIZERS_PARALLELISM", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| StartError::Spawn(self.python.clone(), e))?;
+        let pid = child.id().unwrap_or(0);
+        let (tx, rx) = mpsc::channel(1024);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+        let out_tx = tx.clone();
+        let out = tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let message = match parse_event(&line) {
+                    Ok(event) => Message::Event(event),
+                    Err(e) => Message::BadLine { line, error: e.to_string() },
+                };
+                if out_tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let err_tail = tail.clone();
+        let err = tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                {
+                    let mut t = err_tail.lock().expect("stderr tail lock");
+                    if t.len() == STDERR_TAIL_LINES {
+                        t.pop_front();
+                    }
+                    t.push_back(line.clone());
+                }
+                if tx.send(Message::Stderr(line)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Running { pid, messages: rx, child, stderr_tail: tail, readers: vec![out, err] })
+    }
+}
+
+/// Sends a signal to a process group; false when it no longer exists.
+pub fn signal_group(pid: u32, signal: Signal) -> bool {
+    i32::try_from(pid).ok().filter(|p| *p > 0).is_some_and(|p| killpg(Pid::from_raw(p), signal).is_ok())
+}
+
+/// Whether a process (left by an earlier server) is still alive and runs the given job: its
+/// command line names the job's work directory.
+pub fn orphan_alive(pid: u32, workdir: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let needle = workdir.to_string_lossy();
+    String::from_utf8_lossy(&cmdline).split('\0').any(|arg| arg == needle)
+}
+
+/// Stops an orphaned runtime: SIGTERM (it checkpoints and exits), then SIGKILL after `grace`.
+pub async fn stop_orphan(pid: u32, workdir: &Path, grace: Duration) {
+    if !orphan_alive(pid, workdir) {
+        return;
+    }
+    signal_group(pid, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    while orphan_alive(pid, workdir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if orphan_alive(pid, workdir) {
+        signal_group(pid, Signal::SIGKILL);
+        while orphan_alive(pid, workdir) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Running {
+    /// Asks the runtime to stop at the next step boundary (it saves a checkpoint first).
+    pub fn terminate(&self) {
+        signal_group(self.pid, Signal::SIGTERM);
+    }
+
+    /// Ends the process group at once.
+    pub fn kill(&self) {
+        signal_group(self.pid, Signal::SIGKILL);
+    }
+
+    /// Waits for the process to end and its output to be read.
+    pub async fn wait(mut self) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.wait().await;
+        for r in self.readers.drain(..) {
+            let _ = r.await;
+        }
+        let stderr_tail = self.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect::<Vec<_>>().join("\n");
+        match status {
+            Ok(s) => Exit { code: s.code(), signal: s.signal(), stderr_tail },
+            Err(e) => Exit { code: None, signal: None, stderr_tail: format!("{stderr_tail}\nwaiting for the runtime failed: {e}") },
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Training jobs: submit (202), list, get, cancel, resume, and what they report — events as
+//! Server-Sent Events, metric series for charts, logs and checkpoints.
+
+use super::ListParams;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::views::{CheckpointList, JobEventList, JobEventView, JobList, JobMetricsView, JobView, MetricSeriesView};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use services::training::NewJob;
+use services::{Page, Principal, Services};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+/// Submits a fine-tuning job. It is checked against the dataset version (valid records of the
+/// kind the objective trains on), the base model (imported and ready) and the estimate (it must
+/// fit this installation's device), then queued: 202 with the job.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body(content = Object, description = "name, project_id, base_model_id, dataset_id, dataset_version, validation_dataset_id, validation_dataset_version, config {objective, method, data, hyperparameters}, max_restarts, merge_lora"),
+    responses((status = 202, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn create_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<NewJob>,
+) -> ApiResult<(StatusCode, Json<JobView>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.services.create_job(&p, b, &ctx).await?.into())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct JobListParams {
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<String>,
+}
+
+/// Jobs the caller can see, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobListParams),
+    responses((status = 200, body = JobList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_jobs(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<JobListParams>) -> ApiResult<Json<JobList>> {
+    Ok(Json(JobList::of(app.services.list_jobs(&p, q.state.as_deref(), q.after.as_deref(), q.limit).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", params(("job_id" = String, Path)),
+    responses((status = 200, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn get_job(State(app): State<AppState>, Caller(p): Caller, Path(job_id): Path<String>) -> ApiResult<Json<JobView>> {
+    Ok(Json(app.services.get_job(&p, &job_id).await?.into()))
+}
+
+/// Cancels a job: a queued one at once; a running one saves a checkpoint first (`cancelling`,
+/// then `cancelled`).
+#[utoipa::path(post, path = "/api/v1/jobs/{job_id}/cancel", tag = "jobs", params(("job_id" = String, Path)),
+    responses((status = 200, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn cancel_job(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(job_id): Path<String>) -> ApiResult<Json<JobView>> {
+    Ok(Json(app.services.cancel_job(&p, &job_id, &ctx).await?.into()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeJobRequest {
+    /// The checkpoint to continue from (default: the latest).
+    pub checkpoint_id: Option<String>,
+}
+
+/// Queues a failed or cancelled job again, continuing from a checkpoint.
+#[utoipa::path(post, path = "/api/v1/jobs/{job_id}/resume", tag = "jobs", params(("job_id" = String, Path)), request_body = ResumeJobRequest,
+    responses((status = 202, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn resume_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(job_id): Path<String>,
+    ApiJson(b): ApiJson<ResumeJobRequest>,
+) -> ApiResult<(StatusCode, Json<JobView>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.services.resume_job(&p, &job_id, b.checkpoint_id.as_deref(), &ctx).await?.into())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    /// Only events after this sequence number (the SSE `Last-Event-ID` header also works).
+    pub after: Option<i64>,
+    /// false: one JSON page instead of a stream.
+    pub stream: Option<bool>,
+    /// Comma-separated kinds (state, progress, eval, system, checkpoint, artifact, log, …).
+    pub kinds: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn parse_kinds(kinds: Option<&str>) -> Vec<String> {
+    kinds.map(|k| k.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+}
+
+async fn event_page(services: &Services, p: &Principal, id: &str, kinds: &[String], after: i64, limit: i64) -> services::Result<JobEventList> {
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    let rows = services.job_events(p, id, &kinds, after, limit + 1).await?;
+    let page = Page::from_rows(rows, limit);
+    let last_seq = page.items.last().map(|e| e.seq).unwrap_or(after);
+    Ok(JobEventList { object: "list", data: page.items.into_iter().map(JobEventView::from).collect(), has_more: page.has_more, last_seq })
+}
+
+/// Everything the job reports, in order: state changes, progress, evaluations, system samples,
+/// checkpoints, logs. By default a Server-Sent Events stream (event id = sequence number,
+/// event name = kind) that replays from `after` and ends when the job reaches a final state.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/events", tag = "jobs", params(("job_id" = String, Path), EventParams),
+    responses((status = 200, body = JobEventList, description = "text/event-stream unless stream=false"), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn job_events(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+    ApiQuery(q): ApiQuery<EventParams>,
+) -> ApiResult<Response> {
+    let kinds = parse_kinds(q.kinds.as_deref());
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let after = q.after.or(last_event_id).unwrap_or(0);
+    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    if q.stream == Some(false) {
+        return Ok(Json(event_page(&app.services, &p, &job_id, &kinds, after, limit).await?).into_response());
+    }
+    app.services.get_job(&p, &job_id).await?;
+    let state = (app.services.clone(), p, job_id, kinds, after, false);
+    let stream = futures_util::stream::unfold(state, |(services, p, id, kinds, after, done)| async move {
+        if done {
+            return None;
+        }
+        let mut after = after;
+        loop {
+            let page = match event_page(&services, &p, &id, &kinds, after, 200).await {
+                Ok(page) => page,
+                Err(_) => return None,
+            };
+            if !page.data.is_empty() {
+                after = page.last_seq;
+                let events: Vec<Result<Event, std::convert::Infallible>> = page
+                    .data
+                    .into_iter()
+                    .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
+                    .collect();
+                return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, false)));
+            }
+            let finished = services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
+            if finished {
+                // One last look: events written just before the final state.
+                let tail = event_page(&services, &p, &id, &kinds, after, 200).await.map(|p| p.data).unwrap_or_default();
+                if tail.is_empty() {
+                    return None;
+                }
+                let events: Vec<Result<Event, std::convert::Infallible>> = tail
+                    .into_iter()
+                    .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
+                    .collect();
+                return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, true)));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    use futures_util::StreamExt;
+    Ok(Sse::new(stream.flatten()).keep_alive(KeepAlive::default()).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MetricParams {
+    /// Comma-separated series (default: loss, eval_loss, learning_rate, grad_norm, tokens_per_second).
+    pub names: Option<String>,
+    /// At most this many points per series, 2 to 5000 (default 500).
+    pub points: Option<usize>,
+}
+
+/// Metric histories for charts, downsampled on the server.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/metrics", tag = "jobs", params(("job_id" = String, Path), MetricParams),
+    responses((status = 200, body = JobMetricsView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn job_metrics(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(job_id): Path<String>,
+    ApiQuery(q): ApiQuery<MetricParams>,
+) -> ApiResult<Json<JobMetricsView>> {
+    let names = q.names.unwrap_or_else(|| "loss,eval_loss,learning_rate,grad_norm,tokens_per_second".into());
+    let mut series = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let points = app.services.job_metric(&p, &job_id, name, q.points.unwrap_or(500)).await?;
+        series.push(MetricSeriesView { name: name.to_string(), points: points.into_iter().map(Into::into).collect() });
+    }
+    Ok(Json(JobMetricsView { object: "job.metrics", job_id, series }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    /// Lines after this sequence number (pass `last_seq` of the previous page to follow).
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// The job's log lines (the runtime's stderr and the executor's notes), paged by sequence number.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/logs", tag = "jobs", params(("job_id" = String, Path), LogParams),
+    responses((status = 200, body = JobEventList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn job_logs(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(job_id): Path<String>,
+    ApiQuery(q): ApiQuery<LogParams>,
+) -> ApiResult<Json<JobEventList>> {
+    let kinds = vec!["log".to_string()];
+    Ok(Json(event_page(&app.services, &p, &job_id, &kinds, q.after.unwrap_or(0), q.limit.unwrap_or(200).clamp(1, 1000)).await?))
+}
+
+/// Stored checkpoints (the newest `keep_checkpoints`), oldest first.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/checkpoints", tag = "jobs", params(("job_id" = String, Path), ListParams),
+    responses((status = 200, body = CheckpointList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn job_checkpoints(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(job_id): Path<String>,
+    ApiQuery(_q): ApiQuery<ListParams>,
+) -> ApiResult<Json<CheckpointList>> {
+    let items = app.services.job_checkpoints(&p, &job_id).await?;
+    Ok(Json(CheckpointList::of(Page { items, has_more: false })))
+}

@@ -1,0 +1,160 @@
+//! Base models (the catalog and the imported ones), estimates, and fine-tuned models.
+
+use super::ListParams;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::views::{BaseModelList, BaseModelView, CatalogList, EstimateView, ModelList, ModelSpecView, ModelView};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use services::models::{CatalogQuery, ImportRequest};
+use services::training::EstimateRequest;
+use services::Page;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogParams {
+    /// Matches the repository id or the family.
+    pub search: Option<String>,
+    pub family: Option<String>,
+    pub license: Option<String>,
+    pub max_parameters: Option<u64>,
+    pub min_context_length: Option<u32>,
+}
+
+/// The catalog of popular open models with their real figures (from their config files) and
+/// licenses: searchable and filterable. Import a model to train it.
+#[utoipa::path(get, path = "/api/v1/base-models/catalog", tag = "models", params(CatalogParams),
+    responses((status = 200, body = CatalogList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_catalog(Caller(p): Caller, ApiQuery(q): ApiQuery<CatalogParams>) -> ApiResult<Json<CatalogList>> {
+    p.require(domain::Permission::ViewMetrics)?;
+    let query = CatalogQuery {
+        search: q.search,
+        family: q.family,
+        license: q.license,
+        max_parameters: q.max_parameters,
+        min_context_length: q.min_context_length,
+    };
+    Ok(Json(CatalogList::of(Page { items: services::models::search_catalog(&query), has_more: false })))
+}
+
+/// Base models this organization can train: its imports and the instance-wide built-in model.
+#[utoipa::path(get, path = "/api/v1/base-models", tag = "models", params(ListParams),
+    responses((status = 200, body = BaseModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_base_models(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<BaseModelList>> {
+    Ok(Json(BaseModelList::of(app.services.list_base_models(&p, q.after.as_deref(), q.limit).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/base-models/{base_model_id}", tag = "models", params(("base_model_id" = String, Path)),
+    responses((status = 200, body = BaseModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn get_base_model(State(app): State<AppState>, Caller(p): Caller, Path(base_model_id): Path<String>) -> ApiResult<Json<BaseModelView>> {
+    Ok(Json(app.services.get_base_model(&p, &base_model_id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImportSourceBody {
+    /// A GGUF file on the server (dequantized on import).
+    Gguf { path: String },
+    /// A Hugging Face model directory on the server.
+    Directory { path: String },
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBaseModelRequest {
+    pub name: String,
+    pub source: ImportSourceBody,
+}
+
+/// Imports a model for the organization from a path on the server (so it needs
+/// `manage_resources`). Answers 202; the model is `importing` until its weights are stored.
+#[utoipa::path(post, path = "/api/v1/base-models/import", tag = "models", request_body = ImportBaseModelRequest,
+    responses((status = 202, body = BaseModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
+pub async fn import_base_model(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<ImportBaseModelRequest>,
+) -> ApiResult<(StatusCode, Json<BaseModelView>)> {
+    use services::models::ImportSourceRequest as S;
+    let source = match b.source {
+        ImportSourceBody::Gguf { path } => S::Gguf { path },
+        ImportSourceBody::Directory { path } => S::Directory { path },
+    };
+    let m = app.services.import_base_model(&p, ImportRequest { name: b.name, source }, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(m.into())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CompareParams {
+    /// Comma-separated base model ids (`bm_…`) or catalog repository ids, 2 to 10.
+    pub ids: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparedModel {
+    /// The id or repository id as given.
+    pub id: String,
+    pub name: String,
+    pub license: Option<String>,
+    pub spec: ModelSpecView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonView {
+    pub object: &'static str,
+    pub data: Vec<ComparedModel>,
+}
+
+/// Models side by side: imported base models and catalog entries.
+#[utoipa::path(get, path = "/api/v1/base-models/compare", tag = "models", params(CompareParams),
+    responses((status = 200, body = ComparisonView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn compare_base_models(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<CompareParams>) -> ApiResult<Json<ComparisonView>> {
+    p.require(domain::Permission::ViewMetrics)?;
+    let ids: Vec<&str> = q.ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if !(2..=10).contains(&ids.len()) {
+        return Err(services::Error::from(domain::ValidationError::new("ids", format!("give 2 to 10 ids (got {})", ids.len()))).into());
+    }
+    let mut data = Vec::with_capacity(ids.len());
+    for id in ids {
+        let compared = if id.starts_with("bm_") {
+            let m = app.services.get_base_model(&p, id).await?;
+            let spec = m.spec.ok_or_else(|| services::Error::Conflict(format!("base model {id} is {} and has no figures yet", m.row.status)))?;
+            ComparedModel { id: id.into(), name: m.row.name, license: m.row.license, spec: spec.into() }
+        } else {
+            let c = domain::catalog::find(id).ok_or(services::Error::NotFound("catalog model"))?;
+            ComparedModel { id: id.into(), name: c.repo_id.into(), license: Some(c.license.into()), spec: c.spec.into() }
+        };
+        data.push(compared);
+    }
+    Ok(Json(ComparisonView { object: "list", data }))
+}
+
+/// Peak memory per device, FLOPs, time and cost of a run, on this installation's device type
+/// and on every known GPU type; see docs/estimates.md for the formulas.
+#[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body(content = Object, description = "base_model_id or catalog_repo_id; config (objective, method, data, hyperparameters); dataset_tokens or dataset_id (+ dataset_version); gpus; zero_stage; device_type; optimizer_8bit; price_per_gpu_hour"),
+    responses((status = 200, body = EstimateView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn create_estimate(State(app): State<AppState>, Caller(p): Caller, ApiJson(b): ApiJson<EstimateRequest>) -> ApiResult<Json<EstimateView>> {
+    Ok(Json(app.services.estimate(&p, &b).await?.into()))
+}
+
+/// Fine-tuned models, newest first.
+#[utoipa::path(get, path = "/api/v1/models", tag = "models", params(ListParams),
+    responses((status = 200, body = ModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_models(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<ModelList>> {
+    Ok(Json(ModelList::of(app.services.list_models(&p, q.after.as_deref(), q.limit).await?)))
+}
+
+/// A fine-tuned model with its experiment record: base model, dataset version, job, config, metrics.
+#[utoipa::path(get, path = "/api/v1/models/{model_id}", tag = "models", params(("model_id" = String, Path)),
+    responses((status = 200, body = ModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn get_model(State(app): State<AppState>, Caller(p): Caller, Path(model_id): Path<String>) -> ApiResult<Json<ModelView>> {
+    Ok(Json(app.services.get_model(&p, &model_id).await?.into()))
+}

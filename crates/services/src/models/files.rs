@@ -1,0 +1,134 @@
+//! A model directory in the blob store: each file an encrypted blob, listed in a manifest; and
+//! back again, materialized into a directory for the runtime to load.
+
+use crate::datasets::internal;
+use crate::{Result, Services};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One file of a stored directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Relative path inside the directory, `/`-separated.
+    pub path: String,
+    pub blob_id: String,
+    pub size_bytes: u64,
+}
+
+/// Parses a manifest column.
+pub fn parse_manifest(json: &str) -> Vec<StoredFile> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(root, &path, out)?;
+        } else if kind.is_file() {
+            let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
+            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a manifest path is safe to join under a directory (relative, no `..`).
+fn safe_relative(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+impl Services {
+    /// Stores every file under `dir` as a blob; returns the manifest (sorted by path) and the total size.
+    pub(crate) async fn store_directory(&self, dir: &Path) -> Result<(Vec<StoredFile>, u64)> {
+        let blobs = self.blobs_handle();
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<(Vec<StoredFile>, u64)> {
+            let mut files = Vec::new();
+            walk(&dir, &dir, &mut files).map_err(internal)?;
+            files.sort();
+            let mut stored = Vec::with_capacity(files.len());
+            let mut total = 0;
+            for (rel, path) in files {
+                let mut source = std::fs::File::open(&path).map_err(internal)?;
+                let mut writer = blobs.writer().map_err(internal)?;
+                let size = std::io::copy(&mut source, &mut writer).map_err(internal)?;
+                let info = writer.finish().map_err(internal)?;
+                total += size;
+                stored.push(StoredFile { path: rel, blob_id: info.id, size_bytes: size });
+            }
+            Ok((stored, total))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// Writes the files of a manifest into `target` (decrypted), unless a complete copy is
+    /// already there. The copy is assembled under a temporary name and renamed, so `target`
+    /// is either absent or whole.
+    pub(crate) async fn materialize(&self, files: &[StoredFile], target: &Path) -> Result<()> {
+        let marker = target.join(".tunery-complete");
+        let expected = serde_json::to_string(files).map_err(internal)?;
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m == expected) {
+            return Ok(());
+        }
+        let blobs = self.blobs_handle();
+        let files = files.to_vec();
+        let target = target.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let parent = target.parent().ok_or_else(|| internal("a materialized directory needs a parent"))?;
+            std::fs::create_dir_all(parent).map_err(internal)?;
+            let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            for f in &files {
+                if !safe_relative(&f.path) {
+                    return Err(internal(format!("unsafe path in a stored manifest: {}", f.path)));
+                }
+                let path = tmp.join(&f.path);
+                if let Some(p) = path.parent() {
+                    std::fs::create_dir_all(p).map_err(internal)?;
+                }
+                let mut reader = blobs.reader(&f.blob_id).map_err(internal)?;
+                let mut out = std::fs::File::create(&path).map_err(internal)?;
+                std::io::copy(&mut reader, &mut out).map_err(internal)?;
+                out.sync_all().map_err(internal)?;
+            }
+            std::fs::write(tmp.join(".tunery-complete"), expected).map_err(internal)?;
+            let _ = std::fs::remove_dir_all(&target);
+            std::fs::rename(&tmp, &target).map_err(internal)?;
+            Ok(())
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// Deletes the blobs of a manifest that nothing else uses.
+    pub(crate) async fn release_files(&self, files: &[StoredFile]) -> Result<()> {
+        for f in files {
+            let in_use = database::datasets::blob_in_use(&mut *self.db().read().await?, &f.blob_id).await?;
+            if !in_use {
+                let (blobs, id) = (self.blobs_handle(), f.blob_id.clone());
+                tokio::task::spawn_blocking(move || blobs.delete(&id)).await.map_err(internal)?.map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_relative;
+
+    #[test]
+    fn manifest_paths_cannot_escape() {
+        assert!(safe_relative("model.safetensors"));
+        assert!(safe_relative("sub/dir/file"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../b", "a//b", "./a"] {
+            assert!(!safe_relative(bad), "{bad}");
+        }
+    }
+}

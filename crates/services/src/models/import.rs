@@ -1,0 +1,239 @@
+//! Importing a base model: the runtime converts the source (a GGUF file is dequantized; a
+//! Hugging Face directory is checked by loading it) into a Hugging Face directory in a work
+//! folder; its files go into the blob store and the row becomes `ready`.
+
+use crate::audit::{append, AuditEvent};
+use crate::datasets::internal;
+use crate::error::OrNotFound;
+use crate::models::BaseModel;
+use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
+use database::base_models::BaseModelRow;
+use domain::ids::IdKind;
+use domain::{validate, Permission, ValidationError};
+use executors::local::Message;
+use executors::protocol::{EventKind, ImportSource, ImportSpec, SPEC_VERSION};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where an import reads from. Paths are on the server's machine, so importing needs
+/// `manage_resources`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImportSourceRequest {
+    /// A GGUF file (dequantized to float weights on import).
+    Gguf { path: String },
+    /// A Hugging Face model directory (config.json, safetensors, tokenizer files).
+    Directory { path: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub name: String,
+    pub source: ImportSourceRequest,
+}
+
+/// The instance-wide built-in model's name.
+pub const BUILTIN_NAME: &str = "SmolLM2-135M-Instruct";
+
+fn absolute_existing(field: &str, path: &str, want_dir: bool) -> Result<PathBuf> {
+    let p = PathBuf::from(path);
+    if !p.is_absolute() {
+        return Err(ValidationError::new(field, format!("must be an absolute path on the server (got '{path}')")).into());
+    }
+    let ok = if want_dir { p.is_dir() } else { p.is_file() };
+    if !ok {
+        let what = if want_dir { "directory" } else { "file" };
+        return Err(ValidationError::new(field, format!("no such {what} on the server: '{path}'")).into());
+    }
+    Ok(p)
+}
+
+impl Services {
+    /// Starts importing a model for the caller's organization (202; the row is `importing`
+    /// until the background import finishes).
+    pub async fn import_base_model(&self, principal: &Principal, req: ImportRequest, ctx: &RequestContext) -> Result<BaseModel> {
+        principal.require(Permission::ManageResources)?;
+        let name = validate::name("name", &req.name)?;
+        let (kind, source) = match &req.source {
+            ImportSourceRequest::Gguf { path } => ("gguf", ImportSource::Gguf { path: absolute_existing("source.path", path, false)? }),
+            ImportSourceRequest::Directory { path } => {
+                let dir = absolute_existing("source.path", path, true)?;
+                if !dir.join("config.json").is_file() {
+                    return Err(ValidationError::new("source.path", format!("'{path}' has no config.json: not a Hugging Face model directory")).into());
+                }
+                ("directory", ImportSource::Directory { path: dir })
+            }
+        };
+        let row = new_row(Some(principal.organization_id.clone()), &name, kind, &source, Some(principal.user_id.clone()));
+        let mut tx = self.db().begin_write().await?;
+        database::base_models::insert(tx.conn(), &row).await?;
+        let event = AuditEvent::by(principal, "base_model.import")
+            .target("base_model", &row.id)
+            .details(serde_json::json!({"name": name, "source_kind": kind}));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        self.spawn_import(row.clone(), source);
+        Ok(BaseModel::of(row))
+    }
+
+    /// At start: imports the built-in model from its GGUF file unless it is there already;
+    /// imports a stopped process left unfinished are started again.
+    pub async fn ensure_builtin_model(&self, gguf: Option<&Path>) -> Result<Option<String>> {
+        for stuck in database::base_models::importing(&mut *self.db().read().await?).await? {
+            let source = match stuck.source_kind.as_str() {
+                "directory" => ImportSource::Directory { path: stuck.source_ref.clone().into() },
+                _ => ImportSource::Gguf { path: stuck.source_ref.clone().into() },
+            };
+            self.spawn_import(stuck, source);
+        }
+        let existing = database::base_models::instance_model(&mut *self.db().read().await?, BUILTIN_NAME).await?;
+        if let Some(row) = existing {
+            return Ok(Some(row.id));
+        }
+        let Some(gguf) = gguf.filter(|p| p.is_file()) else { return Ok(None) };
+        let source = ImportSource::Gguf { path: gguf.to_path_buf() };
+        let row = new_row(None, BUILTIN_NAME, "builtin", &source, None);
+        let mut tx = self.db().begin_write().await?;
+        database::base_models::insert(tx.conn(), &row).await?;
+        let event = AuditEvent::system(None, "base_model.import").target("base_model", &row.id).details(serde_json::json!({"builtin": true}));
+        append(tx.conn(), event, &RequestContext::default()).await?;
+        tx.commit().await?;
+        let id = row.id.clone();
+        self.spawn_import(row, source);
+        Ok(Some(id))
+    }
+
+    /// Waits until a base model is no longer importing (for callers that need it ready).
+    pub async fn wait_base_model(&self, id: &str, timeout: std::time::Duration) -> Result<BaseModelRow> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let row = database::base_models::get_any(&mut *self.db().read().await?, id).await.or_not_found("base model")?;
+            if row.status != "importing" || tokio::time::Instant::now() >= deadline {
+                return Ok(row);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    fn spawn_import(&self, row: BaseModelRow, source: ImportSource) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut done = row.clone();
+            match services.run_import(&row, source).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(base_model = %row.id, error = %e, "base model import failed");
+                    done.status = "failed".into();
+                    done.error = Some(e.to_string());
+                    done.updated_at = now_ms();
+                }
+            }
+            if let Err(e) = services.finish_import(&done).await {
+                tracing::error!(error = %e, "could not record a failed import");
+            }
+        });
+    }
+
+    async fn finish_import(&self, row: &BaseModelRow) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::base_models::finish_import(tx.conn(), row).await?;
+        let org = row.organization_id.as_deref();
+        let event = AuditEvent::system(org, if row.status == "ready" { "base_model.imported" } else { "base_model.import_failed" })
+            .target("base_model", &row.id)
+            .details(serde_json::json!({"error": row.error}));
+        append(tx.conn(), event, &RequestContext::default()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn run_import(&self, row: &BaseModelRow, source: ImportSource) -> Result<()> {
+        let training = &self.settings().training;
+        let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(RUNTIME_MISSING.into()))?;
+        let workdir = training.work_dir.join(format!("import-{}", row.id));
+        let _ = std::fs::remove_dir_all(&workdir);
+        std::fs::create_dir_all(&workdir).map_err(internal)?;
+        let output_dir = workdir.join("model");
+        let spec = ImportSpec { spec_version: SPEC_VERSION, source, output_dir: output_dir.clone() };
+        let spec_path = workdir.join("spec.json");
+        std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).map_err(internal)?).map_err(internal)?;
+        let outcome = async {
+            let mut running = runtime.start("import-model", &spec_path, &workdir).map_err(|e| Error::Unavailable(e.to_string()))?;
+            let mut failure = None;
+            while let Some(m) = running.messages.recv().await {
+                match m {
+                    Message::Event(e) => {
+                        if let EventKind::Failed { code, message, hint } = e.kind {
+                            failure = Some(format!("{code}: {message}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default()));
+                        }
+                    }
+                    Message::Stderr(line) => tracing::debug!(target: "runtime", "{line}"),
+                    Message::BadLine { line, .. } => tracing::warn!(target: "runtime", "unexpected output: {line}"),
+                }
+            }
+            let exit = running.wait().await;
+            if exit.code != Some(0) {
+                let reason = failure.unwrap_or_else(|| format!("the runtime exited with {:?}: {}", exit.code, exit.stderr_tail));
+                return Err(Error::Internal(format!("import failed: {reason}")));
+            }
+            let config: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(output_dir.join("config.json")).map_err(internal)?).map_err(internal)?;
+            let spec = domain::model_spec::from_config(&config).map_err(Error::Internal)?;
+            let chat_template = std::fs::read(output_dir.join("tokenizer_config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_string));
+            let (files, size) = self.store_directory(&output_dir).await?;
+            let catalog = domain::catalog::catalog().into_iter().find(|m| {
+                m.spec.architecture == spec.architecture
+                    && m.spec.layers == spec.layers
+                    && m.spec.hidden_size == spec.hidden_size
+                    && m.spec.vocab_size == spec.vocab_size
+                    && m.spec.intermediate_size == spec.intermediate_size
+            });
+            let mut done = row.clone();
+            done.status = "ready".into();
+            done.parameters = Some(spec.parameter_counts().total() as i64);
+            done.spec = Some(serde_json::to_string(&spec).map_err(internal)?);
+            done.license = catalog.as_ref().map(|c| c.license.to_string());
+            done.catalog_repo_id = catalog.map(|c| c.repo_id.to_string());
+            done.chat_template = chat_template;
+            done.files = serde_json::to_string(&files).map_err(internal)?;
+            done.size_bytes = size as i64;
+            done.updated_at = now_ms();
+            self.finish_import(&done).await
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&workdir);
+        outcome
+    }
+}
+
+pub(crate) const RUNTIME_MISSING: &str =
+    "the training runtime is not configured on this server: run scripts/runtime-env.sh and start the server with --runtime-python";
+
+fn new_row(organization_id: Option<String>, name: &str, kind: &str, source: &ImportSource, created_by: Option<String>) -> BaseModelRow {
+    let source_ref = match source {
+        ImportSource::Gguf { path } | ImportSource::Directory { path } => path.to_string_lossy().into_owned(),
+    };
+    let now = now_ms();
+    BaseModelRow {
+        id: crate::crypto::new_id(IdKind::BaseModel),
+        organization_id,
+        name: name.to_string(),
+        source_kind: kind.to_string(),
+        source_ref,
+        status: "importing".into(),
+        error: None,
+        catalog_repo_id: None,
+        spec: None,
+        parameters: None,
+        license: None,
+        chat_template: None,
+        files: "[]".into(),
+        size_bytes: 0,
+        created_by,
+        created_at: now,
+        updated_at: now,
+    }
+}

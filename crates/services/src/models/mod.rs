@@ -1,0 +1,75 @@
+//! Base models: the catalog of popular open models (figures only), the models imported into
+//! this installation (weights in the blob store), and the built-in model imported at start.
+
+pub mod files;
+mod import;
+
+pub use files::StoredFile;
+pub use import::{ImportRequest, ImportSourceRequest, BUILTIN_NAME};
+pub(crate) use import::RUNTIME_MISSING;
+
+use crate::error::OrNotFound;
+use crate::{Page, Principal, Result, Services};
+use database::base_models::BaseModelRow;
+use domain::catalog::CatalogModel;
+use domain::model_spec::ModelSpec;
+use domain::Permission;
+
+/// Filters of the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogQuery {
+    /// Matches repo id or family, case-insensitively.
+    pub search: Option<String>,
+    pub family: Option<String>,
+    pub license: Option<String>,
+    pub max_parameters: Option<u64>,
+    pub min_context_length: Option<u32>,
+}
+
+/// A base model the caller can train, with its figures parsed.
+#[derive(Debug, Clone)]
+pub struct BaseModel {
+    pub row: BaseModelRow,
+    pub spec: Option<ModelSpec>,
+    pub files: Vec<StoredFile>,
+}
+
+impl BaseModel {
+    fn of(row: BaseModelRow) -> BaseModel {
+        let spec = row.spec.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        let files = files::parse_manifest(&row.files);
+        BaseModel { row, spec, files }
+    }
+}
+
+/// The catalog entries that match a query, smallest first within each family.
+pub fn search_catalog(q: &CatalogQuery) -> Vec<CatalogModel> {
+    let lower = |s: &str| s.to_lowercase();
+    domain::catalog::catalog()
+        .into_iter()
+        .filter(|m| {
+            q.search.as_deref().is_none_or(|s| lower(m.repo_id).contains(&lower(s)) || lower(m.family).contains(&lower(s)))
+                && q.family.as_deref().is_none_or(|f| lower(m.family) == lower(f))
+                && q.license.as_deref().is_none_or(|l| lower(m.license) == lower(l))
+                && q.max_parameters.is_none_or(|p| m.spec.parameter_counts().total() <= p)
+                && q.min_context_length.is_none_or(|c| m.spec.context_length >= c)
+        })
+        .collect()
+}
+
+impl Services {
+    /// Base models the caller's organization can use (its own and the instance-wide ones).
+    pub async fn list_base_models(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<BaseModel>> {
+        principal.require(Permission::ViewMetrics)?;
+        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let rows = database::base_models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
+        let page = Page::from_rows(rows, limit);
+        Ok(Page { items: page.items.into_iter().map(BaseModel::of).collect(), has_more: page.has_more })
+    }
+
+    pub async fn get_base_model(&self, principal: &Principal, id: &str) -> Result<BaseModel> {
+        principal.require(Permission::ViewMetrics)?;
+        let row = database::base_models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("base model")?;
+        Ok(BaseModel::of(row))
+    }
+}

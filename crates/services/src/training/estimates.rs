@@ -1,0 +1,167 @@
+//! `POST /api/v1/estimates`: memory, time and cost of a run before it is submitted, from the
+//! pure formulas in `domain::estimate` and, when a job of the same model, device type and
+//! method has finished here before, its measured speed.
+
+use crate::error::OrNotFound;
+use crate::{Error, Principal, Result, Services};
+use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, DEVICE_TYPES};
+use domain::model_spec::ModelSpec;
+use domain::training::{TargetModules, TrainingConfig};
+use domain::{Permission, ValidationError};
+use serde::Deserialize;
+
+/// What to estimate: a model (imported, or a catalog entry), a configuration and the data size.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRequest {
+    /// An imported base model (`bm_…`).
+    pub base_model_id: Option<String>,
+    /// Or a catalog entry by repository id.
+    pub catalog_repo_id: Option<String>,
+    #[serde(default)]
+    pub config: TrainingConfig,
+    /// Tokens in the training data (one epoch); or give a dataset version.
+    pub dataset_tokens: Option<u64>,
+    pub dataset_id: Option<String>,
+    pub dataset_version: Option<i64>,
+    /// Devices the run uses (default: the installation's).
+    pub gpus: Option<u32>,
+    /// DeepSpeed ZeRO stage: 0, 2 or 3.
+    pub zero_stage: Option<u8>,
+    /// The device type to time and price the run on (default: the installation's).
+    pub device_type: Option<String>,
+    pub optimizer_8bit: Option<bool>,
+    pub price_per_gpu_hour: Option<f64>,
+}
+
+/// An estimate with its fit on every known device type.
+#[derive(Debug, Clone)]
+pub struct EstimateResult {
+    pub model_name: String,
+    pub spec: ModelSpec,
+    pub training_tokens: u64,
+    pub estimate: Estimate,
+    /// The requested (or the installation's) device type.
+    pub selected: DeviceFit,
+    pub devices: Vec<DeviceFit>,
+}
+
+/// Tokens of one epoch of a dataset version, from its report: counted tokens when the
+/// statistics have them, else characters ÷ 4.
+pub(crate) fn tokens_of_report(report: &serde_json::Value) -> u64 {
+    let stats = &report["stats"];
+    stats["tokens"]["total"].as_u64().unwrap_or_else(|| stats["chars"]["sum"].as_u64().unwrap_or(0) / 4)
+}
+
+impl Services {
+    pub async fn estimate(&self, principal: &Principal, req: &EstimateRequest) -> Result<EstimateResult> {
+        principal.require(Permission::ViewMetrics)?;
+        let (name, spec, base_model_id) = match (&req.base_model_id, &req.catalog_repo_id) {
+            (Some(id), None) => {
+                let m = self.get_base_model(principal, id).await?;
+                let spec = m.spec.ok_or_else(|| Error::Refused {
+                    reason: crate::Refusal::BaseModelNotReady,
+                    message: format!("base model {id} is {} and has no figures yet", m.row.status),
+                })?;
+                (m.row.name, spec, Some(m.row.id))
+            }
+            (None, Some(repo)) => {
+                let c = domain::catalog::find(repo)
+                    .ok_or_else(|| ValidationError::new("catalog_repo_id", format!("'{repo}' is not in the catalog (GET /api/v1/base-models/catalog)")))?;
+                (c.repo_id.to_string(), c.spec, None)
+            }
+            _ => return Err(ValidationError::new("base_model_id", "give exactly one of base_model_id and catalog_repo_id").into()),
+        };
+        let dataset_tokens = match (&req.dataset_id, req.dataset_tokens) {
+            (Some(dataset), None) => {
+                let version = match req.dataset_version {
+                    Some(v) => v,
+                    None => self.visible_dataset(principal, dataset).await?.dataset.latest_version,
+                };
+                tokens_of_report(&self.version_report(principal, dataset, version).await?.1)
+            }
+            (None, Some(t)) => t,
+            (None, None) => 0,
+            (Some(_), Some(_)) => return Err(ValidationError::new("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into()),
+        };
+        self.estimate_for(&name, spec, base_model_id.as_deref(), &req.config, dataset_tokens, req).await
+    }
+
+    pub(crate) async fn estimate_for(
+        &self,
+        name: &str,
+        spec: ModelSpec,
+        base_model_id: Option<&str>,
+        config: &TrainingConfig,
+        dataset_tokens: u64,
+        req: &EstimateRequest,
+    ) -> Result<EstimateResult> {
+        let training = &self.settings().training;
+        config.validate(spec.layers, spec.context_length)?;
+        let zero_stage = req.zero_stage.unwrap_or(0);
+        if ![0, 2, 3].contains(&zero_stage) {
+            return Err(ValidationError::new("zero_stage", format!("must be 0, 2 or 3 (got {zero_stage})")).into());
+        }
+        let gpus = req.gpus.unwrap_or(training.devices).max(1);
+        let device_name = req.device_type.clone().unwrap_or_else(|| training.device_type.clone());
+        let device = estimate::device_type(&device_name).ok_or_else(|| {
+            let known: Vec<&str> = DEVICE_TYPES.iter().map(|d| d.name).collect();
+            ValidationError::new("device_type", format!("unknown device type '{device_name}' (known: {})", known.join(", ")))
+        })?;
+        if let Some(p) = req.price_per_gpu_hour {
+            if !(p >= 0.0 && p.is_finite()) {
+                return Err(ValidationError::new("price_per_gpu_hour", format!("must be 0 or more (got {p})")).into());
+            }
+        }
+        let h = &config.hyperparameters;
+        let epochs = h.epochs;
+        let tokens_per_step = u64::from(config.data.max_seq_length) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
+        let training_tokens = match h.max_steps {
+            Some(steps) => (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX }),
+            None => (dataset_tokens as f64 * epochs) as u64,
+        };
+        let on_gpu = device.name != "cpu";
+        let input = EstimateInput {
+            method: config.method.kind,
+            precision: h.precision.resolve(on_gpu && device.supports_bf16),
+            sequence_length: u64::from(config.data.max_seq_length),
+            micro_batch_size: u64::from(h.micro_batch_size),
+            gradient_checkpointing: h.gradient_checkpointing,
+            gpus: u64::from(gpus),
+            zero_stage,
+            lora_rank: u64::from(config.method.lora.rank),
+            lora_targets: match &config.method.lora.target_modules {
+                TargetModules::Named(names) => names.clone(),
+                TargetModules::Preset(_) => vec![],
+            },
+            freeze_trainable_layers: u64::from(config.method.freeze.trainable_layers),
+            optimizer_8bit: req.optimizer_8bit.unwrap_or(false),
+            training_tokens,
+        };
+        let e = estimate::estimate(&spec, &input);
+        let price = req.price_per_gpu_hour.or(training.price_per_device_hour);
+        let mut conn = self.db().read().await?;
+        let mut devices = Vec::with_capacity(DEVICE_TYPES.len());
+        let mut selected = None;
+        for d in DEVICE_TYPES {
+            let measured = match base_model_id {
+                Some(id) => database::base_models::measured_throughput(&mut conn, id, d.name, config.method.kind.as_str()).await.or_not_found("base model")?,
+                None => None,
+            };
+            let mfu = if d.name == "cpu" { 0.5 } else { training.assumed_mfu };
+            let this_price = if d.name == device.name { price } else { None };
+            let fit = estimate::fit(&e, &input, d, measured, mfu, this_price);
+            if d.name == device.name {
+                selected = Some(fit.clone());
+            }
+            devices.push(fit);
+        }
+        let mut selected = selected.expect("the device type is one of DEVICE_TYPES");
+        if device.name == "cpu" {
+            // The machine's real memory, not the nominal figure.
+            selected.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
+            selected.fits = e.memory_per_device_bytes <= training.device_memory_bytes as f64;
+        }
+        Ok(EstimateResult { model_name: name.to_string(), spec, training_tokens, estimate: e, selected, devices })
+    }
+}

@@ -1,0 +1,476 @@
+//! Training jobs: submission (validated against the dataset version, the base model and the
+//! estimate), the FIFO queue with a concurrency limit, the local executor's runs, and what a
+//! job reports (events, metrics, logs, checkpoints).
+
+mod data;
+mod estimates;
+mod queue;
+mod run;
+
+pub use estimates::{EstimateRequest, EstimateResult};
+pub use queue::Queue;
+
+use crate::audit::{append, AuditEvent};
+use crate::error::OrNotFound;
+use crate::{now_ms, Error, Page, Principal, Refusal, RequestContext, Result, Services};
+use database::jobs::{CheckpointRow, EventRow, JobRow};
+use domain::ids::IdKind;
+use domain::training::{JobState, Objective, TrainingConfig};
+use domain::{validate, Permission, ValidationError};
+use serde::Deserialize;
+
+/// A job submission.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    pub name: Option<String>,
+    pub project_id: Option<String>,
+    pub base_model_id: String,
+    pub dataset_id: String,
+    /// Default: the dataset's latest version.
+    pub dataset_version: Option<i64>,
+    pub validation_dataset_id: Option<String>,
+    pub validation_dataset_version: Option<i64>,
+    #[serde(default)]
+    pub config: TrainingConfig,
+    /// Crashed runs restarted from the last checkpoint (default: the installation's).
+    pub max_restarts: Option<u32>,
+    /// Also store the LoRA merged into the base weights.
+    #[serde(default)]
+    pub merge_lora: bool,
+}
+
+/// Kinds of events that are metrics (charts) rather than logs.
+pub const METRIC_KINDS: [&str; 3] = ["progress", "eval", "system"];
+
+/// A job with its configuration parsed.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub row: JobRow,
+    pub config: TrainingConfig,
+    pub merge_lora: bool,
+    pub estimate: serde_json::Value,
+}
+
+impl Job {
+    pub(crate) fn of(row: JobRow) -> Job {
+        let (config, merge_lora) = stored_config(&row.config);
+        let estimate = serde_json::from_str(&row.estimate).unwrap_or(serde_json::Value::Null);
+        Job { row, config, merge_lora, estimate }
+    }
+
+    pub fn state(&self) -> JobState {
+        JobState::parse(&self.row.state).unwrap_or(JobState::Failed)
+    }
+}
+
+/// A point of a metric series, downsampled for charts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricPoint {
+    pub step: i64,
+    pub time: i64,
+    pub value: f64,
+}
+
+fn refused(reason: Refusal, message: String) -> Error {
+    Error::Refused { reason, message }
+}
+
+/// Whether the records of a version can train an objective, from the version's report.
+fn check_dataset_kinds(objective: Objective, report: &serde_json::Value, what: &str) -> Result<()> {
+    let kinds = &report["stats"]["kinds"];
+    let (field, need) = match objective {
+        Objective::Sft => ("chat", "conversations (messages)"),
+        Objective::Cpt => ("text", "plain text records"),
+        Objective::Dpo => ("preference", "preference pairs (chosen/rejected)"),
+    };
+    if kinds[field].as_u64().unwrap_or(0) == 0 {
+        return Err(refused(
+            Refusal::DatasetNotUsable,
+            format!(
+                "{what} has no {need}, which objective '{}' trains on (it holds {} chat, {} preference and {} text records)",
+                objective.as_str(),
+                kinds["chat"].as_u64().unwrap_or(0),
+                kinds["preference"].as_u64().unwrap_or(0),
+                kinds["text"].as_u64().unwrap_or(0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// The permissions for a job's place (project or organization), with 404 for what the caller cannot see.
+    async fn job_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<Job> {
+        let row = database::jobs::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("job")?;
+        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
+            Ok(p) => p,
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("job")),
+            Err(e) => return Err(e),
+        };
+        if !perms.contains(Permission::ViewMetrics) {
+            return Err(Error::NotFound("job"));
+        }
+        if !perms.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(Job::of(row))
+    }
+
+    /// Checks a submission and queues the job (the caller answers 202).
+    pub async fn create_job(&self, principal: &Principal, new: NewJob, ctx: &RequestContext) -> Result<Job> {
+        let (perms, _) = self.permissions_in(principal, new.project_id.as_deref()).await?;
+        if !perms.contains(Permission::TrainModel) {
+            return Err(Error::PermissionDenied(Permission::TrainModel));
+        }
+        if self.settings().training.runtime.is_none() {
+            return Err(Error::Unavailable(crate::models::RUNTIME_MISSING.into()));
+        }
+        let name = match &new.name {
+            Some(n) => validate::name("name", n)?,
+            None => format!("{}-{}", new.config.method.kind.as_str(), now_ms()),
+        };
+        let base = self.get_base_model(principal, &new.base_model_id).await?;
+        if base.row.status != "ready" {
+            return Err(refused(
+                Refusal::BaseModelNotReady,
+                format!("base model {} is {}{}", base.row.id, base.row.status, base.row.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()),
+            ));
+        }
+        let spec = base.spec.clone().ok_or_else(|| Error::Internal("a ready base model has no figures".into()))?;
+        new.config.validate(spec.layers, spec.context_length)?;
+        let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
+        if max_restarts > 20 {
+            return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());
+        }
+        let (version, report) = self.usable_version(principal, &new.dataset_id, new.dataset_version, new.config.objective, "the dataset").await?;
+        let validation = match &new.validation_dataset_id {
+            Some(id) => Some(self.usable_version(principal, id, new.validation_dataset_version, new.config.objective, "the validation dataset").await?.0),
+            None => None,
+        };
+        if new.config.hyperparameters.eval_every_steps.is_some() && validation.is_none() {
+            return Err(ValidationError::new("config.hyperparameters.eval_every_steps", "needs validation_dataset_id (evaluation runs on a validation set)").into());
+        }
+        let tokens = estimates::tokens_of_report(&report);
+        let request = EstimateRequest::default();
+        let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &new.config, tokens, &request).await?;
+        if !est.selected.fits {
+            return Err(refused(
+                Refusal::ModelDoesNotFit,
+                format!(
+                    "this run needs about {:.1} GiB per device, more than the {:.1} GiB of this installation's {} device; try QLoRA, a smaller micro_batch_size, gradient_checkpointing or a shorter max_seq_length",
+                    est.estimate.memory_per_device_bytes / (1u64 << 30) as f64,
+                    est.selected.memory_gib,
+                    est.selected.device
+                ),
+            ));
+        }
+        let estimate_json = serde_json::json!({
+            "memory_per_device_bytes": est.estimate.memory_per_device_bytes,
+            "training_tokens": est.training_tokens,
+            "trainable_parameters": est.estimate.trainable_parameters,
+            "total_parameters": est.estimate.total_parameters,
+            "training_flops": est.estimate.training_flops,
+            "device": est.selected.device,
+            "seconds": est.selected.seconds,
+            "cost": est.selected.cost,
+        });
+        let now = now_ms();
+        let row = JobRow {
+            id: crate::crypto::new_id(IdKind::Job),
+            organization_id: principal.organization_id.clone(),
+            project_id: new.project_id.clone(),
+            name,
+            created_by: principal.user_id.clone(),
+            base_model_id: base.row.id.clone(),
+            dataset_version_id: version.id.clone(),
+            validation_version_id: validation.map(|v| v.id),
+            config: serde_json::to_string(&ConfigWithOutput { config: &new.config, merge_lora: new.merge_lora }).map_err(crate::datasets::internal)?,
+            device: self.settings().training.device.clone(),
+            estimate: estimate_json.to_string(),
+            state: JobState::Queued.as_str().into(),
+            attempt: 0,
+            max_restarts: i64::from(max_restarts),
+            resume_checkpoint_id: None,
+            cancel_requested: 0,
+            current_step: 0,
+            total_steps: None,
+            latest_loss: None,
+            error_code: None,
+            error_message: None,
+            error_hint: None,
+            model_id: None,
+            runner_pid: None,
+            runner_instance: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::insert(tx.conn(), &row).await?;
+        database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &serde_json::json!({"state": "queued"}).to_string()).await?;
+        let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
+            "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
+        }));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        self.queue().wake();
+        Ok(Job::of(row))
+    }
+
+    async fn usable_version(
+        &self,
+        principal: &Principal,
+        dataset_id: &str,
+        version: Option<i64>,
+        objective: Objective,
+        what: &str,
+    ) -> Result<(database::datasets::VersionRow, serde_json::Value)> {
+        let version = match version {
+            Some(v) => v,
+            None => self.visible_dataset(principal, dataset_id).await?.dataset.latest_version,
+        };
+        let (row, report) = self.version_report(principal, dataset_id, version).await?;
+        if row.valid_records == 0 {
+            return Err(refused(
+                Refusal::DatasetNotUsable,
+                format!("{what} (version {version}) has no valid records: {} of {} failed validation (see …/validation)", row.invalid_records, row.records),
+            ));
+        }
+        check_dataset_kinds(objective, &report, what)?;
+        Ok((row, report))
+    }
+
+    pub async fn get_job(&self, principal: &Principal, id: &str) -> Result<Job> {
+        self.job_with(principal, id, Permission::ViewMetrics).await
+    }
+
+    pub async fn list_jobs(&self, principal: &Principal, state: Option<&str>, after: Option<&str>, limit: Option<i64>) -> Result<Page<Job>> {
+        principal.require(Permission::ViewMetrics)?;
+        if let Some(s) = state {
+            if JobState::parse(s).is_none() {
+                return Err(ValidationError::new("state", format!("unknown state '{s}'")).into());
+            }
+        }
+        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let mut jobs = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        // Jobs in projects the caller cannot see are skipped, so fetch until the page is full.
+        loop {
+            let rows = database::jobs::list(&mut *self.db().read().await?, &principal.organization_id, state, cursor.as_deref(), limit + 1).await?;
+            let exhausted = rows.len() as i64 <= limit;
+            for row in rows {
+                cursor = Some(row.id.clone());
+                let visible = match self.permissions_in(principal, row.project_id.as_deref()).await {
+                    Ok((perms, _)) => perms.contains(Permission::ViewMetrics),
+                    Err(Error::NotFound(_)) => false,
+                    Err(e) => return Err(e),
+                };
+                if visible {
+                    jobs.push(Job::of(row));
+                }
+            }
+            if exhausted || jobs.len() as i64 > limit {
+                break;
+            }
+        }
+        Ok(Page::from_rows(jobs, limit))
+    }
+
+    /// Asks a job to stop: a queued job is cancelled at once; a running one gets SIGTERM, saves
+    /// a checkpoint and ends `cancelled`.
+    pub async fn cancel_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<Job> {
+        let job = self.job_with(principal, id, Permission::TrainModel).await?;
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
+        let state = JobState::parse(&row.state).unwrap_or(JobState::Failed);
+        let next = match state {
+            JobState::Queued => JobState::Cancelled,
+            JobState::Running => JobState::Cancelling,
+            JobState::Cancelling => return Ok(Job::of(row)),
+            other => return Err(Error::Conflict(format!("job {id} is {} and cannot be cancelled", other.as_str()))),
+        };
+        let now = now_ms();
+        row.state = next.as_str().into();
+        row.cancel_requested = 1;
+        row.updated_at = now;
+        if next == JobState::Cancelled {
+            row.finished_at = Some(now);
+        }
+        database::jobs::update(tx.conn(), &row).await?;
+        database::jobs::append_event(tx.conn(), id, "state", None, now, &serde_json::json!({"state": next.as_str()}).to_string()).await?;
+        append(tx.conn(), AuditEvent::by(principal, "job.cancel").target("job", id).details(serde_json::json!({"from": state.as_str()})), ctx).await?;
+        tx.commit().await?;
+        if next == JobState::Cancelling {
+            self.queue().stop(id);
+        }
+        let _ = job;
+        Ok(Job::of(row))
+    }
+
+    /// Queues a failed or cancelled job again, continuing from a checkpoint (the latest one
+    /// unless `checkpoint_id` names another).
+    pub async fn resume_job(&self, principal: &Principal, id: &str, checkpoint_id: Option<&str>, ctx: &RequestContext) -> Result<Job> {
+        self.job_with(principal, id, Permission::TrainModel).await?;
+        let checkpoints = database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?;
+        let chosen = match checkpoint_id {
+            Some(c) => Some(checkpoints.iter().find(|k| k.id == c).ok_or(Error::NotFound("checkpoint"))?.id.clone()),
+            None => checkpoints.last().map(|k| k.id.clone()),
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
+        let state = JobState::parse(&row.state).unwrap_or(JobState::Failed);
+        if !matches!(state, JobState::Failed | JobState::Cancelled) {
+            return Err(Error::Conflict(format!("job {id} is {}; only a failed or cancelled job can be resumed", state.as_str())));
+        }
+        let now = now_ms();
+        row.state = JobState::Queued.as_str().into();
+        row.resume_checkpoint_id = chosen.clone();
+        row.cancel_requested = 0;
+        row.attempt = 0;
+        row.error_code = None;
+        row.error_message = None;
+        row.error_hint = None;
+        row.finished_at = None;
+        row.updated_at = now;
+        database::jobs::update(tx.conn(), &row).await?;
+        let data = serde_json::json!({"state": "queued", "resume_checkpoint_id": chosen});
+        database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
+        append(tx.conn(), AuditEvent::by(principal, "job.resume").target("job", id).details(data), ctx).await?;
+        tx.commit().await?;
+        self.queue().wake();
+        Ok(Job::of(row))
+    }
+
+    /// A job's events after a sequence number (for SSE and polling).
+    pub async fn job_events(&self, principal: &Principal, id: &str, kinds: &[&str], after_seq: i64, limit: i64) -> Result<Vec<EventRow>> {
+        self.get_job(principal, id).await?;
+        Ok(database::jobs::events(&mut *self.db().read().await?, id, kinds, after_seq, limit.clamp(1, 1000)).await?)
+    }
+
+    /// One metric's history (`loss`, `eval_loss`, `learning_rate`, `grad_norm`,
+    /// `tokens_per_second`, `cpu_percent`, `rss_bytes`, …), downsampled to at most `points` by
+    /// averaging equal-width step buckets (the last point is always the latest value).
+    pub async fn job_metric(&self, principal: &Principal, id: &str, metric: &str, points: usize) -> Result<Vec<MetricPoint>> {
+        self.get_job(principal, id).await?;
+        let kind = match metric {
+            "eval_loss" => "eval",
+            "cpu_percent" | "rss_bytes" => "system",
+            _ => "progress",
+        };
+        let mut series = Vec::new();
+        let mut after = 0;
+        loop {
+            let rows = database::jobs::events(&mut *self.db().read().await?, id, &[kind], after, 5000).await?;
+            let n = rows.len();
+            for r in rows {
+                after = r.seq;
+                let data: serde_json::Value = serde_json::from_str(&r.data).unwrap_or_default();
+                if let Some(v) = data.get(metric).and_then(serde_json::Value::as_f64) {
+                    series.push(MetricPoint { step: r.step.unwrap_or(0), time: r.time, value: v });
+                }
+            }
+            if n < 5000 {
+                break;
+            }
+        }
+        Ok(downsample(series, points.clamp(2, 5000)))
+    }
+
+    pub async fn job_checkpoints(&self, principal: &Principal, id: &str) -> Result<Vec<CheckpointRow>> {
+        self.get_job(principal, id).await?;
+        Ok(database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?)
+    }
+
+    /// Fine-tuned models the organization has.
+    pub async fn list_models(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<database::models::ModelRow>> {
+        principal.require(Permission::ViewMetrics)?;
+        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let rows = database::models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn get_model(&self, principal: &Principal, id: &str) -> Result<database::models::ModelRow> {
+        principal.require(Permission::ViewMetrics)?;
+        database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")
+    }
+}
+
+/// The configuration as stored: the user's `TrainingConfig` plus output choices.
+#[derive(serde::Serialize)]
+struct ConfigWithOutput<'a> {
+    #[serde(flatten)]
+    config: &'a TrainingConfig,
+    merge_lora: bool,
+}
+
+/// Reads a stored configuration back: the training config and the merge flag.
+pub(crate) fn stored_config(json: &str) -> (TrainingConfig, bool) {
+    let mut value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let merge = value.get("merge_lora").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    if let Some(o) = value.as_object_mut() {
+        o.remove("merge_lora");
+    }
+    (serde_json::from_value(value).unwrap_or_default(), merge)
+}
+
+/// Averages a series into at most `points` buckets of equal step width; keeps the last point.
+fn downsample(series: Vec<MetricPoint>, points: usize) -> Vec<MetricPoint> {
+    if series.len() <= points {
+        return series;
+    }
+    let first = series[0].step;
+    let last = series[series.len() - 1].step;
+    let width = ((last - first) as f64 / (points - 1) as f64).max(1.0);
+    let mut out: Vec<MetricPoint> = Vec::with_capacity(points);
+    let mut bucket: Option<(i64, f64, i64, i64, usize)> = None; // (index, sum, step, time, n)
+    for p in &series[..series.len() - 1] {
+        let index = ((p.step - first) as f64 / width) as i64;
+        match &mut bucket {
+            Some((i, sum, step, time, n)) if *i == index => {
+                *sum += p.value;
+                *step = p.step;
+                *time = p.time;
+                *n += 1;
+            }
+            _ => {
+                if let Some((_, sum, step, time, n)) = bucket.take() {
+                    out.push(MetricPoint { step, time, value: sum / n as f64 });
+                }
+                bucket = Some((index, p.value, p.step, p.time, 1));
+            }
+        }
+    }
+    if let Some((_, sum, step, time, n)) = bucket {
+        out.push(MetricPoint { step, time, value: sum / n as f64 });
+    }
+    out.push(series[series.len() - 1].clone());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_keeps_the_shape_and_the_last_point() {
+        let series: Vec<MetricPoint> = (1..=1000).map(|s| MetricPoint { step: s, time: s * 10, value: s as f64 }).collect();
+        let d = downsample(series, 100);
+        assert!(d.len() <= 101, "{}", d.len());
+        assert_eq!(d.last().unwrap().step, 1000);
+        assert!(d.windows(2).all(|w| w[0].step < w[1].step));
+        assert!((d[0].value - 5.5).abs() < 1.0, "first bucket averages steps 1..10: {}", d[0].value);
+        let short: Vec<MetricPoint> = (1..=5).map(|s| MetricPoint { step: s, time: s, value: 1.0 }).collect();
+        assert_eq!(downsample(short, 100).len(), 5);
+    }
+
+    #[test]
+    fn stored_config_round_trips_with_the_merge_flag() {
+        let c = TrainingConfig::default();
+        let json = serde_json::to_string(&ConfigWithOutput { config: &c, merge_lora: true }).unwrap();
+        assert_eq!(stored_config(&json), (c, true));
+    }
+}

@@ -1,0 +1,382 @@
+//! One run of a job on the local executor: prepare the work directory (base model, data,
+//! checkpoint to resume from, spec), start the runtime, store what it reports, and settle the
+//! job's state from how it ended.
+
+use crate::audit::{append, AuditEvent};
+use crate::datasets::internal;
+use crate::models::files::{parse_manifest, StoredFile};
+use crate::training::{stored_config, Job};
+use crate::{now_ms, Error, RequestContext, Result, Services};
+use database::jobs::{CheckpointRow, JobRow};
+use domain::ids::IdKind;
+use domain::training::JobState;
+use executors::local::{Exit, Message};
+use executors::protocol::{EventKind, SpecInputs, TrainSpec, EXIT_STOPPED};
+use std::path::{Path, PathBuf};
+use tokio::sync::watch;
+
+/// What the runtime reported that decides the outcome.
+#[derive(Default)]
+struct Report {
+    finished: Option<serde_json::Map<String, serde_json::Value>>,
+    failed: Option<(String, String, Option<String>)>,
+    output_path: Option<String>,
+}
+
+/// How a run ended, for the state change.
+enum Outcome {
+    Succeeded { model_id: String, tokens_per_second: Option<f64> },
+    Failed { code: String, message: String, hint: Option<String> },
+    Cancelled,
+    /// Back to the queue: a crash with restarts left (`restart = true`), or a server shutdown.
+    Requeued { restart: bool, reason: String },
+}
+
+fn checkpoint_dirs(workdir: &Path) -> Vec<(i64, PathBuf)> {
+    let mut found: Vec<(i64, PathBuf)> = std::fs::read_dir(workdir.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            e.path().join("state.json").is_file().then(|| (step, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+impl Services {
+    /// Runs a claimed job once and records how it ended. Never panics the dispatcher: any
+    /// error in preparing or storing becomes a failed job with the error's message.
+    pub(crate) async fn run_job(&self, row: JobRow, stop: watch::Receiver<bool>) {
+        let id = row.id.clone();
+        let outcome = match self.run_attempt(&row, stop).await {
+            Ok(o) => o,
+            Err(e) => Outcome::Failed { code: "executor_error".into(), message: e.to_string(), hint: None },
+        };
+        if let Err(e) = self.settle(&id, outcome).await {
+            tracing::error!(job = %id, error = %e, "could not record how a job ended");
+        }
+    }
+
+    async fn run_attempt(&self, row: &JobRow, mut stop: watch::Receiver<bool>) -> Result<Outcome> {
+        let training = self.settings().training.clone();
+        let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(crate::models::RUNTIME_MISSING.into()))?;
+        let job = Job::of(row.clone());
+        let workdir = training.work_dir.join(&row.id);
+        std::fs::create_dir_all(&workdir).map_err(internal)?;
+
+        let base = database::base_models::get_any(&mut *self.db().read().await?, &row.base_model_id).await?;
+        let model_dir = training.model_cache_dir.join(&base.id);
+        self.materialize(&parse_manifest(&base.files), &model_dir).await?;
+
+        let org = row.organization_id.clone();
+        let train = database::datasets::version_by_id(&mut *self.db().read().await?, &org, &row.dataset_version_id).await?;
+        let train_path = workdir.join("train.jsonl");
+        let written = self.write_training_data(&train, job.config.objective, &train_path).await?;
+        let validation_path = match &row.validation_version_id {
+            Some(v) => {
+                let version = database::datasets::version_by_id(&mut *self.db().read().await?, &org, v).await?;
+                let path = workdir.join("validation.jsonl");
+                self.write_training_data(&version, job.config.objective, &path).await?;
+                Some(path)
+            }
+            None => None,
+        };
+        if written.skipped > 0 {
+            let message = format!("{} records of the dataset are not of the kind objective '{}' trains on; skipped", written.skipped, job.config.objective.as_str());
+            self.job_log(&row.id, "warning", &message).await?;
+        }
+
+        let resume_from = self.checkpoint_to_resume(row, &workdir).await?;
+        let (config, merge_lora) = stored_config(&row.config);
+        let spec = TrainSpec::new(
+            config.objective,
+            config.method.clone(),
+            &config.data,
+            config.hyperparameters.clone(),
+            SpecInputs {
+                job_id: row.id.clone(),
+                model_path: model_dir,
+                chat_template: None,
+                train_path,
+                validation_path,
+                resume_from: resume_from.clone(),
+                device: row.device.clone(),
+                threads: training.threads,
+                merge_lora,
+            },
+        );
+        let spec_path = workdir.join("spec.json");
+        std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).map_err(internal)?).map_err(internal)?;
+        if let Some(path) = &resume_from {
+            self.job_log(&row.id, "info", &format!("resuming from {}", path.strip_prefix(&workdir).unwrap_or(path).display())).await?;
+        }
+
+        let mut running = match runtime.start("train", &spec_path, &workdir) {
+            Ok(r) => r,
+            Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
+        };
+        self.set_runner_pid(&row.id, i64::from(running.pid)).await?;
+        let mut report = Report::default();
+        let mut stopping = false;
+        let grace = std::time::Duration::from_secs(training.stop_grace_s);
+        let kill_at = tokio::time::sleep(std::time::Duration::from_secs(u64::MAX / 4));
+        tokio::pin!(kill_at);
+        loop {
+            tokio::select! {
+                message = running.messages.recv() => {
+                    let Some(message) = message else { break };
+                    self.record_message(row, &workdir, message, &mut report).await?;
+                }
+                changed = stop.changed(), if !stopping => {
+                    if changed.is_ok() && *stop.borrow() {
+                        stopping = true;
+                        running.terminate();
+                        kill_at.as_mut().reset(tokio::time::Instant::now() + grace);
+                    }
+                }
+                () = &mut kill_at, if stopping => {
+                    self.job_log(&row.id, "warning", "the runtime did not stop within the grace period; killed").await?;
+                    running.kill();
+                }
+            }
+        }
+        let exit = running.wait().await;
+        self.outcome(row, &workdir, exit, report).await
+    }
+
+    /// The checkpoint a run continues from: the one the user chose on resume, else the newest
+    /// complete checkpoint in the work directory (a restart after a crash), else the newest
+    /// stored one (the work directory was lost).
+    async fn checkpoint_to_resume(&self, row: &JobRow, workdir: &Path) -> Result<Option<PathBuf>> {
+        let org = &row.organization_id;
+        let stored = database::jobs::checkpoints(&mut *self.db().read().await?, org, &row.id).await?;
+        let chosen = match &row.resume_checkpoint_id {
+            Some(id) => stored.iter().find(|c| &c.id == id).cloned(),
+            None => {
+                if let Some((_, dir)) = checkpoint_dirs(workdir).pop() {
+                    return Ok(Some(dir));
+                }
+                stored.last().cloned()
+            }
+        };
+        let Some(c) = chosen else { return Ok(None) };
+        let dir = workdir.join("checkpoints").join(format!("step-{:08}", c.step));
+        if !dir.join("state.json").is_file() {
+            self.materialize(&parse_manifest(&c.files), &dir).await?;
+        }
+        Ok(Some(dir))
+    }
+
+    async fn set_runner_pid(&self, id: &str, pid: i64) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get_any(tx.conn(), id).await?;
+        row.runner_pid = Some(pid);
+        row.updated_at = now_ms();
+        database::jobs::update(tx.conn(), &row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends a log line of the platform's own to the job's events.
+    pub(crate) async fn job_log(&self, id: &str, level: &str, message: &str) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        let data = serde_json::json!({"event": "log", "level": level, "message": message, "source": "executor"});
+        database::jobs::append_event(tx.conn(), id, "log", None, now_ms(), &data.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_message(&self, row: &JobRow, workdir: &Path, message: Message, report: &mut Report) -> Result<()> {
+        let event = match message {
+            Message::Stderr(line) => {
+                tracing::debug!(target: "runtime", job = %row.id, "{line}");
+                return self.job_log(&row.id, "stderr", &line).await;
+            }
+            Message::BadLine { line, error } => return self.job_log(&row.id, "warning", &format!("unexpected runtime output ({error}): {line}")).await,
+            Message::Event(e) => e,
+        };
+        match &event.kind {
+            EventKind::Checkpoint { step, path } => self.store_checkpoint(row, workdir, *step, path).await?,
+            EventKind::Artifact { kind, path } if kind == "model" || kind == "adapter" => report.output_path = Some(path.clone()),
+            EventKind::Finished { summary, .. } => report.finished = Some(summary.clone()),
+            EventKind::Failed { code, message, hint } => report.failed = Some((code.clone(), message.clone(), hint.clone())),
+            _ => {}
+        }
+        let mut tx = self.db().begin_write().await?;
+        let data = serde_json::Value::Object(event.raw.clone()).to_string();
+        database::jobs::append_event(tx.conn(), &row.id, event.kind.name(), event.kind.step(), event.time, &data).await?;
+        let progress = match &event.kind {
+            EventKind::Progress { step, total_steps, loss, .. } => Some((*step, *total_steps, *loss)),
+            EventKind::Started { total_steps, .. } => Some((0, *total_steps, None)),
+            _ => None,
+        };
+        if let Some((step, total, loss)) = progress {
+            database::jobs::lock(tx.conn(), &row.id).await?;
+            let mut current = database::jobs::get_any(tx.conn(), &row.id).await?;
+            current.current_step = step.max(current.current_step);
+            current.total_steps = total.or(current.total_steps);
+            current.latest_loss = loss.or(current.latest_loss);
+            current.updated_at = now_ms();
+            database::jobs::update(tx.conn(), &current).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Copies a finished checkpoint into the blob store and keeps only the newest ones.
+    async fn store_checkpoint(&self, row: &JobRow, workdir: &Path, step: i64, path: &str) -> Result<()> {
+        let dir = workdir.join(path);
+        let (files, size) = self.store_directory(&dir).await?;
+        let keep = Job::of(row.clone()).config.hyperparameters.keep_checkpoints.max(1) as usize;
+        let c = CheckpointRow {
+            id: crate::crypto::new_id(IdKind::Checkpoint),
+            job_id: row.id.clone(),
+            organization_id: row.organization_id.clone(),
+            step,
+            attempt: row.attempt,
+            files: serde_json::to_string(&files).map_err(internal)?,
+            size_bytes: size as i64,
+            created_at: now_ms(),
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::insert_checkpoint(tx.conn(), &c).await?;
+        let all = database::jobs::checkpoints(tx.conn(), &row.organization_id, &row.id).await?;
+        let mut released: Vec<StoredFile> = Vec::new();
+        if all.len() > keep {
+            for old in &all[..all.len() - keep] {
+                if let Some(files) = database::jobs::delete_checkpoint(tx.conn(), &old.id).await? {
+                    released.extend(parse_manifest(&files));
+                }
+            }
+        }
+        tx.commit().await?;
+        self.release_files(&released).await
+    }
+
+    async fn outcome(&self, row: &JobRow, workdir: &Path, exit: Exit, report: Report) -> Result<Outcome> {
+        let current = database::jobs::get_any(&mut *self.db().read().await?, &row.id).await?;
+        let cancel = current.cancel_requested == 1;
+        if exit.code == Some(0) {
+            if let Some(summary) = report.finished {
+                let output = workdir.join(report.output_path.as_deref().unwrap_or("output"));
+                let model_id = self.register_model(&current, &output, &summary).await?;
+                let tps = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64);
+                return Ok(Outcome::Succeeded { model_id, tokens_per_second: tps });
+            }
+            return Ok(Outcome::Failed { code: "protocol_error".into(), message: "the runtime exited without a finished event".into(), hint: None });
+        }
+        if exit.code == Some(EXIT_STOPPED) {
+            if cancel {
+                return Ok(Outcome::Cancelled);
+            }
+            return Ok(Outcome::Requeued { restart: false, reason: "stopped for a server shutdown; continues from its checkpoint".into() });
+        }
+        if cancel {
+            return Ok(Outcome::Cancelled);
+        }
+        if let Some((code, message, hint)) = report.failed {
+            return Ok(Outcome::Failed { code, message, hint });
+        }
+        let how = match (exit.code, exit.signal) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => format!("signal {s}"),
+            _ => "an unknown status".into(),
+        };
+        let reason = format!("the runtime crashed ({how}); last output:\n{}", exit.stderr_tail);
+        if current.attempt < current.max_restarts {
+            return Ok(Outcome::Requeued { restart: true, reason });
+        }
+        Ok(Outcome::Failed {
+            code: "runtime_crashed".into(),
+            message: reason,
+            hint: Some(format!("it crashed {} time(s); see the job's logs", current.attempt + 1)),
+        })
+    }
+
+    async fn register_model(&self, job: &JobRow, output: &Path, summary: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+        let (files, size) = self.store_directory(output).await?;
+        let config = Job::of(job.clone()).config;
+        let row = database::models::ModelRow {
+            id: crate::crypto::new_id(IdKind::Model),
+            organization_id: job.organization_id.clone(),
+            project_id: job.project_id.clone(),
+            name: job.name.clone(),
+            base_model_id: job.base_model_id.clone(),
+            job_id: job.id.clone(),
+            dataset_version_id: job.dataset_version_id.clone(),
+            kind: if config.method.kind.is_adapter() { "adapter".into() } else { "full".into() },
+            files: serde_json::to_string(&files).map_err(internal)?,
+            size_bytes: size as i64,
+            config: job.config.clone(),
+            metrics: serde_json::Value::Object(summary.clone()).to_string(),
+            created_by: job.created_by.clone(),
+            created_at: now_ms(),
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::models::insert(tx.conn(), &row).await?;
+        tx.commit().await?;
+        Ok(row.id)
+    }
+
+    /// Records how a run ended: one transaction with the state change, its event and audit.
+    async fn settle(&self, id: &str, outcome: Outcome) -> Result<()> {
+        let training = &self.settings().training;
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get_any(tx.conn(), id).await?;
+        let from = JobState::parse(&row.state).unwrap_or(JobState::Running);
+        let now = now_ms();
+        let (next, details) = match &outcome {
+            Outcome::Succeeded { model_id, tokens_per_second } => {
+                row.model_id = Some(model_id.clone());
+                if let Some(tps) = tokens_per_second {
+                    let method = Job::of(row.clone()).config.method.kind.as_str();
+                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now).await?;
+                }
+                (JobState::Succeeded, serde_json::json!({"model_id": model_id}))
+            }
+            Outcome::Failed { code, message, hint } => {
+                row.error_code = Some(code.clone());
+                row.error_message = Some(message.clone());
+                row.error_hint = hint.clone();
+                (JobState::Failed, serde_json::json!({"code": code, "message": message, "hint": hint}))
+            }
+            Outcome::Cancelled => (JobState::Cancelled, serde_json::json!({})),
+            Outcome::Requeued { restart, reason } => {
+                if *restart {
+                    row.attempt += 1;
+                }
+                (JobState::Queued, serde_json::json!({"reason": reason, "attempt": row.attempt}))
+            }
+        };
+        // A job cancelled while it was being settled keeps its terminal state.
+        let next = if from.can_become(next) { next } else if from == JobState::Cancelling { JobState::Cancelled } else { next };
+        row.state = next.as_str().into();
+        row.runner_pid = None;
+        row.runner_instance = None;
+        row.updated_at = now;
+        if next.is_terminal() {
+            row.finished_at = Some(now);
+        }
+        database::jobs::update(tx.conn(), &row).await?;
+        let mut data = details.clone();
+        data["state"] = serde_json::json!(next.as_str());
+        database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
+        let action = format!("job.{}", next.as_str());
+        let event = AuditEvent::system(Some(&row.organization_id), &action).target("job", id).details(details);
+        append(tx.conn(), event, &RequestContext::default()).await?;
+        tx.commit().await?;
+        if next.is_terminal() {
+            let _ = std::fs::remove_dir_all(training.work_dir.join(id));
+        }
+        if next == JobState::Queued {
+            self.queue().wake();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+"""Tokenization, label masks, batching and padding-free packing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import sft_rows, write_jsonl
+from tunery_runtime.data import (
+    IGNORE,
+    Plan,
+    Tokenizing,
+    collate,
+    epoch_batches,
+    load_dataset,
+    pack,
+    segment_sums,
+)
+from tunery_runtime.errors import RuntimeFailure
+from tunery_runtime.train import token_losses
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def labelled_text(tok, ex):
+    return tok.decode([t for t, l in zip(ex.input_ids, ex.labels) if l != IGNORE])
+
+
+def test_sft_labels_cover_only_assistant_content_and_end_of_turn(tok):
+    msgs = [
+        {"role": "system", "content": "Answer briefly.", "weight": 1},
+        {"role": "user", "content": "What is the capital of France?", "weight": 1},
+        {"role": "assistant", "content": "Paris.", "weight": 1},
+        {"role": "user", "content": "And two plus two?", "weight": 1},
+        {"role": "assistant", "content": "Four.", "weight": 1},
+    ]
+    ex = Tokenizing(tok, 512).chat(msgs, 0, "t")
+    assert labelled_text(tok, ex) == "Paris.<|im_end|>Four.<|im_end|>"
+    # labels equal the input ids where set, and the prompt/role headers carry none
+    for t, l in zip(ex.input_ids, ex.labels):
+        assert l in (IGNORE, t)
+    assert ex.labels[0] == IGNORE
+    full = tok.decode(ex.input_ids)
+    assert full == tok.apply_chat_template([{"role": m["role"], "content": m["content"]} for m in msgs], tokenize=False)
+
+
+def test_weight_zero_turns_are_excluded(tok):
+    msgs = [
+        {"role": "user", "content": "Hello!", "weight": 1},
+        {"role": "assistant", "content": "Answer briefly: yes or no.", "weight": 0},
+        {"role": "user", "content": "Again", "weight": 1},
+        {"role": "assistant", "content": "Yes.", "weight": 1},
+    ]
+    ex = Tokenizing(tok, 512).chat(msgs, 0, "t")
+    assert labelled_text(tok, ex) == "Yes.<|im_end|>"
+
+
+def test_spec_chat_template_overrides_and_dpo_loss_only_on_replies(tmp_path, tok):
+    path = write_jsonl(
+        tmp_path / "dpo.jsonl",
+        [{"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello!"}], "rejected": [{"role": "assistant", "content": "No."}]}],
+    )
+    (pair,) = load_dataset(path, "train", "dpo", tok, 128)
+    assert labelled_text(tok, pair.chosen) == "Hello!<|im_end|>"
+    assert labelled_text(tok, pair.rejected) == "No.<|im_end|>"
+
+
+def test_truncation_and_cpt_windows(tmp_path, tok):
+    path = write_jsonl(tmp_path / "cpt.jsonl", [{"text": "The quick brown fox jumps over the lazy dog. " * 20}])
+    windows = load_dataset(path, "train", "cpt", tok, 16)
+    assert len(windows) > 3 and all(len(w) <= 16 for w in windows)
+    assert all(w.labels[0] == IGNORE and w.labels[1:] == w.input_ids[1:] for w in windows)
+    assert sum(len(w) for w in windows) == len(tok("The quick brown fox jumps over the lazy dog. " * 20)["input_ids"]) + 1
+    assert windows[-1].input_ids[-1] == tok.eos_token_id
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", "train line 2: not valid JSON"),
+        ('{"messages": []}', "train line 2: messages: expected a non-empty list of messages"),
+        ('{"messages": [{"role": "bot", "content": "x"}]}', 'train line 2: messages[0].role: must be one of system, user, assistant, got "bot"'),
+        ('{"messages": [{"role": "user", "content": "x"}]}', "train line 2: messages has no assistant turn"),
+        ('{"messages": [{"role": "assistant", "content": "x", "weight": 2}]}', "train line 2: messages[0].weight: must be 0 or 1, got 2"),
+        ('{"text": "x"}', 'train line 2: missing key "messages"'),
+    ],
+)
+def test_invalid_data_names_the_line(tmp_path, tok, line, message):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps(sft_rows(1)[0]) + "\n" + line + "\n")
+    with pytest.raises(RuntimeFailure) as err:
+        load_dataset(str(p), "train", "sft", tok, 128)
+    assert err.value.code == "invalid_data"
+    assert err.value.message.startswith(message)
+
+
+def test_pack_best_fit_and_plan_determinism():
+    rows = pack([5, 3, 8, 2, 7, 1], list(range(6)), 10)
+    assert sorted(i for r in rows for i in r) == list(range(6))
+    assert all(sum([5, 3, 8, 2, 7, 1][i] for i in r) <= 10 for r in rows)
+    lengths = [(i * 7) % 23 + 2 for i in range(40)]
+    a = epoch_batches(lengths, seed=1, epoch=3, micro_batch_size=2, packing=True, capacity=32)
+    b = epoch_batches(lengths, seed=1, epoch=3, micro_batch_size=2, packing=True, capacity=32)
+    c = epoch_batches(lengths, seed=1, epoch=4, micro_batch_size=2, packing=True, capacity=32)
+    assert a == b and a != c
+    padded = epoch_batches(lengths, seed=1, epoch=0, micro_batch_size=4, packing=False, capacity=32)
+    assert sorted(r[0] for batch in padded for r in batch) == list(range(40))
+    lengths += [5, 6]  # 42 examples: 11 batches of 4
+    plan = Plan(lengths, seed=1, micro_batch_size=4, packing=False, capacity=32, grad_accum=2, world_size=2, epochs=1.5, max_steps=None)
+    assert plan.steps_per_epoch == 3 and plan.total_steps == 5
+    # the last step of an epoch: 3 batches left for 2 ranks x 2 accumulation slots
+    r0, r1 = plan.micro_batches(2, 0), plan.micro_batches(2, 1)
+    assert [w for _, w in r0] == [1.0, 1.0] and [w for _, w in r1] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attn).eval()
+    path = write_jsonl(tmp_path / "t.jsonl", sft_rows(7))
+    examples = load_dataset(path, "train", "sft", tok, 128)
+    pad = tok.pad_token_id
+    # one by one, no padding at all
+    single = []
+    with torch.no_grad():
+        for i in range(len(examples)):
+            b = collate(examples, [[i]], packed=False, pad_id=pad)
+            tl = token_losses(model, b, attn, torch.float32)
+            single.append((tl.sum().item(), b.loss_tokens))
+        # packed: several examples per row, rows of different fill, with padding
+        rows = [[0, 1, 2], [3, 4], [5, 6]]
+        b = collate(examples, rows, packed=True, pad_id=pad)
+        assert b.input_ids.shape[0] == 3 and (b.segments == 0).any()
+        sums, counts = segment_sums(token_losses(model, b, attn, torch.float32), b)
+        order = [i for r in rows for i in r]
+        for k, i in enumerate(order):
+            assert counts[k].item() == single[i][1]
+            assert sums[k].item() == pytest.approx(single[i][0], rel=1e-5, abs=1e-5)
+        # padded (not packed) batch gives the same too
+        b = collate(examples, [[i] for i in range(len(examples))], packed=False, pad_id=pad)
+        sums, counts = segment_sums(token_losses(model, b, attn, torch.float32), b)
+        for i in range(len(examples)):
+            assert sums[i].item() == pytest.approx(single[i][0], rel=1e-5, abs=1e-5)

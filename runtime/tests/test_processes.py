@@ -1,0 +1,115 @@
+"""Real subprocesses: SIGTERM stop + exact resume, and DDP across two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import RUNTIME, make_spec, of, run_train, sft_rows, write_jsonl
+from tunery_runtime.events import validate_event
+
+pytestmark = pytest.mark.slow
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e.update(PYTHONPATH=str(RUNTIME), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    return e
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_75_then_resumes_exactly(tiny_model_dir, tmp_path):
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(12))
+    spec = make_spec(
+        tiny_model_dir, train,
+        method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}},
+        training={"max_steps": 150, "checkpoint_every_steps": 1000, "learning_rate": 0.002, "lr_scheduler": "cosine"},
+    )
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    work = tmp_path / "stopped"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunery_runtime", "train", "--spec", str(tmp_path / "spec.json"), "--workdir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=str(RUNTIME),
+    )
+    events = []
+    sent = False
+    for line in proc.stdout:
+        ev = json.loads(line)
+        validate_event(ev)
+        events.append(ev)
+        if not sent and ev["event"] == "progress" and ev["step"] >= 2:
+            proc.send_signal(signal.SIGTERM)
+            sent = True
+    code = proc.wait(timeout=120)
+    stderr = proc.stderr.read()
+    assert sent, stderr[-2000:]
+    assert code == 75, stderr[-2000:]
+    stopped = events[-1]
+    assert stopped["event"] == "stopped"
+    step = stopped["step"]
+    assert 2 <= step < 150
+    assert stopped["checkpoint"] == f"checkpoints/step-{step:08d}"
+    assert of(events, "checkpoint")[-1]["step"] == step
+    assert of(events, "progress")[-1]["step"] == step
+    assert json.loads((work / stopped["checkpoint"] / "state.json").read_text())["step"] == step
+
+    code, resumed = run_train({**spec, "resume_from": stopped["checkpoint"]}, work)
+    assert code == 0
+    code, straight = run_train(spec, tmp_path / "straight")
+    assert code == 0
+    losses = lambda evs: [(e["step"], e["loss"]) for e in of(evs, "progress")]
+    assert losses(events) == losses(straight)[:step]
+    assert losses(resumed) == losses(straight)[step:]
+    a = load_file(str(work / "output" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "output" / "adapter_model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_match_one_process(tiny_model_dir, tmp_path):
+    # 14 examples, 2 per micro-batch: 7 micro-batches; 2 ranks x 2 accumulation = 4 per step, so the
+    # second step has 3 and rank 1 runs a zero-weight filler to keep the all-reduces in step.
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(14))
+    common = dict(
+        method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}},
+        data={"train_path": train, "max_seq_length": 128, "packing": False},
+        training={"epochs": 1, "max_steps": None, "micro_batch_size": 2, "gradient_accumulation_steps": 2, "learning_rate": 0.01, "checkpoint_every_steps": 1, "lr_scheduler": "constant"},
+    )
+    spec = make_spec(tiny_model_dir, train, **common)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    work = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(free_port()), "-m", "tunery_runtime", "train", "--spec", str(tmp_path / "spec.json"), "--workdir", str(work)],
+        capture_output=True, text=True, env=env(), cwd=str(RUNTIME), timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [json.loads(l) for l in proc.stdout.splitlines()]  # stdout carries only events
+    for e in events:
+        validate_event(e)
+    assert len(of(events, "started")) == 1 and events[0]["world_size"] == 2
+    assert [e["step"] for e in of(events, "progress")] == [1, 2]
+    assert [e["step"] for e in of(events, "checkpoint")] == [1, 2]
+    assert events[-1]["event"] == "finished"
+    rng = torch.load(str(work / "checkpoints" / "step-00000002" / "rng.pt"), weights_only=True)
+    assert rng["world_size"] == 2 and len(rng["ranks"]) == 2
+    # one process with twice the accumulation sees the same batches per step
+    single = {**common, "training": {**common["training"], "gradient_accumulation_steps": 4}}
+    code, one = run_train(make_spec(tiny_model_dir, train, **single), tmp_path / "one")
+    assert code == 0
+    assert len(of(one, "progress")) == 2
+    for a, b in zip(of(events, "progress"), of(one, "progress")):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+        assert a["tokens"] == b["tokens"]

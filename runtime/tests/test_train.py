@@ -1,0 +1,239 @@
+"""End-to-end training runs in this process (tiny Llama, CPU, one thread)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import cpt_rows, dpo_rows, make_spec, of, run_train, sft_rows, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def sft_path(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("data") / "train.jsonl", sft_rows(12))
+
+
+def progress_losses(events):
+    return [(e["step"], e["loss"]) for e in of(events, "progress")]
+
+
+@pytest.mark.parametrize("kind", ["full", "freeze", "lora", "qlora", "dora"])
+def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_path, kind):
+    spec = make_spec(
+        tiny_model_dir, sft_path,
+        method={"kind": kind, "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"] if kind == "dora" else "all-linear"}, "freeze": {"trainable_layers": 1}},
+        training={"max_steps": 3, "micro_batch_size": 2, "learning_rate": 0.01, "checkpoint_every_steps": 2, "lr_scheduler": "linear", "warmup_steps": 1},
+    )
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0, events[-1]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    started = events[0]
+    assert 0 < started["trainable_parameters"] < started["total_parameters"] or kind == "full"
+    assert [e["step"] for e in of(events, "progress")] == [1, 2, 3]
+    assert all(e["tokens"] > 0 and e["tokens_per_second"] > 0 for e in of(events, "progress"))
+    assert [e["step"] for e in of(events, "checkpoint")] == [2, 3]
+    out = tmp_path / "w" / "output"
+    (artifact,) = of(events, "artifact")
+    if kind in ("lora", "qlora", "dora"):
+        assert artifact == {**artifact, "kind": "adapter", "path": "output"}
+        cfg = json.loads((out / "adapter_config.json").read_text())
+        assert cfg["use_dora"] == (kind == "dora")
+        assert (out / "adapter_model.safetensors").exists()
+    else:
+        assert artifact["kind"] == "model"
+        assert (out / "model.safetensors").exists() and (out / "config.json").exists()
+    assert (out / "tokenizer.json").exists()
+    ck = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000003" / "trainable.safetensors"))
+    if kind == "freeze":
+        assert ck and all(k.startswith("model.layers.1.") for k in ck)
+    if kind in ("lora", "qlora", "dora"):
+        assert ck and all("lora_" in k for k in ck)
+    if kind == "qlora":
+        # the base weights really were 4-bit
+        st = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000003" / "trainable.safetensors"))
+        assert all(v.dtype == torch.float32 for v in st.values())
+        assert started["trainable_parameters"] == 4096 * 1  # adapters on all 7 linear layers x 2, rank 4
+
+
+def test_qlora_uses_4bit_base_weights(tiny_model_dir, sft_path):
+    import bitsandbytes as bnb
+
+    from tunery_runtime.events import Emitter
+    from tunery_runtime.model import load_model, pick_precision
+    from tunery_runtime.spec import parse_train_spec
+
+    spec = parse_train_spec(make_spec(tiny_model_dir, sft_path, method={"kind": "qlora"}))
+    model = load_model(spec, torch.device("cpu"), pick_precision("auto", torch.device("cpu"), Emitter(enabled=False)), None)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+
+
+def test_cpt_and_eval_and_merge(tiny_model_dir, tmp_path):
+    train = write_jsonl(tmp_path / "cpt.jsonl", cpt_rows(6))
+    val = write_jsonl(tmp_path / "val.jsonl", cpt_rows(2))
+    spec = make_spec(
+        tiny_model_dir, train, objective="cpt",
+        data={"train_path": train, "validation_path": val, "max_seq_length": 32, "packing": True},
+        training={"max_steps": 4, "eval_every_steps": 2, "checkpoint_every_steps": 10, "learning_rate": 0.01},
+        output={"merge_lora": True},
+    )
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0, events[-1]
+    assert [e["step"] for e in of(events, "eval")] == [2, 4]
+    assert all("perplexity" in e["metrics"] for e in of(events, "eval"))
+    assert [e["step"] for e in of(events, "checkpoint")] == [4]
+    assert [(e["kind"], e["path"]) for e in of(events, "artifact")] == [("adapter", "output"), ("merged_model", "output-merged")]
+    merged = load_file(str(tmp_path / "w" / "output-merged" / "model.safetensors"))
+    assert not any("lora" in k for k in merged)
+    assert events[-1]["summary"]["eval_loss"] == of(events, "eval")[-1]["eval_loss"]
+
+
+def test_early_stopping(tiny_model_dir, tmp_path, sft_path):
+    val = write_jsonl(tmp_path / "val.jsonl", sft_rows(2))
+    spec = make_spec(
+        tiny_model_dir, sft_path,
+        data={"train_path": sft_path, "validation_path": val, "max_seq_length": 128},
+        training={"max_steps": 20, "learning_rate": 1e-9, "lr_scheduler": "constant", "eval_every_steps": 1, "early_stopping_patience": 2, "checkpoint_every_steps": 50},
+    )
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0
+    assert events[-1]["status"] == "early_stopped"
+    assert events[-1]["summary"]["steps"] < 20
+
+
+def test_dpo(tiny_model_dir, tmp_path):
+    train = write_jsonl(tmp_path / "dpo.jsonl", dpo_rows(6))
+    val = write_jsonl(tmp_path / "dval.jsonl", dpo_rows(2))
+    for kind in ("lora", "full"):
+        spec = make_spec(
+            tiny_model_dir, train, objective="dpo",
+            data={"train_path": train, "validation_path": val, "max_seq_length": 64},
+            method={"kind": kind, "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}},
+            training={"max_steps": 3, "learning_rate": 0.01, "eval_every_steps": 3, "dpo_beta": 0.5},
+        )
+        code, events = run_train(spec, tmp_path / kind)
+        assert code == 0, events[-1]
+        losses = [e["loss"] for e in of(events, "progress")]
+        # at step 1 the policy equals the reference: the loss is exactly log(2)
+        assert losses[0] == pytest.approx(0.6931, abs=1e-3)
+        (ev,) = of(events, "eval")
+        assert set(ev["metrics"]) == {"reward_accuracy", "reward_margin"}
+
+
+@pytest.mark.parametrize("kind", ["lora", "full"])
+def test_resume_is_exact(tiny_model_dir, sft_path, tmp_path, kind):
+    """6 steps straight == 3 steps, then a fresh run resumed from the step-3 checkpoint."""
+    common = dict(
+        method={"kind": kind, "lora": {"rank": 4, "alpha": 8, "dropout": 0.2}},
+        data={"train_path": sft_path, "max_seq_length": 128, "packing": kind == "lora"},
+        training={
+            "max_steps": 6, "micro_batch_size": 2, "gradient_accumulation_steps": 2, "learning_rate": 0.005,
+            "lr_scheduler": "cosine", "warmup_steps": 2, "weight_decay": 0.01, "checkpoint_every_steps": 3, "seed": 11,
+        },
+    )
+    code, straight = run_train(make_spec(tiny_model_dir, sft_path, **common), tmp_path / "a")
+    assert code == 0
+    ckpt = tmp_path / "a" / "checkpoints" / "step-00000003"
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 3 and state["seed"] == 11 and set(state["files"]) == {"trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt"}
+    assert state["data_position"]["epoch"] >= 0
+    code, resumed = run_train(make_spec(tiny_model_dir, sft_path, resume_from=str(ckpt), **common), tmp_path / "b")
+    assert code == 0
+    assert resumed[0]["resumed_from_step"] == 3
+    assert progress_losses(resumed) == progress_losses(straight)[3:]
+    assert [e["learning_rate"] for e in of(resumed, "progress")] == [e["learning_rate"] for e in of(straight, "progress")][3:]
+    name = "adapter_model.safetensors" if kind == "lora" else "model.safetensors"
+    a = load_file(str(tmp_path / "a" / "output" / name))
+    b = load_file(str(tmp_path / "b" / "output" / name))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoints_are_pruned_and_atomic(tiny_model_dir, sft_path, tmp_path):
+    spec = make_spec(tiny_model_dir, sft_path, training={"max_steps": 5, "checkpoint_every_steps": 1, "keep_checkpoints": 2})
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0
+    assert [e["step"] for e in of(events, "checkpoint")] == [1, 2, 3, 4, 5]
+    assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == ["step-00000004", "step-00000005"]
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing", "state"])
+def test_corrupt_checkpoint_is_refused(tiny_model_dir, sft_path, tmp_path, damage):
+    spec = make_spec(tiny_model_dir, sft_path, training={"max_steps": 2, "checkpoint_every_steps": 2})
+    assert run_train(spec, tmp_path / "a")[0] == 0
+    ckpt = tmp_path / "a" / "checkpoints" / "step-00000002"
+    if damage == "flip":
+        data = bytearray((ckpt / "optimizer.pt").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (ckpt / "optimizer.pt").write_bytes(bytes(data))
+    elif damage == "missing":
+        (ckpt / "rng.pt").unlink()
+    else:
+        (ckpt / "state.json").write_text("{")
+    code, events = run_train({**spec, "resume_from": str(ckpt), "training": {**spec["training"], "max_steps": 4}}, tmp_path / "b")
+    assert code == 1
+    assert events[-1]["event"] == "failed" and events[-1]["code"] == "checkpoint_corrupt"
+    assert events[-1]["hint"]
+
+
+def test_data_and_model_failures(tiny_model_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(sft_rows(1)[0]) + "\n" + '{"messages": [{"role": "user"}]}\n')
+    code, events = run_train(make_spec(tiny_model_dir, str(bad)), tmp_path / "w1")
+    assert code == 1 and events[-1]["code"] == "invalid_data"
+    assert events[-1]["message"] == "train line 2: messages[0].content: expected a string"
+    good = write_jsonl(tmp_path / "good.jsonl", sft_rows(2))
+    code, events = run_train(make_spec(str(tmp_path / "nope"), good), tmp_path / "w2")
+    assert code == 1 and events[-1]["code"] == "model_load_failed"
+    code, events = run_train(make_spec(tiny_model_dir, good, method={"kind": "freeze", "freeze": {"trainable_layers": 5}}), tmp_path / "w3")
+    assert code == 2 and events[-1]["code"] == "invalid_spec"
+    assert events[-1]["message"] == "method.freeze.trainable_layers: must be <= the model's 2 decoder layers, got 5"
+
+
+def test_out_of_memory_is_reported_with_a_hint(tiny_model_dir, sft_path, tmp_path, monkeypatch):
+    import tunery_runtime.train as train
+
+    def boom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(train, "token_losses", boom)
+    code, events = run_train(make_spec(tiny_model_dir, sft_path), tmp_path / "w")
+    assert code == 1
+    assert events[-1]["code"] == "out_of_memory"
+    assert "qlora" in events[-1]["hint"] and "micro_batch_size" in events[-1]["hint"]
+
+
+def test_gradient_checkpointing_and_padded_batches_train_the_same(tiny_model_dir, sft_path, tmp_path):
+    runs = {}
+    for gc in (False, True):
+        spec = make_spec(
+            tiny_model_dir, sft_path,
+            data={"train_path": sft_path, "max_seq_length": 128, "packing": False},
+            training={"max_steps": 3, "gradient_checkpointing": gc, "learning_rate": 0.01, "checkpoint_every_steps": 10},
+        )
+        code, events = run_train(spec, tmp_path / f"gc-{gc}")
+        assert code == 0, events[-1]
+        runs[gc] = [e["loss"] for e in of(events, "progress")]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-5)
+
+
+def test_packing_does_not_change_the_loss(tiny_model_dir, sft_path, tmp_path):
+    """One optimizer step over the whole data set: packed rows and padded rows give the same loss."""
+    losses = {}
+    for packing in (True, False):
+        spec = make_spec(
+            tiny_model_dir, sft_path,
+            data={"train_path": sft_path, "max_seq_length": 128, "packing": packing},
+            training={"max_steps": 1, "micro_batch_size": 64, "checkpoint_every_steps": 10},
+        )
+        code, events = run_train(spec, tmp_path / f"p-{packing}")
+        assert code == 0
+        (p,) = of(events, "progress")
+        losses[packing] = (p["loss"], p["tokens"], p["samples_per_second"] > 0)
+    assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-5)
+    assert losses[True][1] == losses[False][1]
