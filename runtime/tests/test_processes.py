@@ -113,3 +113,30 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_model_dir, tmp_path):
     for a, b in zip(of(events, "progress"), of(one, "progress")):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
         assert a["tokens"] == b["tokens"]
+
+
+def test_launcher_two_ranks_sigterm_exits_75(tiny_model_dir, tmp_path):
+    """`train --nproc-per-node 2`: SIGTERM reaches both ranks, a checkpoint is saved, exit code 75."""
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(10))
+    spec = make_spec(tiny_model_dir, train, training={"max_steps": 3000, "checkpoint_every_steps": 10000})
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    work = tmp_path / "w"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunery_runtime", "train", "--nproc-per-node", "2", "--spec", str(tmp_path / "spec.json"), "--workdir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=str(RUNTIME),
+    )
+    events, sent = [], False
+    for line in proc.stdout:
+        ev = json.loads(line)
+        validate_event(ev)
+        events.append(ev)
+        if not sent and ev["event"] == "progress" and ev["step"] >= 2:
+            proc.send_signal(signal.SIGTERM)
+            sent = True
+    code = proc.wait(timeout=120)
+    assert code == 75, proc.stderr.read()[-3000:]
+    assert events[0]["event"] == "started" and events[0]["world_size"] == 2
+    stopped = events[-1]
+    assert stopped["event"] == "stopped" and stopped["checkpoint"] == f"checkpoints/step-{stopped['step']:08d}"
+    state = json.loads((work / stopped["checkpoint"] / "state.json").read_text())
+    assert state["world_size"] == 2 and state["step"] == stopped["step"]

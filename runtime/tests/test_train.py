@@ -27,6 +27,7 @@ def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_
         tiny_model_dir, sft_path,
         method={"kind": kind, "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"] if kind == "dora" else "all-linear"}, "freeze": {"trainable_layers": 1}},
         training={"max_steps": 3, "micro_batch_size": 2, "learning_rate": 0.01, "checkpoint_every_steps": 2, "lr_scheduler": "linear", "warmup_steps": 1},
+        output={"merge_lora": kind in ("lora", "qlora", "dora")},
     )
     code, events = run_train(spec, tmp_path / "w")
     assert code == 0, events[-1]
@@ -35,12 +36,18 @@ def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_
     started = events[0]
     assert 0 < started["trainable_parameters"] < started["total_parameters"] or kind == "full"
     assert [e["step"] for e in of(events, "progress")] == [1, 2, 3]
+    (system,) = of(events, "system")
+    assert system["rss_bytes"] > 0 and system["gpus"] == []
     assert all(e["tokens"] > 0 and e["tokens_per_second"] > 0 for e in of(events, "progress"))
     assert [e["step"] for e in of(events, "checkpoint")] == [2, 3]
     out = tmp_path / "w" / "output"
-    (artifact,) = of(events, "artifact")
+    artifact = of(events, "artifact")[0]
     if kind in ("lora", "qlora", "dora"):
         assert artifact == {**artifact, "kind": "adapter", "path": "output"}
+        assert [(e["kind"], e["path"]) for e in of(events, "artifact")[1:]] == [("merged_model", "output-merged")]
+        merged = load_file(str(tmp_path / "w" / "output-merged" / "model.safetensors"))
+        assert merged and not any("lora" in k or "magnitude" in k for k in merged)
+        assert all(v.dtype == torch.float32 for v in merged.values())
         cfg = json.loads((out / "adapter_config.json").read_text())
         assert cfg["use_dora"] == (kind == "dora")
         assert (out / "adapter_model.safetensors").exists()
@@ -55,9 +62,9 @@ def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_
         assert ck and all("lora_" in k for k in ck)
     if kind == "qlora":
         # the base weights really were 4-bit
-        st = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000003" / "trainable.safetensors"))
-        assert all(v.dtype == torch.float32 for v in st.values())
-        assert started["trainable_parameters"] == 4096 * 1  # adapters on all 7 linear layers x 2, rank 4
+        assert all(v.dtype == torch.float32 for v in ck.values())
+        # rank 4 on the 7 linear layers of both decoder layers: 2 x 2048 (counted unquantized)
+        assert started["trainable_parameters"] == 4096 and started["total_parameters"] == 44192 + 4096
 
 
 def test_qlora_uses_4bit_base_weights(tiny_model_dir, sft_path):

@@ -145,7 +145,14 @@ class Tokenizing:
                 end -= 1
             if end > start:
                 spans.append((start, end))
-        enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
+        try:
+            enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
+        except NotImplementedError as e:
+            raise RuntimeFailure(
+                "unsupported",
+                "locating the assistant turns needs a fast tokenizer (with offsets); this model's is a slow one",
+                "provide tokenizer.json in the model directory",
+            ) from e
         ids = list(enc["input_ids"])
         labels = [IGNORE] * len(ids)
         starts = [s for s, _ in spans]

@@ -210,6 +210,12 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         loaded = ckpt.open_checkpoint(path)
         if loaded.state.get("spec_hash") != spec.hash():
             emitter.log("warning", f"resuming from {spec.resume_from}, written with a different spec")
+        if int(loaded.state.get("world_size", world_size)) != world_size:
+            emitter.log(
+                "warning",
+                f"resuming with {world_size} ranks from a checkpoint written by {loaded.state.get('world_size')}: "
+                "the data order after the checkpoint differs from an uninterrupted run",
+            )
 
     seed_everything(tr.seed)
     tokenizer = load_tokenizer(spec)
@@ -521,6 +527,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
             last_system = time.time()
 
         early = False
+        t_side = time.time()  # evaluation and checkpoints do not count in the throughput
         if val_set is not None and tr.eval_every_steps is not None and step % tr.eval_every_steps == 0:
             last_eval = evaluate(step)
             if last_eval < best_eval - 1e-12:
@@ -532,6 +539,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
                     early = True
         if step % tr.checkpoint_every_steps == 0 and step != last_ckpt_step:
             save_checkpoint(step)
+        window_start += time.time() - t_side
         if early:
             emitter.log("info", f"early stopping at step {step}: no improvement in {evals_without_improvement} evaluations")
             status = "early_stopped"

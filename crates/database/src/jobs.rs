@@ -39,11 +39,12 @@ pub struct JobRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
+const COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, NULLIF(latest_loss, 'NaN') AS latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, j: &JobRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO jobs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14)"
+        "INSERT INTO jobs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14)",
+        COLUMNS.replace("NULLIF(latest_loss, 'NaN') AS latest_loss", "latest_loss")
     ))
     .bind(&j.id)
     .bind(&j.organization_id)
@@ -129,7 +130,10 @@ pub async fn update(conn: &mut Conn, j: &JobRow) -> Result<()> {
     .bind(j.cancel_requested)
     .bind(j.current_step)
     .bind(j.total_steps)
-    .bind(j.latest_loss)
+    // sqlx's Any driver binds a NULL double as float4, and PostgreSQL then refuses the cached
+    // statement's later float8 values; a missing loss is bound as NaN instead (SQLite stores
+    // NULL) and read back as NULL by `NULLIF` in `COLUMNS`.
+    .bind(j.latest_loss.unwrap_or(f64::NAN))
     .bind(&j.error_code)
     .bind(&j.error_message)
     .bind(&j.error_hint)

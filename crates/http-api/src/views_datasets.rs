@@ -111,6 +111,10 @@ pub struct LineageView {
     pub ancestors: Vec<VersionView>,
     /// Versions made from this one.
     pub descendants: Vec<VersionView>,
+    /// Training jobs that used this version.
+    pub jobs: Vec<crate::views::JobView>,
+    /// Fine-tuned models trained on this version.
+    pub models: Vec<crate::views::ModelView>,
 }
 
 impl From<Lineage> for LineageView {
@@ -120,6 +124,8 @@ impl From<Lineage> for LineageView {
             version: l.version.into(),
             ancestors: l.ancestors.into_iter().map(Into::into).collect(),
             descendants: l.descendants.into_iter().map(Into::into).collect(),
+            jobs: l.jobs.into_iter().map(|j| services::training::Job::of(j).into()).collect(),
+            models: l.models.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -156,3 +156,56 @@ pub fn s3_bucket(endpoint: &str) -> String {
     assert_eq!(status, 200, "create bucket: {}", String::from_utf8_lossy(&body));
     name
 }
+
+/// The training runtime's Python (`scripts/runtime-env.sh`, exported by `scripts/test.sh` as
+/// `TUNERY_RUNTIME_PYTHON`): required under `CI=true`, else `None` with a note.
+pub fn runtime_python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("TUNERY_RUNTIME_PYTHON").map(std::path::PathBuf::from) {
+        Some(p) if p.is_file() => Some(p),
+        other => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("no training runtime ({other:?}) and CI=true: run scripts/runtime-env.sh and export TUNERY_RUNTIME_PYTHON");
+            }
+            eprintln!("warning: TUNERY_RUNTIME_PYTHON is not set: training tests skipped");
+            None
+        }
+    }
+}
+
+/// The checkout's `runtime/` folder (the `tunery_runtime` package).
+pub fn runtime_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime").canonicalize().expect("runtime/ exists")
+}
+
+/// The runtime command the tests run jobs with.
+pub fn runtime_command() -> Option<executors::RuntimeCommand> {
+    let python = runtime_python()?;
+    Some(executors::RuntimeCommand {
+        python,
+        runtime_dir: runtime_dir(),
+        env: vec![("OMP_NUM_THREADS".into(), "1".into()), ("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+    })
+}
+
+/// A tiny Hugging Face model directory (2-layer Llama, ChatML tokenizer), built once by
+/// `runtime/tests/tiny_model.py` into a cache folder keyed by that script and its conftest.
+pub fn tiny_model_dir() -> Option<std::path::PathBuf> {
+    use sha2::Digest;
+    let python = runtime_python()?;
+    let tests = runtime_dir().join("tests");
+    let mut hash = sha2::Sha256::new();
+    for f in ["tiny_model.py", "conftest.py"] {
+        hash.update(std::fs::read(tests.join(f)).expect("runtime test helpers"));
+    }
+    let key = hex::encode(&hash.finalize()[..6]);
+    let cache = std::env::var_os("TUNERY_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tunery"));
+    let dir = cache.join(format!("test-models/tiny-llama-{key}"));
+    if !dir.join("config.json").is_file() {
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        let status = std::process::Command::new(python).arg(tests.join("tiny_model.py")).arg(&dir).status().expect("run tiny_model.py");
+        assert!(status.success() || dir.join("config.json").is_file(), "tiny_model.py failed");
+    }
+    Some(dir)
+}

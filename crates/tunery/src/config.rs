@@ -76,6 +76,31 @@ pub struct ServeArgs {
     /// Lifetime of access tokens in seconds.
     #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
     pub access_token_ttl_s: Option<i64>,
+    /// The Python interpreter of the training runtime's environment (scripts/runtime-env.sh
+    /// prints it); without one, training jobs and imports are refused with a hint.
+    #[arg(long, env = "TUNERY_RUNTIME_PYTHON")]
+    pub runtime_python: Option<PathBuf>,
+    /// The folder holding the `tunery_runtime` package (default: ./runtime).
+    #[arg(long, env = "TUNERY_RUNTIME_DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// A GGUF file imported at start as the instance-wide built-in model (SmolLM2-135M-Instruct).
+    #[arg(long, env = "TUNERY_BUILTIN_MODEL_GGUF")]
+    pub builtin_model_gguf: Option<PathBuf>,
+    /// Training jobs running at once; more wait in the queue (FIFO).
+    #[arg(long, env = "TUNERY_MAX_CONCURRENT_JOBS")]
+    pub max_concurrent_jobs: Option<usize>,
+    /// The runtime's device: auto, cpu, cuda or mps.
+    #[arg(long, env = "TUNERY_TRAINING_DEVICE")]
+    pub training_device: Option<String>,
+    /// The device type estimates assume (cpu, T4, L4, A100-80GB, H100-80GB, …).
+    #[arg(long, env = "TUNERY_DEVICE_TYPE")]
+    pub device_type: Option<String>,
+    /// CPU threads per training process.
+    #[arg(long, env = "TUNERY_TRAINING_THREADS")]
+    pub training_threads: Option<u32>,
+    /// Price per device-hour for cost estimates (default: the device type's list price).
+    #[arg(long, env = "TUNERY_PRICE_PER_DEVICE_HOUR")]
+    pub price_per_device_hour: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +122,14 @@ struct FileConfig {
     max_tokens_per_record: Option<usize>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
+    runtime_python: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    builtin_model_gguf: Option<PathBuf>,
+    max_concurrent_jobs: Option<usize>,
+    training_device: Option<String>,
+    device_type: Option<String>,
+    training_threads: Option<u32>,
+    price_per_device_hour: Option<f64>,
     #[serde(default)]
     auth: AuthFile,
     /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
@@ -137,6 +170,7 @@ pub struct ServerConfig {
     pub previous_master_key_files: Vec<PathBuf>,
     pub tokenizer_file: Option<PathBuf>,
     pub blob_store: BlobStoreConfig,
+    pub builtin_model_gguf: Option<PathBuf>,
 }
 
 /// Where blobs live.
@@ -258,6 +292,32 @@ impl ServeArgs {
             self.s3_allow_http || file.s3_allow_http.unwrap_or(false),
         )?;
         let master_key_file = self.master_key_file.or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
+        let t = &mut s.training;
+        t.work_dir = data_dir.join("work");
+        t.model_cache_dir = data_dir.join("model-cache");
+        let runtime_dir = self.runtime_dir.or(file.runtime_dir).unwrap_or_else(|| PathBuf::from("runtime"));
+        t.runtime = self.runtime_python.or(file.runtime_python).map(|python| executors::RuntimeCommand {
+            python,
+            runtime_dir: std::path::absolute(&runtime_dir).unwrap_or(runtime_dir),
+            env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+        });
+        if let Some(v) = self.max_concurrent_jobs.or(file.max_concurrent_jobs) {
+            anyhow::ensure!(v >= 1, "--max-concurrent-jobs must be at least 1");
+            t.max_concurrent_jobs = v;
+        }
+        t.device = self.training_device.or(file.training_device).unwrap_or_else(|| "auto".into());
+        anyhow::ensure!(["auto", "cpu", "cuda", "mps"].contains(&t.device.as_str()), "--training-device must be auto, cpu, cuda or mps (got {})", t.device);
+        let device_type = self.device_type.or(file.device_type).unwrap_or_else(|| "cpu".into());
+        let known = domain::estimate::device_type(&device_type)
+            .with_context(|| format!("--device-type {device_type}: unknown (cpu, T4, L4, A10, A100-40GB, A100-80GB, L40S, H100-80GB, H200, …)"))?;
+        t.device_type = known.name.to_string();
+        t.device_memory_bytes = if known.name == "cpu" { machine_memory_bytes().unwrap_or(16 << 30) } else { (known.memory_gib * (1u64 << 30) as f64) as u64 };
+        t.threads = self.training_threads.or(file.training_threads);
+        t.price_per_device_hour = self.price_per_device_hour.or(file.price_per_device_hour);
+        if let Some(p) = t.price_per_device_hour {
+            anyhow::ensure!(p >= 0.0 && p.is_finite(), "--price-per-device-hour must be 0 or more (got {p})");
+        }
+        let builtin_model_gguf = self.builtin_model_gguf.or(file.builtin_model_gguf);
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
@@ -270,6 +330,14 @@ impl ServeArgs {
             previous_master_key_files: self.previous_master_key_file,
             tokenizer_file,
             blob_store,
+            builtin_model_gguf,
         })
     }
+}
+
+/// The machine's memory from /proc/meminfo (Linux), for the CPU fit check.
+fn machine_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -132,11 +132,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
     }
     spawn_housekeeping(services.clone());
-    let app = http_api::router(services, &cfg.http);
+    services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match services.ensure_builtin_model(cfg.builtin_model_gguf.as_deref()).await {
+        Ok(Some(id)) => tracing::info!(base_model = %id, "built-in base model present or importing"),
+        Ok(None) => tracing::info!("no built-in base model (set --builtin-model-gguf)"),
+        Err(e) => tracing::warn!(error = %e, "could not start importing the built-in base model"),
+    }
+    let app = http_api::router(services.clone(), &cfg.http);
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&cfg.database_url), "tunery listening");
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
+    let stopping = services.clone();
+    // Running jobs save a checkpoint and go back to the queue before the server stops.
+    let shutdown = async move {
+        signal.await;
+        stopping.stop_training().await;
+    };
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("tunery listening on http://{addr}");
     http_api::serve(listener, app, shutdown).await.context("server failed")?;

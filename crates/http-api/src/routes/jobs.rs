@@ -147,7 +147,7 @@ pub async fn job_events(
                     .collect();
                 return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, false)));
             }
-            let finished = services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
+            let finished = services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
             if finished {
                 // One last look: events written just before the final state.
                 let tail = event_page(&services, &p, &id, &kinds, after, 200).await.map(|p| p.data).unwrap_or_default();

@@ -72,6 +72,10 @@ pub struct Lineage {
     pub ancestors: Vec<VersionRow>,
     /// Versions derived from this one (directly).
     pub descendants: Vec<VersionRow>,
+    /// Training jobs that used this version (to train or to validate).
+    pub jobs: Vec<database::jobs::JobRow>,
+    /// Fine-tuned models trained on this version.
+    pub models: Vec<database::models::ModelRow>,
 }
 
 /// Checks a new dataset's fields; returns (name, description, visibility).
@@ -433,7 +437,7 @@ impl Services {
         Ok((v, reader))
     }
 
-    /// The versions a version came from, and those made from it.
+    /// The versions a version came from, those made from it, and the jobs and models that used it.
     pub async fn version_lineage(&self, principal: &Principal, id: &str, version: i64) -> Result<Lineage> {
         let v = self.get_version(principal, id, version).await?;
         let mut conn = self.db().read().await?;
@@ -445,6 +449,8 @@ impl Services {
             ancestors.push(p);
         }
         let descendants = database::datasets::children(&mut conn, &principal.organization_id, &v.id).await?;
-        Ok(Lineage { version: v, ancestors, descendants })
+        let jobs = database::jobs::using_dataset_version(&mut conn, &principal.organization_id, &v.id).await?;
+        let models = database::models::using_dataset_version(&mut conn, &principal.organization_id, &v.id).await?;
+        Ok(Lineage { version: v, ancestors, descendants, jobs, models })
     }
 }

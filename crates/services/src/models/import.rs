@@ -179,10 +179,14 @@ impl Services {
             let config: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(output_dir.join("config.json")).map_err(internal)?).map_err(internal)?;
             let spec = domain::model_spec::from_config(&config).map_err(Error::Internal)?;
-            let chat_template = std::fs::read(output_dir.join("tokenizer_config.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_string));
+            // transformers 5 writes the template to chat_template.jinja; older saves keep it in
+            // tokenizer_config.json.
+            let chat_template = std::fs::read_to_string(output_dir.join("chat_template.jinja")).ok().or_else(|| {
+                std::fs::read(output_dir.join("tokenizer_config.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_string))
+            });
             let (files, size) = self.store_directory(&output_dir).await?;
             let catalog = domain::catalog::catalog().into_iter().find(|m| {
                 m.spec.architecture == spec.architecture

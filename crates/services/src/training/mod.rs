@@ -53,7 +53,7 @@ pub struct Job {
 }
 
 impl Job {
-    pub(crate) fn of(row: JobRow) -> Job {
+    pub fn of(row: JobRow) -> Job {
         let (config, merge_lora) = stored_config(&row.config);
         let estimate = serde_json::from_str(&row.estimate).unwrap_or(serde_json::Value::Null);
         Job { row, config, merge_lora, estimate }

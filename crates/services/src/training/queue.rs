@@ -52,7 +52,7 @@ impl Queue {
         self.inner.instance.get_or_init(|| crate::crypto::random_token(9))
     }
 
-    pub(crate) fn is_shutting_down(&self) -> bool {
+    pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
 

@@ -228,10 +228,17 @@ impl Services {
         Ok(())
     }
 
-    /// Copies a finished checkpoint into the blob store and keeps only the newest ones.
+    /// Copies a finished checkpoint into the blob store and keeps only the newest ones. The
+    /// runtime prunes its own older checkpoints as it goes, so a fast run may have replaced this
+    /// one before it is copied: then it is skipped (a newer one follows).
     async fn store_checkpoint(&self, row: &JobRow, workdir: &Path, step: i64, path: &str) -> Result<()> {
         let dir = workdir.join(path);
-        let (files, size) = self.store_directory(&dir).await?;
+        let (files, size) = match self.store_directory(&dir).await {
+            Ok(stored) if dir.is_dir() => stored,
+            Ok(_) | Err(_) => {
+                return self.job_log(&row.id, "debug", &format!("checkpoint of step {step} was superseded before it was stored")).await;
+            }
+        };
         let keep = Job::of(row.clone()).config.hyperparameters.keep_checkpoints.max(1) as usize;
         let c = CheckpointRow {
             id: crate::crypto::new_id(IdKind::Checkpoint),

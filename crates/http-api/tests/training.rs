@@ -1,0 +1,273 @@
+//! Training through the API with the real Python runtime on a tiny model: import, estimate,
+//! submit, watch, checkpoints, the fine-tuned model and its lineage; cancel and resume; a
+//! crashed runtime restarted from its checkpoint; refusals with clear errors. Both databases.
+
+mod common;
+
+use common::TestApp;
+use serde_json::{json, Value};
+use services::Settings;
+use std::time::{Duration, Instant};
+
+fn chat_jsonl(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            json!({"messages": [
+                {"role": "user", "content": format!("What is {i} plus one?")},
+                {"role": "assistant", "content": format!("The answer is {}.", i + 1)}
+            ]})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+struct Env {
+    app: TestApp,
+    admin: String,
+    _dirs: tempfile::TempDir,
+}
+
+async fn env(backend: test_support::Backend) -> Option<Env> {
+    let runtime = test_support::runtime_command()?;
+    let dirs = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.training.runtime = Some(runtime);
+    settings.training.work_dir = dirs.path().join("work");
+    settings.training.model_cache_dir = dirs.path().join("models");
+    settings.training.stop_grace_s = 30;
+    let app = TestApp::with_settings(backend, settings).await;
+    app.services.start_training().await.unwrap();
+    let (_, admin) = app.bootstrap().await;
+    Some(Env { app, admin, _dirs: dirs })
+}
+
+async fn import_tiny(e: &Env) -> String {
+    let dir = test_support::tiny_model_dir().expect("tiny model");
+    let a = e.app.post("/api/v1/base-models/import", &e.admin, json!({"name": "tiny", "source": {"kind": "directory", "path": dir}})).await;
+    let id = a.expect(202)["id"].as_str().unwrap().to_string();
+    assert_eq!(a.body["status"], "importing");
+    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    id
+}
+
+async fn wait_for(app: &TestApp, token: &str, path: &str, done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let body = app.get(path, token).await.expect(200).clone();
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting on {path}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn dataset(e: &Env, name: &str, content: &str) -> String {
+    e.app.upload_dataset(&e.admin, &[("name", name)], &format!("{name}.jsonl"), content.as_bytes()).await.expect(201)["dataset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn job_body(base: &str, dataset: &str, steps: u64) -> Value {
+    json!({
+        "name": "tiny-lora",
+        "base_model_id": base,
+        "dataset_id": dataset,
+        "config": {
+            "method": {"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}},
+            "data": {"max_seq_length": 64},
+            "hyperparameters": {"max_steps": steps, "micro_batch_size": 2, "learning_rate": 0.01, "checkpoint_every_steps": 2, "keep_checkpoints": 2, "lr_scheduler": "constant"}
+        }
+    })
+}
+
+fn terminal(b: &Value) -> bool {
+    ["succeeded", "failed", "cancelled"].contains(&b["state"].as_str().unwrap_or(""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
+    for backend in test_support::backends() {
+        let Some(e) = env(backend).await else { return };
+        let base = import_tiny(&e).await;
+        let model = e.app.get(&format!("/api/v1/base-models/{base}"), &e.admin).await;
+        assert_eq!(model.body["spec"]["layers"], 2);
+        assert_eq!(model.body["spec"]["hidden_size"], 32);
+        assert!(model.body["has_chat_template"].as_bool().unwrap());
+        let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+
+        let est = e.app.post("/api/v1/estimates", &e.admin, json!({"base_model_id": base, "dataset_id": ds, "config": job_body(&base, &ds, 6)["config"]})).await;
+        let est = est.expect(200);
+        assert!(est["memory"]["total_bytes"].as_f64().unwrap() > 0.0);
+        assert!(est["trainable_parameters"].as_u64().unwrap() > 0);
+        assert_eq!(est["selected"]["device"], "cpu");
+        assert!(est["devices"].as_array().unwrap().len() > 5);
+
+        let a = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 6)).await;
+        let job = a.expect(202)["id"].as_str().unwrap().to_string();
+        assert_eq!(a.body["state"], "queued");
+        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+        assert_eq!(done["current_step"], 6);
+        let model_id = done["model_id"].as_str().unwrap().to_string();
+
+        let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&limit=1000"), &e.admin).await;
+        let kinds: Vec<&str> = events.body["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        for k in ["state", "started", "progress", "checkpoint", "finished"] {
+            assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+        }
+        let progress: Vec<&Value> = events.body["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "progress").collect();
+        assert_eq!(progress.len(), 6);
+        assert!(progress.iter().all(|p| p["data"]["tokens"].as_u64().unwrap_or(0) > 0));
+
+        let metrics = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,tokens_per_second"), &e.admin).await;
+        assert_eq!(metrics.expect(200)["series"][0]["points"].as_array().unwrap().len(), 6);
+
+        let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await;
+        let steps: Vec<i64> = checkpoints.expect(200)["data"].as_array().unwrap().iter().map(|c| c["step"].as_i64().unwrap()).collect();
+        assert_eq!(steps, vec![4, 6], "the newest two of 2, 4, 6 are kept");
+
+        let m = e.app.get(&format!("/api/v1/models/{model_id}"), &e.admin).await;
+        let m = m.expect(200);
+        assert_eq!(m["kind"], "adapter");
+        assert_eq!(m["base_model_id"], base.as_str());
+        assert_eq!(m["job_id"], job.as_str());
+        assert!(m["files"].as_u64().unwrap() >= 2, "{m}");
+        assert!(m["metrics"]["tokens_per_second"].as_f64().unwrap() > 0.0, "{m}");
+
+        let lineage = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/lineage"), &e.admin).await;
+        let lineage = lineage.expect(200);
+        assert_eq!(lineage["jobs"][0]["id"], job.as_str(), "{lineage}");
+        assert_eq!(lineage["models"][0]["id"], model_id.as_str(), "{lineage}");
+
+        // A finished job's speed makes later estimates measured rather than assumed.
+        let est = e.app.post("/api/v1/estimates", &e.admin, json!({"base_model_id": base, "dataset_tokens": 10000, "config": job_body(&base, &ds, 6)["config"]})).await;
+        assert_eq!(est.expect(200)["selected"]["throughput_source"], "measured");
+
+        // The dataset cannot be deleted while a job records it.
+        assert_eq!(e.app.delete(&format!("/api/v1/datasets/{ds}"), &e.admin).await.status, 409);
+        let audit: Vec<String> = e.app.audit_tail(200).await.into_iter().map(|(a, _, _)| a).collect();
+        for action in ["job.create", "job.succeeded", "base_model.import", "base_model.imported"] {
+            assert!(audit.iter().any(|a| a == action), "no {action} in the audit log");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
+    for backend in test_support::backends() {
+        let Some(e) = env(backend).await else { return };
+        let base = import_tiny(&e).await;
+        let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+        let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
+        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 3, 120).await;
+        let c = e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await;
+        assert_eq!(c.expect(200)["state"], "cancelling");
+        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+        assert_eq!(done["state"], "cancelled", "{done}");
+        let stopped_at = done["current_step"].as_i64().unwrap();
+        assert!(stopped_at < 400);
+        let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await;
+        let last = checkpoints.body["data"].as_array().unwrap().last().cloned().expect("a checkpoint");
+        assert_eq!(last["step"].as_i64().unwrap(), stopped_at, "the stop saved the last completed step");
+        assert_eq!(e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.status, 409);
+
+        let r = e.app.post(&format!("/api/v1/jobs/{job}/resume"), &e.admin, json!({})).await;
+        assert_eq!(r.expect(202)["state"], "queued");
+        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["state"] == "running", 60).await;
+        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at + 2 || terminal(b), 120).await;
+        assert!(!terminal(&done) || done["state"] == "succeeded", "{done}");
+        let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
+        let resumed = events.body["data"].as_array().unwrap().last().unwrap()["data"]["resumed_from_step"].as_i64();
+        assert_eq!(resumed, Some(stopped_at), "{}", events.body);
+        e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.expect(200);
+        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runtime_restarts_from_its_checkpoint_and_finishes() {
+    let Some(e) = env(test_support::backends()[0]).await else { return };
+    let base = import_tiny(&e).await;
+    let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+    let mut body = job_body(&base, &ds, 1000);
+    body["max_restarts"] = json!(1);
+    body["config"]["hyperparameters"]["checkpoint_every_steps"] = json!(10);
+    let job = e.app.post("/api/v1/jobs", &e.admin, body).await.expect(202)["id"].as_str().unwrap().to_string();
+    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}/checkpoints"), |b| !b["data"].as_array().unwrap().is_empty(), 120).await;
+    let pid = {
+        let mut conn = e.app.services.db().read().await.unwrap();
+        database::jobs::get_any(&mut conn, &job).await.unwrap().runner_pid.expect("a running runtime")
+    };
+    let killed = std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap();
+    assert!(killed.success(), "the runtime was still running");
+    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["restarts"], 1, "{done}");
+    let started = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started"), &e.admin).await;
+    let started = started.body["data"].as_array().unwrap().clone();
+    assert_eq!(started.len(), 2);
+    assert!(started[1]["data"]["resumed_from_step"].as_i64().unwrap() >= 2, "{started:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
+    let Some(e) = env(test_support::backends()[0]).await else { return };
+    let base = import_tiny(&e).await;
+    let ds = dataset(&e, "sums", &chat_jsonl(8)).await;
+    let post = |body: Value| e.app.post("/api/v1/jobs", &e.admin, body);
+
+    let mut neg = job_body(&base, &ds, 4);
+    neg["config"]["hyperparameters"]["learning_rate"] = json!(-0.001);
+    let a = post(neg).await;
+    assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("hyperparameters.learning_rate")), "{}", a.body);
+
+    let mut rank0 = job_body(&base, &ds, 4);
+    rank0["config"]["method"]["lora"]["rank"] = json!(0);
+    assert_eq!(post(rank0).await.body["error"]["param"], "method.lora.rank");
+
+    let mut unknown = job_body(&base, &ds, 4);
+    unknown["config"]["hyperparameters"]["learnin_rate"] = json!(0.1);
+    let a = post(unknown).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("learnin_rate"), "{}", a.body);
+
+    let text = dataset(&e, "raw", "{\"text\": \"just text\"}\n").await;
+    let a = post(job_body(&base, &text, 4)).await;
+    assert_eq!((a.status.as_u16(), a.code()), (422, "dataset_not_usable"), "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("'sft'"));
+
+    let bad = dataset(&e, "broken", "{\"messages\": [{\"role\": \"user\"}]}\nnot json\n").await;
+    let a = post(job_body(&base, &bad, 4)).await;
+    assert_eq!((a.status.as_u16(), a.code()), (422, "dataset_not_usable"), "{}", a.body);
+
+    let a = post(job_body("bm_000000000000000000000000", &ds, 4)).await;
+    assert_eq!(a.status, 404);
+
+    let mut long = job_body(&base, &ds, 4);
+    long["config"]["data"]["max_seq_length"] = json!(100_000);
+    let a = post(long).await;
+    assert_eq!(a.body["error"]["param"], "data.max_seq_length", "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("512"));
+
+    // Estimates say when a run fits no device.
+    let est = e.app.post("/api/v1/estimates", &e.admin, json!({"catalog_repo_id": "meta-llama/Llama-3.1-70B-Instruct", "dataset_tokens": 1000000, "config": {"method": {"kind": "full"}}})).await;
+    let est = est.expect(200);
+    assert_eq!(est["selected"]["fits"], false);
+    assert!(est["devices"].as_array().unwrap().iter().all(|d| d["fits"] == false));
+    let qlora = e.app.post("/api/v1/estimates", &e.admin, json!({"catalog_repo_id": "meta-llama/Llama-2-7b-hf", "device_type": "T4", "config": {"method": {"kind": "qlora"}, "data": {"max_seq_length": 512}, "hyperparameters": {"micro_batch_size": 1, "gradient_checkpointing": true}}})).await;
+    assert_eq!(qlora.expect(200)["selected"]["fits"], true, "{}", qlora.body);
+
+    // A viewer may look but not train; another organization sees nothing.
+    let (_, viewer) = e.app.user(&e.admin, "viewer@example.com", "viewer").await;
+    assert_eq!(e.app.post("/api/v1/jobs", &viewer, job_body(&base, &ds, 4)).await.code(), "permission_denied");
+    let job = post(job_body(&base, &ds, 2)).await.expect(202)["id"].as_str().unwrap().to_string();
+    assert_eq!(e.app.get(&format!("/api/v1/jobs/{job}"), &viewer).await.status, 200);
+    let (_, other) = e.app.other_org(&e.admin, "Other").await;
+    assert_eq!(e.app.get(&format!("/api/v1/jobs/{job}"), &other).await.status, 404);
+    assert_eq!(e.app.get(&format!("/api/v1/base-models/{base}"), &other).await.status, 404);
+    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+}
