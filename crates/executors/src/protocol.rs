@@ -17,6 +17,7 @@ pub const EXIT_INVALID_SPEC: i32 = 2;
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
     pub path: PathBuf,
+    #[serde(default)]
     pub chat_template: Option<String>,
 }
 
@@ -24,13 +25,28 @@ pub struct ModelSection {
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
     pub train_path: PathBuf,
+    #[serde(default)]
     pub validation_path: Option<PathBuf>,
+    #[serde(default = "default_max_seq_length")]
     pub max_seq_length: u32,
+    #[serde(default = "default_true")]
     pub packing: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+fn default_max_seq_length() -> u32 {
+    DataConfig::default().max_seq_length
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
 pub struct OutputSection {
     pub merge_lora: bool,
 }
@@ -41,14 +57,21 @@ pub struct OutputSection {
 pub struct TrainSpec {
     pub spec_version: u32,
     pub job_id: String,
+    #[serde(default)]
     pub objective: Objective,
     pub model: ModelSection,
     pub data: DataSection,
+    #[serde(default)]
     pub method: MethodConfig,
+    #[serde(default)]
     pub training: Hyperparameters,
+    #[serde(default)]
     pub output: OutputSection,
+    #[serde(default)]
     pub resume_from: Option<PathBuf>,
+    #[serde(default = "default_device")]
     pub device: String,
+    #[serde(default)]
     pub threads: Option<u32>,
 }
 

@@ -10,8 +10,8 @@ use test_support::backends;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_organizations_ids_answer_404_everywhere() {
     for backend in backends() {
-        let app = TestApp::new(backend).await;
-        let (_, root) = app.bootstrap().await;
+        let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
+        let (root_id, root) = app.bootstrap().await;
         // Organization A (the default one) with a project, a member, a key and an invitation.
         let org_a = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
         let (user_a, _) = app.user(&root, "a-user@example.com", "researcher").await;
@@ -29,6 +29,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let (version, part) = ("1".to_string(), "1".to_string());
         let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
         let operation_a = app.post(&format!("/api/v1/datasets/{dataset_a}/versions/1/preprocess"), &root, convert).await.id();
+        let (base_model_a, job_a, model_a) = common::insert_training_rows(&app, &org_a, &root_id, &dataset_a).await;
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -42,6 +43,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("upload_id", &upload_a),
             ("part_number", &part),
             ("operation_id", &operation_a),
+            ("base_model_id", &base_model_a),
+            ("job_id", &job_a),
+            ("model_id", &model_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -71,6 +75,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/organizations",
             "/api/v1/datasets",
             "/api/v1/uploads",
+            "/api/v1/base-models",
+            "/api/v1/jobs",
+            "/api/v1/models",
         ] {
             let a = app.get(list, &admin_b).await;
             let text = a.expect(200).to_string();
@@ -102,6 +109,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "update_dataset" => json!({"name": "hijacked"}),
         "preprocess_version" => json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}}),
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": "stolen"}}),
+        "resume_job" => json!({}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

@@ -276,3 +276,96 @@ macro_rules! on_each_backend {
         }
     };
 }
+
+/// Rows for the training endpoints without running anything: a ready base model (tiny figures,
+/// no files), a succeeded job on version 1 of `dataset_id` (so its event stream ends), and the
+/// fine-tuned model of that job.
+/// Returns (base model id, job id, model id).
+pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, dataset_id: &str) -> (String, String, String) {
+    let mut tx = app.services.db().begin_write().await.unwrap();
+    let version = database::datasets::version(tx.conn(), org_id, dataset_id, 1).await.unwrap();
+    let now = services::now_ms();
+    let suffix = &dataset_id[dataset_id.len() - 12..];
+    let spec = json!({"architecture": "LlamaForCausalLM", "layers": 2, "hidden_size": 32, "intermediate_size": 64, "attention_heads": 4,
+        "kv_heads": 2, "head_dim": 8, "vocab_size": 400, "context_length": 512, "tied_embeddings": false, "qkv_bias": false});
+    let base = database::base_models::BaseModelRow {
+        id: format!("bm_fixture{suffix}00"),
+        organization_id: Some(org_id.into()),
+        name: format!("fixture {suffix}"),
+        source_kind: "directory".into(),
+        source_ref: "/nonexistent".into(),
+        status: "ready".into(),
+        error: None,
+        catalog_repo_id: None,
+        spec: Some(spec.to_string()),
+        parameters: Some(44192),
+        license: None,
+        chat_template: None,
+        files: "[]".into(),
+        size_bytes: 0,
+        created_by: Some(user_id.into()),
+        created_at: now,
+        updated_at: now,
+    };
+    database::base_models::insert(tx.conn(), &base).await.unwrap();
+    let job = database::jobs::JobRow {
+        id: format!("job_fixture{suffix}0"),
+        organization_id: org_id.into(),
+        project_id: None,
+        name: "fixture".into(),
+        created_by: user_id.into(),
+        base_model_id: base.id.clone(),
+        dataset_version_id: version.id.clone(),
+        validation_version_id: None,
+        config: "{}".into(),
+        device: "cpu".into(),
+        estimate: "{}".into(),
+        state: "succeeded".into(),
+        attempt: 0,
+        max_restarts: 0,
+        resume_checkpoint_id: None,
+        cancel_requested: 0,
+        current_step: 0,
+        total_steps: None,
+        latest_loss: None,
+        error_code: None,
+        error_message: None,
+        error_hint: None,
+        model_id: None,
+        runner_pid: None,
+        runner_instance: None,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    };
+    database::jobs::insert(tx.conn(), &job).await.unwrap();
+    let model = database::models::ModelRow {
+        id: format!("mdl_fixture{suffix}0"),
+        organization_id: org_id.into(),
+        project_id: None,
+        name: "fixture".into(),
+        base_model_id: base.id.clone(),
+        job_id: job.id.clone(),
+        dataset_version_id: version.id,
+        kind: "adapter".into(),
+        files: "[]".into(),
+        size_bytes: 0,
+        config: "{}".into(),
+        metrics: "{}".into(),
+        created_by: user_id.into(),
+        created_at: now,
+    };
+    database::models::insert(tx.conn(), &model).await.unwrap();
+    tx.commit().await.unwrap();
+    (base.id, job.id, model.id)
+}
+
+/// Settings with a runtime configured (jobs are accepted and queued; nothing starts them unless
+/// the test calls `start_training`).
+pub fn settings_with_runtime() -> Settings {
+    let mut s = Settings::default();
+    s.training.runtime =
+        Some(executors::RuntimeCommand { python: "/bin/false".into(), runtime_dir: std::env::temp_dir(), env: vec![] });
+    s
+}

@@ -139,6 +139,9 @@ impl Services {
         }
         let spec = base.spec.clone().ok_or_else(|| Error::Internal("a ready base model has no figures".into()))?;
         new.config.validate(spec.layers, spec.context_length)?;
+        if new.merge_lora && !new.config.method.kind.is_adapter() {
+            return Err(ValidationError::new("merge_lora", format!("only for LoRA, QLoRA or DoRA (the method is {})", new.config.method.kind.as_str())).into());
+        }
         let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
         if max_restarts > 20 {
             return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());

@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, datasets, keys, orgs, projects, users};
+use commands::{audit, auth, datasets, estimate, jobs, keys, models, orgs, projects, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -70,6 +70,14 @@ pub enum ClientCommand {
     /// downloads.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
+    /// Base models (catalog, imported, compare, import) and fine-tuned models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Memory, time and cost of a fine-tuning run before submitting it.
+    Estimate(estimate::EstimateArgs),
+    /// Fine-tuning jobs: create, list, show, cancel, resume, logs, watch.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
 }
 
 pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
@@ -85,5 +93,8 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Orgs(c) => orgs::run(&ctx, c).await,
         ClientCommand::AuditEvents(a) => audit::run(&ctx, a).await,
         ClientCommand::Datasets(c) => datasets::run(&ctx, c).await,
+        ClientCommand::Models(c) => models::run(&ctx, c).await,
+        ClientCommand::Estimate(a) => estimate::run(&ctx, a).await,
+        ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
     }
 }

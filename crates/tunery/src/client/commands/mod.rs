@@ -4,7 +4,11 @@
 pub mod audit;
 pub mod auth;
 pub mod datasets;
+pub mod estimate;
+pub mod jobs;
 pub mod keys;
+pub mod models;
 pub mod orgs;
 pub mod projects;
+mod training_args;
 pub mod users;

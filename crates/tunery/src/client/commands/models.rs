@@ -1,0 +1,204 @@
+//! `tunery models …`: the base-model catalog, imported base models, importing one, comparing
+//! models side by side, and fine-tuned models.
+
+use crate::client::context::Context;
+use crate::client::http::seg;
+use crate::client::output::{self, bytes, print_kv, s, time, Table};
+use crate::client::paging::{self, ListArgs};
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelsCommand {
+    /// Base models you can train (imported ones and the built-in model); with --catalog, the
+    /// catalog of popular open models; with --fine-tuned, your fine-tuned models.
+    List {
+        #[arg(long, conflicts_with = "fine_tuned")]
+        catalog: bool,
+        #[arg(long)]
+        fine_tuned: bool,
+        /// Catalog only: match repository id or family.
+        #[arg(long)]
+        search: Option<String>,
+        /// Catalog only: at most this many parameters (e.g. 8e9).
+        #[arg(long)]
+        max_parameters: Option<f64>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show a base model (bm_…), a fine-tuned model (mdl_…) or a catalog entry (repository id).
+    Show { id: String },
+    /// Compare models side by side: base model ids or catalog repository ids.
+    Compare {
+        #[arg(num_args = 2..=10, required = true)]
+        ids: Vec<String>,
+    },
+    /// Import a model from a file or directory on the server (administrators).
+    Import {
+        #[arg(long)]
+        name: String,
+        /// A GGUF file (dequantized on import).
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        gguf: Option<String>,
+        /// A Hugging Face model directory.
+        #[arg(long)]
+        dir: Option<String>,
+        /// Wait until the import has finished.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+fn params(v: &Value) -> String {
+    match v.as_f64() {
+        Some(n) if n >= 1e9 => format!("{:.2}B", n / 1e9),
+        Some(n) => format!("{:.0}M", n / 1e6),
+        None => "-".into(),
+    }
+}
+
+fn spec_rows(spec: &Value) -> Vec<(&'static str, String)> {
+    vec![
+        ("architecture", s(spec, "architecture")),
+        ("parameters", params(&spec["parameters"])),
+        ("layers", s(spec, "layers")),
+        ("hidden size", s(spec, "hidden_size")),
+        ("intermediate size", s(spec, "intermediate_size")),
+        ("attention heads", s(spec, "attention_heads")),
+        ("KV heads", s(spec, "kv_heads")),
+        ("context length", s(spec, "context_length")),
+        ("vocabulary", s(spec, "vocab_size")),
+    ]
+}
+
+pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
+    let mut api = ctx.authenticated()?;
+    match cmd {
+        ModelsCommand::List { catalog: true, search, max_parameters, .. } => {
+            let mut query = Vec::new();
+            if let Some(q) = search {
+                query.push(("search", q));
+            }
+            if let Some(p) = max_parameters {
+                query.push(("max_parameters", format!("{}", p as u64)));
+            }
+            let list = api.get("/api/v1/base-models/catalog", &query).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["REPOSITORY", "FAMILY", "PARAMS", "LAYERS", "CONTEXT", "LICENSE"]);
+                for m in output::items(&list) {
+                    let spec = &m["spec"];
+                    t.row(vec![s(m, "repo_id"), s(m, "family"), params(&spec["parameters"]), s(spec, "layers"), s(spec, "context_length"), s(m, "license")]);
+                }
+                t.print();
+            }
+        }
+        ModelsCommand::List { fine_tuned: true, list, .. } => {
+            let list = paging::fetch(&mut api, "/api/v1/models", &[], &list).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["ID", "NAME", "KIND", "BASE MODEL", "JOB", "CREATED"]);
+                for m in output::items(&list) {
+                    t.row(vec![s(m, "id"), s(m, "name"), s(m, "kind"), s(m, "base_model_id"), s(m, "job_id"), time(m, "created_at")]);
+                }
+                t.print();
+                paging::hint_more(&list);
+            }
+        }
+        ModelsCommand::List { list, .. } => {
+            let list = paging::fetch(&mut api, "/api/v1/base-models", &[], &list).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["ID", "NAME", "STATUS", "ARCHITECTURE", "PARAMS", "SIZE"]);
+                for m in output::items(&list) {
+                    let spec = &m["spec"];
+                    let size = bytes(m["size_bytes"].as_u64().unwrap_or(0));
+                    t.row(vec![s(m, "id"), s(m, "name"), s(m, "status"), s(spec, "architecture"), params(&spec["parameters"]), size]);
+                }
+                t.print();
+                paging::hint_more(&list);
+            }
+        }
+        ModelsCommand::Show { id } => {
+            let v = if id.starts_with("mdl_") {
+                api.get(&format!("/api/v1/models/{}", seg(&id)), &[]).await?
+            } else if id.starts_with("bm_") {
+                api.get(&format!("/api/v1/base-models/{}", seg(&id)), &[]).await?
+            } else {
+                let list = api.get("/api/v1/base-models/catalog", &[("search", id.clone())]).await?;
+                match output::items(&list).iter().find(|m| m["repo_id"].as_str().is_some_and(|r| r.eq_ignore_ascii_case(&id))) {
+                    Some(m) => m.clone(),
+                    None => bail!("no model '{id}': give a base model id (bm_…), a fine-tuned model id (mdl_…) or a catalog repository id"),
+                }
+            };
+            if ctx.json {
+                output::json(&v);
+            } else if v["object"] == "model" {
+                let m = &v["metrics"];
+                print_kv(&[
+                    ("id", s(&v, "id")),
+                    ("name", s(&v, "name")),
+                    ("kind", s(&v, "kind")),
+                    ("base model", s(&v, "base_model_id")),
+                    ("dataset version", s(&v, "dataset_version_id")),
+                    ("job", s(&v, "job_id")),
+                    ("files", format!("{} ({})", s(&v, "files"), bytes(v["size_bytes"].as_u64().unwrap_or(0)))),
+                    ("final loss", s(m, "final_loss")),
+                    ("eval loss", s(m, "eval_loss")),
+                    ("tokens/s", s(m, "tokens_per_second")),
+                    ("created", time(&v, "created_at")),
+                ]);
+            } else {
+                let mut rows = vec![("id", s(&v, if v["object"] == "base_model" { "id" } else { "repo_id" })), ("name", s(&v, "name")), ("status", s(&v, "status")), ("license", s(&v, "license"))];
+                rows.extend(spec_rows(&v["spec"]));
+                print_kv(&rows);
+            }
+        }
+        ModelsCommand::Compare { ids } => {
+            let v = api.get("/api/v1/base-models/compare", &[("ids", ids.join(","))]).await?;
+            if ctx.json {
+                output::json(&v);
+            } else {
+                let models = output::items(&v);
+                let mut header = vec![""];
+                header.extend(models.iter().map(|m| m["name"].as_str().unwrap_or("?")));
+                let mut t = Table::new(&header);
+                let specs: Vec<Vec<(&str, String)>> = models.iter().map(|m| spec_rows(&m["spec"])).collect();
+                for (i, (label, _)) in spec_rows(&Value::Null).iter().enumerate() {
+                    let mut row = vec![label.to_string()];
+                    row.extend(specs.iter().map(|s| s[i].1.clone()));
+                    t.row(row);
+                }
+                let mut license = vec!["license".to_string()];
+                license.extend(models.iter().map(|m| s(m, "license")));
+                t.row(license);
+                t.print();
+            }
+        }
+        ModelsCommand::Import { name, gguf, dir, wait } => {
+            let source = match (gguf, dir) {
+                (Some(path), _) => json!({"kind": "gguf", "path": path}),
+                (None, Some(path)) => json!({"kind": "directory", "path": path}),
+                (None, None) => bail!("give --gguf FILE or --dir DIRECTORY"),
+            };
+            let mut v = api.post("/api/v1/base-models/import", &json!({"name": name, "source": source})).await?;
+            let id = s(&v, "id");
+            while wait && v["status"] == "importing" {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                v = api.get(&format!("/api/v1/base-models/{}", seg(&id)), &[]).await?;
+            }
+            if ctx.json {
+                output::json(&v);
+            } else {
+                print_kv(&[("id", id), ("name", s(&v, "name")), ("status", s(&v, "status")), ("error", s(&v, "error"))]);
+            }
+            if v["status"] == "failed" {
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}

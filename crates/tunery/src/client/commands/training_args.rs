@@ -1,0 +1,110 @@
+//! The training configuration as command-line flags, shared by `tunery estimate` and
+//! `tunery jobs create`: a JSON file (or inline JSON) as the base, flags on top.
+
+use anyhow::{Context as _, Result};
+use serde_json::{json, Value};
+
+const METHODS: [&str; 5] = ["lora", "qlora", "dora", "full", "freeze"];
+const OBJECTIVES: [&str; 3] = ["sft", "cpt", "dpo"];
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Training configuration")]
+pub struct TrainingArgs {
+    /// The whole configuration as JSON ({objective, method, data, hyperparameters}): a file path
+    /// or the JSON itself; the flags below override it.
+    #[arg(long)]
+    pub config: Option<String>,
+    #[arg(long, value_parser = OBJECTIVES)]
+    pub objective: Option<String>,
+    #[arg(long, value_parser = METHODS)]
+    pub method: Option<String>,
+    /// LoRA rank.
+    #[arg(long)]
+    pub rank: Option<u32>,
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Decoder layers trained by --method freeze.
+    #[arg(long)]
+    pub trainable_layers: Option<u32>,
+    /// Tokens per training sequence.
+    #[arg(long)]
+    pub seq_len: Option<u32>,
+    /// Pad batches instead of packing examples.
+    #[arg(long)]
+    pub no_packing: bool,
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Sequences per forward pass.
+    #[arg(long)]
+    pub batch: Option<u32>,
+    #[arg(long)]
+    pub grad_accum: Option<u32>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
+    #[arg(long, value_parser = ["auto", "fp32", "bf16", "fp16"])]
+    pub precision: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Save a checkpoint every N steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Evaluate on the validation set every N steps.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+}
+
+fn set(config: &mut Value, path: &[&str], value: Value) {
+    let mut at = config;
+    for key in &path[..path.len() - 1] {
+        if !at[*key].is_object() {
+            at[*key] = json!({});
+        }
+        at = &mut at[*key];
+    }
+    at[path[path.len() - 1]] = value;
+}
+
+impl TrainingArgs {
+    /// The configuration JSON the API takes.
+    pub fn to_config(&self) -> Result<Value> {
+        let mut config = match &self.config {
+            Some(c) if c.trim_start().starts_with('{') => serde_json::from_str(c).context("--config is not valid JSON")?,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --config {path}"))?;
+                serde_json::from_str(&text).with_context(|| format!("--config {path} is not valid JSON"))?
+            }
+            None => json!({}),
+        };
+        let flags: [(&[&str], Option<Value>); 16] = [
+            (&["objective"], self.objective.clone().map(Value::from)),
+            (&["method", "kind"], self.method.clone().map(Value::from)),
+            (&["method", "lora", "rank"], self.rank.map(Value::from)),
+            (&["method", "lora", "alpha"], self.alpha.map(Value::from)),
+            (&["method", "freeze", "trainable_layers"], self.trainable_layers.map(Value::from)),
+            (&["data", "max_seq_length"], self.seq_len.map(Value::from)),
+            (&["data", "packing"], self.no_packing.then_some(Value::from(false))),
+            (&["hyperparameters", "epochs"], self.epochs.map(Value::from)),
+            (&["hyperparameters", "max_steps"], self.max_steps.map(Value::from)),
+            (&["hyperparameters", "micro_batch_size"], self.batch.map(Value::from)),
+            (&["hyperparameters", "gradient_accumulation_steps"], self.grad_accum.map(Value::from)),
+            (&["hyperparameters", "learning_rate"], self.lr.map(Value::from)),
+            (&["hyperparameters", "gradient_checkpointing"], self.gradient_checkpointing.then_some(Value::from(true))),
+            (&["hyperparameters", "precision"], self.precision.clone().map(Value::from)),
+            (&["hyperparameters", "seed"], self.seed.map(Value::from)),
+            (&["hyperparameters", "checkpoint_every_steps"], self.checkpoint_every.map(Value::from)),
+        ];
+        for (path, value) in flags {
+            if let Some(v) = value {
+                set(&mut config, path, v);
+            }
+        }
+        if let Some(v) = self.eval_every {
+            set(&mut config, &["hyperparameters", "eval_every_steps"], Value::from(v));
+        }
+        Ok(config)
+    }
+}
