@@ -23,6 +23,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -235,15 +236,16 @@ def baseline_main(config_path: str) -> None:
 
     steps: list[dict] = []
 
-    class Timer(TrainerCallback):
-        t0 = None
+    class Marks(TrainerCallback):
+        """Marker lines on stdout for the orchestrator, which times the steps (and may pause us)."""
 
         def on_train_begin(self, args, state, control, **kw):
-            Timer.t0 = time.perf_counter()
+            print("@@READY", flush=True)
 
         def on_step_end(self, args, state, control, **kw):
-            steps.append({"step": state.global_step, "t": time.perf_counter() - Timer.t0,
-                          "tokens": int(state.num_input_tokens_seen)})
+            tokens = int(state.num_input_tokens_seen) - (steps[-1]["total"] if steps else 0)
+            steps.append({"step": state.global_step, "total": int(state.num_input_tokens_seen)})
+            print("@@STEP " + json.dumps({"step": state.global_step, "tokens": tokens}), flush=True)
 
     args = TrainingArguments(
         output_dir=os.path.join(cfg["workdir"], "trainer"),
@@ -267,15 +269,12 @@ def baseline_main(config_path: str) -> None:
         train_sampling_strategy=cfg["sampler"],
     )
     trainer = Trainer(model=model, args=args, train_dataset=ListDataset(examples), data_collator=counting_collator,
-                      callbacks=[Timer()])
+                      callbacks=[Marks()])
     trainer.train()
     adapter = os.path.join(cfg["workdir"], "adapter")
     model.save_pretrained(adapter)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     out = {
-        "seconds": steps[-1]["t"],
-        "tokens": steps[-1]["tokens"],
-        "steps": len(steps),
         "final_loss": losses[-1] if losses else None,
         "padding_share": 1 - padded["real"] / max(padded["all"], 1),
         "adapter": adapter,
@@ -285,17 +284,21 @@ def baseline_main(config_path: str) -> None:
         json.dump(out, f)
 
 
-def run_baseline(cfg: dict) -> dict:
+def baseline_proc(cfg: dict) -> "Proc":
     os.makedirs(cfg["workdir"], exist_ok=True)
     path = os.path.join(cfg["workdir"], "config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
-    log = open(os.path.join(cfg["workdir"], "stderr.log"), "w")
-    r = subprocess.run([sys.executable, os.path.abspath(__file__), "_baseline", path],
-                       env=thread_env(cfg["threads"]), stdout=log, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        sys.exit(f"baseline failed (exit {r.returncode}); see {log.name}")
-    with open(os.path.join(cfg["workdir"], "result.json")) as f:
+
+    def step(line: str):
+        return json.loads(line[7:])["tokens"] if line.startswith("@@STEP ") else None
+
+    return Proc("baseline", [sys.executable, os.path.abspath(__file__), "_baseline", path], cfg,
+                ready=lambda line: line.startswith("@@READY"), step=step)
+
+
+def baseline_result(proc: "Proc") -> dict:
+    with open(os.path.join(proc.cfg["workdir"], "result.json")) as f:
         return json.load(f)
 
 
@@ -303,7 +306,7 @@ def run_baseline(cfg: dict) -> dict:
 # Tunery: the runtime's CLI with packing
 
 
-def run_tunery(cfg: dict) -> dict:
+def tunery_proc(cfg: dict) -> "Proc":
     wd = cfg["workdir"]
     if os.path.exists(wd):
         shutil.rmtree(wd)
@@ -336,27 +339,82 @@ def run_tunery(cfg: dict) -> dict:
     spec_path = os.path.join(wd, "spec.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
-    events_path = os.path.join(wd, "events.jsonl")
-    with open(events_path, "w") as out, open(os.path.join(wd, "stderr.log"), "w") as err:
-        r = subprocess.run([sys.executable, "-m", "tunery_runtime", "train", "--spec", spec_path, "--workdir", wd],
-                           env=thread_env(cfg["threads"]), stdout=out, stderr=err)
-    events = [json.loads(line) for line in open(events_path) if line.strip()]
-    if r.returncode != 0:
-        sys.exit(f"tunery runtime failed (exit {r.returncode}): {events[-1] if events else ''}; see {wd}/stderr.log")
-    started = next(e for e in events if e["event"] == "started")
-    progress = [e for e in events if e["event"] == "progress"]
+
+    def event(line: str) -> dict:
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {}
+
+    def step(line: str):
+        e = event(line)
+        return e["tokens"] if e.get("event") == "progress" else None
+
+    # the `started` event is printed just before the first step
+    return Proc("tunery", [sys.executable, "-m", "tunery_runtime", "train", "--spec", spec_path, "--workdir", wd], cfg,
+                ready=lambda line: event(line).get("event") == "started", step=step)
+
+
+def tunery_result(proc: "Proc") -> dict:
+    events = [json.loads(line) for line in proc.lines if line.startswith("{")]
     finished = next(e for e in events if e["event"] == "finished")
-    tokens = sum(e["tokens"] for e in progress)
-    return {
-        # wall clock of the loop: the `started` event is printed just before the first step
-        "seconds": (progress[-1]["time"] - started["time"]) / 1000.0,
-        "seconds_steps": sum(e["tokens"] / e["tokens_per_second"] for e in progress),
-        "tokens": tokens,
-        "steps": len(progress),
-        "final_loss": finished["summary"]["final_loss"],
-        "padding_share": 0.0,
-        "adapter": os.path.join(wd, "output"),
-    }
+    return {"final_loss": finished["summary"]["final_loss"], "padding_share": 0.0,
+            "adapter": os.path.join(proc.cfg["workdir"], "output")}
+
+
+# ------------------------------------------------------------------------------------------------
+# running them: one optimizer step at a time, alternately (SIGSTOP / SIGCONT)
+
+
+class Proc:
+    """A training subprocess driven step by step: ``advance`` lets it run (SIGCONT) until it has
+    printed the line that ends the next optimizer step, then pauses it (SIGSTOP). A step's time is
+    the wall clock from the SIGCONT to that line, so the two runs share the machine's state at a
+    granularity of one step (seconds) while never competing for the cores."""
+
+    def __init__(self, name, argv, cfg, *, ready, step):
+        self.name, self.argv, self.cfg, self.ready, self.step = name, argv, cfg, ready, step
+        self.lines: list[str] = []
+        self.seconds = 0.0
+        self.tokens = 0
+        self.steps = 0
+        self.p = None
+
+    def start(self) -> None:
+        """Starts the process and lets it load the model and data, up to just before the first step."""
+        self.err = open(os.path.join(self.cfg["workdir"], "stderr.log"), "w")
+        self.p = subprocess.Popen(self.argv, env=thread_env(self.cfg["threads"]), stdout=subprocess.PIPE,
+                                  stderr=self.err, text=True, bufsize=1)
+        self._until(self.ready)
+
+    def _until(self, pred):
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                code = self.p.wait()
+                sys.exit(f"{self.name} ended early (exit {code}); see {self.cfg['workdir']}/stderr.log "
+                         f"(last output: {self.lines[-1:]})")
+            self.lines.append(line)
+            v = pred(line)
+            if v is not None and v is not False:
+                os.kill(self.p.pid, signal.SIGSTOP)
+                return v
+
+    def advance(self) -> None:
+        t = time.perf_counter()
+        os.kill(self.p.pid, signal.SIGCONT)
+        tokens = self._until(lambda line: self.step(line))
+        self.seconds += time.perf_counter() - t
+        self.tokens += tokens
+        self.steps += 1
+
+    def finish(self) -> None:
+        os.kill(self.p.pid, signal.SIGCONT)
+        for line in self.p.stdout:
+            self.lines.append(line)
+        code = self.p.wait()
+        if code != 0:
+            sys.exit(f"{self.name} failed (exit {code}); see {self.cfg['workdir']}/stderr.log")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -413,6 +471,8 @@ def main() -> None:
     p.add_argument("--train-examples", type=int, default=1200)
     p.add_argument("--val-examples", type=int, default=64)
     p.add_argument("--order", choices=["baseline-first", "tunery-first"], default="baseline-first")
+    p.add_argument("--sequential", action="store_true",
+                   help="run the baseline to its end, then Tunery (default: alternate one optimizer step at a time)")
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "tunery-bench-training"))
     a = p.parse_args()
     if a.quick:
@@ -451,16 +511,34 @@ def main() -> None:
     bcfg = dict(common, workdir=os.path.join(a.workdir, "baseline"), batch_size=a.baseline_batch, grad_accum=base_accum,
                  sampler=a.baseline_sampler)
     tcfg = dict(common, workdir=os.path.join(a.workdir, "tunery"), micro_batch_size=a.micro_batch, grad_accum=a.grad_accum)
-    results = {}
+    procs = {"baseline": baseline_proc(bcfg), "tunery": tunery_proc(tcfg)}
     order = ["baseline", "tunery"] if a.order == "baseline-first" else ["tunery", "baseline"]
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    if a.sequential:
+        for who in order:
+            procs[who].start()
+            for _ in range(a.steps):
+                procs[who].advance()
+            procs[who].finish()
+    else:
+        for who in order:
+            procs[who].start()  # loads the model and data, then waits (stopped) before its first step
+        for i in range(a.steps):
+            for who in order:
+                procs[who].advance()
+            if (i + 1) % 5 == 0 or i + 1 == a.steps:
+                print(f"  step {i + 1}/{a.steps}: " + ", ".join(
+                    f"{w} {procs[w].tokens / procs[w].seconds:.1f} tokens/s" for w in order), flush=True)
+        for who in order:
+            procs[who].finish()
+    results = {}
     for who in order:
-        load0 = os.getloadavg()[0]
-        t = time.time()
-        results[who] = run_baseline(bcfg) if who == "baseline" else run_tunery(tcfg)
-        r = results[who]
-        print(f"{who}: {r['tokens']} real tokens in {r['seconds']:.1f} s of training loop "
-              f"({r['tokens'] / r['seconds']:.1f} tokens/s), {time.time() - t:.0f} s with loading; "
-              f"load average before {load0:.2f}", flush=True)
+        pr = procs[who]
+        results[who] = (baseline_result(pr) if who == "baseline" else tunery_result(pr)) | {
+            "seconds": pr.seconds, "tokens": pr.tokens, "steps": pr.steps}
+    print(f"training done in {time.time() - t0:.0f} s ({'sequential' if a.sequential else 'alternating step by step'}); "
+          f"load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after", flush=True)
 
     print("evaluating both adapters (and the base model) on the validation set ...", flush=True)
     base_loss, n_val_tokens = evaluate(model_dir, None, val, a.threads)

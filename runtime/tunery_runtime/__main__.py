@@ -1,4 +1,4 @@
-"""CLI: ``python -m tunery_runtime train|import-model --spec SPEC.json --workdir DIR``.
+"""CLI: ``python -m tunery_runtime train|import-model|generate --spec SPEC.json --workdir DIR``.
 
 Exit codes (protocol/README.md): 0 finished, 1 failed, 2 spec refused, 75 stopped on request.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     _environment_defaults()
     parser = argparse.ArgumentParser(prog="tunery_runtime", description="Tunery training runtime (protocol v1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "import-model"):
+    for name in ("train", "import-model", "generate"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True, help="the job spec (JSON)")
         p.add_argument("--workdir", required=True, help="the only directory the runtime writes to")
@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     emitter = Emitter(enabled=rank == 0)
     try:
-        from .spec import SpecError, load_json, parse_import_spec, parse_train_spec
+        from .spec import SpecError, load_json, parse_generate_spec, parse_import_spec, parse_train_spec
 
+        parsers = {"train": parse_train_spec, "import-model": parse_import_spec, "generate": parse_generate_spec}
         try:
             doc = load_json(args.spec)
-            spec = parse_train_spec(doc) if args.command == "train" else parse_import_spec(doc)
+            spec = parsers[args.command](doc)
         except SpecError as e:
             raise RuntimeFailure("invalid_spec", str(e)) from e
         os.makedirs(args.workdir, exist_ok=True)
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             from .train import run
 
             return run(spec, workdir, emitter)  # type: ignore[arg-type]
+        if args.command == "generate":
+            from .generate import run_generate
+
+            return run_generate(spec, workdir, emitter)  # type: ignore[arg-type]
         from .import_model import run_import
 
         return run_import(spec, workdir, emitter)  # type: ignore[arg-type]

@@ -387,6 +387,38 @@ def parse_import_spec(doc: Any) -> ImportSpec:
     return ImportSpec(spec_version=version, source=source, output_dir=output_dir)
 
 
+# --------------------------------------------------------------------------------------------
+# generate spec
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    spec_version: int
+    model_path: str
+    adapter_path: str | None
+    prompts_path: str
+    output_path: str
+    max_new_tokens: int
+    device: str
+    threads: int | None
+
+
+def parse_generate_spec(doc: Any) -> GenerateSpec:
+    root = _Obj(doc, "")
+    spec = GenerateSpec(
+        spec_version=_version(root),
+        model_path=root.path_("model_path"),
+        adapter_path=root.path_("adapter_path", None, nullable=True),
+        prompts_path=root.path_("prompts_path"),
+        output_path=root.path_("output_path"),
+        max_new_tokens=root.integer("max_new_tokens", 64, min=1, max=4096),
+        device=root.choice("device", ("auto", "cpu", "cuda", "mps"), "auto"),
+        threads=root.integer("threads", None, nullable=True, min=1, max=1024),
+    )
+    root.finish()
+    return spec
+
+
 def load_json(path: str) -> Any:
     """Reads a spec file; unreadable or malformed JSON is a SpecError too."""
     try:

@@ -158,3 +158,63 @@ pub async fn list_models(State(app): State<AppState>, Caller(p): Caller, ApiQuer
 pub async fn get_model(State(app): State<AppState>, Caller(p): Caller, Path(model_id): Path<String>) -> ApiResult<Json<ModelView>> {
     Ok(Json(app.services.get_model(&p, &model_id).await?.into()))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelFileView {
+    /// Relative path in the model directory (`merged/…` for the merged weights).
+    pub path: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelFileList {
+    pub object: &'static str,
+    pub data: Vec<ModelFileView>,
+}
+
+/// The files of a fine-tuned model (adapter or full weights, tokenizer, config).
+#[utoipa::path(get, path = "/api/v1/models/{model_id}/files", tag = "models", params(("model_id" = String, Path)),
+    responses((status = 200, body = ModelFileList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_model_files(State(app): State<AppState>, Caller(p): Caller, Path(model_id): Path<String>) -> ApiResult<Json<ModelFileList>> {
+    let m = app.services.get_model(&p, &model_id).await?;
+    let data = services::models::files::parse_manifest(&m.files)
+        .into_iter()
+        .map(|f| ModelFileView { path: f.path, size_bytes: f.size_bytes, sha256: f.blob_id })
+        .collect();
+    Ok(Json(ModelFileList { object: "list", data }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadParams {
+    /// The file's path as listed by …/files.
+    pub path: Option<String>,
+}
+
+/// One file of a fine-tuned model, decrypted as it streams (needs `deploy_model`; audited).
+#[utoipa::path(get, path = "/api/v1/models/{model_id}/download", tag = "models", params(("model_id" = String, Path), DownloadParams),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn download_model_file(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(model_id): Path<String>,
+    ApiQuery(q): ApiQuery<DownloadParams>,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (file, reader) = app.services.open_model_file(&p, &model_id, q.path.as_deref().unwrap_or_default(), &ctx).await?;
+    let name = file.path.rsplit('/').next().unwrap_or("file").replace(['"', '\\'], "_");
+    let body = axum::body::Body::from_stream(crate::streaming::read_in_chunks(reader));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CONTENT_LENGTH, file.size_bytes.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}

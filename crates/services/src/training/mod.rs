@@ -396,6 +396,27 @@ impl Services {
         Ok(Page::from_rows(rows, limit))
     }
 
+    /// Opens one file of a fine-tuned model (decrypted as it is read); downloading weights needs
+    /// `deploy_model` and is audited.
+    pub async fn open_model_file(
+        &self,
+        principal: &Principal,
+        id: &str,
+        path: &str,
+        ctx: &RequestContext,
+    ) -> Result<(crate::models::StoredFile, blob_store::BlobReader)> {
+        let model = self.get_model(principal, id).await?;
+        principal.require(Permission::DeployModel)?;
+        let file = crate::models::files::parse_manifest(&model.files)
+            .into_iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| ValidationError::new("path", format!("model {id} has no file '{path}' (GET …/models/{id}/files lists them)")))?;
+        let (blobs, blob_id) = (self.blobs_handle(), file.blob_id.clone());
+        let reader = tokio::task::spawn_blocking(move || blobs.reader(&blob_id)).await.map_err(crate::datasets::internal)?.map_err(crate::datasets::internal)?;
+        self.record_event(AuditEvent::by(principal, "model.download").target("model", id).details(serde_json::json!({"path": path})), ctx).await?;
+        Ok((file, reader))
+    }
+
     pub async fn get_model(&self, principal: &Principal, id: &str) -> Result<database::models::ModelRow> {
         principal.require(Permission::ViewMetrics)?;
         database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")

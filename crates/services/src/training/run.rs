@@ -305,8 +305,16 @@ impl Services {
         })
     }
 
+    /// Stores the job's output (and, when asked for, the LoRA merged into the base weights,
+    /// under `merged/`) and records the fine-tuned model.
     async fn register_model(&self, job: &JobRow, output: &Path, summary: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
-        let (files, size) = self.store_directory(output).await?;
+        let (mut files, mut size) = self.store_directory(output).await?;
+        let merged = output.with_file_name("output-merged");
+        if merged.is_dir() {
+            let (more, more_size) = self.store_directory(&merged).await?;
+            files.extend(more.into_iter().map(|f| StoredFile { path: format!("merged/{}", f.path), ..f }));
+            size += more_size;
+        }
         let config = Job::of(job.clone()).config;
         let row = database::models::ModelRow {
             id: crate::crypto::new_id(IdKind::Model),

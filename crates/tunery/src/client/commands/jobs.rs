@@ -43,6 +43,13 @@ pub enum JobsCommand {
     Watch { id: String },
     /// The job's stored checkpoints.
     Checkpoints { id: String },
+    /// Everything the job reported, in order (state changes, progress, evaluations, checkpoints, logs).
+    Events {
+        id: String,
+        /// Only these kinds (comma-separated: state, started, progress, eval, system, checkpoint, log, …).
+        #[arg(long)]
+        kinds: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +195,39 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
             }
         }
         JobsCommand::Watch { id } => return watch(ctx, &mut api, &id).await,
+        JobsCommand::Events { id, kinds } => {
+            let mut all = Vec::new();
+            let mut after = 0i64;
+            loop {
+                let mut query = vec![("stream", "false".to_string()), ("after", after.to_string()), ("limit", "1000".into())];
+                if let Some(k) = &kinds {
+                    query.push(("kinds", k.clone()));
+                }
+                let page = api.get(&format!("{}/events", job_path(&id)), &query).await?;
+                all.extend(output::items(&page).iter().cloned());
+                after = page["last_seq"].as_i64().unwrap_or(after);
+                if page["has_more"] != true {
+                    break;
+                }
+            }
+            if ctx.json {
+                output::json(&json!({"object": "list", "data": all, "has_more": false}));
+            } else {
+                let mut t = Table::new(&["SEQ", "TIME", "KIND", "STEP", "DETAIL"]);
+                for e in &all {
+                    let d = &e["data"];
+                    let detail = match e["kind"].as_str().unwrap_or("") {
+                        "progress" => format!("loss {} · {} tok/s", s(d, "loss"), s(d, "tokens_per_second")),
+                        "state" => s(d, "state"),
+                        "log" => s(d, "message"),
+                        "failed" => format!("{}: {}", s(d, "code"), s(d, "message")),
+                        _ => String::new(),
+                    };
+                    t.row(vec![s(e, "seq"), output::format_unix(e["time_ms"].as_i64().unwrap_or(0) / 1000), s(e, "kind"), s(e, "step"), detail]);
+                }
+                t.print();
+            }
+        }
         JobsCommand::Checkpoints { id } => {
             let list = api.get(&format!("{}/checkpoints", job_path(&id)), &[]).await?;
             if ctx.json {

@@ -47,6 +47,12 @@ pub enum ModelsCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Download a fine-tuned model's files into a directory (checked against their SHA-256).
+    Download {
+        id: String,
+        #[arg(short, long, value_name = "DIR")]
+        output: std::path::PathBuf,
+    },
 }
 
 fn params(v: &Value) -> String {
@@ -199,6 +205,53 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                 return Ok(1);
             }
         }
+        ModelsCommand::Download { id, output } => download(ctx, &mut api, &id, &output).await?,
     }
     Ok(0)
+}
+
+/// Downloads every file of a fine-tuned model into `dir`, each through a temporary name and
+/// checked against the SHA-256 the server lists.
+async fn download(ctx: &Context, api: &mut crate::client::http::Api, id: &str, dir: &std::path::Path) -> Result<()> {
+    use anyhow::Context as _;
+    use sha2::Digest;
+    use std::io::Write;
+    let list = api.get(&format!("/api/v1/models/{}/files", seg(id)), &[]).await?;
+    let files = output::items(&list).to_vec();
+    let total: u64 = files.iter().map(|f| f["size_bytes"].as_u64().unwrap_or(0)).sum();
+    let mut progress = crate::client::progress::Progress::new("received", total, 0);
+    for f in &files {
+        let rel = s(f, "path");
+        if rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            bail!("the server listed an unsafe path: {rel}");
+        }
+        let dest = dir.join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(dir)).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dest.with_extension("partial");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+        let query: String = rel.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_./".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let mut response = api.download(&format!("/api/v1/models/{}/download?path={query}", seg(id))).await?;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = response.chunk().await.context("the download was interrupted")? {
+            out.write_all(&chunk).context("cannot write the file")?;
+            hasher.update(&chunk);
+            progress.advance(chunk.len() as u64);
+            progress.tick(&rel);
+        }
+        out.flush()?;
+        drop(out);
+        let got = hex::encode(hasher.finalize());
+        if got != s(f, "sha256") {
+            let _ = std::fs::remove_file(&tmp);
+            bail!("{rel}: the downloaded bytes do not match the listed SHA-256");
+        }
+        std::fs::rename(&tmp, &dest)?;
+    }
+    progress.finish();
+    if ctx.json {
+        output::json(&json!({"id": id, "object": "model.download", "files": files.len(), "bytes": total, "directory": dir}));
+    } else {
+        println!("Downloaded {} files ({}) of {id} into {}", files.len(), bytes(total), dir.display());
+    }
+    Ok(())
 }
