@@ -8,6 +8,11 @@ tokens per optimizer step. Measured: real (non-padding) training tokens per seco
 training loop (model loading excluded), and the validation loss of both adapters computed
 afterwards by one shared function (token-weighted mean cross-entropy on assistant tokens).
 
+The two trainings run as two processes, alternately, one optimizer step at a time: each is paused
+(SIGSTOP) after printing the end of a step and resumed (SIGCONT) when its turn comes, and a step's
+time is the wall clock from its resume to that line. So both see the same machine state (to within
+a step, a few seconds) and never compete for the cores; ``--sequential`` runs one after the other.
+
 Run with the runtime's Python (torch, transformers, peft):
 
     ~/.cache/tunery/venvs/runtime-*/bin/python bench/training/run.py [--steps 30] [--threads 2] [--quick]
@@ -278,7 +283,7 @@ def baseline_main(config_path: str) -> None:
         "final_loss": losses[-1] if losses else None,
         "padding_share": 1 - padded["real"] / max(padded["all"], 1),
         "adapter": adapter,
-        "optim": str(args.optim),
+        "optim": getattr(args.optim, "value", str(args.optim)),
     }
     with open(os.path.join(cfg["workdir"], "result.json"), "w") as f:
         json.dump(out, f)
@@ -286,6 +291,8 @@ def baseline_main(config_path: str) -> None:
 
 def baseline_proc(cfg: dict) -> "Proc":
     os.makedirs(cfg["workdir"], exist_ok=True)
+    if os.path.exists(os.path.join(cfg["workdir"], "result.json")):
+        os.remove(os.path.join(cfg["workdir"], "result.json"))
     path = os.path.join(cfg["workdir"], "config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
