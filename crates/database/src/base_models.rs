@@ -32,27 +32,29 @@ pub struct BaseModelRow {
 const COLUMNS: &str = "id, organization_id, name, source_kind, source_ref, status, error, catalog_repo_id, spec, parameters, license, chat_template, files, size_bytes, created_by, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, m: &BaseModelRow) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO base_models ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
-        .bind(&m.id)
-        .bind(&m.organization_id)
-        .bind(&m.name)
-        .bind(&m.source_kind)
-        .bind(&m.source_ref)
-        .bind(&m.status)
-        .bind(&m.error)
-        .bind(&m.catalog_repo_id)
-        .bind(&m.spec)
-        .bind(m.parameters)
-        .bind(&m.license)
-        .bind(&m.chat_template)
-        .bind(&m.files)
-        .bind(m.size_bytes)
-        .bind(&m.created_by)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a base model with this name exists"))?;
+    sqlx::query(&format!(
+        "INSERT INTO base_models ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .bind(&m.id)
+    .bind(&m.organization_id)
+    .bind(&m.name)
+    .bind(&m.source_kind)
+    .bind(&m.source_ref)
+    .bind(&m.status)
+    .bind(&m.error)
+    .bind(&m.catalog_repo_id)
+    .bind(&m.spec)
+    .bind(m.parameters)
+    .bind(&m.license)
+    .bind(&m.chat_template)
+    .bind(&m.files)
+    .bind(m.size_bytes)
+    .bind(&m.created_by)
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, "a base model with this name exists"))?;
     Ok(())
 }
 
@@ -68,7 +70,11 @@ pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<BaseModelRow
 
 /// A base model by id alone (for the platform's own background work).
 pub async fn get_any(conn: &mut Conn, id: &str) -> Result<BaseModelRow> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM base_models WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?.ok_or(Error::NotFound)
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM base_models WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// The instance-wide model with this name, if any.
@@ -136,16 +142,26 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<String> {
 
 /// The latest measured training speed of a model on a device type with a method.
 pub async fn measured_throughput(conn: &mut Conn, base_model_id: &str, device_type: &str, method: &str) -> Result<Option<f64>> {
-    Ok(sqlx::query_scalar("SELECT tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3")
-        .bind(base_model_id)
-        .bind(device_type)
-        .bind(method)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3",
+    )
+    .bind(base_model_id)
+    .bind(device_type)
+    .bind(method)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Records a finished job's speed, replacing the earlier figure for the same key.
-pub async fn record_throughput(conn: &mut Conn, base_model_id: &str, device_type: &str, method: &str, tokens_per_second: f64, job_id: &str, now_ms: i64) -> Result<()> {
+pub async fn record_throughput(
+    conn: &mut Conn,
+    base_model_id: &str,
+    device_type: &str,
+    method: &str,
+    tokens_per_second: f64,
+    job_id: &str,
+    now_ms: i64,
+) -> Result<()> {
     sqlx::query("DELETE FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3")
         .bind(base_model_id)
         .bind(device_type)

@@ -173,7 +173,8 @@ pub struct EventRow {
 
 /// Appends an event with the next sequence number; returns the number.
 pub async fn append_event(conn: &mut Conn, job_id: &str, kind: &str, step: Option<i64>, time: i64, data: &str) -> Result<i64> {
-    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1").bind(job_id).fetch_one(&mut *conn).await?;
+    let seq: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1").bind(job_id).fetch_one(&mut *conn).await?;
     sqlx::query("INSERT INTO job_events (job_id, seq, kind, step, time, data) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(job_id)
         .bind(seq)
@@ -206,12 +207,14 @@ pub async fn events(conn: &mut Conn, job_id: &str, kinds: &[&str], after_seq: i6
 
 /// The last events of some kinds, newest first.
 pub async fn last_events(conn: &mut Conn, job_id: &str, kind: &str, limit: i64) -> Result<Vec<EventRow>> {
-    Ok(sqlx::query_as("SELECT job_id, seq, kind, step, time, data FROM job_events WHERE job_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT $3")
-        .bind(job_id)
-        .bind(kind)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT job_id, seq, kind, step, time, data FROM job_events WHERE job_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(job_id)
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -254,11 +257,13 @@ pub async fn insert_checkpoint(conn: &mut Conn, c: &CheckpointRow) -> Result<boo
 }
 
 pub async fn checkpoints(conn: &mut Conn, org_id: &str, job_id: &str) -> Result<Vec<CheckpointRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {CHECKPOINT_COLUMNS} FROM job_checkpoints WHERE organization_id = $1 AND job_id = $2 ORDER BY step"))
-        .bind(org_id)
-        .bind(job_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM job_checkpoints WHERE organization_id = $1 AND job_id = $2 ORDER BY step"
+    ))
+    .bind(org_id)
+    .bind(job_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 pub async fn checkpoint(conn: &mut Conn, org_id: &str, job_id: &str, id: &str) -> Result<CheckpointRow> {
@@ -273,7 +278,8 @@ pub async fn checkpoint(conn: &mut Conn, org_id: &str, job_id: &str, id: &str) -
 
 /// Deletes checkpoint records (pruned by the keep limit); returns their files JSON.
 pub async fn delete_checkpoint(conn: &mut Conn, id: &str) -> Result<Option<String>> {
-    let files: Option<String> = sqlx::query_scalar("SELECT files FROM job_checkpoints WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+    let files: Option<String> =
+        sqlx::query_scalar("SELECT files FROM job_checkpoints WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
     sqlx::query("DELETE FROM job_checkpoints WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(files)
 }

@@ -57,12 +57,14 @@ pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<ModelRow> {
 }
 
 pub async fn list(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ModelRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM models WHERE organization_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"))
-        .bind(org_id)
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models WHERE organization_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Models trained on a dataset version (lineage).

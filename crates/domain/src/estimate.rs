@@ -28,7 +28,7 @@
 //!   measured tokens/s of an earlier run of the same model and device when one is known.
 //! * **Cost** = GPU-hours × price per GPU-hour.
 
-use crate::model_spec::{ModelSpec, block_linears};
+use crate::model_spec::{block_linears, ModelSpec};
 use serde::{Deserialize, Serialize};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -117,16 +117,72 @@ pub struct DeviceType {
 pub const DEVICE_TYPES: &[DeviceType] = &[
     DeviceType { name: "cpu", memory_gib: 32.0, tflops_16bit: 0.1, tflops_fp32: 0.1, supports_bf16: false, default_price_per_hour: 0.10 },
     DeviceType { name: "T4", memory_gib: 16.0, tflops_16bit: 65.0, tflops_fp32: 8.1, supports_bf16: false, default_price_per_hour: 0.35 },
-    DeviceType { name: "V100-32GB", memory_gib: 32.0, tflops_16bit: 125.0, tflops_fp32: 15.7, supports_bf16: false, default_price_per_hour: 2.48 },
-    DeviceType { name: "RTX-3090", memory_gib: 24.0, tflops_16bit: 71.0, tflops_fp32: 35.6, supports_bf16: true, default_price_per_hour: 0.22 },
-    DeviceType { name: "RTX-4090", memory_gib: 24.0, tflops_16bit: 165.0, tflops_fp32: 82.6, supports_bf16: true, default_price_per_hour: 0.35 },
+    DeviceType {
+        name: "V100-32GB",
+        memory_gib: 32.0,
+        tflops_16bit: 125.0,
+        tflops_fp32: 15.7,
+        supports_bf16: false,
+        default_price_per_hour: 2.48,
+    },
+    DeviceType {
+        name: "RTX-3090",
+        memory_gib: 24.0,
+        tflops_16bit: 71.0,
+        tflops_fp32: 35.6,
+        supports_bf16: true,
+        default_price_per_hour: 0.22,
+    },
+    DeviceType {
+        name: "RTX-4090",
+        memory_gib: 24.0,
+        tflops_16bit: 165.0,
+        tflops_fp32: 82.6,
+        supports_bf16: true,
+        default_price_per_hour: 0.35,
+    },
     DeviceType { name: "A10", memory_gib: 24.0, tflops_16bit: 125.0, tflops_fp32: 31.2, supports_bf16: true, default_price_per_hour: 0.75 },
     DeviceType { name: "L4", memory_gib: 24.0, tflops_16bit: 121.0, tflops_fp32: 30.3, supports_bf16: true, default_price_per_hour: 0.70 },
-    DeviceType { name: "A100-40GB", memory_gib: 40.0, tflops_16bit: 312.0, tflops_fp32: 19.5, supports_bf16: true, default_price_per_hour: 1.30 },
-    DeviceType { name: "A100-80GB", memory_gib: 80.0, tflops_16bit: 312.0, tflops_fp32: 19.5, supports_bf16: true, default_price_per_hour: 1.80 },
-    DeviceType { name: "L40S", memory_gib: 48.0, tflops_16bit: 362.0, tflops_fp32: 91.6, supports_bf16: true, default_price_per_hour: 1.00 },
-    DeviceType { name: "H100-80GB", memory_gib: 80.0, tflops_16bit: 989.0, tflops_fp32: 67.0, supports_bf16: true, default_price_per_hour: 2.50 },
-    DeviceType { name: "H200", memory_gib: 141.0, tflops_16bit: 989.0, tflops_fp32: 67.0, supports_bf16: true, default_price_per_hour: 3.50 },
+    DeviceType {
+        name: "A100-40GB",
+        memory_gib: 40.0,
+        tflops_16bit: 312.0,
+        tflops_fp32: 19.5,
+        supports_bf16: true,
+        default_price_per_hour: 1.30,
+    },
+    DeviceType {
+        name: "A100-80GB",
+        memory_gib: 80.0,
+        tflops_16bit: 312.0,
+        tflops_fp32: 19.5,
+        supports_bf16: true,
+        default_price_per_hour: 1.80,
+    },
+    DeviceType {
+        name: "L40S",
+        memory_gib: 48.0,
+        tflops_16bit: 362.0,
+        tflops_fp32: 91.6,
+        supports_bf16: true,
+        default_price_per_hour: 1.00,
+    },
+    DeviceType {
+        name: "H100-80GB",
+        memory_gib: 80.0,
+        tflops_16bit: 989.0,
+        tflops_fp32: 67.0,
+        supports_bf16: true,
+        default_price_per_hour: 2.50,
+    },
+    DeviceType {
+        name: "H200",
+        memory_gib: 141.0,
+        tflops_16bit: 989.0,
+        tflops_fp32: 67.0,
+        supports_bf16: true,
+        default_price_per_hour: 3.50,
+    },
 ];
 
 /// Looks a device type up by name, case-insensitively.
@@ -266,7 +322,14 @@ pub struct DeviceFit {
 }
 
 /// Time and cost on one device type, `gpus` of them, at an assumed MFU or a measured speed.
-pub fn fit(estimate: &Estimate, input: &EstimateInput, device: &'static DeviceType, measured_tokens_per_second: Option<f64>, mfu: f64, price_per_hour: Option<f64>) -> DeviceFit {
+pub fn fit(
+    estimate: &Estimate,
+    input: &EstimateInput,
+    device: &'static DeviceType,
+    measured_tokens_per_second: Option<f64>,
+    mfu: f64,
+    price_per_hour: Option<f64>,
+) -> DeviceFit {
     let gpus = input.gpus.max(1) as f64;
     let (seconds, throughput) = match measured_tokens_per_second.filter(|t| *t > 0.0) {
         Some(tps) => (input.training_tokens as f64 / tps, ThroughputSource::Measured { tokens_per_second: tps }),

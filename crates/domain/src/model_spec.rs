@@ -46,15 +46,7 @@ pub fn block_linears(spec: &ModelSpec) -> [(&'static str, u64, u64); 7] {
     let q = u64::from(spec.attention_heads) * u64::from(spec.head_dim);
     let kv = u64::from(spec.kv_heads) * u64::from(spec.head_dim);
     let i = u64::from(spec.intermediate_size);
-    [
-        ("q_proj", h, q),
-        ("k_proj", h, kv),
-        ("v_proj", h, kv),
-        ("o_proj", q, h),
-        ("gate_proj", h, i),
-        ("up_proj", h, i),
-        ("down_proj", i, h),
-    ]
+    [("q_proj", h, q), ("k_proj", h, kv), ("v_proj", h, kv), ("o_proj", q, h), ("gate_proj", h, i), ("up_proj", h, i), ("down_proj", i, h)]
 }
 
 impl ModelSpec {
@@ -90,7 +82,8 @@ impl ModelSpec {
 /// Reads the figures from a Hugging Face `config.json` (decoder-only models). Returns an error
 /// naming the missing field.
 pub fn from_config(config: &serde_json::Value) -> Result<ModelSpec, String> {
-    let int = |names: &[&str]| -> Option<u32> { names.iter().find_map(|n| config.get(*n).and_then(serde_json::Value::as_u64)).map(|v| v as u32) };
+    let int =
+        |names: &[&str]| -> Option<u32> { names.iter().find_map(|n| config.get(*n).and_then(serde_json::Value::as_u64)).map(|v| v as u32) };
     let need = |names: &[&str]| int(names).ok_or_else(|| format!("config.json has no {}", names.join(" or ")));
     let architecture = config
         .get("architectures")

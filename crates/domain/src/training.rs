@@ -191,7 +191,11 @@ pub struct TrainingConfig {
 }
 
 fn check(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result<(), ValidationError> {
-    if ok { Ok(()) } else { Err(ValidationError::new(field, message())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, message()))
+    }
 }
 
 impl TrainingConfig {
@@ -201,14 +205,17 @@ impl TrainingConfig {
         let lora = &self.method.lora;
         if self.method.kind.is_adapter() {
             check(lora.rank >= 1 && lora.rank <= 1024, "method.lora.rank", || format!("must be between 1 and 1024 (got {})", lora.rank))?;
-            check(lora.alpha > 0.0 && lora.alpha.is_finite(), "method.lora.alpha", || format!("must be greater than 0 (got {})", lora.alpha))?;
+            check(lora.alpha > 0.0 && lora.alpha.is_finite(), "method.lora.alpha", || {
+                format!("must be greater than 0 (got {})", lora.alpha)
+            })?;
             check((0.0..1.0).contains(&lora.dropout), "method.lora.dropout", || format!("must be in [0, 1) (got {})", lora.dropout))?;
             match &lora.target_modules {
                 TargetModules::Preset(p) => check(p == "all-linear", "method.lora.target_modules", || {
                     format!("must be \"all-linear\" or a list of module names (got \"{p}\")")
                 })?,
                 TargetModules::Named(names) => check(
-                    !names.is_empty() && names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')),
+                    !names.is_empty()
+                        && names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')),
                     "method.lora.target_modules",
                     || "must list at least one module name made of letters, digits, '_' and '.'".to_string(),
                 )?,
@@ -224,7 +231,9 @@ impl TrainingConfig {
         check((16..=context_length.max(16)).contains(&len), "data.max_seq_length", || {
             format!("must be between 16 and the model's context length {context_length} (got {len})")
         })?;
-        check(h.epochs > 0.0 && h.epochs <= 1000.0, "hyperparameters.epochs", || format!("must be greater than 0 and at most 1000 (got {})", h.epochs))?;
+        check(h.epochs > 0.0 && h.epochs <= 1000.0, "hyperparameters.epochs", || {
+            format!("must be greater than 0 and at most 1000 (got {})", h.epochs)
+        })?;
         if let Some(steps) = h.max_steps {
             check(steps >= 1, "hyperparameters.max_steps", || "must be at least 1 (got 0)".to_string())?;
         }
@@ -255,7 +264,9 @@ impl TrainingConfig {
                 "needs hyperparameters.eval_every_steps (early stopping watches the evaluation loss)".to_string()
             })?;
         }
-        check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || format!("must be greater than 0 (got {})", h.dpo_beta))?;
+        check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || {
+            format!("must be greater than 0 (got {})", h.dpo_beta)
+        })?;
         Ok(())
     }
 }

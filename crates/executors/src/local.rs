@@ -39,7 +39,10 @@ pub enum StartError {
 pub enum Message {
     Event(Event),
     /// A stdout line that is not a valid event (kept as a warning log line).
-    BadLine { line: String, error: String },
+    BadLine {
+        line: String,
+        error: String,
+    },
     /// A stderr line.
     Stderr(String),
 }

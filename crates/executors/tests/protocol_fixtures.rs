@@ -34,7 +34,17 @@ fn every_valid_spec_fixture_reads_and_round_trips() {
 #[test]
 fn structurally_invalid_spec_fixtures_are_refused_by_the_rust_type_too() {
     // Unknown keys and wrong types are the type's business; ranges are the runtime's.
-    for name in ["unknown-top-level-key.json", "unknown-training-key.json", "unknown-lora-key.json", "unknown-method-kind.json", "unknown-objective.json", "missing-model.json", "not-an-object.json", "micro-batch-fractional.json", "gradient-checkpointing-string.json"] {
+    for name in [
+        "unknown-top-level-key.json",
+        "unknown-training-key.json",
+        "unknown-lora-key.json",
+        "unknown-method-kind.json",
+        "unknown-objective.json",
+        "missing-model.json",
+        "not-an-object.json",
+        "micro-batch-fractional.json",
+        "gradient-checkpointing-string.json",
+    ] {
         let text = std::fs::read_to_string(protocol_dir().join("spec-invalid").join(name)).unwrap();
         assert!(serde_json::from_str::<TrainSpec>(&text).is_err(), "{name} was accepted");
     }

@@ -62,7 +62,9 @@ impl ErrorCode {
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
             ChecksumMismatch => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
+            InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error")
+            }
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
             ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
         }

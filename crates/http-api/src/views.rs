@@ -329,8 +329,8 @@ list_view!(DatasetList, DatasetView);
 list_view!(VersionList, VersionView);
 
 pub use crate::views_training::{
-    BaseModelView, CatalogModelView, CheckpointView, EstimateView, JobEventList, JobEventView, JobMetricsView, JobView, MetricSeriesView, ModelSpecView,
-    ModelView,
+    BaseModelView, CatalogModelView, CheckpointView, EstimateView, JobEventList, JobEventView, JobMetricsView, JobView, MetricSeriesView,
+    ModelSpecView, ModelView,
 };
 list_view!(BaseModelList, BaseModelView);
 list_view!(CatalogList, CatalogModelView);

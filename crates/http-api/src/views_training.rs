@@ -57,7 +57,13 @@ pub struct CatalogModelView {
 
 impl From<CatalogModel> for CatalogModelView {
     fn from(m: CatalogModel) -> Self {
-        CatalogModelView { object: "catalog.model", repo_id: m.repo_id.into(), family: m.family.into(), license: m.license.into(), spec: m.spec.into() }
+        CatalogModelView {
+            object: "catalog.model",
+            repo_id: m.repo_id.into(),
+            family: m.family.into(),
+            license: m.license.into(),
+            spec: m.spec.into(),
+        }
     }
 }
 

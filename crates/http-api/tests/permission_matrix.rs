@@ -56,7 +56,9 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "create_upload" => json!({"filename": format!("u{n}.jsonl"), "bytes": RECORD.len()}),
         "preprocess_version" => json!({"recipe": {"version": 1, "steps": [{"step": "dedup_exact"}]}}),
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": format!("from upload {n}")}}),
-        "create_job" => json!({"base_model_id": "{base_model_id}", "dataset_id": "{dataset_id}", "config": {"hyperparameters": {"max_steps": 1}}}),
+        "create_job" => {
+            json!({"base_model_id": "{base_model_id}", "dataset_id": "{dataset_id}", "config": {"hyperparameters": {"max_steps": 1}}})
+        }
         "resume_job" => json!({}),
         "import_base_model" => json!({"name": format!("import {n}"), "source": {"kind": "directory", "path": "/nonexistent/model"}}),
         "create_estimate" => json!({"catalog_repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "dataset_tokens": 1000}),

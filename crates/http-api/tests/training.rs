@@ -99,7 +99,14 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert!(model.body["has_chat_template"].as_bool().unwrap());
         let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
 
-        let est = e.app.post("/api/v1/estimates", &e.admin, json!({"base_model_id": base, "dataset_id": ds, "config": job_body(&base, &ds, 6)["config"]})).await;
+        let est = e
+            .app
+            .post(
+                "/api/v1/estimates",
+                &e.admin,
+                json!({"base_model_id": base, "dataset_id": ds, "config": job_body(&base, &ds, 6)["config"]}),
+            )
+            .await;
         let est = est.expect(200);
         assert!(est["memory"]["total_bytes"].as_f64().unwrap() > 0.0);
         assert!(est["trainable_parameters"].as_u64().unwrap() > 0);
@@ -144,7 +151,14 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(lineage["models"][0]["id"], model_id.as_str(), "{lineage}");
 
         // A finished job's speed makes later estimates measured rather than assumed.
-        let est = e.app.post("/api/v1/estimates", &e.admin, json!({"base_model_id": base, "dataset_tokens": 10000, "config": job_body(&base, &ds, 6)["config"]})).await;
+        let est = e
+            .app
+            .post(
+                "/api/v1/estimates",
+                &e.admin,
+                json!({"base_model_id": base, "dataset_tokens": 10000, "config": job_body(&base, &ds, 6)["config"]}),
+            )
+            .await;
         assert_eq!(est.expect(200)["selected"]["throughput_source"], "measured");
 
         // The dataset cannot be deleted while a job records it.
@@ -178,7 +192,14 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
         let r = e.app.post(&format!("/api/v1/jobs/{job}/resume"), &e.admin, json!({})).await;
         assert_eq!(r.expect(202)["state"], "queued");
         wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["state"] == "running", 60).await;
-        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at + 2 || terminal(b), 120).await;
+        let done = wait_for(
+            &e.app,
+            &e.admin,
+            &format!("/api/v1/jobs/{job}"),
+            |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at + 2 || terminal(b),
+            120,
+        )
+        .await;
         assert!(!terminal(&done) || done["state"] == "succeeded", "{done}");
         let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
         let resumed = events.body["data"].as_array().unwrap().last().unwrap()["data"]["resumed_from_step"].as_i64();

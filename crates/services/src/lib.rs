@@ -14,8 +14,8 @@ pub mod organizations;
 pub mod projects;
 pub mod rate_limit;
 pub mod settings;
-pub mod training;
 mod tokens;
+pub mod training;
 pub mod users;
 
 pub use auth::{Credential, Principal};

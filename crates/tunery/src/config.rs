@@ -306,12 +306,18 @@ impl ServeArgs {
             t.max_concurrent_jobs = v;
         }
         t.device = self.training_device.or(file.training_device).unwrap_or_else(|| "auto".into());
-        anyhow::ensure!(["auto", "cpu", "cuda", "mps"].contains(&t.device.as_str()), "--training-device must be auto, cpu, cuda or mps (got {})", t.device);
+        anyhow::ensure!(
+            ["auto", "cpu", "cuda", "mps"].contains(&t.device.as_str()),
+            "--training-device must be auto, cpu, cuda or mps (got {})",
+            t.device
+        );
         let device_type = self.device_type.or(file.device_type).unwrap_or_else(|| "cpu".into());
-        let known = domain::estimate::device_type(&device_type)
-            .with_context(|| format!("--device-type {device_type}: unknown (cpu, T4, L4, A10, A100-40GB, A100-80GB, L40S, H100-80GB, H200, …)"))?;
+        let known = domain::estimate::device_type(&device_type).with_context(|| {
+            format!("--device-type {device_type}: unknown (cpu, T4, L4, A10, A100-40GB, A100-80GB, L40S, H100-80GB, H200, …)")
+        })?;
         t.device_type = known.name.to_string();
-        t.device_memory_bytes = if known.name == "cpu" { machine_memory_bytes().unwrap_or(16 << 30) } else { (known.memory_gib * (1u64 << 30) as f64) as u64 };
+        t.device_memory_bytes =
+            if known.name == "cpu" { machine_memory_bytes().unwrap_or(16 << 30) } else { (known.memory_gib * (1u64 << 30) as f64) as u64 };
         t.threads = self.training_threads.or(file.training_threads);
         t.price_per_device_hour = self.price_per_device_hour.or(file.price_per_device_hour);
         if let Some(p) = t.price_per_device_hour {

@@ -74,8 +74,13 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     let base = cli.json(&["models", "import", "--name", "tiny", "--dir", tiny.to_str().unwrap(), "--wait"]);
     assert_eq!(base["status"], "ready", "{base}");
     let base = base["id"].as_str().unwrap().to_string();
-    let records: String =
-        (0..24).map(|i| json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]}).to_string() + "\n").collect();
+    let records: String = (0..24)
+        .map(|i| {
+            json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
     let file = write(files.path(), "chat.jsonl", &records);
     let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "chat"]);
     let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
@@ -84,8 +89,26 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     assert!(estimate.contains("memory per device") && estimate.contains("H100-80GB"), "{estimate}");
 
     let job = cli.json(&[
-        "jobs", "create", "--model", &base, "--dataset", &ds, "--method", "lora", "--rank", "4", "--seq-len", "64", "--batch", "2",
-        "--max-steps", "300", "--lr", "0.01", "--checkpoint-every", "10",
+        "jobs",
+        "create",
+        "--model",
+        &base,
+        "--dataset",
+        &ds,
+        "--method",
+        "lora",
+        "--rank",
+        "4",
+        "--seq-len",
+        "64",
+        "--batch",
+        "2",
+        "--max-steps",
+        "300",
+        "--lr",
+        "0.01",
+        "--checkpoint-every",
+        "10",
     ]);
     assert_eq!(job["state"], "queued");
     let id = job["id"].as_str().unwrap().to_string();
@@ -110,7 +133,10 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     assert_eq!(starts.len(), 2, "{started:?}");
     let resumed = starts[1]["data"]["resumed_from_step"].as_i64().expect("the second run resumed");
     assert!(resumed >= 10, "resumed from {resumed}");
-    let reconciled = started.iter().position(|e| e["data"]["reason"].as_str().is_some_and(|r| r.contains("server restarted"))).expect("a reconcile event");
+    let reconciled = started
+        .iter()
+        .position(|e| e["data"]["reason"].as_str().is_some_and(|r| r.contains("server restarted")))
+        .expect("a reconcile event");
     let second_start = started.iter().rposition(|e| e["kind"] == "started").unwrap();
     assert!(reconciled < second_start);
 
@@ -124,9 +150,9 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
 }
 
 const TRAIN_NAMES: [&str; 40] = [
-    "Alice", "Bruno", "Chen", "Dana", "Emil", "Fatima", "Gustav", "Hana", "Ivan", "Jamal", "Kenji", "Lena", "Marco", "Nadia", "Oscar", "Priya",
-    "Quentin", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Aiko", "Boris", "Clara", "Diego", "Elif", "Farid",
-    "Greta", "Hugo", "Ines", "Jonas", "Kira", "Luca", "Mira", "Nils",
+    "Alice", "Bruno", "Chen", "Dana", "Emil", "Fatima", "Gustav", "Hana", "Ivan", "Jamal", "Kenji", "Lena", "Marco", "Nadia", "Oscar",
+    "Priya", "Quentin", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Aiko", "Boris", "Clara", "Diego", "Elif",
+    "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Luca", "Mira", "Nils",
 ];
 const HELD_OUT_NAMES: [&str; 20] = [
     "Olga", "Pablo", "Rania", "Stefan", "Tomas", "Ulla", "Viktor", "Wanda", "Xavier", "Yara", "Zeno", "Amara", "Bjorn", "Celine", "Dmitri",
@@ -197,12 +223,35 @@ fn the_builtin_smollm2_learns_a_made_up_answer_format() {
     let file = write(files.path(), "greetings.jsonl", &train);
     let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "greetings"]);
     let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
-    let prompts: String = HELD_OUT_NAMES.iter().map(|n| json!({"messages": [{"role": "user", "content": greeting(n).0}]}).to_string() + "\n").collect();
+    let prompts: String =
+        HELD_OUT_NAMES.iter().map(|n| json!({"messages": [{"role": "user", "content": greeting(n).0}]}).to_string() + "\n").collect();
     let prompts = write(files.path(), "prompts.jsonl", &prompts);
 
     let watched = cli.run(&[
-        "jobs", "create", "--model", &base, "--dataset", &ds, "--method", "lora", "--rank", "8", "--alpha", "16", "--seq-len", "128", "--batch",
-        "4", "--max-steps", "60", "--lr", "0.002", "--checkpoint-every", "20", "--merge-lora", "--watch",
+        "jobs",
+        "create",
+        "--model",
+        &base,
+        "--dataset",
+        &ds,
+        "--method",
+        "lora",
+        "--rank",
+        "8",
+        "--alpha",
+        "16",
+        "--seq-len",
+        "128",
+        "--batch",
+        "4",
+        "--max-steps",
+        "60",
+        "--lr",
+        "0.002",
+        "--checkpoint-every",
+        "20",
+        "--merge-lora",
+        "--watch",
     ]);
     assert!(watched.status.success(), "{}\nserver logs:\n{}", common::describe(&watched), srv.logs());
     let jobs = cli.json(&["jobs", "list"]);

@@ -58,7 +58,12 @@ pub async fn get_job(State(app): State<AppState>, Caller(p): Caller, Path(job_id
 /// then `cancelled`).
 #[utoipa::path(post, path = "/api/v1/jobs/{job_id}/cancel", tag = "jobs", params(("job_id" = String, Path)),
     responses((status = 200, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
-pub async fn cancel_job(State(app): State<AppState>, Caller(p): Caller, Origin(ctx): Origin, Path(job_id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn cancel_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<JobView>> {
     Ok(Json(app.services.cancel_job(&p, &job_id, &ctx).await?.into()))
 }
 
@@ -99,7 +104,14 @@ fn parse_kinds(kinds: Option<&str>) -> Vec<String> {
     kinds.map(|k| k.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
 }
 
-async fn event_page(services: &Services, p: &Principal, id: &str, kinds: &[String], after: i64, limit: i64) -> services::Result<JobEventList> {
+async fn event_page(
+    services: &Services,
+    p: &Principal,
+    id: &str,
+    kinds: &[String],
+    after: i64,
+    limit: i64,
+) -> services::Result<JobEventList> {
     let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
     let rows = services.job_events(p, id, &kinds, after, limit + 1).await?;
     let page = Page::from_rows(rows, limit);
@@ -143,11 +155,14 @@ pub async fn job_events(
                 let events: Vec<Result<Event, std::convert::Infallible>> = page
                     .data
                     .into_iter()
-                    .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
+                    .map(|e| {
+                        Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default()))
+                    })
                     .collect();
                 return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, false)));
             }
-            let finished = services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
+            let finished =
+                services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
             if finished {
                 // One last look: events written just before the final state.
                 let tail = event_page(&services, &p, &id, &kinds, after, 200).await.map(|p| p.data).unwrap_or_default();
@@ -156,7 +171,9 @@ pub async fn job_events(
                 }
                 let events: Vec<Result<Event, std::convert::Infallible>> = tail
                     .into_iter()
-                    .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
+                    .map(|e| {
+                        Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default()))
+                    })
                     .collect();
                 return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, true)));
             }

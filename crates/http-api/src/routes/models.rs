@@ -45,13 +45,21 @@ pub async fn list_catalog(Caller(p): Caller, ApiQuery(q): ApiQuery<CatalogParams
 /// Base models this organization can train: its imports and the instance-wide built-in model.
 #[utoipa::path(get, path = "/api/v1/base-models", tag = "models", params(ListParams),
     responses((status = 200, body = BaseModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn list_base_models(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<BaseModelList>> {
+pub async fn list_base_models(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<BaseModelList>> {
     Ok(Json(BaseModelList::of(app.services.list_base_models(&p, q.after.as_deref(), q.limit).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/base-models/{base_model_id}", tag = "models", params(("base_model_id" = String, Path)),
     responses((status = 200, body = BaseModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn get_base_model(State(app): State<AppState>, Caller(p): Caller, Path(base_model_id): Path<String>) -> ApiResult<Json<BaseModelView>> {
+pub async fn get_base_model(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(base_model_id): Path<String>,
+) -> ApiResult<Json<BaseModelView>> {
     Ok(Json(app.services.get_base_model(&p, &base_model_id).await?.into()))
 }
 
@@ -116,7 +124,11 @@ pub struct ComparisonView {
 /// Models side by side: imported base models and catalog entries.
 #[utoipa::path(get, path = "/api/v1/base-models/compare", tag = "models", params(CompareParams),
     responses((status = 200, body = ComparisonView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn compare_base_models(State(app): State<AppState>, Caller(p): Caller, ApiQuery(q): ApiQuery<CompareParams>) -> ApiResult<Json<ComparisonView>> {
+pub async fn compare_base_models(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<CompareParams>,
+) -> ApiResult<Json<ComparisonView>> {
     p.require(domain::Permission::ViewMetrics)?;
     let ids: Vec<&str> = q.ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if !(2..=10).contains(&ids.len()) {
@@ -126,7 +138,8 @@ pub async fn compare_base_models(State(app): State<AppState>, Caller(p): Caller,
     for id in ids {
         let compared = if id.starts_with("bm_") {
             let m = app.services.get_base_model(&p, id).await?;
-            let spec = m.spec.ok_or_else(|| services::Error::Conflict(format!("base model {id} is {} and has no figures yet", m.row.status)))?;
+            let spec =
+                m.spec.ok_or_else(|| services::Error::Conflict(format!("base model {id} is {} and has no figures yet", m.row.status)))?;
             ComparedModel { id: id.into(), name: m.row.name, license: m.row.license, spec: spec.into() }
         } else {
             let c = domain::catalog::find(id).ok_or(services::Error::NotFound("catalog model"))?;
@@ -141,7 +154,11 @@ pub async fn compare_base_models(State(app): State<AppState>, Caller(p): Caller,
 /// and on every known GPU type; see docs/estimates.md for the formulas.
 #[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body(content = Object, description = "base_model_id or catalog_repo_id; config (objective, method, data, hyperparameters); dataset_tokens or dataset_id (+ dataset_version); gpus; zero_stage; device_type; optimizer_8bit; price_per_gpu_hour"),
     responses((status = 200, body = EstimateView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn create_estimate(State(app): State<AppState>, Caller(p): Caller, ApiJson(b): ApiJson<EstimateRequest>) -> ApiResult<Json<EstimateView>> {
+pub async fn create_estimate(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiJson(b): ApiJson<EstimateRequest>,
+) -> ApiResult<Json<EstimateView>> {
     Ok(Json(app.services.estimate(&p, &b).await?.into()))
 }
 
@@ -176,7 +193,11 @@ pub struct ModelFileList {
 /// The files of a fine-tuned model (adapter or full weights, tokenizer, config).
 #[utoipa::path(get, path = "/api/v1/models/{model_id}/files", tag = "models", params(("model_id" = String, Path)),
     responses((status = 200, body = ModelFileList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn list_model_files(State(app): State<AppState>, Caller(p): Caller, Path(model_id): Path<String>) -> ApiResult<Json<ModelFileList>> {
+pub async fn list_model_files(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(model_id): Path<String>,
+) -> ApiResult<Json<ModelFileList>> {
     let m = app.services.get_model(&p, &model_id).await?;
     let data = services::models::files::parse_manifest(&m.files)
         .into_iter()

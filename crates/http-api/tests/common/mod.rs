@@ -365,7 +365,6 @@ pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, da
 /// the test calls `start_training`).
 pub fn settings_with_runtime() -> Settings {
     let mut s = Settings::default();
-    s.training.runtime =
-        Some(executors::RuntimeCommand { python: "/bin/false".into(), runtime_dir: std::env::temp_dir(), env: vec![] });
+    s.training.runtime = Some(executors::RuntimeCommand { python: "/bin/false".into(), runtime_dir: std::env::temp_dir(), env: vec![] });
     s
 }

@@ -16,8 +16,8 @@ pub mod uploads;
 mod versions;
 
 pub use access::DatasetAccess;
-pub use blobs::BlobUpload;
 pub(crate) use blobs::internal;
+pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};
 pub use preprocess::Preprocessed;
 pub use uploads::{safe_filename, NewUpload, UploadTarget};

@@ -60,7 +60,11 @@ impl Services {
             ImportSourceRequest::Directory { path } => {
                 let dir = absolute_existing("source.path", path, true)?;
                 if !dir.join("config.json").is_file() {
-                    return Err(ValidationError::new("source.path", format!("'{path}' has no config.json: not a Hugging Face model directory")).into());
+                    return Err(ValidationError::new(
+                        "source.path",
+                        format!("'{path}' has no config.json: not a Hugging Face model directory"),
+                    )
+                    .into());
                 }
                 ("directory", ImportSource::Directory { path: dir })
             }
@@ -96,7 +100,8 @@ impl Services {
         let row = new_row(None, BUILTIN_NAME, "builtin", &source, None);
         let mut tx = self.db().begin_write().await?;
         database::base_models::insert(tx.conn(), &row).await?;
-        let event = AuditEvent::system(None, "base_model.import").target("base_model", &row.id).details(serde_json::json!({"builtin": true}));
+        let event =
+            AuditEvent::system(None, "base_model.import").target("base_model", &row.id).details(serde_json::json!({"builtin": true}));
         append(tx.conn(), event, &RequestContext::default()).await?;
         tx.commit().await?;
         let id = row.id.clone();

@@ -5,8 +5,8 @@ pub mod files;
 mod import;
 
 pub use files::StoredFile;
-pub use import::{ImportRequest, ImportSourceRequest, BUILTIN_NAME};
 pub(crate) use import::RUNTIME_MISSING;
+pub use import::{ImportRequest, ImportSourceRequest, BUILTIN_NAME};
 
 use crate::error::OrNotFound;
 use crate::{Page, Principal, Result, Services};
@@ -69,7 +69,8 @@ impl Services {
 
     pub async fn get_base_model(&self, principal: &Principal, id: &str) -> Result<BaseModel> {
         principal.require(Permission::ViewMetrics)?;
-        let row = database::base_models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("base model")?;
+        let row =
+            database::base_models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("base model")?;
         Ok(BaseModel::of(row))
     }
 }

@@ -66,8 +66,9 @@ impl Services {
                 (m.row.name, spec, Some(m.row.id))
             }
             (None, Some(repo)) => {
-                let c = domain::catalog::find(repo)
-                    .ok_or_else(|| ValidationError::new("catalog_repo_id", format!("'{repo}' is not in the catalog (GET /api/v1/base-models/catalog)")))?;
+                let c = domain::catalog::find(repo).ok_or_else(|| {
+                    ValidationError::new("catalog_repo_id", format!("'{repo}' is not in the catalog (GET /api/v1/base-models/catalog)"))
+                })?;
                 (c.repo_id.to_string(), c.spec, None)
             }
             _ => return Err(ValidationError::new("base_model_id", "give exactly one of base_model_id and catalog_repo_id").into()),
@@ -82,7 +83,9 @@ impl Services {
             }
             (None, Some(t)) => t,
             (None, None) => 0,
-            (Some(_), Some(_)) => return Err(ValidationError::new("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into()),
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into())
+            }
         };
         self.estimate_for(&name, spec, base_model_id.as_deref(), &req.config, dataset_tokens, req).await
     }
@@ -115,9 +118,12 @@ impl Services {
         }
         let h = &config.hyperparameters;
         let epochs = h.epochs;
-        let tokens_per_step = u64::from(config.data.max_seq_length) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
+        let tokens_per_step =
+            u64::from(config.data.max_seq_length) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
         let training_tokens = match h.max_steps {
-            Some(steps) => (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX }),
+            Some(steps) => {
+                (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX })
+            }
             None => (dataset_tokens as f64 * epochs) as u64,
         };
         let on_gpu = device.name != "cpu";
@@ -145,7 +151,9 @@ impl Services {
         let mut selected = None;
         for d in DEVICE_TYPES {
             let measured = match base_model_id {
-                Some(id) => database::base_models::measured_throughput(&mut conn, id, d.name, config.method.kind.as_str()).await.or_not_found("base model")?,
+                Some(id) => database::base_models::measured_throughput(&mut conn, id, d.name, config.method.kind.as_str())
+                    .await
+                    .or_not_found("base model")?,
                 None => None,
             };
             let mfu = if d.name == "cpu" { 0.5 } else { training.assumed_mfu };

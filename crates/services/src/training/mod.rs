@@ -134,25 +134,41 @@ impl Services {
         if base.row.status != "ready" {
             return Err(refused(
                 Refusal::BaseModelNotReady,
-                format!("base model {} is {}{}", base.row.id, base.row.status, base.row.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()),
+                format!(
+                    "base model {} is {}{}",
+                    base.row.id,
+                    base.row.status,
+                    base.row.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                ),
             ));
         }
         let spec = base.spec.clone().ok_or_else(|| Error::Internal("a ready base model has no figures".into()))?;
         new.config.validate(spec.layers, spec.context_length)?;
         if new.merge_lora && !new.config.method.kind.is_adapter() {
-            return Err(ValidationError::new("merge_lora", format!("only for LoRA, QLoRA or DoRA (the method is {})", new.config.method.kind.as_str())).into());
+            return Err(ValidationError::new(
+                "merge_lora",
+                format!("only for LoRA, QLoRA or DoRA (the method is {})", new.config.method.kind.as_str()),
+            )
+            .into());
         }
         let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
         if max_restarts > 20 {
             return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());
         }
-        let (version, report) = self.usable_version(principal, &new.dataset_id, new.dataset_version, new.config.objective, "the dataset").await?;
+        let (version, report) =
+            self.usable_version(principal, &new.dataset_id, new.dataset_version, new.config.objective, "the dataset").await?;
         let validation = match &new.validation_dataset_id {
-            Some(id) => Some(self.usable_version(principal, id, new.validation_dataset_version, new.config.objective, "the validation dataset").await?.0),
+            Some(id) => Some(
+                self.usable_version(principal, id, new.validation_dataset_version, new.config.objective, "the validation dataset").await?.0,
+            ),
             None => None,
         };
         if new.config.hyperparameters.eval_every_steps.is_some() && validation.is_none() {
-            return Err(ValidationError::new("config.hyperparameters.eval_every_steps", "needs validation_dataset_id (evaluation runs on a validation set)").into());
+            return Err(ValidationError::new(
+                "config.hyperparameters.eval_every_steps",
+                "needs validation_dataset_id (evaluation runs on a validation set)",
+            )
+            .into());
         }
         let tokens = estimates::tokens_of_report(&report);
         let request = EstimateRequest::default();
@@ -188,7 +204,8 @@ impl Services {
             base_model_id: base.row.id.clone(),
             dataset_version_id: version.id.clone(),
             validation_version_id: validation.map(|v| v.id),
-            config: serde_json::to_string(&ConfigWithOutput { config: &new.config, merge_lora: new.merge_lora }).map_err(crate::datasets::internal)?,
+            config: serde_json::to_string(&ConfigWithOutput { config: &new.config, merge_lora: new.merge_lora })
+                .map_err(crate::datasets::internal)?,
             device: self.settings().training.device.clone(),
             estimate: estimate_json.to_string(),
             state: JobState::Queued.as_str().into(),
@@ -238,7 +255,10 @@ impl Services {
         if row.valid_records == 0 {
             return Err(refused(
                 Refusal::DatasetNotUsable,
-                format!("{what} (version {version}) has no valid records: {} of {} failed validation (see …/validation)", row.invalid_records, row.records),
+                format!(
+                    "{what} (version {version}) has no valid records: {} of {} failed validation (see …/validation)",
+                    row.invalid_records, row.records
+                ),
             ));
         }
         check_dataset_kinds(objective, &report, what)?;
@@ -249,7 +269,13 @@ impl Services {
         self.job_with(principal, id, Permission::ViewMetrics).await
     }
 
-    pub async fn list_jobs(&self, principal: &Principal, state: Option<&str>, after: Option<&str>, limit: Option<i64>) -> Result<Page<Job>> {
+    pub async fn list_jobs(
+        &self,
+        principal: &Principal,
+        state: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<Job>> {
         principal.require(Permission::ViewMetrics)?;
         if let Some(s) = state {
             if JobState::parse(s).is_none() {
@@ -261,7 +287,8 @@ impl Services {
         let mut cursor = after.map(str::to_string);
         // Jobs in projects the caller cannot see are skipped, so fetch until the page is full.
         loop {
-            let rows = database::jobs::list(&mut *self.db().read().await?, &principal.organization_id, state, cursor.as_deref(), limit + 1).await?;
+            let rows = database::jobs::list(&mut *self.db().read().await?, &principal.organization_id, state, cursor.as_deref(), limit + 1)
+                .await?;
             let exhausted = rows.len() as i64 <= limit;
             for row in rows {
                 cursor = Some(row.id.clone());
@@ -304,7 +331,12 @@ impl Services {
         }
         database::jobs::update(tx.conn(), &row).await?;
         database::jobs::append_event(tx.conn(), id, "state", None, now, &serde_json::json!({"state": next.as_str()}).to_string()).await?;
-        append(tx.conn(), AuditEvent::by(principal, "job.cancel").target("job", id).details(serde_json::json!({"from": state.as_str()})), ctx).await?;
+        append(
+            tx.conn(),
+            AuditEvent::by(principal, "job.cancel").target("job", id).details(serde_json::json!({"from": state.as_str()})),
+            ctx,
+        )
+        .await?;
         tx.commit().await?;
         if next == JobState::Cancelling {
             self.queue().stop(id);
@@ -389,7 +421,12 @@ impl Services {
     }
 
     /// Fine-tuned models the organization has.
-    pub async fn list_models(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<database::models::ModelRow>> {
+    pub async fn list_models(
+        &self,
+        principal: &Principal,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<database::models::ModelRow>> {
         principal.require(Permission::ViewMetrics)?;
         let limit = limit.unwrap_or(50).clamp(1, 200);
         let rows = database::models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
@@ -412,8 +449,12 @@ impl Services {
             .find(|f| f.path == path)
             .ok_or_else(|| ValidationError::new("path", format!("model {id} has no file '{path}' (GET …/models/{id}/files lists them)")))?;
         let (blobs, blob_id) = (self.blobs_handle(), file.blob_id.clone());
-        let reader = tokio::task::spawn_blocking(move || blobs.reader(&blob_id)).await.map_err(crate::datasets::internal)?.map_err(crate::datasets::internal)?;
-        self.record_event(AuditEvent::by(principal, "model.download").target("model", id).details(serde_json::json!({"path": path})), ctx).await?;
+        let reader = tokio::task::spawn_blocking(move || blobs.reader(&blob_id))
+            .await
+            .map_err(crate::datasets::internal)?
+            .map_err(crate::datasets::internal)?;
+        self.record_event(AuditEvent::by(principal, "model.download").target("model", id).details(serde_json::json!({"path": path})), ctx)
+            .await?;
         Ok((file, reader))
     }
 

@@ -25,11 +25,21 @@ struct Report {
 
 /// How a run ended, for the state change.
 enum Outcome {
-    Succeeded { model_id: String, tokens_per_second: Option<f64> },
-    Failed { code: String, message: String, hint: Option<String> },
+    Succeeded {
+        model_id: String,
+        tokens_per_second: Option<f64>,
+    },
+    Failed {
+        code: String,
+        message: String,
+        hint: Option<String>,
+    },
     Cancelled,
     /// Back to the queue: a crash with restarts left (`restart = true`), or a server shutdown.
-    Requeued { restart: bool, reason: String },
+    Requeued {
+        restart: bool,
+        reason: String,
+    },
 }
 
 fn checkpoint_dirs(workdir: &Path) -> Vec<(i64, PathBuf)> {
@@ -86,7 +96,11 @@ impl Services {
             None => None,
         };
         if written.skipped > 0 {
-            let message = format!("{} records of the dataset are not of the kind objective '{}' trains on; skipped", written.skipped, job.config.objective.as_str());
+            let message = format!(
+                "{} records of the dataset are not of the kind objective '{}' trains on; skipped",
+                written.skipped,
+                job.config.objective.as_str()
+            );
             self.job_log(&row.id, "warning", &message).await?;
         }
 
@@ -197,7 +211,9 @@ impl Services {
                 tracing::debug!(target: "runtime", job = %row.id, "{line}");
                 return self.job_log(&row.id, "stderr", &line).await;
             }
-            Message::BadLine { line, error } => return self.job_log(&row.id, "warning", &format!("unexpected runtime output ({error}): {line}")).await,
+            Message::BadLine { line, error } => {
+                return self.job_log(&row.id, "warning", &format!("unexpected runtime output ({error}): {line}")).await
+            }
             Message::Event(e) => e,
         };
         match &event.kind {
@@ -275,7 +291,11 @@ impl Services {
                 let tps = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64);
                 return Ok(Outcome::Succeeded { model_id, tokens_per_second: tps });
             }
-            return Ok(Outcome::Failed { code: "protocol_error".into(), message: "the runtime exited without a finished event".into(), hint: None });
+            return Ok(Outcome::Failed {
+                code: "protocol_error".into(),
+                message: "the runtime exited without a finished event".into(),
+                hint: None,
+            });
         }
         if exit.code == Some(EXIT_STOPPED) {
             if cancel {
@@ -351,7 +371,8 @@ impl Services {
                 row.model_id = Some(model_id.clone());
                 if let Some(tps) = tokens_per_second {
                     let method = Job::of(row.clone()).config.method.kind.as_str();
-                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now).await?;
+                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now)
+                        .await?;
                 }
                 (JobState::Succeeded, serde_json::json!({"model_id": model_id}))
             }
@@ -370,7 +391,13 @@ impl Services {
             }
         };
         // A job cancelled while it was being settled keeps its terminal state.
-        let next = if from.can_become(next) { next } else if from == JobState::Cancelling { JobState::Cancelled } else { next };
+        let next = if from.can_become(next) {
+            next
+        } else if from == JobState::Cancelling {
+            JobState::Cancelled
+        } else {
+            next
+        };
         row.state = next.as_str().into();
         row.runner_pid = None;
         row.runner_instance = None;

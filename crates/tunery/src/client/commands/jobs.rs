@@ -106,7 +106,14 @@ fn show_job(ctx: &Context, v: &Value) {
         ("step", step),
         ("loss", s(v, "latest_loss")),
         ("restarts", format!("{} of {}", s(v, "restarts"), s(v, "max_restarts"))),
-        ("estimate", format!("{:.2} GiB, {} tokens", v["estimate"]["memory_per_device_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64, s(&v["estimate"], "training_tokens"))),
+        (
+            "estimate",
+            format!(
+                "{:.2} GiB, {} tokens",
+                v["estimate"]["memory_per_device_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64,
+                s(&v["estimate"], "training_tokens")
+            ),
+        ),
         ("model", s(v, "model_id")),
         ("created", time(v, "created_at")),
         ("finished", time(v, "finished_at")),
@@ -127,7 +134,8 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
     let mut api = ctx.authenticated()?;
     match cmd {
         JobsCommand::Create(a) => {
-            let mut body = json!({"base_model_id": a.model, "dataset_id": a.dataset, "config": a.training.to_config()?, "merge_lora": a.merge_lora});
+            let mut body =
+                json!({"base_model_id": a.model, "dataset_id": a.dataset, "config": a.training.to_config()?, "merge_lora": a.merge_lora});
             for (key, value) in [
                 ("name", a.name.map(Value::from)),
                 ("project_id", a.project.map(Value::from)),
@@ -158,7 +166,15 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                 for j in output::items(&list) {
                     let step = format!("{}/{}", s(j, "current_step"), s(j, "total_steps"));
                     let loss = j["latest_loss"].as_f64().map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into());
-                    t.row(vec![s(j, "id"), s(j, "name"), s(j, "state"), s(&j["config"]["method"], "kind"), step, loss, time(j, "created_at")]);
+                    t.row(vec![
+                        s(j, "id"),
+                        s(j, "name"),
+                        s(j, "state"),
+                        s(&j["config"]["method"], "kind"),
+                        step,
+                        loss,
+                        time(j, "created_at"),
+                    ]);
                 }
                 t.print();
                 paging::hint_more(&list);
@@ -181,7 +197,12 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                     if ctx.json {
                         println!("{e}");
                     } else {
-                        println!("{} {:<7} {}", output::format_unix(e["time_ms"].as_i64().unwrap_or(0) / 1000), s(&e["data"], "level"), s(&e["data"], "message"));
+                        println!(
+                            "{} {:<7} {}",
+                            output::format_unix(e["time_ms"].as_i64().unwrap_or(0) / 1000),
+                            s(&e["data"], "level"),
+                            s(&e["data"], "message")
+                        );
                     }
                 }
                 after = page["last_seq"].as_i64().unwrap_or(after);
@@ -223,7 +244,13 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                         "failed" => format!("{}: {}", s(d, "code"), s(d, "message")),
                         _ => String::new(),
                     };
-                    t.row(vec![s(e, "seq"), output::format_unix(e["time_ms"].as_i64().unwrap_or(0) / 1000), s(e, "kind"), s(e, "step"), detail]);
+                    t.row(vec![
+                        s(e, "seq"),
+                        output::format_unix(e["time_ms"].as_i64().unwrap_or(0) / 1000),
+                        s(e, "kind"),
+                        s(e, "step"),
+                        detail,
+                    ]);
                 }
                 t.print();
             }
@@ -235,7 +262,13 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
             } else {
                 let mut t = Table::new(&["ID", "STEP", "FILES", "SIZE", "CREATED"]);
                 for c in output::items(&list) {
-                    t.row(vec![s(c, "id"), s(c, "step"), s(c, "files"), output::bytes(c["size_bytes"].as_u64().unwrap_or(0)), time(c, "created_at")]);
+                    t.row(vec![
+                        s(c, "id"),
+                        s(c, "step"),
+                        s(c, "files"),
+                        output::bytes(c["size_bytes"].as_u64().unwrap_or(0)),
+                        time(c, "created_at"),
+                    ]);
                 }
                 t.print();
             }
@@ -270,7 +303,16 @@ async fn watch(ctx: &Context, api: &mut Api, id: &str) -> Result<u8> {
     let (mut step, mut total, mut loss, mut tps) = (0i64, None, None, None);
     let mut last_printed = String::new();
     loop {
-        let page = api.get(&format!("{}/events", job_path(id)), &[("stream", "false".into()), ("after", after.to_string()), ("kinds", "state,started,progress,eval,checkpoint,failed,finished,stopped".into())]).await?;
+        let page = api
+            .get(
+                &format!("{}/events", job_path(id)),
+                &[
+                    ("stream", "false".into()),
+                    ("after", after.to_string()),
+                    ("kinds", "state,started,progress,eval,checkpoint,failed,finished,stopped".into()),
+                ],
+            )
+            .await?;
         for e in output::items(&page) {
             let d = &e["data"];
             if ctx.json {
@@ -286,12 +328,30 @@ async fn watch(ctx: &Context, api: &mut Api, id: &str) -> Result<u8> {
                 }
                 "started" => {
                     total = d["total_steps"].as_i64().or(total);
-                    note(tty, &format!("started on {} ({}), {} trainable parameters", s(d, "device"), s(d, "dtype"), s(d, "trainable_parameters")));
+                    note(
+                        tty,
+                        &format!(
+                            "started on {} ({}), {} trainable parameters",
+                            s(d, "device"),
+                            s(d, "dtype"),
+                            s(d, "trainable_parameters")
+                        ),
+                    );
                 }
-                "state" => note(tty, &format!("state: {}{}", s(d, "state"), d["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default())),
+                "state" => {
+                    note(tty, &format!("state: {}{}", s(d, "state"), d["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default()))
+                }
                 "eval" => note(tty, &format!("eval at step {}: loss {}", s(d, "step"), s(d, "eval_loss"))),
                 "checkpoint" => note(tty, &format!("checkpoint at step {}", s(d, "step"))),
-                "failed" => note(tty, &format!("failed: {}: {}{}", s(d, "code"), s(d, "message"), d["hint"].as_str().map(|h| format!("\nhint: {h}")).unwrap_or_default())),
+                "failed" => note(
+                    tty,
+                    &format!(
+                        "failed: {}: {}{}",
+                        s(d, "code"),
+                        s(d, "message"),
+                        d["hint"].as_str().map(|h| format!("\nhint: {h}")).unwrap_or_default()
+                    ),
+                ),
                 _ => {}
             }
         }

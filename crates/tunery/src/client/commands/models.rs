@@ -95,7 +95,14 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                 let mut t = Table::new(&["REPOSITORY", "FAMILY", "PARAMS", "LAYERS", "CONTEXT", "LICENSE"]);
                 for m in output::items(&list) {
                     let spec = &m["spec"];
-                    t.row(vec![s(m, "repo_id"), s(m, "family"), params(&spec["parameters"]), s(spec, "layers"), s(spec, "context_length"), s(m, "license")]);
+                    t.row(vec![
+                        s(m, "repo_id"),
+                        s(m, "family"),
+                        params(&spec["parameters"]),
+                        s(spec, "layers"),
+                        s(spec, "context_length"),
+                        s(m, "license"),
+                    ]);
                 }
                 t.print();
             }
@@ -158,7 +165,12 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                     ("created", time(&v, "created_at")),
                 ]);
             } else {
-                let mut rows = vec![("id", s(&v, if v["object"] == "base_model" { "id" } else { "repo_id" })), ("name", s(&v, "name")), ("status", s(&v, "status")), ("license", s(&v, "license"))];
+                let mut rows = vec![
+                    ("id", s(&v, if v["object"] == "base_model" { "id" } else { "repo_id" })),
+                    ("name", s(&v, "name")),
+                    ("status", s(&v, "status")),
+                    ("license", s(&v, "license")),
+                ];
                 rows.extend(spec_rows(&v["spec"]));
                 print_kv(&rows);
             }
@@ -229,7 +241,10 @@ async fn download(ctx: &Context, api: &mut crate::client::http::Api, id: &str, d
         std::fs::create_dir_all(dest.parent().unwrap_or(dir)).with_context(|| format!("cannot create {}", dir.display()))?;
         let tmp = dest.with_extension("partial");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
-        let query: String = rel.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_./".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let query: String = rel
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-_./".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
         let mut response = api.download(&format!("/api/v1/models/{}/download?path={query}", seg(id))).await?;
         let mut hasher = sha2::Sha256::new();
         while let Some(chunk) = response.chunk().await.context("the download was interrupted")? {
