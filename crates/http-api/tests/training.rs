@@ -98,6 +98,10 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(model.body["spec"]["hidden_size"], 32);
         assert!(model.body["has_chat_template"].as_bool().unwrap());
         let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+        // Previews render through the base model's own chat template.
+        let preview = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/preview?limit=1&template={base}"), &e.admin).await;
+        let rendered = preview.expect(200)["data"][0]["rendered"].to_string();
+        assert!(rendered.contains("<|im_start|>assistant"), "{rendered}");
 
         let est = e
             .app

@@ -240,8 +240,9 @@ pub struct PreviewParams {
     pub offset: Option<usize>,
     /// Records to return, 1 to 100 (default 20).
     pub limit: Option<usize>,
-    /// Render chat records through this built-in chat template (`chatml` for SmolLM2,
-    /// `llama3`, `qwen2`, `mistral`, `mistral-v0.1`, `gemma`, `phi3`) and mark the trained spans.
+    /// Render chat records through a base model's own chat template (its id, `bm_…`) or a
+    /// built-in one (`chatml` for SmolLM2, `llama3`, `qwen2`, `mistral`, `mistral-v0.1`,
+    /// `gemma`, `phi3`) and mark the trained spans.
     pub template: Option<String>,
 }
 

@@ -393,16 +393,16 @@ impl Services {
         if limit == 0 || limit > 100 {
             return Err(ValidationError::new("limit", format!("must be between 1 and 100 (got {limit})")).into());
         }
-        // The chat template the model will see the records through (built-in by name for now;
-        // the base model's own template comes with the model library).
-        let template = template
-            .map(|name| {
-                chat_template::ChatTemplate::builtin(name).map_err(|e| {
-                    let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
-                    Error::from(ValidationError::new("template", format!("{e} (known: {})", known.join(", "))))
-                })
-            })
-            .transpose()?;
+        // The chat template the model will see the records through: a base model's own (by
+        // its id), or a built-in one by name.
+        let template = match template {
+            Some(id) if id.starts_with("bm_") => Some(self.base_model_chat_template(principal, id).await?),
+            Some(name) => Some(chat_template::ChatTemplate::builtin(name).map_err(|e| {
+                let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
+                Error::from(ValidationError::new("template", format!("{e} (known: {}, or a base model id)", known.join(", "))))
+            })?),
+            None => None,
+        };
         let v = self.get_version(principal, id, version).await?;
         let spec: FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
         let blobs = self.blobs_handle();

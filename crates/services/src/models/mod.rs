@@ -74,3 +74,31 @@ impl Services {
         Ok(BaseModel::of(row))
     }
 }
+
+impl Services {
+    /// A base model's own chat template with its special tokens (from its stored
+    /// `tokenizer_config.json`), as the runtime's tokenizer applies it.
+    pub async fn base_model_chat_template(&self, principal: &Principal, id: &str) -> Result<chat_template::ChatTemplate> {
+        let model = self.get_base_model(principal, id).await?;
+        let source =
+            model.row.chat_template.clone().ok_or_else(|| {
+                crate::Error::from(domain::ValidationError::new("template", format!("base model {id} has no chat template")))
+            })?;
+        let mut config = serde_json::json!({});
+        if let Some(file) = model.files.iter().find(|f| f.path == "tokenizer_config.json") {
+            let (blobs, blob_id) = (self.blobs_handle(), file.blob_id.clone());
+            let text = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut blobs.reader(&blob_id).map_err(std::io::Error::other)?, &mut text)?;
+                Ok(text)
+            })
+            .await
+            .map_err(crate::datasets::internal)?
+            .map_err(crate::datasets::internal)?;
+            config = serde_json::from_str(&text).unwrap_or(config);
+        }
+        config["chat_template"] = serde_json::Value::String(source);
+        chat_template::ChatTemplate::from_tokenizer_config(&config.to_string())
+            .map_err(|e| domain::ValidationError::new("template", format!("the chat template of base model {id}: {e}")).into())
+    }
+}

@@ -67,8 +67,9 @@ pub enum DatasetsCommand {
         /// Records to show, 1 to 100.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
-        /// Also show each chat record rendered through this chat template (`chatml` for the
-        /// built-in SmolLM2, `llama3`, `qwen2`, `mistral`, `gemma`, `phi3`), trained text marked.
+        /// Also show each chat record rendered through a chat template: a base model's own (its
+        /// id, bm_…) or a built-in one (`chatml` for SmolLM2, `llama3`, `qwen2`, `mistral`,
+        /// `gemma`, `phi3`), trained text marked.
         #[arg(long)]
         template: Option<String>,
     },
