@@ -69,12 +69,12 @@ def build_tokenizer(directory: str) -> Any:
     return fast
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+def build_tiny_model(directory: str) -> None:
+    """A 2-layer Llama with the tokenizer above, saved to ``directory`` (also used by the Rust
+    integration tests through ``tiny_model.py``)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    d = str(tmp_path_factory.mktemp("tiny-llama"))
-    tok = build_tokenizer(d)
+    tok = build_tokenizer(directory)
     torch.manual_seed(0)
     cfg = LlamaConfig(
         hidden_size=32,
@@ -89,8 +89,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(d)
+    LlamaForCausalLM(cfg).save_pretrained(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = str(tmp_path_factory.mktemp("tiny-llama"))
+    build_tiny_model(d)
     return d
 
 

@@ -134,6 +134,13 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(progress.len(), 6);
         assert!(progress.iter().all(|p| p["data"]["tokens"].as_u64().unwrap_or(0) > 0));
 
+        // The default is a Server-Sent Events stream that replays from `after` and ends with the job.
+        let sse = e.app.get(&format!("/api/v1/jobs/{job}/events?after=1&kinds=progress,state"), &e.admin).await;
+        assert_eq!(sse.headers["content-type"], "text/event-stream");
+        let text = sse.body.as_str().unwrap().to_string();
+        assert_eq!(text.matches("event: progress").count(), 6, "{text}");
+        assert!(text.contains("event: state") && !text.contains("id: 1\n"), "{text}");
+
         let metrics = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,tokens_per_second"), &e.admin).await;
         assert_eq!(metrics.expect(200)["series"][0]["points"].as_array().unwrap().len(), 6);
 

@@ -119,6 +119,17 @@ async fn event_page(
     Ok(JobEventList { object: "list", data: page.items.into_iter().map(JobEventView::from).collect(), has_more: page.has_more, last_seq })
 }
 
+type SseItems = futures_util::stream::Iter<std::vec::IntoIter<Result<Event, std::convert::Infallible>>>;
+
+/// Server-Sent Events of job events: id = sequence number, event = kind, data = the event as JSON.
+fn sse_events(events: Vec<JobEventView>) -> SseItems {
+    let items: Vec<Result<Event, std::convert::Infallible>> = events
+        .into_iter()
+        .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
+        .collect();
+    futures_util::stream::iter(items)
+}
+
 /// Everything the job reports, in order: state changes, progress, evaluations, system samples,
 /// checkpoints, logs. By default a Server-Sent Events stream (event id = sequence number,
 /// event name = kind) that replays from `after` and ends when the job reaches a final state.
@@ -152,14 +163,7 @@ pub async fn job_events(
             };
             if !page.data.is_empty() {
                 after = page.last_seq;
-                let events: Vec<Result<Event, std::convert::Infallible>> = page
-                    .data
-                    .into_iter()
-                    .map(|e| {
-                        Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default()))
-                    })
-                    .collect();
-                return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, false)));
+                return Some((sse_events(page.data), (services, p, id, kinds, after, false)));
             }
             let finished =
                 services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
@@ -169,13 +173,7 @@ pub async fn job_events(
                 if tail.is_empty() {
                     return None;
                 }
-                let events: Vec<Result<Event, std::convert::Infallible>> = tail
-                    .into_iter()
-                    .map(|e| {
-                        Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default()))
-                    })
-                    .collect();
-                return Some((futures_util::stream::iter(events), (services, p, id, kinds, after, true)));
+                return Some((sse_events(tail), (services, p, id, kinds, after, true)));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
