@@ -96,11 +96,12 @@ pub async fn list(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64
     .await?)
 }
 
-/// Records the outcome of an import: status, figures, files.
+/// Records the outcome of an import: status, figures, files, and the pinned source (a hub
+/// revision resolved to its commit).
 pub async fn finish_import(conn: &mut Conn, m: &BaseModelRow) -> Result<()> {
     sqlx::query(
         "UPDATE base_models SET status = $2, error = $3, spec = $4, parameters = $5, license = $6, chat_template = $7, files = $8, size_bytes = $9,
-         catalog_repo_id = $10, updated_at = $11 WHERE id = $1",
+         catalog_repo_id = $10, updated_at = $11, source_ref = $12 WHERE id = $1",
     )
     .bind(&m.id)
     .bind(&m.status)
@@ -113,6 +114,7 @@ pub async fn finish_import(conn: &mut Conn, m: &BaseModelRow) -> Result<()> {
     .bind(m.size_bytes)
     .bind(&m.catalog_repo_id)
     .bind(m.updated_at)
+    .bind(&m.source_ref)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -303,3 +303,131 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     assert_eq!(e.app.get(&format!("/api/v1/base-models/{base}"), &other).await.status, 404);
     wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
 }
+
+/// A stand-in for the Hugging Face Hub on loopback, serving a model directory in the Hub's
+/// layout: the revision API (`sha`, `siblings` with sizes, git blob ids and LFS SHA-256s) and
+/// `resolve/<commit>/<file>` with range requests. The first download of each weights file is
+/// cut off halfway (the client must resume with a range request); with `corrupt`, the served
+/// config.json differs from its listed checksum.
+struct FakeHub {
+    url: String,
+    ranges: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn fake_hub(dir: std::path::PathBuf, corrupt: bool) -> FakeHub {
+    use axum::extract::{Path as P, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use sha2::Digest;
+    type Shared = (std::path::PathBuf, bool, std::sync::Arc<std::sync::Mutex<Vec<String>>>, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    async fn revision(State((dir, _, _, _)): State<Shared>, P((_owner, _name, _rev)): P<(String, String, String)>) -> impl IntoResponse {
+        let mut siblings = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            if name.ends_with(".safetensors") {
+                siblings
+                    .push(json!({"rfilename": name, "lfs": {"sha256": hex::encode(sha2::Sha256::digest(&bytes)), "size": bytes.len()}}));
+            } else {
+                let mut h = sha1::Sha1::new();
+                h.update(format!("blob {}\0", bytes.len()).as_bytes());
+                h.update(&bytes);
+                siblings.push(json!({"rfilename": name, "size": bytes.len(), "blobId": hex::encode(h.finalize())}));
+            }
+        }
+        siblings.push(json!({"rfilename": "README.md", "size": 3}));
+        axum::Json(json!({"sha": COMMIT, "siblings": siblings}))
+    }
+
+    async fn resolve(
+        State((dir, corrupt, ranges, cut)): State<Shared>,
+        P((_owner, _name, commit, file)): P<(String, String, String, String)>,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
+        if commit != COMMIT {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        let Ok(mut bytes) = std::fs::read(dir.join(&file)) else { return StatusCode::NOT_FOUND.into_response() };
+        if corrupt && file == "config.json" {
+            // Same size, different bytes: only the checksum can tell.
+            bytes[0] ^= 0x20;
+        }
+        if let Some(range) = headers.get("range").and_then(|r| r.to_str().ok()) {
+            ranges.lock().unwrap().push(format!("{file} {range}"));
+            let start: usize = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+            return (StatusCode::PARTIAL_CONTENT, bytes[start..].to_vec()).into_response();
+        }
+        let first_time = { !cut.lock().unwrap().contains(&file) };
+        if file.ends_with(".safetensors") && first_time {
+            cut.lock().unwrap().push(file.clone());
+            // Half the bytes, then the connection breaks.
+            let half = bytes[..bytes.len() / 2].to_vec();
+            let total = bytes.len();
+            use futures_util::StreamExt;
+            let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(half)]).chain(futures_util::stream::once(async {
+                // Let the first half reach the client before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut"))
+            }));
+            return ([("content-length", total.to_string())], axum::body::Body::from_stream(stream)).into_response();
+        }
+        bytes.into_response()
+    }
+
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let state: Shared = (dir, corrupt, ranges.clone(), std::sync::Arc::new(std::sync::Mutex::new(Vec::new())));
+    let app = axum::Router::new()
+        .route("/api/models/{owner}/{name}/revision/{rev}", axum::routing::get(revision))
+        .route("/{owner}/{name}/resolve/{commit}/{file}", axum::routing::get(resolve))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    FakeHub { url, ranges }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_imports_from_the_hub_pinned_resumed_and_checksummed() {
+    let Some(runtime) = test_support::runtime_command() else { return };
+    let tiny = test_support::tiny_model_dir().unwrap();
+    for corrupt in [false, true] {
+        let hub = fake_hub(tiny.clone(), corrupt).await;
+        let dirs = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.training.runtime = Some(runtime.clone());
+        settings.training.work_dir = dirs.path().join("work");
+        settings.training.model_cache_dir = dirs.path().join("models");
+        settings.training.hub_base_url = hub.url.clone();
+        let app = TestApp::with_settings(test_support::backends()[0], settings).await;
+        let (_, admin) = app.bootstrap().await;
+        let a = app
+            .post("/api/v1/base-models/import", &admin, json!({"name": "tiny", "source": {"kind": "hub", "repo_id": "tunery/tiny-llama"}}))
+            .await;
+        let id = a.expect(202)["id"].as_str().unwrap().to_string();
+        let done = wait_for(&app, &admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+        if corrupt {
+            assert_eq!(done["status"], "failed", "{done}");
+            assert!(done["error"].as_str().unwrap().contains("config.json: git blob"), "{done}");
+            continue;
+        }
+        assert_eq!(done["status"], "ready", "{done}");
+        assert_eq!(done["spec"]["layers"], 2);
+        let ranges = hub.ranges.lock().unwrap().clone();
+        assert!(ranges.iter().any(|r| r.starts_with("model.safetensors bytes=") && !r.ends_with("=0-")), "no resumed download: {ranges:?}");
+        let mut conn = app.services.db().read().await.unwrap();
+        let row = database::base_models::get_any(&mut conn, &id).await.unwrap();
+        assert_eq!(row.source_ref, "tunery/tiny-llama@0123456789abcdef0123456789abcdef01234567", "the revision is pinned to its commit");
+        assert!(!row.files.contains("README.md"), "only model files are fetched");
+        assert!(
+            !dirs.path().join("work/hub-cache/tunery/tiny-llama").join("0123456789abcdef0123456789abcdef01234567").exists(),
+            "the download cache is removed"
+        );
+    }
+    let app = TestApp::new(test_support::backends()[0]).await;
+    let (_, admin) = app.bootstrap().await;
+    let a = app.post("/api/v1/base-models/import", &admin, json!({"name": "x", "source": {"kind": "hub", "repo_id": "../etc"}})).await;
+    assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("source.repo_id")), "{}", a.body);
+}

@@ -58,6 +58,10 @@ pub struct TrainingSettings {
     pub default_max_restarts: u32,
     /// Seconds a stopping runtime gets to save its checkpoint before SIGKILL.
     pub stop_grace_s: u64,
+    /// The Hugging Face Hub (or a mirror with the same layout) that `hub` imports download from.
+    pub hub_base_url: String,
+    /// A Hub access token for gated or private repositories (never logged).
+    pub hub_token: Option<String>,
 }
 
 impl Default for TrainingSettings {
@@ -77,6 +81,8 @@ impl Default for TrainingSettings {
             price_per_device_hour: None,
             default_max_restarts: 2,
             stop_grace_s: 120,
+            hub_base_url: "https://huggingface.co".into(),
+            hub_token: None,
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Price per device-hour for cost estimates (default: the device type's list price).
     #[arg(long, env = "TUNERY_PRICE_PER_DEVICE_HOUR")]
     pub price_per_device_hour: Option<f64>,
+    /// The Hugging Face Hub (or a mirror with its layout) that model imports download from.
+    #[arg(long, env = "TUNERY_HUB_URL")]
+    pub hub_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +133,7 @@ struct FileConfig {
     device_type: Option<String>,
     training_threads: Option<u32>,
     price_per_device_hour: Option<f64>,
+    hub_url: Option<String>,
     #[serde(default)]
     auth: AuthFile,
     /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
@@ -323,6 +327,12 @@ impl ServeArgs {
         if let Some(p) = t.price_per_device_hour {
             anyhow::ensure!(p >= 0.0 && p.is_finite(), "--price-per-device-hour must be 0 or more (got {p})");
         }
+        if let Some(url) = self.hub_url.or(file.hub_url) {
+            anyhow::ensure!(url.starts_with("http://") || url.starts_with("https://"), "--hub-url must be an http(s) URL (got {url})");
+            t.hub_base_url = url;
+        }
+        // A token for gated or private Hub repositories: from the environment only, never a flag.
+        t.hub_token = std::env::var("TUNERY_HUB_TOKEN").ok().or_else(|| std::env::var("HF_TOKEN").ok()).filter(|t| !t.is_empty());
         let builtin_model_gguf = self.builtin_model_gguf.or(file.builtin_model_gguf);
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),

@@ -70,6 +70,9 @@ pub enum ImportSourceBody {
     Gguf { path: String },
     /// A Hugging Face model directory on the server.
     Directory { path: String },
+    /// A Hugging Face Hub repository (or one of the configured mirror), at a branch, tag or
+    /// commit (default `main`); downloaded resumably and checked against the Hub's checksums.
+    Hub { repo_id: String, revision: Option<String> },
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,8 +82,8 @@ pub struct ImportBaseModelRequest {
     pub source: ImportSourceBody,
 }
 
-/// Imports a model for the organization from a path on the server (so it needs
-/// `manage_resources`). Answers 202; the model is `importing` until its weights are stored.
+/// Imports a model for the organization from the Hugging Face Hub or a path on the server
+/// (`manage_resources`). Answers 202; the model is `importing` until its weights are stored.
 #[utoipa::path(post, path = "/api/v1/base-models/import", tag = "models", request_body = ImportBaseModelRequest,
     responses((status = 202, body = BaseModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
 pub async fn import_base_model(
@@ -93,6 +96,7 @@ pub async fn import_base_model(
     let source = match b.source {
         ImportSourceBody::Gguf { path } => S::Gguf { path },
         ImportSourceBody::Directory { path } => S::Directory { path },
+        ImportSourceBody::Hub { repo_id, revision } => S::Hub { repo_id, revision },
     };
     let m = app.services.import_base_model(&p, ImportRequest { name: b.name, source }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(m.into())))

@@ -15,8 +15,7 @@ use executors::protocol::{EventKind, ImportSource, ImportSpec, SPEC_VERSION};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// Where an import reads from. Paths are on the server's machine, so importing needs
-/// `manage_resources`.
+/// Where an import reads from: a path on the server's machine, or a Hub repository.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImportSourceRequest {
@@ -24,6 +23,18 @@ pub enum ImportSourceRequest {
     Gguf { path: String },
     /// A Hugging Face model directory (config.json, safetensors, tokenizer files).
     Directory { path: String },
+    /// A repository of the Hugging Face Hub (or the configured mirror), pinned to the commit
+    /// its revision (default `main`) points at when the import starts.
+    Hub { repo_id: String, revision: Option<String> },
+}
+
+/// Where an import reads from, once checked.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file or directory the runtime reads directly.
+    Local(ImportSource),
+    /// Downloaded from the hub first, then read as a directory.
+    Hub { repo_id: String, revision: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,20 +64,29 @@ impl Services {
     /// Starts importing a model for the caller's organization (202; the row is `importing`
     /// until the background import finishes).
     pub async fn import_base_model(&self, principal: &Principal, req: ImportRequest, ctx: &RequestContext) -> Result<BaseModel> {
+        // Base models are shared by the whole organization, and paths name files on the server:
+        // importing is for those who manage its resources.
         principal.require(Permission::ManageResources)?;
         let name = validate::name("name", &req.name)?;
         let (kind, source) = match &req.source {
-            ImportSourceRequest::Gguf { path } => ("gguf", ImportSource::Gguf { path: absolute_existing("source.path", path, false)? }),
+            ImportSourceRequest::Gguf { path } => {
+                ("gguf", Source::Local(ImportSource::Gguf { path: absolute_existing("source.path", path, false)? }))
+            }
             ImportSourceRequest::Directory { path } => {
                 let dir = absolute_existing("source.path", path, true)?;
                 if !dir.join("config.json").is_file() {
-                    return Err(ValidationError::new(
-                        "source.path",
-                        format!("'{path}' has no config.json: not a Hugging Face model directory"),
-                    )
-                    .into());
+                    let message = format!("'{path}' has no config.json: not a Hugging Face model directory");
+                    return Err(ValidationError::new("source.path", message).into());
                 }
-                ("directory", ImportSource::Directory { path: dir })
+                ("directory", Source::Local(ImportSource::Directory { path: dir }))
+            }
+            ImportSourceRequest::Hub { repo_id, revision } => {
+                super::hub::check_repo_id(repo_id)?;
+                let revision = revision.clone().unwrap_or_else(|| "main".into());
+                if revision.is_empty() || revision.len() > 200 || revision.chars().any(|c| c.is_control() || c == ' ') {
+                    return Err(ValidationError::new("source.revision", format!("is not a branch, tag or commit: '{revision}'")).into());
+                }
+                ("hub", Source::Hub { repo_id: repo_id.clone(), revision })
             }
         };
         let row = new_row(Some(principal.organization_id.clone()), &name, kind, &source, Some(principal.user_id.clone()));
@@ -86,8 +106,12 @@ impl Services {
     pub async fn ensure_builtin_model(&self, gguf: Option<&Path>) -> Result<Option<String>> {
         for stuck in database::base_models::importing(&mut *self.db().read().await?).await? {
             let source = match stuck.source_kind.as_str() {
-                "directory" => ImportSource::Directory { path: stuck.source_ref.clone().into() },
-                _ => ImportSource::Gguf { path: stuck.source_ref.clone().into() },
+                "directory" => Source::Local(ImportSource::Directory { path: stuck.source_ref.clone().into() }),
+                "hub" => {
+                    let (repo_id, revision) = stuck.source_ref.split_once('@').unwrap_or((&stuck.source_ref, "main"));
+                    Source::Hub { repo_id: repo_id.to_string(), revision: revision.to_string() }
+                }
+                _ => Source::Local(ImportSource::Gguf { path: stuck.source_ref.clone().into() }),
             };
             self.spawn_import(stuck, source);
         }
@@ -96,7 +120,7 @@ impl Services {
             return Ok(Some(row.id));
         }
         let Some(gguf) = gguf.filter(|p| p.is_file()) else { return Ok(None) };
-        let source = ImportSource::Gguf { path: gguf.to_path_buf() };
+        let source = Source::Local(ImportSource::Gguf { path: gguf.to_path_buf() });
         let row = new_row(None, BUILTIN_NAME, "builtin", &source, None);
         let mut tx = self.db().begin_write().await?;
         database::base_models::insert(tx.conn(), &row).await?;
@@ -121,7 +145,7 @@ impl Services {
         }
     }
 
-    fn spawn_import(&self, row: BaseModelRow, source: ImportSource) {
+    fn spawn_import(&self, row: BaseModelRow, source: Source) {
         let services = self.clone();
         tokio::spawn(async move {
             let mut done = row.clone();
@@ -152,9 +176,29 @@ impl Services {
         Ok(())
     }
 
-    async fn run_import(&self, row: &BaseModelRow, source: ImportSource) -> Result<()> {
+    async fn run_import(&self, row: &BaseModelRow, source: Source) -> Result<()> {
         let training = &self.settings().training;
         let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(RUNTIME_MISSING.into()))?;
+        let mut row = row.clone();
+        let (source, downloaded) = match source {
+            Source::Local(local) => (local, None),
+            Source::Hub { repo_id, revision } => {
+                let hub = super::hub::Hub::new(&training.hub_base_url, training.hub_token.clone())?;
+                let d = hub.download(&repo_id, &revision, &training.work_dir.join("hub-cache")).await?;
+                tracing::info!(repo = %repo_id, commit = %d.commit, bytes = d.fetched_bytes, "downloaded from the hub");
+                row.source_ref = format!("{repo_id}@{}", d.commit);
+                (ImportSource::Directory { path: d.dir.clone() }, Some(d.dir))
+            }
+        };
+        let outcome = self.import_with_runtime(&runtime, &row, source).await;
+        if let (Ok(()), Some(dir)) = (&outcome, downloaded) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        outcome
+    }
+
+    async fn import_with_runtime(&self, runtime: &executors::RuntimeCommand, row: &BaseModelRow, source: ImportSource) -> Result<()> {
+        let training = &self.settings().training;
         let workdir = training.work_dir.join(format!("import-{}", row.id));
         let _ = std::fs::remove_dir_all(&workdir);
         std::fs::create_dir_all(&workdir).map_err(internal)?;
@@ -221,9 +265,10 @@ impl Services {
 pub(crate) const RUNTIME_MISSING: &str =
     "the training runtime is not configured on this server: run scripts/runtime-env.sh and start the server with --runtime-python";
 
-fn new_row(organization_id: Option<String>, name: &str, kind: &str, source: &ImportSource, created_by: Option<String>) -> BaseModelRow {
+fn new_row(organization_id: Option<String>, name: &str, kind: &str, source: &Source, created_by: Option<String>) -> BaseModelRow {
     let source_ref = match source {
-        ImportSource::Gguf { path } | ImportSource::Directory { path } => path.to_string_lossy().into_owned(),
+        Source::Local(ImportSource::Gguf { path } | ImportSource::Directory { path }) => path.to_string_lossy().into_owned(),
+        Source::Hub { repo_id, revision } => format!("{repo_id}@{revision}"),
     };
     let now = now_ms();
     BaseModelRow {

@@ -2,6 +2,7 @@
 //! this installation (weights in the blob store), and the built-in model imported at start.
 
 pub mod files;
+mod hub;
 mod import;
 
 pub use files::StoredFile;

@@ -33,16 +33,24 @@ pub enum ModelsCommand {
         #[arg(num_args = 2..=10, required = true)]
         ids: Vec<String>,
     },
-    /// Import a model from a file or directory on the server (administrators).
+    /// Import a model from the Hugging Face Hub or a file or directory on the server
+    /// (administrators).
+    #[command(group(clap::ArgGroup::new("source").required(true)))]
     Import {
         #[arg(long)]
         name: String,
-        /// A GGUF file (dequantized on import).
-        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        /// A GGUF file on the server (dequantized on import).
+        #[arg(long, group = "source")]
         gguf: Option<String>,
-        /// A Hugging Face model directory.
-        #[arg(long)]
+        /// A Hugging Face model directory on the server.
+        #[arg(long, group = "source")]
         dir: Option<String>,
+        /// A Hugging Face Hub repository (owner/name).
+        #[arg(long, group = "source")]
+        hub: Option<String>,
+        /// With --hub: the branch, tag or commit [default: main].
+        #[arg(long, requires = "hub")]
+        revision: Option<String>,
         /// Wait until the import has finished.
         #[arg(long)]
         wait: bool,
@@ -196,11 +204,12 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                 t.print();
             }
         }
-        ModelsCommand::Import { name, gguf, dir, wait } => {
-            let source = match (gguf, dir) {
-                (Some(path), _) => json!({"kind": "gguf", "path": path}),
-                (None, Some(path)) => json!({"kind": "directory", "path": path}),
-                (None, None) => bail!("give --gguf FILE or --dir DIRECTORY"),
+        ModelsCommand::Import { name, gguf, dir, hub, revision, wait } => {
+            let source = match (gguf, dir, hub) {
+                (Some(path), _, _) => json!({"kind": "gguf", "path": path}),
+                (_, Some(path), _) => json!({"kind": "directory", "path": path}),
+                (_, _, Some(repo)) => json!({"kind": "hub", "repo_id": repo, "revision": revision}),
+                _ => bail!("give --hub OWNER/NAME, --gguf FILE or --dir DIRECTORY"),
             };
             let mut v = api.post("/api/v1/base-models/import", &json!({"name": name, "source": source})).await?;
             let id = s(&v, "id");
