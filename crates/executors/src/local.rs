@@ -82,11 +82,18 @@ impl RuntimeCommand {
 
     /// Starts `python -m tunery_runtime <command> --spec SPEC --workdir DIR`.
     pub fn start(&self, command: &str, spec: &Path, workdir: &Path) -> Result<Running, StartError> {
+        self.start_with(command, spec, workdir, &[])
+    }
+
+    /// Like [`RuntimeCommand::start`] with extra arguments (`--nproc-per-node N` for a
+    /// data-parallel run: the runtime's launcher starts the ranks and relays rank 0's events).
+    pub fn start_with(&self, command: &str, spec: &Path, workdir: &Path, extra: &[String]) -> Result<Running, StartError> {
         self.check()?;
         let mut cmd = Command::new(&self.python);
         cmd.arg("-m")
             .arg("tunery_runtime")
             .arg(command)
+            .args(extra)
             .arg("--spec")
             .arg(spec)
             .arg("--workdir")

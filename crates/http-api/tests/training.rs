@@ -29,6 +29,10 @@ struct Env {
 }
 
 async fn env(backend: test_support::Backend) -> Option<Env> {
+    env_with(backend, 1).await
+}
+
+async fn env_with(backend: test_support::Backend, devices: u32) -> Option<Env> {
     let runtime = test_support::runtime_command()?;
     let dirs = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
@@ -36,6 +40,7 @@ async fn env(backend: test_support::Backend) -> Option<Env> {
     settings.training.work_dir = dirs.path().join("work");
     settings.training.model_cache_dir = dirs.path().join("models");
     settings.training.stop_grace_s = 30;
+    settings.training.devices = devices;
     let app = TestApp::with_settings(backend, settings).await;
     app.services.start_training().await.unwrap();
     let (_, admin) = app.bootstrap().await;
@@ -430,4 +435,18 @@ async fn a_model_imports_from_the_hub_pinned_resumed_and_checksummed() {
     let (_, admin) = app.bootstrap().await;
     let a = app.post("/api/v1/base-models/import", &admin, json!({"name": "x", "source": {"kind": "hub", "repo_id": "../etc"}})).await;
     assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("source.repo_id")), "{}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_data_parallel_over_two_cpu_processes() {
+    let Some(e) = env_with(test_support::backends()[0], 2).await else { return };
+    let base = import_tiny(&e).await;
+    let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+    let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
+    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let started = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started"), &e.admin).await;
+    assert_eq!(started.body["data"][0]["data"]["world_size"], 2, "{}", started.body);
+    let progress = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=progress"), &e.admin).await;
+    assert_eq!(progress.body["data"].as_array().unwrap().len(), 4, "rank 0 alone reports");
 }

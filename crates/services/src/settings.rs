@@ -46,7 +46,7 @@ pub struct TrainingSettings {
     pub device_type: String,
     /// Memory of one device in bytes (for `cpu`: the machine's memory), for the fit check at submit.
     pub device_memory_bytes: u64,
-    /// Devices a job may use.
+    /// Devices a job uses: more than one runs data-parallel ranks (DDP) on this machine.
     pub devices: u32,
     /// CPU threads for the runtime (None: torch's default).
     pub threads: Option<u32>,

@@ -98,6 +98,9 @@ pub struct ServeArgs {
     /// CPU threads per training process.
     #[arg(long, env = "TUNERY_TRAINING_THREADS")]
     pub training_threads: Option<u32>,
+    /// Devices per job: more than one runs data-parallel ranks (DDP) on this machine.
+    #[arg(long, env = "TUNERY_DEVICES_PER_JOB")]
+    pub devices_per_job: Option<u32>,
     /// Price per device-hour for cost estimates (default: the device type's list price).
     #[arg(long, env = "TUNERY_PRICE_PER_DEVICE_HOUR")]
     pub price_per_device_hour: Option<f64>,
@@ -132,6 +135,7 @@ struct FileConfig {
     training_device: Option<String>,
     device_type: Option<String>,
     training_threads: Option<u32>,
+    devices_per_job: Option<u32>,
     price_per_device_hour: Option<f64>,
     hub_url: Option<String>,
     #[serde(default)]
@@ -323,6 +327,10 @@ impl ServeArgs {
         t.device_memory_bytes =
             if known.name == "cpu" { machine_memory_bytes().unwrap_or(16 << 30) } else { (known.memory_gib * (1u64 << 30) as f64) as u64 };
         t.threads = self.training_threads.or(file.training_threads);
+        if let Some(d) = self.devices_per_job.or(file.devices_per_job) {
+            anyhow::ensure!((1..=64).contains(&d), "--devices-per-job must be between 1 and 64 (got {d})");
+            t.devices = d;
+        }
         t.price_per_device_hour = self.price_per_device_hour.or(file.price_per_device_hour);
         if let Some(p) = t.price_per_device_hour {
             anyhow::ensure!(p >= 0.0 && p.is_finite(), "--price-per-device-hour must be 0 or more (got {p})");

@@ -129,7 +129,9 @@ impl Services {
             self.job_log(&row.id, "info", &format!("resuming from {}", path.strip_prefix(&workdir).unwrap_or(path).display())).await?;
         }
 
-        let mut running = match runtime.start("train", &spec_path, &workdir) {
+        // More than one device: data-parallel ranks on this machine (gloo on the CPU, NCCL on CUDA).
+        let ranks = if training.devices > 1 { vec!["--nproc-per-node".to_string(), training.devices.to_string()] } else { vec![] };
+        let mut running = match runtime.start_with("train", &spec_path, &workdir, &ranks) {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
         };
