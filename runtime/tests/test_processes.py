@@ -140,3 +140,47 @@ def test_launcher_two_ranks_sigterm_exits_75(tiny_model_dir, tmp_path):
     assert stopped["event"] == "stopped" and stopped["checkpoint"] == f"checkpoints/step-{stopped['step']:08d}"
     state = json.loads((work / stopped["checkpoint"] / "state.json").read_text())
     assert state["world_size"] == 2 and state["step"] == stopped["step"]
+
+
+def test_kills_during_checkpoint_saves_never_leave_a_broken_checkpoint(tiny_model_dir, tmp_path):
+    """SIGKILL at many moments of a run that checkpoints every step (so most kills land in or
+    near a save): every ``checkpoints/step-*`` left behind opens cleanly, and the run resumes
+    from the newest one to the end."""
+    import random
+
+    from tunery_runtime.checkpoint import open_checkpoint
+
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(12))
+    spec = make_spec(tiny_model_dir, train, training={"max_steps": 400, "checkpoint_every_steps": 1, "keep_checkpoints": 3})
+    work = tmp_path / "work"
+    rng = random.Random(5)
+    resumed_from = []
+    for round_ in range(6):
+        newest = sorted((work / "checkpoints").glob("step-*")) if (work / "checkpoints").exists() else []
+        spec["resume_from"] = str(newest[-1]) if newest else None
+        if newest:
+            resumed_from.append(newest[-1].name)
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tunery_runtime", "train", "--spec", str(tmp_path / "spec.json"), "--workdir", str(work)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env(), cwd=str(RUNTIME),
+        )
+        # Wait for the first checkpoint of this round, then kill after a random short delay.
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "checkpoint":
+                break
+        import time
+
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.kill()
+        proc.wait(timeout=60)
+        for d in sorted((work / "checkpoints").glob("step-*")):
+            open_checkpoint(str(d))  # raises checkpoint_corrupt on a torn checkpoint
+        assert not list((work / "checkpoints").glob("step-*.tmp*")), "a temporary directory is named like a checkpoint"
+    assert len(set(resumed_from)) >= 3, resumed_from
+    newest = sorted((work / "checkpoints").glob("step-*"))[-1]
+    spec["resume_from"] = str(newest)
+    spec["training"]["max_steps"] = int(newest.name.split("-")[1]) + 3
+    code, events = run_train(spec, work)
+    assert code == 0, events
+    assert of(events, "started")[0]["resumed_from_step"] == int(newest.name.split("-")[1])
