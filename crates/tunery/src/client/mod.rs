@@ -73,7 +73,8 @@ pub enum ClientCommand {
     /// Base models (catalog, imported, compare, import) and fine-tuned models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Memory, time and cost of a fine-tuning run before submitting it.
+    /// Memory, time and cost of a fine-tuning run before submitting it (exit code 3 when it
+    /// does not fit this installation's device).
     Estimate(estimate::EstimateArgs),
     /// Fine-tuning jobs: create, list, show, cancel, resume, logs, watch.
     #[command(subcommand)]
