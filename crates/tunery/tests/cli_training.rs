@@ -272,3 +272,45 @@ fn the_builtin_smollm2_learns_a_made_up_answer_format() {
     assert!(before <= 2, "the base model already answers in the format ({before}/20)");
     assert!(after >= 16, "the fine-tuned model answers in the format only {after}/20 times");
 }
+
+#[test]
+fn catalog_compare_estimate_and_a_missing_runtime_through_the_cli() {
+    let srv = ServerProcess::start(&[]);
+    let cli = Cli::new(&srv.url);
+    login(&cli);
+    let catalog = cli.ok(&["models", "list", "--catalog", "--search", "qwen"]);
+    assert!(catalog.contains("Qwen/Qwen2.5-7B-Instruct") && !catalog.contains("Llama"), "{catalog}");
+    let small = cli.json(&["models", "list", "--catalog", "--max-parameters", "1e9"]);
+    assert!(small["data"].as_array().unwrap().iter().all(|m| m["spec"]["parameters"].as_u64().unwrap() <= 1_000_000_000));
+    let compared = cli.ok(&["models", "compare", "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"]);
+    let layers = compared.lines().find(|l| l.starts_with("layers")).unwrap();
+    assert!(layers.contains("32") && layers.contains("28"), "{compared}");
+    let shown = cli.ok(&["models", "show", "HuggingFaceTB/SmolLM2-135M-Instruct"]);
+    assert!(shown.contains("134") && shown.contains("apache-2.0"), "{shown}");
+
+    let fits = cli.ok(&[
+        "estimate",
+        "--model",
+        "meta-llama/Llama-2-7b-hf",
+        "--method",
+        "qlora",
+        "--seq-len",
+        "512",
+        "--batch",
+        "1",
+        "--gradient-checkpointing",
+        "--device-type",
+        "T4",
+        "--tokens",
+        "1000000",
+    ]);
+    assert!(fits.contains("T4: fits"), "{fits}");
+    let too_big = cli.fails(&["estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--method", "full", "--tokens", "1000000"], 3);
+    let _ = too_big;
+    let json = cli.json(&["estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--method", "full", "--tokens", "1000000"]);
+    assert_eq!(json["selected"]["fits"], false);
+
+    // This server has no training runtime: jobs are refused with the way to fix it.
+    let err = cli.fails(&["jobs", "create", "--model", "bm_000000000000000000000000", "--dataset", "ds_000000000000000000000000"], 1);
+    assert!(err.contains("runtime-env.sh") && err.contains("--runtime-python"), "{err}");
+}

@@ -71,6 +71,19 @@ fn params(v: &Value) -> String {
     }
 }
 
+/// 134515008 → `134,515,008`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn spec_rows(spec: &Value) -> Vec<(&'static str, String)> {
     vec![
         ("architecture", s(spec, "architecture")),
@@ -173,13 +186,21 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                     ("created", time(&v, "created_at")),
                 ]);
             } else {
-                let mut rows = vec![
-                    ("id", s(&v, if v["object"] == "base_model" { "id" } else { "repo_id" })),
-                    ("name", s(&v, "name")),
-                    ("status", s(&v, "status")),
-                    ("license", s(&v, "license")),
-                ];
+                let mut rows = if v["object"] == "base_model" {
+                    vec![
+                        ("id", s(&v, "id")),
+                        ("name", s(&v, "name")),
+                        ("status", s(&v, "status")),
+                        ("catalog entry", s(&v, "catalog_repo_id")),
+                    ]
+                } else {
+                    vec![("repository", s(&v, "repo_id")), ("family", s(&v, "family"))]
+                };
+                rows.push(("license", s(&v, "license")));
                 rows.extend(spec_rows(&v["spec"]));
+                if let (Some(n), Some(at)) = (v["spec"]["parameters"].as_u64(), rows.iter().position(|(k, _)| *k == "parameters")) {
+                    rows[at].1 = format!("{} ({})", thousands(n), params(&v["spec"]["parameters"]));
+                }
                 print_kv(&rows);
             }
         }
