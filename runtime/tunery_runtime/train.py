@@ -110,17 +110,26 @@ class Dist:
 
 
 def token_losses(model: Any, batch: Batch, attn_impl: str, dtype: torch.dtype) -> torch.Tensor:
-    """Cross-entropy of every next-token prediction, (B, L-1), zero where the label is ignored."""
+    """Cross-entropy of every next-token prediction, (B, L-1), zero where the label is ignored.
+
+    The language-model head (vocabulary-wide) runs only at the positions whose next token is
+    trained in some row (`logits_to_keep`), not at prompts and padding: less compute and far
+    less memory for the (positions × vocabulary) logits."""
+    labels = batch.labels[:, 1:]
+    keep = (labels != IGNORE).any(dim=0).nonzero().squeeze(1)
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask(attn_impl, dtype),
         position_ids=batch.position_ids,
         use_cache=False,
+        logits_to_keep=keep,
     )
-    logits = out.logits[:, :-1, :].float()
-    labels = batch.labels[:, 1:]
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="none")
-    return loss.view(labels.shape)
+    logits = out.logits.float()
+    kept = labels[:, keep]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), kept.reshape(-1), ignore_index=IGNORE, reduction="none")
+    full = torch.zeros(labels.shape, dtype=loss.dtype, device=loss.device)
+    full[:, keep] = loss.view(kept.shape)
+    return full
 
 
 def sequence_logps(model: Any, batch: Batch, attn_impl: str, dtype: torch.dtype) -> torch.Tensor:
