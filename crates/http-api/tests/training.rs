@@ -29,10 +29,10 @@ struct Env {
 }
 
 async fn env(backend: test_support::Backend) -> Option<Env> {
-    env_with(backend, 1).await
+    env_with(backend, |_| {}).await
 }
 
-async fn env_with(backend: test_support::Backend, devices: u32) -> Option<Env> {
+async fn env_with(backend: test_support::Backend, configure: impl FnOnce(&mut Settings)) -> Option<Env> {
     let runtime = test_support::runtime_command()?;
     let dirs = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
@@ -40,7 +40,7 @@ async fn env_with(backend: test_support::Backend, devices: u32) -> Option<Env> {
     settings.training.work_dir = dirs.path().join("work");
     settings.training.model_cache_dir = dirs.path().join("models");
     settings.training.stop_grace_s = 30;
-    settings.training.devices = devices;
+    configure(&mut settings);
     let app = TestApp::with_settings(backend, settings).await;
     app.services.start_training().await.unwrap();
     let (_, admin) = app.bootstrap().await;
@@ -248,6 +248,41 @@ async fn a_killed_runtime_restarts_from_its_checkpoint_and_finishes() {
     let started = started.body["data"].as_array().unwrap().clone();
     assert_eq!(started.len(), 2);
     assert!(started[1]["data"]["resumed_from_step"].as_i64().unwrap() >= 2, "{started:?}");
+
+    // The same job without the crash ends with the same loss: the resume is exact.
+    let mut twin = job_body(&base, &ds, 1000);
+    twin["config"]["hyperparameters"]["checkpoint_every_steps"] = json!(10);
+    let twin = e.app.post("/api/v1/jobs", &e.admin, twin).await.expect(202)["id"].as_str().unwrap().to_string();
+    let twin = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{twin}"), terminal, 180).await;
+    let (a, b) = (done["latest_loss"].as_f64().unwrap(), twin["latest_loss"].as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "final loss {a} after a crash vs {b} without");
+
+    // With no restarts left, a crash fails the job with the tail of the runtime's stderr.
+    let mut fragile = job_body(&base, &ds, 1000);
+    fragile["max_restarts"] = json!(0);
+    let fragile = e.app.post("/api/v1/jobs", &e.admin, fragile).await.expect(202)["id"].as_str().unwrap().to_string();
+    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{fragile}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 2, 120).await;
+    let pid = {
+        let mut conn = e.app.services.db().read().await.unwrap();
+        database::jobs::get_any(&mut conn, &fragile).await.unwrap().runner_pid.expect("a running runtime")
+    };
+    std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap();
+    let failed = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{fragile}"), terminal, 120).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "runtime_crashed", "{failed}");
+    assert!(failed["error"]["message"].as_str().unwrap().contains("signal 9"), "{failed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_does_not_fit_the_device_is_refused_with_its_estimate() {
+    let Some(e) = env_with(test_support::backends()[0], |s| s.training.device_memory_bytes = 64 << 20).await else { return };
+    let base = import_tiny(&e).await;
+    let ds = dataset(&e, "sums", &chat_jsonl(8)).await;
+    let a = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await;
+    assert_eq!((a.status.as_u16(), a.code()), (422, "model_does_not_fit"), "{}", a.body);
+    let message = a.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("GiB") && message.contains("QLoRA") && message.contains("gradient_checkpointing"), "{message}");
+    assert!(e.app.get("/api/v1/jobs", &e.admin).await.body["data"].as_array().unwrap().is_empty(), "nothing was queued");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,7 +474,7 @@ async fn a_model_imports_from_the_hub_pinned_resumed_and_checksummed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_data_parallel_over_two_cpu_processes() {
-    let Some(e) = env_with(test_support::backends()[0], 2).await else { return };
+    let Some(e) = env_with(test_support::backends()[0], |s| s.training.devices = 2).await else { return };
     let base = import_tiny(&e).await;
     let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
     let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
