@@ -171,8 +171,11 @@ pub struct EventRow {
     pub data: String,
 }
 
-/// Appends an event with the next sequence number; returns the number.
+/// Appends an event with the next sequence number; returns the number. The job's row is
+/// locked first, so concurrent appends (the runner's progress, a user's cancel) take turns
+/// instead of computing the same number.
 pub async fn append_event(conn: &mut Conn, job_id: &str, kind: &str, step: Option<i64>, time: i64, data: &str) -> Result<i64> {
+    lock(conn, job_id).await?;
     let seq: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1").bind(job_id).fetch_one(&mut *conn).await?;
     sqlx::query("INSERT INTO job_events (job_id, seq, kind, step, time, data) VALUES ($1, $2, $3, $4, $5, $6)")

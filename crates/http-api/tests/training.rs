@@ -485,3 +485,34 @@ async fn a_job_runs_data_parallel_over_two_cpu_processes() {
     let progress = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=progress"), &e.admin).await;
     assert_eq!(progress.body["data"].as_array().unwrap().len(), 4, "rank 0 alone reports");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_event_appends_get_distinct_sequence_numbers() {
+    for backend in test_support::backends() {
+        let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
+        let (user, admin) = app.bootstrap().await;
+        let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+        let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chat_jsonl(2).as_bytes()).await.expect(201)["dataset"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, job, _) = common::insert_training_rows(&app, &org, &user, &ds).await;
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let (db, job) = (app.services.db().clone(), job.clone());
+                tokio::spawn(async move {
+                    let mut tx = db.begin_write().await.unwrap();
+                    let seq = database::jobs::append_event(tx.conn(), &job, "log", None, i, "{}").await.unwrap();
+                    tx.commit().await.unwrap();
+                    seq
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap());
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=40).collect::<Vec<i64>>(), "{backend:?}");
+    }
+}
