@@ -228,6 +228,8 @@ pub struct JobView {
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
     pub merge_lora: bool,
+    /// A built-in chat template chosen by name (null: the base model's own).
+    pub chat_template: Option<String>,
     /// The estimate made at submission (memory, tokens, time, cost).
     #[schema(value_type = Object)]
     pub estimate: serde_json::Value,
@@ -254,6 +256,7 @@ impl From<Job> for JobView {
             object: "job",
             config: serde_json::to_value(&j.config).unwrap_or_default(),
             merge_lora: j.merge_lora,
+            chat_template: j.chat_template,
             estimate: j.estimate,
             error: r.error_code.map(|code| JobErrorView { code, message: r.error_message.unwrap_or_default(), hint: r.error_hint }),
             created_at: secs(r.created_at),

@@ -336,12 +336,25 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     // A viewer may look but not train; another organization sees nothing.
     let (_, viewer) = e.app.user(&e.admin, "viewer@example.com", "viewer").await;
     assert_eq!(e.app.post("/api/v1/jobs", &viewer, job_body(&base, &ds, 4)).await.code(), "permission_denied");
-    let job = post(job_body(&base, &ds, 2)).await.expect(202)["id"].as_str().unwrap().to_string();
+    let mut unknown_template = job_body(&base, &ds, 2);
+    unknown_template["chat_template"] = json!("nope");
+    let a = post(unknown_template).await;
+    assert_eq!(a.body["error"]["param"], "chat_template", "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("llama3"), "{}", a.body);
+    // A built-in template chosen by name trains instead of the model's own.
+    let mut named = job_body(&base, &ds, 2);
+    named["chat_template"] = json!("chatml");
+    // SmolLM2's template adds a default system prompt: longer rows.
+    named["config"]["data"]["max_seq_length"] = json!(256);
+    let job = post(named).await.expect(202).clone();
+    assert_eq!(job["chat_template"], "chatml");
+    let job = job["id"].as_str().unwrap().to_string();
     assert_eq!(e.app.get(&format!("/api/v1/jobs/{job}"), &viewer).await.status, 200);
     let (_, other) = e.app.other_org(&e.admin, "Other").await;
     assert_eq!(e.app.get(&format!("/api/v1/jobs/{job}"), &other).await.status, 404);
     assert_eq!(e.app.get(&format!("/api/v1/base-models/{base}"), &other).await.status, 404);
-    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
 }
 
 /// A stand-in for the Hugging Face Hub on loopback, serving a model directory in the Hub's

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 /// Submits a fine-tuning job. It is checked against the dataset version (valid records of the
 /// kind the objective trains on), the base model (imported and ready) and the estimate (it must
 /// fit this installation's device), then queued: 202 with the job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body(content = Object, description = "name, project_id, base_model_id, dataset_id, dataset_version, validation_dataset_id, validation_dataset_version, config {objective, method, data, hyperparameters}, max_restarts, merge_lora"),
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body(content = Object, description = "name, project_id, base_model_id, dataset_id, dataset_version, validation_dataset_id, validation_dataset_version, config {objective, method, data, hyperparameters}, max_restarts, merge_lora, chat_template (a built-in template's name)"),
     responses((status = 202, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
 pub async fn create_job(
     State(app): State<AppState>,

@@ -38,6 +38,9 @@ pub struct NewJob {
     /// Also store the LoRA merged into the base weights.
     #[serde(default)]
     pub merge_lora: bool,
+    /// Train through this built-in chat template (`chatml`, `llama3`, `qwen2`, `mistral`,
+    /// `mistral-v0.1`, `gemma`, `phi3`) instead of the base model's own.
+    pub chat_template: Option<String>,
 }
 
 /// Kinds of events that are metrics (charts) rather than logs.
@@ -49,14 +52,16 @@ pub struct Job {
     pub row: JobRow,
     pub config: TrainingConfig,
     pub merge_lora: bool,
+    /// A built-in chat template chosen by name (None: the base model's own).
+    pub chat_template: Option<String>,
     pub estimate: serde_json::Value,
 }
 
 impl Job {
     pub fn of(row: JobRow) -> Job {
-        let (config, merge_lora) = stored_config(&row.config);
+        let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config);
         let estimate = serde_json::from_str(&row.estimate).unwrap_or(serde_json::Value::Null);
-        Job { row, config, merge_lora, estimate }
+        Job { row, config, merge_lora, chat_template, estimate }
     }
 
     pub fn state(&self) -> JobState {
@@ -151,6 +156,12 @@ impl Services {
             )
             .into());
         }
+        if let Some(name) = &new.chat_template {
+            chat_template::ChatTemplate::builtin(name).map_err(|e| {
+                let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
+                ValidationError::new("chat_template", format!("{e} (known: {})", known.join(", ")))
+            })?;
+        }
         let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
         if max_restarts > 20 {
             return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());
@@ -204,8 +215,12 @@ impl Services {
             base_model_id: base.row.id.clone(),
             dataset_version_id: version.id.clone(),
             validation_version_id: validation.map(|v| v.id),
-            config: serde_json::to_string(&ConfigWithOutput { config: &new.config, merge_lora: new.merge_lora })
-                .map_err(crate::datasets::internal)?,
+            config: serde_json::to_string(&ConfigWithOutput {
+                config: &new.config,
+                merge_lora: new.merge_lora,
+                chat_template: new.chat_template.clone(),
+            })
+            .map_err(crate::datasets::internal)?,
             device: self.settings().training.device.clone(),
             estimate: estimate_json.to_string(),
             state: JobState::Queued.as_str().into(),
@@ -464,22 +479,33 @@ impl Services {
     }
 }
 
-/// The configuration as stored: the user's `TrainingConfig` plus output choices.
+/// The configuration as stored: the user's `TrainingConfig` plus the job's other choices.
 #[derive(serde::Serialize)]
 struct ConfigWithOutput<'a> {
     #[serde(flatten)]
     config: &'a TrainingConfig,
     merge_lora: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_template: Option<String>,
 }
 
-/// Reads a stored configuration back: the training config and the merge flag.
-pub(crate) fn stored_config(json: &str) -> (TrainingConfig, bool) {
+/// A stored configuration, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredConfig {
+    pub config: TrainingConfig,
+    pub merge_lora: bool,
+    pub chat_template: Option<String>,
+}
+
+pub(crate) fn stored_config(json: &str) -> StoredConfig {
     let mut value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    let merge = value.get("merge_lora").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let merge_lora = value.get("merge_lora").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let chat_template = value.get("chat_template").and_then(serde_json::Value::as_str).map(str::to_string);
     if let Some(o) = value.as_object_mut() {
         o.remove("merge_lora");
+        o.remove("chat_template");
     }
-    (serde_json::from_value(value).unwrap_or_default(), merge)
+    StoredConfig { config: serde_json::from_value(value).unwrap_or_default(), merge_lora, chat_template }
 }
 
 /// Averages a series into at most `points` buckets of equal step width; keeps the last point.
@@ -535,7 +561,7 @@ mod tests {
     #[test]
     fn stored_config_round_trips_with_the_merge_flag() {
         let c = TrainingConfig::default();
-        let json = serde_json::to_string(&ConfigWithOutput { config: &c, merge_lora: true }).unwrap();
-        assert_eq!(stored_config(&json), (c, true));
+        let json = serde_json::to_string(&ConfigWithOutput { config: &c, merge_lora: true, chat_template: Some("llama3".into()) }).unwrap();
+        assert_eq!(stored_config(&json), StoredConfig { config: c, merge_lora: true, chat_template: Some("llama3".into()) });
     }
 }

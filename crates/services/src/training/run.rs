@@ -5,7 +5,7 @@
 use crate::audit::{append, AuditEvent};
 use crate::datasets::internal;
 use crate::models::files::{parse_manifest, StoredFile};
-use crate::training::{stored_config, Job};
+use crate::training::{stored_config, Job, StoredConfig};
 use crate::{now_ms, Error, RequestContext, Result, Services};
 use database::jobs::{CheckpointRow, JobRow};
 use domain::ids::IdKind;
@@ -105,7 +105,12 @@ impl Services {
         }
 
         let resume_from = self.checkpoint_to_resume(row, &workdir).await?;
-        let (config, merge_lora) = stored_config(&row.config);
+        let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config);
+        // A built-in template chosen by name goes to the runtime as its Jinja source.
+        let chat_template = match chat_template {
+            Some(name) => Some(chat_template::ChatTemplate::builtin(&name).map_err(internal)?.source().to_string()),
+            None => None,
+        };
         let spec = TrainSpec::new(
             config.objective,
             config.method.clone(),
@@ -114,7 +119,7 @@ impl Services {
             SpecInputs {
                 job_id: row.id.clone(),
                 model_path: model_dir,
-                chat_template: None,
+                chat_template,
                 train_path,
                 validation_path,
                 resume_from: resume_from.clone(),

@@ -75,6 +75,10 @@ pub struct CreateArgs {
     /// Also store the LoRA merged into the base weights.
     #[arg(long)]
     pub merge_lora: bool,
+    /// Train through a built-in chat template (chatml, llama3, qwen2, mistral, gemma, phi3)
+    /// instead of the model's own.
+    #[arg(long)]
+    pub chat_template: Option<String>,
     /// Watch the job after submitting it.
     #[arg(long)]
     pub watch: bool,
@@ -142,6 +146,7 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                 ("dataset_version", a.dataset_version.map(Value::from)),
                 ("validation_dataset_id", a.validation.map(Value::from)),
                 ("max_restarts", a.max_restarts.map(Value::from)),
+                ("chat_template", a.chat_template.map(Value::from)),
             ] {
                 if let Some(v) = value {
                     body[key] = v;
