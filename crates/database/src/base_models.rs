@@ -142,16 +142,14 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<String> {
     Ok(files)
 }
 
-/// The latest measured training speed of a model on a device type with a method.
-pub async fn measured_throughput(conn: &mut Conn, base_model_id: &str, device_type: &str, method: &str) -> Result<Option<f64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3",
-    )
-    .bind(base_model_id)
-    .bind(device_type)
-    .bind(method)
-    .fetch_optional(&mut *conn)
-    .await?)
+/// The latest measured training speed of a model with a method, per device type:
+/// (device type, tokens per second).
+pub async fn measured_throughputs(conn: &mut Conn, base_model_id: &str, method: &str) -> Result<Vec<(String, f64)>> {
+    Ok(sqlx::query_as("SELECT device_type, tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND method = $2")
+        .bind(base_model_id)
+        .bind(method)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// Records a finished job's speed, replacing the earlier figure for the same key.

@@ -39,13 +39,13 @@ pub struct JobRow {
     pub updated_at: i64,
 }
 
+const INSERT_COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
+/// What reads select: a loss stored as NaN (see `update`) reads back as NULL.
 const COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, NULLIF(latest_loss, 'NaN') AS latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, j: &JobRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO jobs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14)",
-        COLUMNS.replace("NULLIF(latest_loss, 'NaN') AS latest_loss", "latest_loss")
-    ))
+        "INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14)"))
     .bind(&j.id)
     .bind(&j.organization_id)
     .bind(&j.project_id)

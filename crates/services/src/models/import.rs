@@ -4,7 +4,6 @@
 
 use crate::audit::{append, AuditEvent};
 use crate::datasets::internal;
-use crate::error::OrNotFound;
 use crate::models::BaseModel;
 use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use database::base_models::BaseModelRow;
@@ -131,18 +130,6 @@ impl Services {
         let id = row.id.clone();
         self.spawn_import(row, source);
         Ok(Some(id))
-    }
-
-    /// Waits until a base model is no longer importing (for callers that need it ready).
-    pub async fn wait_base_model(&self, id: &str, timeout: std::time::Duration) -> Result<BaseModelRow> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let row = database::base_models::get_any(&mut *self.db().read().await?, id).await.or_not_found("base model")?;
-            if row.status != "importing" || tokio::time::Instant::now() >= deadline {
-                return Ok(row);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
     }
 
     fn spawn_import(&self, row: BaseModelRow, source: Source) {

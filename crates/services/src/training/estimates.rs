@@ -2,7 +2,6 @@
 //! pure formulas in `domain::estimate` and, when a job of the same model, device type and
 //! method has finished here before, its measured speed.
 
-use crate::error::OrNotFound;
 use crate::{Error, Principal, Result, Services};
 use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, DEVICE_TYPES};
 use domain::model_spec::ModelSpec;
@@ -146,16 +145,14 @@ impl Services {
         };
         let e = estimate::estimate(&spec, &input);
         let price = req.price_per_gpu_hour.or(training.price_per_device_hour);
-        let mut conn = self.db().read().await?;
+        let measured = match base_model_id {
+            Some(id) => database::base_models::measured_throughputs(&mut *self.db().read().await?, id, config.method.kind.as_str()).await?,
+            None => Vec::new(),
+        };
         let mut devices = Vec::with_capacity(DEVICE_TYPES.len());
         let mut selected = None;
         for d in DEVICE_TYPES {
-            let measured = match base_model_id {
-                Some(id) => database::base_models::measured_throughput(&mut conn, id, d.name, config.method.kind.as_str())
-                    .await
-                    .or_not_found("base model")?,
-                None => None,
-            };
+            let measured = measured.iter().find(|(device, _)| device == d.name).map(|(_, tps)| *tps);
             let mfu = if d.name == "cpu" { 0.5 } else { training.assumed_mfu };
             let this_price = if d.name == device.name { price } else { None };
             let fit = estimate::fit(&e, &input, d, measured, mfu, this_price);

@@ -326,7 +326,7 @@ impl Services {
     /// Asks a job to stop: a queued job is cancelled at once; a running one gets SIGTERM, saves
     /// a checkpoint and ends `cancelled`.
     pub async fn cancel_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<Job> {
-        let job = self.job_with(principal, id, Permission::TrainModel).await?;
+        self.job_with(principal, id, Permission::TrainModel).await?;
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), id).await?;
         let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
@@ -356,7 +356,6 @@ impl Services {
         if next == JobState::Cancelling {
             self.queue().stop(id);
         }
-        let _ = job;
         Ok(Job::of(row))
     }
 

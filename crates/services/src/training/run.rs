@@ -239,7 +239,7 @@ impl Services {
             _ => None,
         };
         if let Some((step, total, loss)) = progress {
-            database::jobs::lock(tx.conn(), &row.id).await?;
+            // `append_event` above holds the job's row lock.
             let mut current = database::jobs::get_any(tx.conn(), &row.id).await?;
             current.current_step = step.max(current.current_step);
             current.total_steps = total.or(current.total_steps);
