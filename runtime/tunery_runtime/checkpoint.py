@@ -116,17 +116,28 @@ def save(
         os.fsync(fh.fileno())
     _fsync_dir(tmp)
     if os.path.exists(final):
-        shutil.rmtree(final)
+        _discard(checkpoints_dir, name)
     os.rename(tmp, final)
     _fsync_dir(checkpoints_dir)
     prune(checkpoints_dir, keep)
     return final
 
 
+def _discard(checkpoints_dir: str, name: str) -> None:
+    """Removes a checkpoint without ever leaving a partly deleted ``step-*`` directory: it is
+    renamed out of the ``step-*`` namespace first (atomic), then deleted. A kill in between
+    leaves a ``.tmp-`` leftover that a later ``prune`` sweeps."""
+    trash = os.path.join(checkpoints_dir, f".tmp-{name}-trash-{os.getpid()}")
+    if os.path.exists(trash):
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(os.path.join(checkpoints_dir, name), trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def prune(checkpoints_dir: str, keep: int) -> None:
     steps = sorted(d for d in os.listdir(checkpoints_dir) if d.startswith("step-"))
     for d in steps[: max(0, len(steps) - keep)]:
-        shutil.rmtree(os.path.join(checkpoints_dir, d), ignore_errors=True)
+        _discard(checkpoints_dir, d)
     for d in os.listdir(checkpoints_dir):
         if d.startswith(".tmp-"):
             # leftovers of a run that died while writing
