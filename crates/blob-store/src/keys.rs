@@ -1,11 +1,10 @@
 //! Master keys (parsing, generation, derived ids), the keyring, and wrapping of per-blob data
 //! keys.
 
+use crate::cipher::Cipher;
 use crate::error::{Error, Result};
 use crate::format::{KeyFile, BLOB_NONCE_LEN, DATA_KEY_LEN, TAG_LEN, WRAP_NONCE_LEN};
 use crate::fsio::{io_err, sync_dir};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use base64::Engine;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -101,8 +100,8 @@ impl MasterKey {
         &self.id
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.key))
+    fn cipher(&self) -> Cipher {
+        Cipher::new(&self.key)
     }
 }
 
@@ -169,8 +168,8 @@ impl DataKey {
         DataKey { key, blob_nonce }
     }
 
-    pub fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.key.as_slice()))
+    pub fn cipher(&self) -> Cipher {
+        Cipher::new(&self.key)
     }
 }
 
@@ -183,9 +182,7 @@ pub(crate) fn wrap(master: &MasterKey, blob_id: &str, size: u64, data_key: &Data
     OsRng.fill_bytes(&mut wrap_nonce);
     let aad = KeyFile::aad(master.id(), size, blob_id);
     let (body, tag) = wrapped.split_at_mut(DATA_KEY_LEN + BLOB_NONCE_LEN);
-    let t =
-        master.cipher().encrypt_in_place_detached(Nonce::from_slice(&wrap_nonce), &aad, body).expect("AES-GCM accepts a 48-byte message");
-    tag.copy_from_slice(&t);
+    tag.copy_from_slice(&master.cipher().seal(&wrap_nonce, &aad, body));
     KeyFile { master_key_id: master.id().to_string(), size, wrap_nonce, wrapped }
 }
 
@@ -197,15 +194,14 @@ pub(crate) fn unwrap(keyring: &Keyring, blob_id: &str, key_file: &KeyFile, locat
         blob: blob_id.to_string(),
     })?;
     let mut buf = Zeroizing::new(key_file.wrapped);
-    let (body, tag) = buf.split_at_mut(DATA_KEY_LEN + BLOB_NONCE_LEN);
     let aad = KeyFile::aad(&key_file.master_key_id, key_file.size, blob_id);
-    master.cipher().decrypt_in_place_detached(Nonce::from_slice(&key_file.wrap_nonce), &aad, body, Tag::from_slice(tag)).map_err(|_| {
+    master.cipher().open(&key_file.wrap_nonce, &aad, buf.as_mut_slice()).map_err(|_| {
         Error::corrupt("key file failed authentication (altered, or the key file of another blob)", location.display().to_string())
     })?;
     let mut key = Zeroizing::new([0u8; DATA_KEY_LEN]);
-    key.copy_from_slice(&body[..DATA_KEY_LEN]);
+    key.copy_from_slice(&buf[..DATA_KEY_LEN]);
     let mut blob_nonce = [0u8; BLOB_NONCE_LEN];
-    blob_nonce.copy_from_slice(&body[DATA_KEY_LEN..]);
+    blob_nonce.copy_from_slice(&buf[DATA_KEY_LEN..DATA_KEY_LEN + BLOB_NONCE_LEN]);
     Ok(DataKey { key, blob_nonce })
 }
 

@@ -65,6 +65,7 @@
 //! chosen inside `store.rs`: the local directory's code paths are the default and, without the
 //! feature, the only ones compiled.
 
+mod cipher;
 mod error;
 pub mod format;
 mod fsio;

@@ -1,11 +1,10 @@
 //! Streaming reads: decrypt and authenticate chunk by chunk, check the content hash at the end.
 
+use crate::cipher::Cipher;
 use crate::error::{Error, Result};
 use crate::format::{chunk_count, chunk_nonce, data_file_len, DataHeader, KeyFile, HEADER_LEN, TAG_LEN};
 use crate::fsio::io_err;
 use crate::keys::DataKey;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
@@ -37,7 +36,7 @@ pub struct BlobReader {
     id: String,
     path: PathBuf,
     file: Source,
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     header: [u8; HEADER_LEN],
     parsed: DataHeader,
     size: u64,
@@ -119,10 +118,8 @@ impl BlobReader {
                 _ => io_err("read", &self.path)(e),
             });
         }
-        let (body, tag) = self.buf.split_at_mut(plain_len);
         let nonce = chunk_nonce(&self.parsed.stream_prefix, index as u32, last);
-        let tag = *Tag::from_slice(tag);
-        if self.cipher.decrypt_in_place_detached(Nonce::from_slice(&nonce), &self.header, body, &tag).is_err() {
+        if self.cipher.open(&nonce, &self.header, &mut self.buf).is_err() {
             return Err(self.corrupt(
                 format!(
                     "chunk {index} of {} failed authentication (altered bytes, reordered or dropped chunks, or data of another blob)",
