@@ -45,9 +45,9 @@ pub use histogram::{Bucket, DistributionReport, LENGTH_BUCKET_EDGES, TURN_BUCKET
 pub use input::HEAD_BYTES;
 pub use language::LanguageCounts;
 pub use preview::{read_range, PreviewRecord, PREVIEW_RAW_MAX_BYTES};
-pub use recipe::{apply_recipe, Recipe, RecipeError, RecipeOutputs, RecipeReport};
+pub use recipe::{apply_recipe, Recipe, RecipeError, RecipeOutputs, RecipeReport, RecipeTools};
 pub use record::{Message, Record, Role};
 pub use stats::{FieldCounts, RecordKinds, RoleCounts, Stats, MAX_TRACKED_FIELDS};
-pub use tokens::{TokenCounter, TokenStats};
+pub use tokens::{record_tokens, TokenCounter, TokenStats};
 pub use units::CHUNK_BYTES;
 pub use validate::{scan, ScanDebug, ScanOptions, ScanReport, Summary, DEFAULT_MAX_ERRORS, DEFAULT_MAX_RECORD_BYTES};

@@ -17,7 +17,7 @@ use crate::dedup::Duplicates;
 use crate::histogram::{Distribution, DistributionReport, LENGTH_BUCKET_EDGES, TURN_BUCKET_EDGES};
 use crate::language::{LanguageCounts, Letters};
 use crate::record::{Message, Record, Role};
-use crate::tokens::{TokenCounter, TokenStats};
+use crate::tokens::{record_tokens, TokenCounter, TokenStats};
 
 /// Field names tracked in `fields`; further names are only counted in `untracked_fields`.
 pub const MAX_TRACKED_FIELDS: usize = 64;
@@ -182,7 +182,7 @@ impl<'a> StatsBuilder<'a> {
             d.observe(record);
         }
         if let Some(counter) = self.token_counter {
-            let tokens = count_tokens(counter, record) as u64;
+            let tokens = record_tokens(counter, record) as u64;
             self.tokens.add(tokens);
             if self.max_tokens.is_some_and(|max| tokens > max as u64) {
                 self.over_max_tokens += 1;
@@ -220,15 +220,4 @@ impl<'a> StatsBuilder<'a> {
 
 fn non_system(messages: &[Message]) -> u64 {
     messages.iter().filter(|m| m.role != Role::System).count() as u64
-}
-
-/// Tokens trained together: all messages of a conversation; a pair's prompt plus its longer
-/// answer; a text.
-fn count_tokens(counter: &dyn TokenCounter, record: &Record) -> usize {
-    let sum = |list: &[Message]| list.iter().map(|m| counter.count(&m.content)).sum::<usize>();
-    match record {
-        Record::Chat { messages } => sum(messages),
-        Record::Preference { prompt, chosen, rejected } => sum(prompt) + sum(chosen).max(sum(rejected)),
-        Record::Text { text } => counter.count(text),
-    }
 }

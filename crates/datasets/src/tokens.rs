@@ -5,10 +5,22 @@
 use serde::Serialize;
 
 use crate::histogram::DistributionReport;
+use crate::record::{Message, Record};
 
 /// Counts the tokens of a text for some model's tokenizer.
 pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
+}
+
+/// A record's tokens: the contents trained together — all messages of a conversation, a pair's
+/// prompt plus its longer answer, a text. Chat-template tokens are not included.
+pub fn record_tokens(counter: &dyn TokenCounter, record: &Record) -> usize {
+    let sum = |list: &[Message]| list.iter().map(|m| counter.count(&m.content)).sum::<usize>();
+    match record {
+        Record::Chat { messages } => sum(messages),
+        Record::Preference { prompt, chosen, rejected } => sum(prompt) + sum(chosen).max(sum(rejected)),
+        Record::Text { text } => counter.count(text),
+    }
 }
 
 /// Token statistics over valid records. A record's tokens are the sum over the contents of

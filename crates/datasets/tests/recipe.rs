@@ -8,7 +8,10 @@ use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use datasets::recipe::{DedupNear, ExampleAction, NearDedup, RecipeCheckError};
-use datasets::{apply_recipe, Container, FormatSpec, Message, Recipe, RecipeError, RecipeOutputs, RecipeReport, Record, Role, Schema};
+use datasets::{
+    apply_recipe, Container, FormatSpec, Message, Recipe, RecipeError, RecipeOutputs, RecipeReport, RecipeTools, Record, Role, Schema,
+    TokenCounter,
+};
 use serde_json::{json, Value};
 
 struct Output {
@@ -22,11 +25,15 @@ fn lines(bytes: &[u8]) -> Vec<String> {
 }
 
 fn apply(recipe: &Value, input: &str, spec: &FormatSpec) -> Result<Output, RecipeError> {
+    apply_with(recipe, input, spec, RecipeTools::default())
+}
+
+fn apply_with(recipe: &Value, input: &str, spec: &FormatSpec, tools: RecipeTools<'_>) -> Result<Output, RecipeError> {
     let recipe = Recipe::from_json(recipe.to_string().as_bytes())?;
     let bytes = input.as_bytes().to_vec();
     let open = move || -> io::Result<Box<dyn Read>> { Ok(Box::new(Cursor::new(bytes.clone()))) };
     let (mut main, mut validation) = (Vec::new(), Vec::new());
-    let report = apply_recipe(&open, spec, &recipe, RecipeOutputs { main: &mut main, validation: Some(&mut validation) })?;
+    let report = apply_recipe(&open, spec, &recipe, RecipeOutputs { main: &mut main, validation: Some(&mut validation) }, tools)?;
     Ok(Output { main: lines(&main), validation: lines(&validation), report })
 }
 
@@ -388,10 +395,10 @@ fn check_names_the_step_and_field() {
         (json!({"version": 2, "steps": [{"step": "convert"}]}), None, "version", "unsupported recipe version 2"),
         (json!({"version": 1, "steps": []}), None, "steps", "at least one step"),
         (
-            json!({"version": 1, "steps": [{"step": "convert"}, {"step": "filter", "max_tokens": 100}]}),
-            Some(1),
-            "max_tokens",
-            "token filters need a tokenizer; not available yet",
+            json!({"version": 1, "steps": [{"step": "filter", "min_tokens": 9, "max_tokens": 3}]}),
+            Some(0),
+            "min_tokens",
+            "greater than `max_tokens`",
         ),
         (
             json!({"version": 1, "steps": [{"step": "filter", "min_chars": 10, "max_chars": 5}]}),
@@ -500,7 +507,7 @@ fn splits_need_a_validation_output_and_a_stable_input() {
     let recipe = Recipe::from_json(br#"{"version": 1, "steps": [{"step": "split", "validation": {"count": 2}}]}"#).unwrap();
     let open = || -> io::Result<Box<dyn Read>> { Ok(Box::new(Cursor::new(numbered(10).join("\n").into_bytes()))) };
     let mut main = Vec::new();
-    let result = apply_recipe(&open, &jsonl(), &recipe, RecipeOutputs { main: &mut main, validation: None });
+    let result = apply_recipe(&open, &jsonl(), &recipe, RecipeOutputs { main: &mut main, validation: None }, RecipeTools::default());
     assert!(matches!(result, Err(RecipeError::MissingValidationOutput)));
 
     // The reader factory is called once per pass; a second pass seeing other data fails.
@@ -510,14 +517,20 @@ fn splits_need_a_validation_output_and_a_stable_input() {
         Ok(Box::new(Cursor::new(numbered(10 + calls.get()).join("\n").into_bytes())))
     };
     let (mut main, mut validation) = (Vec::new(), Vec::new());
-    let result = apply_recipe(&changing, &jsonl(), &recipe, RecipeOutputs { main: &mut main, validation: Some(&mut validation) });
+    let result = apply_recipe(
+        &changing,
+        &jsonl(),
+        &recipe,
+        RecipeOutputs { main: &mut main, validation: Some(&mut validation) },
+        RecipeTools::default(),
+    );
     assert!(matches!(result, Err(RecipeError::InputChanged { first: 11, second: 12 })), "{result:?}");
     assert_eq!(calls.get(), 2);
 
     // A file the input layer refuses is an error.
     let gz = || -> io::Result<Box<dyn Read>> { Ok(Box::new(Cursor::new(vec![0x1f, 0x8b, 8, 0, 0, 0]))) };
     let convert = Recipe::from_json(br#"{"version": 1, "steps": [{"step": "convert"}]}"#).unwrap();
-    let result = apply_recipe(&gz, &jsonl(), &convert, RecipeOutputs { main: &mut Vec::new(), validation: None });
+    let result = apply_recipe(&gz, &jsonl(), &convert, RecipeOutputs { main: &mut Vec::new(), validation: None }, RecipeTools::default());
     assert!(matches!(result, Err(RecipeError::File(_))), "{result:?}");
 }
 
@@ -564,4 +577,42 @@ fn the_augment_step_is_declared_and_refused_until_deployments_exist() {
     let unknown =
         br#"{"version": 1, "steps": [{"step": "augment", "method": "summarise", "endpoint": {"deployment": {"deployment_id": "d"}}}]}"#;
     assert!(datasets::Recipe::from_json(unknown).is_err());
+}
+
+/// Whitespace-separated words as tokens: a real counter, simple enough to check by hand.
+struct WordTokens;
+
+impl TokenCounter for WordTokens {
+    fn count(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+#[test]
+fn token_filters_count_the_contents_trained_together() {
+    let input = [
+        chat("hi", "hello"),                                        // 2 tokens
+        chat("one two three", "four five six seven"),               // 7
+        chat("a b c d e f g h", "i j k l m n o p q r s t u v w x"), // 24
+        text("just three words"),                                   // 3
+    ];
+    let recipe = json!({"version": 1, "tokenizer": "bm_anything", "steps": [{"step": "filter", "min_tokens": 3, "max_tokens": 20}]});
+    let out = apply_with(&recipe, &(input.join("\n") + "\n"), &jsonl(), RecipeTools { tokens: Some(&WordTokens) }).unwrap();
+    assert_eq!(kept(&input, &out.main), [1, 3]);
+    let step = &out.report.steps[0];
+    assert_eq!(step.dropped_by.get("too_few_tokens"), Some(&1), "{step:?}");
+    assert_eq!(step.dropped_by.get("too_many_tokens"), Some(&1), "{step:?}");
+    let notes: Vec<&str> = step.examples.iter().map(|e| e.note.as_str()).collect();
+    assert!(notes.contains(&"2 tokens, min_tokens is 3") && notes.contains(&"24 tokens, max_tokens is 20"), "{notes:?}");
+    // Without a counter the recipe is refused before any data is read, naming the step and field.
+    let refused = apply(&json!({"version": 1, "steps": [{"step": "convert"}, {"step": "filter", "max_tokens": 100}]}), &input[0], &jsonl());
+    match refused {
+        Err(RecipeError::Invalid(e)) => {
+            assert_eq!((e.step, e.field.as_str()), (Some(1), "max_tokens"));
+            assert!(e.message.contains("token filters need a tokenizer: name a base model"), "{}", e.message);
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|o| o.report)),
+    }
+    // The recipe records whose tokenizer counted.
+    assert_eq!(Recipe::from_json(recipe.to_string().as_bytes()).unwrap().tokenizer.as_deref(), Some("bm_anything"));
 }

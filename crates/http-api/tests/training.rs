@@ -187,6 +187,72 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_and_token_filters_count_with_a_base_models_own_tokenizer() {
+    let Some(e) = env(test_support::Backend::Sqlite).await else { return };
+    let base = import_tiny(&e).await;
+    let content: String = (0..12)
+        .map(|i| {
+            let answer = "many words in this answer ".repeat(i);
+            json!({"messages": [{"role": "user", "content": format!("Question {i}?")}, {"role": "assistant", "content": format!("Yes. {answer}")}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let ds = dataset(&e, "lengths", &content).await;
+    // The exact count, through the tokenizer library's own encode on the model's file.
+    let tok = tokenizer::ModelTokenizer::from_file(test_support::tiny_model_dir().unwrap().join("tokenizer.json")).unwrap();
+    let per_record: Vec<u64> = content
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["messages"].as_array().unwrap().iter().map(|m| tok.try_count_exact(m["content"].as_str().unwrap()).unwrap() as u64).sum()
+        })
+        .collect();
+
+    // This server has no tokenizer of its own: the stored statistics have no tokens, and a
+    // recount must name a model.
+    let stored = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats"), &e.admin).await;
+    assert!(stored.expect(200)["stats"]["tokens"].is_null(), "{}", stored.body);
+    let refused = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?max_tokens=20"), &e.admin).await;
+    assert_eq!(refused.expect(400)["error"]["param"], "tokenizer");
+    let limit = 20;
+    let stats = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?tokenizer={base}&max_tokens={limit}"), &e.admin).await;
+    stats.expect(200);
+    assert_eq!(stats.body["tokenizer"], base.as_str());
+    let tokens = &stats.body["stats"]["tokens"];
+    assert_eq!(tokens["total"], per_record.iter().sum::<u64>(), "{tokens}");
+    assert_eq!(tokens["max_tokens"], limit);
+    assert_eq!(tokens["over_max_tokens"], per_record.iter().filter(|&&n| n > limit).count() as u64, "{tokens}");
+    // Asked again: the same figures (kept, not recounted).
+    let again = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?tokenizer={base}&max_tokens={limit}"), &e.admin).await;
+    assert_eq!(again.expect(200)["stats"], stats.body["stats"]);
+    let unknown = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?tokenizer=bm_doesnotexist0000"), &e.admin).await;
+    unknown.expect(404);
+
+    // A recipe filters by tokens with the same tokenizer, and the new version records which.
+    let recipe = json!({"version": 1, "tokenizer": base, "steps": [{"step": "filter", "max_tokens": limit}]});
+    let started = e.app.post(&format!("/api/v1/datasets/{ds}/versions/1/preprocess"), &e.admin, json!({"recipe": recipe})).await;
+    let op = started.expect(202)["id"].as_str().unwrap().to_string();
+    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/datasets/{ds}/operations/{op}"), |b| b["status"] != "running", 60).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let kept = per_record.iter().filter(|&&n| n <= limit).count() as u64;
+    assert!(kept > 0 && kept < 12, "the fixture should straddle the limit: {per_record:?}");
+    assert_eq!(done["report"]["records_out"], kept, "{}", done["report"]);
+    assert_eq!(done["report"]["steps"][0]["dropped_by"]["too_many_tokens"], 12 - kept);
+    let v2 = e.app.get(&format!("/api/v1/datasets/{ds}/versions/2"), &e.admin).await;
+    assert_eq!(v2.expect(200)["recipe"]["recipe"]["tokenizer"], base.as_str(), "{}", v2.body);
+    // Without a tokenizer to count with, the recipe is refused before it starts.
+    let no_tokenizer = json!({"recipe": {"version": 1, "steps": [{"step": "filter", "min_tokens": 3}]}});
+    let refused = e.app.post(&format!("/api/v1/datasets/{ds}/versions/1/preprocess"), &e.admin, no_tokenizer).await;
+    refused.expect(400);
+    assert!(
+        refused.body["error"]["message"].as_str().unwrap().contains("steps[0].min_tokens: token filters need a tokenizer"),
+        "{}",
+        refused.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
     for backend in test_support::backends() {
         let Some(e) = env(backend).await else { return };

@@ -9,6 +9,7 @@ mod crypto;
 pub mod datasets;
 pub mod error;
 pub mod identity;
+mod lru;
 pub mod models;
 pub mod organizations;
 pub mod projects;
@@ -43,6 +44,10 @@ struct Inner {
     blobs: Arc<blob_store::BlobStore>,
     /// Counts tokens for dataset statistics (the built-in model's tokenizer, when configured).
     token_counter: std::sync::OnceLock<Arc<dyn ::datasets::TokenCounter>>,
+    /// Base models' tokenizers, by the blob id of their `tokenizer.json`.
+    tokenizers: lru::SmallLru<Arc<dyn ::datasets::TokenCounter>>,
+    /// Statistics recounted with another tokenizer or limit, by version, tokenizer and limit.
+    recounts: lru::SmallLru<serde_json::Value>,
     settings: Settings,
     token_secret: Vec<u8>,
     login_throttle: rate_limit::KeyedBuckets,
@@ -62,6 +67,8 @@ impl Services {
                 db,
                 blobs: Arc::new(blobs),
                 token_counter: std::sync::OnceLock::new(),
+                tokenizers: lru::SmallLru::new(models::tokenizers::KEPT_TOKENIZERS),
+                recounts: lru::SmallLru::new(datasets::RECOUNTS_KEPT),
                 settings,
                 token_secret: secret.into_bytes(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
@@ -90,6 +97,14 @@ impl Services {
 
     pub(crate) fn token_counter(&self) -> Option<Arc<dyn ::datasets::TokenCounter>> {
         self.inner.token_counter.get().cloned()
+    }
+
+    pub(crate) fn inner_tokenizers(&self) -> &lru::SmallLru<Arc<dyn ::datasets::TokenCounter>> {
+        &self.inner.tokenizers
+    }
+
+    pub(crate) fn inner_recounts(&self) -> &lru::SmallLru<serde_json::Value> {
+        &self.inner.recounts
     }
 
     /// The blob store. Every call into it runs on a blocking thread: it does file (or S3) I/O.

@@ -23,6 +23,11 @@ pub struct Recipe {
     /// Must be [`RECIPE_VERSION`].
     pub version: u32,
     pub steps: Vec<Step>,
+    /// Whose tokenizer counts tokens for token-length filters: a base model id (`bm_…`); absent,
+    /// the server's own tokenizer. Resolved by the caller, which passes the counter in
+    /// [`RecipeTools`](super::RecipeTools); recorded here so a version's lineage says which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
 }
 
 /// One step; the JSON object names it in `"step"`.
@@ -150,11 +155,10 @@ pub struct Filter {
     /// validated input this changes nothing; it is here for inputs that carry them.
     #[serde(default)]
     pub drop_empty_turns: bool,
-    /// Reserved for token-length filters: refused by [`Recipe::check`] until a tokenizer
-    /// can be passed to recipes.
+    /// Token limits: a record's tokens are those of the contents trained together (see
+    /// [`crate::record_tokens`]), counted with the recipe's tokenizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tokens: Option<u64>,
-    /// Reserved, like `min_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
 }
@@ -297,6 +301,16 @@ impl Recipe {
     }
 
     /// The split step, when the recipe has one.
+    /// The index and field of the first filter with a token limit: such a recipe needs a
+    /// token counter to run.
+    pub fn token_filter(&self) -> Option<(usize, &'static str)> {
+        self.steps.iter().enumerate().find_map(|(i, s)| match s {
+            Step::Filter(f) if f.min_tokens.is_some() => Some((i, "min_tokens")),
+            Step::Filter(f) if f.max_tokens.is_some() => Some((i, "max_tokens")),
+            _ => None,
+        })
+    }
+
     pub fn split(&self) -> Option<&Split> {
         self.steps.iter().find_map(|s| match s {
             Step::Split(split) => Some(split),
@@ -372,9 +386,9 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
 }
 
 fn check_filter(f: &Filter) -> Result<(), (&'static str, String)> {
-    for (field, value) in [("min_tokens", f.min_tokens), ("max_tokens", f.max_tokens)] {
-        if value.is_some() {
-            return Err((field, "token filters need a tokenizer; not available yet".to_owned()));
+    if let (Some(min), Some(max)) = (f.min_tokens, f.max_tokens) {
+        if min > max {
+            return Err(("min_tokens", format!("`min_tokens` ({min}) is greater than `max_tokens` ({max})")));
         }
     }
     if let (Some(min), Some(max)) = (f.min_chars, f.max_chars) {
@@ -401,8 +415,8 @@ fn check_filter(f: &Filter) -> Result<(), (&'static str, String)> {
     if *f == empty {
         return Err((
             "filter",
-            "sets no criterion; give at least one of min_chars, max_chars, min_turns, max_turns, include_regex, exclude_regex, \
-             languages, drop_empty_turns"
+            "sets no criterion; give at least one of min_chars, max_chars, min_tokens, max_tokens, min_turns, max_turns, \
+             include_regex, exclude_regex, languages, drop_empty_turns"
                 .to_owned(),
         ));
     }

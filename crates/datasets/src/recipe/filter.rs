@@ -1,12 +1,13 @@
 //! `filter`: keeps the records that pass every criterion of the step.
 //!
 //! Order: `drop_empty_turns` first (it changes the record), then characters, turns, the
-//! regular expressions and the language. A record is dropped for the first criterion it fails,
+//! regular expressions, the language, and tokens last (counting them costs the most). A record is dropped for the first criterion it fails,
 //! which names the reason in the report.
 
 use regex::Regex;
 
 use crate::record::{Message, Record, Role};
+use crate::tokens::{record_tokens, TokenCounter};
 
 use super::config::{compile_regex, Filter};
 use super::text::{char_count, contents, language, turns};
@@ -39,7 +40,9 @@ impl FilterStage {
         })
     }
 
-    pub(crate) fn apply(&self, record: &mut Record) -> FilterOutcome {
+    /// `tokens` counts for `min_tokens`/`max_tokens` (the pipeline refuses a token filter
+    /// without one before reading any data).
+    pub(crate) fn apply(&self, record: &mut Record, tokens: Option<&dyn TokenCounter>) -> FilterOutcome {
         let c = &self.config;
         let mut removed = 0;
         if c.drop_empty_turns {
@@ -91,6 +94,15 @@ impl FilterStage {
                 };
             }
         }
+        if let (Some(counter), true) = (tokens, c.min_tokens.is_some() || c.max_tokens.is_some()) {
+            let n = record_tokens(counter, record) as u64;
+            if let Some(min) = c.min_tokens.filter(|&min| n < min) {
+                return FilterOutcome::Drop { reason: "too_few_tokens", note: format!("{n} tokens, min_tokens is {min}") };
+            }
+            if let Some(max) = c.max_tokens.filter(|&max| n > max) {
+                return FilterOutcome::Drop { reason: "too_many_tokens", note: format!("{n} tokens, max_tokens is {max}") };
+            }
+        }
         FilterOutcome::Keep { removed }
     }
 }
@@ -123,9 +135,9 @@ mod tests {
         // input that carries them.
         let stage = FilterStage::new(&Filter { drop_empty_turns: true, ..Filter::default() }).unwrap();
         let mut record = chat(&[(Role::System, " "), (Role::User, "Hi"), (Role::Assistant, "Hello"), (Role::User, "")]);
-        assert_eq!(stage.apply(&mut record), FilterOutcome::Keep { removed: 2 });
+        assert_eq!(stage.apply(&mut record, None), FilterOutcome::Keep { removed: 2 });
         assert_eq!(record, chat(&[(Role::User, "Hi"), (Role::Assistant, "Hello")]));
         let mut record = chat(&[(Role::User, "")]);
-        assert!(matches!(stage.apply(&mut record), FilterOutcome::Drop { reason: "no_assistant_turn", .. }));
+        assert!(matches!(stage.apply(&mut record, None), FilterOutcome::Drop { reason: "no_assistant_turn", .. }));
     }
 }

@@ -56,6 +56,7 @@ use crate::format::FormatSpec;
 use crate::input::{self, Outcome};
 use crate::record::Record;
 use crate::stats::FieldCounter;
+use crate::tokens::TokenCounter;
 use crate::validate::DEFAULT_MAX_RECORD_BYTES;
 
 use filter::{FilterOutcome, FilterStage};
@@ -94,6 +95,13 @@ pub struct RecipeOutputs<'a> {
     pub validation: Option<&'a mut dyn Write>,
 }
 
+/// What some steps need from outside the crate: a token counter for token-length filters (the
+/// tokenizer belongs to a model), an augmenter for `augment` (a model endpoint).
+#[derive(Default, Clone, Copy)]
+pub struct RecipeTools<'a> {
+    pub tokens: Option<&'a dyn TokenCounter>,
+}
+
 /// Opens the input from its start; called once per pass.
 pub type OpenInput<'a> = &'a dyn Fn() -> io::Result<Box<dyn Read>>;
 
@@ -104,8 +112,20 @@ pub fn apply_recipe(
     spec: &FormatSpec,
     recipe: &Recipe,
     outputs: RecipeOutputs<'_>,
+    tools: RecipeTools<'_>,
 ) -> Result<RecipeReport, RecipeError> {
     recipe.check()?;
+    if let (Some((i, field)), None) = (recipe.token_filter(), tools.tokens) {
+        return Err(RecipeCheckError {
+            step: Some(i),
+            step_name: Some("filter".to_owned()),
+            field: field.to_owned(),
+            message: "token filters need a tokenizer: name a base model in the recipe's `tokenizer`, or start the server with \
+                      --tokenizer-file"
+                .to_owned(),
+        }
+        .into());
+    }
     spec.check().map_err(RecipeError::File)?;
     let split = recipe.split();
     let RecipeOutputs { main, validation } = outputs;
@@ -124,7 +144,7 @@ pub fn apply_recipe(
 
     let mut plan = None;
     if split.is_some_and(Split::needs_first_pass) {
-        let mut pipeline = Pipeline::new(recipe, Phase::Collect)?;
+        let mut pipeline = Pipeline::new(recipe, Phase::Collect, tools)?;
         pipeline.run(open_input()?, spec, None, |_, _| Ok(()))?;
         plan = pipeline.stages.into_iter().find_map(|s| match s {
             Stage::Collect(c) => Some(c.finish()),
@@ -134,7 +154,7 @@ pub fn apply_recipe(
     let passes = if plan.is_some() { 2 } else { 1 };
     let first_reaching = plan.as_ref().map(|p| p.reaching);
 
-    let mut pipeline = Pipeline::new(recipe, Phase::Route(plan))?;
+    let mut pipeline = Pipeline::new(recipe, Phase::Route(plan), tools)?;
     let mut main = BufWriter::new(main);
     let mut validation = validation.map(BufWriter::new);
     let (mut records_out, mut validation_out) = (0u64, 0u64);
@@ -229,13 +249,14 @@ struct InputCounts {
     invalid_by_code: std::collections::BTreeMap<crate::errors::ErrorCode, u64>,
 }
 
-struct Pipeline {
+struct Pipeline<'a> {
     stages: Vec<Stage>,
     tallies: Vec<StepTally>,
+    tools: RecipeTools<'a>,
 }
 
-impl Pipeline {
-    fn new(recipe: &Recipe, phase: Phase) -> Result<Pipeline, RecipeError> {
+impl<'a> Pipeline<'a> {
+    fn new(recipe: &Recipe, phase: Phase, tools: RecipeTools<'a>) -> Result<Pipeline<'a>, RecipeError> {
         let mut plan = match phase {
             Phase::Collect => None,
             Phase::Route(plan) => Some(plan),
@@ -276,7 +297,7 @@ impl Pipeline {
             });
             tallies.push(StepTally::new(i, step.name()));
         }
-        Ok(Pipeline { stages, tallies })
+        Ok(Pipeline { stages, tallies, tools })
     }
 
     /// Reads the input once, sending every record through the stages; `emit(to_validation,
@@ -337,7 +358,7 @@ impl Pipeline {
                     }
                     origins.push(index as u64);
                 }
-                Stage::Filter(filter) => match filter.apply(record) {
+                Stage::Filter(filter) => match filter.apply(record, self.tools.tokens) {
                     FilterOutcome::Keep { removed: 0 } => {}
                     FilterOutcome::Keep { removed } => {
                         tally.modified(index, &[("empty_turns_removed", removed as u64)], || text::excerpt(record));

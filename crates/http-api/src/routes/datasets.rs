@@ -208,18 +208,34 @@ pub async fn get_version(
     Ok(Json(app.services.get_version(&p, &dataset_id, version).await?.into()))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    /// Count tokens with this base model's own tokenizer (`bm_…`) instead of the server's.
+    pub tokenizer: Option<String>,
+    /// Report how many records exceed this many tokens (default: the server's limit).
+    pub max_tokens: Option<usize>,
+}
+
 /// Statistics of a version: rows, turns, characters and tokens, duplicates, languages, fields.
-#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
+/// With `tokenizer` or `max_tokens` the token figures are counted anew (one pass over the
+/// version, kept for later requests); `tokenizer` in the answer names the base model whose
+/// tokenizer counted (null: the server's).
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path), StatsParams),
     responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_stats(
     State(app): State<AppState>,
     Caller(p): Caller,
     Path((dataset_id, version)): Path<(String, i64)>,
+    ApiQuery(q): ApiQuery<StatsParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
-    Ok(Json(
-        serde_json::json!({"object": "dataset.stats", "dataset_id": v.dataset_id, "version": v.version, "summary": report["summary"], "stats": report["stats"]}),
-    ))
+    let options = services::datasets::StatsOptions { tokenizer: q.tokenizer, max_tokens: q.max_tokens };
+    let s = app.services.version_stats(&p, &dataset_id, version, options).await?;
+    Ok(Json(serde_json::json!({
+        "object": "dataset.stats", "dataset_id": s.version.dataset_id, "version": s.version.version,
+        "tokenizer": s.tokenizer, "summary": s.summary, "stats": s.stats,
+    })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,6 +12,7 @@ mod blobs;
 mod diff;
 mod ingest;
 mod preprocess;
+mod recount;
 pub mod uploads;
 mod versions;
 
@@ -20,6 +21,8 @@ pub(crate) use blobs::internal;
 pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};
 pub use preprocess::Preprocessed;
+pub(crate) use recount::RECOUNTS_KEPT;
+pub use recount::{StatsOptions, VersionStats};
 pub use uploads::{safe_filename, NewUpload, UploadTarget};
 pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem};
 

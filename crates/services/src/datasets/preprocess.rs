@@ -11,7 +11,7 @@ use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use blob_store::BlobInfo;
 use database::datasets::VersionRow;
 use database::operations::OperationRow;
-use datasets::{Container, FormatSpec, Recipe, RecipeError, RecipeOutputs, Schema};
+use datasets::{Container, FormatSpec, Recipe, RecipeError, RecipeOutputs, RecipeTools, Schema};
 use domain::{Permission, ValidationError};
 use std::io::Read;
 
@@ -21,6 +21,8 @@ struct Prepared {
     source: VersionRow,
     parsed: Recipe,
     validation_name: Option<String>,
+    /// Counts tokens for the recipe's token filters (its `tokenizer`, or the server's).
+    tokens: Option<std::sync::Arc<dyn datasets::TokenCounter>>,
 }
 
 /// What a preprocess run made.
@@ -168,7 +170,25 @@ impl Services {
             let n = NewDataset { name: name.clone(), project_id: access.dataset.project_id.clone(), ..NewDataset::default() };
             self.authorize_new_dataset(principal, &n).await?;
         }
-        Ok(Prepared { access, source, parsed, validation_name })
+        let tokens = match parsed.token_filter() {
+            None => None,
+            Some((i, field)) => {
+                let org = &principal.organization_id;
+                let choice = self.token_counter_for(org, parsed.tokenizer.as_deref(), "recipe.tokenizer").await?;
+                let Some(choice) = choice else {
+                    return Err(ValidationError::new(
+                        "recipe",
+                        format!(
+                            "steps[{i}].{field}: token filters need a tokenizer: name a base model in the recipe's `tokenizer` \
+                             (this server has no --tokenizer-file)"
+                        ),
+                    )
+                    .into());
+                };
+                Some(choice.counter)
+            }
+        };
+        Ok(Prepared { access, source, parsed, validation_name, tokens })
     }
 
     async fn run_preprocess(
@@ -178,7 +198,7 @@ impl Services {
         recipe: serde_json::Value,
         ctx: &RequestContext,
     ) -> Result<Preprocessed> {
-        let Prepared { access, source, parsed, validation_name } = prepared;
+        let Prepared { access, source, parsed, validation_name, tokens } = prepared;
         let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
         let blobs = self.blobs_handle();
         let blob_id = source.blob_id.clone();
@@ -191,7 +211,8 @@ impl Services {
             let mut main = blobs.writer().map_err(internal)?;
             let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };
             let outputs = RecipeOutputs { main: &mut main, validation: validation.as_mut().map(|w| w as &mut dyn std::io::Write) };
-            let report = datasets::apply_recipe(&open, &spec, &parsed, outputs).map_err(recipe_error)?;
+            let tools = RecipeTools { tokens: tokens.as_deref() };
+            let report = datasets::apply_recipe(&open, &spec, &parsed, outputs, tools).map_err(recipe_error)?;
             let main = main.finish().map_err(internal)?;
             let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;
             Ok((main, validation, serde_json::to_value(&report).map_err(internal)?))

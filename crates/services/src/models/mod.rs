@@ -4,6 +4,7 @@
 pub mod files;
 mod hub;
 mod import;
+pub mod tokenizers;
 
 pub use files::StoredFile;
 pub(crate) use import::RUNTIME_MISSING;

@@ -41,6 +41,12 @@ pub enum DatasetsCommand {
         /// The version number [default: the latest].
         #[arg(long)]
         version: Option<i64>,
+        /// Count tokens with this base model's own tokenizer (`bm_…`; see `tunery models list`).
+        #[arg(long)]
+        tokenizer: Option<String>,
+        /// Report how many records exceed this many tokens [default: the server's limit].
+        #[arg(long)]
+        max_tokens: Option<usize>,
     },
     /// What is wrong with a version and where: each error with its line, field and code.
     Validate {
@@ -172,9 +178,12 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
                 paging::hint_more_by(&versions, "version");
             }
         }
-        DatasetsCommand::Stats { id, version } => {
+        DatasetsCommand::Stats { id, version, tokenizer, max_tokens } => {
             let v = resolve_version(&mut api, &id, version).await?;
-            let stats = api.get(&format!("{}/stats", version_path(&id, v)), &[]).await?;
+            let mut query = Vec::new();
+            query.extend(tokenizer.map(|t| ("tokenizer", t)));
+            query.extend(max_tokens.map(|m| ("max_tokens", m.to_string())));
+            let stats = api.get(&format!("{}/stats", version_path(&id, v)), &query).await?;
             if ctx.json {
                 output::json(&stats);
             } else {

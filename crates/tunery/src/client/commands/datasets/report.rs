@@ -24,6 +24,9 @@ pub fn print_stats(answer: &Value) {
     rows.push(("characters", distribution(stats.get("chars"))));
     if let Some(tokens) = stats.get("tokens").filter(|t| !t.is_null()) {
         rows.push(("tokens", token_line(tokens)));
+        let counted_by =
+            answer.get("tokenizer").and_then(Value::as_str).map_or("the server's tokenizer".into(), |bm| format!("base model {bm}"));
+        rows.push(("counted by", counted_by));
     }
     rows.push(("languages", counts(stats.get("languages"), &["en", "zh", "other", "none"])));
     rows.push(("duplicates", stats.get("duplicates").and_then(Value::as_u64).map_or("not counted".into(), |d| d.to_string())));

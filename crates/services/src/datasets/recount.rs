@@ -1,0 +1,82 @@
+//! Statistics counted anew: a version's token figures with another tokenizer (a base model's
+//! own `tokenizer.json`) or another truncation limit. One streaming pass over the version; the
+//! result is kept for the next request (versions are immutable, so it never goes stale).
+
+use crate::datasets::internal;
+use crate::{Principal, Result, Services};
+use database::datasets::VersionRow;
+use datasets::{FormatSpec, ScanOptions};
+use domain::ValidationError;
+use std::io::BufReader;
+
+/// Recounted statistics kept in memory (each a few KB).
+pub(crate) const RECOUNTS_KEPT: usize = 64;
+
+/// Largest truncation limit a recount takes.
+const MAX_TOKENS_LIMIT: usize = 1 << 20;
+
+/// How to count: the stored report when both are absent.
+#[derive(Debug, Clone, Default)]
+pub struct StatsOptions {
+    /// Count tokens with this base model's tokenizer (`bm_…`) instead of the server's.
+    pub tokenizer: Option<String>,
+    /// Report the share of records over this many tokens instead of the server's default.
+    pub max_tokens: Option<usize>,
+}
+
+/// A version's statistics and whose tokenizer counted its tokens.
+#[derive(Debug, Clone)]
+pub struct VersionStats {
+    pub version: VersionRow,
+    pub summary: serde_json::Value,
+    pub stats: serde_json::Value,
+    /// The base model whose tokenizer counted (`None`: the server's tokenizer, if any).
+    pub tokenizer: Option<String>,
+}
+
+impl Services {
+    /// A version's statistics: as stored at upload, or recounted per `options`.
+    pub async fn version_stats(&self, principal: &Principal, id: &str, version: i64, options: StatsOptions) -> Result<VersionStats> {
+        if let Some(max) = options.max_tokens.filter(|&m| m == 0 || m > MAX_TOKENS_LIMIT) {
+            return Err(ValidationError::new("max_tokens", format!("must be between 1 and {MAX_TOKENS_LIMIT}, found {max}")).into());
+        }
+        if options.tokenizer.is_none() && options.max_tokens.is_none() {
+            let (v, report) = self.version_report(principal, id, version).await?;
+            return Ok(VersionStats { version: v, summary: report["summary"].clone(), stats: report["stats"].clone(), tokenizer: None });
+        }
+        let v = self.get_version(principal, id, version).await?;
+        let Some(choice) = self.token_counter_for(&principal.organization_id, options.tokenizer.as_deref(), "tokenizer").await? else {
+            return Err(ValidationError::new(
+                "tokenizer",
+                "this server counts no tokens by default (no --tokenizer-file): name a base model in `tokenizer`",
+            )
+            .into());
+        };
+        let max_tokens = options.max_tokens.unwrap_or(self.settings().max_tokens_per_record);
+        let key = format!("{}|{}|{max_tokens}", v.id, choice.base_model_id.as_deref().unwrap_or("-"));
+        let report = match self.inner_recounts().get(&key) {
+            Some(report) => report,
+            None => {
+                let (blobs, blob_id) = (self.blobs_handle(), v.blob_id.clone());
+                let spec: FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
+                let counter = choice.counter.clone();
+                let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
+                    let reader = BufReader::with_capacity(1 << 20, blobs.reader(&blob_id).map_err(internal)?);
+                    let options = ScanOptions {
+                        format: Some(spec),
+                        token_counter: Some(counter.as_ref()),
+                        max_tokens: Some(max_tokens),
+                        ..ScanOptions::default()
+                    };
+                    let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;
+                    Ok(serde_json::json!({"summary": report.summary, "stats": report.stats}))
+                })
+                .await
+                .map_err(internal)??;
+                self.inner_recounts().put(key, report.clone());
+                report
+            }
+        };
+        Ok(VersionStats { version: v, summary: report["summary"].clone(), stats: report["stats"].clone(), tokenizer: choice.base_model_id })
+    }
+}
