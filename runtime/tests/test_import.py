@@ -61,3 +61,90 @@ def test_import_directory_and_failures(tiny_model_dir, tmp_path):
     assert "config.json is missing" in events[-1]["message"]
     code, events = run_train({**spec, "source": {"kind": "gguf", "path": str(tmp_path / "x.gguf")}}, tmp_path / "work3", command="import-model")
     assert code == 1 and events[-1]["code"] == "model_load_failed"
+
+
+def _tar(path, entries, mode="w:gz"):
+    """entries: (name, bytes | None for a directory | ("symlink", target))."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, mode) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(data, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, data[1]
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def _model_files(tiny_model_dir):
+    return [(f, (Path(tiny_model_dir) / f).read_bytes()) for f in sorted(os.listdir(tiny_model_dir))]
+
+
+def test_import_archive_tar_and_zip(tiny_model_dir, tmp_path):
+    import zipfile
+
+    files = _model_files(tiny_model_dir)
+    # A tar.gz holding the model in one top-level directory, and a zip holding it at the root.
+    tgz = tmp_path / "tiny.tar.gz"
+    _tar(tgz, [("tiny-model", None)] + [(f"tiny-model/{n}", b) for n, b in files])
+    zipped = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in files:
+            z.writestr(n, b)
+    for archive in (tgz, zipped):
+        out = tmp_path / f"out-{archive.name}"
+        spec = {"spec_version": 1, "source": {"kind": "archive", "path": str(archive)}, "output_dir": str(out)}
+        work = tmp_path / f"work-{archive.name}"
+        code, events = run_train(spec, work, command="import-model")
+        assert code == 0, events[-1]
+        s = events[-1]["summary"]
+        assert (s["architecture"], s["layers"], s["parameters"]) == ("LlamaForCausalLM", 2, 44192)
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(out))
+        assert not (work / "extracted").exists(), "the extracted copy is removed"
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("traversal", "points outside the archive"),
+        ("absolute", "points outside the archive"),
+        ("symlink", "is a link"),
+        ("bomb", "decompression bomb"),
+        ("no-config", "has no config.json"),
+        ("two-models", "several model directories"),
+        ("not-an-archive", "is not a tar or zip archive"),
+        ("truncated", "corrupt or truncated"),
+    ],
+)
+def test_bad_archives_are_refused_with_the_member_and_reason(case, message, tiny_model_dir, tmp_path):
+    files = _model_files(tiny_model_dir)
+    path = tmp_path / "model.tar.gz"
+    if case == "traversal":
+        _tar(path, files + [("../../escape.txt", b"x")])
+    elif case == "absolute":
+        _tar(path, files + [("/tmp/escape.txt", b"x")])
+    elif case == "symlink":
+        _tar(path, files + [("weights.safetensors", ("symlink", "/etc/passwd"))])
+    elif case == "bomb":
+        _tar(path, files + [("zeros.bin", bytes(80 << 20))])
+    elif case == "no-config":
+        _tar(path, [(n, b) for n, b in files if n != "config.json"])
+    elif case == "two-models":
+        _tar(path, [(f"a/{n}", b) for n, b in files] + [(f"b/{n}", b) for n, b in files])
+    elif case == "not-an-archive":
+        path.write_bytes(b"just some bytes, not an archive at all")
+    elif case == "truncated":
+        _tar(path, files)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out = tmp_path / "out"
+    spec = {"spec_version": 1, "source": {"kind": "archive", "path": str(path)}, "output_dir": str(out)}
+    code, events = run_train(spec, tmp_path / "work", command="import-model")
+    assert code == 1 and events[-1]["code"] == "model_load_failed", events[-1]
+    assert message in events[-1]["message"], events[-1]
+    assert not out.exists() and not (tmp_path / "escape.txt").exists() and not (tmp_path / "work" / "extracted").exists()

@@ -1,8 +1,11 @@
-"""``import-model``: a GGUF file or a Hugging Face directory → a normalised Hugging Face directory.
+"""``import-model``: a GGUF file, a Hugging Face directory or an archive of one → a normalised
+Hugging Face directory.
 
 GGUF: transformers dequantizes the tensors to float32; the tokenizer (with its chat template)
 comes from the GGUF metadata. Directory: the config, tokenizer and weights are checked, then
-copied (safetensors) or converted (``pytorch_model*.bin`` → safetensors).
+copied (safetensors) or converted (``pytorch_model*.bin`` → safetensors). Archive (tar, tar.gz,
+tar.bz2, tar.xz or zip): extracted into the work directory with the checks of ``archive.py``
+(no links, no paths outside, bounded size), then imported as a directory.
 Output is written to ``<output_dir>.tmp-import`` and renamed when complete.
 """
 
@@ -14,6 +17,7 @@ import os
 import shutil
 from typing import Any
 
+from .archive import extract_model_archive
 from .errors import RuntimeFailure
 from .events import Emitter
 from .spec import ImportSpec
@@ -104,6 +108,17 @@ def run_import(spec: ImportSpec, workdir: str, emitter: Emitter) -> int:
         if not os.path.isfile(src):
             raise _fail(f"source.path: no such file {src}")
         summary = _import_gguf(src, tmp, emitter)
+    elif spec.source.kind == "archive":
+        if not os.path.isfile(src):
+            raise _fail(f"source.path: no such file {src}")
+        extracted = os.path.join(workdir, "extracted")
+        if os.path.exists(extracted):
+            shutil.rmtree(extracted)
+        emitter.log("info", f"extracting {os.path.basename(src)}")
+        try:
+            summary = _import_directory(extract_model_archive(src, extracted), tmp, emitter)
+        finally:
+            shutil.rmtree(extracted, ignore_errors=True)
     else:
         if not os.path.isdir(src):
             raise _fail(f"source.path: no such directory {src}")

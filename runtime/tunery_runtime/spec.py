@@ -380,7 +380,7 @@ def parse_import_spec(doc: Any) -> ImportSpec:
     root = _Obj(doc, "")
     version = _version(root)
     s = _Obj(root.raw("source"), "source")
-    source = ImportSource(kind=s.choice("kind", ("gguf", "directory")), path=s.path_("path"))
+    source = ImportSource(kind=s.choice("kind", ("gguf", "directory", "archive")), path=s.path_("path"))
     s.finish()
     output_dir = root.path_("output_dir")
     root.finish()

@@ -278,7 +278,8 @@ pub async fn blob_in_use(conn: &mut Conn, blob_id: &str) -> Result<bool> {
         "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE blob_id = $1 OR report_blob_id = $1) + (SELECT COUNT(*) FROM upload_parts WHERE blob_id = $1)
             + (SELECT COUNT(*) FROM dataset_operations WHERE report_blob_id = $1)
             + (SELECT COUNT(*) FROM base_models WHERE files LIKE '%' || $1 || '%') + (SELECT COUNT(*) FROM models WHERE files LIKE '%' || $1 || '%')
-            + (SELECT COUNT(*) FROM job_checkpoints WHERE files LIKE '%' || $1 || '%')",
+            + (SELECT COUNT(*) FROM job_checkpoints WHERE files LIKE '%' || $1 || '%')
+            + (SELECT COUNT(*) FROM base_models WHERE status = 'importing' AND source_kind = 'upload' AND source_ref LIKE 'sha256:' || $1 || '/%')",
     )
     .bind(blob_id)
     .fetch_one(&mut *conn)

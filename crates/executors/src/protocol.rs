@@ -124,8 +124,16 @@ pub struct ImportSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImportSource {
-    Gguf { path: PathBuf },
-    Directory { path: PathBuf },
+    Gguf {
+        path: PathBuf,
+    },
+    Directory {
+        path: PathBuf,
+    },
+    /// A tar or zip of a model directory, extracted safely by the runtime.
+    Archive {
+        path: PathBuf,
+    },
 }
 
 /// One event printed by the runtime. Fields beyond the ones named are kept in `extra` so that a

@@ -131,7 +131,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.
 fn file_routes() -> OpenApiRouter<AppState> {
     use routes::*;
-    OpenApiRouter::new().routes(routes!(datasets::create_dataset, datasets::list_datasets)).routes(routes!(uploads::put_part))
+    OpenApiRouter::new()
+        .routes(routes!(datasets::create_dataset, datasets::list_datasets))
+        .routes(routes!(uploads::put_part))
+        .routes(routes!(models::import_base_model_archive))
 }
 
 fn system_routes() -> OpenApiRouter<AppState> {

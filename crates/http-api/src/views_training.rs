@@ -74,8 +74,12 @@ pub struct BaseModelView {
     /// Null for an instance-wide model (the built-in one).
     pub organization_id: Option<String>,
     pub name: String,
-    /// builtin, gguf or directory.
+    /// builtin, gguf, directory, archive (on the server), upload (an uploaded archive) or hub.
     pub source_kind: String,
+    /// Where it came from: a path on the server, `repo@commit` for the Hub (the commit the
+    /// revision pointed at), `sha256:<hash>/<file name>` for an uploaded archive; null for the
+    /// built-in model.
+    pub source_ref: Option<String>,
     /// importing, ready or failed.
     pub status: String,
     pub error: Option<String>,
@@ -101,6 +105,7 @@ impl From<BaseModel> for BaseModelView {
             id: r.id,
             organization_id: r.organization_id,
             name: r.name,
+            source_ref: Some(r.source_ref).filter(|_| r.source_kind != "builtin"),
             source_kind: r.source_kind,
             status: r.status,
             error: r.error,

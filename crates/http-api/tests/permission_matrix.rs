@@ -36,6 +36,12 @@ fn body_for(operation: &str, n: usize, f: &Fixture, role: &str) -> Option<Payloa
             content: RECORD.as_bytes().to_vec(),
         },
         "put_part" => Payload::Bytes(RECORD.as_bytes().to_vec()),
+        // Not an archive: the import is accepted (202) and fails in the background.
+        "import_base_model_archive" => Payload::Multipart {
+            fields: vec![("name".into(), format!("archive {n} {role}"))],
+            filename: "model.tar".into(),
+            content: b"not an archive".to_vec(),
+        },
         other => Payload::Json(fill(json_body(other, n)?)),
     })
 }

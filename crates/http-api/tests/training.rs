@@ -253,6 +253,77 @@ async fn statistics_and_token_filters_count_with_a_base_models_own_tokenizer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
+    let Some(e) = env(test_support::Backend::Sqlite).await else { return };
+    let tiny = test_support::tiny_model_dir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let archive = scratch.path().join("tiny-model.tar.gz");
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(tiny.parent().unwrap())
+        .arg(tiny.file_name().unwrap())
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let bytes = std::fs::read(&archive).unwrap();
+    let archive_id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let upload = |name: &str, filename: &str, content: Vec<u8>| {
+        let fields = vec![("name".to_string(), name.to_string())];
+        e.app.call_with(
+            "POST",
+            "/api/v1/base-models/import/archive",
+            &e.admin,
+            common::Payload::Multipart { fields, filename: filename.into(), content },
+        )
+    };
+
+    let started = upload("tiny from archive", "tiny-model.tar.gz", bytes.clone()).await;
+    let id = started.expect(202)["id"].as_str().unwrap().to_string();
+    assert_eq!(started.body["source_kind"], "upload", "{}", started.body);
+    assert_eq!(started.body["source_ref"], format!("sha256:{archive_id}/tiny-model.tar.gz"));
+    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!((ready["spec"]["layers"].as_u64(), ready["spec"]["hidden_size"].as_u64()), (Some(2), Some(32)), "{ready}");
+    assert!(ready["files"].as_u64().unwrap() >= 4, "{ready}");
+    // A job can train on it like on any import.
+    let ds = dataset(&e, "archive-sums", &chat_jsonl(8)).await;
+    e.app
+        .post("/api/v1/estimates", &e.admin, json!({"base_model_id": id, "dataset_id": ds, "config": job_body(&id, &ds, 2)["config"]}))
+        .await
+        .expect(200);
+
+    // A bad archive is accepted, then fails with the runtime's reason; either way the archive
+    // leaves the blob store once its import ends.
+    let bad = upload("escaping", "evil.tar", b"definitely not a tar file".to_vec()).await;
+    let bad_id = bad.expect(202)["id"].as_str().unwrap().to_string();
+    let failed = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{bad_id}"), |b| b["status"] != "importing", 120).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains("is not a tar or zip archive"), "{failed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = e.app.db.blob_store().list().unwrap();
+        if !held.contains(&archive_id) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the uploaded archive is still stored");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Form mistakes are named.
+    let no_name = e
+        .app
+        .call_with(
+            "POST",
+            "/api/v1/base-models/import/archive",
+            &e.admin,
+            common::Payload::Multipart { fields: vec![], filename: "m.tar".into(), content: bytes.clone() },
+        )
+        .await;
+    assert_eq!(no_name.expect(400)["error"]["param"], "name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
     for backend in test_support::backends() {
         let Some(e) = env(backend).await else { return };

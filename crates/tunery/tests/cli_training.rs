@@ -314,3 +314,33 @@ fn catalog_compare_estimate_and_a_missing_runtime_through_the_cli() {
     let err = cli.fails(&["jobs", "create", "--model", "bm_000000000000000000000000", "--dataset", "ds_000000000000000000000000"], 1);
     assert!(err.contains("runtime-env.sh") && err.contains("--runtime-python"), "{err}");
 }
+
+#[test]
+fn a_model_archive_uploads_through_the_cli_and_imports() {
+    let Some(python) = test_support::runtime_python() else { return };
+    let tiny = test_support::tiny_model_dir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let archive = files.path().join("tiny model.tar.gz");
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(tiny.parent().unwrap())
+        .arg(tiny.file_name().unwrap())
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let srv = server(data.path(), &python, &[]);
+    let cli = Cli::new(&srv.url);
+    login(&cli);
+    let base = cli.json(&["models", "import", "--name", "tiny archive", "--archive", archive.to_str().unwrap(), "--wait"]);
+    assert_eq!(base["status"], "ready", "{base}");
+    assert_eq!(base["source_kind"], "upload");
+    assert!(base["source_ref"].as_str().unwrap().ends_with("/tiny model.tar.gz"), "{base}");
+    let listed = cli.ok(&["models", "list"]);
+    assert!(listed.contains("tiny archive"), "{listed}");
+    // No such file: said before anything is sent.
+    let missing = cli.fails(&["models", "import", "--name", "x", "--archive", "/nonexistent/model.tar"], 1);
+    assert!(missing.contains("/nonexistent/model.tar"), "{missing}");
+}

@@ -1,12 +1,13 @@
 //! Datasets: one-request multipart upload, listing, versions, reports, previews, downloads,
 //! lineage.
 
+use super::forms;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
 use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, OperationView, PreviewList, VersionList, VersionView};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,24 +34,6 @@ pub struct DatasetUploadForm {
     pub file: String,
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the upload is larger than the server's limit for one request; use /api/v1/uploads for large files",
-        );
-    }
-    ApiError::new(ErrorCode::InvalidBody, format!("malformed multipart body: {}", e.body_text()))
-}
-
-async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
-    let value = field.text().await.map_err(multipart_error)?;
-    if value.len() > 64 * 1024 {
-        return Err(ApiError::new(ErrorCode::ValidationFailed, "form field too long (64 KiB at most)").param(name));
-    }
-    Ok(value)
-}
-
 /// Uploads a file as a new dataset (version 1): validated, counted and encrypted on the way in.
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets", request_body(content = DatasetUploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = DatasetCreatedView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
@@ -60,22 +43,21 @@ pub async fn create_dataset(
     Origin(ctx): Origin,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<DatasetCreatedView>)> {
-    let mut form =
-        form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))?;
+    let mut form = forms::form(form)?;
     let mut n = NewDataset::default();
-    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = form.next_field().await.map_err(forms::multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
-            "name" => n.name = text(field, "name").await?,
-            "description" => n.description = Some(text(field, "description").await?),
-            "project_id" => n.project_id = Some(text(field, "project_id").await?).filter(|s| !s.is_empty()),
-            "visibility" => n.visibility = Some(text(field, "visibility").await?),
+            "name" => n.name = forms::text(field, "name").await?,
+            "description" => n.description = Some(forms::text(field, "description").await?),
+            "project_id" => n.project_id = Some(forms::text(field, "project_id").await?).filter(|s| !s.is_empty()),
+            "visibility" => n.visibility = Some(forms::text(field, "visibility").await?),
             "shared_with" => {
                 n.shared_with =
-                    text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                    forms::text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
             }
             "format" => {
-                let raw = text(field, "format").await?;
+                let raw = forms::text(field, "format").await?;
                 n.format =
                     Some(serde_json::from_str(&raw).map_err(|e| {
                         ApiError::new(ErrorCode::ValidationFailed, format!("not a format specification: {e}")).param("format")
@@ -84,20 +66,9 @@ pub async fn create_dataset(
             "file" => {
                 let filename = field.file_name().unwrap_or("upload").to_string();
                 let mut writer = app.services.begin_dataset_upload(&p, &n).await?;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if let Err(e) = writer.write(chunk.to_vec()).await {
-                                let _ = writer.release().await;
-                                return Err(e.into());
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = writer.release().await;
-                            return Err(multipart_error(e));
-                        }
-                    }
+                if let Err(e) = forms::stream_file(&mut field, &mut writer).await {
+                    let _ = writer.release().await;
+                    return Err(e);
                 }
                 let (dataset, version) = app.services.finish_dataset_upload(&p, n, writer, &filename, &ctx).await?;
                 return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.into() })));

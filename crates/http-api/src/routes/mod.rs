@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod datasets;
+pub mod forms;
 pub mod jobs;
 pub mod me;
 pub mod models;

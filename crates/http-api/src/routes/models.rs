@@ -1,11 +1,12 @@
 //! Base models (the catalog and the imported ones), estimates, and fine-tuned models.
 
-use super::ListParams;
-use crate::error::{ApiResult, ErrorBody};
+use super::{forms, ListParams};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
 use crate::views::{BaseModelList, BaseModelView, CatalogList, EstimateView, ModelList, ModelSpecView, ModelView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,9 @@ pub enum ImportSourceBody {
     Gguf { path: String },
     /// A Hugging Face model directory on the server.
     Directory { path: String },
+    /// A tar or zip archive of such a directory on the server (to upload one, use
+    /// `POST /api/v1/base-models/import/archive`).
+    Archive { path: String },
     /// A Hugging Face Hub repository (or one of the configured mirror), at a branch, tag or
     /// commit (default `main`); downloaded resumably and checked against the Hub's checksums.
     Hub { repo_id: String, revision: Option<String> },
@@ -96,10 +100,62 @@ pub async fn import_base_model(
     let source = match b.source {
         ImportSourceBody::Gguf { path } => S::Gguf { path },
         ImportSourceBody::Directory { path } => S::Directory { path },
+        ImportSourceBody::Archive { path } => S::Archive { path },
         ImportSourceBody::Hub { repo_id, revision } => S::Hub { repo_id, revision },
     };
     let m = app.services.import_base_model(&p, ImportRequest { name: b.name, source }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(m.into())))
+}
+
+/// The multipart form of `POST /api/v1/base-models/import/archive`: `name` before `file`, so
+/// that permissions are checked before any byte is stored.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ArchiveImportForm {
+    pub name: String,
+    /// A tar (optionally gzip, bzip2 or xz compressed) or zip archive of a Hugging Face model
+    /// directory: config.json, *.safetensors (or pytorch_model*.bin), tokenizer files.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub file: String,
+}
+
+/// Imports an uploaded archive of a model directory (`manage_resources`). The archive streams
+/// into the blob store encrypted; the import runs in the background (202, `importing`) and
+/// extracts it safely (no links, no paths outside, bounded expansion); the archive is deleted
+/// when the import ends.
+#[utoipa::path(post, path = "/api/v1/base-models/import/archive", tag = "models",
+    request_body(content = ArchiveImportForm, content_type = "multipart/form-data"),
+    responses((status = 202, body = BaseModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
+pub async fn import_base_model_archive(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<BaseModelView>)> {
+    let mut form = forms::form(form)?;
+    let mut name = None;
+    while let Some(mut field) = form.next_field().await.map_err(forms::multipart_error)? {
+        match field.name().unwrap_or("") {
+            "name" => name = Some(forms::text(field, "name").await?),
+            "file" => {
+                let name =
+                    name.ok_or_else(|| ApiError::new(ErrorCode::ValidationFailed, "send the 'name' field before 'file'").param("name"))?;
+                let filename = field.file_name().unwrap_or("model.tar").to_string();
+                let mut upload = app.services.begin_model_archive_upload(&p, &name).await?;
+                if let Err(e) = forms::stream_file(&mut field, &mut upload).await {
+                    let _ = upload.release().await;
+                    return Err(e);
+                }
+                let m = app.services.import_uploaded_archive(&p, &name, upload, &filename, &ctx).await?;
+                return Ok((StatusCode::ACCEPTED, Json(m.into())));
+            }
+            other => {
+                let message = format!("unknown form field '{other}' (expected name, file)");
+                return Err(ApiError::new(ErrorCode::InvalidBody, message).param(other));
+            }
+        }
+    }
+    Err(ApiError::new(ErrorCode::ValidationFailed, "the form has no 'file' field").param("file"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

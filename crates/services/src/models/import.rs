@@ -1,9 +1,12 @@
 //! Importing a base model: the runtime converts the source (a GGUF file is dequantized; a
-//! Hugging Face directory is checked by loading it) into a Hugging Face directory in a work
-//! folder; its files go into the blob store and the row becomes `ready`.
+//! Hugging Face directory is checked by loading it; an archive of one is extracted safely
+//! first) into a Hugging Face directory in a work folder; its files go into the blob store and
+//! the row becomes `ready`. An uploaded archive waits in the blob store (encrypted, named by
+//! the row's `source_ref`, `sha256:<blob id>/<file name>`) until its import ends.
 
 use crate::audit::{append, AuditEvent};
 use crate::datasets::internal;
+use crate::models::files::StoredFile;
 use crate::models::BaseModel;
 use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use database::base_models::BaseModelRow;
@@ -22,6 +25,8 @@ pub enum ImportSourceRequest {
     Gguf { path: String },
     /// A Hugging Face model directory (config.json, safetensors, tokenizer files).
     Directory { path: String },
+    /// A tar or zip archive of such a directory.
+    Archive { path: String },
     /// A repository of the Hugging Face Hub (or the configured mirror), pinned to the commit
     /// its revision (default `main`) points at when the import starts.
     Hub { repo_id: String, revision: Option<String> },
@@ -34,6 +39,29 @@ enum Source {
     Local(ImportSource),
     /// Downloaded from the hub first, then read as a directory.
     Hub { repo_id: String, revision: String },
+    /// An archive uploaded into the blob store: written out for the runtime, then deleted.
+    Uploaded { blob_id: String, filename: String },
+}
+
+impl Source {
+    /// The source of a row left `importing` by a stopped process.
+    fn of_row(row: &BaseModelRow) -> Source {
+        let path = || row.source_ref.clone().into();
+        match row.source_kind.as_str() {
+            "directory" => Source::Local(ImportSource::Directory { path: path() }),
+            "archive" => Source::Local(ImportSource::Archive { path: path() }),
+            "hub" => {
+                let (repo_id, revision) = row.source_ref.split_once('@').unwrap_or((&row.source_ref, "main"));
+                Source::Hub { repo_id: repo_id.to_string(), revision: revision.to_string() }
+            }
+            "upload" => {
+                let rest = row.source_ref.strip_prefix("sha256:").unwrap_or(&row.source_ref);
+                let (blob_id, filename) = rest.split_once('/').unwrap_or((rest, "model.tar"));
+                Source::Uploaded { blob_id: blob_id.to_string(), filename: filename.to_string() }
+            }
+            _ => Source::Local(ImportSource::Gguf { path: path() }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +107,9 @@ impl Services {
                 }
                 ("directory", Source::Local(ImportSource::Directory { path: dir }))
             }
+            ImportSourceRequest::Archive { path } => {
+                ("archive", Source::Local(ImportSource::Archive { path: absolute_existing("source.path", path, false)? }))
+            }
             ImportSourceRequest::Hub { repo_id, revision } => {
                 super::hub::check_repo_id(repo_id)?;
                 let revision = revision.clone().unwrap_or_else(|| "main".into());
@@ -88,7 +119,39 @@ impl Services {
                 ("hub", Source::Hub { repo_id: repo_id.clone(), revision })
             }
         };
-        let row = new_row(Some(principal.organization_id.clone()), &name, kind, &source, Some(principal.user_id.clone()));
+        self.start_import(principal, &name, kind, source, ctx).await
+    }
+
+    /// Checks that the caller may import and starts streaming an archive upload into the blob
+    /// store (at most the per-file upload limit); [`Services::import_uploaded_archive`] follows.
+    pub async fn begin_model_archive_upload(&self, principal: &Principal, name: &str) -> Result<crate::datasets::BlobUpload> {
+        principal.require(Permission::ManageResources)?;
+        validate::name("name", name)?;
+        self.blob_upload(&principal.organization_id, false, self.settings().max_upload_bytes)
+    }
+
+    /// Imports the archive `upload` received (202, like any import): the model is `importing`
+    /// until its weights are stored; the archive itself is deleted once the import ends.
+    pub async fn import_uploaded_archive(
+        &self,
+        principal: &Principal,
+        name: &str,
+        upload: crate::datasets::BlobUpload,
+        filename: &str,
+        ctx: &RequestContext,
+    ) -> Result<BaseModel> {
+        let filename = crate::datasets::safe_filename(filename)?;
+        let blob = upload.finish().await?;
+        let source = Source::Uploaded { blob_id: blob.id.clone(), filename };
+        let started = self.start_import(principal, &validate::name("name", name)?, "upload", source, ctx).await;
+        if started.is_err() {
+            self.collect_blobs(vec![blob.id]).await;
+        }
+        started
+    }
+
+    async fn start_import(&self, principal: &Principal, name: &str, kind: &str, source: Source, ctx: &RequestContext) -> Result<BaseModel> {
+        let row = new_row(Some(principal.organization_id.clone()), name, kind, &source, Some(principal.user_id.clone()));
         let mut tx = self.db().begin_write().await?;
         database::base_models::insert(tx.conn(), &row).await?;
         let event = AuditEvent::by(principal, "base_model.import")
@@ -104,14 +167,7 @@ impl Services {
     /// imports a stopped process left unfinished are started again.
     pub async fn ensure_builtin_model(&self, gguf: Option<&Path>) -> Result<Option<String>> {
         for stuck in database::base_models::importing(&mut *self.db().read().await?).await? {
-            let source = match stuck.source_kind.as_str() {
-                "directory" => Source::Local(ImportSource::Directory { path: stuck.source_ref.clone().into() }),
-                "hub" => {
-                    let (repo_id, revision) = stuck.source_ref.split_once('@').unwrap_or((&stuck.source_ref, "main"));
-                    Source::Hub { repo_id: repo_id.to_string(), revision: revision.to_string() }
-                }
-                _ => Source::Local(ImportSource::Gguf { path: stuck.source_ref.clone().into() }),
-            };
+            let source = Source::of_row(&stuck);
             self.spawn_import(stuck, source);
         }
         let existing = database::base_models::instance_model(&mut *self.db().read().await?, BUILTIN_NAME).await?;
@@ -135,18 +191,23 @@ impl Services {
     fn spawn_import(&self, row: BaseModelRow, source: Source) {
         let services = self.clone();
         tokio::spawn(async move {
+            let uploaded = match &source {
+                Source::Uploaded { blob_id, .. } => Some(blob_id.clone()),
+                _ => None,
+            };
             let mut done = row.clone();
-            match services.run_import(&row, source).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(base_model = %row.id, error = %e, "base model import failed");
-                    done.status = "failed".into();
-                    done.error = Some(e.to_string());
-                    done.updated_at = now_ms();
+            if let Err(e) = services.run_import(&row, source).await {
+                tracing::warn!(base_model = %row.id, error = %e, "base model import failed");
+                done.status = "failed".into();
+                done.error = Some(e.to_string());
+                done.updated_at = now_ms();
+                if let Err(e) = services.finish_import(&done).await {
+                    tracing::error!(error = %e, "could not record a failed import");
                 }
             }
-            if let Err(e) = services.finish_import(&done).await {
-                tracing::error!(error = %e, "could not record a failed import");
+            // The row is no longer importing: its uploaded archive is not needed any more.
+            if let Some(blob_id) = uploaded {
+                services.collect_blobs(vec![blob_id]).await;
             }
         });
     }
@@ -167,18 +228,26 @@ impl Services {
         let training = &self.settings().training;
         let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(RUNTIME_MISSING.into()))?;
         let mut row = row.clone();
-        let (source, downloaded) = match source {
-            Source::Local(local) => (local, None),
+        // A directory written for this import: removed after it (a hub download only after a
+        // success, so that a retry resumes it; a decrypted archive always).
+        let (source, written, keep_on_failure) = match source {
+            Source::Local(local) => (local, None, false),
+            Source::Uploaded { blob_id, filename } => {
+                let dir = training.work_dir.join(format!("upload-{}", row.id));
+                let file = StoredFile { path: filename.clone(), blob_id, size_bytes: 0 };
+                self.materialize(std::slice::from_ref(&file), &dir).await?;
+                (ImportSource::Archive { path: dir.join(&filename) }, Some(dir), false)
+            }
             Source::Hub { repo_id, revision } => {
                 let hub = super::hub::Hub::new(&training.hub_base_url, training.hub_token.clone())?;
                 let d = hub.download(&repo_id, &revision, &training.work_dir.join("hub-cache")).await?;
                 tracing::info!(repo = %repo_id, commit = %d.commit, bytes = d.fetched_bytes, "downloaded from the hub");
                 row.source_ref = format!("{repo_id}@{}", d.commit);
-                (ImportSource::Directory { path: d.dir.clone() }, Some(d.dir))
+                (ImportSource::Directory { path: d.dir.clone() }, Some(d.dir), true)
             }
         };
         let outcome = self.import_with_runtime(&runtime, &row, source).await;
-        if let (Ok(()), Some(dir)) = (&outcome, downloaded) {
+        if let Some(dir) = written.filter(|_| outcome.is_ok() || !keep_on_failure) {
             let _ = std::fs::remove_dir_all(dir);
         }
         outcome
@@ -254,8 +323,11 @@ pub(crate) const RUNTIME_MISSING: &str =
 
 fn new_row(organization_id: Option<String>, name: &str, kind: &str, source: &Source, created_by: Option<String>) -> BaseModelRow {
     let source_ref = match source {
-        Source::Local(ImportSource::Gguf { path } | ImportSource::Directory { path }) => path.to_string_lossy().into_owned(),
+        Source::Local(ImportSource::Gguf { path } | ImportSource::Directory { path } | ImportSource::Archive { path }) => {
+            path.to_string_lossy().into_owned()
+        }
         Source::Hub { repo_id, revision } => format!("{repo_id}@{revision}"),
+        Source::Uploaded { blob_id, filename } => format!("sha256:{blob_id}/{filename}"),
     };
     let now = now_ms();
     BaseModelRow {

@@ -3,6 +3,7 @@
 //! token pair is saved in the profile at once, since the old refresh token no longer works).
 
 use super::profile::ConfigStore;
+use super::progress::Progress;
 use anyhow::{Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -57,7 +58,15 @@ enum Payload<'a> {
     Json(&'a Value),
     /// Raw bytes (`application/octet-stream`), e.g. one part of an upload.
     Octets(&'a [u8]),
+    /// A multipart form: text fields, then one file streamed from disk with its progress.
+    FileForm {
+        fields: &'a [(&'a str, &'a str)],
+        file: &'a std::path::Path,
+        progress: &'a Shared<Progress>,
+    },
 }
+
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 
 /// One request, as it is sent again after a token refresh.
 struct Call<'a> {
@@ -138,6 +147,19 @@ impl Api {
         self.json_of(response, path).await
     }
 
+    /// POSTs a multipart form of text `fields` and the file at `file` (streamed, never read
+    /// into memory whole; progress on standard error); the JSON answer. Sent again after a
+    /// token refresh, the file is read again from its start.
+    pub async fn post_file_form(&mut self, path: &str, fields: &[(&str, &str)], file: &std::path::Path) -> Result<Value> {
+        let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new("sent", size, 0)));
+        let call =
+            Call { payload: Payload::FileForm { fields, file, progress: &progress }, transfer: true, ..Call::new(Method::POST, path) };
+        let response = self.respond(&call).await;
+        progress.lock().unwrap_or_else(|e| e.into_inner()).finish();
+        self.json_of(response?, path).await
+    }
+
     /// GETs a file: the successful response, its body not read yet (stream it with `chunk`).
     pub async fn download(&mut self, path: &str) -> Result<reqwest::Response> {
         let call = Call { accept: "application/octet-stream, application/json", transfer: true, ..Call::new(Method::GET, path) };
@@ -212,6 +234,10 @@ impl Api {
             Payload::None => request,
             Payload::Json(body) => request.json(body),
             Payload::Octets(bytes) => request.header("content-type", "application/octet-stream").body(bytes.to_vec()),
+            Payload::FileForm { fields, file, progress } => {
+                let (content_type, length, body) = file_form(fields, file, progress.clone()).await?;
+                request.header("content-type", content_type).header("content-length", length).body(body)
+            }
         };
         let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = response.status();
@@ -230,6 +256,45 @@ impl Api {
         }
         serde_json::from_slice(&bytes).with_context(|| format!("the server answered {}{path} with something other than JSON", self.base))
     }
+}
+
+/// A multipart body streaming `file` after the text `fields`: its content type, length and body.
+async fn file_form(fields: &[(&str, &str)], file: &std::path::Path, progress: Shared<Progress>) -> Result<(String, u64, reqwest::Body)> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let boundary = format!("tunery-form-{nanos:x}-{:x}", std::process::id());
+    let filename = file.file_name().map_or("upload".into(), |n| n.to_string_lossy().replace(['"', '\r', '\n'], "_"));
+    let mut head = String::new();
+    for (name, value) in fields {
+        head.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let opened = tokio::fs::File::open(file).await.with_context(|| format!("cannot open {}", file.display()))?;
+    let size = opened.metadata().await.with_context(|| format!("cannot read {}", file.display()))?.len();
+    let length = head.len() as u64 + size + tail.len() as u64;
+    let chunks = futures_util::stream::try_unfold(opened, move |mut f| {
+        let (progress, filename) = (progress.clone(), filename.clone());
+        async move {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(None);
+            }
+            buf.truncate(n);
+            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            p.advance(n as u64);
+            p.tick(&filename);
+            Ok(Some((buf, f)))
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(head.into_bytes()) })
+        .chain(chunks)
+        .chain(futures_util::stream::once(async move { Ok(tail.into_bytes()) }));
+    Ok((format!("multipart/form-data; boundary={boundary}"), length, reqwest::Body::wrap_stream(body)))
 }
 
 fn error_of(status: reqwest::StatusCode, bytes: &[u8]) -> ApiError {

@@ -45,6 +45,10 @@ pub enum ModelsCommand {
         /// A Hugging Face model directory on the server.
         #[arg(long, group = "source")]
         dir: Option<String>,
+        /// A tar or zip archive of a model directory on this machine, uploaded (encrypted at
+        /// rest on the server, deleted once imported).
+        #[arg(long, group = "source", value_name = "FILE")]
+        archive: Option<std::path::PathBuf>,
         /// A Hugging Face Hub repository (owner/name).
         #[arg(long, group = "source")]
         hub: Option<String>,
@@ -225,14 +229,18 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                 t.print();
             }
         }
-        ModelsCommand::Import { name, gguf, dir, hub, revision, wait } => {
+        ModelsCommand::Import { name, gguf, dir, archive, hub, revision, wait } => {
             let source = match (gguf, dir, hub) {
-                (Some(path), _, _) => json!({"kind": "gguf", "path": path}),
-                (_, Some(path), _) => json!({"kind": "directory", "path": path}),
-                (_, _, Some(repo)) => json!({"kind": "hub", "repo_id": repo, "revision": revision}),
-                _ => bail!("give --hub OWNER/NAME, --gguf FILE or --dir DIRECTORY"),
+                (Some(path), _, _) => Some(json!({"kind": "gguf", "path": path})),
+                (_, Some(path), _) => Some(json!({"kind": "directory", "path": path})),
+                (_, _, Some(repo)) => Some(json!({"kind": "hub", "repo_id": repo, "revision": revision})),
+                _ => None,
             };
-            let mut v = api.post("/api/v1/base-models/import", &json!({"name": name, "source": source})).await?;
+            let mut v = match (source, archive) {
+                (Some(source), _) => api.post("/api/v1/base-models/import", &json!({"name": name, "source": source})).await?,
+                (None, Some(file)) => api.post_file_form("/api/v1/base-models/import/archive", &[("name", &name)], &file).await?,
+                (None, None) => bail!("give --hub OWNER/NAME, --gguf FILE, --dir DIRECTORY or --archive FILE"),
+            };
             let id = s(&v, "id");
             while wait && v["status"] == "importing" {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;

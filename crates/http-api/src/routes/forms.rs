@@ -1,0 +1,44 @@
+//! Multipart forms: their errors and text fields, the same for every form that uploads a file.
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+
+/// Longest text field of a form.
+const MAX_TEXT_FIELD: usize = 64 * 1024;
+
+pub fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the upload is larger than the server's limit for one request (--max-upload-bytes); datasets can use /api/v1/uploads",
+        );
+    }
+    ApiError::new(ErrorCode::InvalidBody, format!("malformed multipart body: {}", e.body_text()))
+}
+
+/// The form itself, or 415 when the request is not multipart.
+pub fn form(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart> {
+    form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))
+}
+
+pub async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
+    let value = field.text().await.map_err(multipart_error)?;
+    if value.len() > MAX_TEXT_FIELD {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "form field too long (64 KiB at most)").param(name));
+    }
+    Ok(value)
+}
+
+/// Streams a file field into `upload`. On an error the caller releases the upload (its bytes
+/// are discarded, its reserved quota given back).
+pub async fn stream_file(field: &mut Field<'_>, upload: &mut services::datasets::BlobUpload) -> ApiResult<()> {
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => upload.write(chunk.to_vec()).await?,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(multipart_error(e)),
+        }
+    }
+}
