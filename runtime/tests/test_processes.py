@@ -115,6 +115,67 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_model_dir, tmp_path):
         assert a["tokens"] == b["tokens"]
 
 
+@pytest.mark.parametrize("zero_stage, method", [(2, "lora"), (3, "lora"), (3, "full")])
+def test_sharded_ranks_match_one_process_and_resume(zero_stage, method, tiny_model_dir, tmp_path):
+    """ZeRO-2/3 (FSDP2) over two CPU processes: the same losses and evaluation as one process,
+    checkpoints with gathered weights, a sharded resume that continues, and the final adapter."""
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(16))
+    val = write_jsonl(tmp_path / "v.jsonl", sft_rows(5))  # uneven over two ranks: 3 and 2 batches of 1
+    common = dict(
+        method={"kind": method, "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}},
+        data={"train_path": train, "validation_path": val, "max_seq_length": 128, "packing": False},
+        training={"epochs": 1, "max_steps": 3, "micro_batch_size": 1, "gradient_accumulation_steps": 2, "learning_rate": 0.01,
+                  "checkpoint_every_steps": 1, "eval_every_steps": 3, "lr_scheduler": "constant", "zero_stage": zero_stage},
+    )
+    spec = make_spec(tiny_model_dir, train, **common)
+    work = tmp_path / "sharded"
+
+    def launch(spec_doc, workdir):
+        (tmp_path / "spec.json").write_text(json.dumps(spec_doc))
+        proc = subprocess.run(
+            [sys.executable, "-m", "tunery_runtime", "train", "--nproc-per-node", "2", "--spec", str(tmp_path / "spec.json"), "--workdir", str(workdir)],
+            capture_output=True, text=True, env=env(), cwd=str(RUNTIME), timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        events = [json.loads(l) for l in proc.stdout.splitlines()]
+        for e in events:
+            validate_event(e)
+        return events
+
+    events = launch(spec, work)
+    assert of(events, "started")[0]["world_size"] == 2 and events[-1]["event"] == "finished"
+    assert any("sharded over 2 ranks" in e.get("message", "") for e in of(events, "log")), of(events, "log")
+    state = json.loads((work / "checkpoints" / "step-00000003" / "state.json").read_text())
+    assert (state["zero_stage"], state["sharded"]) == (zero_stage, True)
+    # One process with twice the accumulation: the same batches per step, the same losses.
+    single = {**common, "training": {**common["training"], "gradient_accumulation_steps": 4, "zero_stage": 0}}
+    code, one = run_train(make_spec(tiny_model_dir, train, **single), tmp_path / "one")
+    assert code == 0
+    assert [e["step"] for e in of(events, "progress")] == [1, 2, 3]
+    for a, b in zip(of(events, "progress"), of(one, "progress")):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    assert of(events, "eval")[0]["eval_loss"] == pytest.approx(of(one, "eval")[0]["eval_loss"], rel=1e-4)
+    assert of(events, "eval")[0]["metrics"]["tokens"] == of(one, "eval")[0]["metrics"]["tokens"]
+    # The gathered adapter or model is whole: it loads, and differs from the base it started from.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    if method == "lora":
+        PeftModel.from_pretrained(base, str(work / "output"))
+    else:
+        tuned = AutoModelForCausalLM.from_pretrained(str(work / "output"))
+        changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, base.get_parameter(n))]
+        assert len(changed) == len(list(base.parameters())), "every trained weight was saved"
+    # A sharded resume from step 1 continues to the same last loss.
+    resumed = launch({**spec, "resume_from": str(work / "checkpoints" / "step-00000002")}, tmp_path / "resumed")
+    assert of(resumed, "started")[0]["resumed_from_step"] == 2
+    assert of(resumed, "progress")[-1]["loss"] == pytest.approx(of(events, "progress")[-1]["loss"], rel=1e-4)
+    # A replicated run refuses the sharded checkpoint, saying why.
+    code, refused = run_train({**make_spec(tiny_model_dir, train, **single), "resume_from": str(work / "checkpoints" / "step-00000002")}, tmp_path / "refused")
+    assert code == 1 and refused[-1]["code"] == "checkpoint_corrupt" and "sharded" in refused[-1]["message"], refused[-1]
+
+
 def test_launcher_two_ranks_sigterm_exits_75(tiny_model_dir, tmp_path):
     """`train --nproc-per-node 2`: SIGTERM reaches both ranks, a checkpoint is saved, exit code 75."""
     train = write_jsonl(tmp_path / "t.jsonl", sft_rows(10))

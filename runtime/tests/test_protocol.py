@@ -77,7 +77,7 @@ def test_more_rules(patch, message):
 def test_import_spec():
     spec = parse_import_spec({"spec_version": 1, "source": {"kind": "gguf", "path": "/a.gguf"}, "output_dir": "/o"})
     assert (spec.source.kind, spec.source.path, spec.output_dir) == ("gguf", "/a.gguf", "/o")
-    with pytest.raises(SpecError, match=r"^source\.kind: must be one of gguf, directory, got \"hub\"$"):
+    with pytest.raises(SpecError, match=r"^source\.kind: must be one of gguf, directory, archive, got \"hub\"$"):
         parse_import_spec({"spec_version": 1, "source": {"kind": "hub", "path": "/a"}, "output_dir": "/o"})
     with pytest.raises(SpecError, match=r"^source\.sha: unknown key$"):
         parse_import_spec({"spec_version": 1, "source": {"kind": "gguf", "path": "/a", "sha": "x"}, "output_dir": "/o"})

@@ -84,7 +84,7 @@ def save(
     step: int,
     *,
     trainable: dict[str, torch.Tensor],
-    optimizer: Any,
+    optimizer_state: dict[str, Any],
     scheduler: Any,
     rng_states: list[dict[str, Any]],
     state: dict[str, Any],
@@ -99,7 +99,7 @@ def save(
         shutil.rmtree(tmp)
     os.makedirs(tmp)
     save_file(trainable, os.path.join(tmp, "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
+    torch.save(optimizer_state, os.path.join(tmp, "optimizer.pt"))
     torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
     torch.save({"world_size": len(rng_states), "ranks": rng_states}, os.path.join(tmp, "rng.pt"))
     files = {}

@@ -207,6 +207,9 @@ class TrainingSpec:
     keep_checkpoints: int = 2
     log_every_steps: int = 1
     dpo_beta: float = 0.1
+    # With more than one process: 0 replicates the model on every rank (DDP); 2 shards
+    # gradients and optimizer states, 3 also the weights (FSDP, ZeRO-2/3 style).
+    zero_stage: int = 0
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,7 @@ def parse_train_spec(doc: Any) -> TrainSpec:
         keep_checkpoints=t.integer("keep_checkpoints", 2, min=1),
         log_every_steps=t.integer("log_every_steps", 1, min=1),
         dpo_beta=t.number("dpo_beta", 0.1, gt=0),
+        zero_stage=t.integer("zero_stage", 0, min=0, max=3),
     )
     t.finish()
 
@@ -341,6 +345,10 @@ def parse_train_spec(doc: Any) -> TrainSpec:
         raise SpecError("training.eval_every_steps: needs data.validation_path")
     if training.early_stopping_patience is not None and training.eval_every_steps is None:
         raise SpecError("training.early_stopping_patience: needs training.eval_every_steps")
+    if training.zero_stage == 1:
+        raise SpecError("training.zero_stage: must be 0 (replicas), 2 (shard gradients and optimizer states) or 3 (also weights), got 1")
+    if training.zero_stage and kind == "qlora":
+        raise SpecError("training.zero_stage: sharding (2 or 3) does not support method.kind qlora; use 0 (DDP)")
     if output.merge_lora and not method.is_lora_family:
         raise SpecError(f'output.merge_lora: only for method.kind lora, qlora or dora, got "{method.kind}"')
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from . import sharding
 from .data import IGNORE, Batch, Pair, Plan, collate, collate_pairs, epoch_batches, load_dataset
 from .errors import RuntimeFailure
 from .events import Emitter
@@ -255,6 +256,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
     total_steps = plan.total_steps
 
     model = load_model(spec, device, precision, emitter)
+    sharded = dist.enabled and tr.zero_stage >= 2
     ref_model = None
     if is_dpo and not spec.method.is_lora_family:
         import copy
@@ -265,6 +267,33 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
     base = model
     attn_impl = attn_implementation(base)
     trainable_n, total_n = count_parameters(base)
+    if loaded is not None:
+        weights = loaded.trainable()
+        named = {n: p for n, p in base.named_parameters() if p.requires_grad}
+        if set(weights) != set(named):
+            raise RuntimeFailure(
+                "checkpoint_corrupt",
+                f"checkpoint {loaded.path}: its trainable weights do not match this model and method",
+                "resume with the same model and method as the run that wrote the checkpoint",
+            )
+        with torch.no_grad():
+            for n, p in named.items():
+                if weights[n].shape != p.shape:
+                    raise RuntimeFailure("checkpoint_corrupt", f"checkpoint {loaded.path}: {n} has shape {tuple(weights[n].shape)}, expected {tuple(p.shape)}")
+                p.copy_(weights[n].to(p.device, p.dtype))
+        written_sharded = bool(loaded.state.get("sharded", False))
+        if written_sharded != sharded:
+            raise RuntimeFailure(
+                "checkpoint_corrupt",
+                f"checkpoint {loaded.path} was written by a {'sharded' if written_sharded else 'replicated'} run "
+                f"(zero_stage {loaded.state.get('zero_stage', 0)}); this run is {'sharded' if sharded else 'replicated'}",
+                "resume with the zero_stage the checkpoint was written with",
+            )
+    if sharded:
+        sharding.shard(model, tr.zero_stage)
+        emitter.log("info", f"zero_stage {tr.zero_stage}: {'weights, ' if tr.zero_stage >= 3 else ''}gradients and optimizer states sharded over {world_size} ranks")
+    elif tr.zero_stage and not dist.enabled:
+        emitter.log("info", f"zero_stage {tr.zero_stage} shards over several processes; with one, nothing is sharded")
     params = [p for p in base.parameters() if p.requires_grad]
     if not params:
         raise RuntimeFailure("internal", "the method left no trainable parameters")
@@ -292,20 +321,10 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
     last_loss: float | None = None
     last_eval: float | None = None
     if loaded is not None:
-        weights = loaded.trainable()
-        named = {n: p for n, p in base.named_parameters() if p.requires_grad}
-        if set(weights) != set(named):
-            raise RuntimeFailure(
-                "checkpoint_corrupt",
-                f"checkpoint {loaded.path}: its trainable weights do not match this model and method",
-                "resume with the same model and method as the run that wrote the checkpoint",
-            )
-        with torch.no_grad():
-            for n, p in named.items():
-                if weights[n].shape != p.shape:
-                    raise RuntimeFailure("checkpoint_corrupt", f"checkpoint {loaded.path}: {n} has shape {tuple(weights[n].shape)}, expected {tuple(p.shape)}")
-                p.copy_(weights[n].to(p.device, p.dtype))
-        optimizer.load_state_dict(loaded.torch_file("optimizer.pt"))
+        if sharded:
+            sharding.load_optimizer_state(model, optimizer, loaded.torch_file("optimizer.pt"))
+        else:
+            optimizer.load_state_dict(loaded.torch_file("optimizer.pt"))
         scheduler.load_state_dict(loaded.torch_file("scheduler.pt"))
         rng = loaded.torch_file("rng.pt")
         ranks = rng.get("ranks", [])
@@ -324,7 +343,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         seed_everything(tr.seed + rank)
 
     train_model: Any = model
-    if dist.enabled:
+    if dist.enabled and not sharded:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -362,6 +381,9 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
     def save_checkpoint(step: int) -> str:
         nonlocal last_ckpt_path, last_ckpt_step
         rng_states = dist.gather(ckpt.rng_state())
+        # Sharded: every rank takes part in gathering the weights and optimizer state.
+        trainable = sharding.full_trainable_state(base) if sharded else None
+        optimizer_state = sharding.full_optimizer_state(model, optimizer) if sharded else None
         path = None
         if is_main:
             epoch, index = plan.position(step)
@@ -372,6 +394,8 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
                 "seed": tr.seed,
                 "spec_hash": spec.hash(),
                 "world_size": world_size,
+                "zero_stage": tr.zero_stage,
+                "sharded": sharded,
                 "method": spec.method.kind,
                 "best_eval_loss": best_eval if math.isfinite(best_eval) else None,
                 "evals_without_improvement": evals_without_improvement,
@@ -382,8 +406,8 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
             path = ckpt.save(
                 checkpoints_dir,
                 step,
-                trainable=trainable_state(base),
-                optimizer=optimizer,
+                trainable=trainable if trainable is not None else trainable_state(base),
+                optimizer_state=optimizer_state if optimizer_state is not None else optimizer.state_dict(),
                 scheduler=scheduler,
                 rng_states=rng_states,
                 state=state,
@@ -403,9 +427,20 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
             packing=packing, capacity=spec.data.max_seq_length, shuffle=False,
         )
         mine = vb[rank::world_size]
+        # Sharded weights are gathered by every rank together: all run as many forward passes
+        # (the extra ones repeat a batch and are not counted).
+        passes = math.ceil(len(vb) / world_size) if sharded else len(mine)
         loss_sum = count = correct = margin = 0.0
         with torch.no_grad():
-            for rows in mine:
+            for i in range(passes):
+                if i >= len(mine):
+                    if is_dpo:
+                        dpo_losses(collate_pairs(val_set, vb[0], pad_id=pad_id).to(device))
+                    else:
+                        with autocast():
+                            token_losses(model, collate(val_set, vb[0], packed=packing, pad_id=pad_id).to(device), attn_impl, precision.compute_dtype)
+                    continue
+                rows = mine[i]
                 if is_dpo:
                     b = collate_pairs(val_set, rows, pad_id=pad_id).to(device)
                     losses, acc, marg = dpo_losses(b)
@@ -474,7 +509,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         loss_total = 0.0
         for i, (b, weight) in enumerate(batches):
             sync = contextlib.nullcontext()
-            if dist.enabled and i < len(batches) - 1:
+            if dist.enabled and not sharded and i < len(batches) - 1:
                 sync = train_model.no_sync()
             with sync:
                 if is_dpo:
@@ -492,7 +527,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         if scaler is not None:
             scaler.unscale_(optimizer)
         max_norm = tr.max_grad_norm if tr.max_grad_norm > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        grad_norm = sharding.scalar(torch.nn.utils.clip_grad_norm_(params, max_norm))
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -568,8 +603,9 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
     if step != last_ckpt_step:
         save_checkpoint(step)
 
+    full = sharding.full_state(base) if sharded else None  # a collective: every rank takes part
     if is_main:
-        write_outputs(spec, workdir, base, tokenizer, emitter)
+        write_outputs(spec, workdir, base, tokenizer, emitter, state_dict=full)
     dist.barrier()
     seconds = time.time() - t_start
     emitter.emit(
@@ -595,13 +631,15 @@ def _replace_dir(tmp: str, final: str) -> None:
     os.rename(tmp, final)
 
 
-def write_outputs(spec: TrainSpec, workdir: str, model: Any, tokenizer: Any, emitter: Emitter) -> None:
+def write_outputs(spec: TrainSpec, workdir: str, model: Any, tokenizer: Any, emitter: Emitter, state_dict: dict[str, Any] | None = None) -> None:
+    """Saves the adapter or the model; `state_dict` is the gathered state of a sharded model."""
+    kwargs = {} if state_dict is None else {"state_dict": state_dict}
     out = os.path.join(workdir, "output")
     tmp = os.path.join(workdir, ".tmp-output")
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     if spec.method.is_lora_family:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **kwargs)
         tokenizer.save_pretrained(tmp)
         _replace_dir(tmp, out)
         emitter.emit("artifact", kind="adapter", path="output")
@@ -612,7 +650,7 @@ def write_outputs(spec: TrainSpec, workdir: str, model: Any, tokenizer: Any, emi
         if spec.method.kind == "freeze":
             for p in model.parameters():
                 p.requires_grad_(True)  # the saved model is a plain model again
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **kwargs)
         tokenizer.save_pretrained(tmp)
         _replace_dir(tmp, out)
         emitter.emit("artifact", kind="model", path="output")

@@ -153,6 +153,10 @@ pub struct Hyperparameters {
     pub keep_checkpoints: u32,
     pub log_every_steps: u64,
     pub dpo_beta: f64,
+    /// With more than one device per job: 0 keeps a replica of the model on each (DDP); 2
+    /// shards gradients and optimizer states across them, 3 also the weights (FSDP). The
+    /// estimate's memory per device follows it.
+    pub zero_stage: u8,
 }
 
 impl Default for Hyperparameters {
@@ -176,6 +180,7 @@ impl Default for Hyperparameters {
             keep_checkpoints: 2,
             log_every_steps: 1,
             dpo_beta: 0.1,
+            zero_stage: 0,
         }
     }
 }
@@ -266,6 +271,12 @@ impl TrainingConfig {
         }
         check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || {
             format!("must be greater than 0 (got {})", h.dpo_beta)
+        })?;
+        check([0, 2, 3].contains(&h.zero_stage), "hyperparameters.zero_stage", || {
+            format!("must be 0 (replicas), 2 (shard gradients and optimizer states) or 3 (also weights) (got {})", h.zero_stage)
+        })?;
+        check(h.zero_stage == 0 || self.method.kind != Method::Qlora, "hyperparameters.zero_stage", || {
+            "sharding (2 or 3) does not support QLoRA's 4-bit weights; use 0".to_string()
         })?;
         Ok(())
     }

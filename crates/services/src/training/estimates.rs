@@ -100,7 +100,7 @@ impl Services {
     ) -> Result<EstimateResult> {
         let training = &self.settings().training;
         config.validate(spec.layers, spec.context_length)?;
-        let zero_stage = req.zero_stage.unwrap_or(0);
+        let zero_stage = req.zero_stage.unwrap_or(config.hyperparameters.zero_stage);
         if ![0, 2, 3].contains(&zero_stage) {
             return Err(ValidationError::new("zero_stage", format!("must be 0, 2 or 3 (got {zero_stage})")).into());
         }

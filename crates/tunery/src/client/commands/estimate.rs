@@ -22,9 +22,6 @@ pub struct EstimateArgs {
     /// Devices (GPUs) used.
     #[arg(long)]
     pub gpus: Option<u32>,
-    /// DeepSpeed ZeRO stage (0, 2 or 3).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
-    pub zero: Option<u8>,
     /// Time and price the run on this device type (cpu, T4, L4, A100-80GB, H100-80GB, …).
     #[arg(long)]
     pub device_type: Option<String>,
@@ -59,7 +56,6 @@ pub async fn run(ctx: &Context, a: EstimateArgs) -> Result<u8> {
         ("dataset_version", a.dataset_version.map(Value::from)),
         ("dataset_tokens", a.tokens.map(Value::from)),
         ("gpus", a.gpus.map(Value::from)),
-        ("zero_stage", a.zero.map(Value::from)),
         ("device_type", a.device_type.map(Value::from)),
         ("price_per_gpu_hour", a.price_per_gpu_hour.map(Value::from)),
     ] {

@@ -55,6 +55,10 @@ pub struct TrainingArgs {
     /// Evaluate on the validation set every N steps.
     #[arg(long)]
     pub eval_every: Option<u64>,
+    /// With several devices per job: 0 replicas (DDP), 2 shards gradients and optimizer
+    /// states, 3 also the weights (FSDP, ZeRO-3 style).
+    #[arg(long, visible_alias = "zero", value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub zero_stage: Option<u8>,
 }
 
 fn set(config: &mut Value, path: &[&str], value: Value) {
@@ -104,6 +108,9 @@ impl TrainingArgs {
         }
         if let Some(v) = self.eval_every {
             set(&mut config, &["hyperparameters", "eval_every_steps"], Value::from(v));
+        }
+        if let Some(v) = self.zero_stage {
+            set(&mut config, &["hyperparameters", "zero_stage"], Value::from(v));
         }
         Ok(config)
     }

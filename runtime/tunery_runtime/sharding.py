@@ -1,0 +1,67 @@
+"""Sharded data parallelism (ZeRO-2/3 style) with PyTorch's FSDP2 (``fully_shard``).
+
+``training.zero_stage`` 2 shards gradients and optimizer states across the ranks and keeps the
+weights gathered between forward and backward (``reshard_after_forward=False``); 3 also
+reshards the weights after each layer's forward, so each rank holds 1/N of them at rest. Each
+decoder layer is one unit (its weights are gathered just before it runs), the rest of the
+model one more. Works on CUDA (NCCL) and on the CPU (gloo), where the tests run it.
+
+Whole-model views are collectives (every rank calls them; rank 0 receives the tensors, on the
+CPU): the trainable weights and optimizer state for checkpoints, the full state for the final
+model. Checkpoints of a sharded run keep the optimizer state keyed by parameter name, so they
+resume only a run with the same ``zero_stage`` family (sharded or not), which the state says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .model import decoder_layers
+
+
+def shard(model: torch.nn.Module, zero_stage: int) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    reshard = zero_stage >= 3
+    for layer in decoder_layers(model):
+        fully_shard(layer, reshard_after_forward=reshard)
+    fully_shard(model, reshard_after_forward=reshard)
+
+
+def _options() -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def full_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The whole model's state (collective; empty on ranks other than 0)."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    return get_model_state_dict(model, options=_options())
+
+
+def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The trainable weights, gathered (collective; empty on ranks other than 0)."""
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {n: t.contiguous() for n, t in full_state(model).items() if n in names}
+
+
+def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=_options())
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Loads a full, name-keyed optimizer state (the same on every rank) into the shards."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True))
+
+
+def scalar(value: Any) -> float:
+    """A norm that may be a DTensor (sharded gradients) as a float."""
+    return float(value.full_tensor()) if hasattr(value, "full_tensor") else float(value)
