@@ -244,3 +244,39 @@ def test_packing_does_not_change_the_loss(tiny_model_dir, sft_path, tmp_path):
         losses[packing] = (p["loss"], p["tokens"], p["samples_per_second"] > 0)
     assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-5)
     assert losses[True][1] == losses[False][1]
+
+
+def test_keep_best_saves_the_weights_of_the_best_evaluation(tiny_model_dir, tmp_path):
+    # A learning rate far too high: the evaluation loss falls, then climbs; the saved adapter
+    # must be the one of the lowest evaluation, and the finished summary says which step.
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(24))
+    val = write_jsonl(tmp_path / "v.jsonl", sft_rows(6))
+    spec = make_spec(
+        tiny_model_dir,
+        train,
+        data={"train_path": train, "validation_path": val, "max_seq_length": 128, "packing": True},
+        training={"max_steps": 8, "micro_batch_size": 2, "learning_rate": 0.5, "lr_scheduler": "constant", "eval_every_steps": 1,
+                  "checkpoint_every_steps": 1, "keep_checkpoints": 8, "seed": 7, "keep_best": True},
+    )
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0, events[-1]
+    evals = [(e["step"], e["eval_loss"]) for e in of(events, "eval")]
+    best_step, best_loss = min(evals, key=lambda x: x[1])
+    assert best_step < evals[-1][0], f"the fixture should get worse after its best evaluation: {evals}"
+    summary = events[-1]["summary"]
+    assert (summary["best_step"], summary["best_eval_loss"]) == (best_step, pytest.approx(best_loss))
+    saved = load_file(str(tmp_path / "w" / "output" / "adapter_model.safetensors"))
+    at_best = load_file(str(tmp_path / "w" / "checkpoints" / f"step-{best_step:08d}" / "trainable.safetensors"))
+    last = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000008" / "trainable.safetensors"))
+
+    def as_saved(name):  # PEFT saves adapter weights without the adapter's name
+        return name.replace(".default.weight", ".weight")
+
+    assert {as_saved(n) for n in at_best} == set(saved)
+    for name, tensor in at_best.items():
+        assert torch.equal(saved[as_saved(name)], tensor), name
+    assert any(not torch.equal(saved[as_saved(n)], t) for n, t in last.items()), "the last step's weights were saved"
+    # Without an evaluation to choose by, keep_best is refused.
+    bad = make_spec(tiny_model_dir, train, training={"keep_best": True})
+    code, failed = run_train(bad, tmp_path / "bad")
+    assert code == 2 and "training.keep_best: needs training.eval_every_steps" in failed[-1]["message"], failed[-1]

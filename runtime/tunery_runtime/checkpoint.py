@@ -187,3 +187,45 @@ def open_checkpoint(path: str) -> Loaded:
         if sha256_file(p) != expected:
             raise corrupt(f"{f} does not match its SHA-256 in state.json")
     return Loaded(path, state)
+
+
+def write_best(best_dir: str, trainable: dict[str, torch.Tensor], meta: dict[str, Any]) -> bool:
+    """Keeps `trainable` as the best weights so far (`best/`, replaced atomically) unless what is
+    there already has a lower evaluation loss (a run resumed from an older checkpoint may
+    re-evaluate a step it passed before). Returns whether it was written."""
+    current = _read_best_meta(best_dir)
+    if current is not None and current.get("spec_hash") == meta.get("spec_hash") and current["eval_loss"] <= meta["eval_loss"]:
+        return False
+    parent = os.path.dirname(best_dir) or "."
+    tmp = os.path.join(parent, f".tmp-best-{os.getpid()}")
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    os.makedirs(tmp)
+    save_file(trainable, os.path.join(tmp, "trainable.safetensors"))
+    with open(os.path.join(tmp, "best.json"), "w") as f:
+        json.dump(meta, f)
+        f.flush()
+        os.fsync(f.fileno())
+    old = os.path.join(parent, f".old-best-{os.getpid()}")
+    if os.path.exists(best_dir):
+        os.rename(best_dir, old)
+    os.rename(tmp, best_dir)
+    _fsync_dir(parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
+def _read_best_meta(best_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(best_dir, "best.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_best(best_dir: str, spec_hash: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The best weights kept by this spec's run, with their step and evaluation loss."""
+    meta = _read_best_meta(best_dir)
+    if meta is None or meta.get("spec_hash") != spec_hash:
+        return None
+    return load_file(os.path.join(best_dir, "trainable.safetensors")), meta

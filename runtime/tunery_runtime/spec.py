@@ -210,6 +210,8 @@ class TrainingSpec:
     # With more than one process: 0 replicates the model on every rank (DDP); 2 shards
     # gradients and optimizer states, 3 also the weights (FSDP, ZeRO-2/3 style).
     zero_stage: int = 0
+    # Save the weights of the best evaluation, not the last step's (needs eval_every_steps).
+    keep_best: bool = False
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,7 @@ def parse_train_spec(doc: Any) -> TrainSpec:
         log_every_steps=t.integer("log_every_steps", 1, min=1),
         dpo_beta=t.number("dpo_beta", 0.1, gt=0),
         zero_stage=t.integer("zero_stage", 0, min=0, max=3),
+        keep_best=t.boolean("keep_best", False),
     )
     t.finish()
 
@@ -343,6 +346,8 @@ def parse_train_spec(doc: Any) -> TrainSpec:
     # Rules that involve more than one field.
     if training.eval_every_steps is not None and data.validation_path is None:
         raise SpecError("training.eval_every_steps: needs data.validation_path")
+    if training.keep_best and training.eval_every_steps is None:
+        raise SpecError("training.keep_best: needs training.eval_every_steps")
     if training.early_stopping_patience is not None and training.eval_every_steps is None:
         raise SpecError("training.early_stopping_patience: needs training.eval_every_steps")
     if training.zero_stage == 1:

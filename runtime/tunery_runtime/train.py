@@ -419,6 +419,16 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         last_ckpt_step = step
         return last_ckpt_path
 
+    best_dir = os.path.join(workdir, "best")
+
+    def save_best(step: int, eval_loss: float) -> None:
+        """Keeps the trainable weights of the best evaluation in `best/` (atomically; it
+        survives a restart, since a resumed run uses the same work directory)."""
+        trainable = sharding.full_trainable_state(base) if sharded else trainable_state(base)
+        if is_main:
+            ckpt.write_best(best_dir, trainable, {"step": step, "eval_loss": eval_loss, "spec_hash": spec.hash()})
+        dist.barrier()
+
     def evaluate(step: int) -> float:
         assert val_set is not None
         model.eval()
@@ -577,6 +587,8 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
             if last_eval < best_eval - 1e-12:
                 best_eval = last_eval
                 evals_without_improvement = 0
+                if tr.keep_best:
+                    save_best(step, last_eval)
             else:
                 evals_without_improvement += 1
                 if tr.early_stopping_patience is not None and evals_without_improvement >= tr.early_stopping_patience:
@@ -600,10 +612,26 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
 
     if val_set is not None and (tr.eval_every_steps is None or step % tr.eval_every_steps != 0):
         last_eval = evaluate(step)
+        if tr.keep_best and last_eval < best_eval - 1e-12:
+            best_eval = last_eval
+            save_best(step, last_eval)
     if step != last_ckpt_step:
         save_checkpoint(step)
 
     full = sharding.full_state(base) if sharded else None  # a collective: every rank takes part
+    restored = None
+    if tr.keep_best:
+        best = ckpt.read_best(best_dir, spec.hash())
+        if best is not None and best[1]["step"] != step:
+            weights, restored = best
+            if full is not None:
+                full.update(weights)  # rank 0 holds the gathered state; the others hold none
+            else:
+                with torch.no_grad():
+                    for n, p in base.named_parameters():
+                        if n in weights:
+                            p.copy_(weights[n].to(p.device, p.dtype))
+            emitter.log("info", f"keep_best: the saved weights are those of step {restored['step']} (eval loss {restored['eval_loss']:.4f}), not of step {step}")
     if is_main:
         write_outputs(spec, workdir, base, tokenizer, emitter, state_dict=full)
     dist.barrier()
@@ -618,6 +646,7 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
             "tokens": tokens_seen,
             "seconds": seconds,
             "tokens_per_second": tokens_seen / max(seconds, 1e-6),
+            **({"best_step": restored["step"], "best_eval_loss": restored["eval_loss"]} if restored else {}),
         },
     )
     if dist.enabled:

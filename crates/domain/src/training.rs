@@ -157,6 +157,9 @@ pub struct Hyperparameters {
     /// shards gradients and optimizer states across them, 3 also the weights (FSDP). The
     /// estimate's memory per device follows it.
     pub zero_stage: u8,
+    /// Save the weights of the best evaluation rather than the last step's (needs
+    /// `eval_every_steps`); the model's metrics name the step.
+    pub keep_best: bool,
 }
 
 impl Default for Hyperparameters {
@@ -181,6 +184,7 @@ impl Default for Hyperparameters {
             log_every_steps: 1,
             dpo_beta: 0.1,
             zero_stage: 0,
+            keep_best: false,
         }
     }
 }
@@ -271,6 +275,9 @@ impl TrainingConfig {
         }
         check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || {
             format!("must be greater than 0 (got {})", h.dpo_beta)
+        })?;
+        check(!h.keep_best || h.eval_every_steps.is_some(), "hyperparameters.keep_best", || {
+            "needs hyperparameters.eval_every_steps (the best weights are chosen by the evaluation loss)".to_string()
         })?;
         check([0, 2, 3].contains(&h.zero_stage), "hyperparameters.zero_stage", || {
             format!("must be 0 (replicas), 2 (shard gradients and optimizer states) or 3 (also weights) (got {})", h.zero_stage)
@@ -384,6 +391,20 @@ mod tests {
         assert!(early.validate(30, 8192).unwrap_err().message.contains("eval_every_steps"));
         let preset = parse(r#"{"method": {"kind": "dora", "lora": {"target_modules": "all"}}}"#).unwrap();
         assert_eq!(preset.validate(30, 8192).unwrap_err().field, "method.lora.target_modules");
+        let best = parse(r#"{"hyperparameters": {"keep_best": true}}"#).unwrap();
+        assert_eq!(best.validate(30, 8192).unwrap_err().field, "hyperparameters.keep_best");
+        for (config, ok) in [
+            (r#"{"hyperparameters": {"zero_stage": 1}}"#, false),
+            (r#"{"method": {"kind": "qlora"}, "hyperparameters": {"zero_stage": 3}}"#, false),
+            (r#"{"method": {"kind": "full"}, "hyperparameters": {"zero_stage": 3}}"#, true),
+            (r#"{"method": {"kind": "qlora"}, "hyperparameters": {"zero_stage": 0}}"#, true),
+        ] {
+            let result = parse(config).unwrap().validate(30, 8192);
+            assert_eq!(result.is_ok(), ok, "{config}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(e.field, "hyperparameters.zero_stage");
+            }
+        }
     }
 
     #[test]

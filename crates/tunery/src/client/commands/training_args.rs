@@ -59,6 +59,9 @@ pub struct TrainingArgs {
     /// states, 3 also the weights (FSDP, ZeRO-3 style).
     #[arg(long, visible_alias = "zero", value_parser = clap::value_parser!(u8).range(0..=3))]
     pub zero_stage: Option<u8>,
+    /// Save the weights of the best evaluation, not the last step's (with --eval-every).
+    #[arg(long, requires = "eval_every")]
+    pub keep_best: bool,
 }
 
 fn set(config: &mut Value, path: &[&str], value: Value) {
@@ -108,6 +111,9 @@ impl TrainingArgs {
         }
         if let Some(v) = self.eval_every {
             set(&mut config, &["hyperparameters", "eval_every_steps"], Value::from(v));
+        }
+        if self.keep_best {
+            set(&mut config, &["hyperparameters", "keep_best"], Value::from(true));
         }
         if let Some(v) = self.zero_stage {
             set(&mut config, &["hyperparameters", "zero_stage"], Value::from(v));
