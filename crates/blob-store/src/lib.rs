@@ -71,6 +71,7 @@ pub mod format;
 mod fsio;
 mod id;
 mod keys;
+mod random;
 mod reader;
 #[cfg(feature = "s3")]
 mod s3;
@@ -81,6 +82,7 @@ mod writer;
 pub use error::{Error, Result};
 pub use id::validate_id;
 pub use keys::{Keyring, MasterKey};
+pub use random::BlobRandomAccess;
 pub use reader::BlobReader;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, PART_SIZE as S3_PART_SIZE};

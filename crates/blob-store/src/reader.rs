@@ -8,7 +8,7 @@ use crate::keys::DataKey;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a reader's sealed bytes come from: a local data file or (feature `s3`) an object's body.
 pub(crate) enum Source {
@@ -54,25 +54,12 @@ impl BlobReader {
     /// A reader over the open data file `file` (`len` bytes long) of blob `id`, whose key file
     /// has been unwrapped.
     pub(crate) fn new(id: &str, path: PathBuf, mut file: Source, len: u64, key_file: &KeyFile, data_key: &DataKey) -> Result<Self> {
-        let location = path.display().to_string();
-
         let mut header = [0u8; HEADER_LEN];
         file.read_exact(&mut header).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => Error::corrupt("data file shorter than its header", location.clone()),
+            io::ErrorKind::UnexpectedEof => Error::corrupt("data file shorter than its header", path.display().to_string()),
             _ => io_err("read", &path)(e),
         })?;
-        let parsed = DataHeader::decode(&header).map_err(|what| Error::corrupt(what, location.clone()))?;
-        if parsed.blob_nonce != data_key.blob_nonce {
-            return Err(Error::corrupt("data file does not belong to this key file (blob nonce differs)", location));
-        }
-        let actual = len;
-        let expected = data_file_len(key_file.size, parsed.chunk_size);
-        if actual != expected {
-            return Err(Error::corrupt(
-                format!("data file is {actual} bytes, expected {expected} for {} plaintext bytes (truncated or extended)", key_file.size),
-                location,
-            ));
-        }
+        let parsed = check_header(&header, len, key_file, data_key, &path)?;
         Ok(BlobReader {
             id: id.to_string(),
             path,
@@ -145,6 +132,24 @@ impl BlobReader {
         }
         Ok(())
     }
+}
+
+/// Checks a data file's header against its key file: the header parses, belongs to this key
+/// file, and the file has the length its plaintext size implies (not truncated or extended).
+pub(crate) fn check_header(header: &[u8; HEADER_LEN], len: u64, key_file: &KeyFile, data_key: &DataKey, path: &Path) -> Result<DataHeader> {
+    let location = path.display().to_string();
+    let parsed = DataHeader::decode(header).map_err(|what| Error::corrupt(what, location.clone()))?;
+    if parsed.blob_nonce != data_key.blob_nonce {
+        return Err(Error::corrupt("data file does not belong to this key file (blob nonce differs)", location));
+    }
+    let expected = data_file_len(key_file.size, parsed.chunk_size);
+    if len != expected {
+        return Err(Error::corrupt(
+            format!("data file is {len} bytes, expected {expected} for {} plaintext bytes (truncated or extended)", key_file.size),
+            location,
+        ));
+    }
+    Ok(parsed)
 }
 
 impl Read for BlobReader {

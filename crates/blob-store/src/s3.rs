@@ -190,6 +190,16 @@ impl S3Backend {
         }
     }
 
+    /// The data object's length.
+    pub(crate) fn data_len(&self, id: &str) -> Result<u64> {
+        let key = self.data_key(id);
+        match self.block_on(self.client.head(&key)) {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound { id: id.to_string() }),
+            Err(e) => Err(remote_err("stat", self.url(&key))(e)),
+        }
+    }
+
     /// The key object's bytes; `None` if there is none.
     pub(crate) fn read_key(&self, id: &str) -> Result<Option<Vec<u8>>> {
         let key = self.key_key(id);
@@ -255,6 +265,16 @@ impl S3Backend {
             }
             Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound { id: id.to_string() }),
             Err(e) => Err(remote_err("open", self.url(&key))(e)),
+        }
+    }
+
+    /// Bytes `range` of blob `id`'s data object (one ranged GET).
+    pub(crate) fn read_data_range(&self, id: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let key = self.data_key(id);
+        match self.block_on(self.client.get_range(&key, range)) {
+            Ok(bytes) => Ok(bytes),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound { id: id.to_string() }),
+            Err(e) => Err(remote_err("read", self.url(&key))(e)),
         }
     }
 

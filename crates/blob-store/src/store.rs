@@ -6,7 +6,8 @@ use crate::format::KeyFile;
 use crate::fsio::{create_new, io_err, is_file, sync_dir, TempFile};
 use crate::id::{validate_id, ID_LEN};
 use crate::keys::{self, DataKey, Keyring, MasterKey};
-use crate::reader::{BlobReader, Source};
+use crate::random::{BlobRandomAccess, RangeSource};
+use crate::reader::{check_header, BlobReader, Source};
 use crate::writer::BlobWriter;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -160,6 +161,33 @@ impl BlobStore {
         let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
         let (key_file, data_key) = self.inner.open_key(id)?;
         BlobReader::new(id, data_path, Source::File(file), len, &key_file, &data_key)
+    }
+
+    /// Random access to blob `id`'s plaintext (see [`BlobRandomAccess`]): for formats that
+    /// must seek. Prefer [`BlobStore::reader`], which also checks the whole content's hash.
+    pub fn random_access(&self, id: &str) -> Result<BlobRandomAccess> {
+        validate_id(id)?;
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.inner.s3 {
+            let len = s3.data_len(id)?;
+            let (key_file, data_key) = self.inner.open_key(id)?;
+            let path = s3.data_location(id);
+            let source = RangeSource::S3 { store: self.inner.clone(), id: id.to_string() };
+            let header = BlobRandomAccess::read_header(&source, &path)?;
+            let parsed = check_header(&header, len, &key_file, &data_key, &path)?;
+            return Ok(BlobRandomAccess::new(id, path, source, data_key.cipher(), header, parsed, key_file.size));
+        }
+        let data_path = self.inner.data_path(id);
+        let file = File::open(&data_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
+            _ => io_err("open", &data_path)(e),
+        })?;
+        let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
+        let (key_file, data_key) = self.inner.open_key(id)?;
+        let source = RangeSource::File(file);
+        let header = BlobRandomAccess::read_header(&source, &data_path)?;
+        let parsed = check_header(&header, len, &key_file, &data_key, &data_path)?;
+        Ok(BlobRandomAccess::new(id, data_path, source, data_key.cipher(), header, parsed, key_file.size))
     }
 
     pub fn exists(&self, id: &str) -> Result<bool> {
@@ -326,6 +354,11 @@ impl Inner {
 
     fn dir(&self, id: &str) -> PathBuf {
         self.blobs.join(&id[..2]).join(&id[2..4])
+    }
+
+    #[cfg(feature = "s3")]
+    pub(crate) fn s3_backend(&self) -> Option<&crate::s3::S3Backend> {
+        self.s3.as_ref()
     }
 
     fn data_path(&self, id: &str) -> PathBuf {

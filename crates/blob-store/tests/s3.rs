@@ -111,6 +111,12 @@ fn round_trip_dedup_and_no_plaintext_in_any_object() {
         assert!(store.exists(&info.id).unwrap());
         assert_eq!(store.size(&info.id).unwrap(), len as u64);
         assert_eq!(read_blob(&store, &info.id).unwrap(), data, "content of {len} bytes");
+        // Random access: ranged reads of the object, each chunk authenticated.
+        let random = store.random_access(&info.id).unwrap();
+        let (offset, n) = (len / 3, (len - len / 3).min(CHUNK_SIZE + 10));
+        let mut buf = vec![0u8; n];
+        random.read_exact_at(offset as u64, &mut buf).unwrap();
+        assert_eq!(buf, data[offset..offset + n], "range {offset}+{n} of {len} bytes");
         let chunks = len.div_ceil(CHUNK_SIZE).max(1);
         assert_eq!(bucket.get(&data_key(&info.id)).len(), HEADER_LEN + len + chunks * TAG_LEN, "object of {len} bytes");
         ids.push(info.id);

@@ -178,3 +178,34 @@ fn a_damaged_key_file_does_not_keep_the_store_from_opening() {
     let store = BlobStore::open(dir.path(), blob_store::Keyring::new(key(1))).unwrap();
     assert_corrupt(&store, &info.id, "key file is 7 bytes");
 }
+
+#[test]
+fn random_access_reads_any_range_and_authenticates_each_chunk() {
+    let (dir, store, info, data) = store_with_blob();
+    let random = store.random_access(&info.id).unwrap();
+    assert_eq!(random.size(), data.len() as u64);
+    // Within a chunk, across chunk boundaries, the whole blob, the tail of the partial chunk.
+    let ranges = [(0, 10), (CHUNK_SIZE - 5, 10), (CHUNK_SIZE * 2 + 17, CHUNK_SIZE * 2), (0, data.len()), (data.len() - 1000, 1000), (7, 0)];
+    for (offset, len) in ranges {
+        let mut buf = vec![0u8; len];
+        random.read_exact_at(offset as u64, &mut buf).unwrap();
+        assert_eq!(buf, data[offset..offset + len], "{offset}+{len}");
+    }
+    let mut past = vec![0u8; 2];
+    assert_eq!(random.read_exact_at(data.len() as u64 - 1, &mut past).unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+
+    // A flipped byte fails the ranges that touch its chunk, and only those.
+    edit(&data_path(dir.path(), &info.id), |b| b[chunk_offset(3) + 9] ^= 0x40);
+    let random = store.random_access(&info.id).unwrap();
+    let mut buf = vec![0u8; 100];
+    random.read_exact_at(CHUNK_SIZE as u64, &mut buf).unwrap();
+    assert_eq!(buf, data[CHUNK_SIZE..CHUNK_SIZE + 100]);
+    let err = random.read_exact_at(3 * CHUNK_SIZE as u64 + 50, &mut buf).unwrap_err();
+    match Error::from_io(&err) {
+        Some(Error::Corrupt { what, .. }) => assert!(what.contains("chunk 3 of 6 failed authentication"), "{what}"),
+        other => panic!("not reported as Corrupt: {other:?} ({err})"),
+    }
+    // A truncated data file is refused when opened.
+    edit(&data_path(dir.path(), &info.id), |b| b.truncate(b.len() - 1));
+    assert!(matches!(store.random_access(&info.id), Err(Error::Corrupt { .. })));
+}

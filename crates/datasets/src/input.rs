@@ -12,8 +12,9 @@ use crate::decode::{CsvLayout, Decoder};
 use crate::errors::{FileError, FileErrorCode};
 use crate::format::{detect, detect_container, detect_parquet_schema, Container, FormatSpec, Schema};
 use crate::magic;
-use crate::parquet::{self, ParquetRows};
+use crate::parquet::{self, ParquetRows, ParquetSource, RandomAccess, RandomChunks};
 use crate::units::Units;
+use std::sync::Arc;
 
 /// Bytes read before anything else, for the whole-file checks and detection.
 pub const HEAD_BYTES: usize = 256 * 1024;
@@ -44,6 +45,7 @@ pub(crate) fn open<R: Read>(
     filename: Option<&str>,
     max_record_bytes: usize,
     keep_prefix: usize,
+    random: Option<&Arc<dyn RandomAccess>>,
 ) -> io::Result<Outcome<R>> {
     let mut head = Vec::with_capacity(HEAD_BYTES);
     (&mut reader).take(HEAD_BYTES as u64).read_to_end(&mut head)?;
@@ -73,7 +75,7 @@ pub(crate) fn open<R: Read>(
         return refused(Some(spec), FileError::new(FileErrorCode::InvalidFormatSpec, message));
     }
     if spec.container == Container::Parquet {
-        return open_parquet(head, reader, spec, given.is_none(), max_record_bytes, keep_prefix);
+        return open_parquet(head, reader, spec, given.is_none(), max_record_bytes, keep_prefix, random);
     }
     if head.starts_with(b"\xEF\xBB\xBF") {
         head.drain(..3);
@@ -107,8 +109,9 @@ pub(crate) fn open<R: Read>(
     Ok(Outcome::Ready(Opened { spec, units, decoder, header }))
 }
 
-/// Parquet: spool the input, read the footer, settle the schema from the first rows when it
-/// was detected (not given), and hand back the rows as units.
+/// Parquet: read in place when the caller gave random access, else spool the input; read the
+/// footer, settle the schema from the first rows when it was detected (not given), and hand
+/// back the rows as units.
 fn open_parquet<R: Read>(
     head: Vec<u8>,
     mut reader: R,
@@ -116,10 +119,15 @@ fn open_parquet<R: Read>(
     detected: bool,
     max_record_bytes: usize,
     keep_prefix: usize,
+    random: Option<&Arc<dyn RandomAccess>>,
 ) -> io::Result<Outcome<R>> {
     let refused = |spec: FormatSpec, error: FileError| Ok(Outcome::Refused { spec: Some(spec), error });
-    let Some(file) = parquet::spool(&head, &mut reader)? else {
-        return refused(spec, parquet::too_large());
+    let file = match random {
+        Some(random) => ParquetSource::InPlace(RandomChunks(random.clone())),
+        None => match parquet::spool(&head, &mut reader)? {
+            Some(bytes) => ParquetSource::Memory(bytes),
+            None => return refused(spec, parquet::too_large()),
+        },
     };
     if detected && spec.schema == Schema::Auto {
         let mut rows = match ParquetRows::open(&file) {

@@ -44,6 +44,7 @@ pub use format::{detect, Container, FormatSpec, Schema, TxtSplit};
 pub use histogram::{Bucket, DistributionReport, LENGTH_BUCKET_EDGES, TURN_BUCKET_EDGES};
 pub use input::HEAD_BYTES;
 pub use language::LanguageCounts;
+pub use parquet::{RandomAccess, MAX_PARQUET_BYTES};
 pub use preview::{read_range, PreviewRecord, PREVIEW_RAW_MAX_BYTES};
 pub use recipe::{apply_recipe, Recipe, RecipeError, RecipeOutputs, RecipeReport, RecipeTools};
 pub use record::{Message, Record, Role};

@@ -3,29 +3,81 @@
 //! goes through the same schema detection, conversion and validation as a JSONL record.
 //!
 //! Random access: Parquet keeps its schema and row-group offsets in a footer at the end of the
-//! file, but [`crate::scan`] and [`crate::read_range`] take a plain `Read` (the blob store's
-//! reader cannot seek). So a Parquet input is first read into memory ([`spool`]), up to
+//! file. When the caller gives a [`RandomAccess`] to the input (the blob store's decrypts only
+//! the chunks a read covers), the file is read in place, a row group at a time, whatever its
+//! size. Given only a `Read`, the input is read into memory ([`spool`]), up to
 //! [`MAX_PARQUET_BYTES`] — never to a temporary file, since stored data must not touch the
-//! disk unencrypted — and read from there with the `parquet` crate's row API. Larger Parquet
-//! files are refused with a hint to convert them (Parquet is compressed: 256 MiB is a large
-//! dataset). A seekable blob reader would lift the limit.
+//! disk unencrypted — and larger files are refused with a hint.
 //!
 //! Codecs read: uncompressed, snappy, gzip, lz4 (raw and Hadoop) and zstd. Brotli and LZO
 //! are refused up front with `parquet_not_supported` naming the codec and the column.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use parquet::basic::Compression;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, Length, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use serde_json::Value;
 
 use crate::errors::{FileError, FileErrorCode};
 
-/// The largest Parquet file read (in memory, for random access).
+/// The largest Parquet file read into memory when no [`RandomAccess`] is given.
 pub const MAX_PARQUET_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads at any offset of the input (the same bytes the `Read` streams).
+pub trait RandomAccess: Send + Sync {
+    fn size(&self) -> u64;
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// A [`RandomAccess`] as the `parquet` crate's `ChunkReader`.
+#[derive(Clone)]
+pub(crate) struct RandomChunks(pub Arc<dyn RandomAccess>);
+
+impl Length for RandomChunks {
+    fn len(&self) -> u64 {
+        self.0.size()
+    }
+}
+
+impl ChunkReader for RandomChunks {
+    type T = RandomRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<RandomRead> {
+        Ok(RandomRead { source: self.0.clone(), at: start })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let mut buf = vec![0u8; length];
+        self.0.read_exact_at(start, &mut buf).map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// Sequential reads from an offset of a [`RandomAccess`].
+pub(crate) struct RandomRead {
+    source: Arc<dyn RandomAccess>,
+    at: u64,
+}
+
+impl Read for RandomRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.source.size().saturating_sub(self.at)).min(buf.len() as u64) as usize;
+        self.source.read_exact_at(self.at, &mut buf[..n])?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where a Parquet file is read from: memory, or in place.
+#[derive(Clone)]
+pub(crate) enum ParquetSource {
+    Memory(Bytes),
+    InPlace(RandomChunks),
+}
 
 /// Reads the whole input into memory for random access; `Ok(None)` when it is larger than
 /// [`MAX_PARQUET_BYTES`].
@@ -66,8 +118,11 @@ impl std::fmt::Debug for ParquetRows {
 
 impl ParquetRows {
     /// Reads the footer and checks that every column chunk uses a codec this build reads.
-    pub(crate) fn open(file: &Bytes) -> Result<ParquetRows, FileError> {
-        let reader = SerializedFileReader::new(file.clone()).map_err(|e| invalid(format!("not a valid Parquet file: {e}")))?;
+    pub(crate) fn open(file: &ParquetSource) -> Result<ParquetRows, FileError> {
+        let reader: Box<dyn FileReader> = match file {
+            ParquetSource::Memory(bytes) => Box::new(SerializedFileReader::new(bytes.clone()).map_err(not_parquet)?),
+            ParquetSource::InPlace(chunks) => Box::new(SerializedFileReader::new(chunks.clone()).map_err(not_parquet)?),
+        };
         let metadata = reader.metadata();
         for group in metadata.row_groups() {
             for column in group.columns() {
@@ -92,7 +147,7 @@ impl ParquetRows {
             }
         }
         let total_rows = metadata.file_metadata().num_rows().max(0) as u64;
-        let rows = RowIter::from_file_into(Box::new(reader));
+        let rows = RowIter::from_file_into(reader);
         Ok(ParquetRows { rows, next_row: 1, total_rows })
     }
 
@@ -112,6 +167,10 @@ impl ParquetRows {
             }
         }
     }
+}
+
+fn not_parquet(e: parquet::errors::ParquetError) -> FileError {
+    invalid(format!("not a valid Parquet file: {e}"))
 }
 
 fn invalid(message: String) -> FileError {

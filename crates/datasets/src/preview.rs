@@ -32,8 +32,14 @@ pub struct PreviewRecord {
 
 /// Records `start .. start + count` of a file in the given format (fewer at the end of the
 /// file). Indices are those of [`crate::scan`].
-pub fn read_range<R: Read>(reader: R, spec: &FormatSpec, start: usize, count: usize) -> Result<Vec<PreviewRecord>, ReadError> {
-    let opened = match input::open(reader, Some(spec), None, DEFAULT_MAX_RECORD_BYTES, PREVIEW_RAW_MAX_BYTES)? {
+pub fn read_range<R: Read>(
+    reader: R,
+    spec: &FormatSpec,
+    start: usize,
+    count: usize,
+    random: Option<&std::sync::Arc<dyn crate::RandomAccess>>,
+) -> Result<Vec<PreviewRecord>, ReadError> {
+    let opened = match input::open(reader, Some(spec), None, DEFAULT_MAX_RECORD_BYTES, PREVIEW_RAW_MAX_BYTES, random)? {
         Outcome::Ready(opened) => opened,
         Outcome::Refused { error, .. } => return Err(ReadError::File(error)),
     };

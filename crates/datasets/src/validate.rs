@@ -35,6 +35,8 @@ pub struct ScanOptions<'a> {
     pub token_counter: Option<&'a dyn TokenCounter>,
     /// With a token counter: records over this many tokens are counted as truncated.
     pub max_tokens: Option<usize>,
+    /// Random access to the same bytes: Parquet is then read in place, whatever its size.
+    pub random_access: Option<std::sync::Arc<dyn crate::RandomAccess>>,
 }
 
 impl Default for ScanOptions<'_> {
@@ -47,6 +49,7 @@ impl Default for ScanOptions<'_> {
             detect_duplicates: true,
             token_counter: None,
             max_tokens: None,
+            random_access: None,
         }
     }
 }
@@ -97,7 +100,8 @@ pub fn scan<R: Read>(reader: R, options: &ScanOptions<'_>, mut on_record: impl F
     let mut summary = Summary::default();
     let mut errors = Vec::new();
     let debug = ScanDebug { max_buffer_bytes: 0, chunk_bytes: CHUNK_BYTES };
-    let opened = match input::open(reader, options.format.as_ref(), options.filename.as_deref(), options.max_record_bytes, 0)? {
+    let random = options.random_access.as_ref();
+    let opened = match input::open(reader, options.format.as_ref(), options.filename.as_deref(), options.max_record_bytes, 0, random)? {
         Outcome::Ready(opened) => opened,
         Outcome::Refused { spec, error } => {
             summary.file_error = Some(error);

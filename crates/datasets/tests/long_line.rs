@@ -57,7 +57,7 @@ fn a_64_mib_line_is_skipped_in_bounded_memory() {
 
     // Previewing the long record gives its start, cut, and the error.
     let spec = FormatSpec::new(Container::Jsonl, Schema::Chat);
-    let preview = read_range(File::open(&path).unwrap(), &spec, 1, 5).unwrap();
+    let preview = read_range(File::open(&path).unwrap(), &spec, 1, 5, None).unwrap();
     assert_eq!(preview.len(), 2);
     assert_eq!((preview[0].index, preview[0].line, preview[0].raw_truncated), (1, 2, true));
     assert_eq!(preview[0].raw.len(), PREVIEW_RAW_MAX_BYTES);

@@ -128,7 +128,7 @@ fn prompt_completion_columns_and_preview() {
     assert_eq!(report.stats.fields.get("prompt").map(|f| f.present), Some(2), "{:?}", report.stats.fields);
 
     let spec = FormatSpec::new(Container::Parquet, Schema::PromptCompletion);
-    let preview = read_range(&bytes[..], &spec, 1, 5).unwrap();
+    let preview = read_range(&bytes[..], &spec, 1, 5, None).unwrap();
     assert_eq!(preview.len(), 1);
     assert_eq!((preview[0].index, preview[0].line), (1, 2));
     assert_eq!(preview[0].raw, r#"{"completion":"4","prompt":"2+2?"}"#);
@@ -190,4 +190,49 @@ fn corrupt_and_unsupported_files_get_clear_errors() {
     let options = ScanOptions { format: Some(FormatSpec::new(Container::Jsonl, Schema::Auto)), ..ScanOptions::default() };
     let report = scan(&chat_file(Compression::SNAPPY)[..], &options, |_, _, _| {}).unwrap();
     assert_eq!(report.summary.file_error.map(|e| e.code), Some(FileErrorCode::InvalidFormatSpec));
+}
+
+/// Bytes in memory behind the random-access interface, counting what is read.
+struct Counted {
+    bytes: Vec<u8>,
+    read: std::sync::atomic::AtomicU64,
+}
+
+impl datasets::RandomAccess for Counted {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let start = offset as usize;
+        let end = start.checked_add(buf.len()).filter(|&e| e <= self.bytes.len()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(&self.bytes[start..end]);
+        self.read.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[test]
+fn with_random_access_parquet_is_read_in_place_not_spooled() {
+    let bytes = chat_file(Compression::ZSTD(ZstdLevel::default()));
+    let (spooled, spooled_records) = scan_bytes(&bytes, "chat.parquet");
+    let random = Arc::new(Counted { bytes: bytes.clone(), read: 0.into() });
+    let shared: Arc<dyn datasets::RandomAccess> = random.clone();
+    // The stream holds only the head: anything read past it would come back empty and fail
+    // the footer, so the rows can only come from the random access.
+    let head = &bytes[..datasets::HEAD_BYTES.min(bytes.len() / 2)];
+    let options = ScanOptions { filename: Some("chat.parquet".into()), random_access: Some(shared.clone()), ..ScanOptions::default() };
+    let mut records = Vec::new();
+    let report = scan(head, &options, |_, _, r| records.push(r.clone())).unwrap();
+    assert_eq!(
+        (report.format.clone(), report.summary.valid_records),
+        (spooled.format.clone(), spooled.summary.valid_records),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(records, spooled_records);
+    assert!(random.read.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    let spec = spooled.format.unwrap();
+    let preview = read_range(head, &spec, 1, 1, Some(&shared)).unwrap();
+    assert_eq!(preview[0].record.as_ref(), Some(&spooled_records[1]));
 }

@@ -597,7 +597,9 @@ fn token_filters_count_the_contents_trained_together() {
         text("just three words"),                                   // 3
     ];
     let recipe = json!({"version": 1, "tokenizer": "bm_anything", "steps": [{"step": "filter", "min_tokens": 3, "max_tokens": 20}]});
-    let out = apply_with(&recipe, &(input.join("\n") + "\n"), &jsonl(), RecipeTools { tokens: Some(&WordTokens) }).unwrap();
+    let out =
+        apply_with(&recipe, &(input.join("\n") + "\n"), &jsonl(), RecipeTools { tokens: Some(&WordTokens), ..RecipeTools::default() })
+            .unwrap();
     assert_eq!(kept(&input, &out.main), [1, 3]);
     let step = &out.report.steps[0];
     assert_eq!(step.dropped_by.get("too_few_tokens"), Some(&1), "{step:?}");

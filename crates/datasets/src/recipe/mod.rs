@@ -100,6 +100,8 @@ pub struct RecipeOutputs<'a> {
 #[derive(Default, Clone, Copy)]
 pub struct RecipeTools<'a> {
     pub tokens: Option<&'a dyn TokenCounter>,
+    /// Random access to the input, for Parquet of any size (see [`crate::RandomAccess`]).
+    pub random_access: Option<&'a std::sync::Arc<dyn crate::RandomAccess>>,
 }
 
 /// Opens the input from its start; called once per pass.
@@ -309,7 +311,7 @@ impl<'a> Pipeline<'a> {
         excerpt_masker: Option<&PiiMasker>,
         mut emit: impl FnMut(bool, &Record) -> io::Result<()>,
     ) -> Result<InputCounts, RecipeError> {
-        let opened = match input::open(reader, Some(spec), None, DEFAULT_MAX_RECORD_BYTES, 0)? {
+        let opened = match input::open(reader, Some(spec), None, DEFAULT_MAX_RECORD_BYTES, 0, self.tools.random_access)? {
             Outcome::Ready(opened) => opened,
             Outcome::Refused { error, .. } => return Err(RecipeError::File(error)),
         };

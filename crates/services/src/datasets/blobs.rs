@@ -160,3 +160,21 @@ impl Services {
         }
     }
 }
+
+/// A blob's plaintext at any offset, for the dataset readers that must seek (Parquet of any
+/// size is read in place, its chunks decrypted as they are read). Blocking.
+pub(crate) fn random_access(blobs: &blob_store::BlobStore, id: &str) -> Result<std::sync::Arc<dyn ::datasets::RandomAccess>> {
+    Ok(std::sync::Arc::new(RandomBlob(blobs.random_access(id).map_err(internal)?)))
+}
+
+struct RandomBlob(blob_store::BlobRandomAccess);
+
+impl ::datasets::RandomAccess for RandomBlob {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.read_exact_at(offset, buf)
+    }
+}

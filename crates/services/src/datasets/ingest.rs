@@ -37,6 +37,7 @@ impl Services {
                 filename: Some(filename),
                 token_counter: counter.as_deref(),
                 max_tokens: counter.as_ref().map(|_| max_tokens),
+                random_access: Some(crate::datasets::blobs::random_access(&blobs, &id)?),
                 ..ScanOptions::default()
             };
             let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;

@@ -211,7 +211,8 @@ impl Services {
             let mut main = blobs.writer().map_err(internal)?;
             let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };
             let outputs = RecipeOutputs { main: &mut main, validation: validation.as_mut().map(|w| w as &mut dyn std::io::Write) };
-            let tools = RecipeTools { tokens: tokens.as_deref() };
+            let random = crate::datasets::blobs::random_access(&blobs, &blob_id)?;
+            let tools = RecipeTools { tokens: tokens.as_deref(), random_access: Some(&random) };
             let report = datasets::apply_recipe(&open, &spec, &parsed, outputs, tools).map_err(recipe_error)?;
             let main = main.finish().map_err(internal)?;
             let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;

@@ -66,6 +66,7 @@ impl Services {
                         format: Some(spec),
                         token_counter: Some(counter.as_ref()),
                         max_tokens: Some(max_tokens),
+                        random_access: Some(crate::datasets::blobs::random_access(&blobs, &blob_id)?),
                         ..ScanOptions::default()
                     };
                     let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;
