@@ -110,7 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::cancel_upload))
         .routes(routes!(models::list_catalog))
         .routes(routes!(models::list_base_models))
-        .routes(routes!(models::get_base_model))
+        .routes(routes!(models::get_base_model, models::delete_base_model))
         .routes(routes!(models::import_base_model))
         .routes(routes!(models::compare_base_models))
         .routes(routes!(models::create_estimate))

@@ -310,6 +310,27 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
         assert!(Instant::now() < deadline, "the uploaded archive is still stored");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Deleting: a viewer may not; the failed import goes at once; the ready one takes its files
+    // out of the blob store (no job used it) and is gone.
+    let (_, viewer) = e.app.user(&e.admin, "viewer@example.com", "viewer").await;
+    assert_eq!(e.app.delete(&format!("/api/v1/base-models/{id}"), &viewer).await.code(), "permission_denied");
+    e.app.delete(&format!("/api/v1/base-models/{bad_id}"), &e.admin).await.expect(204);
+    let files_before = e.app.db.blob_store().list().unwrap().len();
+    e.app.delete(&format!("/api/v1/base-models/{id}"), &e.admin).await.expect(204);
+    e.app.get(&format!("/api/v1/base-models/{id}"), &e.admin).await.expect(404);
+    let files_after = e.app.db.blob_store().list().unwrap().len();
+    assert!(files_after + 4 <= files_before, "{files_before} -> {files_after}: the model's files should be gone");
+    // A model a job trained on stays (lineage): 409.
+    let used = import_tiny(&e).await;
+    let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&used, &ds, 2)).await.expect(202)["id"].as_str().unwrap().to_string();
+    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    let refused = e.app.delete(&format!("/api/v1/base-models/{used}"), &e.admin).await;
+    assert_eq!(
+        refused.expect(409)["error"]["message"].as_str().unwrap(),
+        "the base model is used by 1 training job(s)",
+        "{}",
+        refused.body
+    );
     // Form mistakes are named.
     let no_name = e
         .app

@@ -340,6 +340,9 @@ fn a_model_archive_uploads_through_the_cli_and_imports() {
     assert!(base["source_ref"].as_str().unwrap().ends_with("/tiny model.tar.gz"), "{base}");
     let listed = cli.ok(&["models", "list"]);
     assert!(listed.contains("tiny archive"), "{listed}");
+    let id = base["id"].as_str().unwrap();
+    assert!(cli.ok(&["models", "delete", id]).contains(&format!("deleted {id}")));
+    assert!(!cli.ok(&["models", "list"]).contains("tiny archive"));
     // No such file: said before anything is sent.
     let missing = cli.fails(&["models", "import", "--name", "x", "--archive", "/nonexistent/model.tar"], 1);
     assert!(missing.contains("/nonexistent/model.tar"), "{missing}");

@@ -64,6 +64,20 @@ pub async fn get_base_model(
     Ok(Json(app.services.get_base_model(&p, &base_model_id).await?.into()))
 }
 
+/// Deletes an imported base model (`manage_resources`); 409 while it imports or while a
+/// training job names it. Files shared by content with another model stay.
+#[utoipa::path(delete, path = "/api/v1/base-models/{base_model_id}", tag = "models", params(("base_model_id" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
+pub async fn delete_base_model(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(base_model_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.services.delete_base_model(&p, &base_model_id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImportSourceBody {

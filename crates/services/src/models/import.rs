@@ -6,6 +6,7 @@
 
 use crate::audit::{append, AuditEvent};
 use crate::datasets::internal;
+use crate::error::OrNotFound;
 use crate::models::files::StoredFile;
 use crate::models::BaseModel;
 use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
@@ -148,6 +149,33 @@ impl Services {
             self.collect_blobs(vec![blob.id]).await;
         }
         started
+    }
+
+    /// Deletes an imported model (`manage_resources`): refused while it imports and while any
+    /// training job names it (its lineage); the built-in model is not the organization's to
+    /// delete (404 like any other id). Its files leave the blob store unless another model
+    /// holds the same bytes, and its decrypted copy leaves the model cache.
+    pub async fn delete_base_model(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
+        principal.require(Permission::ManageResources)?;
+        let org = &principal.organization_id;
+        let mut tx = self.db().begin_write().await?;
+        let row = database::base_models::get(tx.conn(), org, id).await.or_not_found("base model")?;
+        if row.organization_id.is_none() {
+            return Err(Error::Conflict("the built-in model belongs to the installation and cannot be deleted".into()));
+        }
+        if row.status == "importing" {
+            return Err(Error::Conflict(format!("base model {id} is still importing; delete it once the import has ended")));
+        }
+        let files = database::base_models::delete(tx.conn(), org, id).await?;
+        let event = AuditEvent::by(principal, "base_model.delete")
+            .target("base_model", id)
+            .details(serde_json::json!({"name": row.name, "bytes": row.size_bytes}));
+        append(tx.conn(), event, ctx).await?;
+        tx.commit().await?;
+        self.collect_blobs(super::files::parse_manifest(&files).into_iter().map(|f| f.blob_id).collect()).await;
+        let cached = self.settings().training.model_cache_dir.join(id);
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(cached)).await;
+        Ok(())
     }
 
     async fn start_import(&self, principal: &Principal, name: &str, kind: &str, source: Source, ctx: &RequestContext) -> Result<BaseModel> {

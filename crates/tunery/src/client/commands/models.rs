@@ -59,6 +59,8 @@ pub enum ModelsCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Delete an imported base model (refused while a training job names it).
+    Delete { id: String },
     /// Download a fine-tuned model's files into a directory (checked against their SHA-256).
     Download {
         id: String,
@@ -256,6 +258,12 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
             }
         }
         ModelsCommand::Download { id, output } => download(ctx, &mut api, &id, &output).await?,
+        ModelsCommand::Delete { id } => {
+            api.delete(&format!("/api/v1/base-models/{}", seg(&id))).await?;
+            if !ctx.json {
+                println!("deleted {id}");
+            }
+        }
     }
     Ok(0)
 }
