@@ -237,14 +237,43 @@ pub struct OperationView {
     #[schema(value_type = Object)]
     pub report: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// While running: how far the input has been read.
+    pub progress: Option<OperationProgressView>,
     pub created_by: String,
     pub created_at: i64,
     pub finished_at: Option<i64>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationProgressView {
+    /// Bytes of the input read in the current pass.
+    pub bytes_read: u64,
+    pub total_bytes: u64,
+    /// The current pass (1-based) of `passes` (2 for a split by exact count or stratified).
+    pub pass: u64,
+    pub passes: u64,
+    /// The share of all the reading done, 0 to 1.
+    pub fraction: f64,
+}
+
+impl From<services::datasets::ProgressSnapshot> for OperationProgressView {
+    fn from(p: services::datasets::ProgressSnapshot) -> Self {
+        let per_pass = if p.total_bytes == 0 { 1.0 } else { (p.bytes_read as f64 / p.total_bytes as f64).min(1.0) };
+        let fraction = ((p.pass.saturating_sub(1)) as f64 + per_pass) / p.passes.max(1) as f64;
+        OperationProgressView {
+            bytes_read: p.bytes_read,
+            total_bytes: p.total_bytes,
+            pass: p.pass,
+            passes: p.passes,
+            fraction: fraction.min(1.0),
+        }
+    }
+}
+
 impl OperationView {
-    pub fn of(o: OperationRow, report: Option<serde_json::Value>) -> Self {
+    pub fn of(o: OperationRow, report: Option<serde_json::Value>, progress: Option<services::datasets::ProgressSnapshot>) -> Self {
         OperationView {
+            progress: progress.map(Into::into),
             object: "dataset.operation",
             recipe: serde_json::from_str(&o.recipe).unwrap_or_default(),
             created_at: secs(o.created_at),

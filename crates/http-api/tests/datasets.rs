@@ -472,3 +472,44 @@ async fn parquet_files_are_datasets_too(app: TestApp) {
     assert!(refused.body["error"]["message"].as_str().unwrap().contains("brotli"));
 }
 on_each_backend!(parquet_files_are_datasets_too_test, parquet_files_are_datasets_too);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_preprocess_reports_how_far_it_has_read() {
+    let app = TestApp::new(test_support::Backend::Sqlite).await;
+    let (_, admin) = app.bootstrap().await;
+    // ~12 MB of distinct records: near-duplicate detection over them takes a few seconds.
+    let mut content = String::new();
+    for i in 0..100_000u64 {
+        let words: String = (0..6).map(|k| format!("w{} ", (i * 7919 + k * 104_729) % 1_000_003)).collect();
+        content.push_str(&format!(
+            r#"{{"messages":[{{"role":"user","content":"{words}{i}?"}},{{"role":"assistant","content":"answer {i}"}}]}}"#
+        ));
+        content.push('\n');
+    }
+    let total = content.len() as u64;
+    let created = app.upload_dataset(&admin, &[("name", "big")], "big.jsonl", content.as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let recipe = json!({"version": 1, "steps": [{"step": "dedup_near", "threshold": 0.9}, {"step": "split", "validation": {"count": 10}}]});
+    let started = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
+    let op = started.expect(202)["id"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    let done = loop {
+        let o = app.get(&format!("/api/v1/datasets/{id}/operations/{op}"), &admin).await.body.clone();
+        if o["status"] != "running" {
+            break o;
+        }
+        if !o["progress"].is_null() {
+            seen.push(o["progress"].clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["progress"].is_null(), "a finished operation has no progress: {done}");
+    assert!(!seen.is_empty(), "never saw the operation running with progress");
+    let fractions: Vec<f64> = seen.iter().map(|p| p["fraction"].as_f64().unwrap()).collect();
+    for p in &seen {
+        assert_eq!((p["total_bytes"].as_u64(), p["passes"].as_u64()), (Some(total), Some(2)), "{p}");
+        assert!(p["bytes_read"].as_u64().unwrap() <= total && (1..=2).contains(&p["pass"].as_u64().unwrap()), "{p}");
+    }
+    assert!(fractions.windows(2).all(|w| w[0] <= w[1]) && fractions.iter().all(|f| (0.0..=1.0).contains(f)), "{fractions:?}");
+}

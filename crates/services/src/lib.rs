@@ -48,6 +48,8 @@ struct Inner {
     tokenizers: lru::SmallLru<Arc<dyn ::datasets::TokenCounter>>,
     /// Statistics recounted with another tokenizer or limit, by version, tokenizer and limit.
     recounts: lru::SmallLru<serde_json::Value>,
+    /// How far each running preprocess operation has read, by operation id.
+    progress: std::sync::Mutex<std::collections::HashMap<String, Arc<datasets::OperationProgress>>>,
     settings: Settings,
     token_secret: Vec<u8>,
     login_throttle: rate_limit::KeyedBuckets,
@@ -69,6 +71,7 @@ impl Services {
                 token_counter: std::sync::OnceLock::new(),
                 tokenizers: lru::SmallLru::new(models::tokenizers::KEPT_TOKENIZERS),
                 recounts: lru::SmallLru::new(datasets::RECOUNTS_KEPT),
+                progress: std::sync::Mutex::default(),
                 settings,
                 token_secret: secret.into_bytes(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
@@ -105,6 +108,10 @@ impl Services {
 
     pub(crate) fn inner_recounts(&self) -> &lru::SmallLru<serde_json::Value> {
         &self.inner.recounts
+    }
+
+    pub(crate) fn inner_progress(&self) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<datasets::OperationProgress>>> {
+        &self.inner.progress
     }
 
     /// The blob store. Every call into it runs on a blocking thread: it does file (or S3) I/O.

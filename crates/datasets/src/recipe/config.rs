@@ -311,6 +311,11 @@ impl Recipe {
         })
     }
 
+    /// Whether applying the recipe reads the input twice (a split by exact count, or stratified).
+    pub fn reads_twice(&self) -> bool {
+        self.split().is_some_and(Split::needs_first_pass)
+    }
+
     pub fn split(&self) -> Option<&Split> {
         self.steps.iter().find_map(|s| match s {
             Step::Split(split) => Some(split),

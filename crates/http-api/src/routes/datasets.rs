@@ -352,7 +352,7 @@ pub async fn preprocess_version(
     ApiJson(b): ApiJson<PreprocessRequest>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     let op = app.services.start_preprocess(&p, &dataset_id, version, b.recipe, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(OperationView::of(op, None))))
+    Ok((StatusCode::ACCEPTED, Json(OperationView::of(op, None, None))))
 }
 
 /// A long-running operation on a dataset: `running`, then `completed` (with the new version and
@@ -365,6 +365,6 @@ pub async fn get_operation(
     Caller(p): Caller,
     Path((dataset_id, operation_id)): Path<(String, String)>,
 ) -> ApiResult<Json<OperationView>> {
-    let (op, report) = app.services.get_operation(&p, &dataset_id, &operation_id).await?;
-    Ok(Json(OperationView::of(op, report)))
+    let (op, report, progress) = app.services.get_operation(&p, &dataset_id, &operation_id).await?;
+    Ok(Json(OperationView::of(op, report, progress)))
 }

@@ -20,7 +20,7 @@ pub use access::DatasetAccess;
 pub(crate) use blobs::internal;
 pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};
-pub use preprocess::Preprocessed;
+pub use preprocess::{OperationProgress, Preprocessed, ProgressSnapshot};
 pub(crate) use recount::RECOUNTS_KEPT;
 pub use recount::{StatsOptions, VersionStats};
 pub use uploads::{safe_filename, NewUpload, UploadTarget};

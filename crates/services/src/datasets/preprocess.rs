@@ -15,6 +15,40 @@ use datasets::{Container, FormatSpec, Recipe, RecipeError, RecipeOutputs, Recipe
 use domain::{Permission, ValidationError};
 use std::io::Read;
 
+/// How far a running operation has read (shared by its reader and whoever asks).
+#[derive(Debug, Default)]
+pub struct OperationProgress {
+    /// Bytes of the input read in the current pass.
+    pub bytes_read: std::sync::atomic::AtomicU64,
+    /// The input's size (one pass).
+    pub total_bytes: std::sync::atomic::AtomicU64,
+    /// 1, or 2 for the second pass of a split by count.
+    pub pass: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`OperationProgress`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProgressSnapshot {
+    pub bytes_read: u64,
+    pub total_bytes: u64,
+    pub pass: u64,
+    pub passes: u64,
+}
+
+/// Counts the bytes read through it into an operation's progress.
+struct CountingReader<R> {
+    inner: R,
+    progress: std::sync::Arc<OperationProgress>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.bytes_read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// A recipe checked against a version, ready to run.
 struct Prepared {
     access: DatasetAccess,
@@ -81,8 +115,11 @@ impl Services {
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         let (services, principal, ctx, started) = (self.clone(), principal.clone(), ctx.clone(), op.clone());
+        let progress = std::sync::Arc::new(OperationProgress::default());
+        self.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).insert(op.id.clone(), progress.clone());
         tokio::spawn(async move {
-            let outcome = services.run_preprocess(&principal, prepared, recipe, &ctx).await;
+            let outcome = services.run_preprocess(&principal, prepared, recipe, &ctx, progress).await;
+            services.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).remove(&started.id);
             if let Err(e) = services.finish_operation(started, outcome).await {
                 tracing::error!(error = %e, "could not record the outcome of a preprocess operation");
             }
@@ -96,16 +133,29 @@ impl Services {
         principal: &Principal,
         dataset_id: &str,
         id: &str,
-    ) -> Result<(OperationRow, Option<serde_json::Value>)> {
+    ) -> Result<(OperationRow, Option<serde_json::Value>, Option<ProgressSnapshot>)> {
         self.visible_dataset(principal, dataset_id).await?;
         let op = database::operations::get(&mut *self.db().read().await?, &principal.organization_id, dataset_id, id)
             .await
             .or_not_found("operation")?;
+        let progress = if op.status == "running" { self.operation_progress(&op) } else { None };
         let report = match &op.report_blob_id {
             Some(blob) => Some(self.read_report(blob).await?),
             None => None,
         };
-        Ok((op, report))
+        Ok((op, report, progress))
+    }
+
+    fn operation_progress(&self, op: &OperationRow) -> Option<ProgressSnapshot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = self.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).get(&op.id).cloned()?;
+        let passes = Recipe::from_json(op.recipe.as_bytes()).ok().map_or(1, |r| if r.reads_twice() { 2 } else { 1 });
+        Some(ProgressSnapshot {
+            bytes_read: p.bytes_read.load(Relaxed),
+            total_bytes: p.total_bytes.load(Relaxed),
+            pass: p.pass.load(Relaxed).max(1),
+            passes,
+        })
     }
 
     async fn finish_operation(&self, mut op: OperationRow, outcome: Result<Preprocessed>) -> Result<()> {
@@ -197,16 +247,22 @@ impl Services {
         prepared: Prepared,
         recipe: serde_json::Value,
         ctx: &RequestContext,
+        progress: std::sync::Arc<OperationProgress>,
     ) -> Result<Preprocessed> {
         let Prepared { access, source, parsed, validation_name, tokens } = prepared;
+        progress.total_bytes.store(source.size_bytes.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
         let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
         let blobs = self.blobs_handle();
         let blob_id = source.blob_id.clone();
         let has_split = validation_name.is_some();
         let (main, validation, report) = tokio::task::spawn_blocking(move || -> Result<(BlobInfo, Option<BlobInfo>, serde_json::Value)> {
             let open = || -> std::io::Result<Box<dyn Read>> {
+                use std::sync::atomic::Ordering::Relaxed;
                 let reader = blobs.reader(&blob_id).map_err(std::io::Error::other)?;
-                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, reader)))
+                progress.bytes_read.store(0, Relaxed);
+                progress.pass.fetch_add(1, Relaxed);
+                let counted = CountingReader { inner: reader, progress: progress.clone() };
+                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, counted)))
             };
             let mut main = blobs.writer().map_err(internal)?;
             let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };

@@ -312,7 +312,12 @@ async fn wait_for_operation(api: &mut Api, dataset: &str, op: &str) -> Result<Va
             return Ok(o);
         }
         if terminal {
-            eprint!("\rapplying the recipe… {} s", started.elapsed().as_secs());
+            let done = o["progress"]["fraction"].as_f64().map(|f| format!(", {:.0}% read", f * 100.0)).unwrap_or_default();
+            let pass = match (o["progress"]["pass"].as_u64(), o["progress"]["passes"].as_u64()) {
+                (Some(p), Some(n)) if n > 1 => format!(" (pass {p} of {n})"),
+                _ => String::new(),
+            };
+            eprint!("\rapplying the recipe… {} s{done}{pass}    ", started.elapsed().as_secs());
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
