@@ -14,6 +14,7 @@ use datasets::{
 };
 use serde_json::{json, Value};
 
+#[derive(Debug)]
 struct Output {
     main: Vec<String>,
     validation: Vec<String>,
@@ -565,15 +566,60 @@ fn whole_recipe_matches_the_golden_files() {
     }
 }
 
+/// Rewrites every content in capitals; fails for contents that contain "FAIL", and returns a
+/// shorter conversation for "SHORT": a real augmenter, deterministic enough to check.
+struct Capitals;
+
+impl datasets::recipe::augment::Augmenter for Capitals {
+    fn augment(&self, request: &datasets::recipe::augment::AugmentRequest<'_>) -> Result<Vec<Message>, String> {
+        if request.messages.iter().any(|m| m.content.contains("FAIL")) {
+            return Err("HTTP 503 from the endpoint".to_owned());
+        }
+        let n = if request.messages.iter().any(|m| m.content.contains("SHORT")) { 1 } else { request.messages.len() };
+        Ok(request.messages[..n].iter().map(|m| Message::new(m.role, m.content.to_uppercase())).collect())
+    }
+}
+
 #[test]
-fn the_augment_step_is_declared_and_refused_until_deployments_exist() {
-    let recipe = br#"{"version": 1, "steps": [{"step": "augment", "method": "back_translate", "pivot_language": "zh",
-        "endpoint": {"url": {"url": "https://models.example.com/v1", "model": "qwen2", "api_key_env": "AUG_KEY"}}, "copies": 2}]}"#;
-    let err = datasets::Recipe::from_json(recipe).unwrap_err().to_string();
-    assert!(err.contains("augment") && err.contains("deployments exist"), "{err}");
-    let bad = br#"{"version": 1, "steps": [{"step": "augment", "method": "back_translate", "endpoint": {"deployment": {"deployment_id": "dep_1"}}}]}"#;
+fn augment_adds_variants_that_go_through_the_later_steps() {
+    let input = [chat("hi there", "hello"), chat("FAIL me", "no"), chat("a SHORT one", "ok"), text("plain text")];
+    let recipe = json!({"version": 1, "steps": [
+        {"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": "http://127.0.0.1:9/v1", "model": "m"}}, "copies": 2},
+        {"step": "dedup_exact"}
+    ]});
+    let tools = RecipeTools { augmenter: Some(&Capitals), ..RecipeTools::default() };
+    let out = apply_with(&recipe, &(input.join("\n") + "\n"), &jsonl(), tools).unwrap();
+    // Each chat record is followed by its variants; the two identical variants of the first
+    // record are one after dedup; the text passes unchanged.
+    assert_eq!(out.main, vec![input[0].clone(), chat("HI THERE", "HELLO"), input[1].clone(), input[2].clone(), input[3].clone()]);
+    let step = &out.report.steps[0];
+    assert_eq!((step.records_in, step.added), (4, 2));
+    assert_eq!(step.failed_by.get("endpoint_error"), Some(&4), "{step:?}");
+    assert!(step.examples.iter().any(|e| e.note.contains("HTTP 503")), "{:?}", step.examples);
+    assert!(step.examples.iter().any(|e| e.note.contains("same turns and roles")), "{:?}", step.examples);
+    assert_eq!(out.report.steps[1].dropped_by.get("duplicate"), Some(&1));
+
+    // An endpoint that keeps failing stops the recipe.
+    let failing: Vec<String> = (0..6).map(|i| chat(&format!("FAIL {i}"), "x")).collect();
+    let err = apply_with(&recipe, &(failing.join("\n") + "\n"), &jsonl(), tools).unwrap_err().to_string();
+    assert!(err.contains("failed 10 times in a row") && err.contains("HTTP 503"), "{err}");
+    // Without a client, the step is refused before any data is read.
+    let err = apply(&recipe, &input[0], &jsonl()).unwrap_err().to_string();
+    assert!(err.contains("no client for the augmentation endpoint"), "{err}");
+}
+
+#[test]
+fn augment_parameters_are_checked() {
+    let deployment = br#"{"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"deployment": {"deployment_id": "dep_1"}}}]}"#;
+    let err = datasets::Recipe::from_json(deployment).unwrap_err().to_string();
+    assert!(err.contains("deployments do not exist yet"), "{err}");
+    let bad = br#"{"version": 1, "steps": [{"step": "augment", "method": "back_translate", "endpoint": {"url": {"url": "http://x/v1", "model": "m"}}}]}"#;
     let err = datasets::Recipe::from_json(bad).unwrap_err().to_string();
     assert!(err.contains("pivot_language"), "{err}");
+    let twice = br#"{"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": "http://x/v1", "model": "m"}}},
+        {"step": "split", "validation": {"count": 5}}]}"#;
+    let err = datasets::Recipe::from_json(twice).unwrap_err().to_string();
+    assert!(err.contains("would ask the model twice"), "{err}");
     let unknown =
         br#"{"version": 1, "steps": [{"step": "augment", "method": "summarise", "endpoint": {"deployment": {"deployment_id": "d"}}}]}"#;
     assert!(datasets::Recipe::from_json(unknown).is_err());

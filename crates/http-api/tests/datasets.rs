@@ -513,3 +513,85 @@ async fn a_running_preprocess_reports_how_far_it_has_read() {
     }
     assert!(fractions.windows(2).all(|w| w[0] <= w[1]) && fractions.iter().all(|f| (0.0..=1.0).contains(f)), "{fractions:?}");
 }
+
+/// A stand-in for an OpenAI-compatible server (vLLM, llama.cpp, a hosted API) on loopback:
+/// `POST /v1/chat/completions` answers with the user's text in capitals, and 401 without the
+/// expected key. It records the system instructions it was sent.
+async fn fake_completions() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn complete(
+        axum::extract::State(seen): axum::extract::State<Seen>,
+        headers: HeaderMap,
+        axum::Json(body): axum::Json<Value>,
+    ) -> axum::response::Response {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer augment-secret") {
+            return (StatusCode::UNAUTHORIZED, "missing key").into_response();
+        }
+        seen.lock().unwrap().push(body["messages"][0]["content"].as_str().unwrap_or_default().to_string());
+        let text = body["messages"][1]["content"].as_str().unwrap_or_default().to_uppercase();
+        axum::Json(json!({"object": "chat.completion", "model": body["model"], "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]})).into_response()
+    }
+    let seen: Seen = Default::default();
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn augment_calls_an_allowed_openai_compatible_endpoint() {
+    let (url, seen) = fake_completions().await;
+    std::env::set_var("TUNERY_TEST_AUGMENT_KEY", "augment-secret");
+    let settings = Settings { augment_endpoints: vec![url.clone()], ..Settings::default() };
+    let app = TestApp::with_settings(test_support::Backend::Sqlite, settings).await;
+    let (_, admin) = app.bootstrap().await;
+    let content = format!("{GOOD}\n{GOOD_ZH}\n");
+    let created = app.upload_dataset(&admin, &[("name", "small")], "small.jsonl", content.as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let endpoint = json!({"url": {"url": url, "model": "qwen2.5-7b-instruct", "api_key_env": "TUNERY_TEST_AUGMENT_KEY"}});
+    let recipe = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": endpoint, "copies": 1}]});
+    let started = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
+    let op = started.expect(202)["id"].as_str().unwrap().to_string();
+    let done = wait_for_operation(&app, &admin, &id, &op).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!((done["report"]["records_out"].as_u64(), done["report"]["steps"][0]["added"].as_u64()), (Some(4), Some(2)), "{done}");
+    let text = app.get(&format!("/api/v1/datasets/{id}/versions/2/download"), &admin).await.body.as_str().unwrap().to_string();
+    let originals: Vec<Value> = content.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let capital = originals[0]["messages"][0]["content"].as_str().unwrap().to_uppercase();
+    assert!(text.contains(&capital), "the paraphrase is in the new version: {text}");
+    assert!(seen.lock().unwrap().iter().all(|s| s.starts_with("Paraphrase")), "{:?}", seen.lock().unwrap());
+
+    // Back-translation goes there and back: two calls per turn.
+    let before = seen.lock().unwrap().len();
+    let endpoint = json!({"url": {"url": url, "model": "m", "api_key_env": "TUNERY_TEST_AUGMENT_KEY"}});
+    let recipe =
+        json!({"version": 1, "steps": [{"step": "augment", "method": "back_translate", "pivot_language": "French", "endpoint": endpoint}]});
+    let op = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await.expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(wait_for_operation(&app, &admin, &id, &op).await["status"], "completed");
+    let calls: Vec<String> = seen.lock().unwrap()[before..].to_vec();
+    assert!(calls.len() >= 4 && calls[0].contains("into French") && calls[1].contains("Translate"), "{calls:?}");
+
+    // A wrong key: every variant fails, the recipe stops and says why (no version is made).
+    let endpoint = json!({"url": {"url": url, "model": "m"}});
+    let recipe = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": endpoint, "copies": 10}]});
+    let op = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await.expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = wait_for_operation(&app, &admin, &id, &op).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("HTTP 401"), "{failed}");
+    // An endpoint the administrator did not allow, or a missing key variable: refused at once.
+    let elsewhere = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": "http://169.254.169.254/v1", "model": "m"}}}]});
+    let refused = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": elsewhere})).await;
+    assert_eq!(refused.expect(400)["error"]["param"], "recipe.steps[0].endpoint.url", "{}", refused.body);
+    let no_key = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": url, "model": "m", "api_key_env": "TUNERY_TEST_NO_SUCH_VARIABLE"}}}]});
+    let refused = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": no_key})).await;
+    assert!(refused.expect(400)["error"]["message"].as_str().unwrap().contains("TUNERY_TEST_NO_SUCH_VARIABLE"), "{}", refused.body);
+}

@@ -24,6 +24,10 @@ pub struct Settings {
     /// Training sequence length assumed by dataset statistics: records longer than this many
     /// tokens are reported as truncated.
     pub max_tokens_per_record: usize,
+    /// OpenAI-compatible endpoints a recipe's `augment` step may call: URL prefixes
+    /// (`http://127.0.0.1:8000/v1`). Empty: augmentation is refused (the server would otherwise
+    /// make requests wherever a recipe says).
+    pub augment_endpoints: Vec<String>,
     /// Training: the runtime, the device, the queue.
     pub training: TrainingSettings,
 }
@@ -107,6 +111,7 @@ impl Default for Settings {
             storage_quota_bytes: 100 * (1 << 30),
             max_upload_bytes: 20 * (1 << 30),
             max_tokens_per_record: 2048,
+            augment_endpoints: Vec::new(),
             training: TrainingSettings::default(),
         }
     }

@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Records longer than this many tokens are reported as truncated in statistics.
     #[arg(long, env = "TUNERY_MAX_TOKENS_PER_RECORD")]
     pub max_tokens_per_record: Option<usize>,
+    /// An OpenAI-compatible endpoint (URL prefix, e.g. http://127.0.0.1:8000/v1) that dataset
+    /// recipes may call to augment records; repeat for several. None: augmentation is refused.
+    #[arg(long = "augment-endpoint", value_name = "URL")]
+    pub augment_endpoints: Vec<String>,
     /// Lifetime of access tokens in seconds.
     #[arg(long, env = "TUNERY_ACCESS_TOKEN_TTL_S")]
     pub access_token_ttl_s: Option<i64>,
@@ -126,6 +130,7 @@ struct FileConfig {
     s3_allow_http: Option<bool>,
     tokenizer_file: Option<PathBuf>,
     max_tokens_per_record: Option<usize>,
+    augment_endpoints: Option<Vec<String>>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
     runtime_python: Option<PathBuf>,
@@ -292,6 +297,8 @@ impl ServeArgs {
         if let Some(v) = self.max_tokens_per_record.or(file.max_tokens_per_record) {
             s.max_tokens_per_record = v;
         }
+        s.augment_endpoints =
+            if self.augment_endpoints.is_empty() { file.augment_endpoints.unwrap_or_default() } else { self.augment_endpoints };
         let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file);
         let blob_store = blob_store_config(
             self.blob_store.or(file.blob_store),

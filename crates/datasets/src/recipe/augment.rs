@@ -1,11 +1,18 @@
-//! The augmentation step's interface: paraphrase or back-translate records through a model.
+//! The augmentation step: paraphrase or back-translate chat records through a model.
 //!
-//! A recipe may already name the step and its model endpoint, and [`Recipe::check`] validates
-//! the parameters; running it needs an [`Augmenter`] — a client of a deployed Tunery model or of
-//! any OpenAI-compatible URL — which the deployment service provides once deployments exist.
-//! Until then the step is refused before any data is read, with that reason.
+//! [`Recipe::check`] validates the parameters; running the step needs an [`Augmenter`] in the
+//! recipe's tools — a client of any OpenAI-compatible URL (the services provide one), later of
+//! a deployed Tunery model (refused until deployments exist). Each chat record is kept and
+//! followed by `copies` variants (same roles, rewritten contents), which go through the steps
+//! after this one; preference pairs and texts pass unchanged. A variant the model fails to
+//! make is counted and shown as an example; [`MAX_FAILURES_IN_A_ROW`] failures in a row stop
+//! the recipe (the endpoint is down or refuses), so a dead endpoint is not called a million
+//! times.
 //!
 //! [`Recipe::check`]: super::Recipe::check
+
+/// Consecutive failed variants that stop the recipe.
+pub const MAX_FAILURES_IN_A_ROW: u32 = 10;
 
 use crate::record::Message;
 use serde::{Deserialize, Serialize};
@@ -65,6 +72,47 @@ pub trait Augmenter: Send + Sync {
     fn augment(&self, request: &AugmentRequest<'_>) -> Result<Vec<Message>, String>;
 }
 
+/// Asks for `config.copies` variants of a chat record (none for other kinds): each the new
+/// record or why it could not be made. Fails the recipe after [`MAX_FAILURES_IN_A_ROW`]
+/// failures in a row (counted across records in `failures_in_a_row`).
+pub(crate) fn variants(
+    config: &Augment,
+    augmenter: &dyn Augmenter,
+    record: &crate::record::Record,
+    failures_in_a_row: &mut u32,
+) -> Result<Vec<Result<crate::record::Record, String>>, super::RecipeError> {
+    let crate::record::Record::Chat { messages } = record else { return Ok(Vec::new()) };
+    let request = AugmentRequest {
+        method: config.method,
+        messages,
+        pivot_language: config.pivot_language.as_deref(),
+        temperature: config.temperature,
+    };
+    let mut out = Vec::with_capacity(config.copies as usize);
+    for _ in 0..config.copies {
+        match augmenter.augment(&request) {
+            Ok(new) if new.len() == messages.len() && new.iter().zip(messages).all(|(a, b)| a.role == b.role) => {
+                *failures_in_a_row = 0;
+                out.push(Ok(crate::record::Record::Chat { messages: new }));
+            }
+            result => {
+                let why = match result {
+                    Err(e) => e,
+                    Ok(_) => "the variant does not have the same turns and roles".to_owned(),
+                };
+                *failures_in_a_row += 1;
+                if *failures_in_a_row >= MAX_FAILURES_IN_A_ROW {
+                    return Err(super::RecipeError::Augment(format!(
+                        "the augmentation endpoint failed {MAX_FAILURES_IN_A_ROW} times in a row; the last time: {why}"
+                    )));
+                }
+                out.push(Err(why));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The parameters' own rules: (field, message) of the first one broken.
 pub(crate) fn check_augment(a: &Augment) -> Result<(), (&'static str, String)> {
     if !(1..=10).contains(&a.copies) {
@@ -80,16 +128,19 @@ pub(crate) fn check_augment(a: &Augment) -> Result<(), (&'static str, String)> {
         (AugmentMethod::Paraphrase, Some(_)) => return Err(("pivot_language", "only back-translation uses a pivot_language".to_owned())),
         _ => {}
     }
-    if let AugmentEndpoint::Url { url, model, .. } = &a.endpoint {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(("endpoint.url", format!("must be an http(s) URL, found '{url}'")));
+    match &a.endpoint {
+        AugmentEndpoint::Url { url, model, .. } => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(("endpoint.url", format!("must be an http(s) URL, found '{url}'")));
+            }
+            if model.trim().is_empty() {
+                return Err(("endpoint.model", "must name the model to call".to_owned()));
+            }
+            Ok(())
         }
-        if model.trim().is_empty() {
-            return Err(("endpoint.model", "must name the model to call".to_owned()));
-        }
+        AugmentEndpoint::Deployment { .. } => Err((
+            "endpoint.deployment_id",
+            "deployments do not exist yet; give an OpenAI-compatible endpoint: {\"url\": …, \"model\": …}".to_owned(),
+        )),
     }
-    Err((
-        "step",
-        "augmentation calls a model through a deployment or an OpenAI-compatible URL; it runs once deployments exist — remove this step for now".to_owned(),
-    ))
 }

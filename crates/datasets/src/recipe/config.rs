@@ -362,7 +362,17 @@ impl Recipe {
                 }
                 Step::Filter(filter) => check_filter(filter).or_else(|(field, message)| fail(field, message))?,
                 Step::MaskPii(mask) => check_mask(mask).or_else(|(field, message)| fail(&field, message))?,
-                Step::Augment(a) => super::augment::check_augment(a).or_else(|(field, message)| fail(field, message))?,
+                Step::Augment(a) => {
+                    super::augment::check_augment(a).or_else(|(field, message)| fail(field, message))?;
+                    if self.reads_twice() {
+                        return fail(
+                            "step",
+                            "augment with a split by exact count or stratified would ask the model twice (the split reads the input \
+                             twice); split by ratio instead"
+                                .to_owned(),
+                        );
+                    }
+                }
                 Step::Split(split) => {
                     match split.validation {
                         SplitSize::Ratio(r) if !(r > 0.0 && r < 1.0) => {

@@ -84,6 +84,9 @@ pub enum RecipeError {
     InputChanged { first: u64, second: u64 },
     #[error("{0}")]
     TooManyRecords(#[from] TooManyRecords),
+    /// The augmentation endpoint kept failing.
+    #[error("{0}")]
+    Augment(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -100,6 +103,8 @@ pub struct RecipeOutputs<'a> {
 #[derive(Default, Clone, Copy)]
 pub struct RecipeTools<'a> {
     pub tokens: Option<&'a dyn TokenCounter>,
+    /// Makes `augment`'s variants through a model endpoint.
+    pub augmenter: Option<&'a dyn augment::Augmenter>,
     /// Random access to the input, for Parquet of any size (see [`crate::RandomAccess`]).
     pub random_access: Option<&'a std::sync::Arc<dyn crate::RandomAccess>>,
 }
@@ -236,6 +241,10 @@ enum Stage {
     Collect(SplitCollector),
     Route(SplitRouter),
     Convert,
+    Augment {
+        config: augment::Augment,
+        failures_in_a_row: u32,
+    },
 }
 
 /// What became of one record.
@@ -286,15 +295,16 @@ impl<'a> Pipeline<'a> {
                 },
                 Step::Convert(_) => Stage::Convert,
                 Step::Augment(a) => {
-                    // `check` refuses the step until an augmenter can be given; say why here too.
-                    let (field, message) = augment::check_augment(a).err().unwrap_or(("step", String::new()));
-                    return Err(RecipeCheckError {
-                        step: Some(i),
-                        step_name: Some(step.name().to_owned()),
-                        field: field.to_owned(),
-                        message,
+                    if tools.augmenter.is_none() {
+                        return Err(RecipeCheckError {
+                            step: Some(i),
+                            step_name: Some(step.name().to_owned()),
+                            field: "endpoint".to_owned(),
+                            message: "no client for the augmentation endpoint was given".to_owned(),
+                        }
+                        .into());
                     }
-                    .into());
+                    Stage::Augment { config: a.clone(), failures_in_a_row: 0 }
                 }
             });
             tallies.push(StepTally::new(i, step.name()));
@@ -331,9 +341,7 @@ impl<'a> Pipeline<'a> {
                     continue;
                 }
             };
-            if let Flow::Out { validation } = self.record(unit.index, &mut record, excerpt_masker)? {
-                emit(validation, &record)?;
-            }
+            self.record(unit.index, &mut record, excerpt_masker, 0, &mut emit)?;
         }
         if let Some(error) = units.take_file_error() {
             return Err(RecipeError::File(error));
@@ -341,9 +349,36 @@ impl<'a> Pipeline<'a> {
         Ok(counts)
     }
 
-    fn record(&mut self, index: usize, record: &mut Record, excerpt_masker: Option<&PiiMasker>) -> Result<Flow, RecipeError> {
+    /// Sends input record `index` through the stages from `from` on and emits it if it comes
+    /// out; variants an `augment` stage makes follow it, through the stages after that one.
+    fn record(
+        &mut self,
+        index: usize,
+        record: &mut Record,
+        excerpt_masker: Option<&PiiMasker>,
+        from: usize,
+        emit: &mut dyn FnMut(bool, &Record) -> io::Result<()>,
+    ) -> Result<(), RecipeError> {
+        let mut variants: Vec<(usize, Record)> = Vec::new();
+        if let Flow::Out { validation } = self.stages_from(index, record, excerpt_masker, from, &mut variants)? {
+            emit(validation, record)?;
+        }
+        for (next, mut variant) in variants {
+            self.record(index, &mut variant, excerpt_masker, next, emit)?;
+        }
+        Ok(())
+    }
+
+    fn stages_from(
+        &mut self,
+        index: usize,
+        record: &mut Record,
+        excerpt_masker: Option<&PiiMasker>,
+        from: usize,
+        variants: &mut Vec<(usize, Record)>,
+    ) -> Result<Flow, RecipeError> {
         let mut validation = false;
-        for (stage, tally) in self.stages.iter_mut().zip(self.tallies.iter_mut()) {
+        for (i, (stage, tally)) in self.stages.iter_mut().zip(self.tallies.iter_mut()).enumerate().skip(from) {
             tally.report.records_in += 1;
             match stage {
                 Stage::Exact(dedup) => {
@@ -378,6 +413,18 @@ impl<'a> Pipeline<'a> {
                 }
                 Stage::Route(router) => validation = router.route(record),
                 Stage::Convert => {}
+                Stage::Augment { config, failures_in_a_row } => {
+                    let augmenter = self.tools.augmenter.expect("checked when the pipeline was built");
+                    for made in augment::variants(config, augmenter, record, failures_in_a_row)? {
+                        match made {
+                            Ok(variant) => {
+                                tally.added();
+                                variants.push((i + 1, variant));
+                            }
+                            Err(note) => tally.failed(index, "endpoint_error", note, record),
+                        }
+                    }
+                }
             }
         }
         Ok(Flow::Out { validation })

@@ -53,6 +53,12 @@ pub struct StepReport {
     /// Changes by kind: for `mask_pii` the spans masked per PII kind (`EMAIL`, …, custom
     /// names); for `filter` the `empty_turns_removed`.
     pub modified_by: BTreeMap<String, u64>,
+    /// Records the step made (`augment`'s variants), which go on to the next steps.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub added: u64,
+    /// Variants the step failed to make, per reason (`augment`: `endpoint_error`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_by: BTreeMap<String, u64>,
     /// The first few records dropped or changed (at most [`MAX_EXAMPLES_PER_REASON`] per reason
     /// and [`MAX_EXAMPLES_PER_STEP`] in all). Excerpts are masked with the recipe's `mask_pii`
     /// rules when it has that step.
@@ -83,6 +89,8 @@ pub struct Example {
 pub enum ExampleAction {
     Dropped,
     Modified,
+    /// The step could not do it (an augmentation the model failed to make).
+    Failed,
 }
 
 /// The parameters `dedup_near` ran with.
@@ -111,6 +119,10 @@ pub struct SplitCounts {
     pub validation: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Builds one step's report.
 #[derive(Debug)]
 pub(crate) struct StepTally {
@@ -130,6 +142,8 @@ impl StepTally {
                 dropped_by: BTreeMap::new(),
                 modified: 0,
                 modified_by: BTreeMap::new(),
+                added: 0,
+                failed_by: BTreeMap::new(),
                 examples: Vec::new(),
                 near_dup: None,
                 split: None,
@@ -168,6 +182,19 @@ impl StepTally {
         let reason = reason.join(",");
         if self.wants_example(&reason) {
             self.push(Example { index, action: ExampleAction::Modified, reason, note: String::new(), excerpt: excerpt() });
+        }
+    }
+
+    /// The step made a new record from record `index`.
+    pub(crate) fn added(&mut self) {
+        self.report.added += 1;
+    }
+
+    /// The step failed to do something for record `index` (the record itself goes on).
+    pub(crate) fn failed(&mut self, index: usize, reason: &str, note: String, record: &Record) {
+        *self.report.failed_by.entry(reason.to_owned()).or_default() += 1;
+        if self.wants_example(reason) {
+            self.push(Example { index, action: ExampleAction::Failed, reason: reason.to_owned(), note, excerpt: excerpt(record) });
         }
     }
 

@@ -8,6 +8,7 @@
 //! and become "used" when a version is created.
 
 mod access;
+mod augment;
 mod blobs;
 mod diff;
 mod ingest;

@@ -57,6 +57,8 @@ struct Prepared {
     validation_name: Option<String>,
     /// Counts tokens for the recipe's token filters (its `tokenizer`, or the server's).
     tokens: Option<std::sync::Arc<dyn datasets::TokenCounter>>,
+    /// The client of the recipe's `augment` step.
+    augmenter: Option<super::augment::OpenAiAugmenter>,
 }
 
 /// What a preprocess run made.
@@ -238,7 +240,17 @@ impl Services {
                 Some(choice.counter)
             }
         };
-        Ok(Prepared { access, source, parsed, validation_name, tokens })
+        let augmenter = parsed
+            .steps
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| match s {
+                datasets::recipe::Step::Augment(a) => Some((i, a)),
+                _ => None,
+            })
+            .map(|(i, a)| super::augment::OpenAiAugmenter::new(&a.endpoint, &self.settings().augment_endpoints, i))
+            .transpose()?;
+        Ok(Prepared { access, source, parsed, validation_name, tokens, augmenter })
     }
 
     async fn run_preprocess(
@@ -249,7 +261,7 @@ impl Services {
         ctx: &RequestContext,
         progress: std::sync::Arc<OperationProgress>,
     ) -> Result<Preprocessed> {
-        let Prepared { access, source, parsed, validation_name, tokens } = prepared;
+        let Prepared { access, source, parsed, validation_name, tokens, augmenter } = prepared;
         progress.total_bytes.store(source.size_bytes.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
         let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
         let blobs = self.blobs_handle();
@@ -268,7 +280,8 @@ impl Services {
             let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };
             let outputs = RecipeOutputs { main: &mut main, validation: validation.as_mut().map(|w| w as &mut dyn std::io::Write) };
             let random = crate::datasets::blobs::random_access(&blobs, &blob_id)?;
-            let tools = RecipeTools { tokens: tokens.as_deref(), random_access: Some(&random) };
+            let augmenter = augmenter.as_ref().map(|a| a as &dyn datasets::recipe::augment::Augmenter);
+            let tools = RecipeTools { tokens: tokens.as_deref(), augmenter, random_access: Some(&random) };
             let report = datasets::apply_recipe(&open, &spec, &parsed, outputs, tools).map_err(recipe_error)?;
             let main = main.finish().map_err(internal)?;
             let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;
