@@ -55,6 +55,8 @@ struct Inner {
     login_throttle: rate_limit::KeyedBuckets,
     request_limits: rate_limit::KeyedBuckets,
     queue: training::Queue,
+    /// The id of each job whose events changed, sent after the commit (SSE streams wake on it).
+    job_signal: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Services {
@@ -77,12 +79,23 @@ impl Services {
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
+                job_signal: tokio::sync::broadcast::channel(1024).0,
             }),
         })
     }
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Job ids as their events change in this process (after the commit). A receiver that
+    /// lags is told so; it should then simply look again.
+    pub fn job_signals(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.job_signal.subscribe()
+    }
+
+    pub(crate) fn signal_job(&self, id: &str) {
+        let _ = self.inner.job_signal.send(id.to_string());
     }
 
     pub(crate) fn inner_queue(&self) -> &training::Queue {

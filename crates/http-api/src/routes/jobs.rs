@@ -130,6 +130,26 @@ fn sse_events(events: Vec<JobEventView>) -> SseItems {
     futures_util::stream::iter(items)
 }
 
+/// Waits until this process signals new events of job `id`, at most [`SSE_RECHECK`] (events
+/// written by another replica are seen then).
+async fn wait_for_signal(signals: &mut tokio::sync::broadcast::Receiver<String>, id: &str) {
+    use tokio::sync::broadcast::error::RecvError;
+    let wait = async {
+        loop {
+            match signals.recv().await {
+                Ok(changed) if changed == id => return,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return, // some signals were missed: look again
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SSE_RECHECK, wait).await;
+}
+
+/// The longest an event stream waits before looking at the database again without a signal.
+const SSE_RECHECK: Duration = Duration::from_secs(2);
+
 /// Everything the job reports, in order: state changes, progress, evaluations, system samples,
 /// checkpoints, logs. By default a Server-Sent Events stream (event id = sequence number,
 /// event name = kind) that replays from `after` and ends when the job reaches a final state.
@@ -150,8 +170,9 @@ pub async fn job_events(
         return Ok(Json(event_page(&app.services, &p, &job_id, &kinds, after, limit).await?).into_response());
     }
     app.services.get_job(&p, &job_id).await?;
-    let state = (app.services.clone(), p, job_id, kinds, after, false);
-    let stream = futures_util::stream::unfold(state, |(services, p, id, kinds, after, done)| async move {
+    let signals = app.services.job_signals();
+    let state = (app.services.clone(), p, job_id, kinds, after, false, signals);
+    let stream = futures_util::stream::unfold(state, |(services, p, id, kinds, after, done, mut signals)| async move {
         if done {
             return None;
         }
@@ -163,7 +184,7 @@ pub async fn job_events(
             };
             if !page.data.is_empty() {
                 after = page.last_seq;
-                return Some((sse_events(page.data), (services, p, id, kinds, after, false)));
+                return Some((sse_events(page.data), (services, p, id, kinds, after, false, signals)));
             }
             let finished =
                 services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
@@ -173,9 +194,9 @@ pub async fn job_events(
                 if tail.is_empty() {
                     return None;
                 }
-                return Some((sse_events(tail), (services, p, id, kinds, after, true)));
+                return Some((sse_events(tail), (services, p, id, kinds, after, true, signals)));
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            wait_for_signal(&mut signals, &id).await;
         }
     });
     use futures_util::StreamExt;

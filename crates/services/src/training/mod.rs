@@ -250,6 +250,7 @@ impl Services {
         }));
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
+        self.signal_job(&row.id);
         self.queue().wake();
         Ok(Job::of(row))
     }
@@ -353,6 +354,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.signal_job(id);
         if next == JobState::Cancelling {
             self.queue().stop(id);
         }
@@ -390,6 +392,7 @@ impl Services {
         database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
         append(tx.conn(), AuditEvent::by(principal, "job.resume").target("job", id).details(data), ctx).await?;
         tx.commit().await?;
+        self.signal_job(id);
         self.queue().wake();
         Ok(Job::of(row))
     }

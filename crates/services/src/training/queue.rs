@@ -142,6 +142,7 @@ impl Services {
             let data = serde_json::json!({"state": "running", "attempt": row.attempt});
             database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &data.to_string()).await?;
             tx.commit().await?;
+            self.signal_job(&row.id);
             return Ok(Some(row));
         }
         Ok(None)
@@ -175,6 +176,7 @@ impl Services {
             let data = serde_json::json!({"state": next.as_str(), "reason": "the server restarted while the job ran"});
             database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &data.to_string()).await?;
             tx.commit().await?;
+            self.signal_job(&row.id);
         }
         Ok(stuck.len())
     }

@@ -209,6 +209,7 @@ impl Services {
         let data = serde_json::json!({"event": "log", "level": level, "message": message, "source": "executor"});
         database::jobs::append_event(tx.conn(), id, "log", None, now_ms(), &data.to_string()).await?;
         tx.commit().await?;
+        self.signal_job(id);
         Ok(())
     }
 
@@ -248,6 +249,7 @@ impl Services {
             database::jobs::update(tx.conn(), &current).await?;
         }
         tx.commit().await?;
+        self.signal_job(&row.id);
         Ok(())
     }
 
@@ -420,6 +422,7 @@ impl Services {
         let event = AuditEvent::system(Some(&row.organization_id), &action).target("job", id).details(details);
         append(tx.conn(), event, &RequestContext::default()).await?;
         tx.commit().await?;
+        self.signal_job(id);
         if next.is_terminal() {
             let _ = std::fs::remove_dir_all(training.work_dir.join(id));
         }
