@@ -166,6 +166,13 @@ pub fn orphan_alive(pid: u32, workdir: &Path) -> bool {
     String::from_utf8_lossy(&cmdline).split('\0').any(|arg| arg == needle)
 }
 
+/// Processes (left by an earlier server) whose command line names `workdir`: the runtime of a
+/// job or import that used that work directory, found when no pid was recorded.
+pub fn processes_in(workdir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter(|&pid| orphan_alive(pid, workdir)).collect()
+}
+
 /// Stops an orphaned runtime: SIGTERM (it checkpoints and exits), then SIGKILL after `grace`.
 pub async fn stop_orphan(pid: u32, workdir: &Path, grace: Duration) {
     if !orphan_alive(pid, workdir) {

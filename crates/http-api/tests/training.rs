@@ -345,6 +345,49 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_left_running_by_a_stopped_server_is_stopped_and_done_again() {
+    use std::os::unix::process::CommandExt;
+    let Some(e) = env(test_support::Backend::Sqlite).await else { return };
+    let me = e.app.get("/api/v1/me", &e.admin).await.expect(200).clone();
+    let (org, user) = (me["organization"]["id"].as_str().unwrap().to_string(), me["user"]["id"].as_str().unwrap().to_string());
+    // What a server killed mid-import leaves: the row `importing`, and the runtime still
+    // running in the import's work directory (here a stand-in process naming it).
+    let tiny = test_support::tiny_model_dir().unwrap();
+    let now = services::now_ms();
+    let row = database::base_models::BaseModelRow {
+        id: "bm_0000000000000000000leftover".into(),
+        organization_id: Some(org),
+        name: "left importing".into(),
+        source_kind: "directory".into(),
+        source_ref: tiny.to_string_lossy().into_owned(),
+        status: "importing".into(),
+        error: None,
+        catalog_repo_id: None,
+        spec: None,
+        parameters: None,
+        license: None,
+        chat_template: None,
+        files: "[]".into(),
+        size_bytes: 0,
+        created_by: Some(user),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = e.app.services.db().begin_write().await.unwrap();
+    database::base_models::insert(tx.conn(), &row).await.unwrap();
+    tx.commit().await.unwrap();
+    let workdir = e.app.services.settings().training.work_dir.join(format!("import-{}", row.id));
+    std::fs::create_dir_all(&workdir).unwrap();
+    let mut orphan = std::process::Command::new("sh").arg("-c").arg("sleep 300; true").arg(&workdir).process_group(0).spawn().unwrap();
+
+    // The next start stops it, then imports again.
+    e.app.services.ensure_builtin_model(None).await.unwrap();
+    assert!(orphan.try_wait().unwrap().is_some(), "the orphaned import process is still running");
+    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{}", row.id), |b| b["status"] != "importing", 120).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
     for backend in test_support::backends() {
         let Some(e) = env(backend).await else { return };

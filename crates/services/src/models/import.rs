@@ -195,6 +195,13 @@ impl Services {
     /// imports a stopped process left unfinished are started again.
     pub async fn ensure_builtin_model(&self, gguf: Option<&Path>) -> Result<Option<String>> {
         for stuck in database::base_models::importing(&mut *self.db().read().await?).await? {
+            // An import runtime the stopped server left running would write into the same
+            // work directory: stop it first.
+            let workdir = self.settings().training.work_dir.join(format!("import-{}", stuck.id));
+            for pid in executors::local::processes_in(&workdir) {
+                tracing::warn!(base_model = %stuck.id, pid, "stopping an import left running by an earlier server");
+                executors::local::stop_orphan(pid, &workdir, std::time::Duration::from_secs(5)).await;
+            }
             let source = Source::of_row(&stuck);
             self.spawn_import(stuck, source);
         }
