@@ -1,7 +1,7 @@
 //! Sealing chunks: encrypt each plaintext chunk and write it at its place in the data file.
 //!
 //! A blob of one chunk is sealed on the caller's thread. From the second chunk on, sealing moves
-//! to worker threads (up to [`MAX_WORKERS`], at most the machine's parallelism) while the caller
+//! to worker threads (up to [`MAX_WORKERS`], leaving one core to the caller) while the caller
 //! keeps hashing: chunks are independent under STREAM (the nonce carries the index) and each
 //! one's offset is known, so workers write with positional writes and need no reordering. The
 //! job queue is bounded, so memory stays at `2 × workers + 2` chunks per writer (the queue,
@@ -30,7 +30,8 @@ use std::thread::JoinHandle;
 /// disk, so writing overlaps hashing instead of all waiting for the final fsync.
 const WRITEBACK_CHUNKS: u64 = 128;
 
-/// Most worker threads one writer uses: two encrypt about as fast as one thread hashes.
+/// Most worker threads one writer uses: one seals and writes faster than the caller hashes;
+/// a second helps only when writes are slow.
 pub(crate) const MAX_WORKERS: usize = 2;
 
 /// What the caller and the workers share.
@@ -96,7 +97,7 @@ impl ChunkSealer {
         }
         let job = Job { index: self.next_index, last, chunk };
         self.next_index += 1;
-        if self.workers.is_none() && (last || worker_count() == 1) {
+        if self.workers.is_none() && (last || worker_count() == 0) {
             return self.shared.seal(job);
         }
         let workers = self.workers.get_or_insert_with(|| Workers::start(&self.shared));
@@ -200,11 +201,11 @@ impl Shared {
     }
 }
 
-/// Worker threads per writer: the machine's parallelism (asked once), at most [`MAX_WORKERS`];
-/// with one, everything is sealed on the caller's thread.
+/// Worker threads per writer: the machine's parallelism (asked once) less the caller's core, at
+/// most [`MAX_WORKERS`]; with none (one core), everything is sealed on the caller's thread.
 fn worker_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS))
+    *COUNT.get_or_init(|| (std::thread::available_parallelism().map_or(1, |n| n.get()) - 1).min(MAX_WORKERS))
 }
 
 #[cfg(unix)]
