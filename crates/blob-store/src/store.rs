@@ -153,12 +153,7 @@ impl BlobStore {
             let (key_file, data_key) = self.inner.open_key(id)?;
             return BlobReader::new(id, s3.data_location(id), Source::S3(body), len, &key_file, &data_key);
         }
-        let data_path = self.inner.data_path(id);
-        let file = File::open(&data_path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
-            _ => io_err("open", &data_path)(e),
-        })?;
-        let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
+        let (data_path, file, len) = self.inner.open_data_file(id)?;
         let (key_file, data_key) = self.inner.open_key(id)?;
         BlobReader::new(id, data_path, Source::File(file), len, &key_file, &data_key)
     }
@@ -177,12 +172,7 @@ impl BlobStore {
             let parsed = check_header(&header, len, &key_file, &data_key, &path)?;
             return Ok(BlobRandomAccess::new(id, path, source, data_key.cipher(), header, parsed, key_file.size));
         }
-        let data_path = self.inner.data_path(id);
-        let file = File::open(&data_path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
-            _ => io_err("open", &data_path)(e),
-        })?;
-        let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
+        let (data_path, file, len) = self.inner.open_data_file(id)?;
         let (key_file, data_key) = self.inner.open_key(id)?;
         let source = RangeSource::File(file);
         let header = BlobRandomAccess::read_header(&source, &data_path)?;
@@ -354,6 +344,17 @@ impl Inner {
 
     fn dir(&self, id: &str) -> PathBuf {
         self.blobs.join(&id[..2]).join(&id[2..4])
+    }
+
+    /// Blob `id`'s local data file, opened, with its path and length.
+    fn open_data_file(&self, id: &str) -> Result<(PathBuf, File, u64)> {
+        let data_path = self.data_path(id);
+        let file = File::open(&data_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { id: id.to_string() },
+            _ => io_err("open", &data_path)(e),
+        })?;
+        let len = file.metadata().map_err(io_err("stat", &data_path))?.len();
+        Ok((data_path, file, len))
     }
 
     #[cfg(feature = "s3")]

@@ -258,15 +258,7 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
     let tiny = test_support::tiny_model_dir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let archive = scratch.path().join("tiny-model.tar.gz");
-    let tar = std::process::Command::new("tar")
-        .arg("-czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(tiny.parent().unwrap())
-        .arg(tiny.file_name().unwrap())
-        .status()
-        .unwrap();
-    assert!(tar.success());
+    test_support::tar_gz(&tiny, &archive);
     let bytes = std::fs::read(&archive).unwrap();
     let archive_id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let upload = |name: &str, filename: &str, content: Vec<u8>| {

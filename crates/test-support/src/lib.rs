@@ -187,6 +187,20 @@ pub fn runtime_command() -> Option<executors::RuntimeCommand> {
     })
 }
 
+/// `dir` archived as a gzipped tar (with `dir`'s name as its one top-level folder) at `out`,
+/// by the system's `tar`: an upload of a model directory as users make one.
+pub fn tar_gz(dir: &std::path::Path, out: &std::path::Path) {
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(out)
+        .arg("-C")
+        .arg(dir.parent().expect("a directory with a parent"))
+        .arg(dir.file_name().expect("a named directory"))
+        .status()
+        .expect("tar runs");
+    assert!(status.success(), "tar failed for {}", dir.display());
+}
+
 /// A tiny Hugging Face model directory (2-layer Llama, ChatML tokenizer), built once by
 /// `runtime/tests/tiny_model.py` into a cache folder keyed by that script and its conftest.
 pub fn tiny_model_dir() -> Option<std::path::PathBuf> {

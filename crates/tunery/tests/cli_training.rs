@@ -322,15 +322,7 @@ fn a_model_archive_uploads_through_the_cli_and_imports() {
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let archive = files.path().join("tiny model.tar.gz");
-    let tar = std::process::Command::new("tar")
-        .arg("-czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(tiny.parent().unwrap())
-        .arg(tiny.file_name().unwrap())
-        .status()
-        .unwrap();
-    assert!(tar.success());
+    test_support::tar_gz(&tiny, &archive);
     let srv = server(data.path(), &python, &[]);
     let cli = Cli::new(&srv.url);
     login(&cli);
