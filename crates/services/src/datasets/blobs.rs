@@ -161,10 +161,18 @@ impl Services {
     }
 }
 
-/// A blob's plaintext at any offset, for the dataset readers that must seek (Parquet of any
-/// size is read in place, its chunks decrypted as they are read). Blocking.
-pub(crate) fn random_access(blobs: &blob_store::BlobStore, id: &str) -> Result<std::sync::Arc<dyn ::datasets::RandomAccess>> {
-    Ok(std::sync::Arc::new(RandomBlob(blobs.random_access(id).map_err(internal)?)))
+/// A blob's plaintext at any offset, for the dataset readers that must seek: Parquet of any
+/// size is read in place, its chunks decrypted as they are read. Opened only when the blob is
+/// Parquet, or its format is not known yet (`container` None); other formats stream. Blocking.
+pub(crate) fn random_access(
+    blobs: &blob_store::BlobStore,
+    id: &str,
+    container: Option<::datasets::Container>,
+) -> Result<Option<std::sync::Arc<dyn ::datasets::RandomAccess>>> {
+    if container.is_some_and(|c| c != ::datasets::Container::Parquet) {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(RandomBlob(blobs.random_access(id).map_err(internal)?))))
 }
 
 struct RandomBlob(blob_store::BlobRandomAccess);

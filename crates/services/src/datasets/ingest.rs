@@ -32,12 +32,13 @@ impl Services {
         let max_tokens = self.settings().max_tokens_per_record;
         tokio::task::spawn_blocking(move || {
             let reader = BufReader::with_capacity(1 << 20, blobs.reader(&id).map_err(internal)?);
+            let random_access = crate::datasets::blobs::random_access(&blobs, &id, format.as_ref().map(|f| f.container))?;
             let options = ScanOptions {
                 format,
                 filename: Some(filename),
                 token_counter: counter.as_deref(),
                 max_tokens: counter.as_ref().map(|_| max_tokens),
-                random_access: Some(crate::datasets::blobs::random_access(&blobs, &id)?),
+                random_access,
                 ..ScanOptions::default()
             };
             let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;

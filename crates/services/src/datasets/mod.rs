@@ -36,13 +36,9 @@ pub(crate) fn scan_version(
 ) -> crate::Result<()> {
     let spec: ::datasets::FormatSpec = serde_json::from_str(&v.format).map_err(internal)?;
     let reader = std::io::BufReader::with_capacity(1 << 20, blobs.reader(&v.blob_id).map_err(internal)?);
-    let options = ::datasets::ScanOptions {
-        format: Some(spec),
-        detect_duplicates: false,
-        max_errors: 0,
-        random_access: Some(blobs::random_access(blobs, &v.blob_id)?),
-        ..Default::default()
-    };
+    let random_access = blobs::random_access(blobs, &v.blob_id, Some(spec.container))?;
+    let options =
+        ::datasets::ScanOptions { format: Some(spec), detect_duplicates: false, max_errors: 0, random_access, ..Default::default() };
     ::datasets::scan(reader, &options, |index, line, record| f(index, line, record)).map_err(internal)?;
     Ok(())
 }

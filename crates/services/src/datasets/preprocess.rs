@@ -16,14 +16,29 @@ use domain::{Permission, ValidationError};
 use std::io::Read;
 
 /// How far a running operation has read (shared by its reader and whoever asks).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OperationProgress {
     /// Bytes of the input read in the current pass.
-    pub bytes_read: std::sync::atomic::AtomicU64,
+    bytes_read: std::sync::atomic::AtomicU64,
+    /// The current pass: 0 before the input is opened, then 1, or 2 for the second pass of a
+    /// split by count.
+    pass: std::sync::atomic::AtomicU64,
     /// The input's size (one pass).
-    pub total_bytes: std::sync::atomic::AtomicU64,
-    /// 1, or 2 for the second pass of a split by count.
-    pub pass: std::sync::atomic::AtomicU64,
+    total_bytes: u64,
+    /// Passes the recipe reads the input (see [`Recipe::reads_twice`]).
+    passes: u64,
+}
+
+impl OperationProgress {
+    fn snapshot(&self) -> ProgressSnapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        ProgressSnapshot {
+            bytes_read: self.bytes_read.load(Relaxed),
+            total_bytes: self.total_bytes,
+            pass: self.pass.load(Relaxed).max(1),
+            passes: self.passes,
+        }
+    }
 }
 
 /// A snapshot of [`OperationProgress`].
@@ -117,7 +132,12 @@ impl Services {
         append(tx.conn(), event, ctx).await?;
         tx.commit().await?;
         let (services, principal, ctx, started) = (self.clone(), principal.clone(), ctx.clone(), op.clone());
-        let progress = std::sync::Arc::new(OperationProgress::default());
+        let progress = std::sync::Arc::new(OperationProgress {
+            bytes_read: 0.into(),
+            pass: 0.into(),
+            total_bytes: prepared.source.size_bytes.max(0) as u64,
+            passes: if prepared.parsed.reads_twice() { 2 } else { 1 },
+        });
         self.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).insert(op.id.clone(), progress.clone());
         tokio::spawn(async move {
             let outcome = services.run_preprocess(&principal, prepared, recipe, &ctx, progress).await;
@@ -140,7 +160,7 @@ impl Services {
         let op = database::operations::get(&mut *self.db().read().await?, &principal.organization_id, dataset_id, id)
             .await
             .or_not_found("operation")?;
-        let progress = if op.status == "running" { self.operation_progress(&op) } else { None };
+        let progress = if op.status == "running" { self.operation_progress(&op.id) } else { None };
         let report = match &op.report_blob_id {
             Some(blob) => Some(self.read_report(blob).await?),
             None => None,
@@ -148,16 +168,8 @@ impl Services {
         Ok((op, report, progress))
     }
 
-    fn operation_progress(&self, op: &OperationRow) -> Option<ProgressSnapshot> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let p = self.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).get(&op.id).cloned()?;
-        let passes = Recipe::from_json(op.recipe.as_bytes()).ok().map_or(1, |r| if r.reads_twice() { 2 } else { 1 });
-        Some(ProgressSnapshot {
-            bytes_read: p.bytes_read.load(Relaxed),
-            total_bytes: p.total_bytes.load(Relaxed),
-            pass: p.pass.load(Relaxed).max(1),
-            passes,
-        })
+    fn operation_progress(&self, id: &str) -> Option<ProgressSnapshot> {
+        self.inner_progress().lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|p| p.snapshot())
     }
 
     async fn finish_operation(&self, mut op: OperationRow, outcome: Result<Preprocessed>) -> Result<()> {
@@ -262,7 +274,6 @@ impl Services {
         progress: std::sync::Arc<OperationProgress>,
     ) -> Result<Preprocessed> {
         let Prepared { access, source, parsed, validation_name, tokens, augmenter } = prepared;
-        progress.total_bytes.store(source.size_bytes.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
         let spec: FormatSpec = serde_json::from_str(&source.format).map_err(internal)?;
         let blobs = self.blobs_handle();
         let blob_id = source.blob_id.clone();
@@ -279,9 +290,9 @@ impl Services {
             let mut main = blobs.writer().map_err(internal)?;
             let mut validation = if has_split { Some(blobs.writer().map_err(internal)?) } else { None };
             let outputs = RecipeOutputs { main: &mut main, validation: validation.as_mut().map(|w| w as &mut dyn std::io::Write) };
-            let random = crate::datasets::blobs::random_access(&blobs, &blob_id)?;
+            let random = crate::datasets::blobs::random_access(&blobs, &blob_id, Some(spec.container))?;
             let augmenter = augmenter.as_ref().map(|a| a as &dyn datasets::recipe::augment::Augmenter);
-            let tools = RecipeTools { tokens: tokens.as_deref(), augmenter, random_access: Some(&random) };
+            let tools = RecipeTools { tokens: tokens.as_deref(), augmenter, random_access: random.as_ref() };
             let report = datasets::apply_recipe(&open, &spec, &parsed, outputs, tools).map_err(recipe_error)?;
             let main = main.finish().map_err(internal)?;
             let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;

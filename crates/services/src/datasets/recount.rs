@@ -62,11 +62,12 @@ impl Services {
                 let counter = choice.counter.clone();
                 let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
                     let reader = BufReader::with_capacity(1 << 20, blobs.reader(&blob_id).map_err(internal)?);
+                    let random_access = crate::datasets::blobs::random_access(&blobs, &blob_id, Some(spec.container))?;
                     let options = ScanOptions {
                         format: Some(spec),
                         token_counter: Some(counter.as_ref()),
                         max_tokens: Some(max_tokens),
-                        random_access: Some(crate::datasets::blobs::random_access(&blobs, &blob_id)?),
+                        random_access,
                         ..ScanOptions::default()
                     };
                     let report = datasets::scan(reader, &options, |_, _, _| {}).map_err(internal)?;

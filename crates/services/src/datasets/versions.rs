@@ -408,8 +408,8 @@ impl Services {
         let blobs = self.blobs_handle();
         tokio::task::spawn_blocking(move || {
             let reader = std::io::BufReader::new(blobs.reader(&v.blob_id).map_err(internal)?);
-            let random = super::blobs::random_access(&blobs, &v.blob_id)?;
-            let records = datasets::read_range(reader, &spec, offset, limit, Some(&random)).map_err(|e| match e {
+            let random = super::blobs::random_access(&blobs, &v.blob_id, Some(spec.container))?;
+            let records = datasets::read_range(reader, &spec, offset, limit, random.as_ref()).map_err(|e| match e {
                 datasets::ReadError::File(f) => super::ingest::file_error(&f),
                 datasets::ReadError::Io(e) => internal(e),
             })?;

@@ -152,8 +152,7 @@ impl Services {
     }
 
     /// Deletes an imported model (`manage_resources`): refused while it imports and while any
-    /// training job names it (its lineage); the built-in model is not the organization's to
-    /// delete (404 like any other id). Its files leave the blob store unless another model
+    /// training job names it (its lineage); the built-in model belongs to the installation (409). Its files leave the blob store unless another model
     /// holds the same bytes, and its decrypted copy leaves the model cache.
     pub async fn delete_base_model(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
         principal.require(Permission::ManageResources)?;
