@@ -443,27 +443,23 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
         loss_sum = count = correct = margin = 0.0
         with torch.no_grad():
             for i in range(passes):
-                if i >= len(mine):
-                    if is_dpo:
-                        dpo_losses(collate_pairs(val_set, vb[0], pad_id=pad_id).to(device))
-                    else:
-                        with autocast():
-                            token_losses(model, collate(val_set, vb[0], packed=packing, pad_id=pad_id).to(device), attn_impl, precision.compute_dtype)
-                    continue
-                rows = mine[i]
+                counted = i < len(mine)
+                rows = mine[i] if counted else vb[0]
                 if is_dpo:
                     b = collate_pairs(val_set, rows, pad_id=pad_id).to(device)
                     losses, acc, marg = dpo_losses(b)
-                    loss_sum += float(losses.sum())
-                    correct += float(acc.sum())
-                    margin += float(marg.sum())
-                    count += len(rows)
+                    if counted:
+                        loss_sum += float(losses.sum())
+                        correct += float(acc.sum())
+                        margin += float(marg.sum())
+                        count += len(rows)
                 else:
                     b = collate(val_set, rows, packed=packing, pad_id=pad_id).to(device)
                     with autocast():
                         tl = token_losses(model, b, attn_impl, precision.compute_dtype)
-                    loss_sum += float(tl.sum())
-                    count += b.loss_tokens
+                    if counted:
+                        loss_sum += float(tl.sum())
+                        count += b.loss_tokens
         loss_sum, count, correct, margin = dist.sum([loss_sum, count, correct, margin])
         model.train()
         eval_loss = loss_sum / max(count, 1.0)
