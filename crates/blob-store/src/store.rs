@@ -121,6 +121,11 @@ impl BlobStore {
     }
 
     /// The id of the master key that wraps new blobs.
+    /// The master keys this store holds (current first), for keys derived from them.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.inner.keyring()
+    }
+
     pub fn current_master_key_id(&self) -> String {
         self.inner.keyring().current.id().to_string()
     }

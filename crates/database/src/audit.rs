@@ -20,6 +20,7 @@ pub struct AuditRow {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    pub key_id: Option<String>,
 }
 
 impl AuditRow {
@@ -38,11 +39,12 @@ impl AuditRow {
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             details: self.details.clone(),
+            key_id: self.key_id.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "seq, id, occurred_at, organization_id, actor_id, actor_kind, action, target_kind, target_id, outcome, ip, user_agent, details, prev_hash, hash";
+const COLUMNS: &str = "seq, id, occurred_at, organization_id, actor_id, actor_kind, action, target_kind, target_id, outcome, ip, user_agent, details, prev_hash, hash, key_id";
 
 /// Takes the next sequence number and the previous hash, locking the chain head until the
 /// transaction ends (a row lock on PostgreSQL; the single writer on SQLite).
@@ -54,7 +56,7 @@ pub async fn lock_head(conn: &mut Conn) -> Result<(i64, String)> {
 
 /// Appends a record (whose seq came from [`lock_head`]) and moves the head to its hash.
 pub async fn append(conn: &mut Conn, record: &AuditRecord, prev_hash: &str, hash: &str) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
+    sqlx::query(&format!("INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
         .bind(record.seq)
         .bind(&record.id)
         .bind(record.occurred_at_ms)
@@ -70,6 +72,7 @@ pub async fn append(conn: &mut Conn, record: &AuditRecord, prev_hash: &str, hash
         .bind(&record.details)
         .bind(prev_hash)
         .bind(hash)
+        .bind(&record.key_id)
         .execute(&mut *conn)
         .await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut *conn).await?;
@@ -122,4 +125,16 @@ pub async fn chain_batch(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?)
+}
+
+/// How many records were written before the chain was keyed.
+pub async fn unkeyed_records(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE key_id IS NULL").fetch_one(&mut *conn).await?)
+}
+
+/// Whether any record is keyed.
+pub async fn any_keyed(conn: &mut Conn) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_events WHERE key_id IS NOT NULL LIMIT 1").fetch_optional(&mut *conn).await?;
+    Ok(found.is_some())
 }

@@ -1,16 +1,15 @@
-//! The single instance row: bootstrap state and the token-signing secret.
+//! The single instance row: bootstrap state. It holds no key: signing and audit keys are
+//! derived from the master key, which never enters the database.
 
 use crate::{Conn, Result};
 
-/// Creates the instance row if missing; returns the token-signing secret.
-pub async fn ensure(conn: &mut Conn, fresh_secret: &str, now_ms: i64) -> Result<String> {
-    sqlx::query("INSERT INTO instance (id, bootstrapped, token_secret, created_at) VALUES (1, 0, $1, $2) ON CONFLICT (id) DO NOTHING")
-        .bind(fresh_secret)
+/// Creates the instance row if missing.
+pub async fn ensure(conn: &mut Conn, now_ms: i64) -> Result<()> {
+    sqlx::query("INSERT INTO instance (id, bootstrapped, created_at) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING")
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
-    let secret: String = sqlx::query_scalar("SELECT token_secret FROM instance WHERE id = 1").fetch_one(&mut *conn).await?;
-    Ok(secret)
+    Ok(())
 }
 
 /// Claims the bootstrap: true for exactly one caller, the first user of a fresh install.

@@ -39,6 +39,8 @@ pub enum Error {
     Conflict(String),
     #[error("unsupported database url '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    #[error("the database schema is {0} migration(s) behind this build: run `tunery migrate` first")]
+    SchemaBehind(usize),
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
@@ -66,6 +68,24 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     writer: Option<Arc<Mutex<()>>>,
+}
+
+/// A read-only transaction that sees one consistent snapshot of the database (repeatable read
+/// on PostgreSQL; on SQLite in WAL mode, a read transaction).
+pub struct Snapshot {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl Snapshot {
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+
+    /// Ends the snapshot (nothing was written).
+    pub async fn finish(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 /// A write transaction; dropping it without [`WriteTx::commit`] rolls back.
@@ -124,12 +144,60 @@ impl Db {
         Ok(Db { pool, backend, writer })
     }
 
-    pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+    /// Opens an existing database to read only: SQLite read-only (the file must exist and is
+    /// never created), PostgreSQL in read-only transactions. Refuses a database whose schema is
+    /// not this build's (`tunery migrate` first): nothing is migrated.
+    pub async fn open_read_only(url: &str) -> Result<Db> {
+        let db = if url.starts_with("sqlite:") {
+            sqlx::any::install_default_drivers();
+            let url = format!("{url}{}mode=ro", if url.contains('?') { '&' } else { '?' });
+            let pool = AnyPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| Box::pin(async move { conn.execute("PRAGMA busy_timeout = 10000;").await.map(|_| ()) }))
+                .connect_with(AnyConnectOptions::from_str(&url)?)
+                .await?;
+            Db { pool, backend: Backend::Sqlite, writer: None }
+        } else {
+            // Reads go through `snapshot`, a READ ONLY transaction.
+            Db::connect(url, 2).await?
+        };
+        let pending = db.pending_migrations().await?;
+        if pending > 0 {
+            return Err(Error::SchemaBehind(pending));
         }
+        Ok(db)
+    }
+
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        self.migrator().run(&self.pool).await?;
         Ok(())
+    }
+
+    /// How many of this build's migrations the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.pool).await {
+            Ok(v) => v,
+            Err(sqlx::Error::Database(_)) => Vec::new(), // no migrations table: nothing applied
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self.migrator().iter().filter(|m| !applied.contains(&m.version)).count())
+    }
+
+    /// A read-only snapshot: every read through it sees the database as of its first read.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        }
+        Ok(Snapshot { tx })
     }
 
     pub fn backend(&self) -> Backend {

@@ -30,6 +30,9 @@ pub enum StartError {
     MissingPython(PathBuf),
     #[error("the runtime package is missing: {0} has no tunery_runtime folder (set --runtime-dir)")]
     MissingRuntime(PathBuf),
+    /// The runtime runs in its work directory, so a relative path would name another file.
+    #[error("the runtime needs absolute paths, got {0}")]
+    RelativePath(PathBuf),
     #[error("could not start {0}: {1}")]
     Spawn(PathBuf, std::io::Error),
 }
@@ -89,6 +92,11 @@ impl RuntimeCommand {
     /// data-parallel run: the runtime's launcher starts the ranks and relays rank 0's events).
     pub fn start_with(&self, command: &str, spec: &Path, workdir: &Path, extra: &[String]) -> Result<Running, StartError> {
         self.check()?;
+        for path in [spec, workdir, &self.python, &self.runtime_dir] {
+            if !path.is_absolute() {
+                return Err(StartError::RelativePath(path.to_path_buf()));
+            }
+        }
         let mut cmd = Command::new(&self.python);
         cmd.arg("-m")
             .arg("tunery_runtime")

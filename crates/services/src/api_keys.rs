@@ -62,7 +62,7 @@ impl Services {
         let event = AuditEvent::by(principal, "api_key.create").target("api_key", &row.id).details(serde_json::json!({
             "name": row.name, "prefix": row.prefix, "scopes": row.scopes, "project_id": row.project_id
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok((row, secret))
     }
@@ -102,7 +102,7 @@ impl Services {
         let now = now_ms();
         database::api_keys::revoke(tx.conn(), &principal.organization_id, id, now).await.or_not_found("api key")?;
         let event = AuditEvent::by(principal, "api_key.revoke").target("api_key", id).details(serde_json::json!({"prefix": key.prefix}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(ApiKeyRow { revoked_at: key.revoked_at.or(Some(now)), ..key })
     }

@@ -1,10 +1,11 @@
 //! The audit log: appending (inside the caller's transaction), reading, and verifying the chain.
 
 use crate::crypto::new_id;
+use crate::keys::DerivedKeys;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::audit::{AuditFilter, AuditRow};
 use database::Conn;
-use domain::audit::{chain_hash, AuditRecord, ChainBreak, ChainVerifier, Outcome};
+use domain::audit::{chain_hash, AuditRecord, ChainBreak, ChainVerifier, Outcome, SEAL_ACTION};
 use domain::ids::IdKind;
 use domain::Permission;
 
@@ -72,8 +73,10 @@ impl AuditEvent {
     }
 }
 
-/// Appends `event` inside the transaction that `conn` belongs to.
-pub async fn append(conn: &mut Conn, event: AuditEvent, ctx: &RequestContext) -> Result<()> {
+/// Appends `event` inside the transaction that `conn` belongs to, its hash keyed with the
+/// current audit key.
+pub(crate) async fn append(conn: &mut Conn, keys: &DerivedKeys, event: AuditEvent, ctx: &RequestContext) -> Result<()> {
+    let (key_id, key) = keys.audit_current();
     let (seq, prev_hash) = database::audit::lock_head(conn).await?;
     let record = AuditRecord {
         seq,
@@ -89,8 +92,9 @@ pub async fn append(conn: &mut Conn, event: AuditEvent, ctx: &RequestContext) ->
         ip: ctx.ip.clone(),
         user_agent: ctx.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
         details: event.details.to_string(),
+        key_id: Some(key_id.to_string()),
     };
-    let hash = chain_hash(&prev_hash, &record);
+    let hash = chain_hash(Some(key), &prev_hash, &record);
     database::audit::append(conn, &record, &prev_hash, &hash).await?;
     Ok(())
 }
@@ -120,7 +124,7 @@ impl Services {
     /// Records an event in a transaction of its own (security events outside any mutation).
     pub async fn record_event(&self, event: AuditEvent, ctx: &RequestContext) -> Result<()> {
         let mut tx = self.db().begin_write().await?;
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -149,30 +153,62 @@ impl Services {
         Ok(Page::from_rows(rows, limit))
     }
 
-    /// Walks the whole chain in order and checks every link and the stored head.
+    /// Walks the whole chain in order and checks every link and the stored head. Read-only, in
+    /// one consistent snapshot (a repeatable-read transaction): a record appended meanwhile is
+    /// simply not seen, never mistaken for a truncation.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
-        let mut conn = self.db().read().await?;
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0;
-        let mut records = 0;
-        loop {
-            let batch = database::audit::chain_batch(&mut conn, after, 1000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            for row in &batch {
-                if let Err(broken) = verifier.check(&row.record(), &row.prev_hash, &row.hash) {
-                    return Ok(ChainReport { records, broken: Some(broken) });
-                }
-                records += 1;
-            }
-        }
-        let (head_seq, head_hash) = database::audit::head(&mut conn).await?;
-        let (seq, hash) = verifier.head();
-        if head_seq != seq || head_hash != hash {
-            let reason =
-                format!("the chain head says record {head_seq} but the log ends at record {seq} (records were removed from the end)");
-            return Ok(ChainReport { records, broken: Some(ChainBreak { seq: head_seq, reason }) });
-        }
-        Ok(ChainReport { records, broken: None })
+        verify_chain(self.db(), self.derived_keys()).await
     }
+
+    /// At start: records written before the chain was keyed are sealed by one keyed record that
+    /// counts them (once; nothing happens on a keyed or empty chain).
+    pub(crate) async fn seal_unkeyed_audit_records(&self) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        let unkeyed = database::audit::unkeyed_records(tx.conn()).await?;
+        if unkeyed > 0 && !database::audit::any_keyed(tx.conn()).await? {
+            let event = AuditEvent::system(None, SEAL_ACTION).details(serde_json::json!({"unkeyed_records": unkeyed}));
+            append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
+            tracing::warn!(records = unkeyed, "audit records written before the chain was keyed are sealed by a keyed record");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Verifies the chain of a database opened read-only, with the audit keys of `keyring`'s
+/// master keys (`tunery audit verify`: no server, nothing written, no key created).
+pub async fn verify_read_only(db: &database::Db, keyring: &blob_store::Keyring) -> Result<ChainReport> {
+    verify_chain(db, &DerivedKeys::from_keyring(keyring)).await
+}
+
+/// Verifies the chain of `db` with the audit keys of `keys`.
+async fn verify_chain(db: &database::Db, keys: &DerivedKeys) -> Result<ChainReport> {
+    let mut snapshot = db.snapshot().await?;
+    let conn = snapshot.conn();
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    let mut records = 0;
+    loop {
+        let batch = database::audit::chain_batch(conn, after, 1000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for row in &batch {
+            let key = row.key_id.as_deref().and_then(|id| keys.audit_key(id));
+            if let Err(broken) = verifier.check(&row.record(), &row.prev_hash, &row.hash, key) {
+                return Ok(ChainReport { records, broken: Some(broken) });
+            }
+            records += 1;
+        }
+    }
+    let (head_seq, head_hash) = database::audit::head(conn).await?;
+    snapshot.finish().await?;
+    let (seq, hash) = verifier.head();
+    if head_seq != seq || head_hash != hash {
+        let reason = format!("the chain head says record {head_seq} but the log ends at record {seq} (records were removed from the end)");
+        return Ok(ChainReport { records, broken: Some(ChainBreak { seq: head_seq, reason }) });
+    }
+    if let Err(broken) = verifier.finish() {
+        return Ok(ChainReport { records, broken: Some(broken) });
+    }
+    Ok(ChainReport { records, broken: None })
 }

@@ -177,7 +177,7 @@ impl Services {
             let scopes = PermissionSet::from_slice(&key.scopes.split_whitespace().filter_map(Permission::parse).collect::<Vec<_>>());
             return principal_of(user, Credential::ApiKey { key_id: key.id, scopes, project_id: key.project_id });
         }
-        let claims = match tokens::verify(bearer, &self.inner.token_secret, now / 1000) {
+        let claims = match tokens::verify(bearer, |kid| self.inner.keys.token_key(kid), now / 1000) {
             Ok(c) => c,
             Err(VerifyError::Expired) => return unauthenticated(AuthFailure::TokenExpired),
             Err(VerifyError::Malformed) => return unauthenticated(AuthFailure::InvalidToken),
@@ -212,7 +212,8 @@ impl Services {
             exp: now / 1000 + self.settings().access_token_ttl_s,
             typ: "access".into(),
         };
-        tokens::sign(&claims, &self.inner.token_secret)
+        let (kid, key) = self.inner.keys.signing();
+        tokens::sign(&claims, kid, key)
     }
 
     /// Issues a fresh refresh token in `session_id` (inside the caller's transaction); it
@@ -265,7 +266,7 @@ impl Services {
                 None if count > s.lockout_threshold => {
                     let until = now + s.lockout_duration_s * 1000;
                     if database::users::lock_account(tx.conn(), &u.id, until, now).await? {
-                        append(tx.conn(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
+                        append(tx.conn(), self.derived_keys(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
                     }
                     Some(until)
                 }
@@ -276,7 +277,7 @@ impl Services {
                     .target("user", &u.id)
                     .outcome(Outcome::Denied)
                     .details(serde_json::json!({"reason": "account_locked"}));
-                append(tx.conn(), event, ctx).await?;
+                append(tx.conn(), self.derived_keys(), event, ctx).await?;
                 tx.commit().await?;
                 return Err(Error::AccountLocked { retry_after_s: (until - now + 999) / 1000 });
             }
@@ -297,7 +298,7 @@ impl Services {
                 .target("user", &user.id)
                 .outcome(Outcome::Denied)
                 .details(serde_json::json!({"reason": "account_disabled"}));
-            append(tx.conn(), event, ctx).await?;
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
             tx.commit().await?;
             return Err(Error::Unauthenticated(AuthFailure::AccountDisabled));
         }
@@ -325,7 +326,7 @@ impl Services {
             ..AuditEvent::anonymous(Some(&user.organization_id), "auth.login")
         }
         .target("session", &session_id);
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(TokenPair {
             access_token: self.access_token(&user, &session_id, now),
@@ -348,12 +349,12 @@ impl Services {
         if let Some(u) = &user {
             event = event.target("user", &u.id);
         }
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         let mut locked = false;
         if let Some(u) = user.as_ref().filter(|_| attempt >= s.lockout_threshold) {
             locked = true;
             if database::users::lock_account(tx.conn(), &u.id, now + s.lockout_duration_s * 1000, now).await? {
-                append(tx.conn(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
+                append(tx.conn(), self.derived_keys(), lockout_event(u, s.lockout_threshold, s.lockout_duration_s), ctx).await?;
             }
         }
         tx.commit().await?;
@@ -392,7 +393,7 @@ impl Services {
             }
             .target("session", &session.id)
             .outcome(Outcome::Denied);
-            append(tx.conn(), event, ctx).await?;
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
             tx.commit().await?;
             return Err(Error::Unauthenticated(AuthFailure::RefreshTokenReused));
         }
@@ -419,7 +420,7 @@ impl Services {
         };
         let mut tx = self.db().begin_write().await?;
         database::sessions::revoke(tx.conn(), session_id, "logout", now_ms()).await?;
-        append(tx.conn(), AuditEvent::by(principal, "auth.logout").target("session", session_id), ctx).await?;
+        append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "auth.logout").target("session", session_id), ctx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -117,7 +117,7 @@ impl Services {
         }
         .target("user", &user.id)
         .details(serde_json::json!({"via": how, "role": user.role}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(user)
     }

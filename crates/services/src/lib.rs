@@ -9,6 +9,7 @@ mod crypto;
 pub mod datasets;
 pub mod error;
 pub mod identity;
+mod keys;
 mod lru;
 pub mod models;
 pub mod organizations;
@@ -51,7 +52,10 @@ struct Inner {
     /// How far each running preprocess operation has read, by operation id.
     progress: std::sync::Mutex<std::collections::HashMap<String, Arc<datasets::OperationProgress>>>,
     settings: Settings,
-    token_secret: Vec<u8>,
+    /// One lock per directory being materialized from the blob store (model cache, checkpoints).
+    materialize_locks: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// The token-signing and audit keys, derived from the master keys (never stored).
+    keys: keys::DerivedKeys,
     login_throttle: rate_limit::KeyedBuckets,
     request_limits: rate_limit::KeyedBuckets,
     queue: training::Queue,
@@ -64,9 +68,10 @@ impl Services {
     /// on first start.
     pub async fn new(db: Db, blobs: blob_store::BlobStore, settings: Settings) -> Result<Services> {
         let mut tx = db.begin_write().await?;
-        let secret = database::instance::ensure(tx.conn(), &crypto::random_token(48), now_ms()).await?;
+        database::instance::ensure(tx.conn(), now_ms()).await?;
         tx.commit().await?;
-        Ok(Services {
+        let keys = keys::DerivedKeys::from_keyring(&blobs.keyring());
+        let services = Services {
             inner: Arc::new(Inner {
                 db,
                 blobs: Arc::new(blobs),
@@ -75,13 +80,26 @@ impl Services {
                 recounts: lru::SmallLru::new(datasets::RECOUNTS_KEPT),
                 progress: std::sync::Mutex::default(),
                 settings,
-                token_secret: secret.into_bytes(),
+                keys,
+                materialize_locks: std::sync::Mutex::default(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
             }),
-        })
+        };
+        services.seal_unkeyed_audit_records().await?;
+        Ok(services)
+    }
+
+    pub(crate) fn inner_materialize_locks(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>> {
+        &self.inner.materialize_locks
+    }
+
+    pub(crate) fn derived_keys(&self) -> &keys::DerivedKeys {
+        &self.inner.keys
     }
 
     pub fn db(&self) -> &Db {

@@ -55,7 +55,7 @@ impl Services {
         let event = AuditEvent::by(principal, "organization.create")
             .target("organization", &org.id)
             .details(serde_json::json!({"name": org.name, "admin": admin.as_ref().map(|a| &a.id)}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok((org, admin))
     }
@@ -114,7 +114,7 @@ impl Services {
         let event = AuditEvent::by(principal, "organization.update").target("organization", &org.id).details(serde_json::json!({
             "name": c.name, "open_registration": c.open_registration, "default_role": c.default_role
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(org)
     }

@@ -110,7 +110,7 @@ impl Services {
         let event = AuditEvent::by(principal, "project.create")
             .target("project", &project.id)
             .details(serde_json::json!({"name": project.name, "visibility": project.visibility}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.project_access(principal, project, Some(&member))
     }
@@ -163,7 +163,7 @@ impl Services {
         let event = AuditEvent::by(principal, "project.update").target("project", id).details(serde_json::json!({
             "name": c.name, "description_changed": c.description.is_some(), "visibility": c.visibility
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(access)
     }
@@ -184,11 +184,11 @@ impl Services {
             let event = AuditEvent::by(principal, "api_key.revoke")
                 .target("api_key", &key.id)
                 .details(serde_json::json!({"prefix": key.prefix, "reason": "project_deleted", "project_id": id}));
-            append(tx.conn(), event, ctx).await?;
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
         }
         let event =
             AuditEvent::by(principal, "project.delete").target("project", id).details(serde_json::json!({"name": access.project.name}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -233,7 +233,7 @@ impl Services {
         let event = AuditEvent::by(principal, action).target("project", id).details(serde_json::json!({
             "user_id": user.id, "role": member.role, "previous_role": previous.map(|m| m.role)
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(member)
     }
@@ -244,7 +244,7 @@ impl Services {
         database::projects::remove_member(tx.conn(), id, user_id).await.or_not_found("member")?;
         let event =
             AuditEvent::by(principal, "project.member_remove").target("project", id).details(serde_json::json!({"user_id": user_id}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -39,7 +39,7 @@ impl Services {
         let event = AuditEvent::by(principal, "user.create")
             .target("user", &user.id)
             .details(serde_json::json!({"email": user.email, "role": user.role}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -146,10 +146,10 @@ impl Services {
             let event = AuditEvent::by(principal, "user.role_change")
                 .target("user", &user.id)
                 .details(serde_json::json!({"from": old_role, "to": user.role}));
-            append(tx.conn(), event, ctx).await?;
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
         }
         let event = AuditEvent::by(principal, "user.update").target("user", &user.id).details(changed.into());
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -184,7 +184,7 @@ impl Services {
         let event = AuditEvent::by(principal, "invitation.create")
             .target("invitation", &row.id)
             .details(serde_json::json!({"email": row.email, "role": row.role}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok((row, token))
     }
@@ -200,7 +200,7 @@ impl Services {
         principal.require(Permission::ManageUsers)?;
         let mut tx = self.db().begin_write().await?;
         database::invitations::revoke(tx.conn(), &principal.organization_id, id, now_ms()).await.or_not_found("invitation")?;
-        append(tx.conn(), AuditEvent::by(principal, "invitation.revoke").target("invitation", id), ctx).await?;
+        append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "invitation.revoke").target("invitation", id), ctx).await?;
         tx.commit().await?;
         Ok(())
     }

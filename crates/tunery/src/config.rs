@@ -233,7 +233,11 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
+        // Made absolute once, here: every path derived from it (database, blobs, work and model
+        // cache, master key) is absolute too, so a child process started in another directory
+        // reads the same files.
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(".tunery"));
+        let data_dir = absolute(&data_dir, "--data-dir")?;
         let database_url =
             self.database_url.or(file.database_url).unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tunery.db").display()));
         let mut s = services::Settings::default();
@@ -299,23 +303,29 @@ impl ServeArgs {
         }
         s.augment_endpoints =
             if self.augment_endpoints.is_empty() { file.augment_endpoints.unwrap_or_default() } else { self.augment_endpoints };
-        let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file);
+        let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file).map(|p| absolute(&p, "--tokenizer-file")).transpose()?;
         let blob_store = blob_store_config(
             self.blob_store.or(file.blob_store),
             self.s3_endpoint.or(file.s3_endpoint),
             self.s3_region.or(file.s3_region),
             self.s3_allow_http || file.s3_allow_http.unwrap_or(false),
         )?;
-        let master_key_file = self.master_key_file.or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
+        let master_key_file = match self.master_key_file.or(file.master_key_file) {
+            Some(path) => absolute(&path, "--master-key-file")?,
+            None => data_dir.join("master.key"),
+        };
         let t = &mut s.training;
         t.work_dir = data_dir.join("work");
         t.model_cache_dir = data_dir.join("model-cache");
-        let runtime_dir = self.runtime_dir.or(file.runtime_dir).unwrap_or_else(|| PathBuf::from("runtime"));
-        t.runtime = self.runtime_python.or(file.runtime_python).map(|python| executors::RuntimeCommand {
-            python,
-            runtime_dir: std::path::absolute(&runtime_dir).unwrap_or(runtime_dir),
-            env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
-        });
+        let runtime_dir = absolute(&self.runtime_dir.or(file.runtime_dir).unwrap_or_else(|| PathBuf::from("runtime")), "--runtime-dir")?;
+        t.runtime = match self.runtime_python.or(file.runtime_python) {
+            Some(python) => Some(executors::RuntimeCommand {
+                python: absolute(&python, "--runtime-python")?,
+                runtime_dir,
+                env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+            }),
+            None => None,
+        };
         if let Some(v) = self.max_concurrent_jobs.or(file.max_concurrent_jobs) {
             anyhow::ensure!(v >= 1, "--max-concurrent-jobs must be at least 1");
             t.max_concurrent_jobs = v;
@@ -348,7 +358,8 @@ impl ServeArgs {
         }
         // A token for gated or private Hub repositories: from the environment only, never a flag.
         t.hub_token = std::env::var("TUNERY_HUB_TOKEN").ok().or_else(|| std::env::var("HF_TOKEN").ok()).filter(|t| !t.is_empty());
-        let builtin_model_gguf = self.builtin_model_gguf.or(file.builtin_model_gguf);
+        let builtin_model_gguf =
+            self.builtin_model_gguf.or(file.builtin_model_gguf).map(|p| absolute(&p, "--builtin-model-gguf")).transpose()?;
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
@@ -358,12 +369,22 @@ impl ServeArgs {
             http,
             services: s,
             master_key_file,
-            previous_master_key_files: self.previous_master_key_file,
+            previous_master_key_files: self
+                .previous_master_key_file
+                .iter()
+                .map(|p| absolute(p, "--previous-master-key-file"))
+                .collect::<anyhow::Result<_>>()?,
             tokenizer_file,
             blob_store,
             builtin_model_gguf,
         })
     }
+}
+
+/// `path` made absolute against the current directory (without resolving links), or an error
+/// naming the flag.
+fn absolute(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{flag} {}: cannot make the path absolute", path.display()))
 }
 
 /// The machine's memory from /proc/meminfo (Linux), for the CPU fit check.

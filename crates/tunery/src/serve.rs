@@ -31,13 +31,10 @@ fn redact(url: &str) -> String {
 
 /// The master key: `TUNERY_MASTER_KEY` if set, else the key file (created on first start).
 fn master_key(cfg: &ServerConfig) -> anyhow::Result<blob_store::MasterKey> {
-    if let Ok(value) = std::env::var("TUNERY_MASTER_KEY") {
-        return blob_store::MasterKey::parse(&value).context("TUNERY_MASTER_KEY is not a valid key (32 bytes as 64 hex digits or base64)");
+    if let Some(key) = existing_master_key(cfg)? {
+        return Ok(key);
     }
     let path = &cfg.master_key_file;
-    if path.exists() {
-        return blob_store::MasterKey::from_file(path).with_context(|| format!("cannot read the master key {}", path.display()));
-    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -46,13 +43,34 @@ fn master_key(cfg: &ServerConfig) -> anyhow::Result<blob_store::MasterKey> {
     Ok(key)
 }
 
-fn open_blobs(cfg: &ServerConfig) -> anyhow::Result<blob_store::BlobStore> {
-    let mut keyring = blob_store::Keyring::new(master_key(cfg)?);
+/// The master key if there is one (`TUNERY_MASTER_KEY`, or the key file); never creates it.
+fn existing_master_key(cfg: &ServerConfig) -> anyhow::Result<Option<blob_store::MasterKey>> {
+    if let Ok(value) = std::env::var("TUNERY_MASTER_KEY") {
+        let key =
+            blob_store::MasterKey::parse(&value).context("TUNERY_MASTER_KEY is not a valid key (32 bytes as 64 hex digits or base64)")?;
+        return Ok(Some(key));
+    }
+    let path = &cfg.master_key_file;
+    if !path.exists() {
+        return Ok(None);
+    }
+    let key = blob_store::MasterKey::from_file(path).with_context(|| format!("cannot read the master key {}", path.display()))?;
+    Ok(Some(key))
+}
+
+/// `current` and the previous master keys named in the configuration.
+fn keyring(cfg: &ServerConfig, current: blob_store::MasterKey) -> anyhow::Result<blob_store::Keyring> {
+    let mut keyring = blob_store::Keyring::new(current);
     for p in &cfg.previous_master_key_files {
         keyring
             .previous
             .push(blob_store::MasterKey::from_file(p).with_context(|| format!("cannot read the previous master key {}", p.display()))?);
     }
+    Ok(keyring)
+}
+
+fn open_blobs(cfg: &ServerConfig) -> anyhow::Result<blob_store::BlobStore> {
+    let keyring = keyring(cfg, master_key(cfg)?)?;
     match &cfg.blob_store {
         BlobStoreConfig::Local => {
             let root = cfg.data_dir.join("blobs");
@@ -195,10 +213,18 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// Verifies the audit chain directly in the database, read-only: nothing is migrated, written
+/// or created (not even a master key: without one the command fails).
 pub async fn verify_audit(args: ServeArgs) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
-    let (db, services) = open_services(&cfg).await?;
-    let report = services.verify_audit_chain().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let current = existing_master_key(&cfg)?.with_context(|| {
+        format!("no master key: {} does not exist and TUNERY_MASTER_KEY is not set (the audit key derives from it)", cfg.master_key_file.display())
+    })?;
+    let keyring = keyring(&cfg, current)?;
+    let db = database::Db::open_read_only(&cfg.database_url)
+        .await
+        .with_context(|| format!("cannot open database {} read-only", redact(&cfg.database_url)))?;
+    let report = services::audit::verify_read_only(&db, &keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     db.close().await;
     match report.broken {
         None => {

@@ -149,51 +149,34 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     assert!(logs.contains("resuming from"), "{logs}");
 }
 
-const TRAIN_NAMES: [&str; 40] = [
-    "Alice", "Bruno", "Chen", "Dana", "Emil", "Fatima", "Gustav", "Hana", "Ivan", "Jamal", "Kenji", "Lena", "Marco", "Nadia", "Oscar",
-    "Priya", "Quentin", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Aiko", "Boris", "Clara", "Diego", "Elif",
-    "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Luca", "Mira", "Nils",
-];
-const HELD_OUT_NAMES: [&str; 20] = [
-    "Olga", "Pablo", "Rania", "Stefan", "Tomas", "Ulla", "Viktor", "Wanda", "Xavier", "Yara", "Zeno", "Amara", "Bjorn", "Celine", "Dmitri",
-    "Esther", "Felix", "Gloria", "Henrik", "Isla",
-];
-
-fn greeting(name: &str) -> (String, String) {
-    (format!("Greet {name}."), format!("<greeting>Hello, {name}!</greeting>"))
+/// The repository's `examples/` folder, which the README's quickstart uses.
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-/// Exact matches of `answers.jsonl` (the runtime's `generate` output) with the expected replies.
-fn exact_matches(answers: &Path) -> usize {
-    std::fs::read_to_string(answers)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|a| a["output"].as_str().unwrap().trim() == greeting(HELD_OUT_NAMES[a["index"].as_u64().unwrap() as usize]).1)
+/// Exact matches of `tunery models generate --json` answers with the expected replies: the
+/// greeting format of `examples/greetings.jsonl` for the name in each held-out prompt.
+fn exact_matches(answer: &Value, prompts: &[Value]) -> usize {
+    let outputs = answer["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), prompts.len(), "{answer}");
+    prompts
+        .iter()
+        .zip(outputs)
+        .filter(|(p, out)| {
+            let asked = p["messages"][0]["content"].as_str().unwrap();
+            let name = asked.trim_start_matches("Greet ").trim_end_matches('.');
+            out.as_str().unwrap().trim() == format!("<greeting>Hello, {name}!</greeting>")
+        })
         .count()
 }
 
-fn generate(python: &Path, dir: &Path, name: &str, model: &Path, adapter: Option<&Path>, prompts: &Path) -> PathBuf {
-    let output = dir.join(format!("{name}.jsonl"));
-    let spec = json!({"spec_version": 1, "model_path": model, "adapter_path": adapter, "prompts_path": prompts, "output_path": output,
-        "max_new_tokens": 24, "device": "cpu", "threads": 2});
-    let spec_path = write(dir, &format!("{name}-spec.json"), &spec.to_string());
-    let status = std::process::Command::new(python)
-        .args(["-m", "tunery_runtime", "generate", "--spec"])
-        .arg(&spec_path)
-        .arg("--workdir")
-        .arg(dir.join(format!("{name}-work")))
-        .env("PYTHONPATH", test_support::runtime_dir())
-        .env("HF_HUB_OFFLINE", "1")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "generate {name} failed");
-    output
-}
-
+/// The README's path, as a newcomer follows it: the server started as `scripts/run.sh` starts
+/// it (a relative `--data-dir .tunery`, from a fresh current directory), the built-in
+/// SmolLM2-135M-Instruct imported, the quickstart's example dataset uploaded, the quickstart's
+/// job trained, and its effect shown by the documented `tunery models generate` on held-out
+/// prompts: from near 0 to at least 80% exact answers in the taught format.
 #[test]
-fn the_builtin_smollm2_learns_a_made_up_answer_format() {
+fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     let Some(python) = test_support::runtime_python() else { return };
     let gguf = test_support::smollm2_tokenizer().map(|t| t.with_file_name("SmolLM2-135M-Instruct.Q4_1.gguf")).filter(|g| g.is_file());
     let Some(gguf) = gguf else {
@@ -201,59 +184,46 @@ fn the_builtin_smollm2_learns_a_made_up_answer_format() {
         eprintln!("warning: no SmolLM2 GGUF: the built-in model test is skipped");
         return;
     };
-    let data = tempfile::tempdir().unwrap();
-    let files = tempfile::tempdir().unwrap();
-    let srv = server(data.path(), &python, &["--builtin-model-gguf", gguf.to_str().unwrap()]);
+    let cwd = tempfile::tempdir().unwrap();
+    let runtime = test_support::runtime_dir();
+    let args = [
+        "--data-dir",
+        ".tunery",
+        "--runtime-python",
+        python.to_str().unwrap(),
+        "--runtime-dir",
+        runtime.to_str().unwrap(),
+        "--builtin-model-gguf",
+        gguf.to_str().unwrap(),
+        "--training-threads",
+        "2",
+    ];
+    let srv = ServerProcess::start_in(Some(cwd.path()), &args, &[]);
+    assert!(cwd.path().join(".tunery/tunery.db").is_file(), "the data directory is relative to the server's directory");
     let cli = Cli::new(&srv.url);
     login(&cli);
     let builtin = wait_json(&cli, &["models", "list"], |v| v["data"].as_array().unwrap().iter().any(|m| m["status"] != "importing"), 600);
     let model = builtin["data"][0].clone();
-    assert_eq!((model["name"].as_str(), model["status"].as_str()), (Some("SmolLM2-135M-Instruct"), Some("ready")), "{model}");
+    assert_eq!((model["name"].as_str(), model["status"].as_str()), (Some("SmolLM2-135M-Instruct"), Some("ready")), "{model}\n{}", srv.logs());
     assert_eq!(model["spec"]["layers"], 30);
     assert_eq!(model["catalog_repo_id"], "HuggingFaceTB/SmolLM2-135M-Instruct");
     let base = model["id"].as_str().unwrap().to_string();
 
-    let train: String = TRAIN_NAMES
-        .iter()
-        .map(|n| {
-            let (q, a) = greeting(n);
-            json!({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}).to_string() + "\n"
-        })
-        .collect();
-    let file = write(files.path(), "greetings.jsonl", &train);
+    let file = examples().join("greetings.jsonl");
     let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "greetings"]);
     let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
-    let prompts: String =
-        HELD_OUT_NAMES.iter().map(|n| json!({"messages": [{"role": "user", "content": greeting(n).0}]}).to_string() + "\n").collect();
-    let prompts = write(files.path(), "prompts.jsonl", &prompts);
+    let prompts_file = examples().join("greeting-prompts.jsonl");
+    let prompts: Vec<Value> =
+        std::fs::read_to_string(&prompts_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let generate = |id: &str| cli.json(&["models", "generate", id, "--prompts", prompts_file.to_str().unwrap(), "--max-new-tokens", "24"]);
+    let before = exact_matches(&generate(&base), &prompts);
 
-    let watched = cli.run(&[
-        "jobs",
-        "create",
-        "--model",
-        &base,
-        "--dataset",
-        &ds,
-        "--method",
-        "lora",
-        "--rank",
-        "8",
-        "--alpha",
-        "16",
-        "--seq-len",
-        "128",
-        "--batch",
-        "4",
-        "--max-steps",
-        "60",
-        "--lr",
-        "0.002",
-        "--checkpoint-every",
-        "20",
-        "--merge-lora",
-        "--watch",
-    ]);
+    // The README's quickstart job, exactly.
+    let started = Instant::now();
+    let watched =
+        cli.run(&["jobs", "create", "--model", &base, "--dataset", &ds, "--seq-len", "128", "--max-steps", "60", "--lr", "0.002", "--watch"]);
     assert!(watched.status.success(), "{}\nserver logs:\n{}", common::describe(&watched), srv.logs());
+    eprintln!("the quickstart job took {:.0} s", started.elapsed().as_secs_f64());
     let jobs = cli.json(&["jobs", "list"]);
     let job = &jobs["data"][0];
     let model_id = job["model_id"].as_str().unwrap().to_string();
@@ -262,15 +232,16 @@ fn the_builtin_smollm2_learns_a_made_up_answer_format() {
     assert_eq!(losses.len(), 60);
     assert!(losses[55..].iter().sum::<f64>() / 5.0 < losses[..5].iter().sum::<f64>() / 5.0 / 2.0, "the loss fell: {losses:?}");
 
-    let out = files.path().join("fine-tuned");
-    cli.ok(&["models", "download", &model_id, "--output", out.to_str().unwrap()]);
-    assert!(out.join("adapter_model.safetensors").is_file() && out.join("merged/config.json").is_file());
-    let base_dir = data.path().join("model-cache").join(&base);
-    let before = exact_matches(&generate(&python, files.path(), "before", &base_dir, None, &prompts));
-    let after = exact_matches(&generate(&python, files.path(), "after", &base_dir, Some(&out), &prompts));
-    eprintln!("exact match on {} held-out prompts: before {before}, after {after}", HELD_OUT_NAMES.len());
+    let after = exact_matches(&generate(&model_id), &prompts);
+    eprintln!("exact match on {} held-out prompts: before {before}, after {after}", prompts.len());
     assert!(before <= 2, "the base model already answers in the format ({before}/20)");
     assert!(after >= 16, "the fine-tuned model answers in the format only {after}/20 times");
+    // Its files download, and the runtime's work directories are gone.
+    let out = cwd.path().join("fine-tuned");
+    cli.ok(&["models", "download", &model_id, "--output", out.to_str().unwrap()]);
+    assert!(out.join("adapter_model.safetensors").is_file());
+    let left: Vec<_> = std::fs::read_dir(cwd.path().join(".tunery/work")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("generate-")), "generation work directories left: {left:?}");
 }
 
 #[test]

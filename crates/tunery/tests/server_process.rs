@@ -79,7 +79,10 @@ async fn audit_count(http: &reqwest::Client, url: &str, token: &str, action: &st
 }
 
 fn audit_verify(db: &TestDb) -> (bool, String) {
-    let out = Command::new(tunery_bin()).args(["audit", "verify", "--database-url", &db.url]).output().expect("tunery audit verify");
+    let out = Command::new(tunery_bin())
+        .args(["audit", "verify", "--database-url", &db.url, "--data-dir", &db.dir.path().display().to_string()])
+        .output()
+        .expect("tunery audit verify");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -206,7 +209,56 @@ async fn audit_verify_command_detects_tampering() {
         let (ok, report) = audit_verify(&db);
         assert!(!ok, "{backend:?}: tampering went unnoticed: {report}");
         assert!(report.contains("record 3"), "{report}");
+
+        // The attack the keyed chain stops: write access to the database, no master key. The
+        // attacker rewrites a record and recomputes every hash after it, with any key they can
+        // find or guess, or as unkeyed records; the head follows.
+        for key in [Some(b"a guessed key".as_slice()), None] {
+            rechain(&mut conn, key).await;
+            let (ok, report) = audit_verify(&db);
+            assert!(!ok, "{backend:?}: a rewritten, rechained log passed: {report}");
+        }
     }
+}
+
+/// Recomputes every record's hashes and the head as someone without the audit key would: keyed
+/// with `key`, or (None) as unkeyed records.
+async fn rechain(conn: &mut sqlx::AnyConnection, key: Option<&[u8]>) {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT seq, id, occurred_at, organization_id, actor_id, actor_kind, action, target_kind, target_id, outcome, ip, user_agent, details, key_id FROM audit_events ORDER BY seq")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let mut prev = domain::audit::GENESIS_HASH.to_string();
+    for r in rows {
+        let record = domain::audit::AuditRecord {
+            seq: r.get(0),
+            id: r.get(1),
+            occurred_at_ms: r.get(2),
+            organization_id: r.get(3),
+            actor_id: r.get(4),
+            actor_kind: r.get(5),
+            action: r.get(6),
+            target_kind: r.get(7),
+            target_id: r.get(8),
+            outcome: r.get(9),
+            ip: r.get(10),
+            user_agent: r.get(11),
+            details: r.get(12),
+            key_id: if key.is_some() { r.get(13) } else { None },
+        };
+        let hash = domain::audit::chain_hash(key, &prev, &record);
+        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2, key_id = $3 WHERE seq = $4")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(&record.key_id)
+            .bind(record.seq)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await.unwrap();
 }
 
 #[test]

@@ -280,6 +280,67 @@ pub async fn list_model_files(
     Ok(Json(ModelFileList { object: "list", data }))
 }
 
+/// One chat message of a prompt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+/// One prompt: the conversation the answer continues.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prompt {
+    #[schema(min_items = 1)]
+    pub messages: Vec<PromptMessage>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// 1 to 20 prompts.
+    #[schema(min_items = 1, max_items = 20)]
+    pub prompts: Vec<Prompt>,
+    /// New tokens per answer, 1 to 512 (default 64); greedy decoding.
+    #[schema(minimum = 1, maximum = 512)]
+    pub max_new_tokens: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateResponse {
+    pub object: &'static str,
+    pub model_id: String,
+    /// One answer per prompt, in order.
+    pub outputs: Vec<String>,
+    /// New tokens generated in all.
+    pub tokens: u64,
+    pub seconds: f64,
+}
+
+/// Greedy answers from a model, to see what fine-tuning changed: a fine-tuned model
+/// (`mdl_…`: its adapter on its base model) or a base model (`bm_…`). Runs the weights, so it
+/// needs `deploy_model`; audited. One runtime per request: seconds to minutes on a CPU.
+#[utoipa::path(post, path = "/api/v1/models/{model_id}/generate", tag = "models", params(("model_id" = String, Path)), request_body = GenerateRequest,
+    responses((status = 200, body = GenerateResponse), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn generate(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    Path(model_id): Path<String>,
+    ApiJson(req): ApiJson<GenerateRequest>,
+) -> ApiResult<Json<GenerateResponse>> {
+    let prompts = req
+        .prompts
+        .into_iter()
+        .map(|prompt| prompt.messages.into_iter().map(|m| serde_json::json!({"role": m.role, "content": m.content})).collect())
+        .collect();
+    let request = services::models::generate::GenerateRequest { prompts, max_new_tokens: req.max_new_tokens.unwrap_or(64) };
+    let g = app.services.generate(&p, &model_id, request, &ctx).await?;
+    Ok(Json(GenerateResponse { object: "generation", model_id: g.model_id, outputs: g.outputs, tokens: g.tokens, seconds: g.seconds }))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

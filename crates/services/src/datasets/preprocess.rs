@@ -129,7 +129,7 @@ impl Services {
         let event = AuditEvent::by(principal, "dataset.preprocess_start")
             .target("dataset", dataset_id)
             .details(serde_json::json!({"operation_id": op.id, "from_version": version, "recipe": recipe}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         let (services, principal, ctx, started) = (self.clone(), principal.clone(), ctx.clone(), op.clone());
         let progress = std::sync::Arc::new(OperationProgress {

@@ -101,7 +101,7 @@ impl Services {
         let event = AuditEvent::by(principal, "upload.create")
             .target("upload", &row.id)
             .details(serde_json::json!({"filename": row.filename, "bytes": row.bytes}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -245,6 +245,7 @@ impl Services {
         database::uploads::set_target(tx.conn(), id, &serde_json::to_string(&target).map_err(internal)?).await?;
         append(
             tx.conn(),
+            self.derived_keys(),
             AuditEvent::by(principal, "upload.complete")
                 .target("upload", id)
                 .details(serde_json::json!({"parts": part_numbers.len(), "sha256": sha256})),
@@ -339,7 +340,7 @@ impl Services {
                     .target("upload", id)
                     .outcome(domain::audit::Outcome::Failure)
                     .details(serde_json::json!({"error": e.to_string()}));
-                append(tx.conn(), event, ctx).await?;
+                append(tx.conn(), self.derived_keys(), event, ctx).await?;
             }
             Err(e) => {
                 database::uploads::transition(tx.conn(), id, &["processing"], "pending", Some(&e.to_string()), now).await?;
@@ -359,7 +360,7 @@ impl Services {
         }
         let blobs = database::uploads::delete_parts(tx.conn(), id).await?;
         database::uploads::account(tx.conn(), &principal.organization_id, -upload.bytes, 0).await?;
-        append(tx.conn(), AuditEvent::by(principal, "upload.cancel").target("upload", id), ctx).await?;
+        append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "upload.cancel").target("upload", id), ctx).await?;
         tx.commit().await?;
         self.collect_blobs(blobs).await;
         Ok(self.get_upload(principal, id).await?.0)
@@ -390,7 +391,7 @@ impl Services {
             let event = AuditEvent { actor_kind: "system", ..AuditEvent::anonymous(Some(&upload.organization_id), "upload.expire") }
                 .target("upload", &upload.id)
                 .details(serde_json::json!({"user_id": upload.user_id, "bytes": upload.bytes}));
-            append(tx.conn(), event, &RequestContext::default()).await?;
+            append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
             tx.commit().await?;
             self.collect_blobs(blobs).await;
             swept += 1;

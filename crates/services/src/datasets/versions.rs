@@ -178,7 +178,7 @@ impl Services {
                 "name": dataset.name, "project_id": dataset.project_id, "version": version.version, "blob": blob.id, "bytes": blob.size,
                 "records": version.records, "invalid_records": version.invalid_records,
             }));
-            append(tx.conn(), event, ctx).await?;
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
             tx.commit().await?;
             Ok(version)
         }
@@ -220,7 +220,7 @@ impl Services {
         let event = AuditEvent::by(principal, "dataset.version_create").target("dataset", dataset_id).details(serde_json::json!({
             "version": version.version, "parent_version_id": version.parent_version_id, "recipe": recipe, "blob": blob.id, "bytes": blob.size,
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -327,7 +327,7 @@ impl Services {
         let event = AuditEvent::by(principal, "dataset.update").target("dataset", id).details(serde_json::json!({
             "name": c.name, "visibility": c.visibility, "shared_with": c.shared_with,
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Ok(access)
     }
@@ -342,7 +342,7 @@ impl Services {
         let event = AuditEvent::by(principal, "dataset.delete")
             .target("dataset", id)
             .details(serde_json::json!({"name": access.dataset.name, "bytes": sizes}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.collect_blobs(blobs).await;
         Ok(())

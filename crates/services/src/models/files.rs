@@ -67,9 +67,12 @@ impl Services {
     }
 
     /// Writes the files of a manifest into `target` (decrypted), unless a complete copy is
-    /// already there. The copy is assembled under a temporary name and renamed, so `target`
-    /// is either absent or whole.
+    /// already there. One materialization of a target at a time (a per-target lock: two jobs
+    /// on an uncached model wait for one copy); the copy is assembled under a unique temporary
+    /// name and renamed, so `target` is either absent or whole.
     pub(crate) async fn materialize(&self, files: &[StoredFile], target: &Path) -> Result<()> {
+        let lock = self.materialize_lock(target);
+        let _held = lock.lock().await;
         let marker = target.join(".tunery-complete");
         let expected = serde_json::to_string(files).map_err(internal)?;
         if std::fs::read_to_string(&marker).is_ok_and(|m| m == expected) {
@@ -82,28 +85,26 @@ impl Services {
             let parent = target.parent().ok_or_else(|| internal("a materialized directory needs a parent"))?;
             std::fs::create_dir_all(parent).map_err(internal)?;
             let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&tmp);
-            for f in &files {
-                if !safe_relative(&f.path) {
-                    return Err(internal(format!("unsafe path in a stored manifest: {}", f.path)));
-                }
-                let path = tmp.join(&f.path);
-                if let Some(p) = path.parent() {
-                    std::fs::create_dir_all(p).map_err(internal)?;
-                }
-                let mut reader = blobs.reader(&f.blob_id).map_err(internal)?;
-                let mut out = std::fs::File::create(&path).map_err(internal)?;
-                std::io::copy(&mut reader, &mut out).map_err(internal)?;
-                out.sync_all().map_err(internal)?;
+            let tmp = parent.join(format!(".{name}.partial-{}", crate::crypto::random_token(8)));
+            let written = write_files(&blobs, &files, &tmp).and_then(|()| {
+                std::fs::write(tmp.join(".tunery-complete"), &expected).map_err(internal)?;
+                let _ = std::fs::remove_dir_all(&target);
+                std::fs::rename(&tmp, &target).map_err(internal)
+            });
+            if written.is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
             }
-            std::fs::write(tmp.join(".tunery-complete"), expected).map_err(internal)?;
-            let _ = std::fs::remove_dir_all(&target);
-            std::fs::rename(&tmp, &target).map_err(internal)?;
-            Ok(())
+            written
         })
         .await
         .map_err(internal)?
+    }
+
+    /// The lock that serialises materializations of one target directory.
+    fn materialize_lock(&self, target: &Path) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner_materialize_locks().lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        locks.entry(target.to_path_buf()).or_default().clone()
     }
 
     /// Deletes the blobs of a manifest that nothing else uses.
@@ -117,6 +118,24 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// Decrypts each file of a manifest under `dir`.
+fn write_files(blobs: &blob_store::BlobStore, files: &[StoredFile], dir: &Path) -> Result<()> {
+    for f in files {
+        if !safe_relative(&f.path) {
+            return Err(internal(format!("unsafe path in a stored manifest: {}", f.path)));
+        }
+        let path = dir.join(&f.path);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(internal)?;
+        }
+        let mut reader = blobs.reader(&f.blob_id).map_err(internal)?;
+        let mut out = std::fs::File::create(&path).map_err(internal)?;
+        std::io::copy(&mut reader, &mut out).map_err(internal)?;
+        out.sync_all().map_err(internal)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

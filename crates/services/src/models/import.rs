@@ -169,7 +169,7 @@ impl Services {
         let event = AuditEvent::by(principal, "base_model.delete")
             .target("base_model", id)
             .details(serde_json::json!({"name": row.name, "bytes": row.size_bytes}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.collect_blobs(super::files::parse_manifest(&files).into_iter().map(|f| f.blob_id).collect()).await;
         let cached = self.settings().training.model_cache_dir.join(id);
@@ -184,7 +184,7 @@ impl Services {
         let event = AuditEvent::by(principal, "base_model.import")
             .target("base_model", &row.id)
             .details(serde_json::json!({"name": name, "source_kind": kind}));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.spawn_import(row.clone(), source);
         Ok(BaseModel::of(row))
@@ -215,7 +215,7 @@ impl Services {
         database::base_models::insert(tx.conn(), &row).await?;
         let event =
             AuditEvent::system(None, "base_model.import").target("base_model", &row.id).details(serde_json::json!({"builtin": true}));
-        append(tx.conn(), event, &RequestContext::default()).await?;
+        append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
         tx.commit().await?;
         let id = row.id.clone();
         self.spawn_import(row, source);
@@ -253,7 +253,7 @@ impl Services {
         let event = AuditEvent::system(org, if row.status == "ready" { "base_model.imported" } else { "base_model.import_failed" })
             .target("base_model", &row.id)
             .details(serde_json::json!({"error": row.error}));
-        append(tx.conn(), event, &RequestContext::default()).await?;
+        append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
         tx.commit().await?;
         Ok(())
     }

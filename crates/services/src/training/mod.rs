@@ -248,7 +248,7 @@ impl Services {
         let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
             "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
         }));
-        append(tx.conn(), event, ctx).await?;
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.signal_job(&row.id);
         self.queue().wake();
@@ -349,6 +349,7 @@ impl Services {
         database::jobs::append_event(tx.conn(), id, "state", None, now, &serde_json::json!({"state": next.as_str()}).to_string()).await?;
         append(
             tx.conn(),
+            self.derived_keys(),
             AuditEvent::by(principal, "job.cancel").target("job", id).details(serde_json::json!({"from": state.as_str()})),
             ctx,
         )
@@ -390,7 +391,7 @@ impl Services {
         database::jobs::update(tx.conn(), &row).await?;
         let data = serde_json::json!({"state": "queued", "resume_checkpoint_id": chosen});
         database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
-        append(tx.conn(), AuditEvent::by(principal, "job.resume").target("job", id).details(data), ctx).await?;
+        append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "job.resume").target("job", id).details(data), ctx).await?;
         tx.commit().await?;
         self.signal_job(id);
         self.queue().wake();

@@ -420,7 +420,7 @@ impl Services {
         database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
         let action = format!("job.{}", next.as_str());
         let event = AuditEvent::system(Some(&row.organization_id), &action).target("job", id).details(details);
-        append(tx.conn(), event, &RequestContext::default()).await?;
+        append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
         tx.commit().await?;
         self.signal_job(id);
         if next.is_terminal() {

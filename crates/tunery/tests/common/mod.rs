@@ -55,6 +55,12 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with environment variables set for the server.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_in(None, args, env)
+    }
+
+    /// Like [`ServerProcess::start_with_env`], started in `cwd` (relative paths in `args` are
+    /// relative to it, as for a user who runs `scripts/run.sh`).
+    pub fn start_in(cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let has = |flag: &str| args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
         let mut cmd = Command::new(tunery_bin());
         scrub_env(&mut cmd);
@@ -62,8 +68,12 @@ impl ServerProcess {
         if !has("--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         let (owned_dir, data_dir) = if has("--data-dir") {
-            (None, flag_value(args, "--data-dir").map(PathBuf::from).unwrap_or_default())
+            let given = flag_value(args, "--data-dir").map(PathBuf::from).unwrap_or_default();
+            (None, cwd.map(|c| c.join(&given)).unwrap_or(given))
         } else {
             let dir = tempfile::tempdir().expect("create a data directory");
             cmd.arg("--data-dir").arg(dir.path());
