@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,22 @@ torch.set_num_threads(1)
 RUNTIME = Path(__file__).resolve().parents[1]
 PROTOCOL = RUNTIME.parent / "protocol"
 PYTHON = sys.executable
+
+
+def under_ci() -> bool:
+    """CI=true (as the Rust tests read it): a missing prerequisite fails instead of skipping."""
+    return os.environ.get("CI") == "true"
+
+
+def require_file(path: Path, how_to_get_it: str) -> None:
+    """Skips the calling test when ``path`` is missing, but fails it under CI, so that CI never
+    passes with a test that quietly did not run."""
+    if path.exists():
+        return
+    if under_ci():
+        pytest.fail(f"{path} is missing and CI=true, so this test fails instead of skipping ({how_to_get_it})", pytrace=False)
+    pytest.skip(f"{path} is missing ({how_to_get_it})")
+
 
 CHATML = (
     "{% for message in messages %}"
@@ -185,3 +202,21 @@ def run_train(spec: dict, workdir: Path, command: str = "train") -> tuple[int, l
 
 def of(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["event"] == kind]
+
+
+def assert_only_whole_checkpoints(checkpoints: Path) -> list[Path]:
+    """The checkpoint directory's invariant: every entry whose name starts with ``step-`` is
+    named exactly ``step-<digits>`` and opens cleanly (state.json and the SHA-256 of every file
+    check out); everything else is a temporary under a ``.tmp-`` name, which ``step-*`` cannot
+    match. Returns the checkpoints, oldest first."""
+    from tunery_runtime.checkpoint import open_checkpoint
+
+    found = []
+    for entry in sorted(checkpoints.iterdir()):
+        if entry.name.startswith("step-"):
+            assert re.fullmatch(r"step-[0-9]+", entry.name), f"{entry.name}: named like a checkpoint, but not step-<digits>"
+            open_checkpoint(str(entry))  # raises checkpoint_corrupt on a torn or partial checkpoint
+            found.append(entry)
+        else:
+            assert entry.name.startswith(".tmp-"), f"{entry.name}: neither a checkpoint nor a .tmp- temporary"
+    return found

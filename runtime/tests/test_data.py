@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -114,10 +115,49 @@ def test_pack_best_fit_and_plan_determinism():
     assert sorted(r[0] for batch in padded for r in batch) == list(range(40))
     lengths += [5, 6]  # 42 examples: 11 batches of 4
     plan = Plan(lengths, seed=1, micro_batch_size=4, packing=False, capacity=32, grad_accum=2, world_size=2, epochs=1.5, max_steps=None)
-    assert plan.steps_per_epoch == 3 and plan.total_steps == 5
+    assert plan.steps_in_epoch(0) == 3 and plan.total_steps == 5
     # the last step of an epoch: 3 batches left for 2 ranks x 2 accumulation slots
     r0, r1 = plan.micro_batches(2, 0), plan.micro_batches(2, 1)
     assert [w for _, w in r0] == [1.0, 1.0] and [w for _, w in r1] == [1.0, 0.0]
+
+
+# Steps per epoch of these lengths: seed 3 gives 25, 26, 26, 25 (later epochs longer than the
+# first), seed 6 gives 26, 25, 26, 25 (one shorter, one longer).
+@pytest.mark.parametrize("seed", [3, 6])
+def test_packed_epochs_each_have_their_own_steps(seed):
+    """Packing a reshuffled epoch gives a different number of rows: every epoch runs all of its
+    batches in steps of its own, no step is empty, and a plan rebuilt for a resume agrees."""
+    lengths = [(i * 37) % 61 + 3 for i in range(90)]
+    sizes = dict(seed=seed, micro_batch_size=1, packing=True, capacity=64)
+    kw = dict(lengths=lengths, **sizes, grad_accum=1, world_size=2)
+    epochs, per_step = 4, 2
+    batch_counts = [len(epoch_batches(lengths, epoch=e, **sizes)) for e in range(epochs + 1)]
+    steps = [math.ceil(n / per_step) for n in batch_counts]
+    assert len(set(steps[:epochs])) > 1, "the case at hand: reshuffled epochs pack into different numbers of steps"
+    starts = [sum(steps[:e]) for e in range(epochs + 2)]
+    plan = Plan(epochs=epochs, max_steps=None, **kw)
+    assert plan.total_steps == starts[epochs]
+    seen: list[list[int]] = [[] for _ in range(epochs)]
+    for step in range(plan.total_steps):
+        epoch = max(e for e in range(epochs) if starts[e] <= step)
+        assert plan.position(step) == (epoch, step - starts[epoch])
+        counted = [rows for rank in range(2) for rows, w in plan.micro_batches(step, rank) if w > 0]
+        assert counted, f"step {step} (epoch {epoch}) has no batch"
+        seen[epoch] += [i for rows in counted for row in rows for i in row]
+    for e in range(epochs):
+        assert sorted(seen[e]) == list(range(len(lengths))), f"epoch {e} does not run every example exactly once"
+    # the reported epoch: whole at each epoch's start, the fraction of the current epoch between
+    assert [plan.epoch_float(s) for s in starts[: epochs + 1]] == list(range(epochs + 1))
+    assert plan.epoch_float(starts[2] + 1) == pytest.approx(2 + 1 / steps[2])
+    # resume: a new plan maps a late step to the same batches without running the earlier ones
+    resumed = Plan(epochs=epochs, max_steps=None, **kw)
+    for step in (starts[3] - 1, starts[3], plan.total_steps - 1):
+        assert resumed.position(step) == plan.position(step)
+        assert [resumed.micro_batches(step, r) for r in range(2)] == [plan.micro_batches(step, r) for r in range(2)]
+    # fractional epochs count the last epoch's own steps; max_steps runs on into later epochs
+    assert Plan(epochs=2.5, max_steps=None, **kw).total_steps == starts[2] + math.ceil(steps[2] / 2)
+    beyond = Plan(epochs=1, max_steps=starts[epochs] + 2, **kw)
+    assert beyond.total_steps == starts[epochs] + 2 and beyond.position(starts[epochs] + 1) == (epochs, 1)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

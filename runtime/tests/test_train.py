@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import cpt_rows, dpo_rows, make_spec, of, run_train, sft_rows, write_jsonl
+from conftest import SENTENCES, cpt_rows, dpo_rows, make_spec, of, run_train, sft_rows, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -246,33 +246,51 @@ def test_packing_does_not_change_the_loss(tiny_model_dir, sft_path, tmp_path):
     assert losses[True][1] == losses[False][1]
 
 
+@pytest.mark.filterwarnings("ignore:Setting `save_embedding_layers` to `True`:UserWarning")
 def test_keep_best_saves_the_weights_of_the_best_evaluation(tiny_model_dir, tmp_path):
-    # A learning rate far too high: the evaluation loss falls, then climbs; the saved adapter
-    # must be the one of the lowest evaluation, and the finished summary says which step.
-    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(24))
-    val = write_jsonl(tmp_path / "v.jsonl", sft_rows(6))
+    # The saved adapter must be the one of the lowest evaluation, and the finished summary says
+    # which step. For that the evaluation loss has to fall, then climb, by construction rather
+    # than by luck of the training dynamics: the validation set asks the training set's prompts
+    # but answers them otherwise. Training makes the model ever surer of the training answer, so
+    # the validation loss falls at first (on what both answers share: the full stop, the end of
+    # the turn) and then climbs far past its untrained value. The adapter is on the output layer
+    # only: over the frozen body's features it trains smoothly, and fast enough to get there in
+    # 12 steps.
+    def rows(answer, n):
+        return [{"messages": [{"role": "user", "content": SENTENCES[i % len(SENTENCES)]}, {"role": "assistant", "content": answer}]}
+                for i in range(n)]
+
+    train = write_jsonl(tmp_path / "t.jsonl", rows("The capital of France is Paris.", 24))
+    val = write_jsonl(tmp_path / "v.jsonl", rows("Two plus two is four.", 6))
     spec = make_spec(
         tiny_model_dir,
         train,
         data={"train_path": train, "validation_path": val, "max_seq_length": 128, "packing": True},
-        training={"max_steps": 8, "micro_batch_size": 2, "learning_rate": 0.5, "lr_scheduler": "constant", "eval_every_steps": 1,
-                  "checkpoint_every_steps": 1, "keep_checkpoints": 8, "seed": 7, "keep_best": True},
+        method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["lm_head"]}},
+        training={"max_steps": 12, "micro_batch_size": 2, "learning_rate": 0.05, "lr_scheduler": "constant", "eval_every_steps": 1,
+                  "checkpoint_every_steps": 1, "keep_checkpoints": 12, "seed": 7, "keep_best": True},
     )
     code, events = run_train(spec, tmp_path / "w")
     assert code == 0, events[-1]
     evals = [(e["step"], e["eval_loss"]) for e in of(events, "eval")]
     best_step, best_loss = min(evals, key=lambda x: x[1])
-    assert best_step < evals[-1][0], f"the fixture should get worse after its best evaluation: {evals}"
+    assert evals[-1][0] == 12 and best_step < 12, f"the fixture should get worse after its best evaluation: {evals}"
     summary = events[-1]["summary"]
     assert (summary["best_step"], summary["best_eval_loss"]) == (best_step, pytest.approx(best_loss))
     saved = load_file(str(tmp_path / "w" / "output" / "adapter_model.safetensors"))
     at_best = load_file(str(tmp_path / "w" / "checkpoints" / f"step-{best_step:08d}" / "trainable.safetensors"))
-    last = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000008" / "trainable.safetensors"))
+    last = load_file(str(tmp_path / "w" / "checkpoints" / "step-00000012" / "trainable.safetensors"))
 
     def as_saved(name):  # PEFT saves adapter weights without the adapter's name
         return name.replace(".default.weight", ".weight")
 
-    assert {as_saved(n) for n in at_best} == set(saved)
+    # Besides the adapter, PEFT saves the frozen weight of a targeted output layer
+    # (save_embedding_layers="auto"): that copy must be the base model's, untouched.
+    trained = {as_saved(n) for n in at_best}
+    base = load_file(os.path.join(tiny_model_dir, "model.safetensors"))
+    assert trained <= set(saved), sorted(trained - set(saved))
+    for name in set(saved) - trained:
+        assert name == "base_model.model.lm_head.base_layer.weight" and torch.equal(saved[name], base["lm_head.weight"]), name
     for name, tensor in at_best.items():
         assert torch.equal(saved[as_saved(name)], tensor), name
     assert any(not torch.equal(saved[as_saved(n)], t) for n, t in last.items()), "the last step's weights were saved"

@@ -302,29 +302,70 @@ def epoch_batches(
 
 
 class Plan:
-    """Maps a global optimizer step to the micro-batches each rank runs for it."""
+    """Maps a global optimizer step to the micro-batches each rank runs for it.
+
+    Every epoch has its own number of steps: with packing, the number of packed rows depends on
+    the epoch's shuffled order. Each epoch's step count is computed once (from its batches, which
+    are not kept) and cached; ``_offsets[e]`` is the global step at which epoch ``e`` starts. Only
+    the batches of one epoch are held at a time. Everything is a function of (seed, lengths,
+    sizes), so a resumed run maps a step to exactly the same place.
+    """
 
     def __init__(self, lengths, *, seed, micro_batch_size, packing, capacity, grad_accum, world_size, epochs, max_steps):
         self.kw = dict(seed=seed, micro_batch_size=micro_batch_size, packing=packing, capacity=capacity)
         self.lengths = lengths
+        self.packing = packing
         self.per_step = grad_accum * world_size
         self.world_size = world_size
         self._cache: dict[int, list] = {}
-        nb = len(self.batches(0))
-        self.steps_per_epoch = max(1, math.ceil(nb / self.per_step))
-        self.total_steps = max_steps if max_steps is not None else max(1, math.ceil(epochs * self.steps_per_epoch))
+        self._steps: list[int] = []  # steps of epochs 0, 1, ... computed so far
+        self._offsets: list[int] = [0]  # _offsets[e]: first global step of epoch e
+        self.total_steps = max_steps if max_steps is not None else self._steps_for_epochs(epochs)
+
+    def _steps_for_epochs(self, epochs: float) -> int:
+        whole = math.floor(epochs)
+        total = self.epoch_start(whole)
+        if epochs > whole:
+            total += math.ceil((epochs - whole) * self.steps_in_epoch(whole))
+        return max(1, total)
 
     def batches(self, epoch: int) -> list:
         if epoch not in self._cache:
             self._cache = {epoch: epoch_batches(self.lengths, epoch=epoch, **self.kw)}
         return self._cache[epoch]
 
+    def _count_steps(self, epoch: int) -> int:
+        if not self.packing and self._steps:
+            return self._steps[0]  # padded batches: the same number in every epoch
+        cached = self._cache.get(epoch)
+        n_batches = len(cached) if cached is not None else len(epoch_batches(self.lengths, epoch=epoch, **self.kw))
+        return max(1, math.ceil(n_batches / self.per_step))
+
+    def steps_in_epoch(self, epoch: int) -> int:
+        """Optimizer steps of one epoch: its micro-batches, ``per_step`` to a step."""
+        while len(self._steps) <= epoch:
+            n = self._count_steps(len(self._steps))
+            self._steps.append(n)
+            self._offsets.append(self._offsets[-1] + n)
+        return self._steps[epoch]
+
+    def epoch_start(self, epoch: int) -> int:
+        """The global step at which an epoch starts (the sum of the steps of those before it)."""
+        if epoch > 0:
+            self.steps_in_epoch(epoch - 1)
+        return self._offsets[epoch]
+
     def position(self, step: int) -> tuple[int, int]:
         """(epoch, index of the step inside the epoch) of a 0-based global step."""
-        return step // self.steps_per_epoch, step % self.steps_per_epoch
+        while self._offsets[-1] <= step:
+            self.steps_in_epoch(len(self._steps))
+        epoch = bisect.bisect_right(self._offsets, step) - 1
+        return epoch, step - self._offsets[epoch]
 
     def epoch_float(self, steps_done: int) -> float:
-        return steps_done / self.steps_per_epoch
+        """Epochs done after ``steps_done`` steps: whole epochs plus the fraction of the current one."""
+        epoch, index = self.position(steps_done)
+        return epoch + index / self.steps_in_epoch(epoch)
 
     def micro_batches(self, step: int, rank: int) -> list[tuple[list[list[int]], float]]:
         """This rank's (rows, weight) for a step; weight 0 pads a rank that ran out of batches."""

@@ -10,6 +10,7 @@ import random
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import sharding
-from .data import IGNORE, Batch, Pair, Plan, collate, collate_pairs, epoch_batches, load_dataset
+from .data import IGNORE, Batch, Plan, collate, collate_pairs, epoch_batches, load_dataset
 from .errors import RuntimeFailure
 from .events import Emitter
 from .model import (
@@ -194,82 +195,189 @@ def _rel(path: str, workdir: str) -> str:
     return os.path.relpath(path, workdir)
 
 
-def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
-    stop = Stop()
-    stop.install()
-    t_start = time.time()
-    rank, world_size, local_rank = env_rank()
-    if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
-    device = pick_device(spec.device, local_rank)
-    dist = Dist(device)
-    if dist.enabled and not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        torch.distributed.init_process_group(backend=backend)
-    emitter.enabled = emitter.enabled and rank == 0
-    is_main = rank == 0
-    precision = pick_precision(spec.training.precision, device, emitter)
-    tr = spec.training
+class Throughput:
+    """Tokens and samples per second over the steps since the last progress event; time spent
+    evaluating and checkpointing is left out."""
 
-    # resume: verify before doing anything expensive
-    loaded = None
-    if spec.resume_from is not None:
-        path = spec.resume_from if os.path.isabs(spec.resume_from) else os.path.join(workdir, spec.resume_from)
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.tokens = 0
+        self.samples = 0
+        self.start = time.time()
+
+    def add(self, tokens: int, samples: int) -> None:
+        self.tokens += tokens
+        self.samples += samples
+
+    def exclude(self, since: float) -> None:
+        """Leaves the time from `since` until now out of the window."""
+        self.start += time.time() - since
+
+    def rates(self) -> tuple[float, float]:
+        elapsed = max(time.time() - self.start, 1e-6)
+        return self.tokens / elapsed, self.samples / elapsed
+
+
+@dataclass
+class StepResult:
+    """What one optimizer step reports (summed over ranks)."""
+
+    loss: float
+    learning_rate: float
+    grad_norm: float
+    tokens: int
+    samples: int
+
+
+class Trainer:
+    """One training run: `setup()` builds everything (resuming when asked), `train_loop()` runs
+    the optimizer steps, `finish()` or `stop_run()` ends it. `run()` below drives the lot."""
+
+    def __init__(self, spec: TrainSpec, workdir: str, emitter: Emitter):
+        self.spec = spec
+        self.tr = spec.training
+        self.workdir = workdir
+        self.emitter = emitter
+        self.stop = Stop()
+        self.t_start = time.time()
+        self.checkpoints_dir = os.path.join(workdir, "checkpoints")
+        self.best_dir = os.path.join(workdir, "best")
+        # bookkeeping that a checkpoint carries over to a resumed run
+        self.step = 0
+        self.best_eval = math.inf
+        self.evals_without_improvement = 0
+        self.tokens_seen = 0
+        self.last_loss: float | None = None
+        self.last_eval: float | None = None
+        self.resumed_from_step: int | None = None
+        self.last_ckpt_path: str | None = None
+        self.last_ckpt_step: int | None = None
+
+    # ---------------------------------------------------------------------------------------
+    # the run as a whole
+
+    def run(self) -> int:
+        """Trains to the end (exit code 0) or until a stop is requested (STOPPED_EXIT)."""
+        self.setup()
+        self.announce_start()
+        status = self.train_loop()
+        if status == "stopped":
+            return self.stop_run()
+        self.finish(status)
+        return 0
+
+    # ---------------------------------------------------------------------------------------
+    # setup
+
+    def setup(self) -> None:
+        self.stop.install()
+        self.setup_processes()
+        loaded = self.open_resume_checkpoint()  # verified before anything expensive
+        seed_everything(self.tr.seed)
+        self.setup_data()
+        self.setup_model(loaded)
+        self.setup_optimizer()
+        if loaded is not None:
+            self.restore_training_state(loaded)
+        else:
+            seed_everything(self.tr.seed + self.rank)
+        self.train_model = self.wrap_for_ddp()
+
+    def setup_processes(self) -> None:
+        """Device, ranks and precision; the process group when there are several ranks."""
+        self.rank, self.world_size, local_rank = env_rank()
+        self.is_main = self.rank == 0
+        if self.spec.threads is not None:
+            torch.set_num_threads(self.spec.threads)
+        self.device = pick_device(self.spec.device, local_rank)
+        self.dist = Dist(self.device)
+        if self.dist.enabled and not torch.distributed.is_initialized():
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+            torch.distributed.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+        self.emitter.enabled = self.emitter.enabled and self.is_main
+        self.precision = pick_precision(self.tr.precision, self.device, self.emitter)
+
+    def open_resume_checkpoint(self) -> ckpt.Loaded | None:
+        spec = self.spec
+        if spec.resume_from is None:
+            return None
+        path = spec.resume_from if os.path.isabs(spec.resume_from) else os.path.join(self.workdir, spec.resume_from)
         loaded = ckpt.open_checkpoint(path)
         if loaded.state.get("spec_hash") != spec.hash():
-            emitter.log("warning", f"resuming from {spec.resume_from}, written with a different spec")
-        if int(loaded.state.get("world_size", world_size)) != world_size:
-            emitter.log(
+            self.emitter.log("warning", f"resuming from {spec.resume_from}, written with a different spec")
+        written_by = loaded.state.get("world_size")
+        if int(loaded.state.get("world_size", self.world_size)) != self.world_size:
+            self.emitter.log(
                 "warning",
-                f"resuming with {world_size} ranks from a checkpoint written by {loaded.state.get('world_size')}: "
+                f"resuming with {self.world_size} ranks from a checkpoint written by {written_by}: "
                 "the data order after the checkpoint differs from an uninterrupted run",
             )
+        return loaded
 
-    seed_everything(tr.seed)
-    tokenizer = load_tokenizer(spec)
-    pad_id = tokenizer.pad_token_id
-    train_set = load_dataset(spec.data.train_path, "train", spec.objective, tokenizer, spec.data.max_seq_length, emitter)
-    val_set = None
-    if spec.data.validation_path is not None:
-        val_set = load_dataset(
-            spec.data.validation_path, "validation", spec.objective, tokenizer, spec.data.max_seq_length, emitter
+    def setup_data(self) -> None:
+        """Tokenizer, data sets and the step plan."""
+        spec, tr = self.spec, self.tr
+        self.tokenizer = load_tokenizer(spec)
+        self.pad_id = self.tokenizer.pad_token_id
+        max_len = spec.data.max_seq_length
+        self.train_set = load_dataset(spec.data.train_path, "train", spec.objective, self.tokenizer, max_len, self.emitter)
+        self.val_set = None
+        if spec.data.validation_path is not None:
+            self.val_set = load_dataset(spec.data.validation_path, "validation", spec.objective, self.tokenizer, max_len, self.emitter)
+        self.is_dpo = spec.objective == "dpo"
+        self.packing = spec.data.packing and not self.is_dpo
+        if self.is_dpo and spec.data.packing:
+            self.emitter.log("info", "dpo uses padded batches; data.packing is ignored")
+        self.plan = Plan(
+            [len(x) for x in self.train_set],
+            seed=tr.seed,
+            micro_batch_size=tr.micro_batch_size,
+            packing=self.packing,
+            capacity=max_len,
+            grad_accum=tr.gradient_accumulation_steps,
+            world_size=self.world_size,
+            epochs=tr.epochs,
+            max_steps=tr.max_steps,
         )
-    is_dpo = spec.objective == "dpo"
-    packing = spec.data.packing and not is_dpo
-    if is_dpo and spec.data.packing:
-        emitter.log("info", "dpo uses padded batches; data.packing is ignored")
-    lengths = [len(x) for x in train_set]
+        self.total_steps = self.plan.total_steps
 
-    plan = Plan(
-        lengths,
-        seed=tr.seed,
-        micro_batch_size=tr.micro_batch_size,
-        packing=packing,
-        capacity=spec.data.max_seq_length,
-        grad_accum=tr.gradient_accumulation_steps,
-        world_size=world_size,
-        epochs=tr.epochs,
-        max_steps=tr.max_steps,
-    )
-    total_steps = plan.total_steps
+    def setup_model(self, loaded: ckpt.Loaded | None) -> None:
+        """The model (with the checkpoint's weights on a resume), DPO's frozen reference, sharding."""
+        spec, tr = self.spec, self.tr
+        self.model = load_model(spec, self.device, self.precision, self.emitter)
+        self.sharded = self.dist.enabled and tr.zero_stage >= 2
+        self.ref_model = self.frozen_copy(self.model) if self.is_dpo and not spec.method.is_lora_family else None
+        self.attn_impl = attn_implementation(self.model)
+        self.trainable_n, self.total_n = count_parameters(self.model)
+        if loaded is not None:
+            self.restore_weights(loaded)
+        if self.sharded:
+            sharding.shard(self.model, tr.zero_stage)
+            weights = "weights, " if tr.zero_stage >= 3 else ""
+            self.emitter.log("info", f"zero_stage {tr.zero_stage}: {weights}gradients and optimizer states sharded over {self.world_size} ranks")
+        elif tr.zero_stage and not self.dist.enabled:
+            self.emitter.log("info", f"zero_stage {tr.zero_stage} shards over several processes; with one, nothing is sharded")
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise RuntimeFailure("internal", "the method left no trainable parameters")
 
-    model = load_model(spec, device, precision, emitter)
-    sharded = dist.enabled and tr.zero_stage >= 2
-    ref_model = None
-    if is_dpo and not spec.method.is_lora_family:
+    @staticmethod
+    def frozen_copy(model: Any) -> Any:
         import copy
 
-        ref_model = copy.deepcopy(model).eval()
-        for p in ref_model.parameters():
+        ref = copy.deepcopy(model).eval()
+        for p in ref.parameters():
             p.requires_grad_(False)
-    base = model
-    attn_impl = attn_implementation(base)
-    trainable_n, total_n = count_parameters(base)
-    if loaded is not None:
+        return ref
+
+    def restore_weights(self, loaded: ckpt.Loaded) -> None:
+        """Copies the checkpoint's trainable weights into the model; refuses a checkpoint of
+        another model, method or sharding."""
         weights = loaded.trainable()
-        named = {n: p for n, p in base.named_parameters() if p.requires_grad}
+        named = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
         if set(weights) != set(named):
             raise RuntimeFailure(
                 "checkpoint_corrupt",
@@ -282,372 +390,420 @@ def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
                     raise RuntimeFailure("checkpoint_corrupt", f"checkpoint {loaded.path}: {n} has shape {tuple(weights[n].shape)}, expected {tuple(p.shape)}")
                 p.copy_(weights[n].to(p.device, p.dtype))
         written_sharded = bool(loaded.state.get("sharded", False))
-        if written_sharded != sharded:
+        if written_sharded != self.sharded:
             raise RuntimeFailure(
                 "checkpoint_corrupt",
                 f"checkpoint {loaded.path} was written by a {'sharded' if written_sharded else 'replicated'} run "
-                f"(zero_stage {loaded.state.get('zero_stage', 0)}); this run is {'sharded' if sharded else 'replicated'}",
+                f"(zero_stage {loaded.state.get('zero_stage', 0)}); this run is {'sharded' if self.sharded else 'replicated'}",
                 "resume with the zero_stage the checkpoint was written with",
             )
-    if sharded:
-        sharding.shard(model, tr.zero_stage)
-        emitter.log("info", f"zero_stage {tr.zero_stage}: {'weights, ' if tr.zero_stage >= 3 else ''}gradients and optimizer states sharded over {world_size} ranks")
-    elif tr.zero_stage and not dist.enabled:
-        emitter.log("info", f"zero_stage {tr.zero_stage} shards over several processes; with one, nothing is sharded")
-    params = [p for p in base.parameters() if p.requires_grad]
-    if not params:
-        raise RuntimeFailure("internal", "the method left no trainable parameters")
 
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": tr.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
-    if device.type == "cuda":
-        import bitsandbytes as bnb
+    def setup_optimizer(self) -> None:
+        """AdamW (8-bit on CUDA) without weight decay on biases and norms, the scheduler, and
+        the gradient scaler of fp16."""
+        tr = self.tr
+        decay = [p for p in self.params if p.ndim >= 2]
+        no_decay = [p for p in self.params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": tr.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [g for g in groups if g["params"]]
+        if self.device.type == "cuda":
+            import bitsandbytes as bnb
 
-        optimizer = bnb.optim.AdamW8bit(groups, lr=tr.learning_rate)
-    else:
-        optimizer = torch.optim.AdamW(groups, lr=tr.learning_rate)
-    from transformers import get_scheduler
-
-    sched_name = {"constant": "constant_with_warmup" if tr.warmup_steps else "constant"}.get(tr.lr_scheduler, tr.lr_scheduler)
-    scheduler = get_scheduler(sched_name, optimizer, num_warmup_steps=tr.warmup_steps, num_training_steps=total_steps)
-    scaler = torch.amp.GradScaler("cuda") if precision.scaler else None
-
-    start_step = 0
-    best_eval = math.inf
-    evals_without_improvement = 0
-    tokens_seen = 0
-    last_loss: float | None = None
-    last_eval: float | None = None
-    if loaded is not None:
-        if sharded:
-            sharding.load_optimizer_state(model, optimizer, loaded.torch_file("optimizer.pt"))
+            self.optimizer = bnb.optim.AdamW8bit(groups, lr=tr.learning_rate)
         else:
-            optimizer.load_state_dict(loaded.torch_file("optimizer.pt"))
-        scheduler.load_state_dict(loaded.torch_file("scheduler.pt"))
-        rng = loaded.torch_file("rng.pt")
-        ranks = rng.get("ranks", [])
-        if rank < len(ranks):
-            ckpt.set_rng_state(ranks[rank])
+            self.optimizer = torch.optim.AdamW(groups, lr=tr.learning_rate)
+        from transformers import get_scheduler
+
+        default = "constant_with_warmup" if tr.warmup_steps else "constant"
+        sched_name = {"constant": default}.get(tr.lr_scheduler, tr.lr_scheduler)
+        self.scheduler = get_scheduler(sched_name, self.optimizer, num_warmup_steps=tr.warmup_steps, num_training_steps=self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision.scaler else None
+
+    def restore_training_state(self, loaded: ckpt.Loaded) -> None:
+        """Optimizer, scheduler, this rank's generators and the bookkeeping of a checkpoint."""
+        if self.sharded:
+            sharding.load_optimizer_state(self.model, self.optimizer, loaded.torch_file("optimizer.pt"))
+        else:
+            self.optimizer.load_state_dict(loaded.torch_file("optimizer.pt"))
+        self.scheduler.load_state_dict(loaded.torch_file("scheduler.pt"))
+        ranks = loaded.torch_file("rng.pt").get("ranks", [])
+        if self.rank < len(ranks):
+            ckpt.set_rng_state(ranks[self.rank])
         elif ranks:
             ckpt.set_rng_state(ranks[0])
         st = loaded.state
-        start_step = int(st["step"])
-        best_eval = float(st.get("best_eval_loss") if st.get("best_eval_loss") is not None else math.inf)
-        evals_without_improvement = int(st.get("evals_without_improvement", 0))
-        tokens_seen = int(st.get("tokens_seen", 0))
-        last_loss = st.get("last_loss")
-        last_eval = st.get("last_eval_loss")
-    else:
-        seed_everything(tr.seed + rank)
+        self.step = int(st["step"])
+        self.best_eval = float(st.get("best_eval_loss") if st.get("best_eval_loss") is not None else math.inf)
+        self.evals_without_improvement = int(st.get("evals_without_improvement", 0))
+        self.tokens_seen = int(st.get("tokens_seen", 0))
+        self.last_loss = st.get("last_loss")
+        self.last_eval = st.get("last_eval_loss")
+        self.resumed_from_step = self.last_ckpt_step = self.step
+        if os.path.abspath(loaded.path).startswith(os.path.abspath(self.workdir) + os.sep):
+            self.last_ckpt_path = _rel(loaded.path, self.workdir)
 
-    train_model: Any = model
-    if dist.enabled and not sharded:
+    def wrap_for_ddp(self) -> Any:
+        """The module the training forward passes go through: DDP when replicated over ranks."""
+        if not self.dist.enabled or self.sharded:
+            return self.model
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
-    emitter.emit(
-        "started",
-        device=str(device),
-        dtype=precision.name,
-        world_size=world_size,
-        total_steps=total_steps,
-        trainable_parameters=trainable_n,
-        total_parameters=total_n,
-        memory=device_memory(device),
-        resumed_from_step=start_step if loaded is not None else None,
-    )
-    import psutil
+    def announce_start(self) -> None:
+        """The `started` event and the first `system` event."""
+        self.emitter.emit(
+            "started",
+            device=str(self.device),
+            dtype=self.precision.name,
+            world_size=self.world_size,
+            total_steps=self.total_steps,
+            trainable_parameters=self.trainable_n,
+            total_parameters=self.total_n,
+            memory=device_memory(self.device),
+            resumed_from_step=self.resumed_from_step,
+        )
+        import psutil
 
-    psutil.cpu_percent(interval=None)
-    system_interval = float(os.environ.get("TUNERY_SYSTEM_INTERVAL_S", "30"))
-    last_system = time.time()
-    if is_main:
-        system_event(emitter, device)
+        psutil.cpu_percent(interval=None)  # starts the measurement that the next call reports
+        self.system_interval = float(os.environ.get("TUNERY_SYSTEM_INTERVAL_S", "30"))
+        self.last_system = time.time()
+        if self.is_main:
+            system_event(self.emitter, self.device)
 
-    checkpoints_dir = os.path.join(workdir, "checkpoints")
-    last_ckpt_path: str | None = None
-    last_ckpt_step: int | None = start_step if loaded is not None else None
-    if loaded is not None and os.path.abspath(loaded.path).startswith(os.path.abspath(workdir) + os.sep):
-        last_ckpt_path = _rel(loaded.path, workdir)
+    # ---------------------------------------------------------------------------------------
+    # training
 
-    def autocast() -> Any:
-        if precision.autocast:
-            return torch.autocast(device_type=device.type, dtype=precision.compute_dtype)
+    def autocast(self) -> Any:
+        if self.precision.autocast:
+            return torch.autocast(device_type=self.device.type, dtype=self.precision.compute_dtype)
         return contextlib.nullcontext()
 
-    def save_checkpoint(step: int) -> str:
-        nonlocal last_ckpt_path, last_ckpt_step
-        rng_states = dist.gather(ckpt.rng_state())
-        # Sharded: every rank takes part in gathering the weights and optimizer state.
-        trainable = sharding.full_trainable_state(base) if sharded else None
-        optimizer_state = sharding.full_optimizer_state(model, optimizer) if sharded else None
-        path = None
-        if is_main:
-            epoch, index = plan.position(step)
-            state = {
-                "step": step,
-                "epoch": plan.epoch_float(step),
-                "data_position": {"epoch": epoch, "batch": index * plan.per_step},
-                "seed": tr.seed,
-                "spec_hash": spec.hash(),
-                "world_size": world_size,
-                "zero_stage": tr.zero_stage,
-                "sharded": sharded,
-                "method": spec.method.kind,
-                "best_eval_loss": best_eval if math.isfinite(best_eval) else None,
-                "evals_without_improvement": evals_without_improvement,
-                "tokens_seen": tokens_seen,
-                "last_loss": last_loss,
-                "last_eval_loss": last_eval,
-            }
-            path = ckpt.save(
-                checkpoints_dir,
-                step,
-                trainable=trainable if trainable is not None else trainable_state(base),
-                optimizer_state=optimizer_state if optimizer_state is not None else optimizer.state_dict(),
-                scheduler=scheduler,
-                rng_states=rng_states,
-                state=state,
-                keep=tr.keep_checkpoints,
+    def collate(self, data: list, rows: list[list[int]]) -> Batch:
+        if self.is_dpo:
+            return collate_pairs(data, rows, pad_id=self.pad_id).to(self.device)
+        return collate(data, rows, packed=self.packing, pad_id=self.pad_id).to(self.device)
+
+    def train_loop(self) -> str:
+        """Optimizer steps up to `total_steps`, with progress, evaluations and checkpoints;
+        returns the run's status: "completed", "early_stopped" or "stopped"."""
+        self.model.train()
+        self.throughput = Throughput()
+        while self.step < self.total_steps:
+            if self.dist.any(self.stop.requested):
+                return "stopped"
+            result = self.step_once()
+            self.step += 1
+            self.last_loss = result.loss
+            self.tokens_seen += result.tokens
+            self.throughput.add(result.tokens, result.samples)
+            self.report(result)
+            side_start = time.time()
+            early = self.evaluate_on_schedule()
+            if self.step % self.tr.checkpoint_every_steps == 0 and self.step != self.last_ckpt_step:
+                self.save_checkpoint(self.step)
+            self.throughput.exclude(side_start)
+            if early:
+                self.emitter.log("info", f"early stopping at step {self.step}: no improvement in {self.evals_without_improvement} evaluations")
+                return "early_stopped"
+        return "completed"
+
+    def step_once(self) -> StepResult:
+        """One optimizer step: this rank's micro-batches forward and backward (gradients
+        accumulated), the gradient clipped, the optimizer and scheduler stepped."""
+        batches = [(self.collate(self.train_set, rows), weight) for rows, weight in self.plan.micro_batches(self.step, self.rank)]
+        counted = [b for b, w in batches if w > 0]
+        local_units = sum(b.input_ids.shape[0] // 2 if self.is_dpo else b.loss_tokens for b in counted)
+        local_tokens = sum(b.real_tokens for b in counted)
+        local_samples = sum(b.n_examples // 2 if self.is_dpo else b.n_examples for b in counted)
+        units, tokens, samples = self.dist.sum([float(local_units), float(local_tokens), float(local_samples)])
+        units = max(units, 1.0)  # loss units (tokens, or pairs for DPO) of the step on all ranks
+        loss_total = self.accumulate_gradients(batches, units)
+        grad_norm, learning_rate = self.optimizer_step()
+        (loss_total,) = self.dist.sum([loss_total])
+        loss = loss_total / units
+        if not math.isfinite(loss):
+            raise RuntimeFailure(
+                "internal",
+                f"training diverged: the loss is {loss} at step {self.step + 1}",
+                "lower training.learning_rate or use fp32/bf16 precision",
             )
-            emitter.emit("checkpoint", step=step, path=_rel(path, workdir))
-        dist.barrier()
-        last_ckpt_path = _rel(os.path.join(checkpoints_dir, ckpt.step_dir_name(step)), workdir)
-        last_ckpt_step = step
-        return last_ckpt_path
+        return StepResult(loss, learning_rate, grad_norm, int(tokens), int(samples))
 
-    best_dir = os.path.join(workdir, "best")
-
-    def save_best(step: int, eval_loss: float) -> None:
-        """Keeps the trainable weights of the best evaluation in `best/` (atomically; it
-        survives a restart, since a resumed run uses the same work directory)."""
-        trainable = sharding.full_trainable_state(base) if sharded else trainable_state(base)
-        if is_main:
-            ckpt.write_best(best_dir, trainable, {"step": step, "eval_loss": eval_loss, "spec_hash": spec.hash()})
-        dist.barrier()
-
-    def evaluate(step: int) -> float:
-        assert val_set is not None
-        model.eval()
-        vb = epoch_batches(
-            [len(x) for x in val_set], seed=tr.seed, epoch=0, micro_batch_size=tr.micro_batch_size,
-            packing=packing, capacity=spec.data.max_seq_length, shuffle=False,
-        )
-        mine = vb[rank::world_size]
-        # Sharded weights are gathered by every rank together: all run as many forward passes
-        # (the extra ones repeat a batch and are not counted).
-        passes = math.ceil(len(vb) / world_size) if sharded else len(mine)
-        loss_sum = count = correct = margin = 0.0
-        with torch.no_grad():
-            for i in range(passes):
-                counted = i < len(mine)
-                rows = mine[i] if counted else vb[0]
-                if is_dpo:
-                    b = collate_pairs(val_set, rows, pad_id=pad_id).to(device)
-                    losses, acc, marg = dpo_losses(b)
-                    if counted:
-                        loss_sum += float(losses.sum())
-                        correct += float(acc.sum())
-                        margin += float(marg.sum())
-                        count += len(rows)
+    def accumulate_gradients(self, batches: list[tuple[Batch, float]], units: float) -> float:
+        """Backward passes whose gradients add up to those of the step's mean loss; returns this
+        rank's summed (unnormalized) loss. DDP all-reduces only after the last micro-batch."""
+        loss_total = 0.0
+        for i, (b, weight) in enumerate(batches):
+            sync: Any = contextlib.nullcontext()
+            if self.dist.enabled and not self.sharded and i < len(batches) - 1:
+                sync = self.train_model.no_sync()
+            with sync:
+                part = self.batch_loss(b)
+                loss = part * (weight * self.world_size / units)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
                 else:
-                    b = collate(val_set, rows, packed=packing, pad_id=pad_id).to(device)
-                    with autocast():
-                        tl = token_losses(model, b, attn_impl, precision.compute_dtype)
-                    if counted:
-                        loss_sum += float(tl.sum())
-                        count += b.loss_tokens
-        loss_sum, count, correct, margin = dist.sum([loss_sum, count, correct, margin])
-        model.train()
+                    loss.backward()
+            loss_total += float(part.detach()) * weight
+        return loss_total
+
+    def batch_loss(self, b: Batch) -> torch.Tensor:
+        """The summed training loss of a micro-batch (token cross-entropy, or DPO per pair)."""
+        if self.is_dpo:
+            losses, _, _ = self.dpo_losses(b, grad=True)
+            return losses.sum()
+        with self.autocast():
+            return token_losses(self.train_model, b, self.attn_impl, self.precision.compute_dtype).sum()
+
+    def optimizer_step(self) -> tuple[float, float]:
+        """Clips the gradient, steps optimizer and scheduler; returns the gradient norm (before
+        clipping) and the learning rate the step used."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        max_norm = self.tr.max_grad_norm if self.tr.max_grad_norm > 0 else float("inf")
+        grad_norm = sharding.scalar(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        learning_rate = float(self.scheduler.get_last_lr()[0])
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return grad_norm, learning_rate
+
+    def dpo_losses(self, b: Batch, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per pair: the DPO loss, whether the implicit reward prefers the chosen reply, and
+        the reward margin. The reference is the frozen copy, or the base without the adapter."""
+        half = b.input_ids.shape[0] // 2
+        dtype = self.precision.compute_dtype
+        with self.autocast():
+            logps = sequence_logps(self.train_model if grad else self.model, b, self.attn_impl, dtype)
+            with torch.no_grad():
+                if self.ref_model is not None:
+                    ref = sequence_logps(self.ref_model, b, self.attn_impl, dtype)
+                else:
+                    with self.model.disable_adapter():
+                        ref = sequence_logps(self.model, b, self.attn_impl, dtype)
+        logits = (logps[:half] - logps[half:]) - (ref[:half] - ref[half:])
+        losses = -F.logsigmoid(self.tr.dpo_beta * logits.float())
+        rewards = self.tr.dpo_beta * logits.detach()
+        return losses, (rewards > 0).float(), rewards
+
+    def report(self, result: StepResult) -> None:
+        """The `progress` event every `log_every_steps` (and at the last step), `system` events
+        every TUNERY_SYSTEM_INTERVAL_S seconds."""
+        if self.step % self.tr.log_every_steps == 0 or self.step == self.total_steps:
+            tokens_per_second, samples_per_second = self.throughput.rates()
+            self.emitter.emit(
+                "progress",
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=self.plan.epoch_float(self.step),
+                loss=result.loss,
+                learning_rate=result.learning_rate,
+                grad_norm=result.grad_norm if math.isfinite(result.grad_norm) else None,
+                tokens=result.tokens,
+                tokens_per_second=tokens_per_second,
+                samples_per_second=samples_per_second,
+            )
+            self.throughput.reset()
+        if self.is_main and time.time() - self.last_system >= self.system_interval:
+            system_event(self.emitter, self.device)
+            self.last_system = time.time()
+
+    # ---------------------------------------------------------------------------------------
+    # evaluation
+
+    def evaluate_on_schedule(self) -> bool:
+        """Evaluates every `eval_every_steps`, keeps the best weights; returns whether early
+        stopping's patience has run out."""
+        tr = self.tr
+        if self.val_set is None or tr.eval_every_steps is None or self.step % tr.eval_every_steps != 0:
+            return False
+        self.last_eval = self.evaluate(self.step)
+        if self.last_eval < self.best_eval - 1e-12:
+            self.best_eval = self.last_eval
+            self.evals_without_improvement = 0
+            if tr.keep_best:
+                self.save_best(self.step, self.last_eval)
+            return False
+        self.evals_without_improvement += 1
+        return tr.early_stopping_patience is not None and self.evals_without_improvement >= tr.early_stopping_patience
+
+    def evaluate(self, step: int) -> float:
+        """The validation loss (summed over ranks); emits the `eval` event."""
+        assert self.val_set is not None
+        self.model.eval()
+        with torch.no_grad():
+            sums = self.eval_sums()
+        loss_sum, count, correct, margin = self.dist.sum(sums)
+        self.model.train()
         eval_loss = loss_sum / max(count, 1.0)
-        metrics: dict[str, float] = {}
-        if is_dpo:
+        if self.is_dpo:
             metrics = {"reward_accuracy": correct / max(count, 1.0), "reward_margin": margin / max(count, 1.0)}
         else:
             metrics = {"tokens": float(count)}
             if eval_loss < 50:
                 metrics["perplexity"] = math.exp(eval_loss)
-        emitter.emit("eval", step=step, eval_loss=eval_loss, metrics=metrics)
+        self.emitter.emit("eval", step=step, eval_loss=eval_loss, metrics=metrics)
         return eval_loss
 
-    def dpo_losses(b: Batch, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        half = b.input_ids.shape[0] // 2
-        with autocast():
-            logps = sequence_logps(train_model if grad else model, b, attn_impl, precision.compute_dtype)
-            with torch.no_grad():
-                if ref_model is not None:
-                    ref = sequence_logps(ref_model, b, attn_impl, precision.compute_dtype)
-                else:
-                    with base.disable_adapter():
-                        ref = sequence_logps(base, b, attn_impl, precision.compute_dtype)
-        logits = (logps[:half] - logps[half:]) - (ref[:half] - ref[half:])
-        losses = -F.logsigmoid(tr.dpo_beta * logits.float())
-        rewards = tr.dpo_beta * logits.detach()
-        return losses, (rewards > 0).float(), rewards
-
-    model.train()
-    status = "completed"
-    window_tokens = 0
-    window_samples = 0
-    window_start = time.time()
-    step = start_step
-    stopped = False
-    while step < total_steps:
-        if dist.any(stop.requested):
-            stopped = True
-            break
-        micro = plan.micro_batches(step, rank)
-        batches = []
-        for rows, weight in micro:
-            b = collate_pairs(train_set, rows, pad_id=pad_id) if is_dpo else collate(train_set, rows, packed=packing, pad_id=pad_id)
-            batches.append((b.to(device), weight))
-        if is_dpo:
-            local_units = sum(b.input_ids.shape[0] // 2 for b, w in batches if w > 0)
-        else:
-            local_units = sum(b.loss_tokens for b, w in batches if w > 0)
-        local_tokens = sum(b.real_tokens for b, w in batches if w > 0)
-        local_samples = sum((b.n_examples // 2 if is_dpo else b.n_examples) for b, w in batches if w > 0)
-        units, step_tokens, step_samples = dist.sum([float(local_units), float(local_tokens), float(local_samples)])
-        units = max(units, 1.0)
-        loss_total = 0.0
-        for i, (b, weight) in enumerate(batches):
-            sync = contextlib.nullcontext()
-            if dist.enabled and not sharded and i < len(batches) - 1:
-                sync = train_model.no_sync()
-            with sync:
-                if is_dpo:
-                    losses, _, _ = dpo_losses(b, grad=True)
-                    part = losses.sum()
-                else:
-                    with autocast():
-                        part = token_losses(train_model, b, attn_impl, precision.compute_dtype).sum()
-                loss = part * (weight * world_size / units)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                else:
-                    loss.backward()
-            loss_total += float(part.detach()) * weight
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        max_norm = tr.max_grad_norm if tr.max_grad_norm > 0 else float("inf")
-        grad_norm = sharding.scalar(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        lr = float(scheduler.get_last_lr()[0])
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        (loss_total,) = dist.sum([loss_total])
-        step_loss = loss_total / units
-        if not math.isfinite(step_loss):
-            raise RuntimeFailure(
-                "internal",
-                f"training diverged: the loss is {step_loss} at step {step + 1}",
-                "lower training.learning_rate or use fp32/bf16 precision",
-            )
-        step += 1
-        last_loss = step_loss
-        tokens_seen += int(step_tokens)
-        window_tokens += int(step_tokens)
-        window_samples += int(step_samples)
-
-        if step % tr.log_every_steps == 0 or step == total_steps:
-            elapsed = max(time.time() - window_start, 1e-6)
-            emitter.emit(
-                "progress",
-                step=step,
-                total_steps=total_steps,
-                epoch=plan.epoch_float(step),
-                loss=step_loss,
-                learning_rate=lr,
-                grad_norm=grad_norm if math.isfinite(grad_norm) else None,
-                tokens=int(step_tokens),
-                tokens_per_second=window_tokens / elapsed,
-                samples_per_second=window_samples / elapsed,
-            )
-            window_tokens = window_samples = 0
-            window_start = time.time()
-        if is_main and time.time() - last_system >= system_interval:
-            system_event(emitter, device)
-            last_system = time.time()
-
-        early = False
-        t_side = time.time()  # evaluation and checkpoints do not count in the throughput
-        if val_set is not None and tr.eval_every_steps is not None and step % tr.eval_every_steps == 0:
-            last_eval = evaluate(step)
-            if last_eval < best_eval - 1e-12:
-                best_eval = last_eval
-                evals_without_improvement = 0
-                if tr.keep_best:
-                    save_best(step, last_eval)
+    def eval_sums(self) -> list[float]:
+        """This rank's [loss sum, loss units, correct pairs, reward margin sum] over its share
+        of the validation batches."""
+        vb = epoch_batches(
+            [len(x) for x in self.val_set], seed=self.tr.seed, epoch=0, micro_batch_size=self.tr.micro_batch_size,
+            packing=self.packing, capacity=self.spec.data.max_seq_length, shuffle=False,
+        )
+        mine = vb[self.rank :: self.world_size]
+        # Sharded weights are gathered by every rank together: all run as many forward passes
+        # (the extra ones repeat a batch and are not counted).
+        passes = math.ceil(len(vb) / self.world_size) if self.sharded else len(mine)
+        loss_sum = count = correct = margin = 0.0
+        for i in range(passes):
+            counted = i < len(mine)
+            rows = mine[i] if counted else vb[0]
+            b = self.collate(self.val_set, rows)
+            if self.is_dpo:
+                losses, acc, marg = self.dpo_losses(b)
+                if counted:
+                    loss_sum += float(losses.sum())
+                    correct += float(acc.sum())
+                    margin += float(marg.sum())
+                    count += len(rows)
             else:
-                evals_without_improvement += 1
-                if tr.early_stopping_patience is not None and evals_without_improvement >= tr.early_stopping_patience:
-                    early = True
-        if step % tr.checkpoint_every_steps == 0 and step != last_ckpt_step:
-            save_checkpoint(step)
-        window_start += time.time() - t_side
-        if early:
-            emitter.log("info", f"early stopping at step {step}: no improvement in {evals_without_improvement} evaluations")
-            status = "early_stopped"
-            break
+                with self.autocast():
+                    tl = token_losses(self.model, b, self.attn_impl, self.precision.compute_dtype)
+                if counted:
+                    loss_sum += float(tl.sum())
+                    count += b.loss_tokens
+        return [loss_sum, count, correct, margin]
 
-    if stopped:
+    # ---------------------------------------------------------------------------------------
+    # checkpoints and the best weights
+
+    def checkpoint_state(self, step: int) -> dict[str, Any]:
+        """state.json's content besides the format and the checksums."""
+        epoch, index = self.plan.position(step)
+        return {
+            "step": step,
+            "epoch": self.plan.epoch_float(step),
+            "data_position": {"epoch": epoch, "batch": index * self.plan.per_step},
+            "seed": self.tr.seed,
+            "spec_hash": self.spec.hash(),
+            "world_size": self.world_size,
+            "zero_stage": self.tr.zero_stage,
+            "sharded": self.sharded,
+            "method": self.spec.method.kind,
+            "best_eval_loss": self.best_eval if math.isfinite(self.best_eval) else None,
+            "evals_without_improvement": self.evals_without_improvement,
+            "tokens_seen": self.tokens_seen,
+            "last_loss": self.last_loss,
+            "last_eval_loss": self.last_eval,
+        }
+
+    def save_checkpoint(self, step: int) -> str:
+        """Writes `checkpoints/step-…` (rank 0; every rank takes part in gathering) and emits
+        the `checkpoint` event; returns its path relative to the work directory."""
+        rng_states = self.dist.gather(ckpt.rng_state())
+        # Sharded: every rank takes part in gathering the weights and optimizer state.
+        trainable = sharding.full_trainable_state(self.model) if self.sharded else None
+        optimizer_state = sharding.full_optimizer_state(self.model, self.optimizer) if self.sharded else None
+        if self.is_main:
+            path = ckpt.save(
+                self.checkpoints_dir,
+                step,
+                trainable=trainable if trainable is not None else trainable_state(self.model),
+                optimizer_state=optimizer_state if optimizer_state is not None else self.optimizer.state_dict(),
+                scheduler=self.scheduler,
+                rng_states=rng_states,
+                state=self.checkpoint_state(step),
+                keep=self.tr.keep_checkpoints,
+            )
+            self.emitter.emit("checkpoint", step=step, path=_rel(path, self.workdir))
+        self.dist.barrier()
+        self.last_ckpt_path = _rel(os.path.join(self.checkpoints_dir, ckpt.step_dir_name(step)), self.workdir)
+        self.last_ckpt_step = step
+        return self.last_ckpt_path
+
+    def save_best(self, step: int, eval_loss: float) -> None:
+        """Keeps the trainable weights of the best evaluation in `best/` (atomically; it
+        survives a restart, since a resumed run uses the same work directory)."""
+        trainable = sharding.full_trainable_state(self.model) if self.sharded else trainable_state(self.model)
+        if self.is_main:
+            ckpt.write_best(self.best_dir, trainable, {"step": step, "eval_loss": eval_loss, "spec_hash": self.spec.hash()})
+        self.dist.barrier()
+
+    # ---------------------------------------------------------------------------------------
+    # the end
+
+    def stop_run(self) -> int:
+        """A requested stop: a checkpoint of the current step (unless there is one), the
+        `stopped` event, STOPPED_EXIT."""
         path = None
-        if step > 0 and step != last_ckpt_step:
-            path = save_checkpoint(step)
-        elif step == last_ckpt_step:
-            path = last_ckpt_path
-        emitter.emit("stopped", step=step, checkpoint=path)
+        if self.step > 0 and self.step != self.last_ckpt_step:
+            path = self.save_checkpoint(self.step)
+        elif self.step == self.last_ckpt_step:
+            path = self.last_ckpt_path
+        self.emitter.emit("stopped", step=self.step, checkpoint=path)
         return STOPPED_EXIT
 
-    if val_set is not None and (tr.eval_every_steps is None or step % tr.eval_every_steps != 0):
-        last_eval = evaluate(step)
-        if tr.keep_best and last_eval < best_eval - 1e-12:
-            best_eval = last_eval
-            save_best(step, last_eval)
-    if step != last_ckpt_step:
-        save_checkpoint(step)
+    def finish(self, status: str) -> None:
+        """A last evaluation and checkpoint where the schedule did not just make them, the
+        outputs (with the best weights under keep_best), the `finished` event."""
+        tr = self.tr
+        if self.val_set is not None and (tr.eval_every_steps is None or self.step % tr.eval_every_steps != 0):
+            self.last_eval = self.evaluate(self.step)
+            if tr.keep_best and self.last_eval < self.best_eval - 1e-12:
+                self.best_eval = self.last_eval
+                self.save_best(self.step, self.last_eval)
+        if self.step != self.last_ckpt_step:
+            self.save_checkpoint(self.step)
+        full = sharding.full_state(self.model) if self.sharded else None  # a collective: every rank takes part
+        restored = self.restore_best(full) if tr.keep_best else None
+        if self.is_main:
+            write_outputs(self.spec, self.workdir, self.model, self.tokenizer, self.emitter, state_dict=full)
+        self.dist.barrier()
+        self.emitter.emit("finished", status=status, summary=self.summary(restored))
+        if self.dist.enabled:
+            torch.distributed.destroy_process_group()
 
-    full = sharding.full_state(base) if sharded else None  # a collective: every rank takes part
-    restored = None
-    if tr.keep_best:
-        best = ckpt.read_best(best_dir, spec.hash())
-        if best is not None and best[1]["step"] != step:
-            weights, restored = best
-            if full is not None:
-                full.update(weights)  # rank 0 holds the gathered state; the others hold none
-            else:
-                with torch.no_grad():
-                    for n, p in base.named_parameters():
-                        if n in weights:
-                            p.copy_(weights[n].to(p.device, p.dtype))
-            emitter.log("info", f"keep_best: the saved weights are those of step {restored['step']} (eval loss {restored['eval_loss']:.4f}), not of step {step}")
-    if is_main:
-        write_outputs(spec, workdir, base, tokenizer, emitter, state_dict=full)
-    dist.barrier()
-    seconds = time.time() - t_start
-    emitter.emit(
-        "finished",
-        status=status,
-        summary={
-            "final_loss": last_loss,
-            "eval_loss": last_eval,
-            "steps": step,
-            "tokens": tokens_seen,
+    def restore_best(self, full: dict[str, Any] | None) -> dict[str, Any] | None:
+        """keep_best: puts the best evaluation's weights back (into the gathered state `full`
+        when sharded); returns their step and loss, or None when the last step is the best."""
+        best = ckpt.read_best(self.best_dir, self.spec.hash())
+        if best is None or best[1]["step"] == self.step:
+            return None
+        weights, restored = best
+        if full is not None:
+            full.update(weights)  # rank 0 holds the gathered state; the others hold none
+        else:
+            with torch.no_grad():
+                for n, p in self.model.named_parameters():
+                    if n in weights:
+                        p.copy_(weights[n].to(p.device, p.dtype))
+        self.emitter.log("info", f"keep_best: the saved weights are those of step {restored['step']} (eval loss {restored['eval_loss']:.4f}), not of step {self.step}")
+        return restored
+
+    def summary(self, restored: dict[str, Any] | None) -> dict[str, Any]:
+        seconds = time.time() - self.t_start
+        return {
+            "final_loss": self.last_loss,
+            "eval_loss": self.last_eval,
+            "steps": self.step,
+            "tokens": self.tokens_seen,
             "seconds": seconds,
-            "tokens_per_second": tokens_seen / max(seconds, 1e-6),
+            "tokens_per_second": self.tokens_seen / max(seconds, 1e-6),
             **({"best_step": restored["step"], "best_eval_loss": restored["eval_loss"]} if restored else {}),
-        },
-    )
-    if dist.enabled:
-        torch.distributed.destroy_process_group()
-    return 0
+        }
+
+
+def run(spec: TrainSpec, workdir: str, emitter: Emitter) -> int:
+    """Trains as `spec` says, writing only under `workdir`; returns the exit code (0 finished,
+    STOPPED_EXIT stopped on request). Failures raise RuntimeFailure."""
+    return Trainer(spec, workdir, emitter).run()
 
 
 def _replace_dir(tmp: str, final: str) -> None:
