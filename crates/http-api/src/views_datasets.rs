@@ -124,7 +124,7 @@ impl From<Lineage> for LineageView {
             version: l.version.into(),
             ancestors: l.ancestors.into_iter().map(Into::into).collect(),
             descendants: l.descendants.into_iter().map(Into::into).collect(),
-            jobs: l.jobs.into_iter().map(|j| services::training::Job::of(j).into()).collect(),
+            jobs: l.jobs.into_iter().map(Into::into).collect(),
             models: l.models.into_iter().map(Into::into).collect(),
         }
     }

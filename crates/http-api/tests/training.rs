@@ -379,6 +379,44 @@ async fn an_import_left_running_by_a_stopped_server_is_stopped_and_done_again() 
     assert_eq!(ready["status"], "ready", "{ready}");
 }
 
+/// A stored configuration that does not parse fails its job with an error naming the job and
+/// the column when the job is claimed, never a default configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    for backend in test_support::backends() {
+        let Some(e) = env(backend).await else { return };
+        let base = import_tiny(&e).await;
+        let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+        // The first job holds the only slot while the second, queued, is damaged.
+        let first = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
+        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{first}"), |b| b["state"] == "running", 60).await;
+        let second = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
+        let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
+        let damaged = r#"{"schema_version": 2, "hyperparameters": {"epochs": "two"}}"#;
+        sqlx::query("UPDATE jobs SET config = $1 WHERE id = $2").bind(damaged).bind(&second).execute(&mut conn).await.unwrap();
+        e.app.post(&format!("/api/v1/jobs/{first}/cancel"), &e.admin, json!({})).await.expect(200);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (state, message): (String, Option<String>) = loop {
+            let row: (String, Option<String>) = sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1")
+                .bind(&second)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if row.0 == "failed" || Instant::now() > deadline {
+                break row;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(state, "failed", "{backend:?}");
+        let message = message.unwrap_or_default();
+        assert!(message.contains(&second) && message.contains("stored configuration") && message.contains("epochs"), "{message}");
+        // Reading it is an error too, not a job shown with a default configuration.
+        assert_eq!(e.app.get(&format!("/api/v1/jobs/{second}"), &e.admin).await.status, 500);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
     for backend in test_support::backends() {
@@ -415,6 +453,24 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
         assert_eq!(resumed, Some(stopped_at), "{}", events.body);
         e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.expect(200);
         wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+
+        // One way a job changes state: every state event has its audit record, in the same order
+        // (queued, running, cancelling, cancelled, queued, running, cancelling, cancelled).
+        let states = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=state&limit=100"), &e.admin).await;
+        let states: Vec<String> =
+            states.body["data"].as_array().unwrap().iter().map(|e| e["data"]["state"].as_str().unwrap().to_string()).collect();
+        let audits = e.app.get(&format!("/api/v1/audit-events?target_id={job}&limit=100"), &e.admin).await;
+        let mut audits: Vec<Value> = audits.expect(200)["data"].as_array().unwrap().clone();
+        audits.reverse(); // newest first → chain order
+        let audited: Vec<String> =
+            audits.iter().filter_map(|a| a["details"]["to"].as_str().map(str::to_string)).collect();
+        assert_eq!(states[0], "queued", "{states:?}");
+        assert_eq!(audited, states[1..].to_vec(), "{backend:?}: each state change after the submission is audited with it");
+        assert_eq!(
+            states,
+            ["queued", "running", "cancelling", "cancelled", "queued", "running", "cancelling", "cancelled"],
+            "{backend:?}"
+        );
     }
 }
 

@@ -73,7 +73,7 @@ pub struct Lineage {
     /// Versions derived from this one (directly).
     pub descendants: Vec<VersionRow>,
     /// Training jobs that used this version (to train or to validate).
-    pub jobs: Vec<database::jobs::JobRow>,
+    pub jobs: Vec<crate::training::Job>,
     /// Fine-tuned models trained on this version.
     pub models: Vec<database::models::ModelRow>,
 }
@@ -450,7 +450,11 @@ impl Services {
             ancestors.push(p);
         }
         let descendants = database::datasets::children(&mut conn, &principal.organization_id, &v.id).await?;
-        let jobs = database::jobs::using_dataset_version(&mut conn, &principal.organization_id, &v.id).await?;
+        let jobs = database::jobs::using_dataset_version(&mut conn, &principal.organization_id, &v.id)
+            .await?
+            .into_iter()
+            .map(crate::training::Job::of)
+            .collect::<Result<Vec<_>>>()?;
         let models = database::models::using_dataset_version(&mut conn, &principal.organization_id, &v.id).await?;
         Ok(Lineage { version: v, ancestors, descendants, jobs, models })
     }

@@ -6,6 +6,7 @@ mod data;
 mod estimates;
 mod queue;
 mod run;
+mod transition;
 
 pub use estimates::{EstimateRequest, EstimateResult};
 pub use queue::Queue;
@@ -58,14 +59,18 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn of(row: JobRow) -> Job {
-        let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config);
-        let estimate = serde_json::from_str(&row.estimate).unwrap_or(serde_json::Value::Null);
-        Job { row, config, merge_lora, chat_template, estimate }
+    /// The job of a stored row. A stored configuration, estimate or state that does not parse
+    /// is an error naming the job and the column, never a default.
+    pub fn of(row: JobRow) -> Result<Job> {
+        let corrupt = |column: &str, e: String| Error::Internal(format!("job {}: the stored {column} does not parse: {e}", row.id));
+        let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config).map_err(|e| corrupt("configuration", e))?;
+        let estimate = serde_json::from_str(&row.estimate).map_err(|e| corrupt("estimate", e.to_string()))?;
+        JobState::parse(&row.state).ok_or_else(|| corrupt("state", format!("unknown state '{}'", row.state)))?;
+        Ok(Job { row, config, merge_lora, chat_template, estimate })
     }
 
     pub fn state(&self) -> JobState {
-        JobState::parse(&self.row.state).unwrap_or(JobState::Failed)
+        JobState::parse(&self.row.state).expect("checked when the job was read")
     }
 }
 
@@ -119,7 +124,7 @@ impl Services {
         if !perms.contains(permission) {
             return Err(Error::PermissionDenied(permission));
         }
-        Ok(Job::of(row))
+        Job::of(row)
     }
 
     /// Checks a submission and queues the job (the caller answers 202).
@@ -215,12 +220,7 @@ impl Services {
             base_model_id: base.row.id.clone(),
             dataset_version_id: version.id.clone(),
             validation_version_id: validation.map(|v| v.id),
-            config: serde_json::to_string(&ConfigWithOutput {
-                config: &new.config,
-                merge_lora: new.merge_lora,
-                chat_template: new.chat_template.clone(),
-            })
-            .map_err(crate::datasets::internal)?,
+            config: store_config(&new.config, new.merge_lora, new.chat_template.clone())?,
             device: self.settings().training.device.clone(),
             estimate: estimate_json.to_string(),
             state: JobState::Queued.as_str().into(),
@@ -252,7 +252,7 @@ impl Services {
         tx.commit().await?;
         self.signal_job(&row.id);
         self.queue().wake();
-        Ok(Job::of(row))
+        Job::of(row)
     }
 
     async fn usable_version(
@@ -314,7 +314,7 @@ impl Services {
                     Err(e) => return Err(e),
                 };
                 if visible {
-                    jobs.push(Job::of(row));
+                    jobs.push(Job::of(row)?);
                 }
             }
             if exhausted || jobs.len() as i64 > limit {
@@ -331,35 +331,21 @@ impl Services {
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), id).await?;
         let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
-        let state = JobState::parse(&row.state).unwrap_or(JobState::Failed);
-        let next = match state {
+        let next = match transition::current_state(&row)? {
             JobState::Queued => JobState::Cancelled,
             JobState::Running => JobState::Cancelling,
-            JobState::Cancelling => return Ok(Job::of(row)),
+            JobState::Cancelling => return Job::of(row),
             other => return Err(Error::Conflict(format!("job {id} is {} and cannot be cancelled", other.as_str()))),
         };
-        let now = now_ms();
-        row.state = next.as_str().into();
         row.cancel_requested = 1;
-        row.updated_at = now;
-        if next == JobState::Cancelled {
-            row.finished_at = Some(now);
-        }
-        database::jobs::update(tx.conn(), &row).await?;
-        database::jobs::append_event(tx.conn(), id, "state", None, now, &serde_json::json!({"state": next.as_str()}).to_string()).await?;
-        append(
-            tx.conn(),
-            self.derived_keys(),
-            AuditEvent::by(principal, "job.cancel").target("job", id).details(serde_json::json!({"from": state.as_str()})),
-            ctx,
-        )
-        .await?;
+        let audit = AuditEvent::by(principal, "job.cancel");
+        transition::change_state(tx.conn(), self.derived_keys(), &mut row, next, serde_json::json!({}), audit, ctx).await?;
         tx.commit().await?;
         self.signal_job(id);
         if next == JobState::Cancelling {
             self.queue().stop(id);
         }
-        Ok(Job::of(row))
+        Job::of(row)
     }
 
     /// Queues a failed or cancelled job again, continuing from a checkpoint (the latest one
@@ -374,28 +360,23 @@ impl Services {
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), id).await?;
         let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
-        let state = JobState::parse(&row.state).unwrap_or(JobState::Failed);
+        let state = transition::current_state(&row)?;
         if !matches!(state, JobState::Failed | JobState::Cancelled) {
             return Err(Error::Conflict(format!("job {id} is {}; only a failed or cancelled job can be resumed", state.as_str())));
         }
-        let now = now_ms();
-        row.state = JobState::Queued.as_str().into();
         row.resume_checkpoint_id = chosen.clone();
         row.cancel_requested = 0;
         row.attempt = 0;
         row.error_code = None;
         row.error_message = None;
         row.error_hint = None;
-        row.finished_at = None;
-        row.updated_at = now;
-        database::jobs::update(tx.conn(), &row).await?;
-        let data = serde_json::json!({"state": "queued", "resume_checkpoint_id": chosen});
-        database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
-        append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "job.resume").target("job", id).details(data), ctx).await?;
+        let details = serde_json::json!({"resume_checkpoint_id": chosen});
+        let audit = AuditEvent::by(principal, "job.resume");
+        transition::change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Queued, details, audit, ctx).await?;
         tx.commit().await?;
         self.signal_job(id);
         self.queue().wake();
-        Ok(Job::of(row))
+        Job::of(row)
     }
 
     /// A job's events after a sequence number (for SSE and polling).
@@ -482,9 +463,15 @@ impl Services {
     }
 }
 
+/// The version of the stored configuration's shape. 1: the shape before versions (no
+/// `schema_version` key); 2: the same keys plus `schema_version`. A new shape adds a version
+/// here and an upgrade step in [`stored_config`].
+const CONFIG_SCHEMA_VERSION: u64 = 2;
+
 /// The configuration as stored: the user's `TrainingConfig` plus the job's other choices.
 #[derive(serde::Serialize)]
 struct ConfigWithOutput<'a> {
+    schema_version: u64,
     #[serde(flatten)]
     config: &'a TrainingConfig,
     merge_lora: bool,
@@ -500,15 +487,37 @@ pub(crate) struct StoredConfig {
     pub chat_template: Option<String>,
 }
 
-pub(crate) fn stored_config(json: &str) -> StoredConfig {
-    let mut value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    let merge_lora = value.get("merge_lora").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let chat_template = value.get("chat_template").and_then(serde_json::Value::as_str).map(str::to_string);
-    if let Some(o) = value.as_object_mut() {
-        o.remove("merge_lora");
-        o.remove("chat_template");
+/// Reads a stored configuration of any known schema version (upgrading older shapes); an
+/// unknown version, a missing or mistyped field or an unknown key is an error that names it.
+pub(crate) fn stored_config(json: &str) -> std::result::Result<StoredConfig, String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let object = value.as_object_mut().ok_or("not a JSON object")?;
+    let version = match object.remove("schema_version") {
+        None => 1,
+        Some(v) => v.as_u64().ok_or_else(|| format!("schema_version: expected a number, got {v}"))?,
+    };
+    match version {
+        // Version 1 is version 2 without the version key: nothing else to upgrade.
+        1 | CONFIG_SCHEMA_VERSION => {}
+        other => return Err(format!("schema_version {other} is unknown to this server (it knows 1 to {CONFIG_SCHEMA_VERSION})")),
     }
-    StoredConfig { config: serde_json::from_value(value).unwrap_or_default(), merge_lora, chat_template }
+    let merge_lora = match object.remove("merge_lora") {
+        None => false,
+        Some(v) => v.as_bool().ok_or_else(|| format!("merge_lora: expected true or false, got {v}"))?,
+    };
+    let chat_template = match object.remove("chat_template") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(t)) => Some(t),
+        Some(v) => return Err(format!("chat_template: expected a name, got {v}")),
+    };
+    let config = serde_path_to_error::deserialize(value).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+    Ok(StoredConfig { config, merge_lora, chat_template })
+}
+
+/// The stored form of a job's configuration (current schema version).
+pub(crate) fn store_config(config: &TrainingConfig, merge_lora: bool, chat_template: Option<String>) -> Result<String> {
+    serde_json::to_string(&ConfigWithOutput { schema_version: CONFIG_SCHEMA_VERSION, config, merge_lora, chat_template })
+        .map_err(crate::datasets::internal)
 }
 
 /// Averages a series into at most `points` buckets of equal step width; keeps the last point.
@@ -564,7 +573,33 @@ mod tests {
     #[test]
     fn stored_config_round_trips_with_the_merge_flag() {
         let c = TrainingConfig::default();
-        let json = serde_json::to_string(&ConfigWithOutput { config: &c, merge_lora: true, chat_template: Some("llama3".into()) }).unwrap();
-        assert_eq!(stored_config(&json), StoredConfig { config: c, merge_lora: true, chat_template: Some("llama3".into()) });
+        let json = store_config(&c, true, Some("llama3".into())).unwrap();
+        assert!(json.contains(r#""schema_version":2"#), "{json}");
+        assert_eq!(stored_config(&json), Ok(StoredConfig { config: c, merge_lora: true, chat_template: Some("llama3".into()) }));
+    }
+
+    #[test]
+    fn a_version_1_configuration_upgrades() {
+        // The shape stored before schema versions, as written by earlier servers.
+        let v1 = r#"{"objective":"sft","method":{"kind":"lora","lora":{"rank":16,"alpha":32.0,"dropout":0.05,"target_modules":"all-linear"},"freeze":{"trainable_layers":2}},"data":{"max_seq_length":512,"packing":true},"hyperparameters":{"epochs":2.0,"max_steps":null,"micro_batch_size":4,"gradient_accumulation_steps":1,"learning_rate":0.0002,"lr_scheduler":"cosine","warmup_steps":0,"weight_decay":0.0,"max_grad_norm":1.0,"seed":42,"precision":"auto","gradient_checkpointing":false,"eval_every_steps":null,"early_stopping_patience":null,"checkpoint_every_steps":50,"keep_checkpoints":2,"log_every_steps":1,"dpo_beta":0.1,"zero_stage":0,"keep_best":false},"merge_lora":false}"#;
+        let read = stored_config(v1).unwrap();
+        assert_eq!((read.config.method.lora.rank, read.config.data.max_seq_length, read.merge_lora), (16, 512, false));
+        // Stored again, it is version 2 and reads back the same.
+        assert_eq!(stored_config(&store_config(&read.config, false, None).unwrap()).unwrap(), read);
+    }
+
+    #[test]
+    fn a_configuration_that_does_not_parse_is_an_error_naming_what() {
+        for (json, expect) in [
+            ("", "not JSON"),
+            ("[]", "not a JSON object"),
+            (r#"{"schema_version": 9}"#, "schema_version 9 is unknown"),
+            (r#"{"schema_version": 2, "merge_lora": "yes"}"#, "merge_lora"),
+            (r#"{"schema_version": 2, "data": {"max_seq_len": 5}}"#, "max_seq_len"),
+            (r#"{"schema_version": 2, "hyperparameters": {"epochs": "two"}}"#, "epochs"),
+        ] {
+            let err = stored_config(json).unwrap_err();
+            assert!(err.contains(expect), "{json}: {err}");
+        }
     }
 }

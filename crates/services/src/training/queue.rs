@@ -2,7 +2,9 @@
 //! state change, so two dispatchers can never start the same job). Scheduling policies
 //! (priority, fair share, quotas, preemption) will replace `next_job` behind the same interface.
 
-use crate::{now_ms, Result, Services};
+use super::transition::{change_state, current_state};
+use crate::audit::AuditEvent;
+use crate::{RequestContext, Result, Services};
 use domain::training::JobState;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,15 +134,11 @@ impl Services {
             if row.state != JobState::Queued.as_str() {
                 continue;
             }
-            let now = now_ms();
-            row.state = JobState::Running.as_str().into();
             row.runner_instance = Some(self.queue().instance().to_string());
             row.runner_pid = None;
-            row.started_at = row.started_at.or(Some(now));
-            row.updated_at = now;
-            database::jobs::update(tx.conn(), &row).await?;
-            let data = serde_json::json!({"state": "running", "attempt": row.attempt});
-            database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &data.to_string()).await?;
+            let details = serde_json::json!({"attempt": row.attempt});
+            let audit = AuditEvent::system(Some(&row.organization_id), "job.running");
+            change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Running, details, audit, &RequestContext::default()).await?;
             tx.commit().await?;
             self.signal_job(&row.id);
             return Ok(Some(row));
@@ -163,18 +161,14 @@ impl Services {
             let mut tx = self.db().begin_write().await?;
             database::jobs::lock(tx.conn(), &job.id).await?;
             let mut row = database::jobs::get_any(tx.conn(), &job.id).await?;
-            let now = now_ms();
-            let next = if row.state == JobState::Cancelling.as_str() { JobState::Cancelled } else { JobState::Queued };
-            row.state = next.as_str().into();
-            row.runner_pid = None;
-            row.runner_instance = None;
-            row.updated_at = now;
-            if next == JobState::Cancelled {
-                row.finished_at = Some(now);
-            }
-            database::jobs::update(tx.conn(), &row).await?;
-            let data = serde_json::json!({"state": next.as_str(), "reason": "the server restarted while the job ran"});
-            database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &data.to_string()).await?;
+            let next = match current_state(&row)? {
+                JobState::Cancelling => JobState::Cancelled,
+                JobState::Running => JobState::Queued,
+                _ => continue, // settled meanwhile
+            };
+            let details = serde_json::json!({"reason": "the server restarted while the job ran"});
+            let audit = AuditEvent::system(Some(&row.organization_id), &format!("job.{}", next.as_str()));
+            change_state(tx.conn(), self.derived_keys(), &mut row, next, details, audit, &RequestContext::default()).await?;
             tx.commit().await?;
             self.signal_job(&row.id);
         }

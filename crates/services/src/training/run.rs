@@ -2,10 +2,11 @@
 //! checkpoint to resume from, spec), start the runtime, store what it reports, and settle the
 //! job's state from how it ended.
 
-use crate::audit::{append, AuditEvent};
+use super::transition::{change_state, current_state};
+use crate::audit::AuditEvent;
 use crate::datasets::internal;
 use crate::models::files::{parse_manifest, StoredFile};
-use crate::training::{stored_config, Job, StoredConfig};
+use crate::training::Job;
 use crate::{now_ms, Error, RequestContext, Result, Services};
 use database::jobs::{CheckpointRow, JobRow};
 use domain::ids::IdKind;
@@ -25,8 +26,9 @@ struct Report {
 
 /// How a run ended, for the state change.
 enum Outcome {
+    /// The fine-tuned model's row, inserted with the job's success.
     Succeeded {
-        model_id: String,
+        model: Box<database::models::ModelRow>,
         tokens_per_second: Option<f64>,
     },
     Failed {
@@ -71,10 +73,11 @@ impl Services {
         }
     }
 
-    async fn run_attempt(&self, row: &JobRow, mut stop: watch::Receiver<bool>) -> Result<Outcome> {
+    async fn run_attempt(&self, row: &JobRow, stop: watch::Receiver<bool>) -> Result<Outcome> {
+        // A stored configuration that does not parse fails the job, naming it, before anything starts.
+        let job = Job::of(row.clone())?;
         let training = self.settings().training.clone();
         let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(crate::models::RUNTIME_MISSING.into()))?;
-        let job = Job::of(row.clone());
         let workdir = training.work_dir.join(&row.id);
         std::fs::create_dir_all(&workdir).map_err(internal)?;
 
@@ -105,7 +108,7 @@ impl Services {
         }
 
         let resume_from = self.checkpoint_to_resume(row, &workdir).await?;
-        let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config);
+        let (config, merge_lora, chat_template) = (job.config.clone(), job.merge_lora, job.chat_template.clone());
         // A built-in template chosen by name goes to the runtime as its Jinja source.
         let chat_template = match chat_template {
             Some(name) => Some(chat_template::ChatTemplate::builtin(&name).map_err(internal)?.source().to_string()),
@@ -140,17 +143,41 @@ impl Services {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
         };
+        let grace = std::time::Duration::from_secs(training.stop_grace_s);
+        let report = match self.supervise(row, &workdir, &mut running, stop, grace).await {
+            Ok(report) => report,
+            Err(e) => {
+                // Nothing outlives an error here: the runtime's whole process group is killed
+                // (and reaped) before the job is marked failed.
+                running.kill();
+                let _ = running.wait().await;
+                return Err(e);
+            }
+        };
+        let exit = running.wait().await;
+        self.outcome(row, &workdir, exit, report).await
+    }
+
+    /// Follows a started runtime until its output ends: records its events, and on a stop
+    /// request sends SIGTERM, then SIGKILL after the grace period.
+    async fn supervise(
+        &self,
+        row: &JobRow,
+        workdir: &Path,
+        running: &mut executors::Running,
+        mut stop: watch::Receiver<bool>,
+        grace: std::time::Duration,
+    ) -> Result<Report> {
         self.set_runner_pid(&row.id, i64::from(running.pid)).await?;
         let mut report = Report::default();
         let mut stopping = false;
-        let grace = std::time::Duration::from_secs(training.stop_grace_s);
         let kill_at = tokio::time::sleep(std::time::Duration::from_secs(u64::MAX / 4));
         tokio::pin!(kill_at);
         loop {
             tokio::select! {
                 message = running.messages.recv() => {
                     let Some(message) = message else { break };
-                    self.record_message(row, &workdir, message, &mut report).await?;
+                    self.record_message(row, workdir, message, &mut report).await?;
                 }
                 changed = stop.changed(), if !stopping => {
                     if changed.is_ok() && *stop.borrow() {
@@ -165,8 +192,7 @@ impl Services {
                 }
             }
         }
-        let exit = running.wait().await;
-        self.outcome(row, &workdir, exit, report).await
+        Ok(report)
     }
 
     /// The checkpoint a run continues from: the one the user chose on resume, else the newest
@@ -264,7 +290,7 @@ impl Services {
                 return self.job_log(&row.id, "debug", &format!("checkpoint of step {step} was superseded before it was stored")).await;
             }
         };
-        let keep = Job::of(row.clone()).config.hyperparameters.keep_checkpoints.max(1) as usize;
+        let keep = Job::of(row.clone())?.config.hyperparameters.keep_checkpoints.max(1) as usize;
         let c = CheckpointRow {
             id: crate::crypto::new_id(IdKind::Checkpoint),
             job_id: row.id.clone(),
@@ -296,9 +322,9 @@ impl Services {
         if exit.code == Some(0) {
             if let Some(summary) = report.finished {
                 let output = workdir.join(report.output_path.as_deref().unwrap_or("output"));
-                let model_id = self.register_model(&current, &output, &summary).await?;
+                let model = Box::new(self.store_model(&current, &output, &summary).await?);
                 let tps = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64);
-                return Ok(Outcome::Succeeded { model_id, tokens_per_second: tps });
+                return Ok(Outcome::Succeeded { model, tokens_per_second: tps });
             }
             return Ok(Outcome::Failed {
                 code: "protocol_error".into(),
@@ -335,8 +361,14 @@ impl Services {
     }
 
     /// Stores the job's output (and, when asked for, the LoRA merged into the base weights,
-    /// under `merged/`) and records the fine-tuned model.
-    async fn register_model(&self, job: &JobRow, output: &Path, summary: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+    /// under `merged/`) and returns the fine-tuned model's row, which `settle` inserts with the
+    /// job's success.
+    async fn store_model(
+        &self,
+        job: &JobRow,
+        output: &Path,
+        summary: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<database::models::ModelRow> {
         let (mut files, mut size) = self.store_directory(output).await?;
         let merged = output.with_file_name("output-merged");
         if merged.is_dir() {
@@ -344,7 +376,7 @@ impl Services {
             files.extend(more.into_iter().map(|f| StoredFile { path: format!("merged/{}", f.path), ..f }));
             size += more_size;
         }
-        let config = Job::of(job.clone()).config;
+        let config = Job::of(job.clone())?.config;
         let row = database::models::ModelRow {
             id: crate::crypto::new_id(IdKind::Model),
             organization_id: job.organization_id.clone(),
@@ -361,29 +393,27 @@ impl Services {
             created_by: job.created_by.clone(),
             created_at: now_ms(),
         };
-        let mut tx = self.db().begin_write().await?;
-        database::models::insert(tx.conn(), &row).await?;
-        tx.commit().await?;
-        Ok(row.id)
+        Ok(row)
     }
 
-    /// Records how a run ended: one transaction with the state change, its event and audit.
+    /// Records how a run ended: one transaction with the state change, its event and audit, and
+    /// for a success the fine-tuned model's row.
     async fn settle(&self, id: &str, outcome: Outcome) -> Result<()> {
         let training = &self.settings().training;
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), id).await?;
         let mut row = database::jobs::get_any(tx.conn(), id).await?;
-        let from = JobState::parse(&row.state).unwrap_or(JobState::Running);
-        let now = now_ms();
+        let from = current_state(&row)?;
         let (next, details) = match &outcome {
-            Outcome::Succeeded { model_id, tokens_per_second } => {
-                row.model_id = Some(model_id.clone());
+            Outcome::Succeeded { model, tokens_per_second } => {
+                database::models::insert(tx.conn(), model).await?;
+                row.model_id = Some(model.id.clone());
                 if let Some(tps) = tokens_per_second {
-                    let method = Job::of(row.clone()).config.method.kind.as_str();
-                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now)
+                    let method = Job::of(row.clone())?.config.method.kind.as_str();
+                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now_ms())
                         .await?;
                 }
-                (JobState::Succeeded, serde_json::json!({"model_id": model_id}))
+                (JobState::Succeeded, serde_json::json!({"model_id": model.id}))
             }
             Outcome::Failed { code, message, hint } => {
                 row.error_code = Some(code.clone());
@@ -399,28 +429,10 @@ impl Services {
                 (JobState::Queued, serde_json::json!({"reason": reason, "attempt": row.attempt}))
             }
         };
-        // A job cancelled while it was being settled keeps its terminal state.
-        let next = if from.can_become(next) {
-            next
-        } else if from == JobState::Cancelling {
-            JobState::Cancelled
-        } else {
-            next
-        };
-        row.state = next.as_str().into();
-        row.runner_pid = None;
-        row.runner_instance = None;
-        row.updated_at = now;
-        if next.is_terminal() {
-            row.finished_at = Some(now);
-        }
-        database::jobs::update(tx.conn(), &row).await?;
-        let mut data = details.clone();
-        data["state"] = serde_json::json!(next.as_str());
-        database::jobs::append_event(tx.conn(), id, "state", None, now, &data.to_string()).await?;
-        let action = format!("job.{}", next.as_str());
-        let event = AuditEvent::system(Some(&row.organization_id), &action).target("job", id).details(details);
-        append(tx.conn(), self.derived_keys(), event, &RequestContext::default()).await?;
+        // A job cancelled while its run ended stops cancelled rather than going back to the queue.
+        let next = if from == JobState::Cancelling && next == JobState::Queued { JobState::Cancelled } else { next };
+        let audit = AuditEvent::system(Some(&row.organization_id), &format!("job.{}", next.as_str()));
+        change_state(tx.conn(), self.derived_keys(), &mut row, next, details, audit, &RequestContext::default()).await?;
         tx.commit().await?;
         self.signal_job(id);
         if next.is_terminal() {
