@@ -23,6 +23,7 @@ torch.set_num_threads(1)
 
 RUNTIME = Path(__file__).resolve().parents[1]
 PROTOCOL = RUNTIME.parent / "protocol"
+BUILTIN_TEMPLATES = RUNTIME.parent / "crates" / "chat-template" / "templates"
 PYTHON = sys.executable
 
 
@@ -57,6 +58,11 @@ SENTENCES = [
     "Answer briefly: yes or no.",
     "system user assistant",
 ]
+
+
+def builtin_template(name: str) -> str:
+    """The source of one of the Rust crate's built-in chat templates, as a job's spec carries it."""
+    return (BUILTIN_TEMPLATES / f"{name}.jinja").read_text()
 
 
 def build_tokenizer(directory: str) -> Any:

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from conftest import sft_rows, write_jsonl
+from conftest import builtin_template, sft_rows, write_jsonl
 from tunery_runtime.data import (
     IGNORE,
     Plan,
@@ -61,6 +61,33 @@ def test_weight_zero_turns_are_excluded(tok):
     ]
     ex = Tokenizing(tok, 512).chat(msgs, 0, "t")
     assert labelled_text(tok, ex) == "Yes.<|im_end|>"
+
+
+def test_phi3_labels_every_assistant_turn_and_only_its_end_token(tiny_model_dir):
+    # Phi-3 writes the EOS token after the last turn only, so a conversation's prefixes do not
+    # render as prefixes of it: the turns are found by search, as the Rust crate finds them.
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.chat_template = builtin_template("phi3")
+    msgs = [
+        {"role": "system", "content": "Answer briefly.", "weight": 1},
+        {"role": "user", "content": "What is the capital of France?", "weight": 1},
+        {"role": "assistant", "content": "Paris.", "weight": 1},
+        {"role": "user", "content": "And two plus two?", "weight": 1},
+        {"role": "assistant", "content": "Five.", "weight": 0},
+        {"role": "user", "content": "Sure?", "weight": 1},
+        {"role": "assistant", "content": "Four.", "weight": 1},
+        {"role": "user", "content": "Thanks", "weight": 1},
+        {"role": "assistant", "content": "You are welcome.", "weight": 1},
+    ]
+    ex = Tokenizing(tok, 512).chat(msgs, 0, "t")
+    # not the newline after <|end|>, nor the EOS the template writes after the last turn
+    assert labelled_text(tok, ex) == "Paris.<|end|>Four.<|end|>You are welcome.<|end|>"
+    assert tok.decode(ex.input_ids).endswith("You are welcome.<|end|>\n<|im_end|>")
+    # DPO: only the replies after the prompt
+    ex = Tokenizing(tok, 512).chat(msgs, 7, "t")
+    assert labelled_text(tok, ex) == "You are welcome.<|end|>"
 
 
 def test_spec_chat_template_overrides_and_dpo_loss_only_on_replies(tmp_path, tok):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import SENTENCES, cpt_rows, dpo_rows, make_spec, of, run_train, sft_rows, write_jsonl
+from conftest import SENTENCES, builtin_template, cpt_rows, dpo_rows, make_spec, of, run_train, sft_rows, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,36 @@ def test_corrupt_checkpoint_is_refused(tiny_model_dir, sft_path, tmp_path, damag
     assert code == 1
     assert events[-1]["event"] == "failed" and events[-1]["code"] == "checkpoint_corrupt"
     assert events[-1]["hint"]
+
+
+def test_phi3_template_with_several_assistant_turns_trains(tiny_model_dir, tmp_path):
+    # The built-in phi3 template as a job's spec carries it; every row has several assistant turns.
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": SENTENCES[i % len(SENTENCES)]},
+                {"role": "assistant", "content": SENTENCES[(i + 1) % len(SENTENCES)]},
+                {"role": "user", "content": "And?"},
+                {"role": "assistant", "content": SENTENCES[(i + 2) % len(SENTENCES)][:20]},
+                {"role": "user", "content": "Thanks"},
+                {"role": "assistant", "content": "Answer briefly: yes or no."},
+            ]
+        }
+        for i in range(6)
+    ]
+    spec = make_spec(
+        tiny_model_dir,
+        write_jsonl(tmp_path / "phi3.jsonl", rows),
+        model={"path": tiny_model_dir, "chat_template": builtin_template("phi3")},
+        data={"max_seq_length": 256, "packing": False},
+        training={"max_steps": 2, "micro_batch_size": 2, "learning_rate": 0.01, "lr_scheduler": "constant", "checkpoint_every_steps": 2, "seed": 7},
+    )
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0, events[-1]
+    assert events[-1]["event"] == "finished"
+    losses = progress_losses(events)
+    assert [step for step, _ in losses] == [1, 2] and all(loss > 0 for _, loss in losses)
+    assert not [e for e in of(events, "log") if e["level"] == "warning"], "no example truncated or dropped"
 
 
 def test_data_and_model_failures(tiny_model_dir, tmp_path):

@@ -1,9 +1,13 @@
 """Canonical JSONL → token ids and labels, epoch plans and batches.
 
-* SFT: the conversation is rendered with the chat template; the assistant spans are found by
-  rendering prefixes (``messages[:i]`` with the generation prompt vs ``messages[:i+1]``) and mapped
-  to tokens through the tokenizer's offset mapping. Loss covers the assistant content and its
-  end-of-turn token (trailing whitespace after it is excluded); ``weight: 0`` turns are excluded.
+* SFT: the conversation is rendered with the chat template and the trained spans are located in
+  the text by the rule of ``crates/chat-template`` (``src/spans.rs``), which shows users the same
+  spans before training: each assistant message's content as rendered (trimmed if the template
+  trims it) plus the end-of-turn token right after it (``<|im_end|>``, ``<|eot_id|>``, ``</s>``,
+  ``<|end|>``, …; not the newline or EOS after that); ``weight: 0`` turns are excluded. A token is
+  trained when any of its characters (offset mapping) is in a trained span. The two
+  implementations are checked against each other on every fixture
+  (``runtime/tests/test_chat_template_parity.py``).
 * CPT: every token of ``text`` (+ EOS), cut into ``max_seq_length`` windows.
 * DPO: prompt + chosen and prompt + rejected, loss spans on the chosen/rejected assistant turns.
 
@@ -116,37 +120,30 @@ class Tokenizing:
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
         plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-        if not plain:
-            if not add_generation_prompt:
-                return ""
         return self.tok.apply_chat_template(
             plain, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
+    def locate(self, messages: list[dict[str, Any]]) -> Located:
+        """The training text of a conversation and where each message is in it (see ``locate_spans``)."""
+        return locate_spans(self.render, messages, end_of_turn_tokens(getattr(self.tok, "eos_token", None)))
+
     def chat(self, messages: list[dict[str, Any]], loss_from: int, where: str) -> Example | None:
         """Tokenizes a conversation; loss on assistant turns with index >= loss_from."""
-        full = self.render(messages, False)
-        spans: list[tuple[int, int]] = []
-        for i, m in enumerate(messages):
-            if m["role"] != "assistant" or i < loss_from or m["weight"] == 0:
-                continue
-            prefix = self.render(messages[:i], True)
-            upto = self.render(messages[: i + 1], False)
-            if not upto.startswith(prefix) or not full.startswith(upto):
+        located = self.locate(messages)
+        for i in located.unlocated:
+            m = messages[i]
+            if m["role"] == "assistant" and i >= loss_from and m["weight"] != 0:
                 raise RuntimeFailure(
                     "unsupported",
-                    f"{where}: the chat template does not render message {i} as an extension of the "
-                    "conversation before it, so the assistant turn cannot be located",
-                    "set model.chat_template to a template whose renderings of a conversation's "
-                    "prefixes are prefixes of the whole",
+                    f"{where}: the chat template's output does not contain message {i}'s content, "
+                    "so the assistant turn cannot be located",
+                    "set model.chat_template to a template that writes each message's content as it is "
+                    "(or trimmed)",
                 )
-            start, end = len(prefix), len(upto)
-            while end > start + 1 and upto[end - 1].isspace():
-                end -= 1
-            if end > start:
-                spans.append((start, end))
+        spans = [(s.start, s.end) for s in located.spans if s.trained and s.message_index >= loss_from and s.end > s.start]
         try:
-            enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
+            enc = self.tok(located.text, add_special_tokens=False, return_offsets_mapping=True)
         except NotImplementedError as e:
             raise RuntimeFailure(
                 "unsupported",
@@ -155,12 +152,19 @@ class Tokenizing:
             ) from e
         ids = list(enc["input_ids"])
         labels = [IGNORE] * len(ids)
-        starts = [s for s, _ in spans]
+        # The spans merged and sorted; a token is trained when it overlaps one.
+        merged: list[list[int]] = []
+        for s, e in sorted(spans):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        starts = [s for s, _ in merged]
         for j, (s, e) in enumerate(enc["offset_mapping"]):
             if e <= s:
                 continue
-            k = bisect.bisect_right(starts, s) - 1
-            if k >= 0 and s < spans[k][1]:
+            k = bisect.bisect_left(starts, e) - 1  # the last span starting before the token ends
+            if k >= 0 and merged[k][1] > s:
                 labels[j] = ids[j]
         return self._finish(ids, labels)
 
@@ -190,6 +194,190 @@ class Tokenizing:
             labels[0] = IGNORE
             out.append(Example(window, labels))
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# trained spans: the rule of crates/chat-template/src/spans.rs, step for step (offsets in
+# characters here, in bytes there). Keep the two in step: runtime/tests/test_chat_template_parity.py
+# compares them on every fixture through tests/fixtures/spans/*.json.
+
+#: Tokens that end an assistant turn (besides the tokenizer's EOS), as KNOWN_END_OF_TURN_TOKENS.
+KNOWN_END_OF_TURN_TOKENS = (
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<|END_OF_TURN_TOKEN|>",
+)
+
+#: Replaces one message's content to see where the template puts it.
+_SENTINEL = "\ue000tunery-content\ue001"
+
+#: Rust's ``str::trim`` (Unicode White_Space), which differs from ``str.strip()`` on U+001C–U+001F.
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+@dataclass
+class Span:
+    """Where one message's content is in the text (character offsets): ``start:content_end`` is
+    the content as rendered, ``start:end`` adds the end-of-turn token after an assistant's."""
+
+    message_index: int
+    role: str
+    start: int
+    content_end: int
+    end: int
+    trained: bool
+
+
+@dataclass
+class Located:
+    text: str
+    spans: list[Span]
+    method: str  # "incremental" or "search"
+    unlocated: list[int]
+
+
+def end_of_turn_tokens(eos_token: str | None) -> list[str]:
+    """The EOS token and the known end-of-turn tokens, longest first (in UTF-8 bytes)."""
+    tokens = ([eos_token] if eos_token is not None else []) + list(KNOWN_END_OF_TURN_TOKENS)
+    return sorted(set(tokens), key=lambda t: (-len(t.encode()), t))
+
+
+def locate_spans(render: Any, messages: list[dict[str, Any]], end_of_turn: Sequence[str]) -> Located:
+    """The training text (``render(messages, False)``) and the span of each message.
+
+    If the template is prefix-stable (rendering the first k messages gives a prefix of the text
+    for every k), each content is found inside its own turn; otherwise, or if one is not found
+    there, the contents are searched for in message order. See ``Rendered`` in the Rust crate.
+    """
+    text = render(messages, False)
+    bounds = _prefix_bounds(render, messages, text)
+    if bounds is not None:
+        found = []
+        for k, m in enumerate(messages):
+            f = _find_in_turn(text, bounds[k], bounds[k + 1], m["content"], end_of_turn, lambda k=k: _anchor(render, messages, k, text))
+            if f is None:
+                break
+            found.append(f)
+        else:
+            spans = [_span(text, k, messages[k], f, end_of_turn) for k, f in enumerate(found)]
+            return Located(text, spans, "incremental", [])
+    spans, unlocated, cursor = [], [], 0
+    for k, m in enumerate(messages):
+        f = _find_in_text(text, cursor, m["content"], _anchor(render, messages, k, text))
+        if f is None:
+            unlocated.append(k)
+        else:
+            cursor = max(cursor, f[1])
+            spans.append(_span(text, k, m, f, end_of_turn))
+    return Located(text, spans, "search", unlocated)
+
+
+def _prefix_bounds(render: Any, messages: list[dict[str, Any]], text: str) -> list[int] | None:
+    bounds = [0]
+    for k in range(1, len(messages)):
+        try:
+            prefix = render(messages[:k], False)
+        except Exception:
+            return None
+        if not text.startswith(prefix) or len(prefix) < bounds[k - 1]:
+            return None
+        bounds.append(len(prefix))
+    bounds.append(len(text))
+    return bounds
+
+
+def _anchor(render: Any, messages: list[dict[str, Any]], k: int, text: str) -> int | None:
+    """Where message k's content starts, from a rendering with it replaced by the sentinel: the
+    sentinel must appear once, and what comes before it must equal the text's start."""
+    if _SENTINEL in text:
+        return None
+    replaced = list(messages)
+    replaced[k] = {**messages[k], "content": _SENTINEL}
+    try:
+        rendered = render(replaced, False)
+    except Exception:
+        return None
+    at = rendered.find(_SENTINEL)
+    if at < 0 or _SENTINEL in rendered[at + len(_SENTINEL) :]:
+        return None
+    return at if len(text) >= at and text[:at] == rendered[:at] else None
+
+
+def _forms(content: str) -> list[str]:
+    """The content as given, and trimmed if that differs (templates that ``|trim``)."""
+    trimmed = content.strip(_WHITE_SPACE)
+    return [content] if trimmed == content else [content, trimmed]
+
+
+def _form_at(text: str, at: int, limit: int, content: str) -> tuple[int, int] | None:
+    if at > limit or limit > len(text):
+        return None
+    for form in _forms(content):
+        if text.startswith(form, at, limit):
+            return at, at + len(form)
+    return None
+
+
+def _find_in_turn(text, lo, hi, content, end_of_turn, anchor) -> tuple[int, int] | None:
+    """A form occurring once in the turn; else the anchor; else the last occurrence followed by an
+    end-of-turn token, else the last one."""
+    occurrences = None
+    for form in _forms(content):
+        if not form:
+            continue
+        starts, i = [], text.find(form, lo, hi)
+        while i >= 0:
+            starts.append(i)
+            i = text.find(form, i + len(form), hi)
+        if starts:
+            occurrences = (starts, len(form))
+            break
+    if occurrences is not None and len(occurrences[0]) == 1:
+        start = occurrences[0][0]
+        return start, start + occurrences[1]
+    at = anchor()
+    if at is not None and lo <= at <= hi:
+        found = _form_at(text, at, hi, content)
+        if found is not None:
+            return found
+    if occurrences is None:
+        return None
+    starts, n = occurrences
+    for start in reversed(starts):
+        if any(text.startswith(t, start + n) for t in end_of_turn):
+            return start, start + n
+    return starts[-1], starts[-1] + n
+
+
+def _find_in_text(text: str, cursor: int, content: str, anchor: int | None) -> tuple[int, int] | None:
+    if anchor is not None:
+        found = _form_at(text, anchor, len(text), content)
+        if found is not None:
+            return found
+    for form in _forms(content):
+        if form:
+            i = text.find(form, cursor)
+            if i >= 0:
+                return i, i + len(form)
+    return None
+
+
+def _span(text: str, k: int, m: dict[str, Any], found: tuple[int, int], end_of_turn: Sequence[str]) -> Span:
+    start, content_end = found
+    end = content_end
+    assistant = m["role"] == "assistant"
+    if assistant:
+        for t in end_of_turn:
+            if text.startswith(t, content_end):
+                end += len(t)
+                break
+    return Span(k, m["role"], start, content_end, end, assistant and m.get("weight", 1) != 0)
 
 
 def load_dataset(path: str, name: str, objective: str, tokenizer: Any, max_seq_length: int, emitter: Any = None) -> list:

@@ -11,6 +11,10 @@
 //! [`ChatTemplate::render_with_spans`] also finds where each message's content sits in the
 //! text and marks what training learns from: the assistant messages (unless their `weight` is
 //! 0), each with the end-of-turn token that follows it. See [`Rendered`] for the exact rules.
+//! The Python runtime labels the tokens it trains on by the same rule (a port of `spans.rs` in
+//! `runtime/tunery_runtime/data.py`): `tests/trained_spans.rs` writes the spans of every fixture
+//! to `tests/fixtures/spans/`, and the runtime's `tests/test_chat_template_parity.py` checks that
+//! it trains on exactly the trained ones. A change to the rule changes both, and those files.
 //!
 //! Built-in templates for common model families ([`BUILTINS`]) serve base models that ship
 //! none. Pure: no I/O, no environment; the caller reads files.

@@ -1,4 +1,7 @@
 //! Where each message's content lies in the rendered text, and which parts training learns from.
+//!
+//! `runtime/tunery_runtime/data.py` (`locate_spans`) follows these steps one for one, in
+//! character offsets; keep the two in step (see `tests/trained_spans.rs`).
 
 use std::ops::Range;
 

@@ -56,25 +56,27 @@ pub async fn lock_head(conn: &mut Conn) -> Result<(i64, String)> {
 
 /// Appends a record (whose seq came from [`lock_head`]) and moves the head to its hash.
 pub async fn append(conn: &mut Conn, record: &AuditRecord, prev_hash: &str, hash: &str) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
-        .bind(record.seq)
-        .bind(&record.id)
-        .bind(record.occurred_at_ms)
-        .bind(&record.organization_id)
-        .bind(&record.actor_id)
-        .bind(&record.actor_kind)
-        .bind(&record.action)
-        .bind(&record.target_kind)
-        .bind(&record.target_id)
-        .bind(&record.outcome)
-        .bind(&record.ip)
-        .bind(&record.user_agent)
-        .bind(&record.details)
-        .bind(prev_hash)
-        .bind(hash)
-        .bind(&record.key_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ))
+    .bind(record.seq)
+    .bind(&record.id)
+    .bind(record.occurred_at_ms)
+    .bind(&record.organization_id)
+    .bind(&record.actor_id)
+    .bind(&record.actor_kind)
+    .bind(&record.action)
+    .bind(&record.target_kind)
+    .bind(&record.target_id)
+    .bind(&record.outcome)
+    .bind(&record.ip)
+    .bind(&record.user_agent)
+    .bind(&record.details)
+    .bind(prev_hash)
+    .bind(hash)
+    .bind(&record.key_id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut *conn).await?;
     Ok(())
 }

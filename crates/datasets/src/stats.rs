@@ -125,6 +125,8 @@ pub(crate) struct StatsBuilder<'a> {
     max_tokens: Option<usize>,
     tokens: Distribution,
     over_max_tokens: u64,
+    uncountable: u64,
+    uncountable_example: Option<String>,
 }
 
 impl<'a> StatsBuilder<'a> {
@@ -143,6 +145,8 @@ impl<'a> StatsBuilder<'a> {
             max_tokens,
             tokens: Distribution::new(LENGTH_BUCKET_EDGES),
             over_max_tokens: 0,
+            uncountable: 0,
+            uncountable_example: None,
         }
     }
 
@@ -182,10 +186,19 @@ impl<'a> StatsBuilder<'a> {
             d.observe(record);
         }
         if let Some(counter) = self.token_counter {
-            let tokens = record_tokens(counter, record) as u64;
-            self.tokens.add(tokens);
-            if self.max_tokens.is_some_and(|max| tokens > max as u64) {
-                self.over_max_tokens += 1;
+            match record_tokens(counter, record) {
+                Ok(tokens) => {
+                    let tokens = tokens as u64;
+                    self.tokens.add(tokens);
+                    if self.max_tokens.is_some_and(|max| tokens > max as u64) {
+                        self.over_max_tokens += 1;
+                    }
+                }
+                Err(why) => {
+                    self.uncountable += 1;
+                    let record = self.valid_rows - 1;
+                    self.uncountable_example.get_or_insert_with(|| format!("valid record {record}: {why}"));
+                }
             }
         }
     }
@@ -200,6 +213,8 @@ impl<'a> StatsBuilder<'a> {
                 max_tokens: self.max_tokens,
                 over_max_tokens: self.over_max_tokens,
                 over_max_tokens_share: share,
+                uncountable_records: self.uncountable,
+                uncountable_example: self.uncountable_example.clone(),
             }
         });
         Stats {

@@ -629,8 +629,8 @@ fn augment_parameters_are_checked() {
 struct WordTokens;
 
 impl TokenCounter for WordTokens {
-    fn count(&self, text: &str) -> usize {
-        text.split_whitespace().count()
+    fn count(&self, text: &str) -> Result<usize, String> {
+        Ok(text.split_whitespace().count())
     }
 }
 
@@ -663,4 +663,30 @@ fn token_filters_count_the_contents_trained_together() {
     }
     // The recipe records whose tokenizer counted.
     assert_eq!(Recipe::from_json(recipe.to_string().as_bytes()).unwrap().tokenizer.as_deref(), Some("bm_anything"));
+}
+
+/// Counts words, but cannot encode "x" (as a tokenizer missing a piece of its vocabulary).
+struct NoX;
+
+impl TokenCounter for NoX {
+    fn count(&self, text: &str) -> Result<usize, String> {
+        if text.split_whitespace().any(|w| w == "x") {
+            return Err("'x' cannot be encoded".into());
+        }
+        Ok(text.split_whitespace().count())
+    }
+}
+
+#[test]
+fn a_record_whose_tokens_cannot_be_counted_stops_the_recipe_naming_it() {
+    let input = [chat("hi", "hello"), chat("a b", "w x"), chat("one", "two")];
+    let recipe = json!({"version": 1, "tokenizer": "bm_anything", "steps": [{"step": "filter", "max_tokens": 20}]});
+    let tools = RecipeTools { tokens: Some(&NoX), ..RecipeTools::default() };
+    match apply_with(&recipe, &(input.join("\n") + "\n"), &jsonl(), tools) {
+        Err(RecipeError::Record { index, step, reason }) => {
+            assert_eq!((index, step), (1, 0));
+            assert!(reason.contains("'x' cannot be encoded"), "{reason}");
+        }
+        other => panic!("expected the recipe to stop, got {:?}", other.map(|o| o.report)),
+    }
 }

@@ -64,9 +64,32 @@ fn alpaca_fixture_has_the_known_counts() {
 struct CharTokens;
 
 impl TokenCounter for CharTokens {
-    fn count(&self, text: &str) -> usize {
-        text.chars().count()
+    fn count(&self, text: &str) -> Result<usize, String> {
+        Ok(text.chars().count())
     }
+}
+
+/// A tokenizer that cannot encode the letter 'Q' (as a BPE model missing its unknown token
+/// fails on what its vocabulary lacks).
+struct NoQ;
+
+impl TokenCounter for NoQ {
+    fn count(&self, text: &str) -> Result<usize, String> {
+        if text.contains('Q') {
+            return Err("'Q' is not in the vocabulary".into());
+        }
+        Ok(text.chars().count())
+    }
+}
+
+#[test]
+fn records_whose_tokens_cannot_be_counted_are_reported_not_counted_as_zero() {
+    let all = scan_fixture("alpaca.jsonl", Some(&CharTokens), None).tokens.unwrap();
+    let partial = scan_fixture("alpaca.jsonl", Some(&NoQ), None).tokens.unwrap();
+    assert!(partial.uncountable_records > 0, "the fixture has a 'Q' somewhere: {partial:?}");
+    assert_eq!(partial.per_record.count + partial.uncountable_records, all.per_record.count);
+    assert!(partial.uncountable_example.as_deref().unwrap().contains("'Q' is not in the vocabulary"), "{partial:?}");
+    assert_eq!(all.uncountable_records, 0);
 }
 
 #[test]

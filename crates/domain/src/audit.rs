@@ -1,8 +1,8 @@
 //! The audit hash chain: each record carries the hash of the previous one, so altering,
 //! removing or reordering any stored record breaks every hash after it.
 
-use serde::{Deserialize, Serialize};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The hash that precedes the first record.
@@ -134,9 +134,7 @@ impl ChainVerifier {
                 chain_hash(None, stored_prev, record)
             }
             (Some(id), None) => {
-                return fail(format!(
-                    "it is keyed by master key {id}, which is not held here (pass it with --previous-master-key-file)"
-                ))
+                return fail(format!("it is keyed by master key {id}, which is not held here (pass it with --previous-master-key-file)"))
             }
             (Some(_), Some(key)) => {
                 if !self.keyed_seen && self.unkeyed > 0 && !seals(record, self.unkeyed) {

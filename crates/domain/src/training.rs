@@ -90,13 +90,67 @@ impl Default for MethodConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    pub max_seq_length: u32,
+    pub max_seq_length: MaxSeqLength,
     pub packing: bool,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { max_seq_length: 1024, packing: true }
+        DataConfig { max_seq_length: MaxSeqLength::Auto, packing: true }
+    }
+}
+
+/// The longest sequence a training row holds: a number of tokens, or `"auto"` (the default) —
+/// the smallest multiple of 64 that covers the 99th percentile of the dataset's token lengths
+/// (rendered through the job's chat template), capped by the model's context. A submission
+/// resolves `auto` to its number, so a stored job always holds a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxSeqLength {
+    #[default]
+    Auto,
+    Tokens(u32),
+}
+
+impl MaxSeqLength {
+    /// The number of tokens, once resolved.
+    pub fn tokens(self) -> Option<u32> {
+        match self {
+            MaxSeqLength::Auto => None,
+            MaxSeqLength::Tokens(n) => Some(n),
+        }
+    }
+
+    /// `auto` for a dataset whose 99th-percentile length is `p99` tokens, on a model with
+    /// `context_length` tokens of context: the smallest multiple of 64 covering it (at least 64),
+    /// capped by the context.
+    pub fn auto_for(p99: u64, context_length: u32) -> u32 {
+        let rounded = p99.max(1).div_ceil(64).saturating_mul(64);
+        u32::try_from(rounded).unwrap_or(u32::MAX).min(context_length.max(16))
+    }
+}
+
+impl Serialize for MaxSeqLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MaxSeqLength::Auto => s.serialize_str("auto"),
+            MaxSeqLength::Tokens(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxSeqLength {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Tokens(u32),
+            Word(String),
+        }
+        match Given::deserialize(d).map_err(|_| serde::de::Error::custom("expected a number of tokens or \"auto\""))? {
+            Given::Tokens(n) => Ok(MaxSeqLength::Tokens(n)),
+            Given::Word(w) if w == "auto" => Ok(MaxSeqLength::Auto),
+            Given::Word(w) => Err(serde::de::Error::custom(format!("expected a number of tokens or \"auto\", got \"{w}\""))),
+        }
     }
 }
 
@@ -236,10 +290,11 @@ impl TrainingConfig {
                 format!("must be between 1 and the model's {model_layers} layers (got {k})")
             })?;
         }
-        let len = self.data.max_seq_length;
-        check((16..=context_length.max(16)).contains(&len), "data.max_seq_length", || {
-            format!("must be between 16 and the model's context length {context_length} (got {len})")
-        })?;
+        if let MaxSeqLength::Tokens(len) = self.data.max_seq_length {
+            check((16..=context_length.max(16)).contains(&len), "data.max_seq_length", || {
+                format!("must be between 16 and the model's context length {context_length} (got {len})")
+            })?;
+        }
         check(h.epochs > 0.0 && h.epochs <= 1000.0, "hyperparameters.epochs", || {
             format!("must be greater than 0 and at most 1000 (got {})", h.epochs)
         })?;
@@ -405,6 +460,22 @@ mod tests {
                 assert_eq!(e.field, "hyperparameters.zero_stage");
             }
         }
+    }
+
+    #[test]
+    fn max_seq_length_is_auto_by_default_or_a_number() {
+        assert_eq!(TrainingConfig::default().data.max_seq_length, MaxSeqLength::Auto);
+        assert_eq!(parse(r#"{"data": {"max_seq_length": "auto"}}"#).unwrap().data.max_seq_length, MaxSeqLength::Auto);
+        assert_eq!(parse(r#"{"data": {"max_seq_length": 256}}"#).unwrap().data.max_seq_length, MaxSeqLength::Tokens(256));
+        let err = parse(r#"{"data": {"max_seq_length": "long"}}"#).unwrap_err();
+        assert!(err.contains("\"auto\""), "{err}");
+        assert_eq!(serde_json::to_value(MaxSeqLength::Auto).unwrap(), serde_json::json!("auto"));
+        // The smallest multiple of 64 covering the 99th percentile, capped by the context.
+        assert_eq!(MaxSeqLength::auto_for(61, 8192), 64);
+        assert_eq!(MaxSeqLength::auto_for(64, 8192), 64);
+        assert_eq!(MaxSeqLength::auto_for(65, 8192), 128);
+        assert_eq!(MaxSeqLength::auto_for(0, 8192), 64);
+        assert_eq!(MaxSeqLength::auto_for(5000, 2048), 2048);
     }
 
     #[test]

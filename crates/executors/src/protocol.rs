@@ -33,8 +33,9 @@ pub struct DataSection {
     pub packing: bool,
 }
 
+/// The runtime's own default for a spec without the key (protocol/README.md).
 fn default_max_seq_length() -> u32 {
-    DataConfig::default().max_seq_length
+    1024
 }
 
 fn default_true() -> bool {
@@ -87,6 +88,8 @@ pub struct SpecInputs {
     pub device: String,
     pub threads: Option<u32>,
     pub merge_lora: bool,
+    /// The job's `data.max_seq_length`, resolved (a submission turns `auto` into a number).
+    pub max_seq_length: u32,
 }
 
 impl TrainSpec {
@@ -99,7 +102,7 @@ impl TrainSpec {
             data: DataSection {
                 train_path: inputs.train_path,
                 validation_path: inputs.validation_path,
-                max_seq_length: data.max_seq_length,
+                max_seq_length: inputs.max_seq_length,
                 packing: data.packing,
             },
             method,

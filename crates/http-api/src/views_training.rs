@@ -174,6 +174,9 @@ pub struct EstimateView {
     pub trainable_parameters: u64,
     /// Tokens trained on: dataset tokens × epochs (or max_steps × tokens per step).
     pub training_tokens: u64,
+    /// The sequence length estimated with: `auto` measured on the dataset (an imported model and
+    /// a dataset), else 1024.
+    pub max_seq_length: u32,
     pub flops_per_token: f64,
     pub training_flops: f64,
     /// Peak memory per device.
@@ -194,6 +197,7 @@ impl From<EstimateResult> for EstimateView {
             total_parameters: r.estimate.total_parameters,
             trainable_parameters: r.estimate.trainable_parameters,
             training_tokens: r.training_tokens,
+            max_seq_length: r.max_seq_length,
             flops_per_token: r.estimate.flops_per_token,
             training_flops: r.estimate.training_flops,
             memory: MemoryView {

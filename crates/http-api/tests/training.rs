@@ -371,12 +371,46 @@ async fn an_import_left_running_by_a_stopped_server_is_stopped_and_done_again() 
     let workdir = e.app.services.settings().training.work_dir.join(format!("import-{}", row.id));
     std::fs::create_dir_all(&workdir).unwrap();
     let mut orphan = std::process::Command::new("sh").arg("-c").arg("sleep 300; true").arg(&workdir).process_group(0).spawn().unwrap();
+    // Until it has exec'd, the child's command line is still this test's: wait for it.
+    let needle = workdir.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(format!("/proc/{}/cmdline", orphan.id())).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle)) {
+        assert!(Instant::now() < deadline, "the stand-in process did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     // The next start stops it, then imports again.
     e.app.services.ensure_builtin_model(None).await.unwrap();
     assert!(orphan.try_wait().unwrap().is_some(), "the orphaned import process is still running");
     let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{}", row.id), |b| b["status"] != "importing", 120).await;
     assert_eq!(ready["status"], "ready", "{ready}");
+}
+
+/// Two jobs start at once on a base model not yet in the model cache: one materialization of
+/// the cache directory at a time (a per-directory lock, a unique temporary name), so both read a
+/// whole model and succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_jobs_on_an_uncached_model_both_train() {
+    let Some(e) = env_with(test_support::Backend::Sqlite, |s| s.training.max_concurrent_jobs = 2).await else { return };
+    let base = import_tiny(&e).await;
+    let cache = e.app.services.settings().training.model_cache_dir.join(&base);
+    assert!(!cache.exists(), "the model is not cached yet");
+    let ds = dataset(&e, "sums", &chat_jsonl(8)).await;
+    let jobs: Vec<String> = futures_util::future::join_all((0..2).map(|_| e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 2))))
+        .await
+        .iter()
+        .map(|a| a.expect(202)["id"].as_str().unwrap().to_string())
+        .collect();
+    for job in &jobs {
+        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 300).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(cache.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary copies left: {leftovers:?}");
 }
 
 /// A stored configuration that does not parse fails its job with an error naming the job and
@@ -399,11 +433,8 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
         e.app.post(&format!("/api/v1/jobs/{first}/cancel"), &e.admin, json!({})).await.expect(200);
         let deadline = Instant::now() + Duration::from_secs(120);
         let (state, message): (String, Option<String>) = loop {
-            let row: (String, Option<String>) = sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1")
-                .bind(&second)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
+            let row: (String, Option<String>) =
+                sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1").bind(&second).fetch_one(&mut conn).await.unwrap();
             if row.0 == "failed" || Instant::now() > deadline {
                 break row;
             }
@@ -434,6 +465,21 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
         let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await;
         let last = checkpoints.body["data"].as_array().unwrap().last().cloned().expect("a checkpoint");
         assert_eq!(last["step"].as_i64().unwrap(), stopped_at, "the stop saved the last completed step");
+        // Checkpoints page for real: oldest first, `after` a checkpoint id.
+        let base = format!("/api/v1/jobs/{job}/checkpoints");
+        let first = e.app.get(&format!("{base}?limit=1"), &e.admin).await.expect(200).clone();
+        assert_eq!((first["data"].as_array().unwrap().len(), first["has_more"].as_bool()), (1, Some(true)), "{first}");
+        let after = first["data"][0]["id"].as_str().unwrap();
+        let second = e.app.get(&format!("{base}?limit=1&after={after}"), &e.admin).await.expect(200).clone();
+        assert!(second["data"][0]["step"].as_i64() > first["data"][0]["step"].as_i64(), "{second}");
+        assert_eq!(second["has_more"], false, "keep_checkpoints is 2: {second}");
+        let bad = e.app.get(&format!("{base}?after=ckpt_nope"), &e.admin).await;
+        assert_eq!(
+            (bad.status.as_u16(), bad.code(), bad.body["error"]["param"].as_str()),
+            (400, "validation_failed", Some("after")),
+            "{}",
+            bad.body
+        );
         assert_eq!(e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.status, 409);
 
         let r = e.app.post(&format!("/api/v1/jobs/{job}/resume"), &e.admin, json!({})).await;
@@ -462,15 +508,10 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
         let audits = e.app.get(&format!("/api/v1/audit-events?target_id={job}&limit=100"), &e.admin).await;
         let mut audits: Vec<Value> = audits.expect(200)["data"].as_array().unwrap().clone();
         audits.reverse(); // newest first → chain order
-        let audited: Vec<String> =
-            audits.iter().filter_map(|a| a["details"]["to"].as_str().map(str::to_string)).collect();
+        let audited: Vec<String> = audits.iter().filter_map(|a| a["details"]["to"].as_str().map(str::to_string)).collect();
         assert_eq!(states[0], "queued", "{states:?}");
         assert_eq!(audited, states[1..].to_vec(), "{backend:?}: each state change after the submission is audited with it");
-        assert_eq!(
-            states,
-            ["queued", "running", "cancelling", "cancelled", "queued", "running", "cancelling", "cancelled"],
-            "{backend:?}"
-        );
+        assert_eq!(states, ["queued", "running", "cancelling", "cancelled", "queued", "running", "cancelling", "cancelled"], "{backend:?}");
     }
 }
 
@@ -549,6 +590,36 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     let mut rank0 = job_body(&base, &ds, 4);
     rank0["config"]["method"]["lora"]["rank"] = json!(0);
     assert_eq!(post(rank0).await.body["error"]["param"], "method.lora.rank");
+
+    // A chat template that cannot label the dataset is refused at submission, naming the record.
+    let system: String = (0..3)
+        .map(|i| {
+            let messages = if i == 2 {
+                json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hi."}])
+            } else {
+                json!([{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hi."}])
+            };
+            json!({ "messages": messages }).to_string() + "\n"
+        })
+        .collect();
+    let with_system = dataset(&e, "with-system", &system).await;
+    let mut gemma = job_body(&base, &with_system, 4);
+    gemma["chat_template"] = json!("gemma");
+    let a = post(gemma).await;
+    assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("dataset_id")), "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("record 2"), "{}", a.body);
+
+    // max_seq_length defaults to auto: resolved at submission from the rendered lengths, to a
+    // multiple of 64, and said in the job's log.
+    let mut auto = job_body(&base, &ds, 4);
+    auto["config"]["data"].as_object_mut().unwrap().remove("max_seq_length");
+    let job = post(auto).await;
+    let resolved = job.expect(202)["config"]["data"]["max_seq_length"].as_u64().expect("a number");
+    assert!(resolved % 64 == 0 && (64..=256).contains(&resolved), "{resolved}");
+    let id = job.id();
+    let logs = e.app.get(&format!("/api/v1/jobs/{id}/events?stream=false&kinds=log&limit=10"), &e.admin).await;
+    assert!(logs.body.to_string().contains(&format!("max_seq_length auto: {resolved} tokens")), "{}", logs.body);
+    e.app.post(&format!("/api/v1/jobs/{id}/cancel"), &e.admin, json!({})).await;
 
     let mut unknown = job_body(&base, &ds, 4);
     unknown["config"]["hyperparameters"]["learnin_rate"] = json!(0.1);

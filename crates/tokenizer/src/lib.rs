@@ -207,9 +207,9 @@ impl ModelTokenizer {
 
 impl TokenCounter for ModelTokenizer {
     /// A text the tokenizer cannot encode (a BPE model whose unknown token is missing from its
-    /// own vocabulary, say) counts as 0; [`ModelTokenizer::try_count`] says why.
-    fn count(&self, text: &str) -> usize {
-        self.try_count(text).unwrap_or(0)
+    /// own vocabulary, say) is an error saying why.
+    fn count(&self, text: &str) -> Result<usize, String> {
+        self.try_count(text).map_err(|e| e.to_string())
     }
 }
 

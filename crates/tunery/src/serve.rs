@@ -218,7 +218,10 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<u8> {
 pub async fn verify_audit(args: ServeArgs) -> anyhow::Result<u8> {
     let cfg = args.resolve()?;
     let current = existing_master_key(&cfg)?.with_context(|| {
-        format!("no master key: {} does not exist and TUNERY_MASTER_KEY is not set (the audit key derives from it)", cfg.master_key_file.display())
+        format!(
+            "no master key: {} does not exist and TUNERY_MASTER_KEY is not set (the audit key derives from it)",
+            cfg.master_key_file.display()
+        )
     })?;
     let keyring = keyring(&cfg, current)?;
     let db = database::Db::open_read_only(&cfg.database_url)

@@ -204,7 +204,12 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     login(&cli);
     let builtin = wait_json(&cli, &["models", "list"], |v| v["data"].as_array().unwrap().iter().any(|m| m["status"] != "importing"), 600);
     let model = builtin["data"][0].clone();
-    assert_eq!((model["name"].as_str(), model["status"].as_str()), (Some("SmolLM2-135M-Instruct"), Some("ready")), "{model}\n{}", srv.logs());
+    assert_eq!(
+        (model["name"].as_str(), model["status"].as_str()),
+        (Some("SmolLM2-135M-Instruct"), Some("ready")),
+        "{model}\n{}",
+        srv.logs()
+    );
     assert_eq!(model["spec"]["layers"], 30);
     assert_eq!(model["catalog_repo_id"], "HuggingFaceTB/SmolLM2-135M-Instruct");
     let base = model["id"].as_str().unwrap().to_string();
@@ -213,20 +218,21 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "greetings"]);
     let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
     let prompts_file = examples().join("greeting-prompts.jsonl");
-    let prompts: Vec<Value> =
-        std::fs::read_to_string(&prompts_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let prompts: Vec<Value> = std::fs::read_to_string(&prompts_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let generate = |id: &str| cli.json(&["models", "generate", id, "--prompts", prompts_file.to_str().unwrap(), "--max-new-tokens", "24"]);
     let before = exact_matches(&generate(&base), &prompts);
 
     // The README's quickstart job, exactly.
     let started = Instant::now();
-    let watched =
-        cli.run(&["jobs", "create", "--model", &base, "--dataset", &ds, "--seq-len", "128", "--max-steps", "60", "--lr", "0.002", "--watch"]);
+    let watched = cli.run(&["jobs", "create", "--model", &base, "--dataset", &ds, "--max-steps", "60", "--lr", "0.002", "--watch"]);
     assert!(watched.status.success(), "{}\nserver logs:\n{}", common::describe(&watched), srv.logs());
     eprintln!("the quickstart job took {:.0} s", started.elapsed().as_secs_f64());
     let jobs = cli.json(&["jobs", "list"]);
     let job = &jobs["data"][0];
     let model_id = job["model_id"].as_str().unwrap().to_string();
+    // max_seq_length auto: these short chats fit in 64 or 128 tokens, not the model's 8192.
+    let seq_len = job["config"]["data"]["max_seq_length"].as_u64().expect("resolved at submission");
+    assert!([64, 128].contains(&seq_len), "{job}");
     let losses = cli.json(&["jobs", "events", job["id"].as_str().unwrap(), "--kinds", "progress"]);
     let losses: Vec<f64> = losses["data"].as_array().unwrap().iter().map(|e| e["data"]["loss"].as_f64().unwrap()).collect();
     assert_eq!(losses.len(), 60);

@@ -19,6 +19,8 @@ pub(crate) enum FilterOutcome {
     Keep { removed: usize },
     /// Dropped for `reason` (a report key), with a note for the example.
     Drop { reason: &'static str, note: String },
+    /// The record cannot be judged (its tokens cannot be counted): the recipe stops.
+    Fail(String),
 }
 
 #[derive(Debug)]
@@ -95,7 +97,10 @@ impl FilterStage {
             }
         }
         if let (Some(counter), true) = (tokens, c.min_tokens.is_some() || c.max_tokens.is_some()) {
-            let n = record_tokens(counter, record) as u64;
+            let n = match record_tokens(counter, record) {
+                Ok(n) => n as u64,
+                Err(why) => return FilterOutcome::Fail(format!("its tokens cannot be counted: {why}")),
+            };
             if let Some(min) = c.min_tokens.filter(|&min| n < min) {
                 return FilterOutcome::Drop { reason: "too_few_tokens", note: format!("{n} tokens, min_tokens is {min}") };
             }

@@ -87,6 +87,9 @@ pub enum RecipeError {
     /// The augmentation endpoint kept failing.
     #[error("{0}")]
     Augment(String),
+    /// A record a step could not process (its tokens could not be counted, say).
+    #[error("record {index}, step {step}: {reason}")]
+    Record { index: u64, step: usize, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -404,6 +407,7 @@ impl<'a> Pipeline<'a> {
                         tally.dropped(index, reason, || note, record, excerpt_masker);
                         return Ok(Flow::Dropped);
                     }
+                    FilterOutcome::Fail(why) => return Err(RecipeError::Record { index: index as u64, step: i, reason: why }),
                 },
                 Stage::Mask { masker, counts } => mask_record(masker, counts, index, record, tally),
                 Stage::Collect(collector) => {

@@ -253,15 +253,15 @@ pub async fn job_logs(
     Ok(Json(event_page(&app.services, &p, &job_id, &kinds, q.after.unwrap_or(0), q.limit.unwrap_or(200).clamp(1, 1000)).await?))
 }
 
-/// Stored checkpoints (the newest `keep_checkpoints`), oldest first.
+/// Stored checkpoints (the newest `keep_checkpoints`), oldest first, paged (`after` is a
+/// checkpoint id).
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}/checkpoints", tag = "jobs", params(("job_id" = String, Path), ListParams),
     responses((status = 200, body = CheckpointList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
 pub async fn job_checkpoints(
     State(app): State<AppState>,
     Caller(p): Caller,
     Path(job_id): Path<String>,
-    ApiQuery(_q): ApiQuery<ListParams>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult<Json<CheckpointList>> {
-    let items = app.services.job_checkpoints(&p, &job_id).await?;
-    Ok(Json(CheckpointList::of(Page { items, has_more: false })))
+    Ok(Json(CheckpointList::of(app.services.job_checkpoints(&p, &job_id, q.after.as_deref(), q.limit).await?)))
 }

@@ -39,11 +39,16 @@ pub struct EstimateResult {
     pub model_name: String,
     pub spec: ModelSpec,
     pub training_tokens: u64,
+    /// The sequence length estimated with (`auto` resolved).
+    pub max_seq_length: u32,
     pub estimate: Estimate,
     /// The requested (or the installation's) device type.
     pub selected: DeviceFit,
     pub devices: Vec<DeviceFit>,
 }
+
+/// What `max_seq_length: "auto"` means in an estimate with no dataset to measure.
+pub const AUTO_WITHOUT_DATASET: u32 = 1024;
 
 /// Tokens of one epoch of a dataset version, from its report: counted tokens when the
 /// statistics have them, else characters ÷ 4.
@@ -53,6 +58,8 @@ pub(crate) fn tokens_of_report(report: &serde_json::Value) -> u64 {
 }
 
 impl Services {
+    /// Estimates a configuration; `max_seq_length: "auto"` is measured on the dataset when an
+    /// imported model and a dataset are given, else taken as [`AUTO_WITHOUT_DATASET`].
     pub async fn estimate(&self, principal: &Principal, req: &EstimateRequest) -> Result<EstimateResult> {
         principal.require(Permission::ViewMetrics)?;
         let (name, spec, base_model_id) = match (&req.base_model_id, &req.catalog_repo_id) {
@@ -72,13 +79,20 @@ impl Services {
             }
             _ => return Err(ValidationError::new("base_model_id", "give exactly one of base_model_id and catalog_repo_id").into()),
         };
+        let mut config = req.config.clone();
         let dataset_tokens = match (&req.dataset_id, req.dataset_tokens) {
             (Some(dataset), None) => {
                 let version = match req.dataset_version {
                     Some(v) => v,
                     None => self.visible_dataset(principal, dataset).await?.dataset.latest_version,
                 };
-                tokens_of_report(&self.version_report(principal, dataset, version).await?.1)
+                let (row, report) = self.version_report(principal, dataset, version).await?;
+                // `auto` is measured as a submission measures it, when the model is imported.
+                if let (Some(id), domain::training::MaxSeqLength::Auto) = (&base_model_id, config.data.max_seq_length) {
+                    let base = self.get_base_model(principal, id).await?;
+                    config = self.measured_config(principal, &base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?.0;
+                }
+                tokens_of_report(&report)
             }
             (None, Some(t)) => t,
             (None, None) => 0,
@@ -86,7 +100,11 @@ impl Services {
                 return Err(ValidationError::new("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into())
             }
         };
-        self.estimate_for(&name, spec, base_model_id.as_deref(), &req.config, dataset_tokens, req).await
+        if config.data.max_seq_length == domain::training::MaxSeqLength::Auto {
+            // Nothing to measure (no dataset, or a catalog model): auto assumes the common 1024.
+            config.data.max_seq_length = domain::training::MaxSeqLength::Tokens(AUTO_WITHOUT_DATASET.min(spec.context_length));
+        }
+        self.estimate_for(&name, spec, base_model_id.as_deref(), &config, dataset_tokens, req).await
     }
 
     pub(crate) async fn estimate_for(
@@ -115,10 +133,14 @@ impl Services {
                 return Err(ValidationError::new("price_per_gpu_hour", format!("must be 0 or more (got {p})")).into());
             }
         }
+        let seq_len = config
+            .data
+            .max_seq_length
+            .tokens()
+            .ok_or_else(|| Error::Internal("max_seq_length \"auto\" is resolved before an estimate".into()))?;
         let h = &config.hyperparameters;
         let epochs = h.epochs;
-        let tokens_per_step =
-            u64::from(config.data.max_seq_length) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
+        let tokens_per_step = u64::from(seq_len) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
         let training_tokens = match h.max_steps {
             Some(steps) => {
                 (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX })
@@ -129,7 +151,7 @@ impl Services {
         let input = EstimateInput {
             method: config.method.kind,
             precision: h.precision.resolve(on_gpu && device.supports_bf16),
-            sequence_length: u64::from(config.data.max_seq_length),
+            sequence_length: u64::from(seq_len),
             micro_batch_size: u64::from(h.micro_batch_size),
             gradient_checkpointing: h.gradient_checkpointing,
             gpus: u64::from(gpus),
@@ -167,6 +189,6 @@ impl Services {
             selected.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
             selected.fits = e.memory_per_device_bytes <= training.device_memory_bytes as f64;
         }
-        Ok(EstimateResult { model_name: name.to_string(), spec, training_tokens, estimate: e, selected, devices })
+        Ok(EstimateResult { model_name: name.to_string(), spec, training_tokens, max_seq_length: seq_len, estimate: e, selected, devices })
     }
 }

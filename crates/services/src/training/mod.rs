@@ -4,6 +4,7 @@
 
 mod data;
 mod estimates;
+mod lengths;
 mod queue;
 mod run;
 mod transition;
@@ -186,9 +187,16 @@ impl Services {
             )
             .into());
         }
+        let mut versions = vec![(&version, "dataset_id")];
+        if let Some(v) = &validation {
+            versions.push((v, "validation_dataset_id"));
+        }
+        let context_length = spec.context_length;
+        let (config, lengths) =
+            self.measured_config(principal, &base, &new.config, new.chat_template.as_deref(), context_length, &versions).await?;
         let tokens = estimates::tokens_of_report(&report);
         let request = EstimateRequest::default();
-        let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &new.config, tokens, &request).await?;
+        let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &config, tokens, &request).await?;
         if !est.selected.fits {
             return Err(refused(
                 Refusal::ModelDoesNotFit,
@@ -220,7 +228,7 @@ impl Services {
             base_model_id: base.row.id.clone(),
             dataset_version_id: version.id.clone(),
             validation_version_id: validation.map(|v| v.id),
-            config: store_config(&new.config, new.merge_lora, new.chat_template.clone())?,
+            config: store_config(&config, new.merge_lora, new.chat_template.clone())?,
             device: self.settings().training.device.clone(),
             estimate: estimate_json.to_string(),
             state: JobState::Queued.as_str().into(),
@@ -245,6 +253,16 @@ impl Services {
         let mut tx = self.db().begin_write().await?;
         database::jobs::insert(tx.conn(), &row).await?;
         database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &serde_json::json!({"state": "queued"}).to_string()).await?;
+        if let (domain::training::MaxSeqLength::Auto, Some(l), Some(n)) =
+            (new.config.data.max_seq_length, lengths, config.data.max_seq_length.tokens())
+        {
+            let message = format!(
+                "max_seq_length auto: {n} tokens (99th percentile {} of {} records, longest {}, counted with the base model's tokenizer through the chat template)",
+                l.p99, l.records, l.max
+            );
+            let data = serde_json::json!({"event": "log", "level": "info", "message": message, "source": "executor"});
+            database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
+        }
         let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
             "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
         }));
@@ -414,9 +432,28 @@ impl Services {
         Ok(downsample(series, points.clamp(2, 5000)))
     }
 
-    pub async fn job_checkpoints(&self, principal: &Principal, id: &str) -> Result<Vec<CheckpointRow>> {
+    /// A page of a job's stored checkpoints, oldest first: `limit` (1 to 100, default 20) after
+    /// the checkpoint `after` names.
+    pub async fn job_checkpoints(
+        &self,
+        principal: &Principal,
+        id: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<CheckpointRow>> {
         self.get_job(principal, id).await?;
-        Ok(database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?)
+        let limit = validate::page_limit(limit)? as usize;
+        let all = database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?;
+        let start = match after {
+            None => 0,
+            Some(cursor) => {
+                1 + all.iter().position(|c| c.id == cursor).ok_or_else(|| {
+                    ValidationError::new("after", format!("'{cursor}' is not a stored checkpoint of job {id} (it may have been pruned)"))
+                })?
+            }
+        };
+        let items: Vec<CheckpointRow> = all.iter().skip(start).take(limit).cloned().collect();
+        Ok(Page { has_more: start + items.len() < all.len(), items })
     }
 
     /// Fine-tuned models the organization has.
@@ -583,7 +620,10 @@ mod tests {
         // The shape stored before schema versions, as written by earlier servers.
         let v1 = r#"{"objective":"sft","method":{"kind":"lora","lora":{"rank":16,"alpha":32.0,"dropout":0.05,"target_modules":"all-linear"},"freeze":{"trainable_layers":2}},"data":{"max_seq_length":512,"packing":true},"hyperparameters":{"epochs":2.0,"max_steps":null,"micro_batch_size":4,"gradient_accumulation_steps":1,"learning_rate":0.0002,"lr_scheduler":"cosine","warmup_steps":0,"weight_decay":0.0,"max_grad_norm":1.0,"seed":42,"precision":"auto","gradient_checkpointing":false,"eval_every_steps":null,"early_stopping_patience":null,"checkpoint_every_steps":50,"keep_checkpoints":2,"log_every_steps":1,"dpo_beta":0.1,"zero_stage":0,"keep_best":false},"merge_lora":false}"#;
         let read = stored_config(v1).unwrap();
-        assert_eq!((read.config.method.lora.rank, read.config.data.max_seq_length, read.merge_lora), (16, 512, false));
+        assert_eq!(
+            (read.config.method.lora.rank, read.config.data.max_seq_length, read.merge_lora),
+            (16, domain::training::MaxSeqLength::Tokens(512), false)
+        );
         // Stored again, it is version 2 and reads back the same.
         assert_eq!(stored_config(&store_config(&read.config, false, None).unwrap()).unwrap(), read);
     }

@@ -114,6 +114,9 @@ impl Services {
             Some(name) => Some(chat_template::ChatTemplate::builtin(&name).map_err(internal)?.source().to_string()),
             None => None,
         };
+        let max_seq_length = config.data.max_seq_length.tokens().ok_or_else(|| {
+            Error::Internal(format!("job {}: the stored configuration has max_seq_length \"auto\", which a submission resolves", row.id))
+        })?;
         let spec = TrainSpec::new(
             config.objective,
             config.method.clone(),
@@ -129,6 +132,7 @@ impl Services {
                 device: row.device.clone(),
                 threads: training.threads,
                 merge_lora,
+                max_seq_length,
             },
         );
         let spec_path = workdir.join("spec.json");
@@ -410,8 +414,16 @@ impl Services {
                 row.model_id = Some(model.id.clone());
                 if let Some(tps) = tokens_per_second {
                     let method = Job::of(row.clone())?.config.method.kind.as_str();
-                    database::base_models::record_throughput(tx.conn(), &row.base_model_id, &training.device_type, method, *tps, id, now_ms())
-                        .await?;
+                    database::base_models::record_throughput(
+                        tx.conn(),
+                        &row.base_model_id,
+                        &training.device_type,
+                        method,
+                        *tps,
+                        id,
+                        now_ms(),
+                    )
+                    .await?;
                 }
                 (JobState::Succeeded, serde_json::json!({"model_id": model.id}))
             }

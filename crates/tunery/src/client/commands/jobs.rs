@@ -41,8 +41,12 @@ pub enum JobsCommand {
     },
     /// Watch a job live: step, loss, tokens/s, until it ends (exit 0 when it succeeds).
     Watch { id: String },
-    /// The job's stored checkpoints.
-    Checkpoints { id: String },
+    /// The job's stored checkpoints, oldest first (paged: --limit, --after, --all).
+    Checkpoints {
+        id: String,
+        #[command(flatten)]
+        list: crate::client::paging::ListArgs,
+    },
     /// Everything the job reported, in order (state changes, progress, evaluations, checkpoints, logs).
     Events {
         id: String,
@@ -260,8 +264,8 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                 t.print();
             }
         }
-        JobsCommand::Checkpoints { id } => {
-            let list = api.get(&format!("{}/checkpoints", job_path(&id)), &[]).await?;
+        JobsCommand::Checkpoints { id, list: paging } => {
+            let list = crate::client::paging::fetch(&mut api, &format!("{}/checkpoints", job_path(&id)), &[], &paging).await?;
             if ctx.json {
                 output::json(&list);
             } else {
@@ -276,6 +280,7 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                     ]);
                 }
                 t.print();
+                crate::client::paging::hint_more(&list);
             }
         }
     }

@@ -26,9 +26,10 @@ pub struct TrainingArgs {
     /// Decoder layers trained by --method freeze.
     #[arg(long)]
     pub trainable_layers: Option<u32>,
-    /// Tokens per training sequence.
-    #[arg(long)]
-    pub seq_len: Option<u32>,
+    /// Tokens per training sequence, or `auto` (the default: the smallest multiple of 64 that
+    /// covers 99% of the dataset's records, capped by the model's context).
+    #[arg(long, value_parser = parse_seq_len)]
+    pub seq_len: Option<Value>,
     /// Pad batches instead of packing examples.
     #[arg(long)]
     pub no_packing: bool,
@@ -92,7 +93,7 @@ impl TrainingArgs {
             (&["method", "lora", "rank"], self.rank.map(Value::from)),
             (&["method", "lora", "alpha"], self.alpha.map(Value::from)),
             (&["method", "freeze", "trainable_layers"], self.trainable_layers.map(Value::from)),
-            (&["data", "max_seq_length"], self.seq_len.map(Value::from)),
+            (&["data", "max_seq_length"], self.seq_len.clone()),
             (&["data", "packing"], self.no_packing.then_some(Value::from(false))),
             (&["hyperparameters", "epochs"], self.epochs.map(Value::from)),
             (&["hyperparameters", "max_steps"], self.max_steps.map(Value::from)),
@@ -120,4 +121,12 @@ impl TrainingArgs {
         }
         Ok(config)
     }
+}
+
+/// `--seq-len`: a number of tokens or `auto`.
+fn parse_seq_len(value: &str) -> Result<Value, String> {
+    if value == "auto" {
+        return Ok(Value::from("auto"));
+    }
+    value.parse::<u32>().map(Value::from).map_err(|_| format!("expected a number of tokens or `auto`, got '{value}'"))
 }
