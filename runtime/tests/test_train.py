@@ -328,3 +328,17 @@ def test_keep_best_saves_the_weights_of_the_best_evaluation(tiny_model_dir, tmp_
     bad = make_spec(tiny_model_dir, train, training={"keep_best": True})
     code, failed = run_train(bad, tmp_path / "bad")
     assert code == 2 and "training.keep_best: needs training.eval_every_steps" in failed[-1]["message"], failed[-1]
+
+
+@pytest.mark.parametrize("optimizer,state_key", [("adamw", "exp_avg"), ("adamw_8bit", "__bnb_optimizer_quant_state__")])
+def test_the_spec_names_the_optimizer_and_nothing_switches_it(tiny_model_dir, tmp_path, optimizer, state_key):
+    # The server resolves the user's "auto"; the runtime uses exactly what the spec names, on any
+    # device (8-bit AdamW runs on the CPU too), as its checkpointed state shows.
+    train = write_jsonl(tmp_path / "t.jsonl", sft_rows(8))
+    spec = make_spec(tiny_model_dir, train, training={"max_steps": 2, "micro_batch_size": 2, "optimizer": optimizer,
+                                                      "checkpoint_every_steps": 2})
+    code, events = run_train(spec, tmp_path / "w")
+    assert code == 0, events[-1]
+    state = torch.load(tmp_path / "w" / "checkpoints" / "step-00000002" / "optimizer.pt", weights_only=False)
+    first = next(iter(state["state"].values()))
+    assert state_key in first, sorted(first)

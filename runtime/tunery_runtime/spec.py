@@ -210,6 +210,8 @@ class TrainingSpec:
     # With more than one process: 0 replicates the model on every rank (DDP); 2 shards
     # gradients and optimizer states, 3 also the weights (FSDP, ZeRO-2/3 style).
     zero_stage: int = 0
+    # adamw, or adamw_8bit (bitsandbytes): named by the server, never switched here.
+    optimizer: str = "adamw"
     # Save the weights of the best evaluation, not the last step's (needs eval_every_steps).
     keep_best: bool = False
 
@@ -330,6 +332,7 @@ def parse_train_spec(doc: Any) -> TrainSpec:
         log_every_steps=t.integer("log_every_steps", 1, min=1),
         dpo_beta=t.number("dpo_beta", 0.1, gt=0),
         zero_stage=t.integer("zero_stage", 0, min=0, max=3),
+        optimizer=t.choice("optimizer", ("adamw", "adamw_8bit"), "adamw"),
         keep_best=t.boolean("keep_best", False),
     )
     t.finish()

@@ -399,14 +399,14 @@ class Trainer:
             )
 
     def setup_optimizer(self) -> None:
-        """AdamW (8-bit on CUDA) without weight decay on biases and norms, the scheduler, and
-        the gradient scaler of fp16."""
+        """The spec's optimizer (AdamW, or bitsandbytes' 8-bit AdamW) without weight decay on
+        biases and norms, the scheduler, and the gradient scaler of fp16."""
         tr = self.tr
         decay = [p for p in self.params if p.ndim >= 2]
         no_decay = [p for p in self.params if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": tr.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         groups = [g for g in groups if g["params"]]
-        if self.device.type == "cuda":
+        if tr.optimizer == "adamw_8bit":
             import bitsandbytes as bnb
 
             self.optimizer = bnb.optim.AdamW8bit(groups, lr=tr.learning_rate)

@@ -163,6 +163,37 @@ pub enum LrScheduler {
     Cosine,
 }
 
+/// The optimizer. `auto` (the default) means AdamW on the CPU and on Apple GPUs, and 8-bit AdamW
+/// (bitsandbytes) on CUDA GPUs; a submission resolves it for the installation's device, so a
+/// stored job and the runtime's spec always name one, and the estimate follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OptimizerChoice {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "adamw")]
+    AdamW,
+    #[serde(rename = "adamw_8bit")]
+    AdamW8bit,
+}
+
+impl OptimizerChoice {
+    /// `auto` resolved for a device type (`cpu` or a GPU type name) and runtime device
+    /// (`auto`, `cpu`, `cuda`, `mps`): 8-bit AdamW only where the job runs on CUDA.
+    pub fn resolve(self, device_type: &str, device: &str) -> OptimizerChoice {
+        match self {
+            OptimizerChoice::Auto if device == "cuda" || (device == "auto" && device_type != "cpu") => OptimizerChoice::AdamW8bit,
+            OptimizerChoice::Auto => OptimizerChoice::AdamW,
+            chosen => chosen,
+        }
+    }
+
+    /// Whether the optimizer keeps its two moments in 8 bits (2 bytes per parameter, not 8).
+    pub fn is_8bit(self) -> bool {
+        self == OptimizerChoice::AdamW8bit
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PrecisionChoice {
@@ -194,6 +225,7 @@ pub struct Hyperparameters {
     pub micro_batch_size: u32,
     pub gradient_accumulation_steps: u32,
     pub learning_rate: f64,
+    pub optimizer: OptimizerChoice,
     pub lr_scheduler: LrScheduler,
     pub warmup_steps: u64,
     pub weight_decay: f64,
@@ -224,6 +256,7 @@ impl Default for Hyperparameters {
             micro_batch_size: 4,
             gradient_accumulation_steps: 1,
             learning_rate: 2e-4,
+            optimizer: OptimizerChoice::Auto,
             lr_scheduler: LrScheduler::Cosine,
             warmup_steps: 0,
             weight_decay: 0.0,
@@ -460,6 +493,20 @@ mod tests {
                 assert_eq!(e.field, "hyperparameters.zero_stage");
             }
         }
+    }
+
+    #[test]
+    fn the_optimizer_is_explicit_once_resolved() {
+        assert_eq!(TrainingConfig::default().hyperparameters.optimizer, OptimizerChoice::Auto);
+        let named = parse(r#"{"hyperparameters": {"optimizer": "adamw_8bit"}}"#).unwrap();
+        assert_eq!(named.hyperparameters.optimizer, OptimizerChoice::AdamW8bit);
+        assert!(parse(r#"{"hyperparameters": {"optimizer": "sgd"}}"#).is_err());
+        assert_eq!(OptimizerChoice::Auto.resolve("cpu", "auto"), OptimizerChoice::AdamW);
+        assert_eq!(OptimizerChoice::Auto.resolve("A100-80GB", "auto"), OptimizerChoice::AdamW8bit);
+        assert_eq!(OptimizerChoice::Auto.resolve("A100-80GB", "cpu"), OptimizerChoice::AdamW);
+        assert_eq!(OptimizerChoice::Auto.resolve("cpu", "cuda"), OptimizerChoice::AdamW8bit);
+        assert_eq!(OptimizerChoice::AdamW.resolve("H100-80GB", "cuda"), OptimizerChoice::AdamW);
+        assert_eq!(serde_json::to_value(OptimizerChoice::AdamW8bit).unwrap(), serde_json::json!("adamw_8bit"));
     }
 
     #[test]

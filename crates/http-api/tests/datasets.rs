@@ -65,6 +65,7 @@ async fn upload_validate_preview_download(app: TestApp) {
     let dataset_id = created["dataset"]["id"].as_str().unwrap().to_string();
     let v = &created["version"];
     assert_eq!(v["version"], 1);
+    assert_eq!(created["dataset"]["latest_version"], 1, "the dataset shows the version the upload just created");
     assert_eq!(v["records"], 4);
     assert_eq!(v["valid_records"], 3);
     assert_eq!(v["invalid_records"], 1);

@@ -24,25 +24,7 @@ fn start(data: &Path, key: &Path, extra: &[&str]) -> ServerProcess {
 }
 
 async fn login(http: &reqwest::Client, url: &str, register: bool) -> String {
-    if register {
-        let r = http
-            .post(format!("{url}/api/v1/auth/register"))
-            .json(&json!({"email": "root@example.com", "name": "Root", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"email": "root@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["access_token"].as_str().expect("an access token").to_string()
+    common::access_token(http, url, "root@example.com", PASSWORD, register).await
 }
 
 /// The status and error code of `GET /api/v1/me` with `token`.

@@ -28,25 +28,7 @@ fn start(db: &TestDb) -> ServerProcess {
 }
 
 async fn admin_token(http: &reqwest::Client, url: &str, register: bool) -> String {
-    if register {
-        let r = http
-            .post(format!("{url}/api/v1/auth/register"))
-            .json(&json!({"email": "admin@example.com", "name": "Admin", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["access_token"].as_str().expect("token").to_string()
+    common::access_token(http, url, "admin@example.com", PASSWORD, register).await
 }
 
 /// Every item of a list endpoint, following its cursor: `cursor(last item)` is the query

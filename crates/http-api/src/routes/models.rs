@@ -226,7 +226,7 @@ pub async fn compare_base_models(
 
 /// Peak memory per device, FLOPs, time and cost of a run, on this installation's device type
 /// and on every known GPU type; see docs/estimates.md for the formulas.
-#[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body(content = Object, description = "base_model_id or catalog_repo_id; config (objective, method, data, hyperparameters); dataset_tokens or dataset_id (+ dataset_version); gpus; zero_stage; device_type; optimizer_8bit; price_per_gpu_hour"),
+#[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body(content = Object, description = "base_model_id or catalog_repo_id; config (objective, method, data, hyperparameters); dataset_tokens or dataset_id (+ dataset_version); gpus; zero_stage; device_type; price_per_gpu_hour (the optimizer is config.hyperparameters.optimizer)"),
     responses((status = 200, body = EstimateView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
 pub async fn create_estimate(
     State(app): State<AppState>,

@@ -190,6 +190,8 @@ impl Services {
                 return Err(e);
             }
         };
+        // The row as committed: version 1 is its latest.
+        let dataset = DatasetRow { latest_version: version.version, ..dataset };
         let access = DatasetAccess {
             my_permissions: self.permissions_in(principal, dataset.project_id.as_deref()).await?.0,
             shared_with: n.shared_with,

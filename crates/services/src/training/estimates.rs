@@ -29,7 +29,6 @@ pub struct EstimateRequest {
     pub zero_stage: Option<u8>,
     /// The device type to time and price the run on (default: the installation's).
     pub device_type: Option<String>,
-    pub optimizer_8bit: Option<bool>,
     pub price_per_gpu_hour: Option<f64>,
 }
 
@@ -162,7 +161,8 @@ impl Services {
                 TargetModules::Preset(_) => vec![],
             },
             freeze_trainable_layers: u64::from(config.method.freeze.trainable_layers),
-            optimizer_8bit: req.optimizer_8bit.unwrap_or(false),
+            // `auto` is what the run would use on the device estimated for.
+            optimizer_8bit: h.optimizer.resolve(device.name, if on_gpu { "cuda" } else { "cpu" }).is_8bit(),
             training_tokens,
         };
         let e = estimate::estimate(&spec, &input);

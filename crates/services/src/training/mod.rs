@@ -192,8 +192,10 @@ impl Services {
             versions.push((v, "validation_dataset_id"));
         }
         let context_length = spec.context_length;
-        let (config, lengths) =
+        let (mut config, lengths) =
             self.measured_config(principal, &base, &new.config, new.chat_template.as_deref(), context_length, &versions).await?;
+        let training = &self.settings().training;
+        config.hyperparameters.optimizer = config.hyperparameters.optimizer.resolve(&training.device_type, &training.device);
         let tokens = estimates::tokens_of_report(&report);
         let request = EstimateRequest::default();
         let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &config, tokens, &request).await?;

@@ -108,7 +108,9 @@ impl Services {
         }
 
         let resume_from = self.checkpoint_to_resume(row, &workdir).await?;
-        let (config, merge_lora, chat_template) = (job.config.clone(), job.merge_lora, job.chat_template.clone());
+        let (mut config, merge_lora, chat_template) = (job.config.clone(), job.merge_lora, job.chat_template.clone());
+        // Jobs stored before the optimizer was resolved at submission resolve it here, the same way.
+        config.hyperparameters.optimizer = config.hyperparameters.optimizer.resolve(&training.device_type, &row.device);
         // A built-in template chosen by name goes to the runtime as its Jinja source.
         let chat_template = match chat_template {
             Some(name) => Some(chat_template::ChatTemplate::builtin(&name).map_err(internal)?.source().to_string()),

@@ -265,3 +265,27 @@ impl Cli {
 pub fn describe(out: &Output) -> String {
     format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// An access token for `email` (registered first when `register`; the first account of a fresh
+/// server becomes its administrator), through the real HTTP API.
+pub async fn access_token(http: &reqwest::Client, url: &str, email: &str, password: &str, register: bool) -> String {
+    if register {
+        let r = http
+            .post(format!("{url}/api/v1/auth/register"))
+            .json(&serde_json::json!({"email": email, "name": "Admin", "password": password}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201);
+    }
+    let login: serde_json::Value = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("a JSON answer");
+    login["access_token"].as_str().expect("an access token").to_string()
+}
