@@ -87,4 +87,4 @@ pub use reader::BlobReader;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, PART_SIZE as S3_PART_SIZE};
 pub use store::{BlobInfo, BlobStore, RotationReport};
-pub use writer::BlobWriter;
+pub use writer::{BlobWriter, SealedBlob};

@@ -14,6 +14,31 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+/// A written and sealed blob whose id is known, not yet stored under it: [`SealedBlob::commit`]
+/// stores it (or finds it stored already, and discards this copy); dropping it discards it.
+pub struct SealedBlob {
+    store: Arc<Inner>,
+    temp: TempFile,
+    data_key: DataKey,
+    id: String,
+    size: u64,
+}
+
+impl SealedBlob {
+    /// The plaintext's SHA-256: the id the blob is stored under.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Moves the sealed file into place under its id; a blob stored already keeps its copy. A
+    /// blob deleted since another writer stored the same content is stored again.
+    pub fn commit(self) -> Result<BlobInfo> {
+        let SealedBlob { store, temp, data_key, id, size } = self;
+        store.commit(temp, &id, size, &data_key)?;
+        Ok(BlobInfo { id, size })
+    }
+}
+
 /// Writes one blob: `std::io::Write` the plaintext, then [`BlobWriter::finish`] to store it
 /// under its SHA-256. Memory is a few chunks (see the crate header); nothing but ciphertext
 /// reaches the disk. Dropping the writer without finishing (or calling [`BlobWriter::abort`])
@@ -50,7 +75,14 @@ impl BlobWriter {
 
     /// Seals the last chunk, fsyncs, and moves the blob into place under its id. If the blob is
     /// already stored, the new copy is discarded.
-    pub fn finish(mut self) -> Result<BlobInfo> {
+    pub fn finish(self) -> Result<BlobInfo> {
+        self.seal()?.commit()
+    }
+
+    /// Seals the last chunk and fsyncs: the id is known, the blob not yet stored under it. The
+    /// caller can then hold the id (so that a concurrent delete of an identical blob cannot
+    /// remove what it is about to reference) before [`SealedBlob::commit`].
+    pub fn seal(mut self) -> Result<SealedBlob> {
         if let Some(reason) = self.failed.take() {
             return Err(Error::WriterFailed { reason });
         }
@@ -59,8 +91,7 @@ impl BlobWriter {
         let id = hex::encode(std::mem::take(&mut self.hasher).finalize());
         let BlobWriter { store, sealer, temp, data_key, size, .. } = self;
         sealer.finish()?;
-        store.commit(temp, &id, size, &data_key)?;
-        Ok(BlobInfo { id, size })
+        Ok(SealedBlob { store, temp, data_key, id, size })
     }
 
     /// Abandons the blob and removes its temp file (the same as dropping the writer).

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod blob_holds;
 mod crypto;
 pub mod datasets;
 pub mod error;
@@ -52,6 +53,8 @@ struct Inner {
     /// How far each running preprocess operation has read, by operation id.
     progress: std::sync::Mutex<std::collections::HashMap<String, Arc<datasets::OperationProgress>>>,
     settings: Settings,
+    /// Blob ids held by writers until their rows commit, and deletions in progress.
+    blob_holds: Arc<blob_holds::BlobHolds>,
     /// One lock per directory being materialized from the blob store (model cache, checkpoints).
     materialize_locks: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     /// The token-signing and audit keys, derived from the master keys (never stored).
@@ -82,6 +85,7 @@ impl Services {
                 settings,
                 keys,
                 materialize_locks: std::sync::Mutex::default(),
+                blob_holds: Arc::default(),
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
@@ -96,6 +100,10 @@ impl Services {
         &self,
     ) -> &std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>> {
         &self.inner.materialize_locks
+    }
+
+    pub(crate) fn blob_holds(&self) -> Arc<blob_holds::BlobHolds> {
+        self.inner.blob_holds.clone()
     }
 
     pub(crate) fn derived_keys(&self) -> &keys::DerivedKeys {

@@ -1,6 +1,7 @@
 //! Streaming bytes into the blob store from async code, with the organization's storage quota
 //! reserved as the bytes arrive.
 
+use crate::blob_holds::BlobHold;
 use crate::{Error, Result, Services};
 use blob_store::BlobInfo;
 use std::io::Write;
@@ -16,7 +17,7 @@ pub struct BlobUpload {
     services: Services,
     organization_id: String,
     tx: Option<mpsc::Sender<Vec<u8>>>,
-    task: Option<JoinHandle<std::result::Result<BlobInfo, String>>>,
+    task: Option<JoinHandle<std::result::Result<(BlobInfo, BlobHold), String>>>,
     /// Bytes written so far.
     pub written: i64,
     /// Bytes of quota this upload holds.
@@ -32,14 +33,15 @@ impl Services {
     /// the organization's storage is reserved as bytes arrive.
     pub(crate) fn blob_upload(&self, organization_id: &str, charge_quota: bool, limit: i64) -> Result<BlobUpload> {
         // Every blob-store call runs on a blocking thread: the store does file (or S3) I/O.
-        let blobs = self.blobs_handle();
+        let (blobs, holds) = (self.blobs_handle(), self.blob_holds());
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(8);
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = blobs.writer().map_err(|e| e.to_string())?;
             while let Some(chunk) = rx.blocking_recv() {
                 writer.write_all(&chunk).map_err(|e| e.to_string())?;
             }
-            writer.finish().map_err(|e| e.to_string())
+            let sealed = writer.seal().map_err(|e| e.to_string())?;
+            crate::blob_holds::commit_held(&holds, sealed).map_err(|e| e.to_string())
         });
         Ok(BlobUpload {
             services: self.clone(),
@@ -93,8 +95,9 @@ impl BlobUpload {
         }
     }
 
-    /// Completes the blob: its id (plaintext SHA-256) and size.
-    pub async fn finish(mut self) -> Result<BlobInfo> {
+    /// Completes the blob: its id (plaintext SHA-256) and size, and a hold on it to keep until
+    /// the rows that reference it are committed.
+    pub async fn finish(mut self) -> Result<(BlobInfo, BlobHold)> {
         self.tx = None;
         let task = self.task.take().ok_or_else(|| Error::Internal("blob writer missing".into()))?;
         task.await.map_err(internal)?.map_err(Error::Internal)
@@ -141,11 +144,13 @@ impl Services {
         }
     }
 
-    /// Deletes blobs that no version or upload part uses any more (after the transaction that
-    /// dropped their last reference committed). Failures are logged: an orphan blob wastes
-    /// space but loses nothing.
+    /// Deletes blobs that nothing references any more (after the transaction that dropped
+    /// their last reference committed): each id is marked first (skipped while a writer holds
+    /// it, see `blob_holds`), then its references are checked in the database, then the file
+    /// goes. Failures are logged: an orphan blob wastes space but loses nothing.
     pub(crate) async fn collect_blobs(&self, ids: Vec<String>) {
         for id in ids {
+            let Some(mark) = self.blob_holds().mark_for_delete(&id) else { continue };
             let in_use = match self.db().read().await {
                 Ok(mut c) => database::datasets::blob_in_use(&mut c, &id).await.unwrap_or(true),
                 Err(_) => true,
@@ -157,6 +162,7 @@ impl Services {
                     tracing::warn!(blob = %id, error = %e, "could not delete an unused blob");
                 }
             }
+            drop(mark);
         }
     }
 }

@@ -13,6 +13,8 @@ pub(crate) struct Ingested {
     pub report: ScanReport,
     /// The report, stored encrypted like the data (its error messages quote records).
     pub report_blob_id: String,
+    /// Keeps the report blob while the version that references it is written.
+    pub _report_hold: std::sync::Arc<crate::blob_holds::BlobHold>,
 }
 
 /// A whole-file problem as the services' error (the file is not a dataset Tunery can read).
@@ -26,7 +28,7 @@ impl Services {
     /// Detects the format (unless given), then validates and measures the whole blob in one
     /// streaming pass; the report is stored as an encrypted blob of its own.
     pub(crate) async fn ingest_blob(&self, blob_id: &str, filename: &str, format: Option<FormatSpec>) -> Result<Ingested> {
-        let blobs = self.blobs_handle();
+        let (blobs, holds) = (self.blobs_handle(), self.blob_holds());
         let (id, filename) = (blob_id.to_string(), filename.to_string());
         let counter = self.token_counter();
         let max_tokens = self.settings().max_tokens_per_record;
@@ -48,8 +50,8 @@ impl Services {
             let spec = report.format.clone().ok_or_else(|| Error::Internal("the scan settled no format".into()))?;
             let mut writer = blobs.writer().map_err(internal)?;
             serde_json::to_writer(&mut writer, &report).map_err(internal)?;
-            let report_blob_id = writer.finish().map_err(internal)?.id;
-            Ok(Ingested { spec, report, report_blob_id })
+            let (info, hold) = crate::blob_holds::commit_held(&holds, writer.seal().map_err(internal)?)?;
+            Ok(Ingested { spec, report, report_blob_id: info.id, _report_hold: std::sync::Arc::new(hold) })
         })
         .await
         .map_err(internal)?

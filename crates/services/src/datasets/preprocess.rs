@@ -173,17 +173,21 @@ impl Services {
     }
 
     async fn finish_operation(&self, mut op: OperationRow, outcome: Result<Preprocessed>) -> Result<()> {
+        // The report blob is held until the operation row that references it commits.
+        let mut held = None;
         match outcome {
             Ok(done) => {
-                let blobs = self.blobs_handle();
+                let (blobs, holds) = (self.blobs_handle(), self.blob_holds());
                 let report = done.report.clone();
-                let blob = tokio::task::spawn_blocking(move || -> Result<String> {
+                let (blob, hold) = tokio::task::spawn_blocking(move || -> Result<_> {
                     let mut writer = blobs.writer().map_err(internal)?;
                     serde_json::to_writer(&mut writer, &report).map_err(internal)?;
-                    Ok(writer.finish().map_err(internal)?.id)
+                    let (info, hold) = crate::blob_holds::commit_held(&holds, writer.seal().map_err(internal)?)?;
+                    Ok((info.id, hold))
                 })
                 .await
                 .map_err(internal)??;
+                held = Some(hold);
                 op.status = "completed".into();
                 op.version_id = Some(done.version.id);
                 op.validation_dataset_id = done.validation.map(|(d, _)| d.dataset.id);
@@ -197,6 +201,7 @@ impl Services {
         let mut tx = self.db().begin_write().await?;
         database::operations::finish(tx.conn(), &op, now_ms()).await?;
         tx.commit().await?;
+        drop(held);
         Ok(())
     }
 
@@ -278,7 +283,9 @@ impl Services {
         let blobs = self.blobs_handle();
         let blob_id = source.blob_id.clone();
         let has_split = validation_name.is_some();
-        let (main, validation, report) = tokio::task::spawn_blocking(move || -> Result<(BlobInfo, Option<BlobInfo>, serde_json::Value)> {
+        let holds = self.blob_holds();
+        type Held = (BlobInfo, crate::blob_holds::BlobHold);
+        let (main, validation, report) = tokio::task::spawn_blocking(move || -> Result<(Held, Option<Held>, serde_json::Value)> {
             let open = || -> std::io::Result<Box<dyn Read>> {
                 use std::sync::atomic::Ordering::Relaxed;
                 let reader = blobs.reader(&blob_id).map_err(std::io::Error::other)?;
@@ -294,14 +301,19 @@ impl Services {
             let augmenter = augmenter.as_ref().map(|a| a as &dyn datasets::recipe::augment::Augmenter);
             let tools = RecipeTools { tokens: tokens.as_deref(), augmenter, random_access: random.as_ref() };
             let report = datasets::apply_recipe(&open, &spec, &parsed, outputs, tools).map_err(recipe_error)?;
-            let main = main.finish().map_err(internal)?;
-            let validation = validation.map(|w| w.finish()).transpose().map_err(internal)?;
+            let commit = |w: blob_store::BlobWriter| crate::blob_holds::commit_held(&holds, w.seal().map_err(internal)?);
+            let main = commit(main)?;
+            let validation = validation.map(commit).transpose()?;
             Ok((main, validation, serde_json::to_value(&report).map_err(internal)?))
         })
         .await
         .map_err(internal)??;
+        // Held until the versions that reference them are written (or the outputs dropped).
+        let (main, main_hold) = main;
+        let (validation, validation_hold) = validation.unzip();
         let made: Vec<String> = std::iter::once(main.id.clone()).chain(validation.as_ref().map(|v| v.id.clone())).collect();
         if report["records_out"].as_u64() == Some(0) {
+            drop((main_hold, validation_hold));
             self.collect_blobs(made).await;
             let dropped: Vec<String> = report["steps"]
                 .as_array()
@@ -316,6 +328,7 @@ impl Services {
             .into());
         }
         let result = self.store_outputs(principal, &access, &source, recipe, main, validation, validation_name, &report, ctx).await;
+        drop((main_hold, validation_hold));
         if result.is_err() {
             self.collect_blobs(made).await;
         }

@@ -159,9 +159,10 @@ impl Services {
         expected_sha256: Option<&str>,
     ) -> Result<PartRow> {
         let expected = expected_sha256.map(|s| sha256_param("sha256", s)).transpose()?;
-        let blob = writer.finish().await?;
+        let (blob, hold) = writer.finish().await?;
         if let Some(expected) = expected {
             if expected != blob.id {
+                drop(hold);
                 self.collect_blobs(vec![blob.id.clone()]).await;
                 return Err(Error::ChecksumMismatch(format!(
                     "part {number}: the received {} bytes have SHA-256 {}, not {expected}; send the part again",
@@ -181,11 +182,13 @@ impl Services {
         let current = database::uploads::get(tx.conn(), &principal.organization_id, &upload.id).await.or_not_found("upload")?;
         if current.status != "pending" {
             drop(tx);
+            drop(hold);
             self.collect_blobs(vec![blob.id]).await;
             return Err(Error::Conflict(format!("the upload is {}, not pending", current.status)));
         }
         let replaced = database::uploads::put_part(tx.conn(), &part).await?;
         tx.commit().await?;
+        drop(hold);
         if let Some(old) = replaced {
             self.collect_blobs(vec![old.blob_id]).await;
         }
@@ -293,8 +296,12 @@ impl Services {
             database::uploads::set_progress(tx.conn(), &upload.id, done).await?;
             tx.commit().await?;
         }
-        let blob = tokio::task::spawn_blocking(move || writer.finish()).await.map_err(internal)?.map_err(internal)?;
+        let holds = self.blob_holds();
+        let (blob, hold) = tokio::task::spawn_blocking(move || crate::blob_holds::commit_held(&holds, writer.seal().map_err(internal)?))
+            .await
+            .map_err(internal)??;
         if blob.id != sha256 {
+            drop(hold);
             self.collect_blobs(vec![blob.id.clone()]).await;
             return Err(Error::ChecksumMismatch(format!(
                 "the joined parts ({} bytes) have SHA-256 {}, not {sha256}: a part is wrong or they are listed out of order",
@@ -312,6 +319,7 @@ impl Services {
                 .await
                 .map(|(a, v)| (a.dataset.id, v.id)),
         };
+        drop(hold);
         if created.is_err() {
             self.collect_blobs(vec![blob_id]).await;
         }

@@ -121,7 +121,7 @@ impl Services {
         let filename = crate::datasets::uploads::safe_filename(filename)?;
         let reserved = writer.reserved;
         let org = principal.organization_id.clone();
-        let blob = match writer.finish().await {
+        let (blob, hold) = match writer.finish().await {
             Ok(b) => b,
             Err(e) => {
                 self.release_storage(&org, reserved).await?;
@@ -130,6 +130,7 @@ impl Services {
         };
         let blob_id = blob.id.clone();
         let created = self.create_dataset_from_blob(principal, n, blob, &filename, reserved, ctx).await;
+        drop(hold);
         if created.is_err() {
             self.release_storage(&org, reserved).await?;
             self.collect_blobs(vec![blob_id]).await;

@@ -15,6 +15,14 @@ pub struct StoredFile {
     pub size_bytes: u64,
 }
 
+/// A directory stored as blobs.
+pub(crate) struct StoredDirectory {
+    pub files: Vec<StoredFile>,
+    pub size: u64,
+    /// Keep until the row listing `files` is committed.
+    pub holds: Vec<crate::blob_holds::BlobHold>,
+}
+
 /// Parses a manifest column.
 pub fn parse_manifest(json: &str) -> Vec<StoredFile> {
     serde_json::from_str(json).unwrap_or_default()
@@ -42,25 +50,26 @@ fn safe_relative(path: &str) -> bool {
 }
 
 impl Services {
-    /// Stores every file under `dir` as a blob; returns the manifest (sorted by path) and the total size.
-    pub(crate) async fn store_directory(&self, dir: &Path) -> Result<(Vec<StoredFile>, u64)> {
-        let blobs = self.blobs_handle();
+    /// Stores every file under `dir` as a blob: the manifest (sorted by path), the total size,
+    /// and holds on the blobs to keep until the row that lists them is committed.
+    pub(crate) async fn store_directory(&self, dir: &Path) -> Result<StoredDirectory> {
+        let (blobs, holds) = (self.blobs_handle(), self.blob_holds());
         let dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<(Vec<StoredFile>, u64)> {
+        tokio::task::spawn_blocking(move || -> Result<StoredDirectory> {
             let mut files = Vec::new();
             walk(&dir, &dir, &mut files).map_err(internal)?;
             files.sort();
-            let mut stored = Vec::with_capacity(files.len());
-            let mut total = 0;
+            let mut stored = StoredDirectory { files: Vec::with_capacity(files.len()), size: 0, holds: Vec::new() };
             for (rel, path) in files {
                 let mut source = std::fs::File::open(&path).map_err(internal)?;
                 let mut writer = blobs.writer().map_err(internal)?;
                 let size = std::io::copy(&mut source, &mut writer).map_err(internal)?;
-                let info = writer.finish().map_err(internal)?;
-                total += size;
-                stored.push(StoredFile { path: rel, blob_id: info.id, size_bytes: size });
+                let (info, hold) = crate::blob_holds::commit_held(&holds, writer.seal().map_err(internal)?)?;
+                stored.size += size;
+                stored.files.push(StoredFile { path: rel, blob_id: info.id, size_bytes: size });
+                stored.holds.push(hold);
             }
-            Ok((stored, total))
+            Ok(stored)
         })
         .await
         .map_err(internal)?
@@ -109,13 +118,7 @@ impl Services {
 
     /// Deletes the blobs of a manifest that nothing else uses.
     pub(crate) async fn release_files(&self, files: &[StoredFile]) -> Result<()> {
-        for f in files {
-            let in_use = database::datasets::blob_in_use(&mut *self.db().read().await?, &f.blob_id).await?;
-            if !in_use {
-                let (blobs, id) = (self.blobs_handle(), f.blob_id.clone());
-                tokio::task::spawn_blocking(move || blobs.delete(&id)).await.map_err(internal)?.map_err(internal)?;
-            }
-        }
+        self.collect_blobs(files.iter().map(|f| f.blob_id.clone()).collect()).await;
         Ok(())
     }
 }

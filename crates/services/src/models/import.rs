@@ -142,9 +142,10 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<BaseModel> {
         let filename = crate::datasets::safe_filename(filename)?;
-        let blob = upload.finish().await?;
+        let (blob, hold) = upload.finish().await?;
         let source = Source::Uploaded { blob_id: blob.id.clone(), filename };
         let started = self.start_import(principal, &validate::name("name", name)?, "upload", source, ctx).await;
+        drop(hold);
         if started.is_err() {
             self.collect_blobs(vec![blob.id]).await;
         }
@@ -326,7 +327,7 @@ impl Services {
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_string))
             });
-            let (files, size) = self.store_directory(&output_dir).await?;
+            let super::files::StoredDirectory { files, size, holds } = self.store_directory(&output_dir).await?;
             let catalog = domain::catalog::catalog().into_iter().find(|m| {
                 m.spec.architecture == spec.architecture
                     && m.spec.layers == spec.layers
@@ -344,7 +345,9 @@ impl Services {
             done.files = serde_json::to_string(&files).map_err(internal)?;
             done.size_bytes = size as i64;
             done.updated_at = now_ms();
-            self.finish_import(&done).await
+            let finished = self.finish_import(&done).await;
+            drop(holds);
+            finished
         }
         .await;
         let _ = std::fs::remove_dir_all(&workdir);

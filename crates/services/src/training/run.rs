@@ -30,6 +30,8 @@ enum Outcome {
     Succeeded {
         model: Box<database::models::ModelRow>,
         tokens_per_second: Option<f64>,
+        /// The model's blobs, held until `settle` commits the row that lists them.
+        _holds: Vec<crate::blob_holds::BlobHold>,
     },
     Failed {
         code: String,
@@ -290,7 +292,7 @@ impl Services {
     /// one before it is copied: then it is skipped (a newer one follows).
     async fn store_checkpoint(&self, row: &JobRow, workdir: &Path, step: i64, path: &str) -> Result<()> {
         let dir = workdir.join(path);
-        let (files, size) = match self.store_directory(&dir).await {
+        let crate::models::files::StoredDirectory { files, size, holds } = match self.store_directory(&dir).await {
             Ok(stored) if dir.is_dir() => stored,
             Ok(_) | Err(_) => {
                 return self.job_log(&row.id, "debug", &format!("checkpoint of step {step} was superseded before it was stored")).await;
@@ -319,6 +321,7 @@ impl Services {
             }
         }
         tx.commit().await?;
+        drop(holds);
         self.release_files(&released).await
     }
 
@@ -328,9 +331,9 @@ impl Services {
         if exit.code == Some(0) {
             if let Some(summary) = report.finished {
                 let output = workdir.join(report.output_path.as_deref().unwrap_or("output"));
-                let model = Box::new(self.store_model(&current, &output, &summary).await?);
+                let (model, holds) = self.store_model(&current, &output, &summary).await?;
                 let tps = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64);
-                return Ok(Outcome::Succeeded { model, tokens_per_second: tps });
+                return Ok(Outcome::Succeeded { model: Box::new(model), tokens_per_second: tps, _holds: holds });
             }
             return Ok(Outcome::Failed {
                 code: "protocol_error".into(),
@@ -374,13 +377,14 @@ impl Services {
         job: &JobRow,
         output: &Path,
         summary: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<database::models::ModelRow> {
-        let (mut files, mut size) = self.store_directory(output).await?;
+    ) -> Result<(database::models::ModelRow, Vec<crate::blob_holds::BlobHold>)> {
+        let crate::models::files::StoredDirectory { mut files, mut size, mut holds } = self.store_directory(output).await?;
         let merged = output.with_file_name("output-merged");
         if merged.is_dir() {
-            let (more, more_size) = self.store_directory(&merged).await?;
-            files.extend(more.into_iter().map(|f| StoredFile { path: format!("merged/{}", f.path), ..f }));
-            size += more_size;
+            let more = self.store_directory(&merged).await?;
+            files.extend(more.files.into_iter().map(|f| StoredFile { path: format!("merged/{}", f.path), ..f }));
+            size += more.size;
+            holds.extend(more.holds);
         }
         let config = Job::of(job.clone())?.config;
         let row = database::models::ModelRow {
@@ -399,7 +403,7 @@ impl Services {
             created_by: job.created_by.clone(),
             created_at: now_ms(),
         };
-        Ok(row)
+        Ok((row, holds))
     }
 
     /// Records how a run ended: one transaction with the state change, its event and audit, and
@@ -411,7 +415,7 @@ impl Services {
         let mut row = database::jobs::get_any(tx.conn(), id).await?;
         let from = current_state(&row)?;
         let (next, details) = match &outcome {
-            Outcome::Succeeded { model, tokens_per_second } => {
+            Outcome::Succeeded { model, tokens_per_second, .. } => {
                 database::models::insert(tx.conn(), model).await?;
                 row.model_id = Some(model.id.clone());
                 if let Some(tps) = tokens_per_second {
