@@ -286,3 +286,45 @@ pub async fn delete_checkpoint(conn: &mut Conn, id: &str) -> Result<Option<Strin
     sqlx::query("DELETE FROM job_checkpoints WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(files)
 }
+
+/// Gives the job's lease to `instance` until `until` (at its claim, in the claim's transaction).
+pub async fn set_lease(conn: &mut Conn, id: &str, instance: &str, until: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND runner_instance = $3")
+        .bind(until)
+        .bind(id)
+        .bind(instance)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Renews the leases of the jobs `instance` runs; returns the ids of those of them a cancel
+/// (from any server) has moved to `cancelling`.
+pub async fn renew_leases(conn: &mut Conn, instance: &str, until: i64) -> Result<Vec<String>> {
+    sqlx::query("UPDATE jobs SET lease_expires_at = $1 WHERE runner_instance = $2 AND state IN ('running', 'cancelling')")
+        .bind(until)
+        .bind(instance)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE runner_instance = $1 AND state = 'cancelling'")
+        .bind(instance)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Whether job `id`'s lease has expired at `now` (or it never had one).
+pub async fn lease_expired(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
+    let until: Option<i64> = sqlx::query_scalar("SELECT lease_expires_at FROM jobs WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
+    Ok(until.is_none_or(|t| t < now))
+}
+
+/// Running or cancelling jobs whose lease has expired at `now` (or that never had one): their
+/// server is gone.
+pub async fn expired_leases(conn: &mut Conn, now: i64) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state IN ('running', 'cancelling') AND (lease_expires_at IS NULL OR lease_expires_at < $1) ORDER BY created_at"
+    ))
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -62,6 +62,9 @@ pub struct TrainingSettings {
     pub default_max_restarts: u32,
     /// Seconds a stopping runtime gets to save its checkpoint before SIGKILL.
     pub stop_grace_s: u64,
+    /// Seconds a server's lease on a job it runs lasts; it renews it every third of that. On a
+    /// shared PostgreSQL another server takes a job over only after its lease expired.
+    pub job_lease_s: u64,
     /// The Hugging Face Hub (or a mirror with the same layout) that `hub` imports download from.
     pub hub_base_url: String,
     /// A Hub access token for gated or private repositories (never logged).
@@ -85,6 +88,7 @@ impl Default for TrainingSettings {
             price_per_device_hour: None,
             default_max_restarts: 2,
             stop_grace_s: 120,
+            job_lease_s: 30,
             hub_base_url: "https://huggingface.co".into(),
             hub_token: None,
         }

@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// Training jobs running at once; more wait in the queue (FIFO).
     #[arg(long, env = "TUNERY_MAX_CONCURRENT_JOBS")]
     pub max_concurrent_jobs: Option<usize>,
+    /// Seconds a server's lease on a running job lasts (renewed every third); with several
+    /// servers on one PostgreSQL, another takes the job over once it expired.
+    #[arg(long, env = "TUNERY_JOB_LEASE_S")]
+    pub job_lease_s: Option<u64>,
     /// The runtime's device: auto, cpu, cuda or mps.
     #[arg(long, env = "TUNERY_TRAINING_DEVICE")]
     pub training_device: Option<String>,
@@ -137,6 +141,7 @@ struct FileConfig {
     runtime_dir: Option<PathBuf>,
     builtin_model_gguf: Option<PathBuf>,
     max_concurrent_jobs: Option<usize>,
+    job_lease_s: Option<u64>,
     training_device: Option<String>,
     device_type: Option<String>,
     training_threads: Option<u32>,
@@ -329,6 +334,10 @@ impl ServeArgs {
         if let Some(v) = self.max_concurrent_jobs.or(file.max_concurrent_jobs) {
             anyhow::ensure!(v >= 1, "--max-concurrent-jobs must be at least 1");
             t.max_concurrent_jobs = v;
+        }
+        if let Some(v) = self.job_lease_s.or(file.job_lease_s) {
+            anyhow::ensure!((3..=3600).contains(&v), "--job-lease-s must be between 3 and 3600 (got {v})");
+            t.job_lease_s = v;
         }
         t.device = self.training_device.or(file.training_device).unwrap_or_else(|| "auto".into());
         anyhow::ensure!(

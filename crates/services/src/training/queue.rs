@@ -80,6 +80,7 @@ impl Services {
     /// checkpoint), then queued jobs start in FIFO order up to the concurrency limit.
     pub async fn start_training(&self) -> Result<()> {
         self.recover_jobs().await?;
+        self.spawn_lease_keeper();
         let services = self.clone();
         tokio::spawn(async move {
             loop {
@@ -139,6 +140,7 @@ impl Services {
             let details = serde_json::json!({"attempt": row.attempt});
             let audit = AuditEvent::system(Some(&row.organization_id), "job.running");
             change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Running, details, audit, &RequestContext::default()).await?;
+            database::jobs::set_lease(tx.conn(), &row.id, self.queue().instance(), lease_until(self)).await?;
             tx.commit().await?;
             self.signal_job(&row.id);
             return Ok(Some(row));
@@ -150,8 +152,61 @@ impl Services {
     /// still alive, is stopped first (so nothing runs twice); then a cancelling job ends
     /// cancelled and a running one is queued again to continue from its last checkpoint.
     async fn recover_jobs(&self) -> Result<usize> {
-        let mut stuck = database::jobs::in_state(&mut *self.db().read().await?, JobState::Running.as_str(), 10_000).await?;
-        stuck.extend(database::jobs::in_state(&mut *self.db().read().await?, JobState::Cancelling.as_str(), 10_000).await?);
+        let stuck = match self.db().backend() {
+            // One server owns a SQLite database: whatever it finds running at start, it left.
+            database::Backend::Sqlite => {
+                let mut all = database::jobs::in_state(&mut *self.db().read().await?, JobState::Running.as_str(), 10_000).await?;
+                all.extend(database::jobs::in_state(&mut *self.db().read().await?, JobState::Cancelling.as_str(), 10_000).await?);
+                all
+            }
+            // Several servers may share PostgreSQL: only jobs whose owner stopped renewing.
+            database::Backend::Postgres => database::jobs::expired_leases(&mut *self.db().read().await?, crate::now_ms()).await?,
+        };
+        self.take_over(stuck, "the server restarted while the job ran").await
+    }
+
+    /// Every third of the lease: renews the leases of the jobs this server runs, stops those a
+    /// cancel on another server moved to `cancelling`, and (on PostgreSQL) takes over jobs whose
+    /// server stopped renewing.
+    fn spawn_lease_keeper(&self) {
+        let services = self.clone();
+        let every = std::time::Duration::from_millis(self.settings().training.job_lease_s * 1000 / 3);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if services.queue().is_shutting_down() {
+                    break;
+                }
+                if let Err(e) = services.keep_leases().await {
+                    tracing::warn!(error = %e, "could not renew job leases");
+                }
+            }
+        });
+    }
+
+    async fn keep_leases(&self) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        let cancelling = database::jobs::renew_leases(tx.conn(), self.queue().instance(), lease_until(self)).await?;
+        tx.commit().await?;
+        for id in cancelling {
+            self.queue().stop(&id);
+        }
+        if self.db().backend() == database::Backend::Postgres {
+            let me = self.queue().instance();
+            let expired = database::jobs::expired_leases(&mut *self.db().read().await?, crate::now_ms()).await?;
+            let others: Vec<_> = expired.into_iter().filter(|j| j.runner_instance.as_deref() != Some(me)).collect();
+            if !others.is_empty() {
+                self.take_over(others, "its server stopped renewing the job's lease; taken over").await?;
+                self.queue().wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reconciles jobs whose server is gone: the orphaned runtime, if it runs here, is stopped
+    /// first (so nothing runs twice); then a cancelling job ends cancelled and a running one is
+    /// queued again to continue from its last checkpoint.
+    async fn take_over(&self, stuck: Vec<database::jobs::JobRow>, reason: &str) -> Result<usize> {
         let grace = std::time::Duration::from_secs(self.settings().training.stop_grace_s);
         for job in &stuck {
             if let Some(pid) = job.runner_pid {
@@ -161,12 +216,20 @@ impl Services {
             let mut tx = self.db().begin_write().await?;
             database::jobs::lock(tx.conn(), &job.id).await?;
             let mut row = database::jobs::get_any(tx.conn(), &job.id).await?;
+            // Re-checked under the row lock: settled, claimed again or renewed meanwhile → not ours.
+            let same_owner = row.runner_instance == job.runner_instance;
+            if !same_owner
+                || (self.db().backend() == database::Backend::Postgres
+                    && !database::jobs::lease_expired(tx.conn(), &job.id, crate::now_ms()).await?)
+            {
+                continue;
+            }
             let next = match current_state(&row)? {
                 JobState::Cancelling => JobState::Cancelled,
                 JobState::Running => JobState::Queued,
                 _ => continue, // settled meanwhile
             };
-            let details = serde_json::json!({"reason": "the server restarted while the job ran"});
+            let details = serde_json::json!({"reason": reason, "previous_runner": job.runner_instance});
             let audit = AuditEvent::system(Some(&row.organization_id), &format!("job.{}", next.as_str()));
             change_state(tx.conn(), self.derived_keys(), &mut row, next, details, audit, &RequestContext::default()).await?;
             tx.commit().await?;
@@ -174,4 +237,9 @@ impl Services {
         }
         Ok(stuck.len())
     }
+}
+
+/// When a lease taken or renewed now expires.
+fn lease_until(services: &Services) -> i64 {
+    crate::now_ms() + services.settings().training.job_lease_s as i64 * 1000
 }

@@ -1,0 +1,153 @@
+//! Several servers on one PostgreSQL (and one data directory): each running job is leased by
+//! the server that runs it. Killed mid-job, its server stops renewing; another server takes the
+//! job over after the lease — never before — stopping the orphaned runtime first, and the job
+//! finishes from its checkpoint with exactly one runtime at a time. A cancel sent to a server
+//! that does not run the job reaches the one that does.
+
+mod common;
+
+use common::{Cli, ServerProcess};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use test_support::{backends, Backend, TestDb};
+
+const LEASE_S: &str = "3";
+
+fn start(db: &TestDb, data: &Path, python: &Path) -> ServerProcess {
+    let runtime = test_support::runtime_dir();
+    ServerProcess::start(&[
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--runtime-python",
+        python.to_str().unwrap(),
+        "--runtime-dir",
+        runtime.to_str().unwrap(),
+        "--training-threads",
+        "1",
+        "--job-lease-s",
+        LEASE_S,
+        "--rate-limit-per-second",
+        "10000",
+    ])
+}
+
+fn logged_in(url: &str, register: bool) -> Cli {
+    let cli = Cli::new(url);
+    let password = "several servers\n";
+    if register {
+        cli.ok_with(&["register", "--email", "ops@example.com", "--name", "Ops", "--password-stdin"], password);
+    }
+    cli.ok_with(&["login", "--email", "ops@example.com", "--password-stdin"], password);
+    cli
+}
+
+fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let v = cli.json(args);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out on tunery {args:?}: {v}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn job(cli: &Cli, base: &str, ds: &str, steps: &str) -> String {
+    let job = cli.json(&[
+        "jobs",
+        "create",
+        "--model",
+        base,
+        "--dataset",
+        ds,
+        "--method",
+        "lora",
+        "--rank",
+        "4",
+        "--seq-len",
+        "64",
+        "--batch",
+        "2",
+        "--max-steps",
+        steps,
+        "--lr",
+        "0.01",
+        "--checkpoint-every",
+        "10",
+    ]);
+    job["id"].as_str().unwrap().to_string()
+}
+
+fn states(cli: &Cli, id: &str) -> Vec<Value> {
+    cli.json(&["jobs", "events", id, "--kinds", "started,state"])["data"].as_array().cloned().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_server_dies_is_taken_over_after_its_lease_and_cancels_reach_the_owner() {
+    let Some(python) = test_support::runtime_python() else { return };
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = TestDb::fresh(Backend::Postgres).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut first = start(&db, data.path(), &python);
+    let cli = logged_in(&first.url, true);
+    let tiny = test_support::tiny_model_dir().unwrap();
+    let base = cli.json(&["models", "import", "--name", "tiny", "--dir", tiny.to_str().unwrap(), "--wait"]);
+    let base = base["id"].as_str().unwrap().to_string();
+    let records: String = (0..24)
+        .map(|i| {
+            json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let file = data.path().join("chat.jsonl");
+    std::fs::write(&file, records).unwrap();
+    let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "chat"]);
+    let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
+
+    // The first server runs the job; a second one starts and leaves it alone while the lease
+    // is renewed (two leases go by).
+    let id = job(&cli, &base, &ds, "100000");
+    wait_json(&cli, &["jobs", "checkpoints", &id], |v| !v["data"].as_array().unwrap().is_empty(), 120);
+    let second = start(&db, data.path(), &python);
+    std::thread::sleep(Duration::from_secs(7));
+    let running = cli.json(&["jobs", "show", &id]);
+    assert_eq!(running["state"], "running", "{running}");
+    assert_eq!(states(&cli, &id).iter().filter(|e| e["kind"] == "started").count(), 1, "taken over while its owner lived");
+
+    // The first server dies: the second takes the job over once the lease expired, and it goes on
+    // from its checkpoint.
+    first.kill9();
+    let killed_at = Instant::now();
+    let cli = logged_in(&second.url, false);
+    let started = |cli: &Cli| states(cli, &id).into_iter().filter(|e| e["kind"] == "started").collect::<Vec<_>>();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while started(&cli).len() < 2 {
+        assert!(Instant::now() < deadline, "not taken over:\n{}", second.logs());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(killed_at.elapsed() >= Duration::from_secs(2), "taken over before the lease could expire");
+    let events = states(&cli, &id);
+    let starts = started(&cli);
+    assert!(starts[1]["data"]["resumed_from_step"].as_i64().unwrap() >= 10, "it continued from its checkpoint: {events:?}");
+    let takeover =
+        events.iter().position(|e| e["data"]["reason"].as_str().is_some_and(|r| r.contains("stopped renewing"))).expect("a takeover event");
+    assert!(takeover < events.iter().rposition(|e| e["kind"] == "started").unwrap(), "the takeover came before the new runtime");
+    let resumed = starts[1]["data"]["resumed_from_step"].as_i64().unwrap();
+    wait_json(&cli, &["jobs", "show", &id], |v| v["current_step"].as_i64().unwrap_or(0) > resumed + 5, 120);
+
+    // Cancelled through a third server, which does not run it: the owner (the second) stops it.
+    let third = start(&db, data.path(), &python);
+    let cli3 = logged_in(&third.url, false);
+    cli3.ok(&["jobs", "cancel", &id]);
+    let stopped = wait_json(&cli3, &["jobs", "show", &id], |v| v["state"] == "cancelled" || v["state"] == "failed", 120);
+    assert_eq!(stopped["state"], "cancelled", "{stopped}\n{}", second.logs());
+    assert_eq!(started(&cli3).len(), 2, "never a third runtime");
+    drop(third);
+}
