@@ -1,8 +1,7 @@
 //! API views of base models, estimates, jobs, their events and checkpoints, and fine-tuned models.
 
 use crate::views::secs;
-use database::jobs::{CheckpointRow, EventRow};
-use database::models::ModelRow;
+use database::jobs::EventRow;
 use domain::catalog::CatalogModel;
 use domain::estimate::{DeviceFit, ThroughputSource};
 use domain::model_spec::ModelSpec;
@@ -355,11 +354,12 @@ pub struct CheckpointView {
     pub created_at: i64,
 }
 
-impl From<CheckpointRow> for CheckpointView {
-    fn from(c: CheckpointRow) -> Self {
+impl From<services::models::Checkpoint> for CheckpointView {
+    fn from(k: services::models::Checkpoint) -> Self {
+        let c = k.row;
         CheckpointView {
             object: "job.checkpoint",
-            files: services::models::files::parse_manifest(&c.files).len(),
+            files: k.files.len(),
             created_at: secs(c.created_at),
             id: c.id,
             job_id: c.job_id,
@@ -393,13 +393,14 @@ pub struct ModelView {
     pub created_at: i64,
 }
 
-impl From<ModelRow> for ModelView {
-    fn from(m: ModelRow) -> Self {
+impl From<services::models::FineTunedModel> for ModelView {
+    fn from(f: services::models::FineTunedModel) -> Self {
+        let m = f.row;
         ModelView {
             object: "model",
-            files: services::models::files::parse_manifest(&m.files).len(),
-            config: serde_json::from_str(&m.config).unwrap_or_default(),
-            metrics: serde_json::from_str(&m.metrics).unwrap_or_default(),
+            files: f.files.len(),
+            config: f.config,
+            metrics: f.metrics,
             created_at: secs(m.created_at),
             id: m.id,
             organization_id: m.organization_id,

@@ -413,8 +413,8 @@ async fn two_concurrent_jobs_on_an_uncached_model_both_train() {
     assert!(leftovers.is_empty(), "temporary copies left: {leftovers:?}");
 }
 
-/// A stored configuration that does not parse fails its job with an error naming the job and
-/// the column when the job is claimed, never a default configuration.
+/// A stored configuration, or a base model's stored file manifest, that does not parse fails
+/// the job with an error naming what when the job is claimed, never a default (an empty model).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
     use sqlx::Connection;
@@ -430,6 +430,14 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
         let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
         let damaged = r#"{"schema_version": 2, "hyperparameters": {"epochs": "two"}}"#;
         sqlx::query("UPDATE jobs SET config = $1 WHERE id = $2").bind(damaged).bind(&second).execute(&mut conn).await.unwrap();
+        // A third job, whose base model's stored file manifest is damaged after the submission.
+        let third = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
+        sqlx::query("UPDATE base_models SET files = $1 WHERE id = $2")
+            .bind("[{\"path\": 3}]")
+            .bind(&base)
+            .execute(&mut conn)
+            .await
+            .unwrap();
         e.app.post(&format!("/api/v1/jobs/{first}/cancel"), &e.admin, json!({})).await.expect(200);
         let deadline = Instant::now() + Duration::from_secs(120);
         let (state, message): (String, Option<String>) = loop {
@@ -445,6 +453,18 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
         assert!(message.contains(&second) && message.contains("stored configuration") && message.contains("epochs"), "{message}");
         // Reading it is an error too, not a job shown with a default configuration.
         assert_eq!(e.app.get(&format!("/api/v1/jobs/{second}"), &e.admin).await.status, 500);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (state, message): (String, Option<String>) = loop {
+            let row: (String, Option<String>) =
+                sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1").bind(&third).fetch_one(&mut conn).await.unwrap();
+            if row.0 == "failed" || Instant::now() > deadline {
+                break row;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(state, "failed", "{backend:?}");
+        let message = message.unwrap_or_default();
+        assert!(message.contains(&base) && message.contains("stored file manifest does not parse"), "{message}");
     }
 }
 

@@ -273,10 +273,7 @@ pub async fn list_model_files(
     Path(model_id): Path<String>,
 ) -> ApiResult<Json<ModelFileList>> {
     let m = app.services.get_model(&p, &model_id).await?;
-    let data = services::models::files::parse_manifest(&m.files)
-        .into_iter()
-        .map(|f| ModelFileView { path: f.path, size_bytes: f.size_bytes, sha256: f.blob_id })
-        .collect();
+    let data = m.files.into_iter().map(|f| ModelFileView { path: f.path, size_bytes: f.size_bytes, sha256: f.blob_id }).collect();
     Ok(Json(ModelFileList { object: "list", data }))
 }
 

@@ -75,7 +75,7 @@ pub struct Lineage {
     /// Training jobs that used this version (to train or to validate).
     pub jobs: Vec<crate::training::Job>,
     /// Fine-tuned models trained on this version.
-    pub models: Vec<database::models::ModelRow>,
+    pub models: Vec<crate::models::FineTunedModel>,
 }
 
 /// Checks a new dataset's fields; returns (name, description, visibility).
@@ -458,7 +458,11 @@ impl Services {
             .into_iter()
             .map(crate::training::Job::of)
             .collect::<Result<Vec<_>>>()?;
-        let models = database::models::using_dataset_version(&mut conn, &principal.organization_id, &v.id).await?;
+        let models = database::models::using_dataset_version(&mut conn, &principal.organization_id, &v.id)
+            .await?
+            .into_iter()
+            .map(crate::models::FineTunedModel::of)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Lineage { version: v, ancestors, descendants, jobs, models })
     }
 }

@@ -23,9 +23,10 @@ pub(crate) struct StoredDirectory {
     pub holds: Vec<crate::blob_holds::BlobHold>,
 }
 
-/// Parses a manifest column.
-pub fn parse_manifest(json: &str) -> Vec<StoredFile> {
-    serde_json::from_str(json).unwrap_or_default()
+/// Parses a stored manifest column of `owner` (a model, a checkpoint): one that does not parse
+/// is an error naming the owner, never an empty list.
+pub fn parse_manifest(owner: &str, json: &str) -> crate::Result<Vec<StoredFile>> {
+    serde_json::from_str(json).map_err(|e| crate::Error::Internal(format!("{owner}: the stored file manifest does not parse: {e}")))
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {

@@ -65,8 +65,8 @@ impl Services {
         let training = &self.settings().training;
         let (base_files, base_id, adapter) = if id.starts_with("mdl_") {
             let model = self.get_model(principal, id).await?;
-            let base = database::base_models::get_any(&mut *self.db().read().await?, &model.base_model_id).await?;
-            (parse_manifest(&base.files), base.id, Some(parse_manifest(&model.files)))
+            let base = database::base_models::get_any(&mut *self.db().read().await?, &model.row.base_model_id).await?;
+            (parse_manifest(&format!("base model {}", base.id), &base.files)?, base.id, Some(model.files))
         } else {
             let base = self.get_base_model(principal, id).await?;
             if base.row.status != "ready" {

@@ -172,7 +172,8 @@ impl Services {
             .details(serde_json::json!({"name": row.name, "bytes": row.size_bytes}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        self.collect_blobs(super::files::parse_manifest(&files).into_iter().map(|f| f.blob_id).collect()).await;
+        let released = super::files::parse_manifest(&format!("base model {id}"), &files)?;
+        self.collect_blobs(released.into_iter().map(|f| f.blob_id).collect()).await;
         let cached = self.settings().training.model_cache_dir.join(id);
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(cached)).await;
         Ok(())
@@ -188,7 +189,7 @@ impl Services {
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         self.spawn_import(row.clone(), source);
-        Ok(BaseModel::of(row))
+        BaseModel::of(row)
     }
 
     /// At start: imports the built-in model from its GGUF file unless it is there already;

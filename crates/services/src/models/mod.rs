@@ -38,10 +38,53 @@ pub struct BaseModel {
 }
 
 impl BaseModel {
-    fn of(row: BaseModelRow) -> BaseModel {
-        let spec = row.spec.as_deref().and_then(|s| serde_json::from_str(s).ok());
-        let files = files::parse_manifest(&row.files);
-        BaseModel { row, spec, files }
+    /// A stored row with its figures and manifest parsed; either not parsing is an error
+    /// naming the model.
+    pub(crate) fn of(row: BaseModelRow) -> crate::Result<BaseModel> {
+        let spec = match row.spec.as_deref() {
+            None => None,
+            Some(s) => Some(
+                serde_json::from_str(s)
+                    .map_err(|e| crate::Error::Internal(format!("base model {}: the stored figures do not parse: {e}", row.id)))?,
+            ),
+        };
+        let files = files::parse_manifest(&format!("base model {}", row.id), &row.files)?;
+        Ok(BaseModel { row, spec, files })
+    }
+}
+
+/// A fine-tuned model with its stored manifest, configuration and metrics parsed.
+#[derive(Debug, Clone)]
+pub struct FineTunedModel {
+    pub row: database::models::ModelRow,
+    pub files: Vec<StoredFile>,
+    pub config: serde_json::Value,
+    pub metrics: serde_json::Value,
+}
+
+impl FineTunedModel {
+    pub(crate) fn of(row: database::models::ModelRow) -> crate::Result<FineTunedModel> {
+        let owner = format!("model {}", row.id);
+        let json = |column: &str, text: &str| {
+            serde_json::from_str(text).map_err(|e| crate::Error::Internal(format!("{owner}: the stored {column} does not parse: {e}")))
+        };
+        let (config, metrics) = (json("configuration", &row.config)?, json("metrics", &row.metrics)?);
+        let files = files::parse_manifest(&owner, &row.files)?;
+        Ok(FineTunedModel { row, files, config, metrics })
+    }
+}
+
+/// A stored checkpoint with its manifest parsed.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub row: database::jobs::CheckpointRow,
+    pub files: Vec<StoredFile>,
+}
+
+impl Checkpoint {
+    pub(crate) fn of(row: database::jobs::CheckpointRow) -> crate::Result<Checkpoint> {
+        let files = files::parse_manifest(&format!("checkpoint {}", row.id), &row.files)?;
+        Ok(Checkpoint { row, files })
     }
 }
 
@@ -67,14 +110,14 @@ impl Services {
         let limit = limit.unwrap_or(50).clamp(1, 200);
         let rows = database::base_models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
         let page = Page::from_rows(rows, limit);
-        Ok(Page { items: page.items.into_iter().map(BaseModel::of).collect(), has_more: page.has_more })
+        Ok(Page { items: page.items.into_iter().map(BaseModel::of).collect::<crate::Result<_>>()?, has_more: page.has_more })
     }
 
     pub async fn get_base_model(&self, principal: &Principal, id: &str) -> Result<BaseModel> {
         principal.require(Permission::ViewMetrics)?;
         let row =
             database::base_models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("base model")?;
-        Ok(BaseModel::of(row))
+        BaseModel::of(row)
     }
 }
 

@@ -31,7 +31,7 @@ impl Services {
         if row.status != "ready" {
             return Err(ValidationError::new(field, format!("base model {id} is not ready (it is {})", row.status)).into());
         }
-        let files = super::files::parse_manifest(&row.files);
+        let files = super::files::parse_manifest(&format!("base model {id}"), &row.files)?;
         let file = files.iter().find(|f| f.path == "tokenizer.json").ok_or_else(|| {
             Error::from(ValidationError::new(field, format!("base model {id} has no tokenizer.json to count tokens with")))
         })?;

@@ -15,7 +15,7 @@ pub use queue::Queue;
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;
 use crate::{now_ms, Error, Page, Principal, Refusal, RequestContext, Result, Services};
-use database::jobs::{CheckpointRow, EventRow, JobRow};
+use database::jobs::{EventRow, JobRow};
 use domain::ids::IdKind;
 use domain::training::{JobState, Objective, TrainingConfig};
 use domain::{validate, Permission, ValidationError};
@@ -442,7 +442,7 @@ impl Services {
         id: &str,
         after: Option<&str>,
         limit: Option<i64>,
-    ) -> Result<Page<CheckpointRow>> {
+    ) -> Result<Page<crate::models::Checkpoint>> {
         self.get_job(principal, id).await?;
         let limit = validate::page_limit(limit)? as usize;
         let all = database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?;
@@ -454,7 +454,7 @@ impl Services {
                 })?
             }
         };
-        let items: Vec<CheckpointRow> = all.iter().skip(start).take(limit).cloned().collect();
+        let items = all.iter().skip(start).take(limit).cloned().map(crate::models::Checkpoint::of).collect::<Result<Vec<_>>>()?;
         Ok(Page { has_more: start + items.len() < all.len(), items })
     }
 
@@ -464,11 +464,13 @@ impl Services {
         principal: &Principal,
         after: Option<&str>,
         limit: Option<i64>,
-    ) -> Result<Page<database::models::ModelRow>> {
+    ) -> Result<Page<crate::models::FineTunedModel>> {
         principal.require(Permission::ViewMetrics)?;
-        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let limit = validate::page_limit(limit)?;
         let rows = database::models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
-        Ok(Page::from_rows(rows, limit))
+        let page = Page::from_rows(rows, limit);
+        let items = page.items.into_iter().map(crate::models::FineTunedModel::of).collect::<Result<_>>()?;
+        Ok(Page { items, has_more: page.has_more })
     }
 
     /// Opens one file of a fine-tuned model (decrypted as it is read); downloading weights needs
@@ -482,10 +484,10 @@ impl Services {
     ) -> Result<(crate::models::StoredFile, blob_store::BlobReader)> {
         let model = self.get_model(principal, id).await?;
         principal.require(Permission::DeployModel)?;
-        let file = crate::models::files::parse_manifest(&model.files)
-            .into_iter()
-            .find(|f| f.path == path)
-            .ok_or_else(|| ValidationError::new("path", format!("model {id} has no file '{path}' (GET …/models/{id}/files lists them)")))?;
+        let file =
+            model.files.into_iter().find(|f| f.path == path).ok_or_else(|| {
+                ValidationError::new("path", format!("model {id} has no file '{path}' (GET …/models/{id}/files lists them)"))
+            })?;
         let (blobs, blob_id) = (self.blobs_handle(), file.blob_id.clone());
         let reader = tokio::task::spawn_blocking(move || blobs.reader(&blob_id))
             .await
@@ -496,9 +498,10 @@ impl Services {
         Ok((file, reader))
     }
 
-    pub async fn get_model(&self, principal: &Principal, id: &str) -> Result<database::models::ModelRow> {
+    pub async fn get_model(&self, principal: &Principal, id: &str) -> Result<crate::models::FineTunedModel> {
         principal.require(Permission::ViewMetrics)?;
-        database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")
+        let row = database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")?;
+        crate::models::FineTunedModel::of(row)
     }
 }
 

@@ -85,7 +85,7 @@ impl Services {
 
         let base = database::base_models::get_any(&mut *self.db().read().await?, &row.base_model_id).await?;
         let model_dir = training.model_cache_dir.join(&base.id);
-        self.materialize(&parse_manifest(&base.files), &model_dir).await?;
+        self.materialize(&parse_manifest(&format!("base model {}", base.id), &base.files)?, &model_dir).await?;
 
         let org = row.organization_id.clone();
         let train = database::datasets::version_by_id(&mut *self.db().read().await?, &org, &row.dataset_version_id).await?;
@@ -221,7 +221,7 @@ impl Services {
         let Some(c) = chosen else { return Ok(None) };
         let dir = workdir.join("checkpoints").join(format!("step-{:08}", c.step));
         if !dir.join("state.json").is_file() {
-            self.materialize(&parse_manifest(&c.files), &dir).await?;
+            self.materialize(&parse_manifest(&format!("checkpoint {}", c.id), &c.files)?, &dir).await?;
         }
         Ok(Some(dir))
     }
@@ -316,7 +316,7 @@ impl Services {
         if all.len() > keep {
             for old in &all[..all.len() - keep] {
                 if let Some(files) = database::jobs::delete_checkpoint(tx.conn(), &old.id).await? {
-                    released.extend(parse_manifest(&files));
+                    released.extend(parse_manifest(&format!("checkpoint {}", old.id), &files)?);
                 }
             }
         }
