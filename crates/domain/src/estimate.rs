@@ -95,6 +95,10 @@ pub struct EstimateInput {
     /// Decoder layers trained by `freeze`.
     pub freeze_trainable_layers: u64,
     pub optimizer_8bit: bool,
+    /// DPO: every example is a chosen and a rejected sequence (twice the rows per batch), and
+    /// a frozen reference scores both — a copy of the weights for full and freeze training, the
+    /// base without its adapter for the LoRA family.
+    pub dpo: bool,
     /// Tokens the run trains on (dataset tokens × epochs), for time and cost.
     pub training_tokens: u64,
 }
@@ -247,6 +251,9 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
         Method::Full => total as f64 * act_bytes.max(2.0),
         _ => total as f64 * act_bytes,
     };
+    // DPO's frozen reference: its own copy of the weights unless an adapter can be switched off.
+    let adapters = matches!(input.method, Method::Lora | Method::Qlora | Method::Dora);
+    let reference = if input.dpo && !adapters { total as f64 * act_bytes } else { 0.0 };
     let moments = if input.optimizer_8bit { 2.0 } else { 8.0 };
     let per_trainable = match (input.method, input.precision) {
         // Mixed precision: the 16-bit weight is counted in `weights`; gradient, master and moments here.
@@ -264,7 +271,8 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
     let i = f64::from(spec.intermediate_size);
     let q = spec.query_width() as f64;
     let kv = spec.kv_width() as f64;
-    let tokens = (input.sequence_length * input.micro_batch_size) as f64;
+    let rows = input.micro_batch_size * if input.dpo { 2 } else { 1 };
+    let tokens = (input.sequence_length * rows) as f64;
     let layer_full = (4.0 * h + (2.0 * h + 2.0 * (q + 2.0 * kv) + 2.0 * q + 2.0 * h) + (2.0 * h + 8.0 * i)) * act_bytes / 2.0;
     let layers = f64::from(spec.layers);
     let activations = if input.gradient_checkpointing {
@@ -273,7 +281,7 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
         tokens * layers * layer_full
     };
     let logits = tokens * f64::from(spec.vocab_size) * 8.0;
-    let weights = weights / zero_weight_div;
+    let weights = weights / zero_weight_div + reference;
     let subtotal = weights + trainable_state + activations + logits;
     let overhead = 0.75 * GIB + 0.05 * subtotal;
     let memory = MemoryBreakdown { weights, trainable_state, activations, logits, overhead };
@@ -287,6 +295,10 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
     };
     if input.gradient_checkpointing {
         flops_per_token += 2.0 * n + 2.0 * attention;
+    }
+    if input.dpo {
+        // Both sequences of a pair train, and the reference runs a forward pass over both.
+        flops_per_token = 2.0 * (flops_per_token + 2.0 * n + 2.0 * attention);
     }
     Estimate {
         total_parameters: total,
@@ -373,8 +385,24 @@ mod tests {
             lora_targets: vec![],
             freeze_trainable_layers: 2,
             optimizer_8bit: false,
+            dpo: false,
             training_tokens: 10_000_000,
         }
+    }
+
+    #[test]
+    fn dpo_counts_its_reference_and_both_sequences() {
+        let spec = llama2_7b();
+        let total = spec.parameter_counts().total() as f64;
+        let (sft, dpo) = (input(Method::Full), EstimateInput { dpo: true, ..input(Method::Full) });
+        let (a, b) = (estimate(&spec, &sft), estimate(&spec, &dpo));
+        assert_eq!(b.memory.weights - a.memory.weights, total * 2.0, "a 16-bit frozen copy");
+        assert_eq!(b.memory.activations, 2.0 * a.memory.activations, "chosen and rejected rows");
+        assert_eq!(b.memory.logits, 2.0 * a.memory.logits);
+        assert!(b.flops_per_token > 2.0 * a.flops_per_token, "two sequences plus the reference's forward pass");
+        // LoRA's reference is the base with the adapter switched off: no second copy.
+        let (lora, lora_dpo) = (input(Method::Lora), EstimateInput { dpo: true, ..input(Method::Lora) });
+        assert_eq!(estimate(&spec, &lora).memory.weights, estimate(&spec, &lora_dpo).memory.weights);
     }
 
     fn gib(bytes: f64) -> f64 {

@@ -163,6 +163,7 @@ impl Services {
             freeze_trainable_layers: u64::from(config.method.freeze.trainable_layers),
             // `auto` is what the run would use on the device estimated for.
             optimizer_8bit: h.optimizer.resolve(device.name, if on_gpu { "cuda" } else { "cpu" }).is_8bit(),
+            dpo: config.objective == domain::training::Objective::Dpo,
             training_tokens,
         };
         let e = estimate::estimate(&spec, &input);
