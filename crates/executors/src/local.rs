@@ -224,3 +224,22 @@ impl Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn relative_paths_are_refused_before_anything_starts() {
+        let runtime_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime");
+        let command =
+            RuntimeCommand { python: PathBuf::from("/bin/sh"), runtime_dir: std::path::absolute(runtime_dir).unwrap(), env: vec![] };
+        let workdir = std::env::temp_dir();
+        // The runtime runs in its work directory: a relative spec would name another file there.
+        match command.start("train", Path::new(".tunery/work/job/spec.json"), &workdir) {
+            Err(StartError::RelativePath(p)) => assert_eq!(p, Path::new(".tunery/work/job/spec.json")),
+            other => panic!("expected a refusal, got {:?}", other.map(|r| r.pid)),
+        }
+        assert!(matches!(command.start("train", &workdir.join("spec.json"), Path::new("work")), Err(StartError::RelativePath(_))));
+    }
+}
