@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{Cli, ServerProcess};
+use common::{wait_json, Cli, ServerProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -33,18 +33,6 @@ fn server(data_dir: &Path, python: &Path, extra: &[&str]) -> ServerProcess {
     ];
     args.extend_from_slice(extra);
     ServerProcess::start(&args)
-}
-
-fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let v = cli.json(args);
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out on tunery {args:?}: {v}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// Processes whose command line names `needle` (the job's work directory).

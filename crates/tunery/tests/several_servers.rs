@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Cli, ServerProcess};
+use common::{wait_json, Cli, ServerProcess};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,18 +42,6 @@ fn logged_in(url: &str, register: bool) -> Cli {
     }
     cli.ok_with(&["login", "--email", "ops@example.com", "--password-stdin"], password);
     cli
-}
-
-fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let v = cli.json(args);
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out on tunery {args:?}: {v}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 fn job(cli: &Cli, base: &str, ds: &str, steps: &str) -> String {

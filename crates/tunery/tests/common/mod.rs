@@ -289,3 +289,16 @@ pub async fn access_token(http: &reqwest::Client, url: &str, email: &str, passwo
         .expect("a JSON answer");
     login["access_token"].as_str().expect("an access token").to_string()
 }
+
+/// Runs `tunery ARGS --json` until `done` holds for its answer, at most `seconds`.
+pub fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&serde_json::Value) -> bool, seconds: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let v = cli.json(args);
+        if done(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out on tunery {args:?}: {v}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
