@@ -129,6 +129,13 @@ pub async fn chain_batch(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<
         .await?)
 }
 
+/// Whether the newest record was written before the chain was keyed (false for an empty log).
+pub async fn newest_is_unkeyed(conn: &mut Conn) -> Result<bool> {
+    let newest: Option<Option<String>> =
+        sqlx::query_scalar("SELECT key_id FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    Ok(matches!(newest, Some(None)))
+}
+
 /// How many records were written before the chain was keyed.
 pub async fn unkeyed_records(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE key_id IS NULL").fetch_one(&mut *conn).await?)

@@ -163,6 +163,11 @@ impl Services {
     /// At start: records written before the chain was keyed are sealed by one keyed record that
     /// counts them (once; nothing happens on a keyed or empty chain).
     pub(crate) async fn seal_unkeyed_audit_records(&self) -> Result<()> {
+        // The usual start: the newest record is keyed (or there is none), so there is nothing to
+        // seal — one indexed read, no scan of the log and no write.
+        if !database::audit::newest_is_unkeyed(&mut *self.db().read().await?).await? {
+            return Ok(());
+        }
         let mut tx = self.db().begin_write().await?;
         let unkeyed = database::audit::unkeyed_records(tx.conn()).await?;
         if unkeyed > 0 && !database::audit::any_keyed(tx.conn()).await? {

@@ -74,3 +74,54 @@ async fn unknown_database_urls_are_refused_clearly() {
     let err = database::Db::connect("mysql://localhost/x", 1).await.err().expect("refused");
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }
+
+/// Records written before the chain was keyed (plain SHA-256, no key id) are sealed once, at the
+/// first start, by one keyed record counting them; the chain then verifies, and later starts
+/// add nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_records_of_an_older_installation_are_sealed_once_at_start() {
+    use domain::audit::{chain_hash, AuditRecord, GENESIS_HASH, SEAL_ACTION};
+    for backend in backends() {
+        let test_db = TestDb::fresh(backend).await;
+        let db = database::Db::connect(&test_db.url, 4).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut prev = GENESIS_HASH.to_string();
+        {
+            let mut tx = db.begin_write().await.unwrap();
+            for seq in 1..=2 {
+                let (next, _) = database::audit::lock_head(tx.conn()).await.unwrap();
+                assert_eq!(next, seq);
+                let record = AuditRecord {
+                    seq,
+                    id: format!("aud_legacy{seq}"),
+                    occurred_at_ms: 1_700_000_000_000 + seq,
+                    organization_id: None,
+                    actor_id: None,
+                    actor_kind: "system".into(),
+                    action: "legacy.event".into(),
+                    target_kind: None,
+                    target_id: None,
+                    outcome: "success".into(),
+                    ip: None,
+                    user_agent: None,
+                    details: "{}".into(),
+                    key_id: None,
+                };
+                let hash = chain_hash(None, &prev, &record);
+                database::audit::append(tx.conn(), &record, &prev, &hash).await.unwrap();
+                prev = hash;
+            }
+            tx.commit().await.unwrap();
+        }
+        for _ in 0..2 {
+            let services = Services::new(db.clone(), test_db.blob_store(), Settings::default()).await.unwrap();
+            let report = services.verify_audit_chain().await.unwrap();
+            assert!(report.broken.is_none(), "{backend:?}: {report:?}");
+            assert_eq!(report.records, 3, "{backend:?}: two legacy records and one seal, added once");
+        }
+        let mut conn = db.read().await.unwrap();
+        let newest = database::audit::list(&mut conn, &Default::default(), None, 1).await.unwrap();
+        assert_eq!(newest[0].action, SEAL_ACTION);
+        assert_eq!(newest[0].details, r#"{"unkeyed_records":2}"#);
+    }
+}

@@ -116,12 +116,6 @@ impl Services {
         locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
         locks.entry(target.to_path_buf()).or_default().clone()
     }
-
-    /// Deletes the blobs of a manifest that nothing else uses.
-    pub(crate) async fn release_files(&self, files: &[StoredFile]) -> Result<()> {
-        self.collect_blobs(files.iter().map(|f| f.blob_id.clone()).collect()).await;
-        Ok(())
-    }
 }
 
 /// Decrypts each file of a manifest under `dir`.

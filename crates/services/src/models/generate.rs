@@ -3,7 +3,8 @@
 //! quickstart shows what fine-tuning changed until deployments serve models; it runs one
 //! runtime per request, in a private work directory removed afterwards.
 
-use super::files::{parse_manifest, StoredFile};
+use super::files::StoredFile;
+use super::BaseModel;
 use crate::audit::AuditEvent;
 use crate::datasets::internal;
 use crate::{Error, Principal, RequestContext, Result, Services};
@@ -65,8 +66,8 @@ impl Services {
         let training = &self.settings().training;
         let (base_files, base_id, adapter) = if id.starts_with("mdl_") {
             let model = self.get_model(principal, id).await?;
-            let base = database::base_models::get_any(&mut *self.db().read().await?, &model.row.base_model_id).await?;
-            (parse_manifest(&format!("base model {}", base.id), &base.files)?, base.id, Some(model.files))
+            let base = BaseModel::of(database::base_models::get_any(&mut *self.db().read().await?, &model.row.base_model_id).await?)?;
+            (base.files, base.row.id, Some(model.files))
         } else {
             let base = self.get_base_model(principal, id).await?;
             if base.row.status != "ready" {

@@ -31,8 +31,8 @@ impl Services {
         if row.status != "ready" {
             return Err(ValidationError::new(field, format!("base model {id} is not ready (it is {})", row.status)).into());
         }
-        let files = super::files::parse_manifest(&format!("base model {id}"), &row.files)?;
-        let file = files.iter().find(|f| f.path == "tokenizer.json").ok_or_else(|| {
+        let model = super::BaseModel::of(row)?;
+        let file = model.files.iter().find(|f| f.path == "tokenizer.json").ok_or_else(|| {
             Error::from(ValidationError::new(field, format!("base model {id} has no tokenizer.json to count tokens with")))
         })?;
         // Keyed by the file's content: models with the same tokenizer share one.

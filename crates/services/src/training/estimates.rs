@@ -61,14 +61,15 @@ impl Services {
     /// imported model and a dataset are given, else taken as [`AUTO_WITHOUT_DATASET`].
     pub async fn estimate(&self, principal: &Principal, req: &EstimateRequest) -> Result<EstimateResult> {
         principal.require(Permission::ViewMetrics)?;
-        let (name, spec, base_model_id) = match (&req.base_model_id, &req.catalog_repo_id) {
+        // The imported model (kept to measure `auto` with), or the catalog entry.
+        let (name, spec, base) = match (&req.base_model_id, &req.catalog_repo_id) {
             (Some(id), None) => {
                 let m = self.get_base_model(principal, id).await?;
-                let spec = m.spec.ok_or_else(|| Error::Refused {
+                let spec = m.spec.clone().ok_or_else(|| Error::Refused {
                     reason: crate::Refusal::BaseModelNotReady,
                     message: format!("base model {id} is {} and has no figures yet", m.row.status),
                 })?;
-                (m.row.name, spec, Some(m.row.id))
+                (m.row.name.clone(), spec, Some(m))
             }
             (None, Some(repo)) => {
                 let c = domain::catalog::find(repo).ok_or_else(|| {
@@ -87,9 +88,8 @@ impl Services {
                 };
                 let (row, report) = self.version_report(principal, dataset, version).await?;
                 // `auto` is measured as a submission measures it, when the model is imported.
-                if let (Some(id), domain::training::MaxSeqLength::Auto) = (&base_model_id, config.data.max_seq_length) {
-                    let base = self.get_base_model(principal, id).await?;
-                    config = self.measured_config(principal, &base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?.0;
+                if let (Some(base), domain::training::MaxSeqLength::Auto) = (&base, config.data.max_seq_length) {
+                    config = self.measured_config(principal, base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?.0;
                 }
                 tokens_of_report(&report)
             }
@@ -103,7 +103,7 @@ impl Services {
             // Nothing to measure (no dataset, or a catalog model): auto assumes the common 1024.
             config.data.max_seq_length = domain::training::MaxSeqLength::Tokens(AUTO_WITHOUT_DATASET.min(spec.context_length));
         }
-        self.estimate_for(&name, spec, base_model_id.as_deref(), &config, dataset_tokens, req).await
+        self.estimate_for(&name, spec, base.as_ref().map(|b| b.row.id.as_str()), &config, dataset_tokens, req).await
     }
 
     pub(crate) async fn estimate_for(

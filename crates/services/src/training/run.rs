@@ -6,6 +6,7 @@ use super::transition::{change_state, current_state};
 use crate::audit::AuditEvent;
 use crate::datasets::internal;
 use crate::models::files::{parse_manifest, StoredFile};
+use crate::models::{BaseModel, Checkpoint};
 use crate::training::Job;
 use crate::{now_ms, Error, RequestContext, Result, Services};
 use database::jobs::{CheckpointRow, JobRow};
@@ -83,9 +84,9 @@ impl Services {
         let workdir = training.work_dir.join(&row.id);
         std::fs::create_dir_all(&workdir).map_err(internal)?;
 
-        let base = database::base_models::get_any(&mut *self.db().read().await?, &row.base_model_id).await?;
-        let model_dir = training.model_cache_dir.join(&base.id);
-        self.materialize(&parse_manifest(&format!("base model {}", base.id), &base.files)?, &model_dir).await?;
+        let base = BaseModel::of(database::base_models::get_any(&mut *self.db().read().await?, &row.base_model_id).await?)?;
+        let model_dir = training.model_cache_dir.join(&base.row.id);
+        self.materialize(&base.files, &model_dir).await?;
 
         let org = row.organization_id.clone();
         let train = database::datasets::version_by_id(&mut *self.db().read().await?, &org, &row.dataset_version_id).await?;
@@ -221,7 +222,7 @@ impl Services {
         let Some(c) = chosen else { return Ok(None) };
         let dir = workdir.join("checkpoints").join(format!("step-{:08}", c.step));
         if !dir.join("state.json").is_file() {
-            self.materialize(&parse_manifest(&format!("checkpoint {}", c.id), &c.files)?, &dir).await?;
+            self.materialize(&Checkpoint::of(c)?.files, &dir).await?;
         }
         Ok(Some(dir))
     }
@@ -312,17 +313,18 @@ impl Services {
         let mut tx = self.db().begin_write().await?;
         database::jobs::insert_checkpoint(tx.conn(), &c).await?;
         let all = database::jobs::checkpoints(tx.conn(), &row.organization_id, &row.id).await?;
-        let mut released: Vec<StoredFile> = Vec::new();
+        let mut released: Vec<String> = Vec::new();
         if all.len() > keep {
             for old in &all[..all.len() - keep] {
                 if let Some(files) = database::jobs::delete_checkpoint(tx.conn(), &old.id).await? {
-                    released.extend(parse_manifest(&format!("checkpoint {}", old.id), &files)?);
+                    released.extend(parse_manifest(&format!("checkpoint {}", old.id), &files)?.into_iter().map(|f| f.blob_id));
                 }
             }
         }
         tx.commit().await?;
         drop(holds);
-        self.release_files(&released).await
+        self.collect_blobs(released).await;
+        Ok(())
     }
 
     async fn outcome(&self, row: &JobRow, workdir: &Path, exit: Exit, report: Report) -> Result<Outcome> {
