@@ -413,6 +413,21 @@ async fn two_concurrent_jobs_on_an_uncached_model_both_train() {
     assert!(leftovers.is_empty(), "temporary copies left: {leftovers:?}");
 }
 
+/// The stored error message of job `id` once it has failed (read straight from the database:
+/// reading the job through the API is itself an error when its stored data is damaged).
+async fn failure_message(conn: &mut sqlx::AnyConnection, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (state, message): (String, Option<String>) =
+            sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1").bind(id).fetch_one(&mut *conn).await.unwrap();
+        if state == "failed" {
+            return message.unwrap_or_default();
+        }
+        assert!(Instant::now() < deadline, "job {id} did not fail: it is {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A stored configuration, or a base model's stored file manifest, that does not parse fails
 /// the job with an error naming what when the job is claimed, never a default (an empty model).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,31 +454,11 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
             .await
             .unwrap();
         e.app.post(&format!("/api/v1/jobs/{first}/cancel"), &e.admin, json!({})).await.expect(200);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let (state, message): (String, Option<String>) = loop {
-            let row: (String, Option<String>) =
-                sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1").bind(&second).fetch_one(&mut conn).await.unwrap();
-            if row.0 == "failed" || Instant::now() > deadline {
-                break row;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        assert_eq!(state, "failed", "{backend:?}");
-        let message = message.unwrap_or_default();
+        let message = failure_message(&mut conn, &second).await;
         assert!(message.contains(&second) && message.contains("stored configuration") && message.contains("epochs"), "{message}");
         // Reading it is an error too, not a job shown with a default configuration.
         assert_eq!(e.app.get(&format!("/api/v1/jobs/{second}"), &e.admin).await.status, 500);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let (state, message): (String, Option<String>) = loop {
-            let row: (String, Option<String>) =
-                sqlx::query_as("SELECT state, error_message FROM jobs WHERE id = $1").bind(&third).fetch_one(&mut conn).await.unwrap();
-            if row.0 == "failed" || Instant::now() > deadline {
-                break row;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        assert_eq!(state, "failed", "{backend:?}");
-        let message = message.unwrap_or_default();
+        let message = failure_message(&mut conn, &third).await;
         assert!(message.contains(&base) && message.contains("stored file manifest does not parse"), "{message}");
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{wait_json, Cli, ServerProcess};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -44,60 +44,20 @@ fn runtime_processes(needle: &str) -> Vec<u32> {
         .collect()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     let Some(python) = test_support::runtime_python() else { return };
-    let tiny = test_support::tiny_model_dir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let mut srv = server(data.path(), &python, &[]);
     let cli = Cli::new(&srv.url);
     login(&cli);
-    let base = cli.json(&["models", "import", "--name", "tiny", "--dir", tiny.to_str().unwrap(), "--wait"]);
-    assert_eq!(base["status"], "ready", "{base}");
-    let base = base["id"].as_str().unwrap().to_string();
-    let records: String = (0..24)
-        .map(|i| {
-            json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]})
-                .to_string()
-                + "\n"
-        })
-        .collect();
-    let file = write(files.path(), "chat.jsonl", &records);
-    let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "chat"]);
-    let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
+    let (base, ds) = common::tiny_model_and_chats(&cli, files.path());
 
     let estimate = cli.ok(&["estimate", "--model", &base, "--dataset", &ds, "--max-steps", "300", "--seq-len", "64"]);
     assert!(estimate.contains("memory per device") && estimate.contains("H100-80GB"), "{estimate}");
 
-    let job = cli.json(&[
-        "jobs",
-        "create",
-        "--model",
-        &base,
-        "--dataset",
-        &ds,
-        "--method",
-        "lora",
-        "--rank",
-        "4",
-        "--seq-len",
-        "64",
-        "--batch",
-        "2",
-        "--max-steps",
-        "300",
-        "--lr",
-        "0.01",
-        "--checkpoint-every",
-        "10",
-    ]);
+    let job = common::tiny_lora_job(&cli, &base, &ds, "300");
     assert_eq!(job["state"], "queued");
     let id = job["id"].as_str().unwrap().to_string();
     wait_json(&cli, &["jobs", "checkpoints", &id], |v| !v["data"].as_array().unwrap().is_empty(), 120);

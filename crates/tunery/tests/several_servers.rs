@@ -7,7 +7,7 @@
 mod common;
 
 use common::{wait_json, Cli, ServerProcess};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use test_support::{backends, Backend, TestDb};
@@ -44,32 +44,6 @@ fn logged_in(url: &str, register: bool) -> Cli {
     cli
 }
 
-fn job(cli: &Cli, base: &str, ds: &str, steps: &str) -> String {
-    let job = cli.json(&[
-        "jobs",
-        "create",
-        "--model",
-        base,
-        "--dataset",
-        ds,
-        "--method",
-        "lora",
-        "--rank",
-        "4",
-        "--seq-len",
-        "64",
-        "--batch",
-        "2",
-        "--max-steps",
-        steps,
-        "--lr",
-        "0.01",
-        "--checkpoint-every",
-        "10",
-    ]);
-    job["id"].as_str().unwrap().to_string()
-}
-
 fn states(cli: &Cli, id: &str) -> Vec<Value> {
     cli.json(&["jobs", "events", id, "--kinds", "started,state"])["data"].as_array().cloned().unwrap()
 }
@@ -84,24 +58,11 @@ async fn a_job_whose_server_dies_is_taken_over_after_its_lease_and_cancels_reach
     let data = tempfile::tempdir().unwrap();
     let mut first = start(&db, data.path(), &python);
     let cli = logged_in(&first.url, true);
-    let tiny = test_support::tiny_model_dir().unwrap();
-    let base = cli.json(&["models", "import", "--name", "tiny", "--dir", tiny.to_str().unwrap(), "--wait"]);
-    let base = base["id"].as_str().unwrap().to_string();
-    let records: String = (0..24)
-        .map(|i| {
-            json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]})
-                .to_string()
-                + "\n"
-        })
-        .collect();
-    let file = data.path().join("chat.jsonl");
-    std::fs::write(&file, records).unwrap();
-    let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "chat"]);
-    let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
+    let (base, ds) = common::tiny_model_and_chats(&cli, data.path());
 
     // The first server runs the job; a second one starts and leaves it alone while the lease
     // is renewed (two leases go by).
-    let id = job(&cli, &base, &ds, "100000");
+    let id = common::tiny_lora_job(&cli, &base, &ds, "100000")["id"].as_str().unwrap().to_string();
     wait_json(&cli, &["jobs", "checkpoints", &id], |v| !v["data"].as_array().unwrap().is_empty(), 120);
     let second = start(&db, data.path(), &python);
     std::thread::sleep(Duration::from_secs(7));

@@ -302,3 +302,49 @@ pub fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&serde_json::Value) -> 
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// Imports the tiny test model and uploads 24 short chats through the CLI: (base model id,
+/// dataset id). `dir` holds the dataset file.
+pub fn tiny_model_and_chats(cli: &Cli, dir: &Path) -> (String, String) {
+    let tiny = test_support::tiny_model_dir().expect("the tiny test model");
+    let base = cli.json(&["models", "import", "--name", "tiny", "--dir", tiny.to_str().unwrap(), "--wait"]);
+    assert_eq!(base["status"], "ready", "{base}");
+    let records: String = (0..24)
+        .map(|i| {
+            serde_json::json!({"messages": [{"role": "user", "content": format!("{i}?")}, {"role": "assistant", "content": format!("{i}!")}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let file = dir.join("chat.jsonl");
+    std::fs::write(&file, records).expect("write the dataset");
+    let ds = cli.json(&["datasets", "upload", file.to_str().unwrap(), "--name", "chat"]);
+    let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).expect("a dataset id").to_string();
+    (base["id"].as_str().expect("a model id").to_string(), ds)
+}
+
+/// Submits a small LoRA job of `steps` steps on the tiny model (checkpoint every 10 steps).
+pub fn tiny_lora_job(cli: &Cli, base: &str, ds: &str, steps: &str) -> serde_json::Value {
+    cli.json(&[
+        "jobs",
+        "create",
+        "--model",
+        base,
+        "--dataset",
+        ds,
+        "--method",
+        "lora",
+        "--rank",
+        "4",
+        "--seq-len",
+        "64",
+        "--batch",
+        "2",
+        "--max-steps",
+        steps,
+        "--lr",
+        "0.01",
+        "--checkpoint-every",
+        "10",
+    ])
+}
