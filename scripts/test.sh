@@ -44,6 +44,11 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
+echo "== API conformance (schemathesis against the served OpenAPI document)"
+# The tunery binary `cargo test` just built; no 5xx, no request the document calls valid refused
+# as malformed, no request it calls invalid accepted (scripts/api-conformance/).
+./scripts/api-conformance.sh "$CARGO_TARGET_DIR/debug/tunery" --max-examples 100
+
 echo "== blob store on S3 (moto on loopback)"
 TUNERY_TEST_S3_ENDPOINT=$(crates/blob-store/tests/start-moto.sh | tail -n 1)
 export TUNERY_TEST_S3_ENDPOINT

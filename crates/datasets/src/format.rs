@@ -17,7 +17,7 @@ use crate::schema::classify;
 use crate::units::Units;
 
 /// How records are laid out in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Container {
     /// One JSON record per line.
@@ -34,8 +34,9 @@ pub enum Container {
 }
 
 /// What each record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = RecordSchema)]
 pub enum Schema {
     /// OpenAI chat: `{"messages": [{"role", "content", "weight"?}]}`.
     Chat,
@@ -83,7 +84,7 @@ impl Schema {
 }
 
 /// How TXT files are cut into records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxtSplit {
     /// One record per non-blank line.
@@ -93,8 +94,9 @@ pub enum TxtSplit {
     Paragraphs,
 }
 
-/// A file's format, detected or given by the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A file's format, detected or given by the user. Options for another container, or a schema
+/// the container cannot hold, are refused when the file is read (`invalid_format_spec`, 422).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FormatSpec {
     pub container: Container,
@@ -105,6 +107,7 @@ pub struct FormatSpec {
     pub columns: Option<BTreeMap<String, String>>,
     /// CSV: the field delimiter (default `,`; `\t` for `.tsv` files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1)]
     pub delimiter: Option<char>,
     /// TXT: lines (default) or paragraphs.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Denied];
+
+    pub fn parse(value: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == value)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// How the model is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Full,

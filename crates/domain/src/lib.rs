@@ -13,6 +13,7 @@ pub mod ids;
 pub mod model_spec;
 pub mod permissions;
 pub mod rate_limit;
+pub mod schema;
 pub mod training;
 pub mod validate;
 pub mod visibility;

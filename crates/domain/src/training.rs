@@ -7,8 +7,11 @@
 use crate::estimate::{Method, Precision};
 use crate::validate::ValidationError;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Supervised fine-tuning on chat data, loss on assistant turns.
@@ -38,17 +41,38 @@ pub enum TargetModules {
     Preset(String),
 }
 
+impl PartialSchema for TargetModules {
+    fn schema() -> RefOr<Schema> {
+        let preset = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["all-linear"]));
+        let named =
+            ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[A-Za-z0-9_.]+$"))).min_items(Some(1));
+        OneOfBuilder::new()
+            .item(preset)
+            .item(named)
+            .description(Some("\"all-linear\" (the default) or a list of module names (letters, digits, '_' and '.')."))
+            .into()
+    }
+}
+
+impl ToSchema for TargetModules {}
+
 impl Default for TargetModules {
     fn default() -> Self {
         TargetModules::Preset("all-linear".to_string())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoraConfig {
+    /// Default 8.
+    #[schema(minimum = 1, maximum = 1024)]
     pub rank: u32,
+    /// Default 16.
+    #[schema(exclusive_minimum = 0)]
     pub alpha: f64,
+    /// Default 0.05.
+    #[schema(minimum = 0, exclusive_maximum = 1)]
     pub dropout: f64,
     pub target_modules: TargetModules,
 }
@@ -59,9 +83,11 @@ impl Default for LoraConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FreezeConfig {
+    /// The last layers trained with `freeze` (default 2); at most the model's layers (else 422).
+    #[schema(minimum = 1)]
     pub trainable_layers: u32,
 }
 
@@ -71,7 +97,7 @@ impl Default for FreezeConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MethodConfig {
     pub kind: Method,
@@ -87,10 +113,11 @@ impl Default for MethodConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     pub max_seq_length: MaxSeqLength,
+    /// Pack several examples into each row, attention kept within each (default true).
     pub packing: bool,
 }
 
@@ -110,6 +137,20 @@ pub enum MaxSeqLength {
     Auto,
     Tokens(u32),
 }
+
+impl PartialSchema for MaxSeqLength {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(16)).maximum(Some(u32::MAX)))
+            .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["auto"])))
+            .description(Some(
+                "Tokens per row, from 16 to the model's context length (else 422), or \"auto\" (the default): the smallest multiple of 64 covering the dataset's 99th-percentile length.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for MaxSeqLength {}
 
 impl MaxSeqLength {
     /// The number of tokens, once resolved.
@@ -154,7 +195,7 @@ impl<'de> Deserialize<'de> for MaxSeqLength {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LrScheduler {
     Constant,
@@ -166,7 +207,7 @@ pub enum LrScheduler {
 /// The optimizer. `auto` (the default) means AdamW on the CPU and on Apple GPUs, and 8-bit AdamW
 /// (bitsandbytes) on CUDA GPUs; a submission resolves it for the installation's device, so a
 /// stored job and the runtime's spec always name one, and the estimate follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 pub enum OptimizerChoice {
     #[default]
     #[serde(rename = "auto")]
@@ -194,7 +235,7 @@ impl OptimizerChoice {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrecisionChoice {
     #[default]
@@ -217,34 +258,61 @@ impl PrecisionChoice {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Hyperparameters {
+    /// Default 1.
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     pub epochs: f64,
+    /// Stop after this many optimizer steps (default: the epochs decide).
+    #[schema(minimum = 1)]
     pub max_steps: Option<u64>,
+    /// Default 4.
+    #[schema(minimum = 1, maximum = 4096)]
     pub micro_batch_size: u32,
+    /// Default 1.
+    #[schema(minimum = 1, maximum = 4096)]
     pub gradient_accumulation_steps: u32,
+    /// Default 0.0002.
+    #[schema(exclusive_minimum = 0, exclusive_maximum = 1)]
     pub learning_rate: f64,
     pub optimizer: OptimizerChoice,
     pub lr_scheduler: LrScheduler,
     pub warmup_steps: u64,
+    /// Default 0.
+    #[schema(minimum = 0, exclusive_maximum = 1)]
     pub weight_decay: f64,
+    /// Gradient clipping; 0 turns it off (default 1).
+    #[schema(minimum = 0)]
     pub max_grad_norm: f64,
     pub seed: u64,
     pub precision: PrecisionChoice,
     pub gradient_checkpointing: bool,
+    /// Evaluate on the validation set every this many steps (default: never).
+    #[schema(minimum = 1)]
     pub eval_every_steps: Option<u64>,
+    /// Stop after this many evaluations without improvement; needs `eval_every_steps` (else 422).
+    #[schema(minimum = 1)]
     pub early_stopping_patience: Option<u32>,
+    /// Default 50.
+    #[schema(minimum = 1)]
     pub checkpoint_every_steps: u64,
+    /// Default 2.
+    #[schema(minimum = 1)]
     pub keep_checkpoints: u32,
+    /// Default 1.
+    #[schema(minimum = 1)]
     pub log_every_steps: u64,
+    /// DPO's β (default 0.1).
+    #[schema(exclusive_minimum = 0)]
     pub dpo_beta: f64,
     /// With more than one device per job: 0 keeps a replica of the model on each (DDP); 2
     /// shards gradients and optimizer states across them, 3 also the weights (FSDP). The
-    /// estimate's memory per device follows it.
+    /// estimate's memory per device follows it. QLoRA takes 0 only (else 422).
+    #[schema(schema_with = zero_stage_schema)]
     pub zero_stage: u8,
     /// Save the weights of the best evaluation rather than the last step's (needs
-    /// `eval_every_steps`); the model's metrics name the step.
+    /// `eval_every_steps`, else 422); the model's metrics name the step.
     pub keep_best: bool,
 }
 
@@ -276,8 +344,12 @@ impl Default for Hyperparameters {
     }
 }
 
+fn zero_stage_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([0, 2, 3]))
+}
+
 /// Everything a user chooses about how a model is trained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainingConfig {
     pub objective: Objective,
@@ -294,38 +366,47 @@ fn check(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result<(), 
     }
 }
 
+/// A rule across fields or against the model: the request is well formed, the rule refuses it.
+fn rule(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result<(), ValidationError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::unprocessable(field, message()))
+    }
+}
+
 impl TrainingConfig {
     /// Checks every range; `model_layers` and `context_length` come from the base model.
     pub fn validate(&self, model_layers: u32, context_length: u32) -> Result<(), ValidationError> {
         let h = &self.hyperparameters;
+        // The LoRA and freeze settings are checked whatever the method: the document states
+        // their ranges unconditionally.
         let lora = &self.method.lora;
-        if self.method.kind.is_adapter() {
-            check(lora.rank >= 1 && lora.rank <= 1024, "method.lora.rank", || format!("must be between 1 and 1024 (got {})", lora.rank))?;
-            check(lora.alpha > 0.0 && lora.alpha.is_finite(), "method.lora.alpha", || {
-                format!("must be greater than 0 (got {})", lora.alpha)
-            })?;
-            check((0.0..1.0).contains(&lora.dropout), "method.lora.dropout", || format!("must be in [0, 1) (got {})", lora.dropout))?;
-            match &lora.target_modules {
-                TargetModules::Preset(p) => check(p == "all-linear", "method.lora.target_modules", || {
-                    format!("must be \"all-linear\" or a list of module names (got \"{p}\")")
-                })?,
-                TargetModules::Named(names) => check(
-                    !names.is_empty()
-                        && names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')),
-                    "method.lora.target_modules",
-                    || "must list at least one module name made of letters, digits, '_' and '.'".to_string(),
-                )?,
-            }
+        check(lora.rank >= 1 && lora.rank <= 1024, "method.lora.rank", || format!("must be between 1 and 1024 (got {})", lora.rank))?;
+        check(lora.alpha > 0.0 && lora.alpha.is_finite(), "method.lora.alpha", || format!("must be greater than 0 (got {})", lora.alpha))?;
+        check((0.0..1.0).contains(&lora.dropout), "method.lora.dropout", || format!("must be in [0, 1) (got {})", lora.dropout))?;
+        match &lora.target_modules {
+            TargetModules::Preset(p) => check(p == "all-linear", "method.lora.target_modules", || {
+                format!("must be \"all-linear\" or a list of module names (got \"{p}\")")
+            })?,
+            TargetModules::Named(names) => check(
+                !names.is_empty()
+                    && names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')),
+                "method.lora.target_modules",
+                || "must list at least one module name made of letters, digits, '_' and '.'".to_string(),
+            )?,
         }
+        let k = self.method.freeze.trainable_layers;
+        check(k >= 1, "method.freeze.trainable_layers", || "must be at least 1 (got 0)".to_string())?;
         if self.method.kind == Method::Freeze {
-            let k = self.method.freeze.trainable_layers;
-            check(k >= 1 && k <= model_layers, "method.freeze.trainable_layers", || {
-                format!("must be between 1 and the model's {model_layers} layers (got {k})")
+            rule(k <= model_layers, "method.freeze.trainable_layers", || {
+                format!("must be at most the model's {model_layers} layers (got {k})")
             })?;
         }
         if let MaxSeqLength::Tokens(len) = self.data.max_seq_length {
-            check((16..=context_length.max(16)).contains(&len), "data.max_seq_length", || {
-                format!("must be between 16 and the model's context length {context_length} (got {len})")
+            check(len >= 16, "data.max_seq_length", || format!("must be at least 16 (got {len})"))?;
+            rule(len <= context_length.max(16), "data.max_seq_length", || {
+                format!("must be at most the model's context length {context_length} (got {len})")
             })?;
         }
         check(h.epochs > 0.0 && h.epochs <= 1000.0, "hyperparameters.epochs", || {
@@ -357,20 +438,20 @@ impl TrainingConfig {
         }
         if let Some(p) = h.early_stopping_patience {
             check(p >= 1, "hyperparameters.early_stopping_patience", || "must be at least 1 (got 0)".to_string())?;
-            check(h.eval_every_steps.is_some(), "hyperparameters.early_stopping_patience", || {
+            rule(h.eval_every_steps.is_some(), "hyperparameters.early_stopping_patience", || {
                 "needs hyperparameters.eval_every_steps (early stopping watches the evaluation loss)".to_string()
             })?;
         }
         check(h.dpo_beta > 0.0 && h.dpo_beta.is_finite(), "hyperparameters.dpo_beta", || {
             format!("must be greater than 0 (got {})", h.dpo_beta)
         })?;
-        check(!h.keep_best || h.eval_every_steps.is_some(), "hyperparameters.keep_best", || {
+        rule(!h.keep_best || h.eval_every_steps.is_some(), "hyperparameters.keep_best", || {
             "needs hyperparameters.eval_every_steps (the best weights are chosen by the evaluation loss)".to_string()
         })?;
         check([0, 2, 3].contains(&h.zero_stage), "hyperparameters.zero_stage", || {
             format!("must be 0 (replicas), 2 (shard gradients and optimizer states) or 3 (also weights) (got {})", h.zero_stage)
         })?;
-        check(h.zero_stage == 0 || self.method.kind != Method::Qlora, "hyperparameters.zero_stage", || {
+        rule(h.zero_stage == 0 || self.method.kind != Method::Qlora, "hyperparameters.zero_stage", || {
             "sharding (2 or 3) does not support QLoRA's 4-bit weights; use 0".to_string()
         })?;
         Ok(())
@@ -444,6 +525,25 @@ mod tests {
 
     fn parse(json: &str) -> Result<TrainingConfig, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    /// A range the schema states is a malformed request (400); a rule across fields or against
+    /// the model is unprocessable (422).
+    #[test]
+    fn stated_ranges_are_malformed_and_cross_field_rules_unprocessable() {
+        let malformed = parse(r#"{"method": {"kind": "full", "lora": {"rank": 0}}}"#).unwrap().validate(30, 2048).unwrap_err();
+        assert_eq!((malformed.field.as_str(), malformed.unprocessable), ("method.lora.rank", false));
+        let cases = [
+            (r#"{"hyperparameters": {"keep_best": true}}"#, "hyperparameters.keep_best"),
+            (r#"{"hyperparameters": {"early_stopping_patience": 2}}"#, "hyperparameters.early_stopping_patience"),
+            (r#"{"method": {"kind": "qlora"}, "hyperparameters": {"zero_stage": 3}}"#, "hyperparameters.zero_stage"),
+            (r#"{"data": {"max_seq_length": 4096}}"#, "data.max_seq_length"),
+            (r#"{"method": {"kind": "freeze", "freeze": {"trainable_layers": 31}}}"#, "method.freeze.trainable_layers"),
+        ];
+        for (json, field) in cases {
+            let e = parse(json).unwrap().validate(30, 2048).unwrap_err();
+            assert_eq!((e.field.as_str(), e.unprocessable), (field, true), "{json}");
+        }
     }
 
     #[test]

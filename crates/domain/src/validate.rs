@@ -5,16 +5,31 @@ use crate::permissions::{Permission, PermissionSet, Role};
 use crate::visibility::Visibility;
 
 /// A user error about one field of the input.
+///
+/// Two kinds, so that the API's document can be honest: a request that breaks a rule the
+/// OpenAPI document states (a range, a length, a pattern, an enum) is malformed (`new`, HTTP
+/// 400); a well-formed request refused by a rule the document can only describe in words —
+/// one that depends on stored state, the clock, another resource or several fields at once —
+/// is unprocessable (`unprocessable`, HTTP 422).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
     pub field: String,
     pub message: String,
+    /// The request is well formed; a rule beyond its schema refused it.
+    pub unprocessable: bool,
 }
 
 impl ValidationError {
+    /// The input breaks a rule its schema states.
     pub fn new(field: &str, message: impl Into<String>) -> Self {
-        ValidationError { field: field.to_string(), message: message.into() }
+        ValidationError { field: field.to_string(), message: message.into(), unprocessable: false }
+    }
+
+    /// The input is well formed, but a rule that depends on state, time, another resource or
+    /// several fields together refuses it.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
+        ValidationError { unprocessable: true, ..ValidationError::new(field, message) }
     }
 }
 
@@ -24,6 +39,84 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 
+// The rules below as ECMA-262 patterns (which Python's `re` reads alike), for the OpenAPI
+// document. `WS` is Unicode White_Space, what `str::trim` removes; `CC` is the control
+// characters (`char::is_control`).
+macro_rules! ws {
+    () => {
+        r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+macro_rules! cc {
+    () => {
+        r"\x00-\x1f\x7f-\x9f"
+    };
+}
+
+/// [`name`]: something other than white space, and no control character between the first
+/// and the last of it.
+pub const NAME_PATTERN: &str =
+    concat!(r"^[", ws!(), r"]*[^", cc!(), ws!(), r"](?:[^", cc!(), r"]*[^", cc!(), ws!(), r"])?[", ws!(), r"]*$");
+
+/// [`email`]: around optional white space, a local part, `@`, and a domain with a dot that
+/// neither starts nor ends it; no `@` in the domain, no white space or control characters.
+pub const EMAIL_PATTERN: &str = concat!(
+    r"^[",
+    ws!(),
+    r"]*[^@",
+    cc!(),
+    ws!(),
+    r"]+@[^@.",
+    cc!(),
+    ws!(),
+    r"][^@",
+    cc!(),
+    ws!(),
+    r"]*\.[^@",
+    cc!(),
+    ws!(),
+    r"]*[^@.",
+    cc!(),
+    ws!(),
+    r"][",
+    ws!(),
+    r"]*$"
+);
+
+/// A SHA-256 in hex, around optional white space.
+pub const SHA256_PATTERN: &str = concat!(r"^[", ws!(), r"]*[0-9a-fA-F]{64}[", ws!(), r"]*$");
+
+/// A file name as [`file_name`] takes it: anything up to the last `/` or `\`, then the name
+/// itself around optional white space — 1 to 255 characters, no control characters, and not
+/// `.` or `..`.
+pub const FILE_NAME_PATTERN: &str = concat!(
+    r"^(?:[\s\S]*[/\\])?[",
+    ws!(),
+    r"]*(?:[^/\\",
+    cc!(),
+    ws!(),
+    r"][^/\\",
+    cc!(),
+    r"]{1,253}[^/\\",
+    cc!(),
+    ws!(),
+    r"]|[^./\\",
+    cc!(),
+    ws!(),
+    r"][^/\\",
+    cc!(),
+    ws!(),
+    r"]?|\.[^./\\",
+    cc!(),
+    ws!(),
+    r"])[",
+    ws!(),
+    r"]*$"
+);
+
+/// The longest file name, in characters.
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+
 fn shown(value: &str) -> String {
     let mut s: String = value.chars().take(40).collect();
     if value.chars().count() > 40 {
@@ -32,11 +125,12 @@ fn shown(value: &str) -> String {
     s
 }
 
-/// A display name: 1 to 100 characters after trimming, no control characters.
+/// A display name: at most 100 characters, not only white space, no control characters once
+/// trimmed ([`NAME_PATTERN`]).
 pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
     let trimmed = value.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 {
+    let chars = value.chars().count();
+    if trimmed.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if chars > MAX_NAME_CHARS {
@@ -57,10 +151,11 @@ pub fn description(field: &str, value: &str) -> Result<String, ValidationError> 
     Ok(value.to_string())
 }
 
-/// An email address, lower-cased: one `@`, a non-empty local part, a dotted domain.
+/// An email address, lower-cased: at most 254 characters, one `@`, a non-empty local part, a
+/// dotted domain ([`EMAIL_PATTERN`]).
 pub fn email(field: &str, value: &str) -> Result<String, ValidationError> {
     let v = value.trim().to_lowercase();
-    if v.chars().count() > MAX_EMAIL_CHARS {
+    if value.chars().count() > MAX_EMAIL_CHARS {
         return Err(ValidationError::new(field, format!("must be at most {MAX_EMAIL_CHARS} characters")));
     }
     let valid = match v.split_once('@') {
@@ -76,6 +171,25 @@ pub fn email(field: &str, value: &str) -> Result<String, ValidationError> {
     };
     if !valid {
         return Err(ValidationError::new(field, format!("is not a valid email address: '{}'", shown(value))));
+    }
+    Ok(v)
+}
+
+/// A file name without any path: the last component (after `/` or `\\`), trimmed; 1 to 255
+/// characters, no control characters, not `.` or `..` ([`FILE_NAME_PATTERN`]).
+pub fn file_name(field: &str, value: &str) -> Result<String, ValidationError> {
+    let base = value.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.is_empty() || base == "." || base == ".." || base.chars().count() > MAX_FILE_NAME_CHARS || base.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, format!("is not a usable file name: '{}'", shown(value))));
+    }
+    Ok(base.to_string())
+}
+
+/// A SHA-256 in 64 hex digits, around optional white space ([`SHA256_PATTERN`]); lower-cased.
+pub fn sha256(field: &str, value: &str) -> Result<String, ValidationError> {
+    let v = value.trim().to_ascii_lowercase();
+    if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ValidationError::new(field, format!("must be a SHA-256 in 64 hex digits (got '{}')", shown(value))));
     }
     Ok(v)
 }
@@ -112,7 +226,7 @@ pub fn scopes(field: &str, values: &[String], held: &PermissionSet) -> Result<Pe
     for v in values {
         let p = Permission::parse(v).ok_or_else(|| ValidationError::new(field, format!("unknown permission '{}'", shown(v))))?;
         if !held.contains(p) {
-            return Err(ValidationError::new(field, format!("you do not hold the permission '{p}'")));
+            return Err(ValidationError::unprocessable(field, format!("you do not hold the permission '{p}'")));
         }
         perms.push(p);
     }
@@ -121,10 +235,15 @@ pub fn scopes(field: &str, values: &[String], held: &PermissionSet) -> Result<Pe
 
 /// A page size: 1 to 100, 20 by default.
 pub fn page_limit(value: Option<i64>) -> Result<i64, ValidationError> {
+    bounded("limit", value, 20, 1, 100)
+}
+
+/// A number from `min` to `max`, `default` when absent.
+pub fn bounded(field: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ValidationError> {
     match value {
-        None => Ok(20),
-        Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(n) => Err(ValidationError::new("limit", format!("must be between 1 and 100 (got {n})"))),
+        None => Ok(default),
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ValidationError::new(field, format!("must be between {min} and {max} (got {n})"))),
     }
 }
 

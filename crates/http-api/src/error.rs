@@ -11,10 +11,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// The request breaks a rule the OpenAPI document states (400).
     ValidationFailed,
+    /// The request is well formed, but a rule that depends on stored state, the clock,
+    /// another resource or several fields together refuses it (422).
+    Unprocessable,
     InvalidJson,
     InvalidBody,
     InvalidQuery,
+    InvalidPath,
     UnsupportedMediaType,
     MissingToken,
     InvalidToken,
@@ -51,7 +56,7 @@ impl ErrorCode {
     pub fn status_and_type(self) -> (StatusCode, &'static str) {
         use ErrorCode::*;
         match self {
-            ValidationFailed | InvalidJson | InvalidBody | InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            ValidationFailed | InvalidJson | InvalidBody | InvalidQuery | InvalidPath => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error"),
             MissingToken | InvalidToken | TokenExpired | SessionRevoked | SessionExpired | InvalidCredentials | AccountDisabled
             | ApiKeyRevoked | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
@@ -61,8 +66,8 @@ impl ErrorCode {
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error"),
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
-            ChecksumMismatch => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => {
+            ChecksumMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
+            Unprocessable | InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error")
             }
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -152,7 +157,10 @@ impl From<SE> for ApiError {
         use services::AuthFailure as AF;
         let message = e.to_string();
         match e {
-            SE::Validation(v) => ApiError::new(ErrorCode::ValidationFailed, message).param(v.field),
+            SE::Validation(v) => {
+                let code = if v.unprocessable { ErrorCode::Unprocessable } else { ErrorCode::ValidationFailed };
+                ApiError::new(code, message).param(v.field)
+            }
             SE::Unauthenticated(f) => {
                 let code = match f {
                     AF::MissingToken => ErrorCode::MissingToken,

@@ -2,15 +2,17 @@
 //! caller, and the request's origin.
 
 use crate::error::{ApiError, ErrorCode};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use services::{AuthFailure, Principal, RequestContext};
 
 /// A JSON body; malformed JSON, wrong types, unknown fields and oversized bodies answer in the
-/// error shape with their own codes.
+/// error shape with their own codes. A number with no fraction (`45.0`) is the integer it
+/// equals, as JSON Schema counts it: clients whose numbers are all floats can send counts.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -18,9 +20,56 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(r) => Err(json_rejection(r)),
+        let axum::Json(mut value) = axum::Json::<Value>::from_request(req, state).await.map_err(json_rejection)?;
+        // Every request body is an object (serde would also read a struct from an array).
+        if !value.is_object() {
+            return Err(ApiError::new(ErrorCode::InvalidBody, "invalid request body: expected a JSON object"));
+        }
+        integral_floats_as_integers(&mut value);
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|e| {
+            let at = e.path().to_string();
+            let message = if at == "." { e.inner().to_string() } else { format!("{at}: {}", e.inner()) };
+            let error = ApiError::new(ErrorCode::InvalidBody, format!("invalid request body: {message}"));
+            if at == "." {
+                error
+            } else {
+                error.param(at)
+            }
+        })
+    }
+}
+
+/// Rewrites every float with no fractional part that an `i64` or `u64` holds exactly as that
+/// integer (`45.0` → `45`); other numbers stay as they are.
+fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                // Below 2^53 every integer is exact in an f64, so the conversion loses nothing.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// Path parameters, failing in the error shape (`invalid_path`, 400) with the parameter named.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(ErrorCode::InvalidPath, format!("invalid path: {}", e.body_text())))
+            }
+            Err(e) => Err(ApiError::internal(e.body_text())),
         }
     }
 }

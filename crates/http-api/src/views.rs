@@ -310,8 +310,24 @@ macro_rules! list_view {
             {
                 $name { object: "list", data: page.items.into_iter().map(<$item>::from).collect(), has_more: page.has_more }
             }
+
+            /// The page, for items whose stored JSON is parsed on the way (an item that does
+            /// not parse is an error naming it).
+            pub fn try_of<R>(page: services::Page<R>) -> Result<Self, crate::error::ApiError>
+            where
+                $item: TryFrom<R, Error = crate::error::ApiError>,
+            {
+                let data = page.items.into_iter().map(<$item>::try_from).collect::<Result<Vec<_>, _>>()?;
+                Ok($name { object: "list", data, has_more: page.has_more })
+            }
         }
     };
+}
+
+/// A JSON column as stored: text that does not parse is an internal error naming the column
+/// and the row, never a default.
+pub(crate) fn stored_json(what: &str, row_id: &str, text: &str) -> Result<serde_json::Value, crate::error::ApiError> {
+    serde_json::from_str(text).map_err(|e| crate::error::ApiError::internal(format!("{what} of {row_id} does not parse as stored: {e}")))
 }
 
 list_view!(UserList, UserView);

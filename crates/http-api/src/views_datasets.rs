@@ -1,6 +1,6 @@
 //! API views of datasets, versions and uploads.
 
-use crate::views::secs;
+use crate::views::{secs, stored_json};
 use database::datasets::VersionRow;
 use database::operations::OperationRow;
 use database::uploads::{PartRow, UploadRow};
@@ -62,7 +62,7 @@ pub struct VersionView {
     pub format: serde_json::Value,
     pub parent_version_id: Option<String>,
     /// The recipe that produced this version from its parent.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub recipe: Option<serde_json::Value>,
     pub records: i64,
     pub valid_records: i64,
@@ -74,15 +74,17 @@ pub struct VersionView {
     pub created_at: i64,
 }
 
-impl From<VersionRow> for VersionView {
-    fn from(v: VersionRow) -> Self {
-        VersionView {
+impl TryFrom<VersionRow> for VersionView {
+    type Error = crate::error::ApiError;
+
+    fn try_from(v: VersionRow) -> Result<Self, Self::Error> {
+        Ok(VersionView {
             object: "dataset.version",
+            format: stored_json("dataset_versions.format", &v.id, &v.format)?,
+            recipe: v.recipe.as_deref().map(|r| stored_json("dataset_versions.recipe", &v.id, r)).transpose()?,
+            error_counts: stored_json("dataset_versions.error_counts", &v.id, &v.error_counts)?,
             sha256: v.blob_id,
             bytes: v.size_bytes,
-            format: serde_json::from_str(&v.format).unwrap_or_default(),
-            recipe: v.recipe.as_deref().and_then(|r| serde_json::from_str(r).ok()),
-            error_counts: serde_json::from_str(&v.error_counts).unwrap_or_default(),
             created_at: secs(v.created_at),
             id: v.id,
             dataset_id: v.dataset_id,
@@ -93,7 +95,7 @@ impl From<VersionRow> for VersionView {
             valid_records: v.valid_records,
             invalid_records: v.invalid_records,
             created_by: v.created_by,
-        }
+        })
     }
 }
 
@@ -117,16 +119,18 @@ pub struct LineageView {
     pub models: Vec<crate::views::ModelView>,
 }
 
-impl From<Lineage> for LineageView {
-    fn from(l: Lineage) -> Self {
-        LineageView {
+impl TryFrom<Lineage> for LineageView {
+    type Error = crate::error::ApiError;
+
+    fn try_from(l: Lineage) -> Result<Self, Self::Error> {
+        Ok(LineageView {
             object: "dataset.lineage",
-            version: l.version.into(),
-            ancestors: l.ancestors.into_iter().map(Into::into).collect(),
-            descendants: l.descendants.into_iter().map(Into::into).collect(),
+            version: l.version.try_into()?,
+            ancestors: l.ancestors.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+            descendants: l.descendants.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
             jobs: l.jobs.into_iter().map(Into::into).collect(),
             models: l.models.into_iter().map(Into::into).collect(),
-        }
+        })
     }
 }
 
@@ -271,11 +275,15 @@ impl From<services::datasets::ProgressSnapshot> for OperationProgressView {
 }
 
 impl OperationView {
-    pub fn of(o: OperationRow, report: Option<serde_json::Value>, progress: Option<services::datasets::ProgressSnapshot>) -> Self {
-        OperationView {
+    pub fn of(
+        o: OperationRow,
+        report: Option<serde_json::Value>,
+        progress: Option<services::datasets::ProgressSnapshot>,
+    ) -> Result<Self, crate::error::ApiError> {
+        Ok(OperationView {
             progress: progress.map(Into::into),
             object: "dataset.operation",
-            recipe: serde_json::from_str(&o.recipe).unwrap_or_default(),
+            recipe: stored_json("dataset_operations.recipe", &o.id, &o.recipe)?,
             created_at: secs(o.created_at),
             finished_at: o.finished_at.map(secs),
             report,
@@ -288,6 +296,6 @@ impl OperationView {
             validation_dataset_id: o.validation_dataset_id,
             error: o.error,
             created_by: o.created_by,
-        }
+        })
     }
 }

@@ -302,9 +302,12 @@ pub struct JobEventView {
     pub data: serde_json::Value,
 }
 
-impl From<EventRow> for JobEventView {
-    fn from(e: EventRow) -> Self {
-        JobEventView { seq: e.seq, kind: e.kind, step: e.step, time_ms: e.time, data: serde_json::from_str(&e.data).unwrap_or_default() }
+impl TryFrom<EventRow> for JobEventView {
+    type Error = crate::error::ApiError;
+
+    fn try_from(e: EventRow) -> Result<Self, Self::Error> {
+        let data = crate::views::stored_json("job_events.data", &format!("{} #{}", e.job_id, e.seq), &e.data)?;
+        Ok(JobEventView { seq: e.seq, kind: e.kind, step: e.step, time_ms: e.time, data })
     }
 }
 

@@ -26,7 +26,8 @@ async fn open_registration_policy(app: TestApp) {
     let (_, admin) = app.bootstrap().await;
     let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
     let bad = app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"default_role": "admin"})).await;
-    bad.expect(400);
+    bad.expect(422);
+    assert_eq!(bad.code(), "unprocessable");
     assert_eq!(bad.body["error"]["param"], "default_role");
     app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"open_registration": true, "default_role": "developer"}))
         .await

@@ -140,7 +140,7 @@ async fn resumable_upload_in_any_order(app: TestApp) {
     // Out of order, with checksums; a corrupted part is refused and can be sent again.
     app.send(put_part(&admin, &id, 3, p3, Some(&sha256(p3)))).await.expect(201);
     let bad = app.send(put_part(&admin, &id, 1, p1, Some(&sha256(b"something else")))).await;
-    bad.expect(400);
+    bad.expect(422);
     assert_eq!(bad.code(), "checksum_mismatch");
     app.send(put_part(&admin, &id, 1, p1, Some(&sha256(p1)))).await.expect(201);
     // Resume: the server says what it has.
@@ -156,7 +156,7 @@ async fn resumable_upload_in_any_order(app: TestApp) {
             json!({"part_numbers": [1, 2, 3], "sha256": sha256(bytes), "dataset": {"name": "big"}}),
         )
         .await;
-    early.expect(400);
+    early.expect(422);
     assert!(early.body["error"]["message"].as_str().unwrap().contains("part 2"));
     app.send(put_part(&admin, &id, 2, p2, None)).await.expect(201);
     // A whole-file checksum mismatch sends it back to pending, parts kept.
@@ -370,6 +370,41 @@ async fn preprocess_cleans_into_a_new_version_with_lineage(app: TestApp) {
     assert!(bad.body["error"]["message"].as_str().unwrap().contains("threshold"), "{}", bad.body);
 }
 on_each_backend!(preprocess_cleans_into_a_new_version_with_lineage_test, preprocess_cleans_into_a_new_version_with_lineage);
+
+/// A version's or an operation's stored JSON that does not parse is an error when read (500,
+/// detail in the server's log), never shown as a default (`{}` or no recipe).
+async fn stored_records_that_do_not_parse_are_errors(app: TestApp) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let (_, admin) = app.bootstrap().await;
+    let created = app.upload_dataset(&admin, &[("name", "raw")], "raw.jsonl", format!("{GOOD}\n{GOOD_ZH}\n").as_bytes()).await;
+    let id = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let recipe = json!({"version": 1, "steps": [{"step": "dedup_exact"}]});
+    let started = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": recipe})).await;
+    let op = started.expect(202)["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_for_operation(&app, &admin, &id, &op).await["status"], "completed");
+    app.get(&format!("/api/v1/datasets/{id}/versions/2"), &admin).await.expect(200);
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE dataset_operations SET recipe = $1 WHERE id = $2")
+        .bind("{\"version\": 1,")
+        .bind(&op)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/api/v1/datasets/{id}/operations/{op}"), &admin).await.status, 500);
+    sqlx::query("UPDATE dataset_versions SET recipe = $1 WHERE dataset_id = $2 AND version = 2")
+        .bind("not json")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/api/v1/datasets/{id}/versions/2"), &admin).await.status, 500);
+    assert_eq!(app.get(&format!("/api/v1/datasets/{id}/versions"), &admin).await.status, 500);
+    assert_eq!(app.get(&format!("/api/v1/datasets/{id}/versions/1/lineage"), &admin).await.status, 500);
+    // The untouched first version still reads.
+    app.get(&format!("/api/v1/datasets/{id}/versions/1"), &admin).await.expect(200);
+}
+on_each_backend!(stored_records_that_do_not_parse_are_errors_test, stored_records_that_do_not_parse_are_errors);
 
 /// Token statistics with the real SmolLM2 tokenizer: totals, per-record distribution, and the
 /// share of records longer than the training length.

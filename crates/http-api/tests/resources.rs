@@ -50,7 +50,7 @@ async fn api_keys_scopes_projects_and_revocation(app: TestApp) {
     let (_, admin) = app.bootstrap().await;
     let (_, dev) = app.user(&admin, "dev@example.com", "developer").await;
     let over = app.post("/api/v1/api-keys", &dev, json!({"name": "ci", "scopes": ["train_model"]})).await;
-    over.expect(400);
+    over.expect(422);
     assert!(over.body["error"]["message"].as_str().unwrap().contains("train_model"));
     let created = app.post("/api/v1/api-keys", &dev, json!({"name": "read only", "scopes": ["view_dataset"]})).await;
     let created = created.expect(201).clone();

@@ -30,7 +30,7 @@ impl Services {
         let name = validate::name("name", &n.name)?;
         let now = now_ms();
         if n.expires_at.is_some_and(|e| e <= now / 1000) {
-            return Err(ValidationError::new("expires_at", "must be in the future").into());
+            return Err(ValidationError::unprocessable("expires_at", "must be in the future").into());
         }
         let project_id = n.project_id.clone();
         let held = match &project_id {

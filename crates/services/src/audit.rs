@@ -133,6 +133,11 @@ impl Services {
     pub async fn list_audit_events(&self, principal: &Principal, q: AuditQuery) -> Result<Page<AuditRow>> {
         principal.require(Permission::ManageUsers)?;
         let limit = domain::validate::page_limit(q.limit)?;
+        if let Some(o) = q.outcome.as_deref() {
+            if domain::audit::Outcome::parse(o).is_none() {
+                return Err(domain::ValidationError::new("outcome", format!("must be success, failure or denied (got '{o}')")).into());
+            }
+        }
         let organization_id = match q.organization_id {
             // Every organization, and instance-wide events such as anonymous requests.
             Some(org) if org == "*" && principal.is_instance_admin => None,

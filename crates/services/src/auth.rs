@@ -114,6 +114,12 @@ pub(crate) fn stored_role(value: &str) -> Result<Role> {
     Role::parse(value).ok_or_else(|| Error::Internal(format!("{GENERIC_ROLE_ERROR}: '{value}'")))
 }
 
+/// A visibility as stored: one that does not parse is an error naming the row, never private
+/// (or anything else) by default.
+pub(crate) fn stored_visibility(value: &str, row_id: &str) -> Result<domain::Visibility> {
+    domain::Visibility::parse(value).ok_or_else(|| Error::Internal(format!("{row_id}: stored visibility '{value}' is not one")))
+}
+
 fn principal_of(user: UserRow, credential: Credential) -> Result<Principal> {
     Ok(Principal {
         org_role: stored_role(&user.role)?,

@@ -104,7 +104,7 @@ impl Services {
         if let Some(role) = &c.default_role {
             let role = validate::role("default_role", role)?;
             if role == Role::Admin {
-                return Err(domain::ValidationError::new("default_role", "open registration cannot grant the admin role").into());
+                return Err(domain::ValidationError::unprocessable("default_role", "open registration cannot grant the admin role").into());
             }
             org.default_role = role.as_str().to_string();
         }

@@ -54,7 +54,7 @@ impl Services {
 
     fn project_access(&self, principal: &Principal, project: ProjectRow, member: Option<&MemberRow>) -> Result<ProjectAccess> {
         let my_role = member.map(|m| crate::auth::stored_role(&m.role)).transpose()?;
-        let visibility = Visibility::parse(&project.visibility).unwrap_or(Visibility::Private);
+        let visibility = crate::auth::stored_visibility(&project.visibility, &project.id)?;
         let access = ResourceAccess {
             organization_id: &project.organization_id,
             owner_id: &project.created_by,

@@ -82,9 +82,9 @@ impl Services {
                     let current = c
                         .current_password
                         .clone()
-                        .ok_or_else(|| ValidationError::new("current_password", "is required to change your own password"))?;
+                        .ok_or_else(|| ValidationError::unprocessable("current_password", "is required to change your own password"))?;
                     if !verify_password(current, seen.password_hash.clone()).await? {
-                        return Err(ValidationError::new("current_password", "does not match").into());
+                        return Err(ValidationError::unprocessable("current_password", "does not match").into());
                     }
                 }
                 Some(hash_password(password).await?)

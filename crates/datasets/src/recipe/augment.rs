@@ -18,7 +18,7 @@ use crate::record::Message;
 use serde::{Deserialize, Serialize};
 
 /// How new variants of a record are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AugmentMethod {
     /// Rewrite each user and assistant turn with the same meaning.
@@ -28,28 +28,38 @@ pub enum AugmentMethod {
 }
 
 /// Which model does the rewriting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AugmentEndpoint {
     /// A model deployed on this Tunery instance.
     Deployment { deployment_id: String },
     /// Any OpenAI-compatible chat-completions server; the key is read from an environment
     /// variable of the server, never stored in the recipe.
-    Url { url: String, model: String, api_key_env: Option<String> },
+    Url {
+        /// An `http://` or `https://` URL.
+        #[schema(pattern = "^https?://")]
+        url: String,
+        /// The model to call: not blank.
+        #[schema(pattern = "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+        model: String,
+        api_key_env: Option<String>,
+    },
 }
 
 /// `{"step": "augment", "method": "paraphrase", "endpoint": {...}, "copies": 1}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Augment {
     pub method: AugmentMethod,
     pub endpoint: AugmentEndpoint,
     /// New variants per record (1 to 10); the original is kept too.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10)]
     pub copies: u32,
     /// For back-translation: the language to go through (`zh`, `en`, `fr`, …).
     pub pivot_language: Option<String>,
     /// Sampling temperature for the rewriting model (0 to 2).
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
 }
 
@@ -114,33 +124,36 @@ pub(crate) fn variants(
 }
 
 /// The parameters' own rules: (field, message) of the first one broken.
-pub(crate) fn check_augment(a: &Augment) -> Result<(), (&'static str, String)> {
+pub(crate) fn check_augment(a: &Augment) -> Result<(), (&'static str, String, bool)> {
     if !(1..=10).contains(&a.copies) {
-        return Err(("copies", format!("must be between 1 and 10, found {}", a.copies)));
+        return Err(("copies", format!("must be between 1 and 10, found {}", a.copies), false));
     }
     if let Some(t) = a.temperature {
         if !(0.0..=2.0).contains(&t) {
-            return Err(("temperature", format!("must be between 0 and 2, found {t}")));
+            return Err(("temperature", format!("must be between 0 and 2, found {t}"), false));
         }
     }
     match (&a.method, &a.pivot_language) {
-        (AugmentMethod::BackTranslate, None) => return Err(("pivot_language", "back-translation needs a pivot_language".to_owned())),
-        (AugmentMethod::Paraphrase, Some(_)) => return Err(("pivot_language", "only back-translation uses a pivot_language".to_owned())),
+        (AugmentMethod::BackTranslate, None) => return Err(("pivot_language", "back-translation needs a pivot_language".to_owned(), true)),
+        (AugmentMethod::Paraphrase, Some(_)) => {
+            return Err(("pivot_language", "only back-translation uses a pivot_language".to_owned(), true))
+        }
         _ => {}
     }
     match &a.endpoint {
         AugmentEndpoint::Url { url, model, .. } => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(("endpoint.url", format!("must be an http(s) URL, found '{url}'")));
+                return Err(("endpoint.url", format!("must be an http(s) URL, found '{url}'"), false));
             }
             if model.trim().is_empty() {
-                return Err(("endpoint.model", "must name the model to call".to_owned()));
+                return Err(("endpoint.model", "must name the model to call".to_owned(), false));
             }
             Ok(())
         }
         AugmentEndpoint::Deployment { .. } => Err((
             "endpoint.deployment_id",
             "deployments do not exist yet; give an OpenAI-compatible endpoint: {\"url\": …, \"model\": …}".to_owned(),
+            true,
         )),
     }
 }

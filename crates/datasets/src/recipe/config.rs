@@ -7,6 +7,9 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::RecipeError;
 
@@ -17,11 +20,13 @@ pub const RECIPE_VERSION: u32 = 1;
 pub(crate) const REGEX_SIZE_LIMIT: usize = 2 * 1024 * 1024;
 
 /// An ordered list of steps that makes a new dataset version from an old one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     /// Must be [`RECIPE_VERSION`].
+    #[schema(minimum = 1, maximum = 1)]
     pub version: u32,
+    #[schema(min_items = 1)]
     pub steps: Vec<Step>,
     /// Whose tokenizer counts tokens for token-length filters: a base model id (`bm_…`); absent,
     /// the server's own tokenizer. Resolved by the caller, which passes the counter in
@@ -43,6 +48,29 @@ pub enum Step {
     Augment(super::augment::Augment),
 }
 
+/// One object per step: the step's own fields and `"step"` naming it.
+impl PartialSchema for Step {
+    fn schema() -> RefOr<Schema> {
+        fn variant<T: PartialSchema>(name: &str) -> Schema {
+            let RefOr::T(Schema::Object(mut object)) = T::schema() else { unreachable!("a step's parameters are an object") };
+            object.properties.insert("step".into(), ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name])).into());
+            object.required.insert(0, "step".into());
+            Schema::Object(object)
+        }
+        OneOfBuilder::new()
+            .item(variant::<DedupExact>("dedup_exact"))
+            .item(variant::<DedupNear>("dedup_near"))
+            .item(variant::<Filter>("filter"))
+            .item(variant::<MaskPii>("mask_pii"))
+            .item(variant::<Split>("split"))
+            .item(variant::<Convert>("convert"))
+            .item(variant::<super::augment::Augment>("augment"))
+            .into()
+    }
+}
+
+impl ToSchema for Step {}
+
 impl Step {
     /// The step's name as written in a recipe.
     pub fn name(&self) -> &'static str {
@@ -60,7 +88,7 @@ impl Step {
 
 /// Drops records equal to an earlier record (a 64-bit XXH3 hash of the canonical form is kept
 /// per distinct record: about 9–18 bytes each).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupExact {
     /// Compare contents after trimming, collapsing whitespace runs to one space and
@@ -72,17 +100,20 @@ pub struct DedupExact {
 /// Drops records whose estimated Jaccard similarity to an earlier kept record reaches
 /// `threshold` (MinHash over character n-gram shingles, with LSH banding). See
 /// [`super::NearDedup`] for the algorithm and its memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupNear {
     /// Jaccard similarity at or above which two records are near-duplicates (default 0.8).
     #[serde(default = "default_threshold")]
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub threshold: f64,
     /// Hash functions per signature (default 128).
     #[serde(default = "default_num_perm")]
+    #[schema(minimum = 8, maximum = 1024)]
     pub num_perm: usize,
     /// Shingle length in characters (default 5).
     #[serde(default = "default_ngram")]
+    #[schema(minimum = 1, maximum = 32)]
     pub ngram: usize,
     /// Seeds the hash functions: the same seed gives the same result (default 0).
     #[serde(default)]
@@ -106,7 +137,7 @@ impl Default for DedupNear {
 }
 
 /// The language classes of [`crate::LanguageCounts`] (by script; see `language.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LanguageClass {
     Zh,
@@ -130,7 +161,7 @@ impl LanguageClass {
 /// Keeps the records that pass every criterion given. Characters are Unicode scalar values
 /// over all message contents (or the text); turns are non-system messages (for a preference
 /// pair: the prompt plus the chosen answer; text records have no turns and pass turn limits).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +180,7 @@ pub struct Filter {
     pub exclude_regex: Option<String>,
     /// Keep only records whose dominant script is one of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub languages: Option<Vec<LanguageClass>>,
     /// Remove empty (blank) system and user messages; drop records then left without an
     /// assistant message. Validation already refuses blank system and user messages, so on a
@@ -164,7 +196,7 @@ pub struct Filter {
 }
 
 /// Built-in kinds of personal data [`super::PiiMasker`] finds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
     Email,
@@ -192,10 +224,12 @@ impl PiiKind {
 }
 
 /// An organization's own rule: matches of `pattern` become `[<name>]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomPii {
-    /// Upper-case letters, digits and `_`, starting with a letter (e.g. `EMPLOYEE_ID`).
+    /// Upper-case letters, digits and `_`, starting with a letter (e.g. `EMPLOYEE_ID`); not a
+    /// built-in kind's label, and once per step (else 422).
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,31}$")]
     pub name: String,
     /// A regular expression (Rust `regex` syntax; Unicode classes `\d`, `\w`, `\s` and case
     /// folding are available, `\p{…}` script classes are not).
@@ -203,7 +237,7 @@ pub struct CustomPii {
 }
 
 /// Replaces personal data in message contents (and texts) with typed tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaskPii {
     /// Built-in kinds to mask (default: all of them).
@@ -224,7 +258,8 @@ impl Default for MaskPii {
     }
 }
 
-/// How many records go to validation.
+/// How many records go to validation: `{"ratio": r}` with r in (0, 1), or `{"count": n}` with
+/// n ≥ 1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitSize {
@@ -234,9 +269,21 @@ pub enum SplitSize {
     Count(u64),
 }
 
+impl PartialSchema for SplitSize {
+    fn schema() -> RefOr<Schema> {
+        let one = |name: &str, value: ObjectBuilder| ObjectBuilder::new().property(name, value).required(name);
+        OneOfBuilder::new()
+            .item(one("ratio", ObjectBuilder::new().schema_type(Type::Number).exclusive_minimum(Some(0)).exclusive_maximum(Some(1))))
+            .item(one("count", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+            .into()
+    }
+}
+
+impl ToSchema for SplitSize {}
+
 /// What a stratified split keeps proportional. Canonical records carry no metadata fields,
 /// so strata come from the record itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stratify {
     /// `chat`, `preference` or `text`.
@@ -246,7 +293,7 @@ pub enum Stratify {
 }
 
 /// Sends a deterministic sample of the records to a validation output instead of the main one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
     pub validation: SplitSize,
@@ -267,7 +314,7 @@ impl Split {
 
 /// Marks a plain conversion: the output is always canonical OpenAI-style JSONL, so this step
 /// changes nothing; it lets a recipe be only a conversion.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Convert {}
 
@@ -281,6 +328,10 @@ pub struct RecipeCheckError {
     pub step_name: Option<String>,
     pub field: String,
     pub message: String,
+    /// The recipe is well formed (its OpenAPI schema admits it) but a rule across fields, or
+    /// about what this server has, refuses it; false: it breaks a rule its schema states.
+    #[serde(skip)]
+    pub unprocessable: bool,
 }
 
 impl RecipeCheckError {
@@ -336,12 +387,20 @@ impl Recipe {
         }
         let mut split_at = None;
         for (i, step) in self.steps.iter().enumerate() {
-            let fail = |field: &str, message: String| {
-                Err(RecipeCheckError { step: Some(i), step_name: Some(step.name().to_owned()), field: field.to_owned(), message })
+            let refuse = |field: &str, message: String, unprocessable: bool| {
+                Err(RecipeCheckError {
+                    step: Some(i),
+                    step_name: Some(step.name().to_owned()),
+                    field: field.to_owned(),
+                    message,
+                    unprocessable,
+                })
             };
+            let fail = |field: &str, message: String| refuse(field, message, false);
+            let rule = |field: &str, message: String| refuse(field, message, true);
             if let Some(at) = split_at {
                 if !matches!(step, Step::Convert(_)) {
-                    return fail(
+                    return rule(
                         "step",
                         format!("the split (steps[{at}]) must be the last step so its counts are exact; move this step before it"),
                     );
@@ -360,12 +419,12 @@ impl Recipe {
                         return fail("ngram", format!("must be between 1 and 32 characters, found {}", near.ngram));
                     }
                 }
-                Step::Filter(filter) => check_filter(filter).or_else(|(field, message)| fail(field, message))?,
-                Step::MaskPii(mask) => check_mask(mask).or_else(|(field, message)| fail(&field, message))?,
+                Step::Filter(filter) => check_filter(filter).or_else(|(field, message, u)| refuse(field, message, u))?,
+                Step::MaskPii(mask) => check_mask(mask).or_else(|(field, message, u)| refuse(&field, message, u))?,
                 Step::Augment(a) => {
-                    super::augment::check_augment(a).or_else(|(field, message)| fail(field, message))?;
+                    super::augment::check_augment(a).or_else(|(field, message, u)| refuse(field, message, u))?;
                     if self.reads_twice() {
-                        return fail(
+                        return rule(
                             "step",
                             "augment with a split by exact count or stratified would ask the model twice (the split reads the input \
                              twice); split by ratio instead"
@@ -390,7 +449,7 @@ impl Recipe {
 }
 
 fn recipe_error(field: &str, message: impl Into<String>) -> RecipeCheckError {
-    RecipeCheckError { step: None, step_name: None, field: field.to_owned(), message: message.into() }
+    RecipeCheckError { step: None, step_name: None, field: field.to_owned(), message: message.into(), unprocessable: false }
 }
 
 pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
@@ -400,30 +459,34 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
     })
 }
 
-fn check_filter(f: &Filter) -> Result<(), (&'static str, String)> {
+fn check_filter(f: &Filter) -> Result<(), (&'static str, String, bool)> {
     if let (Some(min), Some(max)) = (f.min_tokens, f.max_tokens) {
         if min > max {
-            return Err(("min_tokens", format!("`min_tokens` ({min}) is greater than `max_tokens` ({max})")));
+            return Err(("min_tokens", format!("`min_tokens` ({min}) is greater than `max_tokens` ({max})"), true));
         }
     }
     if let (Some(min), Some(max)) = (f.min_chars, f.max_chars) {
         if min > max {
-            return Err(("min_chars", format!("`min_chars` ({min}) is greater than `max_chars` ({max})")));
+            return Err(("min_chars", format!("`min_chars` ({min}) is greater than `max_chars` ({max})"), true));
         }
     }
     if let (Some(min), Some(max)) = (f.min_turns, f.max_turns) {
         if min > max {
-            return Err(("min_turns", format!("`min_turns` ({min}) is greater than `max_turns` ({max})")));
+            return Err(("min_turns", format!("`min_turns` ({min}) is greater than `max_turns` ({max})"), true));
         }
     }
     for (field, pattern) in [("include_regex", &f.include_regex), ("exclude_regex", &f.exclude_regex)] {
         if let Some(pattern) = pattern {
-            compile_regex(pattern).map_err(|m| (field, m))?;
+            compile_regex(pattern).map_err(|m| (field, m, true))?;
         }
     }
     if let Some(languages) = &f.languages {
         if languages.is_empty() {
-            return Err(("languages", "must name at least one of zh, en, other, none (an empty list would drop every record)".to_owned()));
+            return Err((
+                "languages",
+                "must name at least one of zh, en, other, none (an empty list would drop every record)".to_owned(),
+                false,
+            ));
         }
     }
     let empty = Filter::default();
@@ -433,14 +496,15 @@ fn check_filter(f: &Filter) -> Result<(), (&'static str, String)> {
             "sets no criterion; give at least one of min_chars, max_chars, min_tokens, max_tokens, min_turns, max_turns, \
              include_regex, exclude_regex, languages, drop_empty_turns"
                 .to_owned(),
+            true,
         ));
     }
     Ok(())
 }
 
-fn check_mask(m: &MaskPii) -> Result<(), (String, String)> {
+fn check_mask(m: &MaskPii) -> Result<(), (String, String, bool)> {
     if m.kinds.is_empty() && m.custom.is_empty() {
-        return Err(("kinds".to_owned(), "masks nothing: name at least one kind or give a custom rule".to_owned()));
+        return Err(("kinds".to_owned(), "masks nothing: name at least one kind or give a custom rule".to_owned(), true));
     }
     let mut names = BTreeSet::new();
     for (j, rule) in m.custom.iter().enumerate() {
@@ -450,17 +514,25 @@ fn check_mask(m: &MaskPii) -> Result<(), (String, String)> {
             && name.starts_with(|c: char| c.is_ascii_uppercase())
             && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !shape {
-            return Err((field("name"), format!("must be 1–32 upper-case letters, digits or `_`, starting with a letter; found {name:?}")));
+            return Err((
+                field("name"),
+                format!("must be 1–32 upper-case letters, digits or `_`, starting with a letter; found {name:?}"),
+                false,
+            ));
         }
         if PiiKind::ALL.iter().any(|k| k.label() == name) {
-            return Err((field("name"), format!("{name:?} is a built-in kind; pick another name for a custom rule")));
+            return Err((field("name"), format!("{name:?} is a built-in kind; pick another name for a custom rule"), true));
         }
         if !names.insert(name) {
-            return Err((field("name"), format!("{name:?} is used by two custom rules")));
+            return Err((field("name"), format!("{name:?} is used by two custom rules"), true));
         }
-        let regex = compile_regex(&rule.pattern).map_err(|msg| (field("pattern"), msg))?;
+        let regex = compile_regex(&rule.pattern).map_err(|msg| (field("pattern"), msg, true))?;
         if regex.is_match("") {
-            return Err((field("pattern"), format!("{:?} matches the empty string; it must match at least one character", rule.pattern)));
+            return Err((
+                field("pattern"),
+                format!("{:?} matches the empty string; it must match at least one character", rule.pattern),
+                true,
+            ));
         }
     }
     Ok(())

@@ -133,6 +133,7 @@ pub fn apply_recipe(
             message: "token filters need a tokenizer: name a base model in the recipe's `tokenizer`, or start the server with \
                       --tokenizer-file"
                 .to_owned(),
+            unprocessable: true,
         }
         .into());
     }
@@ -286,6 +287,7 @@ impl<'a> Pipeline<'a> {
                     step_name: Some(step.name().to_owned()),
                     field: field.to_owned(),
                     message,
+                    unprocessable: true,
                 })?),
                 Step::MaskPii(c) => {
                     let masker = PiiMasker::new(c)?;
@@ -304,6 +306,7 @@ impl<'a> Pipeline<'a> {
                             step_name: Some(step.name().to_owned()),
                             field: "endpoint".to_owned(),
                             message: "no client for the augmentation endpoint was given".to_owned(),
+                            unprocessable: true,
                         }
                         .into());
                     }

@@ -161,6 +161,7 @@ impl PiiMasker {
                     step_name: Some("mask_pii".to_owned()),
                     field: format!("custom[{j}].pattern"),
                     message,
+                    unprocessable: true,
                 })
             })?;
             let label = masker.add_label(&rule.name);

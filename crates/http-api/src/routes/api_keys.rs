@@ -1,10 +1,10 @@
 //! API keys.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{ApiKeyList, ApiKeyView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -14,13 +14,15 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
     /// Permission names, a subset of the caller's (in the project, for a key restricted to
     /// one); default: all of them.
+    #[schema(schema_with = domain::schema::optional_scopes)]
     pub scopes: Option<Vec<String>>,
     /// Restrict the key to one project.
     pub project_id: Option<String>,
-    /// Expiry in Unix seconds; default: never.
+    /// Expiry in Unix seconds, in the future (else 422); default: never.
     pub expires_at: Option<i64>,
 }
 
@@ -45,6 +47,7 @@ pub async fn create_api_key(
 pub struct ApiKeyListParams {
     /// Another user's keys (needs `manage_users`); default: the caller's.
     pub user_id: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub after: Option<String>,
 }
@@ -61,7 +64,7 @@ pub async fn list_api_keys(
 
 #[utoipa::path(get, path = "/api/v1/api-keys/{key_id}", tag = "api-keys", params(("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_api_key(State(app): State<AppState>, Caller(p): Caller, Path(key_id): Path<String>) -> ApiResult<Json<ApiKeyView>> {
+pub async fn get_api_key(State(app): State<AppState>, Caller(p): Caller, ApiPath(key_id): ApiPath<String>) -> ApiResult<Json<ApiKeyView>> {
     Ok(Json(app.services.get_api_key(&p, &key_id).await?.into()))
 }
 
@@ -72,7 +75,7 @@ pub async fn revoke_api_key(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(key_id): Path<String>,
+    ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<Json<ApiKeyView>> {
     Ok(Json(app.services.revoke_api_key(&p, &key_id, &ctx).await?.into()))
 }

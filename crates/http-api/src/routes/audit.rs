@@ -19,6 +19,7 @@ pub struct AuditParams {
     pub action: Option<String>,
     pub target_id: Option<String>,
     /// success, failure or denied.
+    #[param(schema_with = domain::schema::optional_outcome)]
     pub outcome: Option<String>,
     /// Unix seconds, inclusive.
     pub since: Option<i64>,
@@ -29,6 +30,7 @@ pub struct AuditParams {
     pub organization_id: Option<String>,
     /// Cursor: the `seq` of the last event of the previous page (events come newest first).
     pub before: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -14,8 +14,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(schema_with = domain::schema::email)]
     pub email: String,
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
+    #[schema(schema_with = domain::schema::password)]
     pub password: String,
     /// Token from an invitation; without one, registration needs an open organization
     /// (or a fresh install, whose first user becomes its administrator).

@@ -3,12 +3,12 @@
 
 use super::forms;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, OperationView, PreviewList, VersionList, VersionView};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,18 +17,24 @@ use services::datasets::{DatasetChanges, NewDataset};
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/datasets`. Text fields must come before `file`, so that
-/// permissions and quota are checked before any byte is stored.
+/// permissions and quota are checked before any byte is stored (else 422); an empty text field
+/// counts as absent.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct DatasetUploadForm {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
+    #[schema(schema_with = domain::schema::optional_description)]
     pub description: Option<String>,
     pub project_id: Option<String>,
-    /// private, project, organization or users.
+    /// `project` needs a `project_id` (else 422).
+    #[schema(schema_with = domain::schema::visibility)]
     pub visibility: Option<String>,
     /// Comma-separated user ids (visibility `users`).
     pub shared_with: Option<String>,
-    /// A format specification as JSON, overriding detection.
+    /// A format specification (as JSON text) overriding detection (422 when it contradicts
+    /// itself).
+    #[schema(value_type = Option<services::datasets::FormatSpec>)]
     pub format: Option<String>,
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     pub file: String,
@@ -49,29 +55,39 @@ pub async fn create_dataset(
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
             "name" => n.name = forms::text(field, "name").await?,
-            "description" => n.description = Some(forms::text(field, "description").await?),
+            "description" => n.description = Some(forms::text(field, "description").await?).filter(|s| !s.is_empty()),
             "project_id" => n.project_id = Some(forms::text(field, "project_id").await?).filter(|s| !s.is_empty()),
-            "visibility" => n.visibility = Some(forms::text(field, "visibility").await?),
+            "visibility" => n.visibility = Some(forms::text(field, "visibility").await?).filter(|s| !s.is_empty()),
             "shared_with" => {
                 n.shared_with =
                     forms::text(field, "shared_with").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
             }
             "format" => {
                 let raw = forms::text(field, "format").await?;
-                n.format =
-                    Some(serde_json::from_str(&raw).map_err(|e| {
+                if !raw.is_empty() {
+                    // JSON text: `null` gives none, as absence does.
+                    n.format = serde_json::from_str::<Option<services::datasets::FormatSpec>>(&raw).map_err(|e| {
                         ApiError::new(ErrorCode::ValidationFailed, format!("not a format specification: {e}")).param("format")
-                    })?);
+                    })?;
+                }
             }
             "file" => {
+                if n.name.is_empty() {
+                    return Err(forms::fields_after_file("name"));
+                }
                 let filename = field.file_name().unwrap_or("upload").to_string();
                 let mut writer = app.services.begin_dataset_upload(&p, &n).await?;
                 if let Err(e) = forms::stream_file(&mut field, &mut writer).await {
                     let _ = writer.release().await;
                     return Err(e);
                 }
+                drop(field);
+                if let Err(e) = forms::nothing_after_file(&mut form).await {
+                    let _ = writer.release().await;
+                    return Err(e);
+                }
                 let (dataset, version) = app.services.finish_dataset_upload(&p, n, writer, &filename, &ctx).await?;
-                return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.into() })));
+                return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.try_into()? })));
             }
             other => {
                 return Err(ApiError::new(
@@ -91,6 +107,7 @@ pub async fn create_dataset(
 pub struct DatasetListParams {
     /// Only datasets of this project.
     pub project_id: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub after: Option<String>,
 }
@@ -109,15 +126,22 @@ pub async fn list_datasets(
 
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", params(("dataset_id" = String, Path)),
     responses((status = 200, body = DatasetView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
-pub async fn get_dataset(State(app): State<AppState>, Caller(p): Caller, Path(dataset_id): Path<String>) -> ApiResult<Json<DatasetView>> {
+pub async fn get_dataset(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(dataset_id): ApiPath<String>,
+) -> ApiResult<Json<DatasetView>> {
     Ok(Json(app.services.visible_dataset(&p, &dataset_id).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDatasetRequest {
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
+    #[schema(schema_with = domain::schema::optional_description)]
     pub description: Option<String>,
+    #[schema(schema_with = domain::schema::optional_visibility)]
     pub visibility: Option<String>,
     pub shared_with: Option<Vec<String>>,
 }
@@ -129,7 +153,7 @@ pub async fn update_dataset(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(dataset_id): Path<String>,
+    ApiPath(dataset_id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateDatasetRequest>,
 ) -> ApiResult<Json<DatasetView>> {
     let c = DatasetChanges { name: b.name, description: b.description, visibility: b.visibility, shared_with: b.shared_with };
@@ -143,7 +167,7 @@ pub async fn delete_dataset(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(dataset_id): Path<String>,
+    ApiPath(dataset_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     app.services.delete_dataset(&p, &dataset_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -153,6 +177,7 @@ pub async fn delete_dataset(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionListParams {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Cursor: the last version number of the previous page.
     pub after: Option<i64>,
@@ -163,20 +188,20 @@ pub struct VersionListParams {
 pub async fn list_versions(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(dataset_id): Path<String>,
+    ApiPath(dataset_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionListParams>,
 ) -> ApiResult<Json<VersionList>> {
-    Ok(Json(VersionList::of(app.services.list_versions(&p, &dataset_id, q.after, q.limit).await?)))
+    Ok(Json(VersionList::try_of(app.services.list_versions(&p, &dataset_id, q.after, q.limit).await?)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1)),
     responses((status = 200, body = VersionView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_version(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<VersionView>> {
-    Ok(Json(app.services.get_version(&p, &dataset_id, version).await?.into()))
+    Ok(Json(app.services.get_version(&p, &dataset_id, version).await?.try_into()?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -186,6 +211,7 @@ pub struct StatsParams {
     /// Count tokens with this base model's own tokenizer (`bm_…`) instead of the server's.
     pub tokenizer: Option<String>,
     /// Report how many records exceed this many tokens (default: the server's limit).
+    #[param(minimum = 1, maximum = 1048576)]
     pub max_tokens: Option<usize>,
 }
 
@@ -193,12 +219,12 @@ pub struct StatsParams {
 /// With `tokenizer` or `max_tokens` the token figures are counted anew (one pass over the
 /// version, kept for later requests); `tokenizer` in the answer names the base model whose
 /// tokenizer counted (null: the server's).
-#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path), StatsParams),
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), StatsParams),
     responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_stats(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<StatsParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let options = services::datasets::StatsOptions { tokenizer: q.tokenizer, max_tokens: q.max_tokens };
@@ -213,10 +239,12 @@ pub async fn get_stats(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeParams {
-    /// Index of the first record (0-based).
-    pub offset: Option<usize>,
-    /// Records to return, 1 to 100 (default 20).
-    pub limit: Option<usize>,
+    /// Index of the first error (0-based).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub offset: Option<i64>,
+    /// Errors to return, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -224,72 +252,76 @@ pub struct RangeParams {
 #[serde(deny_unknown_fields)]
 pub struct PreviewParams {
     /// Index of the first record (0-based).
-    pub offset: Option<usize>,
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub offset: Option<i64>,
     /// Records to return, 1 to 100 (default 20).
-    pub limit: Option<usize>,
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
     /// Render chat records through a base model's own chat template (its id, `bm_…`) or a
     /// built-in one (`chatml` for SmolLM2, `llama3`, `qwen2`, `mistral`, `mistral-v0.1`,
     /// `gemma`, `phi3`) and mark the trained spans.
+    #[param(schema_with = services::training::optional_template_or_model_schema)]
     pub template: Option<String>,
 }
 
 /// What is wrong with a version and where: per-error-code counts and the errors themselves.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/validation", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path), RangeParams),
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), RangeParams),
     responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_validation(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<RangeParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
-    let offset = q.offset.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX).map_err(services::Error::from)? as usize;
+    let limit = domain::validate::bounded("limit", q.limit, 100, 1, 1000).map_err(services::Error::from)? as usize;
     let all = report["errors"].as_array().cloned().unwrap_or_default();
     let errors: Vec<_> = all.iter().skip(offset).take(limit).collect();
     Ok(Json(serde_json::json!({
         "object": "dataset.validation", "dataset_id": v.dataset_id, "version": v.version, "summary": report["summary"],
-        "errors": errors, "has_more": all.len() > offset + limit,
+        "errors": errors, "has_more": all.len() > offset.saturating_add(limit),
     })))
 }
 
 /// Records of a version as stored and as training will read them.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preview", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path), PreviewParams),
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), PreviewParams),
     responses((status = 200, body = PreviewList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn preview_version(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<PreviewParams>,
 ) -> ApiResult<Json<PreviewList>> {
-    let records =
-        app.services.preview_version(&p, &dataset_id, version, q.offset.unwrap_or(0), q.limit.unwrap_or(20), q.template.as_deref()).await?;
+    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX).map_err(services::Error::from)? as usize;
+    let limit = domain::validate::bounded("limit", q.limit, 20, 1, 100).map_err(services::Error::from)? as usize;
+    let records = app.services.preview_version(&p, &dataset_id, version, offset, limit, q.template.as_deref()).await?;
     Ok(Json(PreviewList::from_records(records)))
 }
 
 /// Where a version came from and what was made from it.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/lineage", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1)),
     responses((status = 200, body = LineageView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_lineage(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<LineageView>> {
-    Ok(Json(app.services.version_lineage(&p, &dataset_id, version).await?.into()))
+    Ok(Json(app.services.version_lineage(&p, &dataset_id, version).await?.try_into()?))
 }
 
 /// The version's file, decrypted as it streams.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/download", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path)),
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn download_version(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
 ) -> ApiResult<Response> {
     let (v, reader) = app.services.open_version(&p, &dataset_id, version, &ctx).await?;
     let body = Body::from_stream(crate::streaming::read_in_chunks(reader));
@@ -316,15 +348,15 @@ pub struct DiffParams {
 /// Records added and removed between two versions (as multisets of canonical records), with
 /// examples.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/diff", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path), DiffParams),
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), DiffParams),
     responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn diff_versions(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<DiffParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let against = q.against.unwrap_or(version - 1);
+    let against = q.against.unwrap_or(version.saturating_sub(1));
     let diff = app.services.diff_versions(&p, &dataset_id, against, version).await?;
     let mut v = serde_json::to_value(diff).map_err(|e| ApiError::internal(e.to_string()))?;
     v["object"] = "dataset.diff".into();
@@ -334,25 +366,28 @@ pub async fn diff_versions(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreprocessRequest {
-    /// `{"version": 1, "steps": [...]}`: dedup_exact, dedup_near, filter, mask_pii, split, convert.
-    #[schema(value_type = Object)]
+    /// `{"version": 1, "steps": [...]}`: dedup_exact, dedup_near, filter, mask_pii, split,
+    /// convert, augment. Rules across fields or steps (a split before another step, a minimum
+    /// above its maximum, a regular expression that does not compile, a filter with no
+    /// criterion, …) answer 422.
+    #[schema(value_type = services::datasets::Recipe)]
     pub recipe: serde_json::Value,
 }
 
 /// Starts applying a cleaning recipe to a version (202): the result is a new version (parent:
 /// this one), and with a split step also a new validation dataset. Poll the operation.
 #[utoipa::path(post, path = "/api/v1/datasets/{dataset_id}/versions/{version}/preprocess", tag = "datasets",
-    params(("dataset_id" = String, Path), ("version" = i64, Path)), request_body = PreprocessRequest,
+    params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1)), request_body = PreprocessRequest,
     responses((status = 202, body = OperationView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
 pub async fn preprocess_version(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path((dataset_id, version)): Path<(String, i64)>,
+    ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiJson(b): ApiJson<PreprocessRequest>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     let op = app.services.start_preprocess(&p, &dataset_id, version, b.recipe, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(OperationView::of(op, None, None))))
+    Ok((StatusCode::ACCEPTED, Json(OperationView::of(op, None, None)?)))
 }
 
 /// A long-running operation on a dataset: `running`, then `completed` (with the new version and
@@ -363,8 +398,8 @@ pub async fn preprocess_version(
 pub async fn get_operation(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((dataset_id, operation_id)): Path<(String, String)>,
+    ApiPath((dataset_id, operation_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<OperationView>> {
     let (op, report, progress) = app.services.get_operation(&p, &dataset_id, &operation_id).await?;
-    Ok(Json(OperationView::of(op, report, progress)))
+    Ok(Json(OperationView::of(op, report, progress)?))
 }

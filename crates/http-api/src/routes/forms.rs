@@ -23,6 +23,29 @@ pub fn form(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart>
     form.map_err(|e| ApiError::new(ErrorCode::UnsupportedMediaType, format!("expected multipart/form-data: {}", e.body_text())))
 }
 
+/// `file` came before a text field it needs: the server checks permissions and quota with the
+/// text fields before it stores a byte, so they must come first.
+pub fn fields_after_file(missing: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unprocessable, format!("the form has no '{missing}' field before 'file': send the text fields first"))
+        .param(missing)
+}
+
+/// `file` must be the form's last field: a text field after it would arrive too late to count
+/// (the file is checked and stored with the fields before it), so it is refused, not ignored.
+pub async fn nothing_after_file(form: &mut Multipart) -> ApiResult<()> {
+    match form.next_field().await.map_err(multipart_error)? {
+        None => Ok(()),
+        Some(field) => {
+            let name = field.name().unwrap_or("").to_string();
+            Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                format!("the form's '{name}' field comes after 'file': send the text fields first"),
+            )
+            .param(name))
+        }
+    }
+}
+
 pub async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
     let value = field.text().await.map_err(multipart_error)?;
     if value.len() > MAX_TEXT_FIELD {

@@ -3,10 +3,10 @@
 
 use super::ListParams;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{CheckpointList, JobEventList, JobEventView, JobList, JobMetricsView, JobView, MetricSeriesView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 /// Submits a fine-tuning job. It is checked against the dataset version (valid records of the
 /// kind the objective trains on), the base model (imported and ready) and the estimate (it must
 /// fit this installation's device), then queued: 202 with the job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body(content = Object, description = "name, project_id, base_model_id, dataset_id, dataset_version, validation_dataset_id, validation_dataset_version, config {objective, method, data, hyperparameters}, max_restarts, merge_lora, chat_template (a built-in template's name)"),
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = NewJob,
     responses((status = 202, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
 pub async fn create_job(
     State(app): State<AppState>,
@@ -35,9 +35,11 @@ pub async fn create_job(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobListParams {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub after: Option<String>,
     /// Only jobs in this state.
+    #[param(schema_with = domain::schema::optional_job_state)]
     pub state: Option<String>,
 }
 
@@ -50,7 +52,7 @@ pub async fn list_jobs(State(app): State<AppState>, Caller(p): Caller, ApiQuery(
 
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", params(("job_id" = String, Path)),
     responses((status = 200, body = JobView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn get_job(State(app): State<AppState>, Caller(p): Caller, Path(job_id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn get_job(State(app): State<AppState>, Caller(p): Caller, ApiPath(job_id): ApiPath<String>) -> ApiResult<Json<JobView>> {
     Ok(Json(app.services.get_job(&p, &job_id).await?.into()))
 }
 
@@ -62,7 +64,7 @@ pub async fn cancel_job(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
 ) -> ApiResult<Json<JobView>> {
     Ok(Json(app.services.cancel_job(&p, &job_id, &ctx).await?.into()))
 }
@@ -81,7 +83,7 @@ pub async fn resume_job(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     ApiJson(b): ApiJson<ResumeJobRequest>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     Ok((StatusCode::ACCEPTED, Json(app.services.resume_job(&p, &job_id, b.checkpoint_id.as_deref(), &ctx).await?.into())))
@@ -97,6 +99,8 @@ pub struct EventParams {
     pub stream: Option<bool>,
     /// Comma-separated kinds (state, progress, eval, system, checkpoint, artifact, log, …).
     pub kinds: Option<String>,
+    /// Page size with `stream=false`, 1 to 1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -104,19 +108,13 @@ fn parse_kinds(kinds: Option<&str>) -> Vec<String> {
     kinds.map(|k| k.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
 }
 
-async fn event_page(
-    services: &Services,
-    p: &Principal,
-    id: &str,
-    kinds: &[String],
-    after: i64,
-    limit: i64,
-) -> services::Result<JobEventList> {
+async fn event_page(services: &Services, p: &Principal, id: &str, kinds: &[String], after: i64, limit: i64) -> ApiResult<JobEventList> {
     let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
     let rows = services.job_events(p, id, &kinds, after, limit + 1).await?;
     let page = Page::from_rows(rows, limit);
     let last_seq = page.items.last().map(|e| e.seq).unwrap_or(after);
-    Ok(JobEventList { object: "list", data: page.items.into_iter().map(JobEventView::from).collect(), has_more: page.has_more, last_seq })
+    let data = page.items.into_iter().map(JobEventView::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(JobEventList { object: "list", data, has_more: page.has_more, last_seq })
 }
 
 type SseItems = futures_util::stream::Iter<std::vec::IntoIter<Result<Event, std::convert::Infallible>>>;
@@ -128,6 +126,12 @@ fn sse_events(events: Vec<JobEventView>) -> SseItems {
         .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(serde_json::to_string(&e).unwrap_or_default())))
         .collect();
     futures_util::stream::iter(items)
+}
+
+/// One `error` event carrying the error body, the last of a stream that cannot go on.
+fn sse_error(e: &crate::error::ApiError) -> SseItems {
+    let body = serde_json::json!({"error": {"message": e.message, "code": e.code}});
+    futures_util::stream::iter(vec![Ok(Event::default().event("error").data(body.to_string()))])
 }
 
 /// Waits until this process signals new events of job `id`, at most [`SSE_RECHECK`] (events
@@ -159,13 +163,13 @@ pub async fn job_events(
     State(app): State<AppState>,
     Caller(p): Caller,
     headers: HeaderMap,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventParams>,
 ) -> ApiResult<Response> {
     let kinds = parse_kinds(q.kinds.as_deref());
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let after = q.after.or(last_event_id).unwrap_or(0);
-    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let limit = domain::validate::bounded("limit", q.limit, 500, 1, 1000).map_err(services::Error::from)?;
     if q.stream == Some(false) {
         return Ok(Json(event_page(&app.services, &p, &job_id, &kinds, after, limit).await?).into_response());
     }
@@ -180,7 +184,8 @@ pub async fn job_events(
         loop {
             let page = match event_page(&services, &p, &id, &kinds, after, 200).await {
                 Ok(page) => page,
-                Err(_) => return None,
+                // The stream ends with an `error` event that says why, never silently.
+                Err(e) => return Some((sse_error(&e), (services, p, id, kinds, after, true, signals))),
             };
             if !page.data.is_empty() {
                 after = page.last_seq;
@@ -190,7 +195,10 @@ pub async fn job_events(
                 services.queue().is_shutting_down() || services.get_job(&p, &id).await.map(|j| j.state().is_terminal()).unwrap_or(true);
             if finished {
                 // One last look: events written just before the final state.
-                let tail = event_page(&services, &p, &id, &kinds, after, 200).await.map(|p| p.data).unwrap_or_default();
+                let tail = match event_page(&services, &p, &id, &kinds, after, 200).await {
+                    Ok(page) => page.data,
+                    Err(e) => return Some((sse_error(&e), (services, p, id, kinds, after, true, signals))),
+                };
                 if tail.is_empty() {
                     return None;
                 }
@@ -210,7 +218,8 @@ pub struct MetricParams {
     /// Comma-separated series (default: loss, eval_loss, learning_rate, grad_norm, tokens_per_second).
     pub names: Option<String>,
     /// At most this many points per series, 2 to 5000 (default 500).
-    pub points: Option<usize>,
+    #[param(minimum = 2, maximum = 5000)]
+    pub points: Option<i64>,
 }
 
 /// Metric histories for charts, downsampled on the server.
@@ -219,13 +228,14 @@ pub struct MetricParams {
 pub async fn job_metrics(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<MetricParams>,
 ) -> ApiResult<Json<JobMetricsView>> {
     let names = q.names.unwrap_or_else(|| "loss,eval_loss,learning_rate,grad_norm,tokens_per_second".into());
+    let points = domain::validate::bounded("points", q.points, 500, 2, 5000).map_err(services::Error::from)? as usize;
     let mut series = Vec::new();
     for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let points = app.services.job_metric(&p, &job_id, name, q.points.unwrap_or(500)).await?;
+        let points = app.services.job_metric(&p, &job_id, name, points).await?;
         series.push(MetricSeriesView { name: name.to_string(), points: points.into_iter().map(Into::into).collect() });
     }
     Ok(Json(JobMetricsView { object: "job.metrics", job_id, series }))
@@ -237,6 +247,8 @@ pub async fn job_metrics(
 pub struct LogParams {
     /// Lines after this sequence number (pass `last_seq` of the previous page to follow).
     pub after: Option<i64>,
+    /// Page size, 1 to 1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -246,11 +258,21 @@ pub struct LogParams {
 pub async fn job_logs(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<LogParams>,
 ) -> ApiResult<Json<JobEventList>> {
     let kinds = vec!["log".to_string()];
-    Ok(Json(event_page(&app.services, &p, &job_id, &kinds, q.after.unwrap_or(0), q.limit.unwrap_or(200).clamp(1, 1000)).await?))
+    Ok(Json(
+        event_page(
+            &app.services,
+            &p,
+            &job_id,
+            &kinds,
+            q.after.unwrap_or(0),
+            domain::validate::bounded("limit", q.limit, 200, 1, 1000).map_err(services::Error::from)?,
+        )
+        .await?,
+    ))
 }
 
 /// Stored checkpoints (the newest `keep_checkpoints`), oldest first, paged (`after` is a
@@ -260,7 +282,7 @@ pub async fn job_logs(
 pub async fn job_checkpoints(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult<Json<CheckpointList>> {
     Ok(Json(CheckpointList::of(app.services.job_checkpoints(&p, &job_id, q.after.as_deref(), q.limit).await?)))

@@ -23,6 +23,7 @@ use utoipa::IntoParams;
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Cursor: the id of the last item of the previous page.
     pub after: Option<String>,

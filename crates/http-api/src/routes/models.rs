@@ -2,11 +2,11 @@
 
 use super::{forms, ListParams};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{BaseModelList, BaseModelView, CatalogList, EstimateView, ModelList, ModelSpecView, ModelView};
 use crate::AppState;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,9 @@ pub struct CatalogParams {
     pub search: Option<String>,
     pub family: Option<String>,
     pub license: Option<String>,
+    #[param(minimum = 0, maximum = 18446744073709551615_u64)]
     pub max_parameters: Option<u64>,
+    #[param(minimum = 0, maximum = 4294967295_u64)]
     pub min_context_length: Option<u32>,
 }
 
@@ -59,7 +61,7 @@ pub async fn list_base_models(
 pub async fn get_base_model(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(base_model_id): Path<String>,
+    ApiPath(base_model_id): ApiPath<String>,
 ) -> ApiResult<Json<BaseModelView>> {
     Ok(Json(app.services.get_base_model(&p, &base_model_id).await?.into()))
 }
@@ -72,7 +74,7 @@ pub async fn delete_base_model(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(base_model_id): Path<String>,
+    ApiPath(base_model_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     app.services.delete_base_model(&p, &base_model_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -81,21 +83,41 @@ pub async fn delete_base_model(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImportSourceBody {
-    /// A GGUF file on the server (dequantized on import).
-    Gguf { path: String },
-    /// A Hugging Face model directory on the server.
-    Directory { path: String },
+    /// A GGUF file on the server (dequantized on import); an absolute path to an existing file
+    /// (else 422).
+    Gguf {
+        #[schema(pattern = "^/")]
+        path: String,
+    },
+    /// A Hugging Face model directory on the server, with its config.json (else 422).
+    Directory {
+        #[schema(pattern = "^/")]
+        path: String,
+    },
     /// A tar or zip archive of such a directory on the server (to upload one, use
     /// `POST /api/v1/base-models/import/archive`).
-    Archive { path: String },
+    Archive {
+        #[schema(pattern = "^/")]
+        path: String,
+    },
     /// A Hugging Face Hub repository (or one of the configured mirror), at a branch, tag or
     /// commit (default `main`); downloaded resumably and checked against the Hub's checksums.
-    Hub { repo_id: String, revision: Option<String> },
+    Hub {
+        /// `owner/name`, each of letters, digits, `-`, `_` and `.`, neither `.` nor `..`.
+        #[schema(
+            pattern = r"^(?:[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*|\.{3,})/(?:[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*|\.{3,})$"
+        )]
+        repo_id: String,
+        /// 1 to 200 characters, no spaces or control characters.
+        #[schema(pattern = r"^[^\x00-\x20\x7f-\x9f]{1,200}$")]
+        revision: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBaseModelRequest {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
     pub source: ImportSourceBody,
 }
@@ -122,10 +144,11 @@ pub async fn import_base_model(
 }
 
 /// The multipart form of `POST /api/v1/base-models/import/archive`: `name` before `file`, so
-/// that permissions are checked before any byte is stored.
+/// that permissions are checked before any byte is stored (else 422).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ArchiveImportForm {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
     /// A tar (optionally gzip, bzip2 or xz compressed) or zip archive of a Hugging Face model
     /// directory: config.json, *.safetensors (or pytorch_model*.bin), tokenizer files.
@@ -152,11 +175,15 @@ pub async fn import_base_model_archive(
         match field.name().unwrap_or("") {
             "name" => name = Some(forms::text(field, "name").await?),
             "file" => {
-                let name =
-                    name.ok_or_else(|| ApiError::new(ErrorCode::ValidationFailed, "send the 'name' field before 'file'").param("name"))?;
+                let name = name.ok_or_else(|| forms::fields_after_file("name"))?;
                 let filename = field.file_name().unwrap_or("model.tar").to_string();
                 let mut upload = app.services.begin_model_archive_upload(&p, &name).await?;
                 if let Err(e) = forms::stream_file(&mut field, &mut upload).await {
+                    let _ = upload.release().await;
+                    return Err(e);
+                }
+                drop(field);
+                if let Err(e) = forms::nothing_after_file(&mut form).await {
                     let _ = upload.release().await;
                     return Err(e);
                 }
@@ -176,7 +203,9 @@ pub async fn import_base_model_archive(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CompareParams {
-    /// Comma-separated base model ids (`bm_…`) or catalog repository ids, 2 to 10.
+    /// Comma-separated base model ids (`bm_…`) or catalog repository ids, 2 to 10; each
+    /// unknown one answers 404.
+    #[param(pattern = r"^[^,]+(?:,[^,]+){1,9}$")]
     pub ids: String,
 }
 
@@ -204,9 +233,10 @@ pub async fn compare_base_models(
     ApiQuery(q): ApiQuery<CompareParams>,
 ) -> ApiResult<Json<ComparisonView>> {
     p.require(domain::Permission::ViewMetrics)?;
-    let ids: Vec<&str> = q.ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    if !(2..=10).contains(&ids.len()) {
-        return Err(services::Error::from(domain::ValidationError::new("ids", format!("give 2 to 10 ids (got {})", ids.len()))).into());
+    let ids: Vec<&str> = q.ids.split(',').collect();
+    if !(2..=10).contains(&ids.len()) || ids.iter().any(|id| id.is_empty()) {
+        let message = format!("give 2 to 10 comma-separated ids, none empty (got '{}')", q.ids);
+        return Err(services::Error::from(domain::ValidationError::new("ids", message)).into());
     }
     let mut data = Vec::with_capacity(ids.len());
     for id in ids {
@@ -226,7 +256,7 @@ pub async fn compare_base_models(
 
 /// Peak memory per device, FLOPs, time and cost of a run, on this installation's device type
 /// and on every known GPU type; see docs/estimates.md for the formulas.
-#[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body(content = Object, description = "base_model_id or catalog_repo_id; config (objective, method, data, hyperparameters); dataset_tokens or dataset_id (+ dataset_version); gpus; zero_stage; device_type; price_per_gpu_hour (the optimizer is config.hyperparameters.optimizer)"),
+#[utoipa::path(post, path = "/api/v1/estimates", tag = "models", request_body = EstimateRequest,
     responses((status = 200, body = EstimateView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
 pub async fn create_estimate(
     State(app): State<AppState>,
@@ -246,7 +276,7 @@ pub async fn list_models(State(app): State<AppState>, Caller(p): Caller, ApiQuer
 /// A fine-tuned model with its experiment record: base model, dataset version, job, config, metrics.
 #[utoipa::path(get, path = "/api/v1/models/{model_id}", tag = "models", params(("model_id" = String, Path)),
     responses((status = 200, body = ModelView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn get_model(State(app): State<AppState>, Caller(p): Caller, Path(model_id): Path<String>) -> ApiResult<Json<ModelView>> {
+pub async fn get_model(State(app): State<AppState>, Caller(p): Caller, ApiPath(model_id): ApiPath<String>) -> ApiResult<Json<ModelView>> {
     Ok(Json(app.services.get_model(&p, &model_id).await?.into()))
 }
 
@@ -270,7 +300,7 @@ pub struct ModelFileList {
 pub async fn list_model_files(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(model_id): Path<String>,
+    ApiPath(model_id): ApiPath<String>,
 ) -> ApiResult<Json<ModelFileList>> {
     let m = app.services.get_model(&p, &model_id).await?;
     let data = m.files.into_iter().map(|f| ModelFileView { path: f.path, size_bytes: f.size_bytes, sha256: f.blob_id }).collect();
@@ -325,7 +355,7 @@ pub async fn generate(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(model_id): Path<String>,
+    ApiPath(model_id): ApiPath<String>,
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> ApiResult<Json<GenerateResponse>> {
     let prompts = req
@@ -353,7 +383,7 @@ pub async fn download_model_file(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(model_id): Path<String>,
+    ApiPath(model_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DownloadParams>,
 ) -> ApiResult<axum::response::Response> {
     use axum::http::header;

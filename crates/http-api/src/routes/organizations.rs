@@ -2,10 +2,10 @@
 
 use super::ListParams;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{CreatedOrganizationView, OrganizationList, OrganizationView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -15,14 +15,18 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdminRequest {
+    #[schema(schema_with = domain::schema::email)]
     pub email: String,
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
+    #[schema(schema_with = domain::schema::password)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
     /// The organization's first administrator.
     pub admin: Option<NewAdminRequest>,
@@ -59,7 +63,7 @@ pub async fn list_organizations(
 pub async fn get_organization(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<String>,
 ) -> ApiResult<Json<OrganizationView>> {
     Ok(Json(app.services.get_organization(&p, &org_id).await?.into()))
 }
@@ -67,9 +71,11 @@ pub async fn get_organization(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganizationRequest {
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
     /// Let anyone register into this organization (with `default_role`).
     pub open_registration: Option<bool>,
+    #[schema(schema_with = domain::schema::optional_role)]
     pub default_role: Option<String>,
 }
 
@@ -81,7 +87,7 @@ pub async fn update_organization(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateOrganizationRequest>,
 ) -> ApiResult<Json<OrganizationView>> {
     let c = OrganizationChanges { name: b.name, open_registration: b.open_registration, default_role: b.default_role };

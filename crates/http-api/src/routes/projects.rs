@@ -2,10 +2,10 @@
 
 use super::ListParams;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{MemberList, MemberView, ProjectList, ProjectView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -16,9 +16,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
+    #[schema(schema_with = domain::schema::optional_description)]
     pub description: Option<String>,
     /// project (members only, default), organization, or private.
+    #[schema(schema_with = domain::schema::optional_project_visibility)]
     pub visibility: Option<String>,
 }
 
@@ -49,15 +52,22 @@ pub async fn list_projects(
 
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects", params(("project_id" = String, Path)),
     responses((status = 200, body = ProjectView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_project(State(app): State<AppState>, Caller(p): Caller, Path(project_id): Path<String>) -> ApiResult<Json<ProjectView>> {
+pub async fn get_project(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(project_id): ApiPath<String>,
+) -> ApiResult<Json<ProjectView>> {
     Ok(Json(app.services.visible_project(&p, &project_id).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
+    #[schema(schema_with = domain::schema::optional_description)]
     pub description: Option<String>,
+    #[schema(schema_with = domain::schema::optional_project_visibility)]
     pub visibility: Option<String>,
 }
 
@@ -67,7 +77,7 @@ pub async fn update_project(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(project_id): Path<String>,
+    ApiPath(project_id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateProjectRequest>,
 ) -> ApiResult<Json<ProjectView>> {
     let c = ProjectChanges { name: b.name, description: b.description, visibility: b.visibility };
@@ -80,7 +90,7 @@ pub async fn delete_project(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(project_id): Path<String>,
+    ApiPath(project_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     app.services.delete_project(&p, &project_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -88,7 +98,11 @@ pub async fn delete_project(
 
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/members", tag = "projects", params(("project_id" = String, Path)),
     responses((status = 200, body = MemberList), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_members(State(app): State<AppState>, Caller(p): Caller, Path(project_id): Path<String>) -> ApiResult<Json<MemberList>> {
+pub async fn list_members(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(project_id): ApiPath<String>,
+) -> ApiResult<Json<MemberList>> {
     let items = app.services.list_members(&p, &project_id).await?;
     Ok(Json(MemberList::of(Page { items, has_more: false })))
 }
@@ -98,6 +112,7 @@ pub async fn list_members(State(app): State<AppState>, Caller(p): Caller, Path(p
 pub struct AddMemberRequest {
     pub user_id: String,
     /// The project role: admin, researcher, developer or viewer.
+    #[schema(schema_with = domain::schema::role)]
     pub role: String,
 }
 
@@ -109,7 +124,7 @@ pub async fn add_member(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(project_id): Path<String>,
+    ApiPath(project_id): ApiPath<String>,
     ApiJson(b): ApiJson<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     Ok((StatusCode::CREATED, Json(app.services.set_member(&p, &project_id, &b.user_id, &b.role, false, &ctx).await?.into())))
@@ -118,6 +133,7 @@ pub async fn add_member(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
+    #[schema(schema_with = domain::schema::role)]
     pub role: String,
 }
 
@@ -128,7 +144,7 @@ pub async fn update_member(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path((project_id, user_id)): Path<(String, String)>,
+    ApiPath((project_id, user_id)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
     Ok(Json(app.services.set_member(&p, &project_id, &user_id, &b.role, true, &ctx).await?.into()))
@@ -141,7 +157,7 @@ pub async fn remove_member(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path((project_id, user_id)): Path<(String, String)>,
+    ApiPath((project_id, user_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     app.services.remove_member(&p, &project_id, &user_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,11 +3,11 @@
 
 use super::ListParams;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{PartView, UploadList, UploadView};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use futures_util::StreamExt;
@@ -18,8 +18,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUploadRequest {
+    #[schema(schema_with = domain::schema::file_name)]
     pub filename: String,
-    /// The whole file's size in bytes; reserved from the organization's storage quota now.
+    /// The whole file's size in bytes; reserved from the organization's storage quota now
+    /// (413 past the server's per-file limit or the quota).
+    #[schema(minimum = 1)]
     pub bytes: i64,
     pub mime_type: Option<String>,
 }
@@ -56,7 +59,11 @@ pub async fn list_uploads(
 /// An upload with the parts received so far (to resume) and its processing progress.
 #[utoipa::path(get, path = "/api/v1/uploads/{upload_id}", tag = "uploads", params(("upload_id" = String, Path)),
     responses((status = 200, body = UploadView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
-pub async fn get_upload(State(app): State<AppState>, Caller(p): Caller, Path(upload_id): Path<String>) -> ApiResult<Json<UploadView>> {
+pub async fn get_upload(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(upload_id): ApiPath<String>,
+) -> ApiResult<Json<UploadView>> {
     p.require(domain::Permission::UploadDataset)?;
     let (row, parts) = app.services.get_upload(&p, &upload_id).await?;
     Ok(Json(UploadView::of(row, parts)))
@@ -65,18 +72,22 @@ pub async fn get_upload(State(app): State<AppState>, Caller(p): Caller, Path(upl
 /// Sends part `part_number` (1–10000) as the raw body; `x-content-sha256` (hex) is checked.
 /// Sending a part again replaces it.
 #[utoipa::path(put, path = "/api/v1/uploads/{upload_id}/parts/{part_number}", tag = "uploads",
-    params(("upload_id" = String, Path), ("part_number" = i64, Path), ("x-content-sha256" = Option<String>, Header, description = "SHA-256 of the part, hex")),
+    params(("upload_id" = String, Path), ("part_number" = i64, Path, minimum = 1, maximum = 10000), ("x-content-sha256" = Option<String>, Header, nullable = false, description = "SHA-256 of the part in 64 hex digits", pattern = "^[0-9a-fA-F]{64}$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PartView), (status = "default", body = ErrorBody)), security(("bearer" = ["upload_dataset"])))]
 pub async fn put_part(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Path((upload_id, part_number)): Path<(String, i64)>,
+    ApiPath((upload_id, part_number)): ApiPath<(String, i64)>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<PartView>)> {
     p.require(domain::Permission::UploadDataset)?;
-    let sha = headers.get("x-content-sha256").map(|v| v.to_str().unwrap_or("").to_string());
+    // A malformed checksum is refused before any byte is read.
+    let sha = match headers.get("x-content-sha256") {
+        Some(v) => Some(domain::validate::sha256("x-content-sha256", v.to_str().unwrap_or("")).map_err(services::Error::from)?),
+        None => None,
+    };
     let (upload, mut writer) = app.services.begin_part(&p, &upload_id, part_number).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -90,13 +101,25 @@ pub async fn put_part(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteUploadRequest {
-    /// The parts in file order.
+    /// The parts in file order, each once; every one must have been received and together
+    /// hold the declared size (else 422).
+    #[schema(schema_with = part_numbers_schema)]
     pub part_numbers: Vec<i64>,
     /// SHA-256 of the whole file, hex.
+    #[schema(schema_with = domain::schema::sha256)]
     pub sha256: String,
     /// What the file becomes: a new dataset (`name`, …) or a new version (`dataset_id`).
-    #[schema(value_type = Object)]
     pub dataset: UploadTarget,
+}
+
+/// An upload's part numbers, each once.
+fn part_numbers_schema() -> utoipa::openapi::schema::ArrayBuilder {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let max = services::datasets::MAX_PARTS;
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(max)))
+        .min_items(Some(1))
+        .unique_items(true)
 }
 
 /// Joins the parts and turns them into a dataset version in the background (202); poll the
@@ -107,7 +130,7 @@ pub async fn complete_upload(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(upload_id): Path<String>,
+    ApiPath(upload_id): ApiPath<String>,
     ApiJson(b): ApiJson<CompleteUploadRequest>,
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     p.require(domain::Permission::UploadDataset)?;
@@ -122,7 +145,7 @@ pub async fn cancel_upload(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(upload_id): Path<String>,
+    ApiPath(upload_id): ApiPath<String>,
 ) -> ApiResult<Json<UploadView>> {
     p.require(domain::Permission::UploadDataset)?;
     Ok(Json(UploadView::of(app.services.cancel_upload(&p, &upload_id, &ctx).await?, vec![])))

@@ -2,10 +2,10 @@
 
 use super::ListParams;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Origin};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{InvitationList, InvitationView, UserList, UserView};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -15,10 +15,14 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(schema_with = domain::schema::email)]
     pub email: String,
+    #[schema(schema_with = domain::schema::name)]
     pub name: String,
+    #[schema(schema_with = domain::schema::password)]
     pub password: String,
     /// admin, researcher, developer or viewer.
+    #[schema(schema_with = domain::schema::role)]
     pub role: String,
 }
 
@@ -44,18 +48,21 @@ pub async fn list_users(State(app): State<AppState>, Caller(p): Caller, ApiQuery
 /// A user: oneself, or anyone in the organization with `manage_users`.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
-pub async fn get_user(State(app): State<AppState>, Caller(p): Caller, Path(user_id): Path<String>) -> ApiResult<Json<UserView>> {
+pub async fn get_user(State(app): State<AppState>, Caller(p): Caller, ApiPath(user_id): ApiPath<String>) -> ApiResult<Json<UserView>> {
     Ok(Json(app.services.get_user(&p, &user_id).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
     /// Needs `manage_users`.
+    #[schema(schema_with = domain::schema::optional_role)]
     pub role: Option<String>,
     /// Needs `manage_users`; disabling revokes the user's sessions and API keys.
     pub disabled: Option<bool>,
+    #[schema(schema_with = domain::schema::optional_password)]
     pub password: Option<String>,
     /// Required when changing one's own password.
     pub current_password: Option<String>,
@@ -68,7 +75,7 @@ pub async fn update_user(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
     let c = UserChanges { name: b.name, role: b.role, disabled: b.disabled, password: b.password, current_password: b.current_password };
@@ -78,7 +85,9 @@ pub async fn update_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitationRequest {
+    #[schema(schema_with = domain::schema::email)]
     pub email: String,
+    #[schema(schema_with = domain::schema::role)]
     pub role: String,
 }
 
@@ -111,7 +120,7 @@ pub async fn revoke_invitation(
     State(app): State<AppState>,
     Caller(p): Caller,
     Origin(ctx): Origin,
-    Path(invitation_id): Path<String>,
+    ApiPath(invitation_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     app.services.revoke_invitation(&p, &invitation_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -245,7 +245,7 @@ pub struct Operation {
 }
 
 pub fn operations() -> Vec<Operation> {
-    let doc = serde_json::to_value(http_api::openapi()).unwrap();
+    let doc = http_api::openapi();
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

@@ -6,7 +6,7 @@ use crate::{Error, Principal, Result, Services};
 use database::datasets::DatasetRow;
 use domain::permissions::PermissionSet;
 use domain::visibility::{can_view, ResourceAccess};
-use domain::{Permission, Visibility};
+use domain::Permission;
 
 /// A dataset as the caller sees it.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl Services {
         let access = ResourceAccess {
             organization_id: &dataset.organization_id,
             owner_id: &dataset.created_by,
-            visibility: Visibility::parse(&dataset.visibility).unwrap_or(Visibility::Private),
+            visibility: crate::auth::stored_visibility(&dataset.visibility, &dataset.id)?,
             viewer_is_project_member: member,
             shared_with: &shared_with,
         };

@@ -17,6 +17,8 @@ mod recount;
 pub mod uploads;
 mod versions;
 
+/// The recipe and format documents, for the API's schemas.
+pub use ::datasets::{FormatSpec, Recipe};
 pub use access::DatasetAccess;
 pub(crate) use blobs::internal;
 pub use blobs::BlobUpload;
@@ -24,7 +26,7 @@ pub use diff::{DiffExample, VersionDiff};
 pub use preprocess::{OperationProgress, Preprocessed, ProgressSnapshot};
 pub(crate) use recount::RECOUNTS_KEPT;
 pub use recount::{StatsOptions, VersionStats};
-pub use uploads::{safe_filename, NewUpload, UploadTarget};
+pub use uploads::{safe_filename, NewUpload, UploadTarget, MAX_PARTS};
 pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem};
 
 /// Calls `f(index, line, record)` for every valid record of a version, in canonical form

@@ -89,6 +89,7 @@ pub struct Preprocessed {
 fn recipe_error(e: RecipeError) -> Error {
     match e {
         RecipeError::Parse(m) => ValidationError::new("recipe", m).into(),
+        RecipeError::Invalid(c) if c.unprocessable => ValidationError::unprocessable("recipe", c.to_string()).into(),
         RecipeError::Invalid(c) => ValidationError::new("recipe", c.to_string()).into(),
         RecipeError::File(f) => super::ingest::file_error(&f),
         other => Error::Internal(other.to_string()),

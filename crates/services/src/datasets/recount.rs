@@ -46,7 +46,7 @@ impl Services {
         }
         let v = self.get_version(principal, id, version).await?;
         let Some(choice) = self.token_counter_for(&principal.organization_id, options.tokenizer.as_deref(), "tokenizer").await? else {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "tokenizer",
                 "this server counts no tokens by default (no --tokenizer-file): name a base model in `tokenizer`",
             )

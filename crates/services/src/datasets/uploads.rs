@@ -25,43 +25,31 @@ pub struct NewUpload {
     pub mime_type: Option<String>,
 }
 
-/// What a completed upload becomes: a new dataset, or a new version of an existing one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a completed upload becomes: a new version of an existing dataset (`dataset_id`), or a
+/// new dataset (`name`, …; a name is needed then, else 422).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadTarget {
     pub dataset_id: Option<String>,
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
+    #[schema(schema_with = domain::schema::optional_description)]
     pub description: Option<String>,
     pub project_id: Option<String>,
+    /// `project` needs a `project_id` (else 422).
+    #[schema(schema_with = domain::schema::optional_visibility)]
     pub visibility: Option<String>,
+    /// User ids (visibility `users`).
     #[serde(default)]
     pub shared_with: Vec<String>,
-    pub format: Option<FormatSpec>,
+    /// A format specification overriding detection (422 when it contradicts itself).
+    #[schema(value_type = Option<datasets::FormatSpec>)]
+    pub format: Option<serde_json::Value>,
 }
 
-/// A file name without any path: the last component, no control characters, 1–255 bytes.
+/// A file name without any path ([`validate::file_name`]).
 pub fn safe_filename(name: &str) -> Result<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if base.is_empty() || base == "." || base == ".." || base.len() > 255 || base.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "filename",
-            format!("is not a usable file name: '{}'", name.chars().take(80).collect::<String>()),
-        )
-        .into());
-    }
-    Ok(base.to_string())
-}
-
-fn sha256_param(field: &str, value: &str) -> Result<String> {
-    let v = value.trim().to_ascii_lowercase();
-    if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ValidationError::new(
-            field,
-            format!("must be a SHA-256 in 64 hex digits (got '{}')", value.chars().take(80).collect::<String>()),
-        )
-        .into());
-    }
-    Ok(v)
+    Ok(validate::file_name("filename", name)?)
 }
 
 impl Services {
@@ -158,7 +146,7 @@ impl Services {
         writer: crate::datasets::BlobUpload,
         expected_sha256: Option<&str>,
     ) -> Result<PartRow> {
-        let expected = expected_sha256.map(|s| sha256_param("sha256", s)).transpose()?;
+        let expected = expected_sha256.map(|s| validate::sha256("sha256", s)).transpose()?;
         let (blob, hold) = writer.finish().await?;
         if let Some(expected) = expected {
             if expected != blob.id {
@@ -206,10 +194,11 @@ impl Services {
         target: UploadTarget,
         ctx: &RequestContext,
     ) -> Result<UploadRow> {
-        let sha256 = sha256_param("sha256", sha256)?;
+        let sha256 = validate::sha256("sha256", sha256)?;
+        format_spec(&target)?;
         let (upload, parts) = self.pending_upload(principal, id).await?;
         if part_numbers.is_empty() {
-            return Err(ValidationError::new("part_numbers", "must list the parts in order").into());
+            return Err(ValidationError::new("part_numbers", "must list at least one part").into());
         }
         let mut ordered = Vec::with_capacity(part_numbers.len());
         for (i, n) in part_numbers.iter().enumerate() {
@@ -217,7 +206,7 @@ impl Services {
                 return Err(ValidationError::new("part_numbers", format!("part {n} is listed twice")).into());
             }
             let part = parts.iter().find(|p| p.part_number == *n).ok_or_else(|| {
-                ValidationError::new(
+                ValidationError::unprocessable(
                     "part_numbers",
                     format!("part {n} was never received (received: {:?})", parts.iter().map(|p| p.part_number).collect::<Vec<_>>()),
                 )
@@ -226,7 +215,7 @@ impl Services {
         }
         let total: i64 = ordered.iter().map(|p| p.size_bytes).sum();
         if total != upload.bytes {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "part_numbers",
                 format!("the listed parts hold {total} bytes but the upload declared {} bytes", upload.bytes),
             )
@@ -237,7 +226,10 @@ impl Services {
                 self.dataset_with(principal, d, Permission::UploadDataset).await?;
             }
             None => {
-                let n = new_dataset(&target);
+                if target.name.is_none() {
+                    return Err(ValidationError::unprocessable("dataset.name", "a new dataset needs a name (or give dataset_id)").into());
+                }
+                let n = new_dataset(&target)?;
                 self.authorize_new_dataset(principal, &n).await?;
             }
         }
@@ -309,13 +301,16 @@ impl Services {
             )));
         }
         let blob_id = blob.id.clone();
-        let created = match &target.dataset_id {
-            Some(d) => self
-                .add_version_from_blob(principal, d, blob, &upload.filename, None, None, target.format.clone(), upload.bytes, ctx)
+        // The target was checked when the upload was completed; a fault now still cleans up below.
+        let created = match (&target.dataset_id, format_spec(&target), new_dataset(&target)) {
+            (_, Err(e), _) => Err(e),
+            (Some(d), Ok(format), _) => self
+                .add_version_from_blob(principal, d, blob, &upload.filename, None, None, format, upload.bytes, ctx)
                 .await
                 .map(|v| (d.clone(), v.id)),
-            None => self
-                .create_dataset_from_blob(principal, new_dataset(&target), blob, &upload.filename, upload.bytes, ctx)
+            (None, Ok(_), Err(e)) => Err(e),
+            (None, Ok(_), Ok(n)) => self
+                .create_dataset_from_blob(principal, n, blob, &upload.filename, upload.bytes, ctx)
                 .await
                 .map(|(a, v)| (a.dataset.id, v.id)),
         };
@@ -428,13 +423,23 @@ impl Services {
     }
 }
 
-fn new_dataset(t: &UploadTarget) -> NewDataset {
-    NewDataset {
+fn new_dataset(t: &UploadTarget) -> Result<NewDataset> {
+    Ok(NewDataset {
         name: t.name.clone().unwrap_or_default(),
         description: t.description.clone(),
         project_id: t.project_id.clone(),
         visibility: t.visibility.clone(),
         shared_with: t.shared_with.clone(),
-        format: t.format.clone(),
+        format: format_spec(t)?,
+    })
+}
+
+/// The target's format specification, parsed.
+fn format_spec(t: &UploadTarget) -> Result<Option<FormatSpec>> {
+    match &t.format {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| ValidationError::new("dataset.format", format!("not a format specification: {e}")).into()),
     }
 }

@@ -85,7 +85,7 @@ fn check_new(n: &NewDataset) -> Result<(String, String, Visibility)> {
     let default = if n.project_id.is_some() { "project" } else { "organization" };
     let visibility = validate::visibility("visibility", n.visibility.as_deref().unwrap_or(default))?;
     if visibility == Visibility::Project && n.project_id.is_none() {
-        return Err(ValidationError::new("visibility", "'project' needs a project_id").into());
+        return Err(ValidationError::unprocessable("visibility", "'project' needs a project_id").into());
     }
     Ok((name, description, visibility))
 }
@@ -313,7 +313,7 @@ impl Services {
         if let Some(v) = &c.visibility {
             let v = validate::visibility("visibility", v)?;
             if v == Visibility::Project && d.project_id.is_none() {
-                return Err(ValidationError::new("visibility", "'project' needs a dataset inside a project").into());
+                return Err(ValidationError::unprocessable("visibility", "'project' needs a dataset inside a project").into());
             }
             d.visibility = v.as_str().to_string();
         }

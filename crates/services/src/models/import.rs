@@ -83,7 +83,7 @@ fn absolute_existing(field: &str, path: &str, want_dir: bool) -> Result<PathBuf>
     let ok = if want_dir { p.is_dir() } else { p.is_file() };
     if !ok {
         let what = if want_dir { "directory" } else { "file" };
-        return Err(ValidationError::new(field, format!("no such {what} on the server: '{path}'")).into());
+        return Err(ValidationError::unprocessable(field, format!("no such {what} on the server: '{path}'")).into());
     }
     Ok(p)
 }
@@ -104,7 +104,7 @@ impl Services {
                 let dir = absolute_existing("source.path", path, true)?;
                 if !dir.join("config.json").is_file() {
                     let message = format!("'{path}' has no config.json: not a Hugging Face model directory");
-                    return Err(ValidationError::new("source.path", message).into());
+                    return Err(ValidationError::unprocessable("source.path", message).into());
                 }
                 ("directory", Source::Local(ImportSource::Directory { path: dir }))
             }
@@ -114,7 +114,7 @@ impl Services {
             ImportSourceRequest::Hub { repo_id, revision } => {
                 super::hub::check_repo_id(repo_id)?;
                 let revision = revision.clone().unwrap_or_else(|| "main".into());
-                if revision.is_empty() || revision.len() > 200 || revision.chars().any(|c| c.is_control() || c == ' ') {
+                if revision.is_empty() || revision.chars().count() > 200 || revision.chars().any(|c| c.is_control() || c == ' ') {
                     return Err(ValidationError::new("source.revision", format!("is not a branch, tag or commit: '{revision}'")).into());
                 }
                 ("hub", Source::Hub { repo_id: repo_id.clone(), revision })

@@ -107,7 +107,7 @@ impl Services {
     /// Base models the caller's organization can use (its own and the instance-wide ones).
     pub async fn list_base_models(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<BaseModel>> {
         principal.require(Permission::ViewMetrics)?;
-        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let limit = domain::validate::page_limit(limit)?;
         let rows = database::base_models::list(&mut *self.db().read().await?, &principal.organization_id, after, limit + 1).await?;
         let page = Page::from_rows(rows, limit);
         Ok(Page { items: page.items.into_iter().map(BaseModel::of).collect::<crate::Result<_>>()?, has_more: page.has_more })

@@ -10,12 +10,15 @@ use domain::{Permission, ValidationError};
 use serde::Deserialize;
 
 /// What to estimate: a model (imported, or a catalog entry), a configuration and the data size.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Exactly one of `base_model_id` and `catalog_repo_id`, and at most one of `dataset_tokens`
+/// and `dataset_id` (else 422).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
     /// An imported base model (`bm_…`).
     pub base_model_id: Option<String>,
-    /// Or a catalog entry by repository id.
+    /// Or a catalog entry by repository id, case-insensitive (404 when the catalog has none:
+    /// `GET /api/v1/base-models/catalog`).
     pub catalog_repo_id: Option<String>,
     #[serde(default)]
     pub config: TrainingConfig,
@@ -23,13 +26,40 @@ pub struct EstimateRequest {
     pub dataset_tokens: Option<u64>,
     pub dataset_id: Option<String>,
     pub dataset_version: Option<i64>,
-    /// Devices the run uses (default: the installation's).
+    /// Devices the run uses, 1 to 4096 (default: the installation's).
+    #[schema(minimum = 1, maximum = 4096)]
     pub gpus: Option<u32>,
-    /// DeepSpeed ZeRO stage: 0, 2 or 3.
+    /// DeepSpeed ZeRO stage: 0, 2 or 3 (default: `config.hyperparameters.zero_stage`).
+    #[schema(schema_with = optional_zero_stage_schema)]
     pub zero_stage: Option<u8>,
-    /// The device type to time and price the run on (default: the installation's).
+    /// The device type to time and price the run on, case-insensitive (default: the
+    /// installation's).
+    #[schema(schema_with = optional_device_type_schema)]
     pub device_type: Option<String>,
+    #[schema(minimum = 0)]
     pub price_per_gpu_hour: Option<f64>,
+}
+
+fn optional_zero_stage_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let stages: [serde_json::Value; 4] = [0.into(), 2.into(), 3.into(), serde_json::Value::Null];
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Integer, Type::Null])).enum_values(Some(stages))
+}
+
+/// The known device types, each letter in either case.
+fn optional_device_type_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let any_case = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c {
+                c if c.is_ascii_alphabetic() => format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()),
+                c if r".^$*+?()[]{}|\/".contains(c) => format!("\\{c}"),
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    let names: Vec<String> = DEVICE_TYPES.iter().map(|d| any_case(d.name)).collect();
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).pattern(Some(format!("^(?:{})$", names.join("|"))))
 }
 
 /// An estimate with its fit on every known device type.
@@ -72,12 +102,12 @@ impl Services {
                 (m.row.name.clone(), spec, Some(m))
             }
             (None, Some(repo)) => {
-                let c = domain::catalog::find(repo).ok_or_else(|| {
-                    ValidationError::new("catalog_repo_id", format!("'{repo}' is not in the catalog (GET /api/v1/base-models/catalog)"))
-                })?;
+                let c = domain::catalog::find(repo).ok_or(Error::NotFound("catalog model"))?;
                 (c.repo_id.to_string(), c.spec, None)
             }
-            _ => return Err(ValidationError::new("base_model_id", "give exactly one of base_model_id and catalog_repo_id").into()),
+            _ => {
+                return Err(ValidationError::unprocessable("base_model_id", "give exactly one of base_model_id and catalog_repo_id").into())
+            }
         };
         let mut config = req.config.clone();
         let dataset_tokens = match (&req.dataset_id, req.dataset_tokens) {
@@ -96,7 +126,7 @@ impl Services {
             (None, Some(t)) => t,
             (None, None) => 0,
             (Some(_), Some(_)) => {
-                return Err(ValidationError::new("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into())
+                return Err(ValidationError::unprocessable("dataset_tokens", "give either dataset_tokens or dataset_id, not both").into())
             }
         };
         if config.data.max_seq_length == domain::training::MaxSeqLength::Auto {
@@ -120,6 +150,11 @@ impl Services {
         let zero_stage = req.zero_stage.unwrap_or(config.hyperparameters.zero_stage);
         if ![0, 2, 3].contains(&zero_stage) {
             return Err(ValidationError::new("zero_stage", format!("must be 0, 2 or 3 (got {zero_stage})")).into());
+        }
+        if let Some(g) = req.gpus {
+            if !(1..=4096).contains(&g) {
+                return Err(ValidationError::new("gpus", format!("must be between 1 and 4096 (got {g})")).into());
+            }
         }
         let gpus = req.gpus.unwrap_or(training.devices).max(1);
         let device_name = req.device_type.clone().unwrap_or_else(|| training.device_type.clone());

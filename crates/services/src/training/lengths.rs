@@ -81,10 +81,13 @@ impl Services {
                 }
             })?;
             if let Some((index, why)) = refused {
-                return Err(ValidationError::new(field, format!("record {index} of the dataset: {why}")).into());
+                return Err(ValidationError::unprocessable(field, format!("record {index} of the dataset: {why}")).into());
             }
             if lengths.is_empty() {
-                return Err(Error::from(ValidationError::new(field, format!("no record the objective {} trains on", objective.as_str()))));
+                return Err(Error::from(ValidationError::unprocessable(
+                    field,
+                    format!("no record the objective {} trains on", objective.as_str()),
+                )));
             }
             lengths.sort_unstable();
             let rank = (lengths.len() as f64 * 0.99).ceil() as usize;

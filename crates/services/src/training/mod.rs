@@ -21,28 +21,52 @@ use domain::training::{JobState, Objective, TrainingConfig};
 use domain::{validate, Permission, ValidationError};
 use serde::Deserialize;
 
-/// A job submission.
-#[derive(Debug, Clone, Deserialize)]
+/// A job submission. Beyond its schema, the dataset versions must hold records the objective
+/// trains on that the chat template can label, and the run must fit this installation's device
+/// (else 422).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
+    /// Default: the method and the submission time.
+    #[schema(schema_with = domain::schema::optional_name)]
     pub name: Option<String>,
+    /// Train inside this project (its members see the job).
     pub project_id: Option<String>,
+    /// A ready base model (`bm_…`).
     pub base_model_id: String,
     pub dataset_id: String,
     /// Default: the dataset's latest version.
     pub dataset_version: Option<i64>,
+    /// Evaluation data; needed for `eval_every_steps` (else 422).
     pub validation_dataset_id: Option<String>,
     pub validation_dataset_version: Option<i64>,
     #[serde(default)]
     pub config: TrainingConfig,
-    /// Crashed runs restarted from the last checkpoint (default: the installation's).
+    /// Crashed runs restarted from the last checkpoint, 0 to 20 (default: the installation's).
+    #[schema(minimum = 0, maximum = 20)]
     pub max_restarts: Option<u32>,
-    /// Also store the LoRA merged into the base weights.
+    /// Also store the LoRA merged into the base weights (LoRA, QLoRA or DoRA only, else 422).
     #[serde(default)]
     pub merge_lora: bool,
-    /// Train through this built-in chat template (`chatml`, `llama3`, `qwen2`, `mistral`,
-    /// `mistral-v0.1`, `gemma`, `phi3`) instead of the base model's own.
+    /// Train through this built-in chat template instead of the base model's own.
+    #[schema(schema_with = optional_chat_template_schema)]
     pub chat_template: Option<String>,
+}
+
+/// A chat template by name: a built-in one, or a base model's own by its id (`bm_…`).
+pub fn optional_template_or_model_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let names: Vec<String> = chat_template::BUILTINS.iter().map(|b| b.name.replace('.', "\\.")).collect();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(format!("^(?:bm_[\\s\\S]*|{})$", names.join("|"))))
+}
+
+fn optional_chat_template_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let mut names: Vec<serde_json::Value> = chat_template::BUILTINS.iter().map(|b| b.name.into()).collect();
+    names.push(serde_json::Value::Null);
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).enum_values(Some(names))
 }
 
 /// Kinds of events that are metrics (charts) rather than logs.
@@ -156,7 +180,7 @@ impl Services {
         let spec = base.spec.clone().ok_or_else(|| Error::Internal("a ready base model has no figures".into()))?;
         new.config.validate(spec.layers, spec.context_length)?;
         if new.merge_lora && !new.config.method.kind.is_adapter() {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "merge_lora",
                 format!("only for LoRA, QLoRA or DoRA (the method is {})", new.config.method.kind.as_str()),
             )
@@ -181,7 +205,7 @@ impl Services {
             None => None,
         };
         if new.config.hyperparameters.eval_every_steps.is_some() && validation.is_none() {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "config.hyperparameters.eval_every_steps",
                 "needs validation_dataset_id (evaluation runs on a validation set)",
             )
@@ -318,7 +342,7 @@ impl Services {
                 return Err(ValidationError::new("state", format!("unknown state '{s}'")).into());
             }
         }
-        let limit = limit.unwrap_or(50).clamp(1, 200);
+        let limit = validate::page_limit(limit)?;
         let mut jobs = Vec::new();
         let mut cursor = after.map(str::to_string);
         // Jobs in projects the caller cannot see are skipped, so fetch until the page is full.
@@ -422,7 +446,8 @@ impl Services {
             let n = rows.len();
             for r in rows {
                 after = r.seq;
-                let data: serde_json::Value = serde_json::from_str(&r.data).unwrap_or_default();
+                let data: serde_json::Value = serde_json::from_str(&r.data)
+                    .map_err(|e| Error::Internal(format!("job {id}: stored event {} does not parse: {e}", r.seq)))?;
                 if let Some(v) = data.get(metric).and_then(serde_json::Value::as_f64) {
                     series.push(MetricPoint { step: r.step.unwrap_or(0), time: r.time, value: v });
                 }
@@ -431,7 +456,7 @@ impl Services {
                 break;
             }
         }
-        Ok(downsample(series, points.clamp(2, 5000)))
+        Ok(downsample(series, points))
     }
 
     /// A page of a job's stored checkpoints, oldest first: `limit` (1 to 100, default 20) after

@@ -1,0 +1,106 @@
+//! The last touches on the generated OpenAPI document, where the schema derive says less than
+//! the server does:
+//!
+//! - Every request body of the API refuses fields it does not know (`deny_unknown_fields` on
+//!   every request type, multipart forms included); the document says so: each object schema
+//!   with named properties reachable from a request body gets `additionalProperties: false`
+//!   unless it states its own (a map's value schema). Variants of a tagged enum and multipart
+//!   forms are such objects, which the derive leaves open.
+//! - Unsigned integers are spelled `uint32` and `uint64` (the derive writes `u-int32`); the
+//!   signed `int32`/`int64` would promise a smaller range than the server takes.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The document as served and committed.
+pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
+    let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
+    spell_unsigned_formats(&mut v);
+    close_request_schemas(&mut v);
+    v
+}
+
+fn spell_unsigned_formats(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(format)) = map.get_mut("format") {
+                if let Some(bits) = format.strip_prefix("u-int") {
+                    *format = format!("uint{bits}");
+                }
+            }
+            map.values_mut().for_each(spell_unsigned_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(spell_unsigned_formats),
+        _ => {}
+    }
+}
+
+/// Closes every object schema reachable from a request body.
+fn close_request_schemas(v: &mut Value) {
+    let mut names = BTreeSet::new();
+    let mut pending: Vec<Value> = Vec::new();
+    if let Some(paths) = v["paths"].as_object() {
+        for item in paths.values() {
+            for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+                for media in op["requestBody"]["content"].as_object().into_iter().flat_map(|c| c.values()) {
+                    pending.push(media["schema"].clone());
+                }
+            }
+        }
+    }
+    // The component names reachable from request bodies.
+    while let Some(schema) = pending.pop() {
+        collect_refs(&schema, &mut |name| {
+            if names.insert(name.to_string()) {
+                pending.push(v["components"]["schemas"][name].clone());
+            }
+        });
+    }
+    for name in &names {
+        if let Some(schema) = v.pointer_mut(&format!("/components/schemas/{name}")) {
+            close(schema);
+        }
+    }
+    if let Some(paths) = v["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+                let content = op.get_mut("requestBody").and_then(|b| b.get_mut("content")).and_then(Value::as_object_mut);
+                for media in content.into_iter().flat_map(|c| c.values_mut()) {
+                    if let Some(schema) = media.get_mut("schema") {
+                        close(schema);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn collect_refs(schema: &Value, found: &mut impl FnMut(&str)) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                    found(name);
+                }
+            }
+            map.values().for_each(|v| collect_refs(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, found)),
+        _ => {}
+    }
+}
+
+/// Sets `additionalProperties: false` on this schema and every inline schema in it that names
+/// properties and says nothing of others.
+fn close(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            map.values_mut().for_each(close);
+        }
+        Value::Array(items) => items.iter_mut().for_each(close),
+        _ => {}
+    }
+}

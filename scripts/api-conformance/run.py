@@ -1,0 +1,103 @@
+"""Runs schemathesis against a real `tunery serve` and its served OpenAPI document.
+
+Usage: run.py TUNERY_BINARY SCHEMATHESIS_BINARY [extra `st run` arguments]
+
+Starts the server on a fresh data directory (SQLite, port 0), signs up the first user (the
+instance's administrator), creates an API key and runs every phase of schemathesis with every
+check (all are on by default; `schemathesis.toml` turns a few off where it says why), authenticated with that key. The server is stopped whatever happens; the exit status is
+schemathesis's. The training runtime, the SmolLM2 tokenizer and GGUF are passed when the
+environment names them (`scripts/test.sh` does), so the operations that need them answer for
+real rather than with 503.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ADMIN = {"email": "admin@example.com", "name": "Admin", "password": "correct horse battery staple"}
+
+# The run probes thousands of requests from one address, many of them with bad credentials on
+# purpose: the per-address throttle of failed attempts (tested on its own elsewhere) would turn
+# them all into 429. The per-caller rate limit likewise.
+SERVER_CONFIG = """
+[auth]
+login_failures_per_ip = 1000000
+login_failure_window_s = 1
+"""
+
+
+def start_server(binary, data_dir):
+    config = os.path.join(data_dir, "tunery.toml")
+    with open(config, "w") as f:
+        f.write(SERVER_CONFIG)
+    args = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(data_dir, "data"), "--config", config,
+            "--rate-limit-per-second", "100000", "--rate-limit-burst", "100000",
+            # Imports of Hub repositories go nowhere (nothing listens on port 9) and fail fast.
+            "--hub-url", "http://127.0.0.1:9", "--runtime-dir", os.path.join(ROOT, "runtime")]
+    for flag, variable in [("--runtime-python", "TUNERY_RUNTIME_PYTHON"), ("--tokenizer-file", "TUNERY_SMOLLM2_TOKENIZER")]:
+        if os.environ.get(variable):
+            args += [flag, os.environ[variable]]
+    log_path = os.path.join(data_dir, "server.log")
+    log = open(log_path, "w")
+    server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if server.poll() is not None:
+            break
+        with open(log_path) as f:
+            found = re.search(r"http://127\.0\.0\.1:\d+", f.read())
+        if found:
+            return server, found.group(0), log_path
+        time.sleep(0.1)
+    server.kill()
+    with open(log_path) as f:
+        sys.exit(f"the server did not start; its log:\n{f.read()[-4000:]}")
+
+
+def call(url, path, body, token=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def main():
+    binary, st = sys.argv[1], sys.argv[2]
+    extra = sys.argv[3:]
+    with tempfile.TemporaryDirectory(prefix="tunery-conformance-") as data_dir:
+        server, url, log_path = start_server(binary, data_dir)
+        try:
+            call(url, "/api/v1/auth/register", ADMIN)
+            session = call(url, "/api/v1/auth/login", {"email": ADMIN["email"], "password": ADMIN["password"]})
+            key = call(url, "/api/v1/api-keys", {"name": "conformance"}, session["access_token"])["key"]
+            command = [st, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run", f"{url}/openapi.json",
+                       "--header", f"Authorization: Bearer {key}",
+                       # The key revoking itself would leave the rest of the run unauthenticated;
+                       # revocation has its own tests.
+                       "--exclude-operation-id", "revoke_api_key", *extra]
+            # Schemathesis keeps a cache in its working directory: the temporary one.
+            status = subprocess.call(command, cwd=data_dir)
+            if status != 0:
+                with open(log_path) as f:
+                    print(f"== the server's log (last lines)\n{f.read()[-6000:]}", file=sys.stderr)
+            return status
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
