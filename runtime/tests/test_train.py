@@ -342,3 +342,19 @@ def test_the_spec_names_the_optimizer_and_nothing_switches_it(tiny_model_dir, tm
     state = torch.load(tmp_path / "w" / "checkpoints" / "step-00000002" / "optimizer.pt", weights_only=False)
     first = next(iter(state["state"].values()))
     assert state_key in first, sorted(first)
+
+
+def test_a_checkpoint_gathers_only_the_trainable_weights(monkeypatch):
+    """`full_trainable_state` takes the trainable parameters alone: the whole-model gather (for a
+    LoRA run, the entire frozen base model) is never made for a checkpoint."""
+    from tunery_runtime import sharding
+
+    def whole_model_gather(model):
+        raise AssertionError("a checkpoint gathered the whole model, frozen weights included")
+
+    monkeypatch.setattr(sharding, "full_state", whole_model_gather)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    state = sharding.full_trainable_state(model)
+    assert sorted(state) == ["1.bias", "1.weight"]
+    assert torch.equal(state["1.weight"], model[1].weight.detach())

@@ -7,8 +7,8 @@ decoder layer is one unit (its weights are gathered just before it runs), the re
 model one more. Works on CUDA (NCCL) and on the CPU (gloo), where the tests run it.
 
 Whole-model views are collectives (every rank calls them; rank 0 receives the tensors, on the
-CPU): the trainable weights and optimizer state for checkpoints, the full state for the final
-model. Checkpoints of a sharded run keep the optimizer state keyed by parameter name, so they
+CPU): the trainable weights (gathered alone, never the frozen ones) and optimizer state for
+checkpoints, the full state for the final model. Checkpoints of a sharded run keep the optimizer state keyed by parameter name, so they
 resume only a run with the same ``zero_stage`` family (sharded or not), which the state says.
 """
 
@@ -44,9 +44,31 @@ def full_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The trainable weights, gathered (collective; empty on ranks other than 0)."""
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
-    return {n: t.contiguous() for n, t in full_state(model).items() if n in names}
+    """The trainable weights, gathered one parameter at a time (collective: every rank walks the
+    same parameters; empty on ranks other than 0). Frozen weights are never gathered: for a
+    LoRA run they are the whole base model, which a checkpoint does not need."""
+    rank0 = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+    _reshard(model)
+    out: dict[str, torch.Tensor] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        whole = p.full_tensor() if hasattr(p, "full_tensor") else p
+        if rank0:
+            out[name] = whole.detach().to("cpu").contiguous()
+    return out
+
+
+def _reshard(model: torch.nn.Module) -> None:
+    """Puts every sharded unit back to its shards (ZeRO-2 keeps the weights gathered after a
+    forward pass), so that the registered parameters are the shards the optimizer holds."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - FSDP2 ships with every supported PyTorch
+        return
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
 
 
 def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -202,11 +202,15 @@ pub struct MemoryBreakdown {
     pub activations: f64,
     pub logits: f64,
     pub overhead: f64,
+    /// The peak while the model loads: every device holds the whole model (and DPO's reference
+    /// copy) before ZeRO-3 shards it, so sharding lowers the training peak, not this one.
+    pub loading: f64,
 }
 
 impl MemoryBreakdown {
+    /// The peak per device: training's, or loading's where that is higher.
     pub fn total(&self) -> f64 {
-        self.weights + self.trainable_state + self.activations + self.logits + self.overhead
+        (self.weights + self.trainable_state + self.activations + self.logits + self.overhead).max(self.loading)
     }
 }
 
@@ -281,10 +285,12 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
         tokens * layers * layer_full
     };
     let logits = tokens * f64::from(spec.vocab_size) * 8.0;
+    // The runtime loads the whole model on each device, then shards it (no meta-device load).
+    let loading = weights + reference + 0.75 * GIB;
     let weights = weights / zero_weight_div + reference;
     let subtotal = weights + trainable_state + activations + logits;
     let overhead = 0.75 * GIB + 0.05 * subtotal;
-    let memory = MemoryBreakdown { weights, trainable_state, activations, logits, overhead };
+    let memory = MemoryBreakdown { weights, trainable_state, activations, logits, overhead, loading };
 
     let n = total as f64;
     let attention = layers * input.sequence_length as f64 * q;
@@ -440,6 +446,24 @@ mod tests {
         zero3.zero_stage = 3;
         let z = gib(estimate(&llama2_7b(), &zero3).memory_per_device_bytes);
         assert!(z < g / 5.0, "ZeRO-3 × 8: {z:.2} GiB vs {g:.2}");
+    }
+
+    /// The runtime loads the whole model on each device and shards it afterwards, so ZeRO-3's
+    /// peak per device is never below the unsharded weights: for a LoRA of a 7B model over 8
+    /// devices, loading (2 bytes × 6.7 B parameters + context) is the peak, not training.
+    #[test]
+    fn zero3_peak_is_never_below_the_whole_model_while_it_loads() {
+        let mut lora = input(Method::Lora);
+        lora.gpus = 8;
+        lora.zero_stage = 3;
+        let e = estimate(&llama2_7b(), &lora);
+        let whole = 2.0 * e.total_parameters as f64;
+        assert!(e.memory_per_device_bytes >= whole, "{:.2} GiB < the whole 16-bit model", gib(e.memory_per_device_bytes));
+        assert_eq!(e.memory_per_device_bytes, e.memory.loading, "{:?}", e.memory);
+        // Without sharding the weights, training holds them whole anyway: loading is not the peak.
+        lora.zero_stage = 0;
+        let replicated = estimate(&llama2_7b(), &lora);
+        assert!(replicated.memory_per_device_bytes > replicated.memory.loading);
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct MemoryView {
     pub logits_bytes: f64,
     /// CUDA context and allocator slack.
     pub overhead_bytes: f64,
+    /// The peak while the model loads, before ZeRO-3 shards it (every device holds it whole).
+    pub loading_bytes: f64,
+    /// The peak per device: the parts above, or loading where that is higher.
     pub total_bytes: f64,
     pub total_gib: f64,
 }
@@ -205,6 +208,7 @@ impl From<EstimateResult> for EstimateView {
                 activations_bytes: m.activations,
                 logits_bytes: m.logits,
                 overhead_bytes: m.overhead,
+                loading_bytes: m.loading,
                 total_bytes: m.total(),
                 total_gib: m.total() / (1u64 << 30) as f64,
             },

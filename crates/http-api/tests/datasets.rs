@@ -626,8 +626,8 @@ async fn augment_calls_an_allowed_openai_compatible_endpoint() {
     // An endpoint the administrator did not allow, or a missing key variable: refused at once.
     let elsewhere = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": "http://169.254.169.254/v1", "model": "m"}}}]});
     let refused = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": elsewhere})).await;
-    assert_eq!(refused.expect(400)["error"]["param"], "recipe.steps[0].endpoint.url", "{}", refused.body);
+    assert_eq!(refused.expect(422)["error"]["param"], "recipe.steps[0].endpoint.url", "{}", refused.body);
     let no_key = json!({"version": 1, "steps": [{"step": "augment", "method": "paraphrase", "endpoint": {"url": {"url": url, "model": "m", "api_key_env": "TUNERY_TEST_NO_SUCH_VARIABLE"}}}]});
     let refused = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": no_key})).await;
-    assert!(refused.expect(400)["error"]["message"].as_str().unwrap().contains("TUNERY_TEST_NO_SUCH_VARIABLE"), "{}", refused.body);
+    assert!(refused.expect(422)["error"]["message"].as_str().unwrap().contains("TUNERY_TEST_NO_SUCH_VARIABLE"), "{}", refused.body);
 }

@@ -78,7 +78,7 @@ async fn api_keys_scopes_projects_and_revocation(app: TestApp) {
     app.delete(&format!("/api/v1/api-keys/{id}"), &dev).await.expect(200);
     assert_eq!(app.get("/api/v1/me", &key).await.code(), "api_key_revoked");
     // Expiry in the past is refused; project restriction narrows visibility.
-    app.post("/api/v1/api-keys", &dev, json!({"name": "old", "expires_at": 1})).await.expect(400);
+    app.post("/api/v1/api-keys", &dev, json!({"name": "old", "expires_at": 1})).await.expect(422);
     let p1 = app.post("/api/v1/projects", &dev, json!({"name": "one"})).await.id();
     let p2 = app.post("/api/v1/projects", &dev, json!({"name": "two"})).await.id();
     let scoped = app.post("/api/v1/api-keys", &dev, json!({"name": "p1 only", "project_id": p1})).await;
@@ -104,7 +104,7 @@ async fn api_keys_scopes_projects_and_revocation(app: TestApp) {
     let (viewer_id, _) = app.user(&admin, "v2@example.com", "viewer").await;
     let open = app.post("/api/v1/projects", &admin, json!({"name": "open", "visibility": "organization"})).await.id();
     let outsider = app.post("/api/v1/api-keys", &researcher, json!({"name": "x", "project_id": open, "scopes": ["train_model"]})).await;
-    outsider.expect(400);
+    outsider.expect(422);
     assert!(outsider.body["error"]["message"].as_str().unwrap().contains("train_model"), "{}", outsider.body);
     app.post("/api/v1/api-keys", &researcher, json!({"name": "x", "project_id": open, "scopes": ["view_dataset"]})).await.expect(201);
     app.post(&format!("/api/v1/projects/{open}/members"), &admin, json!({"user_id": viewer_id, "role": "researcher"})).await.expect(201);

@@ -214,7 +214,7 @@ async fn statistics_and_token_filters_count_with_a_base_models_own_tokenizer() {
     let stored = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats"), &e.admin).await;
     assert!(stored.expect(200)["stats"]["tokens"].is_null(), "{}", stored.body);
     let refused = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?max_tokens=20"), &e.admin).await;
-    assert_eq!(refused.expect(400)["error"]["param"], "tokenizer");
+    assert_eq!(refused.expect(422)["error"]["param"], "tokenizer");
     let limit = 20;
     let stats = e.app.get(&format!("/api/v1/datasets/{ds}/versions/1/stats?tokenizer={base}&max_tokens={limit}"), &e.admin).await;
     stats.expect(200);
@@ -244,7 +244,7 @@ async fn statistics_and_token_filters_count_with_a_base_models_own_tokenizer() {
     // Without a tokenizer to count with, the recipe is refused before it starts.
     let no_tokenizer = json!({"recipe": {"version": 1, "steps": [{"step": "filter", "min_tokens": 3}]}});
     let refused = e.app.post(&format!("/api/v1/datasets/{ds}/versions/1/preprocess"), &e.admin, no_tokenizer).await;
-    refused.expect(400);
+    refused.expect(422);
     assert!(
         refused.body["error"]["message"].as_str().unwrap().contains("steps[0].min_tokens: token filters need a tokenizer"),
         "{}",
@@ -333,7 +333,7 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
             common::Payload::Multipart { fields: vec![], filename: "m.tar".into(), content: bytes.clone() },
         )
         .await;
-    assert_eq!(no_name.expect(400)["error"]["param"], "name");
+    assert_eq!(no_name.expect(422)["error"]["param"], "name");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -630,7 +630,7 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     let mut gemma = job_body(&base, &with_system, 4);
     gemma["chat_template"] = json!("gemma");
     let a = post(gemma).await;
-    assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("dataset_id")), "{}", a.body);
+    assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("dataset_id")), "{}", a.body);
     assert!(a.body["error"]["message"].as_str().unwrap().contains("record 2"), "{}", a.body);
 
     // max_seq_length defaults to auto: resolved at submission from the rendered lengths, to a
@@ -860,7 +860,7 @@ async fn a_job_runs_data_parallel_over_two_cpu_processes() {
     qlora["config"]["method"]["kind"] = json!("qlora");
     qlora["config"]["hyperparameters"]["zero_stage"] = json!(2);
     let refused = e.app.post("/api/v1/jobs", &e.admin, qlora).await;
-    assert_eq!(refused.expect(400)["error"]["param"], "hyperparameters.zero_stage", "{}", refused.body);
+    assert_eq!(refused.expect(422)["error"]["param"], "hyperparameters.zero_stage", "{}", refused.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -307,11 +307,20 @@ pub async fn list_model_files(
     Ok(Json(ModelFileList { object: "list", data }))
 }
 
+fn prompt_role_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some([
+        "system",
+        "user",
+        "assistant",
+    ]))
+}
+
 /// One chat message of a prompt.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptMessage {
     /// `system`, `user` or `assistant`.
+    #[schema(schema_with = prompt_role_schema)]
     pub role: String,
     pub content: String,
 }

@@ -31,7 +31,11 @@ impl OpenAiAugmenter {
     pub fn new(endpoint: &AugmentEndpoint, allowed: &[String], step: usize) -> Result<OpenAiAugmenter> {
         let field = |name: &str| format!("recipe.steps[{step}].endpoint.{name}");
         let AugmentEndpoint::Url { url, model, api_key_env } = endpoint else {
-            return Err(ValidationError::new(&field("deployment_id"), "deployments do not exist yet; give an OpenAI-compatible url").into());
+            return Err(ValidationError::unprocessable(
+                &field("deployment_id"),
+                "deployments do not exist yet; give an OpenAI-compatible url",
+            )
+            .into());
         };
         let base = url.trim_end_matches('/');
         let permitted = allowed.iter().any(|prefix| {
@@ -44,12 +48,12 @@ impl OpenAiAugmenter {
             } else {
                 format!("{url} is not an endpoint this server allows (allowed: {})", allowed.join(", "))
             };
-            return Err(ValidationError::new(&field("url"), message).into());
+            return Err(ValidationError::unprocessable(&field("url"), message).into());
         }
         let api_key = match api_key_env {
             None => None,
             Some(name) => Some(std::env::var(name).map_err(|_| {
-                Error::from(ValidationError::new(&field("api_key_env"), format!("the server has no environment variable {name}")))
+                Error::from(ValidationError::unprocessable(&field("api_key_env"), format!("the server has no environment variable {name}")))
             })?),
         };
         let client = reqwest::Client::builder()

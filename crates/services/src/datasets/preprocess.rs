@@ -246,7 +246,7 @@ impl Services {
                 let org = &principal.organization_id;
                 let choice = self.token_counter_for(org, parsed.tokenizer.as_deref(), "recipe.tokenizer").await?;
                 let Some(choice) = choice else {
-                    return Err(ValidationError::new(
+                    return Err(ValidationError::unprocessable(
                         "recipe",
                         format!(
                             "steps[{i}].{field}: token filters need a tokenizer: name a base model in the recipe's `tokenizer` \
@@ -322,7 +322,7 @@ impl Services {
                 .flatten()
                 .map(|s| format!("{} dropped {}", s["step"].as_str().unwrap_or("?"), s["dropped"]))
                 .collect();
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "recipe",
                 format!("kept none of the {} records ({}); no version was made", report["records_in"], dropped.join(", ")),
             )

@@ -101,7 +101,7 @@ impl Hub {
         let resp = self.get(&url).send().await.map_err(|e| hub_error("listing the repository", e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "source.repo_id",
                 format!("the hub has no repository '{repo}' at revision '{revision}' (or it is gated: set a hub token)"),
             )
@@ -136,7 +136,7 @@ impl Hub {
         let has_safetensors = files.iter().any(|f| f.name.ends_with(".safetensors"));
         let files: Vec<RemoteFile> = files.into_iter().filter(|f| wanted(&f.name, has_safetensors)).collect();
         if !files.iter().any(|f| f.name == "config.json") {
-            return Err(ValidationError::new(
+            return Err(ValidationError::unprocessable(
                 "source.repo_id",
                 format!("'{repo}' has no config.json at {commit}: not a transformers model"),
             )

@@ -126,10 +126,9 @@ impl Services {
     /// `tokenizer_config.json`), as the runtime's tokenizer applies it.
     pub async fn base_model_chat_template(&self, principal: &Principal, id: &str) -> Result<chat_template::ChatTemplate> {
         let model = self.get_base_model(principal, id).await?;
-        let source =
-            model.row.chat_template.clone().ok_or_else(|| {
-                crate::Error::from(domain::ValidationError::new("template", format!("base model {id} has no chat template")))
-            })?;
+        let source = model.row.chat_template.clone().ok_or_else(|| {
+            crate::Error::from(domain::ValidationError::unprocessable("template", format!("base model {id} has no chat template")))
+        })?;
         let mut config = serde_json::json!({});
         if let Some(file) = model.files.iter().find(|f| f.path == "tokenizer_config.json") {
             let (blobs, blob_id) = (self.blobs_handle(), file.blob_id.clone());
@@ -145,6 +144,6 @@ impl Services {
         }
         config["chat_template"] = serde_json::Value::String(source);
         chat_template::ChatTemplate::from_tokenizer_config(&config.to_string())
-            .map_err(|e| domain::ValidationError::new("template", format!("the chat template of base model {id}: {e}")).into())
+            .map_err(|e| domain::ValidationError::unprocessable("template", format!("the chat template of base model {id}: {e}")).into())
     }
 }

@@ -29,11 +29,11 @@ impl Services {
         };
         let row = database::base_models::get(&mut *self.db().read().await?, org, id).await.or_not_found("base model")?;
         if row.status != "ready" {
-            return Err(ValidationError::new(field, format!("base model {id} is not ready (it is {})", row.status)).into());
+            return Err(ValidationError::unprocessable(field, format!("base model {id} is not ready (it is {})", row.status)).into());
         }
         let model = super::BaseModel::of(row)?;
         let file = model.files.iter().find(|f| f.path == "tokenizer.json").ok_or_else(|| {
-            Error::from(ValidationError::new(field, format!("base model {id} has no tokenizer.json to count tokens with")))
+            Error::from(ValidationError::unprocessable(field, format!("base model {id} has no tokenizer.json to count tokens with")))
         })?;
         // Keyed by the file's content: models with the same tokenizer share one.
         if let Some(counter) = self.inner_tokenizers().get(&file.blob_id) {
