@@ -70,6 +70,77 @@ def call(url, path, body, token=None):
         return json.load(answer)
 
 
+def wait_for(url, key, path, done, timeout_s=120):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        request = urllib.request.Request(url + path, headers={"authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            value = json.load(answer)
+        if done(value):
+            return value
+        time.sleep(0.2)
+    sys.exit(f"{path} did not finish in {timeout_s} s")
+
+
+def upload_dataset(url, key, name, path):
+    """A dataset from a file of the repository, through the multipart upload; its id."""
+    boundary = "tunery-conformance-boundary"
+    with open(path, "rb") as f:
+        content = f.read()
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{os.path.basename(path)}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "/api/v1/datasets", data=body, headers={
+        "authorization": f"Bearer {key}", "content-type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)["dataset"]["id"]
+
+
+def seeded_config(url, key, data_dir):
+    """The checked-in configuration plus real ids: the operations on a dataset, its operations,
+    a project or an upload run against ones that exist (the example dataset, version 1, and a
+    preprocess of it; a pending upload), so they get past 404 to their real work; deleting one
+    takes a throwaway twin. Jobs and fine-tuned models are not seeded (a job needs an imported
+    base model and minutes of training)."""
+    examples = os.path.join(ROOT, "examples", "greetings.jsonl")
+    dataset = upload_dataset(url, key, "conformance", examples)
+    throwaway = upload_dataset(url, key, "conformance-throwaway", examples)
+    # A finished operation that made version 2, so a diff and an operation have something to show.
+    recipe = {"version": 1, "steps": [{"step": "dedup_exact"}]}
+    operation = call(url, f"/api/v1/datasets/{dataset}/versions/1/preprocess", {"recipe": recipe}, key)["id"]
+    wait_for(url, key, f"/api/v1/datasets/{dataset}/operations/{operation}", lambda o: o["status"] != "running")
+    upload = call(url, "/api/v1/uploads", {"filename": "parts.jsonl", "bytes": 4096}, key)["id"]
+    project = call(url, "/api/v1/projects", {"name": "conformance"}, key)["id"]
+    spare_project = call(url, "/api/v1/projects", {"name": "conformance-throwaway"}, key)["id"]
+    with open(os.path.join(HERE, "schemathesis.toml")) as f:
+        text = f.read()
+    text += f"""
+# Written by run.py: ids that exist in the server under test.
+[parameters]
+"path.dataset_id" = "{dataset}"
+"path.version" = 1
+"path.project_id" = "{project}"
+"path.operation_id" = "{operation}"
+"path.upload_id" = "{upload}"
+
+# The deletes are pinned to a throwaway twin: after the first one, a 404 there says nothing
+# about the resource the stateful phase just created.
+[[operations]]
+include-operation-id = "delete_dataset"
+parameters = {{ "path.dataset_id" = "{throwaway}" }}
+checks.ensure_resource_availability.enabled = false
+
+[[operations]]
+include-operation-id = "delete_project"
+parameters = {{ "path.project_id" = "{spare_project}" }}
+checks.ensure_resource_availability.enabled = false
+"""
+    path = os.path.join(data_dir, "schemathesis.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def main():
     binary, st = sys.argv[1], sys.argv[2]
     extra = sys.argv[3:]
@@ -79,7 +150,8 @@ def main():
             call(url, "/api/v1/auth/register", ADMIN)
             session = call(url, "/api/v1/auth/login", {"email": ADMIN["email"], "password": ADMIN["password"]})
             key = call(url, "/api/v1/api-keys", {"name": "conformance"}, session["access_token"])["key"]
-            command = [st, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run", f"{url}/openapi.json",
+            config = seeded_config(url, key, data_dir)
+            command = [st, "--config-file", config, "run", f"{url}/openapi.json",
                        "--header", f"Authorization: Bearer {key}",
                        # The key revoking itself would leave the rest of the run unauthenticated;
                        # revocation has its own tests.

@@ -6,8 +6,10 @@
 //!   with named properties reachable from a request body gets `additionalProperties: false`
 //!   unless it states its own (a map's value schema). Variants of a tagged enum and multipart
 //!   forms are such objects, which the derive leaves open.
-//! - Unsigned integers are spelled `uint32` and `uint64` (the derive writes `u-int32`); the
-//!   signed `int32`/`int64` would promise a smaller range than the server takes.
+//! - Unsigned integers are spelled `uint32` and `uint64` (the derive writes `u-int32`), with
+//!   their largest value as `maximum` where no smaller one is stated: the signed
+//!   `int32`/`int64` would promise a smaller range than the server takes, and no bound at all a
+//!   larger one.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -25,7 +27,14 @@ fn spell_unsigned_formats(v: &mut Value) {
         Value::Object(map) => {
             if let Some(Value::String(format)) = map.get_mut("format") {
                 if let Some(bits) = format.strip_prefix("u-int") {
+                    let largest = match bits {
+                        "8" => Value::from(u8::MAX),
+                        "16" => Value::from(u16::MAX),
+                        "32" => Value::from(u32::MAX),
+                        _ => Value::from(u64::MAX),
+                    };
                     *format = format!("uint{bits}");
+                    map.entry("maximum").or_insert(largest);
                 }
             }
             map.values_mut().for_each(spell_unsigned_formats);

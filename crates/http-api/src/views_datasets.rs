@@ -238,7 +238,7 @@ pub struct OperationView {
     /// The dataset holding the validation split, if the recipe had one.
     pub validation_dataset_id: Option<String>,
     /// Per-step counts and examples (when completed).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     pub error: Option<String>,
     /// While running: how far the input has been read.

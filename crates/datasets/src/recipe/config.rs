@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -69,7 +69,18 @@ impl PartialSchema for Step {
     }
 }
 
-impl ToSchema for Step {}
+impl ToSchema for Step {
+    /// The components the steps' fields refer to (the steps themselves are inline).
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        DedupExact::schemas(schemas);
+        DedupNear::schemas(schemas);
+        Filter::schemas(schemas);
+        MaskPii::schemas(schemas);
+        Split::schemas(schemas);
+        Convert::schemas(schemas);
+        super::augment::Augment::schemas(schemas);
+    }
+}
 
 impl Step {
     /// The step's name as written in a recipe.
@@ -274,7 +285,13 @@ impl PartialSchema for SplitSize {
         let one = |name: &str, value: ObjectBuilder| ObjectBuilder::new().property(name, value).required(name);
         OneOfBuilder::new()
             .item(one("ratio", ObjectBuilder::new().schema_type(Type::Number).exclusive_minimum(Some(0)).exclusive_maximum(Some(1))))
-            .item(one("count", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+            .item(one(
+                "count",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::UInt64)))
+                    .minimum(Some(1)),
+            ))
             .into()
     }
 }
