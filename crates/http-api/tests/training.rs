@@ -463,6 +463,31 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
     }
 }
 
+/// An error in the executor's supervision loop (here: recording a checkpoint fails, its table
+/// gone) kills the runtime's whole process group before the job is marked failed: at the moment
+/// the job reads `failed`, no process of its work directory is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervision_error_kills_the_runtime_before_the_job_fails() {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    for backend in test_support::backends() {
+        let Some(e) = env(backend).await else { return };
+        let base = import_tiny(&e).await;
+        let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+        let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
+        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 1, 120).await;
+        let workdir = e.app.services.settings().training.work_dir.join(&job);
+        assert!(!executors::local::processes_in(&workdir).is_empty(), "the runtime runs in {}", workdir.display());
+        let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
+        sqlx::query("ALTER TABLE job_checkpoints RENAME TO job_checkpoints_gone").execute(&mut conn).await.unwrap();
+        let message = failure_message(&mut conn, &job).await;
+        let left = executors::local::processes_in(&workdir);
+        sqlx::query("ALTER TABLE job_checkpoints_gone RENAME TO job_checkpoints").execute(&mut conn).await.unwrap();
+        assert!(left.is_empty(), "processes of the failed job still run: {left:?} ({message})");
+        assert!(message.contains("job_checkpoints"), "{message}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
     for backend in test_support::backends() {
