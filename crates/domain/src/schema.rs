@@ -68,7 +68,8 @@ pub fn sha256() -> ObjectBuilder {
     string(false).pattern(Some(SHA256_PATTERN)).description(Some("A SHA-256 in 64 hex digits."))
 }
 
-fn one_of_names(nullable: bool, names: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
+/// A string that is one of `names` (or `null`, when `nullable`).
+pub fn one_of(nullable: bool, names: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
     let mut values: Vec<serde_json::Value> = names.into_iter().map(Into::into).collect();
     if nullable {
         values.push(serde_json::Value::Null);
@@ -77,41 +78,61 @@ fn one_of_names(nullable: bool, names: impl IntoIterator<Item = &'static str>) -
 }
 
 pub fn role() -> ObjectBuilder {
-    one_of_names(false, Role::ALL.map(Role::as_str))
+    one_of(false, Role::ALL.map(Role::as_str))
 }
 
 pub fn optional_role() -> ObjectBuilder {
-    one_of_names(true, Role::ALL.map(Role::as_str))
+    one_of(true, Role::ALL.map(Role::as_str))
 }
 
 /// Any visibility, in a form (where a field is text or absent).
 pub fn visibility() -> ObjectBuilder {
-    one_of_names(false, Visibility::ALL.map(Visibility::as_str))
+    one_of(false, Visibility::ALL.map(Visibility::as_str))
 }
 
 /// Any visibility (datasets and other resources inside a project).
 pub fn optional_visibility() -> ObjectBuilder {
-    one_of_names(true, Visibility::ALL.map(Visibility::as_str))
+    one_of(true, Visibility::ALL.map(Visibility::as_str))
 }
 
 /// A project's visibility: `users` applies to resources inside a project only.
 pub fn optional_project_visibility() -> ObjectBuilder {
-    one_of_names(true, Visibility::ALL.into_iter().filter(|v| *v != Visibility::Users).map(Visibility::as_str))
+    one_of(true, Visibility::ALL.into_iter().filter(|v| *v != Visibility::Users).map(Visibility::as_str))
 }
 
 pub fn optional_outcome() -> ObjectBuilder {
-    one_of_names(true, crate::audit::Outcome::ALL.map(crate::audit::Outcome::as_str))
+    one_of(true, crate::audit::Outcome::ALL.map(crate::audit::Outcome::as_str))
 }
 
 pub fn optional_job_state() -> ObjectBuilder {
-    one_of_names(true, crate::training::JobState::ALL.map(crate::training::JobState::as_str))
+    one_of(true, crate::training::JobState::ALL.map(crate::training::JobState::as_str))
+}
+
+fn zero_stage_of(nullable: bool) -> ObjectBuilder {
+    let mut stages: Vec<serde_json::Value> = [0, 2, 3].into_iter().map(Into::into).collect();
+    let schema_type = if nullable {
+        stages.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::Integer, Type::Null])
+    } else {
+        SchemaType::Type(Type::Integer)
+    };
+    ObjectBuilder::new().schema_type(schema_type).enum_values(Some(stages))
+}
+
+/// A ZeRO stage: 0, 2 or 3.
+pub fn zero_stage() -> ObjectBuilder {
+    zero_stage_of(false)
+}
+
+pub fn optional_zero_stage() -> ObjectBuilder {
+    zero_stage_of(true)
 }
 
 /// Permission names, at least one.
 pub fn optional_scopes() -> ArrayBuilder {
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(one_of_names(false, Permission::ALL.map(Permission::as_str)))
+        .items(one_of(false, Permission::ALL.map(Permission::as_str)))
         .min_items(Some(1))
         .description(Some("Permission names, a subset of the caller's; default: all of them."))
 }

@@ -309,7 +309,7 @@ pub struct Hyperparameters {
     /// With more than one device per job: 0 keeps a replica of the model on each (DDP); 2
     /// shards gradients and optimizer states across them, 3 also the weights (FSDP). The
     /// estimate's memory per device follows it. QLoRA takes 0 only (else 422).
-    #[schema(schema_with = zero_stage_schema)]
+    #[schema(schema_with = crate::schema::zero_stage)]
     pub zero_stage: u8,
     /// Save the weights of the best evaluation rather than the last step's (needs
     /// `eval_every_steps`, else 422); the model's metrics name the step.
@@ -342,10 +342,6 @@ impl Default for Hyperparameters {
             keep_best: false,
         }
     }
-}
-
-fn zero_stage_schema() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([0, 2, 3]))
 }
 
 /// Everything a user chooses about how a model is trained.

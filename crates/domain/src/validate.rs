@@ -40,7 +40,7 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 
 // The rules below as ECMA-262 patterns (which Python's `re` reads alike), for the OpenAPI
-// document. `WS` is Unicode White_Space, what `str::trim` removes; `CC` is the control
+// document. `ws!()` is Unicode White_Space, what `str::trim` removes; `cc!()` is the control
 // characters (`char::is_control`).
 macro_rules! ws {
     () => {

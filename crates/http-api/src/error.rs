@@ -152,6 +152,12 @@ impl ApiError {
     }
 }
 
+impl From<domain::ValidationError> for ApiError {
+    fn from(e: domain::ValidationError) -> Self {
+        SE::from(e).into()
+    }
+}
+
 impl From<SE> for ApiError {
     fn from(e: SE) -> Self {
         use services::AuthFailure as AF;

@@ -275,8 +275,8 @@ pub async fn get_validation(
     ApiQuery(q): ApiQuery<RangeParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
-    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX).map_err(services::Error::from)? as usize;
-    let limit = domain::validate::bounded("limit", q.limit, 100, 1, 1000).map_err(services::Error::from)? as usize;
+    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX)? as usize;
+    let limit = domain::validate::bounded("limit", q.limit, 100, 1, 1000)? as usize;
     let all = report["errors"].as_array().cloned().unwrap_or_default();
     let errors: Vec<_> = all.iter().skip(offset).take(limit).collect();
     Ok(Json(serde_json::json!({
@@ -295,8 +295,8 @@ pub async fn preview_version(
     ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<PreviewParams>,
 ) -> ApiResult<Json<PreviewList>> {
-    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX).map_err(services::Error::from)? as usize;
-    let limit = domain::validate::bounded("limit", q.limit, 20, 1, 100).map_err(services::Error::from)? as usize;
+    let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX)? as usize;
+    let limit = domain::validate::bounded("limit", q.limit, 20, 1, 100)? as usize;
     let records = app.services.preview_version(&p, &dataset_id, version, offset, limit, q.template.as_deref()).await?;
     Ok(Json(PreviewList::from_records(records)))
 }

@@ -169,7 +169,7 @@ pub async fn job_events(
     let kinds = parse_kinds(q.kinds.as_deref());
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let after = q.after.or(last_event_id).unwrap_or(0);
-    let limit = domain::validate::bounded("limit", q.limit, 500, 1, 1000).map_err(services::Error::from)?;
+    let limit = domain::validate::bounded("limit", q.limit, 500, 1, 1000)?;
     if q.stream == Some(false) {
         return Ok(Json(event_page(&app.services, &p, &job_id, &kinds, after, limit).await?).into_response());
     }
@@ -232,7 +232,7 @@ pub async fn job_metrics(
     ApiQuery(q): ApiQuery<MetricParams>,
 ) -> ApiResult<Json<JobMetricsView>> {
     let names = q.names.unwrap_or_else(|| "loss,eval_loss,learning_rate,grad_norm,tokens_per_second".into());
-    let points = domain::validate::bounded("points", q.points, 500, 2, 5000).map_err(services::Error::from)? as usize;
+    let points = domain::validate::bounded("points", q.points, 500, 2, 5000)? as usize;
     let mut series = Vec::new();
     for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let points = app.services.job_metric(&p, &job_id, name, points).await?;
@@ -263,15 +263,8 @@ pub async fn job_logs(
 ) -> ApiResult<Json<JobEventList>> {
     let kinds = vec!["log".to_string()];
     Ok(Json(
-        event_page(
-            &app.services,
-            &p,
-            &job_id,
-            &kinds,
-            q.after.unwrap_or(0),
-            domain::validate::bounded("limit", q.limit, 200, 1, 1000).map_err(services::Error::from)?,
-        )
-        .await?,
+        event_page(&app.services, &p, &job_id, &kinds, q.after.unwrap_or(0), domain::validate::bounded("limit", q.limit, 200, 1, 1000)?)
+            .await?,
     ))
 }
 

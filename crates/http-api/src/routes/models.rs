@@ -236,7 +236,7 @@ pub async fn compare_base_models(
     let ids: Vec<&str> = q.ids.split(',').collect();
     if !(2..=10).contains(&ids.len()) || ids.iter().any(|id| id.is_empty()) {
         let message = format!("give 2 to 10 comma-separated ids, none empty (got '{}')", q.ids);
-        return Err(services::Error::from(domain::ValidationError::new("ids", message)).into());
+        return Err(domain::ValidationError::new("ids", message).into());
     }
     let mut data = Vec::with_capacity(ids.len());
     for id in ids {
@@ -308,11 +308,7 @@ pub async fn list_model_files(
 }
 
 fn prompt_role_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some([
-        "system",
-        "user",
-        "assistant",
-    ]))
+    domain::schema::one_of(false, ["system", "user", "assistant"])
 }
 
 /// One chat message of a prompt.

@@ -85,7 +85,7 @@ pub async fn put_part(
     p.require(domain::Permission::UploadDataset)?;
     // A malformed checksum is refused before any byte is read.
     let sha = match headers.get("x-content-sha256") {
-        Some(v) => Some(domain::validate::sha256("x-content-sha256", v.to_str().unwrap_or("")).map_err(services::Error::from)?),
+        Some(v) => Some(domain::validate::sha256("x-content-sha256", v.to_str().unwrap_or(""))?),
         None => None,
     };
     let (upload, mut writer) = app.services.begin_part(&p, &upload_id, part_number).await?;

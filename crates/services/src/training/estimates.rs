@@ -30,7 +30,7 @@ pub struct EstimateRequest {
     #[schema(minimum = 1, maximum = 4096)]
     pub gpus: Option<u32>,
     /// DeepSpeed ZeRO stage: 0, 2 or 3 (default: `config.hyperparameters.zero_stage`).
-    #[schema(schema_with = optional_zero_stage_schema)]
+    #[schema(schema_with = domain::schema::optional_zero_stage)]
     pub zero_stage: Option<u8>,
     /// The device type to time and price the run on, case-insensitive (default: the
     /// installation's).
@@ -38,12 +38,6 @@ pub struct EstimateRequest {
     pub device_type: Option<String>,
     #[schema(minimum = 0)]
     pub price_per_gpu_hour: Option<f64>,
-}
-
-fn optional_zero_stage_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    let stages: [serde_json::Value; 4] = [0.into(), 2.into(), 3.into(), serde_json::Value::Null];
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Integer, Type::Null])).enum_values(Some(stages))
 }
 
 /// The known device types, each letter in either case.

@@ -63,10 +63,7 @@ pub fn optional_template_or_model_schema() -> utoipa::openapi::schema::ObjectBui
 }
 
 fn optional_chat_template_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    let mut names: Vec<serde_json::Value> = chat_template::BUILTINS.iter().map(|b| b.name.into()).collect();
-    names.push(serde_json::Value::Null);
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).enum_values(Some(names))
+    domain::schema::one_of(true, chat_template::BUILTINS.iter().map(|b| b.name))
 }
 
 /// Kinds of events that are metrics (charts) rather than logs.
