@@ -25,6 +25,10 @@ TUNERY_RUNTIME_PYTHON=$(./scripts/runtime-env.sh | tail -n 1)
 TUNERY_SMOLLM2_GGUF="$(dirname "$TUNERY_SMOLLM2_TOKENIZER")/SmolLM2-135M-Instruct.Q4_1.gguf"
 export TUNERY_RUNTIME_PYTHON TUNERY_SMOLLM2_GGUF
 
+echo "== the official OpenAI client, for the gateway's end-to-end tests (cached outside the checkout)"
+TUNERY_OPENAI_PYTHON=$(./scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt | tail -n 1)
+export TUNERY_OPENAI_PYTHON
+
 echo "== runtime tests (pytest)"
 # Exit code 5 (no tests collected) fails like any other.
 (cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider)

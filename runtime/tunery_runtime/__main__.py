@@ -1,4 +1,4 @@
-"""CLI: ``python -m tunery_runtime train|import-model|generate --spec SPEC.json --workdir DIR``.
+"""CLI: ``python -m tunery_runtime train|import-model|generate|serve --spec SPEC.json --workdir DIR``.
 
 Exit codes (protocol/README.md): 0 finished, 1 failed, 2 spec refused, 75 stopped on request.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     _environment_defaults()
     parser = argparse.ArgumentParser(prog="tunery_runtime", description="Tunery training runtime (protocol v1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "import-model", "generate"):
+    for name in ("train", "import-model", "generate", "serve"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True, help="the job spec (JSON)")
         p.add_argument("--workdir", required=True, help="the only directory the runtime writes to")
@@ -47,9 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     emitter = Emitter(enabled=rank == 0)
     try:
-        from .spec import SpecError, load_json, parse_generate_spec, parse_import_spec, parse_train_spec
+        from .spec import (
+            SpecError,
+            load_json,
+            parse_generate_spec,
+            parse_import_spec,
+            parse_serve_spec,
+            parse_train_spec,
+        )
 
-        parsers = {"train": parse_train_spec, "import-model": parse_import_spec, "generate": parse_generate_spec}
+        parsers = {
+            "train": parse_train_spec,
+            "import-model": parse_import_spec,
+            "generate": parse_generate_spec,
+            "serve": parse_serve_spec,
+        }
         try:
             doc = load_json(args.spec)
             spec = parsers[args.command](doc)
@@ -69,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             from .generate import run_generate
 
             return run_generate(spec, workdir, emitter)  # type: ignore[arg-type]
+        if args.command == "serve":
+            from .serve import run_serve
+
+            return run_serve(spec, workdir, emitter)  # type: ignore[arg-type]
         from .import_model import run_import
 
         return run_import(spec, workdir, emitter)  # type: ignore[arg-type]

@@ -107,6 +107,13 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "checkpoint": {"step": _int, "path": _str},
     "artifact": {"kind": _enum("model", "adapter", "merged_model"), "path": _str},
     "log": {"level": _enum("debug", "info", "warning", "error"), "message": _str},
+    "ready": {
+        "host": _str,
+        "port": _int,
+        "device": _str,
+        "dtype": _str,
+        "adapters": lambda v: isinstance(v, list) and all(_str(x) for x in v),
+    },
     "finished": {"status": _enum("completed", "early_stopped"), "summary": _any_obj},
     "stopped": {"step": _int, "checkpoint": _opt(_str)},
     "failed": {"code": _enum(*FAILURE_CODES), "message": _str, "hint": _opt(_str)},

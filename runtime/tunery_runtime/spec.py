@@ -435,6 +435,81 @@ def parse_generate_spec(doc: Any) -> GenerateSpec:
     return spec
 
 
+# --------------------------------------------------------------------------------------------
+# serve spec
+
+
+@dataclass(frozen=True)
+class ServeAdapter:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    spec_version: int
+    model_path: str
+    model_name: str
+    chat_template: str | None
+    adapters: tuple[ServeAdapter, ...]
+    host: str
+    port: int
+    device: str
+    threads: int | None
+    max_batch_size: int
+    batch_wait_ms: int
+    max_model_len: int | None
+
+
+def adapter_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a served adapter (PEFT keys modules by it), or None."""
+    if name == "__base__":
+        return 'is reserved ("__base__" is the base model in a mixed batch)'
+    if "." in name or "/" in name or any(c.isspace() for c in name):
+        return "must not contain '.', '/' or whitespace"
+    return None
+
+
+def parse_serve_spec(doc: Any) -> ServeSpec:
+    root = _Obj(doc, "")
+    version = _version(root)
+    model_path = root.path_("model_path")
+    model_name = root.string("model_name")
+    chat_template = root.string("chat_template", None, nullable=True)
+    raw = root.raw("adapters", [])
+    if not isinstance(raw, list):
+        raise SpecError(f"adapters: expected a list, got {_show(raw)}")
+    adapters: list[ServeAdapter] = []
+    for i, item in enumerate(raw):
+        a = _Obj(item, f"adapters[{i}]")
+        adapter = ServeAdapter(name=a.string("name"), path=a.path_("path"))
+        a.finish()
+        problem = adapter_name_problem(adapter.name)
+        if problem:
+            raise SpecError(f"adapters[{i}].name: {problem}, got {_show(adapter.name)}")
+        if adapter.name == model_name:
+            raise SpecError(f"adapters[{i}].name: must differ from model_name, got {_show(adapter.name)}")
+        if any(b.name == adapter.name for b in adapters):
+            raise SpecError(f"adapters[{i}].name: duplicate name {_show(adapter.name)}")
+        adapters.append(adapter)
+    spec = ServeSpec(
+        spec_version=version,
+        model_path=model_path,
+        model_name=model_name,
+        chat_template=chat_template,
+        adapters=tuple(adapters),
+        host=root.string("host", "127.0.0.1"),
+        port=root.integer("port", 0, min=0, max=65535),
+        device=root.choice("device", ("auto", "cpu", "cuda", "mps"), "auto"),
+        threads=root.integer("threads", None, nullable=True, min=1, max=1024),
+        max_batch_size=root.integer("max_batch_size", 8, min=1, max=256),
+        batch_wait_ms=root.integer("batch_wait_ms", 5, min=0, max=1000),
+        max_model_len=root.integer("max_model_len", None, nullable=True, min=1),
+    )
+    root.finish()
+    return spec
+
+
 def load_json(path: str) -> Any:
     """Reads a spec file; unreadable or malformed JSON is a SpecError too."""
     try:

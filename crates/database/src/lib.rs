@@ -11,6 +11,8 @@ pub mod api_keys;
 pub mod audit;
 pub mod base_models;
 pub mod datasets;
+pub mod deployments;
+pub mod inference;
 pub mod instance;
 pub mod invitations;
 pub mod jobs;

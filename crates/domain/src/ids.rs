@@ -19,6 +19,7 @@ pub enum IdKind {
     Model,
     Job,
     Checkpoint,
+    Deployment,
 }
 
 impl IdKind {
@@ -39,6 +40,7 @@ impl IdKind {
             IdKind::Model => "mdl",
             IdKind::Job => "job",
             IdKind::Checkpoint => "ckpt",
+            IdKind::Deployment => "dep",
         }
     }
 }

@@ -130,6 +130,35 @@ pub struct GenerateSpec {
     pub threads: Option<u32>,
 }
 
+/// The serve spec: a long-running OpenAI-compatible server on a loopback port for one base
+/// model and the LoRA adapters loaded into it (at start, or later over its `/adapters`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSpec {
+    pub spec_version: u32,
+    pub model_path: PathBuf,
+    /// The name requests use for the base model itself.
+    pub model_name: String,
+    pub chat_template: Option<String>,
+    pub adapters: Vec<ServeAdapter>,
+    pub host: String,
+    /// 0: any free port, reported by the `ready` event.
+    pub port: u16,
+    pub device: String,
+    pub threads: Option<u32>,
+    pub max_batch_size: u32,
+    pub batch_wait_ms: u32,
+    pub max_model_len: Option<u32>,
+}
+
+/// A LoRA adapter a serving runtime holds, by the name requests use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeAdapter {
+    pub name: String,
+    pub path: PathBuf,
+}
+
 /// The import-model spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,16 +195,51 @@ pub struct Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    Started { total_steps: Option<i64>, device: String },
-    Progress { step: i64, total_steps: Option<i64>, loss: Option<f64>, tokens_per_second: Option<f64> },
-    Eval { step: i64, eval_loss: Option<f64> },
+    Started {
+        total_steps: Option<i64>,
+        device: String,
+    },
+    Progress {
+        step: i64,
+        total_steps: Option<i64>,
+        loss: Option<f64>,
+        tokens_per_second: Option<f64>,
+    },
+    Eval {
+        step: i64,
+        eval_loss: Option<f64>,
+    },
     System,
-    Checkpoint { step: i64, path: String },
-    Artifact { kind: String, path: String },
-    Log { level: String, message: String },
-    Finished { status: String, summary: Map<String, Value> },
-    Stopped { step: Option<i64>, checkpoint: Option<String> },
-    Failed { code: String, message: String, hint: Option<String> },
+    Checkpoint {
+        step: i64,
+        path: String,
+    },
+    Artifact {
+        kind: String,
+        path: String,
+    },
+    Log {
+        level: String,
+        message: String,
+    },
+    /// A serving runtime listens (`serve`).
+    Ready {
+        host: String,
+        port: u16,
+    },
+    Finished {
+        status: String,
+        summary: Map<String, Value>,
+    },
+    Stopped {
+        step: Option<i64>,
+        checkpoint: Option<String>,
+    },
+    Failed {
+        code: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -188,6 +252,7 @@ impl EventKind {
             EventKind::Checkpoint { .. } => "checkpoint",
             EventKind::Artifact { .. } => "artifact",
             EventKind::Log { .. } => "log",
+            EventKind::Ready { .. } => "ready",
             EventKind::Finished { .. } => "finished",
             EventKind::Stopped { .. } => "stopped",
             EventKind::Failed { .. } => "failed",
@@ -248,6 +313,14 @@ pub fn parse_event(line: &str) -> Result<Event, ParseError> {
         "checkpoint" => EventKind::Checkpoint { step: int(&o, n, "step")?, path: text(&o, n, "path")? },
         "artifact" => EventKind::Artifact { kind: text(&o, n, "kind")?, path: text(&o, n, "path")? },
         "log" => EventKind::Log { level: text(&o, n, "level")?, message: text(&o, n, "message")? },
+        "ready" => EventKind::Ready {
+            host: text(&o, n, "host")?,
+            port: o
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or(ParseError::Field { event: n.to_string(), field: "port" })?,
+        },
         "finished" => EventKind::Finished {
             status: text(&o, n, "status")?,
             summary: o.get("summary").and_then(Value::as_object).cloned().unwrap_or_default(),

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     PermissionDenied,
     Forbidden,
     NotFound,
+    /// `model` names no deployment the caller may call (the gateway, 404).
+    ModelNotFound,
     MethodNotAllowed,
     Conflict,
     PayloadTooLarge,
@@ -49,6 +51,8 @@ pub enum ErrorCode {
     RateLimited,
     InternalError,
     ServiceUnavailable,
+    /// A backend answered in a shape the gateway cannot read (502).
+    BadGateway,
 }
 
 impl ErrorCode {
@@ -63,6 +67,7 @@ impl ErrorCode {
             AccountLocked | LoginThrottled | RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
             PermissionDenied | Forbidden => (StatusCode::FORBIDDEN, "permission_error"),
             NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
+            ModelNotFound => (StatusCode::NOT_FOUND, "invalid_request_error"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error"),
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
@@ -72,6 +77,7 @@ impl ErrorCode {
             }
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
             ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+            BadGateway => (StatusCode::BAD_GATEWAY, "server_error"),
         }
     }
 

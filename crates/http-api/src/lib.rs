@@ -15,6 +15,7 @@ pub mod routes;
 mod streaming;
 pub mod views;
 pub mod views_datasets;
+pub mod views_deployments;
 pub mod views_training;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -128,6 +129,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::job_metrics))
         .routes(routes!(jobs::job_logs))
         .routes(routes!(jobs::job_checkpoints))
+        .routes(routes!(deployments::create_deployment, deployments::list_deployments))
+        .routes(routes!(deployments::get_deployment, deployments::update_deployment, deployments::delete_deployment))
+        .routes(routes!(deployments::start_deployment))
+        .routes(routes!(deployments::stop_deployment))
+        .routes(routes!(deployments::deployment_events))
+        .routes(routes!(deployments::deployment_usage))
+        .routes(routes!(deployments::organization_usage))
+        .routes(routes!(gateway::chat_completions))
+        .routes(routes!(gateway::completions))
+        .routes(routes!(gateway::list_models))
 }
 
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.

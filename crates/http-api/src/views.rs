@@ -353,3 +353,7 @@ list_view!(CatalogList, CatalogModelView);
 list_view!(JobList, JobView);
 list_view!(CheckpointList, CheckpointView);
 list_view!(ModelList, ModelView);
+
+pub use crate::views_deployments::{DeploymentEventView, DeploymentView, UsageView};
+list_view!(DeploymentList, DeploymentView);
+list_view!(DeploymentEventList, DeploymentEventView);

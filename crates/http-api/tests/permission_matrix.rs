@@ -14,8 +14,9 @@ use test_support::backends;
 /// Endpoints that need no credentials. Adding one must be deliberate.
 const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
 
-/// POST endpoints that compute and change nothing (so they leave no audit record).
-const COMPUTE_ONLY: [&str; 1] = ["create_estimate"];
+/// POST endpoints that compute and change nothing (so they leave no audit record): estimates,
+/// and inference through the gateway (metered as usage rows, one per request, not audited).
+const COMPUTE_ONLY: [&str; 3] = ["create_estimate", "chat_completions", "completions"];
 
 const RECORD: &str = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
 
@@ -71,6 +72,11 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "generate" => json!({"prompts": []}),
         "import_base_model" => json!({"name": format!("import {n}"), "source": {"kind": "directory", "path": "/nonexistent/model"}}),
         "create_estimate" => json!({"catalog_repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "dataset_tokens": 1000}),
+        "create_deployment" => json!({"model": "{base_model_id}", "name": format!("dep-{n}"), "replicas": 0}),
+        "update_deployment" => json!({"idle_timeout_s": 0}),
+        // The fixture's deployment is stopped: callers who may call it get 409, others 403.
+        "chat_completions" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
+        "completions" => json!({"model": "fixture-deployment", "prompt": "Hi", "max_tokens": 1}),
         _ => return None,
     })
 }
@@ -98,6 +104,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
     let operation = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/preprocess"), &root, convert).await.id();
     let (base_model, job, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
+    let deployment = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment").await;
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -119,6 +126,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("base_model_id", base_model),
         ("job_id", job),
         ("model_id", model),
+        ("deployment_id", deployment),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

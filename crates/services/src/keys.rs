@@ -12,11 +12,13 @@ use zeroize::Zeroizing;
 
 const TOKEN_LABEL: &str = "tunery access-token signing key v1";
 const AUDIT_LABEL: &str = "tunery audit chain key v1";
+const SECRETS_LABEL: &str = "tunery stored secrets key v1";
 
 struct Pair {
     master_key_id: String,
     token: Zeroizing<[u8; 32]>,
     audit: Zeroizing<[u8; 32]>,
+    secrets: Zeroizing<[u8; 32]>,
 }
 
 /// The derived keys of every master key held, current first.
@@ -28,7 +30,12 @@ impl DerivedKeys {
     pub fn from_keyring(keyring: &blob_store::Keyring) -> DerivedKeys {
         let pairs = std::iter::once(&keyring.current)
             .chain(&keyring.previous)
-            .map(|k| Pair { master_key_id: k.id().to_string(), token: k.derive(TOKEN_LABEL), audit: k.derive(AUDIT_LABEL) })
+            .map(|k| Pair {
+                master_key_id: k.id().to_string(),
+                token: k.derive(TOKEN_LABEL),
+                audit: k.derive(AUDIT_LABEL),
+                secrets: k.derive(SECRETS_LABEL),
+            })
             .collect();
         DerivedKeys { pairs }
     }
@@ -59,5 +66,44 @@ impl DerivedKeys {
     /// The audit key of master key `id`, if it is held.
     pub fn audit_key(&self, id: &str) -> Option<&[u8]> {
         self.by_id(id).map(|p| p.audit.as_slice())
+    }
+
+    /// Seals a secret the server must keep (an external endpoint's API key):
+    /// `v1:<master key id>:<nonce>:<AES-256-GCM ciphertext>` (base64), under a key derived from
+    /// the current master key, so a copy of the database alone reveals nothing.
+    pub fn seal_secret(&self, plaintext: &str) -> String {
+        use base64::Engine;
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let pair = self.current();
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, pair.secrets.as_slice()).expect("a 32-byte key"));
+        let mut nonce = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+        let mut data = plaintext.as_bytes().to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(pair.master_key_id.as_bytes()), &mut data)
+            .expect("sealing a short secret");
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        format!("v1:{}:{}:{}", pair.master_key_id, b64.encode(nonce), b64.encode(data))
+    }
+
+    /// Opens a sealed secret; one that does not open (another master key, tampered) is an error
+    /// naming why, never an empty key.
+    pub fn open_secret(&self, sealed: &str) -> Result<String, String> {
+        use base64::Engine;
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let parts: Vec<&str> = sealed.split(':').collect();
+        let [version, key_id, nonce, data] = parts[..] else { return Err("a sealed secret has four parts".into()) };
+        if version != "v1" {
+            return Err(format!("a sealed secret of version '{version}' is not one this build opens"));
+        }
+        let pair =
+            self.by_id(key_id).ok_or_else(|| format!("the secret is sealed under master key {key_id}, which this server does not hold"))?;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let nonce: [u8; 12] = b64.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or("the sealed secret's nonce is malformed")?;
+        let mut data = b64.decode(data).map_err(|_| "the sealed secret is not base64")?;
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, pair.secrets.as_slice()).expect("a 32-byte key"));
+        let plain = key
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(key_id.as_bytes()), &mut data)
+            .map_err(|_| "the sealed secret does not open (tampered, or sealed by another key)".to_string())?;
+        String::from_utf8(plain.to_vec()).map_err(|_| "the sealed secret is not text".to_string())
     }
 }

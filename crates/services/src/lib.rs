@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blob_holds;
 mod crypto;
 pub mod datasets;
+pub mod deployments;
 pub mod error;
 pub mod identity;
 mod keys;
@@ -64,6 +65,11 @@ struct Inner {
     queue: training::Queue,
     /// The id of each job whose events changed, sent after the commit (SSE streams wake on it).
     job_signal: tokio::sync::broadcast::Sender<String>,
+    /// The local serving processes (one per base model).
+    backends: deployments::LocalBackends,
+    usage: deployments::UsageRecorder,
+    /// The gateway's client for every backend (pooled connections).
+    http: reqwest::Client,
 }
 
 impl Services {
@@ -90,6 +96,14 @@ impl Services {
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
+                backends: deployments::LocalBackends::default(),
+                usage: deployments::UsageRecorder::default(),
+                http: reqwest::Client::builder()
+                    .user_agent(concat!("tunery/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .pool_max_idle_per_host(256)
+                    .build()
+                    .map_err(|e| Error::Internal(format!("cannot set up the HTTP client: {e}")))?,
             }),
         };
         services.seal_unkeyed_audit_records().await?;
@@ -128,6 +142,28 @@ impl Services {
         &self.inner.queue
     }
 
+    pub fn local_backends(&self) -> &deployments::LocalBackends {
+        &self.inner.backends
+    }
+
+    pub(crate) fn usage_recorder(&self) -> &deployments::UsageRecorder {
+        &self.inner.usage
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Seals a secret for storage (see `keys.rs`).
+    pub(crate) fn seal_secret(&self, plaintext: &str) -> String {
+        self.inner.keys.seal_secret(plaintext)
+    }
+
+    /// Opens a sealed secret; one that does not open is an internal error saying why.
+    pub(crate) fn open_secret(&self, sealed: &str) -> Result<String> {
+        self.inner.keys.open_secret(sealed).map_err(|e| Error::Internal(format!("a stored secret: {e}")))
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
     }
@@ -162,6 +198,11 @@ impl Services {
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A random id for response ids (`chatcmpl-…`): 18 random bytes, URL-safe.
+pub fn random_id() -> String {
+    crypto::random_token(18)
 }
 
 /// A page of a list: the items and whether more follow.

@@ -30,6 +30,35 @@ pub struct Settings {
     pub augment_endpoints: Vec<String>,
     /// Training: the runtime, the device, the queue.
     pub training: TrainingSettings,
+    /// Serving: the local backend's batching and timeouts.
+    pub serving: ServingSettings,
+}
+
+/// How deployments are served.
+#[derive(Debug, Clone)]
+pub struct ServingSettings {
+    /// Seconds a backend may take to load its model before a start counts as failed.
+    pub start_timeout_s: u64,
+    /// Seconds one request through the gateway may take.
+    pub request_timeout_s: u64,
+    /// Rows (requests × n) the local backend decodes together.
+    pub max_batch_size: u32,
+    /// Milliseconds a lone request waits for others to batch with.
+    pub batch_wait_ms: u32,
+    /// OpenAI-compatible URL prefixes external deployments may point at (empty: none).
+    pub external_endpoints: Vec<String>,
+}
+
+impl Default for ServingSettings {
+    fn default() -> Self {
+        ServingSettings {
+            start_timeout_s: 300,
+            request_timeout_s: 600,
+            max_batch_size: 8,
+            batch_wait_ms: 5,
+            external_endpoints: Vec::new(),
+        }
+    }
 }
 
 /// How training jobs run on this installation.
@@ -117,6 +146,7 @@ impl Default for Settings {
             max_tokens_per_record: 2048,
             augment_endpoints: Vec::new(),
             training: TrainingSettings::default(),
+            serving: ServingSettings::default(),
         }
     }
 }

@@ -172,6 +172,21 @@ pub fn runtime_python() -> Option<std::path::PathBuf> {
     }
 }
 
+/// A Python with the official `openai` package (`scripts/api-clients/requirements.txt`, exported
+/// by `scripts/test.sh` as `TUNERY_OPENAI_PYTHON`): required under `CI=true`, else `None`.
+pub fn openai_python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("TUNERY_OPENAI_PYTHON").map(std::path::PathBuf::from) {
+        Some(p) if p.is_file() => Some(p),
+        other => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("no openai client environment ({other:?}) and CI=true: run scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt and export TUNERY_OPENAI_PYTHON");
+            }
+            eprintln!("warning: TUNERY_OPENAI_PYTHON is not set: the OpenAI client checks are skipped");
+            None
+        }
+    }
+}
+
 /// The checkout's `runtime/` folder (the `tunery_runtime` package).
 pub fn runtime_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime").canonicalize().expect("runtime/ exists")

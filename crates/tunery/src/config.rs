@@ -115,6 +115,16 @@ pub struct ServeArgs {
     /// The Hugging Face Hub (or a mirror with its layout) that model imports download from.
     #[arg(long, env = "TUNERY_HUB_URL")]
     pub hub_url: Option<String>,
+    /// An OpenAI-compatible URL prefix (e.g. http://vllm:8000/v1) that external deployments may
+    /// point at; repeat for several. None: external deployments are refused.
+    #[arg(long = "external-endpoint", value_name = "URL")]
+    pub external_endpoints: Vec<String>,
+    /// Rows (requests × n) the local serving backend decodes together.
+    #[arg(long, env = "TUNERY_SERVE_MAX_BATCH_SIZE")]
+    pub serve_max_batch_size: Option<u32>,
+    /// Milliseconds a lone request waits for others to batch with.
+    #[arg(long, env = "TUNERY_SERVE_BATCH_WAIT_MS")]
+    pub serve_batch_wait_ms: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +145,9 @@ struct FileConfig {
     tokenizer_file: Option<PathBuf>,
     max_tokens_per_record: Option<usize>,
     augment_endpoints: Option<Vec<String>>,
+    external_endpoints: Option<Vec<String>>,
+    serve_max_batch_size: Option<u32>,
+    serve_batch_wait_ms: Option<u32>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
     runtime_python: Option<PathBuf>,
@@ -308,6 +321,16 @@ impl ServeArgs {
         }
         s.augment_endpoints =
             if self.augment_endpoints.is_empty() { file.augment_endpoints.unwrap_or_default() } else { self.augment_endpoints };
+        s.serving.external_endpoints =
+            if self.external_endpoints.is_empty() { file.external_endpoints.unwrap_or_default() } else { self.external_endpoints };
+        if let Some(v) = self.serve_max_batch_size.or(file.serve_max_batch_size) {
+            anyhow::ensure!((1..=256).contains(&v), "--serve-max-batch-size must be 1 to 256 (got {v})");
+            s.serving.max_batch_size = v;
+        }
+        if let Some(v) = self.serve_batch_wait_ms.or(file.serve_batch_wait_ms) {
+            anyhow::ensure!(v <= 1000, "--serve-batch-wait-ms must be 0 to 1000 (got {v})");
+            s.serving.batch_wait_ms = v;
+        }
         let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file).map(|p| absolute(&p, "--tokenizer-file")).transpose()?;
         let blob_store = blob_store_config(
             self.blob_store.or(file.blob_store),

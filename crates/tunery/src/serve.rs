@@ -150,6 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
     }
     spawn_housekeeping(services.clone());
+    spawn_serving(services.clone()).await?;
     services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match services.ensure_builtin_model(cfg.builtin_model_gguf.as_deref()).await {
         Ok(Some(id)) => tracing::info!(base_model = %id, "built-in base model present or importing"),
@@ -166,6 +167,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let shutdown = async move {
         signal.await;
         stopping.stop_training().await;
+        stopping.stop_serving().await;
+        stopping.flush_usage().await;
     };
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("tunery listening on http://{addr}");
@@ -173,6 +176,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     tracing::info!("shutting down: in-flight requests finished");
     db.close().await;
     Ok(0)
+}
+
+/// Serving: the usage writer, deployments that were serving started again, and idle ones
+/// scaled to zero (checked every second).
+async fn spawn_serving(services: services::Services) -> anyhow::Result<()> {
+    let writer = services.clone();
+    tokio::spawn(async move { writer.run_usage_writer().await });
+    services.restore_deployments().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            if let Err(e) = services.scale_idle_deployments().await {
+                tracing::warn!(error = %e, "could not scale idle deployments to zero");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Periodic upkeep: cancels expired uploads (releasing their storage) every ten minutes.

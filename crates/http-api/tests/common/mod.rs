@@ -361,6 +361,36 @@ pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, da
     (base.id, job.id, model.id)
 }
 
+/// A stopped deployment of `base_model_id` named `name`: its id.
+pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_model_id: &str, name: &str) -> String {
+    let now = services::now_ms();
+    let row = database::deployments::DeploymentRow {
+        id: format!("dep_fixture{}", &base_model_id[base_model_id.len() - 14..]),
+        organization_id: org_id.into(),
+        project_id: None,
+        name: name.into(),
+        base_model_id: base_model_id.into(),
+        model_id: None,
+        backend: "local".into(),
+        endpoint_url: None,
+        endpoint_model: None,
+        endpoint_key: None,
+        replicas: 0,
+        idle_timeout_s: None,
+        defaults: "{}".into(),
+        state: "stopped".into(),
+        error: None,
+        last_request_at: None,
+        created_by: user_id.into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = app.services.db().begin_write().await.unwrap();
+    database::deployments::insert(tx.conn(), &row).await.unwrap();
+    tx.commit().await.unwrap();
+    row.id
+}
+
 /// Settings with a runtime configured (jobs are accepted and queued; nothing starts them unless
 /// the test calls `start_training`).
 pub fn settings_with_runtime() -> Settings {

@@ -38,11 +38,7 @@ impl OpenAiAugmenter {
             .into());
         };
         let base = url.trim_end_matches('/');
-        let permitted = allowed.iter().any(|prefix| {
-            let prefix = prefix.trim_end_matches('/');
-            base == prefix || base.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
-        });
-        if !permitted {
+        if !crate::deployments::endpoint_allowed(url, allowed) {
             let message = if allowed.is_empty() {
                 "this server allows no augmentation endpoints; an administrator starts it with --augment-endpoint URL".to_owned()
             } else {

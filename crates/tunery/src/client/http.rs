@@ -160,6 +160,13 @@ impl Api {
         self.json_of(response?, path).await
     }
 
+    /// POSTs JSON and answers the successful response unread: a stream of server-sent events
+    /// (only each read is timed, as generation may take long).
+    pub async fn post_stream(&mut self, path: &str, body: &Value) -> Result<reqwest::Response> {
+        let call = Call { payload: Payload::Json(body), accept: "text/event-stream", transfer: true, ..Call::new(Method::POST, path) };
+        self.respond(&call).await
+    }
+
     /// GETs a file: the successful response, its body not read yet (stream it with `chunk`).
     pub async fn download(&mut self, path: &str) -> Result<reqwest::Response> {
         let call = Call { accept: "application/octet-stream, application/json", transfer: true, ..Call::new(Method::GET, path) };

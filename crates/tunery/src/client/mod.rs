@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, datasets, estimate, jobs, keys, models, orgs, projects, users};
+use commands::{audit, auth, chat, datasets, deploy, estimate, jobs, keys, models, orgs, projects, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -79,6 +79,13 @@ pub enum ClientCommand {
     /// Fine-tuning jobs: create, list, show, cancel, resume, logs, watch.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Deployments: serve a model behind the OpenAI-compatible gateway (/v1/chat/completions).
+    #[command(subcommand)]
+    Deploy(deploy::DeployCommand),
+    /// Chat with a model (a deployment, or any fine-tuned or base model, deployed on demand).
+    Chat(chat::ChatArgs),
+    /// Inference usage: requests, tokens and latency per minute or day.
+    Usage(deploy::UsageArgs),
 }
 
 pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
@@ -97,5 +104,8 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Models(c) => models::run(&ctx, c).await,
         ClientCommand::Estimate(a) => estimate::run(&ctx, a).await,
         ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
+        ClientCommand::Deploy(c) => deploy::run(&ctx, c).await,
+        ClientCommand::Chat(a) => chat::run(&ctx, a).await,
+        ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,
     }
 }

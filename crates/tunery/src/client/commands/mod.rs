@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod datasets;
+pub mod deploy;
 pub mod estimate;
 pub mod jobs;
 pub mod keys;

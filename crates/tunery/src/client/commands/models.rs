@@ -301,7 +301,7 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
 }
 
 /// The prompts of a JSONL file, each line `{"messages": [...]}`; a bad line is an error naming it.
-fn read_prompts(file: &std::path::Path) -> Result<Vec<Value>> {
+pub(crate) fn read_prompts(file: &std::path::Path) -> Result<Vec<Value>> {
     use anyhow::Context as _;
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut prompts = Vec::new();

@@ -1,0 +1,65 @@
+-- Deployments (a model served behind the gateway), what they report, and one row per inference
+-- request through the gateway (usage and latency, kept when a deployment is deleted).
+CREATE TABLE deployments (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    project_id TEXT REFERENCES projects(id),
+    -- The name requests put in `model`; unique in the organization.
+    name TEXT NOT NULL,
+    base_model_id TEXT NOT NULL REFERENCES base_models(id),
+    -- NULL: the base model itself; else the fine-tuned model served (an adapter over the base).
+    model_id TEXT REFERENCES models(id),
+    -- local | external
+    backend TEXT NOT NULL,
+    -- external: the OpenAI-compatible base URL, the upstream model name and its key (sealed with
+    -- a key derived from the master key; never stored in the clear).
+    endpoint_url TEXT,
+    endpoint_model TEXT,
+    endpoint_key TEXT,
+    -- Wanted replicas: 0 is stopped.
+    replicas INTEGER NOT NULL,
+    -- Seconds without a request before the deployment scales to zero; NULL: never.
+    idle_timeout_s INTEGER,
+    -- Generation defaults (max_tokens, temperature, top_p), JSON.
+    defaults TEXT NOT NULL,
+    -- stopped | starting | ready | idle | failed
+    state TEXT NOT NULL,
+    error TEXT,
+    last_request_at INTEGER,
+    created_by TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX deployments_name ON deployments(organization_id, name);
+CREATE INDEX deployments_model ON deployments(model_id);
+
+CREATE TABLE deployment_events (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
+
+CREATE TABLE inference_requests (
+    -- The response id (chatcmpl-…, cmpl-…).
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    deployment_id TEXT,
+    api_key_id TEXT,
+    user_id TEXT,
+    model TEXT NOT NULL,
+    -- chat.completions | completions
+    endpoint TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    time_to_first_token_ms INTEGER,
+    latency_ms INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    error_code TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX inference_requests_org ON inference_requests(organization_id, created_at);
+CREATE INDEX inference_requests_deployment ON inference_requests(deployment_id, created_at);
+CREATE INDEX inference_requests_key ON inference_requests(api_key_id, created_at);

@@ -1,0 +1,104 @@
+//! One row per inference request through the gateway, and its aggregates (usage).
+
+use crate::{Conn, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InferenceRow {
+    pub id: String,
+    pub organization_id: String,
+    pub deployment_id: Option<String>,
+    pub api_key_id: Option<String>,
+    pub user_id: Option<String>,
+    pub model: String,
+    pub endpoint: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub time_to_first_token_ms: Option<i64>,
+    pub latency_ms: i64,
+    pub status: i64,
+    pub error_code: Option<String>,
+    pub created_at: i64,
+}
+
+/// Inserts a batch of rows (one statement each, in the caller's transaction).
+pub async fn insert_all(conn: &mut Conn, rows: &[InferenceRow]) -> Result<()> {
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO inference_requests (id, organization_id, deployment_id, api_key_id, user_id, model, endpoint, prompt_tokens, completion_tokens, time_to_first_token_ms, latency_ms, status, error_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&r.id)
+        .bind(&r.organization_id)
+        .bind(&r.deployment_id)
+        .bind(&r.api_key_id)
+        .bind(&r.user_id)
+        .bind(&r.model)
+        .bind(&r.endpoint)
+        .bind(r.prompt_tokens)
+        .bind(r.completion_tokens)
+        .bind(r.time_to_first_token_ms)
+        .bind(r.latency_ms)
+        .bind(r.status)
+        .bind(&r.error_code)
+        .bind(r.created_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which requests a usage query covers.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub deployment_id: Option<String>,
+    pub api_key_id: Option<String>,
+    /// Unix milliseconds, inclusive start and exclusive end.
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Requests aggregated per time bucket (`bucket_ms` wide, aligned to the epoch), oldest first.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UsageBucket {
+    pub bucket_start: i64,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms_sum: i64,
+    pub latency_ms_max: i64,
+    pub time_to_first_token_ms_sum: i64,
+    pub time_to_first_token_count: i64,
+}
+
+pub async fn usage(conn: &mut Conn, org_id: &str, filter: &UsageFilter, bucket_ms: i64) -> Result<Vec<UsageBucket>> {
+    Ok(sqlx::query_as(
+        "SELECT (created_at / $5) * $5 AS bucket_start, COUNT(*) AS requests, \
+         CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+         CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
+         CAST(SUM(latency_ms) AS BIGINT) AS latency_ms_sum, MAX(latency_ms) AS latency_ms_max, \
+         CAST(SUM(COALESCE(time_to_first_token_ms, 0)) AS BIGINT) AS time_to_first_token_ms_sum, \
+         CAST(SUM(CASE WHEN time_to_first_token_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS time_to_first_token_count \
+         FROM inference_requests WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 \
+         AND ($4 = '' OR deployment_id = $4) AND ($6 = '' OR api_key_id = $6) \
+         GROUP BY (created_at / $5) * $5 ORDER BY bucket_start",
+    )
+    .bind(org_id)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(filter.deployment_id.as_deref().unwrap_or(""))
+    .bind(bucket_ms)
+    .bind(filter.api_key_id.as_deref().unwrap_or(""))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Tokens (prompt + completion) a key used since `from` (its monthly quota).
+pub async fn key_tokens_since(conn: &mut Conn, api_key_id: &str, from: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) FROM inference_requests WHERE api_key_id = $1 AND created_at >= $2",
+    )
+    .bind(api_key_id)
+    .bind(from)
+    .fetch_one(&mut *conn)
+    .await?)
+}

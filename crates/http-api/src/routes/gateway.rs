@@ -1,0 +1,309 @@
+//! The OpenAI-compatible inference gateway: `POST /v1/chat/completions`, `POST /v1/completions`
+//! and `GET /v1/models`, routed by `model` to a deployment the caller may call. Every request
+//! is streamed from the backend (with usage), so a client that goes away cancels generation,
+//! and every request is metered: one usage row each, written in the background.
+
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::Caller;
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use services::deployments::request::{ChatCompletionRequest, CompletionRequest};
+use services::deployments::stream::{for_client, Assembler, Meter, SseData, SseLines};
+use services::deployments::{CompletionEndpoint, InferenceRecord, Route, UpstreamReply};
+use services::{Principal, Services};
+use std::time::Instant;
+use utoipa::ToSchema;
+
+/// Creates a chat completion (OpenAI's shape; `stream: true` for server-sent events ending
+/// with `data: [DONE]`). `model` is a deployment's name.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest,
+    responses((status = 200, body = Object, description = "a chat.completion, or text/event-stream of chat.completion.chunk"), (status = "default", body = ErrorBody)),
+    security(("bearer" = ["deploy_model"])))]
+pub async fn chat_completions(State(app): State<AppState>, Caller(p): Caller, body: Bytes) -> Response {
+    complete(app.services, p, CompletionEndpoint::Chat, body).await
+}
+
+/// Creates a text completion (OpenAI's legacy completions; `prompt` is one string).
+#[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest,
+    responses((status = 200, body = Object, description = "a text_completion, or text/event-stream of its chunks"), (status = "default", body = ErrorBody)),
+    security(("bearer" = ["deploy_model"])))]
+pub async fn completions(State(app): State<AppState>, Caller(p): Caller, body: Bytes) -> Response {
+    complete(app.services, p, CompletionEndpoint::Completions, body).await
+}
+
+/// One model the caller may call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiModel {
+    /// The name to put in `model`.
+    pub id: String,
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    /// The organization that deployed it.
+    pub owned_by: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiModelList {
+    pub object: &'static str,
+    pub data: Vec<OpenAiModel>,
+}
+
+/// The deployments the caller may call, by the names requests use.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, body = OpenAiModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn list_models(State(app): State<AppState>, Caller(p): Caller) -> ApiResult<Json<OpenAiModelList>> {
+    let data = app
+        .services
+        .callable_deployments(&p)
+        .await?
+        .into_iter()
+        .map(|d| OpenAiModel { id: d.row.name, object: "model", created: d.row.created_at / 1000, owned_by: d.row.organization_id })
+        .collect();
+    Ok(Json(OpenAiModelList { object: "list", data }))
+}
+
+/// Records the request's usage row when dropped: at the end of an answer, or when the client
+/// went away (status 499, with the tokens generated until then).
+struct UsageGuard {
+    services: Services,
+    record: InferenceRecord,
+    started: Instant,
+    meter: Meter,
+}
+
+impl UsageGuard {
+    fn new(services: &Services, p: &Principal, endpoint: CompletionEndpoint, id: &str) -> UsageGuard {
+        let record = InferenceRecord {
+            id: id.to_string(),
+            organization_id: p.organization_id.clone(),
+            deployment_id: None,
+            api_key_id: p.api_key_id().map(str::to_string),
+            user_id: Some(p.user_id.clone()),
+            model: String::new(),
+            endpoint: endpoint.as_str().to_string(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            time_to_first_token_ms: None,
+            latency_ms: 0,
+            status: 499,
+            error_code: Some("client_closed_request".into()),
+            created_at: services::now_ms(),
+        };
+        UsageGuard { services: services.clone(), record, started: Instant::now(), meter: Meter::default() }
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    fn ended(&mut self, status: u16, error_code: Option<&str>) {
+        self.record.status = i64::from(status);
+        self.record.error_code = error_code.map(str::to_string);
+    }
+
+    fn failed(&mut self, e: ApiError) -> Response {
+        let (status, _) = e.code.status_and_type();
+        self.ended(status.as_u16(), Some(&e.code.as_str()));
+        let mut resp = e.into_response();
+        // The usage row records a failed inference request; only a refusal (403) is also a
+        // security event for the audit log.
+        if status != StatusCode::FORBIDDEN {
+            resp.extensions_mut().insert(crate::error::AlreadyAudited);
+        }
+        resp
+    }
+}
+
+impl Drop for UsageGuard {
+    fn drop(&mut self) {
+        let (prompt, completion) = self.meter.tokens();
+        self.record.prompt_tokens = prompt;
+        self.record.completion_tokens = completion;
+        self.record.time_to_first_token_ms = self.meter.first_token_ms;
+        self.record.latency_ms = self.elapsed_ms();
+        self.services.record_inference(self.record.clone());
+    }
+}
+
+fn response_id(endpoint: CompletionEndpoint) -> String {
+    let prefix = match endpoint {
+        CompletionEndpoint::Chat => "chatcmpl",
+        CompletionEndpoint::Completions => "cmpl",
+    };
+    format!("{prefix}-{}", services::random_id())
+}
+
+async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint, body: Bytes) -> Response {
+    let id = response_id(endpoint);
+    let mut guard = UsageGuard::new(&services, &p, endpoint, &id);
+    let body: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return guard.failed(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object")),
+        Err(e) => return guard.failed(ApiError::new(ErrorCode::InvalidJson, format!("the body is not JSON: {e}"))),
+    };
+    let model = match services::deployments::request::check(endpoint, &body) {
+        Ok(m) => m,
+        Err(e) => return guard.failed(e.into()),
+    };
+    guard.record.model = model.clone();
+    let route = match services.route(&p, &model).await {
+        Ok(r) => r,
+        Err(services::Error::NotFound(_)) => {
+            let message = format!("The model `{model}` does not exist or you do not have access to it.");
+            return guard.failed(ApiError::new(ErrorCode::ModelNotFound, message).param("model"));
+        }
+        Err(e) => return guard.failed(e.into()),
+    };
+    guard.record.deployment_id = Some(route.deployment.row.id.clone());
+    let prepared = match services::deployments::prepare(endpoint, body, &route) {
+        Ok(p) => p,
+        Err(e) => return guard.failed(e.into()),
+    };
+    let reply = match services.send_upstream(&route, endpoint, &prepared.body).await {
+        Ok(r) => r,
+        Err(e) => return guard.failed(e.into()),
+    };
+    if let Some(text) = &reply.error {
+        return relay_error(guard, reply.status, text, &route);
+    }
+    if prepared.stream {
+        stream_response(guard, reply, id, model, prepared.include_usage)
+    } else {
+        assemble_response(guard, reply, endpoint, id, model).await
+    }
+}
+
+/// An upstream's error answer: passed on when it is OpenAI-shaped, else 502 quoting it.
+fn relay_error(mut guard: UsageGuard, status: u16, text: &str, route: &Route) -> Response {
+    let code = serde_json::from_str::<Value>(text).ok().filter(|v| v["error"].is_object());
+    match (code, StatusCode::from_u16(status)) {
+        (Some(body), Ok(status)) if status.is_client_error() => {
+            let code = body["error"]["code"].as_str().map(str::to_string);
+            guard.ended(status.as_u16(), Some(code.as_deref().unwrap_or("upstream_error")));
+            let mut resp = (status, Json(body)).into_response();
+            resp.extensions_mut().insert(crate::error::AlreadyAudited);
+            resp
+        }
+        _ => {
+            let message = format!(
+                "the backend of deployment {} answered {status}: {}",
+                route.deployment.row.name,
+                services::deployments::upstream_error_message(text)
+            );
+            guard.failed(ApiError::new(ErrorCode::BadGateway, message))
+        }
+    }
+}
+
+async fn assemble_response(
+    mut guard: UsageGuard,
+    mut reply: UpstreamReply,
+    endpoint: CompletionEndpoint,
+    id: String,
+    model: String,
+) -> Response {
+    let (mut lines, mut assembler) = (SseLines::default(), Assembler::default());
+    let mut done = false;
+    while let Some(item) = reply.body.next().await {
+        let bytes = match item {
+            Ok(b) => b,
+            Err(e) => return guard.failed(ApiError::new(ErrorCode::BadGateway, format!("the backend's answer broke off: {e}"))),
+        };
+        for data in lines.push(&bytes) {
+            match data {
+                SseData::Chunk(c) => {
+                    let at = guard.elapsed_ms();
+                    guard.meter.observe(&c, at);
+                    assembler.push(&c);
+                }
+                SseData::Done => done = true,
+                SseData::Malformed(line) => {
+                    return guard.failed(ApiError::new(ErrorCode::BadGateway, format!("the backend sent a chunk that is not JSON: {line}")))
+                }
+            }
+        }
+    }
+    if !done {
+        return guard.failed(ApiError::new(ErrorCode::BadGateway, "the backend's answer ended before [DONE]"));
+    }
+    guard.ended(200, None);
+    let answer = assembler.finish(endpoint, &id, &model, guard.record.created_at / 1000, &guard.meter);
+    Json(answer).into_response()
+}
+
+struct Relay {
+    guard: UsageGuard,
+    upstream: UpstreamReply,
+    lines: SseLines,
+    id: String,
+    model: String,
+    include_usage: bool,
+    finished: bool,
+}
+
+fn stream_response(guard: UsageGuard, upstream: UpstreamReply, id: String, model: String, include_usage: bool) -> Response {
+    let relay = Relay { guard, upstream, lines: SseLines::default(), id, model, include_usage, finished: false };
+    let body = futures_util::stream::unfold(relay, |mut r| async move {
+        loop {
+            if r.finished {
+                return None;
+            }
+            let bytes = match r.upstream.body.next().await {
+                Some(Ok(b)) => b,
+                Some(Err(e)) => {
+                    // The stream ends without [DONE]: the client sees an interrupted answer.
+                    r.guard.ended(502, Some("upstream_broke_off"));
+                    tracing::warn!("a backend's stream broke off: {e}");
+                    return None;
+                }
+                None => {
+                    r.guard.ended(502, Some("upstream_ended_early"));
+                    return None;
+                }
+            };
+            let mut out = String::new();
+            for data in r.lines.push(&bytes) {
+                match data {
+                    SseData::Chunk(c) => {
+                        let at = r.guard.elapsed_ms();
+                        r.guard.meter.observe(&c, at);
+                        if let Some(c) = for_client(c, &r.id, &r.model, r.include_usage) {
+                            out.push_str("data: ");
+                            out.push_str(&Value::Object(c).to_string());
+                            out.push_str("\n\n");
+                        }
+                    }
+                    SseData::Done => {
+                        r.guard.ended(200, None);
+                        out.push_str("data: [DONE]\n\n");
+                        r.finished = true;
+                        break;
+                    }
+                    SseData::Malformed(line) => {
+                        r.guard.ended(502, Some("upstream_malformed"));
+                        tracing::warn!("a backend sent a chunk that is not JSON: {line}");
+                        r.finished = true;
+                        break;
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return Some((Ok::<_, std::convert::Infallible>(Bytes::from(out)), r));
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}

@@ -1,0 +1,269 @@
+//! The gateway's use cases: which deployment a request's `model` names (and whether the caller
+//! may call it), the request as the upstream gets it (defaults applied, always streamed with
+//! usage, so that a client that goes away cancels generation and every request is counted), and
+//! the upstream call. The same client serves the local backend, vLLM and external servers: all
+//! speak the OpenAI HTTP API.
+
+use super::{state, BackendKind, Deployment};
+use crate::{Error, Principal, Result, Services};
+use domain::{Permission, ValidationError};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Which OpenAI endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionEndpoint {
+    Chat,
+    Completions,
+}
+
+impl CompletionEndpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            CompletionEndpoint::Chat => "chat/completions",
+            CompletionEndpoint::Completions => "completions",
+        }
+    }
+
+    /// The name usage rows record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletionEndpoint::Chat => "chat.completions",
+            CompletionEndpoint::Completions => "completions",
+        }
+    }
+}
+
+/// Where a deployment's requests go.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The OpenAI-compatible base URL (ending in `/v1`).
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// The model name the upstream knows.
+    pub model: String,
+}
+
+impl Upstream {
+    pub(crate) fn local(port: u16, token: &str, model: &str) -> Upstream {
+        Upstream { base_url: format!("http://127.0.0.1:{port}/v1"), api_key: Some(token.to_string()), model: model.to_string() }
+    }
+}
+
+/// What an upstream answered: a stream of bytes (server-sent events), or an error status
+/// with its body.
+pub struct UpstreamReply {
+    pub status: u16,
+    /// The error body of a non-2xx answer.
+    pub error: Option<String>,
+    pub body: std::pin::Pin<Box<dyn futures_util::Stream<Item = std::result::Result<Vec<u8>, String>> + Send>>,
+}
+
+/// A request's deployment and where to send it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub deployment: Deployment,
+    pub upstream: Upstream,
+}
+
+/// What the client asked for, read from its body before it is forwarded.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The body the upstream gets.
+    pub body: Map<String, Value>,
+    /// Whether the client wants a stream (else the gateway assembles one answer).
+    pub stream: bool,
+    /// Whether the client asked for the final usage chunk.
+    pub include_usage: bool,
+}
+
+/// Longest upstream error text quoted back.
+const QUOTED_BYTES: usize = 500;
+
+/// The message of an OpenAI-shaped error body, else the body itself (shortened).
+pub fn upstream_error_message(body: &str) -> String {
+    let parsed: Option<String> = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"]["message"].as_str().map(str::to_string));
+    let text = parsed.unwrap_or_else(|| body.to_string());
+    if text.len() > QUOTED_BYTES {
+        let mut end = QUOTED_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    } else {
+        text
+    }
+}
+
+/// Whether `url` lies under one of the administrator's allowed URL prefixes (a prefix matches
+/// itself and what follows it after a `/`).
+pub(crate) fn endpoint_allowed(url: &str, allowed: &[String]) -> bool {
+    let base = url.trim_end_matches('/');
+    allowed.iter().any(|prefix| {
+        let prefix = prefix.trim_end_matches('/');
+        base == prefix || base.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// An external endpoint's base URL: http(s), no credentials in it, under a prefix the
+/// administrator allowed (`--external-endpoint`), without the trailing `/`.
+pub(crate) fn check_endpoint_url(url: &str, allowed: &[String]) -> Result<String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| ValidationError::new("endpoint.url", format!("'{url}' is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ValidationError::new("endpoint.url", format!("'{url}': use an http or https URL")).into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ValidationError::new("endpoint.url", "put the credentials in endpoint.api_key, not in the URL").into());
+    }
+    if !endpoint_allowed(url, allowed) {
+        let message = if allowed.is_empty() {
+            "this server allows no external endpoints; an administrator starts it with --external-endpoint URL".to_owned()
+        } else {
+            format!("{url} is not an endpoint this server allows (allowed: {})", allowed.join(", "))
+        };
+        return Err(ValidationError::unprocessable("endpoint.url", message).into());
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Checks the request (`request::check`) and applies the deployment's defaults; fields the
+/// gateway does not know go to the upstream, which judges them (its 400 comes back as it is).
+pub fn prepare(endpoint: CompletionEndpoint, mut body: Map<String, Value>, route: &Route) -> Result<Prepared> {
+    super::request::check(endpoint, &body)?;
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = stream && body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let defaults = &route.deployment.defaults;
+    let has = |b: &Map<String, Value>, k: &str| b.get(k).is_some_and(|v| !v.is_null());
+    if let Some(t) = defaults.max_tokens {
+        if !has(&body, "max_tokens") && !has(&body, "max_completion_tokens") {
+            body.insert("max_tokens".into(), t.into());
+        }
+    }
+    if let Some(t) = defaults.temperature {
+        if !has(&body, "temperature") {
+            body.insert("temperature".into(), t.into());
+        }
+    }
+    if let Some(p) = defaults.top_p {
+        if !has(&body, "top_p") {
+            body.insert("top_p".into(), p.into());
+        }
+    }
+    body.insert("model".into(), route.upstream.model.clone().into());
+    body.insert("stream".into(), true.into());
+    body.insert("stream_options".into(), serde_json::json!({"include_usage": true, "continuous_usage_stats": true}));
+    Ok(Prepared { body, stream, include_usage })
+}
+
+impl Services {
+    /// The deployment a request's `model` names, if the caller may call it (`deploy_model`
+    /// where it lives); an idle one is started first (cold start). 404 for a name the caller
+    /// cannot see, 409 for a stopped deployment, 503 for a failed one.
+    pub async fn route(&self, principal: &Principal, model: &str) -> Result<Route> {
+        let row = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model)
+            .await
+            .map_err(|_| Error::NotFound("model"))?;
+        match self.check_deployment_access(principal, &row, Permission::DeployModel).await {
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
+            other => other?,
+        }
+        let deployment = Deployment::of(row)?;
+        self.mark_used(&deployment.row.id);
+        let upstream = match deployment.row.state.as_str() {
+            state::STOPPED => return Err(Error::Conflict(format!("deployment {model} is stopped; start it to call it"))),
+            state::FAILED => {
+                return Err(Error::Unavailable(format!(
+                    "deployment {model} failed: {}; start it again after fixing the cause",
+                    deployment.row.error.as_deref().unwrap_or("no reason recorded")
+                )))
+            }
+            _ => match deployment.backend {
+                BackendKind::External => self.external_upstream(&deployment.row).await?,
+                BackendKind::Local => self.local_upstream(&deployment).await?,
+            },
+        };
+        Ok(Route { deployment, upstream })
+    }
+
+    /// A local deployment's upstream: its running backend, else a (cold) start.
+    async fn local_upstream(&self, d: &Deployment) -> Result<super::Upstream> {
+        for backend in self.local_backends().backends() {
+            let users = backend.users.lock().expect("backend users lock").get(&d.row.id).cloned();
+            if let (Some(adapter), Some(port)) = (users, backend.port()) {
+                let loaded = adapter.as_ref().is_none_or(|a| backend.adapters.lock().expect("adapters lock").contains_key(a));
+                if loaded {
+                    return Ok(super::Upstream::local(port, &backend.token, adapter.as_deref().unwrap_or(&backend.key)));
+                }
+            }
+        }
+        if d.row.state == state::IDLE {
+            self.deployment_event(&d.row.id, "cold_start", serde_json::json!({})).await;
+            let _ = self.set_deployment_state(&d.row.id, &[state::IDLE], state::STARTING, None, "starting").await;
+        }
+        self.bring_up(&d.row.id).await
+    }
+
+    pub(crate) async fn external_upstream(&self, row: &database::deployments::DeploymentRow) -> Result<Upstream> {
+        let (Some(url), Some(model)) = (&row.endpoint_url, &row.endpoint_model) else {
+            return Err(Error::Internal(format!("deployment {}: an external deployment without its endpoint", row.id)));
+        };
+        let api_key = match &row.endpoint_key {
+            Some(sealed) => Some(self.open_secret(sealed)?),
+            None => None,
+        };
+        Ok(Upstream { base_url: url.clone(), api_key, model: model.clone() })
+    }
+
+    /// Sends a prepared request; a connection failure is 503 naming the deployment.
+    pub async fn send_upstream(&self, route: &Route, endpoint: CompletionEndpoint, body: &Map<String, Value>) -> Result<UpstreamReply> {
+        let url = format!("{}/{}", route.upstream.base_url, endpoint.path());
+        let mut request = self.http().post(&url).json(body).timeout(Duration::from_secs(self.settings().serving.request_timeout_s));
+        if let Some(key) = &route.upstream.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| {
+            Error::Unavailable(format!(
+                "the backend of deployment {} does not answer: {}",
+                route.deployment.row.name,
+                if e.is_timeout() { "timed out".to_string() } else { e.without_url().to_string() }
+            ))
+        })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Ok(UpstreamReply { status, error: Some(text), body: Box::pin(futures_util::stream::empty()) });
+        }
+        use futures_util::StreamExt;
+        let body = response.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| e.without_url().to_string()));
+        Ok(UpstreamReply { status, error: None, body: Box::pin(body) })
+    }
+
+    /// Deployments the caller may call (`GET /v1/models`). Needs `deploy_model`: in the
+    /// organization, or in a project whose deployments it then lists.
+    pub async fn callable_deployments(&self, principal: &Principal) -> Result<Vec<Deployment>> {
+        let found = self.deployments_callable_by(principal).await?;
+        if found.is_empty() {
+            principal.require(Permission::DeployModel)?;
+        }
+        Ok(found)
+    }
+
+    async fn deployments_callable_by(&self, principal: &Principal) -> Result<Vec<Deployment>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let rows =
+                database::deployments::list(&mut *self.db().read().await?, &principal.organization_id, after.as_deref(), 200).await?;
+            let done = rows.len() < 200;
+            for row in rows {
+                after = Some(row.id.clone());
+                if self.check_deployment_access(principal, &row, Permission::DeployModel).await.is_ok() {
+                    out.push(Deployment::of(row)?);
+                }
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+}

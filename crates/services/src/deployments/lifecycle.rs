@@ -1,0 +1,389 @@
+//! Bringing deployments up and down: the local backend's processes (start, adapters, crash
+//! restarts, stop), external endpoints' health checks, scale to zero, and reconciliation at
+//! server start.
+
+use super::local::{spec_adapters, users_of, Backend, BackendState, MAX_RESTARTS, RESTART_WINDOW_MS};
+use super::{state, BackendKind, Deployment, Upstream};
+use crate::{now_ms, Error, Result, Services};
+use database::deployments::DeploymentRow;
+use executors::{EventKind, Message};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Services {
+    pub(crate) fn bring_up_in_background(&self, id: String) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = services.bring_up(&id).await {
+                tracing::warn!(deployment = %id, "deployment did not start: {e}");
+            }
+        });
+    }
+
+    /// Makes a wanted deployment ready (starting its backend, loading its adapter) and returns
+    /// where to send its requests; on failure the deployment reads `failed` with the reason.
+    pub(crate) async fn bring_up(&self, id: &str) -> Result<Upstream> {
+        let row = database::deployments::get_any(&mut *self.db().read().await?, id).await?;
+        let d = Deployment::of(row)?;
+        if d.row.replicas == 0 {
+            return Err(Error::Unavailable(format!("deployment {} is stopped; start it first", d.row.name)));
+        }
+        let outcome = match d.backend {
+            BackendKind::Local => self.ensure_local(&d.row).await,
+            BackendKind::External => self.check_external(&d.row).await,
+        };
+        match &outcome {
+            Ok(_) => self.set_deployment_state(id, &[state::STARTING, state::IDLE, state::READY], state::READY, None, "ready").await?,
+            Err(e) => {
+                let message = e.to_string();
+                self.set_deployment_state(id, &[state::STARTING, state::IDLE, state::READY], state::FAILED, Some(&message), "failed")
+                    .await?;
+            }
+        }
+        outcome
+    }
+
+    /// Changes a deployment's state (only from one of `from`: a stop that raced wins) and
+    /// records the event.
+    pub(crate) async fn set_deployment_state(&self, id: &str, from: &[&str], to: &str, error: Option<&str>, event: &str) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        if database::deployments::lock(tx.conn(), id).await.is_err() {
+            return Ok(()); // deleted meanwhile
+        }
+        let mut row = database::deployments::get_any(tx.conn(), id).await?;
+        if !from.contains(&row.state.as_str()) || (row.state == to && error.is_none()) {
+            return Ok(());
+        }
+        row.state = to.to_string();
+        row.error = error.map(str::to_string);
+        row.updated_at = now_ms();
+        database::deployments::update(tx.conn(), &row).await?;
+        let data = serde_json::json!({"state": to, "error": error});
+        database::deployments::append_event(tx.conn(), id, event, row.updated_at, &data.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records an event on a deployment (a log line, a crash), if it still exists.
+    pub(crate) async fn deployment_event(&self, id: &str, kind: &str, data: serde_json::Value) {
+        let result = async {
+            let mut tx = self.db().begin_write().await?;
+            database::deployments::append_event(tx.conn(), id, kind, now_ms(), &data.to_string()).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            if !matches!(e, Error::NotFound(_)) {
+                tracing::warn!(deployment = %id, "could not record a deployment event: {e}");
+            }
+        }
+    }
+
+    /// The key of the process that serves a deployment: its base model, or a fully fine-tuned
+    /// model's own weights. Returns (key, adapter name or None, files of the weights). An
+    /// adapter's chat template travels with it (the tokenizer files saved beside it).
+    async fn serving_plan(&self, row: &DeploymentRow) -> Result<(String, Option<String>, Vec<crate::models::StoredFile>)> {
+        let mut conn = self.db().read().await?;
+        let base = crate::models::BaseModel::of(database::base_models::get_any(&mut conn, &row.base_model_id).await?)?;
+        let Some(model_id) = &row.model_id else {
+            return Ok((base.row.id.clone(), None, base.files));
+        };
+        let model = crate::models::FineTunedModel::of(database::models::get(&mut conn, &row.organization_id, model_id).await?)?;
+        if model.row.kind == "adapter" {
+            Ok((base.row.id.clone(), Some(model.row.id.clone()), base.files))
+        } else {
+            Ok((model.row.id.clone(), None, model.files))
+        }
+    }
+
+    /// Starts (or joins) the process serving `row` and loads its adapter; waits until ready.
+    pub(crate) async fn ensure_local(&self, row: &DeploymentRow) -> Result<Upstream> {
+        let serving = self.settings().serving.clone();
+        let (key, adapter, weight_files) = self.serving_plan(row).await?;
+        let training = &self.settings().training;
+        let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(crate::models::RUNTIME_MISSING.into()))?;
+        let model_dir = if key.starts_with("mdl_") {
+            training.work_dir.join(format!("serve-{key}")).join("model")
+        } else {
+            training.model_cache_dir.join(&key)
+        };
+        let (backend, fresh) = self.local_backends().get_or_insert(&key, || {
+            Backend::new(key.clone(), crate::crypto::random_token(24), training.work_dir.join(format!("serve-{key}")), model_dir.clone())
+        });
+        backend.users.lock().expect("backend users lock").insert(row.id.clone(), adapter.clone());
+        if fresh {
+            if let Err(e) = self.materialize(&weight_files, &model_dir).await {
+                backend.state.send_replace(BackendState::Failed(e.to_string()));
+                self.local_backends().remove_if_same(&backend);
+                return Err(e);
+            }
+            let services = self.clone();
+            let supervised = backend.clone();
+            tokio::spawn(async move { services.supervise_backend(supervised, runtime).await });
+        }
+        let timeout = Duration::from_secs(serving.start_timeout_s);
+        let port = backend
+            .ready(timeout)
+            .await
+            .map_err(|why| Error::Unavailable(format!("the model server for {key} is not available: {why}")))?;
+        if let Some(name) = &adapter {
+            self.load_adapter(&backend, port, name, row).await?;
+        }
+        Ok(Upstream::local(port, &backend.token, adapter.as_deref().unwrap_or(&key)))
+    }
+
+    async fn load_adapter(&self, backend: &Arc<Backend>, port: u16, name: &str, row: &DeploymentRow) -> Result<()> {
+        let _op = backend.ops.lock().await;
+        if backend.adapters.lock().expect("adapters lock").contains_key(name) {
+            return Ok(());
+        }
+        let model =
+            crate::models::FineTunedModel::of(database::models::get(&mut *self.db().read().await?, &row.organization_id, name).await?)?;
+        let dir = backend.workdir.join("adapters").join(name);
+        self.materialize(&model.files, &dir).await?;
+        let url = format!("http://127.0.0.1:{port}/adapters");
+        let body = serde_json::json!({"name": name, "path": dir});
+        let response = self
+            .http()
+            .post(&url)
+            .bearer_auth(&backend.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("the model server for {} did not answer the adapter load: {e}", backend.key)))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(domain::ValidationError::unprocessable(
+                "model",
+                format!("adapter {name} does not load ({status}): {}", super::gateway::upstream_error_message(&text)),
+            )
+            .into());
+        }
+        backend.adapters.lock().expect("adapters lock").insert(name.to_string(), dir);
+        Ok(())
+    }
+
+    /// Follows a backend process: records its log, restarts it after a crash (with the
+    /// adapters it held), and marks its deployments failed when restarts run out.
+    async fn supervise_backend(&self, backend: Arc<Backend>, runtime: executors::RuntimeCommand) {
+        let mut crashes: Vec<i64> = Vec::new();
+        loop {
+            let exit = match self.run_backend_once(&backend, &runtime).await {
+                Ok(exit) => exit,
+                Err(why) => {
+                    self.backend_failed(&backend, &why).await;
+                    return;
+                }
+            };
+            backend.pid.store(0, Ordering::SeqCst);
+            if backend.stopping.load(Ordering::SeqCst) {
+                backend.state.send_replace(BackendState::Stopped);
+                let _ = std::fs::remove_dir_all(&backend.workdir);
+                return;
+            }
+            let now = now_ms();
+            crashes.retain(|t| now - t < RESTART_WINDOW_MS);
+            crashes.push(now);
+            let why = format!(
+                "the model server exited unexpectedly (code {:?}, signal {:?}): {}",
+                exit.code,
+                exit.signal,
+                exit.stderr_tail.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ")
+            );
+            for id in users_of(&backend) {
+                self.deployment_event(&id, "crashed", serde_json::json!({"message": why, "restart": crashes.len() <= MAX_RESTARTS})).await;
+                let _ = self.set_deployment_state(&id, &[state::READY], state::STARTING, None, "restarting").await;
+            }
+            if crashes.len() > MAX_RESTARTS {
+                self.backend_failed(
+                    &backend,
+                    &format!("{why}; it crashed {} times in 10 minutes, so it is not restarted again", crashes.len()),
+                )
+                .await;
+                return;
+            }
+            backend.state.send_replace(BackendState::Starting);
+            tokio::time::sleep(Duration::from_millis(500 * (1 << crashes.len().min(6)))).await;
+            if backend.stopping.load(Ordering::SeqCst) {
+                backend.state.send_replace(BackendState::Stopped);
+                return;
+            }
+        }
+    }
+
+    async fn backend_failed(&self, backend: &Arc<Backend>, why: &str) {
+        backend.state.send_replace(BackendState::Failed(why.to_string()));
+        self.local_backends().remove_if_same(backend);
+        for id in users_of(backend) {
+            let _ = self.set_deployment_state(&id, &[state::READY, state::STARTING, state::IDLE], state::FAILED, Some(why), "failed").await;
+        }
+        let _ = std::fs::remove_dir_all(&backend.workdir);
+    }
+
+    /// Starts the process once and follows it until it exits.
+    async fn run_backend_once(
+        &self,
+        backend: &Arc<Backend>,
+        runtime: &executors::RuntimeCommand,
+    ) -> std::result::Result<executors::Exit, String> {
+        let serving = &self.settings().serving;
+        let training = &self.settings().training;
+        std::fs::create_dir_all(&backend.workdir).map_err(|e| format!("cannot create {}: {e}", backend.workdir.display()))?;
+        let spec = executors::ServeSpec {
+            spec_version: executors::protocol::SPEC_VERSION,
+            model_path: backend.model_dir.clone(),
+            model_name: backend.key.clone(),
+            chat_template: None,
+            adapters: spec_adapters(backend),
+            host: "127.0.0.1".into(),
+            port: 0,
+            device: training.device.clone(),
+            threads: training.threads,
+            max_batch_size: serving.max_batch_size,
+            batch_wait_ms: serving.batch_wait_ms,
+            max_model_len: None,
+        };
+        let spec_path = backend.workdir.join("spec.json");
+        std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let mut command = runtime.clone();
+        command.env.push(("TUNERY_SERVE_TOKEN".into(), backend.token.clone()));
+        let mut running = command.start("serve", &spec_path, &backend.workdir).map_err(|e| e.to_string())?;
+        backend.pid.store(running.pid, Ordering::SeqCst);
+        if backend.stopping.load(Ordering::SeqCst) {
+            running.terminate();
+        }
+        while let Some(message) = running.messages.recv().await {
+            match message {
+                Message::Event(e) => match e.kind {
+                    EventKind::Ready { port, .. } => {
+                        backend.state.send_replace(BackendState::Ready { port });
+                        for id in users_of(backend) {
+                            let _ = self.set_deployment_state(&id, &[state::STARTING], state::READY, None, "ready").await;
+                        }
+                    }
+                    EventKind::Log { level, message } if level != "debug" => {
+                        for id in users_of(backend) {
+                            self.deployment_event(&id, "log", serde_json::json!({"level": level, "message": message})).await;
+                        }
+                    }
+                    EventKind::Failed { code, message, hint } => {
+                        tracing::warn!(backend = %backend.key, "model server failed: {code}: {message} {}", hint.unwrap_or_default());
+                    }
+                    _ => {}
+                },
+                Message::BadLine { line, error } => {
+                    tracing::warn!(backend = %backend.key, "model server printed a line that is not an event ({error}): {line}")
+                }
+                Message::Stderr(_) => {}
+            }
+        }
+        Ok(running.wait().await)
+    }
+
+    /// Lets go of a deployment's backend: its adapter is unloaded when no other deployment
+    /// uses it, and the process stops when it serves nobody.
+    pub(crate) async fn release_backend(&self, row: &DeploymentRow) {
+        if row.backend != BackendKind::Local.as_str() {
+            return;
+        }
+        let Ok((key, adapter, _)) = self.serving_plan(row).await else { return };
+        let Some(backend) = self.local_backends().get(&key) else { return };
+        let nobody = {
+            let mut users = backend.users.lock().expect("backend users lock");
+            users.remove(&row.id);
+            users.is_empty()
+        };
+        if nobody {
+            backend.stopping.store(true, Ordering::SeqCst);
+            self.local_backends().remove_if_same(&backend);
+            let pid = backend.pid.load(Ordering::SeqCst);
+            if pid != 0 {
+                let grace = Duration::from_secs(10);
+                let workdir = backend.workdir.clone();
+                tokio::spawn(async move { executors::local::stop_orphan(pid, &workdir, grace).await });
+            }
+            return;
+        }
+        if let Some(name) = adapter {
+            if backend.adapter_used_by_others(&name, &row.id) {
+                return;
+            }
+            let _op = backend.ops.lock().await;
+            let removed = backend.adapters.lock().expect("adapters lock").remove(&name);
+            if let (Some(dir), Some(port)) = (removed, backend.port()) {
+                let url = format!("http://127.0.0.1:{port}/adapters/{name}");
+                if let Err(e) = self.http().delete(&url).bearer_auth(&backend.token).send().await {
+                    tracing::warn!(backend = %backend.key, "unloading adapter {name} failed: {e}");
+                }
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    /// An external deployment is ready when its URL answers `GET {url}/models`.
+    async fn check_external(&self, row: &DeploymentRow) -> Result<Upstream> {
+        let upstream = self.external_upstream(row).await?;
+        let mut request = self.http().get(format!("{}/models", upstream.base_url)).timeout(Duration::from_secs(10));
+        if let Some(key) = &upstream.api_key {
+            request = request.bearer_auth(key);
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Ok(upstream),
+            Ok(r) => Err(Error::Unavailable(format!("{} answered {} to GET /models", upstream.base_url, r.status()))),
+            Err(e) => Err(Error::Unavailable(format!("{} does not answer: {e}", upstream.base_url))),
+        }
+    }
+
+    /// Scales idle deployments to zero: a ready local deployment with an idle timeout whose last
+    /// request (or start) is older than it. Runs every second in `serve`.
+    pub async fn scale_idle_deployments(&self) -> Result<()> {
+        let now = now_ms();
+        let wanted = database::deployments::wanted(&mut *self.db().read().await?).await?;
+        for row in wanted {
+            let Some(timeout) = row.idle_timeout_s else { continue };
+            if row.state != state::READY || row.backend != BackendKind::Local.as_str() {
+                continue;
+            }
+            let last = self.last_used(&row.id).max(row.updated_at).max(row.last_request_at.unwrap_or(0));
+            if now - last < timeout * 1000 {
+                continue;
+            }
+            self.set_deployment_state(&row.id, &[state::READY], state::IDLE, None, "scaled_to_zero").await?;
+            self.release_backend(&row).await;
+        }
+        Ok(())
+    }
+
+    /// At server start: deployments that were serving start again; idle ones wait for a request.
+    pub async fn restore_deployments(&self) -> Result<()> {
+        let wanted = database::deployments::wanted(&mut *self.db().read().await?).await?;
+        for row in wanted {
+            if matches!(row.state.as_str(), state::READY | state::STARTING) {
+                self.set_deployment_state(&row.id, &[state::READY], state::STARTING, None, "restarting").await?;
+                self.bring_up_in_background(row.id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every serving process (server shutdown); deployments keep their state, so the
+    /// next start brings them back.
+    pub async fn stop_serving(&self) {
+        let backends = self.local_backends().backends();
+        let mut stops = Vec::new();
+        for b in backends {
+            b.stopping.store(true, Ordering::SeqCst);
+            let pid = b.pid.load(Ordering::SeqCst);
+            if pid != 0 {
+                let workdir = b.workdir.clone();
+                stops.push(tokio::spawn(async move { executors::local::stop_orphan(pid, &workdir, Duration::from_secs(10)).await }));
+            }
+        }
+        for s in stops {
+            let _ = s.await;
+        }
+    }
+}

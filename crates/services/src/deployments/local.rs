@@ -1,0 +1,165 @@
+//! The local backend: the runtime's `serve` mode as a child process, one per base model (or per
+//! fully fine-tuned model), holding every LoRA adapter deployed over it. Adapters are loaded and
+//! unloaded over the process's `/adapters` without a restart; the process is stopped when its
+//! last deployment lets go of it. A supervisor task per process follows its events, and
+//! restarts it (with every adapter it held) when it crashes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Restarts allowed within [`RESTART_WINDOW_MS`] before a backend is declared failed.
+pub(crate) const MAX_RESTARTS: usize = 5;
+pub(crate) const RESTART_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Where a backend process is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendState {
+    Starting,
+    Ready {
+        port: u16,
+    },
+    /// It could not start, or crashed more often than allowed; the message says why.
+    Failed(String),
+    /// Stopped on purpose (its last deployment let go).
+    Stopped,
+}
+
+/// One serving process and what it holds.
+pub(crate) struct Backend {
+    /// The base model's id (or a fully fine-tuned model's): the name that selects the base.
+    pub key: String,
+    /// The bearer token the process requires (random per backend, never stored or logged).
+    pub token: String,
+    /// The process's work directory (its spec and the adapters' decrypted files).
+    pub workdir: PathBuf,
+    /// The base weights' directory.
+    pub model_dir: PathBuf,
+    pub state: watch::Sender<BackendState>,
+    /// Adapters the process holds (or will load at its next start), by name.
+    pub adapters: Mutex<BTreeMap<String, PathBuf>>,
+    /// Deployments using it, with the adapter each uses (None: the base itself).
+    pub users: Mutex<HashMap<String, Option<String>>>,
+    /// The running process's group id (0 when none).
+    pub pid: std::sync::atomic::AtomicU32,
+    pub stopping: std::sync::atomic::AtomicBool,
+    /// Serializes adapter loads and unloads.
+    pub ops: tokio::sync::Mutex<()>,
+}
+
+impl Backend {
+    pub fn new(key: String, token: String, workdir: PathBuf, model_dir: PathBuf) -> Backend {
+        Backend {
+            key,
+            token,
+            workdir,
+            model_dir,
+            state: watch::channel(BackendState::Starting).0,
+            adapters: Mutex::default(),
+            users: Mutex::default(),
+            pid: 0.into(),
+            stopping: false.into(),
+            ops: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        match *self.state.borrow() {
+            BackendState::Ready { port } => Some(port),
+            _ => None,
+        }
+    }
+
+    pub fn user_ids(&self) -> Vec<String> {
+        self.users.lock().expect("backend users lock").keys().cloned().collect()
+    }
+
+    /// Whether another deployment than `except` uses `adapter`.
+    pub fn adapter_used_by_others(&self, adapter: &str, except: &str) -> bool {
+        self.users.lock().expect("backend users lock").iter().any(|(d, a)| d != except && a.as_deref() == Some(adapter))
+    }
+
+    /// Waits until it is ready (its port) or failed/stopped (the reason), at most `timeout`.
+    pub async fn ready(&self, timeout: std::time::Duration) -> Result<u16, String> {
+        let mut rx = self.state.subscribe();
+        let wait = async {
+            loop {
+                match rx.borrow_and_update().clone() {
+                    BackendState::Ready { port } => return Ok(port),
+                    BackendState::Failed(why) => return Err(why),
+                    BackendState::Stopped => return Err("the backend was stopped".to_string()),
+                    BackendState::Starting => {}
+                }
+                if rx.changed().await.is_err() {
+                    return Err("the backend went away".to_string());
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or_else(|_| Err(format!("the backend did not become ready within {} s", timeout.as_secs())))
+    }
+}
+
+/// The serving processes of this server, by key.
+#[derive(Default)]
+pub struct LocalBackends {
+    pub(crate) map: Mutex<HashMap<String, Arc<Backend>>>,
+}
+
+impl LocalBackends {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Backend>> {
+        self.map.lock().expect("backends lock").get(key).cloned()
+    }
+
+    /// The existing backend for `key`, or the one `make` builds (and whether it is new).
+    pub(crate) fn get_or_insert(&self, key: &str, make: impl FnOnce() -> Backend) -> (Arc<Backend>, bool) {
+        let mut map = self.map.lock().expect("backends lock");
+        if let Some(b) = map.get(key) {
+            if !matches!(*b.state.borrow(), BackendState::Stopped | BackendState::Failed(_)) {
+                return (b.clone(), false);
+            }
+        }
+        let b = Arc::new(make());
+        map.insert(key.to_string(), b.clone());
+        (b, true)
+    }
+
+    pub(crate) fn remove_if_same(&self, backend: &Arc<Backend>) {
+        let mut map = self.map.lock().expect("backends lock");
+        if map.get(&backend.key).is_some_and(|b| Arc::ptr_eq(b, backend)) {
+            map.remove(&backend.key);
+        }
+    }
+
+    /// Every backend (for shutdown and metrics).
+    pub fn all(&self) -> Vec<(String, usize, bool)> {
+        self.map
+            .lock()
+            .expect("backends lock")
+            .values()
+            .map(|b| (b.key.clone(), b.adapters.lock().expect("adapters lock").len(), b.port().is_some()))
+            .collect()
+    }
+
+    pub(crate) fn backends(&self) -> Vec<Arc<Backend>> {
+        self.map.lock().expect("backends lock").values().cloned().collect()
+    }
+}
+
+/// Adapters a backend holds, as the serve spec lists them.
+pub(crate) fn spec_adapters(backend: &Backend) -> Vec<executors::ServeAdapter> {
+    backend
+        .adapters
+        .lock()
+        .expect("adapters lock")
+        .iter()
+        .map(|(name, path)| executors::ServeAdapter { name: name.clone(), path: path.clone() })
+        .collect()
+}
+
+/// The deployments a backend serves, for the events of a crash or restart.
+pub(crate) fn users_of(backend: &Backend) -> HashSet<String> {
+    backend.user_ids().into_iter().collect()
+}

@@ -1,0 +1,520 @@
+//! Deployments: a model (a base model or a fine-tuned one) served behind the gateway by a
+//! backend — `local` (the runtime's `serve` mode: one process per base model holding every
+//! adapter deployed over it) or `external` (any OpenAI-compatible URL with its own key).
+//! Lifecycle: create (202, started in the background), start, stop, scale, delete; scale to
+//! zero after `idle_timeout_s` and a cold start on the next request; a crashed backend restarts.
+
+mod gateway;
+mod lifecycle;
+mod local;
+pub mod request;
+pub mod stream;
+mod usage;
+
+pub(crate) use gateway::endpoint_allowed;
+pub use gateway::{prepare, upstream_error_message, CompletionEndpoint, Prepared, Route, Upstream, UpstreamReply};
+pub use local::LocalBackends;
+pub use usage::{InferenceRecord, UsageQuery, UsageRecorder, UsageReport};
+
+use crate::audit::{append, AuditEvent};
+use crate::error::OrNotFound;
+use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
+use database::deployments::{DeploymentEventRow, DeploymentRow};
+use domain::ids::IdKind;
+use domain::{validate, Permission, ValidationError};
+use serde::{Deserialize, Serialize};
+
+/// Generation settings applied when a request leaves them out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationDefaults {
+    /// Default `max_tokens` (1–32768).
+    #[schema(minimum = 1, maximum = 32768)]
+    pub max_tokens: Option<u32>,
+    /// Default `temperature` (0–2).
+    #[schema(minimum = 0.0, maximum = 2.0)]
+    pub temperature: Option<f64>,
+    /// Default `top_p` (0–1).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub top_p: Option<f64>,
+}
+
+impl GenerationDefaults {
+    fn check(&self) -> Result<()> {
+        validate::bounded("defaults.max_tokens", self.max_tokens.map(i64::from), 1, 1, 32768)?;
+        let range = |field: &str, v: Option<f64>, max: f64| match v {
+            Some(x) if !(0.0..=max).contains(&x) => Err(ValidationError::new(field, format!("must be 0 to {max} (got {x})"))),
+            _ => Ok(()),
+        };
+        range("defaults.temperature", self.temperature, 2.0)?;
+        range("defaults.top_p", self.top_p, 1.0)?;
+        Ok(())
+    }
+}
+
+/// Where an external deployment sends requests.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalEndpoint {
+    /// The OpenAI-compatible base URL, e.g. `http://vllm:8000/v1` (requests go to
+    /// `{url}/chat/completions`); http or https.
+    #[schema(pattern = "^https?://[^\\s]+$", max_length = 2000)]
+    pub url: String,
+    /// The model name the upstream server knows.
+    #[schema(min_length = 1, max_length = 200)]
+    pub model: String,
+    /// The upstream's API key, if it needs one (stored encrypted, never shown again).
+    #[schema(max_length = 4000)]
+    pub api_key: Option<String>,
+}
+
+/// Which backend serves a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The runtime's `serve` mode on this server (one process per base model, many adapters).
+    Local,
+    /// Any OpenAI-compatible server (vLLM, TGI, Ollama…) at `endpoint.url`.
+    External,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::External => "external",
+        }
+    }
+
+    fn parse(owner: &str, value: &str) -> Result<BackendKind> {
+        match value {
+            "local" => Ok(BackendKind::Local),
+            "external" => Ok(BackendKind::External),
+            other => Err(Error::Internal(format!("{owner}: stored backend '{other}' is not one this build knows"))),
+        }
+    }
+}
+
+/// A deployment request.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeployment {
+    /// The model to serve: a base model (`bm_…`) or a fine-tuned model (`mdl_…`). For an
+    /// external backend, the model whose name and access the deployment takes (the weights are
+    /// the upstream's).
+    #[schema(pattern = "^(bm|mdl)_[0-9a-f]{24}$")]
+    pub model: String,
+    /// The name requests put in `model` (unique in the organization). Default: the fine-tuned
+    /// model's `ft:` name, or the base model's name.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")]
+    pub name: Option<String>,
+    /// Deploy inside this project (its members may call it).
+    pub project_id: Option<String>,
+    #[serde(default = "default_backend")]
+    pub backend: BackendKind,
+    /// Needed for (and only for) the external backend.
+    pub endpoint: Option<ExternalEndpoint>,
+    /// 1 (running) or 0 (created stopped). A local backend runs one process per base model on
+    /// this server, so 1 is its most.
+    #[schema(minimum = 0, maximum = 1)]
+    pub replicas: Option<u32>,
+    /// Scale to zero after this many seconds without a request (10–604800); the next request
+    /// starts it again. Default: never.
+    #[schema(minimum = 10, maximum = 604800)]
+    pub idle_timeout_s: Option<u32>,
+    #[serde(default)]
+    pub defaults: GenerationDefaults,
+}
+
+fn default_backend() -> BackendKind {
+    BackendKind::Local
+}
+
+/// Changes to a deployment (scale, defaults, idle timeout); absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentChanges {
+    #[schema(minimum = 0, maximum = 1)]
+    pub replicas: Option<u32>,
+    /// 0 turns scale-to-zero off; else 10–604800 seconds (1–9: 422).
+    #[schema(minimum = 0, maximum = 604800)]
+    pub idle_timeout_s: Option<u32>,
+    pub defaults: Option<GenerationDefaults>,
+}
+
+/// The states of a deployment.
+pub mod state {
+    /// Not wanted (replicas 0).
+    pub const STOPPED: &str = "stopped";
+    /// Its backend is starting (or restarting after a crash).
+    pub const STARTING: &str = "starting";
+    pub const READY: &str = "ready";
+    /// Scaled to zero after idling: the next request starts it.
+    pub const IDLE: &str = "idle";
+    /// It could not start, or crashed more often than restarts allow; `error` says why.
+    pub const FAILED: &str = "failed";
+}
+
+/// A deployment, read back.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub row: DeploymentRow,
+    pub backend: BackendKind,
+    pub defaults: GenerationDefaults,
+}
+
+impl Deployment {
+    pub(crate) fn of(row: DeploymentRow) -> Result<Deployment> {
+        let owner = format!("deployment {}", row.id);
+        let backend = BackendKind::parse(&owner, &row.backend)?;
+        let defaults = serde_json::from_str(&row.defaults)
+            .map_err(|e| Error::Internal(format!("{owner}: the stored generation defaults do not parse: {e}")))?;
+        Ok(Deployment { row, backend, defaults })
+    }
+
+    /// The model it serves: the fine-tuned model's id, else the base model's.
+    pub fn model(&self) -> &str {
+        self.row.model_id.as_deref().unwrap_or(&self.row.base_model_id)
+    }
+}
+
+/// The default name of a fine-tuned model's deployment, OpenAI style:
+/// `ft:<base>:<organization>:<model name>:<id>` (each part reduced to name characters).
+pub fn fine_tuned_name(base_name: &str, organization: &str, model_name: &str, model_id: &str) -> String {
+    let part = |s: &str, max: usize| -> String {
+        let cleaned: String = s
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let trimmed = cleaned.trim_matches('-');
+        trimmed.chars().take(max).collect()
+    };
+    let id = model_id.strip_prefix("mdl_").unwrap_or(model_id);
+    format!("ft:{}:{}:{}:{}", part(base_name, 60), part(organization, 40), part(model_name, 60), &id[id.len().saturating_sub(8)..])
+}
+
+const NAME_PATTERN_MAX: usize = 200;
+
+fn check_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= NAME_PATTERN_MAX
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '@' | '-'));
+    if !ok {
+        return Err(ValidationError::new(
+            "name",
+            format!("'{name}': use 1 to {NAME_PATTERN_MAX} letters, digits and . _ : / @ -, starting with a letter or digit"),
+        )
+        .into());
+    }
+    Ok(name.to_string())
+}
+
+fn check_idle_timeout(field: &str, value: Option<u32>, zero_allowed: bool) -> Result<Option<i64>> {
+    match value {
+        None => Ok(None),
+        Some(0) if zero_allowed => Ok(None),
+        Some(s) if (10..=604_800).contains(&s) => Ok(Some(i64::from(s))),
+        // The change's schema says 0 to 604800; that 1 to 9 are refused is a rule in words.
+        Some(s) if zero_allowed && s < 10 => {
+            Err(ValidationError::unprocessable(field, format!("0 turns scale-to-zero off; else give 10 to 604800 seconds (got {s})"))
+                .into())
+        }
+        Some(s) => Err(ValidationError::new(field, format!("must be 10 to 604800 seconds (got {s})")).into()),
+    }
+}
+
+fn check_replicas(value: Option<u32>) -> Result<i64> {
+    match value.unwrap_or(1) {
+        r @ 0..=1 => Ok(i64::from(r)),
+        r => Err(ValidationError::new(
+            "replicas",
+            format!("must be 0 or 1 (got {r}): a local backend runs one process per base model on this server"),
+        )
+        .into()),
+    }
+}
+
+impl Services {
+    /// The permissions in a deployment's place, with 404 for what the caller cannot see.
+    pub(crate) async fn deployment_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<Deployment> {
+        let row =
+            database::deployments::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("deployment")?;
+        self.check_deployment_access(principal, &row, permission).await?;
+        Deployment::of(row)
+    }
+
+    async fn check_deployment_access(&self, principal: &Principal, row: &DeploymentRow, permission: Permission) -> Result<()> {
+        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
+            Ok(p) => p,
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("deployment")),
+            Err(e) => return Err(e),
+        };
+        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
+            return Err(Error::NotFound("deployment"));
+        }
+        if !perms.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(())
+    }
+
+    /// Creates a deployment (202: a wanted one starts in the background). Needs `deploy_model`
+    /// where it is created; the model must be visible and ready; a fine-tuned model is served
+    /// over its own base model.
+    pub async fn create_deployment(&self, principal: &Principal, new: NewDeployment, ctx: &RequestContext) -> Result<Deployment> {
+        let (perms, _) = self.permissions_in(principal, new.project_id.as_deref()).await?;
+        if !perms.contains(Permission::DeployModel) {
+            return Err(Error::PermissionDenied(Permission::DeployModel));
+        }
+        new.defaults.check()?;
+        let replicas = check_replicas(new.replicas)?;
+        let idle_timeout_s = check_idle_timeout("idle_timeout_s", new.idle_timeout_s, false)?;
+        let (base_model_id, model_id, default_name) = self.deployable(principal, &new.model).await?;
+        let name = check_name(new.name.as_deref().unwrap_or(&default_name))?;
+        let (endpoint_url, endpoint_model, endpoint_key) = match (new.backend, new.endpoint) {
+            (BackendKind::Local, None) => {
+                if self.settings().training.runtime.is_none() {
+                    return Err(Error::Unavailable(crate::models::RUNTIME_MISSING.into()));
+                }
+                (None, None, None)
+            }
+            (BackendKind::Local, Some(_)) => {
+                return Err(ValidationError::unprocessable("endpoint", "only an external backend takes an endpoint").into());
+            }
+            (BackendKind::External, None) => {
+                return Err(ValidationError::unprocessable("endpoint", "an external backend needs endpoint.url and endpoint.model").into());
+            }
+            (BackendKind::External, Some(e)) => {
+                let url = gateway::check_endpoint_url(&e.url, &self.settings().serving.external_endpoints)?;
+                if e.model.is_empty() || e.model.len() > 200 {
+                    return Err(ValidationError::new("endpoint.model", "give the upstream's model name (1 to 200 characters)").into());
+                }
+                let key = e.api_key.map(|k| self.seal_secret(&k));
+                (Some(url), Some(e.model), key)
+            }
+        };
+        let now = now_ms();
+        let row = DeploymentRow {
+            id: crate::crypto::new_id(IdKind::Deployment),
+            organization_id: principal.organization_id.clone(),
+            project_id: new.project_id,
+            name,
+            base_model_id,
+            model_id,
+            backend: new.backend.as_str().into(),
+            endpoint_url,
+            endpoint_model,
+            endpoint_key,
+            replicas,
+            idle_timeout_s,
+            defaults: serde_json::to_string(&new.defaults).map_err(crate::datasets::internal)?,
+            state: if replicas > 0 { state::STARTING } else { state::STOPPED }.into(),
+            error: None,
+            last_request_at: None,
+            created_by: principal.user_id.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::deployments::insert(tx.conn(), &row).await?;
+        database::deployments::append_event(tx.conn(), &row.id, "created", now, &serde_json::json!({"replicas": replicas}).to_string())
+            .await?;
+        let event = AuditEvent::by(principal, "deployment.create")
+            .target("deployment", &row.id)
+            .details(serde_json::json!({"name": row.name, "model": new.model, "backend": row.backend}));
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
+        tx.commit().await?;
+        if replicas > 0 {
+            self.bring_up_in_background(row.id.clone());
+        }
+        Deployment::of(row)
+    }
+
+    /// (base model id, fine-tuned model id, default name) of a model the caller may deploy.
+    async fn deployable(&self, principal: &Principal, model: &str) -> Result<(String, Option<String>, String)> {
+        if model.starts_with("mdl_") {
+            let m = self.get_model(principal, model).await?;
+            if let Some(project) = &m.row.project_id {
+                self.visible_project(principal, project).await.map_err(|_| Error::NotFound("model"))?;
+            }
+            let mut conn = self.db().read().await?;
+            let base = database::base_models::get_any(&mut conn, &m.row.base_model_id).await?;
+            let org = database::organizations::get(&mut conn, &principal.organization_id).await?;
+            let name = fine_tuned_name(&base.name, &org.name, &m.row.name, &m.row.id);
+            Ok((base.id, Some(m.row.id), name))
+        } else if model.starts_with("bm_") {
+            let base = self.get_base_model(principal, model).await?;
+            if base.row.status != "ready" {
+                return Err(ValidationError::unprocessable("model", format!("base model {model} is {}, not ready", base.row.status)).into());
+            }
+            Ok((base.row.id.clone(), None, base.row.name))
+        } else {
+            Err(ValidationError::new("model", format!("'{model}' is neither a base model id (bm_…) nor a fine-tuned model id (mdl_…)"))
+                .into())
+        }
+    }
+
+    pub async fn get_deployment(&self, principal: &Principal, id: &str) -> Result<Deployment> {
+        self.deployment_with(principal, id, Permission::ViewMetrics).await
+    }
+
+    /// Deployments the caller may see, newest first.
+    pub async fn list_deployments(&self, principal: &Principal, after: Option<&str>, limit: Option<i64>) -> Result<Page<Deployment>> {
+        let limit = validate::page_limit(limit)?;
+        let mut out = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        loop {
+            let rows = database::deployments::list(&mut *self.db().read().await?, &principal.organization_id, cursor.as_deref(), limit + 1)
+                .await?;
+            let exhausted = rows.len() as i64 <= limit;
+            for row in rows {
+                cursor = Some(row.id.clone());
+                if self.check_deployment_access(principal, &row, Permission::ViewMetrics).await.is_ok() {
+                    out.push(Deployment::of(row)?);
+                    if out.len() as i64 > limit {
+                        return Ok(Page::from_rows(out, limit));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(Page::from_rows(out, limit));
+            }
+        }
+    }
+
+    /// Changes replicas (scale; 0 stops, 1 starts), the idle timeout or the defaults.
+    pub async fn update_deployment(
+        &self,
+        principal: &Principal,
+        id: &str,
+        changes: DeploymentChanges,
+        ctx: &RequestContext,
+    ) -> Result<Deployment> {
+        self.deployment_with(principal, id, Permission::DeployModel).await?;
+        if let Some(d) = &changes.defaults {
+            d.check()?;
+        }
+        let replicas = changes.replicas.map(|r| check_replicas(Some(r))).transpose()?;
+        let idle = changes.idle_timeout_s.map(|s| check_idle_timeout("idle_timeout_s", Some(s), true)).transpose()?;
+        let (row, started, stopped) = self
+            .change_deployment(id, principal, "deployment.update", ctx, |row| {
+                let before = row.replicas;
+                if let Some(r) = replicas {
+                    row.replicas = r;
+                }
+                if let Some(i) = idle {
+                    row.idle_timeout_s = i;
+                }
+                if let Some(d) = &changes.defaults {
+                    row.defaults = serde_json::to_string(d).map_err(crate::datasets::internal)?;
+                }
+                let (started, stopped) = (before == 0 && row.replicas > 0, before > 0 && row.replicas == 0);
+                if started {
+                    row.state = state::STARTING.into();
+                    row.error = None;
+                } else if stopped {
+                    row.state = state::STOPPED.into();
+                }
+                Ok((started, stopped))
+            })
+            .await?;
+        self.after_change(&row, started, stopped).await;
+        Deployment::of(row)
+    }
+
+    /// Starts a stopped (or failed) deployment.
+    pub async fn start_deployment(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<Deployment> {
+        self.deployment_with(principal, id, Permission::DeployModel).await?;
+        let (row, started, _) = self
+            .change_deployment(id, principal, "deployment.start", ctx, |row| {
+                let start = row.replicas == 0 || row.state == state::FAILED;
+                if start {
+                    row.replicas = 1;
+                    row.state = state::STARTING.into();
+                    row.error = None;
+                }
+                Ok((start, false))
+            })
+            .await?;
+        self.after_change(&row, started, false).await;
+        Deployment::of(row)
+    }
+
+    /// Stops a deployment: its backend (or its adapter in a shared one) is released.
+    pub async fn stop_deployment(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<Deployment> {
+        self.deployment_with(principal, id, Permission::DeployModel).await?;
+        let (row, _, stopped) = self
+            .change_deployment(id, principal, "deployment.stop", ctx, |row| {
+                let stop = row.replicas > 0;
+                row.replicas = 0;
+                row.state = state::STOPPED.into();
+                Ok((false, stop))
+            })
+            .await?;
+        self.after_change(&row, false, stopped).await;
+        Deployment::of(row)
+    }
+
+    /// Deletes a deployment (stopped first). Its usage rows stay.
+    pub async fn delete_deployment(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
+        let d = self.deployment_with(principal, id, Permission::DeployModel).await?;
+        let mut tx = self.db().begin_write().await?;
+        database::deployments::lock(tx.conn(), id).await?;
+        database::deployments::delete(tx.conn(), id).await?;
+        let event =
+            AuditEvent::by(principal, "deployment.delete").target("deployment", id).details(serde_json::json!({"name": d.row.name}));
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
+        tx.commit().await?;
+        self.release_backend(&d.row).await;
+        Ok(())
+    }
+
+    /// The deployment's events after `after_seq`, in order.
+    pub async fn deployment_events(
+        &self,
+        principal: &Principal,
+        id: &str,
+        after_seq: i64,
+        limit: Option<i64>,
+    ) -> Result<Page<DeploymentEventRow>> {
+        self.get_deployment(principal, id).await?;
+        let limit = validate::page_limit(limit)?;
+        let rows = database::deployments::events(&mut *self.db().read().await?, id, after_seq, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    /// One locked read-modify-write of a deployment with its event and audit record; returns
+    /// the new row and what `change` said (started, stopped).
+    async fn change_deployment(
+        &self,
+        id: &str,
+        principal: &Principal,
+        action: &str,
+        ctx: &RequestContext,
+        change: impl FnOnce(&mut DeploymentRow) -> Result<(bool, bool)>,
+    ) -> Result<(DeploymentRow, bool, bool)> {
+        let mut tx = self.db().begin_write().await?;
+        database::deployments::lock(tx.conn(), id).await.or_not_found("deployment")?;
+        let mut row = database::deployments::get_any(tx.conn(), id).await?;
+        let (started, stopped) = change(&mut row)?;
+        row.updated_at = now_ms();
+        database::deployments::update(tx.conn(), &row).await?;
+        let data = serde_json::json!({"replicas": row.replicas, "state": row.state, "by": principal.user_id});
+        database::deployments::append_event(tx.conn(), id, action.trim_start_matches("deployment."), row.updated_at, &data.to_string())
+            .await?;
+        let event = AuditEvent::by(principal, action).target("deployment", id).details(serde_json::json!({"replicas": row.replicas}));
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
+        tx.commit().await?;
+        Ok((row, started, stopped))
+    }
+
+    async fn after_change(&self, row: &DeploymentRow, started: bool, stopped: bool) {
+        if started {
+            self.bring_up_in_background(row.id.clone());
+        }
+        if stopped {
+            self.release_backend(row).await;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Usage: one row per inference request (key, user, deployment, tokens, time to first token,
+//! latency, status), written in batches by a background task so that the request path never
+//! waits for a write, and aggregated per minute or day on request.
+
+use crate::{now_ms, Principal, Result, Services};
+use database::inference::{InferenceRow, UsageBucket, UsageFilter};
+use domain::{Permission, ValidationError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+/// One finished request, as the gateway reports it.
+pub type InferenceRecord = InferenceRow;
+
+/// Rows written per transaction at most.
+const BATCH: usize = 500;
+
+/// Queues usage rows for the writer task; `flush` waits until everything queued is written.
+pub struct UsageRecorder {
+    tx: mpsc::UnboundedSender<Command>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+    /// The last request time of each deployment in this process (for scale to zero).
+    last_used: Mutex<HashMap<String, i64>>,
+}
+
+enum Command {
+    Record(Box<InferenceRecord>),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        UsageRecorder { tx, rx: Mutex::new(Some(rx)), last_used: Mutex::default() }
+    }
+}
+
+/// What a usage query asks for.
+#[derive(Debug, Clone, Default)]
+pub struct UsageQuery {
+    pub deployment_id: Option<String>,
+    pub api_key_id: Option<String>,
+    /// `minute` or `day`.
+    pub bucket: Option<String>,
+    /// Unix milliseconds; default: the last 24 hours (minute buckets) or 30 days (day buckets).
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Aggregated usage.
+#[derive(Debug, Clone)]
+pub struct UsageReport {
+    pub bucket: &'static str,
+    pub from: i64,
+    pub to: i64,
+    pub buckets: Vec<UsageBucket>,
+}
+
+impl Services {
+    /// Queues a finished request's row (never blocks; written within a second).
+    pub fn record_inference(&self, record: InferenceRecord) {
+        let _ = self.usage_recorder().tx.send(Command::Record(Box::new(record)));
+    }
+
+    pub(crate) fn mark_used(&self, deployment_id: &str) {
+        self.usage_recorder().last_used.lock().expect("last used lock").insert(deployment_id.to_string(), now_ms());
+    }
+
+    pub(crate) fn last_used(&self, deployment_id: &str) -> i64 {
+        self.usage_recorder().last_used.lock().expect("last used lock").get(deployment_id).copied().unwrap_or(0)
+    }
+
+    /// Waits until every row queued so far is written (tests, shutdown).
+    pub async fn flush_usage(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.usage_recorder().tx.send(Command::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The writer task: batches rows into one transaction each (`serve` runs it once).
+    pub async fn run_usage_writer(&self) {
+        let Some(mut rx) = self.usage_recorder().rx.lock().expect("usage receiver lock").take() else { return };
+        let mut rows = Vec::new();
+        let mut waiting = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Record(r) => rows.push(*r),
+                    Command::Flush(done) => waiting.push(done),
+                }
+                if rows.len() < BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !rows.is_empty() {
+                if let Err(e) = self.write_usage(&rows).await {
+                    tracing::error!("could not record {} inference requests: {e}", rows.len());
+                }
+                rows.clear();
+            }
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn write_usage(&self, rows: &[InferenceRecord]) -> Result<()> {
+        let mut latest: HashMap<&str, i64> = HashMap::new();
+        for r in rows {
+            if let Some(d) = &r.deployment_id {
+                let t = latest.entry(d).or_insert(r.created_at);
+                *t = (*t).max(r.created_at);
+            }
+        }
+        let mut tx = self.db().begin_write().await?;
+        database::inference::insert_all(tx.conn(), rows).await?;
+        for (deployment, at) in latest {
+            database::deployments::touch(tx.conn(), deployment, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Usage of a deployment the caller may see (`view_metrics` there).
+    pub async fn deployment_usage(&self, principal: &Principal, id: &str, mut q: UsageQuery) -> Result<UsageReport> {
+        self.deployment_with(principal, id, Permission::ViewMetrics).await?;
+        q.deployment_id = Some(id.to_string());
+        self.usage_report(principal, q).await
+    }
+
+    /// Usage across the organization (`view_metrics` organization-wide), optionally of one
+    /// deployment or one API key.
+    pub async fn organization_usage(&self, principal: &Principal, q: UsageQuery) -> Result<UsageReport> {
+        principal.require(Permission::ViewMetrics)?;
+        if principal.project_restriction().is_some() {
+            return Err(crate::Error::Forbidden("an API key restricted to a project sees its deployments' usage only".into()));
+        }
+        self.usage_report(principal, q).await
+    }
+
+    async fn usage_report(&self, principal: &Principal, q: UsageQuery) -> Result<UsageReport> {
+        let (bucket, width, span) = match q.bucket.as_deref().unwrap_or("minute") {
+            "minute" => ("minute", 60_000, 24 * 3_600_000),
+            "day" => ("day", 86_400_000, 30 * 86_400_000),
+            other => return Err(ValidationError::new("bucket", format!("'{other}': use minute or day")).into()),
+        };
+        let to = q.to.unwrap_or_else(|| now_ms() + 1);
+        let from = q.from.unwrap_or(to - span);
+        if from >= to {
+            return Err(ValidationError::unprocessable("from", "must be before to").into());
+        }
+        if (to - from) / width > 50_000 {
+            return Err(ValidationError::unprocessable("from", format!("at most 50000 {bucket} buckets in one report")).into());
+        }
+        let filter = UsageFilter { deployment_id: q.deployment_id, api_key_id: q.api_key_id, from, to };
+        let buckets = database::inference::usage(&mut *self.db().read().await?, &principal.organization_id, &filter, width).await?;
+        Ok(UsageReport { bucket, from, to, buckets })
+    }
+}

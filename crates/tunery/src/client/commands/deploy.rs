@@ -1,0 +1,273 @@
+//! `tunery deploy …`: deployments (create, list, show, start, stop, scale, delete, events) and
+//! `tunery usage`: inference usage per minute or day.
+
+use crate::client::context::Context;
+use crate::client::http::{seg, Api};
+use crate::client::output::{self, print_kv, s, time, Table};
+use crate::client::paging::{self, ListArgs};
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DeployCommand {
+    /// Serve a model behind the OpenAI-compatible gateway (a fine-tuned mdl_… or a base bm_…).
+    Create(CreateArgs),
+    /// List deployments, newest first.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show a deployment.
+    Show { id: String },
+    /// Start a stopped or failed deployment.
+    Start {
+        id: String,
+        /// Wait until it is ready (or failed).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop a deployment (requests answer 503 until it starts again).
+    Stop { id: String },
+    /// Set the replicas (0 stops, 1 starts).
+    Scale { id: String, replicas: u32 },
+    /// Change the idle timeout or the generation defaults.
+    Update {
+        id: String,
+        /// Scale to zero after this many idle seconds (0: never).
+        #[arg(long)]
+        idle_timeout: Option<u32>,
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        #[arg(long)]
+        temperature: Option<f64>,
+    },
+    /// Delete a deployment (its usage stays).
+    Delete { id: String },
+    /// What happened to a deployment (ready, crashed, restarting, scaled_to_zero, cold_start, logs).
+    Events { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The model: a fine-tuned model (mdl_…) or a base model (bm_…).
+    pub model: String,
+    /// The name requests use as `model` [default: ft:… for a fine-tuned model, the base model's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_name = "PROJECT_ID")]
+    pub project: Option<String>,
+    /// Serve through an external OpenAI-compatible server at this base URL (…/v1).
+    #[arg(long, value_name = "URL")]
+    pub external_url: Option<String>,
+    /// The model name the external server knows.
+    #[arg(long)]
+    pub external_model: Option<String>,
+    /// The environment variable holding the external server's API key.
+    #[arg(long, value_name = "ENV")]
+    pub external_key_env: Option<String>,
+    /// Scale to zero after this many idle seconds (the next request starts it again).
+    #[arg(long)]
+    pub idle_timeout: Option<u32>,
+    /// Create it stopped.
+    #[arg(long)]
+    pub stopped: bool,
+    /// Default max_tokens for requests that leave it out.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Default temperature for requests that leave it out.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Wait until it is ready (or failed).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub(crate) fn deployment_path(id: &str) -> String {
+    format!("/api/v1/deployments/{}", seg(id))
+}
+
+fn show(ctx: &Context, v: &Value) {
+    if ctx.json {
+        output::json(v);
+        return;
+    }
+    let mut rows = vec![
+        ("id", s(v, "id")),
+        ("name (model)", s(v, "name")),
+        ("serves", s(v, "model")),
+        ("backend", s(v, "backend")),
+        ("state", s(v, "state")),
+        ("replicas", s(v, "replicas")),
+        ("idle timeout (s)", s(v, "idle_timeout_s")),
+        ("last request", time(v, "last_request_at")),
+        ("created", time(v, "created_at")),
+    ];
+    if v["error"].is_string() {
+        rows.push(("error", s(v, "error")));
+    }
+    print_kv(&rows);
+}
+
+/// Polls a deployment until it is ready (Ok) or failed/stopped (Err with its error).
+pub(crate) async fn wait_ready(api: &mut Api, id: &str, seconds: u64) -> Result<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let v = api.get(&deployment_path(id), &[]).await?;
+        match v["state"].as_str() {
+            Some("ready") => return Ok(v),
+            Some("failed") => anyhow::bail!("deployment {id} failed: {}", s(&v, "error")),
+            Some("stopped") => anyhow::bail!("deployment {id} is stopped"),
+            _ => {}
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("deployment {id} is not ready after {seconds} s (state {})", s(&v, "state"));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
+    let mut api = ctx.authenticated()?;
+    match cmd {
+        DeployCommand::Create(a) => {
+            let mut body = json!({"model": a.model, "replicas": if a.stopped { 0 } else { 1 }});
+            let mut defaults = json!({});
+            if let Some(t) = a.max_tokens {
+                defaults["max_tokens"] = t.into();
+            }
+            if let Some(t) = a.temperature {
+                defaults["temperature"] = t.into();
+            }
+            body["defaults"] = defaults;
+            for (key, value) in [
+                ("name", a.name.map(Value::from)),
+                ("project_id", a.project.map(Value::from)),
+                ("idle_timeout_s", a.idle_timeout.map(Value::from)),
+            ] {
+                if let Some(v) = value {
+                    body[key] = v;
+                }
+            }
+            if let Some(url) = a.external_url {
+                let model = a.external_model.ok_or_else(|| anyhow::anyhow!("--external-url needs --external-model"))?;
+                let mut endpoint = json!({"url": url, "model": model});
+                if let Some(env) = a.external_key_env {
+                    endpoint["api_key"] = std::env::var(&env).map_err(|_| anyhow::anyhow!("the environment has no {env}"))?.into();
+                }
+                body["backend"] = "external".into();
+                body["endpoint"] = endpoint;
+            }
+            let mut v = api.post("/api/v1/deployments", &body).await?;
+            if a.wait {
+                v = wait_ready(&mut api, &s(&v, "id"), 600).await?;
+            }
+            show(ctx, &v);
+        }
+        DeployCommand::List { list } => {
+            let list = paging::fetch(&mut api, "/api/v1/deployments", &[], &list).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["ID", "NAME", "SERVES", "BACKEND", "STATE", "LAST REQUEST"]);
+                for d in output::items(&list) {
+                    t.row(vec![s(d, "id"), s(d, "name"), s(d, "model"), s(d, "backend"), s(d, "state"), time(d, "last_request_at")]);
+                }
+                t.print();
+                paging::hint_more(&list);
+            }
+        }
+        DeployCommand::Show { id } => show(ctx, &api.get(&deployment_path(&id), &[]).await?),
+        DeployCommand::Start { id, wait } => {
+            let mut v = api.post(&format!("{}/start", deployment_path(&id)), &json!({})).await?;
+            if wait {
+                v = wait_ready(&mut api, &id, 600).await?;
+            }
+            show(ctx, &v);
+        }
+        DeployCommand::Stop { id } => show(ctx, &api.post(&format!("{}/stop", deployment_path(&id)), &json!({})).await?),
+        DeployCommand::Scale { id, replicas } => show(ctx, &api.patch(&deployment_path(&id), &json!({"replicas": replicas})).await?),
+        DeployCommand::Update { id, idle_timeout, max_tokens, temperature } => {
+            let mut body = json!({});
+            if let Some(t) = idle_timeout {
+                body["idle_timeout_s"] = t.into();
+            }
+            if max_tokens.is_some() || temperature.is_some() {
+                let current = api.get(&deployment_path(&id), &[]).await?;
+                let mut defaults = current["defaults"].clone();
+                if let Some(t) = max_tokens {
+                    defaults["max_tokens"] = t.into();
+                }
+                if let Some(t) = temperature {
+                    defaults["temperature"] = t.into();
+                }
+                body["defaults"] = defaults;
+            }
+            show(ctx, &api.patch(&deployment_path(&id), &body).await?);
+        }
+        DeployCommand::Delete { id } => {
+            api.delete(&deployment_path(&id)).await?;
+            if !ctx.json {
+                println!("deleted {id}");
+            }
+        }
+        DeployCommand::Events { id } => {
+            let v = api.get(&format!("{}/events", deployment_path(&id)), &[("limit", "100".into())]).await?;
+            if ctx.json {
+                output::json(&v);
+            } else {
+                for e in output::items(&v) {
+                    let at = e["time"].as_i64().map(|t| output::format_unix(t / 1000)).unwrap_or_default();
+                    println!("{at}  {:<15} {}", s(e, "kind"), e["data"]);
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UsageArgs {
+    /// Only this deployment's requests (dep_…).
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Only requests made with this API key (key_…).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// minute or day.
+    #[arg(long, default_value = "day", value_parser = ["minute", "day"])]
+    pub bucket: String,
+}
+
+/// `tunery usage`: requests, tokens and latency per minute or day.
+pub async fn usage(ctx: &Context, a: UsageArgs) -> Result<u8> {
+    let mut api = ctx.authenticated()?;
+    let mut query = vec![("bucket", a.bucket)];
+    if let Some(d) = a.deployment {
+        query.push(("deployment_id", d));
+    }
+    if let Some(k) = a.key {
+        query.push(("api_key_id", k));
+    }
+    let v = api.get("/api/v1/usage", &query).await?;
+    if ctx.json {
+        output::json(&v);
+        return Ok(0);
+    }
+    let mut t = Table::new(&["FROM", "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "MEAN LATENCY MS", "MEAN TTFT MS"]);
+    for b in output::items(&v) {
+        let ttft = b["mean_time_to_first_token_ms"].as_f64().map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into());
+        t.row(vec![
+            b["start"].as_i64().map(output::format_unix).unwrap_or_default(),
+            s(b, "requests"),
+            s(b, "errors"),
+            s(b, "prompt_tokens"),
+            s(b, "completion_tokens"),
+            format!("{:.0}", b["mean_latency_ms"].as_f64().unwrap_or(0.0)),
+            ttft,
+        ]);
+    }
+    t.print();
+    println!("total: {} requests, {} tokens ({} errors)", s(&v, "requests"), s(&v, "total_tokens"), s(&v, "errors"));
+    Ok(0)
+}

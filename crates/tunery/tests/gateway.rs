@@ -1,0 +1,230 @@
+//! End to end: a fine-tuned model served through the OpenAI-compatible gateway by the real
+//! runtime's `serve` mode, against a real `tunery serve` process. One journey (training and
+//! starting a backend take the time): the tiny model is fine-tuned, its base and its adapter
+//! are deployed (one backend process holds both), the official `openai` Python package calls
+//! them with an API key, usage is recorded per key and deployment, a key without the scope is
+//! refused, a crashed backend restarts by itself, an idle deployment scales to zero and starts
+//! again on the next request, a client that goes away mid-stream is recorded, and an external
+//! deployment reaches the same model through another OpenAI-compatible URL.
+
+mod common;
+
+use common::{wait_json, Cli, ServerProcess};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const EMAIL: &str = "grace@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Processes whose command line names `needle`.
+fn processes(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle)))
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Plain HTTP calls to the gateway (a tokio runtime for reqwest in this synchronous test).
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Http {
+    fn new(url: &str) -> Http {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+        Http { rt, client, url: url.to_string() }
+    }
+
+    fn chat(&self, key: &str, model: &str) -> (u16, Value) {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "5?"}], "max_tokens": 4, "temperature": 0});
+        self.rt.block_on(async {
+            let r = self.client.post(format!("{}/v1/chat/completions", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    /// Starts a long streamed answer, reads its first bytes, and closes the connection.
+    fn stream_and_hang_up(&self, key: &str, model: &str) {
+        use std::io::{Read, Write};
+        let body =
+            json!({"model": model, "messages": [{"role": "user", "content": "7?"}], "max_tokens": 480, "ignore_eos": true, "stream": true})
+                .to_string();
+        let addr = self.url.trim_start_matches("http://");
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&seen).contains("data: ") {
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the stream ended before its first chunk: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+        socket.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+}
+
+fn events(cli: &Cli, id: &str) -> Vec<String> {
+    let v = cli.json(&["deploy", "events", id]);
+    v["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
+    let Some(python) = test_support::runtime_python() else { return };
+    let Some(openai_python) = test_support::openai_python() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let runtime = test_support::runtime_dir();
+    let listen = format!("127.0.0.1:{port}");
+    let external = format!("{url}/v1");
+    let srv = ServerProcess::start(&[
+        "--listen",
+        &listen,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--runtime-python",
+        python.to_str().unwrap(),
+        "--runtime-dir",
+        runtime.to_str().unwrap(),
+        "--training-threads",
+        "2",
+        "--external-endpoint",
+        &external,
+    ]);
+    let cli = Cli::new(&srv.url);
+    cli.ok_with(&["register", "--email", EMAIL, "--name", "Grace", "--password-stdin"], &format!("{PASSWORD}\n"));
+    cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
+    let (base, ds) = common::tiny_model_and_chats(&cli, files.path());
+    let job = common::tiny_lora_job(&cli, &base, &ds, "4");
+    let job_id = job["id"].as_str().unwrap();
+    let job = wait_json(&cli, &["jobs", "show", job_id], |j| j["state"] == "succeeded" || j["state"] == "failed", 600);
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", srv.logs());
+    let model_id = job["model_id"].as_str().unwrap().to_string();
+
+    // The base model and its fine-tune, deployed: one backend process holds both.
+    let base_dep = cli.json(&["deploy", "create", &base, "--name", "tiny-base", "--wait"]);
+    assert_eq!(base_dep["state"], "ready", "{base_dep}\n{}", srv.logs());
+    let ft_dep = cli.json(&["deploy", "create", &model_id, "--wait"]);
+    let ft_name = ft_dep["name"].as_str().unwrap().to_string();
+    assert!(ft_name.starts_with("ft:tiny:") && ft_name.ends_with(&model_id[model_id.len() - 8..]), "{ft_dep}");
+    let serving = processes(&format!("serve-{base}"));
+    assert!(!serving.is_empty(), "no serving process for {base}");
+    let ft_id = ft_dep["id"].as_str().unwrap().to_string();
+
+    // The official client, with a key that may call models.
+    let key = cli.json(&["keys", "create", "--name", "app", "--scope", "deploy_model", "--scope", "view_metrics"]);
+    let (key_id, secret) = (key["id"].as_str().unwrap().to_string(), key["key"].as_str().unwrap().to_string());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_checks.py");
+    let out = std::process::Command::new(&openai_python)
+        .arg(&script)
+        .args([&format!("{url}/v1"), &ft_name, "tiny-base"])
+        .env("TUNERY_TEST_API_KEY", &secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        srv.logs()
+    );
+    let report: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+
+    // Usage: every request of the key, the fine-tune's tokens exactly as the client saw them.
+    let usage = wait_json(&cli, &["usage", "--key", &key_id, "--bucket", "minute"], |u| u["requests"] == report["requests"], 10);
+    assert_eq!(usage["errors"], 3, "{usage}");
+    let ft_usage = cli.json(&["usage", "--deployment", &ft_id, "--bucket", "day"]);
+    assert_eq!(ft_usage["requests"], 3, "{ft_usage}");
+    assert_eq!(ft_usage["prompt_tokens"], report["model_prompt_tokens"], "{ft_usage}");
+    assert_eq!(ft_usage["completion_tokens"], report["model_completion_tokens"], "{ft_usage}");
+    assert!(ft_usage["data"][0]["mean_time_to_first_token_ms"].as_f64().is_some(), "{ft_usage}");
+
+    // A key without the scope is refused (403).
+    let http = Http::new(&url);
+    let viewer = cli.json(&["keys", "create", "--name", "viewer", "--scope", "view_metrics"]);
+    let (status, body) = http.chat(viewer["key"].as_str().unwrap(), &ft_name);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("permission_denied")), "{body}");
+    let (status, _) = http.chat(&secret, &ft_name);
+    assert_eq!(status, 200);
+
+    // A client that goes away mid-stream: recorded with the tokens generated until then.
+    let usage_of = |u: &Value| u["completion_tokens"].as_i64().unwrap();
+    let before = usage_of(&wait_json(
+        &cli,
+        &["usage", "--key", &key_id, "--bucket", "minute"],
+        |u| u["requests"] == report["requests"].as_i64().unwrap() + 1,
+        10,
+    ));
+    http.stream_and_hang_up(&secret, &ft_name);
+    let gone = wait_json(&cli, &["usage", "--key", &key_id, "--bucket", "minute"], |u| u["errors"] == 4, 10);
+    let generated = usage_of(&gone) - before;
+    assert!(0 < generated && generated < 480, "generation went on after the client left: {generated} tokens\n{gone}");
+
+    // A backend that crashes restarts by itself, adapters and all.
+    for pid in processes(&format!("serve-{base}")) {
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_json(&cli, &["deploy", "show", &ft_id], |d| d["state"] == "ready" && events(&cli, &ft_id).contains(&"crashed".to_string()), 300);
+    let (status, body) = http.chat(&secret, &ft_name);
+    assert_eq!(status, 200, "{body}");
+
+    // Scale to zero after 10 idle seconds: the process ends; the next request starts it again.
+    cli.ok(&["deploy", "stop", base_dep["id"].as_str().unwrap()]);
+    let patched = cli.json(&["deploy", "update", &ft_id, "--idle-timeout", "10"]);
+    assert_eq!((patched["state"].as_str(), patched["idle_timeout_s"].as_i64()), (Some("ready"), Some(10)), "{patched}");
+    wait_json(&cli, &["deploy", "show", &ft_id], |d| d["state"] == "idle", 60);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes(&format!("serve-{base}")).is_empty() {
+        assert!(Instant::now() < deadline, "the backend still runs after scaling to zero");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = http.chat(&secret, &ft_name);
+    assert_eq!(status, 200, "a cold start answers: {body}");
+    assert!(events(&cli, &ft_id).contains(&"cold_start".to_string()));
+    assert_eq!(cli.json(&["deploy", "show", &ft_id])["state"], "ready");
+
+    // An external deployment: the same model through another OpenAI-compatible URL (this
+    // server's own gateway, with the key), its key stored sealed.
+    let ext = cli.run_with(
+        &[
+            "deploy",
+            "create",
+            &model_id,
+            "--name",
+            "via-external",
+            "--external-url",
+            &external,
+            "--external-model",
+            &ft_name,
+            "--external-key-env",
+            "UPSTREAM_KEY",
+            "--wait",
+            "--json",
+        ],
+        "",
+        &[("UPSTREAM_KEY", &secret)],
+    );
+    assert!(ext.status.success(), "{}", common::describe(&ext));
+    let (status, body) = http.chat(&secret, "via-external");
+    assert_eq!(status, 200, "{body}");
+    let db = std::fs::read(data.path().join("tunery.db")).unwrap();
+    assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the upstream key is stored in the clear");
+    let (status, _) = http.chat(&secret, "no-such-deployment");
+    assert_eq!(status, 404);
+}
