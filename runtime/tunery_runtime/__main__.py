@@ -1,4 +1,4 @@
-"""CLI: ``python -m tunery_runtime train|import-model|generate|serve --spec SPEC.json --workdir DIR``.
+"""CLI: ``python -m tunery_runtime train|import-model|serve --spec SPEC.json --workdir DIR``.
 
 Exit codes (protocol/README.md): 0 finished, 1 failed, 2 spec refused, 75 stopped on request.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     _environment_defaults()
     parser = argparse.ArgumentParser(prog="tunery_runtime", description="Tunery training runtime (protocol v1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "import-model", "generate", "serve"):
+    for name in ("train", "import-model", "serve"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True, help="the job spec (JSON)")
         p.add_argument("--workdir", required=True, help="the only directory the runtime writes to")
@@ -50,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         from .spec import (
             SpecError,
             load_json,
-            parse_generate_spec,
             parse_import_spec,
             parse_serve_spec,
             parse_train_spec,
@@ -59,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         parsers = {
             "train": parse_train_spec,
             "import-model": parse_import_spec,
-            "generate": parse_generate_spec,
             "serve": parse_serve_spec,
         }
         try:
@@ -77,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
             from .train import run
 
             return run(spec, workdir, emitter)  # type: ignore[arg-type]
-        if args.command == "generate":
-            from .generate import run_generate
-
-            return run_generate(spec, workdir, emitter)  # type: ignore[arg-type]
         if args.command == "serve":
             from .serve import run_serve
 

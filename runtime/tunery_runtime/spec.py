@@ -404,38 +404,6 @@ def parse_import_spec(doc: Any) -> ImportSpec:
 
 
 # --------------------------------------------------------------------------------------------
-# generate spec
-
-
-@dataclass(frozen=True)
-class GenerateSpec:
-    spec_version: int
-    model_path: str
-    adapter_path: str | None
-    prompts_path: str
-    output_path: str
-    max_new_tokens: int
-    device: str
-    threads: int | None
-
-
-def parse_generate_spec(doc: Any) -> GenerateSpec:
-    root = _Obj(doc, "")
-    spec = GenerateSpec(
-        spec_version=_version(root),
-        model_path=root.path_("model_path"),
-        adapter_path=root.path_("adapter_path", None, nullable=True),
-        prompts_path=root.path_("prompts_path"),
-        output_path=root.path_("output_path"),
-        max_new_tokens=root.integer("max_new_tokens", 64, min=1, max=4096),
-        device=root.choice("device", ("auto", "cpu", "cuda", "mps"), "auto"),
-        threads=root.integer("threads", None, nullable=True, min=1, max=1024),
-    )
-    root.finish()
-    return spec
-
-
-# --------------------------------------------------------------------------------------------
 # serve spec
 
 

@@ -38,8 +38,8 @@ impl DateTime {
     pub(crate) fn from_unix(secs: i64) -> DateTime {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        let jan1 = days_from_civil(year, 1, 1);
+        let (year, month, day) = domain::calendar::civil_from_days(days);
+        let jan1 = domain::calendar::days_from_civil(year, 1, 1);
         DateTime {
             year,
             month,
@@ -52,30 +52,6 @@ impl DateTime {
             yday: (days - jan1 + 1) as u32,
         }
     }
-}
-
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 pub(crate) fn strftime(format: &str, t: &DateTime) -> String {

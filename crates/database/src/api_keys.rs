@@ -17,25 +17,37 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// Inference limits (None: no limit).
+    pub requests_per_minute: Option<i64>,
+    pub tokens_per_minute: Option<i64>,
+    /// Tokens per calendar month (UTC).
+    pub monthly_tokens: Option<i64>,
+    /// JSON list of the deployment ids the key may call; None: every one it may see.
+    pub deployment_ids: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, organization_id, user_id, name, prefix, key_hash, scopes, project_id, expires_at, last_used_at, revoked_at, created_at";
+const COLUMNS: &str = "id, organization_id, user_id, name, prefix, key_hash, scopes, project_id, expires_at, last_used_at, revoked_at, created_at, requests_per_minute, tokens_per_minute, monthly_tokens, deployment_ids";
 
 pub async fn insert(conn: &mut Conn, k: &ApiKeyRow) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)"))
-        .bind(&k.id)
-        .bind(&k.organization_id)
-        .bind(&k.user_id)
-        .bind(&k.name)
-        .bind(&k.prefix)
-        .bind(&k.key_hash)
-        .bind(&k.scopes)
-        .bind(&k.project_id)
-        .bind(k.expires_at)
-        .bind(k.created_at)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11, $12, $13, $14)"
+    ))
+    .bind(&k.id)
+    .bind(&k.organization_id)
+    .bind(&k.user_id)
+    .bind(&k.name)
+    .bind(&k.prefix)
+    .bind(&k.key_hash)
+    .bind(&k.scopes)
+    .bind(&k.project_id)
+    .bind(k.expires_at)
+    .bind(k.created_at)
+    .bind(k.requests_per_minute)
+    .bind(k.tokens_per_minute)
+    .bind(k.monthly_tokens)
+    .bind(&k.deployment_ids)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

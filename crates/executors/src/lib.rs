@@ -7,4 +7,4 @@ pub mod local;
 pub mod protocol;
 
 pub use local::{Exit, Message, Running, RuntimeCommand, StartError};
-pub use protocol::{parse_event, Event, EventKind, GenerateSpec, ImportSource, ImportSpec, ServeAdapter, ServeSpec, SpecInputs, TrainSpec};
+pub use protocol::{parse_event, Event, EventKind, ImportSource, ImportSpec, ServeAdapter, ServeSpec, SpecInputs, TrainSpec};

@@ -115,21 +115,6 @@ impl TrainSpec {
     }
 }
 
-/// The generate spec: greedy answers to a file of chat prompts (one `{"messages": [...]}` per
-/// line), written as JSON lines `{"index", "output"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateSpec {
-    pub spec_version: u32,
-    pub model_path: PathBuf,
-    pub adapter_path: Option<PathBuf>,
-    pub prompts_path: PathBuf,
-    pub output_path: PathBuf,
-    pub max_new_tokens: u32,
-    pub device: String,
-    pub threads: Option<u32>,
-}
-
 /// The serve spec: a long-running OpenAI-compatible server on a loopback port for one base
 /// model and the LoRA adapters loaded into it (at start, or later over its `/adapters`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

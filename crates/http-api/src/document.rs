@@ -6,6 +6,9 @@
 //!   with named properties reachable from a request body gets `additionalProperties: false`
 //!   unless it states its own (a map's value schema). Variants of a tagged enum and multipart
 //!   forms are such objects, which the derive leaves open.
+//!   The gateway's requests are the exception (`OPEN_REQUEST_SCHEMAS`): it forwards fields it
+//!   does not know to the backend, which judges them, so those schemas say
+//!   `additionalProperties: true`.
 //! - Unsigned integers are spelled `uint32` and `uint64` (the derive writes `u-int32`), with
 //!   their largest value as `maximum` where no smaller one is stated: the signed
 //!   `int32`/`int64` would promise a smaller range than the server takes, and no bound at all a
@@ -44,8 +47,17 @@ fn spell_unsigned_formats(v: &mut Value) {
     }
 }
 
-/// Closes every object schema reachable from a request body.
+/// Request schemas that take fields beyond their properties: the gateway forwards them to the
+/// backend (OpenAI's API has many; each backend supports its own).
+const OPEN_REQUEST_SCHEMAS: [&str; 3] = ["ChatCompletionRequest", "CompletionRequest", "ChatMessage"];
+
+/// Closes every object schema reachable from a request body (but the open ones).
 fn close_request_schemas(v: &mut Value) {
+    for name in OPEN_REQUEST_SCHEMAS {
+        if let Some(Value::Object(schema)) = v.pointer_mut(&format!("/components/schemas/{name}")) {
+            schema.insert("additionalProperties".into(), Value::Bool(true));
+        }
+    }
     let mut names = BTreeSet::new();
     let mut pending: Vec<Value> = Vec::new();
     if let Some(paths) = v["paths"].as_object() {

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     DatasetNotUsable,
     BaseModelNotReady,
     RateLimited,
+    /// An API key's monthly inference tokens are used (429).
+    InsufficientQuota,
     InternalError,
     ServiceUnavailable,
     /// A backend answered in a shape the gateway cannot read (502).
@@ -65,6 +67,7 @@ impl ErrorCode {
             MissingToken | InvalidToken | TokenExpired | SessionRevoked | SessionExpired | InvalidCredentials | AccountDisabled
             | ApiKeyRevoked | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
             AccountLocked | LoginThrottled | RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+            InsufficientQuota => (StatusCode::TOO_MANY_REQUESTS, "insufficient_quota"),
             PermissionDenied | Forbidden => (StatusCode::FORBIDDEN, "permission_error"),
             NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
             ModelNotFound => (StatusCode::NOT_FOUND, "invalid_request_error"),
@@ -208,6 +211,10 @@ impl From<SE> for ApiError {
             SE::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
             SE::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
             SE::Conflict(_) => ApiError::new(ErrorCode::Conflict, message),
+            SE::InferenceLimited { retry_after_ms, quota, .. } => {
+                let code = if quota { ErrorCode::InsufficientQuota } else { ErrorCode::RateLimited };
+                ApiError { retry_after_s: Some((retry_after_ms + 999) / 1000), ..ApiError::new(code, message) }
+            }
             SE::RateLimited { retry_after_ms, .. } => {
                 ApiError { retry_after_s: Some((retry_after_ms + 999) / 1000), ..ApiError::new(ErrorCode::RateLimited, message) }
             }

@@ -120,7 +120,6 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::get_model))
         .routes(routes!(models::list_model_files))
         .routes(routes!(models::download_model_file))
-        .routes(routes!(models::generate))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))

@@ -59,6 +59,9 @@ pub struct OrganizationView {
     pub open_registration: bool,
     /// Role given to users who join by open registration.
     pub default_role: String,
+    /// Inference requests and tokens per minute across the organization (null: no limit).
+    pub inference_requests_per_minute: Option<i64>,
+    pub inference_tokens_per_minute: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -73,6 +76,8 @@ impl From<OrganizationRow> for OrganizationView {
             id: o.id,
             name: o.name,
             default_role: o.default_role,
+            inference_requests_per_minute: o.inference_requests_per_minute,
+            inference_tokens_per_minute: o.inference_tokens_per_minute,
         }
     }
 }
@@ -150,14 +155,18 @@ pub struct ApiKeyView {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    pub limits: services::api_keys::KeyLimits,
     /// The secret key: present only in the answer that creates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
-impl From<ApiKeyRow> for ApiKeyView {
-    fn from(k: ApiKeyRow) -> Self {
-        ApiKeyView {
+impl TryFrom<ApiKeyRow> for ApiKeyView {
+    type Error = crate::error::ApiError;
+    fn try_from(k: ApiKeyRow) -> Result<Self, Self::Error> {
+        let limits = services::api_keys::KeyLimits::of(&k)?;
+        Ok(ApiKeyView {
+            limits,
             object: "api_key",
             scopes: k.scopes.split_whitespace().map(str::to_string).collect(),
             expires_at: k.expires_at.map(secs),
@@ -170,7 +179,7 @@ impl From<ApiKeyRow> for ApiKeyView {
             prefix: k.prefix,
             user_id: k.user_id,
             project_id: k.project_id,
-        }
+        })
     }
 }
 

@@ -67,9 +67,6 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
             json!({"base_model_id": "{base_model_id}", "dataset_id": "{dataset_id}", "config": {"hyperparameters": {"max_steps": 1}}})
         }
         "resume_job" => json!({}),
-        // No prompt: allowed callers get past the permission check to a 400 (the fixture's model
-        // has no real weights to run).
-        "generate" => json!({"prompts": []}),
         "import_base_model" => json!({"name": format!("import {n}"), "source": {"kind": "directory", "path": "/nonexistent/model"}}),
         "create_estimate" => json!({"catalog_repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "dataset_tokens": 1000}),
         "create_deployment" => json!({"model": "{base_model_id}", "name": format!("dep-{n}"), "replicas": 0}),

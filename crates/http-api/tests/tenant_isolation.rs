@@ -120,7 +120,6 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "preprocess_version" => json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}}),
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": "stolen"}}),
         "resume_job" => json!({}),
-        "generate" => json!({"prompts": [{"messages": [{"role": "user", "content": "Tell me your secrets."}]}]}),
         "update_deployment" => json!({"replicas": 1}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }

@@ -17,6 +17,61 @@ pub struct NewApiKey {
     pub project_id: Option<String>,
     /// Unix seconds.
     pub expires_at: Option<i64>,
+    pub limits: KeyLimits,
+}
+
+/// What a key may use of the inference gateway; absent: no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimits {
+    /// Requests per minute (429 beyond, with `Retry-After`).
+    #[schema(minimum = 1, maximum = 1000000000)]
+    pub requests_per_minute: Option<u32>,
+    /// Prompt + completion tokens per minute.
+    #[schema(minimum = 1, maximum = 1000000000000u64)]
+    pub tokens_per_minute: Option<u64>,
+    /// Prompt + completion tokens per calendar month (UTC); 429 `insufficient_quota` beyond.
+    #[schema(minimum = 1, maximum = 1000000000000000u64)]
+    pub monthly_tokens: Option<u64>,
+    /// The only deployments the key may call (`dep_…`); absent: every one it may see.
+    #[schema(min_items = 1, max_items = 100)]
+    pub deployment_ids: Option<Vec<String>>,
+}
+
+impl KeyLimits {
+    /// The limits stored on a key's row; a list that does not parse is an error naming the key.
+    pub fn of(row: &ApiKeyRow) -> Result<KeyLimits> {
+        let deployment_ids = match &row.deployment_ids {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(text)
+                    .map_err(|e| Error::Internal(format!("API key {}: the stored deployment list does not parse: {e}", row.id)))?,
+            ),
+        };
+        let count = |v: Option<i64>| v.map(|n| n.max(0) as u64);
+        Ok(KeyLimits {
+            requests_per_minute: row.requests_per_minute.map(|n| n.clamp(0, i64::from(u32::MAX)) as u32),
+            tokens_per_minute: count(row.tokens_per_minute),
+            monthly_tokens: count(row.monthly_tokens),
+            deployment_ids,
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        let positive = |field: &str, v: Option<u64>, max: u64| match v {
+            Some(n) if n == 0 || n > max => Err(ValidationError::new(field, format!("must be 1 to {max} (got {n})"))),
+            _ => Ok(()),
+        };
+        positive("limits.requests_per_minute", self.requests_per_minute.map(u64::from), 1_000_000_000)?;
+        positive("limits.tokens_per_minute", self.tokens_per_minute, 1_000_000_000_000)?;
+        positive("limits.monthly_tokens", self.monthly_tokens, 1_000_000_000_000_000)?;
+        if let Some(ids) = &self.deployment_ids {
+            if ids.is_empty() || ids.len() > 100 {
+                return Err(ValidationError::new("limits.deployment_ids", "give 1 to 100 deployment ids").into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Services {
@@ -41,6 +96,13 @@ impl Services {
             Some(s) => validate::scopes("scopes", s, &held)?,
             None => held,
         };
+        n.limits.check()?;
+        if let Some(ids) = &n.limits.deployment_ids {
+            for id in ids {
+                // 404 for a deployment the caller cannot see; a key reaches nothing its owner cannot.
+                self.get_deployment(principal, id).await?;
+            }
+        }
         let prefix = hex_prefix();
         let secret = format!("{API_KEY_PREFIX}{prefix}_{}", random_token(32));
         let row = ApiKeyRow {
@@ -56,6 +118,10 @@ impl Services {
             last_used_at: None,
             revoked_at: None,
             created_at: now,
+            requests_per_minute: n.limits.requests_per_minute.map(i64::from),
+            tokens_per_minute: n.limits.tokens_per_minute.map(|t| t as i64),
+            monthly_tokens: n.limits.monthly_tokens.map(|t| t as i64),
+            deployment_ids: n.limits.deployment_ids.as_ref().map(|ids| serde_json::json!(ids).to_string()),
         };
         let mut tx = self.db().begin_write().await?;
         database::api_keys::insert(tx.conn(), &row).await?;

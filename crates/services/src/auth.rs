@@ -16,7 +16,7 @@ use domain::{Permission, Role};
 #[derive(Debug, Clone)]
 pub enum Credential {
     Session { session_id: String },
-    ApiKey { key_id: String, scopes: PermissionSet, project_id: Option<String> },
+    ApiKey { key_id: String, scopes: PermissionSet, project_id: Option<String>, limits: Box<crate::api_keys::KeyLimits> },
 }
 
 /// An authenticated caller.
@@ -85,6 +85,14 @@ impl Principal {
         match self.credential {
             Credential::Session { .. } => "user",
             Credential::ApiKey { .. } => "api_key",
+        }
+    }
+
+    /// The inference limits of the key in use (none for a session).
+    pub fn key_limits(&self) -> Option<&crate::api_keys::KeyLimits> {
+        match &self.credential {
+            Credential::ApiKey { limits, .. } => Some(limits),
+            Credential::Session { .. } => None,
         }
     }
 
@@ -181,7 +189,8 @@ impl Services {
                 tx.commit().await?;
             }
             let scopes = PermissionSet::from_slice(&key.scopes.split_whitespace().filter_map(Permission::parse).collect::<Vec<_>>());
-            return principal_of(user, Credential::ApiKey { key_id: key.id, scopes, project_id: key.project_id });
+            let limits = Box::new(crate::api_keys::KeyLimits::of(&key)?);
+            return principal_of(user, Credential::ApiKey { key_id: key.id, scopes, project_id: key.project_id, limits });
         }
         let claims = match tokens::verify(bearer, |kid| self.inner.keys.token_key(kid), now / 1000) {
             Ok(c) => c,

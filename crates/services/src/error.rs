@@ -67,6 +67,9 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// An inference limit of a key or an organization (`quota`: the month's tokens).
+    #[error("{message}")]
+    InferenceLimited { message: String, retry_after_ms: i64, quota: bool },
     #[error("rate limit exceeded; retry in {retry_after_ms} ms")]
     RateLimited { retry_after_ms: i64, limit_per_second: f64 },
     #[error("{0}")]

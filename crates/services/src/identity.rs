@@ -70,6 +70,8 @@ pub(crate) fn new_organization(name: &str) -> Result<OrganizationRow> {
         default_role: Role::Viewer.as_str().to_string(),
         created_at: now,
         updated_at: now,
+        inference_requests_per_minute: None,
+        inference_tokens_per_minute: None,
     })
 }
 

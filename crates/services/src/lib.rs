@@ -68,6 +68,8 @@ struct Inner {
     /// The local serving processes (one per base model).
     backends: deployments::LocalBackends,
     usage: deployments::UsageRecorder,
+    /// Inference rate-limit counters: in memory, or in Redis (`use_counter_store`).
+    counters: std::sync::OnceLock<deployments::CounterStore>,
     /// The gateway's client for every backend (pooled connections).
     http: reqwest::Client,
 }
@@ -98,6 +100,7 @@ impl Services {
                 job_signal: tokio::sync::broadcast::channel(1024).0,
                 backends: deployments::LocalBackends::default(),
                 usage: deployments::UsageRecorder::default(),
+                counters: std::sync::OnceLock::new(),
                 http: reqwest::Client::builder()
                     .user_agent(concat!("tunery/", env!("CARGO_PKG_VERSION")))
                     .connect_timeout(std::time::Duration::from_secs(10))
@@ -144,6 +147,16 @@ impl Services {
 
     pub fn local_backends(&self) -> &deployments::LocalBackends {
         &self.inner.backends
+    }
+
+    /// Counts inference limits in `store` (Redis, shared by replicas) instead of in memory;
+    /// once, before the first request.
+    pub fn use_counter_store(&self, store: deployments::CounterStore) -> Result<()> {
+        self.inner.counters.set(store).map_err(|_| Error::Internal("the rate-limit counters are already in use".into()))
+    }
+
+    pub(crate) fn counters(&self) -> &deployments::CounterStore {
+        self.inner.counters.get_or_init(deployments::CounterStore::default)
     }
 
     pub(crate) fn usage_recorder(&self) -> &deployments::UsageRecorder {

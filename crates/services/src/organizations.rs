@@ -22,6 +22,10 @@ pub struct OrganizationChanges {
     pub name: Option<String>,
     pub open_registration: Option<bool>,
     pub default_role: Option<String>,
+    /// Inference requests per minute across the organization (0: no limit).
+    pub inference_requests_per_minute: Option<u64>,
+    /// Inference tokens per minute across the organization (0: no limit).
+    pub inference_tokens_per_minute: Option<u64>,
 }
 
 impl Services {
@@ -108,11 +112,19 @@ impl Services {
             }
             org.default_role = role.as_str().to_string();
         }
+        let limit = |v: u64| (v > 0).then(|| i64::try_from(v).unwrap_or(i64::MAX));
+        if let Some(v) = c.inference_requests_per_minute {
+            org.inference_requests_per_minute = limit(v);
+        }
+        if let Some(v) = c.inference_tokens_per_minute {
+            org.inference_tokens_per_minute = limit(v);
+        }
         org.updated_at = now_ms();
         let mut tx = self.db().begin_write().await?;
         database::organizations::update(tx.conn(), &org).await.or_not_found("organization")?;
         let event = AuditEvent::by(principal, "organization.update").target("organization", &org.id).details(serde_json::json!({
-            "name": c.name, "open_registration": c.open_registration, "default_role": c.default_role
+            "name": c.name, "open_registration": c.open_registration, "default_role": c.default_role,
+            "inference_requests_per_minute": c.inference_requests_per_minute, "inference_tokens_per_minute": c.inference_tokens_per_minute,
         }));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;

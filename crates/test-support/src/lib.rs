@@ -187,6 +187,29 @@ pub fn openai_python() -> Option<std::path::PathBuf> {
     }
 }
 
+/// Redis on 127.0.0.1:6379 (`scripts/services.sh` starts it): its URL when it answers; under
+/// `CI=true` a missing Redis fails, else `None` with a note.
+pub fn redis_url() -> Option<String> {
+    use std::io::{Read, Write};
+    let answers = std::net::TcpStream::connect_timeout(&"127.0.0.1:6379".parse().unwrap(), std::time::Duration::from_secs(2))
+        .and_then(|mut s| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf)?;
+            Ok(&buf == b"+PONG\r\n")
+        })
+        .unwrap_or(false);
+    if answers {
+        return Some("redis://127.0.0.1:6379/0".into());
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("no Redis on 127.0.0.1:6379 and CI=true: start it (scripts/services.sh)");
+    }
+    eprintln!("warning: no Redis on 127.0.0.1:6379: the Redis checks are skipped");
+    None
+}
+
 /// The checkout's `runtime/` folder (the `tunery_runtime` package).
 pub fn runtime_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime").canonicalize().expect("runtime/ exists")

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// Milliseconds a lone request waits for others to batch with.
     #[arg(long, env = "TUNERY_SERVE_BATCH_WAIT_MS")]
     pub serve_batch_wait_ms: Option<u32>,
+    /// Redis (redis://host:6379/0) for inference rate-limit counters shared by every replica;
+    /// without it they are counted in this process's memory.
+    #[arg(long, env = "TUNERY_REDIS_URL")]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +152,7 @@ struct FileConfig {
     external_endpoints: Option<Vec<String>>,
     serve_max_batch_size: Option<u32>,
     serve_batch_wait_ms: Option<u32>,
+    redis_url: Option<String>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
     runtime_python: Option<PathBuf>,
@@ -202,6 +207,8 @@ pub struct ServerConfig {
     pub tokenizer_file: Option<PathBuf>,
     pub blob_store: BlobStoreConfig,
     pub builtin_model_gguf: Option<PathBuf>,
+    /// Redis for shared inference rate-limit counters (None: in memory).
+    pub redis_url: Option<String>,
 }
 
 /// Where blobs live.
@@ -409,6 +416,7 @@ impl ServeArgs {
             tokenizer_file,
             blob_store,
             builtin_model_gguf,
+            redis_url: self.redis_url.or(file.redis_url),
         })
     }
 }

@@ -150,6 +150,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
     }
     spawn_housekeeping(services.clone());
+    if let Some(url) = &cfg.redis_url {
+        let store = services::deployments::CounterStore::redis(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        services.use_counter_store(store).map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!("inference rate limits are counted in Redis, shared by every replica");
+    }
     spawn_serving(services.clone()).await?;
     services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match services.ensure_builtin_model(cfg.builtin_model_gguf.as_deref()).await {

@@ -102,7 +102,7 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-/// Exact matches of `tunery models generate --json` answers with the expected replies: the
+/// Exact matches of `tunery chat --prompts … --json` answers with the expected replies: the
 /// greeting format of `examples/greetings.jsonl` for the name in each held-out prompt.
 fn exact_matches(answer: &Value, prompts: &[Value]) -> usize {
     let outputs = answer["outputs"].as_array().unwrap();
@@ -121,7 +121,7 @@ fn exact_matches(answer: &Value, prompts: &[Value]) -> usize {
 /// The README's path, as a newcomer follows it: the server started as `scripts/run.sh` starts
 /// it (a relative `--data-dir .tunery`, from a fresh current directory), the built-in
 /// SmolLM2-135M-Instruct imported, the quickstart's example dataset uploaded, the quickstart's
-/// job trained, and its effect shown by the documented `tunery models generate` on held-out
+/// job trained, and its effect shown by the documented `tunery chat` on held-out
 /// prompts: from near 0 to at least 80% exact answers in the taught format.
 #[test]
 fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
@@ -167,7 +167,10 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     let ds = ds["dataset"]["id"].as_str().or(ds["id"].as_str()).unwrap().to_string();
     let prompts_file = examples().join("greeting-prompts.jsonl");
     let prompts: Vec<Value> = std::fs::read_to_string(&prompts_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let generate = |id: &str| cli.json(&["models", "generate", id, "--prompts", prompts_file.to_str().unwrap(), "--max-new-tokens", "24"]);
+    let generate = |id: &str| {
+        let args = ["chat", id, "--prompts", prompts_file.to_str().unwrap(), "--max-tokens", "24", "--temperature", "0"];
+        cli.json(&args)
+    };
     let before = exact_matches(&generate(&base), &prompts);
 
     // The README's quickstart job, exactly.
@@ -195,7 +198,12 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     cli.ok(&["models", "download", &model_id, "--output", out.to_str().unwrap()]);
     assert!(out.join("adapter_model.safetensors").is_file());
     let left: Vec<_> = std::fs::read_dir(cwd.path().join(".tunery/work")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("generate-")), "generation work directories left: {left:?}");
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("job_")), "job work directories left: {left:?}");
+    // `tunery chat` deployed both models on demand, into one serving process (base + adapter).
+    let deployments = cli.json(&["deploy", "list"]);
+    let served: Vec<&str> = deployments["data"].as_array().unwrap().iter().map(|d| d["model"].as_str().unwrap()).collect();
+    assert_eq!(served, [model_id.as_str(), base.as_str()], "{deployments}");
+    assert!(deployments["data"].as_array().unwrap().iter().all(|d| d["idle_timeout_s"] == 600 && d["state"] == "ready"), "{deployments}");
 }
 
 #[test]

@@ -44,11 +44,23 @@ impl Http {
     }
 
     fn chat(&self, key: &str, model: &str) -> (u16, Value) {
+        let (status, body, _) = self.chat_with_headers(key, model);
+        (status, body)
+    }
+
+    /// (status, body, the `retry-after` and `x-ratelimit-*` headers).
+    fn chat_with_headers(&self, key: &str, model: &str) -> (u16, Value, Value) {
         let body = json!({"model": model, "messages": [{"role": "user", "content": "5?"}], "max_tokens": 4, "temperature": 0});
         self.rt.block_on(async {
             let r = self.client.post(format!("{}/v1/chat/completions", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
             let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or(Value::Null))
+            let headers: serde_json::Map<String, Value> = r
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.as_str() == "retry-after" || name.as_str().starts_with("x-ratelimit-"))
+                .map(|(name, v)| (name.to_string(), Value::from(v.to_str().unwrap())))
+                .collect();
+            (status, r.json().await.unwrap_or(Value::Null), Value::Object(headers))
         })
     }
 
@@ -163,6 +175,28 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let (status, _) = http.chat(&secret, &ft_name);
     assert_eq!(status, 200);
 
+    // A key limited to 3 requests a minute and to the fine-tune: the base model is no model of
+    // this key's, and the fourth request is refused with Retry-After.
+    let limited =
+        cli.json(&["keys", "create", "--name", "limited", "--scope", "deploy_model", "--requests-per-minute", "3", "--deployment", &ft_id]);
+    assert_eq!(
+        (limited["limits"]["requests_per_minute"].as_i64(), limited["limits"]["deployment_ids"][0].as_str()),
+        (Some(3), Some(ft_id.as_str()))
+    );
+    let limited = limited["key"].as_str().unwrap();
+    let window = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    let first_window = window();
+    let answers: Vec<(u16, Value, Value)> =
+        ["tiny-base", &ft_name, &ft_name, &ft_name].iter().map(|m| http.chat_with_headers(limited, m)).collect();
+    if window() == first_window {
+        let statuses: Vec<u16> = answers.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(statuses, [404, 200, 200, 429], "{answers:?}");
+        assert_eq!(answers[2].2["x-ratelimit-limit-requests"], "3", "{answers:?}");
+        assert_eq!(answers[2].2["x-ratelimit-remaining-requests"], "0", "{answers:?}");
+        assert_eq!(answers[3].1["error"]["code"], "rate_limited", "{answers:?}");
+        assert!(answers[3].2["retry-after"].as_str().unwrap().parse::<u32>().unwrap() <= 60, "{answers:?}");
+    }
+
     // A client that goes away mid-stream: recorded with the tokens generated until then.
     let usage_of = |u: &Value| u["completion_tokens"].as_i64().unwrap();
     let before = usage_of(&wait_json(
@@ -227,4 +261,27 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the upstream key is stored in the clear");
     let (status, _) = http.chat(&secret, "no-such-deployment");
     assert_eq!(status, 404);
+    // An external deployment that points back at itself ends after a few hops, never loops.
+    let ext = cli.run_with(
+        &[
+            "deploy",
+            "create",
+            &model_id,
+            "--name",
+            "loop",
+            "--external-url",
+            &external,
+            "--external-model",
+            "loop",
+            "--external-key-env",
+            "UPSTREAM_KEY",
+            "--wait",
+        ],
+        "",
+        &[("UPSTREAM_KEY", &secret)],
+    );
+    assert!(ext.status.success(), "{}", common::describe(&ext));
+    let (status, body) = http.chat(&secret, "loop");
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("points back at itself"), "{body}");
 }

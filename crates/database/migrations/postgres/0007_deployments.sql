@@ -63,3 +63,13 @@ CREATE TABLE inference_requests (
 CREATE INDEX inference_requests_org ON inference_requests(organization_id, created_at);
 CREATE INDEX inference_requests_deployment ON inference_requests(deployment_id, created_at);
 CREATE INDEX inference_requests_key ON inference_requests(api_key_id, created_at);
+
+-- Inference limits: per API key (requests and tokens per minute, tokens per calendar month,
+-- and the deployments it may call: a JSON list, NULL for every one it may see) and per
+-- organization (requests and tokens per minute). NULL: no limit.
+ALTER TABLE api_keys ADD COLUMN requests_per_minute BIGINT;
+ALTER TABLE api_keys ADD COLUMN tokens_per_minute BIGINT;
+ALTER TABLE api_keys ADD COLUMN monthly_tokens BIGINT;
+ALTER TABLE api_keys ADD COLUMN deployment_ids TEXT;
+ALTER TABLE organizations ADD COLUMN inference_requests_per_minute BIGINT;
+ALTER TABLE organizations ADD COLUMN inference_tokens_per_minute BIGINT;

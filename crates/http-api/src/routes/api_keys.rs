@@ -24,6 +24,10 @@ pub struct CreateApiKeyRequest {
     pub project_id: Option<String>,
     /// Expiry in Unix seconds, in the future (else 422); default: never.
     pub expires_at: Option<i64>,
+    /// Inference limits: requests and tokens per minute, tokens per month, and the only
+    /// deployments the key may call.
+    #[serde(default)]
+    pub limits: services::api_keys::KeyLimits,
 }
 
 /// Creates an API key. The secret is in this answer only. Needs a logged-in session: an API
@@ -36,9 +40,9 @@ pub async fn create_api_key(
     Origin(ctx): Origin,
     ApiJson(b): ApiJson<CreateApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
-    let n = NewApiKey { name: b.name, scopes: b.scopes, project_id: b.project_id, expires_at: b.expires_at };
+    let n = NewApiKey { name: b.name, scopes: b.scopes, project_id: b.project_id, expires_at: b.expires_at, limits: b.limits };
     let (row, secret) = app.services.create_api_key(&p, n, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(ApiKeyView { key: Some(secret), ..row.into() })))
+    Ok((StatusCode::CREATED, Json(ApiKeyView { key: Some(secret), ..ApiKeyView::try_from(row)? })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,13 +63,13 @@ pub async fn list_api_keys(
     Caller(p): Caller,
     ApiQuery(q): ApiQuery<ApiKeyListParams>,
 ) -> ApiResult<Json<ApiKeyList>> {
-    Ok(Json(ApiKeyList::of(app.services.list_api_keys(&p, q.user_id.as_deref(), q.after.as_deref(), q.limit).await?)))
+    Ok(Json(ApiKeyList::try_of(app.services.list_api_keys(&p, q.user_id.as_deref(), q.after.as_deref(), q.limit).await?)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys/{key_id}", tag = "api-keys", params(("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = "default", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_api_key(State(app): State<AppState>, Caller(p): Caller, ApiPath(key_id): ApiPath<String>) -> ApiResult<Json<ApiKeyView>> {
-    Ok(Json(app.services.get_api_key(&p, &key_id).await?.into()))
+    Ok(Json(app.services.get_api_key(&p, &key_id).await?.try_into()?))
 }
 
 /// Revokes a key at once.
@@ -77,5 +81,5 @@ pub async fn revoke_api_key(
     Origin(ctx): Origin,
     ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<Json<ApiKeyView>> {
-    Ok(Json(app.services.revoke_api_key(&p, &key_id, &ctx).await?.into()))
+    Ok(Json(app.services.revoke_api_key(&p, &key_id, &ctx).await?.try_into()?))
 }

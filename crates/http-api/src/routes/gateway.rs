@@ -8,7 +8,7 @@ use crate::extract::Caller;
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use services::deployments::request::{ChatCompletionRequest, CompletionRequest};
 use services::deployments::stream::{for_client, Assembler, Meter, SseData, SseLines};
-use services::deployments::{CompletionEndpoint, InferenceRecord, Route, UpstreamReply};
+use services::deployments::{Admission, CompletionEndpoint, InferenceRecord, Prepared, Route, UpstreamReply};
 use services::{Principal, Services};
 use std::time::Instant;
 use utoipa::ToSchema;
@@ -26,16 +26,21 @@ use utoipa::ToSchema;
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest,
     responses((status = 200, body = Object, description = "a chat.completion, or text/event-stream of chat.completion.chunk"), (status = "default", body = ErrorBody)),
     security(("bearer" = ["deploy_model"])))]
-pub async fn chat_completions(State(app): State<AppState>, Caller(p): Caller, body: Bytes) -> Response {
-    complete(app.services, p, CompletionEndpoint::Chat, body).await
+pub async fn chat_completions(State(app): State<AppState>, Caller(p): Caller, headers: HeaderMap, body: Bytes) -> Response {
+    complete(app.services, p, CompletionEndpoint::Chat, hops(&headers), body).await
 }
 
 /// Creates a text completion (OpenAI's legacy completions; `prompt` is one string).
 #[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest,
     responses((status = 200, body = Object, description = "a text_completion, or text/event-stream of its chunks"), (status = "default", body = ErrorBody)),
     security(("bearer" = ["deploy_model"])))]
-pub async fn completions(State(app): State<AppState>, Caller(p): Caller, body: Bytes) -> Response {
-    complete(app.services, p, CompletionEndpoint::Completions, body).await
+pub async fn completions(State(app): State<AppState>, Caller(p): Caller, headers: HeaderMap, body: Bytes) -> Response {
+    complete(app.services, p, CompletionEndpoint::Completions, hops(&headers), body).await
+}
+
+/// The Tunery gateways the request passed already (0 from a client).
+fn hops(headers: &HeaderMap) -> u32 {
+    headers.get(services::deployments::HOPS_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// One model the caller may call.
@@ -77,6 +82,8 @@ struct UsageGuard {
     record: InferenceRecord,
     started: Instant,
     meter: Meter,
+    /// The limits the request was admitted under: its tokens are charged to them at the end.
+    admission: Option<Admission>,
 }
 
 impl UsageGuard {
@@ -97,7 +104,7 @@ impl UsageGuard {
             error_code: Some("client_closed_request".into()),
             created_at: services::now_ms(),
         };
-        UsageGuard { services: services.clone(), record, started: Instant::now(), meter: Meter::default() }
+        UsageGuard { services: services.clone(), record, started: Instant::now(), meter: Meter::default(), admission: None }
     }
 
     fn elapsed_ms(&self) -> i64 {
@@ -129,6 +136,9 @@ impl Drop for UsageGuard {
         self.record.completion_tokens = completion;
         self.record.time_to_first_token_ms = self.meter.first_token_ms;
         self.record.latency_ms = self.elapsed_ms();
+        if let Some(admission) = &self.admission {
+            self.services.charge_inference(admission, prompt + completion);
+        }
         self.services.record_inference(self.record.clone());
     }
 }
@@ -141,7 +151,7 @@ fn response_id(endpoint: CompletionEndpoint) -> String {
     format!("{prefix}-{}", services::random_id())
 }
 
-async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint, body: Bytes) -> Response {
+async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint, hops: u32, body: Bytes) -> Response {
     let id = response_id(endpoint);
     let mut guard = UsageGuard::new(&services, &p, endpoint, &id);
     let body: Map<String, Value> = match serde_json::from_slice(&body) {
@@ -154,6 +164,12 @@ async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint
         Err(e) => return guard.failed(e.into()),
     };
     guard.record.model = model.clone();
+    let admission = match services.admit_inference(&p).await {
+        Ok(a) => a,
+        Err(e) => return guard.failed(e.into()),
+    };
+    let limit_headers = admission.headers.clone();
+    guard.admission = Some(admission);
     let route = match services.route(&p, &model).await {
         Ok(r) => r,
         Err(services::Error::NotFound(_)) => {
@@ -167,18 +183,24 @@ async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint
         Ok(p) => p,
         Err(e) => return guard.failed(e.into()),
     };
-    let reply = match services.send_upstream(&route, endpoint, &prepared.body).await {
+    let reply = match services.send_upstream(&route, endpoint, &prepared.body, hops).await {
         Ok(r) => r,
         Err(e) => return guard.failed(e.into()),
     };
     if let Some(text) = &reply.error {
         return relay_error(guard, reply.status, text, &route);
     }
-    if prepared.stream {
-        stream_response(guard, reply, id, model, prepared.include_usage)
+    let mut resp = if prepared.stream {
+        stream_response(guard, reply, id, model, &prepared)
     } else {
         assemble_response(guard, reply, endpoint, id, model).await
+    };
+    for (name, value) in limit_headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
     }
+    resp
 }
 
 /// An upstream's error answer: passed on when it is OpenAI-shaped, else 502 quoting it.
@@ -246,11 +268,13 @@ struct Relay {
     id: String,
     model: String,
     include_usage: bool,
+    continuous_usage: bool,
     finished: bool,
 }
 
-fn stream_response(guard: UsageGuard, upstream: UpstreamReply, id: String, model: String, include_usage: bool) -> Response {
-    let relay = Relay { guard, upstream, lines: SseLines::default(), id, model, include_usage, finished: false };
+fn stream_response(guard: UsageGuard, upstream: UpstreamReply, id: String, model: String, prepared: &Prepared) -> Response {
+    let (include_usage, continuous_usage) = (prepared.include_usage, prepared.continuous_usage);
+    let relay = Relay { guard, upstream, lines: SseLines::default(), id, model, include_usage, continuous_usage, finished: false };
     let body = futures_util::stream::unfold(relay, |mut r| async move {
         loop {
             if r.finished {
@@ -275,7 +299,7 @@ fn stream_response(guard: UsageGuard, upstream: UpstreamReply, id: String, model
                     SseData::Chunk(c) => {
                         let at = r.guard.elapsed_ms();
                         r.guard.meter.observe(&c, at);
-                        if let Some(c) = for_client(c, &r.id, &r.model, r.include_usage) {
+                        if let Some(c) = for_client(c, &r.id, &r.model, r.include_usage, r.continuous_usage) {
                             out.push_str("data: ");
                             out.push_str(&Value::Object(c).to_string());
                             out.push_str("\n\n");

@@ -77,9 +77,15 @@ pub struct UpdateOrganizationRequest {
     pub open_registration: Option<bool>,
     #[schema(schema_with = domain::schema::optional_role)]
     pub default_role: Option<String>,
+    /// Inference requests per minute across the organization (0: no limit).
+    #[schema(maximum = 1000000000)]
+    pub inference_requests_per_minute: Option<u64>,
+    /// Inference tokens per minute across the organization (0: no limit).
+    #[schema(maximum = 1000000000000u64)]
+    pub inference_tokens_per_minute: Option<u64>,
 }
 
-/// Changes an organization's name or registration policy.
+/// Changes an organization's name, registration policy or inference limits.
 #[utoipa::path(patch, path = "/api/v1/organizations/{org_id}", tag = "organizations", params(("org_id" = String, Path)),
     request_body = UpdateOrganizationRequest,
     responses((status = 200, body = OrganizationView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_users"])))]
@@ -90,6 +96,12 @@ pub async fn update_organization(
     ApiPath(org_id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateOrganizationRequest>,
 ) -> ApiResult<Json<OrganizationView>> {
-    let c = OrganizationChanges { name: b.name, open_registration: b.open_registration, default_role: b.default_role };
+    let c = OrganizationChanges {
+        name: b.name,
+        open_registration: b.open_registration,
+        default_role: b.default_role,
+        inference_requests_per_minute: b.inference_requests_per_minute,
+        inference_tokens_per_minute: b.inference_tokens_per_minute,
+    };
     Ok(Json(app.services.update_organization(&p, &org_id, c, &ctx).await?.into()))
 }

@@ -75,7 +75,14 @@ pub struct Prepared {
     pub stream: bool,
     /// Whether the client asked for the final usage chunk.
     pub include_usage: bool,
+    /// Whether the client asked for the usage so far in every chunk.
+    pub continuous_usage: bool,
 }
+
+/// The header counting the Tunery gateways a request passed.
+pub const HOPS_HEADER: &str = "tunery-gateway-hops";
+/// Gateways a request may pass (an external deployment pointing at another Tunery server).
+pub const MAX_HOPS: u32 = 4;
 
 /// Longest upstream error text quoted back.
 const QUOTED_BYTES: usize = 500;
@@ -131,7 +138,8 @@ pub(crate) fn check_endpoint_url(url: &str, allowed: &[String]) -> Result<String
 pub fn prepare(endpoint: CompletionEndpoint, mut body: Map<String, Value>, route: &Route) -> Result<Prepared> {
     super::request::check(endpoint, &body)?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = stream && body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let option = |name: &str| stream && body.get("stream_options").and_then(|o| o.get(name)).and_then(Value::as_bool).unwrap_or(false);
+    let (include_usage, continuous_usage) = (option("include_usage"), option("continuous_usage_stats"));
     let defaults = &route.deployment.defaults;
     let has = |b: &Map<String, Value>, k: &str| b.get(k).is_some_and(|v| !v.is_null());
     if let Some(t) = defaults.max_tokens {
@@ -152,7 +160,7 @@ pub fn prepare(endpoint: CompletionEndpoint, mut body: Map<String, Value>, route
     body.insert("model".into(), route.upstream.model.clone().into());
     body.insert("stream".into(), true.into());
     body.insert("stream_options".into(), serde_json::json!({"include_usage": true, "continuous_usage_stats": true}));
-    Ok(Prepared { body, stream, include_usage })
+    Ok(Prepared { body, stream, include_usage, continuous_usage })
 }
 
 impl Services {
@@ -214,10 +222,29 @@ impl Services {
         Ok(Upstream { base_url: url.clone(), api_key, model: model.clone() })
     }
 
-    /// Sends a prepared request; a connection failure is 503 naming the deployment.
-    pub async fn send_upstream(&self, route: &Route, endpoint: CompletionEndpoint, body: &Map<String, Value>) -> Result<UpstreamReply> {
+    /// Sends a prepared request; a connection failure is 503 naming the deployment. `hops`
+    /// counts the Tunery gateways the request passed (an external deployment may point at a
+    /// Tunery server, even this one): past [`MAX_HOPS`] it is refused, so a loop ends.
+    pub async fn send_upstream(
+        &self,
+        route: &Route,
+        endpoint: CompletionEndpoint,
+        body: &Map<String, Value>,
+        hops: u32,
+    ) -> Result<UpstreamReply> {
+        if hops >= MAX_HOPS {
+            return Err(Error::Conflict(format!(
+                "the request passed {hops} Tunery gateways: deployment {} points back at itself through its external endpoint",
+                route.deployment.row.name
+            )));
+        }
         let url = format!("{}/{}", route.upstream.base_url, endpoint.path());
-        let mut request = self.http().post(&url).json(body).timeout(Duration::from_secs(self.settings().serving.request_timeout_s));
+        let mut request = self
+            .http()
+            .post(&url)
+            .json(body)
+            .header(HOPS_HEADER, (hops + 1).to_string())
+            .timeout(Duration::from_secs(self.settings().serving.request_timeout_s));
         if let Some(key) = &route.upstream.api_key {
             request = request.bearer_auth(key);
         }

@@ -6,13 +6,15 @@
 
 mod gateway;
 mod lifecycle;
+mod limits;
 mod local;
 pub mod request;
 pub mod stream;
 mod usage;
 
 pub(crate) use gateway::endpoint_allowed;
-pub use gateway::{prepare, upstream_error_message, CompletionEndpoint, Prepared, Route, Upstream, UpstreamReply};
+pub use gateway::{prepare, upstream_error_message, CompletionEndpoint, Prepared, Route, Upstream, UpstreamReply, HOPS_HEADER};
+pub use limits::{month_bounds, Admission, CounterStore};
 pub use local::LocalBackends;
 pub use usage::{InferenceRecord, UsageQuery, UsageRecorder, UsageReport};
 
@@ -245,6 +247,10 @@ impl Services {
     }
 
     async fn check_deployment_access(&self, principal: &Principal, row: &DeploymentRow, permission: Permission) -> Result<()> {
+        // A key restricted to some deployments sees no other.
+        if principal.key_limits().and_then(|l| l.deployment_ids.as_ref()).is_some_and(|ids| !ids.contains(&row.id)) {
+            return Err(Error::NotFound("deployment"));
+        }
         let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
             Ok(p) => p,
             Err(Error::NotFound(_)) => return Err(Error::NotFound("deployment")),

@@ -1,6 +1,7 @@
 //! The OpenAI request fields the gateway checks before it routes a request (so a malformed one
 //! is a 400 naming the field whatever the model), documented as the gateway's request schemas.
-//! Fields beyond these go to the backend unchanged, which judges them.
+//! Fields beyond these go to the backend unchanged, which judges them: the document says so
+//! (`OPEN_REQUEST_SCHEMAS` in `http-api/src/document.rs`).
 
 use super::CompletionEndpoint;
 use crate::Result;
@@ -18,6 +19,7 @@ pub enum MessageContent {
 
 /// A part of a message's content (text only).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContentPart {
     #[schema(pattern = "^text$")]
     pub r#type: String,
@@ -62,14 +64,25 @@ fn stop_schema() -> utoipa::openapi::schema::Schema {
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StreamOptions {
     /// A last chunk with `usage` (and `choices: []`) before `[DONE]`.
     pub include_usage: Option<bool>,
+    /// vLLM's extension: every chunk carries the usage so far.
+    pub continuous_usage_stats: Option<bool>,
 }
 
-/// The sampling fields both endpoints share.
+/// `POST /v1/chat/completions`. Other OpenAI fields are passed to the backend, which refuses
+/// those it does not support with a 400 naming them.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct Sampling {
+pub struct ChatCompletionRequest {
+    /// A deployment's name (`GET /v1/models`).
+    #[schema(min_length = 1)]
+    pub model: String,
+    #[schema(min_items = 1)]
+    pub messages: Vec<ChatMessage>,
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub max_completion_tokens: Option<u32>,
     #[schema(minimum = 1, maximum = 1000000)]
     pub max_tokens: Option<u32>,
     #[schema(minimum = 0.0, maximum = 2.0)]
@@ -87,29 +100,52 @@ pub struct Sampling {
     pub stream_options: Option<StreamOptions>,
 }
 
-/// `POST /v1/chat/completions`. Other OpenAI fields are passed to the backend, which refuses
-/// those it does not support with a 400 naming them.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct ChatCompletionRequest {
-    /// A deployment's name (`GET /v1/models`).
-    #[schema(min_length = 1)]
-    pub model: String,
-    #[schema(min_items = 1)]
-    pub messages: Vec<ChatMessage>,
-    #[schema(minimum = 1, maximum = 1000000)]
-    pub max_completion_tokens: Option<u32>,
-    #[serde(flatten)]
-    pub sampling: Sampling,
-}
-
 /// `POST /v1/completions` (legacy text completions).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CompletionRequest {
     #[schema(min_length = 1)]
     pub model: String,
     pub prompt: String,
-    #[serde(flatten)]
-    pub sampling: Sampling,
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub max_tokens: Option<u32>,
+    #[schema(minimum = 0.0, maximum = 2.0)]
+    pub temperature: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub top_p: Option<f64>,
+    /// Answers to generate, 1–16.
+    #[schema(minimum = 1, maximum = 16)]
+    pub n: Option<u32>,
+    #[schema(schema_with = stop_schema)]
+    pub stop: Option<Stop>,
+    /// The same seed, prompt and settings give the same answer.
+    pub seed: Option<i64>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// The sampling fields both endpoints share, as read.
+struct Sampling<'a> {
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    n: Option<u32>,
+    stop: &'a Option<Stop>,
+    stream: Option<bool>,
+    stream_options: &'a Option<StreamOptions>,
+}
+
+macro_rules! sampling_of {
+    ($r:expr) => {
+        Sampling {
+            max_tokens: $r.max_tokens,
+            temperature: $r.temperature,
+            top_p: $r.top_p,
+            n: $r.n,
+            stop: &$r.stop,
+            stream: $r.stream,
+            stream_options: &$r.stream_options,
+        }
+    };
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> crate::Error {
@@ -130,12 +166,12 @@ fn count(field: &str, value: Option<u32>, min: u32, max: u32) -> Result<()> {
     }
 }
 
-fn check_sampling(s: &Sampling) -> Result<()> {
+fn check_sampling(s: &Sampling<'_>) -> Result<()> {
     count("max_tokens", s.max_tokens, 1, 1_000_000)?;
     range("temperature", s.temperature, 2.0)?;
     range("top_p", s.top_p, 1.0)?;
     count("n", s.n, 1, 16)?;
-    if let Some(Stop::Many(list)) = &s.stop {
+    if let Some(Stop::Many(list)) = s.stop {
         if list.len() > 4 {
             return Err(invalid("stop", format!("at most 4 stop sequences (got {})", list.len())));
         }
@@ -167,7 +203,7 @@ pub fn check(endpoint: CompletionEndpoint, body: &Map<String, Value>) -> Result<
                 }
             }
             count("max_completion_tokens", r.max_completion_tokens, 1, 1_000_000)?;
-            check_sampling(&r.sampling)?;
+            check_sampling(&sampling_of!(r))?;
             if r.model.is_empty() {
                 return Err(invalid("model", "name the model"));
             }
@@ -175,7 +211,7 @@ pub fn check(endpoint: CompletionEndpoint, body: &Map<String, Value>) -> Result<
         }
         CompletionEndpoint::Completions => {
             let r: CompletionRequest = serde_path_to_error::deserialize(value).map_err(describe)?;
-            check_sampling(&r.sampling)?;
+            check_sampling(&sampling_of!(r))?;
             if r.model.is_empty() {
                 return Err(invalid("model", "name the model"));
             }

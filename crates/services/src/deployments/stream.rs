@@ -84,16 +84,25 @@ impl Meter {
     }
 }
 
-/// Rewrites a chunk for the client: the gateway's id and the name the client called; usage
-/// removed unless the client asked for it (and continuous usage always, which is the
-/// gateway's own). Returns None for a chunk the client should not see (a usage-only chunk it
-/// did not ask for).
-pub fn for_client(mut chunk: Map<String, Value>, id: &str, model: &str, include_usage: bool) -> Option<Map<String, Value>> {
+/// Rewrites a chunk for the client: the gateway's id and the name the client called; the
+/// usage the gateway asks for on every chunk (`continuous_usage_stats`) only where the client
+/// asked for it too, else `null` with `include_usage` and nothing without. Returns None for a
+/// chunk the client should not see (a usage-only chunk it did not ask for).
+pub fn for_client(
+    mut chunk: Map<String, Value>,
+    id: &str,
+    model: &str,
+    include_usage: bool,
+    continuous: bool,
+) -> Option<Map<String, Value>> {
     chunk.insert("id".into(), id.into());
     chunk.insert("model".into(), model.into());
     let usage_only = chunk.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
     if usage_only {
         return include_usage.then_some(chunk);
+    }
+    if continuous {
+        return Some(chunk);
     }
     if include_usage {
         chunk.insert("usage".into(), Value::Null);
@@ -210,10 +219,12 @@ mod tests {
     #[test]
     fn a_client_that_did_not_ask_for_usage_never_sees_it() {
         let chunk = json!({"id": "up", "model": "mdl_x", "choices": [{"index": 0}], "usage": {"prompt_tokens": 1}});
-        let out = for_client(chunk.as_object().unwrap().clone(), "chatcmpl-1", "ft:x", false).unwrap();
+        let out = for_client(chunk.as_object().unwrap().clone(), "chatcmpl-1", "ft:x", false, false).unwrap();
         assert_eq!((out["id"].as_str(), out["model"].as_str(), out.get("usage")), (Some("chatcmpl-1"), Some("ft:x"), None));
         let usage_only = json!({"choices": [], "usage": {"prompt_tokens": 1}});
-        assert!(for_client(usage_only.as_object().unwrap().clone(), "i", "m", false).is_none());
-        assert!(for_client(usage_only.as_object().unwrap().clone(), "i", "m", true).is_some());
+        assert!(for_client(usage_only.as_object().unwrap().clone(), "i", "m", false, false).is_none());
+        assert!(for_client(usage_only.as_object().unwrap().clone(), "i", "m", true, false).is_some());
+        let continuous = for_client(chunk.as_object().unwrap().clone(), "i", "m", false, true).unwrap();
+        assert_eq!(continuous["usage"]["prompt_tokens"], 1);
     }
 }

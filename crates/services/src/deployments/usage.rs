@@ -146,6 +146,11 @@ impl Services {
             "day" => ("day", 86_400_000, 30 * 86_400_000),
             other => return Err(ValidationError::new("bucket", format!("'{other}': use minute or day")).into()),
         };
+        for (field, value) in [("from", q.from), ("to", q.to)] {
+            if value.is_some_and(|v| v < 0) {
+                return Err(ValidationError::new(field, "must be Unix milliseconds, 0 or more").into());
+            }
+        }
         let to = q.to.unwrap_or_else(|| now_ms() + 1);
         let from = q.from.unwrap_or(to - span);
         if from >= to {

@@ -2,7 +2,6 @@
 //! this installation (weights in the blob store), and the built-in model imported at start.
 
 pub mod files;
-pub mod generate;
 mod hub;
 mod import;
 pub mod tokenizers;

@@ -30,6 +30,18 @@ pub enum KeysCommand {
         /// Expire the key after this many days; default: never.
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
+        /// Inference requests per minute (429 beyond).
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+        /// Inference tokens (prompt + completion) per minute.
+        #[arg(long)]
+        tokens_per_minute: Option<u64>,
+        /// Inference tokens per calendar month (UTC).
+        #[arg(long)]
+        monthly_tokens: Option<u64>,
+        /// The only deployments the key may call (repeatable, dep_…).
+        #[arg(long = "deployment", value_name = "DEPLOYMENT_ID")]
+        deployments: Vec<String>,
     },
     /// Show an API key (never its secret).
     Show { id: String },
@@ -63,8 +75,31 @@ pub async fn run(ctx: &Context, cmd: KeysCommand) -> Result<u8> {
                 paging::hint_more(&keys);
             }
         }
-        KeysCommand::Create { name, scopes, project, expires_in_days } => {
+        KeysCommand::Create {
+            name,
+            scopes,
+            project,
+            expires_in_days,
+            requests_per_minute,
+            tokens_per_minute,
+            monthly_tokens,
+            deployments,
+        } => {
             let mut body = json!({ "name": name });
+            let mut limits = json!({});
+            if let Some(n) = requests_per_minute {
+                limits["requests_per_minute"] = n.into();
+            }
+            if let Some(n) = tokens_per_minute {
+                limits["tokens_per_minute"] = n.into();
+            }
+            if let Some(n) = monthly_tokens {
+                limits["monthly_tokens"] = n.into();
+            }
+            if !deployments.is_empty() {
+                limits["deployment_ids"] = json!(deployments);
+            }
+            body["limits"] = limits;
             if !scopes.is_empty() {
                 body["scopes"] = json!(scopes);
             }

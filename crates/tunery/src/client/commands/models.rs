@@ -61,21 +61,6 @@ pub enum ModelsCommand {
     },
     /// Delete an imported base model (refused while a training job names it).
     Delete { id: String },
-    /// Answer prompts with a model, greedily, to see what fine-tuning changed: a fine-tuned
-    /// model (mdl_…) or a base model (bm_…). Needs the deploy_model permission.
-    #[command(group(clap::ArgGroup::new("input").required(true)))]
-    Generate {
-        id: String,
-        /// A user message to answer (repeat for several).
-        #[arg(long, group = "input")]
-        prompt: Vec<String>,
-        /// A JSONL file of prompts, one `{"messages": [...]}` per line (up to 20).
-        #[arg(long, group = "input", value_name = "FILE")]
-        prompts: Option<std::path::PathBuf>,
-        /// New tokens per answer (1 to 512).
-        #[arg(long, default_value_t = 64)]
-        max_new_tokens: u32,
-    },
     /// Download a fine-tuned model's files into a directory (checked against their SHA-256).
     Download {
         id: String,
@@ -273,23 +258,6 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
             }
         }
         ModelsCommand::Download { id, output } => download(ctx, &mut api, &id, &output).await?,
-        ModelsCommand::Generate { id, prompt, prompts, max_new_tokens } => {
-            let prompts = match prompts {
-                Some(file) => read_prompts(&file)?,
-                None => prompt.iter().map(|p| json!({"messages": [{"role": "user", "content": p}]})).collect(),
-            };
-            let body = json!({"prompts": prompts, "max_new_tokens": max_new_tokens});
-            let answer = api.post(&format!("/api/v1/models/{}/generate", seg(&id)), &body).await?;
-            if ctx.json {
-                output::json(&answer);
-            } else {
-                let outputs = answer["outputs"].as_array().cloned().unwrap_or_default();
-                for (p, out) in prompts.iter().zip(outputs) {
-                    let asked = p["messages"].as_array().and_then(|m| m.last()).map(|m| s(m, "content")).unwrap_or_default();
-                    println!("> {asked}\n{}\n", out.as_str().unwrap_or(""));
-                }
-            }
-        }
         ModelsCommand::Delete { id } => {
             api.delete(&format!("/api/v1/base-models/{}", seg(&id))).await?;
             if !ctx.json {
