@@ -8,7 +8,7 @@ pub struct DeploymentRow {
     pub organization_id: String,
     pub project_id: Option<String>,
     pub name: String,
-    pub base_model_id: String,
+    pub base_model_id: Option<String>,
     pub model_id: Option<String>,
     /// `local` or `external`.
     pub backend: String,

@@ -24,9 +24,10 @@ pub struct DeploymentView {
     /// The name requests put in `model` (`POST /v1/chat/completions`).
     pub name: String,
     pub project_id: Option<String>,
-    /// The model served: a fine-tuned model (`mdl_…`) or a base model (`bm_…`).
-    pub model: String,
-    pub base_model_id: String,
+    /// The model served: a fine-tuned model (`mdl_…`) or a base model (`bm_…`); null for an
+    /// external deployment of another model.
+    pub model: Option<String>,
+    pub base_model_id: Option<String>,
     pub backend: BackendKind,
     pub endpoint: Option<EndpointView>,
     /// Wanted replicas (0: stopped).
@@ -46,7 +47,7 @@ pub struct DeploymentView {
 
 impl From<Deployment> for DeploymentView {
     fn from(d: Deployment) -> Self {
-        let model = d.model().to_string();
+        let model = d.model().map(str::to_string);
         let r = d.row;
         let endpoint = match (r.endpoint_url, r.endpoint_model) {
             (Some(url), Some(model)) => Some(EndpointView { url, model, has_api_key: r.endpoint_key.is_some() }),

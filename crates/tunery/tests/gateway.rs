@@ -64,6 +64,10 @@ impl Http {
         })
     }
 
+    fn metrics(&self) -> String {
+        self.rt.block_on(async { self.client.get(format!("{}/metrics", self.url)).send().await.unwrap().text().await.unwrap() })
+    }
+
     /// Starts a long streamed answer, reads its first bytes, and closes the connection.
     fn stream_and_hang_up(&self, key: &str, model: &str) {
         use std::io::{Read, Write};
@@ -166,6 +170,17 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     assert_eq!(ft_usage["prompt_tokens"], report["model_prompt_tokens"], "{ft_usage}");
     assert_eq!(ft_usage["completion_tokens"], report["model_completion_tokens"], "{ft_usage}");
     assert!(ft_usage["data"][0]["mean_time_to_first_token_ms"].as_f64().is_some(), "{ft_usage}");
+    // Prometheus: requests by deployment and status, tokens, nothing left in flight.
+    let metrics = Http::new(&url).metrics();
+    let line = |name: &str| metrics.lines().find(|l| l.starts_with(name)).map(|l| l.rsplit(' ').next().unwrap().to_string());
+    assert_eq!(
+        line(&format!("tunery_inference_requests_total{{deployment=\"{ft_name}\",status=\"200\"}}")).as_deref(),
+        Some("2"),
+        "{metrics}"
+    );
+    let completion = line(&format!("tunery_inference_tokens_total{{deployment=\"{ft_name}\",kind=\"completion\"}}"));
+    assert_eq!(completion, Some(report["model_completion_tokens"].to_string()), "{metrics}");
+    assert_eq!(line(&format!("tunery_inference_in_flight{{deployment=\"{ft_name}\"}}")).as_deref(), Some("0"), "{metrics}");
 
     // A key without the scope is refused (403).
     let http = Http::new(&url);

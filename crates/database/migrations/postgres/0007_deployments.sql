@@ -6,8 +6,9 @@ CREATE TABLE deployments (
     project_id TEXT REFERENCES projects(id),
     -- The name requests put in `model`; unique in the organization.
     name TEXT NOT NULL,
-    base_model_id TEXT NOT NULL REFERENCES base_models(id),
-    -- NULL: the base model itself; else the fine-tuned model served (an adapter over the base).
+    -- The model served: a base model, or a fine-tuned one (model_id) over its base; both NULL
+    -- for an external deployment that is not one of Tunery's models.
+    base_model_id TEXT REFERENCES base_models(id),
     model_id TEXT REFERENCES models(id),
     -- local | external
     backend TEXT NOT NULL,

@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::Caller;
+use crate::metrics::Metrics;
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -18,6 +19,7 @@ use services::deployments::request::{ChatCompletionRequest, CompletionRequest};
 use services::deployments::stream::{for_client, Assembler, Meter, SseData, SseLines};
 use services::deployments::{Admission, CompletionEndpoint, InferenceRecord, Prepared, Route, UpstreamReply};
 use services::{Principal, Services};
+use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 
@@ -27,7 +29,7 @@ use utoipa::ToSchema;
     responses((status = 200, body = Object, description = "a chat.completion, or text/event-stream of chat.completion.chunk"), (status = "default", body = ErrorBody)),
     security(("bearer" = ["deploy_model"])))]
 pub async fn chat_completions(State(app): State<AppState>, Caller(p): Caller, headers: HeaderMap, body: Bytes) -> Response {
-    complete(app.services, p, CompletionEndpoint::Chat, hops(&headers), body).await
+    complete(app, p, CompletionEndpoint::Chat, hops(&headers), body).await
 }
 
 /// Creates a text completion (OpenAI's legacy completions; `prompt` is one string).
@@ -35,7 +37,7 @@ pub async fn chat_completions(State(app): State<AppState>, Caller(p): Caller, he
     responses((status = 200, body = Object, description = "a text_completion, or text/event-stream of its chunks"), (status = "default", body = ErrorBody)),
     security(("bearer" = ["deploy_model"])))]
 pub async fn completions(State(app): State<AppState>, Caller(p): Caller, headers: HeaderMap, body: Bytes) -> Response {
-    complete(app.services, p, CompletionEndpoint::Completions, hops(&headers), body).await
+    complete(app, p, CompletionEndpoint::Completions, hops(&headers), body).await
 }
 
 /// The Tunery gateways the request passed already (0 from a client).
@@ -84,10 +86,13 @@ struct UsageGuard {
     meter: Meter,
     /// The limits the request was admitted under: its tokens are charged to them at the end.
     admission: Option<Admission>,
+    metrics: Arc<Metrics>,
+    /// The deployment's name once routed (counted in flight until the guard drops).
+    routed: Option<String>,
 }
 
 impl UsageGuard {
-    fn new(services: &Services, p: &Principal, endpoint: CompletionEndpoint, id: &str) -> UsageGuard {
+    fn new(services: &Services, metrics: Arc<Metrics>, p: &Principal, endpoint: CompletionEndpoint, id: &str) -> UsageGuard {
         let record = InferenceRecord {
             id: id.to_string(),
             organization_id: p.organization_id.clone(),
@@ -104,7 +109,21 @@ impl UsageGuard {
             error_code: Some("client_closed_request".into()),
             created_at: services::now_ms(),
         };
-        UsageGuard { services: services.clone(), record, started: Instant::now(), meter: Meter::default(), admission: None }
+        UsageGuard {
+            services: services.clone(),
+            record,
+            started: Instant::now(),
+            meter: Meter::default(),
+            admission: None,
+            metrics,
+            routed: None,
+        }
+    }
+
+    fn routed(&mut self, route: &Route) {
+        self.record.deployment_id = Some(route.deployment.row.id.clone());
+        self.metrics.in_flight(&route.deployment.row.name, 1);
+        self.routed = Some(route.deployment.row.name.clone());
     }
 
     fn elapsed_ms(&self) -> i64 {
@@ -139,6 +158,12 @@ impl Drop for UsageGuard {
         if let Some(admission) = &self.admission {
             self.services.charge_inference(admission, prompt + completion);
         }
+        if let Some(name) = &self.routed {
+            self.metrics.in_flight(name, -1);
+            let first = self.meter.first_token_ms.map(|ms| ms as f64 / 1000.0);
+            let status = u16::try_from(self.record.status).unwrap_or(0);
+            self.metrics.inference(name, status, (prompt, completion), self.started.elapsed().as_secs_f64(), first);
+        }
         self.services.record_inference(self.record.clone());
     }
 }
@@ -151,9 +176,10 @@ fn response_id(endpoint: CompletionEndpoint) -> String {
     format!("{prefix}-{}", services::random_id())
 }
 
-async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint, hops: u32, body: Bytes) -> Response {
+async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hops: u32, body: Bytes) -> Response {
+    let services = app.services;
     let id = response_id(endpoint);
-    let mut guard = UsageGuard::new(&services, &p, endpoint, &id);
+    let mut guard = UsageGuard::new(&services, app.metrics, &p, endpoint, &id);
     let body: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(o)) => o,
         Ok(_) => return guard.failed(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object")),
@@ -178,7 +204,7 @@ async fn complete(services: Services, p: Principal, endpoint: CompletionEndpoint
         }
         Err(e) => return guard.failed(e.into()),
     };
-    guard.record.deployment_id = Some(route.deployment.row.id.clone());
+    guard.routed(&route);
     let prepared = match services::deployments::prepare(endpoint, body, &route) {
         Ok(p) => p,
         Err(e) => return guard.failed(e.into()),

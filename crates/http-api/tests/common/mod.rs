@@ -369,7 +369,7 @@ pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_
         organization_id: org_id.into(),
         project_id: None,
         name: name.into(),
-        base_model_id: base_model_id.into(),
+        base_model_id: Some(base_model_id.into()),
         model_id: None,
         backend: "local".into(),
         endpoint_url: None,

@@ -86,7 +86,11 @@ impl Services {
     /// adapter's chat template travels with it (the tokenizer files saved beside it).
     async fn serving_plan(&self, row: &DeploymentRow) -> Result<(String, Option<String>, Vec<crate::models::StoredFile>)> {
         let mut conn = self.db().read().await?;
-        let base = crate::models::BaseModel::of(database::base_models::get_any(&mut conn, &row.base_model_id).await?)?;
+        let base_id = row
+            .base_model_id
+            .as_deref()
+            .ok_or_else(|| Error::Internal(format!("deployment {}: a local deployment without a model", row.id)))?;
+        let base = crate::models::BaseModel::of(database::base_models::get_any(&mut conn, base_id).await?)?;
         let Some(model_id) = &row.model_id else {
             return Ok((base.row.id.clone(), None, base.files));
         };

@@ -101,13 +101,13 @@ impl BackendKind {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDeployment {
-    /// The model to serve: a base model (`bm_…`) or a fine-tuned model (`mdl_…`). For an
-    /// external backend, the model whose name and access the deployment takes (the weights are
-    /// the upstream's).
+    /// The model to serve: a base model (`bm_…`) or a fine-tuned model (`mdl_…`); needed for
+    /// the local backend (else 422). An external deployment may name the Tunery model its
+    /// upstream serves, or none.
     #[schema(pattern = "^(bm|mdl)_[0-9a-f]{24}$")]
-    pub model: String,
+    pub model: Option<String>,
     /// The name requests put in `model` (unique in the organization). Default: the fine-tuned
-    /// model's `ft:` name, or the base model's name.
+    /// model's `ft:` name, or the base model's name; needed without a model (else 422).
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")]
     pub name: Option<String>,
     /// Deploy inside this project (its members may call it).
@@ -174,9 +174,10 @@ impl Deployment {
         Ok(Deployment { row, backend, defaults })
     }
 
-    /// The model it serves: the fine-tuned model's id, else the base model's.
-    pub fn model(&self) -> &str {
-        self.row.model_id.as_deref().unwrap_or(&self.row.base_model_id)
+    /// The model it serves: the fine-tuned model's id, else the base model's (none for an
+    /// external deployment of another model).
+    pub fn model(&self) -> Option<&str> {
+        self.row.model_id.as_deref().or(self.row.base_model_id.as_deref())
     }
 }
 
@@ -276,8 +277,20 @@ impl Services {
         new.defaults.check()?;
         let replicas = check_replicas(new.replicas)?;
         let idle_timeout_s = check_idle_timeout("idle_timeout_s", new.idle_timeout_s, false)?;
-        let (base_model_id, model_id, default_name) = self.deployable(principal, &new.model).await?;
-        let name = check_name(new.name.as_deref().unwrap_or(&default_name))?;
+        let (base_model_id, model_id, default_name) = match (&new.model, new.backend) {
+            (Some(model), _) => {
+                let (base, model, name) = self.deployable(principal, model).await?;
+                (Some(base), model, Some(name))
+            }
+            (None, BackendKind::External) => (None, None, None),
+            (None, BackendKind::Local) => {
+                return Err(ValidationError::unprocessable("model", "a local deployment serves a model: give its id (bm_… or mdl_…)").into())
+            }
+        };
+        let name = match new.name.as_deref().or(default_name.as_deref()) {
+            Some(name) => check_name(name)?,
+            None => return Err(ValidationError::unprocessable("name", "name a deployment that serves no Tunery model").into()),
+        };
         let (endpoint_url, endpoint_model, endpoint_key) = match (new.backend, new.endpoint) {
             (BackendKind::Local, None) => {
                 if self.settings().training.runtime.is_none() {

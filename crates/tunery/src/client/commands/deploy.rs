@@ -50,8 +50,9 @@ pub enum DeployCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// The model: a fine-tuned model (mdl_…) or a base model (bm_…).
-    pub model: String,
+    /// The model: a fine-tuned model (mdl_…) or a base model (bm_…); with --external-url, the
+    /// Tunery model the external server serves, if any.
+    pub model: Option<String>,
     /// The name requests use as `model` [default: ft:… for a fine-tuned model, the base model's name].
     #[arg(long)]
     pub name: Option<String>,
@@ -131,7 +132,10 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
     let mut api = ctx.authenticated()?;
     match cmd {
         DeployCommand::Create(a) => {
-            let mut body = json!({"model": a.model, "replicas": if a.stopped { 0 } else { 1 }});
+            let mut body = json!({"replicas": if a.stopped { 0 } else { 1 }});
+            if let Some(model) = &a.model {
+                body["model"] = model.clone().into();
+            }
             let mut defaults = json!({});
             if let Some(t) = a.max_tokens {
                 defaults["max_tokens"] = t.into();
