@@ -653,5 +653,8 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: stopping the servers", file=sys.stderr)
+        sys.exit(130)
     finally:
         stop_everything()

@@ -643,3 +643,30 @@ def test_a_failed_peft_load_leaves_the_model_as_it_was(tiny_model_dir, adapters,
     assert "peft_config" not in vars(aset.model)
     aset.load("a2", adapters["a2"])  # a first adapter again, after the last was unloaded
     assert list(aset.peft.peft_config) == ["a2"]
+
+
+def test_the_server_stops_when_the_process_that_started_it_is_gone(tiny_model_dir, tmp_path):
+    """A Tunery server that is killed cannot stop its backends: they notice their parent is
+    gone and stop by themselves, so none is left holding a model in memory."""
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"spec_version": 1, "model_path": tiny_model_dir, "model_name": BASE, "device": "cpu", "threads": 1}))
+    parent = (
+        "import os, subprocess, sys\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'tunery_runtime', 'serve', '--spec', {str(spec)!r}, '--workdir', {str(tmp_path / 'w')!r}],"
+        " stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)\n"
+        "print(p.pid, p.stdout.readline().decode().strip(), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME)}
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    pid, ready = out.split(" ", 1)
+    assert json.loads(ready)["event"] == "ready", out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(int(pid), signal.SIGKILL)
+    raise AssertionError("the server outlived the process that started it")

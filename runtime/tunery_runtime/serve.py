@@ -471,8 +471,20 @@ def _context_length(model: Any, tokenizer: Any) -> int:
     return value if isinstance(value, int) and 0 < value < 10**7 else 2048
 
 
+def _emit_last(emitter: Any, kind: str, **fields: Any) -> None:
+    """The last event: a server that went away leaves no reader (a broken pipe is no reason
+    to stay alive)."""
+    try:
+        emitter.emit(kind, **fields)
+    except OSError:
+        pass
+
+
 def run_serve(spec: ServeSpec, workdir: str, emitter: Any) -> int:
     stop = threading.Event()
+    # The Tunery server that started this process: when it is gone (killed, crashed), nobody
+    # routes requests here any more and its next start brings up a new backend, so stop.
+    parent = os.getppid()
 
     def on_signal(signum: int, _frame: Any) -> None:
         if not stop.is_set():
@@ -511,6 +523,13 @@ def run_serve(spec: ServeSpec, workdir: str, emitter: Any) -> int:
         if not engine.thread.is_alive():
             server.shutdown()
             raise RuntimeFailure("internal", "the engine thread died; see stderr")
+        if os.getppid() != parent:
+            log.warning("the process that started this server (pid %d) is gone: stopping", parent)
+            stop.set()
+    # Whatever happens below, the process ends within the grace period.
+    watchdog = threading.Timer(15.0, lambda: os._exit(75))
+    watchdog.daemon = True
+    watchdog.start()
 
     server.shutdown()  # no new connections; handlers in flight go on
     server.server_close()
@@ -519,5 +538,5 @@ def run_serve(spec: ServeSpec, workdir: str, emitter: Any) -> int:
     while served.active and time.monotonic() < deadline:
         time.sleep(0.02)
     engine.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    emitter.emit("stopped", step=0, checkpoint=None)
+    _emit_last(emitter, "stopped", step=0, checkpoint=None)
     return 75

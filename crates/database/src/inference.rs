@@ -18,13 +18,15 @@ pub struct InferenceRow {
     pub status: i64,
     pub error_code: Option<String>,
     pub created_at: i64,
+    /// The traffic split (A/B test) that chose the deployment, if any.
+    pub split_id: Option<String>,
 }
 
 /// Inserts a batch of rows (one statement each, in the caller's transaction).
 pub async fn insert_all(conn: &mut Conn, rows: &[InferenceRow]) -> Result<()> {
     for r in rows {
         sqlx::query(
-            "INSERT INTO inference_requests (id, organization_id, deployment_id, api_key_id, user_id, model, endpoint, prompt_tokens, completion_tokens, time_to_first_token_ms, latency_ms, status, error_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO inference_requests (id, organization_id, deployment_id, api_key_id, user_id, model, endpoint, prompt_tokens, completion_tokens, time_to_first_token_ms, latency_ms, status, error_code, created_at, split_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&r.id)
         .bind(&r.organization_id)
@@ -40,6 +42,7 @@ pub async fn insert_all(conn: &mut Conn, rows: &[InferenceRow]) -> Result<()> {
         .bind(r.status)
         .bind(&r.error_code)
         .bind(r.created_at)
+        .bind(&r.split_id)
         .execute(&mut *conn)
         .await?;
     }
@@ -100,5 +103,75 @@ pub async fn key_tokens_since(conn: &mut Conn, api_key_id: &str, from: i64) -> R
     .bind(api_key_id)
     .bind(from)
     .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// One request's row, for feedback (in the organization).
+pub async fn get(conn: &mut Conn, org_id: &str, id: &str) -> Result<Option<InferenceRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, organization_id, deployment_id, api_key_id, user_id, model, endpoint, prompt_tokens, completion_tokens, time_to_first_token_ms, latency_ms, status, error_code, created_at, split_id FROM inference_requests WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedbackRow {
+    pub response_id: String,
+    pub organization_id: String,
+    pub score: f64,
+    pub kind: String,
+    pub comment: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// Records feedback on an answer, replacing an earlier one.
+pub async fn put_feedback(conn: &mut Conn, f: &FeedbackRow) -> Result<()> {
+    sqlx::query("DELETE FROM inference_feedback WHERE response_id = $1").bind(&f.response_id).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO inference_feedback (response_id, organization_id, score, kind, comment, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&f.response_id)
+    .bind(&f.organization_id)
+    .bind(f.score)
+    .bind(&f.kind)
+    .bind(&f.comment)
+    .bind(&f.created_by)
+    .bind(f.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Per deployment of a traffic split: requests, errors, latency, and the feedback received.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VariantFigures {
+    pub deployment_id: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub latency_ms_sum: i64,
+    pub ratings: i64,
+    pub score_sum: f64,
+    pub score_square_sum: f64,
+}
+
+pub async fn split_figures(conn: &mut Conn, org_id: &str, split_id: &str) -> Result<Vec<VariantFigures>> {
+    Ok(sqlx::query_as(
+        "SELECT r.deployment_id AS deployment_id, COUNT(*) AS requests, \
+         CAST(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+         CAST(SUM(r.latency_ms) AS BIGINT) AS latency_ms_sum, \
+         COUNT(f.response_id) AS ratings, \
+         CAST(COALESCE(SUM(f.score), 0) AS DOUBLE PRECISION) AS score_sum, \
+         CAST(COALESCE(SUM(f.score * f.score), 0) AS DOUBLE PRECISION) AS score_square_sum \
+         FROM inference_requests r LEFT JOIN inference_feedback f ON f.response_id = r.id \
+         WHERE r.organization_id = $1 AND r.split_id = $2 AND r.deployment_id IS NOT NULL \
+         GROUP BY r.deployment_id ORDER BY r.deployment_id",
+    )
+    .bind(org_id)
+    .bind(split_id)
+    .fetch_all(&mut *conn)
     .await?)
 }

@@ -21,6 +21,7 @@ pub mod operations;
 pub mod organizations;
 pub mod projects;
 pub mod sessions;
+pub mod traffic;
 pub mod uploads;
 pub mod users;
 

@@ -20,6 +20,7 @@ pub enum IdKind {
     Job,
     Checkpoint,
     Deployment,
+    TrafficSplit,
 }
 
 impl IdKind {
@@ -41,6 +42,7 @@ impl IdKind {
             IdKind::Job => "job",
             IdKind::Checkpoint => "ckpt",
             IdKind::Deployment => "dep",
+            IdKind::TrafficSplit => "ab",
         }
     }
 }

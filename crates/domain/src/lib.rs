@@ -15,6 +15,7 @@ pub mod model_spec;
 pub mod permissions;
 pub mod rate_limit;
 pub mod schema;
+pub mod stats;
 pub mod training;
 pub mod validate;
 pub mod visibility;

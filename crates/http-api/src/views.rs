@@ -363,6 +363,7 @@ list_view!(JobList, JobView);
 list_view!(CheckpointList, CheckpointView);
 list_view!(ModelList, ModelView);
 
-pub use crate::views_deployments::{DeploymentEventView, DeploymentView, UsageView};
+pub use crate::views_deployments::{DeploymentEventView, DeploymentView, SplitResultsView, SplitView, UsageView};
 list_view!(DeploymentList, DeploymentView);
+list_view!(SplitList, SplitView);
 list_view!(DeploymentEventList, DeploymentEventView);

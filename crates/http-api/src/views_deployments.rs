@@ -4,6 +4,7 @@ use crate::views::stored_json;
 use database::deployments::DeploymentEventRow;
 use database::inference::UsageBucket;
 use serde::Serialize;
+use services::deployments::traffic::{Split, SplitReadout, Sticky, Variant};
 use services::deployments::{BackendKind, Deployment, GenerationDefaults, UsageReport};
 use utoipa::ToSchema;
 
@@ -162,5 +163,92 @@ impl From<UsageReport> for UsageView {
             total_tokens: sum(|b| b.total_tokens),
             data,
         }
+    }
+}
+
+/// A traffic split (online A/B test).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SplitView {
+    pub id: String,
+    pub object: &'static str,
+    /// The name clients put in `model`.
+    pub name: String,
+    pub project_id: Option<String>,
+    /// The deployments and their weights; the first is the control.
+    pub variants: Vec<Variant>,
+    pub sticky: Sticky,
+    pub active: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Split> for SplitView {
+    fn from(s: Split) -> Self {
+        let r = s.row;
+        SplitView {
+            id: r.id,
+            object: "traffic_split",
+            name: r.name,
+            project_id: r.project_id,
+            variants: s.variants,
+            sticky: s.sticky,
+            active: r.active != 0,
+            created_by: r.created_by,
+            created_at: r.created_at / 1000,
+            updated_at: r.updated_at / 1000,
+        }
+    }
+}
+
+/// How one variant did, and how its ratings compare with the control's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantResultView {
+    pub deployment_id: String,
+    pub weight: u32,
+    pub requests: i64,
+    pub errors: i64,
+    pub error_rate: Option<f64>,
+    pub mean_latency_ms: Option<f64>,
+    /// Feedback received (thumbs up = 1, down = 0, or a 0–1 score).
+    pub ratings: u64,
+    pub mean_rating: Option<f64>,
+    /// Mean rating minus the control's (null for the control or with too few ratings).
+    pub difference: Option<f64>,
+    pub z: Option<f64>,
+    /// Two-sided p-value of the difference (normal approximation, from 10 ratings per side).
+    pub p_value: Option<f64>,
+}
+
+/// A traffic split's results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SplitResultsView {
+    pub object: &'static str,
+    pub split: SplitView,
+    pub variants: Vec<VariantResultView>,
+    /// Which variant is better, or that there is no evidence yet, in words.
+    pub conclusion: String,
+}
+
+impl From<SplitReadout> for SplitResultsView {
+    fn from(r: SplitReadout) -> Self {
+        let variants = r
+            .variants
+            .into_iter()
+            .map(|v| VariantResultView {
+                error_rate: (v.requests > 0).then(|| v.errors as f64 / v.requests as f64),
+                mean_rating: v.ratings.mean(),
+                ratings: v.ratings.n,
+                difference: v.comparison.map(|c| c.difference),
+                z: v.comparison.map(|c| c.z).filter(|z| z.is_finite()),
+                p_value: v.comparison.map(|c| c.p_value),
+                deployment_id: v.deployment_id,
+                weight: v.weight,
+                requests: v.requests,
+                errors: v.errors,
+                mean_latency_ms: v.mean_latency_ms,
+            })
+            .collect();
+        SplitResultsView { object: "traffic_split.results", split: r.split.into(), variants, conclusion: r.conclusion }
     }
 }

@@ -71,6 +71,12 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "create_estimate" => json!({"catalog_repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "dataset_tokens": 1000}),
         "create_deployment" => json!({"model": "{base_model_id}", "name": format!("dep-{n}"), "replicas": 0}),
         "update_deployment" => json!({"idle_timeout_s": 0}),
+        "create_split" => {
+            json!({"name": format!("split-{n}"), "variants": [{"deployment_id": "{deployment_id}", "weight": 1}, {"deployment_id": "{deployment_id_2}", "weight": 3}]})
+        }
+        "update_split" => json!({"active": false}),
+        // No such answer: callers who may give feedback get 404, others 403.
+        "give_feedback" => json!({"response_id": "chatcmpl-none", "rating": "up"}),
         // The fixture's deployment is stopped: callers who may call it get 409, others 403.
         "chat_completions" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
         "completions" => json!({"model": "fixture-deployment", "prompt": "Hi", "max_tokens": 1}),
@@ -102,6 +108,9 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let operation = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/preprocess"), &root, convert).await.id();
     let (base_model, job, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
     let deployment = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment").await;
+    let deployment_2 = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment-2").await;
+    let variants = json!([{"deployment_id": deployment, "weight": 1}, {"deployment_id": deployment_2, "weight": 1}]);
+    let split = app.post("/api/v1/traffic-splits", &root, json!({"name": "fixture-split", "variants": variants})).await.id();
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -124,6 +133,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("job_id", job),
         ("model_id", model),
         ("deployment_id", deployment),
+        ("deployment_id_2", deployment_2),
+        ("split_id", split),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

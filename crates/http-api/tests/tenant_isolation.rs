@@ -31,6 +31,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let operation_a = app.post(&format!("/api/v1/datasets/{dataset_a}/versions/1/preprocess"), &root, convert).await.id();
         let (base_model_a, job_a, model_a) = common::insert_training_rows(&app, &org_a, &root_id, &dataset_a).await;
         let deployment_a = common::insert_deployment(&app, &org_a, &root_id, &base_model_a, "a-secret-model").await;
+        let deployment_a2 = common::insert_deployment(&app, &org_a, &root_id, &base_model_a, "a-secret-model-2").await;
+        let variants = json!([{"deployment_id": deployment_a, "weight": 1}, {"deployment_id": deployment_a2, "weight": 1}]);
+        let split_a = app.post("/api/v1/traffic-splits", &root, json!({"name": "a-secret-split", "variants": variants})).await.id();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -48,6 +51,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("job_id", &job_a),
             ("model_id", &model_a),
             ("deployment_id", &deployment_a),
+            ("split_id", &split_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -81,6 +85,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/jobs",
             "/api/v1/models",
             "/api/v1/deployments",
+            "/api/v1/traffic-splits",
             "/v1/models",
         ] {
             let a = app.get(list, &admin_b).await;
@@ -91,9 +96,11 @@ async fn other_organizations_ids_answer_404_everywhere() {
         }
         app.get(&format!("/api/v1/api-keys?user_id={user_a}"), &admin_b).await.expect(200);
         // The gateway: A's deployment name is no model of B's, and A's usage is not B's.
-        let chat = json!({"model": "a-secret-model", "messages": [{"role": "user", "content": "Hi"}]});
-        let a = app.post("/v1/chat/completions", &admin_b, chat).await;
-        assert_eq!((a.status.as_u16(), a.code()), (404, "model_not_found"), "{}", a.body);
+        for model in ["a-secret-model", "a-secret-split"] {
+            let chat = json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]});
+            let a = app.post("/v1/chat/completions", &admin_b, chat).await;
+            assert_eq!((a.status.as_u16(), a.code()), (404, "model_not_found"), "{}", a.body);
+        }
         let usage = app.get(&format!("/api/v1/usage?deployment_id={deployment_a}"), &admin_b).await;
         assert_eq!(usage.expect(200)["requests"], 0);
         app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);
@@ -121,6 +128,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "complete_upload" => json!({"part_numbers": [1], "sha256": "0".repeat(64), "dataset": {"name": "stolen"}}),
         "resume_job" => json!({}),
         "update_deployment" => json!({"replicas": 1}),
+        "update_split" => json!({"active": false}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

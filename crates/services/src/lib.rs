@@ -82,6 +82,7 @@ impl Services {
         database::instance::ensure(tx.conn(), now_ms()).await?;
         tx.commit().await?;
         let keys = keys::DerivedKeys::from_keyring(&blobs.keyring());
+        let usage = deployments::UsageRecorder::start(db.clone());
         let services = Services {
             inner: Arc::new(Inner {
                 db,
@@ -99,7 +100,7 @@ impl Services {
                 queue: training::Queue::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
                 backends: deployments::LocalBackends::default(),
-                usage: deployments::UsageRecorder::default(),
+                usage,
                 counters: std::sync::OnceLock::new(),
                 http: reqwest::Client::builder()
                     .user_agent(concat!("tunery/", env!("CARGO_PKG_VERSION")))

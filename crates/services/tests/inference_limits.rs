@@ -14,10 +14,7 @@ const PASSWORD: &str = "correct horse battery";
 async fn open(test_db: &TestDb) -> Services {
     let db = database::Db::connect(&test_db.url, 8).await.unwrap();
     db.migrate().await.unwrap();
-    let s = Services::new(db, test_db.blob_store(), Settings::default()).await.unwrap();
-    let writer = s.clone();
-    tokio::spawn(async move { writer.run_usage_writer().await });
-    s
+    Services::new(db, test_db.blob_store(), Settings::default()).await.unwrap()
 }
 
 fn ctx() -> RequestContext {
@@ -113,6 +110,7 @@ async fn tokens_per_minute_and_the_monthly_quota_refuse_once_used() {
         status: 200,
         error_code: None,
         created_at: now,
+        split_id: None,
     };
     s.record_inference(row(1));
     s.record_inference(row(2));

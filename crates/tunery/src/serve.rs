@@ -183,11 +183,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Serving: the usage writer, deployments that were serving started again, and idle ones
-/// scaled to zero (checked every second).
+/// Serving: deployments that were serving started again, and idle ones scaled to zero
+/// (checked every second).
 async fn spawn_serving(services: services::Services) -> anyhow::Result<()> {
-    let writer = services.clone();
-    tokio::spawn(async move { writer.run_usage_writer().await });
     services.restore_deployments().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));

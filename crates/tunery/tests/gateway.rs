@@ -64,6 +64,16 @@ impl Http {
         })
     }
 
+    /// A JSON request with a key: (status, body, the deployment that answered).
+    fn call(&self, key: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value, Option<String>) {
+        self.rt.block_on(async {
+            let r = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let deployment = r.headers().get("tunery-deployment").map(|v| v.to_str().unwrap().to_string());
+            (status, r.json().await.unwrap_or(Value::Null), deployment)
+        })
+    }
+
     fn metrics(&self) -> String {
         self.rt.block_on(async { self.client.get(format!("{}/metrics", self.url)).send().await.unwrap().text().await.unwrap() })
     }
@@ -190,6 +200,64 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let (status, _) = http.chat(&secret, &ft_name);
     assert_eq!(status, 200);
 
+    // Online A/B: 70/30 between the fine-tune and the base, a fresh draw per request; answers
+    // of the fine-tune rated up and of the base down, and the readout says which is better.
+    let base_id = base_dep["id"].as_str().unwrap();
+    let split = cli.json(&[
+        "deploy",
+        "split",
+        "create",
+        "greeter",
+        "--variant",
+        &format!("{ft_id}=7"),
+        "--variant",
+        &format!("{base_id}=3"),
+        "--sticky",
+        "none",
+    ]);
+    let split_id = split["id"].as_str().unwrap();
+    let ask = json!({"model": "greeter", "messages": [{"role": "user", "content": "1?"}], "max_tokens": 1});
+    let mut served = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..100 {
+        let (status, body, deployment) = http.call(&secret, reqwest::Method::POST, "/v1/chat/completions", ask.clone());
+        assert_eq!(status, 200, "{body}");
+        let deployment = deployment.expect("the tunery-deployment header");
+        let rating = if deployment == ft_name { "up" } else { "down" };
+        let feedback = json!({"response_id": body["id"], "rating": rating});
+        assert_eq!(http.call(&secret, reqwest::Method::POST, "/api/v1/feedback", feedback).0, 204);
+        *served.entry(deployment).or_default() += 1;
+    }
+    // 70 of 100 expected: ±4.6 standard deviations still refuses a broken split.
+    let to_ft = served.get(&ft_name).copied().unwrap_or(0);
+    assert!((49..=91).contains(&to_ft), "{served:?}");
+    let results = cli.json(&["deploy", "split", "show", split_id]);
+    let variants = results["variants"].as_array().unwrap();
+    assert_eq!(
+        (variants[0]["requests"].as_u64(), variants[1]["requests"].as_u64()),
+        (Some(to_ft as u64), Some(100 - to_ft as u64)),
+        "{results}"
+    );
+    assert_eq!((variants[0]["mean_rating"].as_f64(), variants[1]["mean_rating"].as_f64()), (Some(1.0), Some(0.0)), "{results}");
+    assert!(variants[1]["p_value"].as_f64().unwrap() < 0.05, "{results}");
+    assert!(results["conclusion"].as_str().unwrap().contains(&format!("{base_id} is rated worse than {ft_id}")), "{results}");
+    // Sticky per key: every request of one key reaches one variant.
+    cli.ok(&["deploy", "split", "delete", split_id]);
+    cli.json(&[
+        "deploy",
+        "split",
+        "create",
+        "greeter",
+        "--variant",
+        &format!("{ft_id}=1"),
+        "--variant",
+        &format!("{base_id}=1"),
+        "--sticky",
+        "key",
+    ]);
+    let reached: std::collections::BTreeSet<String> =
+        (0..10).map(|_| http.call(&secret, reqwest::Method::POST, "/v1/chat/completions", ask.clone()).2.unwrap()).collect();
+    assert_eq!(reached.len(), 1, "{reached:?}");
+
     // A key limited to 3 requests a minute and to the fine-tune: the base model is no model of
     // this key's, and the fourth request is refused with Retry-After.
     let limited =
@@ -214,12 +282,9 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
 
     // A client that goes away mid-stream: recorded with the tokens generated until then.
     let usage_of = |u: &Value| u["completion_tokens"].as_i64().unwrap();
-    let before = usage_of(&wait_json(
-        &cli,
-        &["usage", "--key", &key_id, "--bucket", "minute"],
-        |u| u["requests"] == report["requests"].as_i64().unwrap() + 1,
-        10,
-    ));
+    // The key's requests so far: the client's, one chat, 100 through the split, 10 sticky ones.
+    let made = report["requests"].as_i64().unwrap() + 1 + 100 + 10;
+    let before = usage_of(&wait_json(&cli, &["usage", "--key", &key_id, "--bucket", "minute"], |u| u["requests"] == made, 10));
     http.stream_and_hang_up(&secret, &ft_name);
     let gone = wait_json(&cli, &["usage", "--key", &key_id, "--bucket", "minute"], |u| u["errors"] == 4, 10);
     let generated = usage_of(&gone) - before;
@@ -299,4 +364,14 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let (status, body) = http.chat(&secret, "loop");
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("points back at itself"), "{body}");
+
+    // A killed server leaves no serving process behind: they notice and stop.
+    let needle = data.path().join("work").display().to_string();
+    assert!(!processes(&needle).is_empty());
+    drop(srv);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !processes(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "serving processes outlived the server: {:?}", processes(&needle));
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

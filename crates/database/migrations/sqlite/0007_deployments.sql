@@ -74,3 +74,37 @@ ALTER TABLE api_keys ADD COLUMN monthly_tokens INTEGER;
 ALTER TABLE api_keys ADD COLUMN deployment_ids TEXT;
 ALTER TABLE organizations ADD COLUMN inference_requests_per_minute INTEGER;
 ALTER TABLE organizations ADD COLUMN inference_tokens_per_minute INTEGER;
+
+-- Online A/B tests: a name clients call that splits its traffic across deployments by weight
+-- (sticky per user or key when asked), with feedback on the answers.
+CREATE TABLE traffic_splits (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    project_id TEXT REFERENCES projects(id),
+    -- The name requests put in `model`; never a deployment's name too.
+    name TEXT NOT NULL,
+    -- JSON list of {deployment_id, weight}.
+    variants TEXT NOT NULL,
+    -- none | user | key
+    sticky TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    created_by TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX traffic_splits_name ON traffic_splits(organization_id, name);
+ALTER TABLE inference_requests ADD COLUMN split_id TEXT;
+CREATE INDEX inference_requests_split ON inference_requests(split_id, deployment_id);
+
+-- Feedback on an answer (one per answer; a later one replaces it): thumbs up (1) or down (0),
+-- or a score normalised to 0–1.
+CREATE TABLE inference_feedback (
+    response_id TEXT PRIMARY KEY REFERENCES inference_requests(id),
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    score DOUBLE PRECISION NOT NULL,
+    -- thumbs | score
+    kind TEXT NOT NULL,
+    comment TEXT,
+    created_by TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);

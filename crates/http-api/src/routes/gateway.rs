@@ -45,6 +45,9 @@ fn hops(headers: &HeaderMap) -> u32 {
     headers.get(services::deployments::HOPS_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// The response header naming the deployment that answered.
+const DEPLOYMENT_HEADER: &str = "tunery-deployment";
+
 /// One model the caller may call.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenAiModel {
@@ -108,6 +111,7 @@ impl UsageGuard {
             status: 499,
             error_code: Some("client_closed_request".into()),
             created_at: services::now_ms(),
+            split_id: None,
         };
         UsageGuard {
             services: services.clone(),
@@ -194,7 +198,7 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
         Ok(a) => a,
         Err(e) => return guard.failed(e.into()),
     };
-    let limit_headers = admission.headers.clone();
+    let mut limit_headers: Vec<(&'static str, String)> = admission.headers.clone();
     guard.admission = Some(admission);
     let route = match services.route(&p, &model).await {
         Ok(r) => r,
@@ -205,6 +209,9 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
         Err(e) => return guard.failed(e.into()),
     };
     guard.routed(&route);
+    guard.record.split_id = route.split_id.clone();
+    // Which deployment answered (the variant, when `model` names a traffic split).
+    limit_headers.push((DEPLOYMENT_HEADER, route.deployment.row.name.clone()));
     let prepared = match services::deployments::prepare(endpoint, body, &route) {
         Ok(p) => p,
         Err(e) => return guard.failed(e.into()),

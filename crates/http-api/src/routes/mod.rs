@@ -13,6 +13,7 @@ pub mod models;
 pub mod organizations;
 pub mod projects;
 pub mod system;
+pub mod traffic;
 pub mod uploads;
 pub mod users;
 

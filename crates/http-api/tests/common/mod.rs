@@ -365,7 +365,10 @@ pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, da
 pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_model_id: &str, name: &str) -> String {
     let now = services::now_ms();
     let row = database::deployments::DeploymentRow {
-        id: format!("dep_fixture{}", &base_model_id[base_model_id.len() - 14..]),
+        id: {
+            use sha2::Digest;
+            format!("dep_{}", &hex::encode(sha2::Sha256::digest(format!("{base_model_id}/{name}")))[..24])
+        },
         organization_id: org_id.into(),
         project_id: None,
         name: name.into(),

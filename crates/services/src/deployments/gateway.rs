@@ -64,6 +64,8 @@ pub struct UpstreamReply {
 pub struct Route {
     pub deployment: Deployment,
     pub upstream: Upstream,
+    /// The traffic split that chose the deployment, when `model` named one.
+    pub split_id: Option<String>,
 }
 
 /// What the client asked for, read from its body before it is forwarded.
@@ -168,9 +170,19 @@ impl Services {
     /// where it lives); an idle one is started first (cold start). 404 for a name the caller
     /// cannot see, 409 for a stopped deployment, 503 for a failed one.
     pub async fn route(&self, principal: &Principal, model: &str) -> Result<Route> {
-        let row = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model)
-            .await
-            .map_err(|_| Error::NotFound("model"))?;
+        let (row, split_id) = match self.route_split(principal, model).await? {
+            Some((split_id, deployment_id)) => {
+                let row = database::deployments::get(&mut *self.db().read().await?, &principal.organization_id, &deployment_id).await;
+                (
+                    row.map_err(|_| Error::Conflict(format!("traffic split {model} names deployment {deployment_id}, which is gone")))?,
+                    Some(split_id),
+                )
+            }
+            None => {
+                let row = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model).await;
+                (row.map_err(|_| Error::NotFound("model"))?, None)
+            }
+        };
         match self.check_deployment_access(principal, &row, Permission::DeployModel).await {
             Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
             other => other?,
@@ -190,7 +202,7 @@ impl Services {
                 BackendKind::Local => self.local_upstream(&deployment).await?,
             },
         };
-        Ok(Route { deployment, upstream })
+        Ok(Route { deployment, upstream, split_id })
     }
 
     /// A local deployment's upstream: its running backend, else a (cold) start.

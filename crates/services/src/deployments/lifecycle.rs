@@ -361,8 +361,23 @@ impl Services {
         Ok(())
     }
 
-    /// At server start: deployments that were serving start again; idle ones wait for a request.
+    /// At server start: serving processes a dead server left behind are stopped (they stop by
+    /// themselves once they notice, within a second; this makes sure) and their work
+    /// directories removed; then deployments that were serving start again, and idle ones wait
+    /// for a request.
     pub async fn restore_deployments(&self) -> Result<()> {
+        let work = &self.settings().training.work_dir;
+        for entry in std::fs::read_dir(work).into_iter().flatten().flatten() {
+            if !entry.file_name().to_string_lossy().starts_with("serve-") {
+                continue;
+            }
+            let dir = entry.path();
+            for pid in executors::local::processes_in(&dir) {
+                tracing::warn!(pid, dir = %dir.display(), "stopping a serving process an earlier server left running");
+                executors::local::stop_orphan(pid, &dir, Duration::from_secs(10)).await;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let wanted = database::deployments::wanted(&mut *self.db().read().await?).await?;
         for row in wanted {
             if matches!(row.state.as_str(), state::READY | state::STARTING) {

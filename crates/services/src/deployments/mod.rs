@@ -10,6 +10,7 @@ mod limits;
 mod local;
 pub mod request;
 pub mod stream;
+pub mod traffic;
 mod usage;
 
 pub(crate) use gateway::endpoint_allowed;
@@ -198,7 +199,7 @@ pub fn fine_tuned_name(base_name: &str, organization: &str, model_name: &str, mo
 
 const NAME_PATTERN_MAX: usize = 200;
 
-fn check_name(name: &str) -> Result<String> {
+pub(crate) fn check_name(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= NAME_PATTERN_MAX
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -336,6 +337,9 @@ impl Services {
             updated_at: now,
         };
         let mut tx = self.db().begin_write().await?;
+        if database::traffic::by_name(tx.conn(), &row.organization_id, &row.name).await?.is_some() {
+            return Err(Error::Conflict(format!("a traffic split is named {}: a deployment needs a name of its own", row.name)));
+        }
         database::deployments::insert(tx.conn(), &row).await?;
         database::deployments::append_event(tx.conn(), &row.id, "created", now, &serde_json::json!({"replicas": replicas}).to_string())
             .await?;
@@ -480,6 +484,10 @@ impl Services {
         let d = self.deployment_with(principal, id, Permission::DeployModel).await?;
         let mut tx = self.db().begin_write().await?;
         database::deployments::lock(tx.conn(), id).await?;
+        let splits = database::traffic::using_deployment(tx.conn(), &principal.organization_id, id).await?;
+        if let Some(s) = splits.first() {
+            return Err(Error::Conflict(format!("traffic split {} sends requests to this deployment: change or delete it first", s.name)));
+        }
         database::deployments::delete(tx.conn(), id).await?;
         let event =
             AuditEvent::by(principal, "deployment.delete").target("deployment", id).details(serde_json::json!({"name": d.row.name}));

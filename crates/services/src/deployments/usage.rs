@@ -15,10 +15,10 @@ pub type InferenceRecord = InferenceRow;
 /// Rows written per transaction at most.
 const BATCH: usize = 500;
 
-/// Queues usage rows for the writer task; `flush` waits until everything queued is written.
+/// Queues usage rows for its writer task (started with it; it ends when the recorder is
+/// dropped); `flush` waits until everything queued is written.
 pub struct UsageRecorder {
     tx: mpsc::UnboundedSender<Command>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     /// The last request time of each deployment in this process (for scale to zero).
     last_used: Mutex<HashMap<String, i64>>,
 }
@@ -28,11 +28,56 @@ enum Command {
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-impl Default for UsageRecorder {
-    fn default() -> Self {
+impl UsageRecorder {
+    /// The recorder and its writer task, which batches rows into one transaction each.
+    pub(crate) fn start(db: database::Db) -> UsageRecorder {
         let (tx, rx) = mpsc::unbounded_channel();
-        UsageRecorder { tx, rx: Mutex::new(Some(rx)), last_used: Mutex::default() }
+        tokio::spawn(write_usage_rows(db, rx));
+        UsageRecorder { tx, last_used: Mutex::default() }
     }
+}
+
+async fn write_usage_rows(db: database::Db, mut rx: mpsc::UnboundedReceiver<Command>) {
+    let mut rows = Vec::new();
+    let mut waiting = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Record(r) => rows.push(*r),
+                Command::Flush(done) => waiting.push(done),
+            }
+            if rows.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !rows.is_empty() {
+            if let Err(e) = write_usage(&db, &rows).await {
+                tracing::error!("could not record {} inference requests: {e}", rows.len());
+            }
+            rows.clear();
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write_usage(db: &database::Db, rows: &[InferenceRecord]) -> Result<()> {
+    let mut latest: HashMap<&str, i64> = HashMap::new();
+    for r in rows {
+        if let Some(d) = &r.deployment_id {
+            let t = latest.entry(d).or_insert(r.created_at);
+            *t = (*t).max(r.created_at);
+        }
+    }
+    let mut tx = db.begin_write().await?;
+    database::inference::insert_all(tx.conn(), rows).await?;
+    for (deployment, at) in latest {
+        database::deployments::touch(tx.conn(), deployment, at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// What a usage query asks for.
@@ -76,51 +121,6 @@ impl Services {
         if self.usage_recorder().tx.send(Command::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
-    }
-
-    /// The writer task: batches rows into one transaction each (`serve` runs it once).
-    pub async fn run_usage_writer(&self) {
-        let Some(mut rx) = self.usage_recorder().rx.lock().expect("usage receiver lock").take() else { return };
-        let mut rows = Vec::new();
-        let mut waiting = Vec::new();
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Record(r) => rows.push(*r),
-                    Command::Flush(done) => waiting.push(done),
-                }
-                if rows.len() < BATCH {
-                    next = rx.try_recv().ok();
-                }
-            }
-            if !rows.is_empty() {
-                if let Err(e) = self.write_usage(&rows).await {
-                    tracing::error!("could not record {} inference requests: {e}", rows.len());
-                }
-                rows.clear();
-            }
-            for done in waiting.drain(..) {
-                let _ = done.send(());
-            }
-        }
-    }
-
-    async fn write_usage(&self, rows: &[InferenceRecord]) -> Result<()> {
-        let mut latest: HashMap<&str, i64> = HashMap::new();
-        for r in rows {
-            if let Some(d) = &r.deployment_id {
-                let t = latest.entry(d).or_insert(r.created_at);
-                *t = (*t).max(r.created_at);
-            }
-        }
-        let mut tx = self.db().begin_write().await?;
-        database::inference::insert_all(tx.conn(), rows).await?;
-        for (deployment, at) in latest {
-            database::deployments::touch(tx.conn(), deployment, at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Usage of a deployment the caller may see (`view_metrics` there).

@@ -46,6 +46,39 @@ pub enum DeployCommand {
     Delete { id: String },
     /// What happened to a deployment (ready, crashed, restarting, scaled_to_zero, cold_start, logs).
     Events { id: String },
+    /// Online A/B tests: a name whose requests are split across deployments by weight.
+    #[command(subcommand)]
+    Split(SplitCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SplitCommand {
+    /// Split the traffic of NAME across deployments (the first is the control).
+    Create {
+        name: String,
+        /// A deployment and its weight, e.g. dep_…=70 (repeat for each variant).
+        #[arg(long = "variant", value_name = "DEPLOYMENT=WEIGHT", required = true)]
+        variants: Vec<String>,
+        /// Keep each user (or key) on one variant, or assign each request at random.
+        #[arg(long, default_value = "user", value_parser = ["user", "key", "none"])]
+        sticky: String,
+        #[arg(long, value_name = "PROJECT_ID")]
+        project: Option<String>,
+    },
+    /// The results: requests, errors, latency and ratings per variant, and the conclusion.
+    Show {
+        id: String,
+    },
+    /// Pause (requests to the name answer 409) or resume a split.
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -215,6 +248,7 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
                 println!("deleted {id}");
             }
         }
+        DeployCommand::Split(c) => return split(ctx, &mut api, c).await,
         DeployCommand::Events { id } => {
             let v = api.get(&format!("{}/events", deployment_path(&id)), &[("limit", "100".into())]).await?;
             if ctx.json {
@@ -226,6 +260,61 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
                 }
             }
         }
+    }
+    Ok(0)
+}
+
+async fn split(ctx: &Context, api: &mut Api, c: SplitCommand) -> Result<u8> {
+    let path = |id: &str| format!("/api/v1/traffic-splits/{}", seg(id));
+    let v = match c {
+        SplitCommand::Create { name, variants, sticky, project } => {
+            let variants = variants
+                .iter()
+                .map(|v| {
+                    let (id, weight) = v.split_once('=').ok_or_else(|| anyhow::anyhow!("--variant {v}: write DEPLOYMENT=WEIGHT"))?;
+                    Ok(json!({"deployment_id": id, "weight": weight.parse::<u32>().map_err(|e| anyhow::anyhow!("--variant {v}: {e}"))?}))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut body = json!({"name": name, "variants": variants, "sticky": sticky});
+            if let Some(p) = project {
+                body["project_id"] = p.into();
+            }
+            api.post("/api/v1/traffic-splits", &body).await?
+        }
+        SplitCommand::Show { id } => {
+            let v = api.get(&path(&id), &[]).await?;
+            if !ctx.json {
+                let mut t = Table::new(&["DEPLOYMENT", "WEIGHT", "REQUESTS", "ERRORS", "MEAN MS", "RATINGS", "MEAN RATING", "P-VALUE"]);
+                for r in output::items(&json!({"data": v["variants"]})) {
+                    let num = |k: &str, digits: usize| r[k].as_f64().map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into());
+                    t.row(vec![
+                        s(r, "deployment_id"),
+                        s(r, "weight"),
+                        s(r, "requests"),
+                        s(r, "errors"),
+                        num("mean_latency_ms", 0),
+                        s(r, "ratings"),
+                        num("mean_rating", 3),
+                        num("p_value", 4),
+                    ]);
+                }
+                t.print();
+                println!("{}", s(&v, "conclusion"));
+                return Ok(0);
+            }
+            v
+        }
+        SplitCommand::Pause { id } => api.patch(&path(&id), &json!({"active": false})).await?,
+        SplitCommand::Resume { id } => api.patch(&path(&id), &json!({"active": true})).await?,
+        SplitCommand::Delete { id } => {
+            api.delete(&path(&id)).await?;
+            Value::Null
+        }
+    };
+    if ctx.json {
+        output::json(&v);
+    } else if !v.is_null() {
+        print_kv(&[("id", s(&v, "id")), ("name", s(&v, "name")), ("active", s(&v, "active")), ("sticky", s(&v, "sticky"))]);
     }
     Ok(0)
 }
