@@ -50,7 +50,12 @@ Run with the runtime's Python (torch, transformers, peft, psutil):
 
     ~/.cache/tunery/venvs/runtime-*/bin/python bench/serving/multi_lora.py [--quick]
 
-Internal sub-command (started by the script itself): ``_make_adapters N``.
+``--step-profile`` only times one decoding step of a batch of 16 for the plain base model and for
+PEFT with 16 adapters loaded, the rows spread over 0, 1, 2, 4, 8 and 16 adapters: where the time
+goes (about 2 minutes).
+
+Internal sub-commands (started by the script itself): ``_make_adapters N``,
+``_step_profile THREADS BATCH``.
 """
 
 from __future__ import annotations
@@ -166,6 +171,51 @@ def make_adapters_main(n: int) -> None:
         model.save_pretrained(tmp)
         os.replace(tmp, out)
         print(f"  adapter {i}: {out}", flush=True)
+
+
+def step_profile_main(threads: int, batch: int) -> None:
+    """Where the time goes (``--step-profile``): the time of one decoding step of a batch of
+    ``batch`` rows (40-token prompts, KV cache, ``logits_to_keep`` 1, as the engine calls it) for
+    the plain base model and for the base wrapped by PEFT with 16 adapters loaded, the rows
+    spread over 0 (all ``__base__``), 1, 2, 4, 8 and 16 adapters. Best of 2 x 12 steps."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=torch.float32).eval()
+    prompt = torch.randint(100, 5000, (batch, 40))
+    arg = "cache" if "cache" in __import__("inspect").signature(base.forward).parameters else "past_key_values"
+
+    def step_ms(model, names) -> float:
+        extra = {} if names is None else {"adapter_names": names}
+        best = float("inf")
+        with torch.inference_mode():
+            for _ in range(2):
+                out = model(input_ids=prompt, use_cache=True, logits_to_keep=1, **extra)
+                cache = out[arg] if arg in out else out["past_key_values"]
+                t = time.perf_counter()
+                for _ in range(12):
+                    out = model(input_ids=torch.randint(100, 5000, (batch, 1)), use_cache=True, logits_to_keep=1,
+                                **{arg: cache}, **extra)
+                    cache = out[arg] if arg in out else out["past_key_values"]
+                best = min(best, (time.perf_counter() - t) / 12 * 1000)
+        return best
+
+    print(f"one decoding step, batch {batch}, {threads} torch threads, fp32 CPU (best of 2 x 12 steps):", flush=True)
+    plain = step_ms(base, None)
+    print(f"  {'base model, no PEFT':44s}{plain:7.0f} ms", flush=True)
+    dirs = [adapter_dir(i) for i in range(16)]
+    model = PeftModel.from_pretrained(base, dirs[0], adapter_name="a0", is_trainable=False)
+    for i, d in enumerate(dirs[1:], 1):
+        model.load_adapter(d, adapter_name=f"a{i}", is_trainable=False)
+    model.eval()
+    for k in (0, 1, 2, 4, 8, 16):
+        names = ["__base__"] * batch if k == 0 else [f"a{i % k}" for i in range(batch)]
+        ms = step_ms(model, names)
+        label = "PEFT, 16 loaded, rows all __base__" if k == 0 else f"PEFT, 16 loaded, rows over {k} adapter(s)"
+        print(f"  {label:44s}{ms:7.0f} ms  ({ms / plain:.2f}x)", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -502,7 +552,15 @@ def main() -> int:
     ap.add_argument("--batch-wait-ms", type=int, default=50)
     ap.add_argument("--part", choices=["1", "2", "both"], default="both")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "tunery-bench-serving"))
+    ap.add_argument("--step-profile", action="store_true",
+                    help="only time one decoding step per number of adapters in the batch (where the time goes)")
     args = ap.parse_args()
+    if args.step_profile:
+        ensure_model()
+        ensure_adapters(16)
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "_step_profile", str(args.threads),
+                            str(args.max_batch_size)], env=thread_env(args.threads))
+        return r.returncode
     n_requests = args.requests or (32 if args.quick else 64)
     rounds = args.rounds or (1 if args.quick else 2)
 
@@ -649,6 +707,9 @@ def _on_sigterm(signum, _frame):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "_make_adapters":
         make_adapters_main(int(sys.argv[2]))
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "_step_profile":
+        step_profile_main(int(sys.argv[2]), int(sys.argv[3]))
         sys.exit(0)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -33,14 +33,19 @@ login_failure_window_s = 1
 """
 
 
+UPSTREAM = "http://127.0.0.1:9/v1"
+
+
 def start_server(binary, data_dir):
     config = os.path.join(data_dir, "tunery.toml")
     with open(config, "w") as f:
         f.write(SERVER_CONFIG)
     args = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(data_dir, "data"), "--config", config,
             "--rate-limit-per-second", "100000", "--rate-limit-burst", "100000",
-            # Imports of Hub repositories go nowhere (nothing listens on port 9) and fail fast.
-            "--hub-url", "http://127.0.0.1:9", "--runtime-dir", os.path.join(ROOT, "runtime")]
+            # Imports of Hub repositories and external deployments go nowhere (nothing listens on
+            # port 9) and fail fast.
+            "--hub-url", "http://127.0.0.1:9", "--external-endpoint", UPSTREAM,
+            "--runtime-dir", os.path.join(ROOT, "runtime")]
     for flag, variable in [("--runtime-python", "TUNERY_RUNTIME_PYTHON"), ("--tokenizer-file", "TUNERY_SMOLLM2_TOKENIZER")]:
         if os.environ.get(variable):
             args += [flag, os.environ[variable]]
@@ -100,8 +105,10 @@ def seeded_config(url, key, data_dir):
     """The checked-in configuration plus real ids: the operations on a dataset, its operations,
     a project or an upload run against ones that exist (the example dataset, version 1, and a
     preprocess of it; a pending upload), so they get past 404 to their real work; deleting one
-    takes a throwaway twin. Jobs and fine-tuned models are not seeded (a job needs an imported
-    base model and minutes of training)."""
+    takes a throwaway twin; two external deployments (their upstream does not answer, so they
+    fail to start: the gateway answers 503 for them) and a traffic split over them. Jobs and
+    fine-tuned models are not seeded (a job needs an imported base model and minutes of
+    training)."""
     examples = os.path.join(ROOT, "examples", "greetings.jsonl")
     dataset = upload_dataset(url, key, "conformance", examples)
     throwaway = upload_dataset(url, key, "conformance-throwaway", examples)
@@ -112,6 +119,12 @@ def seeded_config(url, key, data_dir):
     upload = call(url, "/api/v1/uploads", {"filename": "parts.jsonl", "bytes": 4096}, key)["id"]
     project = call(url, "/api/v1/projects", {"name": "conformance"}, key)["id"]
     spare_project = call(url, "/api/v1/projects", {"name": "conformance-throwaway"}, key)["id"]
+    external = {"backend": "external", "endpoint": {"url": UPSTREAM, "model": "x"}}
+    deployment = call(url, "/api/v1/deployments", {"name": "conformance", **external}, key)["id"]
+    spare_deployment = call(url, "/api/v1/deployments", {"name": "conformance-throwaway", **external}, key)["id"]
+    variants = [{"deployment_id": deployment, "weight": 1}, {"deployment_id": spare_deployment, "weight": 1}]
+    split = call(url, "/api/v1/traffic-splits", {"name": "conformance-split", "variants": variants}, key)["id"]
+    spare_split = call(url, "/api/v1/traffic-splits", {"name": "conformance-split-throwaway", "variants": variants}, key)["id"]
     with open(os.path.join(HERE, "schemathesis.toml")) as f:
         text = f.read()
     text += f"""
@@ -122,6 +135,8 @@ def seeded_config(url, key, data_dir):
 "path.project_id" = "{project}"
 "path.operation_id" = "{operation}"
 "path.upload_id" = "{upload}"
+"path.deployment_id" = "{deployment}"
+"path.split_id" = "{split}"
 
 # The deletes are pinned to a throwaway twin: after the first one, a 404 there says nothing
 # about the resource the stateful phase just created.
@@ -133,6 +148,17 @@ checks.ensure_resource_availability.enabled = false
 [[operations]]
 include-operation-id = "delete_project"
 parameters = {{ "path.project_id" = "{spare_project}" }}
+checks.ensure_resource_availability.enabled = false
+
+[[operations]]
+include-operation-id = "delete_split"
+parameters = {{ "path.split_id" = "{spare_split}" }}
+checks.ensure_resource_availability.enabled = false
+
+# A deployment in a split cannot be deleted (409); this one is in none once its split is gone.
+[[operations]]
+include-operation-id = "delete_deployment"
+parameters = {{ "path.deployment_id" = "{spare_deployment}" }}
 checks.ensure_resource_availability.enabled = false
 """
     path = os.path.join(data_dir, "schemathesis.toml")

@@ -113,6 +113,14 @@ impl Services {
             org.default_role = role.as_str().to_string();
         }
         let limit = |v: u64| (v > 0).then(|| i64::try_from(v).unwrap_or(i64::MAX));
+        for (field, value, max) in [
+            ("inference_requests_per_minute", c.inference_requests_per_minute, 1_000_000_000u64),
+            ("inference_tokens_per_minute", c.inference_tokens_per_minute, 1_000_000_000_000),
+        ] {
+            if value.is_some_and(|v| v > max) {
+                return Err(domain::ValidationError::new(field, format!("must be 0 (no limit) to {max}")).into());
+            }
+        }
         if let Some(v) = c.inference_requests_per_minute {
             org.inference_requests_per_minute = limit(v);
         }

@@ -177,7 +177,8 @@ fn check_sampling(s: &Sampling<'_>) -> Result<()> {
         }
     }
     if s.stream_options.is_some() && s.stream != Some(true) {
-        return Err(invalid("stream_options", "is only allowed with stream: true"));
+        // Two fields together: a rule the document states in words only.
+        return Err(ValidationError::unprocessable("stream_options", "is only allowed with stream: true").into());
     }
     Ok(())
 }
