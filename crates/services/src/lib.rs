@@ -70,6 +70,8 @@ struct Inner {
     usage: deployments::UsageRecorder,
     /// Inference rate-limit counters: in memory, or in Redis (`use_counter_store`).
     counters: std::sync::OnceLock<deployments::CounterStore>,
+    /// Organizations' inference limits as last read (time, requests and tokens per minute).
+    org_limits: deployments::OrgLimitsCache,
     /// The gateway's client for every backend (pooled connections).
     http: reqwest::Client,
 }
@@ -102,6 +104,7 @@ impl Services {
                 backends: deployments::LocalBackends::default(),
                 usage,
                 counters: std::sync::OnceLock::new(),
+                org_limits: deployments::OrgLimitsCache::default(),
                 http: reqwest::Client::builder()
                     .user_agent(concat!("tunery/", env!("CARGO_PKG_VERSION")))
                     .connect_timeout(std::time::Duration::from_secs(10))
@@ -154,6 +157,10 @@ impl Services {
     /// once, before the first request.
     pub fn use_counter_store(&self, store: deployments::CounterStore) -> Result<()> {
         self.inner.counters.set(store).map_err(|_| Error::Internal("the rate-limit counters are already in use".into()))
+    }
+
+    pub(crate) fn org_limits_cache(&self) -> &deployments::OrgLimitsCache {
+        &self.inner.org_limits
     }
 
     pub(crate) fn counters(&self) -> &deployments::CounterStore {

@@ -35,15 +35,6 @@ fn server(data_dir: &Path, python: &Path, extra: &[&str]) -> ServerProcess {
     ServerProcess::start(&args)
 }
 
-/// Processes whose command line names `needle` (the job's work directory).
-fn runtime_processes(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle)))
-        .collect()
-}
-
 #[test]
 fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     let Some(python) = test_support::runtime_python() else { return };
@@ -72,7 +63,7 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     // Reconciled: the orphan is stopped before the job runs again, so only one runtime runs it.
     let watched = cli.run(&["jobs", "watch", &id]);
     assert!(watched.status.success(), "watch:\n{}\nserver logs:\n{}", common::describe(&watched), srv.logs());
-    assert!(runtime_processes(&needle).is_empty(), "a runtime of the job is still running");
+    assert!(common::processes(&needle).is_empty(), "a runtime of the job is still running");
     let done = cli.json(&["jobs", "show", &id]);
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["current_step"], 300);

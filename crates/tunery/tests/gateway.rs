@@ -9,21 +9,12 @@
 
 mod common;
 
-use common::{wait_json, Cli, ServerProcess};
+use common::{processes, wait_json, Cli, ServerProcess};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const EMAIL: &str = "grace@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Processes whose command line names `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle)))
-        .collect()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -170,18 +170,19 @@ impl Services {
     /// where it lives); an idle one is started first (cold start). 404 for a name the caller
     /// cannot see, 409 for a stopped deployment, 503 for a failed one.
     pub async fn route(&self, principal: &Principal, model: &str) -> Result<Route> {
-        let (row, split_id) = match self.route_split(principal, model).await? {
-            Some((split_id, deployment_id)) => {
-                let row = database::deployments::get(&mut *self.db().read().await?, &principal.organization_id, &deployment_id).await;
-                (
-                    row.map_err(|_| Error::Conflict(format!("traffic split {model} names deployment {deployment_id}, which is gone")))?,
-                    Some(split_id),
-                )
-            }
-            None => {
-                let row = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model).await;
-                (row.map_err(|_| Error::NotFound("model"))?, None)
-            }
+        // A deployment's name first (most requests), then a traffic split's (names never clash).
+        let by_name = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model).await;
+        let (row, split_id) = match by_name {
+            Ok(row) => (row, None),
+            Err(database::Error::NotFound) => match self.route_split(principal, model).await? {
+                Some((split_id, deployment_id)) => {
+                    let row = database::deployments::get(&mut *self.db().read().await?, &principal.organization_id, &deployment_id).await;
+                    let gone = || Error::Conflict(format!("traffic split {model} names deployment {deployment_id}, which is gone"));
+                    (row.map_err(|_| gone())?, Some(split_id))
+                }
+                None => return Err(Error::NotFound("model")),
+            },
+            Err(e) => return Err(e.into()),
         };
         match self.check_deployment_access(principal, &row, Permission::DeployModel).await {
             Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),

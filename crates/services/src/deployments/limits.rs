@@ -17,6 +17,9 @@ const MONTH_TTL_MS: i64 = 32 * 86_400_000;
 /// Past this many counters in memory, expired ones are dropped.
 const SWEEP_AT: usize = 10_000;
 
+/// Organizations' inference limits as last read: id → (when, requests and tokens per minute).
+pub type OrgLimitsCache = Mutex<HashMap<String, (i64, (Option<i64>, Option<i64>))>>;
+
 /// Where the counters live.
 pub enum CounterStore {
     Memory(Mutex<HashMap<String, (i64, i64)>>),
@@ -139,7 +142,7 @@ impl Services {
     /// Admits an inference request against the caller's key and organization limits, or
     /// refuses it (429 with `Retry-After`; `insufficient_quota` when the month's tokens are used).
     pub async fn admit_inference(&self, p: &Principal) -> Result<Admission> {
-        let org = database::organizations::get(&mut *self.db().read().await?, &p.organization_id).await?;
+        let org = self.organization_limits(&p.organization_id).await?;
         let mut limits = Vec::new();
         let key = p.api_key_id().zip(p.key_limits());
         if let Some((id, l)) = key {
@@ -150,11 +153,7 @@ impl Services {
                 tokens_per_minute: tpm,
             });
         }
-        limits.push(Limit {
-            scope: format!("org:{}", org.id),
-            requests_per_minute: org.inference_requests_per_minute,
-            tokens_per_minute: org.inference_tokens_per_minute,
-        });
+        limits.push(Limit { scope: format!("org:{}", p.organization_id), requests_per_minute: org.0, tokens_per_minute: org.1 });
         let now = now_ms();
         let window = now / WINDOW_MS;
         let reset_ms = (window + 1) * WINDOW_MS - now;
@@ -225,6 +224,25 @@ impl Services {
             return Err(e);
         }
         Ok(admission)
+    }
+
+    /// An organization's (requests, tokens) per minute, read at most once a second per
+    /// organization (a change takes effect within a second).
+    async fn organization_limits(&self, org_id: &str) -> Result<(Option<i64>, Option<i64>)> {
+        let now = now_ms();
+        if let Some((at, limits)) = self.org_limits_cache().lock().expect("limits cache lock").get(org_id) {
+            if now - at < 1000 {
+                return Ok(*limits);
+            }
+        }
+        let org = database::organizations::get(&mut *self.db().read().await?, org_id).await?;
+        let limits = (org.inference_requests_per_minute, org.inference_tokens_per_minute);
+        let mut cache = self.org_limits_cache().lock().expect("limits cache lock");
+        if cache.len() > SWEEP_AT {
+            cache.clear();
+        }
+        cache.insert(org_id.to_string(), (now, limits));
+        Ok(limits)
     }
 
     /// Charges an admitted request's tokens (in the background: the answer is already out).

@@ -290,6 +290,15 @@ pub async fn access_token(http: &reqwest::Client, url: &str, email: &str, passwo
     login["access_token"].as_str().expect("an access token").to_string()
 }
 
+/// Processes whose command line names `needle` (a work directory).
+pub fn processes(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle)))
+        .collect()
+}
+
 /// Runs `tunery ARGS --json` until `done` holds for its answer, at most `seconds`.
 pub fn wait_json(cli: &Cli, args: &[&str], done: impl Fn(&serde_json::Value) -> bool, seconds: u64) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
