@@ -111,6 +111,18 @@ pub async fn wanted(conn: &mut Conn) -> Result<Vec<DeploymentRow>> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments WHERE replicas > 0 ORDER BY id")).fetch_all(&mut *conn).await?)
 }
 
+/// Local deployments of a model in the organization: a fine-tuned one (`mdl_…`) or a base
+/// model itself (`bm_…`), oldest first.
+pub async fn of_model(conn: &mut Conn, org_id: &str, model: &str) -> Result<Vec<DeploymentRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deployments WHERE organization_id = $1 AND backend = 'local' AND (model_id = $2 OR (model_id IS NULL AND base_model_id = $2)) ORDER BY id"
+    ))
+    .bind(org_id)
+    .bind(model)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Deployments serving a fine-tuned model (a model is not deleted while one serves it).
 pub async fn serving_model(conn: &mut Conn, model_id: &str) -> Result<Vec<DeploymentRow>> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments WHERE model_id = $1 ORDER BY id"))

@@ -141,6 +141,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateway::chat_completions))
         .routes(routes!(gateway::completions))
         .routes(routes!(gateway::list_models))
+        .routes(routes!(gateway::playground_chat))
 }
 
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.

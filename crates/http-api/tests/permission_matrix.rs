@@ -16,7 +16,7 @@ const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
 
 /// POST endpoints that compute and change nothing (so they leave no audit record): estimates,
 /// and inference through the gateway (metered as usage rows, one per request, not audited).
-const COMPUTE_ONLY: [&str; 3] = ["create_estimate", "chat_completions", "completions"];
+const COMPUTE_ONLY: [&str; 4] = ["create_estimate", "chat_completions", "completions", "playground_chat"];
 
 const RECORD: &str = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
 
@@ -80,6 +80,7 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         // The fixture's deployment is stopped: callers who may call it get 409, others 403.
         "chat_completions" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
         "completions" => json!({"model": "fixture-deployment", "prompt": "Hi", "max_tokens": 1}),
+        "playground_chat" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
         _ => return None,
     })
 }

@@ -183,6 +183,12 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     assert_eq!(completion, Some(report["model_completion_tokens"].to_string()), "{metrics}");
     assert_eq!(line(&format!("tunery_inference_in_flight{{deployment=\"{ft_name}\"}}")).as_deref(), Some("0"), "{metrics}");
 
+    // `tunery chat` by model id (the playground): it finds the fine-tune's deployment, makes none.
+    let said = cli.json(&["chat", &model_id, "--prompt", "3?", "--max-tokens", "4", "--temperature", "0"]);
+    assert_eq!(said["model"], model_id, "{said}");
+    assert!(said["outputs"][0].is_string(), "{said}");
+    assert_eq!(cli.json(&["deploy", "list"])["data"].as_array().unwrap().len(), 2);
+
     // A key without the scope is refused (403).
     let http = Http::new(&url);
     let viewer = cli.json(&["keys", "create", "--name", "viewer", "--scope", "view_metrics"]);

@@ -4,7 +4,7 @@
 //! and every request is metered: one usage row each, written in the background.
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::Caller;
+use crate::extract::{Caller, Origin};
 use crate::metrics::Metrics;
 use crate::AppState;
 use axum::body::{Body, Bytes};
@@ -47,6 +47,37 @@ fn hops(headers: &HeaderMap) -> u32 {
 
 /// The response header naming the deployment that answered.
 const DEPLOYMENT_HEADER: &str = "tunery-deployment";
+
+/// The playground (the web UI's, and `tunery chat`'s): a chat completion like
+/// `/v1/chat/completions`, through the same gateway path, whose `model` may also be a
+/// fine-tuned or base model id — deployed on demand when no deployment of it exists (it scales
+/// to zero after 10 idle minutes). Needs `deploy_model`.
+#[utoipa::path(post, path = "/api/v1/playground/chat", tag = "deployments", request_body = ChatCompletionRequest,
+    responses((status = 200, body = Object, description = "a chat.completion, or text/event-stream of chat.completion.chunk"), (status = "default", body = ErrorBody)),
+    security(("bearer" = ["deploy_model"])))]
+pub async fn playground_chat(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return ApiError::new(ErrorCode::InvalidJson, format!("the body is not JSON: {e}")).into_response(),
+    };
+    if let Some(model) = value.get("model").and_then(Value::as_str).map(str::to_string) {
+        if let Err(e) = p.require(domain::Permission::DeployModel) {
+            return ApiError::from(e).into_response();
+        }
+        match app.services.deployment_for(&p, &model, &ctx).await {
+            Ok(name) => value["model"] = name.into(),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let body = Bytes::from(value.to_string());
+    complete(app, p, CompletionEndpoint::Chat, hops(&headers), body).await
+}
 
 /// One model the caller may call.
 #[derive(Debug, Serialize, ToSchema)]

@@ -199,6 +199,9 @@ pub fn fine_tuned_name(base_name: &str, organization: &str, model_name: &str, mo
 
 const NAME_PATTERN_MAX: usize = 200;
 
+/// Idle seconds before a deployment made on demand (`deployment_for`) scales to zero.
+pub const ON_DEMAND_IDLE_S: u32 = 600;
+
 pub(crate) fn check_name(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= NAME_PATTERN_MAX
@@ -380,6 +383,50 @@ impl Services {
 
     pub async fn get_deployment(&self, principal: &Principal, id: &str) -> Result<Deployment> {
         self.deployment_with(principal, id, Permission::ViewMetrics).await
+    }
+
+    /// The name to call `model` by: a deployment's or a split's name as it is; for a model id
+    /// (`mdl_…`, `bm_…`), a local deployment of it the caller may call — started if it is
+    /// stopped or failed, else created (scaling to zero after [`ON_DEMAND_IDLE_S`] idle
+    /// seconds). The gateway waits for a deployment that is still starting.
+    pub async fn deployment_for(&self, principal: &Principal, model: &str, ctx: &RequestContext) -> Result<String> {
+        if !(model.starts_with("mdl_") || model.starts_with("bm_")) {
+            return Ok(model.to_string());
+        }
+        if let Some(name) = self.callable_deployment_of(principal, model, ctx).await? {
+            return Ok(name);
+        }
+        let new = NewDeployment {
+            model: Some(model.to_string()),
+            name: None,
+            project_id: None,
+            backend: BackendKind::Local,
+            endpoint: None,
+            replicas: Some(1),
+            idle_timeout_s: Some(ON_DEMAND_IDLE_S),
+            defaults: GenerationDefaults::default(),
+        };
+        match self.create_deployment(principal, new, ctx).await {
+            Ok(d) => Ok(d.row.name),
+            // Another request deployed it meanwhile (its default name is taken): use that one.
+            Err(Error::Conflict(why)) => self.callable_deployment_of(principal, model, ctx).await?.ok_or(Error::Conflict(why)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A local deployment of `model` the caller may call (started when stopped or failed).
+    async fn callable_deployment_of(&self, principal: &Principal, model: &str, ctx: &RequestContext) -> Result<Option<String>> {
+        let rows = database::deployments::of_model(&mut *self.db().read().await?, &principal.organization_id, model).await?;
+        for row in rows {
+            if self.check_deployment_access(principal, &row, Permission::DeployModel).await.is_err() {
+                continue;
+            }
+            if row.replicas == 0 || row.state == state::FAILED {
+                self.start_deployment(principal, &row.id, ctx).await?;
+            }
+            return Ok(Some(row.name));
+        }
+        Ok(None)
     }
 
     /// Deployments the caller may see, newest first.

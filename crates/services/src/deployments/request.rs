@@ -100,7 +100,9 @@ pub struct ChatCompletionRequest {
     pub stream_options: Option<StreamOptions>,
 }
 
-/// `POST /v1/completions` (legacy text completions).
+/// `POST /v1/completions` (legacy text completions). The sampling fields are written out in
+/// both request types rather than flattened from one: a flattened type becomes an `allOf` in
+/// the document, which cannot say which fields the whole takes.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CompletionRequest {
     #[schema(min_length = 1)]

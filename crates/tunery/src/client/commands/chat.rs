@@ -1,11 +1,11 @@
-//! `tunery chat MODEL`: talks to a model through the OpenAI-compatible gateway, streaming the
-//! answer into the terminal. MODEL is a deployment's name or id, or any fine-tuned model
-//! (`mdl_…`) or base model (`bm_…`) the caller can see: without a deployment one is created on
-//! demand, scaling to zero after 10 idle minutes. `--prompt` asks once, `--prompts FILE`
+//! `tunery chat MODEL`: talks to a model through the playground (`/api/v1/playground/chat`,
+//! the gateway's path), streaming the answer into the terminal. MODEL is a deployment's name or
+//! id, or any fine-tuned model (`mdl_…`) or base model (`bm_…`) the caller can see: without a
+//! deployment the server makes one on demand, scaling to zero after 10 idle minutes. `--prompt` asks once, `--prompts FILE`
 //! answers a file of prompts (concurrently, so the backend batches them); otherwise an
 //! interactive conversation on standard input.
 
-use super::deploy::{deployment_path, wait_ready};
+use super::deploy::deployment_path;
 use crate::client::context::Context;
 use crate::client::http::Api;
 use crate::client::output::{self, s};
@@ -15,8 +15,6 @@ use serde_json::{json, Value};
 use services::deployments::stream::{SseData, SseLines};
 use std::io::{BufRead, Write};
 
-/// Seconds a deployment made on demand waits idle before it scales to zero.
-const ON_DEMAND_IDLE_S: u32 = 600;
 /// Prompts of a file answered at once.
 const CONCURRENT_PROMPTS: usize = 8;
 
@@ -42,41 +40,17 @@ pub struct ChatArgs {
     pub seed: Option<i64>,
 }
 
-/// The name requests use for `model`, deploying it first when needed.
-async fn resolve(ctx: &Context, api: &mut Api, model: &str) -> Result<String> {
-    let wanted = if model.starts_with("dep_") {
-        Some(api.get(&deployment_path(model), &[]).await?)
-    } else if model.starts_with("mdl_") || model.starts_with("bm_") {
-        let all = crate::client::paging::fetch(
-            api,
-            "/api/v1/deployments",
-            &[],
-            &crate::client::paging::ListArgs { limit: None, after: None, all: true },
-        )
-        .await?;
-        let found = output::items(&all).iter().find(|d| d["model"] == model && d["backend"] == "local").cloned();
-        match found {
-            Some(d) => Some(d),
-            None => {
-                let d = api.post("/api/v1/deployments", &json!({"model": model, "idle_timeout_s": ON_DEMAND_IDLE_S})).await?;
-                if !ctx.json {
-                    eprintln!("deploying {model} as {} (it scales to zero after {} idle minutes)", s(&d, "name"), ON_DEMAND_IDLE_S / 60);
-                }
-                Some(d)
-            }
+/// The name to send as `model`: a deployment's id becomes its name; names and model ids go to
+/// the playground as they are (it deploys a model id on demand).
+async fn resolve(api: &mut Api, model: &str) -> Result<String> {
+    if model.starts_with("dep_") {
+        let d = api.get(&deployment_path(model), &[]).await?;
+        if matches!(d["state"].as_str(), Some("stopped" | "failed")) {
+            api.post(&format!("{}/start", deployment_path(model)), &json!({})).await?;
         }
-    } else {
-        None
-    };
-    let Some(d) = wanted else { return Ok(model.to_string()) };
-    let id = s(&d, "id");
-    if matches!(d["state"].as_str(), Some("stopped" | "failed")) {
-        api.post(&format!("{}/start", deployment_path(&id)), &json!({})).await?;
+        return Ok(s(&d, "name"));
     }
-    if d["state"] != "idle" {
-        wait_ready(api, &id, 600).await?;
-    }
-    Ok(s(&d, "name"))
+    Ok(model.to_string())
 }
 
 /// One streamed answer; `echo` prints it as it arrives.
@@ -88,7 +62,7 @@ async fn answer(api: &mut Api, model: &str, messages: &[Value], a: &ChatArgs, ec
     if let Some(seed) = a.seed {
         body["seed"] = seed.into();
     }
-    let response = api.post_stream("/v1/chat/completions", &body).await?;
+    let response = api.post_stream("/api/v1/playground/chat", &body).await?;
     let mut stream = response.bytes_stream();
     let (mut lines, mut text, mut done) = (SseLines::default(), String::new(), false);
     let mut out = std::io::stdout();
@@ -129,9 +103,12 @@ fn with_system(system: &Option<String>, messages: Vec<Value>) -> Vec<Value> {
 
 pub async fn run(ctx: &Context, a: ChatArgs) -> Result<u8> {
     let mut api = ctx.authenticated()?;
-    let model = resolve(ctx, &mut api, &a.model).await?;
+    let model = resolve(&mut api, &a.model).await?;
     if let Some(file) = &a.prompts {
         let prompts = super::models::read_prompts(file)?;
+        // A login about to expire is refreshed here, once: the concurrent clients below read the
+        // profile afterwards (two refreshing the same token would end the session as a reuse).
+        api.get("/api/v1/me", &[]).await?;
         let mut outputs = Vec::with_capacity(prompts.len());
         for group in prompts.chunks(CONCURRENT_PROMPTS) {
             let asks = group.iter().map(|p| {
