@@ -41,7 +41,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Rewrites every float with no fractional part that an `i64` or `u64` holds exactly as that
 /// integer (`45.0` → `45`); other numbers stay as they are.
-fn integral_floats_as_integers(value: &mut Value) {
+pub(crate) fn integral_floats_as_integers(value: &mut Value) {
     match value {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);

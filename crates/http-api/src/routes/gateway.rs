@@ -216,7 +216,12 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
     let id = response_id(endpoint);
     let mut guard = UsageGuard::new(&services, app.metrics, &p, endpoint, &id);
     let body: Map<String, Value> = match serde_json::from_slice(&body) {
-        Ok(Value::Object(o)) => o,
+        Ok(Value::Object(mut o)) => {
+            // `45.0` is the integer 45, as for every JSON body of the API (and the backend
+            // gets the integer).
+            o.values_mut().for_each(crate::extract::integral_floats_as_integers);
+            o
+        }
         Ok(_) => return guard.failed(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object")),
         Err(e) => return guard.failed(ApiError::new(ErrorCode::InvalidJson, format!("the body is not JSON: {e}"))),
     };

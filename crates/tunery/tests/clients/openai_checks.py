@@ -72,6 +72,11 @@ completion = client.completions.create(model=other, prompt="Hello", max_tokens=5
 assert completion.object == "text_completion" and isinstance(completion.choices[0].text, str), completion
 count(completion.usage)
 
+# A count sent as a float with no fraction is the integer it equals (JSON Schema counts it so).
+floats = client.chat.completions.create(model=other, messages=messages, max_tokens=4.0, seed=3.0, temperature=0)
+assert floats.usage.completion_tokens <= 4, floats.usage
+count(floats.usage)
+
 # Errors in OpenAI's shape, as the SDK's exceptions.
 try:
     client.chat.completions.create(model="no-such-model", messages=messages, max_tokens=2)
