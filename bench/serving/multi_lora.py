@@ -24,7 +24,11 @@ flight: each thread takes the next request, POSTs it to ``/v1/chat/completions``
 ``http.client`` (one keep-alive connection per thread and server) and reads the whole answer.
 Throughput = the sum of ``usage.completion_tokens`` / the wall time from the first request sent
 to the last answer received. Before each measurement every server answers a warm-up (the first
-16 requests of the mix with ``max_tokens`` 4), not measured.
+16 requests of the mix with ``max_tokens`` 4), not measured. Also printed, not a goal: the CPU
+time (user + system) the servers used during the mix, as a share of the machine's cores and as
+tokens per CPU-second. On a machine shared with other work the wall-clock figures drop with the
+share of the cores the servers get (and eight single-threaded processes win a larger share from
+a busy neighbour than one two-threaded one), while tokens per CPU-second hardly moves.
 
 Part 1, 8 adapters. A: one server holding the 8 adapters, ``threads`` 2 (the machine's 2 cores).
 B: 8 servers, each the base plus ONE adapter, ``threads`` 1 each (together they share the same
@@ -505,12 +509,31 @@ def warm_up(mix: list[tuple[int, dict]], ports: list[int], concurrency: int) -> 
     run_mix(short, ports, concurrency)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes and their children so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for p in [root] + root.children(recursive=True):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def measure(servers: list[Server], mix, concurrency: int) -> dict:
     ports = [s.port for s in servers]  # type: ignore[misc]
-    with MemorySampler([s.proc.pid for s in servers]) as mem:  # type: ignore[union-attr]
+    pids = [s.proc.pid for s in servers]  # type: ignore[union-attr]
+    with MemorySampler(pids) as mem:
         warm_up(mix, ports, concurrency)
+        cpu0 = cpu_seconds(pids)
         result = run_mix(mix, ports, concurrency)
-    result.update(peak_rss=mem.peak_rss, peak_pss=mem.peak_pss)
+        cpu = cpu_seconds(pids) - cpu0
+    result.update(peak_rss=mem.peak_rss, peak_pss=mem.peak_pss, cpu=cpu, tpcpu=result["tokens"] / cpu)
     return result
 
 
@@ -661,6 +684,10 @@ def main() -> int:
         print(f"{'wall seconds':{w}s}{b['seconds']:>30.1f}{a['seconds']:>30.1f}{'':>10s}")
         print(f"{'tokens per second':{w}s}{b['tps']:>30.1f}{a['tps']:>30.1f}{tps_ratio:>9.2f}x")
         print(f"{'median request latency, s':{w}s}{b['p50_latency']:>30.2f}{a['p50_latency']:>30.2f}{'':>10s}")
+        cores = os.cpu_count() or 1
+        print(f"{f'server CPU use (of {cores} cores)':{w}s}{b['cpu'] / b['seconds'] / cores:>30.0%}"
+              f"{a['cpu'] / a['seconds'] / cores:>30.0%}{'':>10s}")
+        print(f"{'tokens per server CPU-second':{w}s}{b['tpcpu']:>30.1f}{a['tpcpu']:>30.1f}{a['tpcpu'] / b['tpcpu']:>9.2f}x")
         print(f"{'peak RSS, all processes':{w}s}{mib(b['peak_rss']):>30s}{mib(a['peak_rss']):>30s}{mem_ratio:>10.3f}")
         print(f"{'peak PSS, all processes':{w}s}{mib(b['peak_pss']):>30s}{mib(a['peak_pss']):>30s}{pss_ratio:>10.3f}")
         print(f"{'seconds until ready':{w}s}{b['startup']:>30.0f}{a['startup']:>30.0f}{'':>10s}")
@@ -674,13 +701,15 @@ def main() -> int:
         m = args.many
         p2 = best2
         w = 52
-        print(f"{'one process, threads ' + str(args.threads):{w}s}{'tokens/s':>10s}{'seconds':>10s}{'peak RSS':>12s}{'vs base':>9s}")
+        print(f"{'one process, threads ' + str(args.threads):{w}s}{'tokens/s':>10s}{'seconds':>10s}{'peak RSS':>12s}"
+              f"{'tok/CPU-s':>11s}{'vs base':>9s}")
         base_tps = p2["base"]["tps"]
         for key, label in (("plain", "base model, no adapter loaded (other process)"),
                            ("base", f"base model, {m} adapters loaded (same process)"),
                            ("many", f"{m} adapters loaded, round-robin over them")):
             x = p2[key]
-            print(f"{label:{w}s}{x['tps']:>10.1f}{x['seconds']:>10.1f}{mib(x['peak_rss']):>12s}{x['tps'] / base_tps:>9.2f}")
+            print(f"{label:{w}s}{x['tps']:>10.1f}{x['seconds']:>10.1f}{mib(x['peak_rss']):>12s}{x['tpcpu']:>11.1f}"
+                  f"{x['tps'] / base_tps:>9.2f}")
         ratio = p2["many"]["tps"] / base_tps
         ratio_plain = p2["many"]["tps"] / p2["plain"]["tps"]
         goals.append((f"{m} adapters / base (same process)", ratio, ">=", 0.75, f"{ratio:.2f}",
