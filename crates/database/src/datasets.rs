@@ -30,6 +30,8 @@ pub struct VersionRow {
     pub parent_version_id: Option<String>,
     /// The recipe that produced this version from its parent, JSON.
     pub recipe: Option<String>,
+    /// The deployment whose logged conversations this version was exported from.
+    pub source_deployment_id: Option<String>,
     pub records: i64,
     pub valid_records: i64,
     pub invalid_records: i64,
@@ -42,7 +44,7 @@ pub struct VersionRow {
 }
 
 const COLUMNS: &str = "id, organization_id, project_id, name, description, visibility, created_by, latest_version, created_at, updated_at";
-const VERSION_COLUMNS: &str = "id, dataset_id, organization_id, version, blob_id, size_bytes, filename, format, parent_version_id, recipe, records, valid_records, invalid_records, error_counts, report_blob_id, created_by, created_at";
+const VERSION_COLUMNS: &str = "id, dataset_id, organization_id, version, blob_id, size_bytes, filename, format, parent_version_id, recipe, records, valid_records, invalid_records, error_counts, report_blob_id, created_by, created_at, source_deployment_id";
 
 pub async fn insert(conn: &mut Conn, d: &DatasetRow) -> Result<()> {
     sqlx::query(&format!("INSERT INTO datasets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
@@ -190,7 +192,7 @@ pub async fn next_version(conn: &mut Conn, org_id: &str, dataset_id: &str, now_m
 
 pub async fn insert_version(conn: &mut Conn, v: &VersionRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO dataset_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        "INSERT INTO dataset_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&v.id)
     .bind(&v.dataset_id)
@@ -209,6 +211,7 @@ pub async fn insert_version(conn: &mut Conn, v: &VersionRow) -> Result<()> {
     .bind(&v.report_blob_id)
     .bind(&v.created_by)
     .bind(v.created_at)
+    .bind(&v.source_deployment_id)
     .execute(&mut *conn)
     .await?;
     Ok(())

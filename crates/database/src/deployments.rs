@@ -23,16 +23,18 @@ pub struct DeploymentRow {
     pub state: String,
     pub error: Option<String>,
     pub last_request_at: Option<i64>,
+    /// Whether requests and answers are logged (masked, sealed): 0 or 1.
+    pub log_requests: i64,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, project_id, name, base_model_id, model_id, backend, endpoint_url, endpoint_model, endpoint_key, replicas, idle_timeout_s, defaults, state, error, last_request_at, created_by, created_at, updated_at";
+const COLUMNS: &str = "id, organization_id, project_id, name, base_model_id, model_id, backend, endpoint_url, endpoint_model, endpoint_key, replicas, idle_timeout_s, defaults, state, error, last_request_at, log_requests, created_by, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
     .bind(&d.id)
     .bind(&d.organization_id)
@@ -50,6 +52,7 @@ pub async fn insert(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     .bind(&d.state)
     .bind(&d.error)
     .bind(d.last_request_at)
+    .bind(d.log_requests)
     .bind(&d.created_by)
     .bind(d.created_at)
     .bind(d.updated_at)
@@ -134,7 +137,7 @@ pub async fn serving_model(conn: &mut Conn, model_id: &str) -> Result<Vec<Deploy
 /// Writes the fields a lifecycle change may touch.
 pub async fn update(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     sqlx::query(
-        "UPDATE deployments SET replicas = $2, idle_timeout_s = $3, defaults = $4, state = $5, error = $6, last_request_at = $7, updated_at = $8 WHERE id = $1",
+        "UPDATE deployments SET replicas = $2, idle_timeout_s = $3, defaults = $4, state = $5, error = $6, last_request_at = $7, updated_at = $8, log_requests = $9 WHERE id = $1",
     )
     .bind(&d.id)
     .bind(d.replicas)
@@ -144,6 +147,7 @@ pub async fn update(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     .bind(&d.error)
     .bind(d.last_request_at)
     .bind(d.updated_at)
+    .bind(d.log_requests)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -20,6 +20,7 @@ pub mod models;
 pub mod operations;
 pub mod organizations;
 pub mod projects;
+pub mod safety;
 pub mod sessions;
 pub mod traffic;
 pub mod uploads;

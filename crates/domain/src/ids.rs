@@ -21,6 +21,7 @@ pub enum IdKind {
     Checkpoint,
     Deployment,
     TrafficSplit,
+    SafetyEvent,
 }
 
 impl IdKind {
@@ -43,6 +44,7 @@ impl IdKind {
             IdKind::Checkpoint => "ckpt",
             IdKind::Deployment => "dep",
             IdKind::TrafficSplit => "ab",
+            IdKind::SafetyEvent => "sfe",
         }
     }
 }

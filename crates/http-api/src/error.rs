@@ -55,6 +55,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// A backend answered in a shape the gateway cannot read (502).
     BadGateway,
+    /// The organization's content policy refused the input (400; `param` names the field).
+    ContentFilter,
 }
 
 impl ErrorCode {
@@ -62,7 +64,9 @@ impl ErrorCode {
     pub fn status_and_type(self) -> (StatusCode, &'static str) {
         use ErrorCode::*;
         match self {
-            ValidationFailed | InvalidJson | InvalidBody | InvalidQuery | InvalidPath => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            ValidationFailed | InvalidJson | InvalidBody | InvalidQuery | InvalidPath | ContentFilter => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error")
+            }
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error"),
             MissingToken | InvalidToken | TokenExpired | SessionRevoked | SessionExpired | InvalidCredentials | AccountDisabled
             | ApiKeyRevoked | ApiKeyExpired | RefreshTokenReused => (StatusCode::UNAUTHORIZED, "authentication_error"),
@@ -219,6 +223,7 @@ impl From<SE> for ApiError {
                 ApiError { retry_after_s: Some((retry_after_ms + 999) / 1000), ..ApiError::new(ErrorCode::RateLimited, message) }
             }
             SE::QuotaExceeded(_) => ApiError::new(ErrorCode::StorageQuotaExceeded, message),
+            SE::ContentFiltered { param, .. } => ApiError::new(ErrorCode::ContentFilter, message).param(param),
             SE::TooLarge(_) => ApiError::new(ErrorCode::FileTooLarge, message),
             SE::ChecksumMismatch(_) => ApiError::new(ErrorCode::ChecksumMismatch, message),
             SE::InvalidFile { code, .. } => ApiError::new(ErrorCode::InvalidFile, message).param(code),

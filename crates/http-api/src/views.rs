@@ -363,7 +363,10 @@ list_view!(JobList, JobView);
 list_view!(CheckpointList, CheckpointView);
 list_view!(ModelList, ModelView);
 
-pub use crate::views_deployments::{DeploymentEventView, DeploymentView, SplitResultsView, SplitView, UsageView};
+pub use crate::views_deployments::{
+    ContentPolicyView, DeploymentEventView, DeploymentView, LoggedRequestList, SafetyEventList, SafetyEventView, SplitResultsView,
+    SplitView, UsageView,
+};
 list_view!(DeploymentList, DeploymentView);
 list_view!(SplitList, SplitView);
 list_view!(DeploymentEventList, DeploymentEventView);

@@ -64,6 +64,8 @@ pub struct VersionView {
     /// The recipe that produced this version from its parent.
     #[schema(value_type = Option<Object>)]
     pub recipe: Option<serde_json::Value>,
+    /// The deployment whose logged conversations this version holds (an export).
+    pub source_deployment_id: Option<String>,
     pub records: i64,
     pub valid_records: i64,
     pub invalid_records: i64,
@@ -91,6 +93,7 @@ impl TryFrom<VersionRow> for VersionView {
             version: v.version,
             filename: v.filename,
             parent_version_id: v.parent_version_id,
+            source_deployment_id: v.source_deployment_id,
             records: v.records,
             valid_records: v.valid_records,
             invalid_records: v.invalid_records,

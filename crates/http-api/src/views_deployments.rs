@@ -41,6 +41,8 @@ pub struct DeploymentView {
     pub error: Option<String>,
     /// Unix seconds of the last request recorded (written within a second of it).
     pub last_request_at: Option<i64>,
+    /// Whether requests and answers are logged (personal data masked, sealed at rest).
+    pub log_requests: bool,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -69,6 +71,7 @@ impl From<Deployment> for DeploymentView {
             state: r.state,
             error: r.error,
             last_request_at: r.last_request_at.map(|t| t / 1000),
+            log_requests: r.log_requests != 0,
             created_by: r.created_by,
             created_at: r.created_at / 1000,
             updated_at: r.updated_at / 1000,
@@ -250,5 +253,108 @@ impl From<SplitReadout> for SplitResultsView {
             })
             .collect();
         SplitResultsView { object: "traffic_split.results", split: r.split.into(), variants, conclusion: r.conclusion }
+    }
+}
+
+/// An organization's content policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentPolicyView {
+    pub object: &'static str,
+    pub policy: services::deployments::safety::ContentPolicy,
+    /// Who changed it last (null: never set).
+    pub updated_by: Option<String>,
+    /// Unix seconds.
+    pub updated_at: Option<i64>,
+}
+
+impl From<services::deployments::content_policy::StoredPolicy> for ContentPolicyView {
+    fn from(s: services::deployments::content_policy::StoredPolicy) -> Self {
+        ContentPolicyView {
+            object: "content_policy",
+            policy: s.policy,
+            updated_by: s.updated_by,
+            updated_at: s.updated_at.map(|t| t / 1000),
+        }
+    }
+}
+
+/// What a rule of the content policy did to one request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SafetyEventView {
+    pub id: String,
+    pub object: &'static str,
+    /// The response id of the request (`chatcmpl-…`, `cmpl-…`).
+    pub request_id: String,
+    pub deployment_id: Option<String>,
+    /// input or output.
+    pub stage: String,
+    /// The rule's name, `max_input_chars`, `max_output_chars` or `moderation`.
+    pub rule: String,
+    /// block, mask or flag.
+    pub action: String,
+    /// How many matches the rule found.
+    pub matches: i64,
+    /// The moderation model's verdict (never the matched text).
+    pub detail: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<database::safety::SafetyEventRow> for SafetyEventView {
+    fn from(r: database::safety::SafetyEventRow) -> Self {
+        SafetyEventView {
+            id: r.id,
+            object: "safety_event",
+            request_id: r.request_id,
+            deployment_id: r.deployment_id,
+            stage: r.stage,
+            rule: r.rule,
+            action: r.action,
+            matches: r.matches,
+            detail: r.detail,
+            created_at: r.created_at / 1000,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SafetyEventList {
+    pub object: &'static str,
+    pub data: Vec<SafetyEventView>,
+    pub has_more: bool,
+}
+
+/// One logged request: what it asked (personal data masked) and what the client got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedRequestView {
+    /// The response id.
+    pub request_id: String,
+    pub object: &'static str,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    #[serde(flatten)]
+    pub exchange: services::deployments::inference_logs::Exchange,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedRequestList {
+    pub object: &'static str,
+    pub data: Vec<LoggedRequestView>,
+    pub has_more: bool,
+}
+
+impl From<services::Page<services::deployments::inference_logs::LoggedExchange>> for LoggedRequestList {
+    fn from(page: services::Page<services::deployments::inference_logs::LoggedExchange>) -> Self {
+        let data = page
+            .items
+            .into_iter()
+            .map(|l| LoggedRequestView {
+                request_id: l.request_id,
+                object: "logged_request",
+                created_at: l.created_at,
+                exchange: l.exchange,
+            })
+            .collect();
+        LoggedRequestList { object: "list", data, has_more: page.has_more }
     }
 }

@@ -75,6 +75,9 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
             json!({"name": format!("split-{n}"), "variants": [{"deployment_id": "{deployment_id}", "weight": 1}, {"deployment_id": "{deployment_id_2}", "weight": 3}]})
         }
         "update_split" => json!({"active": false}),
+        "put_content_policy" => json!({"rules": [{"name": format!("rule-{n}"), "words": ["x"], "action": "flag"}]}),
+        // The fixture's deployment logs requests but has none: callers who may export get 422.
+        "export_deployment_logs" => json!({"name": format!("export {n}")}),
         // No such answer: callers who may give feedback get 404, others 403.
         "give_feedback" => json!({"response_id": "chatcmpl-none", "rating": "up"}),
         // The fixture's deployment is stopped: callers who may call it get 409, others 403.

@@ -129,6 +129,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "resume_job" => json!({}),
         "update_deployment" => json!({"replicas": 1}),
         "update_split" => json!({"active": false}),
+        "export_deployment_logs" => json!({"name": "stolen conversations"}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

@@ -74,6 +74,9 @@ pub enum Error {
     RateLimited { retry_after_ms: i64, limit_per_second: f64 },
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The organization's content policy refused the input (`param` names the field).
+    #[error("{message}")]
+    ContentFiltered { message: String, param: String },
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]

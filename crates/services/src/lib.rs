@@ -72,6 +72,8 @@ struct Inner {
     counters: std::sync::OnceLock<deployments::CounterStore>,
     /// Organizations' inference limits as last read (time, requests and tokens per minute).
     org_limits: deployments::OrgLimitsCache,
+    /// Organizations' content policies as last read.
+    policies: deployments::content_policy::PolicyCache,
     /// The gateway's client for every backend (pooled connections).
     http: reqwest::Client,
 }
@@ -105,6 +107,7 @@ impl Services {
                 usage,
                 counters: std::sync::OnceLock::new(),
                 org_limits: deployments::OrgLimitsCache::default(),
+                policies: deployments::content_policy::PolicyCache::default(),
                 http: reqwest::Client::builder()
                     .user_agent(concat!("tunery/", env!("CARGO_PKG_VERSION")))
                     .connect_timeout(std::time::Duration::from_secs(10))

@@ -95,22 +95,24 @@ async fn tokens_per_minute_and_the_monthly_quota_refuse_once_used() {
 
     // The month: 160 tokens recorded as usage; a restarted server (fresh counters) reads them.
     let now = services::now_ms();
-    let row = |i: i64| InferenceRecord {
-        id: format!("chatcmpl-test{i}"),
-        organization_id: admin.organization_id.clone(),
-        deployment_id: None,
-        api_key_id: key.api_key_id().map(str::to_string),
-        user_id: Some(admin.user_id.clone()),
-        model: "m".into(),
-        endpoint: "chat.completions".into(),
-        prompt_tokens: 30,
-        completion_tokens: 50,
-        time_to_first_token_ms: Some(5),
-        latency_ms: 10,
-        status: 200,
-        error_code: None,
-        created_at: now,
-        split_id: None,
+    let row = |i: i64| {
+        InferenceRecord::of(services::deployments::InferenceRow {
+            id: format!("chatcmpl-test{i}"),
+            organization_id: admin.organization_id.clone(),
+            deployment_id: None,
+            api_key_id: key.api_key_id().map(str::to_string),
+            user_id: Some(admin.user_id.clone()),
+            model: "m".into(),
+            endpoint: "chat.completions".into(),
+            prompt_tokens: 30,
+            completion_tokens: 50,
+            time_to_first_token_ms: Some(5),
+            latency_ms: 10,
+            status: 200,
+            error_code: None,
+            created_at: now,
+            split_id: None,
+        })
     };
     s.record_inference(row(1));
     s.record_inference(row(2));

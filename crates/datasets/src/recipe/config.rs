@@ -469,7 +469,9 @@ fn recipe_error(field: &str, message: impl Into<String>) -> RecipeCheckError {
     RecipeCheckError { step: None, step_name: None, field: field.to_owned(), message: message.into(), unprocessable: false }
 }
 
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+/// Compiles an organization's pattern with the size limit every user pattern gets; the error
+/// says what is wrong in one line.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
     regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build().map_err(|e| match e {
         regex::Error::CompiledTooBig(_) => format!("the pattern is too large once compiled (over {REGEX_SIZE_LIMIT} bytes)"),
         e => format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()),

@@ -40,8 +40,8 @@ mod text;
 use std::io::{self, BufWriter, Read, Write};
 
 pub use config::{
-    Convert, CustomPii, DedupExact, DedupNear, Filter, LanguageClass, MaskPii, PiiKind, Recipe, RecipeCheckError, Split, SplitSize, Step,
-    Stratify, RECIPE_VERSION,
+    compile_regex, Convert, CustomPii, DedupExact, DedupNear, Filter, LanguageClass, MaskPii, PiiKind, Recipe, RecipeCheckError, Split,
+    SplitSize, Step, Stratify, RECIPE_VERSION,
 };
 pub use exact::ExactDedup;
 pub use near::{Banding, NearDedup, NearMatch, TooManyRecords, FALSE_NEGATIVE_WEIGHT, FALSE_POSITIVE_WEIGHT, MAX_CANDIDATES};

@@ -3,21 +3,24 @@
 //! is streamed from the backend (with usage), so a client that goes away cancels generation,
 //! and every request is metered: one usage row each, written in the background.
 
+use super::gateway_answer::Answer;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{Caller, Origin};
 use crate::metrics::Metrics;
 use crate::AppState;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use services::deployments::answer_policy::AnswerPolicy;
+use services::deployments::inference_logs::Exchange;
 use services::deployments::request::{ChatCompletionRequest, CompletionRequest};
-use services::deployments::stream::{for_client, Assembler, Meter, SseData, SseLines};
-use services::deployments::{Admission, CompletionEndpoint, InferenceRecord, Prepared, Route, UpstreamReply};
+use services::deployments::safety::{SafetyAction, Stage};
+use services::deployments::stream::{Assembler, Meter};
+use services::deployments::{Admission, CompletionEndpoint, InferenceRecord, Route};
 use services::{Principal, Services};
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,21 +116,24 @@ pub async fn list_models(State(app): State<AppState>, Caller(p): Caller) -> ApiR
 
 /// Records the request's usage row when dropped: at the end of an answer, or when the client
 /// went away (status 499, with the tokens generated until then).
-struct UsageGuard {
-    services: Services,
-    record: InferenceRecord,
+pub(super) struct UsageGuard {
+    pub(super) services: Services,
+    pub(super) record: InferenceRecord,
     started: Instant,
-    meter: Meter,
+    pub(super) meter: Meter,
     /// The limits the request was admitted under: its tokens are charged to them at the end.
     admission: Option<Admission>,
     metrics: Arc<Metrics>,
     /// The deployment's name once routed (counted in flight until the guard drops).
     routed: Option<String>,
+    /// What the client got, per choice, when the deployment logs requests.
+    pub(super) answers: Option<Assembler>,
+    pub(super) principal: Principal,
 }
 
 impl UsageGuard {
     fn new(services: &Services, metrics: Arc<Metrics>, p: &Principal, endpoint: CompletionEndpoint, id: &str) -> UsageGuard {
-        let record = InferenceRecord {
+        let row = services::deployments::InferenceRow {
             id: id.to_string(),
             organization_id: p.organization_id.clone(),
             deployment_id: None,
@@ -146,31 +152,40 @@ impl UsageGuard {
         };
         UsageGuard {
             services: services.clone(),
-            record,
+            record: InferenceRecord::of(row),
             started: Instant::now(),
             meter: Meter::default(),
             admission: None,
             metrics,
             routed: None,
+            answers: None,
+            principal: p.clone(),
         }
     }
 
     fn routed(&mut self, route: &Route) {
-        self.record.deployment_id = Some(route.deployment.row.id.clone());
+        self.record.row.deployment_id = Some(route.deployment.row.id.clone());
         self.metrics.in_flight(&route.deployment.row.name, 1);
         self.routed = Some(route.deployment.row.name.clone());
     }
 
-    fn elapsed_ms(&self) -> i64 {
+    pub(super) fn elapsed_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
 
-    fn ended(&mut self, status: u16, error_code: Option<&str>) {
-        self.record.status = i64::from(status);
-        self.record.error_code = error_code.map(str::to_string);
+    pub(super) fn ended(&mut self, status: u16, error_code: Option<&str>) {
+        self.record.row.status = i64::from(status);
+        self.record.row.error_code = error_code.map(str::to_string);
     }
 
-    fn failed(&mut self, e: ApiError) -> Response {
+    /// Notes a chunk the client gets (for the log).
+    pub(super) fn sent(&mut self, chunk: &Map<String, Value>) {
+        if let Some(a) = &mut self.answers {
+            a.push(chunk);
+        }
+    }
+
+    pub(super) fn failed(&mut self, e: ApiError) -> Response {
         let (status, _) = e.code.status_and_type();
         self.ended(status.as_u16(), Some(&e.code.as_str()));
         let mut resp = e.into_response();
@@ -186,17 +201,21 @@ impl UsageGuard {
 impl Drop for UsageGuard {
     fn drop(&mut self) {
         let (prompt, completion) = self.meter.tokens();
-        self.record.prompt_tokens = prompt;
-        self.record.completion_tokens = completion;
-        self.record.time_to_first_token_ms = self.meter.first_token_ms;
-        self.record.latency_ms = self.elapsed_ms();
+        let row = &mut self.record.row;
+        row.prompt_tokens = prompt;
+        row.completion_tokens = completion;
+        row.time_to_first_token_ms = self.meter.first_token_ms;
+        row.latency_ms = self.started.elapsed().as_millis() as i64;
+        if let (Some(exchange), Some(answers)) = (&mut self.record.exchange, &self.answers) {
+            exchange.answers = answers.answers();
+        }
         if let Some(admission) = &self.admission {
             self.services.charge_inference(admission, prompt + completion);
         }
         if let Some(name) = &self.routed {
             self.metrics.in_flight(name, -1);
             let first = self.meter.first_token_ms.map(|ms| ms as f64 / 1000.0);
-            let status = u16::try_from(self.record.status).unwrap_or(0);
+            let status = u16::try_from(self.record.row.status).unwrap_or(0);
             self.metrics.inference(name, status, (prompt, completion), self.started.elapsed().as_secs_f64(), first);
         }
         self.services.record_inference(self.record.clone());
@@ -215,7 +234,7 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
     let services = app.services;
     let id = response_id(endpoint);
     let mut guard = UsageGuard::new(&services, app.metrics, &p, endpoint, &id);
-    let body: Map<String, Value> = match serde_json::from_slice(&body) {
+    let mut body: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(mut o)) => {
             // `45.0` is the integer 45, as for every JSON body of the API (and the backend
             // gets the integer).
@@ -229,13 +248,22 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
         Ok(m) => m,
         Err(e) => return guard.failed(e.into()),
     };
-    guard.record.model = model.clone();
+    guard.record.row.model = model.clone();
     let admission = match services.admit_inference(&p).await {
         Ok(a) => a,
         Err(e) => return guard.failed(e.into()),
     };
     let mut limit_headers: Vec<(&'static str, String)> = admission.headers.clone();
     guard.admission = Some(admission);
+    let filter = match services.content_filter(&p.organization_id).await {
+        Ok(f) => f,
+        Err(e) => return guard.failed(e.into()),
+    };
+    if let Some(f) = &filter {
+        if let Err(e) = check_input(&services, &p, f, endpoint, &mut body, &mut guard).await {
+            return guard.failed(e);
+        }
+    }
     let route = match services.route(&p, &model).await {
         Ok(r) => r,
         Err(services::Error::NotFound(_)) => {
@@ -245,9 +273,14 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
         Err(e) => return guard.failed(e.into()),
     };
     guard.routed(&route);
-    guard.record.split_id = route.split_id.clone();
+    guard.record.row.split_id = route.split_id.clone();
+    if route.deployment.row.log_requests != 0 {
+        guard.record.exchange = Some(Exchange::of_request(endpoint, &body));
+        guard.answers = Some(Assembler::default());
+    }
     // Which deployment answered (the variant, when `model` names a traffic split).
     limit_headers.push((DEPLOYMENT_HEADER, route.deployment.row.name.clone()));
+    let policy = AnswerPolicy::new(filter.as_ref(), endpoint, &body);
     let prepared = match services::deployments::prepare(endpoint, body, &route) {
         Ok(p) => p,
         Err(e) => return guard.failed(e.into()),
@@ -259,17 +292,38 @@ async fn complete(app: AppState, p: Principal, endpoint: CompletionEndpoint, hop
     if let Some(text) = &reply.error {
         return relay_error(guard, reply.status, text, &route);
     }
-    let mut resp = if prepared.stream {
-        stream_response(guard, reply, id, model, &prepared)
-    } else {
-        assemble_response(guard, reply, endpoint, id, model).await
-    };
+    let answer = Answer { guard, upstream: reply, policy, endpoint, id, model };
+    let mut resp = if prepared.stream { answer.stream(&prepared) } else { answer.assemble().await };
     for (name, value) in limit_headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(name, v);
         }
     }
     resp
+}
+
+/// The input stage of the content policy: its rules (block or mask), then the moderation
+/// model when it judges inputs.
+async fn check_input(
+    services: &Services,
+    p: &Principal,
+    filter: &services::deployments::safety::ContentFilter,
+    endpoint: CompletionEndpoint,
+    body: &mut Map<String, Value>,
+    guard: &mut UsageGuard,
+) -> Result<(), ApiError> {
+    services::deployments::content_policy::filter_input(filter, endpoint, body, &mut guard.record.safety)?;
+    let Some(m) = filter.moderation(Stage::Input) else { return Ok(()) };
+    let conversation = services::deployments::content_policy::conversation(endpoint, body, None);
+    if let Some(verdict) = services.moderate(p, m, conversation).await? {
+        guard.record.safety.add(Stage::Input, "moderation", m.action, 1, Some(verdict));
+        if m.action == SafetyAction::Block {
+            let param = if endpoint == CompletionEndpoint::Chat { "messages" } else { "prompt" };
+            let message = format!("the input was blocked by this organization's moderation model ({})", m.deployment);
+            return Err(ApiError::new(ErrorCode::ContentFilter, message).param(param));
+        }
+    }
+    Ok(())
 }
 
 /// An upstream's error answer: passed on when it is OpenAI-shaped, else 502 quoting it.
@@ -292,111 +346,4 @@ fn relay_error(mut guard: UsageGuard, status: u16, text: &str, route: &Route) ->
             guard.failed(ApiError::new(ErrorCode::BadGateway, message))
         }
     }
-}
-
-async fn assemble_response(
-    mut guard: UsageGuard,
-    mut reply: UpstreamReply,
-    endpoint: CompletionEndpoint,
-    id: String,
-    model: String,
-) -> Response {
-    let (mut lines, mut assembler) = (SseLines::default(), Assembler::default());
-    let mut done = false;
-    while let Some(item) = reply.body.next().await {
-        let bytes = match item {
-            Ok(b) => b,
-            Err(e) => return guard.failed(ApiError::new(ErrorCode::BadGateway, format!("the backend's answer broke off: {e}"))),
-        };
-        for data in lines.push(&bytes) {
-            match data {
-                SseData::Chunk(c) => {
-                    let at = guard.elapsed_ms();
-                    guard.meter.observe(&c, at);
-                    assembler.push(&c);
-                }
-                SseData::Done => done = true,
-                SseData::Malformed(line) => {
-                    return guard.failed(ApiError::new(ErrorCode::BadGateway, format!("the backend sent a chunk that is not JSON: {line}")))
-                }
-            }
-        }
-    }
-    if !done {
-        return guard.failed(ApiError::new(ErrorCode::BadGateway, "the backend's answer ended before [DONE]"));
-    }
-    guard.ended(200, None);
-    let answer = assembler.finish(endpoint, &id, &model, guard.record.created_at / 1000, &guard.meter);
-    Json(answer).into_response()
-}
-
-struct Relay {
-    guard: UsageGuard,
-    upstream: UpstreamReply,
-    lines: SseLines,
-    id: String,
-    model: String,
-    include_usage: bool,
-    continuous_usage: bool,
-    finished: bool,
-}
-
-fn stream_response(guard: UsageGuard, upstream: UpstreamReply, id: String, model: String, prepared: &Prepared) -> Response {
-    let (include_usage, continuous_usage) = (prepared.include_usage, prepared.continuous_usage);
-    let relay = Relay { guard, upstream, lines: SseLines::default(), id, model, include_usage, continuous_usage, finished: false };
-    let body = futures_util::stream::unfold(relay, |mut r| async move {
-        loop {
-            if r.finished {
-                return None;
-            }
-            let bytes = match r.upstream.body.next().await {
-                Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    // The stream ends without [DONE]: the client sees an interrupted answer.
-                    r.guard.ended(502, Some("upstream_broke_off"));
-                    tracing::warn!("a backend's stream broke off: {e}");
-                    return None;
-                }
-                None => {
-                    r.guard.ended(502, Some("upstream_ended_early"));
-                    return None;
-                }
-            };
-            let mut out = String::new();
-            for data in r.lines.push(&bytes) {
-                match data {
-                    SseData::Chunk(c) => {
-                        let at = r.guard.elapsed_ms();
-                        r.guard.meter.observe(&c, at);
-                        if let Some(c) = for_client(c, &r.id, &r.model, r.include_usage, r.continuous_usage) {
-                            out.push_str("data: ");
-                            out.push_str(&Value::Object(c).to_string());
-                            out.push_str("\n\n");
-                        }
-                    }
-                    SseData::Done => {
-                        r.guard.ended(200, None);
-                        out.push_str("data: [DONE]\n\n");
-                        r.finished = true;
-                        break;
-                    }
-                    SseData::Malformed(line) => {
-                        r.guard.ended(502, Some("upstream_malformed"));
-                        tracing::warn!("a backend sent a chunk that is not JSON: {line}");
-                        r.finished = true;
-                        break;
-                    }
-                }
-            }
-            if !out.is_empty() {
-                return Some((Ok::<_, std::convert::Infallible>(Bytes::from(out)), r));
-            }
-        }
-    });
-    let mut resp = Response::new(Body::from_stream(body));
-    let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
 }

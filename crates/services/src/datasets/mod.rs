@@ -27,7 +27,7 @@ pub use preprocess::{OperationProgress, Preprocessed, ProgressSnapshot};
 pub(crate) use recount::RECOUNTS_KEPT;
 pub use recount::{StatsOptions, VersionStats};
 pub use uploads::{safe_filename, NewUpload, UploadTarget, MAX_PARTS};
-pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem};
+pub use versions::{DatasetChanges, Lineage, NewDataset, PreviewItem, VersionOrigin};
 
 /// Calls `f(index, line, record)` for every valid record of a version, in canonical form
 /// (decrypting and parsing as it streams; blocking: call from a blocking thread).

@@ -363,8 +363,7 @@ impl Services {
                 &access.dataset.id,
                 main,
                 &format!("{base}.jsonl"),
-                Some(source),
-                Some(lineage.clone()),
+                crate::datasets::VersionOrigin { parent: Some(source), recipe: Some(&lineage), deployment_id: None },
                 Some(canonical.clone()),
                 main_size,
                 ctx,
@@ -388,7 +387,9 @@ impl Services {
                     shared_with: access.shared_with.clone(),
                     format: Some(canonical),
                 };
-                let made = self.create_dataset_from_blob(principal, n, blob, &format!("{base}-validation.jsonl"), size, ctx).await;
+                let made = self
+                    .create_dataset_from_blob(principal, n, blob, &format!("{base}-validation.jsonl"), size, Default::default(), ctx)
+                    .await;
                 match made {
                     Ok((dataset, mut v)) => {
                         self.link_parent(org, &v.id, source, &lineage).await?;

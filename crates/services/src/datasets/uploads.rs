@@ -305,12 +305,12 @@ impl Services {
         let created = match (&target.dataset_id, format_spec(&target), new_dataset(&target)) {
             (_, Err(e), _) => Err(e),
             (Some(d), Ok(format), _) => self
-                .add_version_from_blob(principal, d, blob, &upload.filename, None, None, format, upload.bytes, ctx)
+                .add_version_from_blob(principal, d, blob, &upload.filename, Default::default(), format, upload.bytes, ctx)
                 .await
                 .map(|v| (d.clone(), v.id)),
             (None, Ok(_), Err(e)) => Err(e),
             (None, Ok(_), Ok(n)) => self
-                .create_dataset_from_blob(principal, n, blob, &upload.filename, upload.bytes, ctx)
+                .create_dataset_from_blob(principal, n, blob, &upload.filename, upload.bytes, Default::default(), ctx)
                 .await
                 .map(|(a, v)| (a.dataset.id, v.id)),
         };

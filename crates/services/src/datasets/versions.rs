@@ -78,6 +78,15 @@ pub struct Lineage {
     pub models: Vec<crate::models::FineTunedModel>,
 }
 
+/// Where a new version came from: the version and recipe it was made from, or the deployment
+/// whose logged conversations it holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VersionOrigin<'a> {
+    pub parent: Option<&'a VersionRow>,
+    pub recipe: Option<&'a serde_json::Value>,
+    pub deployment_id: Option<&'a str>,
+}
+
 /// Checks a new dataset's fields; returns (name, description, visibility).
 fn check_new(n: &NewDataset) -> Result<(String, String, Visibility)> {
     let name = validate::name("name", &n.name)?;
@@ -129,7 +138,7 @@ impl Services {
             }
         };
         let blob_id = blob.id.clone();
-        let created = self.create_dataset_from_blob(principal, n, blob, &filename, reserved, ctx).await;
+        let created = self.create_dataset_from_blob(principal, n, blob, &filename, reserved, VersionOrigin::default(), ctx).await;
         drop(hold);
         if created.is_err() {
             self.release_storage(&org, reserved).await?;
@@ -147,6 +156,7 @@ impl Services {
         blob: BlobInfo,
         filename: &str,
         reserved: i64,
+        origin: VersionOrigin<'_>,
         ctx: &RequestContext,
     ) -> Result<(DatasetAccess, VersionRow)> {
         self.authorize_new_dataset(principal, &n).await?;
@@ -173,11 +183,11 @@ impl Services {
                 database::users::get(tx.conn(), &principal.organization_id, u).await.or_not_found("user")?;
             }
             database::datasets::set_shares(tx.conn(), &dataset.id, &n.shared_with).await?;
-            let version = self.insert_version(tx.conn(), principal, &dataset, &blob, filename, &ingested, None, None).await?;
+            let version = self.insert_version(tx.conn(), principal, &dataset, &blob, filename, &ingested, origin).await?;
             database::uploads::account(tx.conn(), &principal.organization_id, -reserved, blob.size as i64).await?;
             let event = AuditEvent::by(principal, "dataset.create").target("dataset", &dataset.id).details(serde_json::json!({
                 "name": dataset.name, "project_id": dataset.project_id, "version": version.version, "blob": blob.id, "bytes": blob.size,
-                "records": version.records, "invalid_records": version.invalid_records,
+                "records": version.records, "invalid_records": version.invalid_records, "source_deployment_id": version.source_deployment_id,
             }));
             append(tx.conn(), self.derived_keys(), event, ctx).await?;
             tx.commit().await?;
@@ -208,8 +218,7 @@ impl Services {
         dataset_id: &str,
         blob: BlobInfo,
         filename: &str,
-        parent: Option<&VersionRow>,
-        recipe: Option<serde_json::Value>,
+        origin: VersionOrigin<'_>,
         format: Option<FormatSpec>,
         reserved: i64,
         ctx: &RequestContext,
@@ -217,11 +226,11 @@ impl Services {
         let access = self.dataset_with(principal, dataset_id, Permission::UploadDataset).await?;
         let ingested = self.ingest_blob(&blob.id, filename, format).await?;
         let mut tx = self.db().begin_write().await?;
-        let version =
-            self.insert_version(tx.conn(), principal, &access.dataset, &blob, filename, &ingested, parent, recipe.as_ref()).await?;
+        let version = self.insert_version(tx.conn(), principal, &access.dataset, &blob, filename, &ingested, origin).await?;
         database::uploads::account(tx.conn(), &principal.organization_id, -reserved, blob.size as i64).await?;
         let event = AuditEvent::by(principal, "dataset.version_create").target("dataset", dataset_id).details(serde_json::json!({
-            "version": version.version, "parent_version_id": version.parent_version_id, "recipe": recipe, "blob": blob.id, "bytes": blob.size,
+            "version": version.version, "parent_version_id": version.parent_version_id, "recipe": origin.recipe, "blob": blob.id, "bytes": blob.size,
+            "source_deployment_id": version.source_deployment_id,
         }));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
@@ -236,8 +245,7 @@ impl Services {
         blob: &BlobInfo,
         filename: &str,
         ingested: &super::ingest::Ingested,
-        parent: Option<&VersionRow>,
-        recipe: Option<&serde_json::Value>,
+        origin: VersionOrigin<'_>,
     ) -> Result<VersionRow> {
         let now = now_ms();
         let number = database::datasets::next_version(conn, &dataset.organization_id, &dataset.id, now).await.or_not_found("dataset")?;
@@ -251,8 +259,9 @@ impl Services {
             size_bytes: blob.size as i64,
             filename: filename.to_string(),
             format: serde_json::to_string(&ingested.spec).map_err(internal)?,
-            parent_version_id: parent.map(|p| p.id.clone()),
-            recipe: recipe.map(|r| r.to_string()),
+            parent_version_id: origin.parent.map(|p| p.id.clone()),
+            recipe: origin.recipe.map(|r| r.to_string()),
+            source_deployment_id: origin.deployment_id.map(str::to_string),
             records: summary.records as i64,
             valid_records: summary.valid_records as i64,
             invalid_records: summary.invalid_records as i64,

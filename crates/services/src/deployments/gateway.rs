@@ -25,6 +25,14 @@ impl CompletionEndpoint {
         }
     }
 
+    /// The `object` of its stream's chunks.
+    pub fn chunk_object(self) -> &'static str {
+        match self {
+            CompletionEndpoint::Chat => "chat.completion.chunk",
+            CompletionEndpoint::Completions => "text_completion",
+        }
+    }
+
     /// The name usage rows record.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,21 +197,26 @@ impl Services {
             other => other?,
         }
         let deployment = Deployment::of(row)?;
-        self.mark_used(&deployment.row.id);
-        let upstream = match deployment.row.state.as_str() {
-            state::STOPPED => return Err(Error::Conflict(format!("deployment {model} is stopped; start it to call it"))),
-            state::FAILED => {
-                return Err(Error::Unavailable(format!(
-                    "deployment {model} failed: {}; start it again after fixing the cause",
-                    deployment.row.error.as_deref().unwrap_or("no reason recorded")
-                )))
-            }
-            _ => match deployment.backend {
-                BackendKind::External => self.external_upstream(&deployment.row).await?,
-                BackendKind::Local => self.local_upstream(&deployment).await?,
-            },
-        };
+        let upstream = self.upstream_for(&deployment).await?;
         Ok(Route { deployment, upstream, split_id })
+    }
+
+    /// Where a deployment's requests go now (its use noted for scale to zero): 409 for a
+    /// stopped deployment, 503 for a failed one; an idle one starts (cold start).
+    pub(crate) async fn upstream_for(&self, deployment: &Deployment) -> Result<Upstream> {
+        self.mark_used(&deployment.row.id);
+        let name = &deployment.row.name;
+        match deployment.row.state.as_str() {
+            state::STOPPED => Err(Error::Conflict(format!("deployment {name} is stopped; start it to call it"))),
+            state::FAILED => Err(Error::Unavailable(format!(
+                "deployment {name} failed: {}; start it again after fixing the cause",
+                deployment.row.error.as_deref().unwrap_or("no reason recorded")
+            ))),
+            _ => match deployment.backend {
+                BackendKind::External => self.external_upstream(&deployment.row).await,
+                BackendKind::Local => self.local_upstream(deployment).await,
+            },
+        }
     }
 
     /// A local deployment's upstream: its running backend, else a (cold) start.

@@ -4,15 +4,21 @@
 //! Lifecycle: create (202, started in the background), start, stop, scale, delete; scale to
 //! zero after `idle_timeout_s` and a cold start on the next request; a crashed backend restarts.
 
+pub mod answer_policy;
+pub mod content_policy;
 mod gateway;
+pub mod inference_logs;
 mod lifecycle;
 mod limits;
 mod local;
+pub mod output_guard;
 pub mod request;
+pub mod safety;
 pub mod stream;
 pub mod traffic;
 mod usage;
 
+pub use database::inference::InferenceRow;
 pub(crate) use gateway::endpoint_allowed;
 pub use gateway::{prepare, upstream_error_message, CompletionEndpoint, Prepared, Route, Upstream, UpstreamReply, HOPS_HEADER};
 pub use limits::{month_bounds, Admission, CounterStore, OrgLimitsCache};
@@ -127,6 +133,10 @@ pub struct NewDeployment {
     pub idle_timeout_s: Option<u32>,
     #[serde(default)]
     pub defaults: GenerationDefaults,
+    /// Log requests and answers (personal data masked, sealed at rest) to review them and
+    /// export them as a dataset. Default: off.
+    #[serde(default)]
+    pub log_requests: bool,
 }
 
 fn default_backend() -> BackendKind {
@@ -143,6 +153,8 @@ pub struct DeploymentChanges {
     #[schema(minimum = 0, maximum = 604800)]
     pub idle_timeout_s: Option<u32>,
     pub defaults: Option<GenerationDefaults>,
+    /// Turns request/response logging on or off.
+    pub log_requests: Option<bool>,
 }
 
 /// The states of a deployment.
@@ -335,6 +347,7 @@ impl Services {
             state: if replicas > 0 { state::STARTING } else { state::STOPPED }.into(),
             error: None,
             last_request_at: None,
+            log_requests: i64::from(new.log_requests),
             created_by: principal.user_id.clone(),
             created_at: now,
             updated_at: now,
@@ -405,6 +418,7 @@ impl Services {
             replicas: Some(1),
             idle_timeout_s: Some(ON_DEMAND_IDLE_S),
             defaults: GenerationDefaults::default(),
+            log_requests: false,
         };
         match self.create_deployment(principal, new, ctx).await {
             Ok(d) => Ok(d.row.name),
@@ -478,6 +492,9 @@ impl Services {
                 }
                 if let Some(d) = &changes.defaults {
                     row.defaults = serde_json::to_string(d).map_err(crate::datasets::internal)?;
+                }
+                if let Some(on) = changes.log_requests {
+                    row.log_requests = i64::from(on);
                 }
                 let (started, stopped) = (before == 0 && row.replicas > 0, before > 0 && row.replicas == 0);
                 if started {

@@ -112,8 +112,19 @@ pub fn for_client(
     Some(chunk)
 }
 
+/// A usage-only chunk with the metered tokens (the end of an answer cut short by the gateway).
+pub fn usage_chunk(endpoint: CompletionEndpoint, meter: &Meter, created: i64) -> Map<String, Value> {
+    let (prompt, completion) = meter.tokens();
+    let mut chunk = Map::new();
+    chunk.insert("object".into(), endpoint.chunk_object().into());
+    chunk.insert("created".into(), created.into());
+    chunk.insert("choices".into(), Value::Array(Vec::new()));
+    chunk.insert("usage".into(), json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}));
+    chunk
+}
+
 /// Assembles streamed chunks into the answer of a non-streaming request.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Assembler {
     choices: Vec<(String, Option<Value>)>,
     created: Option<i64>,
@@ -144,6 +155,17 @@ impl Assembler {
                 self.choices[index].1 = Some(reason.clone());
             }
         }
+    }
+
+    /// Each choice's text and finish reason so far (what a log keeps).
+    pub fn answers(&self) -> Vec<super::inference_logs::LoggedAnswer> {
+        self.choices
+            .iter()
+            .map(|(text, reason)| super::inference_logs::LoggedAnswer {
+                text: text.clone(),
+                finish_reason: reason.as_ref().and_then(Value::as_str).map(str::to_string),
+            })
+            .collect()
     }
 
     /// The answer in OpenAI's non-streaming shape.

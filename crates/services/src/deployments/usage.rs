@@ -9,8 +9,27 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
-/// One finished request, as the gateway reports it.
-pub type InferenceRecord = InferenceRow;
+/// One finished request, as the gateway reports it: its usage row, what the content policy
+/// did to it, and the exchange when its deployment logs requests.
+#[derive(Debug, Clone)]
+pub struct InferenceRecord {
+    pub row: InferenceRow,
+    pub safety: super::safety::Tally,
+    pub exchange: Option<super::inference_logs::Exchange>,
+}
+
+impl InferenceRecord {
+    pub fn of(row: InferenceRow) -> InferenceRecord {
+        InferenceRecord { row, safety: Default::default(), exchange: None }
+    }
+}
+
+/// The rows one request becomes.
+struct Rows {
+    usage: InferenceRow,
+    events: Vec<database::safety::SafetyEventRow>,
+    log: Option<database::safety::InferenceLogRow>,
+}
 
 /// Rows written per transaction at most.
 const BATCH: usize = 500;
@@ -24,7 +43,7 @@ pub struct UsageRecorder {
 }
 
 enum Command {
-    Record(Box<InferenceRecord>),
+    Record(Box<Rows>),
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -63,16 +82,21 @@ async fn write_usage_rows(db: database::Db, mut rx: mpsc::UnboundedReceiver<Comm
     }
 }
 
-async fn write_usage(db: &database::Db, rows: &[InferenceRecord]) -> Result<()> {
+async fn write_usage(db: &database::Db, rows: &[Rows]) -> Result<()> {
     let mut latest: HashMap<&str, i64> = HashMap::new();
-    for r in rows {
+    for r in rows.iter().map(|r| &r.usage) {
         if let Some(d) = &r.deployment_id {
             let t = latest.entry(d).or_insert(r.created_at);
             *t = (*t).max(r.created_at);
         }
     }
     let mut tx = db.begin_write().await?;
-    database::inference::insert_all(tx.conn(), rows).await?;
+    let usage: Vec<InferenceRow> = rows.iter().map(|r| r.usage.clone()).collect();
+    database::inference::insert_all(tx.conn(), &usage).await?;
+    let events: Vec<_> = rows.iter().flat_map(|r| r.events.iter().cloned()).collect();
+    database::safety::insert_events(tx.conn(), &events).await?;
+    let logs: Vec<_> = rows.iter().filter_map(|r| r.log.clone()).collect();
+    database::safety::insert_logs(tx.conn(), &logs).await?;
     for (deployment, at) in latest {
         database::deployments::touch(tx.conn(), deployment, at).await?;
     }
@@ -103,8 +127,13 @@ pub struct UsageReport {
 
 impl Services {
     /// Queues a finished request's row (never blocks; written within a second).
+    /// Queues a finished request's rows: usage, policy events, and its exchange masked and
+    /// sealed (when logged).
     pub fn record_inference(&self, record: InferenceRecord) {
-        let _ = self.usage_recorder().tx.send(Command::Record(Box::new(record)));
+        let events = super::content_policy::event_rows(&record.safety, &record.row);
+        let log = record.exchange.as_ref().and_then(|e| self.sealed_log(&record.row, e));
+        let rows = Rows { usage: record.row, events, log };
+        let _ = self.usage_recorder().tx.send(Command::Record(Box::new(rows)));
     }
 
     pub(crate) fn mark_used(&self, deployment_id: &str) {

@@ -128,6 +128,10 @@ impl Api {
         self.request(Method::PATCH, path, &[], Some(body)).await
     }
 
+    pub async fn put(&mut self, path: &str, body: &Value) -> Result<Value> {
+        self.request(Method::PUT, path, &[], Some(body)).await
+    }
+
     pub async fn delete(&mut self, path: &str) -> Result<Value> {
         self.request(Method::DELETE, path, &[], None).await
     }

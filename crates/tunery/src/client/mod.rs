@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, chat, datasets, deploy, estimate, jobs, keys, models, orgs, projects, users};
+use commands::{audit, auth, chat, datasets, deploy, estimate, jobs, keys, models, orgs, projects, safety, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -86,6 +86,9 @@ pub enum ClientCommand {
     Chat(chat::ChatArgs),
     /// Inference usage: requests, tokens and latency per minute or day.
     Usage(deploy::UsageArgs),
+    /// Content safety: the organization's content policy and what it did.
+    #[command(subcommand)]
+    Safety(safety::SafetyCommand),
 }
 
 pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
@@ -107,5 +110,6 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Deploy(c) => deploy::run(&ctx, c).await,
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,
+        ClientCommand::Safety(c) => safety::run(&ctx, c).await,
     }
 }

@@ -41,11 +41,32 @@ pub enum DeployCommand {
         max_tokens: Option<u32>,
         #[arg(long)]
         temperature: Option<f64>,
+        /// Log requests and answers (personal data masked) to review and export them.
+        #[arg(long, value_name = "true|false")]
+        log_requests: Option<bool>,
     },
     /// Delete a deployment (its usage stays).
     Delete { id: String },
     /// What happened to a deployment (ready, crashed, restarting, scaled_to_zero, cold_start, logs).
     Events { id: String },
+    /// The logged requests and answers (with log_requests on), oldest first.
+    Logs {
+        id: String,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Export the logged conversations as a dataset version (a new dataset, or a new version).
+    ExportLogs {
+        id: String,
+        /// Create a dataset with this name.
+        #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+        name: Option<String>,
+        /// Add a version to this dataset (ds_…).
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long, value_name = "PROJECT_ID")]
+        project: Option<String>,
+    },
     /// Online A/B tests: a name whose requests are split across deployments by weight.
     #[command(subcommand)]
     Split(SplitCommand),
@@ -112,6 +133,9 @@ pub struct CreateArgs {
     /// Default temperature for requests that leave it out.
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// Log requests and answers (personal data masked) to review and export them.
+    #[arg(long)]
+    pub log_requests: bool,
     /// Wait until it is ready (or failed).
     #[arg(long)]
     pub wait: bool,
@@ -134,6 +158,7 @@ fn show(ctx: &Context, v: &Value) {
         ("state", s(v, "state")),
         ("replicas", s(v, "replicas")),
         ("idle timeout (s)", s(v, "idle_timeout_s")),
+        ("log requests", s(v, "log_requests")),
         ("last request", time(v, "last_request_at")),
         ("created", time(v, "created_at")),
     ];
@@ -177,6 +202,9 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
                 defaults["temperature"] = t.into();
             }
             body["defaults"] = defaults;
+            if a.log_requests {
+                body["log_requests"] = true.into();
+            }
             for (key, value) in [
                 ("name", a.name.map(Value::from)),
                 ("project_id", a.project.map(Value::from)),
@@ -224,8 +252,11 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
         }
         DeployCommand::Stop { id } => show(ctx, &api.post(&format!("{}/stop", deployment_path(&id)), &json!({})).await?),
         DeployCommand::Scale { id, replicas } => show(ctx, &api.patch(&deployment_path(&id), &json!({"replicas": replicas})).await?),
-        DeployCommand::Update { id, idle_timeout, max_tokens, temperature } => {
+        DeployCommand::Update { id, idle_timeout, max_tokens, temperature, log_requests } => {
             let mut body = json!({});
+            if let Some(on) = log_requests {
+                body["log_requests"] = on.into();
+            }
             if let Some(t) = idle_timeout {
                 body["idle_timeout_s"] = t.into();
             }
@@ -249,6 +280,10 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
             }
         }
         DeployCommand::Split(c) => return split(ctx, &mut api, c).await,
+        DeployCommand::Logs { id, list } => return super::safety::logs(ctx, &mut api, &id, &list).await,
+        DeployCommand::ExportLogs { id, name, dataset, project } => {
+            return super::safety::export_logs(ctx, &mut api, &id, name, dataset, project).await
+        }
         DeployCommand::Events { id } => {
             let v = api.get(&format!("{}/events", deployment_path(&id)), &[("limit", "100".into())]).await?;
             if ctx.json {

@@ -12,5 +12,6 @@ pub mod keys;
 pub mod models;
 pub mod orgs;
 pub mod projects;
+pub mod safety;
 mod training_args;
 pub mod users;
