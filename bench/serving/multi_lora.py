@@ -181,7 +181,9 @@ def step_profile_main(threads: int, batch: int) -> None:
     """Where the time goes (``--step-profile``): the time of one decoding step of a batch of
     ``batch`` rows (40-token prompts, KV cache, ``logits_to_keep`` 1, as the engine calls it) for
     the plain base model and for the base wrapped by PEFT with 16 adapters loaded, the rows
-    spread over 0 (all ``__base__``), 1, 2, 4, 8 and 16 adapters. Best of 2 x 12 steps."""
+    spread over 0 (all ``__base__``), 1, 2, 4, 8 and 16 adapters: through PEFT's mixed-adapter
+    batches (``adapter_names``) and through the runtime's batched LoRA (``batched_lora.py``, what
+    ``serve`` uses). Best of 2 x 12 steps."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -192,8 +194,15 @@ def step_profile_main(threads: int, batch: int) -> None:
     prompt = torch.randint(100, 5000, (batch, 40))
     arg = "cache" if "cache" in __import__("inspect").signature(base.forward).parameters else "past_key_values"
 
-    def step_ms(model, names) -> float:
-        extra = {} if names is None else {"adapter_names": names}
+    sys.path.insert(0, RUNTIME)
+    from tunery_runtime.batched_lora import BatchedLora
+
+    batched = BatchedLora()
+
+    def step_ms(model, names, through_batched: bool = False) -> float:
+        extra = {} if names is None or through_batched else {"adapter_names": names}
+        if through_batched:
+            batched.plan(names, prompt.device)
         best = float("inf")
         with torch.inference_mode():
             for _ in range(2):
@@ -205,21 +214,25 @@ def step_profile_main(threads: int, batch: int) -> None:
                                 **{arg: cache}, **extra)
                     cache = out[arg] if arg in out else out["past_key_values"]
                 best = min(best, (time.perf_counter() - t) / 12 * 1000)
+        batched.clear()
         return best
 
     print(f"one decoding step, batch {batch}, {threads} torch threads, fp32 CPU (best of 2 x 12 steps):", flush=True)
     plain = step_ms(base, None)
-    print(f"  {'base model, no PEFT':44s}{plain:7.0f} ms", flush=True)
+    print(f"  {'base model, no PEFT':50s}{plain:7.0f} ms", flush=True)
     dirs = [adapter_dir(i) for i in range(16)]
     model = PeftModel.from_pretrained(base, dirs[0], adapter_name="a0", is_trainable=False)
     for i, d in enumerate(dirs[1:], 1):
         model.load_adapter(d, adapter_name=f"a{i}", is_trainable=False)
     model.eval()
+    batched.rebuild(model)
     for k in (0, 1, 2, 4, 8, 16):
         names = ["__base__"] * batch if k == 0 else [f"a{i % k}" for i in range(batch)]
+        rows = "rows all __base__" if k == 0 else f"rows over {k} adapter(s)"
         ms = step_ms(model, names)
-        label = "PEFT, 16 loaded, rows all __base__" if k == 0 else f"PEFT, 16 loaded, rows over {k} adapter(s)"
-        print(f"  {label:44s}{ms:7.0f} ms  ({ms / plain:.2f}x)", flush=True)
+        print(f"  {'PEFT, 16 loaded, ' + rows:50s}{ms:7.0f} ms  ({ms / plain:.2f}x)", flush=True)
+        ms = step_ms(model, names, through_batched=True)
+        print(f"  {'batched LoRA, 16 loaded, ' + rows:50s}{ms:7.0f} ms  ({ms / plain:.2f}x)", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------

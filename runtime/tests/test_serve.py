@@ -35,7 +35,8 @@ HELLO = [{"role": "user", "content": "Hello!"}]
 # ------------------------------------------------------------------------------------ helpers
 
 
-def make_adapter(out: Path, seed: int, base_dir: str | None = None, hidden_size: int | None = None) -> str:
+def make_adapter(out: Path, seed: int, base_dir: str | None = None, hidden_size: int | None = None, r: int = 4,
+                 target_modules: Any = "all-linear", use_dora: bool = False) -> str:
     """A LoRA adapter with random, non-zero weights (so that it changes the answers), saved by PEFT.
     ``hidden_size`` builds it over a differently shaped tiny Llama instead (it does not fit)."""
     from peft import LoraConfig, get_peft_model
@@ -48,7 +49,8 @@ def make_adapter(out: Path, seed: int, base_dir: str | None = None, hidden_size:
         cfg = LlamaConfig(hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                           intermediate_size=64, vocab_size=400)
         model = LlamaForCausalLM(cfg)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
+    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=target_modules, init_lora_weights=False, use_dora=use_dora)
+    peft = get_peft_model(model, config)
     peft.save_pretrained(str(out))
     return str(out)
 
@@ -361,6 +363,61 @@ def test_adapters_in_one_batch_answer_as_when_served_alone(server):
     assert together == alone
 
 
+def test_batched_lora_gives_the_logits_of_peft_mixed_batches(tiny_model_dir, adapters, tmp_path, monkeypatch):
+    """Batched LoRA (adapters concatenated per layer, or each row's gathered when many are
+    loaded) computes what PEFT's mixed-adapter batches compute, also for adapters of another rank
+    over fewer modules; a batch of base rows is the base model; a DoRA adapter in a batch sends
+    it through PEFT."""
+    from transformers import AutoModelForCausalLM
+
+    from tunery_runtime import batched_lora
+    from tunery_runtime.adapters import AdapterSet
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    ids = torch.randint(0, base.config.vocab_size, (5, 7), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        plain = base(input_ids=ids).logits.clone()
+    aset = AdapterSet(base)
+    aset.load("a1", adapters["a1"])
+    aset.load("a2", adapters["a2"])
+    aset.load("r8", make_adapter(tmp_path / "r8", 5, tiny_model_dir, r=8, target_modules=["q_proj", "v_proj"]))
+    names = ["__base__", "a1", "a2", "r8", "a1"]
+    model = aset.model
+    with torch.inference_mode():
+        reference = model(input_ids=ids, adapter_names=names).logits
+        assert aset.batched.plan(names, ids.device)
+        try:
+            batched = model(input_ids=ids).logits
+        finally:
+            aset.batched.clear()
+        assert aset.batched.plan(["__base__"] * 5, ids.device)
+        try:
+            base_only = model(input_ids=ids).logits
+        finally:
+            aset.batched.clear()
+    torch.testing.assert_close(batched, reference, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(batched[1], batched[0]), "the adapters must change the logits"
+    assert all(m._tunery_stack.concat for m in aset.batched.modules)
+    monkeypatch.setattr(batched_lora, "CONCAT_MAX", 0)  # as with many adapters loaded: gathered per row
+    aset.batched.rebuild(aset.peft)
+    assert not any(m._tunery_stack.concat for m in aset.batched.modules)
+    with torch.inference_mode():
+        assert aset.batched.plan(names, ids.device)
+        try:
+            gathered = model(input_ids=ids).logits
+        finally:
+            aset.batched.clear()
+    torch.testing.assert_close(gathered, reference, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(base_only, plain, rtol=0, atol=0)
+    aset.load("dora", make_adapter(tmp_path / "dora", 6, tiny_model_dir, use_dora=True))
+    assert not aset.batched.plan(["a1", "dora"], ids.device)
+    assert aset.batched.plan(["a1", "a2"], ids.device)
+    aset.batched.clear()
+    for name in ("dora", "r8", "a2", "a1"):
+        aset.unload(name)
+    assert aset.peft is None and not aset.batched.modules
+
+
 def test_engine_decodes_a_mixed_batch_like_each_row_alone(tiny_model_dir, adapters):
     """White-box: rows of the base and of two adapters (greedy and seeded sampling, prompts of
     different lengths) decoded in one batch give the same tokens as each decoded alone."""
@@ -469,6 +526,20 @@ def test_hot_load_and_unload(server, adapters):
     assert_error(status, body, 404, "model", "model_not_found")
     status, body = server.call("DELETE", "/adapters/hot")
     assert_error(status, body, 404, "name")
+
+
+def test_vllms_runtime_lora_endpoints_load_and_unload_too(server, adapters):
+    """The same operations under vLLM's names, so that one client drives both servers."""
+    status, body = server.call("POST", "/v1/load_lora_adapter", {"lora_name": "vl", "lora_path": adapters["a2"]})
+    assert (status, body) == (200, {"name": "vl", "loaded": True}), body
+    assert server.chat("vl", max_tokens=2, temperature=0)["choices"]
+    status, body = server.call("POST", "/v1/load_lora_adapter", {"lora_name": "vl2", "path": adapters["a2"]})
+    assert_error(status, body, 400, "path")
+    status, body = server.call("POST", "/v1/unload_lora_adapter", {"lora_name": "vl"})
+    assert (status, body) == (200, {"name": "vl", "loaded": False}), body
+    status, body = server.call("POST", "/v1/unload_lora_adapter", {"lora_name": "vl"})
+    assert_error(status, body, 404, "name")
+    assert server.health()["adapters"] == ["a1", "a2"]
 
 
 def test_adapters_that_cannot_load_are_refused(server, adapters, tmp_path):

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .batched_lora import BatchedLora
+
 log = logging.getLogger("tunery_runtime")
 
 
@@ -147,6 +149,8 @@ class AdapterSet:
         # An adapter trained through another chat template than the base's carries it in the
         # tokenizer files saved beside it; its requests are rendered with it.
         self.templates: dict[str, str] = {}
+        # Mixed-adapter batches in two batched products per layer (rebuilt on every change).
+        self.batched = BatchedLora()
 
     @property
     def model(self) -> torch.nn.Module:
@@ -166,6 +170,7 @@ class AdapterSet:
             raise AdapterError(f"cannot load the adapter from {path}: {e}") from e
         self.model.eval()
         self.paths[name] = path
+        self.batched.rebuild(self.peft)
         template = saved_chat_template(path)
         if template is not None:
             self.templates[name] = template
@@ -180,6 +185,7 @@ class AdapterSet:
                 self.peft.delete_adapter(name)
         except Exception:  # pragma: no cover - best effort
             log.exception("cannot clean up after a failed adapter load")
+        self.batched.rebuild(self.peft)
 
     def unload(self, name: str) -> None:
         if name not in self.paths:
@@ -192,5 +198,6 @@ class AdapterSet:
             self.peft.delete_adapter(name)
         del self.paths[name]
         self.templates.pop(name, None)
+        self.batched.rebuild(self.peft)
         self.model.eval()
         log.info("adapter %s unloaded", name)

@@ -98,8 +98,11 @@ class Engine:
         eos_ids: set[int],
         pad_id: int,
         tokenizer_lock: Any,
+        batched_lora: bool = True,
     ):
         self.adapters = adapters
+        # Mixed-adapter batches through batched_lora.py (else PEFT's adapter_names).
+        self.batched_lora = batched_lora
         self.tokenizer = tokenizer
         self.device = device
         self.max_batch_size = max_batch_size
@@ -280,9 +283,13 @@ class Engine:
         }
         if self.keeps_logits:
             kwargs["logits_to_keep"] = 1
-        if self.adapters.peft is not None:
+        batched = self.adapters.batched
+        if self.adapters.peft is not None and not (self.batched_lora and batched.plan(names, input_ids.device)):
             kwargs["adapter_names"] = names
-        out = model(**kwargs)
+        try:
+            out = model(**kwargs)
+        finally:
+            batched.clear()
         cache = out["cache"] if "cache" in out else out["past_key_values"]
         return out.logits[:, -1, :].float().cpu(), cache
 

@@ -110,8 +110,16 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and path == "/adapters":
                 return self._load_adapter()
             if method == "DELETE" and path.startswith("/adapters/"):
-                return self._unload_adapter(path[len("/adapters/") :])
-            known = ("/health", "/v1/models", "/v1/chat/completions", "/v1/completions", "/adapters")
+                from urllib.parse import unquote
+
+                return self._unload_adapter(unquote(path[len("/adapters/") :]))
+            # vLLM's runtime LoRA endpoints, the same operations under vLLM's names.
+            if method == "POST" and path == "/v1/load_lora_adapter":
+                return self._load_adapter(("lora_name", "lora_path"))
+            if method == "POST" and path == "/v1/unload_lora_adapter":
+                return self._unload_adapter(self._lora_name())
+            known = ("/health", "/v1/models", "/v1/chat/completions", "/v1/completions", "/adapters", "/v1/load_lora_adapter",
+                     "/v1/unload_lora_adapter")
             if path in known or path.startswith("/adapters/"):
                 raise ApiError(405, f"method {method} is not allowed on {path}", None, "method_not_allowed")
             raise ApiError(404, f"no such endpoint: {method} {path}", None, "not_found")
@@ -229,42 +237,54 @@ class Handler(BaseHTTPRequestHandler):
         data = [{"id": n, "object": "model", "created": self.served.created, "owned_by": "tunery"} for n in names]
         self._send_json(200, {"object": "list", "data": data})
 
-    def _load_adapter(self) -> None:
+    def _load_adapter(self, fields: tuple[str, str] = ("name", "path")) -> None:
+        """Loads an adapter: ``{"name", "path"}`` (``/adapters``) or vLLM's ``{"lora_name",
+        "lora_path"}`` (``/v1/load_lora_adapter``)."""
         body = self._body()
         if not isinstance(body, dict):
             raise bad(None, "the request body must be a JSON object")
+        name_field, path_field = fields
         for key in body:
-            if key not in ("name", "path"):
+            if key not in fields:
                 raise bad(key, "unknown field", "unsupported_parameter")
-        name, path = body.get("name"), body.get("path")
+        name, path = body.get(name_field), body.get(path_field)
         if not isinstance(name, str) or not name:
-            raise bad("name", f"expected a non-empty string, got {json.dumps(name)}")
+            raise bad(name_field, f"expected a non-empty string, got {json.dumps(name)}")
         problem = adapter_name_problem(name)
         if problem:
-            raise bad("name", f"{problem}, got {json.dumps(name)}")
+            raise bad(name_field, f"{problem}, got {json.dumps(name)}")
         if name == self.served.spec.model_name:
-            raise ApiError(409, f"name: {name} is the base model's name", "name", "name_taken")
+            raise ApiError(409, f"{name_field}: {name} is the base model's name", name_field, "name_taken")
         if not isinstance(path, str) or not path:
-            raise bad("path", f"expected a non-empty string, got {json.dumps(path)}")
+            raise bad(path_field, f"expected a non-empty string, got {json.dumps(path)}")
         if not os.path.isabs(path):
-            raise bad("path", f"must be an absolute path, got {json.dumps(path)}")
+            raise bad(path_field, f"must be an absolute path, got {json.dumps(path)}")
         engine = self.served.engine
         with self.served.admin_lock:
             loaded = engine.served_path(name)
             if loaded is not None:
                 if os.path.normpath(loaded) == os.path.normpath(path):
                     return self._send_json(200, {"name": name, "loaded": True})
-                raise ApiError(409, f"name: adapter {name} is already loaded from {loaded}", "name", "adapter_conflict")
+                raise ApiError(409, f"{name_field}: adapter {name} is already loaded from {loaded}", name_field, "adapter_conflict")
             try:
                 engine.load_adapter(name, path)
             except AdapterError as e:
-                raise bad("path", str(e), "adapter_load_failed") from e
+                raise bad(path_field, str(e), "adapter_load_failed") from e
         self._send_json(200, {"name": name, "loaded": True})
 
-    def _unload_adapter(self, name: str) -> None:
-        from urllib.parse import unquote
+    def _lora_name(self) -> str:
+        body = self._body()
+        if not isinstance(body, dict):
+            raise bad(None, "the request body must be a JSON object")
+        for key in body:
+            if key != "lora_name":
+                raise bad(key, "unknown field", "unsupported_parameter")
+        name = body.get("lora_name")
+        if not isinstance(name, str) or not name:
+            raise bad("lora_name", f"expected a non-empty string, got {json.dumps(name)}")
+        return name
 
-        name = unquote(name)
+    def _unload_adapter(self, name: str) -> None:
         engine = self.served.engine
         with self.served.admin_lock:
             if engine.served_path(name) is None:
@@ -503,6 +523,7 @@ def run_serve(spec: ServeSpec, workdir: str, emitter: Any) -> int:
         device,
         max_batch_size=spec.max_batch_size,
         batch_wait_ms=spec.batch_wait_ms,
+        batched_lora=spec.batched_lora,
         eos_ids=_eos_ids(tokenizer, adapters.base),
         pad_id=pad_id,
         tokenizer_lock=lock,

@@ -427,6 +427,7 @@ class ServeSpec:
     max_batch_size: int
     batch_wait_ms: int
     max_model_len: int | None
+    batched_lora: bool
 
 
 def adapter_name_problem(name: str) -> str | None:
@@ -473,6 +474,7 @@ def parse_serve_spec(doc: Any) -> ServeSpec:
         max_batch_size=root.integer("max_batch_size", 8, min=1, max=256),
         batch_wait_ms=root.integer("batch_wait_ms", 5, min=0, max=1000),
         max_model_len=root.integer("max_model_len", None, nullable=True, min=1),
+        batched_lora=root.boolean("batched_lora", True),
     )
     root.finish()
     return spec

@@ -6,5 +6,5 @@
 pub mod local;
 pub mod protocol;
 
-pub use local::{Exit, Message, Running, RuntimeCommand, StartError};
+pub use local::{start_program, Exit, Message, Running, RuntimeCommand, StartError};
 pub use protocol::{parse_event, Event, EventKind, ImportSource, ImportSpec, ServeAdapter, ServeSpec, SpecInputs, TrainSpec};

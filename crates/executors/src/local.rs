@@ -35,6 +35,8 @@ pub enum StartError {
     RelativePath(PathBuf),
     #[error("could not start {0}: {1}")]
     Spawn(PathBuf, std::io::Error),
+    #[error("{0} does not exist (or is not a file)")]
+    MissingProgram(PathBuf),
 }
 
 /// What a running runtime reports.
@@ -48,6 +50,8 @@ pub enum Message {
     },
     /// A stderr line.
     Stderr(String),
+    /// A line (stdout or stderr) of a program that is not the runtime ([`start_program`]).
+    Output(String),
 }
 
 /// How the process ended.
@@ -119,46 +123,89 @@ impl RuntimeCommand {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().map_err(|e| StartError::Spawn(self.python.clone(), e))?;
-        let pid = child.id().unwrap_or(0);
-        let (tx, rx) = mpsc::channel(1024);
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
-        let out_tx = tx.clone();
-        let out = tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let message = match parse_event(&line) {
+        let child = cmd.spawn().map_err(|e| StartError::Spawn(self.python.clone(), e))?;
+        Ok(follow(child, true))
+    }
+}
+
+/// Starts another program (a model server such as vLLM) in `workdir`, in its own process
+/// group, with `env` added: every line it prints, on stdout or stderr, is a
+/// [`Message::Output`], and the last ones make the crash report.
+pub fn start_program(program: &Path, args: &[String], env: &[(String, String)], workdir: &Path) -> Result<Running, StartError> {
+    for path in [program, workdir] {
+        if !path.is_absolute() {
+            return Err(StartError::RelativePath(path.to_path_buf()));
+        }
+    }
+    if !program.is_file() {
+        return Err(StartError::MissingProgram(program.to_path_buf()));
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(workdir)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().map_err(|e| StartError::Spawn(program.to_path_buf(), e))?;
+    Ok(follow(child, false))
+}
+
+/// Reads a child's output: stdout lines as events (`runtime`) or output lines, stderr lines
+/// kept for the crash report.
+fn follow(mut child: Child, runtime: bool) -> Running {
+    let pid = child.id().unwrap_or(0);
+    let (tx, rx) = mpsc::channel(1024);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    let out_tx = tx.clone();
+    let out_tail = tail.clone();
+    let out = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let message = if runtime {
+                match parse_event(&line) {
                     Ok(event) => Message::Event(event),
                     Err(e) => Message::BadLine { line, error: e.to_string() },
-                };
-                if out_tx.send(message).await.is_err() {
-                    break;
                 }
+            } else {
+                keep_tail(&out_tail, &line);
+                Message::Output(line)
+            };
+            if out_tx.send(message).await.is_err() {
+                break;
             }
-        });
-        let err_tail = tail.clone();
-        let err = tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                {
-                    let mut t = err_tail.lock().expect("stderr tail lock");
-                    if t.len() == STDERR_TAIL_LINES {
-                        t.pop_front();
-                    }
-                    t.push_back(line.clone());
-                }
-                if tx.send(Message::Stderr(line)).await.is_err() {
-                    break;
-                }
+        }
+    });
+    let err_tail = tail.clone();
+    let err = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            keep_tail(&err_tail, &line);
+            let message = if runtime { Message::Stderr(line) } else { Message::Output(line) };
+            if tx.send(message).await.is_err() {
+                break;
             }
-        });
-        Ok(Running { pid, messages: rx, child, stderr_tail: tail, readers: vec![out, err] })
+        }
+    });
+    Running { pid, messages: rx, child, stderr_tail: tail, readers: vec![out, err] }
+}
+
+fn keep_tail(tail: &std::sync::Mutex<VecDeque<String>>, line: &str) {
+    let mut t = tail.lock().expect("stderr tail lock");
+    if t.len() == STDERR_TAIL_LINES {
+        t.pop_front();
     }
+    t.push_back(line.to_string());
 }
 
 /// Sends a signal to a process group; false when it no longer exists.

@@ -47,6 +47,12 @@ pub struct ServingSettings {
     pub batch_wait_ms: u32,
     /// OpenAI-compatible URL prefixes external deployments may point at (empty: none).
     pub external_endpoints: Vec<String>,
+    /// The `vllm` executable (in vLLM's own environment) for the vLLM backend; None: vLLM
+    /// deployments are refused.
+    pub vllm_command: Option<std::path::PathBuf>,
+    /// Arguments added to every `vllm serve` (e.g. `--gpu-memory-utilization=0.85`); they come
+    /// last, so they override Tunery's own.
+    pub vllm_args: Vec<String>,
 }
 
 impl Default for ServingSettings {
@@ -57,6 +63,8 @@ impl Default for ServingSettings {
             max_batch_size: 8,
             batch_wait_ms: 5,
             external_endpoints: Vec::new(),
+            vllm_command: None,
+            vllm_args: Vec::new(),
         }
     }
 }

@@ -125,6 +125,14 @@ pub struct ServeArgs {
     /// Milliseconds a lone request waits for others to batch with.
     #[arg(long, env = "TUNERY_SERVE_BATCH_WAIT_MS")]
     pub serve_batch_wait_ms: Option<u32>,
+    /// The `vllm` executable of a vLLM installation (its own environment, on a machine with a
+    /// GPU): deployments with backend `vllm` run `vllm serve` with multi-LoRA through it.
+    #[arg(long, env = "TUNERY_VLLM_COMMAND", value_name = "PATH")]
+    pub vllm_command: Option<PathBuf>,
+    /// An argument added to every `vllm serve` (after Tunery's own, so it wins), e.g.
+    /// `--vllm-arg=--gpu-memory-utilization=0.85`; repeat for several.
+    #[arg(long = "vllm-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub vllm_args: Vec<String>,
     /// Redis (redis://host:6379/0) for inference rate-limit counters shared by every replica;
     /// without it they are counted in this process's memory.
     #[arg(long, env = "TUNERY_REDIS_URL")]
@@ -152,6 +160,8 @@ struct FileConfig {
     external_endpoints: Option<Vec<String>>,
     serve_max_batch_size: Option<u32>,
     serve_batch_wait_ms: Option<u32>,
+    vllm_command: Option<PathBuf>,
+    vllm_args: Option<Vec<String>>,
     redis_url: Option<String>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
@@ -338,6 +348,8 @@ impl ServeArgs {
             anyhow::ensure!(v <= 1000, "--serve-batch-wait-ms must be 0 to 1000 (got {v})");
             s.serving.batch_wait_ms = v;
         }
+        s.serving.vllm_command = self.vllm_command.or(file.vllm_command).map(|p| absolute(&p, "--vllm-command")).transpose()?;
+        s.serving.vllm_args = if self.vllm_args.is_empty() { file.vllm_args.unwrap_or_default() } else { self.vllm_args };
         let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file).map(|p| absolute(&p, "--tokenizer-file")).transpose()?;
         let blob_store = blob_store_config(
             self.blob_store.or(file.blob_store),

@@ -155,6 +155,9 @@ fn the_content_policy_filters_inputs_and_answers_and_logged_conversations_become
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Ada", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
     let (base, _) = common::tiny_model_and_chats(&cli, files.path());
+    // (A server without --vllm-command refuses vLLM deployments, naming the flag.)
+    let refused = cli.fails(&["deploy", "create", &base, "--backend", "vllm"], 1);
+    assert!(refused.contains("--vllm-command"), "{refused}");
     let dep = cli.json(&["deploy", "create", &base, "--name", "tiny", "--log-requests", "--wait"]);
     assert_eq!((dep["state"].as_str(), dep["log_requests"].as_bool()), (Some("ready"), Some(true)), "{dep}\n{}", srv.logs());
     let dep_id = dep["id"].as_str().unwrap().to_string();

@@ -110,20 +110,27 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let runtime = test_support::runtime_dir();
     let listen = format!("127.0.0.1:{port}");
     let external = format!("{url}/v1");
-    let srv = ServerProcess::start(&[
-        "--listen",
-        &listen,
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--runtime-python",
-        python.to_str().unwrap(),
-        "--runtime-dir",
-        runtime.to_str().unwrap(),
-        "--training-threads",
-        "2",
-        "--external-endpoint",
-        &external,
-    ]);
+    let standin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vllm_standin.py");
+    let srv = ServerProcess::start_with_env(
+        &[
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--runtime-python",
+            python.to_str().unwrap(),
+            "--runtime-dir",
+            runtime.to_str().unwrap(),
+            "--training-threads",
+            "2",
+            "--external-endpoint",
+            &external,
+            "--vllm-command",
+            standin.to_str().unwrap(),
+            "--vllm-arg=--max-model-len=2048",
+        ],
+        &[("TUNERY_VLLM_STANDIN_PYTHON", python.to_str().unwrap()), ("TUNERY_VLLM_STANDIN_RUNTIME", runtime.to_str().unwrap())],
+    );
     let cli = Cli::new(&srv.url);
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Grace", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
@@ -361,6 +368,48 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let (status, body) = http.chat(&secret, "loop");
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("points back at itself"), "{body}");
+
+    // The vLLM backend where vLLM cannot run (no GPU): a stand-in that takes `vllm serve`'s
+    // command line and environment as Tunery writes them and serves with the runtime
+    // (tests/fixtures/vllm_standin.py). Its own process for the base; the fine-tune loaded
+    // through vLLM's runtime LoRA endpoint, answering as the local backend does; its output in
+    // the events; after a crash it comes back with the adapter on its command line.
+    let vllm = cli.json(&["deploy", "create", &model_id, "--name", "via-vllm", "--backend", "vllm", "--wait"]);
+    assert_eq!(
+        (vllm["backend"].as_str(), vllm["state"].as_str()),
+        (Some("vllm"), Some("ready")),
+        "{vllm}
+{}",
+        srv.logs()
+    );
+    let vllm_id = vllm["id"].as_str().unwrap().to_string();
+    let ask = |model: &str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "9?"}], "max_tokens": 6, "temperature": 0});
+        http.call(&secret, reqwest::Method::POST, "/v1/chat/completions", body)
+    };
+    let (status, via_vllm, answered_by) = ask("via-vllm");
+    assert_eq!((status, answered_by.as_deref()), (200, Some("via-vllm")), "{via_vllm}");
+    let (_, via_local, _) = ask(&ft_name);
+    assert_eq!(via_vllm["choices"][0]["message"], via_local["choices"][0]["message"], "{via_vllm} vs {via_local}");
+    let vllm_processes = processes(&format!("serve-vllm-{base}"));
+    assert!(!vllm_processes.is_empty(), "no vLLM process");
+    let logged = cli.json(&["deploy", "events", &vllm_id]);
+    assert!(logged.to_string().contains("vllm stand-in: serving"), "{logged}");
+    for pid in &vllm_processes {
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_json(&cli, &["deploy", "show", &vllm_id], |d| d["state"] == "ready", 120);
+    assert!(events(&cli, &vllm_id).contains(&"crashed".to_string()));
+    let (status, again, _) = ask("via-vllm");
+    assert_eq!((status, &again["choices"][0]["message"]), (200, &via_local["choices"][0]["message"]), "{again}");
+    let restarted = cli.json(&["deploy", "events", &vllm_id]).to_string();
+    assert!(restarted.contains("with 1 LoRA adapter(s)"), "the adapter is on the restarted command line: {restarted}");
+    cli.ok(&["deploy", "stop", &vllm_id]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes(&format!("serve-vllm-{base}")).is_empty() {
+        assert!(Instant::now() < deadline, "the vLLM process still runs after its deployment stopped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // A killed server leaves no serving process behind: they notice and stop.
     let needle = data.path().join("work").display().to_string();

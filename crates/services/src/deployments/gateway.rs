@@ -214,7 +214,7 @@ impl Services {
             ))),
             _ => match deployment.backend {
                 BackendKind::External => self.external_upstream(&deployment.row).await,
-                BackendKind::Local => self.local_upstream(deployment).await,
+                BackendKind::Local | BackendKind::Vllm => self.local_upstream(deployment).await,
             },
         }
     }

@@ -30,7 +30,7 @@ impl Services {
             return Err(Error::Unavailable(format!("deployment {} is stopped; start it first", d.row.name)));
         }
         let outcome = match d.backend {
-            BackendKind::Local => self.ensure_local(&d.row).await,
+            BackendKind::Local | BackendKind::Vllm => self.ensure_local(&d.row).await,
             BackendKind::External => self.check_external(&d.row).await,
         };
         match &outcome {
@@ -106,15 +106,19 @@ impl Services {
     pub(crate) async fn ensure_local(&self, row: &DeploymentRow) -> Result<Upstream> {
         let serving = self.settings().serving.clone();
         let (key, adapter, weight_files) = self.serving_plan(row).await?;
+        let kind = BackendKind::parse(&row.id, &row.backend)?;
         let training = &self.settings().training;
-        let runtime = training.runtime.clone().ok_or_else(|| Error::Unavailable(crate::models::RUNTIME_MISSING.into()))?;
-        let model_dir = if key.starts_with("mdl_") {
-            training.work_dir.join(format!("serve-{key}")).join("model")
-        } else {
-            training.model_cache_dir.join(&key)
+        let runtime = training.runtime.clone();
+        if kind == BackendKind::Local && runtime.is_none() {
+            return Err(Error::Unavailable(crate::models::RUNTIME_MISSING.into()));
+        }
+        let workdir = match kind {
+            BackendKind::Vllm => training.work_dir.join(format!("serve-vllm-{key}")),
+            _ => training.work_dir.join(format!("serve-{key}")),
         };
-        let (backend, fresh) = self.local_backends().get_or_insert(&key, || {
-            Backend::new(key.clone(), crate::crypto::random_token(24), training.work_dir.join(format!("serve-{key}")), model_dir.clone())
+        let model_dir = if key.starts_with("mdl_") { workdir.join("model") } else { training.model_cache_dir.join(&key) };
+        let (backend, fresh) = self.local_backends().get_or_insert(&super::local::slot(kind, &key), || {
+            Backend::new(kind, key.clone(), crate::crypto::random_token(24), workdir.clone(), model_dir.clone())
         });
         backend.users.lock().expect("backend users lock").insert(row.id.clone(), adapter.clone());
         if fresh {
@@ -147,8 +151,13 @@ impl Services {
             crate::models::FineTunedModel::of(database::models::get(&mut *self.db().read().await?, &row.organization_id, name).await?)?;
         let dir = backend.workdir.join("adapters").join(name);
         self.materialize(&model.files, &dir).await?;
-        let url = format!("http://127.0.0.1:{port}/adapters");
-        let body = serde_json::json!({"name": name, "path": dir});
+        let (url, body) = match backend.kind {
+            // vLLM's runtime LoRA loading (VLLM_ALLOW_RUNTIME_LORA_UPDATING).
+            BackendKind::Vllm => {
+                (format!("http://127.0.0.1:{port}/v1/load_lora_adapter"), serde_json::json!({"lora_name": name, "lora_path": dir}))
+            }
+            _ => (format!("http://127.0.0.1:{port}/adapters"), serde_json::json!({"name": name, "path": dir})),
+        };
         let response = self
             .http()
             .post(&url)
@@ -172,10 +181,17 @@ impl Services {
 
     /// Follows a backend process: records its log, restarts it after a crash (with the
     /// adapters it held), and marks its deployments failed when restarts run out.
-    async fn supervise_backend(&self, backend: Arc<Backend>, runtime: executors::RuntimeCommand) {
+    async fn supervise_backend(&self, backend: Arc<Backend>, runtime: Option<executors::RuntimeCommand>) {
         let mut crashes: Vec<i64> = Vec::new();
         loop {
-            let exit = match self.run_backend_once(&backend, &runtime).await {
+            let run = match backend.kind {
+                BackendKind::Vllm => self.run_vllm_once(&backend).await,
+                _ => match &runtime {
+                    Some(runtime) => self.run_backend_once(&backend, runtime).await,
+                    None => Err(crate::models::RUNTIME_MISSING.to_string()),
+                },
+            };
+            let exit = match run {
                 Ok(exit) => exit,
                 Err(why) => {
                     self.backend_failed(&backend, &why).await;
@@ -281,7 +297,7 @@ impl Services {
                 Message::BadLine { line, error } => {
                     tracing::warn!(backend = %backend.key, "model server printed a line that is not an event ({error}): {line}")
                 }
-                Message::Stderr(_) => {}
+                Message::Stderr(_) | Message::Output(_) => {}
             }
         }
         Ok(running.wait().await)
@@ -290,11 +306,9 @@ impl Services {
     /// Lets go of a deployment's backend: its adapter is unloaded when no other deployment
     /// uses it, and the process stops when it serves nobody.
     pub(crate) async fn release_backend(&self, row: &DeploymentRow) {
-        if row.backend != BackendKind::Local.as_str() {
-            return;
-        }
+        let Ok(kind @ (BackendKind::Local | BackendKind::Vllm)) = BackendKind::parse(&row.id, &row.backend) else { return };
         let Ok((key, adapter, _)) = self.serving_plan(row).await else { return };
-        let Some(backend) = self.local_backends().get(&key) else { return };
+        let Some(backend) = self.local_backends().get(&super::local::slot(kind, &key)) else { return };
         let nobody = {
             let mut users = backend.users.lock().expect("backend users lock");
             users.remove(&row.id);
@@ -318,8 +332,14 @@ impl Services {
             let _op = backend.ops.lock().await;
             let removed = backend.adapters.lock().expect("adapters lock").remove(&name);
             if let (Some(dir), Some(port)) = (removed, backend.port()) {
-                let url = format!("http://127.0.0.1:{port}/adapters/{name}");
-                if let Err(e) = self.http().delete(&url).bearer_auth(&backend.token).send().await {
+                let request = match backend.kind {
+                    BackendKind::Vllm => self
+                        .http()
+                        .post(format!("http://127.0.0.1:{port}/v1/unload_lora_adapter"))
+                        .json(&serde_json::json!({"lora_name": name})),
+                    _ => self.http().delete(format!("http://127.0.0.1:{port}/adapters/{name}")),
+                };
+                if let Err(e) = request.bearer_auth(&backend.token).send().await {
                     tracing::warn!(backend = %backend.key, "unloading adapter {name} failed: {e}");
                 }
                 let _ = std::fs::remove_dir_all(dir);
@@ -348,7 +368,7 @@ impl Services {
         let wanted = database::deployments::wanted(&mut *self.db().read().await?).await?;
         for row in wanted {
             let Some(timeout) = row.idle_timeout_s else { continue };
-            if row.state != state::READY || row.backend != BackendKind::Local.as_str() {
+            if row.state != state::READY || row.backend == BackendKind::External.as_str() {
                 continue;
             }
             let last = self.last_used(&row.id).max(row.updated_at).max(row.last_request_at.unwrap_or(0));

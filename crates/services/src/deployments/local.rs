@@ -28,6 +28,8 @@ pub enum BackendState {
 
 /// One serving process and what it holds.
 pub(crate) struct Backend {
+    /// The runtime's `serve` mode (local) or `vllm serve` (vllm).
+    pub kind: super::BackendKind,
     /// The base model's id (or a fully fine-tuned model's): the name that selects the base.
     pub key: String,
     /// The bearer token the process requires (random per backend, never stored or logged).
@@ -49,8 +51,9 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    pub fn new(key: String, token: String, workdir: PathBuf, model_dir: PathBuf) -> Backend {
+    pub fn new(kind: super::BackendKind, key: String, token: String, workdir: PathBuf, model_dir: PathBuf) -> Backend {
         Backend {
+            kind,
             key,
             token,
             workdir,
@@ -62,6 +65,11 @@ impl Backend {
             stopping: false.into(),
             ops: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Where it is kept among the backends: one process per base model and kind.
+    pub fn slot(&self) -> String {
+        slot(self.kind, &self.key)
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -102,7 +110,15 @@ impl Backend {
     }
 }
 
-/// The serving processes of this server, by key.
+/// The key of a backend among the backends of this server.
+pub(crate) fn slot(kind: super::BackendKind, key: &str) -> String {
+    match kind {
+        super::BackendKind::Vllm => format!("vllm:{key}"),
+        _ => key.to_string(),
+    }
+}
+
+/// The serving processes of this server (the runtime's, and vLLM's), by slot.
 #[derive(Default)]
 pub struct LocalBackends {
     pub(crate) map: Mutex<HashMap<String, Arc<Backend>>>,
@@ -128,8 +144,9 @@ impl LocalBackends {
 
     pub(crate) fn remove_if_same(&self, backend: &Arc<Backend>) {
         let mut map = self.map.lock().expect("backends lock");
-        if map.get(&backend.key).is_some_and(|b| Arc::ptr_eq(b, backend)) {
-            map.remove(&backend.key);
+        let slot = backend.slot();
+        if map.get(&slot).is_some_and(|b| Arc::ptr_eq(b, backend)) {
+            map.remove(&slot);
         }
     }
 

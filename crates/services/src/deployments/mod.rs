@@ -17,6 +17,7 @@ pub mod safety;
 pub mod stream;
 pub mod traffic;
 mod usage;
+mod vllm;
 
 pub use database::inference::InferenceRow;
 pub(crate) use gateway::endpoint_allowed;
@@ -85,6 +86,9 @@ pub enum BackendKind {
     Local,
     /// Any OpenAI-compatible server (vLLM, TGI, Ollama…) at `endpoint.url`.
     External,
+    /// `vllm serve` with multi-LoRA on this server (one process per base model, many adapters;
+    /// needs a GPU and an administrator's `--vllm-command`).
+    Vllm,
 }
 
 impl BackendKind {
@@ -92,13 +96,15 @@ impl BackendKind {
         match self {
             BackendKind::Local => "local",
             BackendKind::External => "external",
+            BackendKind::Vllm => "vllm",
         }
     }
 
-    fn parse(owner: &str, value: &str) -> Result<BackendKind> {
+    pub(crate) fn parse(owner: &str, value: &str) -> Result<BackendKind> {
         match value {
             "local" => Ok(BackendKind::Local),
             "external" => Ok(BackendKind::External),
+            "vllm" => Ok(BackendKind::Vllm),
             other => Err(Error::Internal(format!("{owner}: stored backend '{other}' is not one this build knows"))),
         }
     }
@@ -299,8 +305,9 @@ impl Services {
                 (Some(base), model, Some(name))
             }
             (None, BackendKind::External) => (None, None, None),
-            (None, BackendKind::Local) => {
-                return Err(ValidationError::unprocessable("model", "a local deployment serves a model: give its id (bm_… or mdl_…)").into())
+            (None, BackendKind::Local | BackendKind::Vllm) => {
+                let message = format!("a {} deployment serves a model: give its id (bm_… or mdl_…)", new.backend.as_str());
+                return Err(ValidationError::unprocessable("model", message).into());
             }
         };
         let name = match new.name.as_deref().or(default_name.as_deref()) {
@@ -314,7 +321,14 @@ impl Services {
                 }
                 (None, None, None)
             }
-            (BackendKind::Local, Some(_)) => {
+            (BackendKind::Vllm, None) => {
+                if self.settings().serving.vllm_command.is_none() {
+                    let message = "this server has no vLLM: an administrator starts it with --vllm-command PATH (vLLM's own environment, on a GPU machine)";
+                    return Err(ValidationError::unprocessable("backend", message).into());
+                }
+                (None, None, None)
+            }
+            (BackendKind::Local | BackendKind::Vllm, Some(_)) => {
                 return Err(ValidationError::unprocessable("endpoint", "only an external backend takes an endpoint").into());
             }
             (BackendKind::External, None) => {

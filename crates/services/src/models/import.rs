@@ -308,7 +308,7 @@ impl Services {
                             failure = Some(format!("{code}: {message}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default()));
                         }
                     }
-                    Message::Stderr(line) => tracing::debug!(target: "runtime", "{line}"),
+                    Message::Stderr(line) | Message::Output(line) => tracing::debug!(target: "runtime", "{line}"),
                     Message::BadLine { line, .. } => tracing::warn!(target: "runtime", "unexpected output: {line}"),
                 }
             }

@@ -250,7 +250,7 @@ impl Services {
 
     async fn record_message(&self, row: &JobRow, workdir: &Path, message: Message, report: &mut Report) -> Result<()> {
         let event = match message {
-            Message::Stderr(line) => {
+            Message::Stderr(line) | Message::Output(line) => {
                 tracing::debug!(target: "runtime", job = %row.id, "{line}");
                 return self.job_log(&row.id, "stderr", &line).await;
             }

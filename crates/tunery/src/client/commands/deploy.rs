@@ -112,6 +112,9 @@ pub struct CreateArgs {
     pub name: Option<String>,
     #[arg(long, value_name = "PROJECT_ID")]
     pub project: Option<String>,
+    /// Serve with the runtime on this server (local) or with vLLM (needs the server's --vllm-command).
+    #[arg(long, value_parser = ["local", "vllm"], conflicts_with = "external_url")]
+    pub backend: Option<String>,
     /// Serve through an external OpenAI-compatible server at this base URL (…/v1).
     #[arg(long, value_name = "URL")]
     pub external_url: Option<String>,
@@ -204,6 +207,9 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
             body["defaults"] = defaults;
             if a.log_requests {
                 body["log_requests"] = true.into();
+            }
+            if let Some(backend) = a.backend {
+                body["backend"] = backend.into();
             }
             for (key, value) in [
                 ("name", a.name.map(Value::from)),
