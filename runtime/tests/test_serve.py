@@ -383,31 +383,37 @@ def test_batched_lora_gives_the_logits_of_peft_mixed_batches(tiny_model_dir, ada
     aset.load("r8", make_adapter(tmp_path / "r8", 5, tiny_model_dir, r=8, target_modules=["q_proj", "v_proj"]))
     names = ["__base__", "a1", "a2", "r8", "a1"]
     model = aset.model
-    with torch.inference_mode():
-        reference = model(input_ids=ids, adapter_names=names).logits
+
+    def through_batched(names, ids):
         assert aset.batched.plan(names, ids.device)
         try:
-            batched = model(input_ids=ids).logits
+            return model(input_ids=ids).logits
         finally:
             aset.batched.clear()
+
+    with torch.inference_mode():
+        # a prompt (7 tokens a row: each row's own matrices) and one token a row (as decoding:
+        # all adapters at once, each row's block kept)
+        reference = model(input_ids=ids, adapter_names=names).logits
+        batched = through_batched(names, ids)
+        one = ids[:, :1]
+        reference_one = model(input_ids=one, adapter_names=names).logits
+        batched_one = through_batched(names, one)
         assert aset.batched.plan(["__base__"] * 5, ids.device)
         try:
             base_only = model(input_ids=ids).logits
         finally:
             aset.batched.clear()
     torch.testing.assert_close(batched, reference, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(batched_one, reference_one, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(batched[1], batched[0]), "the adapters must change the logits"
     assert all(m._tunery_stack.concat for m in aset.batched.modules)
     monkeypatch.setattr(batched_lora, "CONCAT_MAX", 0)  # as with many adapters loaded: gathered per row
     aset.batched.rebuild(aset.peft)
     assert not any(m._tunery_stack.concat for m in aset.batched.modules)
     with torch.inference_mode():
-        assert aset.batched.plan(names, ids.device)
-        try:
-            gathered = model(input_ids=ids).logits
-        finally:
-            aset.batched.clear()
-    torch.testing.assert_close(gathered, reference, rtol=1e-4, atol=1e-5)
+        gathered = through_batched(names, one)
+    torch.testing.assert_close(gathered, reference_one, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(base_only, plain, rtol=0, atol=0)
     aset.load("dora", make_adapter(tmp_path / "dora", 6, tiny_model_dir, use_dora=True))
     assert not aset.batched.plan(["a1", "dora"], ids.device)

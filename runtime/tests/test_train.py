@@ -60,6 +60,14 @@ def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_
         assert ck and all(k.startswith("model.layers.1.") for k in ck)
     if kind in ("lora", "qlora", "dora"):
         assert ck and all("lora_" in k for k in ck)
+        # the last checkpoint carries the adapter as served: the output's, at the same step
+        served = tmp_path / "w" / "checkpoints" / "step-00000003" / "adapter"
+        assert json.loads((served / "adapter_config.json").read_text()) == cfg
+        at_step, final = load_file(str(served / "adapter_model.safetensors")), load_file(str(out / "adapter_model.safetensors"))
+        assert at_step.keys() == final.keys() and all(torch.equal(at_step[k], final[k]) for k in final)
+        assert (served / "chat_template.jinja").exists()
+    else:
+        assert not (tmp_path / "w" / "checkpoints" / "step-00000003" / "adapter").exists()
     if kind == "qlora":
         # the base weights really were 4-bit
         assert all(v.dtype == torch.float32 for v in ck.values())

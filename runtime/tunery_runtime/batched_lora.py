@@ -9,11 +9,11 @@ its dispatch. Here each adapted ``Linear`` keeps its adapters concatenated — `
 a batch multiplies its rows by all of ``A`` at once, keeps each row's own block of the result
 (times its scaling: a 0/scale mask gathered by the row's slot, once per forward pass), and adds
 the product with all of ``B`` into the base layer's output. Sibling layers that read the same
-input (q/k/v, gate/up) share the first product: the first of them to see an input multiplies it
-by the ``A`` of all of them. The cost grows with the adapters loaded (slots x r columns), not
+input (q/k/v, gate/up: ``SHARED_INPUT``) share the first product: the first of them to see an
+input multiplies it by the ``A`` of all of them. The cost grows with the adapters loaded (slots x r columns), not
 with the adapters in the batch (on a CPU decoding is bound by reading weights, and with as many
-adapters in a batch as rows, all their weights must be read whatever the method); past
-``CONCAT_MAX`` columns a layer gathers each row's own
+adapters in a batch as rows, all their weights must be read whatever the method). Prompts (many
+tokens a row, bound by arithmetic) and layers past ``CONCAT_MAX`` columns gather each row's own
 matrices instead (two ``bmm``). A batch of base rows only skips LoRA entirely. DoRA adapters,
 LoRA biases, adapted embeddings and ``modules_to_save`` are not batched: a batch with such an
 adapter goes through PEFT as before.
@@ -32,6 +32,11 @@ BASE = "__base__"
 
 # Up to this many concatenated rank columns (slots x r) a layer multiplies by all adapters at once.
 CONCAT_MAX = 512
+
+# Sibling projections that read the same input in the usual decoder layers (Llama, Qwen,
+# Mistral, Mixtral experts): one product of that input serves them all. Any other layer is
+# alone in its group (a sibling reading another input would redo the product for nothing).
+SHARED_INPUT = {"q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "gate_proj": "gate_up", "up_proj": "gate_up", "w1": "w1_w3", "w3": "w1_w3"}
 
 
 class _Stack:
@@ -126,9 +131,18 @@ class BatchedLora:
         for name, module in peft_model.named_modules():
             stack = vars(module).get("_tunery_stack")
             if stack is not None and stack.concat:
-                key = (name.rpartition(".")[0], stack.a.shape[2], stack.a.dtype, stack.a.device)
+                parent, _, own = name.rpartition(".")
+                key = (parent, SHARED_INPUT.get(own, own), stack.a.dtype, stack.a.device)
                 siblings.setdefault(key, []).append(stack)
         self.groups = [_Group(stacks) for stacks in siblings.values()]
+        # Groups whose masks are equal (every layer's q/k/v, say) share one, gathered once a pass.
+        distinct: list[torch.Tensor] = []
+        for g in self.groups:
+            same = next((m for m in distinct if m.shape == g.mask.shape and torch.equal(m, g.mask)), None)
+            if same is None:
+                distinct.append(g.mask)
+            else:
+                g.mask = same
         for name in self.unbatchable:
             self.slots.pop(name, None)
 
@@ -159,9 +173,9 @@ class BatchedLora:
 
     def mask_rows(self, group: _Group) -> torch.Tensor:
         """Each row's mask (its slot's scaling on its own columns), as (rows, 1, columns)."""
-        rows = self.masks.get(id(group))
+        rows = self.masks.get(id(group.mask))
         if rows is None:
-            rows = self.masks[id(group)] = group.mask.index_select(0, self.rows).unsqueeze(1)
+            rows = self.masks[id(group.mask)] = group.mask.index_select(0, self.rows).unsqueeze(1)
         return rows
 
 
@@ -175,7 +189,9 @@ def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Ten
         return result
     stack: _Stack = self._tunery_stack
     group = stack.group
-    if group is None:
+    if group is None or x.shape[1] > 1:
+        # Prompts (many tokens a row: bound by arithmetic, not by reading weights) and layers
+        # with many adapters: each row through its own matrices only.
         x = x.to(stack.a.dtype)
         a = stack.a.index_select(0, rows)  # (batch, r, in)
         b = stack.b.index_select(0, rows)  # (batch, out, r)

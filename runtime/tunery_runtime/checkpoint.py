@@ -7,6 +7,8 @@
 * ``rng.pt`` — Python, NumPy, torch and CUDA generator states of every rank
 * ``state.json`` — step, epoch, data position, seed, spec hash, eval bookkeeping and the SHA-256
   of every other file
+* ``adapter/`` (LoRA-family) — the adapter as PEFT saves it (``adapter_config.json``,
+  ``adapter_model.safetensors``) and the chat template: what serving a checkpoint loads
 
 Written as ``checkpoints/.tmp-step-…`` and renamed when complete.
 """
@@ -18,7 +20,7 @@ import json
 import os
 import random
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from .errors import RuntimeFailure
 
 FORMAT = 1
 FILES = ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt")
+ADAPTER_DIR = "adapter"
 
 
 def step_dir_name(step: int) -> str:
@@ -89,8 +92,11 @@ def save(
     rng_states: list[dict[str, Any]],
     state: dict[str, Any],
     keep: int,
+    adapter: Callable[[str], None] | None = None,
 ) -> str:
-    """Writes one checkpoint atomically; returns its directory. Keeps the newest ``keep``."""
+    """Writes one checkpoint atomically; returns its directory. Keeps the newest ``keep``.
+    ``adapter`` writes a servable PEFT adapter into the directory it is given (``adapter/``: a
+    LoRA-family checkpoint can be deployed as it is; resuming does not read it)."""
     os.makedirs(checkpoints_dir, exist_ok=True)
     name = step_dir_name(step)
     final = os.path.join(checkpoints_dir, name)
@@ -99,6 +105,8 @@ def save(
         shutil.rmtree(tmp)
     os.makedirs(tmp)
     save_file(trainable, os.path.join(tmp, "trainable.safetensors"))
+    if adapter is not None:
+        adapter(os.path.join(tmp, ADAPTER_DIR))
     torch.save(optimizer_state, os.path.join(tmp, "optimizer.pt"))
     torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
     torch.save({"world_size": len(rng_states), "ranks": rng_states}, os.path.join(tmp, "rng.pt"))

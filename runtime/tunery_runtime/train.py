@@ -11,7 +11,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -704,6 +704,19 @@ class Trainer:
             "last_eval_loss": self.last_eval,
         }
 
+    def _adapter_writer(self, gathered: dict[str, torch.Tensor] | None) -> Callable[[str], None]:
+        """Writes the adapter as it stands (PEFT's files, the chat template) into a directory."""
+
+        def write(directory: str) -> None:
+            kwargs = {} if gathered is None else {"state_dict": gathered}
+            self.model.save_pretrained(directory, **kwargs)
+            template = getattr(self.tokenizer, "chat_template", None)
+            if isinstance(template, str):
+                with open(os.path.join(directory, "chat_template.jinja"), "w", encoding="utf-8") as f:
+                    f.write(template)
+
+        return write
+
     def save_checkpoint(self, step: int) -> str:
         """Writes `checkpoints/step-…` (rank 0; every rank takes part in gathering) and emits
         the `checkpoint` event; returns its path relative to the work directory."""
@@ -721,6 +734,7 @@ class Trainer:
                 rng_states=rng_states,
                 state=self.checkpoint_state(step),
                 keep=self.tr.keep_checkpoints,
+                adapter=self._adapter_writer(trainable) if self.spec.method.is_lora_family else None,
             )
             self.emitter.emit("checkpoint", step=step, path=_rel(path, self.workdir))
         self.dist.barrier()

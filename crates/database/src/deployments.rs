@@ -25,16 +25,18 @@ pub struct DeploymentRow {
     pub last_request_at: Option<i64>,
     /// Whether requests and answers are logged (masked, sealed): 0 or 1.
     pub log_requests: i64,
+    /// A training checkpoint served as an adapter over `base_model_id` (`model_id` is NULL).
+    pub checkpoint_id: Option<String>,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, project_id, name, base_model_id, model_id, backend, endpoint_url, endpoint_model, endpoint_key, replicas, idle_timeout_s, defaults, state, error, last_request_at, log_requests, created_by, created_at, updated_at";
+const COLUMNS: &str = "id, organization_id, project_id, name, base_model_id, model_id, backend, endpoint_url, endpoint_model, endpoint_key, replicas, idle_timeout_s, defaults, state, error, last_request_at, log_requests, checkpoint_id, created_by, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        "INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
     ))
     .bind(&d.id)
     .bind(&d.organization_id)
@@ -53,6 +55,7 @@ pub async fn insert(conn: &mut Conn, d: &DeploymentRow) -> Result<()> {
     .bind(&d.error)
     .bind(d.last_request_at)
     .bind(d.log_requests)
+    .bind(&d.checkpoint_id)
     .bind(&d.created_by)
     .bind(d.created_at)
     .bind(d.updated_at)
@@ -114,11 +117,11 @@ pub async fn wanted(conn: &mut Conn) -> Result<Vec<DeploymentRow>> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments WHERE replicas > 0 ORDER BY id")).fetch_all(&mut *conn).await?)
 }
 
-/// Local deployments of a model in the organization: a fine-tuned one (`mdl_…`) or a base
-/// model itself (`bm_…`), oldest first.
+/// Local deployments of a model in the organization: a fine-tuned one (`mdl_…`), a checkpoint
+/// (`ckpt_…`) or a base model itself (`bm_…`), oldest first.
 pub async fn of_model(conn: &mut Conn, org_id: &str, model: &str) -> Result<Vec<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM deployments WHERE organization_id = $1 AND backend = 'local' AND (model_id = $2 OR (model_id IS NULL AND base_model_id = $2)) ORDER BY id"
+        "SELECT {COLUMNS} FROM deployments WHERE organization_id = $1 AND backend = 'local' AND (model_id = $2 OR checkpoint_id = $2 OR (model_id IS NULL AND checkpoint_id IS NULL AND base_model_id = $2)) ORDER BY id"
     ))
     .bind(org_id)
     .bind(model)

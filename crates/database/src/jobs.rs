@@ -269,6 +269,16 @@ pub async fn checkpoints(conn: &mut Conn, org_id: &str, job_id: &str) -> Result<
     .await?)
 }
 
+/// A checkpoint by its id alone (in the organization).
+pub async fn checkpoint_by_id(conn: &mut Conn, org_id: &str, id: &str) -> Result<CheckpointRow> {
+    sqlx::query_as(&format!("SELECT {CHECKPOINT_COLUMNS} FROM job_checkpoints WHERE organization_id = $1 AND id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
 pub async fn checkpoint(conn: &mut Conn, org_id: &str, job_id: &str, id: &str) -> Result<CheckpointRow> {
     sqlx::query_as(&format!("SELECT {CHECKPOINT_COLUMNS} FROM job_checkpoints WHERE organization_id = $1 AND job_id = $2 AND id = $3"))
         .bind(org_id)

@@ -135,7 +135,8 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Grace", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
     let (base, ds) = common::tiny_model_and_chats(&cli, files.path());
-    let job = common::tiny_lora_job(&cli, &base, &ds, "4");
+    // 10 steps: the job's last checkpoint (every 10 steps) holds the finished adapter.
+    let job = common::tiny_lora_job(&cli, &base, &ds, "10");
     let job_id = job["id"].as_str().unwrap();
     let job = wait_json(&cli, &["jobs", "show", job_id], |j| j["state"] == "succeeded" || j["state"] == "failed", 600);
     assert_eq!(job["state"], "succeeded", "{job}\n{}", srv.logs());
@@ -410,6 +411,17 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
         assert!(Instant::now() < deadline, "the vLLM process still runs after its deployment stopped");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A checkpoint, chatted with by its id: deployed on demand as an adapter over its base (named
+    // like OpenAI's checkpoint models); the last one (step 10, the last step) answers as the
+    // finished model.
+    let checkpoints = cli.json(&["jobs", "checkpoints", job_id]);
+    let last = checkpoints["data"].as_array().unwrap().last().expect("a checkpoint")["id"].as_str().unwrap().to_string();
+    let from_checkpoint = cli.json(&["chat", &last, "--prompt", "3?", "--max-tokens", "4", "--temperature", "0"]);
+    assert_eq!(from_checkpoint["outputs"], said["outputs"], "{from_checkpoint} vs {said}");
+    let deployments = cli.json(&["deploy", "list"]);
+    let of_checkpoint = deployments["data"].as_array().unwrap().iter().find(|d| d["model"] == last.as_str()).expect("its deployment");
+    assert!(of_checkpoint["name"].as_str().unwrap().ends_with(":ckpt-step-10"), "{of_checkpoint}");
 
     // A killed server leaves no serving process behind: they notice and stop.
     let needle = data.path().join("work").display().to_string();

@@ -46,5 +46,10 @@ CREATE TABLE inference_logs (
 );
 CREATE INDEX inference_logs_deployment ON inference_logs(organization_id, deployment_id, created_at);
 
+-- A deployment of a training checkpoint (a LoRA-family job's adapter at one step): the
+-- checkpoint, with base_model_id its job's base and model_id NULL.
+ALTER TABLE deployments ADD COLUMN checkpoint_id TEXT REFERENCES job_checkpoints(id);
+CREATE INDEX deployments_checkpoint ON deployments(checkpoint_id);
+
 -- A dataset version made from a deployment's logged conversations.
 ALTER TABLE dataset_versions ADD COLUMN source_deployment_id TEXT;

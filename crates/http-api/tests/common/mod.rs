@@ -385,6 +385,7 @@ pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_
         error: None,
         last_request_at: None,
         log_requests: 1,
+        checkpoint_id: None,
         created_by: user_id.into(),
         created_at: now,
         updated_at: now,

@@ -91,6 +91,9 @@ impl Services {
             .as_deref()
             .ok_or_else(|| Error::Internal(format!("deployment {}: a local deployment without a model", row.id)))?;
         let base = crate::models::BaseModel::of(database::base_models::get_any(&mut conn, base_id).await?)?;
+        if let Some(checkpoint) = &row.checkpoint_id {
+            return Ok((base.row.id.clone(), Some(checkpoint.clone()), base.files));
+        }
         let Some(model_id) = &row.model_id else {
             return Ok((base.row.id.clone(), None, base.files));
         };
@@ -147,10 +150,8 @@ impl Services {
         if backend.adapters.lock().expect("adapters lock").contains_key(name) {
             return Ok(());
         }
-        let model =
-            crate::models::FineTunedModel::of(database::models::get(&mut *self.db().read().await?, &row.organization_id, name).await?)?;
         let dir = backend.workdir.join("adapters").join(name);
-        self.materialize(&model.files, &dir).await?;
+        self.materialize(&self.adapter_files(&row.organization_id, name).await?, &dir).await?;
         let (url, body) = match backend.kind {
             // vLLM's runtime LoRA loading (VLLM_ALLOW_RUNTIME_LORA_UPDATING).
             BackendKind::Vllm => {
@@ -177,6 +178,29 @@ impl Services {
         }
         backend.adapters.lock().expect("adapters lock").insert(name.to_string(), dir);
         Ok(())
+    }
+
+    /// The files of an adapter a backend loads: a fine-tuned model's, or a checkpoint's
+    /// `adapter/` (a checkpoint removed since, as training keeps only the newest, is 503).
+    async fn adapter_files(&self, org: &str, name: &str) -> Result<Vec<crate::models::StoredFile>> {
+        let mut conn = self.db().read().await?;
+        if name.starts_with("ckpt_") {
+            let checkpoint = database::jobs::checkpoint_by_id(&mut conn, org, name).await.map_err(|e| match e {
+                database::Error::NotFound => {
+                    Error::Unavailable(format!("checkpoint {name} is gone (training keeps only its newest checkpoints)"))
+                }
+                e => e.into(),
+            })?;
+            let files = crate::models::files::parse_manifest(&format!("checkpoint {name}"), &checkpoint.files)?;
+            return Ok(files
+                .into_iter()
+                .filter_map(|f| {
+                    let path = f.path.strip_prefix("adapter/")?.to_string();
+                    Some(crate::models::StoredFile { path, ..f })
+                })
+                .collect());
+        }
+        Ok(crate::models::FineTunedModel::of(database::models::get(&mut conn, org, name).await?)?.files)
     }
 
     /// Follows a backend process: records its log, restarts it after a crash (with the

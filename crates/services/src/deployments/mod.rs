@@ -114,10 +114,11 @@ impl BackendKind {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDeployment {
-    /// The model to serve: a base model (`bm_…`) or a fine-tuned model (`mdl_…`); needed for
-    /// the local backend (else 422). An external deployment may name the Tunery model its
+    /// The model to serve: a base model (`bm_…`), a fine-tuned model (`mdl_…`) or a LoRA-family
+    /// job's checkpoint (`ckpt_…`, served as an adapter over the job's base); needed for the
+    /// local and vLLM backends (else 422). An external deployment may name the Tunery model its
     /// upstream serves, or none.
-    #[schema(pattern = "^(bm|mdl)_[0-9a-f]{24}$")]
+    #[schema(pattern = "^(bm|mdl|ckpt)_[0-9a-f]{24}$")]
     pub model: Option<String>,
     /// The name requests put in `model` (unique in the organization). Default: the fine-tuned
     /// model's `ft:` name, or the base model's name; needed without a model (else 422).
@@ -196,8 +197,16 @@ impl Deployment {
     /// The model it serves: the fine-tuned model's id, else the base model's (none for an
     /// external deployment of another model).
     pub fn model(&self) -> Option<&str> {
-        self.row.model_id.as_deref().or(self.row.base_model_id.as_deref())
+        self.row.model_id.as_deref().or(self.row.checkpoint_id.as_deref()).or(self.row.base_model_id.as_deref())
     }
+}
+
+/// What a deployment of a model id serves, and its default name.
+struct Deployable {
+    base: String,
+    model: Option<String>,
+    checkpoint: Option<String>,
+    name: String,
 }
 
 /// The default name of a fine-tuned model's deployment, OpenAI style:
@@ -299,12 +308,12 @@ impl Services {
         new.defaults.check()?;
         let replicas = check_replicas(new.replicas)?;
         let idle_timeout_s = check_idle_timeout("idle_timeout_s", new.idle_timeout_s, false)?;
-        let (base_model_id, model_id, default_name) = match (&new.model, new.backend) {
+        let (base_model_id, model_id, checkpoint_id, default_name) = match (&new.model, new.backend) {
             (Some(model), _) => {
-                let (base, model, name) = self.deployable(principal, model).await?;
-                (Some(base), model, Some(name))
+                let d = self.deployable(principal, model).await?;
+                (Some(d.base), d.model, d.checkpoint, Some(d.name))
             }
-            (None, BackendKind::External) => (None, None, None),
+            (None, BackendKind::External) => (None, None, None, None),
             (None, BackendKind::Local | BackendKind::Vllm) => {
                 let message = format!("a {} deployment serves a model: give its id (bm_… or mdl_…)", new.backend.as_str());
                 return Err(ValidationError::unprocessable("model", message).into());
@@ -362,6 +371,7 @@ impl Services {
             error: None,
             last_request_at: None,
             log_requests: i64::from(new.log_requests),
+            checkpoint_id,
             created_by: principal.user_id.clone(),
             created_at: now,
             updated_at: now,
@@ -385,7 +395,10 @@ impl Services {
     }
 
     /// (base model id, fine-tuned model id, default name) of a model the caller may deploy.
-    async fn deployable(&self, principal: &Principal, model: &str) -> Result<(String, Option<String>, String)> {
+    async fn deployable(&self, principal: &Principal, model: &str) -> Result<Deployable> {
+        if model.starts_with("ckpt_") {
+            return self.deployable_checkpoint(principal, model).await;
+        }
         if model.starts_with("mdl_") {
             let m = self.get_model(principal, model).await?;
             if let Some(project) = &m.row.project_id {
@@ -395,17 +408,49 @@ impl Services {
             let base = database::base_models::get_any(&mut conn, &m.row.base_model_id).await?;
             let org = database::organizations::get(&mut conn, &principal.organization_id).await?;
             let name = fine_tuned_name(&base.name, &org.name, &m.row.name, &m.row.id);
-            Ok((base.id, Some(m.row.id), name))
+            Ok(Deployable { base: base.id, model: Some(m.row.id), checkpoint: None, name })
         } else if model.starts_with("bm_") {
             let base = self.get_base_model(principal, model).await?;
             if base.row.status != "ready" {
                 return Err(ValidationError::unprocessable("model", format!("base model {model} is {}, not ready", base.row.status)).into());
             }
-            Ok((base.row.id.clone(), None, base.row.name))
+            Ok(Deployable { base: base.row.id.clone(), model: None, checkpoint: None, name: base.row.name })
         } else {
-            Err(ValidationError::new("model", format!("'{model}' is neither a base model id (bm_…) nor a fine-tuned model id (mdl_…)"))
-                .into())
+            let message =
+                format!("'{model}' is neither a base model id (bm_…), a fine-tuned model id (mdl_…) nor a checkpoint id (ckpt_…)");
+            Err(ValidationError::new("model", message).into())
         }
+    }
+
+    /// A LoRA-family job's checkpoint, served as an adapter over the job's base model; named
+    /// like OpenAI's checkpoint models: `ft:<base>:<organization>:<job name>:<job id>:ckpt-step-<N>`.
+    async fn deployable_checkpoint(&self, principal: &Principal, id: &str) -> Result<Deployable> {
+        let checkpoint =
+            database::jobs::checkpoint_by_id(&mut *self.db().read().await?, &principal.organization_id, id).await.map_err(|e| match e {
+                database::Error::NotFound => Error::NotFound("checkpoint"),
+                e => e.into(),
+            })?;
+        let job = self.get_job(principal, &checkpoint.job_id).await.map_err(|e| match e {
+            Error::NotFound(_) | Error::PermissionDenied(_) => Error::NotFound("checkpoint"),
+            e => e,
+        })?;
+        if !job.config.method.kind.is_adapter() {
+            let message = format!(
+                "checkpoint {id} is of a {} fine-tune: only LoRA, QLoRA and DoRA checkpoints are served",
+                job.config.method.kind.as_str()
+            );
+            return Err(ValidationError::unprocessable("model", message).into());
+        }
+        let files = crate::models::files::parse_manifest(&format!("checkpoint {id}"), &checkpoint.files)?;
+        if !files.iter().any(|f| f.path == "adapter/adapter_config.json") {
+            let message = format!("checkpoint {id} holds no servable adapter (it was saved before checkpoints carried one)");
+            return Err(ValidationError::unprocessable("model", message).into());
+        }
+        let mut conn = self.db().read().await?;
+        let base = database::base_models::get_any(&mut conn, &job.row.base_model_id).await?;
+        let org = database::organizations::get(&mut conn, &principal.organization_id).await?;
+        let name = format!("{}:ckpt-step-{}", fine_tuned_name(&base.name, &org.name, &job.row.name, &job.row.id), checkpoint.step);
+        Ok(Deployable { base: base.id, model: None, checkpoint: Some(checkpoint.id), name })
     }
 
     pub async fn get_deployment(&self, principal: &Principal, id: &str) -> Result<Deployment> {
@@ -417,7 +462,7 @@ impl Services {
     /// stopped or failed, else created (scaling to zero after [`ON_DEMAND_IDLE_S`] idle
     /// seconds). The gateway waits for a deployment that is still starting.
     pub async fn deployment_for(&self, principal: &Principal, model: &str, ctx: &RequestContext) -> Result<String> {
-        if !(model.starts_with("mdl_") || model.starts_with("bm_")) {
+        if !["mdl_", "bm_", "ckpt_"].iter().any(|p| model.starts_with(p)) {
             return Ok(model.to_string());
         }
         if let Some(name) = self.callable_deployment_of(principal, model, ctx).await? {
