@@ -94,18 +94,43 @@ impl Snapshot {
 
 /// A write transaction; dropping it without [`WriteTx::commit`] rolls back.
 pub struct WriteTx {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
-    _writer: Option<OwnedMutexGuard<()>>,
+    /// None once committed.
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    writer: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> &mut Conn {
-        &mut self.tx
+        self.tx.as_mut().expect("a write transaction is open until it commits")
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+    pub async fn commit(mut self) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await?;
+        }
         Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    /// A transaction dropped without a commit (an error path) is rolled back before the writer
+    /// lock is released. sqlx would roll it back only when its connection is next used, and on
+    /// SQLite the write lock it holds until then makes the next writer fail with "database is
+    /// locked" instead of waiting.
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else { return };
+        let writer = self.writer.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = tx.rollback().await {
+                        tracing::warn!("rolling back a dropped write transaction failed: {e}");
+                    }
+                    drop(writer);
+                });
+            }
+            Err(_) => drop((tx, writer)),
+        }
     }
 }
 
@@ -222,7 +247,7 @@ impl Db {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _writer: guard })
+        Ok(WriteTx { tx: Some(tx), writer: guard })
     }
 
     /// Checks that the database answers.

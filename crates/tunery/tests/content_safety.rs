@@ -238,6 +238,12 @@ fn the_content_policy_filters_inputs_and_answers_and_logged_conversations_become
     assert_eq!(body["choices"][0]["message"]["content"], "", "{body}");
     let (content, reasons, _, done) = http.stream(&format!("judge-the-answer {QUESTION}"));
     assert_eq!((content.as_str(), reasons, done), ("", vec!["content_filter".to_string()], true));
+    // A block rule and the moderation model on one answer: it ends once.
+    let any_text = json!({"name": "anything", "stages": ["output"], "pattern": r"[\s\S]", "action": "block"});
+    set_policy(&cli, files.path(), json!({"rules": [any_text], "moderation": {"deployment": "guard", "stages": ["output"]}}));
+    let (content, reasons, _, done) = http.stream(&format!("judge-the-answer {QUESTION}"));
+    assert_eq!((content.as_str(), reasons, done), ("", vec!["content_filter".to_string()], true));
+    set_policy(&cli, files.path(), json!({"moderation": {"deployment": "guard"}}));
     cli.ok(&["deploy", "stop", guard["id"].as_str().unwrap()]);
     let (status, body) = http.chat(QUESTION, json!({}));
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("service_unavailable")), "{body}");

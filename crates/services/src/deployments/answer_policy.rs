@@ -32,6 +32,8 @@ pub struct AnswerPolicy {
     /// Each choice's answer so far (for the moderation model).
     texts: BTreeMap<usize, String>,
     n: usize,
+    /// A block rule ended the answer: nothing is left to judge.
+    blocked: bool,
 }
 
 impl AnswerPolicy {
@@ -45,7 +47,7 @@ impl AnswerPolicy {
             return None;
         }
         let request = if moderation.is_some() { request.clone() } else { Map::new() };
-        Some(AnswerPolicy { guard, moderation, endpoint, request, held: Vec::new(), texts: BTreeMap::new(), n })
+        Some(AnswerPolicy { guard, moderation, endpoint, request, held: Vec::new(), texts: BTreeMap::new(), n, blocked: false })
     }
 
     /// Filters one upstream chunk.
@@ -55,6 +57,7 @@ impl AnswerPolicy {
             if g.filter(&mut chunk, tally).is_err() {
                 let created = chunk.get("created").and_then(Value::as_i64).unwrap_or_default();
                 self.held.clear();
+                self.blocked = true;
                 return Step::End(g.blocked_endings(created));
             }
         }
@@ -86,7 +89,7 @@ impl AnswerPolicy {
     /// ending with `finish_reason: content_filter`. A moderation model that cannot answer
     /// fails the request (503).
     pub async fn finish(&mut self, services: &Services, principal: &Principal, tally: &mut Tally) -> Result<Vec<Map<String, Value>>> {
-        let Some(config) = self.moderation.clone() else { return Ok(std::mem::take(&mut self.held)) };
+        let Some(config) = self.moderation.clone().filter(|_| !self.blocked) else { return Ok(std::mem::take(&mut self.held)) };
         let mut unsafe_any = false;
         for index in 0..self.n {
             let answer = self.texts.get(&index).cloned().unwrap_or_default();
