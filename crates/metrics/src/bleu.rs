@@ -1,0 +1,132 @@
+//! BLEU as sacreBLEU computes it (`sacrebleu.metrics.BLEU`, defaults): `13a` tokenization,
+//! n-grams of orders 1–4 clipped by their largest count in any reference, the brevity penalty
+//! against the reference length closest to each hypothesis (the shorter on a tie), `exp`
+//! smoothing (an order with no match counts 1 / (2^k · total) for its k-th such order). Corpus
+//! BLEU sums the counts over the segments; sentence BLEU scores one segment with the orders it
+//! has (`effective_order`).
+
+use crate::tokenize::tokenize_13a;
+use std::collections::HashMap;
+
+const MAX_ORDER: usize = 4;
+
+/// A BLEU score and what it is made of (sacreBLEU's fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bleu {
+    /// 0–100.
+    pub score: f64,
+    /// Matched n-grams of each order.
+    pub counts: [u64; MAX_ORDER],
+    /// Hypothesis n-grams of each order.
+    pub totals: [u64; MAX_ORDER],
+    /// n-gram precisions (0–100), smoothed.
+    pub precisions: [f64; MAX_ORDER],
+    pub brevity_penalty: f64,
+    pub sys_len: u64,
+    pub ref_len: u64,
+}
+
+fn ngrams(tokens: &[&str]) -> HashMap<(usize, Vec<String>), u64> {
+    let mut out = HashMap::new();
+    for n in 1..=MAX_ORDER {
+        for w in tokens.windows(n) {
+            *out.entry((n, w.iter().map(|t| t.to_string()).collect())).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// (matches per order, totals per order, hypothesis length, closest reference length).
+fn segment_stats(hypothesis: &str, references: &[&str]) -> ([u64; MAX_ORDER], [u64; MAX_ORDER], u64, u64) {
+    let hyp = tokenize_13a(hypothesis);
+    let hyp_tokens: Vec<&str> = hyp.split(' ').filter(|t| !t.is_empty()).collect();
+    let hyp_len = hyp_tokens.len() as u64;
+    let mut closest: Option<u64> = None;
+    let mut max_ref: HashMap<(usize, Vec<String>), u64> = HashMap::new();
+    for reference in references {
+        let r = tokenize_13a(reference);
+        let tokens: Vec<&str> = r.split(' ').filter(|t| !t.is_empty()).collect();
+        let len = tokens.len() as u64;
+        closest = Some(match closest {
+            None => len,
+            Some(c) => {
+                let (dc, dl) = (c.abs_diff(hyp_len), len.abs_diff(hyp_len));
+                if dl < dc || (dl == dc && len < c) {
+                    len
+                } else {
+                    c
+                }
+            }
+        });
+        for (gram, count) in ngrams(&tokens) {
+            let slot = max_ref.entry(gram).or_insert(0);
+            *slot = (*slot).max(count);
+        }
+    }
+    let (mut correct, mut total) = ([0u64; MAX_ORDER], [0u64; MAX_ORDER]);
+    for ((n, gram), count) in ngrams(&hyp_tokens) {
+        total[n - 1] += count;
+        correct[n - 1] += count.min(max_ref.get(&(n, gram)).copied().unwrap_or(0));
+    }
+    (correct, total, hyp_len, closest.unwrap_or(0))
+}
+
+fn compute(correct: [u64; MAX_ORDER], total: [u64; MAX_ORDER], sys_len: u64, ref_len: u64, effective_order: bool) -> Bleu {
+    let mut precisions = [0.0f64; MAX_ORDER];
+    let mut smooth = 1.0f64;
+    let mut order = MAX_ORDER;
+    for n in 1..=MAX_ORDER {
+        if total[n - 1] == 0 {
+            break;
+        }
+        if effective_order {
+            order = n;
+        }
+        if correct[n - 1] == 0 {
+            smooth *= 2.0;
+            precisions[n - 1] = 100.0 / (smooth * total[n - 1] as f64);
+        } else {
+            precisions[n - 1] = 100.0 * correct[n - 1] as f64 / total[n - 1] as f64;
+        }
+    }
+    let brevity_penalty = if sys_len < ref_len {
+        if sys_len > 0 {
+            (1.0 - ref_len as f64 / sys_len as f64).exp()
+        } else {
+            0.0
+        }
+    } else {
+        1.0
+    };
+    // sacreBLEU's log of 0 is -9999999999 (a zero precision makes the score 0).
+    let log = |p: f64| if p == 0.0 { -9_999_999_999.0 } else { p.ln() };
+    let mean = precisions[..order].iter().map(|p| log(*p)).sum::<f64>() / order as f64;
+    Bleu { score: brevity_penalty * mean.exp(), counts: correct, totals: total, precisions, brevity_penalty, sys_len, ref_len }
+}
+
+/// Corpus BLEU of `hypotheses` against reference streams (`references[k][i]` is the k-th
+/// reference of hypothesis i; every stream as long as the hypotheses).
+pub fn corpus_bleu(hypotheses: &[&str], references: &[Vec<&str>]) -> Result<Bleu, String> {
+    if let Some((k, stream)) = references.iter().enumerate().find(|(_, s)| s.len() != hypotheses.len()) {
+        return Err(format!("reference stream {k} has {} segments, the hypotheses {}", stream.len(), hypotheses.len()));
+    }
+    let (mut correct, mut total, mut sys_len, mut ref_len) = ([0u64; MAX_ORDER], [0u64; MAX_ORDER], 0u64, 0u64);
+    for (i, hyp) in hypotheses.iter().enumerate() {
+        let refs: Vec<&str> = references.iter().map(|s| s[i]).collect();
+        let (c, t, h, r) = segment_stats(hyp, &refs);
+        for n in 0..MAX_ORDER {
+            correct[n] += c[n];
+            total[n] += t[n];
+        }
+        sys_len += h;
+        ref_len += r;
+    }
+    Ok(compute(correct, total, sys_len, ref_len, false))
+}
+
+/// Sentence BLEU of one hypothesis against its references (`effective_order`, as sacreBLEU's
+/// `sentence_score`).
+pub fn sentence_bleu(hypothesis: &str, references: &[&str]) -> Bleu {
+    let (c, t, h, r) = segment_stats(hypothesis, references);
+    compute(c, t, h, r, true)
+}

@@ -1,0 +1,45 @@
+//! BLEU against sacreBLEU's own figures (`fixtures/sacrebleu_bleu.json`, written by
+//! `fixtures/make_sacrebleu_bleu.py` with sacreBLEU 2.5.1): tokens, counts, lengths, brevity
+//! penalty, corpus and sentence scores.
+
+use serde_json::Value;
+
+fn cases() -> Vec<Value> {
+    let text = include_str!("fixtures/sacrebleu_bleu.json");
+    let doc: Value = serde_json::from_str(text).expect("the fixture parses");
+    doc["cases"].as_array().expect("cases").clone()
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().expect("a list").iter().map(|s| s.as_str().expect("a string")).collect()
+}
+
+#[test]
+fn corpus_and_sentence_bleu_equal_sacrebleus() {
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let hyps = strings(&case["hyps"]);
+        let refs: Vec<Vec<&str>> = case["refs"].as_array().unwrap().iter().map(strings).collect();
+        for (h, want) in hyps.iter().zip(strings(&case["tokens"])) {
+            assert_eq!(metrics::tokenize_13a(h), want, "{name}: tokens of {h:?}");
+        }
+        let got = metrics::corpus_bleu(&hyps, &refs).unwrap();
+        let as_u64 = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(got.counts.to_vec(), as_u64(&case["counts"]), "{name}: counts");
+        assert_eq!(got.totals.to_vec(), as_u64(&case["totals"]), "{name}: totals");
+        assert_eq!((got.sys_len, got.ref_len), (case["sys_len"].as_u64().unwrap(), case["ref_len"].as_u64().unwrap()), "{name}");
+        assert!((got.brevity_penalty - case["bp"].as_f64().unwrap()).abs() < 1e-12, "{name}: bp {}", got.brevity_penalty);
+        assert!((got.score - case["score"].as_f64().unwrap()).abs() < 1e-9, "{name}: {} vs {}", got.score, case["score"]);
+        for (i, want) in case["sentence_scores"].as_array().unwrap().iter().enumerate() {
+            let refs_i: Vec<&str> = refs.iter().map(|s| s[i]).collect();
+            let got = metrics::sentence_bleu(hyps[i], &refs_i).score;
+            assert!((got - want.as_f64().unwrap()).abs() < 1e-9, "{name}: sentence {i}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn reference_streams_of_another_length_are_refused() {
+    let err = metrics::corpus_bleu(&["a", "b"], &[vec!["a"]]).unwrap_err();
+    assert!(err.contains("1 segments, the hypotheses 2"), "{err}");
+}
