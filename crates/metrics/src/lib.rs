@@ -1,10 +1,12 @@
 //! Evaluation metrics, each matching its reference implementation exactly (the tests compare
 //! against figures the reference computed, kept as fixtures): corpus and sentence BLEU as
 //! sacreBLEU computes them (its `13a` tokenizer, brevity penalty against the closest reference,
-//! `exp` smoothing). Pure functions: no I/O.
+//! `exp` smoothing); chrF and chrF++ as sacreBLEU computes them. Pure functions: no I/O.
 
 mod bleu;
+mod chrf;
 mod tokenize;
 
 pub use bleu::{corpus_bleu, sentence_bleu, Bleu};
+pub use chrf::Chrf;
 pub use tokenize::tokenize_13a;

@@ -1,6 +1,7 @@
-//! BLEU against sacreBLEU's own figures (`fixtures/sacrebleu_bleu.json`, written by
-//! `fixtures/make_sacrebleu_bleu.py` with sacreBLEU 2.5.1): tokens, counts, lengths, brevity
-//! penalty, corpus and sentence scores.
+//! BLEU and chrF against sacreBLEU's own figures (`fixtures/sacrebleu_{bleu,chrf}.json`,
+//! written by `fixtures/make_sacrebleu_{bleu,chrf}.py` with sacreBLEU 2.5.1): tokens, counts,
+//! lengths, brevity penalty, corpus and sentence scores; chrF, chrF++, lowercase, eps
+//! smoothing and whitespace variants.
 
 use serde_json::Value;
 
@@ -42,4 +43,31 @@ fn corpus_and_sentence_bleu_equal_sacrebleus() {
 fn reference_streams_of_another_length_are_refused() {
     let err = metrics::corpus_bleu(&["a", "b"], &[vec!["a"]]).unwrap_err();
     assert!(err.contains("1 segments, the hypotheses 2"), "{err}");
+}
+
+#[test]
+fn chrf_and_chrf_plus_plus_equal_sacrebleus() {
+    let doc: Value = serde_json::from_str(include_str!("fixtures/sacrebleu_chrf.json")).expect("the fixture parses");
+    let variants = [
+        ("chrf", metrics::Chrf::default()),
+        ("chrf++", metrics::Chrf::plus_plus()),
+        ("chrf lowercase", metrics::Chrf { lowercase: true, ..metrics::Chrf::default() }),
+        ("chrf eps", metrics::Chrf { eps_smoothing: true, ..metrics::Chrf::default() }),
+        ("chrf whitespace", metrics::Chrf { whitespace: true, ..metrics::Chrf::default() }),
+    ];
+    for case in doc["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let hyps = strings(&case["hyps"]);
+        let refs: Vec<Vec<&str>> = case["refs"].as_array().unwrap().iter().map(strings).collect();
+        for (variant, chrf) in &variants {
+            let want = &case["scores"][*variant];
+            let got = chrf.corpus_score(&hyps, &refs).unwrap();
+            assert!((got - want["corpus"].as_f64().unwrap()).abs() < 1e-9, "{name} {variant}: {got} vs {}", want["corpus"]);
+            for (i, w) in want["sentences"].as_array().unwrap().iter().enumerate() {
+                let refs_i: Vec<&str> = refs.iter().map(|s| s[i]).collect();
+                let got = chrf.sentence_score(hyps[i], &refs_i);
+                assert!((got - w.as_f64().unwrap()).abs() < 1e-9, "{name} {variant} sentence {i}: {got} vs {w}");
+            }
+        }
+    }
 }

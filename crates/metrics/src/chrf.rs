@@ -1,0 +1,183 @@
+//! chrF and chrF++ as sacreBLEU computes them (`sacrebleu.metrics.CHRF`): character n-grams of
+//! orders 1–6 (whitespace removed), plus word n-grams of orders 1–2 for chrF++ (words split off
+//! a leading or trailing ASCII punctuation mark), F-beta with beta 2 over the orders that occur
+//! on both sides (or, with `eps_smoothing`, chrF++.py's averaging with 1e-16 for empty orders);
+//! against several references, each segment keeps the reference with the best F score; corpus
+//! chrF sums the segments' counts.
+
+use std::collections::HashMap;
+
+/// Which chrF: `Chrf::default()` is chrF (sacreBLEU's defaults), `Chrf::plus_plus()` chrF++.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chrf {
+    pub char_order: usize,
+    pub word_order: usize,
+    pub beta: f64,
+    pub lowercase: bool,
+    /// Keep whitespace inside character n-grams.
+    pub whitespace: bool,
+    pub eps_smoothing: bool,
+}
+
+impl Default for Chrf {
+    fn default() -> Self {
+        Chrf { char_order: 6, word_order: 0, beta: 2.0, lowercase: false, whitespace: false, eps_smoothing: false }
+    }
+}
+
+const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// Python's `str.split()`: runs of whitespace, none at the ends.
+fn python_split(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).filter(|t| !t.is_empty())
+}
+
+fn char_ngrams(line: &str, max_order: usize, whitespace: bool) -> Vec<HashMap<String, u64>> {
+    let chars: Vec<char> = if whitespace { line.chars().collect() } else { python_split(line).flat_map(str::chars).collect() };
+    (1..=max_order)
+        .map(|n| {
+            let mut counts = HashMap::new();
+            for w in chars.windows(n) {
+                *counts.entry(w.iter().collect::<String>()).or_insert(0) += 1;
+            }
+            counts
+        })
+        .collect()
+}
+
+/// sacreBLEU's `_remove_punctuation`: one leading or trailing punctuation mark split off a word.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in python_split(line) {
+        let chars: Vec<char> = w.chars().collect();
+        if chars.len() == 1 {
+            out.push(w.to_string());
+        } else if PUNCTUATION.contains(chars[chars.len() - 1]) {
+            out.push(chars[..chars.len() - 1].iter().collect());
+            out.push(chars[chars.len() - 1].to_string());
+        } else if PUNCTUATION.contains(chars[0]) {
+            out.push(chars[0].to_string());
+            out.push(chars[1..].iter().collect());
+        } else {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+fn word_ngrams(tokens: &[String], n: usize) -> HashMap<String, u64> {
+    let mut counts = HashMap::new();
+    if tokens.len() >= n {
+        for w in tokens.windows(n) {
+            *counts.entry(w.join(" ")).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+impl Chrf {
+    /// chrF++: word n-grams of orders 1 and 2 as well.
+    pub fn plus_plus() -> Chrf {
+        Chrf { word_order: 2, ..Chrf::default() }
+    }
+
+    fn ngrams(&self, line: &str) -> Vec<HashMap<String, u64>> {
+        let mut all = char_ngrams(line, self.char_order, self.whitespace);
+        if self.word_order > 0 {
+            let w = words(line);
+            all.extend((1..=self.word_order).map(|n| word_ngrams(&w, n)));
+        }
+        all
+    }
+
+    fn prepare(&self, line: &str) -> String {
+        if self.lowercase {
+            line.to_lowercase()
+        } else {
+            line.to_string()
+        }
+    }
+
+    /// [hyp, ref, match] per order against the best reference.
+    fn segment_stats(&self, hypothesis: &str, references: &[&str]) -> Vec<u64> {
+        let hyp = self.ngrams(&self.prepare(hypothesis));
+        let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());
+        for reference in references {
+            let reference = self.ngrams(&self.prepare(reference));
+            let mut stats = Vec::with_capacity(3 * hyp.len());
+            for (h, r) in hyp.iter().zip(&reference) {
+                let (mut matched, mut hyp_count) = (0u64, 0u64);
+                for (gram, count) in h {
+                    hyp_count += count;
+                    if let Some(rc) = r.get(gram) {
+                        matched += (*count).min(*rc);
+                    }
+                }
+                stats.extend([if r.is_empty() { 0 } else { hyp_count }, r.values().sum(), matched]);
+            }
+            let f = self.f_score(&stats);
+            if f > best.0 {
+                best = (f, stats);
+            }
+        }
+        best.1
+    }
+
+    fn f_score(&self, stats: &[u64]) -> f64 {
+        const EPS: f64 = 1e-16;
+        let factor = self.beta * self.beta;
+        let order = self.char_order + self.word_order;
+        let (mut score, mut avg_prec, mut avg_rec, mut effective) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+        for i in 0..order {
+            let (n_hyp, n_ref, n_match) = (stats[3 * i] as f64, stats[3 * i + 1] as f64, stats[3 * i + 2] as f64);
+            let prec = if n_hyp > 0.0 { n_match / n_hyp } else { EPS };
+            let rec = if n_ref > 0.0 { n_match / n_ref } else { EPS };
+            let denom = factor * prec + rec;
+            score += if denom > 0.0 { (1.0 + factor) * prec * rec / denom } else { EPS };
+            if n_hyp > 0.0 && n_ref > 0.0 {
+                avg_prec += prec;
+                avg_rec += rec;
+                effective += 1;
+            }
+        }
+        if self.eps_smoothing {
+            return 100.0 * score / order as f64;
+        }
+        if effective == 0 {
+            return 0.0;
+        }
+        let (p, r) = (avg_prec / effective as f64, avg_rec / effective as f64);
+        if p + r > 0.0 {
+            100.0 * (1.0 + factor) * p * r / (factor * p + r)
+        } else {
+            0.0
+        }
+    }
+
+    /// Corpus chrF (0–100) of `hypotheses` against reference streams (`references[k][i]`).
+    pub fn corpus_score(&self, hypotheses: &[&str], references: &[Vec<&str>]) -> Result<f64, String> {
+        if let Some((k, stream)) = references.iter().enumerate().find(|(_, s)| s.len() != hypotheses.len()) {
+            return Err(format!("reference stream {k} has {} segments, the hypotheses {}", stream.len(), hypotheses.len()));
+        }
+        if references.is_empty() {
+            return Err("no reference stream".into());
+        }
+        let mut total = vec![0u64; 3 * (self.char_order + self.word_order)];
+        for (i, hyp) in hypotheses.iter().enumerate() {
+            let refs: Vec<&str> = references.iter().map(|s| s[i]).collect();
+            for (t, s) in total.iter_mut().zip(self.segment_stats(hyp, &refs)) {
+                *t += s;
+            }
+        }
+        Ok(self.f_score(&total))
+    }
+
+    /// chrF of one hypothesis against its references.
+    pub fn sentence_score(&self, hypothesis: &str, references: &[&str]) -> f64 {
+        let stats = self.segment_stats(hypothesis, references);
+        if stats.is_empty() {
+            return 0.0;
+        }
+        self.f_score(&stats)
+    }
+}
