@@ -1,14 +1,46 @@
 //! BLEU as sacreBLEU computes it (`sacrebleu.metrics.BLEU`, defaults): `13a` tokenization,
 //! n-grams of orders 1–4 clipped by their largest count in any reference, the brevity penalty
 //! against the reference length closest to each hypothesis (the shorter on a tie), `exp`
-//! smoothing (an order with no match counts 1 / (2^k · total) for its k-th such order). Corpus
+//! smoothing (an order with no match counts 1 / (2^k · total) for its k-th such order; no match
+//! of any order scores 0). Corpus
 //! BLEU sums the counts over the segments; sentence BLEU scores one segment with the orders it
 //! has (`effective_order`).
 
-use crate::tokenize::tokenize_13a;
+use crate::tokenize::{tokenize_13a, tokenize_zh};
 use std::collections::HashMap;
 
 const MAX_ORDER: usize = 4;
+
+/// How BLEU splits text into tokens (sacreBLEU's `tokenize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BleuTokenizer {
+    /// `13a`, sacreBLEU's default.
+    #[default]
+    ThirteenA,
+    /// `zh`: every Chinese character a token (BLEU on Chinese is not all zeros).
+    Zh,
+    /// `none`: the text is already tokenized (split on spaces).
+    None,
+}
+
+impl BleuTokenizer {
+    /// sacreBLEU's name of it (`13a`, `zh`, `none`), as results name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BleuTokenizer::ThirteenA => "13a",
+            BleuTokenizer::Zh => "zh",
+            BleuTokenizer::None => "none",
+        }
+    }
+
+    fn apply(self, line: &str) -> String {
+        match self {
+            BleuTokenizer::ThirteenA => tokenize_13a(line),
+            BleuTokenizer::Zh => tokenize_zh(line),
+            BleuTokenizer::None => line.to_string(),
+        }
+    }
+}
 
 /// A BLEU score and what it is made of (sacreBLEU's fields).
 #[derive(Debug, Clone, PartialEq)]
@@ -37,14 +69,14 @@ fn ngrams(tokens: &[&str]) -> HashMap<(usize, Vec<String>), u64> {
 }
 
 /// (matches per order, totals per order, hypothesis length, closest reference length).
-fn segment_stats(hypothesis: &str, references: &[&str]) -> ([u64; MAX_ORDER], [u64; MAX_ORDER], u64, u64) {
-    let hyp = tokenize_13a(hypothesis);
+fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer) -> ([u64; MAX_ORDER], [u64; MAX_ORDER], u64, u64) {
+    let hyp = tokenizer.apply(hypothesis);
     let hyp_tokens: Vec<&str> = hyp.split(' ').filter(|t| !t.is_empty()).collect();
     let hyp_len = hyp_tokens.len() as u64;
     let mut closest: Option<u64> = None;
     let mut max_ref: HashMap<(usize, Vec<String>), u64> = HashMap::new();
     for reference in references {
-        let r = tokenize_13a(reference);
+        let r = tokenizer.apply(reference);
         let tokens: Vec<&str> = r.split(' ').filter(|t| !t.is_empty()).collect();
         let len = tokens.len() as u64;
         closest = Some(match closest {
@@ -72,7 +104,20 @@ fn segment_stats(hypothesis: &str, references: &[&str]) -> ([u64; MAX_ORDER], [u
 }
 
 fn compute(correct: [u64; MAX_ORDER], total: [u64; MAX_ORDER], sys_len: u64, ref_len: u64, effective_order: bool) -> Bleu {
+    let brevity_penalty = if sys_len < ref_len {
+        if sys_len > 0 {
+            (1.0 - ref_len as f64 / sys_len as f64).exp()
+        } else {
+            0.0
+        }
+    } else {
+        1.0
+    };
     let mut precisions = [0.0f64; MAX_ORDER];
+    // No match of any order: 0, whatever the smoothing.
+    if correct.iter().all(|c| *c == 0) {
+        return Bleu { score: 0.0, counts: correct, totals: total, precisions, brevity_penalty, sys_len, ref_len };
+    }
     let mut smooth = 1.0f64;
     let mut order = MAX_ORDER;
     for n in 1..=MAX_ORDER {
@@ -89,15 +134,6 @@ fn compute(correct: [u64; MAX_ORDER], total: [u64; MAX_ORDER], sys_len: u64, ref
             precisions[n - 1] = 100.0 * correct[n - 1] as f64 / total[n - 1] as f64;
         }
     }
-    let brevity_penalty = if sys_len < ref_len {
-        if sys_len > 0 {
-            (1.0 - ref_len as f64 / sys_len as f64).exp()
-        } else {
-            0.0
-        }
-    } else {
-        1.0
-    };
     // sacreBLEU's log of 0 is -9999999999 (a zero precision makes the score 0).
     let log = |p: f64| if p == 0.0 { -9_999_999_999.0 } else { p.ln() };
     let mean = precisions[..order].iter().map(|p| log(*p)).sum::<f64>() / order as f64;
@@ -107,13 +143,18 @@ fn compute(correct: [u64; MAX_ORDER], total: [u64; MAX_ORDER], sys_len: u64, ref
 /// Corpus BLEU of `hypotheses` against reference streams (`references[k][i]` is the k-th
 /// reference of hypothesis i; every stream as long as the hypotheses).
 pub fn corpus_bleu(hypotheses: &[&str], references: &[Vec<&str>]) -> Result<Bleu, String> {
+    corpus_bleu_with(hypotheses, references, BleuTokenizer::default())
+}
+
+/// [`corpus_bleu`] with another tokenizer.
+pub fn corpus_bleu_with(hypotheses: &[&str], references: &[Vec<&str>], tokenizer: BleuTokenizer) -> Result<Bleu, String> {
     if let Some((k, stream)) = references.iter().enumerate().find(|(_, s)| s.len() != hypotheses.len()) {
         return Err(format!("reference stream {k} has {} segments, the hypotheses {}", stream.len(), hypotheses.len()));
     }
     let (mut correct, mut total, mut sys_len, mut ref_len) = ([0u64; MAX_ORDER], [0u64; MAX_ORDER], 0u64, 0u64);
     for (i, hyp) in hypotheses.iter().enumerate() {
         let refs: Vec<&str> = references.iter().map(|s| s[i]).collect();
-        let (c, t, h, r) = segment_stats(hyp, &refs);
+        let (c, t, h, r) = segment_stats(hyp, &refs, tokenizer);
         for n in 0..MAX_ORDER {
             correct[n] += c[n];
             total[n] += t[n];
@@ -127,6 +168,11 @@ pub fn corpus_bleu(hypotheses: &[&str], references: &[Vec<&str>]) -> Result<Bleu
 /// Sentence BLEU of one hypothesis against its references (`effective_order`, as sacreBLEU's
 /// `sentence_score`).
 pub fn sentence_bleu(hypothesis: &str, references: &[&str]) -> Bleu {
-    let (c, t, h, r) = segment_stats(hypothesis, references);
+    sentence_bleu_with(hypothesis, references, BleuTokenizer::default())
+}
+
+/// [`sentence_bleu`] with another tokenizer.
+pub fn sentence_bleu_with(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer) -> Bleu {
+    let (c, t, h, r) = segment_stats(hypothesis, references, tokenizer);
     compute(c, t, h, r, true)
 }

@@ -7,6 +7,6 @@ mod bleu;
 mod chrf;
 mod tokenize;
 
-pub use bleu::{corpus_bleu, sentence_bleu, Bleu};
+pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuTokenizer};
 pub use chrf::Chrf;
-pub use tokenize::tokenize_13a;
+pub use tokenize::{tokenize_13a, tokenize_zh};

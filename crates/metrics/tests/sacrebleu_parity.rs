@@ -5,8 +5,7 @@
 
 use serde_json::Value;
 
-fn cases() -> Vec<Value> {
-    let text = include_str!("fixtures/sacrebleu_bleu.json");
+fn cases(text: &str) -> Vec<Value> {
     let doc: Value = serde_json::from_str(text).expect("the fixture parses");
     doc["cases"].as_array().expect("cases").clone()
 }
@@ -17,14 +16,23 @@ fn strings(v: &Value) -> Vec<&str> {
 
 #[test]
 fn corpus_and_sentence_bleu_equal_sacrebleus() {
-    for case in cases() {
+    check_bleu(include_str!("fixtures/sacrebleu_bleu.json"), metrics::BleuTokenizer::ThirteenA, metrics::tokenize_13a);
+}
+
+#[test]
+fn bleu_with_the_zh_tokenizer_equals_sacrebleus() {
+    check_bleu(include_str!("fixtures/sacrebleu_bleu_zh.json"), metrics::BleuTokenizer::Zh, metrics::tokenize_zh);
+}
+
+fn check_bleu(fixture: &str, tokenizer: metrics::BleuTokenizer, tokenize: fn(&str) -> String) {
+    for case in cases(fixture) {
         let name = case["name"].as_str().unwrap();
         let hyps = strings(&case["hyps"]);
         let refs: Vec<Vec<&str>> = case["refs"].as_array().unwrap().iter().map(strings).collect();
         for (h, want) in hyps.iter().zip(strings(&case["tokens"])) {
-            assert_eq!(metrics::tokenize_13a(h), want, "{name}: tokens of {h:?}");
+            assert_eq!(tokenize(h), want, "{name}: tokens of {h:?}");
         }
-        let got = metrics::corpus_bleu(&hyps, &refs).unwrap();
+        let got = metrics::corpus_bleu_with(&hyps, &refs, tokenizer).unwrap();
         let as_u64 = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect::<Vec<_>>();
         assert_eq!(got.counts.to_vec(), as_u64(&case["counts"]), "{name}: counts");
         assert_eq!(got.totals.to_vec(), as_u64(&case["totals"]), "{name}: totals");
@@ -33,7 +41,7 @@ fn corpus_and_sentence_bleu_equal_sacrebleus() {
         assert!((got.score - case["score"].as_f64().unwrap()).abs() < 1e-9, "{name}: {} vs {}", got.score, case["score"]);
         for (i, want) in case["sentence_scores"].as_array().unwrap().iter().enumerate() {
             let refs_i: Vec<&str> = refs.iter().map(|s| s[i]).collect();
-            let got = metrics::sentence_bleu(hyps[i], &refs_i).score;
+            let got = metrics::sentence_bleu_with(hyps[i], &refs_i, tokenizer).score;
             assert!((got - want.as_f64().unwrap()).abs() < 1e-9, "{name}: sentence {i}: {got} vs {want}");
         }
     }
