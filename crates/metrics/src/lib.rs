@@ -1,12 +1,15 @@
 //! Evaluation metrics, each matching its reference implementation exactly (the tests compare
 //! against figures the reference computed, kept as fixtures): corpus and sentence BLEU as
 //! sacreBLEU computes them (its `13a` tokenizer, brevity penalty against the closest reference,
-//! `exp` smoothing); chrF and chrF++ as sacreBLEU computes them. Pure functions: no I/O.
+//! `exp` smoothing); chrF and chrF++ as sacreBLEU computes them; ROUGE-N, ROUGE-L and
+//! ROUGE-Lsum as Google's `rouge-score` computes them. Pure functions: no I/O.
 
 mod bleu;
 mod chrf;
+mod rouge;
 mod tokenize;
 
 pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuTokenizer};
 pub use chrf::Chrf;
+pub use rouge::{rouge_l, rouge_lsum, rouge_n, rouge_tokenize, RougeScore};
 pub use tokenize::{tokenize_13a, tokenize_zh};
