@@ -5,6 +5,7 @@
 //! against several references, each segment keeps the reference with the best F score; corpus
 //! chrF sums the segments' counts.
 
+use crate::tokenize::python_split;
 use std::collections::HashMap;
 
 /// Which chrF: `Chrf::default()` is chrF (sacreBLEU's defaults), `Chrf::plus_plus()` chrF++.
@@ -26,11 +27,6 @@ impl Default for Chrf {
 }
 
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-
-/// Python's `str.split()`: runs of whitespace, none at the ends.
-fn python_split(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).filter(|t| !t.is_empty())
-}
 
 fn char_ngrams(line: &str, max_order: usize, whitespace: bool) -> Vec<HashMap<String, u64>> {
     let chars: Vec<char> = if whitespace { line.chars().collect() } else { python_split(line).flat_map(str::chars).collect() };

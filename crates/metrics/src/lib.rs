@@ -2,14 +2,20 @@
 //! against figures the reference computed, kept as fixtures): corpus and sentence BLEU as
 //! sacreBLEU computes them (its `13a` tokenizer, brevity penalty against the closest reference,
 //! `exp` smoothing); chrF and chrF++ as sacreBLEU computes them; ROUGE-N, ROUGE-L and
-//! ROUGE-Lsum as Google's `rouge-score` computes them. Pure functions: no I/O.
+//! ROUGE-Lsum as Google's `rouge-score` computes them; exact match and token F1 as the SQuAD
+//! v1.1 script does; accuracy, micro/macro precision, recall and F1, and AUC-ROC as
+//! scikit-learn does. Pure functions: no I/O.
 
 mod bleu;
 mod chrf;
+mod classification;
 mod rouge;
+mod squad;
 mod tokenize;
 
 pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuTokenizer};
 pub use chrf::Chrf;
+pub use classification::{auc_roc, classification, Classification};
 pub use rouge::{rouge_l, rouge_lsum, rouge_n, rouge_tokenize, RougeScore};
+pub use squad::{exact_match, token_f1};
 pub use tokenize::{tokenize_13a, tokenize_zh};

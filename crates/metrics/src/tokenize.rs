@@ -40,8 +40,13 @@ fn regexp_tokenize(line: &str) -> String {
     let line = r.period_comma_after_non_digit.replace_all(&line, "$1 $2 ");
     let line = r.period_comma_before_non_digit.replace_all(&line, " $1 $2");
     let line = r.dash_after_digit.replace_all(&line, "$1 $2 ");
-    // Python's str.split(): runs of whitespace, none at the ends.
-    line.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ")
+    python_split(&line).collect::<Vec<_>>().join(" ")
+}
+
+/// Python's `str.split()`: runs of whitespace (also U+001C–U+001F, which Python counts and
+/// Rust does not), none at the ends.
+pub(crate) fn python_split(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).filter(|t| !t.is_empty())
 }
 
 /// The ranges of sacreBLEU's `_UCODE_RANGES`, compared as Python compares strings. Two of them
