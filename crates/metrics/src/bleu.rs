@@ -33,6 +33,11 @@ impl BleuTokenizer {
         }
     }
 
+    /// The tokens of `line`, joined by single spaces.
+    pub fn tokenize(self, line: &str) -> String {
+        self.apply(line)
+    }
+
     fn apply(self, line: &str) -> String {
         match self {
             BleuTokenizer::ThirteenA => tokenize_13a(line),

@@ -9,6 +9,7 @@
 mod bleu;
 mod chrf;
 mod classification;
+mod diversity;
 mod rouge;
 mod squad;
 mod tokenize;
@@ -16,6 +17,7 @@ mod tokenize;
 pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuTokenizer};
 pub use chrf::Chrf;
 pub use classification::{auc_roc, classification, Classification};
+pub use diversity::{distinct_n, self_bleu};
 pub use rouge::{rouge_l, rouge_lsum, rouge_n, rouge_tokenize, RougeScore};
 pub use squad::{exact_match, token_f1};
 pub use tokenize::{tokenize_13a, tokenize_zh};

@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, chat, datasets, deploy, estimate, jobs, keys, models, orgs, projects, safety, users};
+use commands::{audit, auth, chat, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, safety, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -89,6 +89,10 @@ pub enum ClientCommand {
     /// Content safety: the organization's content policy and what it did.
     #[command(subcommand)]
     Safety(safety::SafetyCommand),
+    /// Evaluation: score a predictions file here (BLEU, chrF, ROUGE, exact match, F1, …), no
+    /// server needed.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
 }
 
 pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
@@ -111,5 +115,6 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,
         ClientCommand::Safety(c) => safety::run(&ctx, c).await,
+        ClientCommand::Eval(c) => eval::run(&ctx, c),
     }
 }

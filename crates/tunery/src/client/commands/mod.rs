@@ -7,6 +7,7 @@ pub mod chat;
 pub mod datasets;
 pub mod deploy;
 pub mod estimate;
+pub mod eval;
 pub mod jobs;
 pub mod keys;
 pub mod models;
