@@ -5,7 +5,7 @@
 //! against several references, each segment keeps the reference with the best F score; corpus
 //! chrF sums the segments' counts.
 
-use crate::tokenize::python_split;
+use crate::tokenize::{python_split, ASCII_PUNCTUATION as PUNCTUATION};
 use std::collections::HashMap;
 
 /// Which chrF: `Chrf::default()` is chrF (sacreBLEU's defaults), `Chrf::plus_plus()` chrF++.
@@ -25,8 +25,6 @@ impl Default for Chrf {
         Chrf { char_order: 6, word_order: 0, beta: 2.0, lowercase: false, whitespace: false, eps_smoothing: false }
     }
 }
-
-const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 fn char_ngrams(line: &str, max_order: usize, whitespace: bool) -> Vec<HashMap<String, u64>> {
     let chars: Vec<char> = if whitespace { line.chars().collect() } else { python_split(line).flat_map(str::chars).collect() };

@@ -19,7 +19,12 @@ fn score(precision: f64, recall: f64) -> RougeScore {
     RougeScore { precision, recall, fmeasure }
 }
 
-const ZERO: RougeScore = RougeScore { precision: 0.0, recall: 0.0, fmeasure: 0.0 };
+impl RougeScore {
+    /// Nothing in common (or nothing to compare).
+    pub const ZERO: RougeScore = RougeScore { precision: 0.0, recall: 0.0, fmeasure: 0.0 };
+}
+
+const ZERO: RougeScore = RougeScore::ZERO;
 
 /// `rouge-score`'s default tokenizer.
 pub fn rouge_tokenize(text: &str) -> Vec<String> {

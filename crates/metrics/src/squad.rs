@@ -4,7 +4,7 @@
 //! references, the best.
 
 fn normalize(text: &str) -> String {
-    const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    use crate::tokenize::ASCII_PUNCTUATION as PUNCTUATION;
     let lower = text.to_lowercase();
     let without_punct: String = lower.chars().filter(|c| !PUNCTUATION.contains(*c)).collect();
     // `re.sub(r'\b(a|an|the)\b', ' ', text)` then `' '.join(text.split())`.

@@ -43,6 +43,9 @@ fn regexp_tokenize(line: &str) -> String {
     python_split(&line).collect::<Vec<_>>().join(" ")
 }
 
+/// Python's `string.punctuation`: the ASCII punctuation characters.
+pub(crate) const ASCII_PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
 /// Python's `str.split()`: runs of whitespace (also U+001C–U+001F, which Python counts and
 /// Rust does not), none at the ends.
 pub(crate) fn python_split(s: &str) -> impl Iterator<Item = &str> {

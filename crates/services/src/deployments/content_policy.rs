@@ -9,14 +9,10 @@ use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::safety::{EventFilter, PolicyRow, SafetyEventRow};
 use domain::{validate, Permission, ValidationError};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// Organizations' compiled policies as last read (time read, policy; None: no policy).
-pub type PolicyCache = Mutex<HashMap<String, (i64, Option<Arc<ContentFilter>>)>>;
-
-/// How long a read policy is used before it is read again (a change takes effect within it).
-const FRESH_MS: i64 = 1000;
+/// Organizations' compiled policies as last read (None: no policy, or one that does nothing).
+pub type PolicyCache = super::org_cache::OrgCache<Option<Arc<ContentFilter>>>;
 
 /// The stored policy with who changed it last.
 #[derive(Debug, Clone)]
@@ -164,7 +160,7 @@ impl Services {
         }));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        self.policy_cache().lock().expect("policy cache lock").remove(&principal.organization_id);
+        self.policy_cache().forget(&principal.organization_id);
         Ok(StoredPolicy { policy: filter.policy, updated_by: Some(row.updated_by), updated_at: Some(row.updated_at) })
     }
 
@@ -172,10 +168,8 @@ impl Services {
     /// nothing), read at most once a second.
     pub async fn content_filter(&self, org_id: &str) -> Result<Option<Arc<ContentFilter>>> {
         let now = now_ms();
-        if let Some((at, filter)) = self.policy_cache().lock().expect("policy cache lock").get(org_id) {
-            if now - at < FRESH_MS {
-                return Ok(filter.clone());
-            }
+        if let Some(filter) = self.policy_cache().fresh(org_id, now) {
+            return Ok(filter);
         }
         let filter = match database::safety::policy(&mut *self.db().read().await?, org_id).await {
             Ok(row) => Some(Arc::new(
@@ -186,11 +180,7 @@ impl Services {
             Err(database::Error::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        let mut cache = self.policy_cache().lock().expect("policy cache lock");
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(org_id.to_string(), (now, filter.clone()));
+        self.policy_cache().put(org_id, now, filter.clone());
         Ok(filter)
     }
 

@@ -17,8 +17,8 @@ const MONTH_TTL_MS: i64 = 32 * 86_400_000;
 /// Past this many counters in memory, expired ones are dropped.
 const SWEEP_AT: usize = 10_000;
 
-/// Organizations' inference limits as last read: id → (when, requests and tokens per minute).
-pub type OrgLimitsCache = Mutex<HashMap<String, (i64, (Option<i64>, Option<i64>))>>;
+/// Organizations' inference limits as last read (requests and tokens per minute).
+pub type OrgLimitsCache = super::org_cache::OrgCache<(Option<i64>, Option<i64>)>;
 
 /// Where the counters live.
 pub enum CounterStore {
@@ -230,18 +230,12 @@ impl Services {
     /// organization (a change takes effect within a second).
     async fn organization_limits(&self, org_id: &str) -> Result<(Option<i64>, Option<i64>)> {
         let now = now_ms();
-        if let Some((at, limits)) = self.org_limits_cache().lock().expect("limits cache lock").get(org_id) {
-            if now - at < 1000 {
-                return Ok(*limits);
-            }
+        if let Some(limits) = self.org_limits_cache().fresh(org_id, now) {
+            return Ok(limits);
         }
         let org = database::organizations::get(&mut *self.db().read().await?, org_id).await?;
         let limits = (org.inference_requests_per_minute, org.inference_tokens_per_minute);
-        let mut cache = self.org_limits_cache().lock().expect("limits cache lock");
-        if cache.len() > SWEEP_AT {
-            cache.clear();
-        }
-        cache.insert(org_id.to_string(), (now, limits));
+        self.org_limits_cache().put(org_id, now, limits);
         Ok(limits)
     }
 

@@ -11,6 +11,7 @@ pub mod inference_logs;
 mod lifecycle;
 mod limits;
 mod local;
+mod org_cache;
 pub mod output_guard;
 pub mod request;
 pub mod safety;

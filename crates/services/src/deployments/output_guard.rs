@@ -170,7 +170,16 @@ fn release(
     if let Some(s) = masks.iter().find(|s| s.start < end && s.end > end && s.start >= state.released) {
         end = s.start;
     }
-    let inside: Vec<_> = masks.into_iter().filter(|s| s.start >= state.released && s.end <= end).collect();
+    let released = state.released;
+    let inside: Vec<_> = masks
+        .into_iter()
+        .filter(|s| s.start >= released && s.end <= end)
+        .map(|mut s| {
+            s.start -= released;
+            s.end -= released;
+            s
+        })
+        .collect();
     for s in &inside {
         tally.add(Stage::Output, filter.rule_name(s.rule), SafetyAction::Mask, 1, None);
     }
@@ -179,14 +188,7 @@ fn release(
             tally.add(Stage::Output, filter.rule_name(s.rule), SafetyAction::Flag, 1, None);
         }
     }
-    let mut out = String::new();
-    let mut at = state.released;
-    for s in &inside {
-        out.push_str(&state.raw[at..s.start]);
-        out.push_str(&filter.replacement(s));
-        at = s.end;
-    }
-    out.push_str(&state.raw[at..end]);
+    let out = filter.masked(&state.raw[released..end], &inside);
     state.released = end;
     if finishing {
         state.finished = true;

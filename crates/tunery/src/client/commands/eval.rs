@@ -108,8 +108,10 @@ fn score(examples: &[Example], metric: &str, tokenize: &str) -> Result<Vec<(Stri
         vec![(metric.to_string(), Value::Object(v))]
     };
     let rouge = |name: &str, f: fn(&str, &str) -> metrics::RougeScore| -> (String, Value) {
-        let scores: Vec<metrics::RougeScore> =
-            examples.iter().map(|e| e.references.iter().map(|r| f(r, &e.prediction)).fold(None, best).unwrap_or(ZERO)).collect();
+        let scores: Vec<metrics::RougeScore> = examples
+            .iter()
+            .map(|e| e.references.iter().map(|r| f(r, &e.prediction)).fold(None, best).unwrap_or(metrics::RougeScore::ZERO))
+            .collect();
         let value = json!({
             "score": 100.0 * mean(scores.iter().map(|s| s.fmeasure)),
             "precision": 100.0 * mean(scores.iter().map(|s| s.precision)),
@@ -166,8 +168,6 @@ fn score(examples: &[Example], metric: &str, tokenize: &str) -> Result<Vec<(Stri
         other => bail!("unknown metric '{other}' (use bleu, chrf, chrf++, rouge, rouge1, rouge2, rougeL, rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu)"),
     })
 }
-
-const ZERO: metrics::RougeScore = metrics::RougeScore { precision: 0.0, recall: 0.0, fmeasure: 0.0 };
 
 fn best(a: Option<metrics::RougeScore>, b: metrics::RougeScore) -> Option<metrics::RougeScore> {
     Some(match a {
