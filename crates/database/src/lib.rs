@@ -12,6 +12,7 @@ pub mod audit;
 pub mod base_models;
 pub mod datasets;
 pub mod deployments;
+pub mod evaluations;
 pub mod inference;
 pub mod instance;
 pub mod invitations;

@@ -22,6 +22,7 @@ pub enum IdKind {
     Deployment,
     TrafficSplit,
     SafetyEvent,
+    Evaluation,
 }
 
 impl IdKind {
@@ -45,6 +46,7 @@ impl IdKind {
             IdKind::Deployment => "dep",
             IdKind::TrafficSplit => "ab",
             IdKind::SafetyEvent => "sfe",
+            IdKind::Evaluation => "eval",
         }
     }
 }

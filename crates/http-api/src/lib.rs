@@ -16,6 +16,7 @@ mod streaming;
 pub mod views;
 pub mod views_datasets;
 pub mod views_deployments;
+pub mod views_evaluations;
 pub mod views_training;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -142,6 +143,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(traffic::create_split, traffic::list_splits))
         .routes(routes!(traffic::get_split, traffic::update_split, traffic::delete_split))
         .routes(routes!(traffic::give_feedback))
+        .routes(routes!(evaluations::get_evaluation, evaluations::delete_evaluation))
+        .routes(routes!(evaluations::evaluation_examples))
+        .routes(routes!(evaluations::cancel_evaluation))
+        .routes(routes!(evaluations::rerun_evaluation))
         .routes(routes!(gateway::chat_completions))
         .routes(routes!(gateway::completions))
         .routes(routes!(gateway::list_models))
@@ -155,6 +160,7 @@ fn file_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(datasets::create_dataset, datasets::list_datasets))
         .routes(routes!(uploads::put_part))
         .routes(routes!(models::import_base_model_archive))
+        .routes(routes!(evaluations::create_evaluation, evaluations::list_evaluations))
 }
 
 fn system_routes() -> OpenApiRouter<AppState> {

@@ -370,3 +370,6 @@ pub use crate::views_deployments::{
 list_view!(DeploymentList, DeploymentView);
 list_view!(SplitList, SplitView);
 list_view!(DeploymentEventList, DeploymentEventView);
+
+pub use crate::views_evaluations::{EvaluationExampleList, EvaluationView};
+list_view!(EvaluationList, EvaluationView);

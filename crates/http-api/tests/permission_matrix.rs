@@ -84,6 +84,10 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "chat_completions" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
         "completions" => json!({"model": "fixture-deployment", "prompt": "Hi", "max_tokens": 1}),
         "playground_chat" => json!({"model": "fixture-deployment", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}),
+        // Queued (no runner in this app): callers who may evaluate get 202.
+        "create_evaluation" => {
+            json!({"model": "fixture-deployment", "dataset_id": "{dataset_id}", "metrics": ["bleu"], "name": format!("eval {n}")})
+        }
         _ => return None,
     })
 }
@@ -115,6 +119,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let deployment_2 = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment-2").await;
     let variants = json!([{"deployment_id": deployment, "weight": 1}, {"deployment_id": deployment_2, "weight": 1}]);
     let split = app.post("/api/v1/traffic-splits", &root, json!({"name": "fixture-split", "variants": variants})).await.id();
+    let evaluation = common::predictions_evaluation(&app, &root).await;
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -139,6 +144,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("deployment_id", deployment),
         ("deployment_id_2", deployment_2),
         ("split_id", split),
+        ("evaluation_id", evaluation),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

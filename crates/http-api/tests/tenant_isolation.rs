@@ -34,6 +34,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let deployment_a2 = common::insert_deployment(&app, &org_a, &root_id, &base_model_a, "a-secret-model-2").await;
         let variants = json!([{"deployment_id": deployment_a, "weight": 1}, {"deployment_id": deployment_a2, "weight": 1}]);
         let split_a = app.post("/api/v1/traffic-splits", &root, json!({"name": "a-secret-split", "variants": variants})).await.id();
+        let evaluation_a = common::predictions_evaluation(&app, &root).await;
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -52,6 +53,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("model_id", &model_a),
             ("deployment_id", &deployment_a),
             ("split_id", &split_a),
+            ("evaluation_id", &evaluation_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -86,6 +88,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/models",
             "/api/v1/deployments",
             "/api/v1/traffic-splits",
+            "/api/v1/evaluations",
             "/v1/models",
         ] {
             let a = app.get(list, &admin_b).await;
@@ -101,6 +104,10 @@ async fn other_organizations_ids_answer_404_everywhere() {
             let a = app.post("/v1/chat/completions", &admin_b, chat).await;
             assert_eq!((a.status.as_u16(), a.code()), (404, "model_not_found"), "{}", a.body);
         }
+        // An evaluation in B cannot read A's test set or call A's deployment.
+        let steal = json!({"model": "a-secret-model", "dataset_id": dataset_a, "metrics": ["bleu"]});
+        let a = app.post("/api/v1/evaluations", &admin_b, steal).await;
+        assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
         let usage = app.get(&format!("/api/v1/usage?deployment_id={deployment_a}"), &admin_b).await;
         assert_eq!(usage.expect(200)["requests"], 0);
         app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);

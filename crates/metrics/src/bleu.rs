@@ -33,6 +33,11 @@ impl BleuTokenizer {
         }
     }
 
+    /// The tokenizer sacreBLEU names `name` (`13a`, `zh`, `none`).
+    pub fn parse(name: &str) -> Option<BleuTokenizer> {
+        [BleuTokenizer::ThirteenA, BleuTokenizer::Zh, BleuTokenizer::None].into_iter().find(|t| t.name() == name)
+    }
+
     /// The tokens of `line`, joined by single spaces.
     pub fn tokenize(self, line: &str) -> String {
         self.apply(line)
@@ -71,6 +76,44 @@ fn ngrams(tokens: &[&str]) -> HashMap<(usize, Vec<String>), u64> {
         }
     }
     out
+}
+
+/// What corpus BLEU sums over segments: matches and totals per order, the hypothesis length and
+/// the closest reference length. Summed over any subset of segments (a bootstrap resample) they
+/// give that subset's corpus BLEU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BleuStats {
+    pub correct: [u64; MAX_ORDER],
+    pub total: [u64; MAX_ORDER],
+    pub sys_len: u64,
+    pub ref_len: u64,
+}
+
+impl BleuStats {
+    /// The statistics of one segment.
+    pub fn of(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer) -> BleuStats {
+        let (correct, total, sys_len, ref_len) = segment_stats(hypothesis, references, tokenizer);
+        BleuStats { correct, total, sys_len, ref_len }
+    }
+
+    pub fn add(&mut self, other: &BleuStats) {
+        for n in 0..MAX_ORDER {
+            self.correct[n] += other.correct[n];
+            self.total[n] += other.total[n];
+        }
+        self.sys_len += other.sys_len;
+        self.ref_len += other.ref_len;
+    }
+
+    /// Corpus BLEU of the summed segments.
+    pub fn corpus(&self) -> Bleu {
+        compute(self.correct, self.total, self.sys_len, self.ref_len, false)
+    }
+
+    /// Sentence BLEU (`effective_order`) of one segment's statistics.
+    pub fn sentence(&self) -> Bleu {
+        compute(self.correct, self.total, self.sys_len, self.ref_len, true)
+    }
 }
 
 /// (matches per order, totals per order, hypothesis length, closest reference length).
@@ -156,18 +199,12 @@ pub fn corpus_bleu_with(hypotheses: &[&str], references: &[Vec<&str>], tokenizer
     if let Some((k, stream)) = references.iter().enumerate().find(|(_, s)| s.len() != hypotheses.len()) {
         return Err(format!("reference stream {k} has {} segments, the hypotheses {}", stream.len(), hypotheses.len()));
     }
-    let (mut correct, mut total, mut sys_len, mut ref_len) = ([0u64; MAX_ORDER], [0u64; MAX_ORDER], 0u64, 0u64);
+    let mut sum = BleuStats::default();
     for (i, hyp) in hypotheses.iter().enumerate() {
         let refs: Vec<&str> = references.iter().map(|s| s[i]).collect();
-        let (c, t, h, r) = segment_stats(hyp, &refs, tokenizer);
-        for n in 0..MAX_ORDER {
-            correct[n] += c[n];
-            total[n] += t[n];
-        }
-        sys_len += h;
-        ref_len += r;
+        sum.add(&BleuStats::of(hyp, &refs, tokenizer));
     }
-    Ok(compute(correct, total, sys_len, ref_len, false))
+    Ok(sum.corpus())
 }
 
 /// Sentence BLEU of one hypothesis against its references (`effective_order`, as sacreBLEU's
@@ -178,6 +215,5 @@ pub fn sentence_bleu(hypothesis: &str, references: &[&str]) -> Bleu {
 
 /// [`sentence_bleu`] with another tokenizer.
 pub fn sentence_bleu_with(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer) -> Bleu {
-    let (c, t, h, r) = segment_stats(hypothesis, references, tokenizer);
-    compute(c, t, h, r, true)
+    BleuStats::of(hypothesis, references, tokenizer).sentence()
 }

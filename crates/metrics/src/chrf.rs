@@ -92,8 +92,10 @@ impl Chrf {
         }
     }
 
-    /// [hyp, ref, match] per order against the best reference.
-    fn segment_stats(&self, hypothesis: &str, references: &[&str]) -> Vec<u64> {
+    /// What corpus chrF sums over segments: [hypothesis, reference, matched] n-grams per order
+    /// against the segment's best reference (summed over a bootstrap resample, they give its
+    /// corpus chrF through [`Chrf::score_of`]).
+    pub fn segment_stats(&self, hypothesis: &str, references: &[&str]) -> Vec<u64> {
         let hyp = self.ngrams(&self.prepare(hypothesis));
         let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());
         for reference in references {
@@ -109,7 +111,7 @@ impl Chrf {
                 }
                 stats.extend([if r.is_empty() { 0 } else { hyp_count }, r.values().sum(), matched]);
             }
-            let f = self.f_score(&stats);
+            let f = self.score_of(&stats);
             if f > best.0 {
                 best = (f, stats);
             }
@@ -117,7 +119,8 @@ impl Chrf {
         best.1
     }
 
-    fn f_score(&self, stats: &[u64]) -> f64 {
+    /// chrF (0–100) of summed statistics.
+    pub fn score_of(&self, stats: &[u64]) -> f64 {
         const EPS: f64 = 1e-16;
         let factor = self.beta * self.beta;
         let order = self.char_order + self.word_order;
@@ -163,7 +166,7 @@ impl Chrf {
                 *t += s;
             }
         }
-        Ok(self.f_score(&total))
+        Ok(self.score_of(&total))
     }
 
     /// chrF of one hypothesis against its references.
@@ -172,6 +175,6 @@ impl Chrf {
         if stats.is_empty() {
             return 0.0;
         }
-        self.f_score(&stats)
+        self.score_of(&stats)
     }
 }

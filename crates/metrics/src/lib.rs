@@ -4,7 +4,8 @@
 //! `exp` smoothing); chrF and chrF++ as sacreBLEU computes them; ROUGE-N, ROUGE-L and
 //! ROUGE-Lsum as Google's `rouge-score` computes them; exact match and token F1 as the SQuAD
 //! v1.1 script does; accuracy, micro/macro precision, recall and F1, and AUC-ROC as
-//! scikit-learn does. Pure functions: no I/O.
+//! scikit-learn does; `suite` scores examples by metric name, per example and with bootstrap
+//! confidence intervals. Pure functions: no I/O.
 
 mod bleu;
 mod chrf;
@@ -12,9 +13,10 @@ mod classification;
 mod diversity;
 mod rouge;
 mod squad;
+pub mod suite;
 mod tokenize;
 
-pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuTokenizer};
+pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuStats, BleuTokenizer};
 pub use chrf::Chrf;
 pub use classification::{auc_roc, classification, Classification};
 pub use diversity::{distinct_n, self_bleu};

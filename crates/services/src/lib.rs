@@ -10,6 +10,7 @@ mod crypto;
 pub mod datasets;
 pub mod deployments;
 pub mod error;
+pub mod evaluations;
 pub mod identity;
 mod keys;
 mod lru;
@@ -63,6 +64,7 @@ struct Inner {
     login_throttle: rate_limit::KeyedBuckets,
     request_limits: rate_limit::KeyedBuckets,
     queue: training::Queue,
+    evaluations: evaluations::Runner,
     /// The id of each job whose events changed, sent after the commit (SSE streams wake on it).
     job_signal: tokio::sync::broadcast::Sender<String>,
     /// The local serving processes (one per base model).
@@ -102,6 +104,7 @@ impl Services {
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
+                evaluations: evaluations::Runner::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
                 backends: deployments::LocalBackends::default(),
                 usage,
@@ -150,6 +153,10 @@ impl Services {
 
     pub(crate) fn inner_queue(&self) -> &training::Queue {
         &self.inner.queue
+    }
+
+    pub(crate) fn evaluation_runner(&self) -> &evaluations::Runner {
+        &self.inner.evaluations
     }
 
     pub fn local_backends(&self) -> &deployments::LocalBackends {

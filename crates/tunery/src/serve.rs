@@ -157,6 +157,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     spawn_serving(services.clone()).await?;
     services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.start_evaluations().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match services.ensure_builtin_model(cfg.builtin_model_gguf.as_deref()).await {
         Ok(Some(id)) => tracing::info!(base_model = %id, "built-in base model present or importing"),
         Ok(None) => tracing::info!("no built-in base model (set --builtin-model-gguf)"),
@@ -172,6 +173,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let shutdown = async move {
         signal.await;
         stopping.stop_training().await;
+        stopping.stop_evaluations().await;
         stopping.stop_serving().await;
         stopping.flush_usage().await;
     };

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod datasets;
 pub mod deployments;
+pub mod evaluations;
 pub mod forms;
 pub mod gateway;
 mod gateway_answer;

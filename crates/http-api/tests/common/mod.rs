@@ -361,6 +361,21 @@ pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, da
     (base.id, job.id, model.id)
 }
 
+/// An evaluation scoring a two-line predictions file (queued: no runner in the test app): its id.
+pub async fn predictions_evaluation(app: &TestApp, token: &str) -> String {
+    let file = "{\"prediction\": \"a cat\", \"reference\": \"a cat\"}\n{\"prediction\": \"a dog\", \"reference\": \"the dog\"}\n";
+    let fields = vec![("metrics".to_string(), "bleu,exact_match".to_string())];
+    let a = app
+        .call_with(
+            "POST",
+            "/api/v1/evaluations",
+            token,
+            Payload::Multipart { fields, filename: "p.jsonl".into(), content: file.as_bytes().to_vec() },
+        )
+        .await;
+    a.expect(202)["id"].as_str().expect("an evaluation id").to_string()
+}
+
 /// A stopped deployment of `base_model_id` named `name`: its id.
 pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_model_id: &str, name: &str) -> String {
     let now = services::now_ms();

@@ -279,7 +279,7 @@ impl Services {
         Deployment::of(row)
     }
 
-    async fn check_deployment_access(&self, principal: &Principal, row: &DeploymentRow, permission: Permission) -> Result<()> {
+    pub(crate) async fn check_deployment_access(&self, principal: &Principal, row: &DeploymentRow, permission: Permission) -> Result<()> {
         // A key restricted to some deployments sees no other.
         if principal.key_limits().and_then(|l| l.deployment_ids.as_ref()).is_some_and(|ids| !ids.contains(&row.id)) {
             return Err(Error::NotFound("deployment"));

@@ -89,8 +89,8 @@ pub enum ClientCommand {
     /// Content safety: the organization's content policy and what it did.
     #[command(subcommand)]
     Safety(safety::SafetyCommand),
-    /// Evaluation: score a predictions file here (BLEU, chrF, ROUGE, exact match, F1, …), no
-    /// server needed.
+    /// Evaluation: score a predictions file here (BLEU, chrF, ROUGE, exact match, F1, …; no
+    /// server needed), or evaluate models on test sets on the server.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
 }
@@ -115,6 +115,6 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,
         ClientCommand::Safety(c) => safety::run(&ctx, c).await,
-        ClientCommand::Eval(c) => eval::run(&ctx, c),
+        ClientCommand::Eval(c) => eval::run(&ctx, c).await,
     }
 }

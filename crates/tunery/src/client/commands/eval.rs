@@ -1,18 +1,119 @@
-//! `tunery eval score --predictions FILE --metrics …`: scores a predictions file generated
-//! anywhere, computed here by the binary with the `metrics` crate (no server, no login). The
+//! `tunery eval …`: `score --predictions FILE --metrics …` scores a predictions file generated
+//! anywhere, computed here by the binary with the `metrics` crate (no server, no login; the
 //! file is JSONL: one `{"prediction": "...", "reference": "..."}` or `{"prediction": "...",
-//! "references": ["...", ...]}` per line.
+//! "references": ["...", ...]}` per line); `create` evaluates a model on a test set on the
+//! server, `upload` scores a predictions file there (stored with its examples), and `list`,
+//! `show`, `examples`, `cancel`, `rerun`, `delete` manage evaluations.
 
 use crate::client::context::Context;
-use crate::client::output::{self, Table};
-use anyhow::{bail, Context as _, Result};
+use crate::client::http::{seg, Api};
+use crate::client::output::{self, print_kv, s, time, Table};
+use crate::client::paging::{self, ListArgs};
+use anyhow::{Context as _, Result};
+use metrics::suite::{self, MetricScore};
 use metrics::BleuTokenizer;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EvalCommand {
-    /// Score a predictions file (JSONL with `prediction` and `reference` or `references`).
+    /// Score a predictions file here (JSONL with `prediction` and `reference` or `references`).
     Score(ScoreArgs),
+    /// Evaluate a model on a test set on the server: it answers each conversation's prompt
+    /// through the serving path, and the metrics score the answers.
+    Create(CreateArgs),
+    /// Score a predictions file on the server (stored with its examples, like `create`).
+    Upload(UploadArgs),
+    /// List evaluations, newest first.
+    List {
+        /// Only evaluations of this model id or deployment name.
+        #[arg(long)]
+        model: Option<String>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show an evaluation and its scores.
+    Show { id: String },
+    /// An evaluation's examples: prompt, references, prediction and scores.
+    Examples {
+        id: String,
+        /// The first example's index.
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Cancel a queued or running evaluation.
+    Cancel { id: String },
+    /// Run an evaluation again with its stored configuration.
+    Rerun {
+        id: String,
+        /// Wait until it ends (exit 0 when it succeeds).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Delete a finished evaluation.
+    Delete { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// A model id (bm_…, mdl_…, ckpt_…; deployed on demand) or a deployment's name.
+    #[arg(long)]
+    pub model: String,
+    /// The test set: a dataset of conversations (the last assistant message is the reference).
+    #[arg(long)]
+    pub dataset: String,
+    /// The dataset version [default: the latest].
+    #[arg(long)]
+    pub dataset_version: Option<i64>,
+    /// Comma-separated metric names (as for `score`).
+    #[arg(long, value_delimiter = ',', default_value = "bleu,chrf,rouge")]
+    pub metrics: Vec<String>,
+    #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
+    pub tokenize: String,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// 0 decodes greedily (reruns give the same answers).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Only the first N examples.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Requests in flight at once.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Bootstrap resamples for the confidence intervals (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: u32,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_name = "PROJECT_ID")]
+    pub project: Option<String>,
+    /// Wait until it ends (exit 0 when it succeeds).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    /// The JSONL file of predictions and references.
+    #[arg(long)]
+    pub predictions: std::path::PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "bleu,chrf,rouge")]
+    pub metrics: Vec<String>,
+    #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
+    pub tokenize: String,
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: u32,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_name = "PROJECT_ID")]
+    pub project: Option<String>,
+    /// Wait until it ends (exit 0 when it succeeds).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -29,174 +130,198 @@ pub struct ScoreArgs {
     /// Chinese character a token) or none (already tokenized).
     #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
     pub tokenize: String,
+    /// Bootstrap resamples for 95% confidence intervals of the corpus scores (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: u32,
 }
 
-/// One example of the file.
-struct Example {
-    prediction: String,
-    references: Vec<String>,
-}
-
-/// Reads the file; an error names the line and the field.
-fn read_examples(path: &std::path::Path) -> Result<Vec<Example>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let at = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line).with_context(|| format!("{} line {at}: not JSON", path.display()))?;
-        let Some(object) = value.as_object() else { bail!("{} line {at}: expected an object", path.display()) };
-        let Some(prediction) = object.get("prediction").and_then(Value::as_str) else {
-            bail!("{} line {at}: `prediction` must be a string", path.display())
-        };
-        let references = match (object.get("reference"), object.get("references")) {
-            (Some(Value::String(r)), None) => vec![r.clone()],
-            (None, Some(Value::Array(rs))) if !rs.is_empty() => rs
-                .iter()
-                .map(|r| r.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .with_context(|| format!("{} line {at}: `references` must be a list of strings", path.display()))?,
-            _ => bail!("{} line {at}: give `reference` (a string) or `references` (a non-empty list of strings), not both", path.display()),
-        };
-        out.push(Example { prediction: prediction.to_string(), references });
+/// One metric's result as printed with `--json`: its score, its interval, what it was
+/// computed with.
+fn result_json(m: &MetricScore) -> Value {
+    let mut v = Map::new();
+    v.insert("score".into(), json!(m.score));
+    if let Some([lo, hi]) = m.interval {
+        v.insert("interval".into(), json!([lo, hi]));
     }
-    if out.is_empty() {
-        bail!("{}: no examples", path.display());
-    }
-    Ok(out)
+    v.extend(m.details.clone());
+    Value::Object(v)
 }
 
-fn tokenizer(name: &str) -> BleuTokenizer {
-    match name {
-        "zh" => BleuTokenizer::Zh,
-        "none" => BleuTokenizer::None,
-        _ => BleuTokenizer::ThirteenA,
-    }
-}
-
-/// The reference streams of BLEU and chrF (`streams[k][i]`): every example needs as many.
-fn streams<'a>(examples: &'a [Example], metric: &str) -> Result<Vec<Vec<&'a str>>> {
-    let k = examples[0].references.len();
-    if let Some((i, e)) = examples.iter().enumerate().find(|(_, e)| e.references.len() != k) {
-        bail!("{metric}: example {} has {} references, the first has {k}; give every example as many", i + 1, e.references.len());
-    }
-    Ok((0..k).map(|j| examples.iter().map(|e| e.references[j].as_str()).collect()).collect())
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
-    }
-}
-
-/// One metric's result: its score and what it was computed with.
-fn score(examples: &[Example], metric: &str, tokenize: &str) -> Result<Vec<(String, Value)>> {
-    let predictions: Vec<&str> = examples.iter().map(|e| e.prediction.as_str()).collect();
-    let firsts: Vec<&str> = examples.iter().map(|e| e.references[0].as_str()).collect();
-    let tok = tokenizer(tokenize);
-    let one = |score: f64, how: Value| -> Vec<(String, Value)> {
-        let mut v = Map::new();
-        v.insert("score".into(), json!(score));
-        if let Value::Object(how) = how {
-            v.extend(how);
-        }
-        vec![(metric.to_string(), Value::Object(v))]
+pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
+    let cmd = match cmd {
+        EvalCommand::Score(a) => return score_here(ctx, a),
+        other => other,
     };
-    let rouge = |name: &str, f: fn(&str, &str) -> metrics::RougeScore| -> (String, Value) {
-        let scores: Vec<metrics::RougeScore> = examples
-            .iter()
-            .map(|e| e.references.iter().map(|r| f(r, &e.prediction)).fold(None, best).unwrap_or(metrics::RougeScore::ZERO))
-            .collect();
-        let value = json!({
-            "score": 100.0 * mean(scores.iter().map(|s| s.fmeasure)),
-            "precision": 100.0 * mean(scores.iter().map(|s| s.precision)),
-            "recall": 100.0 * mean(scores.iter().map(|s| s.recall)),
-            "implementation": "rouge-score 0.1.2 (no stemmer; a-z0-9 tokens), F1 averaged over examples, best reference each",
-        });
-        (name.to_string(), value)
-    };
-    Ok(match metric {
-        "bleu" => {
-            let b = metrics::corpus_bleu_with(&predictions, &streams(examples, metric)?, tok).map_err(anyhow::Error::msg)?;
-            one(
-                b.score,
-                json!({"tokenize": tok.name(), "brevity_penalty": b.brevity_penalty, "precisions": b.precisions, "sys_len": b.sys_len,
-                       "ref_len": b.ref_len, "implementation": "sacreBLEU 2.5.1 corpus BLEU (exp smoothing)"}),
-            )
+    let mut api = ctx.authenticated()?;
+    match cmd {
+        EvalCommand::Score(_) => unreachable!("scored above"),
+        EvalCommand::Create(a) => {
+            let mut body = json!({
+                "model": a.model, "dataset_id": a.dataset, "metrics": a.metrics, "tokenize": a.tokenize,
+                "generation": {"max_tokens": a.max_tokens, "temperature": a.temperature, "seed": a.seed},
+                "bootstrap": {"resamples": a.bootstrap},
+            });
+            for (key, value) in [
+                ("version", a.dataset_version.map(Value::from)),
+                ("limit", a.limit.map(Value::from)),
+                ("concurrency", a.concurrency.map(Value::from)),
+                ("name", a.name.map(Value::from)),
+                ("project_id", a.project.map(Value::from)),
+            ] {
+                if let Some(v) = value {
+                    body[key] = v;
+                }
+            }
+            let v = api.post("/api/v1/evaluations", &body).await?;
+            return finish(ctx, &mut api, v, a.wait).await;
         }
-        "chrf" | "chrf++" => {
-            let chrf = if metric == "chrf" { metrics::Chrf::default() } else { metrics::Chrf::plus_plus() };
-            let s = chrf.corpus_score(&predictions, &streams(examples, metric)?).map_err(anyhow::Error::msg)?;
-            one(s, json!({"char_order": chrf.char_order, "word_order": chrf.word_order, "beta": chrf.beta, "implementation": "sacreBLEU 2.5.1 CHRF"}))
+        EvalCommand::Upload(a) => {
+            let metrics = a.metrics.join(",");
+            let resamples = a.bootstrap.to_string();
+            let mut fields =
+                vec![("metrics", metrics.as_str()), ("tokenize", a.tokenize.as_str()), ("bootstrap_resamples", resamples.as_str())];
+            if let Some(n) = &a.name {
+                fields.push(("name", n));
+            }
+            if let Some(p) = &a.project {
+                fields.push(("project_id", p));
+            }
+            let v = api.post_file_form("/api/v1/evaluations", &fields, &a.predictions).await?;
+            return finish(ctx, &mut api, v, a.wait).await;
         }
-        "rouge" => vec![
-            rouge("rouge1", |t, p| metrics::rouge_n(t, p, 1)),
-            rouge("rouge2", |t, p| metrics::rouge_n(t, p, 2)),
-            rouge("rougeL", metrics::rouge_l),
-            rouge("rougeLsum", metrics::rouge_lsum),
-        ],
-        "rouge1" => vec![rouge("rouge1", |t, p| metrics::rouge_n(t, p, 1))],
-        "rouge2" => vec![rouge("rouge2", |t, p| metrics::rouge_n(t, p, 2))],
-        "rougeL" => vec![rouge("rougeL", metrics::rouge_l)],
-        "rougeLsum" => vec![rouge("rougeLsum", metrics::rouge_lsum)],
-        "exact_match" => {
-            let s = 100.0 * mean(examples.iter().map(|e| metrics::exact_match(&e.prediction, &refs(e))));
-            one(s, json!({"implementation": "SQuAD v1.1 (normalised answers), best reference each"}))
+        EvalCommand::List { model, list } => {
+            let query: Vec<(&str, String)> = model.map(|m| vec![("model", m)]).unwrap_or_default();
+            let list = paging::fetch(&mut api, "/api/v1/evaluations", &query, &list).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["ID", "NAME", "KIND", "STATE", "PROGRESS", "CREATED"]);
+                for e in output::items(&list) {
+                    let progress = format!("{}/{}", s(&e["progress"], "answered"), s(&e["progress"], "total"));
+                    t.row(vec![s(e, "id"), s(e, "name"), s(e, "kind"), s(e, "state"), progress, time(e, "created_at")]);
+                }
+                t.print();
+                paging::hint_more(&list);
+            }
         }
-        "f1" => {
-            let s = 100.0 * mean(examples.iter().map(|e| metrics::token_f1(&e.prediction, &refs(e))));
-            one(s, json!({"implementation": "SQuAD v1.1 token F1, best reference each"}))
+        EvalCommand::Show { id } => show(ctx, &api.get(&path(&id), &[]).await?),
+        EvalCommand::Examples { id, from, limit } => {
+            let page = api.get(&format!("{}/examples", path(&id)), &[("from", from.to_string()), ("limit", limit.to_string())]).await?;
+            if ctx.json {
+                output::json(&page);
+            } else {
+                let mut t = Table::new(&["#", "PREDICTION", "REFERENCE", "SCORES"]);
+                for x in output::items(&page) {
+                    let scores = x["scores"]
+                        .as_object()
+                        .map(|m| m.iter().map(|(k, v)| format!("{k} {:.1}", v.as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(", "));
+                    t.row(vec![
+                        s(x, "index"),
+                        clip(&s(x, "prediction")),
+                        clip(x["references"][0].as_str().unwrap_or("")),
+                        scores.unwrap_or_default(),
+                    ]);
+                }
+                t.print();
+            }
         }
-        "accuracy" | "macro_f1" => {
-            let c = metrics::classification(&firsts, &predictions).map_err(anyhow::Error::msg)?;
-            let (s, what) = if metric == "accuracy" { (c.accuracy, "accuracy") } else { (c.macro_f1, "macro F1") };
-            one(100.0 * s, json!({"implementation": format!("scikit-learn {what} (labels compared as written; the first reference)")}))
+        EvalCommand::Cancel { id } => show(ctx, &api.post(&format!("{}/cancel", path(&id)), &json!({})).await?),
+        EvalCommand::Rerun { id, wait } => {
+            let v = api.post(&format!("{}/rerun", path(&id)), &json!({})).await?;
+            return finish(ctx, &mut api, v, wait).await;
         }
-        "distinct-1" | "distinct-2" => {
-            let n = if metric == "distinct-1" { 1 } else { 2 };
-            one(metrics::distinct_n(&predictions, n, tok), json!({"tokenize": tok.name(), "implementation": "distinct n-grams / all n-grams"}))
+        EvalCommand::Delete { id } => {
+            api.delete(&path(&id)).await?;
+            if !ctx.json {
+                println!("deleted evaluation {id}");
+            }
         }
-        "self_bleu" => {
-            let s = metrics::self_bleu(&predictions, tok).map_err(anyhow::Error::msg)?;
-            one(s, json!({"tokenize": tok.name(), "implementation": "mean sacreBLEU sentence BLEU of each prediction against the others"}))
-        }
-        other => bail!("unknown metric '{other}' (use bleu, chrf, chrf++, rouge, rouge1, rouge2, rougeL, rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu)"),
-    })
+    }
+    Ok(0)
 }
 
-fn best(a: Option<metrics::RougeScore>, b: metrics::RougeScore) -> Option<metrics::RougeScore> {
-    Some(match a {
-        Some(a) if a.fmeasure >= b.fmeasure => a,
-        _ => b,
-    })
+fn path(id: &str) -> String {
+    format!("/api/v1/evaluations/{}", seg(id))
 }
 
-fn refs(e: &Example) -> Vec<&str> {
-    e.references.iter().map(String::as_str).collect()
+/// One line of a table: the first 60 characters, newlines shown as spaces.
+fn clip(text: &str) -> String {
+    let flat = text.replace('\n', " ");
+    match flat.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &flat[..at]),
+        None => flat,
+    }
 }
 
-pub fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
-    let EvalCommand::Score(a) = cmd;
-    let examples = read_examples(&a.predictions)?;
-    let mut results = Map::new();
+/// Shows a new evaluation, or waits for its end first (exit 1 unless it succeeded).
+async fn finish(ctx: &Context, api: &mut Api, v: Value, wait: bool) -> Result<u8> {
+    if !wait {
+        show(ctx, &v);
+        return Ok(0);
+    }
+    let id = s(&v, "id");
+    loop {
+        let v = api.get(&path(&id), &[]).await?;
+        if ["succeeded", "failed", "cancelled"].contains(&v["state"].as_str().unwrap_or("")) {
+            show(ctx, &v);
+            return Ok(if v["state"] == "succeeded" { 0 } else { 1 });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+fn show(ctx: &Context, v: &Value) {
+    if ctx.json {
+        output::json(v);
+        return;
+    }
+    print_kv(&[
+        ("id", s(v, "id")),
+        ("name", s(v, "name")),
+        ("kind", s(v, "kind")),
+        ("state", s(v, "state")),
+        ("model", s(v, "model")),
+        ("progress", format!("{}/{}", s(&v["progress"], "answered"), s(&v["progress"], "total"))),
+        ("error", s(v, "error")),
+    ]);
+    if let Some(metrics) = v["results"]["metrics"].as_object() {
+        let mut t = Table::new(&["METRIC", "SCORE", "INTERVAL", "COMPUTED AS"]);
+        for (name, m) in metrics {
+            let interval =
+                m["interval"].as_array().map(|i| format!("{:.2}–{:.2}", i[0].as_f64().unwrap_or(0.0), i[1].as_f64().unwrap_or(0.0)));
+            t.row(vec![
+                name.clone(),
+                format!("{:.2}", m["score"].as_f64().unwrap_or(0.0)),
+                interval.unwrap_or_default(),
+                s(m, "implementation"),
+            ]);
+        }
+        t.print();
+    }
+}
+
+/// `tunery eval score`: computed by this binary.
+fn score_here(ctx: &Context, a: ScoreArgs) -> Result<u8> {
+    let text = std::fs::read_to_string(&a.predictions).with_context(|| format!("reading {}", a.predictions.display()))?;
+    let examples = suite::parse_jsonl(&text, &a.predictions.display().to_string()).map_err(anyhow::Error::msg)?;
+    let bootstrap = (a.bootstrap > 0).then(|| suite::Bootstrap { resamples: a.bootstrap, ..Default::default() });
+    let mut scores = Vec::new();
     for metric in &a.metrics {
-        for (name, value) in score(&examples, metric.trim(), &a.tokenize)? {
-            results.insert(name, value);
-        }
+        scores.extend(
+            suite::score(&examples, metric.trim(), BleuTokenizer::parse(&a.tokenize).unwrap_or_default(), bootstrap)
+                .map_err(anyhow::Error::msg)?,
+        );
     }
+    let results: Map<String, Value> = scores.iter().map(|m| (m.name.clone(), result_json(m))).collect();
     if ctx.json {
         output::json(&json!({"object": "evaluation.scores", "examples": examples.len(), "metrics": results}));
         return Ok(0);
     }
-    let mut t = Table::new(&["METRIC", "SCORE", "COMPUTED AS"]);
-    for (name, v) in &results {
-        let score = v["score"].as_f64().map(|s| format!("{s:.2}")).unwrap_or_default();
-        t.row(vec![name.clone(), score, v["implementation"].as_str().unwrap_or_default().to_string()]);
+    let mut t = Table::new(&["METRIC", "SCORE", "95% INTERVAL", "COMPUTED AS"]);
+    for m in &scores {
+        let interval = m.interval.map(|[lo, hi]| format!("{lo:.2}–{hi:.2}")).unwrap_or_default();
+        let how = m.details.get("implementation").and_then(Value::as_str).unwrap_or_default().to_string();
+        t.row(vec![m.name.clone(), format!("{:.2}", m.score), interval, how]);
     }
     t.print();
     println!("{} examples", examples.len());

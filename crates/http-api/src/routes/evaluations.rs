@@ -1,0 +1,216 @@
+//! Evaluations: a model answering a test set scored by named metrics, or a predictions file
+//! scored as it is; their examples, cancel, rerun and delete.
+
+use super::forms;
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
+use crate::views::{EvaluationExampleList, EvaluationList, EvaluationView};
+use crate::AppState;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use services::evaluations::{BootstrapSettings, NewEvaluation, NewScoring};
+use utoipa::{IntoParams, ToSchema};
+
+/// The multipart form of `POST /api/v1/evaluations` that scores a predictions file. Text fields
+/// come before `file`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PredictionsForm {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    pub project_id: Option<String>,
+    /// Comma-separated metric names (default `bleu,chrf,rouge`).
+    pub metrics: Option<String>,
+    /// `13a` (default), `zh` or `none`.
+    pub tokenize: Option<String>,
+    /// Bootstrap resamples, 0–10000 (default 1000).
+    pub bootstrap_resamples: Option<String>,
+    /// JSONL: `{"prediction": "...", "reference": "..."}` or `{"prediction": "...",
+    /// "references": [...]}` per line.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub file: String,
+}
+
+/// Largest predictions file.
+const MAX_PREDICTIONS_BYTES: usize = 64 << 20;
+
+/// Creates an evaluation (202; it is queued). JSON: a model (`bm_…`, `mdl_…`, `ckpt_…` — deployed
+/// on demand — or a deployment's name) answers a dataset version's conversations through the
+/// serving path, and the metrics score the answers. Multipart with a `file`: a predictions file
+/// made elsewhere is scored as it is. Both store per-example scores and bootstrap intervals.
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluations",
+    request_body(content((NewEvaluation = "application/json"), (PredictionsForm = "multipart/form-data"))),
+    responses((status = 202, body = EvaluationView), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn create_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<EvaluationView>)> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let evaluation = if content_type.starts_with("multipart/form-data") {
+        let form = Multipart::from_request(request, &()).await;
+        let (n, file, filename) = predictions_form(forms::form(form)?).await?;
+        app.services.score_predictions(&p, n, &file, &filename, &ctx).await?
+    } else {
+        let ApiJson(n) = ApiJson::<NewEvaluation>::from_request(request, &()).await?;
+        app.services.create_evaluation(&p, n, &ctx).await?
+    };
+    Ok((StatusCode::ACCEPTED, Json(evaluation.into())))
+}
+
+/// Reads the predictions form: its fields, then the file (UTF-8, at most 64 MiB).
+async fn predictions_form(mut form: Multipart) -> ApiResult<(NewScoring, String, String)> {
+    let mut n = NewScoring { metrics: vec!["bleu".into(), "chrf".into(), "rouge".into()], ..Default::default() };
+    while let Some(mut field) = form.next_field().await.map_err(forms::multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "name" => n.name = Some(forms::text(field, "name").await?).filter(|s| !s.is_empty()),
+            "project_id" => n.project_id = Some(forms::text(field, "project_id").await?).filter(|s| !s.is_empty()),
+            "metrics" => {
+                n.metrics =
+                    forms::text(field, "metrics").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+            }
+            "tokenize" => n.tokenize = Some(forms::text(field, "tokenize").await?).filter(|s| !s.is_empty()),
+            "bootstrap_resamples" => {
+                let raw = forms::text(field, "bootstrap_resamples").await?;
+                let resamples = raw.trim().parse().map_err(|_| {
+                    ApiError::new(ErrorCode::ValidationFailed, format!("'{raw}' is not a whole number")).param("bootstrap_resamples")
+                })?;
+                n.bootstrap = BootstrapSettings { resamples, ..Default::default() };
+            }
+            "file" => {
+                let filename = field.file_name().unwrap_or("predictions.jsonl").to_string();
+                let mut bytes = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            bytes.extend_from_slice(&chunk);
+                            if bytes.len() > MAX_PREDICTIONS_BYTES {
+                                return Err(ApiError::new(ErrorCode::PayloadTooLarge, "a predictions file is 64 MiB at most").param("file"));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(forms::multipart_error(e)),
+                    }
+                }
+                drop(field);
+                forms::nothing_after_file(&mut form).await?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    ApiError::new(ErrorCode::Unprocessable, format!("the file is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+                        .param("file")
+                })?;
+                return Ok((n, text, filename));
+            }
+            other => return Err(ApiError::new(ErrorCode::ValidationFailed, format!("unknown form field '{other}'")).param(other)),
+        }
+    }
+    Err(ApiError::new(ErrorCode::ValidationFailed, "the form has no 'file'").param("file"))
+}
+
+/// Filters and paging of the evaluation list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationListParams {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// Cursor: the id of the last item of the previous page.
+    pub after: Option<String>,
+    /// Only evaluations of what a request named so (a model id or deployment name).
+    pub model: Option<String>,
+}
+
+/// Evaluations the caller may see, newest first.
+#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluations", params(EvaluationListParams),
+    responses((status = 200, body = EvaluationList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_evaluations(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<EvaluationListParams>,
+) -> ApiResult<Json<EvaluationList>> {
+    Ok(Json(EvaluationList::of(app.services.list_evaluations(&p, q.model.as_deref(), q.after.as_deref(), q.limit).await?)))
+}
+
+/// An evaluation: its configuration, progress and, once it succeeded, its scores with their
+/// bootstrap intervals.
+#[utoipa::path(get, path = "/api/v1/evaluations/{evaluation_id}", tag = "evaluations", params(("evaluation_id" = String, Path)),
+    responses((status = 200, body = EvaluationView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn get_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<EvaluationView>> {
+    Ok(Json(app.services.get_evaluation(&p, &id).await?.into()))
+}
+
+/// Deletes a finished evaluation and its examples (409 while it is queued or running).
+#[utoipa::path(delete, path = "/api/v1/evaluations/{evaluation_id}", tag = "evaluations", params(("evaluation_id" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn delete_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.services.delete_evaluation(&p, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Paging of an evaluation's examples.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleParams {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The first example's index (default 0).
+    #[param(minimum = 0)]
+    pub from: Option<i64>,
+}
+
+/// An evaluation's examples in order: prompt, references, prediction and per-example scores.
+#[utoipa::path(get, path = "/api/v1/evaluations/{evaluation_id}/examples", tag = "evaluations",
+    params(("evaluation_id" = String, Path), ExampleParams),
+    responses((status = 200, body = EvaluationExampleList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn evaluation_examples(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ExampleParams>,
+) -> ApiResult<Json<EvaluationExampleList>> {
+    if q.from.is_some_and(|f| f < 0) {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "from: must be 0 or more").param("from"));
+    }
+    let page = app.services.evaluation_examples(&p, &id, q.from.unwrap_or(0), q.limit).await?;
+    Ok(Json(EvaluationExampleList { object: "list", data: page.items, has_more: page.has_more }))
+}
+
+/// Cancels a queued or running evaluation (409 when it has ended).
+#[utoipa::path(post, path = "/api/v1/evaluations/{evaluation_id}/cancel", tag = "evaluations", params(("evaluation_id" = String, Path)),
+    responses((status = 200, body = EvaluationView), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn cancel_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<EvaluationView>> {
+    Ok(Json(app.services.cancel_evaluation(&p, &id, &ctx).await?.into()))
+}
+
+/// Runs an evaluation again with its stored configuration (202): greedy generation and a seeded
+/// bootstrap give the same scores.
+#[utoipa::path(post, path = "/api/v1/evaluations/{evaluation_id}/rerun", tag = "evaluations", params(("evaluation_id" = String, Path)),
+    responses((status = 202, body = EvaluationView), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn rerun_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<EvaluationView>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.services.rerun_evaluation(&p, &id, &ctx).await?.into())))
+}

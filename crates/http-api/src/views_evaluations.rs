@@ -1,0 +1,83 @@
+//! Evaluations as the API shows them.
+
+use serde::Serialize;
+use serde_json::Value;
+use services::evaluations::{Evaluation, EvaluationExample};
+use utoipa::ToSchema;
+
+/// How far an evaluation got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationProgress {
+    /// Examples answered (all of them at once for a predictions file).
+    pub answered: i64,
+    pub total: i64,
+}
+
+/// An evaluation: what it evaluates, with what, how far it got, and its scores.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationView {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub project_id: Option<String>,
+    /// `generate` (a model answered a test set) or `predictions` (a file was scored).
+    pub kind: String,
+    /// queued, running, succeeded, failed or cancelled.
+    pub state: String,
+    /// What the request named (a model id or a deployment's name).
+    pub model: Option<String>,
+    /// The deployment the answers came through.
+    pub deployment_id: Option<String>,
+    pub dataset_version_id: Option<String>,
+    /// Everything it was made with — metrics, tokenize, generation, bootstrap, the resolved
+    /// model with its chat template's digest, the prompt rendering, the metrics version —
+    /// enough to rerun it.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// `{"metrics": {name: {score, interval, confidence, implementation, …}}, "examples": n}`
+    /// once it succeeded.
+    #[schema(value_type = Option<Object>)]
+    pub results: Option<Value>,
+    pub progress: EvaluationProgress,
+    pub error: Option<String>,
+    /// The evaluation this one reran.
+    pub rerun_of: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl From<Evaluation> for EvaluationView {
+    fn from(e: Evaluation) -> Self {
+        let r = e.row;
+        EvaluationView {
+            id: r.id,
+            object: "evaluation",
+            name: r.name,
+            project_id: r.project_id,
+            kind: r.kind,
+            state: r.state,
+            model: r.model,
+            deployment_id: r.deployment_id,
+            dataset_version_id: r.dataset_version_id,
+            config: serde_json::to_value(&e.config).unwrap_or(Value::Null),
+            results: e.results,
+            progress: EvaluationProgress { answered: r.examples_done, total: r.examples_total },
+            error: r.error,
+            rerun_of: r.rerun_of,
+            created_by: r.created_by,
+            created_at: r.created_at / 1000,
+            started_at: r.started_at.map(|t| t / 1000),
+            finished_at: r.finished_at.map(|t| t / 1000),
+        }
+    }
+}
+
+/// A page of an evaluation's examples (`after` is the last index of the previous page).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationExampleList {
+    pub object: &'static str,
+    pub data: Vec<EvaluationExample>,
+    pub has_more: bool,
+}

@@ -1,0 +1,101 @@
+//! Metrics by name (`metrics::suite`): each corpus score equals the metric's own function, the
+//! per-example scores are the sentence-level ones, and the bootstrap interval is seeded
+//! (the same seed, the same interval), contains the score, is degenerate when every example
+//! scores the same, and narrows as the test set grows.
+
+use metrics::suite::{self, Bootstrap, Example};
+use metrics::BleuTokenizer;
+
+fn example(prediction: &str, reference: &str) -> Example {
+    Example { prediction: prediction.into(), references: vec![reference.into()] }
+}
+
+fn corpus(n: usize) -> Vec<Example> {
+    let words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away"];
+    (0..n)
+        .map(|i| {
+            let reference: Vec<&str> = (0..8).map(|k| words[(i * 7 + k * 3) % words.len()]).collect();
+            let mut prediction = reference.clone();
+            // Every third example has two words wrong.
+            if i % 3 == 0 {
+                prediction[2] = "zebra";
+                prediction[5] = "yak";
+            }
+            example(&prediction.join(" "), &reference.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_scores_equal_the_metric_functions_and_per_example_scores_the_sentence_ones() {
+    let xs = corpus(30);
+    let hyps: Vec<&str> = xs.iter().map(|x| x.prediction.as_str()).collect();
+    let refs: Vec<&str> = xs.iter().map(|x| x.references[0].as_str()).collect();
+    let bleu = &suite::score(&xs, "bleu", BleuTokenizer::ThirteenA, None).unwrap()[0];
+    assert_eq!(bleu.score, metrics::corpus_bleu(&hyps, std::slice::from_ref(&refs)).unwrap().score);
+    let per = bleu.per_example.as_ref().unwrap();
+    for (i, x) in xs.iter().enumerate() {
+        assert_eq!(per[i], metrics::sentence_bleu(&x.prediction, &[&x.references[0]]).score);
+    }
+    let chrf = &suite::score(&xs, "chrf++", BleuTokenizer::ThirteenA, None).unwrap()[0];
+    assert_eq!(chrf.score, metrics::Chrf::plus_plus().corpus_score(&hyps, std::slice::from_ref(&refs)).unwrap());
+    let rouge = suite::score(&xs, "rouge", BleuTokenizer::ThirteenA, None).unwrap();
+    assert_eq!(rouge.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["rouge1", "rouge2", "rougeL", "rougeLsum"]);
+    let mean_f: f64 = xs.iter().map(|x| metrics::rouge_l(&x.references[0], &x.prediction).fmeasure).sum::<f64>() / xs.len() as f64;
+    assert!((rouge[2].score - 100.0 * mean_f).abs() < 1e-9);
+    let em = &suite::score(&xs, "exact_match", BleuTokenizer::ThirteenA, None).unwrap()[0];
+    assert!((em.score - 200.0 / 3.0).abs() < 1e-9, "{}", em.score);
+    let acc = &suite::score(&xs, "accuracy", BleuTokenizer::ThirteenA, None).unwrap()[0];
+    assert_eq!(acc.score, 100.0 * metrics::classification(&refs, &hyps).unwrap().accuracy);
+}
+
+#[test]
+fn the_bootstrap_interval_is_seeded_contains_the_score_and_narrows_with_more_examples() {
+    let b = Bootstrap { resamples: 500, confidence: 0.95, seed: 7 };
+    let small = corpus(30);
+    let first = &suite::score(&small, "bleu", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    let again = &suite::score(&small, "bleu", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    assert_eq!(first.interval, again.interval, "the same seed gives the same interval");
+    let other = &suite::score(&small, "bleu", BleuTokenizer::ThirteenA, Some(Bootstrap { seed: 8, ..b })).unwrap()[0];
+    assert_ne!(first.interval, other.interval);
+    let [lo, hi] = first.interval.unwrap();
+    assert!(lo < first.score && first.score < hi, "{lo} < {} < {hi}", first.score);
+    // Exact match on 30 examples where 10 miss: the interval of a proportion of 2/3.
+    let em = &suite::score(&small, "exact_match", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    let [lo, hi] = em.interval.unwrap();
+    assert!((45.0..60.0).contains(&lo) && (75.0..90.0).contains(&hi), "{lo}–{hi}");
+    // Ten times the examples: a narrower interval (about 1/sqrt(10) as wide).
+    let large = corpus(300);
+    let em_large = &suite::score(&large, "exact_match", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    let [l2, h2] = em_large.interval.unwrap();
+    assert!((h2 - l2) < 0.5 * (hi - lo), "{l2}–{h2} against {lo}–{hi}");
+    // Every example the same: nothing to resample.
+    let same: Vec<Example> = (0..20).map(|_| example("a b c d", "a b c d")).collect();
+    let m = &suite::score(&same, "chrf", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    assert_eq!(m.interval, Some([m.score, m.score]));
+    // Corpus-level only metrics have no interval.
+    let d = &suite::score(&small, "distinct-2", BleuTokenizer::ThirteenA, Some(b)).unwrap()[0];
+    assert_eq!((d.interval, d.per_example.is_none()), (None, true));
+}
+
+#[test]
+fn edge_cases_score_without_failing_and_bad_input_names_the_line() {
+    let xs =
+        vec![example("", "a reference"), example("x", "x"), example("日本語のテキスト", "日本語"), example(&"word ".repeat(5000), "word")];
+    for name in suite::METRIC_NAMES {
+        let scores = suite::score(&xs, name, BleuTokenizer::Zh, Some(Bootstrap::default())).unwrap();
+        for m in scores {
+            assert!(m.score.is_finite(), "{name}: {}", m.score);
+        }
+    }
+    assert!(suite::score(&xs, "bleurt", BleuTokenizer::ThirteenA, None).unwrap_err().contains("unknown metric 'bleurt'"));
+    assert!(suite::score(&[], "bleu", BleuTokenizer::ThirteenA, None).is_err());
+    let uneven = vec![example("a", "a"), Example { prediction: "b".into(), references: vec!["b".into(), "c".into()] }];
+    assert!(suite::score(&uneven, "bleu", BleuTokenizer::ThirteenA, None).unwrap_err().contains("example 2 has 2 references"));
+    let err = suite::parse_jsonl("{\"prediction\": \"a\", \"reference\": \"a\"}\n\n{\"prediction\": 3, \"reference\": \"b\"}\n", "p.jsonl")
+        .unwrap_err();
+    assert!(err.contains("p.jsonl line 3") && err.contains("`prediction`"), "{err}");
+    let err = suite::parse_jsonl("{\"prediction\": \"a\", \"reference\": \"a\", \"references\": [\"b\"]}\n", "p.jsonl").unwrap_err();
+    assert!(err.contains("not both"), "{err}");
+    assert_eq!(suite::parse_jsonl("\n", "empty.jsonl").unwrap_err(), "empty.jsonl: no examples");
+}
