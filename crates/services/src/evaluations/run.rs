@@ -199,7 +199,7 @@ impl Services {
             let mut answers = futures_util::stream::iter(pending.into_iter().map(|idx| {
                 let (row, deployment_id) = (&evaluation.row, deployment_id.clone());
                 async move {
-                    if !held.load(Ordering::SeqCst) || self.evaluation_runner().stopping.load(Ordering::SeqCst) {
+                    if !self.still_running(&row.id, held).await? {
                         return Ok(false);
                     }
                     self.answer_example(row, &deployment_id, generation, idx).await?;
@@ -220,6 +220,16 @@ impl Services {
         let config = evaluation.config.clone();
         let scored = tokio::task::spawn_blocking(move || score_cases(&config, &cases)).await.map_err(crate::datasets::internal)??;
         Ok(Some(scored))
+    }
+
+    /// Whether this runner should go on: it holds the lease, the server is not stopping, and
+    /// nobody cancelled the evaluation (read before each example, so a cancel stops it at once).
+    async fn still_running(&self, id: &str, held: &AtomicBool) -> Result<bool> {
+        if !held.load(Ordering::SeqCst) || self.evaluation_runner().stopping.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let row = database::evaluations::get_any(&mut *self.db().read().await?, id).await?;
+        Ok(row.state == state::RUNNING && row.runner_instance.as_deref() == Some(self.evaluation_runner().instance()))
     }
 
     /// One example: its prompt sent to the deployment, the answer sealed with it.

@@ -1,0 +1,165 @@
+//! End to end: evaluations against a real `tunery serve` with the real runtime. The tiny model
+//! answers a test set through the serving path (deployed on demand), the scores are the
+//! metrics crate's on the stored answers, a rerun gives the same answers and scores, the same
+//! model reached through an OpenAI-compatible URL (an external deployment pointing at this
+//! gateway) scores the same, every request is metered, a predictions file scored by the server
+//! equals `tunery eval score` here, and a running evaluation can be cancelled.
+
+mod common;
+
+use common::{wait_json, Cli, ServerProcess};
+use serde_json::Value;
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every example of an evaluation (prediction and scores), in order.
+fn examples(cli: &Cli, id: &str) -> Vec<Value> {
+    let page = cli.json(&["eval", "examples", id, "--limit", "100"]);
+    page["data"].as_array().unwrap().clone()
+}
+
+fn predictions(cli: &Cli, id: &str) -> Vec<String> {
+    examples(cli, id).iter().map(|x| x["prediction"].as_str().expect("a prediction").to_string()).collect()
+}
+
+#[test]
+fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_openai_url() {
+    let Some(python) = test_support::runtime_python() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let external = format!("{url}/v1");
+    let runtime = test_support::runtime_dir();
+    let srv = ServerProcess::start(&[
+        "--listen",
+        &listen,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--runtime-python",
+        python.to_str().unwrap(),
+        "--runtime-dir",
+        runtime.to_str().unwrap(),
+        "--external-endpoint",
+        &external,
+    ]);
+    let cli = Cli::new(&srv.url);
+    cli.ok_with(&["register", "--email", EMAIL, "--name", "Ada", "--password-stdin"], &format!("{PASSWORD}\n"));
+    cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
+    let (base, ds) = common::tiny_model_and_chats(&cli, files.path());
+
+    // The base model by id: deployed on demand, 8 examples answered greedily.
+    let args = [
+        "eval",
+        "create",
+        "--model",
+        &base,
+        "--dataset",
+        &ds,
+        "--metrics",
+        "bleu,chrf,rouge,exact_match",
+        "--max-tokens",
+        "6",
+        "--limit",
+        "8",
+    ];
+    let mut with_wait = args.to_vec();
+    with_wait.push("--wait");
+    let local = cli.json(&with_wait);
+    assert_eq!(local["state"], "succeeded", "{local}\n{}", srv.logs());
+    let local_id = local["id"].as_str().unwrap();
+    assert_eq!(local["progress"]["answered"], 8, "{local}");
+    let config = &local["config"];
+    assert_eq!(config["model"]["requested"], base.as_str(), "{config}");
+    assert_eq!(config["model"]["base_model_id"], base.as_str(), "{config}");
+    assert_eq!(config["generation"]["temperature"], 0.0, "{config}");
+    assert_eq!(config["dataset_version"], 1, "{config}");
+    assert!(config["prompt_rendering"].as_str().unwrap().contains("last assistant message"), "{config}");
+    let deployment_id = config["model"]["deployment_id"].as_str().unwrap().to_string();
+    let deployment_name = config["model"]["deployment_name"].as_str().unwrap().to_string();
+    // The stored answers scored by the metrics crate give the stored scores.
+    let xs = examples(&cli, local_id);
+    assert_eq!(xs.len(), 8);
+    assert_eq!(xs[3]["prompt"][0]["content"], "3?", "{}", xs[3]);
+    assert_eq!(xs[3]["references"][0], "3!", "{}", xs[3]);
+    let hyps: Vec<&str> = xs.iter().map(|x| x["prediction"].as_str().unwrap()).collect();
+    let refs: Vec<&str> = xs.iter().map(|x| x["references"][0].as_str().unwrap()).collect();
+    let bleu = metrics::corpus_bleu(&hyps, &[refs]).unwrap().score;
+    assert!((local["results"]["metrics"]["bleu"]["score"].as_f64().unwrap() - bleu).abs() < 1e-9, "{local}");
+    for x in &xs {
+        assert!(x["scores"]["bleu"].is_number() && x["scores"]["exact_match"].is_number(), "{x}");
+    }
+    // Every request went through the gateway's accounting.
+    let usage = wait_json(&cli, &["usage", "--deployment", &deployment_id, "--bucket", "day"], |u| u["requests"] == 8, 10);
+    assert!(usage["completion_tokens"].as_i64().unwrap() > 0, "{usage}");
+
+    // A rerun: the same answers, the same scores and intervals.
+    let again = cli.json(&["eval", "rerun", local_id, "--wait"]);
+    assert_eq!(again["state"], "succeeded", "{again}");
+    assert_eq!(again["rerun_of"], local_id);
+    assert_eq!(predictions(&cli, again["id"].as_str().unwrap()), predictions(&cli, local_id));
+    assert_eq!(again["results"], local["results"], "a rerun changed the scores");
+
+    // The same model through an OpenAI-compatible URL (this gateway, with a key): equal scores.
+    let key = cli.json(&["keys", "create", "--name", "evaluator", "--scope", "deploy_model"]);
+    let secret = key["key"].as_str().unwrap().to_string();
+    let ext = cli.run_with(
+        &[
+            "deploy",
+            "create",
+            &base,
+            "--name",
+            "tiny-through-url",
+            "--external-url",
+            &external,
+            "--external-model",
+            &deployment_name,
+            "--external-key-env",
+            "UPSTREAM_KEY",
+            "--wait",
+            "--json",
+        ],
+        "",
+        &[("UPSTREAM_KEY", &secret)],
+    );
+    assert!(ext.status.success(), "{}", common::describe(&ext));
+    let mut through_url = with_wait.clone();
+    through_url[3] = "tiny-through-url";
+    let remote = cli.json(&through_url);
+    assert_eq!(remote["state"], "succeeded", "{remote}\n{}", srv.logs());
+    assert_eq!(remote["config"]["model"]["backend"], "external", "{remote}");
+    assert_eq!(predictions(&cli, remote["id"].as_str().unwrap()), predictions(&cli, local_id));
+    assert_eq!(remote["results"], local["results"]);
+
+    // A predictions file: scored by the server as by the binary here.
+    let file = files.path().join("predictions.jsonl");
+    let lines: String =
+        (0..6).map(|i| serde_json::json!({"prediction": format!("{i} !"), "reference": format!("{i}!")}).to_string() + "\n").collect();
+    std::fs::write(&file, lines).unwrap();
+    let f = file.to_str().unwrap();
+    let served = cli.json(&["eval", "upload", "--predictions", f, "--metrics", "bleu,rouge", "--wait"]);
+    let here = cli.json(&["eval", "score", "--predictions", f, "--metrics", "bleu,rouge"]);
+    assert_eq!(served["state"], "succeeded", "{served}");
+    for name in ["bleu", "rouge1", "rougeL"] {
+        assert_eq!(served["results"]["metrics"][name]["score"], here["metrics"][name]["score"], "{name}: {served} vs {here}");
+        assert_eq!(served["results"]["metrics"][name]["interval"], here["metrics"][name]["interval"], "{name}");
+    }
+
+    // Cancelled while it runs: it stops and stays cancelled.
+    let slow = cli.json(&["eval", "create", "--model", &base, "--dataset", &ds, "--max-tokens", "200", "--concurrency", "1"]);
+    let slow_id = slow["id"].as_str().unwrap();
+    wait_json(&cli, &["eval", "show", slow_id], |e| e["progress"]["answered"].as_i64().unwrap_or(0) >= 1, 120);
+    let cancelled = cli.json(&["eval", "cancel", slow_id]);
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = cli.json(&["eval", "show", slow_id]);
+    assert_eq!((after["state"].as_str(), after["results"].is_null()), (Some("cancelled"), true), "{after}");
+    let listed = cli.json(&["eval", "list", "--model", &base]);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3, "{listed}");
+}
