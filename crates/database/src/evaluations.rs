@@ -247,3 +247,72 @@ pub async fn release(conn: &mut Conn, instance: Option<&str>) -> Result<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AbTestRow {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub name: String,
+    pub evaluation_a: String,
+    pub evaluation_b: String,
+    pub metric: String,
+    pub config: String,
+    pub results: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+const AB_COLUMNS: &str =
+    "id, organization_id, project_id, name, evaluation_a, evaluation_b, metric, config, results, created_by, created_at";
+
+pub async fn insert_ab_test(conn: &mut Conn, t: &AbTestRow) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO ab_tests ({AB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        .bind(&t.id)
+        .bind(&t.organization_id)
+        .bind(&t.project_id)
+        .bind(&t.name)
+        .bind(&t.evaluation_a)
+        .bind(&t.evaluation_b)
+        .bind(&t.metric)
+        .bind(&t.config)
+        .bind(&t.results)
+        .bind(&t.created_by)
+        .bind(t.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_ab_test(conn: &mut Conn, org_id: &str, id: &str) -> Result<AbTestRow> {
+    sqlx::query_as(&format!("SELECT {AB_COLUMNS} FROM ab_tests WHERE organization_id = $1 AND id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn list_ab_tests(conn: &mut Conn, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<AbTestRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {AB_COLUMNS} FROM ab_tests WHERE organization_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The A/B tests that compare evaluation `id` (an evaluation they use is kept).
+pub async fn ab_tests_of(conn: &mut Conn, id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT id FROM ab_tests WHERE evaluation_a = $1 OR evaluation_b = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+pub async fn delete_ab_test(conn: &mut Conn, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM ab_tests WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub enum IdKind {
     TrafficSplit,
     SafetyEvent,
     Evaluation,
+    AbTest,
 }
 
 impl IdKind {
@@ -47,6 +48,7 @@ impl IdKind {
             IdKind::TrafficSplit => "ab",
             IdKind::SafetyEvent => "sfe",
             IdKind::Evaluation => "eval",
+            IdKind::AbTest => "abt",
         }
     }
 }

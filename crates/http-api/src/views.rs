@@ -371,5 +371,6 @@ list_view!(DeploymentList, DeploymentView);
 list_view!(SplitList, SplitView);
 list_view!(DeploymentEventList, DeploymentEventView);
 
-pub use crate::views_evaluations::{EvaluationExampleList, EvaluationView};
+pub use crate::views_evaluations::{AbTestView, EvaluationExampleList, EvaluationView};
 list_view!(EvaluationList, EvaluationView);
+list_view!(AbTestList, AbTestView);

@@ -81,3 +81,45 @@ pub struct EvaluationExampleList {
     pub data: Vec<EvaluationExample>,
     pub has_more: bool,
 }
+
+/// An offline A/B test: B compared with A on one metric.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbTestView {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub project_id: Option<String>,
+    /// The control.
+    pub evaluation_a: String,
+    /// The candidate.
+    pub evaluation_b: String,
+    pub metric: String,
+    /// method, resamples, confidence, power, minimum_effect, seed, tokenize, metrics_version.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// score_a, score_b, difference (B − A), interval, p_value, significant,
+    /// standardized_effect, sample_size_needed, effect_for_sample_size, examples, verdict.
+    #[schema(value_type = Object)]
+    pub results: Value,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl From<services::evaluations::AbTest> for AbTestView {
+    fn from(t: services::evaluations::AbTest) -> Self {
+        let r = t.row;
+        AbTestView {
+            id: r.id,
+            object: "ab_test",
+            name: r.name,
+            project_id: r.project_id,
+            evaluation_a: r.evaluation_a,
+            evaluation_b: r.evaluation_b,
+            metric: r.metric,
+            config: serde_json::to_value(&t.config).unwrap_or(Value::Null),
+            results: t.results,
+            created_by: r.created_by,
+            created_at: r.created_at / 1000,
+        }
+    }
+}

@@ -148,3 +148,92 @@ async fn a_predictions_file_is_scored_stored_and_rerun_with_the_same_results() {
         app.services.stop_evaluations().await;
     }
 }
+
+/// 60 examples; `right` of them answered exactly, the rest with one word wrong.
+fn answers(right: usize) -> String {
+    (0..60)
+        .map(|i| {
+            let reference = format!("the answer is number {i}");
+            let prediction = if i < right { reference.clone() } else { format!("the answer was number {i}") };
+            json!({"prediction": prediction, "reference": reference}).to_string() + "\n"
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_are_compared_side_by_side_and_ab_tested_for_significance() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let (_, root) = app.bootstrap().await;
+        app.services.start_evaluations().await.unwrap();
+        let mut ids = Vec::new();
+        for (name, right) in [("weak", 30), ("strong", 55), ("weak again", 30)] {
+            let a = submit(&app, &root, &[("name", name), ("metrics", "exact_match,bleu,distinct-1")], &answers(right)).await;
+            let id = a.expect(202)["id"].as_str().unwrap().to_string();
+            assert_eq!(finished(&app, &root, &id).await["state"], "succeeded");
+            ids.push(id);
+        }
+        let (weak, strong, weak_again) = (&ids[0], &ids[1], &ids[2]);
+
+        // The comparison: the table, wins/ties/losses per example, histograms, side by side.
+        let c = app
+            .post("/api/v1/comparisons", &root, json!({"evaluation_ids": [weak, strong], "metric": "exact_match", "from": 29, "limit": 2}))
+            .await;
+        let c = c.expect(200).clone();
+        assert_eq!(c["table"]["exact_match"][0]["score"], 50.0, "{c}");
+        assert!((c["table"]["exact_match"][1]["score"].as_f64().unwrap() - 100.0 * 55.0 / 60.0).abs() < 1e-9, "{c}");
+        assert_eq!(c["versus_first"][0], json!({"evaluation_id": strong, "wins": 25, "ties": 35, "losses": 0}), "{c}");
+        assert_eq!(c["histograms"][0]["bins"][9], 30, "{c}");
+        let x = &c["examples"][1];
+        assert_eq!(x["index"], 30, "{c}");
+        assert_eq!(x["answers"][1]["prediction"], "the answer is number 30");
+        assert_eq!(
+            x["answers"][1]["diff_from_first"],
+            json!([{"op": "equal", "text": "the answer"}, {"op": "insert", "text": "is"}, {"op": "delete", "text": "was"}, {"op": "equal", "text": "number 30"}])
+        );
+        assert_eq!(c["has_more"], true);
+        let a = app.post("/api/v1/comparisons", &root, json!({"evaluation_ids": [weak, strong], "metric": "distinct-1"})).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("metric")), "{}", a.body);
+
+        // The A/B test: the planted difference is significant; the same answers are not.
+        let t = app
+            .post(
+                "/api/v1/ab-tests",
+                &root,
+                json!({"evaluation_a": weak, "evaluation_b": strong, "metric": "exact_match", "minimum_effect": 5}),
+            )
+            .await;
+        let t = t.expect(201).clone();
+        let r = &t["results"];
+        assert!(r["significant"] == true && r["p_value"].as_f64().unwrap() < 0.01, "{t}");
+        assert!((r["difference"].as_f64().unwrap() - 100.0 * 25.0 / 60.0).abs() < 1e-9, "{t}");
+        assert!(r["interval"][0].as_f64().unwrap() > 0.0, "{t}");
+        assert!(r["sample_size_needed"].as_u64().unwrap() > 60, "a difference of 5 needs more than 60 examples: {t}");
+        assert!(r["verdict"].as_str().unwrap().starts_with("strong is better than weak on exact_match"), "{t}");
+        assert_eq!(app.get(&format!("/api/v1/ab-tests/{}", t["id"].as_str().unwrap()), &root).await.expect(200)["results"], t["results"]);
+        let same = app
+            .post("/api/v1/ab-tests", &root, json!({"evaluation_a": weak, "evaluation_b": weak_again, "metric": "bleu", "method": "approximate_randomization", "resamples": 500}))
+            .await;
+        let same = same.expect(201).clone();
+        assert_eq!((same["results"]["p_value"].as_f64(), same["results"]["significant"].as_bool()), (Some(1.0), Some(false)), "{same}");
+        assert!(same["results"]["verdict"].as_str().unwrap().starts_with("no significant difference"), "{same}");
+
+        // Refusals: another test set, a metric that is no sum over examples.
+        let other = submit(&app, &root, &[("metrics", "exact_match")], &answers(60).replace("number", "no.")).await;
+        let other = other.expect(202)["id"].as_str().unwrap().to_string();
+        finished(&app, &root, &other).await;
+        let a = app.post("/api/v1/ab-tests", &root, json!({"evaluation_a": weak, "evaluation_b": other, "metric": "exact_match"})).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("evaluation_b")), "{}", a.body);
+        assert!(a.body["error"]["message"].as_str().unwrap().contains("example 0"), "{}", a.body);
+        let a = app.post("/api/v1/ab-tests", &root, json!({"evaluation_a": weak, "evaluation_b": strong, "metric": "distinct-1"})).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("metric")), "{}", a.body);
+        // An evaluation an A/B test uses is kept until the test is deleted.
+        let a = app.call("DELETE", &format!("/api/v1/evaluations/{weak}"), Some(&root), None).await;
+        assert_eq!(a.status.as_u16(), 409, "{}", a.body);
+        for test in [&t, &same] {
+            app.call("DELETE", &format!("/api/v1/ab-tests/{}", test["id"].as_str().unwrap()), Some(&root), None).await.expect(204);
+        }
+        app.call("DELETE", &format!("/api/v1/evaluations/{weak}"), Some(&root), None).await.expect(204);
+        app.services.stop_evaluations().await;
+    }
+}

@@ -16,7 +16,7 @@ const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
 
 /// POST endpoints that compute and change nothing (so they leave no audit record): estimates,
 /// and inference through the gateway (metered as usage rows, one per request, not audited).
-const COMPUTE_ONLY: [&str; 4] = ["create_estimate", "chat_completions", "completions", "playground_chat"];
+const COMPUTE_ONLY: [&str; 5] = ["create_estimate", "chat_completions", "completions", "playground_chat", "compare_evaluations"];
 
 const RECORD: &str = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
 
@@ -88,6 +88,10 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "create_evaluation" => {
             json!({"model": "fixture-deployment", "dataset_id": "{dataset_id}", "metrics": ["bleu"], "name": format!("eval {n}")})
         }
+        "compare_evaluations" => json!({"evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"], "limit": 1}),
+        "create_ab_test" => {
+            json!({"evaluation_a": "{evaluation_id}", "evaluation_b": "{evaluation_id_2}", "metric": "exact_match", "resamples": 100})
+        }
         _ => return None,
     })
 }
@@ -119,7 +123,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let deployment_2 = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment-2").await;
     let variants = json!([{"deployment_id": deployment, "weight": 1}, {"deployment_id": deployment_2, "weight": 1}]);
     let split = app.post("/api/v1/traffic-splits", &root, json!({"name": "fixture-split", "variants": variants})).await.id();
-    let evaluation = common::predictions_evaluation(&app, &root).await;
+    let (evaluation, ab_test) = common::ab_test(&app, &root).await;
+    let evaluation_2 = common::predictions_evaluation(&app, &root).await;
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -145,6 +150,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("deployment_id_2", deployment_2),
         ("split_id", split),
         ("evaluation_id", evaluation),
+        ("evaluation_id_2", evaluation_2),
+        ("ab_test_id", ab_test),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

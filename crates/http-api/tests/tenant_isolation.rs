@@ -34,7 +34,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let deployment_a2 = common::insert_deployment(&app, &org_a, &root_id, &base_model_a, "a-secret-model-2").await;
         let variants = json!([{"deployment_id": deployment_a, "weight": 1}, {"deployment_id": deployment_a2, "weight": 1}]);
         let split_a = app.post("/api/v1/traffic-splits", &root, json!({"name": "a-secret-split", "variants": variants})).await.id();
-        let evaluation_a = common::predictions_evaluation(&app, &root).await;
+        let (evaluation_a, ab_test_a) = common::ab_test(&app, &root).await;
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -54,6 +54,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("deployment_id", &deployment_a),
             ("split_id", &split_a),
             ("evaluation_id", &evaluation_a),
+            ("ab_test_id", &ab_test_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -89,6 +90,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/deployments",
             "/api/v1/traffic-splits",
             "/api/v1/evaluations",
+            "/api/v1/ab-tests",
             "/v1/models",
         ] {
             let a = app.get(list, &admin_b).await;
@@ -107,6 +109,11 @@ async fn other_organizations_ids_answer_404_everywhere() {
         // An evaluation in B cannot read A's test set or call A's deployment.
         let steal = json!({"model": "a-secret-model", "dataset_id": dataset_a, "metrics": ["bleu"]});
         let a = app.post("/api/v1/evaluations", &admin_b, steal).await;
+        assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
+        let own = common::predictions_evaluation(&app, &admin_b).await;
+        let a = app.post("/api/v1/comparisons", &admin_b, json!({"evaluation_ids": [evaluation_a, own]})).await;
+        assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
+        let a = app.post("/api/v1/ab-tests", &admin_b, json!({"evaluation_a": evaluation_a, "evaluation_b": own, "metric": "bleu"})).await;
         assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
         let usage = app.get(&format!("/api/v1/usage?deployment_id={deployment_a}"), &admin_b).await;
         assert_eq!(usage.expect(200)["requests"], 0);

@@ -5,13 +5,15 @@
 //! ROUGE-Lsum as Google's `rouge-score` computes them; exact match and token F1 as the SQuAD
 //! v1.1 script does; accuracy, micro/macro precision, recall and F1, and AUC-ROC as
 //! scikit-learn does; `suite` scores examples by metric name, per example and with bootstrap
-//! confidence intervals. Pure functions: no I/O.
+//! confidence intervals; `significance` compares two systems (paired bootstrap, approximate
+//! randomization, effect size, sample size). Pure functions: no I/O.
 
 mod bleu;
 mod chrf;
 mod classification;
 mod diversity;
 mod rouge;
+pub mod significance;
 mod squad;
 pub mod suite;
 mod tokenize;

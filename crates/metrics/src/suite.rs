@@ -111,6 +111,93 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<Example>, String> {
     Ok(out)
 }
 
+/// A metric as a sum over examples: each example's statistics (a row), and the corpus score
+/// of any sum of rows — so a resample, or a mix of two systems' rows, is scored without
+/// scoring text again. BLEU and chrF sum n-gram counts; the others sum their per-example
+/// value and a count.
+pub struct Summable {
+    pub name: String,
+    pub rows: Vec<Vec<f64>>,
+    aggregate: Aggregate,
+}
+
+/// The score of summed rows.
+type Aggregate = Box<dyn Fn(&[f64]) -> f64 + Send + Sync>;
+
+/// Scores a summable metric by name, with the per-example scores and details given.
+type Summed<'a> = dyn Fn(&str, Option<Vec<f64>>, Value) -> Result<MetricScore, String> + 'a;
+
+impl Summable {
+    /// The score of the rows at these indexes (a resample may repeat one).
+    pub fn score_of(&self, rows: impl Iterator<Item = usize>) -> f64 {
+        self.score_of_rows(rows.map(|i| &self.rows[i]))
+    }
+
+    /// The score of any rows (of this metric's shape), e.g. a mix of two systems'.
+    pub fn score_of_rows<'a>(&self, rows: impl Iterator<Item = &'a Vec<f64>>) -> f64 {
+        let mut sum = vec![0.0; self.rows.first().map_or(0, Vec::len)];
+        for row in rows {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        (self.aggregate)(&sum)
+    }
+
+    /// The corpus score of every example.
+    pub fn score(&self) -> f64 {
+        self.score_of(0..self.rows.len())
+    }
+}
+
+/// The metrics [`summable`] takes: those that are sums over examples.
+pub const SUMMABLE: &[&str] = &["bleu", "chrf", "chrf++", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "f1", "accuracy"];
+
+/// One metric as a [`Summable`] (not `rouge`, which is four: name one of them).
+pub fn summable(examples: &[Example], name: &str, tokenize: BleuTokenizer) -> Result<Summable, String> {
+    check_metric(name)?;
+    if examples.is_empty() {
+        return Err("no examples to score".into());
+    }
+    let mean_of = |values: Vec<f64>| Summable {
+        name: name.to_string(),
+        rows: values.into_iter().map(|v| vec![v, 1.0]).collect(),
+        aggregate: Box::new(|s| if s[1] > 0.0 { 100.0 * (s[0] / s[1]) } else { 0.0 }),
+    };
+    Ok(match name {
+        "bleu" => {
+            same_reference_count(examples, name)?;
+            let rows = examples
+                .iter()
+                .map(|e| {
+                    let s = BleuStats::of(&e.prediction, &refs(e), tokenize);
+                    let mut row: Vec<f64> = s.correct.iter().chain(&s.total).map(|v| *v as f64).collect();
+                    row.extend([s.sys_len as f64, s.ref_len as f64]);
+                    row
+                })
+                .collect();
+            let aggregate = |s: &[f64]| {
+                let n = |range: std::ops::Range<usize>| -> [u64; 4] { std::array::from_fn(|k| s[range.start + k] as u64) };
+                BleuStats { correct: n(0..4), total: n(4..8), sys_len: s[8] as u64, ref_len: s[9] as u64 }.corpus().score
+            };
+            Summable { name: name.into(), rows, aggregate: Box::new(aggregate) }
+        }
+        "chrf" | "chrf++" => {
+            same_reference_count(examples, name)?;
+            let chrf = if name == "chrf" { Chrf::default() } else { Chrf::plus_plus() };
+            let rows =
+                examples.iter().map(|e| chrf.segment_stats(&e.prediction, &refs(e)).into_iter().map(|v| v as f64).collect()).collect();
+            let aggregate = move |s: &[f64]| chrf.score_of(&s.iter().map(|v| *v as u64).collect::<Vec<_>>());
+            Summable { name: name.into(), rows, aggregate: Box::new(aggregate) }
+        }
+        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => mean_of(rouge_scores(examples, name).iter().map(|s| s.fmeasure).collect()),
+        "exact_match" => mean_of(examples.iter().map(|e| crate::exact_match(&e.prediction, &refs(e))).collect()),
+        "f1" => mean_of(examples.iter().map(|e| crate::token_f1(&e.prediction, &refs(e))).collect()),
+        "accuracy" => mean_of(examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 }).collect()),
+        other => return Err(format!("{other} is not a sum over examples (use one of {})", SUMMABLE.join(", "))),
+    })
+}
+
 /// Scores `examples` with the metric `name` (`rouge` gives four results).
 pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstrap: Option<Bootstrap>) -> Result<Vec<MetricScore>, String> {
     check_metric(name)?;
@@ -119,7 +206,6 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
     }
     let predictions: Vec<&str> = examples.iter().map(|e| e.prediction.as_str()).collect();
     let n = examples.len();
-    let with_interval = |corpus: &dyn Fn(&[usize]) -> f64| bootstrap.map(|b| interval(n, b, corpus));
     let result = |name: &str, score: f64, interval, per_example, details: Value| MetricScore {
         name: name.to_string(),
         score,
@@ -130,60 +216,40 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
             _ => Map::new(),
         },
     };
+    let summed = |name: &str, per_example: Option<Vec<f64>>, details: Value| -> Result<MetricScore, String> {
+        let s = summable(examples, name, tokenize)?;
+        let interval = bootstrap.map(|b| interval(n, b, &|idx: &[usize]| s.score_of(idx.iter().copied())));
+        // Mean metrics: the per-example value itself, 0–100.
+        let per = per_example.unwrap_or_else(|| s.rows.iter().map(|r| 100.0 * r[0]).collect());
+        Ok(result(name, s.score(), interval, Some(per), details))
+    };
     Ok(match name {
         "bleu" => {
             same_reference_count(examples, name)?;
             let stats: Vec<BleuStats> = examples.iter().map(|e| BleuStats::of(&e.prediction, &refs(e), tokenize)).collect();
-            let corpus = |idx: &[usize]| sum_bleu(idx.iter().map(|i| &stats[*i])).corpus().score;
-            let all = sum_bleu(stats.iter()).corpus();
+            let mut all = BleuStats::default();
+            stats.iter().for_each(|s| all.add(s));
+            let all = all.corpus();
             let per = stats.iter().map(|s| s.sentence().score).collect();
             let details = json!({"tokenize": tokenize.name(), "brevity_penalty": all.brevity_penalty, "precisions": all.precisions,
                 "sys_len": all.sys_len, "ref_len": all.ref_len, "implementation": "sacreBLEU 2.5.1 corpus BLEU (exp smoothing)",
                 "per_example": "sentence BLEU (effective order)"});
-            vec![result(name, all.score, with_interval(&corpus), Some(per), details)]
+            vec![summed(name, Some(per), details)?]
         }
         "chrf" | "chrf++" => {
             same_reference_count(examples, name)?;
             let chrf = if name == "chrf" { Chrf::default() } else { Chrf::plus_plus() };
-            let stats: Vec<Vec<u64>> = examples.iter().map(|e| chrf.segment_stats(&e.prediction, &refs(e))).collect();
-            let width = 3 * (chrf.char_order + chrf.word_order);
-            let sum = |idx: &mut dyn Iterator<Item = &Vec<u64>>| {
-                let mut total = vec![0u64; width];
-                for s in idx {
-                    for (t, v) in total.iter_mut().zip(s) {
-                        *t += v;
-                    }
-                }
-                chrf.score_of(&total)
-            };
-            let corpus = |idx: &[usize]| sum(&mut idx.iter().map(|i| &stats[*i]));
             let per = examples.iter().map(|e| chrf.sentence_score(&e.prediction, &refs(e))).collect();
             let details = json!({"char_order": chrf.char_order, "word_order": chrf.word_order, "beta": chrf.beta,
                 "implementation": "sacreBLEU 2.5.1 CHRF"});
-            vec![result(name, sum(&mut stats.iter()), with_interval(&corpus), Some(per), details)]
+            vec![summed(name, Some(per), details)?]
         }
-        "rouge" => ["rouge1", "rouge2", "rougeL", "rougeLsum"].iter().map(|r| rouge(examples, r, bootstrap)).collect(),
-        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => vec![rouge(examples, name, bootstrap)],
-        "exact_match" | "f1" => {
-            let per: Vec<f64> = examples
-                .iter()
-                .map(|e| if name == "f1" { crate::token_f1(&e.prediction, &refs(e)) } else { crate::exact_match(&e.prediction, &refs(e)) })
-                .collect();
-            let implementation = if name == "f1" {
-                "SQuAD v1.1 token F1, best reference each"
-            } else {
-                "SQuAD v1.1 (normalised answers), best reference each"
-            };
-            vec![mean_result(name, per, bootstrap, json!({"implementation": implementation}))]
-        }
+        "rouge" => ["rouge1", "rouge2", "rougeL", "rougeLsum"].iter().map(|r| rouge(examples, r, &summed)).collect::<Result<_, _>>()?,
+        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => vec![rouge(examples, name, &summed)?],
+        "exact_match" => vec![summed(name, None, json!({"implementation": "SQuAD v1.1 (normalised answers), best reference each"}))?],
+        "f1" => vec![summed(name, None, json!({"implementation": "SQuAD v1.1 token F1, best reference each"}))?],
         "accuracy" => {
-            let per: Vec<f64> = examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 }).collect();
-            vec![mean_result(
-                name,
-                per,
-                bootstrap,
-                json!({"implementation": "scikit-learn accuracy (labels compared as written; the first reference)"}),
-            )]
+            vec![summed(name, None, json!({"implementation": "scikit-learn accuracy (labels compared as written; the first reference)"}))?]
         }
         "macro_f1" => {
             let firsts: Vec<&str> = examples.iter().map(|e| e.references[0].as_str()).collect();
@@ -194,7 +260,7 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
             };
             let details = json!({"implementation": "scikit-learn macro F1 (labels compared as written; the first reference)",
                 "micro_f1": 100.0 * all.micro_f1, "macro_precision": 100.0 * all.macro_precision, "macro_recall": 100.0 * all.macro_recall});
-            vec![result(name, 100.0 * all.macro_f1, with_interval(&corpus), None, details)]
+            vec![result(name, 100.0 * all.macro_f1, bootstrap.map(|b| interval(n, b, &corpus)), None, details)]
         }
         "distinct-1" | "distinct-2" => {
             let order = if name == "distinct-1" { 1 } else { 2 };
@@ -213,14 +279,6 @@ fn refs(e: &Example) -> Vec<&str> {
     e.references.iter().map(String::as_str).collect()
 }
 
-fn sum_bleu<'a>(stats: impl Iterator<Item = &'a BleuStats>) -> BleuStats {
-    let mut sum = BleuStats::default();
-    for s in stats {
-        sum.add(s);
-    }
-    sum
-}
-
 /// BLEU and chrF read references as streams (sacreBLEU's shape): every example needs as many.
 fn same_reference_count(examples: &[Example], metric: &str) -> Result<(), String> {
     let k = examples[0].references.len();
@@ -236,26 +294,16 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// A metric that is the mean of its per-example scores (given 0–1, shown 0–100: the mean is
-/// taken first, as the references do, then scaled).
-fn mean_result(name: &str, per: Vec<f64>, bootstrap: Option<Bootstrap>, details: Value) -> MetricScore {
-    let corpus = |idx: &[usize]| 100.0 * (idx.iter().map(|i| per[*i]).sum::<f64>() / idx.len() as f64);
-    let interval = bootstrap.map(|b| interval(per.len(), b, &corpus));
-    let Value::Object(details) = details else { unreachable!("details are an object") };
-    let score = 100.0 * mean(&per);
-    MetricScore { name: name.to_string(), score, interval, per_example: Some(per.iter().map(|v| 100.0 * v).collect()), details }
-}
-
-/// ROUGE F1 averaged over examples (each against its best reference), as `rouge-score`'s
-/// scorer and aggregator are used for a corpus.
-fn rouge(examples: &[Example], name: &str, bootstrap: Option<Bootstrap>) -> MetricScore {
+/// Each example's ROUGE against its best reference (by F1), as `rouge-score`'s scorer is used
+/// for several references.
+fn rouge_scores(examples: &[Example], name: &str) -> Vec<RougeScore> {
     let f: fn(&str, &str) -> RougeScore = match name {
         "rouge1" => |t, p| crate::rouge_n(t, p, 1),
         "rouge2" => |t, p| crate::rouge_n(t, p, 2),
         "rougeL" => crate::rouge_l,
         _ => crate::rouge_lsum,
     };
-    let scores: Vec<RougeScore> = examples
+    examples
         .iter()
         .map(|e| {
             e.references.iter().map(|r| f(r, &e.prediction)).fold(None, |best: Option<RougeScore>, s| match best {
@@ -264,20 +312,25 @@ fn rouge(examples: &[Example], name: &str, bootstrap: Option<Bootstrap>) -> Metr
             })
         })
         .map(|s| s.unwrap_or(RougeScore::ZERO))
-        .collect();
+        .collect()
+}
+
+/// ROUGE F1 averaged over examples (the mean taken first, then scaled to 0–100).
+fn rouge(examples: &[Example], name: &str, summed: &Summed) -> Result<MetricScore, String> {
+    let scores = rouge_scores(examples, name);
     let precision: Vec<f64> = scores.iter().map(|s| s.precision).collect();
     let recall: Vec<f64> = scores.iter().map(|s| s.recall).collect();
     let details = json!({"precision": 100.0 * mean(&precision), "recall": 100.0 * mean(&recall),
         "implementation": "rouge-score 0.1.2 (no stemmer; a-z0-9 tokens), F1 averaged over examples, best reference each"});
-    mean_result(name, scores.iter().map(|s| s.fmeasure).collect(), bootstrap, details)
+    summed(name, None, details)
 }
 
 /// SplitMix64: a small, fast, seedable generator (the interval must not depend on a library's
 /// choice of algorithm to stay reproducible).
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -286,13 +339,13 @@ impl SplitMix64 {
     }
 
     /// Uniform in 0..n (multiply-shift: no modulo bias worth naming for n far below 2^64).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
     }
 }
 
 /// The percentile interval of `corpus` over bootstrap resamples of `n` examples.
-fn interval(n: usize, b: Bootstrap, corpus: &dyn Fn(&[usize]) -> f64) -> [f64; 2] {
+pub(crate) fn interval(n: usize, b: Bootstrap, corpus: &dyn Fn(&[usize]) -> f64) -> [f64; 2] {
     let mut rng = SplitMix64(b.seed);
     let mut idx = vec![0usize; n];
     let mut scores: Vec<f64> = (0..b.resamples.max(1))

@@ -3,7 +3,8 @@
 //! metrics crate's on the stored answers, a rerun gives the same answers and scores, the same
 //! model reached through an OpenAI-compatible URL (an external deployment pointing at this
 //! gateway) scores the same, every request is metered, a predictions file scored by the server
-//! equals `tunery eval score` here, and a running evaluation can be cancelled.
+//! equals `tunery eval score` here, the evaluations compare side by side and A/B test as
+//! equal, and a running evaluation can be cancelled.
 
 mod common;
 
@@ -136,6 +137,15 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!(remote["config"]["model"]["backend"], "external", "{remote}");
     assert_eq!(predictions(&cli, remote["id"].as_str().unwrap()), predictions(&cli, local_id));
     assert_eq!(remote["results"], local["results"]);
+    // Compared side by side, and A/B tested: the same answers, no difference.
+    let remote_id = remote["id"].as_str().unwrap();
+    let compared = cli.json(&["eval", "compare", local_id, remote_id, "--metric", "bleu", "--limit", "2"]);
+    assert_eq!(compared["versus_first"][0]["ties"], 8, "{compared}");
+    assert_eq!(compared["examples"].as_array().unwrap().len(), 2, "{compared}");
+    let ab = cli.json(&["eval", "ab", local_id, remote_id, "--metric", "chrf", "--resamples", "1000"]);
+    assert_eq!((ab["results"]["p_value"].as_f64(), ab["results"]["significant"].as_bool()), (Some(1.0), Some(false)), "{ab}");
+    let shown = cli.ok(&["eval", "ab-show", ab["id"].as_str().unwrap()]);
+    assert!(shown.contains("no significant difference on chrf"), "{shown}");
 
     // A predictions file: scored by the server as by the binary here.
     let file = files.path().join("predictions.jsonl");

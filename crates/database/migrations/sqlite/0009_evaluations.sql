@@ -51,3 +51,21 @@ CREATE TABLE evaluation_examples (
     scores TEXT,
     PRIMARY KEY (evaluation_id, idx)
 );
+
+-- Offline A/B tests: two succeeded evaluations on the same test set compared on one metric;
+-- the settings and the figures (difference, interval, p-value, sample size) as JSON.
+CREATE TABLE ab_tests (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    project_id TEXT REFERENCES projects(id),
+    name TEXT NOT NULL,
+    evaluation_a TEXT NOT NULL REFERENCES evaluations(id),
+    evaluation_b TEXT NOT NULL REFERENCES evaluations(id),
+    metric TEXT NOT NULL,
+    config TEXT NOT NULL,
+    results TEXT NOT NULL,
+    created_by TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX ab_tests_org ON ab_tests(organization_id, id);
+CREATE INDEX ab_tests_evaluations ON ab_tests(evaluation_a, evaluation_b);

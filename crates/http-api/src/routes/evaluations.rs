@@ -2,15 +2,17 @@
 //! scored as it is; their examples, cancel, rerun and delete.
 
 use super::forms;
+use super::ListParams;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
-use crate::views::{EvaluationExampleList, EvaluationList, EvaluationView};
+use crate::views::{AbTestList, AbTestView, EvaluationExampleList, EvaluationList, EvaluationView};
 use crate::AppState;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
-use services::evaluations::{BootstrapSettings, NewEvaluation, NewScoring};
+use serde_json::Value;
+use services::evaluations::{BootstrapSettings, NewAbTest, NewComparison, NewEvaluation, NewScoring};
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/evaluations` that scores a predictions file. Text fields
@@ -213,4 +215,60 @@ pub async fn rerun_evaluation(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<EvaluationView>)> {
     Ok((StatusCode::ACCEPTED, Json(app.services.rerun_evaluation(&p, &id, &ctx).await?.into())))
+}
+
+/// Compares evaluations on one test set (computed on request): every metric's score and
+/// interval per evaluation, wins/ties/losses of each against the first per example, histograms
+/// of the per-example scores, and the examples side by side with word diffs against the first's
+/// answer.
+#[utoipa::path(post, path = "/api/v1/comparisons", tag = "evaluations", request_body = NewComparison,
+    responses((status = 200, body = Object, description = "a comparison"), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn compare_evaluations(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiJson(b): ApiJson<NewComparison>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(app.services.compare_evaluations(&p, b).await?))
+}
+
+/// An offline A/B test of two evaluations on one test set: the difference B − A with its
+/// paired bootstrap interval, a p-value (paired bootstrap or approximate randomization), the
+/// effect size, the sample size that would detect a given difference, and the verdict.
+#[utoipa::path(post, path = "/api/v1/ab-tests", tag = "evaluations", request_body = NewAbTest,
+    responses((status = 201, body = AbTestView), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn create_ab_test(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<NewAbTest>,
+) -> ApiResult<(StatusCode, Json<AbTestView>)> {
+    Ok((StatusCode::CREATED, Json(app.services.create_ab_test(&p, b, &ctx).await?.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/ab-tests", tag = "evaluations", params(ListParams),
+    responses((status = 200, body = AbTestList), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn list_ab_tests(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<AbTestList>> {
+    Ok(Json(AbTestList::of(app.services.list_ab_tests(&p, q.after.as_deref(), q.limit).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/ab-tests/{ab_test_id}", tag = "evaluations", params(("ab_test_id" = String, Path)),
+    responses((status = 200, body = AbTestView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn get_ab_test(State(app): State<AppState>, Caller(p): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<AbTestView>> {
+    Ok(Json(app.services.get_ab_test(&p, &id).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/ab-tests/{ab_test_id}", tag = "evaluations", params(("ab_test_id" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn delete_ab_test(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.services.delete_ab_test(&p, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -376,6 +376,23 @@ pub async fn predictions_evaluation(app: &TestApp, token: &str) -> String {
     a.expect(202)["id"].as_str().expect("an evaluation id").to_string()
 }
 
+/// Two scored predictions evaluations and an A/B test of them (the evaluation runner is
+/// started): (the first evaluation's id, the A/B test's id).
+pub async fn ab_test(app: &TestApp, token: &str) -> (String, String) {
+    app.services.start_evaluations().await.expect("the evaluation runner");
+    let (a, b) = (predictions_evaluation(app, token).await, predictions_evaluation(app, token).await);
+    for id in [&a, &b] {
+        for _ in 0..200 {
+            if app.get(&format!("/api/v1/evaluations/{id}"), token).await.body["state"] == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let t = app.post("/api/v1/ab-tests", token, json!({"evaluation_a": a, "evaluation_b": b, "metric": "bleu", "resamples": 100})).await;
+    (a, t.expect(201)["id"].as_str().expect("an A/B test id").to_string())
+}
+
 /// A stopped deployment of `base_model_id` named `name`: its id.
 pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_model_id: &str, name: &str) -> String {
     let now = services::now_ms();

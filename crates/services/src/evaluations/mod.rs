@@ -7,9 +7,11 @@
 //! confidence intervals, and each example with its own scores. Evaluations are queued and run
 //! by `run.rs` (a claim is one conditional change; a lease lets another server take over).
 
+mod compare;
 mod examples;
 mod run;
 
+pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
 pub use examples::EvaluationExample;
 pub use run::Runner;
 
@@ -608,6 +610,11 @@ impl Services {
             return Err(Error::Conflict(format!("evaluation {id} is {}; cancel it first", e.row.state)));
         }
         let mut tx = self.db().begin_write().await?;
+        database::evaluations::lock(tx.conn(), id).await?;
+        let tests = database::evaluations::ab_tests_of(tx.conn(), id).await?;
+        if !tests.is_empty() {
+            return Err(Error::Conflict(format!("A/B test {} compares evaluation {id}; delete it first", tests.join(", "))));
+        }
         database::evaluations::delete(tx.conn(), id).await?;
         append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "evaluation.delete").target("evaluation", id), ctx).await?;
         tx.commit().await?;

@@ -53,6 +53,55 @@ pub enum EvalCommand {
     },
     /// Delete a finished evaluation.
     Delete { id: String },
+    /// Compare evaluations on one test set: scores, wins/ties/losses against the first, and
+    /// examples side by side.
+    Compare {
+        /// Two to ten evaluation ids; the first is the baseline.
+        #[arg(num_args = 2..=10, required = true)]
+        ids: Vec<String>,
+        /// The metric wins and losses are counted on.
+        #[arg(long)]
+        metric: Option<String>,
+        /// Examples shown side by side, from --from.
+        #[arg(long, default_value_t = 5)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+    },
+    /// Offline A/B test: is evaluation B better than A on a metric? (p-value, interval, effect
+    /// size, sample size).
+    Ab(AbArgs),
+    /// List offline A/B tests.
+    AbList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show an offline A/B test.
+    AbShow { id: String },
+    /// Delete an offline A/B test.
+    AbDelete { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AbArgs {
+    /// The control evaluation.
+    pub a: String,
+    /// The candidate evaluation (on the same test set).
+    pub b: String,
+    /// bleu, chrf, chrf++, rouge1, rouge2, rougeL, rougeLsum, exact_match, f1 or accuracy.
+    #[arg(long)]
+    pub metric: String,
+    #[arg(long, value_parser = ["paired_bootstrap", "approximate_randomization"])]
+    pub method: Option<String>,
+    #[arg(long)]
+    pub resamples: Option<u32>,
+    #[arg(long)]
+    pub confidence: Option<f64>,
+    /// The smallest difference worth detecting (for the sample size).
+    #[arg(long)]
+    pub minimum_effect: Option<f64>,
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -236,6 +285,62 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
                 println!("deleted evaluation {id}");
             }
         }
+        EvalCommand::Compare { ids, metric, limit, from } => {
+            let mut body = json!({"evaluation_ids": ids, "limit": limit, "from": from});
+            if let Some(m) = metric {
+                body["metric"] = m.into();
+            }
+            let c = api.post("/api/v1/comparisons", &body).await?;
+            if ctx.json {
+                output::json(&c);
+            } else {
+                show_comparison(&c);
+            }
+        }
+        EvalCommand::Ab(a) => {
+            let mut body = json!({"evaluation_a": a.a, "evaluation_b": a.b, "metric": a.metric});
+            for (key, value) in [
+                ("method", a.method.map(Value::from)),
+                ("resamples", a.resamples.map(Value::from)),
+                ("confidence", a.confidence.map(Value::from)),
+                ("minimum_effect", a.minimum_effect.map(Value::from)),
+                ("name", a.name.map(Value::from)),
+            ] {
+                if let Some(v) = value {
+                    body[key] = v;
+                }
+            }
+            show_ab(ctx, &api.post("/api/v1/ab-tests", &body).await?);
+        }
+        EvalCommand::AbList { list } => {
+            let list = paging::fetch(&mut api, "/api/v1/ab-tests", &[], &list).await?;
+            if ctx.json {
+                output::json(&list);
+            } else {
+                let mut t = Table::new(&["ID", "NAME", "METRIC", "DIFFERENCE", "P", "CREATED"]);
+                for x in output::items(&list) {
+                    let r = &x["results"];
+                    let diff = format!("{:+.2}", r["difference"].as_f64().unwrap_or(0.0));
+                    t.row(vec![
+                        s(x, "id"),
+                        s(x, "name"),
+                        s(x, "metric"),
+                        diff,
+                        format!("{:.4}", r["p_value"].as_f64().unwrap_or(1.0)),
+                        time(x, "created_at"),
+                    ]);
+                }
+                t.print();
+                paging::hint_more(&list);
+            }
+        }
+        EvalCommand::AbShow { id } => show_ab(ctx, &api.get(&format!("/api/v1/ab-tests/{}", seg(&id)), &[]).await?),
+        EvalCommand::AbDelete { id } => {
+            api.delete(&format!("/api/v1/ab-tests/{}", seg(&id))).await?;
+            if !ctx.json {
+                println!("deleted A/B test {id}");
+            }
+        }
     }
     Ok(0)
 }
@@ -267,6 +372,55 @@ async fn finish(ctx: &Context, api: &mut Api, v: Value, wait: bool) -> Result<u8
             return Ok(if v["state"] == "succeeded" { 0 } else { 1 });
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+fn show_ab(ctx: &Context, v: &Value) {
+    if ctx.json {
+        output::json(v);
+        return;
+    }
+    let r = &v["results"];
+    let f = |k: &str| r[k].as_f64().map(|x| format!("{x:.4}")).unwrap_or_default();
+    print_kv(&[
+        ("id", s(v, "id")),
+        ("metric", s(v, "metric")),
+        ("A", format!("{} ({})", s(v, "evaluation_a"), f("score_a"))),
+        ("B", format!("{} ({})", s(v, "evaluation_b"), f("score_b"))),
+        ("p-value", format!("{} ({})", f("p_value"), s(r, "method"))),
+        ("sample size", s(r, "sample_size_needed")),
+    ]);
+    println!("{}", s(r, "verdict"));
+}
+
+fn show_comparison(c: &Value) {
+    let evaluations = output::items(&c["evaluations"]).to_vec();
+    let mut header = vec!["METRIC".to_string()];
+    header.extend(evaluations.iter().map(|e| s(e, "name")));
+    let mut t = Table::new(&header.iter().map(String::as_str).collect::<Vec<_>>());
+    for (name, row) in c["table"].as_object().into_iter().flatten() {
+        let mut cells = vec![name.clone()];
+        cells.extend(
+            row.as_array().into_iter().flatten().map(|m| m["score"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())),
+        );
+        t.row(cells);
+    }
+    t.print();
+    for v in output::items(&c["versus_first"]) {
+        println!(
+            "{} against the first on {}: {} wins, {} ties, {} losses",
+            s(v, "evaluation_id"),
+            s(c, "metric"),
+            s(v, "wins"),
+            s(v, "ties"),
+            s(v, "losses")
+        );
+    }
+    for x in output::items(&c["examples"]) {
+        println!("\n#{} reference: {}", s(x, "index"), clip(x["references"][0].as_str().unwrap_or("")));
+        for (e, a) in evaluations.iter().zip(output::items(&x["answers"])) {
+            println!("  {}: {}", s(e, "name"), clip(&s(a, "prediction")));
+        }
     }
 }
 
