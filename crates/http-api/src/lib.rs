@@ -148,6 +148,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluations::cancel_evaluation))
         .routes(routes!(evaluations::rerun_evaluation))
         .routes(routes!(evaluations::compare_evaluations))
+        .routes(routes!(evaluations::create_judge_evaluation))
         .routes(routes!(evaluations::create_ab_test, evaluations::list_ab_tests))
         .routes(routes!(evaluations::get_ab_test, evaluations::delete_ab_test))
         .routes(routes!(gateway::chat_completions))

@@ -237,3 +237,124 @@ async fn evaluations_are_compared_side_by_side_and_ab_tested_for_significance() 
         app.services.stop_evaluations().await;
     }
 }
+
+/// The text between `start` and `end` in `s`.
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let from = s.find(start).map(|i| i + start.len()).unwrap_or(0);
+    let to = s[from..].find(end).map(|i| from + i).unwrap_or(s.len());
+    &s[from..to]
+}
+
+/// A judge behind an OpenAI-compatible URL (an external service, as a hosted judge would be):
+/// model `fair` prefers the answer equal to the reference, `biased` always the first shown.
+/// It streams, as every upstream of the gateway does.
+async fn judge_server() -> String {
+    async fn complete(axum::Json(body): axum::Json<Value>) -> impl axum::response::IntoResponse {
+        let prompt = body["messages"][1]["content"].as_str().unwrap_or_default().to_string();
+        let reference = between(&prompt, "[Reference answer]\n", "\n\n[The Start");
+        let fair = body["model"] == "fair";
+        let verdict = if prompt.contains("Assistant A's Answer") {
+            let a = between(&prompt, "[The Start of Assistant A's Answer]\n", "\n[The End of Assistant A's Answer]");
+            let b = between(&prompt, "[The Start of Assistant B's Answer]\n", "\n[The End of Assistant B's Answer]");
+            match (fair, a == reference, b == reference) {
+                (false, _, _) => "The first answer reads better. [[A]]",
+                (true, true, false) => "A matches the reference. [[A]]",
+                (true, false, true) => "B matches the reference. [[B]]",
+                _ => "Equally good. [[C]]",
+            }
+        } else {
+            let answer = between(&prompt, "[The Start of the Assistant's Answer]\n", "\n[The End of the Assistant's Answer]");
+            if answer == reference {
+                "Exactly the reference. Rating: [[9]]"
+            } else {
+                "Wrong. Rating: [[3]]"
+            }
+        };
+        let chunk = json!({"object": "chat.completion.chunk", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": verdict}, "finish_reason": null}]});
+        let end = json!({"object": "chat.completion.chunk", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58}});
+        ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], format!("data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let models = || async {
+        axum::Json(json!({"object": "list", "data": [{"id": "fair", "object": "model"}, {"id": "biased", "object": "model"}]}))
+    };
+    let app =
+        axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete)).route("/v1/models", axum::routing::get(models));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_rates_and_compares_answers_in_both_orders() {
+    for backend in backends() {
+        let judge_url = judge_server().await;
+        let mut settings = services::Settings::default();
+        settings.serving.external_endpoints = vec![judge_url.clone()];
+        let app = TestApp::with_settings(backend, settings).await;
+        let (_, root) = app.bootstrap().await;
+        app.services.start_evaluations().await.unwrap();
+        for (name, model) in [("fair-judge", "fair"), ("biased-judge", "biased")] {
+            let d = json!({"name": name, "backend": "external", "endpoint": {"url": judge_url, "model": model}});
+            app.post("/api/v1/deployments", &root, d).await.expect(202);
+        }
+        let mut ids = Vec::new();
+        for (name, right) in [("weak", 30), ("strong", 55)] {
+            let a = submit(&app, &root, &[("name", name), ("metrics", "exact_match")], &answers(right)).await;
+            let id = a.expect(202)["id"].as_str().unwrap().to_string();
+            finished(&app, &root, &id).await;
+            ids.push(id);
+        }
+        let judge =
+            |judge: &str, mode: &str, evaluations: Vec<&String>| json!({"judge": judge, "mode": mode, "evaluation_ids": evaluations});
+
+        // A fair judge: B (strong) wins where only B is right, ties elsewhere, in both orders.
+        let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "pairwise", vec![&ids[0], &ids[1]])).await;
+        let fair = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        assert_eq!((fair["state"].as_str(), fair["kind"].as_str()), (Some("succeeded"), Some("judge")), "{fair}");
+        let m = &fair["results"]["metrics"]["judge_win_rate"];
+        assert_eq!((m["wins_b"].as_u64(), m["ties"].as_u64(), m["wins_a"].as_u64()), (Some(25), Some(35), Some(0)), "{m}");
+        assert!((m["score"].as_f64().unwrap() - (25.0 * 100.0 + 35.0 * 50.0) / 60.0).abs() < 1e-9, "{m}");
+        assert_eq!(m["consistency"], 100.0, "{m}");
+        let lo = m["interval"][0].as_f64().unwrap();
+        assert!(lo > 50.0, "B is better beyond doubt: {m}");
+        let fair_id = fair["id"].as_str().unwrap();
+        let x = &app.get(&format!("/api/v1/evaluations/{fair_id}/examples?from=40&limit=1"), &root).await.body["data"][0];
+        assert_eq!(x["judgements"].as_array().unwrap().len(), 2, "{x}");
+        assert_eq!(x["answers"][1], "the answer is number 40", "{x}");
+        assert_eq!(x["scores"]["judge_win_rate"], 100.0, "{x}");
+
+        // A judge that always prefers the first answer shown decides nothing.
+        let a = app.post("/api/v1/judgements", &root, judge("biased-judge", "pairwise", vec![&ids[0], &ids[1]])).await;
+        let biased = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        let m = &biased["results"]["metrics"]["judge_win_rate"];
+        assert_eq!(
+            (m["score"].as_f64(), m["consistency"].as_f64(), m["first_position_picks"].as_f64()),
+            (Some(50.0), Some(0.0), Some(100.0)),
+            "{m}"
+        );
+
+        // A rubric: the mean rating of the strong answers, and a rerun gives the same.
+        let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "rubric", vec![&ids[1]])).await;
+        let rubric = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        let m = &rubric["results"]["metrics"]["judge_rating"];
+        assert!((m["score"].as_f64().unwrap() - (55.0 * 9.0 + 5.0 * 3.0) / 60.0).abs() < 1e-9, "{m}");
+        assert_eq!(
+            (m["distribution"][8].as_u64(), m["distribution"][2].as_u64(), m["unparsed"].as_u64()),
+            (Some(55), Some(5), Some(0)),
+            "{m}"
+        );
+        let again = app.post(&format!("/api/v1/evaluations/{}/rerun", rubric["id"].as_str().unwrap()), &root, json!({})).await;
+        let again = finished(&app, &root, &again.expect(202)["id"].as_str().unwrap()).await;
+        assert_eq!(again["results"], rubric["results"]);
+
+        // Refusals say what is wrong.
+        let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "pairwise", vec![&ids[0]])).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("evaluation_ids")), "{}", a.body);
+        let a = app.post("/api/v1/judgements", &root, judge("no-such-judge", "rubric", vec![&ids[0]])).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("model")), "{}", a.body);
+        app.services.stop_evaluations().await;
+    }
+}

@@ -92,6 +92,9 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "create_ab_test" => {
             json!({"evaluation_a": "{evaluation_id}", "evaluation_b": "{evaluation_id_2}", "metric": "exact_match", "resamples": 100})
         }
+        "create_judge_evaluation" => {
+            json!({"judge": "fixture-deployment", "mode": "pairwise", "evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"]})
+        }
         _ => return None,
     })
 }

@@ -344,6 +344,14 @@ impl SplitMix64 {
     }
 }
 
+/// The bootstrap interval of the mean of `values` (judge ratings, win shares).
+pub fn mean_interval(values: &[f64], b: Bootstrap) -> Option<[f64; 2]> {
+    if values.is_empty() {
+        return None;
+    }
+    Some(interval(values.len(), b, &|idx: &[usize]| idx.iter().map(|i| values[*i]).sum::<f64>() / idx.len() as f64))
+}
+
 /// The percentile interval of `corpus` over bootstrap resamples of `n` examples.
 pub(crate) fn interval(n: usize, b: Bootstrap, corpus: &dyn Fn(&[usize]) -> f64) -> [f64; 2] {
     let mut rng = SplitMix64(b.seed);

@@ -4,7 +4,8 @@
 //! model reached through an OpenAI-compatible URL (an external deployment pointing at this
 //! gateway) scores the same, every request is metered, a predictions file scored by the server
 //! equals `tunery eval score` here, the evaluations compare side by side and A/B test as
-//! equal, and a running evaluation can be cancelled.
+//! equal, the model judges answers through the same path, and a running evaluation can be
+//! cancelled.
 
 mod common;
 
@@ -146,6 +147,14 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!((ab["results"]["p_value"].as_f64(), ab["results"]["significant"].as_bool()), (Some(1.0), Some(false)), "{ab}");
     let shown = cli.ok(&["eval", "ab-show", ab["id"].as_str().unwrap()]);
     assert!(shown.contains("no significant difference on chrf"), "{shown}");
+    // The tiny model as a judge through the serving path: what it says is kept, and a reply
+    // without a rating in the fixed form is counted as unparsed, never as a score.
+    let judged = cli.json(&["eval", "judge", local_id, "--judge", &base, "--max-tokens", "16", "--wait"]);
+    assert_eq!(judged["state"], "succeeded", "{judged}");
+    let m = &judged["results"]["metrics"]["judge_rating"];
+    assert_eq!(m["judged"].as_u64().unwrap() + m["unparsed"].as_u64().unwrap(), 8, "{m}");
+    let x = &examples(&cli, judged["id"].as_str().unwrap())[0];
+    assert_eq!((x["answers"].as_array().map(Vec::len), x["judgements"].as_array().map(Vec::len)), (Some(1), Some(1)), "{x}");
 
     // A predictions file: scored by the server as by the binary here.
     let file = files.path().join("predictions.jsonl");
@@ -171,5 +180,5 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     let after = cli.json(&["eval", "show", slow_id]);
     assert_eq!((after["state"].as_str(), after["results"].is_null()), (Some("cancelled"), true), "{after}");
     let listed = cli.json(&["eval", "list", "--model", &base]);
-    assert_eq!(listed["data"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed["data"].as_array().unwrap().len(), 4, "{listed}");
 }

@@ -12,7 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
-use services::evaluations::{BootstrapSettings, NewAbTest, NewComparison, NewEvaluation, NewScoring};
+use services::evaluations::{BootstrapSettings, NewAbTest, NewComparison, NewEvaluation, NewJudgeEvaluation, NewScoring};
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/evaluations` that scores a predictions file. Text fields
@@ -271,4 +271,20 @@ pub async fn delete_ab_test(
 ) -> ApiResult<StatusCode> {
     app.services.delete_ab_test(&p, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// LLM-as-judge (202; queued): a judge model — a deployment, also of an external
+/// OpenAI-compatible URL, or a model id deployed on demand — rates one evaluation's answers on a
+/// rubric, or compares two evaluations' answers pairwise, asked in both orders so that its
+/// preference for a position cannot decide. The result is an evaluation of kind `judge`, read
+/// under `/api/v1/evaluations/{id}` (`judge_rating` or B's `judge_win_rate`, with intervals).
+#[utoipa::path(post, path = "/api/v1/judgements", tag = "evaluations", request_body = NewJudgeEvaluation,
+    responses((status = 202, body = EvaluationView), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
+pub async fn create_judge_evaluation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiJson(b): ApiJson<NewJudgeEvaluation>,
+) -> ApiResult<(StatusCode, Json<EvaluationView>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.services.create_judge_evaluation(&p, b, &ctx).await?.into())))
 }

@@ -109,7 +109,7 @@ const MAX_DIFF_WORDS: usize = 400;
 impl Services {
     /// The evaluations (each visible, succeeded) and their cases, checked to be on the same test
     /// set: as many examples, with the same references in the same order.
-    async fn on_one_test_set(&self, principal: &Principal, ids: &[String], field: &str) -> Result<Vec<(Evaluation, Vec<Case>)>> {
+    pub(super) async fn on_one_test_set(&self, principal: &Principal, ids: &[String], field: &str) -> Result<Vec<(Evaluation, Vec<Case>)>> {
         let mut out: Vec<(Evaluation, Vec<Case>)> = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             let e = self.evaluation_with(principal, id, Permission::ViewMetrics).await?;

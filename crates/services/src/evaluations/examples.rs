@@ -10,12 +10,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What is sealed per example.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct Case {
     /// The conversation the model answers (None for a predictions file).
     pub prompt: Option<Vec<Message>>,
     pub references: Vec<String>,
     pub prediction: Option<String>,
+    /// A judge evaluation: the answers judged (one, or A and B).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Vec<String>>,
+    /// A judge evaluation: what the judge said (once, or for A-first and B-first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgements: Option<Vec<String>>,
 }
 
 /// One example as the API shows it.
@@ -28,6 +34,12 @@ pub struct EvaluationExample {
     pub references: Vec<String>,
     /// The model's answer (null until it answered).
     pub prediction: Option<String>,
+    /// A judge evaluation: the answers judged (one, or A's and B's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Vec<String>>,
+    /// A judge evaluation: the judge's words (once, or with A shown first and with B first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judgements: Option<Vec<String>>,
     /// Score per metric (for metrics defined per example), once scored.
     #[schema(value_type = Option<Object>)]
     pub scores: Option<Value>,
@@ -53,7 +65,7 @@ fn case_of(record: &Record) -> std::result::Result<Case, &'static str> {
     if !prompt.iter().any(|m| m.role == Role::User) {
         return Err("no user message before the last assistant message");
     }
-    Ok(Case { prompt: Some(prompt), references: vec![answer], prediction: None })
+    Ok(Case { prompt: Some(prompt), references: vec![answer], ..Case::default() })
 }
 
 impl Services {
@@ -114,7 +126,15 @@ impl Services {
             })?),
             None => None,
         };
-        Ok(EvaluationExample { index: row.idx, prompt: case.prompt, references: case.references, prediction: case.prediction, scores })
+        Ok(EvaluationExample {
+            index: row.idx,
+            prompt: case.prompt,
+            references: case.references,
+            prediction: case.prediction,
+            answers: case.answers,
+            judgements: case.judgements,
+            scores,
+        })
     }
 
     /// Every example of an evaluation, in order.

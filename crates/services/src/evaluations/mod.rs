@@ -9,10 +9,12 @@
 
 mod compare;
 mod examples;
+mod judge;
 mod run;
 
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
 pub use examples::EvaluationExample;
+pub use judge::{JudgeConfig, JudgeMode, NewJudgeEvaluation};
 pub use run::Runner;
 
 use crate::audit::{append, AuditEvent};
@@ -172,6 +174,9 @@ pub struct EvaluationConfig {
     pub prompt_rendering: Option<String>,
     /// The metrics implementation (`metrics` crate of this build).
     pub metrics_version: String,
+    /// A judge evaluation: how the judge judges which evaluations' answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeConfig>,
 }
 
 impl EvaluationConfig {
@@ -314,6 +319,7 @@ impl Services {
             limit: n.limit,
             prompt_rendering: Some(PROMPT_RENDERING.to_string()),
             metrics_version: metrics_version(),
+            judge: None,
         };
         let row = self.new_evaluation_row(principal, n.project_id, name, "generate", Some(n.model), &config, cases.len());
         let row = EvaluationRow { deployment_id: Some(model.deployment_id), dataset_version_id: Some(version.id), ..row };
@@ -338,8 +344,10 @@ impl Services {
         if parsed.len() > MAX_EXAMPLES {
             return Err(ValidationError::unprocessable("file", format!("{} examples; at most {MAX_EXAMPLES}", parsed.len())).into());
         }
-        let cases: Vec<examples::Case> =
-            parsed.into_iter().map(|e| examples::Case { prompt: None, references: e.references, prediction: Some(e.prediction) }).collect();
+        let cases: Vec<examples::Case> = parsed
+            .into_iter()
+            .map(|e| examples::Case { references: e.references, prediction: Some(e.prediction), ..Default::default() })
+            .collect();
         let config = EvaluationConfig {
             metrics,
             tokenize,
@@ -352,6 +360,7 @@ impl Services {
             limit: None,
             prompt_rendering: None,
             metrics_version: metrics_version(),
+            judge: None,
         };
         let name = check_name(n.name.as_deref(), || filename.to_string())?;
         let row = self.new_evaluation_row(principal, n.project_id, name, "predictions", None, &config, cases.len());
@@ -365,6 +374,8 @@ impl Services {
         let old = self.evaluation_with(principal, id, Permission::DeployModel).await?;
         let cases = match old.row.kind.as_str() {
             "predictions" => self.evaluation_cases(&old.row).await?,
+            // The same answers judged again.
+            "judge" => self.evaluation_cases(&old.row).await?.into_iter().map(|c| examples::Case { judgements: None, ..c }).collect(),
             _ => {
                 let version_id = old
                     .row

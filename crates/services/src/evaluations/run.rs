@@ -196,13 +196,14 @@ impl Services {
             let pending = database::evaluations::unanswered(&mut *self.db().read().await?, id).await?;
             let deployment_id = model.deployment_id.clone();
             let concurrency = evaluation.config.concurrency.max(1) as usize;
+            let judge = evaluation.config.judge.as_ref();
             let mut answers = futures_util::stream::iter(pending.into_iter().map(|idx| {
                 let (row, deployment_id) = (&evaluation.row, deployment_id.clone());
                 async move {
                     if !self.still_running(&row.id, held).await? {
                         return Ok(false);
                     }
-                    self.answer_example(row, &deployment_id, generation, idx).await?;
+                    self.answer_example(row, &deployment_id, generation, judge, idx).await?;
                     Ok::<bool, Error>(true)
                 }
             }))
@@ -218,7 +219,12 @@ impl Services {
         }
         let cases = self.evaluation_cases(&evaluation.row).await?;
         let config = evaluation.config.clone();
-        let scored = tokio::task::spawn_blocking(move || score_cases(&config, &cases)).await.map_err(crate::datasets::internal)??;
+        let scored = tokio::task::spawn_blocking(move || match &config.judge {
+            Some(judge) => super::judge::score(judge, &config.bootstrap, &cases),
+            None => score_cases(&config, &cases),
+        })
+        .await
+        .map_err(crate::datasets::internal)??;
         Ok(Some(scored))
     }
 
@@ -232,25 +238,54 @@ impl Services {
         Ok(row.state == state::RUNNING && row.runner_instance.as_deref() == Some(self.evaluation_runner().instance()))
     }
 
-    /// One example: its prompt sent to the deployment, the answer sealed with it.
-    async fn answer_example(&self, row: &EvaluationRow, deployment_id: &str, generation: &GenerationSettings, idx: i64) -> Result<()> {
+    /// One example: its prompt sent to the deployment (a judge evaluation: the judge's prompts,
+    /// one or both orders), the answers sealed with it.
+    async fn answer_example(
+        &self,
+        row: &EvaluationRow,
+        deployment_id: &str,
+        generation: &GenerationSettings,
+        judge: Option<&super::judge::JudgeConfig>,
+        idx: i64,
+    ) -> Result<()> {
         let x = database::evaluations::examples(&mut *self.db().read().await?, &row.id, idx, 1).await?;
         let x =
             x.into_iter().next().filter(|x| x.idx == idx).ok_or_else(|| Error::Internal(format!("example {idx} of {} is gone", row.id)))?;
         let case = self.open_case(&x)?;
+        let prompts = match judge {
+            Some(j) => super::judge::prompts(j, &case)?,
+            None => vec![case.prompt.clone().ok_or_else(|| Error::Internal(format!("example {idx} of {} has no prompt", row.id)))?],
+        };
+        let mut outputs = Vec::with_capacity(prompts.len());
+        for messages in &prompts {
+            outputs.push(self.generate_with_retries(row, deployment_id, generation, messages, idx).await?);
+        }
+        let answered = match judge {
+            Some(_) => Case { judgements: Some(outputs), ..case },
+            None => Case { prediction: outputs.pop(), ..case },
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::evaluations::answer(tx.conn(), &row.id, idx, &self.seal_case(&answered)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Services::generate`], tried again after a failure that may pass (not after a refusal).
+    async fn generate_with_retries(
+        &self,
+        row: &EvaluationRow,
+        deployment_id: &str,
+        generation: &GenerationSettings,
+        messages: &[datasets::Message],
+        idx: i64,
+    ) -> Result<String> {
         let mut last_error = None;
         for attempt in 0..TRIES {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
             }
-            match self.generate(row, deployment_id, generation, &case).await {
-                Ok(prediction) => {
-                    let answered = Case { prediction: Some(prediction), ..case };
-                    let mut tx = self.db().begin_write().await?;
-                    database::evaluations::answer(tx.conn(), &row.id, idx, &self.seal_case(&answered)).await?;
-                    tx.commit().await?;
-                    return Ok(());
-                }
+            match self.generate(row, deployment_id, generation, messages).await {
+                Ok(text) => return Ok(text),
                 // A refusal will not change on a retry.
                 Err(e @ (Error::Validation(_) | Error::NotFound(_) | Error::PermissionDenied(_) | Error::Conflict(_))) => {
                     return Err(Error::Conflict(format!("example {idx}: {e}")))
@@ -263,7 +298,13 @@ impl Services {
 
     /// Sends one chat completion through the deployment's upstream, as the gateway would, and
     /// reads the streamed answer; the request is recorded as usage of the evaluation's creator.
-    async fn generate(&self, row: &EvaluationRow, deployment_id: &str, g: &GenerationSettings, case: &Case) -> Result<String> {
+    async fn generate(
+        &self,
+        row: &EvaluationRow,
+        deployment_id: &str,
+        g: &GenerationSettings,
+        messages: &[datasets::Message],
+    ) -> Result<String> {
         let deployment = match database::deployments::get(&mut *self.db().read().await?, &row.organization_id, deployment_id).await {
             Ok(d) => Deployment::of(d)?,
             Err(database::Error::NotFound) => return Err(Error::Conflict(format!("deployment {deployment_id} was deleted"))),
@@ -273,7 +314,7 @@ impl Services {
         let route = Route { deployment, upstream, split_id: None };
         let mut body = Map::new();
         body.insert("model".into(), route.deployment.row.name.clone().into());
-        body.insert("messages".into(), serde_json::to_value(&case.prompt).map_err(crate::datasets::internal)?);
+        body.insert("messages".into(), serde_json::to_value(messages).map_err(crate::datasets::internal)?);
         body.insert("max_tokens".into(), g.max_tokens.into());
         body.insert("temperature".into(), g.temperature.into());
         body.insert("seed".into(), g.seed.into());

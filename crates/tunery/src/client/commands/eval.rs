@@ -71,6 +71,9 @@ pub enum EvalCommand {
     /// Offline A/B test: is evaluation B better than A on a metric? (p-value, interval, effect
     /// size, sample size).
     Ab(AbArgs),
+    /// LLM-as-judge: a judge model rates one evaluation's answers (one id) or compares two
+    /// evaluations' answers in both orders (two ids: A then B).
+    Judge(JudgeArgs),
     /// List offline A/B tests.
     AbList {
         #[command(flatten)]
@@ -80,6 +83,29 @@ pub enum EvalCommand {
     AbShow { id: String },
     /// Delete an offline A/B test.
     AbDelete { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JudgeArgs {
+    /// One evaluation (rubric rating) or two on the same test set (pairwise: A, then B).
+    #[arg(num_args = 1..=2, required = true)]
+    pub ids: Vec<String>,
+    /// The judge: a deployment's name or a model id.
+    #[arg(long)]
+    pub judge: String,
+    /// What is judged.
+    #[arg(long)]
+    pub criteria: Option<String>,
+    /// The highest rating (rubric).
+    #[arg(long)]
+    pub scale: Option<u32>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Wait until it ends (exit 0 when it succeeds).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -311,6 +337,22 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
                 }
             }
             show_ab(ctx, &api.post("/api/v1/ab-tests", &body).await?);
+        }
+        EvalCommand::Judge(a) => {
+            let mode = if a.ids.len() == 2 { "pairwise" } else { "rubric" };
+            let mut body = json!({"judge": a.judge, "mode": mode, "evaluation_ids": a.ids});
+            for (key, value) in [
+                ("criteria", a.criteria.map(Value::from)),
+                ("scale", a.scale.map(Value::from)),
+                ("max_tokens", a.max_tokens.map(Value::from)),
+                ("name", a.name.map(Value::from)),
+            ] {
+                if let Some(v) = value {
+                    body[key] = v;
+                }
+            }
+            let v = api.post("/api/v1/judgements", &body).await?;
+            return finish(ctx, &mut api, v, a.wait).await;
         }
         EvalCommand::AbList { list } => {
             let list = paging::fetch(&mut api, "/api/v1/ab-tests", &[], &list).await?;
