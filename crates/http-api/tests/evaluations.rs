@@ -312,7 +312,7 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
 
         // A fair judge: B (strong) wins where only B is right, ties elsewhere, in both orders.
         let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "pairwise", vec![&ids[0], &ids[1]])).await;
-        let fair = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        let fair = finished(&app, &root, a.expect(202)["id"].as_str().unwrap()).await;
         assert_eq!((fair["state"].as_str(), fair["kind"].as_str()), (Some("succeeded"), Some("judge")), "{fair}");
         let m = &fair["results"]["metrics"]["judge_win_rate"];
         assert_eq!((m["wins_b"].as_u64(), m["ties"].as_u64(), m["wins_a"].as_u64()), (Some(25), Some(35), Some(0)), "{m}");
@@ -328,7 +328,7 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
 
         // A judge that always prefers the first answer shown decides nothing.
         let a = app.post("/api/v1/judgements", &root, judge("biased-judge", "pairwise", vec![&ids[0], &ids[1]])).await;
-        let biased = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        let biased = finished(&app, &root, a.expect(202)["id"].as_str().unwrap()).await;
         let m = &biased["results"]["metrics"]["judge_win_rate"];
         assert_eq!(
             (m["score"].as_f64(), m["consistency"].as_f64(), m["first_position_picks"].as_f64()),
@@ -338,7 +338,7 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
 
         // A rubric: the mean rating of the strong answers, and a rerun gives the same.
         let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "rubric", vec![&ids[1]])).await;
-        let rubric = finished(&app, &root, &a.expect(202)["id"].as_str().unwrap()).await;
+        let rubric = finished(&app, &root, a.expect(202)["id"].as_str().unwrap()).await;
         let m = &rubric["results"]["metrics"]["judge_rating"];
         assert!((m["score"].as_f64().unwrap() - (55.0 * 9.0 + 5.0 * 3.0) / 60.0).abs() < 1e-9, "{m}");
         assert_eq!(
@@ -347,7 +347,7 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
             "{m}"
         );
         let again = app.post(&format!("/api/v1/evaluations/{}/rerun", rubric["id"].as_str().unwrap()), &root, json!({})).await;
-        let again = finished(&app, &root, &again.expect(202)["id"].as_str().unwrap()).await;
+        let again = finished(&app, &root, again.expect(202)["id"].as_str().unwrap()).await;
         assert_eq!(again["results"], rubric["results"]);
 
         // Refusals say what is wrong.
