@@ -6,8 +6,8 @@
 //! BLEU sums the counts over the segments; sentence BLEU scores one segment with the orders it
 //! has (`effective_order`).
 
+use crate::ngrams;
 use crate::tokenize::{tokenize_13a, tokenize_zh};
-use std::collections::HashMap;
 
 const MAX_ORDER: usize = 4;
 
@@ -68,16 +68,6 @@ pub struct Bleu {
     pub ref_len: u64,
 }
 
-fn ngrams(tokens: &[&str]) -> HashMap<(usize, Vec<String>), u64> {
-    let mut out = HashMap::new();
-    for n in 1..=MAX_ORDER {
-        for w in tokens.windows(n) {
-            *out.entry((n, w.iter().map(|t| t.to_string()).collect())).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
 /// What corpus BLEU sums over segments: matches and totals per order, the hypothesis length and
 /// the closest reference length. Summed over any subset of segments (a bootstrap resample) they
 /// give that subset's corpus BLEU.
@@ -119,13 +109,12 @@ impl BleuStats {
 /// (matches per order, totals per order, hypothesis length, closest reference length).
 fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer) -> ([u64; MAX_ORDER], [u64; MAX_ORDER], u64, u64) {
     let hyp = tokenizer.apply(hypothesis);
-    let hyp_tokens: Vec<&str> = hyp.split(' ').filter(|t| !t.is_empty()).collect();
-    let hyp_len = hyp_tokens.len() as u64;
+    let tokenized: Vec<String> = references.iter().map(|r| tokenizer.apply(r)).collect();
+    let mut texts: Vec<Vec<&str>> = vec![hyp.split(' ').filter(|t| !t.is_empty()).collect()];
+    texts.extend(tokenized.iter().map(|r| r.split(' ').filter(|t| !t.is_empty()).collect::<Vec<_>>()));
+    let hyp_len = texts[0].len() as u64;
     let mut closest: Option<u64> = None;
-    let mut max_ref: HashMap<(usize, Vec<String>), u64> = HashMap::new();
-    for reference in references {
-        let r = tokenizer.apply(reference);
-        let tokens: Vec<&str> = r.split(' ').filter(|t| !t.is_empty()).collect();
+    for tokens in &texts[1..] {
         let len = tokens.len() as u64;
         closest = Some(match closest {
             None => len,
@@ -138,15 +127,17 @@ fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer
                 }
             }
         });
-        for (gram, count) in ngrams(&tokens) {
-            let slot = max_ref.entry(gram).or_insert(0);
-            *slot = (*slot).max(count);
-        }
     }
+    let slices: Vec<&[&str]> = texts.iter().map(Vec::as_slice).collect();
+    // Ids of at most 32 bits: four always pack into one key.
+    let (ids, bits) = ngrams::ids_from_one(&slices);
+    let keys: Vec<Vec<u128>> = ids.iter().map(|t| ngrams::prefix_keys(t, MAX_ORDER, bits)).collect();
     let (mut correct, mut total) = ([0u64; MAX_ORDER], [0u64; MAX_ORDER]);
-    for ((n, gram), count) in ngrams(&hyp_tokens) {
-        total[n - 1] += count;
-        correct[n - 1] += count.min(max_ref.get(&(n, gram)).copied().unwrap_or(0));
+    for n in 1..=MAX_ORDER {
+        let hyp_counts = ngrams::order_counts(&keys[0], n, MAX_ORDER, bits);
+        let max_ref = ngrams::max_counts(keys[1..].iter().map(|r| ngrams::order_counts(r, n, MAX_ORDER, bits)).collect());
+        total[n - 1] = ngrams::total(&hyp_counts);
+        correct[n - 1] = ngrams::clipped(&hyp_counts, &max_ref);
     }
     (correct, total, hyp_len, closest.unwrap_or(0))
 }

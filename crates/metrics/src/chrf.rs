@@ -5,8 +5,8 @@
 //! against several references, each segment keeps the reference with the best F score; corpus
 //! chrF sums the segments' counts.
 
+use crate::ngrams;
 use crate::tokenize::{python_split, ASCII_PUNCTUATION as PUNCTUATION};
-use std::collections::HashMap;
 
 /// Which chrF: `Chrf::default()` is chrF (sacreBLEU's defaults), `Chrf::plus_plus()` chrF++.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,17 +26,44 @@ impl Default for Chrf {
     }
 }
 
-fn char_ngrams(line: &str, max_order: usize, whitespace: bool) -> Vec<HashMap<String, u64>> {
-    let chars: Vec<char> = if whitespace { line.chars().collect() } else { python_split(line).flat_map(str::chars).collect() };
-    (1..=max_order)
-        .map(|n| {
-            let mut counts = HashMap::new();
-            for w in chars.windows(n) {
-                *counts.entry(w.iter().collect::<String>()).or_insert(0) += 1;
-            }
-            counts
-        })
-        .collect()
+/// The characters (whitespace removed unless kept) of a line.
+fn chars_of(line: &str, whitespace: bool) -> Vec<char> {
+    if whitespace {
+        line.chars().collect()
+    } else {
+        python_split(line).flat_map(str::chars).collect()
+    }
+}
+
+/// [hypothesis, reference, matched] n-grams of each order 1..=`orders`, for each reference
+/// (`ids[0]` the hypothesis' ids, from 1).
+fn stats_by_order(ids: &[Vec<u32>], bits: u32, orders: usize) -> Vec<Vec<[u64; 3]>> {
+    let references = ids.len() - 1;
+    if orders == 0 {
+        return vec![Vec::new(); references];
+    }
+    if !ngrams::packs(orders, bits) {
+        return (1..=references)
+            .map(|k| {
+                (1..=orders)
+                    .map(|n| {
+                        let (h, r, m) = ngrams::order_stats(&ids[0], &ids[k], n, bits);
+                        [h, r, m]
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let keys: Vec<Vec<u128>> = ids.iter().map(|t| ngrams::prefix_keys(t, orders, bits)).collect();
+    let mut out = vec![Vec::with_capacity(orders); references];
+    for n in 1..=orders {
+        let hyp = ngrams::order_counts(&keys[0], n, orders, bits);
+        for (k, slot) in out.iter_mut().enumerate() {
+            let reference = ngrams::order_counts(&keys[k + 1], n, orders, bits);
+            slot.push([ngrams::total(&hyp), ngrams::total(&reference), ngrams::clipped(&hyp, &reference)]);
+        }
+    }
+    out
 }
 
 /// sacreBLEU's `_remove_punctuation`: one leading or trailing punctuation mark split off a word.
@@ -59,29 +86,10 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
-fn word_ngrams(tokens: &[String], n: usize) -> HashMap<String, u64> {
-    let mut counts = HashMap::new();
-    if tokens.len() >= n {
-        for w in tokens.windows(n) {
-            *counts.entry(w.join(" ")).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 impl Chrf {
     /// chrF++: word n-grams of orders 1 and 2 as well.
     pub fn plus_plus() -> Chrf {
         Chrf { word_order: 2, ..Chrf::default() }
-    }
-
-    fn ngrams(&self, line: &str) -> Vec<HashMap<String, u64>> {
-        let mut all = char_ngrams(line, self.char_order, self.whitespace);
-        if self.word_order > 0 {
-            let w = words(line);
-            all.extend((1..=self.word_order).map(|n| word_ngrams(&w, n)));
-        }
-        all
     }
 
     fn prepare(&self, line: &str) -> String {
@@ -96,20 +104,26 @@ impl Chrf {
     /// against the segment's best reference (summed over a bootstrap resample, they give its
     /// corpus chrF through [`Chrf::score_of`]).
     pub fn segment_stats(&self, hypothesis: &str, references: &[&str]) -> Vec<u64> {
-        let hyp = self.ngrams(&self.prepare(hypothesis));
+        let hypothesis = self.prepare(hypothesis);
+        let references: Vec<String> = references.iter().map(|r| self.prepare(r)).collect();
+        let texts = || std::iter::once(&hypothesis).chain(&references);
+        // Characters are their own ids (code point + 1 takes 21 bits: six pack into one key).
+        let (char_ids, char_bits) = if self.char_order <= 6 {
+            (texts().map(|t| chars_of(t, self.whitespace).into_iter().map(|c| c as u32 + 1).collect()).collect(), 21)
+        } else {
+            let chars: Vec<Vec<char>> = texts().map(|t| chars_of(t, self.whitespace)).collect();
+            ngrams::ids_from_one(&chars.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        };
+        let words: Vec<Vec<String>> = texts().map(|t| self.word_units(t)).collect();
+        let word_refs: Vec<Vec<&str>> = words.iter().map(|w| w.iter().map(String::as_str).collect()).collect();
+        let (word_ids, word_bits) = ngrams::ids_from_one(&word_refs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let by_char = stats_by_order(&char_ids, char_bits, self.char_order);
+        let by_word = stats_by_order(&word_ids, word_bits, self.word_order);
         let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());
-        for reference in references {
-            let reference = self.ngrams(&self.prepare(reference));
-            let mut stats = Vec::with_capacity(3 * hyp.len());
-            for (h, r) in hyp.iter().zip(&reference) {
-                let (mut matched, mut hyp_count) = (0u64, 0u64);
-                for (gram, count) in h {
-                    hyp_count += count;
-                    if let Some(rc) = r.get(gram) {
-                        matched += (*count).min(*rc);
-                    }
-                }
-                stats.extend([if r.is_empty() { 0 } else { hyp_count }, r.values().sum(), matched]);
+        for k in 0..references.len() {
+            let mut stats = Vec::with_capacity(3 * (self.char_order + self.word_order));
+            for [hyp, reference, matched] in by_char[k].iter().chain(&by_word[k]) {
+                stats.extend([if *reference == 0 { 0 } else { *hyp }, *reference, *matched]);
             }
             let f = self.score_of(&stats);
             if f > best.0 {
@@ -117,6 +131,15 @@ impl Chrf {
             }
         }
         best.1
+    }
+
+    /// The words of chrF++'s word n-grams (none for chrF).
+    fn word_units(&self, line: &str) -> Vec<String> {
+        if self.word_order > 0 {
+            words(line)
+        } else {
+            Vec::new()
+        }
     }
 
     /// chrF (0–100) of summed statistics.

@@ -38,15 +38,23 @@ pub fn classification(references: &[&str], predictions: &[&str]) -> Result<Class
     if references.is_empty() {
         return Err("no examples".into());
     }
-    let labels: BTreeSet<&str> = references.iter().chain(predictions).copied().collect();
-    let pairs: Vec<(&str, &str)> = references.iter().copied().zip(predictions.iter().copied()).collect();
-    let correct = pairs.iter().filter(|(r, p)| r == p).count() as f64;
-    let n = pairs.len() as f64;
+    // Per label: [true positives, predicted, actual], counted in one pass.
+    let mut counts: crate::fxhash::FxHashMap<&str, [u64; 3]> = Default::default();
+    let mut correct = 0u64;
+    for (r, p) in references.iter().zip(predictions) {
+        counts.entry(r).or_default()[2] += 1;
+        counts.entry(p).or_default()[1] += 1;
+        if r == p {
+            counts.entry(r).or_default()[0] += 1;
+            correct += 1;
+        }
+    }
+    // Labels in sorted order, as scikit-learn sums them.
+    let labels: BTreeSet<&str> = counts.keys().copied().collect();
+    let (correct, n) = (correct as f64, references.len() as f64);
     let (mut sum_p, mut sum_r, mut sum_f) = (0.0, 0.0, 0.0);
     for label in &labels {
-        let tp = pairs.iter().filter(|(r, p)| r == label && p == label).count() as f64;
-        let predicted = pairs.iter().filter(|(_, p)| p == label).count() as f64;
-        let actual = pairs.iter().filter(|(r, _)| r == label).count() as f64;
+        let [tp, predicted, actual] = counts[label].map(|c| c as f64);
         let (p, r) = (ratio(tp, predicted), ratio(tp, actual));
         sum_p += p;
         sum_r += r;

@@ -4,28 +4,124 @@
 //! tokenizer makes them (`13a`, or `zh` for Chinese).
 
 use crate::bleu::{sentence_bleu_with, BleuTokenizer};
-use std::collections::HashSet;
+use crate::fxhash::{FxHashMap, FxHashSet};
+use crate::parallel;
 
 /// Distinct n-grams / all n-grams of `texts` (0 when they have no n-gram).
 pub fn distinct_n(texts: &[&str], n: usize, tokenizer: BleuTokenizer) -> f64 {
-    let (mut seen, mut total) = (HashSet::new(), 0usize);
-    for text in texts {
-        let tokenized = tokenizer.tokenize(text);
-        let tokens: Vec<&str> = tokenized.split(' ').filter(|t| !t.is_empty()).collect();
-        if n == 0 || tokens.len() < n {
-            continue;
-        }
-        for w in tokens.windows(n) {
-            seen.insert(w.join(" "));
-            total += 1;
-        }
+    if n == 0 {
+        return 0.0;
     }
+    let tokenized: Vec<std::borrow::Cow<'_, str>> =
+        texts
+            .iter()
+            .map(|t| {
+                if tokenizer == BleuTokenizer::None {
+                    std::borrow::Cow::Borrowed(*t)
+                } else {
+                    std::borrow::Cow::Owned(tokenizer.tokenize(t))
+                }
+            })
+            .collect();
+    // Each thread interns the tokens of its texts; the vocabularies are then merged, so every
+    // token has one id (from 0) across all texts.
+    let local = parallel::chunks(&tokenized, |part| {
+        let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::with_capacity_and_hasher(4096, Default::default());
+        let ids: Vec<Vec<u32>> = part
+            .iter()
+            .map(|text| {
+                space_separated(text)
+                    .map(|t| {
+                        let next = vocabulary.len() as u32;
+                        *vocabulary.entry(t).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        (vocabulary, ids)
+    });
+    let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::default();
+    let remaps: Vec<Vec<u32>> = local
+        .iter()
+        .map(|(words, _)| {
+            let mut remap = vec![0u32; words.len()];
+            for (word, id) in words {
+                let next = vocabulary.len() as u32;
+                remap[*id as usize] = *vocabulary.entry(word).or_insert(next);
+            }
+            remap
+        })
+        .collect();
+    // Each thread's texts with their ids made global.
+    let parts: Vec<(&[Vec<u32>], &[u32])> = local.iter().zip(&remaps).map(|((_, ids), remap)| (ids.as_slice(), remap.as_slice())).collect();
+    let grams = |(ids, _): &(&[Vec<u32>], &[u32])| ids.iter().map(|t| t.len().saturating_sub(n - 1)).sum::<usize>();
+    let total: usize = parts.iter().map(grams).sum();
     if total == 0 {
-        0.0
-    } else {
-        seen.len() as f64 / total as f64
+        return 0.0;
     }
+    // Distinct n-grams: a bit per possible n-gram when there are few enough (each thread marks
+    // its texts' n-grams, the bitmaps are joined), else a hash set.
+    let v = vocabulary.len() as u128;
+    let key = |w: &[u32], remap: &[u32]| w.iter().fold(0u128, |k, id| k * v + u128::from(remap[*id as usize]));
+    let space = (0..n).try_fold(1u128, |acc, _| acc.checked_mul(v)).filter(|s| *s <= BITMAP_BITS);
+    let distinct = match space {
+        Some(space) => {
+            let words = space.div_ceil(64) as usize;
+            let maps = parallel::each(&parts, |(ids, remap)| {
+                let mut bits = vec![0u64; words];
+                for text in *ids {
+                    for w in text.windows(n) {
+                        let k = key(w, remap) as usize;
+                        bits[k / 64] |= 1 << (k % 64);
+                    }
+                }
+                bits
+            });
+            (0..words).map(|i| maps.iter().fold(0u64, |acc, m| acc | m[i]).count_ones() as usize).sum()
+        }
+        None => {
+            let mut seen: FxHashSet<Vec<u32>> = FxHashSet::with_capacity_and_hasher(total, Default::default());
+            for (ids, remap) in &parts {
+                for text in *ids {
+                    seen.extend(text.windows(n).map(|w| w.iter().map(|id| remap[*id as usize]).collect::<Vec<u32>>()));
+                }
+            }
+            seen.len()
+        }
+    };
+    distinct as f64 / total as f64
 }
+
+/// The non-empty pieces of `text` between single spaces (as `split(' ')` without empties; a
+/// byte loop: the searcher's per-call cost dominated on short tokens).
+fn space_separated(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if bytes[i] == b' ' {
+                let token = &text[start..i];
+                i += 1;
+                start = i;
+                if !token.is_empty() {
+                    return Some(token);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if start < bytes.len() {
+            let token = &text[start..];
+            start = bytes.len();
+            return Some(token);
+        }
+        None
+    })
+}
+
+/// The largest bitmap of possible n-grams [`distinct_n`] uses (2^25 bits: 4 MiB per thread).
+const BITMAP_BITS: u128 = 1 << 25;
 
 /// Mean sentence BLEU (0–100) of each text against all the others; an error for fewer than two.
 pub fn self_bleu(texts: &[&str], tokenizer: BleuTokenizer) -> Result<f64, String> {

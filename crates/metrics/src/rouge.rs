@@ -4,7 +4,7 @@
 //! n-gram counts, ROUGE-L on the longest common subsequence, ROUGE-Lsum on the union LCS of
 //! each target line against every prediction line (lines split on `\n`).
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 
 /// Precision, recall and F1 (0–1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,42 +28,83 @@ const ZERO: RougeScore = RougeScore::ZERO;
 
 /// `rouge-score`'s default tokenizer.
 pub fn rouge_tokenize(text: &str) -> Vec<String> {
-    let lower = text.to_lowercase();
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    for c in lower.chars() {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            current.push(c);
-        } else if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
+    let lower = lowercase(text);
+    split_tokens(&lower).map(str::to_string).collect()
 }
 
-fn ngrams(tokens: &[String], n: usize) -> HashMap<&[String], u64> {
-    let mut out = HashMap::new();
-    if n > 0 && tokens.len() >= n {
-        for w in tokens.windows(n) {
-            *out.entry(w).or_insert(0) += 1;
+/// Python's `str.lower()` (ASCII text the fast way).
+fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(text)
         }
+    } else {
+        std::borrow::Cow::Owned(text.to_lowercase())
     }
-    out
 }
 
-/// ROUGE-N (`rouge1`, `rouge2`, …) of a prediction against its target.
-pub fn rouge_n(target: &str, prediction: &str, n: usize) -> RougeScore {
-    let (t, p) = (rouge_tokenize(target), rouge_tokenize(prediction));
-    let (tn, pn) = (ngrams(&t, n), ngrams(&p, n));
+/// The runs of `a-z0-9` of lower-cased text.
+fn split_tokens(lower: &str) -> impl Iterator<Item = &str> {
+    lower.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit())).filter(|t| !t.is_empty())
+}
+
+/// A text's tokens per line (lines split on `\n`, empty lines dropped), as ids shared with the
+/// other text of the pair (`ids`).
+fn lines_of<'a>(lower: &'a str, ids: &mut FxHashMap<&'a str, u32>) -> Vec<Vec<u32>> {
+    lower
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            split_tokens(line)
+                .map(|t| {
+                    let next = ids.len() as u32;
+                    *ids.entry(t).or_insert(next)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn ngram_score(t: &[u32], p: &[u32], n: usize) -> RougeScore {
+    fn count(tokens: &[u32], n: usize) -> FxHashMap<&[u32], u64> {
+        let mut out = FxHashMap::default();
+        if n > 0 && tokens.len() >= n {
+            for w in tokens.windows(n) {
+                *out.entry(w).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+    let (tn, pn) = (count(t, n), count(p, n));
     let overlap: u64 = tn.iter().map(|(g, c)| (*c).min(pn.get(g).copied().unwrap_or(0))).sum();
     let (t_count, p_count): (u64, u64) = (tn.values().sum(), pn.values().sum());
     score(overlap as f64 / p_count.max(1) as f64, overlap as f64 / t_count.max(1) as f64)
 }
 
-fn lcs_table(a: &[String], b: &[String]) -> Vec<Vec<u32>> {
+/// The length of the longest common subsequence (two rows of the table).
+fn lcs_length(a: &[u32], b: &[u32]) -> u32 {
+    let mut previous = vec![0u32; b.len() + 1];
+    let mut current = vec![0u32; b.len() + 1];
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
+            current[j + 1] = if x == y { previous[j] + 1 } else { previous[j + 1].max(current[j]) };
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+fn l_score(t: &[u32], p: &[u32]) -> RougeScore {
+    if t.is_empty() || p.is_empty() {
+        return ZERO;
+    }
+    let lcs = f64::from(lcs_length(t, p));
+    score(lcs / p.len() as f64, lcs / t.len() as f64)
+}
+
+fn lcs_table(a: &[u32], b: &[u32]) -> Vec<Vec<u32>> {
     let mut t = vec![vec![0u32; b.len() + 1]; a.len() + 1];
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -73,18 +114,8 @@ fn lcs_table(a: &[String], b: &[String]) -> Vec<Vec<u32>> {
     t
 }
 
-/// ROUGE-L of a prediction against its target.
-pub fn rouge_l(target: &str, prediction: &str) -> RougeScore {
-    let (t, p) = (rouge_tokenize(target), rouge_tokenize(prediction));
-    if t.is_empty() || p.is_empty() {
-        return ZERO;
-    }
-    let lcs = lcs_table(&t, &p)[t.len()][p.len()] as f64;
-    score(lcs / p.len() as f64, lcs / t.len() as f64)
-}
-
 /// Indices into `reference` of one LCS with `candidate` (`rouge-score`'s backtracking).
-fn lcs_indices(reference: &[String], candidate: &[String]) -> Vec<usize> {
+fn lcs_indices(reference: &[u32], candidate: &[u32]) -> Vec<usize> {
     let t = lcs_table(reference, candidate);
     let (mut i, mut j) = (reference.len(), candidate.len());
     let mut out = Vec::new();
@@ -103,10 +134,8 @@ fn lcs_indices(reference: &[String], candidate: &[String]) -> Vec<usize> {
     out
 }
 
-/// ROUGE-Lsum: summary-level LCS over the lines of target and prediction.
-pub fn rouge_lsum(target: &str, prediction: &str) -> RougeScore {
-    let lines = |text: &str| -> Vec<Vec<String>> { text.split('\n').filter(|l| !l.is_empty()).map(rouge_tokenize).collect() };
-    let (refs, cands) = (lines(target), lines(prediction));
+/// Summary-level LCS over the lines of target and prediction.
+fn lsum_score(refs: &[Vec<u32>], cands: &[Vec<u32>]) -> RougeScore {
     if refs.is_empty() || cands.is_empty() {
         return ZERO;
     }
@@ -115,28 +144,57 @@ pub fn rouge_lsum(target: &str, prediction: &str) -> RougeScore {
     if m == 0 || n == 0 {
         return ZERO;
     }
-    let mut counts_r: HashMap<&str, i64> = HashMap::new();
-    let mut counts_c: HashMap<&str, i64> = HashMap::new();
+    let mut counts_r: FxHashMap<u32, i64> = FxHashMap::default();
+    let mut counts_c: FxHashMap<u32, i64> = FxHashMap::default();
     for t in refs.iter().flatten() {
-        *counts_r.entry(t).or_insert(0) += 1;
+        *counts_r.entry(*t).or_insert(0) += 1;
     }
     for t in cands.iter().flatten() {
-        *counts_c.entry(t).or_insert(0) += 1;
+        *counts_c.entry(*t).or_insert(0) += 1;
     }
     let mut hits = 0u64;
-    for r in &refs {
+    for r in refs {
         let mut union: Vec<usize> = cands.iter().flat_map(|c| lcs_indices(r, c)).collect();
         union.sort_unstable();
         union.dedup();
         for i in union {
-            let token = r[i].as_str();
-            let (cc, cr) = (counts_c.get(token).copied().unwrap_or(0), counts_r.get(token).copied().unwrap_or(0));
+            let token = r[i];
+            let (cc, cr) = (counts_c.get(&token).copied().unwrap_or(0), counts_r.get(&token).copied().unwrap_or(0));
             if cc > 0 && cr > 0 {
                 hits += 1;
-                *counts_c.get_mut(token).expect("counted") -= 1;
-                *counts_r.get_mut(token).expect("counted") -= 1;
+                *counts_c.get_mut(&token).expect("counted") -= 1;
+                *counts_r.get_mut(&token).expect("counted") -= 1;
             }
         }
     }
     score(hits as f64 / n as f64, hits as f64 / m as f64)
+}
+
+/// ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum of a prediction against its target, tokenizing
+/// each text once.
+pub fn rouge_all(target: &str, prediction: &str) -> [RougeScore; 4] {
+    let (lt, lp) = (lowercase(target), lowercase(prediction));
+    let mut ids = FxHashMap::default();
+    let t_lines = lines_of(&lt, &mut ids);
+    let p_lines = lines_of(&lp, &mut ids);
+    let (t, p): (Vec<u32>, Vec<u32>) = (t_lines.concat(), p_lines.concat());
+    [ngram_score(&t, &p, 1), ngram_score(&t, &p, 2), l_score(&t, &p), lsum_score(&t_lines, &p_lines)]
+}
+
+/// ROUGE-N (`rouge1`, `rouge2`, …) of a prediction against its target.
+pub fn rouge_n(target: &str, prediction: &str, n: usize) -> RougeScore {
+    let (lt, lp) = (lowercase(target), lowercase(prediction));
+    let mut ids = FxHashMap::default();
+    let (t, p) = (lines_of(&lt, &mut ids).concat(), lines_of(&lp, &mut ids).concat());
+    ngram_score(&t, &p, n)
+}
+
+/// ROUGE-L of a prediction against its target.
+pub fn rouge_l(target: &str, prediction: &str) -> RougeScore {
+    rouge_all(target, prediction)[2]
+}
+
+/// ROUGE-Lsum: summary-level LCS over the lines of target and prediction.
+pub fn rouge_lsum(target: &str, prediction: &str) -> RougeScore {
+    rouge_all(target, prediction)[3]
 }

@@ -7,14 +7,35 @@ fn normalize(text: &str) -> String {
     use crate::tokenize::ASCII_PUNCTUATION as PUNCTUATION;
     let lower = text.to_lowercase();
     let without_punct: String = lower.chars().filter(|c| !PUNCTUATION.contains(*c)).collect();
-    // `re.sub(r'\b(a|an|the)\b', ' ', text)` then `' '.join(text.split())`.
-    let spaced = articles().replace_all(&without_punct, " ");
-    crate::tokenize::python_split(&spaced).collect::<Vec<_>>().join(" ")
+    // `re.sub(r'\b(a|an|the)\b', ' ', text)`: a match starts and ends at word boundaries, so it
+    // is a whole run of word characters equal to an article; then `' '.join(text.split())`.
+    let mut spaced = String::with_capacity(without_punct.len());
+    let mut rest = without_punct.as_str();
+    while !rest.is_empty() {
+        let word = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        if word > 0 {
+            let run = &rest[..word];
+            spaced.push_str(if matches!(run, "a" | "an" | "the") { " " } else { run });
+            rest = &rest[word..];
+        } else {
+            let other = rest.find(is_word).unwrap_or(rest.len());
+            spaced.push_str(&rest[..other]);
+            rest = &rest[other..];
+        }
+    }
+    let mut out = String::with_capacity(spaced.len());
+    for token in crate::tokenize::python_split(&spaced) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(token);
+    }
+    out
 }
 
-fn articles() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"\b(a|an|the)\b").expect("a valid pattern"))
+/// Python's `\w` in a `str` pattern: alphanumeric characters and the underscore.
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// 1.0 when the normalised prediction equals a normalised reference, else 0.0.
@@ -31,7 +52,7 @@ fn f1_one(prediction: &str, reference: &str) -> f64 {
     let (p, r) = (normalize(prediction), normalize(reference));
     let (pt, rt): (Vec<&str>, Vec<&str>) =
         (p.split(' ').filter(|t| !t.is_empty()).collect(), r.split(' ').filter(|t| !t.is_empty()).collect());
-    let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut counts: crate::fxhash::FxHashMap<&str, i64> = Default::default();
     for t in &rt {
         *counts.entry(t).or_insert(0) += 1;
     }

@@ -124,9 +124,6 @@ pub struct Summable {
 /// The score of summed rows.
 type Aggregate = Box<dyn Fn(&[f64]) -> f64 + Send + Sync>;
 
-/// Scores a summable metric by name, with the per-example scores and details given.
-type Summed<'a> = dyn Fn(&str, Option<Vec<f64>>, Value) -> Result<MetricScore, String> + 'a;
-
 impl Summable {
     /// The score of the rows at these indexes (a resample may repeat one).
     pub fn score_of(&self, rows: impl Iterator<Item = usize>) -> f64 {
@@ -153,47 +150,80 @@ impl Summable {
 /// The metrics [`summable`] takes: those that are sums over examples.
 pub const SUMMABLE: &[&str] = &["bleu", "chrf", "chrf++", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "f1", "accuracy"];
 
+/// A metric that is the mean of per-example values (0–1; the score is the mean × 100, the
+/// mean taken first as the references do).
+fn mean_summable(name: &str, values: impl Iterator<Item = f64>) -> Summable {
+    Summable {
+        name: name.to_string(),
+        rows: values.map(|v| vec![v, 1.0]).collect(),
+        aggregate: Box::new(|s| if s[1] > 0.0 { 100.0 * (s[0] / s[1]) } else { 0.0 }),
+    }
+}
+
+/// BLEU's statistics as a row: matches and totals per order, then the two lengths.
+fn bleu_summable(examples: &[Example], tokenize: BleuTokenizer) -> Summable {
+    let rows = crate::parallel::map(examples, |e| {
+        let s = BleuStats::of(&e.prediction, &refs(e), tokenize);
+        let mut row: Vec<f64> = s.correct.iter().chain(&s.total).map(|v| *v as f64).collect();
+        row.extend([s.sys_len as f64, s.ref_len as f64]);
+        row
+    });
+    Summable { name: "bleu".into(), rows, aggregate: Box::new(|s| bleu_stats(s).corpus().score) }
+}
+
+fn bleu_stats(s: &[f64]) -> BleuStats {
+    let n = |start: usize| -> [u64; 4] { std::array::from_fn(|k| s[start + k] as u64) };
+    BleuStats { correct: n(0), total: n(4), sys_len: s[8] as u64, ref_len: s[9] as u64 }
+}
+
+fn chrf_summable(examples: &[Example], name: &str) -> (Chrf, Summable) {
+    let chrf = if name == "chrf" { Chrf::default() } else { Chrf::plus_plus() };
+    let rows = crate::parallel::map(examples, |e| chrf.segment_stats(&e.prediction, &refs(e)).into_iter().map(|v| v as f64).collect());
+    let aggregate = move |s: &[f64]| chrf.score_of(&s.iter().map(|v| *v as u64).collect::<Vec<_>>());
+    (chrf, Summable { name: name.into(), rows, aggregate: Box::new(aggregate) })
+}
+
+const ROUGE_NAMES: [&str; 4] = ["rouge1", "rouge2", "rougeL", "rougeLsum"];
+
+/// Each example's ROUGE-1/2/L/Lsum, each against its best reference (by that metric's F1), as
+/// `rouge-score`'s scorer is used with several references.
+fn rouge_table(examples: &[Example]) -> Vec<[RougeScore; 4]> {
+    crate::parallel::map(examples, |e| {
+        let mut best = [RougeScore::ZERO; 4];
+        for (k, reference) in e.references.iter().enumerate() {
+            let all = crate::rouge::rouge_all(reference, &e.prediction);
+            for m in 0..4 {
+                if k == 0 || all[m].fmeasure > best[m].fmeasure {
+                    best[m] = all[m];
+                }
+            }
+        }
+        best
+    })
+}
+
 /// One metric as a [`Summable`] (not `rouge`, which is four: name one of them).
 pub fn summable(examples: &[Example], name: &str, tokenize: BleuTokenizer) -> Result<Summable, String> {
     check_metric(name)?;
     if examples.is_empty() {
         return Err("no examples to score".into());
     }
-    let mean_of = |values: Vec<f64>| Summable {
-        name: name.to_string(),
-        rows: values.into_iter().map(|v| vec![v, 1.0]).collect(),
-        aggregate: Box::new(|s| if s[1] > 0.0 { 100.0 * (s[0] / s[1]) } else { 0.0 }),
-    };
     Ok(match name {
         "bleu" => {
             same_reference_count(examples, name)?;
-            let rows = examples
-                .iter()
-                .map(|e| {
-                    let s = BleuStats::of(&e.prediction, &refs(e), tokenize);
-                    let mut row: Vec<f64> = s.correct.iter().chain(&s.total).map(|v| *v as f64).collect();
-                    row.extend([s.sys_len as f64, s.ref_len as f64]);
-                    row
-                })
-                .collect();
-            let aggregate = |s: &[f64]| {
-                let n = |range: std::ops::Range<usize>| -> [u64; 4] { std::array::from_fn(|k| s[range.start + k] as u64) };
-                BleuStats { correct: n(0..4), total: n(4..8), sys_len: s[8] as u64, ref_len: s[9] as u64 }.corpus().score
-            };
-            Summable { name: name.into(), rows, aggregate: Box::new(aggregate) }
+            bleu_summable(examples, tokenize)
         }
         "chrf" | "chrf++" => {
             same_reference_count(examples, name)?;
-            let chrf = if name == "chrf" { Chrf::default() } else { Chrf::plus_plus() };
-            let rows =
-                examples.iter().map(|e| chrf.segment_stats(&e.prediction, &refs(e)).into_iter().map(|v| v as f64).collect()).collect();
-            let aggregate = move |s: &[f64]| chrf.score_of(&s.iter().map(|v| *v as u64).collect::<Vec<_>>());
-            Summable { name: name.into(), rows, aggregate: Box::new(aggregate) }
+            chrf_summable(examples, name).1
         }
-        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => mean_of(rouge_scores(examples, name).iter().map(|s| s.fmeasure).collect()),
-        "exact_match" => mean_of(examples.iter().map(|e| crate::exact_match(&e.prediction, &refs(e))).collect()),
-        "f1" => mean_of(examples.iter().map(|e| crate::token_f1(&e.prediction, &refs(e))).collect()),
-        "accuracy" => mean_of(examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 }).collect()),
+        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => {
+            let k = ROUGE_NAMES.iter().position(|r| *r == name).expect("a ROUGE name");
+            mean_summable(name, rouge_table(examples).iter().map(|s| s[k].fmeasure))
+        }
+        "exact_match" => mean_summable(name, crate::parallel::map(examples, |e| crate::exact_match(&e.prediction, &refs(e))).into_iter()),
+        "f1" => mean_summable(name, crate::parallel::map(examples, |e| crate::token_f1(&e.prediction, &refs(e))).into_iter()),
+        "accuracy" => mean_summable(name, examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 })),
         other => return Err(format!("{other} is not a sum over examples (use one of {})", SUMMABLE.join(", "))),
     })
 }
@@ -216,40 +246,62 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
             _ => Map::new(),
         },
     };
-    let summed = |name: &str, per_example: Option<Vec<f64>>, details: Value| -> Result<MetricScore, String> {
-        let s = summable(examples, name, tokenize)?;
+    // A summable metric: its score, interval, per-example scores (by default the per-example
+    // value of a mean metric, 0–100).
+    let summed = |s: &Summable, per_example: Option<Vec<f64>>, details: Value| -> MetricScore {
         let interval = bootstrap.map(|b| interval(n, b, &|idx: &[usize]| s.score_of(idx.iter().copied())));
-        // Mean metrics: the per-example value itself, 0–100.
         let per = per_example.unwrap_or_else(|| s.rows.iter().map(|r| 100.0 * r[0]).collect());
-        Ok(result(name, s.score(), interval, Some(per), details))
+        result(&s.name, s.score(), interval, Some(per), details)
     };
     Ok(match name {
         "bleu" => {
             same_reference_count(examples, name)?;
-            let stats: Vec<BleuStats> = examples.iter().map(|e| BleuStats::of(&e.prediction, &refs(e), tokenize)).collect();
-            let mut all = BleuStats::default();
-            stats.iter().for_each(|s| all.add(s));
-            let all = all.corpus();
-            let per = stats.iter().map(|s| s.sentence().score).collect();
+            let s = bleu_summable(examples, tokenize);
+            let all = bleu_stats(&s.rows.iter().fold(vec![0.0; 10], |mut acc, r| {
+                acc.iter_mut().zip(r).for_each(|(a, v)| *a += v);
+                acc
+            }))
+            .corpus();
+            let per = s.rows.iter().map(|r| bleu_stats(r).sentence().score).collect();
             let details = json!({"tokenize": tokenize.name(), "brevity_penalty": all.brevity_penalty, "precisions": all.precisions,
                 "sys_len": all.sys_len, "ref_len": all.ref_len, "implementation": "sacreBLEU 2.5.1 corpus BLEU (exp smoothing)",
                 "per_example": "sentence BLEU (effective order)"});
-            vec![summed(name, Some(per), details)?]
+            vec![summed(&s, Some(per), details)]
         }
         "chrf" | "chrf++" => {
             same_reference_count(examples, name)?;
-            let chrf = if name == "chrf" { Chrf::default() } else { Chrf::plus_plus() };
-            let per = examples.iter().map(|e| chrf.sentence_score(&e.prediction, &refs(e))).collect();
+            let (chrf, s) = chrf_summable(examples, name);
+            let per = s
+                .rows
+                .iter()
+                .map(|r| if r.is_empty() { 0.0 } else { chrf.score_of(&r.iter().map(|v| *v as u64).collect::<Vec<_>>()) })
+                .collect();
             let details = json!({"char_order": chrf.char_order, "word_order": chrf.word_order, "beta": chrf.beta,
                 "implementation": "sacreBLEU 2.5.1 CHRF"});
-            vec![summed(name, Some(per), details)?]
+            vec![summed(&s, Some(per), details)]
         }
-        "rouge" => ["rouge1", "rouge2", "rougeL", "rougeLsum"].iter().map(|r| rouge(examples, r, &summed)).collect::<Result<_, _>>()?,
-        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => vec![rouge(examples, name, &summed)?],
-        "exact_match" => vec![summed(name, None, json!({"implementation": "SQuAD v1.1 (normalised answers), best reference each"}))?],
-        "f1" => vec![summed(name, None, json!({"implementation": "SQuAD v1.1 token F1, best reference each"}))?],
-        "accuracy" => {
-            vec![summed(name, None, json!({"implementation": "scikit-learn accuracy (labels compared as written; the first reference)"}))?]
+        "rouge" | "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => {
+            let table = rouge_table(examples);
+            ROUGE_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| name == "rouge" || **r == name)
+                .map(|(k, r)| {
+                    let precision = 100.0 * table.iter().map(|s| s[k].precision).sum::<f64>() / n as f64;
+                    let recall = 100.0 * table.iter().map(|s| s[k].recall).sum::<f64>() / n as f64;
+                    let details = json!({"precision": precision, "recall": recall,
+                        "implementation": "rouge-score 0.1.2 (no stemmer; a-z0-9 tokens), F1 averaged over examples, best reference each"});
+                    summed(&mean_summable(r, table.iter().map(|s| s[k].fmeasure)), None, details)
+                })
+                .collect()
+        }
+        "exact_match" | "f1" | "accuracy" => {
+            let implementation = match name {
+                "exact_match" => "SQuAD v1.1 (normalised answers), best reference each",
+                "f1" => "SQuAD v1.1 token F1, best reference each",
+                _ => "scikit-learn accuracy (labels compared as written; the first reference)",
+            };
+            vec![summed(&summable(examples, name, tokenize)?, None, json!({"implementation": implementation}))]
         }
         "macro_f1" => {
             let firsts: Vec<&str> = examples.iter().map(|e| e.references[0].as_str()).collect();
@@ -288,41 +340,6 @@ fn same_reference_count(examples: &[Example], metric: &str) -> Result<(), String
         }
         None => Ok(()),
     }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
-}
-
-/// Each example's ROUGE against its best reference (by F1), as `rouge-score`'s scorer is used
-/// for several references.
-fn rouge_scores(examples: &[Example], name: &str) -> Vec<RougeScore> {
-    let f: fn(&str, &str) -> RougeScore = match name {
-        "rouge1" => |t, p| crate::rouge_n(t, p, 1),
-        "rouge2" => |t, p| crate::rouge_n(t, p, 2),
-        "rougeL" => crate::rouge_l,
-        _ => crate::rouge_lsum,
-    };
-    examples
-        .iter()
-        .map(|e| {
-            e.references.iter().map(|r| f(r, &e.prediction)).fold(None, |best: Option<RougeScore>, s| match best {
-                Some(b) if b.fmeasure >= s.fmeasure => Some(b),
-                _ => Some(s),
-            })
-        })
-        .map(|s| s.unwrap_or(RougeScore::ZERO))
-        .collect()
-}
-
-/// ROUGE F1 averaged over examples (the mean taken first, then scaled to 0–100).
-fn rouge(examples: &[Example], name: &str, summed: &Summed) -> Result<MetricScore, String> {
-    let scores = rouge_scores(examples, name);
-    let precision: Vec<f64> = scores.iter().map(|s| s.precision).collect();
-    let recall: Vec<f64> = scores.iter().map(|s| s.recall).collect();
-    let details = json!({"precision": 100.0 * mean(&precision), "recall": 100.0 * mean(&recall),
-        "implementation": "rouge-score 0.1.2 (no stemmer; a-z0-9 tokens), F1 averaged over examples, best reference each"});
-    summed(name, None, details)
 }
 
 /// SplitMix64: a small, fast, seedable generator (the interval must not depend on a library's

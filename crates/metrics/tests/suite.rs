@@ -99,3 +99,39 @@ fn edge_cases_score_without_failing_and_bad_input_names_the_line() {
     assert!(err.contains("not both"), "{err}");
     assert_eq!(suite::parse_jsonl("\n", "empty.jsonl").unwrap_err(), "empty.jsonl: no examples");
 }
+
+#[test]
+fn scoring_on_every_core_gives_the_figures_of_one_and_distinct_n_the_naive_count() {
+    let xs = corpus(2000);
+    let score_all = || -> Vec<(String, f64, Option<Vec<f64>>)> {
+        suite::METRIC_NAMES
+            .iter()
+            .filter(|m| **m != "self_bleu")
+            .flat_map(|m| {
+                suite::score(&xs, m, BleuTokenizer::ThirteenA, Some(Bootstrap { resamples: 50, ..Bootstrap::default() })).unwrap()
+            })
+            .map(|m| (m.name, m.score, m.interval.map(|i| i.to_vec())))
+            .collect()
+    };
+    metrics::parallel::set_threads(1);
+    let one = score_all();
+    metrics::parallel::set_threads(0);
+    assert_eq!(one, score_all());
+    // distinct-n against the plain definition: the bitmap (n ≤ 2 here) and the hash-set (n = 3,
+    // 5) paths.
+    let texts: Vec<String> =
+        (0..3000).map(|i| format!("w{} u{} w{} w{} w{} w{}", i % 7, i % 1000, i % 11, i % 13, (i * 7) % 17, i % 5)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for n in [1, 2, 3, 5] {
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0;
+        for t in &refs {
+            let tokens: Vec<&str> = t.split(' ').collect();
+            for w in tokens.windows(n) {
+                seen.insert(w.to_vec());
+                total += 1;
+            }
+        }
+        assert_eq!(metrics::distinct_n(&refs, n, BleuTokenizer::None), seen.len() as f64 / total as f64, "n = {n}");
+    }
+}

@@ -1,0 +1,81 @@
+"""The Python reference side of bench/metrics: reads the generated pairs and prints, as one JSON
+object, each metric's score and the seconds it took, computed as its reference package does
+(sacreBLEU 2.5.1, Google rouge-score 0.1.2, the SQuAD v1.1 script, scikit-learn). Timing covers
+the scoring only: imports and reading the file are excluded.
+
+Usage: python reference.py PAIRS.jsonl
+"""
+import collections
+import json
+import re
+import string
+import sys
+import time
+
+import sacrebleu
+from rouge_score import rouge_scorer
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+
+
+def normalize_answer(s):
+    s = s.lower()
+    s = ''.join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r'\b(a|an|the)\b', ' ', s)
+    return ' '.join(s.split())
+
+
+def squad_f1(prediction, truth):
+    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    common = collections.Counter(p) & collections.Counter(t)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def distinct(texts, n):
+    grams = [tuple(t[i:i + n]) for t in (x.split() for x in texts) for i in range(len(t) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1], encoding='utf-8')]
+    en = [r for r in rows if r['lang'] == 'en']
+    zh = [r for r in rows if r['lang'] == 'zh']
+    hyp, ref = [r['prediction'] for r in en], [r['reference'] for r in en]
+    zh_hyp, zh_ref = [r['prediction'] for r in zh], [r['reference'] for r in zh]
+    labels, predicted = [r['label'] for r in en], [r['predicted_label'] for r in en]
+    positive, score = [r['positive'] for r in en], [r['score'] for r in en]
+    out = {}
+
+    def timed(name, f):
+        start = time.perf_counter()
+        value = f()
+        out[name] = {'score': value, 'seconds': time.perf_counter() - start}
+
+    timed('bleu', lambda: sacrebleu.metrics.BLEU().corpus_score(hyp, [ref]).score)
+    timed('bleu_zh', lambda: sacrebleu.metrics.BLEU(tokenize='zh').corpus_score(zh_hyp, [zh_ref]).score)
+    timed('chrf', lambda: sacrebleu.metrics.CHRF().corpus_score(hyp, [ref]).score)
+    timed('chrf++', lambda: sacrebleu.metrics.CHRF(word_order=2).corpus_score(hyp, [ref]).score)
+
+    def rouge():
+        scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL', 'rougeLsum'], use_stemmer=False)
+        sums = collections.defaultdict(float)
+        for h, r in zip(hyp, ref):
+            for k, v in scorer.score(r, h).items():
+                sums[k] += v.fmeasure
+        return {k: 100 * v / len(hyp) for k, v in sums.items()}
+
+    timed('rouge', rouge)
+    timed('exact_match', lambda: 100 * sum(float(normalize_answer(h) == normalize_answer(r)) for h, r in zip(hyp, ref)) / len(hyp))
+    timed('f1', lambda: 100 * sum(squad_f1(h, r) for h, r in zip(hyp, ref)) / len(hyp))
+    timed('accuracy', lambda: 100 * accuracy_score(labels, predicted))
+    timed('macro_f1', lambda: 100 * precision_recall_fscore_support(labels, predicted, average='macro', zero_division=0)[2])
+    timed('auc_roc', lambda: roc_auc_score(positive, score))
+    timed('distinct-2', lambda: distinct(hyp, 2))
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
