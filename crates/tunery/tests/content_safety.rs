@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Cli, ServerProcess};
+use common::Cli;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -15,10 +15,6 @@ use std::time::Duration;
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const QUESTION: &str = "Name a color.";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A moderation model for the test, OpenAI-compatible, answering as Llama Guard does: `unsafe`
 /// and a category when a message contains "forbidden", or when it judges an answer to a
@@ -136,21 +132,9 @@ fn the_content_policy_filters_inputs_and_answers_and_logged_conversations_become
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let classifier = start_classifier();
-    let port = free_port();
-    let (listen, url) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
-    let runtime = test_support::runtime_dir();
-    let srv = ServerProcess::start(&[
-        "--listen",
-        &listen,
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--runtime-python",
-        python.to_str().unwrap(),
-        "--runtime-dir",
-        runtime.to_str().unwrap(),
-        "--external-endpoint",
-        &classifier,
-    ]);
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let srv = common::runtime_server(&python, data.path(), port, &["--external-endpoint", &classifier], &[]);
     let cli = Cli::new(&srv.url);
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Ada", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));

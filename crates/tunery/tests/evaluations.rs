@@ -9,15 +9,11 @@
 
 mod common;
 
-use common::{wait_json, Cli, ServerProcess};
+use common::{wait_json, Cli};
 use serde_json::Value;
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Every example of an evaluation (prediction and scores), in order.
 fn examples(cli: &Cli, id: &str) -> Vec<Value> {
@@ -34,23 +30,9 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     let Some(python) = test_support::runtime_python() else { return };
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let listen = format!("127.0.0.1:{port}");
-    let external = format!("{url}/v1");
-    let runtime = test_support::runtime_dir();
-    let srv = ServerProcess::start(&[
-        "--listen",
-        &listen,
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--runtime-python",
-        python.to_str().unwrap(),
-        "--runtime-dir",
-        runtime.to_str().unwrap(),
-        "--external-endpoint",
-        &external,
-    ]);
+    let port = common::free_port();
+    let external = format!("http://127.0.0.1:{port}/v1");
+    let srv = common::runtime_server(&python, data.path(), port, &["--external-endpoint", &external], &[]);
     let cli = Cli::new(&srv.url);
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Ada", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));

@@ -9,16 +9,12 @@
 
 mod common;
 
-use common::{processes, wait_json, Cli, ServerProcess};
+use common::{processes, wait_json, Cli};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const EMAIL: &str = "grace@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Plain HTTP calls to the gateway (a tokio runtime for reqwest in this synchronous test).
 struct Http {
@@ -105,22 +101,16 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let Some(openai_python) = test_support::openai_python() else { return };
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let runtime = test_support::runtime_dir();
-    let listen = format!("127.0.0.1:{port}");
     let external = format!("{url}/v1");
     let standin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vllm_standin.py");
-    let srv = ServerProcess::start_with_env(
+    let srv = common::runtime_server(
+        &python,
+        data.path(),
+        port,
         &[
-            "--listen",
-            &listen,
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "--runtime-python",
-            python.to_str().unwrap(),
-            "--runtime-dir",
-            runtime.to_str().unwrap(),
             "--training-threads",
             "2",
             "--external-endpoint",

@@ -324,6 +324,15 @@ fn str_field(v: &Value, key: &str) -> Result<String> {
 
 /// A path segment with everything but unreserved characters percent-encoded, so that an id
 /// typed by the user with `/`, `?` or `#` in it stays one segment.
+/// Sets on a JSON body the fields that are given (`Some`); the others stay absent.
+pub fn set_given<V: serde::Serialize>(body: &mut Value, fields: impl IntoIterator<Item = (&'static str, Option<V>)>) {
+    for (key, value) in fields {
+        if let Some(v) = value {
+            body[key] = serde_json::to_value(v).expect("a JSON value");
+        }
+    }
+}
+
 pub fn seg(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {

@@ -357,3 +357,27 @@ pub fn tiny_lora_job(cli: &Cli, base: &str, ds: &str, steps: &str) -> serde_json
         "10",
     ])
 }
+
+/// A free loopback port (for a server whose URL a test names before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port()
+}
+
+/// `tunery serve` with the real runtime (`python`) on `port`, data in `data`, and `extra` flags
+/// and environment.
+pub fn runtime_server(python: &Path, data: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+    let listen = format!("127.0.0.1:{port}");
+    let runtime = test_support::runtime_dir();
+    let mut args = vec![
+        "--listen",
+        &listen,
+        "--data-dir",
+        data.to_str().expect("a UTF-8 path"),
+        "--runtime-python",
+        python.to_str().expect("a UTF-8 path"),
+        "--runtime-dir",
+        runtime.to_str().expect("a UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    ServerProcess::start_with_env(&args, env)
+}

@@ -264,11 +264,7 @@ pub async fn run(ctx: &Context, cmd: DatasetsCommand) -> Result<u8> {
         }
         DatasetsCommand::Update { id, name, description, visibility, shared_with } => {
             let mut body = json!({});
-            for (key, value) in [("name", name), ("description", description), ("visibility", visibility)] {
-                if let Some(v) = value {
-                    body[key] = json!(v);
-                }
-            }
+            crate::client::http::set_given(&mut body, [("name", name), ("description", description), ("visibility", visibility)]);
             if let Some(users) = shared_with {
                 body["shared_with"] = json!(users);
             }

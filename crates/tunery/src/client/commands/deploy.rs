@@ -211,15 +211,14 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
             if let Some(backend) = a.backend {
                 body["backend"] = backend.into();
             }
-            for (key, value) in [
-                ("name", a.name.map(Value::from)),
-                ("project_id", a.project.map(Value::from)),
-                ("idle_timeout_s", a.idle_timeout.map(Value::from)),
-            ] {
-                if let Some(v) = value {
-                    body[key] = v;
-                }
-            }
+            crate::client::http::set_given(
+                &mut body,
+                [
+                    ("name", a.name.map(Value::from)),
+                    ("project_id", a.project.map(Value::from)),
+                    ("idle_timeout_s", a.idle_timeout.map(Value::from)),
+                ],
+            );
             if let Some(url) = a.external_url {
                 let model = a.external_model.ok_or_else(|| anyhow::anyhow!("--external-url needs --external-model"))?;
                 let mut endpoint = json!({"url": url, "model": model});

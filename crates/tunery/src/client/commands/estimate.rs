@@ -51,18 +51,17 @@ pub async fn run(ctx: &Context, a: EstimateArgs) -> Result<u8> {
     } else {
         body["catalog_repo_id"] = json!(a.model);
     }
-    for (key, value) in [
-        ("dataset_id", a.dataset.map(Value::from)),
-        ("dataset_version", a.dataset_version.map(Value::from)),
-        ("dataset_tokens", a.tokens.map(Value::from)),
-        ("gpus", a.gpus.map(Value::from)),
-        ("device_type", a.device_type.map(Value::from)),
-        ("price_per_gpu_hour", a.price_per_gpu_hour.map(Value::from)),
-    ] {
-        if let Some(v) = value {
-            body[key] = v;
-        }
-    }
+    crate::client::http::set_given(
+        &mut body,
+        [
+            ("dataset_id", a.dataset.map(Value::from)),
+            ("dataset_version", a.dataset_version.map(Value::from)),
+            ("dataset_tokens", a.tokens.map(Value::from)),
+            ("gpus", a.gpus.map(Value::from)),
+            ("device_type", a.device_type.map(Value::from)),
+            ("price_per_gpu_hour", a.price_per_gpu_hour.map(Value::from)),
+        ],
+    );
     let e = api.post("/api/v1/estimates", &body).await?;
     if ctx.json {
         output::json(&e);

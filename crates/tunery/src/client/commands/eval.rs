@@ -236,17 +236,16 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
                 "generation": {"max_tokens": a.max_tokens, "temperature": a.temperature, "seed": a.seed},
                 "bootstrap": {"resamples": a.bootstrap},
             });
-            for (key, value) in [
-                ("version", a.dataset_version.map(Value::from)),
-                ("limit", a.limit.map(Value::from)),
-                ("concurrency", a.concurrency.map(Value::from)),
-                ("name", a.name.map(Value::from)),
-                ("project_id", a.project.map(Value::from)),
-            ] {
-                if let Some(v) = value {
-                    body[key] = v;
-                }
-            }
+            crate::client::http::set_given(
+                &mut body,
+                [
+                    ("version", a.dataset_version.map(Value::from)),
+                    ("limit", a.limit.map(Value::from)),
+                    ("concurrency", a.concurrency.map(Value::from)),
+                    ("name", a.name.map(Value::from)),
+                    ("project_id", a.project.map(Value::from)),
+                ],
+            );
             let v = api.post("/api/v1/evaluations", &body).await?;
             return finish(ctx, &mut api, v, a.wait).await;
         }
@@ -325,32 +324,30 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
         }
         EvalCommand::Ab(a) => {
             let mut body = json!({"evaluation_a": a.a, "evaluation_b": a.b, "metric": a.metric});
-            for (key, value) in [
-                ("method", a.method.map(Value::from)),
-                ("resamples", a.resamples.map(Value::from)),
-                ("confidence", a.confidence.map(Value::from)),
-                ("minimum_effect", a.minimum_effect.map(Value::from)),
-                ("name", a.name.map(Value::from)),
-            ] {
-                if let Some(v) = value {
-                    body[key] = v;
-                }
-            }
+            crate::client::http::set_given(
+                &mut body,
+                [
+                    ("method", a.method.map(Value::from)),
+                    ("resamples", a.resamples.map(Value::from)),
+                    ("confidence", a.confidence.map(Value::from)),
+                    ("minimum_effect", a.minimum_effect.map(Value::from)),
+                    ("name", a.name.map(Value::from)),
+                ],
+            );
             show_ab(ctx, &api.post("/api/v1/ab-tests", &body).await?);
         }
         EvalCommand::Judge(a) => {
             let mode = if a.ids.len() == 2 { "pairwise" } else { "rubric" };
             let mut body = json!({"judge": a.judge, "mode": mode, "evaluation_ids": a.ids});
-            for (key, value) in [
-                ("criteria", a.criteria.map(Value::from)),
-                ("scale", a.scale.map(Value::from)),
-                ("max_tokens", a.max_tokens.map(Value::from)),
-                ("name", a.name.map(Value::from)),
-            ] {
-                if let Some(v) = value {
-                    body[key] = v;
-                }
-            }
+            crate::client::http::set_given(
+                &mut body,
+                [
+                    ("criteria", a.criteria.map(Value::from)),
+                    ("scale", a.scale.map(Value::from)),
+                    ("max_tokens", a.max_tokens.map(Value::from)),
+                    ("name", a.name.map(Value::from)),
+                ],
+            );
             let v = api.post("/api/v1/judgements", &body).await?;
             return finish(ctx, &mut api, v, a.wait).await;
         }

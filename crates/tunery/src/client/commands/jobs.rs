@@ -144,18 +144,17 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
         JobsCommand::Create(a) => {
             let mut body =
                 json!({"base_model_id": a.model, "dataset_id": a.dataset, "config": a.training.to_config()?, "merge_lora": a.merge_lora});
-            for (key, value) in [
-                ("name", a.name.map(Value::from)),
-                ("project_id", a.project.map(Value::from)),
-                ("dataset_version", a.dataset_version.map(Value::from)),
-                ("validation_dataset_id", a.validation.map(Value::from)),
-                ("max_restarts", a.max_restarts.map(Value::from)),
-                ("chat_template", a.chat_template.map(Value::from)),
-            ] {
-                if let Some(v) = value {
-                    body[key] = v;
-                }
-            }
+            crate::client::http::set_given(
+                &mut body,
+                [
+                    ("name", a.name.map(Value::from)),
+                    ("project_id", a.project.map(Value::from)),
+                    ("dataset_version", a.dataset_version.map(Value::from)),
+                    ("validation_dataset_id", a.validation.map(Value::from)),
+                    ("max_restarts", a.max_restarts.map(Value::from)),
+                    ("chat_template", a.chat_template.map(Value::from)),
+                ],
+            );
             let v = api.post("/api/v1/jobs", &body).await?;
             if a.watch {
                 if !ctx.json {

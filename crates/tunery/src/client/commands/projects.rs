@@ -94,11 +94,7 @@ pub async fn run(ctx: &Context, cmd: ProjectsCommand) -> Result<u8> {
         ProjectsCommand::Show { id } => show_project(ctx, &api.get(&project_path(&id), &[]).await?),
         ProjectsCommand::Update { id, name, description, visibility } => {
             let mut body = json!({});
-            for (key, value) in [("name", name), ("description", description), ("visibility", visibility)] {
-                if let Some(v) = value {
-                    body[key] = json!(v);
-                }
-            }
+            crate::client::http::set_given(&mut body, [("name", name), ("description", description), ("visibility", visibility)]);
             show_project(ctx, &api.patch(&project_path(&id), &body).await?);
         }
         ProjectsCommand::Delete { id } => {

@@ -106,11 +106,7 @@ pub async fn export_logs(
     project: Option<String>,
 ) -> Result<u8> {
     let mut body = json!({});
-    for (key, value) in [("name", name), ("dataset_id", dataset), ("project_id", project)] {
-        if let Some(v) = value {
-            body[key] = v.into();
-        }
-    }
+    crate::client::http::set_given(&mut body, [("name", name), ("dataset_id", dataset), ("project_id", project)]);
     let v = api.post(&format!("{}/logs/export", deployment_path(id)), &body).await?;
     if ctx.json {
         output::json(&v);

@@ -201,11 +201,14 @@ fn target(args: &UploadArgs, format: Option<Value>) -> Value {
         Some(id) => json!({ "dataset_id": id }),
         None => {
             let mut t = json!({ "name": args.name.clone().unwrap_or_default() });
-            for (key, value) in [("description", &args.description), ("project_id", &args.project), ("visibility", &args.visibility)] {
-                if let Some(v) = value {
-                    t[key] = json!(v);
-                }
-            }
+            crate::client::http::set_given(
+                &mut t,
+                [
+                    ("description", args.description.as_ref()),
+                    ("project_id", args.project.as_ref()),
+                    ("visibility", args.visibility.as_ref()),
+                ],
+            );
             if !args.shared_with.is_empty() {
                 t["shared_with"] = json!(args.shared_with);
             }
