@@ -125,6 +125,9 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     let compared = cli.json(&["eval", "compare", local_id, remote_id, "--metric", "bleu", "--limit", "2"]);
     assert_eq!(compared["versus_first"][0]["ties"], 8, "{compared}");
     assert_eq!(compared["examples"].as_array().unwrap().len(), 2, "{compared}");
+    let table = cli.ok(&["eval", "compare", local_id, remote_id, "--limit", "1"]);
+    let remote_name = remote["name"].as_str().unwrap();
+    assert!(table.contains(remote_name) && table.contains("8 ties") && table.contains("#0 reference: 0!"), "{table}");
     let ab = cli.json(&["eval", "ab", local_id, remote_id, "--metric", "chrf", "--resamples", "1000"]);
     assert_eq!((ab["results"]["p_value"].as_f64(), ab["results"]["significant"].as_bool()), (Some(1.0), Some(false)), "{ab}");
     let shown = cli.ok(&["eval", "ab-show", ab["id"].as_str().unwrap()]);

@@ -427,38 +427,43 @@ fn show_ab(ctx: &Context, v: &Value) {
         ("A", format!("{} ({})", s(v, "evaluation_a"), f("score_a"))),
         ("B", format!("{} ({})", s(v, "evaluation_b"), f("score_b"))),
         ("p-value", format!("{} ({})", f("p_value"), s(r, "method"))),
-        ("sample size", s(r, "sample_size_needed")),
+        (
+            "sample size",
+            r["sample_size_needed"]
+                .as_u64()
+                .map(|n| format!("{n} examples would detect {:.2}", r["effect_for_sample_size"].as_f64().unwrap_or(0.0)))
+                .unwrap_or_else(|| "- (no variation to estimate it from)".into()),
+        ),
     ]);
     println!("{}", s(r, "verdict"));
 }
 
 fn show_comparison(c: &Value) {
-    let evaluations = output::items(&c["evaluations"]).to_vec();
+    let array = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let evaluations = array(&c["evaluations"]);
     let mut header = vec!["METRIC".to_string()];
     header.extend(evaluations.iter().map(|e| s(e, "name")));
     let mut t = Table::new(&header.iter().map(String::as_str).collect::<Vec<_>>());
     for (name, row) in c["table"].as_object().into_iter().flatten() {
         let mut cells = vec![name.clone()];
-        cells.extend(
-            row.as_array().into_iter().flatten().map(|m| m["score"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())),
-        );
+        cells.extend(array(row).iter().map(|m| m["score"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())));
         t.row(cells);
     }
     t.print();
-    for v in output::items(&c["versus_first"]) {
+    for v in array(&c["versus_first"]) {
         println!(
             "{} against the first on {}: {} wins, {} ties, {} losses",
-            s(v, "evaluation_id"),
+            s(&v, "evaluation_id"),
             s(c, "metric"),
-            s(v, "wins"),
-            s(v, "ties"),
-            s(v, "losses")
+            s(&v, "wins"),
+            s(&v, "ties"),
+            s(&v, "losses")
         );
     }
-    for x in output::items(&c["examples"]) {
-        println!("\n#{} reference: {}", s(x, "index"), clip(x["references"][0].as_str().unwrap_or("")));
-        for (e, a) in evaluations.iter().zip(output::items(&x["answers"])) {
-            println!("  {}: {}", s(e, "name"), clip(&s(a, "prediction")));
+    for x in array(&c["examples"]) {
+        println!("\n#{} reference: {}", s(&x, "index"), clip(x["references"][0].as_str().unwrap_or("")));
+        for (e, a) in evaluations.iter().zip(array(&x["answers"])) {
+            println!("  {}: {}", s(e, "name"), clip(&s(&a, "prediction")));
         }
     }
 }
