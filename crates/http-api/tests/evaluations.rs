@@ -352,7 +352,7 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
 
         // Refusals say what is wrong.
         let a = app.post("/api/v1/judgements", &root, judge("fair-judge", "pairwise", vec![&ids[0]])).await;
-        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("evaluation_ids")), "{}", a.body);
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("evaluation_ids")), "{}", a.body);
         let a = app.post("/api/v1/judgements", &root, judge("no-such-judge", "rubric", vec![&ids[0]])).await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("model")), "{}", a.body);
         app.services.stop_evaluations().await;

@@ -16,23 +16,44 @@ use services::evaluations::{BootstrapSettings, NewAbTest, NewComparison, NewEval
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/evaluations` that scores a predictions file. Text fields
-/// come before `file`.
+/// come before `file`; an empty text field counts as absent.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct PredictionsForm {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub project_id: Option<String>,
-    /// Comma-separated metric names (default `bleu,chrf,rouge`).
+    /// Comma-separated metric names, no spaces (default `bleu,chrf,rouge`).
+    #[schema(schema_with = metrics_field)]
     pub metrics: Option<String>,
     /// `13a` (default), `zh` or `none`.
+    #[schema(schema_with = tokenize_field)]
     pub tokenize: Option<String>,
     /// Bootstrap resamples, 0–10000 (default 1000).
+    #[schema(schema_with = resamples_field)]
     pub bootstrap_resamples: Option<String>,
     /// JSONL: `{"prediction": "...", "reference": "..."}` or `{"prediction": "...",
     /// "references": [...]}` per line.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     pub file: String,
+}
+
+/// A form text field: a string (absent when empty) matching `pattern`; never null (a form has no
+/// null: a client sending `null` sends that text).
+fn text_field(pattern: &str) -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern))
+}
+
+fn metrics_field() -> utoipa::openapi::schema::ObjectBuilder {
+    text_field(&services::evaluations::metric_list_pattern())
+}
+
+fn tokenize_field() -> utoipa::openapi::schema::ObjectBuilder {
+    text_field("^(13a|zh|none)?$")
+}
+
+fn resamples_field() -> utoipa::openapi::schema::ObjectBuilder {
+    text_field("^(10000|[0-9]{1,4})?$")
 }
 
 /// Largest predictions file.
@@ -72,16 +93,25 @@ async fn predictions_form(mut form: Multipart) -> ApiResult<(NewScoring, String,
             "name" => n.name = Some(forms::text(field, "name").await?).filter(|s| !s.is_empty()),
             "project_id" => n.project_id = Some(forms::text(field, "project_id").await?).filter(|s| !s.is_empty()),
             "metrics" => {
-                n.metrics =
-                    forms::text(field, "metrics").await?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                let raw = forms::text(field, "metrics").await?;
+                if !raw.is_empty() {
+                    n.metrics = raw.split(',').map(str::to_string).collect();
+                }
             }
             "tokenize" => n.tokenize = Some(forms::text(field, "tokenize").await?).filter(|s| !s.is_empty()),
             "bootstrap_resamples" => {
                 let raw = forms::text(field, "bootstrap_resamples").await?;
-                let resamples = raw.trim().parse().map_err(|_| {
-                    ApiError::new(ErrorCode::ValidationFailed, format!("'{raw}' is not a whole number")).param("bootstrap_resamples")
-                })?;
-                n.bootstrap = BootstrapSettings { resamples, ..Default::default() };
+                if !raw.is_empty() {
+                    let resamples = (raw.len() <= 5 && raw.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| raw.parse::<u32>().ok())
+                        .flatten()
+                        .filter(|r| *r <= 10_000)
+                        .ok_or_else(|| {
+                            ApiError::new(ErrorCode::ValidationFailed, format!("'{raw}' is not a whole number from 0 to 10000"))
+                                .param("bootstrap_resamples")
+                        })?;
+                    n.bootstrap = BootstrapSettings { resamples, ..Default::default() };
+                }
             }
             "file" => {
                 let filename = field.file_name().unwrap_or("predictions.jsonl").to_string();

@@ -48,8 +48,10 @@ pub struct NewAbTest {
     pub evaluation_b: String,
     /// A metric that is a sum over examples: bleu, chrf, chrf++, rouge1, rouge2, rougeL,
     /// rougeLsum, exact_match, f1 or accuracy.
+    #[schema(schema_with = summable_schema)]
     pub metric: String,
     /// `paired_bootstrap` (default) or `approximate_randomization`.
+    #[schema(schema_with = method_schema)]
     pub method: Option<String>,
     /// Resamples or shuffles (100–100000, default 10000).
     #[schema(minimum = 100, maximum = 100000)]
@@ -66,6 +68,14 @@ pub struct NewAbTest {
     pub minimum_effect: Option<f64>,
     /// Default 12345.
     pub seed: Option<u64>,
+}
+
+fn summable_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    domain::schema::one_of(false, metrics::suite::SUMMABLE.iter().copied())
+}
+
+fn method_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    domain::schema::one_of(true, [Method::PairedBootstrap.name(), Method::ApproximateRandomization.name()])
 }
 
 /// The settings an A/B test was computed with (`ab_tests.config`).

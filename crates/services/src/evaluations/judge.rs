@@ -261,9 +261,12 @@ impl Services {
             JudgeMode::Rubric => 1,
             JudgeMode::Pairwise => 2,
         };
+        if !(1..=2).contains(&n.evaluation_ids.len()) {
+            return Err(ValidationError::new("evaluation_ids", format!("give 1 or 2 evaluations (got {})", n.evaluation_ids.len())).into());
+        }
         if n.evaluation_ids.len() != wanted {
             let why = format!("{:?} judging takes {wanted} evaluation(s) (got {})", n.mode, n.evaluation_ids.len()).to_lowercase();
-            return Err(ValidationError::new("evaluation_ids", why).into());
+            return Err(ValidationError::unprocessable("evaluation_ids", why).into());
         }
         if wanted == 2 && n.evaluation_ids[0] == n.evaluation_ids[1] {
             return Err(ValidationError::unprocessable("evaluation_ids", "judge two different evaluations").into());
@@ -282,7 +285,7 @@ impl Services {
         }
         super::check_bootstrap(&n.bootstrap)?;
         let criteria = match n.criteria.as_deref().map(str::trim) {
-            Some("") => return Err(ValidationError::new("criteria", "must not be empty").into()),
+            Some("") => return Err(ValidationError::unprocessable("criteria", "must not be only white space").into()),
             Some(c) if c.chars().count() > 2000 => return Err(ValidationError::new("criteria", "2000 characters at most").into()),
             Some(c) => c.to_string(),
             None => DEFAULT_CRITERIA.to_string(),

@@ -112,11 +112,12 @@ pub struct NewEvaluation {
     /// The dataset's version (default: its latest).
     #[schema(minimum = 1)]
     pub version: Option<i64>,
-    /// Metric names (see `tunery eval score --help`): bleu, chrf, chrf++, rouge, rouge1, rouge2,
-    /// rougeL, rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu.
-    #[schema(min_items = 1, max_items = 20)]
+    /// Metric names: bleu, chrf, chrf++, rouge (the four ROUGEs), rouge1, rouge2, rougeL,
+    /// rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu.
+    #[schema(schema_with = metric_names_schema)]
     pub metrics: Vec<String>,
     /// How BLEU, distinct-n and self-BLEU tokenize: `13a` (default), `zh` or `none`.
+    #[schema(schema_with = tokenize_schema)]
     pub tokenize: Option<String>,
     #[serde(default)]
     pub generation: GenerationSettings,
@@ -219,13 +220,32 @@ impl Evaluation {
     }
 }
 
+/// 1 to 20 of the metric names.
+fn metric_names_schema() -> utoipa::openapi::schema::ArrayBuilder {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(domain::schema::one_of(false, metrics::suite::METRIC_NAMES.iter().copied()))
+        .min_items(Some(1))
+        .max_items(Some(20))
+}
+
+/// A comma-separated list of metric names, or nothing (a form field).
+pub fn metric_list_pattern() -> String {
+    let name = metrics::suite::METRIC_NAMES.iter().map(|m| m.replace('+', "\\+")).collect::<Vec<_>>().join("|");
+    format!("^(({name})(,({name}))*)?$")
+}
+
+/// The BLEU tokenizers, or null.
+fn tokenize_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    domain::schema::one_of(true, ["13a", "zh", "none"])
+}
+
 fn check_metrics(metrics: &[String]) -> Result<Vec<String>> {
     if metrics.is_empty() || metrics.len() > 20 {
         return Err(ValidationError::new("metrics", format!("give 1 to 20 metrics (got {})", metrics.len())).into());
     }
     let mut out: Vec<String> = Vec::new();
     for (i, m) in metrics.iter().enumerate() {
-        let m = m.trim();
+        let m = m.as_str();
         metrics::suite::check_metric(m).map_err(|e| ValidationError::new(&format!("metrics[{i}]"), e))?;
         if !out.iter().any(|o| o == m) {
             out.push(m.to_string());
@@ -272,9 +292,8 @@ fn check_generation(g: &GenerationSettings) -> Result<()> {
 
 fn check_name(name: Option<&str>, fallback: impl FnOnce() -> String) -> Result<String> {
     match name {
-        Some(n) if n.trim().is_empty() || n.chars().count() > 200 => {
-            Err(ValidationError::new("name", "must be 1 to 200 characters").into())
-        }
+        Some(n) if n.is_empty() || n.chars().count() > 200 => Err(ValidationError::new("name", "must be 1 to 200 characters").into()),
+        Some(n) if n.trim().is_empty() => Err(ValidationError::unprocessable("name", "must not be only white space").into()),
         Some(n) => Ok(n.trim().to_string()),
         None => Ok(fallback()),
     }

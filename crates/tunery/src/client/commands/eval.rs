@@ -232,7 +232,7 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
         EvalCommand::Score(_) => unreachable!("scored above"),
         EvalCommand::Create(a) => {
             let mut body = json!({
-                "model": a.model, "dataset_id": a.dataset, "metrics": a.metrics, "tokenize": a.tokenize,
+                "model": a.model, "dataset_id": a.dataset, "metrics": a.metrics.iter().map(|m| m.trim()).collect::<Vec<_>>(), "tokenize": a.tokenize,
                 "generation": {"max_tokens": a.max_tokens, "temperature": a.temperature, "seed": a.seed},
                 "bootstrap": {"resamples": a.bootstrap},
             });
@@ -250,7 +250,7 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
             return finish(ctx, &mut api, v, a.wait).await;
         }
         EvalCommand::Upload(a) => {
-            let metrics = a.metrics.join(",");
+            let metrics = a.metrics.iter().map(|m| m.trim()).collect::<Vec<_>>().join(",");
             let resamples = a.bootstrap.to_string();
             let mut fields =
                 vec![("metrics", metrics.as_str()), ("tokenize", a.tokenize.as_str()), ("bootstrap_resamples", resamples.as_str())];
