@@ -132,13 +132,18 @@ impl Summable {
 
     /// The score of any rows (of this metric's shape), e.g. a mix of two systems'.
     pub fn score_of_rows<'a>(&self, rows: impl Iterator<Item = &'a Vec<f64>>) -> f64 {
+        (self.aggregate)(&self.sum(rows))
+    }
+
+    /// The rows summed column by column.
+    fn sum<'a>(&self, rows: impl Iterator<Item = &'a Vec<f64>>) -> Vec<f64> {
         let mut sum = vec![0.0; self.rows.first().map_or(0, Vec::len)];
         for row in rows {
             for (s, v) in sum.iter_mut().zip(row) {
                 *s += v;
             }
         }
-        (self.aggregate)(&sum)
+        sum
     }
 
     /// The corpus score of every example.
@@ -257,11 +262,7 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
         "bleu" => {
             same_reference_count(examples, name)?;
             let s = bleu_summable(examples, tokenize);
-            let all = bleu_stats(&s.rows.iter().fold(vec![0.0; 10], |mut acc, r| {
-                acc.iter_mut().zip(r).for_each(|(a, v)| *a += v);
-                acc
-            }))
-            .corpus();
+            let all = bleu_stats(&s.sum(s.rows.iter())).corpus();
             let per = s.rows.iter().map(|r| bleu_stats(r).sentence().score).collect();
             let details = json!({"tokenize": tokenize.name(), "brevity_penalty": all.brevity_penalty, "precisions": all.precisions,
                 "sys_len": all.sys_len, "ref_len": all.ref_len, "implementation": "sacreBLEU 2.5.1 corpus BLEU (exp smoothing)",

@@ -33,6 +33,40 @@ impl Services {
         }
     }
 
+    /// `permission` where a new resource goes (a project, or the organization); 403 without it.
+    pub(crate) async fn require_in(&self, principal: &Principal, project_id: Option<&str>, permission: Permission) -> Result<()> {
+        let (perms, _) = self.permissions_in(principal, project_id).await?;
+        if !perms.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(())
+    }
+
+    /// Access to a resource of the model-serving and evaluation family (deployment, traffic
+    /// split, evaluation, A/B test) held in `project_id`: it is visible to callers who may view
+    /// metrics or deploy models there — 404 naming `what` to anyone else — and needs
+    /// `permission` (403 without it).
+    pub(crate) async fn require_on_resource(
+        &self,
+        principal: &Principal,
+        project_id: Option<&str>,
+        what: &'static str,
+        permission: Permission,
+    ) -> Result<()> {
+        let (perms, _) = match self.permissions_in(principal, project_id).await {
+            Ok(p) => p,
+            Err(Error::NotFound(_)) => return Err(Error::NotFound(what)),
+            Err(e) => return Err(e),
+        };
+        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
+            return Err(Error::NotFound(what));
+        }
+        if !perms.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(())
+    }
+
     /// A dataset the caller may see; 404 otherwise (also for other organizations' ids).
     pub async fn visible_dataset(&self, principal: &Principal, id: &str) -> Result<DatasetAccess> {
         let mut conn = self.db().read().await?;

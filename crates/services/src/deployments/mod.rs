@@ -284,28 +284,14 @@ impl Services {
         if principal.key_limits().and_then(|l| l.deployment_ids.as_ref()).is_some_and(|ids| !ids.contains(&row.id)) {
             return Err(Error::NotFound("deployment"));
         }
-        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("deployment")),
-            Err(e) => return Err(e),
-        };
-        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
-            return Err(Error::NotFound("deployment"));
-        }
-        if !perms.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
-        Ok(())
+        self.require_on_resource(principal, row.project_id.as_deref(), "deployment", permission).await
     }
 
     /// Creates a deployment (202: a wanted one starts in the background). Needs `deploy_model`
     /// where it is created; the model must be visible and ready; a fine-tuned model is served
     /// over its own base model.
     pub async fn create_deployment(&self, principal: &Principal, new: NewDeployment, ctx: &RequestContext) -> Result<Deployment> {
-        let (perms, _) = self.permissions_in(principal, new.project_id.as_deref()).await?;
-        if !perms.contains(Permission::DeployModel) {
-            return Err(Error::PermissionDenied(Permission::DeployModel));
-        }
+        self.require_in(principal, new.project_id.as_deref(), Permission::DeployModel).await?;
         new.defaults.check()?;
         let replicas = check_replicas(new.replicas)?;
         let idle_timeout_s = check_idle_timeout("idle_timeout_s", new.idle_timeout_s, false)?;

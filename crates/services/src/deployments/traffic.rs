@@ -193,10 +193,7 @@ impl Services {
 
     /// Creates a traffic split over deployments the caller may call (`deploy_model`).
     pub async fn create_split(&self, principal: &Principal, n: NewSplit, ctx: &RequestContext) -> Result<Split> {
-        let (perms, _) = self.permissions_in(principal, n.project_id.as_deref()).await?;
-        if !perms.contains(Permission::DeployModel) {
-            return Err(Error::PermissionDenied(Permission::DeployModel));
-        }
+        self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
         let name = super::check_name(&n.name)?;
         self.check_variants(principal, &n.variants).await?;
         let now = now_ms();
@@ -228,17 +225,7 @@ impl Services {
     async fn split_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<Split> {
         let row =
             database::traffic::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("traffic split")?;
-        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("traffic split")),
-            Err(e) => return Err(e),
-        };
-        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
-            return Err(Error::NotFound("traffic split"));
-        }
-        if !perms.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
+        self.require_on_resource(principal, row.project_id.as_deref(), "traffic split", permission).await?;
         Split::of(row)
     }
 

@@ -168,7 +168,7 @@ impl Services {
         let all = self.on_one_test_set(principal, &n.evaluation_ids, "evaluation_ids").await?;
         let mut scores: Vec<Vec<Value>> = Vec::new();
         for (e, _) in &all {
-            scores.push(self.example_scores(&e.row.id, e.row.examples_total).await?);
+            scores.push(self.example_scores(&e.row).await?);
         }
         let per_example_metric = |name: &str| scores.iter().all(|s| s.iter().all(|x| x.get(name).is_some_and(Value::is_number)));
         let metric = match &n.metric {
@@ -266,29 +266,13 @@ impl Services {
     }
 
     /// Each example's per-metric scores, in order (an empty object where none were stored).
-    async fn example_scores(&self, id: &str, total: i64) -> Result<Vec<Value>> {
-        let mut out = Vec::with_capacity(total as usize);
-        loop {
-            let rows = database::evaluations::examples(&mut *self.db().read().await?, id, out.len() as i64, 1000).await?;
-            if rows.is_empty() {
-                return Ok(out);
-            }
-            for r in rows {
-                out.push(match &r.scores {
-                    Some(s) => serde_json::from_str(s)
-                        .map_err(|e| Error::Internal(format!("the scores of example {} of evaluation {id} do not parse: {e}", r.idx)))?,
-                    None => json!({}),
-                });
-            }
-        }
+    async fn example_scores(&self, row: &database::evaluations::EvaluationRow) -> Result<Vec<Value>> {
+        self.example_rows(row).await?.iter().map(|r| Ok(super::examples::scores_of(r)?.unwrap_or_else(|| json!({})))).collect()
     }
 
     /// Computes and stores an offline A/B test of two evaluations on one test set.
     pub async fn create_ab_test(&self, principal: &Principal, n: NewAbTest, ctx: &RequestContext) -> Result<AbTest> {
-        let (perms, _) = self.permissions_in(principal, n.project_id.as_deref()).await?;
-        if !perms.contains(Permission::DeployModel) {
-            return Err(Error::PermissionDenied(Permission::DeployModel));
-        }
+        self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
         if !metrics::suite::SUMMABLE.contains(&n.metric.as_str()) {
             let why = format!("'{}' cannot be compared example by example (use one of {})", n.metric, metrics::suite::SUMMABLE.join(", "));
             return Err(ValidationError::new("metric", why).into());
@@ -387,17 +371,7 @@ impl Services {
         let row = database::evaluations::get_ab_test(&mut *self.db().read().await?, &principal.organization_id, id)
             .await
             .or_not_found("A/B test")?;
-        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("A/B test")),
-            Err(e) => return Err(e),
-        };
-        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
-            return Err(Error::NotFound("A/B test"));
-        }
-        if !perms.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
+        self.require_on_resource(principal, row.project_id.as_deref(), "A/B test", permission).await?;
         AbTest::of(row)
     }
 

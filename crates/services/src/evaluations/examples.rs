@@ -120,12 +120,7 @@ impl Services {
 
     pub(crate) fn open_example(&self, row: ExampleRow) -> Result<EvaluationExample> {
         let case = self.open_case(&row)?;
-        let scores = match &row.scores {
-            Some(s) => Some(serde_json::from_str(s).map_err(|e| {
-                Error::Internal(format!("the scores of example {} of evaluation {} do not parse: {e}", row.idx, row.evaluation_id))
-            })?),
-            None => None,
-        };
+        let scores = scores_of(&row)?;
         Ok(EvaluationExample {
             index: row.idx,
             prompt: case.prompt,
@@ -137,17 +132,30 @@ impl Services {
         })
     }
 
-    /// Every example of an evaluation, in order.
-    pub(crate) async fn evaluation_cases(&self, row: &EvaluationRow) -> Result<Vec<Case>> {
+    /// Every example row of an evaluation, in order (read a thousand at a time).
+    pub(crate) async fn example_rows(&self, row: &EvaluationRow) -> Result<Vec<ExampleRow>> {
         let mut out = Vec::with_capacity(row.examples_total as usize);
         loop {
             let rows = database::evaluations::examples(&mut *self.db().read().await?, &row.id, out.len() as i64, 1000).await?;
             if rows.is_empty() {
                 return Ok(out);
             }
-            for r in &rows {
-                out.push(self.open_case(r)?);
-            }
+            out.extend(rows);
         }
+    }
+
+    /// Every example of an evaluation, opened, in order.
+    pub(crate) async fn evaluation_cases(&self, row: &EvaluationRow) -> Result<Vec<Case>> {
+        self.example_rows(row).await?.iter().map(|r| self.open_case(r)).collect()
+    }
+}
+
+/// An example's stored per-metric scores (None before it was scored).
+pub(crate) fn scores_of(row: &ExampleRow) -> Result<Option<Value>> {
+    match &row.scores {
+        Some(s) => serde_json::from_str(s).map(Some).map_err(|e| {
+            Error::Internal(format!("the scores of example {} of evaluation {} do not parse: {e}", row.idx, row.evaluation_id))
+        }),
+        None => Ok(None),
     }
 }

@@ -9,7 +9,7 @@
 //! in the results, never as a default.
 
 use super::examples::Case;
-use super::{state, BootstrapSettings, EvaluationConfig, GenerationSettings};
+use super::{BootstrapSettings, EvaluationConfig, GenerationSettings};
 use crate::{Error, Principal, RequestContext, Result, Services};
 use datasets::{Message, Role};
 use domain::{Permission, ValidationError};
@@ -326,7 +326,6 @@ impl Services {
             dataset_version_id: first.row.dataset_version_id.clone(),
             ..row
         };
-        debug_assert_eq!(row.state, state::QUEUED);
         self.insert_evaluation(principal, row, cases, ctx).await
     }
 }

@@ -556,30 +556,12 @@ impl Services {
         })
     }
 
-    async fn require_in(&self, principal: &Principal, project_id: Option<&str>, permission: Permission) -> Result<()> {
-        let (perms, _) = self.permissions_in(principal, project_id).await?;
-        if !perms.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
-        Ok(())
-    }
-
     /// An evaluation the caller may see (`view_metrics` where it lives; 404 otherwise) and
     /// holds `permission` on.
     async fn evaluation_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<Evaluation> {
         let row =
             database::evaluations::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("evaluation")?;
-        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("evaluation")),
-            Err(e) => return Err(e),
-        };
-        if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
-            return Err(Error::NotFound("evaluation"));
-        }
-        if !perms.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
+        self.require_on_resource(principal, row.project_id.as_deref(), "evaluation", permission).await?;
         Evaluation::of(row)
     }
 

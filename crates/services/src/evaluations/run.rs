@@ -140,19 +140,7 @@ impl Services {
             Ok(None) => return, // cancelled, taken over or stopping: nothing to record
             Err(e) => {
                 tracing::warn!(evaluation = id, error = %e, "evaluation failed");
-                let message = e.to_string();
-                match self.db().begin_write().await {
-                    Ok(mut tx) => {
-                        let done =
-                            database::evaluations::finish(tx.conn(), id, Some(&instance), state::FAILED, None, Some(&message), now_ms())
-                                .await;
-                        match done {
-                            Ok(_) => tx.commit().await.map_err(Error::from),
-                            Err(e) => Err(e.into()),
-                        }
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                self.fail_evaluation(id, &instance, &e.to_string()).await
             }
         };
         if let Err(e) = finished {
@@ -387,6 +375,14 @@ impl Services {
             return Err(Error::Unavailable(format!("deployment {} ended its answer without [DONE]", route.deployment.row.name)));
         }
         Ok(text)
+    }
+
+    /// Records `failed` with its reason (if this runner still holds the evaluation).
+    async fn fail_evaluation(&self, id: &str, instance: &str, message: &str) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::evaluations::finish(tx.conn(), id, Some(instance), state::FAILED, None, Some(message), now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Stores the results, the per-example scores and `succeeded` in one transaction (if this
