@@ -13,6 +13,7 @@ pub mod base_models;
 pub mod datasets;
 pub mod deployments;
 pub mod evaluations;
+pub mod human_evals;
 pub mod inference;
 pub mod instance;
 pub mod invitations;

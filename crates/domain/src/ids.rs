@@ -24,6 +24,7 @@ pub enum IdKind {
     SafetyEvent,
     Evaluation,
     AbTest,
+    HumanEval,
 }
 
 impl IdKind {
@@ -49,6 +50,7 @@ impl IdKind {
             IdKind::SafetyEvent => "sfe",
             IdKind::Evaluation => "eval",
             IdKind::AbTest => "abt",
+            IdKind::HumanEval => "heval",
         }
     }
 }

@@ -371,6 +371,7 @@ list_view!(DeploymentList, DeploymentView);
 list_view!(SplitList, SplitView);
 list_view!(DeploymentEventList, DeploymentEventView);
 
-pub use crate::views_evaluations::{AbTestView, EvaluationExampleList, EvaluationView};
+pub use crate::views_evaluations::{AbTestView, EvaluationExampleList, EvaluationView, HumanEvalView};
 list_view!(EvaluationList, EvaluationView);
 list_view!(AbTestList, AbTestView);
+list_view!(HumanEvalList, HumanEvalView);

@@ -123,3 +123,54 @@ impl From<services::evaluations::AbTest> for AbTestView {
         }
     }
 }
+
+/// A human evaluation: the models rated, how, by whom.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HumanEvalView {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub project_id: Option<String>,
+    /// rubric or pairwise.
+    pub mode: services::evaluations::HumanEvalMode,
+    /// open (taking ratings) or closed.
+    pub state: String,
+    /// Items (examples) to rate.
+    pub items: i64,
+    /// The evaluations whose answers are rated, by position (raters never see which is which).
+    pub evaluation_ids: Vec<String>,
+    /// The test set's dataset version, when the evaluations have one.
+    pub dataset_version_id: Option<String>,
+    /// The rubric (empty for pairwise).
+    pub criteria: Vec<services::evaluations::Criterion>,
+    pub error_tags: Vec<String>,
+    pub raters: services::evaluations::Raters,
+    pub instructions: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+impl From<services::evaluations::HumanEval> for HumanEvalView {
+    fn from(h: services::evaluations::HumanEval) -> Self {
+        let (r, c) = (h.row, h.config);
+        HumanEvalView {
+            id: r.id,
+            object: "human_eval",
+            name: r.name,
+            project_id: r.project_id,
+            mode: h.mode,
+            state: r.state,
+            items: r.items,
+            evaluation_ids: h.evaluation_ids,
+            dataset_version_id: c.dataset_version_id,
+            criteria: c.criteria,
+            error_tags: c.error_tags,
+            raters: c.raters,
+            instructions: c.instructions,
+            created_by: r.created_by,
+            created_at: r.created_at / 1000,
+            closed_at: r.closed_at.map(|t| t / 1000),
+        }
+    }
+}

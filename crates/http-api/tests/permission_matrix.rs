@@ -92,6 +92,11 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "create_ab_test" => {
             json!({"evaluation_a": "{evaluation_id}", "evaluation_b": "{evaluation_id_2}", "metric": "exact_match", "resamples": 100})
         }
+        "create_human_eval" => json!({"evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"], "raters": {"roles": ["viewer"]}}),
+        // The fixture's task is closed: raters get 409.
+        "rate_human_eval_item" => json!({"item": 0, "skip": true}),
+        // A rubric: callers who may export get 422.
+        "export_human_preferences" => json!({"name": format!("preferences {n}")}),
         "create_judge_evaluation" => {
             json!({"judge": "fixture-deployment", "mode": "pairwise", "evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"]})
         }
@@ -128,6 +133,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let split = app.post("/api/v1/traffic-splits", &root, json!({"name": "fixture-split", "variants": variants})).await.id();
     let (evaluation, ab_test) = common::ab_test(&app, &root).await;
     let evaluation_2 = common::predictions_evaluation(&app, &root).await;
+    let human_eval = common::human_eval(&app, &root, &evaluation, &evaluation_2).await;
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -155,6 +161,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("evaluation_id", evaluation),
         ("evaluation_id_2", evaluation_2),
         ("ab_test_id", ab_test),
+        ("human_eval_id", human_eval),
+        ("item", "0".to_string()),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

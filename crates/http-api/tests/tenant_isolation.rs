@@ -35,6 +35,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let variants = json!([{"deployment_id": deployment_a, "weight": 1}, {"deployment_id": deployment_a2, "weight": 1}]);
         let split_a = app.post("/api/v1/traffic-splits", &root, json!({"name": "a-secret-split", "variants": variants})).await.id();
         let (evaluation_a, ab_test_a) = common::ab_test(&app, &root).await;
+        let evaluation_a2 = common::predictions_evaluation(&app, &root).await;
+        let human_eval_a = common::human_eval(&app, &root, &evaluation_a, &evaluation_a2).await;
+        let item = "0".to_string();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -55,6 +58,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("split_id", &split_a),
             ("evaluation_id", &evaluation_a),
             ("ab_test_id", &ab_test_a),
+            ("human_eval_id", &human_eval_a),
+            ("item", &item),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -144,6 +149,8 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "update_deployment" => json!({"replicas": 1}),
         "update_split" => json!({"active": false}),
         "export_deployment_logs" => json!({"name": "stolen conversations"}),
+        "rate_human_eval_item" => json!({"item": 0, "skip": true}),
+        "export_human_preferences" => json!({"name": "stolen"}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

@@ -6,8 +6,11 @@
 //! v1.1 script does; accuracy, micro/macro precision, recall and F1, and AUC-ROC as
 //! scikit-learn does; `suite` scores examples by metric name, per example and with bootstrap
 //! confidence intervals; `significance` compares two systems (paired bootstrap, approximate
-//! randomization, effect size, sample size). Pure functions: no I/O.
+//! randomization, effect size, sample size); `agreement` measures raters' agreement
+//! (Krippendorff's alpha as the `krippendorff` package, Cohen's kappa as scikit-learn). Pure
+//! functions: no I/O.
 
+pub mod agreement;
 mod bleu;
 mod chrf;
 mod classification;

@@ -9,6 +9,7 @@ pub mod evaluations;
 pub mod forms;
 pub mod gateway;
 mod gateway_answer;
+pub mod human_evals;
 pub mod jobs;
 pub mod me;
 pub mod models;

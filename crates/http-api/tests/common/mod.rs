@@ -393,6 +393,24 @@ pub async fn ab_test(app: &TestApp, token: &str) -> (String, String) {
     (a, t.expect(201)["id"].as_str().expect("an A/B test id").to_string())
 }
 
+/// A closed rubric human evaluation of two predictions evaluations (waited for until they
+/// succeed; the runner must be started), rated by every role: its id.
+pub async fn human_eval(app: &TestApp, token: &str, a: &str, b: &str) -> String {
+    for id in [a, b] {
+        for _ in 0..200 {
+            if app.get(&format!("/api/v1/evaluations/{id}"), token).await.body["state"] == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let raters = json!({"roles": ["admin", "researcher", "developer", "viewer"]});
+    let h = app.post("/api/v1/human-evals", token, json!({"evaluation_ids": [a, b], "raters": raters})).await;
+    let id = h.expect(201)["id"].as_str().expect("a human evaluation id").to_string();
+    app.post(&format!("/api/v1/human-evals/{id}/close"), token, json!({})).await.expect(200);
+    id
+}
+
 /// A stopped deployment of `base_model_id` named `name`: its id.
 pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_model_id: &str, name: &str) -> String {
     let now = services::now_ms();

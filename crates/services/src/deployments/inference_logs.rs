@@ -5,7 +5,7 @@
 //! deployment — the next fine-tune's data.
 
 use super::CompletionEndpoint;
-use crate::datasets::{NewDataset, VersionOrigin};
+use crate::datasets::VersionOrigin;
 use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use database::inference::InferenceRow;
 use database::safety::InferenceLogRow;
@@ -198,32 +198,13 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<(crate::datasets::DatasetAccess, database::datasets::VersionRow)> {
         let deployment = self.deployment_with(principal, id, Permission::DeployModel).await?;
-        let new = match (&export.dataset_id, &export.name) {
-            (Some(_), None) => None,
-            (None, Some(name)) => Some(NewDataset {
-                name: name.clone(),
-                description: Some(format!("conversations logged by deployment {}", deployment.row.name)),
-                project_id: export.project_id.clone().or(deployment.row.project_id.clone()),
-                ..NewDataset::default()
-            }),
-            _ => {
-                return Err(ValidationError::unprocessable(
-                    "dataset_id",
-                    "give dataset_id (a new version) or name (a new dataset), not both",
-                )
-                .into())
-            }
+        let target = crate::datasets::ExportTarget {
+            dataset_id: export.dataset_id.clone(),
+            name: export.name.clone(),
+            project_id: export.project_id.clone(),
         };
-        if export.dataset_id.is_some() && export.project_id.is_some() {
-            return Err(ValidationError::unprocessable("project_id", "project_id goes with name (a new dataset)").into());
-        }
-        match &new {
-            Some(n) => self.authorize_new_dataset(principal, n).await?,
-            None => {
-                let d = export.dataset_id.as_deref().unwrap_or_default();
-                self.dataset_with(principal, d, Permission::UploadDataset).await?;
-            }
-        }
+        let description = format!("conversations logged by deployment {}", deployment.row.name);
+        let target = self.check_export_target(principal, &target, deployment.row.project_id.clone(), description).await?;
         let (from, to) = (export.from.unwrap_or(i64::MIN), export.to.unwrap_or(i64::MAX));
         if from >= to {
             return Err(ValidationError::unprocessable("to", "must be after from").into());
@@ -255,38 +236,9 @@ impl Services {
             )
             .into());
         }
-        let mut writer = self.blob_upload(&principal.organization_id, true, self.settings().max_upload_bytes)?;
-        if let Err(e) = writer.write(lines).await {
-            writer.release().await?;
-            return Err(e);
-        }
-        let reserved = writer.reserved;
-        let (blob, hold) = match writer.finish().await {
-            Ok(b) => b,
-            Err(e) => {
-                self.release_storage(&principal.organization_id, reserved).await?;
-                return Err(e);
-            }
-        };
-        let blob_id = blob.id.clone();
         let filename = format!("{}-logs-{}.jsonl", deployment.row.id, now_ms());
         let origin = VersionOrigin { deployment_id: Some(&deployment.row.id), ..VersionOrigin::default() };
-        let created = match new {
-            Some(n) => self.create_dataset_from_blob(principal, n, blob, &filename, reserved, origin, ctx).await,
-            None => {
-                let d = export.dataset_id.as_deref().unwrap_or_default();
-                match self.add_version_from_blob(principal, d, blob, &filename, origin, None, reserved, ctx).await {
-                    Ok(v) => Ok((self.visible_dataset(principal, d).await?, v)),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        drop(hold);
-        if created.is_err() {
-            self.release_storage(&principal.organization_id, reserved).await?;
-            self.collect_blobs(vec![blob_id]).await;
-        }
-        created
+        self.store_export(principal, target, lines, &filename, origin, ctx).await
     }
 }
 

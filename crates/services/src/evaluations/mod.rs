@@ -9,11 +9,19 @@
 
 mod compare;
 mod examples;
+mod human;
+mod human_rating;
+mod human_results;
 mod judge;
 mod run;
 
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
 pub use examples::EvaluationExample;
+pub use human::{
+    default_criteria, Criterion, HumanEval, HumanEvalConfig, HumanEvalMode, NewHumanEval, Raters, DEFAULT_ERROR_TAGS, MAX_ITEMS,
+};
+pub use human_rating::{AnswerRating, HumanEvalItem, RaterProgress, RaterView, RatingInput, ShownAnswer};
+pub use human_results::PreferenceExport;
 pub use judge::{JudgeConfig, JudgeMode, NewJudgeEvaluation};
 pub use run::Runner;
 
@@ -290,7 +298,7 @@ fn check_generation(g: &GenerationSettings) -> Result<()> {
     Ok(())
 }
 
-fn check_name(name: Option<&str>, fallback: impl FnOnce() -> String) -> Result<String> {
+pub(super) fn check_name(name: Option<&str>, fallback: impl FnOnce() -> String) -> Result<String> {
     match name {
         Some(n) if n.is_empty() || n.chars().count() > 200 => Err(ValidationError::new("name", "must be 1 to 200 characters").into()),
         Some(n) if n.trim().is_empty() => Err(ValidationError::unprocessable("name", "must not be only white space").into()),
@@ -626,6 +634,10 @@ impl Services {
         let tests = database::evaluations::ab_tests_of(tx.conn(), id).await?;
         if !tests.is_empty() {
             return Err(Error::Conflict(format!("A/B test {} compares evaluation {id}; delete it first", tests.join(", "))));
+        }
+        let human = database::human_evals::of_evaluation(tx.conn(), id).await?;
+        if !human.is_empty() {
+            return Err(Error::Conflict(format!("human evaluation {} rates evaluation {id}; delete it first", human.join(", "))));
         }
         database::evaluations::delete(tx.conn(), id).await?;
         append(tx.conn(), self.derived_keys(), AuditEvent::by(principal, "evaluation.delete").target("evaluation", id), ctx).await?;
