@@ -4,7 +4,8 @@
 //! model reached through an OpenAI-compatible URL (an external deployment pointing at this
 //! gateway) scores the same, every request is metered, a predictions file scored by the server
 //! equals `tunery eval score` here, the evaluations compare side by side and A/B test as
-//! equal, the model judges answers through the same path, and a running evaluation can be
+//! equal, the model judges answers through the same path, two raters rate the answers blind
+//! in the terminal and the results report their agreement, and a running evaluation can be
 //! cancelled.
 
 mod common;
@@ -140,6 +141,39 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!(m["judged"].as_u64().unwrap() + m["unparsed"].as_u64().unwrap(), 8, "{m}");
     let x = &examples(&cli, judged["id"].as_str().unwrap())[0];
     assert_eq!((x["answers"].as_array().map(Vec::len), x["judgements"].as_array().map(Vec::len)), (Some(1), Some(1)), "{x}");
+
+    // Human evaluation: two raters rate the local and the remote answers blind in the
+    // terminal (a criterion 0-2 per answer, tags, a flag), and the results report each model's
+    // mean and the raters' agreement.
+    let bob = Cli::new(&srv.url);
+    cli.ok_with(
+        &["users", "create", "--email", "bob@example.com", "--name", "Bob", "--role", "viewer", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    bob.ok_with(&["login", "--email", "bob@example.com", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let args =
+        ["eval", "human", "create", local_id, remote_id, "--criteria", "relevance:0-2", "--rater-roles", "admin,viewer", "--sample", "3"];
+    let task = cli.json(&args);
+    let task_id = task["id"].as_str().unwrap();
+    assert_eq!((task["items"].as_i64(), task["state"].as_str()), (Some(3), Some("open")), "{task}");
+    // Per item: A's score, B's score, A's tags, B's tags, a flag (the first item flagged).
+    let ada_input = "2\n1\nhallucination\n\nunclear prompt\n".to_string() + &"2\n2\n\n\n\n".repeat(2);
+    let out = cli.ok_with(&["eval", "human", "rate", task_id], &ada_input);
+    assert!(out.contains("[reference]") && out.contains("[A]") && out.contains("all 3 items done (3 rated, 0 skipped)"), "{out}");
+    let out = bob.ok_with(&["eval", "human", "rate", task_id], &"1\n1\n\n\n\n".repeat(3));
+    assert!(out.contains("all 3 items done (3 rated, 0 skipped)"), "{out}");
+    let results = cli.json(&["eval", "human", "results", task_id]);
+    let relevance = &results["figures"]["criteria"][0];
+    assert_eq!(relevance["models"][0]["ratings"].as_u64().unwrap() + relevance["models"][1]["ratings"].as_u64().unwrap(), 12, "{results}");
+    assert!(relevance["agreement"]["krippendorff_alpha_interval"].is_number(), "{relevance}");
+    assert_eq!(relevance["agreement"]["cohen_kappa"]["units"], 6, "{relevance}");
+    assert_eq!(results["flags"][0]["text"], "unclear prompt", "{results}");
+    let table = cli.ok(&["eval", "human", "results", task_id]);
+    assert!(table.contains("alpha") && table.contains("quadratic kappa") && table.contains("tag hallucination"), "{table}");
+    // Bob sees the results once the task is closed.
+    assert!(bob.fails(&["eval", "human", "results", task_id], 1).contains("is open"));
+    cli.ok(&["eval", "human", "close", task_id]);
+    bob.ok(&["eval", "human", "results", task_id]);
 
     // A predictions file: scored by the server as by the binary here.
     let file = files.path().join("predictions.jsonl");

@@ -3,7 +3,8 @@
 //! file is JSONL: one `{"prediction": "...", "reference": "..."}` or `{"prediction": "...",
 //! "references": ["...", ...]}` per line); `create` evaluates a model on a test set on the
 //! server, `upload` scores a predictions file there (stored with its examples), and `list`,
-//! `show`, `examples`, `cancel`, `rerun`, `delete` manage evaluations.
+//! `show`, `examples`, `cancel`, `rerun`, `delete` manage evaluations; `human …` is human
+//! evaluation (`human_eval.rs`).
 
 use crate::client::context::Context;
 use crate::client::http::{seg, Api};
@@ -83,6 +84,11 @@ pub enum EvalCommand {
     AbShow { id: String },
     /// Delete an offline A/B test.
     AbDelete { id: String },
+    /// Human evaluation: raters score or compare answers blind; agreement and DPO export.
+    Human {
+        #[command(subcommand)]
+        cmd: super::human_eval::HumanCommand,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -374,6 +380,7 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
             }
         }
         EvalCommand::AbShow { id } => show_ab(ctx, &api.get(&format!("/api/v1/ab-tests/{}", seg(&id)), &[]).await?),
+        EvalCommand::Human { cmd } => return super::human_eval::run(ctx, &mut api, cmd).await,
         EvalCommand::AbDelete { id } => {
             api.delete(&format!("/api/v1/ab-tests/{}", seg(&id))).await?;
             if !ctx.json {

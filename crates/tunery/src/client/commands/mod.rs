@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod deploy;
 pub mod estimate;
 pub mod eval;
+pub mod human_eval;
 pub mod jobs;
 pub mod keys;
 pub mod models;
