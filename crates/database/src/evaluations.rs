@@ -112,6 +112,19 @@ pub async fn list(conn: &mut Conn, org_id: &str, model: Option<&str>, after: Opt
     .await?)
 }
 
+/// The newest succeeded evaluations of one kind, newest first.
+pub async fn succeeded(conn: &mut Conn, org_id: &str, kind: &str, limit: i64) -> Result<Vec<EvaluationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM evaluations WHERE organization_id = $1 AND kind = $2 AND state = 'succeeded' \
+         ORDER BY finished_at DESC, id DESC LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Evaluations a runner may take at `now`: queued, or running under an expired lease (oldest
 /// first).
 pub async fn claimable(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<String>> {

@@ -13,15 +13,17 @@ pub struct SplitRow {
     /// `none`, `user` or `key`.
     pub sticky: String,
     pub active: i64,
+    /// JSON: the gate newly promoted variants must pass, or NULL.
+    pub gate: Option<String>,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, project_id, name, variants, sticky, active, created_by, created_at, updated_at";
+const COLUMNS: &str = "id, organization_id, project_id, name, variants, sticky, active, gate, created_by, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, s: &SplitRow) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO traffic_splits ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+    sqlx::query(&format!("INSERT INTO traffic_splits ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
         .bind(&s.id)
         .bind(&s.organization_id)
         .bind(&s.project_id)
@@ -29,6 +31,7 @@ pub async fn insert(conn: &mut Conn, s: &SplitRow) -> Result<()> {
         .bind(&s.variants)
         .bind(&s.sticky)
         .bind(s.active)
+        .bind(&s.gate)
         .bind(&s.created_by)
         .bind(s.created_at)
         .bind(s.updated_at)
@@ -75,12 +78,13 @@ pub async fn lock(conn: &mut Conn, id: &str) -> Result<()> {
 }
 
 pub async fn update(conn: &mut Conn, s: &SplitRow) -> Result<()> {
-    sqlx::query("UPDATE traffic_splits SET variants = $2, sticky = $3, active = $4, updated_at = $5 WHERE id = $1")
+    sqlx::query("UPDATE traffic_splits SET variants = $2, sticky = $3, active = $4, updated_at = $5, gate = $6 WHERE id = $1")
         .bind(&s.id)
         .bind(&s.variants)
         .bind(&s.sticky)
         .bind(s.active)
         .bind(s.updated_at)
+        .bind(&s.gate)
         .execute(&mut *conn)
         .await?;
     Ok(())

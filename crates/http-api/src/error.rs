@@ -48,6 +48,8 @@ pub enum ErrorCode {
     ModelDoesNotFit,
     DatasetNotUsable,
     BaseModelNotReady,
+    /// An evaluation of the model failed a gate's thresholds (422; the message names each score).
+    GateFailed,
     RateLimited,
     /// An API key's monthly inference tokens are used (429).
     InsufficientQuota,
@@ -79,7 +81,7 @@ impl ErrorCode {
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
             ChecksumMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
-            Unprocessable | InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady => {
+            Unprocessable | InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady | GateFailed => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error")
             }
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -232,6 +234,7 @@ impl From<SE> for ApiError {
                     services::Refusal::ModelDoesNotFit => ErrorCode::ModelDoesNotFit,
                     services::Refusal::DatasetNotUsable => ErrorCode::DatasetNotUsable,
                     services::Refusal::BaseModelNotReady => ErrorCode::BaseModelNotReady,
+                    services::Refusal::GateFailed => ErrorCode::GateFailed,
                 };
                 ApiError::new(code, message)
             }

@@ -181,6 +181,8 @@ pub struct SplitView {
     pub variants: Vec<Variant>,
     pub sticky: Sticky,
     pub active: bool,
+    /// The thresholds a newly promoted variant's model must pass, if any.
+    pub gate: Option<services::evaluations::Gate>,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -197,6 +199,7 @@ impl From<Split> for SplitView {
             variants: s.variants,
             sticky: s.sticky,
             active: r.active != 0,
+            gate: s.gate,
             created_by: r.created_by,
             created_at: r.created_at / 1000,
             updated_at: r.updated_at / 1000,

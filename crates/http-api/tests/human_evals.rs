@@ -232,38 +232,10 @@ async fn two_raters_rate_blind_and_the_results_report_means_and_agreement() {
     }
 }
 
-/// An OpenAI-compatible model server (an external deployment): model `polite` greets by name,
-/// `curt` says "No.", `rude` "Go away." to every prompt.
-async fn answer_server() -> String {
-    async fn complete(axum::Json(body): axum::Json<Value>) -> impl axum::response::IntoResponse {
-        let prompt = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap_or_default().to_string();
-        let name = prompt.trim_start_matches("Greet ");
-        let answer = match body["model"].as_str() {
-            Some("polite") => format!("Hello, {name}!"),
-            Some("curt") => "No.".to_string(),
-            _ => "Go away.".to_string(),
-        };
-        let chunk = json!({"object": "chat.completion.chunk", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": answer}, "finish_reason": null}]});
-        let end = json!({"object": "chat.completion.chunk", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}});
-        ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], format!("data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"))
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let models = || async {
-        axum::Json(json!({"object": "list", "data": [{"id": "polite", "object": "model"}, {"id": "rude", "object": "model"}]}))
-    };
-    let app =
-        axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete)).route("/v1/models", axum::routing::get(models));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairwise_preferences_become_a_dpo_dataset_with_lineage() {
     for backend in backends() {
-        let url = answer_server().await;
+        let url = common::answer_server().await;
         let mut settings = services::Settings::default();
         settings.serving.external_endpoints = vec![url.clone()];
         let app = TestApp::with_settings(backend, settings).await;

@@ -102,6 +102,8 @@ pub enum Refusal {
     ModelDoesNotFit,
     DatasetNotUsable,
     BaseModelNotReady,
+    /// An evaluation of the model does not pass a deployment's or split's gate.
+    GateFailed,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -91,6 +91,12 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!(predictions(&cli, again["id"].as_str().unwrap()), predictions(&cli, local_id));
     assert_eq!(again["results"], local["results"], "a rerun changed the scores");
 
+    // A gate: deploying the model again asks for an evaluation of it to pass thresholds.
+    let err = cli.fails(&["deploy", "create", &base, "--name", "gated", "--stopped", "--gate", "exact_match>=101"], 1);
+    assert!(err.contains("exact_match") && err.contains("below the minimum 101"), "{err}");
+    let gated = cli.json(&["deploy", "create", &base, "--name", "gated", "--stopped", "--gate", "bleu>=0", "--gate-evaluation", local_id]);
+    assert_eq!(gated["name"], "gated", "{gated}");
+
     // The same model through an OpenAI-compatible URL (this gateway, with a key): equal scores.
     let key = cli.json(&["keys", "create", "--name", "evaluator", "--scope", "deploy_model"]);
     let secret = key["key"].as_str().unwrap().to_string();

@@ -29,6 +29,7 @@ pub use usage::{InferenceRecord, UsageQuery, UsageRecorder, UsageReport};
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;
+use crate::evaluations::GatedModel;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::deployments::{DeploymentEventRow, DeploymentRow};
 use domain::ids::IdKind;
@@ -145,6 +146,9 @@ pub struct NewDeployment {
     /// export them as a dataset. Default: off.
     #[serde(default)]
     pub log_requests: bool,
+    /// Deploy only if an evaluation of the model passes these thresholds (else `gate_failed`,
+    /// 422, naming the scores that failed).
+    pub gate: Option<crate::evaluations::Gate>,
 }
 
 fn default_backend() -> BackendKind {
@@ -306,6 +310,22 @@ impl Services {
                 return Err(ValidationError::unprocessable("model", message).into());
             }
         };
+        let passed_gate = match &new.gate {
+            Some(_) if base_model_id.is_none() => {
+                let why = "an external deployment that names no Tunery model has no evaluations before it exists: evaluate it, then gate a traffic split on it";
+                return Err(ValidationError::unprocessable("gate", why).into());
+            }
+            Some(gate) => {
+                let model = GatedModel {
+                    base_model_id: base_model_id.clone(),
+                    model_id: model_id.clone(),
+                    checkpoint_id: checkpoint_id.clone(),
+                    deployment_id: None,
+                };
+                Some(self.pass_gate(principal, gate, &model, "gate").await?)
+            }
+            None => None,
+        };
         let name = match new.name.as_deref().or(default_name.as_deref()) {
             Some(name) => check_name(name)?,
             None => return Err(ValidationError::unprocessable("name", "name a deployment that serves no Tunery model").into()),
@@ -370,9 +390,13 @@ impl Services {
         database::deployments::insert(tx.conn(), &row).await?;
         database::deployments::append_event(tx.conn(), &row.id, "created", now, &serde_json::json!({"replicas": replicas}).to_string())
             .await?;
+        if let Some(passed) = &passed_gate {
+            let details = serde_json::to_string(passed).map_err(crate::datasets::internal)?;
+            database::deployments::append_event(tx.conn(), &row.id, "gate_passed", now, &details).await?;
+        }
         let event = AuditEvent::by(principal, "deployment.create")
             .target("deployment", &row.id)
-            .details(serde_json::json!({"name": row.name, "model": new.model, "backend": row.backend}));
+            .details(serde_json::json!({"name": row.name, "model": new.model, "backend": row.backend, "gate": passed_gate}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         if replicas > 0 {
@@ -465,6 +489,7 @@ impl Services {
             idle_timeout_s: Some(ON_DEMAND_IDLE_S),
             defaults: GenerationDefaults::default(),
             log_requests: false,
+            gate: None,
         };
         match self.create_deployment(principal, new, ctx).await {
             Ok(d) => Ok(d.row.name),

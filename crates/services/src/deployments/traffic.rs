@@ -6,6 +6,7 @@
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;
+use crate::evaluations::Gate;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::traffic::SplitRow;
 use domain::ids::IdKind;
@@ -65,6 +66,9 @@ pub struct NewSplit {
     pub variants: Vec<Variant>,
     #[serde(default = "default_sticky")]
     pub sticky: Sticky,
+    /// Every variant but the first (the control) — and any variant added later — must have an
+    /// evaluation of its model passing these thresholds (else `gate_failed`, 422).
+    pub gate: Option<Gate>,
 }
 
 fn default_sticky() -> Sticky {
@@ -79,6 +83,9 @@ pub struct SplitChanges {
     pub sticky: Option<Sticky>,
     /// false: requests to the name answer 409 until it is active again.
     pub active: Option<bool>,
+    /// A new gate (every candidate variant must pass it now); without one, variants added to a
+    /// gated split must pass its gate.
+    pub gate: Option<Gate>,
 }
 
 /// A split, read back.
@@ -87,6 +94,7 @@ pub struct Split {
     pub row: SplitRow,
     pub variants: Vec<Variant>,
     pub sticky: Sticky,
+    pub gate: Option<Gate>,
 }
 
 impl Split {
@@ -95,7 +103,11 @@ impl Split {
         let variants =
             serde_json::from_str(&row.variants).map_err(|e| Error::Internal(format!("{owner}: the stored variants do not parse: {e}")))?;
         let sticky = Sticky::parse(&owner, &row.sticky)?;
-        Ok(Split { row, variants, sticky })
+        let gate = match &row.gate {
+            Some(g) => Some(serde_json::from_str(g).map_err(|e| Error::Internal(format!("{owner}: the stored gate does not parse: {e}")))?),
+            None => None,
+        };
+        Ok(Split { row, variants, sticky, gate })
     }
 
     /// The variant for a caller: sticky ones by a hash of the split and the caller, else by
@@ -196,6 +208,10 @@ impl Services {
         self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
         let name = super::check_name(&n.name)?;
         self.check_variants(principal, &n.variants).await?;
+        let passed = match &n.gate {
+            Some(gate) => self.pass_split_gate(principal, gate, n.variants.iter().enumerate().skip(1)).await?,
+            None => Vec::new(),
+        };
         let now = now_ms();
         let row = SplitRow {
             id: crate::crypto::new_id(IdKind::TrafficSplit),
@@ -205,6 +221,7 @@ impl Services {
             variants: serde_json::to_string(&n.variants).map_err(crate::datasets::internal)?,
             sticky: n.sticky.as_str().into(),
             active: 1,
+            gate: n.gate.as_ref().map(|g| serde_json::to_string(g).map_err(crate::datasets::internal)).transpose()?,
             created_by: principal.user_id.clone(),
             created_at: now,
             updated_at: now,
@@ -216,7 +233,7 @@ impl Services {
         database::traffic::insert(tx.conn(), &row).await?;
         let event = AuditEvent::by(principal, "traffic_split.create")
             .target("traffic_split", &row.id)
-            .details(serde_json::json!({"name": row.name, "variants": n.variants}));
+            .details(serde_json::json!({"name": row.name, "variants": n.variants, "gates_passed": passed}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Split::of(row)
@@ -243,15 +260,32 @@ impl Services {
     }
 
     pub async fn update_split(&self, principal: &Principal, id: &str, c: SplitChanges, ctx: &RequestContext) -> Result<Split> {
-        self.split_with(principal, id, Permission::DeployModel).await?;
+        let old = self.split_with(principal, id, Permission::DeployModel).await?;
         if let Some(v) = &c.variants {
             self.check_variants(principal, v).await?;
         }
+        let variants = c.variants.clone().unwrap_or_else(|| old.variants.clone());
+        let passed = match (&c.gate, &old.gate) {
+            // A new gate: every candidate passes it.
+            (Some(gate), _) => self.pass_split_gate(principal, gate, variants.iter().enumerate().skip(1)).await?,
+            // The split's gate: variants new to the split pass it.
+            (None, Some(gate)) => {
+                let added = variants.iter().enumerate().filter(|(_, v)| !old.variants.iter().any(|o| o.deployment_id == v.deployment_id));
+                self.pass_split_gate(principal, gate, added).await?
+            }
+            (None, None) => Vec::new(),
+        };
         let mut tx = self.db().begin_write().await?;
         database::traffic::lock(tx.conn(), id).await.or_not_found("traffic split")?;
         let mut row = database::traffic::get(tx.conn(), &principal.organization_id, id).await.or_not_found("traffic split")?;
+        if row.updated_at != old.row.updated_at || row.variants != old.row.variants {
+            return Err(Error::Conflict(format!("traffic split {id} changed meanwhile: read it again and retry")));
+        }
         if let Some(v) = &c.variants {
             row.variants = serde_json::to_string(v).map_err(crate::datasets::internal)?;
+        }
+        if let Some(g) = &c.gate {
+            row.gate = Some(serde_json::to_string(g).map_err(crate::datasets::internal)?);
         }
         if let Some(s) = c.sticky {
             row.sticky = s.as_str().into();
@@ -263,10 +297,26 @@ impl Services {
         database::traffic::update(tx.conn(), &row).await?;
         let event = AuditEvent::by(principal, "traffic_split.update")
             .target("traffic_split", id)
-            .details(serde_json::json!({"variants": c.variants, "active": c.active}));
+            .details(serde_json::json!({"variants": c.variants, "active": c.active, "gate": c.gate, "gates_passed": passed}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
         Split::of(row)
+    }
+
+    /// Checks each `(index, variant)` against `gate`: what each passed with.
+    async fn pass_split_gate<'a>(
+        &self,
+        principal: &Principal,
+        gate: &Gate,
+        variants: impl Iterator<Item = (usize, &'a Variant)>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let mut passed = Vec::new();
+        for (i, v) in variants {
+            let model = self.gated_model_of_deployment(principal, &v.deployment_id).await?;
+            let p = self.pass_gate(principal, gate, &model, &format!("variants[{i}]")).await?;
+            passed.push(serde_json::json!({"deployment_id": v.deployment_id, "evaluation_id": p.evaluation_id, "scores": p.scores}));
+        }
+        Ok(passed)
     }
 
     pub async fn delete_split(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {

@@ -9,6 +9,7 @@
 
 mod compare;
 mod examples;
+mod gates;
 mod human;
 mod human_rating;
 mod human_results;
@@ -17,6 +18,7 @@ mod run;
 
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
 pub use examples::EvaluationExample;
+pub use gates::{Gate, GatedModel, PassedGate, Threshold};
 pub use human::{
     default_criteria, Criterion, HumanEval, HumanEvalConfig, HumanEvalMode, NewHumanEval, Raters, DEFAULT_ERROR_TAGS, MAX_ITEMS,
 };

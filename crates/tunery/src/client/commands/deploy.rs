@@ -85,6 +85,8 @@ pub enum SplitCommand {
         sticky: String,
         #[arg(long, value_name = "PROJECT_ID")]
         project: Option<String>,
+        #[command(flatten)]
+        gate: GateArgs,
     },
     /// The results: requests, errors, latency and ratings per variant, and the conclusion.
     Show {
@@ -142,6 +144,47 @@ pub struct CreateArgs {
     /// Wait until it is ready (or failed).
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// A gate: thresholds an evaluation of the model must pass (`gate_failed` otherwise).
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// A threshold, METRIC>=MIN or METRIC<=MAX (e.g. chrf>=40; repeat for each).
+    #[arg(long = "gate", value_name = "METRIC>=MIN")]
+    pub thresholds: Vec<String>,
+    /// Judge by this evaluation [default: the model's newest with the metrics].
+    #[arg(long, requires = "thresholds")]
+    pub gate_evaluation: Option<String>,
+    /// Only evaluations on this test set count.
+    #[arg(long, requires = "thresholds")]
+    pub gate_dataset: Option<String>,
+}
+
+impl GateArgs {
+    /// The request's `gate`, or None without thresholds.
+    fn body(&self) -> Result<Option<Value>> {
+        if self.thresholds.is_empty() {
+            return Ok(None);
+        }
+        let mut thresholds = Vec::new();
+        for t in &self.thresholds {
+            let (metric, bound, value) = match (t.split_once(">="), t.split_once("<=")) {
+                (Some((m, v)), None) => (m, "min", v),
+                (None, Some((m, v))) => (m, "max", v),
+                _ => anyhow::bail!("--gate {t}: write METRIC>=MIN or METRIC<=MAX"),
+            };
+            let value: f64 = value.trim().parse().map_err(|e| anyhow::anyhow!("--gate {t}: {e}"))?;
+            thresholds.push(json!({"metric": metric.trim(), bound: value}));
+        }
+        let mut gate = json!({"thresholds": thresholds});
+        crate::client::http::set_given(
+            &mut gate,
+            [("evaluation_id", self.gate_evaluation.clone().map(Value::from)), ("dataset_id", self.gate_dataset.clone().map(Value::from))],
+        );
+        Ok(Some(gate))
+    }
 }
 
 pub(crate) fn deployment_path(id: &str) -> String {
@@ -217,6 +260,7 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
                     ("name", a.name.map(Value::from)),
                     ("project_id", a.project.map(Value::from)),
                     ("idle_timeout_s", a.idle_timeout.map(Value::from)),
+                    ("gate", a.gate.body()?),
                 ],
             );
             if let Some(url) = a.external_url {
@@ -307,7 +351,7 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
 async fn split(ctx: &Context, api: &mut Api, c: SplitCommand) -> Result<u8> {
     let path = |id: &str| format!("/api/v1/traffic-splits/{}", seg(id));
     let v = match c {
-        SplitCommand::Create { name, variants, sticky, project } => {
+        SplitCommand::Create { name, variants, sticky, project, gate } => {
             let variants = variants
                 .iter()
                 .map(|v| {
@@ -316,9 +360,7 @@ async fn split(ctx: &Context, api: &mut Api, c: SplitCommand) -> Result<u8> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut body = json!({"name": name, "variants": variants, "sticky": sticky});
-            if let Some(p) = project {
-                body["project_id"] = p.into();
-            }
+            crate::client::http::set_given(&mut body, [("project_id", project.map(Value::from)), ("gate", gate.body()?)]);
             api.post("/api/v1/traffic-splits", &body).await?
         }
         SplitCommand::Show { id } => {
