@@ -112,14 +112,15 @@ pub async fn list(conn: &mut Conn, org_id: &str, model: Option<&str>, after: Opt
     .await?)
 }
 
-/// The newest succeeded evaluations of one kind, newest first.
-pub async fn succeeded(conn: &mut Conn, org_id: &str, kind: &str, limit: i64) -> Result<Vec<EvaluationRow>> {
+/// The newest evaluations of one kind (in one state, when given), newest first.
+pub async fn recent(conn: &mut Conn, org_id: &str, kind: &str, state: Option<&str>, limit: i64) -> Result<Vec<EvaluationRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM evaluations WHERE organization_id = $1 AND kind = $2 AND state = 'succeeded' \
-         ORDER BY finished_at DESC, id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM evaluations WHERE organization_id = $1 AND kind = $2 AND ($3 = '' OR state = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(org_id)
     .bind(kind)
+    .bind(state.unwrap_or(""))
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?)

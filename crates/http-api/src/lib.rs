@@ -119,6 +119,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::create_estimate))
         .routes(routes!(models::list_models))
         .routes(routes!(models::get_model))
+        .routes(routes!(model_records::experiment_record))
+        .routes(routes!(model_records::rank_models))
         .routes(routes!(models::list_model_files))
         .routes(routes!(models::download_model_file))
         .routes(routes!(jobs::create_job, jobs::list_jobs))

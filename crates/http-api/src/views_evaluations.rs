@@ -174,3 +174,36 @@ impl From<services::evaluations::HumanEval> for HumanEvalView {
         }
     }
 }
+
+/// A fine-tuned model's experiment record: what made it and everything known of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentRecordView {
+    pub object: &'static str,
+    pub model: crate::views::ModelView,
+    /// The job that trained it, with its training configuration (null if it was deleted).
+    pub job: Option<crate::views::JobView>,
+    /// Where the training data came from: its version, ancestors and recipes (null when the
+    /// caller may not see the dataset).
+    pub training_data: Option<crate::views::LineageView>,
+    pub validation_data: Option<crate::views::LineageView>,
+    /// Every evaluation of exactly this model, newest first.
+    pub evaluations: Vec<EvaluationView>,
+    /// Human evaluations that rate any of them.
+    pub human_evals: Vec<HumanEvalView>,
+}
+
+impl TryFrom<services::evaluations::ExperimentRecord> for ExperimentRecordView {
+    type Error = crate::error::ApiError;
+
+    fn try_from(r: services::evaluations::ExperimentRecord) -> Result<Self, Self::Error> {
+        Ok(ExperimentRecordView {
+            object: "model.record",
+            model: r.model.into(),
+            job: r.job.map(Into::into),
+            training_data: r.training_data.map(TryInto::try_into).transpose()?,
+            validation_data: r.validation_data.map(TryInto::try_into).transpose()?,
+            evaluations: r.evaluations.into_iter().map(Into::into).collect(),
+            human_evals: r.human_evals.into_iter().map(Into::into).collect(),
+        })
+    }
+}

@@ -84,6 +84,13 @@ fn a_job_survives_a_server_kill_and_finishes_once_from_its_checkpoint() {
     let out = files.path().join("model");
     cli.ok(&["models", "download", &model, "--output", out.to_str().unwrap()]);
     assert!(out.join("adapter_config.json").is_file());
+    // Its experiment record: the job that made it, its configuration and its data.
+    let record = cli.json(&["models", "record", &model]);
+    assert_eq!((record["job"]["id"].as_str(), record["model"]["id"].as_str()), (Some(id.as_str()), Some(model.as_str())), "{record}");
+    assert!(record["job"]["config"]["hyperparameters"]["max_steps"].is_number(), "{record}");
+    assert_eq!(record["training_data"]["version"]["version"], 1, "{record}");
+    let shown = cli.ok(&["models", "record", &model]);
+    assert!(shown.contains(&id) && shown.contains("trained on"), "{shown}");
     let logs = cli.ok(&["jobs", "logs", &id]);
     assert!(logs.contains("resuming from"), "{logs}");
 }

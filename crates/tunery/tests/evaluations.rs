@@ -91,6 +91,10 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!(predictions(&cli, again["id"].as_str().unwrap()), predictions(&cli, local_id));
     assert_eq!(again["results"], local["results"], "a rerun changed the scores");
 
+    // Ranked on the test set by a metric: the model evaluated is the best.
+    let rank = cli.json(&["models", "rank", "--metric", "bleu", "--dataset", &ds]);
+    assert_eq!((rank["best"]["model"].as_str(), rank["models"].as_array().map(Vec::len)), (Some(base.as_str()), Some(1)), "{rank}");
+    assert!(cli.ok(&["models", "rank", "--metric", "bleu", "--dataset", &ds]).contains("best on bleu"));
     // A gate: deploying the model again asks for an evaluation of it to pass thresholds.
     let err = cli.fails(&["deploy", "create", &base, "--name", "gated", "--stopped", "--gate", "exact_match>=101"], 1);
     assert!(err.contains("exact_match") && err.contains("below the minimum 101"), "{err}");

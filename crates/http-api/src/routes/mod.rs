@@ -12,6 +12,7 @@ mod gateway_answer;
 pub mod human_evals;
 pub mod jobs;
 pub mod me;
+pub mod model_records;
 pub mod models;
 pub mod organizations;
 pub mod projects;

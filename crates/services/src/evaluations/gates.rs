@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Evaluations searched for the newest one of a model.
-const SEARCHED: i64 = 500;
+pub(super) const SEARCHED: i64 = 500;
 
 /// One threshold: a metric's corpus score must be at least `min` and at most `max`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -28,7 +28,7 @@ pub struct Threshold {
     pub max: Option<f64>,
 }
 
-fn threshold_metric_schema() -> utoipa::openapi::schema::ObjectBuilder {
+pub(super) fn threshold_metric_schema() -> utoipa::openapi::schema::ObjectBuilder {
     domain::schema::one_of(false, threshold_metrics())
 }
 
@@ -74,7 +74,7 @@ pub struct GatedModel {
 
 impl GatedModel {
     /// Whether an evaluation's answers came from exactly this model.
-    fn made(&self, r: &ResolvedModel) -> bool {
+    pub(super) fn made(&self, r: &ResolvedModel) -> bool {
         match (&self.model_id, &self.checkpoint_id, &self.base_model_id) {
             (Some(m), _, _) => r.model_id.as_ref() == Some(m),
             (None, Some(c), _) => r.checkpoint_id.as_ref() == Some(c),
@@ -200,8 +200,14 @@ impl Services {
         dataset_id: Option<&str>,
         metrics: &[&str],
     ) -> Result<Option<Evaluation>> {
-        let rows =
-            database::evaluations::succeeded(&mut *self.db().read().await?, &principal.organization_id, "generate", SEARCHED).await?;
+        let rows = database::evaluations::recent(
+            &mut *self.db().read().await?,
+            &principal.organization_id,
+            "generate",
+            Some(state::SUCCEEDED),
+            SEARCHED,
+        )
+        .await?;
         for row in rows {
             let e = Evaluation::of(row)?;
             let made = e.config.model.as_ref().is_some_and(|r| model.made(r));

@@ -14,6 +14,7 @@ mod human;
 mod human_rating;
 mod human_results;
 mod judge;
+mod record;
 mod run;
 
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
@@ -25,6 +26,7 @@ pub use human::{
 pub use human_rating::{AnswerRating, HumanEvalItem, RaterProgress, RaterView, RatingInput, ShownAnswer};
 pub use human_results::PreferenceExport;
 pub use judge::{JudgeConfig, JudgeMode, NewJudgeEvaluation};
+pub use record::{ExperimentRecord, RankedModel, Ranking, RankingQuery};
 pub use run::Runner;
 
 use crate::audit::{append, AuditEvent};

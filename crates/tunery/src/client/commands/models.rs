@@ -28,6 +28,22 @@ pub enum ModelsCommand {
     },
     /// Show a base model (bm_…), a fine-tuned model (mdl_…) or a catalog entry (repository id).
     Show { id: String },
+    /// A fine-tuned model's experiment record: its job and configuration, data lineage and
+    /// every evaluation of it.
+    Record { id: String },
+    /// Rank the models evaluated on a test set by a metric (each by its newest evaluation
+    /// there); the first is the best.
+    Rank {
+        /// A metric with one corpus score (bleu, chrf, rougeL, exact_match, …).
+        #[arg(long)]
+        metric: String,
+        /// The test set's dataset id.
+        #[arg(long)]
+        dataset: String,
+        /// Lower is better.
+        #[arg(long)]
+        ascending: bool,
+    },
     /// Compare models side by side: base model ids or catalog repository ids.
     Compare {
         #[arg(num_args = 2..=10, required = true)]
@@ -208,6 +224,70 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
                     rows[at].1 = format!("{} ({})", thousands(n), params(&v["spec"]["parameters"]));
                 }
                 print_kv(&rows);
+            }
+        }
+        ModelsCommand::Record { id } => {
+            let r = api.get(&format!("/api/v1/models/{}/record", seg(&id)), &[]).await?;
+            if ctx.json {
+                output::json(&r);
+                return Ok(0);
+            }
+            let m = &r["model"];
+            let h = &r["job"]["config"]["hyperparameters"];
+            print_kv(&[
+                ("model", format!("{} ({})", s(m, "name"), s(m, "id"))),
+                ("base model", s(m, "base_model_id")),
+                ("job", s(&r["job"], "id")),
+                ("method", format!("{} {}", s(&r["job"]["config"], "objective"), s(&r["job"]["config"]["method"], "kind"))),
+                ("hyperparameters", format!("lr {}, epochs {}, max steps {}", s(h, "learning_rate"), s(h, "epochs"), s(h, "max_steps"))),
+                (
+                    "trained on",
+                    format!("{} v{}", s(&r["training_data"]["version"], "dataset_id"), s(&r["training_data"]["version"], "version")),
+                ),
+                ("data ancestors", r["training_data"]["ancestors"].as_array().map(Vec::len).unwrap_or(0).to_string()),
+            ]);
+            let mut t = Table::new(&["EVALUATION", "NAME", "STATE", "SCORES", "CREATED"]);
+            for e in r["evaluations"].as_array().into_iter().flatten() {
+                let scores = e["results"]["metrics"]
+                    .as_object()
+                    .map(|ms| {
+                        ms.iter().map(|(k, v)| format!("{k} {:.2}", v["score"].as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(", ")
+                    })
+                    .unwrap_or_default();
+                t.row(vec![s(e, "id"), s(e, "name"), s(e, "state"), scores, time(e, "created_at")]);
+            }
+            t.print();
+            for h in r["human_evals"].as_array().into_iter().flatten() {
+                println!("human evaluation {} ({}, {})", s(h, "id"), s(h, "mode"), s(h, "state"));
+            }
+        }
+        ModelsCommand::Rank { metric, dataset, ascending } => {
+            let order = if ascending { "asc" } else { "desc" };
+            let query = [("metric", metric), ("dataset_id", dataset), ("order", order.to_string())];
+            let r = api.get("/api/v1/models/ranking", &query).await?;
+            if ctx.json {
+                output::json(&r);
+                return Ok(0);
+            }
+            let mut t = Table::new(&["RANK", "MODEL", "NAME", "SCORE", "95% INTERVAL", "EVALUATION"]);
+            for m in r["models"].as_array().into_iter().flatten() {
+                let interval = m["interval"]
+                    .as_array()
+                    .map(|i| format!("{:.2}–{:.2}", i[0].as_f64().unwrap_or(0.0), i[1].as_f64().unwrap_or(0.0)))
+                    .unwrap_or_default();
+                t.row(vec![
+                    s(m, "rank"),
+                    s(m, "model"),
+                    s(m, "name"),
+                    format!("{:.2}", m["score"].as_f64().unwrap_or(0.0)),
+                    interval,
+                    s(m, "evaluation_id"),
+                ]);
+            }
+            t.print();
+            match r["best"].as_object() {
+                Some(_) => println!("best on {}: {} ({})", s(&r, "metric"), s(&r["best"], "name"), s(&r["best"], "model")),
+                None => println!("no model was evaluated on this test set with {}", s(&r, "metric")),
             }
         }
         ModelsCommand::Compare { ids } => {

@@ -1,7 +1,9 @@
-//! Gates through the API on SQLite and PostgreSQL: a deployment that asks for one is created
-//! only when an evaluation of exactly that model passes the thresholds (stored as a
-//! `gate_passed` event), and refused with the failing scores otherwise; a traffic split with a
-//! gate takes in candidates only when their evaluations pass, also when variants are added later.
+//! Choosing models by their evaluations, through the API on SQLite and PostgreSQL. Gates: a
+//! deployment that asks for one is created only when an evaluation of exactly that model passes
+//! the thresholds (stored as a `gate_passed` event), and refused with the failing scores
+//! otherwise; a traffic split with a gate takes in candidates only when their evaluations pass,
+//! also when variants are added later. A fine-tuned model's experiment record lists its job,
+//! data lineage and evaluations; a ranking picks the best model on a test set by a metric.
 
 mod common;
 
@@ -28,33 +30,52 @@ fn gate(thresholds: Value) -> Value {
     json!({"thresholds": thresholds})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deployments_and_promotions_pass_their_gates_or_are_refused_with_the_scores() {
-    for backend in backends() {
-        let url = common::answer_server().await;
-        let mut settings = common::settings_with_runtime();
-        settings.serving.external_endpoints = vec![url.clone()];
-        let app = TestApp::with_settings(backend, settings).await;
-        let (root_id, root) = app.bootstrap().await;
-        app.services.start_evaluations().await.unwrap();
-        let org = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
-        let records: String = ["Ada", "Bo", "Cy"]
+/// An organization with a test set of greetings, a base model served elsewhere that greets
+/// politely and its fine-tune that is rude (external deployments naming them), `curt` serving no
+/// model of ours, and an evaluation of each of the first two.
+struct Fixture {
+    app: TestApp,
+    root: String,
+    dataset: String,
+    base: String,
+    model: String,
+    base_eval: String,
+    tuned_eval: String,
+}
+
+async fn fixture(backend: test_support::Backend) -> Fixture {
+    let url = common::answer_server().await;
+    let mut settings = common::settings_with_runtime();
+    settings.serving.external_endpoints = vec![url.clone()];
+    let app = TestApp::with_settings(backend, settings).await;
+    let (root_id, root) = app.bootstrap().await;
+    app.services.start_evaluations().await.unwrap();
+    let org = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let records: String = ["Ada", "Bo", "Cy"]
             .iter()
             .map(|n| json!({"messages": [{"role": "user", "content": format!("Greet {n}")}, {"role": "assistant", "content": format!("Hello, {n}!")}]}).to_string() + "\n")
             .collect();
-        let d = app.upload_dataset(&root, &[("name", "greetings-test")], "t.jsonl", records.as_bytes()).await;
-        let dataset = d.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
-        let (base, _, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
-        // The base model served elsewhere greets politely; the fine-tune is rude; `curt` serves no
-        // model of ours and nobody evaluated it.
-        for (name, served, upstream) in
-            [("base-upstream", Some(&base), "polite"), ("tuned-upstream", Some(&model), "rude"), ("curt", None, "curt")]
-        {
-            let dep = json!({"name": name, "model": served, "backend": "external", "endpoint": {"url": url, "model": upstream}});
-            app.post("/api/v1/deployments", &root, dep).await.expect(202);
-        }
-        let base_eval = evaluate(&app, &root, "base-upstream", &dataset).await;
-        evaluate(&app, &root, "tuned-upstream", &dataset).await;
+    let d = app.upload_dataset(&root, &[("name", "greetings-test")], "t.jsonl", records.as_bytes()).await;
+    let dataset = d.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let (base, _, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
+    // The base model served elsewhere greets politely; the fine-tune is rude; `curt` serves no
+    // model of ours and nobody evaluated it.
+    for (name, served, upstream) in
+        [("base-upstream", Some(&base), "polite"), ("tuned-upstream", Some(&model), "rude"), ("curt", None, "curt")]
+    {
+        let dep = json!({"name": name, "model": served, "backend": "external", "endpoint": {"url": url, "model": upstream}});
+        app.post("/api/v1/deployments", &root, dep).await.expect(202);
+    }
+    let base_eval = evaluate(&app, &root, "base-upstream", &dataset).await;
+    let tuned_eval = evaluate(&app, &root, "tuned-upstream", &dataset).await;
+
+    Fixture { app, root, dataset, base, model, base_eval, tuned_eval }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_and_promotions_pass_their_gates_or_are_refused_with_the_scores() {
+    for backend in backends() {
+        let Fixture { app, root, base, model, base_eval, .. } = fixture(backend).await;
 
         // Deploying the base model here: its evaluation passes.
         let strict = gate(json!([{"metric": "exact_match", "min": 90}, {"metric": "bleu", "min": 50}]));
@@ -115,6 +136,46 @@ async fn deployments_and_promotions_pass_their_gates_or_are_refused_with_the_sco
             .await;
         assert_eq!((a.status.as_u16(), a.code()), (422, "gate_failed"), "{}", a.body);
         assert!(a.body["error"]["message"].as_str().unwrap().contains("above the maximum 10"), "{}", a.body);
+        app.services.stop_evaluations().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_record_lists_what_made_it_and_its_evaluations_and_a_ranking_picks_the_best() {
+    for backend in backends() {
+        let Fixture { app, root, dataset, base, model, base_eval, tuned_eval } = fixture(backend).await;
+        let pairwise = json!({"mode": "pairwise", "evaluation_ids": [base_eval, tuned_eval], "raters": {"roles": ["admin"]}});
+        let human = app.post("/api/v1/human-evals", &root, pairwise).await.expect(201)["id"].as_str().unwrap().to_string();
+        let (_, viewer) = app.user(&root, "viewer@example.com", "viewer").await;
+
+        // The fine-tune's record: its job and configuration, its data, its evaluation (not the
+        // base model's), the human evaluation that rates it.
+        let r = app.get(&format!("/api/v1/models/{model}/record"), &viewer).await.expect(200).clone();
+        assert_eq!((r["object"].as_str(), r["model"]["id"].as_str()), (Some("model.record"), Some(model.as_str())), "{r}");
+        assert!(r["job"]["config"]["hyperparameters"].is_object(), "{r}");
+        assert_eq!(r["training_data"]["version"]["dataset_id"], dataset.as_str(), "{r}");
+        let evaluations: Vec<&str> = r["evaluations"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+        assert_eq!(evaluations, [tuned_eval.as_str()], "{r}");
+        assert_eq!(r["evaluations"][0]["results"]["metrics"]["exact_match"]["score"], 0.0, "{r}");
+        assert_eq!(r["human_evals"][0]["id"], human.as_str(), "{r}");
+        let a = app.get("/api/v1/models/mdl_000000000000000000000000/record", &root).await;
+        assert_eq!(a.status.as_u16(), 404, "{}", a.body);
+
+        // The ranking on the test set: the base model greets right, the fine-tune does not.
+        let rank = app.get(&format!("/api/v1/models/ranking?metric=exact_match&dataset_id={dataset}"), &viewer).await.expect(200).clone();
+        let order: Vec<&str> = rank["models"].as_array().unwrap().iter().map(|m| m["model"].as_str().unwrap()).collect();
+        assert_eq!(order, [base.as_str(), model.as_str()], "{rank}");
+        assert_eq!((rank["best"]["model"].as_str(), rank["best"]["score"].as_f64()), (Some(base.as_str()), Some(100.0)), "{rank}");
+        assert_eq!(rank["best"]["evaluation_id"], base_eval.as_str());
+        let rank = app.get(&format!("/api/v1/models/ranking?metric=exact_match&dataset_id={dataset}&order=asc"), &root).await;
+        assert_eq!(rank.expect(200)["best"]["model"], model.as_str());
+        // A metric nobody scored ranks nothing; a bad metric or order is refused.
+        let rank = app.get(&format!("/api/v1/models/ranking?metric=chrf&dataset_id={dataset}"), &root).await.expect(200).clone();
+        assert!(rank["best"].is_null() && rank["models"].as_array().unwrap().is_empty(), "{rank}");
+        for (query, param) in [("metric=rouge", "metric"), ("metric=bleu&order=up", "order")] {
+            let a = app.get(&format!("/api/v1/models/ranking?{query}&dataset_id={dataset}"), &root).await;
+            assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some(param)), "{}", a.body);
+        }
         app.services.stop_evaluations().await;
     }
 }
