@@ -202,6 +202,51 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     let served: Vec<&str> = deployments["data"].as_array().unwrap().iter().map(|d| d["model"].as_str().unwrap()).collect();
     assert_eq!(served, [model_id.as_str(), base.as_str()], "{deployments}");
     assert!(deployments["data"].as_array().unwrap().iter().all(|d| d["idle_timeout_s"] == 600 && d["state"] == "ready"), "{deployments}");
+
+    // The README's measurement: both models answer the held-out test set through the serving
+    // path, an A/B test finds the difference, the ranking and the fine-tune's record show it.
+    let test_file = examples().join("greetings-test.jsonl");
+    let tds = cli.json(&["datasets", "upload", test_file.to_str().unwrap(), "--name", "greetings-test"]);
+    let tds = tds["dataset"]["id"].as_str().or(tds["id"].as_str()).unwrap().to_string();
+    let evaluate = |id: &str| {
+        let e = cli.json(&[
+            "eval",
+            "create",
+            "--model",
+            id,
+            "--dataset",
+            &tds,
+            "--metrics",
+            "exact_match,chrf",
+            "--max-tokens",
+            "24",
+            "--wait",
+        ]);
+        assert_eq!(e["state"], "succeeded", "{e}");
+        (e["id"].as_str().unwrap().to_string(), e["results"]["metrics"]["exact_match"]["score"].as_f64().unwrap())
+    };
+    let ((base_eval, base_em), (tuned_eval, tuned_em)) = (evaluate(&base), evaluate(&model_id));
+    eprintln!("exact match on the README's test set: base {base_em}, fine-tune {tuned_em}");
+    assert!(base_em <= 10.0 && tuned_em >= 90.0, "base {base_em}, fine-tune {tuned_em}");
+    let ab = cli.json(&["eval", "ab", &base_eval, &tuned_eval, "--metric", "exact_match"]);
+    assert_eq!(ab["results"]["significant"], true, "{ab}");
+    let rank = cli.json(&["models", "rank", "--metric", "exact_match", "--dataset", &tds]);
+    assert_eq!(rank["best"]["model"], model_id.as_str(), "{rank}");
+    let record = cli.json(&["models", "record", &model_id]);
+    assert!(record["evaluations"].as_array().unwrap().iter().any(|e| e["id"] == tuned_eval.as_str()), "{record}");
+    // A blind pairwise human evaluation of five items, rated in the terminal.
+    let human =
+        cli.json(&["eval", "human", "create", &base_eval, &tuned_eval, "--pairwise", "--rater-roles", "admin,researcher", "--sample", "5"]);
+    let human = human["id"].as_str().unwrap().to_string();
+    let rated = cli.ok_with(&["eval", "human", "rate", &human], &"A\n\n\n\n".repeat(5));
+    assert!(rated.contains("all 5 items done (5 rated, 0 skipped)"), "{rated}");
+    let results = cli.json(&["eval", "human", "results", &human]);
+    assert_eq!(results["figures"]["votes"], 5, "{results}");
+    // A deployment gated on the fine-tune's evaluation: refused above its score, made at it.
+    let refused = cli.fails(&["deploy", "create", &model_id, "--name", "greeter", "--gate", "exact_match>=101", "--wait"], 1);
+    assert!(refused.contains("below the minimum 101"), "{refused}");
+    let greeter = cli.json(&["deploy", "create", &model_id, "--name", "greeter", "--gate", "exact_match>=90", "--wait"]);
+    assert_eq!(greeter["state"], "ready", "{greeter}");
 }
 
 #[test]
