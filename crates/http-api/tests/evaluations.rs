@@ -358,3 +358,37 @@ async fn a_judge_rates_and_compares_answers_in_both_orders() {
         app.services.stop_evaluations().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rouge_with_the_stemmer_and_on_chinese_equals_rouge_score_with_them() {
+    let doc: Value = serde_json::from_str(include_str!("../../metrics/tests/fixtures/rouge_variants.json")).unwrap();
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let (_, root) = app.bootstrap().await;
+        app.services.start_evaluations().await.unwrap();
+        for (stemmer, chinese, fields) in [
+            (true, false, vec![("metrics", "rouge"), ("rouge_stemmer", "true")]),
+            (false, true, vec![("metrics", "rouge"), ("tokenize", "zh")]),
+            (true, true, vec![("metrics", "rouge"), ("tokenize", "zh"), ("rouge_stemmer", "true")]),
+        ] {
+            let cases: Vec<&Value> =
+                doc["cases"].as_array().unwrap().iter().filter(|c| c["stemmer"] == stemmer && c["chinese"] == chinese).collect();
+            let file: String =
+                cases.iter().map(|c| json!({"prediction": c["prediction"], "reference": c["target"]}).to_string() + "\n").collect();
+            let id = submit(&app, &root, &fields, &file).await.expect(202)["id"].as_str().unwrap().to_string();
+            let done = finished(&app, &root, &id).await;
+            assert_eq!(done["config"]["rouge_stemmer"].as_bool().unwrap_or(false), stemmer, "{done}");
+            for (k, name) in ["rouge1", "rouge2", "rougeL", "rougeLsum"].iter().enumerate() {
+                let m = &done["results"]["metrics"][name];
+                let want = 100.0 * cases.iter().map(|c| c["scores"][name][2].as_f64().unwrap()).sum::<f64>() / cases.len() as f64;
+                assert!((m["score"].as_f64().unwrap() - want).abs() < 1e-9, "{name} ({stemmer}, {chinese}): {m} vs {want}");
+                assert_eq!(
+                    (m["stemmer"].as_bool(), m["tokenize"].as_str()),
+                    (Some(stemmer), Some(if chinese { "zh" } else { "rouge-score" })),
+                    "{k}: {m}"
+                );
+            }
+        }
+        app.services.stop_evaluations().await;
+    }
+}

@@ -18,6 +18,7 @@ mod diversity;
 mod fxhash;
 mod ngrams;
 pub mod parallel;
+mod porter;
 mod rouge;
 pub mod significance;
 mod squad;
@@ -28,6 +29,7 @@ pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with,
 pub use chrf::Chrf;
 pub use classification::{auc_roc, classification, Classification};
 pub use diversity::{distinct_n, self_bleu};
-pub use rouge::{rouge_l, rouge_lsum, rouge_n, rouge_tokenize, RougeScore};
+pub use porter::porter_stem;
+pub use rouge::{rouge_all, rouge_all_with, rouge_l, rouge_lsum, rouge_n, rouge_tokenize, rouge_tokenize_with, RougeOptions, RougeScore};
 pub use squad::{exact_match, token_f1};
 pub use tokenize::{tokenize_13a, tokenize_zh};

@@ -1,10 +1,32 @@
-//! ROUGE as Google's `rouge-score` computes it (`rouge_scorer.RougeScorer`, no stemmer): text
-//! lower-cased, every run of characters other than `a-z0-9` a separator (so text in other
-//! scripts has no tokens: a Chinese-aware tokenization is still to come); ROUGE-N on clipped
-//! n-gram counts, ROUGE-L on the longest common subsequence, ROUGE-Lsum on the union LCS of
-//! each target line against every prediction line (lines split on `\n`).
+//! ROUGE as Google's `rouge-score` computes it (`rouge_scorer.RougeScorer`): text lower-cased,
+//! every run of characters other than `a-z0-9` a separator, tokens longer than three letters
+//! Porter-stemmed with `use_stemmer` ([`RougeOptions::stemmer`]); ROUGE-N on clipped n-gram
+//! counts, ROUGE-L on the longest common subsequence, ROUGE-Lsum on the union LCS of each target
+//! line against every prediction line (lines split on `\n`). rouge-score drops every character
+//! outside `a-z0-9`, so Chinese text has no tokens at all; [`RougeOptions::chinese`] makes each
+//! Chinese character (sacreBLEU's `zh` ranges) a token of its own — rouge-score's scoring with
+//! that tokenizer, named in the results.
 
 use crate::fxhash::FxHashMap;
+use std::borrow::Cow;
+
+/// How ROUGE tokenizes (the default is rouge-score's default tokenizer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RougeOptions {
+    /// Porter-stem tokens longer than three letters (rouge-score's `use_stemmer=True`).
+    pub stemmer: bool,
+    /// Every Chinese character a token (else dropped, as rouge-score drops it).
+    pub chinese: bool,
+}
+
+impl RougeOptions {
+    /// How results name this tokenization.
+    pub fn describe(self) -> String {
+        let base = if self.chinese { "a-z0-9 runs and each Chinese character" } else { "a-z0-9 runs" };
+        let stem = if self.stemmer { ", Porter stemmer (NLTK) on tokens over 3 letters" } else { ", no stemmer" };
+        format!("{base}{stem}")
+    }
+}
 
 /// Precision, recall and F1 (0–1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,8 +50,13 @@ const ZERO: RougeScore = RougeScore::ZERO;
 
 /// `rouge-score`'s default tokenizer.
 pub fn rouge_tokenize(text: &str) -> Vec<String> {
+    rouge_tokenize_with(text, RougeOptions::default())
+}
+
+/// The tokens ROUGE compares, with `options`.
+pub fn rouge_tokenize_with(text: &str, options: RougeOptions) -> Vec<String> {
     let lower = lowercase(text);
-    split_tokens(&lower).map(str::to_string).collect()
+    line_tokens(&lower, options).map(Cow::into_owned).collect()
 }
 
 /// Python's `str.lower()` (ASCII text the fast way).
@@ -50,14 +77,48 @@ fn split_tokens(lower: &str) -> impl Iterator<Item = &str> {
     lower.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit())).filter(|t| !t.is_empty())
 }
 
+/// The tokens of lower-cased text: runs of `a-z0-9` (stemmed when longer than three letters,
+/// with the stemmer) and, with `chinese`, each Chinese character.
+fn line_tokens(lower: &str, options: RougeOptions) -> Box<dyn Iterator<Item = Cow<'_, str>> + '_> {
+    fn stem_if(t: &str, stemmer: bool) -> Cow<'_, str> {
+        if stemmer && t.len() > 3 {
+            Cow::Owned(crate::porter::porter_stem(t))
+        } else {
+            Cow::Borrowed(t)
+        }
+    }
+    let stem = move |t| stem_if(t, options.stemmer);
+    if !options.chinese {
+        return Box::new(split_tokens(lower).map(stem));
+    }
+    let pieces = lower.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || crate::tokenize::is_chinese(c)));
+    Box::new(pieces.filter(|t| !t.is_empty()).flat_map(move |piece| {
+        let mut out: Vec<Cow<'_, str>> = Vec::new();
+        let mut start = 0;
+        for (i, c) in piece.char_indices() {
+            if crate::tokenize::is_chinese(c) {
+                if start < i {
+                    out.push(stem(&piece[start..i]));
+                }
+                out.push(Cow::Borrowed(&piece[i..i + c.len_utf8()]));
+                start = i + c.len_utf8();
+            }
+        }
+        if start < piece.len() {
+            out.push(stem(&piece[start..]));
+        }
+        out
+    }))
+}
+
 /// A text's tokens per line (lines split on `\n`, empty lines dropped), as ids shared with the
 /// other text of the pair (`ids`).
-fn lines_of<'a>(lower: &'a str, ids: &mut FxHashMap<&'a str, u32>) -> Vec<Vec<u32>> {
+fn lines_of<'a>(lower: &'a str, ids: &mut FxHashMap<Cow<'a, str>, u32>, options: RougeOptions) -> Vec<Vec<u32>> {
     lower
         .split('\n')
         .filter(|l| !l.is_empty())
         .map(|line| {
-            split_tokens(line)
+            line_tokens(line, options)
                 .map(|t| {
                     let next = ids.len() as u32;
                     *ids.entry(t).or_insert(next)
@@ -173,10 +234,15 @@ fn lsum_score(refs: &[Vec<u32>], cands: &[Vec<u32>]) -> RougeScore {
 /// ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum of a prediction against its target, tokenizing
 /// each text once.
 pub fn rouge_all(target: &str, prediction: &str) -> [RougeScore; 4] {
+    rouge_all_with(target, prediction, RougeOptions::default())
+}
+
+/// [`rouge_all`] with a tokenization of choice.
+pub fn rouge_all_with(target: &str, prediction: &str, options: RougeOptions) -> [RougeScore; 4] {
     let (lt, lp) = (lowercase(target), lowercase(prediction));
     let mut ids = FxHashMap::default();
-    let t_lines = lines_of(&lt, &mut ids);
-    let p_lines = lines_of(&lp, &mut ids);
+    let t_lines = lines_of(&lt, &mut ids, options);
+    let p_lines = lines_of(&lp, &mut ids, options);
     let (t, p): (Vec<u32>, Vec<u32>) = (t_lines.concat(), p_lines.concat());
     [ngram_score(&t, &p, 1), ngram_score(&t, &p, 2), l_score(&t, &p), lsum_score(&t_lines, &p_lines)]
 }
@@ -185,7 +251,8 @@ pub fn rouge_all(target: &str, prediction: &str) -> [RougeScore; 4] {
 pub fn rouge_n(target: &str, prediction: &str, n: usize) -> RougeScore {
     let (lt, lp) = (lowercase(target), lowercase(prediction));
     let mut ids = FxHashMap::default();
-    let (t, p) = (lines_of(&lt, &mut ids).concat(), lines_of(&lp, &mut ids).concat());
+    let options = RougeOptions::default();
+    let (t, p) = (lines_of(&lt, &mut ids, options).concat(), lines_of(&lp, &mut ids, options).concat());
     ngram_score(&t, &p, n)
 }
 

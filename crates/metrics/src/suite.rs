@@ -190,13 +190,35 @@ fn chrf_summable(examples: &[Example], name: &str) -> (Chrf, Summable) {
 
 const ROUGE_NAMES: [&str; 4] = ["rouge1", "rouge2", "rougeL", "rougeLsum"];
 
+/// How the metrics that tokenize split text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokenization {
+    /// sacreBLEU's tokenizer for BLEU, distinct-n and self-BLEU; `zh` also makes ROUGE count each
+    /// Chinese character as a token (rouge-score's own tokenizer drops them all).
+    pub tokenize: BleuTokenizer,
+    /// Porter-stem ROUGE's tokens longer than three letters (rouge-score's `use_stemmer`).
+    pub stemmer: bool,
+}
+
+impl From<BleuTokenizer> for Tokenization {
+    fn from(tokenize: BleuTokenizer) -> Tokenization {
+        Tokenization { tokenize, stemmer: false }
+    }
+}
+
+impl Tokenization {
+    fn rouge(self) -> crate::RougeOptions {
+        crate::RougeOptions { stemmer: self.stemmer, chinese: self.tokenize == BleuTokenizer::Zh }
+    }
+}
+
 /// Each example's ROUGE-1/2/L/Lsum, each against its best reference (by that metric's F1), as
 /// `rouge-score`'s scorer is used with several references.
-fn rouge_table(examples: &[Example]) -> Vec<[RougeScore; 4]> {
+fn rouge_table(examples: &[Example], options: crate::RougeOptions) -> Vec<[RougeScore; 4]> {
     crate::parallel::map(examples, |e| {
         let mut best = [RougeScore::ZERO; 4];
         for (k, reference) in e.references.iter().enumerate() {
-            let all = crate::rouge::rouge_all(reference, &e.prediction);
+            let all = crate::rouge::rouge_all_with(reference, &e.prediction, options);
             for m in 0..4 {
                 if k == 0 || all[m].fmeasure > best[m].fmeasure {
                     best[m] = all[m];
@@ -208,7 +230,9 @@ fn rouge_table(examples: &[Example]) -> Vec<[RougeScore; 4]> {
 }
 
 /// One metric as a [`Summable`] (not `rouge`, which is four: name one of them).
-pub fn summable(examples: &[Example], name: &str, tokenize: BleuTokenizer) -> Result<Summable, String> {
+pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<Tokenization>) -> Result<Summable, String> {
+    let tokenization = tokenization.into();
+    let tokenize = tokenization.tokenize;
     check_metric(name)?;
     if examples.is_empty() {
         return Err("no examples to score".into());
@@ -224,7 +248,7 @@ pub fn summable(examples: &[Example], name: &str, tokenize: BleuTokenizer) -> Re
         }
         "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => {
             let k = ROUGE_NAMES.iter().position(|r| *r == name).expect("a ROUGE name");
-            mean_summable(name, rouge_table(examples).iter().map(|s| s[k].fmeasure))
+            mean_summable(name, rouge_table(examples, tokenization.rouge()).iter().map(|s| s[k].fmeasure))
         }
         "exact_match" => mean_summable(name, crate::parallel::map(examples, |e| crate::exact_match(&e.prediction, &refs(e))).into_iter()),
         "f1" => mean_summable(name, crate::parallel::map(examples, |e| crate::token_f1(&e.prediction, &refs(e))).into_iter()),
@@ -234,7 +258,14 @@ pub fn summable(examples: &[Example], name: &str, tokenize: BleuTokenizer) -> Re
 }
 
 /// Scores `examples` with the metric `name` (`rouge` gives four results).
-pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstrap: Option<Bootstrap>) -> Result<Vec<MetricScore>, String> {
+pub fn score(
+    examples: &[Example],
+    name: &str,
+    tokenization: impl Into<Tokenization>,
+    bootstrap: Option<Bootstrap>,
+) -> Result<Vec<MetricScore>, String> {
+    let tokenization = tokenization.into();
+    let tokenize = tokenization.tokenize;
     check_metric(name)?;
     if examples.is_empty() {
         return Err("no examples to score".into());
@@ -282,7 +313,8 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
             vec![summed(&s, Some(per), details)]
         }
         "rouge" | "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => {
-            let table = rouge_table(examples);
+            let options = tokenization.rouge();
+            let table = rouge_table(examples, options);
             ROUGE_NAMES
                 .iter()
                 .enumerate()
@@ -290,8 +322,9 @@ pub fn score(examples: &[Example], name: &str, tokenize: BleuTokenizer, bootstra
                 .map(|(k, r)| {
                     let precision = 100.0 * table.iter().map(|s| s[k].precision).sum::<f64>() / n as f64;
                     let recall = 100.0 * table.iter().map(|s| s[k].recall).sum::<f64>() / n as f64;
-                    let details = json!({"precision": precision, "recall": recall,
-                        "implementation": "rouge-score 0.1.2 (no stemmer; a-z0-9 tokens), F1 averaged over examples, best reference each"});
+                    let details = json!({"precision": precision, "recall": recall, "stemmer": options.stemmer,
+                        "tokenize": if options.chinese { "zh" } else { "rouge-score" }, "tokens": options.describe(),
+                        "implementation": "rouge-score 0.1.2, F1 averaged over examples, best reference each"});
                     summed(&mean_summable(r, table.iter().map(|s| s[k].fmeasure)), None, details)
                 })
                 .collect()

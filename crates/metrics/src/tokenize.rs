@@ -119,7 +119,7 @@ const ZH_RANGES: &[(&str, &str)] = &[
     ("\u{3300}", "\u{33ff}"),
 ];
 
-fn is_chinese(c: char) -> bool {
+pub(crate) fn is_chinese(c: char) -> bool {
     let mut buf = [0u8; 4];
     let s: &str = c.encode_utf8(&mut buf);
     // UTF-8 byte order is code point order: Python's string comparison.

@@ -30,6 +30,23 @@ fn a_predictions_file_is_scored_without_a_server() {
     let table = cli.ok(&["eval", "score", "--predictions", file.to_str().unwrap(), "--metrics", "bleu"]);
     assert!(table.contains("46.77") && table.contains("3 examples"), "{table}");
 
+    // ROUGE with rouge-score's stemmer, and Chinese-aware: rouge-score's figures with them.
+    let variants: Value = serde_json::from_str(include_str!("../../metrics/tests/fixtures/rouge_variants.json")).unwrap();
+    for (stemmer, chinese, flags) in [(true, false, vec!["--rouge-stemmer"]), (false, true, vec!["--tokenize", "zh"])] {
+        let cases: Vec<&Value> =
+            variants["cases"].as_array().unwrap().iter().filter(|c| c["stemmer"] == stemmer && c["chinese"] == chinese).collect();
+        let lines: String =
+            cases.iter().map(|c| json!({"prediction": c["prediction"], "reference": c["target"]}).to_string() + "\n").collect();
+        let file = dir.path().join("variants.jsonl");
+        std::fs::write(&file, lines).unwrap();
+        let mut args = vec!["eval", "score", "--predictions", file.to_str().unwrap(), "--metrics", "rouge1", "--bootstrap", "0"];
+        args.extend(flags);
+        let out = cli.json(&args);
+        let want = 100.0 * cases.iter().map(|c| c["scores"]["rouge1"][2].as_f64().unwrap()).sum::<f64>() / cases.len() as f64;
+        assert!((out["metrics"]["rouge1"]["score"].as_f64().unwrap() - want).abs() < 1e-9, "{out} vs {want}");
+        assert_eq!(out["metrics"]["rouge1"]["stemmer"], stemmer, "{out}");
+    }
+
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"prediction\": \"a\", \"reference\": \"a\"}\n{\"reference\": \"b\"}\n").unwrap();
     let err = cli.fails(&["eval", "score", "--predictions", bad.to_str().unwrap()], 1);

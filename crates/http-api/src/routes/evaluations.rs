@@ -32,6 +32,9 @@ pub struct PredictionsForm {
     /// Bootstrap resamples, 0–10000 (default 1000).
     #[schema(schema_with = resamples_field)]
     pub bootstrap_resamples: Option<String>,
+    /// `true` Porter-stems ROUGE's tokens (default `false`).
+    #[schema(schema_with = stemmer_field)]
+    pub rouge_stemmer: Option<String>,
     /// JSONL: `{"prediction": "...", "reference": "..."}` or `{"prediction": "...",
     /// "references": [...]}` per line.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
@@ -50,6 +53,10 @@ fn metrics_field() -> utoipa::openapi::schema::ObjectBuilder {
 
 fn tokenize_field() -> utoipa::openapi::schema::ObjectBuilder {
     text_field("^(13a|zh|none)?$")
+}
+
+fn stemmer_field() -> utoipa::openapi::schema::ObjectBuilder {
+    text_field("^(true|false)?$")
 }
 
 fn resamples_field() -> utoipa::openapi::schema::ObjectBuilder {
@@ -99,6 +106,17 @@ async fn predictions_form(mut form: Multipart) -> ApiResult<(NewScoring, String,
                 }
             }
             "tokenize" => n.tokenize = Some(forms::text(field, "tokenize").await?).filter(|s| !s.is_empty()),
+            "rouge_stemmer" => {
+                n.rouge_stemmer = match forms::text(field, "rouge_stemmer").await?.as_str() {
+                    "" | "false" => false,
+                    "true" => true,
+                    other => {
+                        return Err(
+                            ApiError::new(ErrorCode::ValidationFailed, format!("'{other}' is not true or false")).param("rouge_stemmer")
+                        )
+                    }
+                }
+            }
             "bootstrap_resamples" => {
                 let raw = forms::text(field, "bootstrap_resamples").await?;
                 if !raw.is_empty() {

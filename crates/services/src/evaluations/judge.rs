@@ -305,6 +305,7 @@ impl Services {
         let config = EvaluationConfig {
             metrics: Vec::new(),
             tokenize: first.config.tokenize.clone(),
+            rouge_stemmer: first.config.rouge_stemmer,
             bootstrap: n.bootstrap,
             generation: Some(GenerationSettings { max_tokens, ..GenerationSettings::default() }),
             concurrency,

@@ -131,6 +131,9 @@ pub struct NewEvaluation {
     /// How BLEU, distinct-n and self-BLEU tokenize: `13a` (default), `zh` or `none`.
     #[schema(schema_with = tokenize_schema)]
     pub tokenize: Option<String>,
+    /// Porter-stem ROUGE's tokens (rouge-score's `use_stemmer`; default false).
+    #[serde(default)]
+    pub rouge_stemmer: bool,
     #[serde(default)]
     pub generation: GenerationSettings,
     #[serde(default)]
@@ -150,6 +153,7 @@ pub struct NewScoring {
     pub project_id: Option<String>,
     pub metrics: Vec<String>,
     pub tokenize: Option<String>,
+    pub rouge_stemmer: bool,
     pub bootstrap: BootstrapSettings,
 }
 
@@ -175,6 +179,9 @@ pub struct ResolvedModel {
 pub struct EvaluationConfig {
     pub metrics: Vec<String>,
     pub tokenize: String,
+    /// ROUGE's tokens Porter-stemmed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rouge_stemmer: bool,
     pub bootstrap: BootstrapSettings,
     /// Generation (None for a predictions file).
     pub generation: Option<GenerationSettings>,
@@ -193,9 +200,10 @@ pub struct EvaluationConfig {
 }
 
 impl EvaluationConfig {
-    fn tokenizer(&self) -> Result<metrics::BleuTokenizer> {
-        metrics::BleuTokenizer::parse(&self.tokenize)
-            .ok_or_else(|| Error::Internal(format!("stored tokenize '{}' is unknown", self.tokenize)))
+    fn tokenizer(&self) -> Result<metrics::suite::Tokenization> {
+        let tokenize = metrics::BleuTokenizer::parse(&self.tokenize)
+            .ok_or_else(|| Error::Internal(format!("stored tokenize '{}' is unknown", self.tokenize)))?;
+        Ok(metrics::suite::Tokenization { tokenize, stemmer: self.rouge_stemmer })
     }
 }
 
@@ -341,6 +349,7 @@ impl Services {
         let config = EvaluationConfig {
             metrics,
             tokenize,
+            rouge_stemmer: n.rouge_stemmer,
             bootstrap: n.bootstrap,
             generation: Some(n.generation),
             concurrency,
@@ -382,6 +391,7 @@ impl Services {
         let config = EvaluationConfig {
             metrics,
             tokenize,
+            rouge_stemmer: n.rouge_stemmer,
             bootstrap: n.bootstrap,
             generation: None,
             concurrency: 1,

@@ -152,6 +152,9 @@ pub struct CreateArgs {
     pub metrics: Vec<String>,
     #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
     pub tokenize: String,
+    /// Porter-stem ROUGE's tokens (rouge-score's use_stemmer).
+    #[arg(long)]
+    pub rouge_stemmer: bool,
     #[arg(long, default_value_t = 256)]
     pub max_tokens: u32,
     /// 0 decodes greedily (reruns give the same answers).
@@ -186,6 +189,9 @@ pub struct UploadArgs {
     pub metrics: Vec<String>,
     #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
     pub tokenize: String,
+    /// Porter-stem ROUGE's tokens (rouge-score's use_stemmer).
+    #[arg(long)]
+    pub rouge_stemmer: bool,
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: u32,
     #[arg(long)]
@@ -208,9 +214,12 @@ pub struct ScoreArgs {
     #[arg(long, value_delimiter = ',', default_value = "bleu,chrf,rouge")]
     pub metrics: Vec<String>,
     /// How BLEU, distinct-n and self-BLEU split text: 13a (sacreBLEU's default), zh (every
-    /// Chinese character a token) or none (already tokenized).
+    /// Chinese character a token, for ROUGE too) or none (already tokenized).
     #[arg(long, default_value = "13a", value_parser = ["13a", "zh", "none"])]
     pub tokenize: String,
+    /// Porter-stem ROUGE's tokens (rouge-score's use_stemmer).
+    #[arg(long)]
+    pub rouge_stemmer: bool,
     /// Bootstrap resamples for 95% confidence intervals of the corpus scores (0: none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: u32,
@@ -238,7 +247,7 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
         EvalCommand::Score(_) => unreachable!("scored above"),
         EvalCommand::Create(a) => {
             let mut body = json!({
-                "model": a.model, "dataset_id": a.dataset, "metrics": a.metrics.iter().map(|m| m.trim()).collect::<Vec<_>>(), "tokenize": a.tokenize,
+                "model": a.model, "dataset_id": a.dataset, "metrics": a.metrics.iter().map(|m| m.trim()).collect::<Vec<_>>(), "tokenize": a.tokenize, "rouge_stemmer": a.rouge_stemmer,
                 "generation": {"max_tokens": a.max_tokens, "temperature": a.temperature, "seed": a.seed},
                 "bootstrap": {"resamples": a.bootstrap},
             });
@@ -258,8 +267,13 @@ pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
         EvalCommand::Upload(a) => {
             let metrics = a.metrics.iter().map(|m| m.trim()).collect::<Vec<_>>().join(",");
             let resamples = a.bootstrap.to_string();
-            let mut fields =
-                vec![("metrics", metrics.as_str()), ("tokenize", a.tokenize.as_str()), ("bootstrap_resamples", resamples.as_str())];
+            let stemmer = a.rouge_stemmer.to_string();
+            let mut fields = vec![
+                ("metrics", metrics.as_str()),
+                ("tokenize", a.tokenize.as_str()),
+                ("bootstrap_resamples", resamples.as_str()),
+                ("rouge_stemmer", stemmer.as_str()),
+            ];
             if let Some(n) = &a.name {
                 fields.push(("name", n));
             }
@@ -510,12 +524,10 @@ fn score_here(ctx: &Context, a: ScoreArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&a.predictions).with_context(|| format!("reading {}", a.predictions.display()))?;
     let examples = suite::parse_jsonl(&text, &a.predictions.display().to_string()).map_err(anyhow::Error::msg)?;
     let bootstrap = (a.bootstrap > 0).then(|| suite::Bootstrap { resamples: a.bootstrap, ..Default::default() });
+    let tokenization = suite::Tokenization { tokenize: BleuTokenizer::parse(&a.tokenize).unwrap_or_default(), stemmer: a.rouge_stemmer };
     let mut scores = Vec::new();
     for metric in &a.metrics {
-        scores.extend(
-            suite::score(&examples, metric.trim(), BleuTokenizer::parse(&a.tokenize).unwrap_or_default(), bootstrap)
-                .map_err(anyhow::Error::msg)?,
-        );
+        scores.extend(suite::score(&examples, metric.trim(), tokenization, bootstrap).map_err(anyhow::Error::msg)?);
     }
     let results: Map<String, Value> = scores.iter().map(|m| (m.name.clone(), result_json(m))).collect();
     if ctx.json {
