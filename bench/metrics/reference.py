@@ -1,6 +1,7 @@
 """The Python reference side of bench/metrics: reads the generated pairs and prints, as one JSON
 object, each metric's score and the seconds it took, computed as its reference package does
-(sacreBLEU 2.5.1, Google rouge-score 0.1.2, the SQuAD v1.1 script, scikit-learn). Timing covers
+(sacreBLEU 2.5.1, Google rouge-score 0.1.2 with and without its stemmer, NLTK 3.10's METEOR with
+no WordNet on sacreBLEU's 13a words, the SQuAD v1.1 script, scikit-learn). Timing covers
 the scoring only: imports and reading the file are excluded.
 
 Usage: python reference.py PAIRS.jsonl
@@ -13,7 +14,9 @@ import sys
 import time
 
 import sacrebleu
+from nltk.translate.meteor_score import meteor_score
 from rouge_score import rouge_scorer
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 
 
@@ -32,6 +35,13 @@ def squad_f1(prediction, truth):
         return 0.0
     precision, recall = same / len(p), same / len(t)
     return 2 * precision * recall / (precision + recall)
+
+
+class NoWordNet:
+    """METEOR's exact and stem stages only (the metrics crate has no WordNet)."""
+
+    def synsets(self, word):
+        return []
 
 
 def distinct(texts, n):
@@ -59,15 +69,22 @@ def main():
     timed('chrf', lambda: sacrebleu.metrics.CHRF().corpus_score(hyp, [ref]).score)
     timed('chrf++', lambda: sacrebleu.metrics.CHRF(word_order=2).corpus_score(hyp, [ref]).score)
 
-    def rouge():
-        scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL', 'rougeLsum'], use_stemmer=False)
+    def rouge(stem):
+        scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL', 'rougeLsum'], use_stemmer=stem)
         sums = collections.defaultdict(float)
         for h, r in zip(hyp, ref):
             for k, v in scorer.score(r, h).items():
                 sums[k] += v.fmeasure
         return {k: 100 * v / len(hyp) for k, v in sums.items()}
 
-    timed('rouge', rouge)
+    timed('rouge', lambda: rouge(False))
+    timed('rouge_stem', lambda: rouge(True))
+
+    def meteor():
+        words, no_wordnet = Tokenizer13a(), NoWordNet()
+        return 100 * sum(meteor_score([words(r).split()], words(h).split(), wordnet=no_wordnet) for h, r in zip(hyp, ref)) / len(hyp)
+
+    timed('meteor', meteor)
     timed('exact_match', lambda: 100 * sum(float(normalize_answer(h) == normalize_answer(r)) for h, r in zip(hyp, ref)) / len(hyp))
     timed('f1', lambda: 100 * sum(squad_f1(h, r) for h, r in zip(hyp, ref)) / len(hyp))
     timed('accuracy', lambda: 100 * accuracy_score(labels, predicted))

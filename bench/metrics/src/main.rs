@@ -1,5 +1,6 @@
 //! The metrics crate against the Python reference packages (sacreBLEU 2.5.1, rouge-score
-//! 0.1.2, the SQuAD v1.1 script, scikit-learn 1.9.1) on 10,000 generated hypothesis/reference
+//! 0.1.2 with and without its stemmer, NLTK 3.10's METEOR, the SQuAD v1.1 script, scikit-learn
+//! 1.9.1) on 10,000 generated hypothesis/reference
 //! pairs in English (and 10,000 in Chinese for BLEU's `zh` tokenizer): every score must equal
 //! the reference's to 1e-6 (the largest difference is printed; a larger one fails the run) and
 //! each metric should run at least 20× faster (both times printed). The Python side runs once,
@@ -178,6 +179,7 @@ fn main() {
                 best_of_three(|| one(&en, "exact_match", BleuTokenizer::ThirteenA)),
             ),
             ("f1", reference["f1"]["seconds"].as_f64().unwrap(), best_of_three(|| one(&en, "f1", BleuTokenizer::ThirteenA))),
+            ("meteor", reference["meteor"]["seconds"].as_f64().unwrap(), best_of_three(|| one(&en, "meteor", BleuTokenizer::ThirteenA))),
             (
                 "accuracy",
                 reference["accuracy"]["seconds"].as_f64().unwrap(),
@@ -203,10 +205,13 @@ fn main() {
     // One thread first, then every core.
     metrics::parallel::set_threads(1);
     let rows_one = measure();
+    let stemmed = suite::Tokenization { tokenize: BleuTokenizer::ThirteenA, stemmer: true };
     let (rouge_one_seconds, rouge_one) = best_of_three(|| suite::score(&en, "rouge", BleuTokenizer::ThirteenA, None).expect("ROUGE"));
+    let (stem_one_seconds, stem_one) = best_of_three(|| suite::score(&en, "rouge", stemmed, None).expect("ROUGE"));
     metrics::parallel::set_threads(0);
     let rows = measure();
     let (rouge_seconds, rouge) = best_of_three(|| suite::score(&en, "rouge", BleuTokenizer::ThirteenA, None).expect("ROUGE"));
+    let (stem_seconds, stem) = best_of_three(|| suite::score(&en, "rouge", stemmed, None).expect("ROUGE"));
     metrics::parallel::set_threads(0);
     let cores = metrics::parallel::threads();
     println!(
@@ -243,6 +248,12 @@ fn main() {
         // One rouge-score call computes the four; so does one suite call: the time is shared.
         assert_eq!(m.score, one.score);
         print(&m.name, rouge_py_s, rouge_one_seconds, rouge_seconds, reference["rouge"]["score"][&m.name].as_f64().unwrap(), m.score);
+    }
+    let stem_py_s = reference["rouge_stem"]["seconds"].as_f64().unwrap();
+    for (m, one) in stem.iter().zip(&stem_one) {
+        assert_eq!(m.score, one.score);
+        let py = reference["rouge_stem"]["score"][&m.name].as_f64().unwrap();
+        print(&format!("{}+stem", m.name), stem_py_s, stem_one_seconds, stem_seconds, py, m.score);
     }
     println!("\nlargest difference {worst_diff:.2e} (goal ≤ 1e-6: {})", if worst_diff <= 1e-6 { "met" } else { "NOT met" });
     println!(

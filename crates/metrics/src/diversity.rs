@@ -7,6 +7,60 @@ use crate::bleu::{sentence_bleu_with, BleuTokenizer};
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::parallel;
 
+/// A token's key: up to 7 bytes packed with their length into one number (hashed and compared
+/// as one), a longer token as it is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum TokenKey<'a> {
+    Short(u64),
+    Long(&'a str),
+}
+
+impl<'a> TokenKey<'a> {
+    fn of(token: &'a str) -> TokenKey<'a> {
+        let bytes = token.as_bytes();
+        if bytes.len() > 7 {
+            return TokenKey::Long(token);
+        }
+        TokenKey::Short(bytes.iter().fold(0u64, |k, b| (k << 8) | u64::from(*b)) | ((bytes.len() as u64) << 56))
+    }
+}
+
+/// Tokens numbered from 0 in the order first seen.
+#[derive(Default)]
+struct Vocabulary<'a> {
+    short: FxHashMap<u64, u32>,
+    long: FxHashMap<&'a str, u32>,
+}
+
+impl<'a> Vocabulary<'a> {
+    fn with_capacity(n: usize) -> Vocabulary<'a> {
+        Vocabulary {
+            short: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            long: FxHashMap::with_capacity_and_hasher(n / 4, Default::default()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
+    fn id_of(&mut self, key: TokenKey<'a>) -> u32 {
+        let next = self.len() as u32;
+        match key {
+            TokenKey::Short(k) => *self.short.entry(k).or_insert(next),
+            TokenKey::Long(t) => *self.long.entry(t).or_insert(next),
+        }
+    }
+
+    fn id(&mut self, token: &'a str) -> u32 {
+        self.id_of(TokenKey::of(token))
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (TokenKey<'a>, u32)> + '_ {
+        self.short.iter().map(|(k, id)| (TokenKey::Short(*k), *id)).chain(self.long.iter().map(|(t, id)| (TokenKey::Long(t), *id)))
+    }
+}
+
 /// Distinct n-grams / all n-grams of `texts` (0 when they have no n-gram).
 pub fn distinct_n(texts: &[&str], n: usize, tokenizer: BleuTokenizer) -> f64 {
     if n == 0 {
@@ -26,28 +80,17 @@ pub fn distinct_n(texts: &[&str], n: usize, tokenizer: BleuTokenizer) -> f64 {
     // Each thread interns the tokens of its texts; the vocabularies are then merged, so every
     // token has one id (from 0) across all texts.
     let local = parallel::chunks(&tokenized, |part| {
-        let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::with_capacity_and_hasher(4096, Default::default());
-        let ids: Vec<Vec<u32>> = part
-            .iter()
-            .map(|text| {
-                space_separated(text)
-                    .map(|t| {
-                        let next = vocabulary.len() as u32;
-                        *vocabulary.entry(t).or_insert(next)
-                    })
-                    .collect()
-            })
-            .collect();
+        let mut vocabulary = Vocabulary::with_capacity(4096);
+        let ids: Vec<Vec<u32>> = part.iter().map(|text| space_separated(text).map(|t| vocabulary.id(t)).collect()).collect();
         (vocabulary, ids)
     });
-    let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut vocabulary = Vocabulary::default();
     let remaps: Vec<Vec<u32>> = local
         .iter()
         .map(|(words, _)| {
             let mut remap = vec![0u32; words.len()];
-            for (word, id) in words {
-                let next = vocabulary.len() as u32;
-                remap[*id as usize] = *vocabulary.entry(word).or_insert(next);
+            for (key, id) in words.entries() {
+                remap[id as usize] = vocabulary.id_of(key);
             }
             remap
         })

@@ -16,6 +16,7 @@ mod chrf;
 mod classification;
 mod diversity;
 mod fxhash;
+mod meteor;
 mod ngrams;
 pub mod parallel;
 mod porter;
@@ -29,6 +30,7 @@ pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with,
 pub use chrf::Chrf;
 pub use classification::{auc_roc, classification, Classification};
 pub use diversity::{distinct_n, self_bleu};
+pub use meteor::{meteor, meteor_words, single_meteor};
 pub use porter::porter_stem;
 pub use rouge::{rouge_all, rouge_all_with, rouge_l, rouge_lsum, rouge_n, rouge_tokenize, rouge_tokenize_with, RougeOptions, RougeScore};
 pub use squad::{exact_match, token_f1};

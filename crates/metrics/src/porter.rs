@@ -233,8 +233,30 @@ fn step5b(w: &[char]) -> Vec<char> {
     w.to_vec()
 }
 
+/// Words stemmed per thread (emptied when full): texts repeat their words.
+const MEMO_SIZE: usize = 1 << 16;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<crate::fxhash::FxHashMap<String, String>> = Default::default();
+}
+
 /// The stem of `word` (lower-cased first).
 pub fn porter_stem(word: &str) -> String {
+    MEMO.with(|memo| {
+        if let Some(stem) = memo.borrow().get(word) {
+            return stem.clone();
+        }
+        let stem = stem_of(word);
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MEMO_SIZE {
+            memo.clear();
+        }
+        memo.insert(word.to_string(), stem.clone());
+        stem
+    })
+}
+
+fn stem_of(word: &str) -> String {
     let lower = if word.is_ascii() { word.to_ascii_lowercase() } else { word.to_lowercase() };
     if let Some((_, stem)) = IRREGULAR.iter().find(|(w, _)| *w == lower) {
         return stem.to_string();

@@ -26,6 +26,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "rouge2",
     "rougeL",
     "rougeLsum",
+    "meteor",
     "exact_match",
     "f1",
     "accuracy",
@@ -153,7 +154,8 @@ impl Summable {
 }
 
 /// The metrics [`summable`] takes: those that are sums over examples.
-pub const SUMMABLE: &[&str] = &["bleu", "chrf", "chrf++", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "f1", "accuracy"];
+pub const SUMMABLE: &[&str] =
+    &["bleu", "chrf", "chrf++", "rouge1", "rouge2", "rougeL", "rougeLsum", "meteor", "exact_match", "f1", "accuracy"];
 
 /// A metric that is the mean of per-example values (0–1; the score is the mean × 100, the
 /// mean taken first as the references do).
@@ -250,6 +252,7 @@ pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<Tokeni
             let k = ROUGE_NAMES.iter().position(|r| *r == name).expect("a ROUGE name");
             mean_summable(name, rouge_table(examples, tokenization.rouge()).iter().map(|s| s[k].fmeasure))
         }
+        "meteor" => mean_summable(name, crate::parallel::map(examples, |e| crate::meteor(&e.prediction, &refs(e), tokenize)).into_iter()),
         "exact_match" => mean_summable(name, crate::parallel::map(examples, |e| crate::exact_match(&e.prediction, &refs(e))).into_iter()),
         "f1" => mean_summable(name, crate::parallel::map(examples, |e| crate::token_f1(&e.prediction, &refs(e))).into_iter()),
         "accuracy" => mean_summable(name, examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 })),
@@ -328,6 +331,11 @@ pub fn score(
                     summed(&mean_summable(r, table.iter().map(|s| s[k].fmeasure)), None, details)
                 })
                 .collect()
+        }
+        "meteor" => {
+            let details = json!({"tokenize": tokenize.name(), "alpha": 0.9, "beta": 3.0, "gamma": 0.5, "wordnet": false,
+                "implementation": "NLTK 3.10 meteor_score (exact and Porter-stem stages, no WordNet synonyms), best reference each, averaged over examples"});
+            vec![summed(&summable(examples, name, tokenize)?, None, details)]
         }
         "exact_match" | "f1" | "accuracy" => {
             let implementation = match name {

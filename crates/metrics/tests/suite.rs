@@ -135,3 +135,24 @@ fn scoring_on_every_core_gives_the_figures_of_one_and_distinct_n_the_naive_count
         assert_eq!(metrics::distinct_n(&refs, n, BleuTokenizer::None), seen.len() as f64 / total as f64, "n = {n}");
     }
 }
+
+#[test]
+fn meteor_by_name_is_the_mean_of_nltks_per_example_scores() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("fixtures/meteor_nltk.json")).unwrap();
+    let cases: Vec<&serde_json::Value> = doc["cases"].as_array().unwrap().iter().filter(|c| c["tokenize"] == "13a").collect();
+    let xs: Vec<Example> = cases
+        .iter()
+        .map(|c| Example {
+            prediction: c["hypothesis"].as_str().unwrap().into(),
+            references: c["references"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect(),
+        })
+        .collect();
+    let m = &suite::score(&xs, "meteor", BleuTokenizer::ThirteenA, Some(Bootstrap::default())).unwrap()[0];
+    let want = 100.0 * cases.iter().map(|c| c["meteor"].as_f64().unwrap()).sum::<f64>() / cases.len() as f64;
+    assert!((m.score - want).abs() < 1e-9, "{} vs {want}", m.score);
+    let per = m.per_example.as_ref().unwrap();
+    assert!((per[0] - 100.0 * cases[0]["meteor"].as_f64().unwrap()).abs() < 1e-9);
+    let [lo, hi] = m.interval.unwrap();
+    assert!(lo <= m.score && m.score <= hi, "{lo} {hi}");
+    assert_eq!(m.details["tokenize"], "13a");
+}

@@ -47,7 +47,7 @@ pub struct NewAbTest {
     /// The candidate, on the same test set.
     pub evaluation_b: String,
     /// A metric that is a sum over examples: bleu, chrf, chrf++, rouge1, rouge2, rougeL,
-    /// rougeLsum, exact_match, f1 or accuracy.
+    /// rougeLsum, meteor, exact_match, f1 or accuracy.
     #[schema(schema_with = summable_schema)]
     pub metric: String,
     /// `paired_bootstrap` (default) or `approximate_randomization`.

@@ -125,7 +125,7 @@ pub struct NewEvaluation {
     #[schema(minimum = 1)]
     pub version: Option<i64>,
     /// Metric names: bleu, chrf, chrf++, rouge (the four ROUGEs), rouge1, rouge2, rougeL,
-    /// rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu.
+    /// rougeLsum, meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu.
     #[schema(schema_with = metric_names_schema)]
     pub metrics: Vec<String>,
     /// How BLEU, distinct-n and self-BLEU tokenize: `13a` (default), `zh` or `none`.

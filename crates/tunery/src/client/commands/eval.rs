@@ -120,7 +120,7 @@ pub struct AbArgs {
     pub a: String,
     /// The candidate evaluation (on the same test set).
     pub b: String,
-    /// bleu, chrf, chrf++, rouge1, rouge2, rougeL, rougeLsum, exact_match, f1 or accuracy.
+    /// bleu, chrf, chrf++, rouge1, rouge2, rougeL, rougeLsum, meteor, exact_match, f1 or accuracy.
     #[arg(long)]
     pub metric: String,
     #[arg(long, value_parser = ["paired_bootstrap", "approximate_randomization"])]
@@ -209,7 +209,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub predictions: std::path::PathBuf,
     /// Comma-separated: bleu, chrf, chrf++, rouge (rouge1, rouge2, rougeL, rougeLsum), rouge1,
-    /// rouge2, rougeL, rougeLsum, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2,
+    /// rouge2, rougeL, rougeLsum, meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2,
     /// self_bleu.
     #[arg(long, value_delimiter = ',', default_value = "bleu,chrf,rouge")]
     pub metrics: Vec<String>,
