@@ -346,6 +346,36 @@ def test_an_adapter_renders_through_its_own_chat_template(server, adapters, tmp_
 PROMPTS = ["Hello!", "What is the capital of France?", "Answer briefly: yes or no."]
 
 
+def test_score_gives_the_answers_log_probability_as_the_model_computes_it(server, tiny_model_dir, adapters):
+    """``/v1/tunery/score`` (perplexity): the answer's tokens as the chat template appends them, and
+    their summed log-probability equal to the model's own loss on them, for the base model and
+    through an adapter."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    answer = "Hello there, how are you?"
+    prompt = tok.apply_chat_template(HELLO, add_generation_prompt=True, tokenize=False)
+    full = tok.apply_chat_template([*HELLO, {"role": "assistant", "content": answer}], tokenize=False)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tok(full, add_special_tokens=False)["input_ids"]
+    labels = [-100] * len(prompt_ids) + full_ids[len(prompt_ids):]
+    for name in (BASE, "a1"):
+        status, body = server.call("POST", "/v1/tunery/score", {"model": name, "messages": HELLO, "answer": answer})
+        assert status == 200, body
+        assert body["tokens"] == len(full_ids) - len(prompt_ids)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+        if name != BASE:
+            model = PeftModel.from_pretrained(model, adapters[name]).eval()
+        with torch.inference_mode():
+            loss = model(input_ids=torch.tensor([full_ids]), labels=torch.tensor([labels])).loss.item()
+        assert abs(body["logprob"] + loss * body["tokens"]) < 1e-3 * body["tokens"], (body, loss)
+    status, body = server.call("POST", "/v1/tunery/score", {"model": "nope", "messages": HELLO, "answer": answer})
+    assert_error(status, body, 404, "model", "model_not_found")
+    status, body = server.call("POST", "/v1/tunery/score", {"model": BASE, "messages": HELLO, "answer": 3})
+    assert_error(status, body, 400, "answer")
+
+
 def test_adapters_in_one_batch_answer_as_when_served_alone(server):
     jobs = [(model, p) for model in (BASE, "a1", "a2") for p in PROMPTS]
 

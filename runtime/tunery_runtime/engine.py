@@ -293,6 +293,32 @@ class Engine:
         cache = out["cache"] if "cache" in out else out["past_key_values"]
         return out.logits[:, -1, :].float().cpu(), cache
 
+    def score(self, adapter: str | None, ids: list[int], start: int) -> float:
+        """The log-probability (natural log) the model (with ``adapter``) gives ``ids[start:]``
+        after ``ids[:start]``, summed over those tokens: one forward pass on the engine thread,
+        between generation steps."""
+
+        def op() -> float:
+            model = self.adapters.model
+            input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
+            kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": False}
+            names = [adapter or "__base__"]
+            batched = self.adapters.batched
+            if self.adapters.peft is not None and not (self.batched_lora and batched.plan(names, input_ids.device)):
+                kwargs["adapter_names"] = names
+            try:
+                with torch.inference_mode():
+                    logits = model(**kwargs).logits[0, start - 1 : -1].float()
+            finally:
+                batched.clear()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            targets = input_ids[0, start:]
+            return float(logprobs.gather(1, targets.unsqueeze(1)).sum())
+
+        if adapter is not None and adapter not in self.served:
+            raise ModelNotFound(adapter)
+        return self.call(op)
+
     def _decode(self, rows: list[Row]) -> None:
         dev = self.device
         width = max(len(r.request.prompt_ids) for r in rows)

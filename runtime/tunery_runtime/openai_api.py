@@ -60,7 +60,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _refuse_unknown(obj: dict, allowed: frozenset | set, path: str = "") -> None:
+def refuse_unknown(obj: dict, allowed: frozenset | set, path: str = "") -> None:
     for key, value in obj.items():
         if key not in allowed and not _neutral(key, value):
             name = f"{path}.{key}" if path else key
@@ -105,7 +105,7 @@ def _text(content: Any, path: str) -> str:
                 raise bad(f"{at}.type", f'only "text" parts are supported, got {_show(part.get("type"))}')
             if not isinstance(part.get("text"), str):
                 raise bad(f"{at}.text", f"expected a string, got {_show(part.get('text'))}")
-            _refuse_unknown(part, {"type", "text"}, at)
+            refuse_unknown(part, {"type", "text"}, at)
             parts.append(part["text"])
         return "\n".join(parts)
     raise bad(path, f"expected a string or a list of text parts, got {_show(content)}")
@@ -126,7 +126,7 @@ def _messages(value: Any) -> list[dict[str, str]]:
             raise bad(f"{at}.role", f"must be one of {', '.join(ROLES)}, got {_show(role)}")
         if "content" not in message or message["content"] is None:
             raise bad(f"{at}.content", "required", "missing_required_parameter")
-        _refuse_unknown(message, {"role", "content"}, at)
+        refuse_unknown(message, {"role", "content"}, at)
         out.append({"role": role, "content": _text(message["content"], f"{at}.content")})
     return out
 
@@ -164,7 +164,7 @@ def parse_request(body: Any, kind: str) -> GenRequest:
     """Validates a chat (``kind`` "chat") or completions request body."""
     if not isinstance(body, dict):
         raise bad(None, f"the request body must be a JSON object, got {_show(body)}")
-    _refuse_unknown(body, CHAT_FIELDS if kind == "chat" else COMPLETION_FIELDS)
+    refuse_unknown(body, CHAT_FIELDS if kind == "chat" else COMPLETION_FIELDS)
     model = body.get("model")
     if model is None:
         raise bad("model", "required", "missing_required_parameter")
@@ -208,7 +208,7 @@ def parse_request(body: Any, kind: str) -> GenRequest:
             raise bad("stream_options", "only allowed when stream is true")
         if not isinstance(options, dict):
             raise bad("stream_options", f"expected an object, got {_show(options)}")
-        _refuse_unknown(options, {"include_usage", "continuous_usage_stats"}, "stream_options")
+        refuse_unknown(options, {"include_usage", "continuous_usage_stats"}, "stream_options")
         include_usage = options.get("include_usage") or False
         if not isinstance(include_usage, bool):
             raise bad("stream_options.include_usage", f"expected a boolean, got {_show(include_usage)}")

@@ -27,7 +27,7 @@ from typing import Any
 from .adapters import AdapterError, AdapterSet
 from .engine import Engine, ModelNotFound, Request, Sampling
 from .errors import RuntimeFailure
-from .openai_api import Answer, ApiError, bad, context_error, parse_request
+from .openai_api import Answer, ApiError, refuse_unknown, bad, context_error, parse_request
 from .spec import ServeSpec, adapter_name_problem
 
 log = logging.getLogger("tunery_runtime")
@@ -65,6 +65,19 @@ class Served:
                 raise bad("messages", "this model has no chat template; use /v1/completions or set the serve spec's chat_template")
             try:
                 text = tok.apply_chat_template(req.messages, chat_template=template, tokenize=False, add_generation_prompt=True)
+            except Exception as e:  # noqa: BLE001 - a template that refuses the conversation
+                raise bad("messages", f"the chat template refused these messages: {e}") from e
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+
+    def encode_answered(self, messages: list[dict[str, str]], answer: str, adapter: str | None = None) -> list[int]:
+        """The tokens of the conversation with ``answer`` as the assistant's next message."""
+        tok = self.tokenizer
+        template = self.engine.adapters.templates.get(adapter) if adapter is not None else None
+        with self.tokenizer_lock:
+            try:
+                text = tok.apply_chat_template(
+                    [*messages, {"role": "assistant", "content": answer}], chat_template=template, tokenize=False, add_generation_prompt=False
+                )
             except Exception as e:  # noqa: BLE001 - a template that refuses the conversation
                 raise bad("messages", f"the chat template refused these messages: {e}") from e
             return list(tok(text, add_special_tokens=False)["input_ids"])
@@ -107,6 +120,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._generate("chat")
             if method == "POST" and path == "/v1/completions":
                 return self._generate("completion")
+            if method == "POST" and path == "/v1/tunery/score":
+                return self._score()
             if method == "POST" and path == "/adapters":
                 return self._load_adapter()
             if method == "DELETE" and path.startswith("/adapters/"):
@@ -119,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and path == "/v1/unload_lora_adapter":
                 return self._unload_adapter(self._lora_name())
             known = ("/health", "/v1/models", "/v1/chat/completions", "/v1/completions", "/adapters", "/v1/load_lora_adapter",
-                     "/v1/unload_lora_adapter")
+                     "/v1/unload_lora_adapter", "/v1/tunery/score")
             if path in known or path.startswith("/adapters/"):
                 raise ApiError(405, f"method {method} is not allowed on {path}", None, "method_not_allowed")
             raise ApiError(404, f"no such endpoint: {method} {path}", None, "not_found")
@@ -291,6 +306,39 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"no adapter named {name} is loaded", "name", "model_not_found")
             engine.unload_adapter(name)
         self._send_json(200, {"name": name, "loaded": False})
+
+    def _score(self) -> None:
+        """How likely the model finds an answer to a conversation (for perplexity):
+        ``{"model", "messages", "answer"}`` → ``{"tokens", "logprob"}``, the answer's tokens being
+        those the chat template adds for it as the assistant's next message (its end-of-turn
+        marker included), the log-probability summed over them (natural log)."""
+        served = self.served
+        body = self._body()
+        if not isinstance(body, dict):
+            raise bad(None, "the body must be a JSON object")
+        refuse_unknown(body, {"model", "messages", "answer"})
+        model, answer = body.get("model"), body.get("answer")
+        if not isinstance(model, str) or not model:
+            raise bad("model", "give the model's name")
+        if not isinstance(answer, str):
+            raise bad("answer", "give the answer as a string")
+        adapter: str | None = None
+        if model != served.spec.model_name:
+            if served.engine.served_path(model) is None:
+                raise ApiError(404, f"The model `{model}` does not exist.", "model", "model_not_found")
+            adapter = model
+        req = parse_request({"model": model, "messages": body.get("messages")}, "chat")
+        prompt_ids = served.encode(req, adapter)
+        full_ids = served.encode_answered(req.messages, answer, adapter)
+        if full_ids[: len(prompt_ids)] != prompt_ids or len(full_ids) <= len(prompt_ids):
+            raise bad("messages", "the chat template renders the answered conversation without the prompt as its start")
+        if len(full_ids) > served.max_model_len:
+            raise context_error(served.max_model_len, len(full_ids), None, "answer")
+        try:
+            logprob = served.engine.score(adapter, full_ids, len(prompt_ids))
+        except ModelNotFound:
+            raise ApiError(404, f"The model `{model}` does not exist.", "model", "model_not_found") from None
+        self._send_json(200, {"object": "tunery.score", "model": model, "tokens": len(full_ids) - len(prompt_ids), "logprob": logprob})
 
     def _generate(self, kind: str) -> None:
         served = self.served

@@ -389,6 +389,9 @@ async fn rouge_with_the_stemmer_and_on_chinese_equals_rouge_score_with_them() {
                 );
             }
         }
+        // Perplexity needs the model: a file of answers cannot give it.
+        let a = submit(&app, &root, &[("metrics", "perplexity")], "{\"prediction\": \"a\", \"reference\": \"a\"}\n").await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("metrics")), "{}", a.body);
         app.services.stop_evaluations().await;
     }
 }

@@ -34,7 +34,12 @@ pub const METRIC_NAMES: &[&str] = &[
     "distinct-1",
     "distinct-2",
     "self_bleu",
+    "perplexity",
 ];
+
+/// Metrics computed from what the model itself says of the references (their log-probability),
+/// not from the answers' text: [`perplexity`] computes them from the model's figures.
+pub const MODEL_METRICS: &[&str] = &["perplexity"];
 
 /// An error for a name that is not in [`METRIC_NAMES`].
 pub fn check_metric(name: &str) -> Result<(), String> {
@@ -270,6 +275,9 @@ pub fn score(
     let tokenization = tokenization.into();
     let tokenize = tokenization.tokenize;
     check_metric(name)?;
+    if MODEL_METRICS.contains(&name) {
+        return Err(format!("{name} is computed from the model's log-probabilities of the references: evaluate a model on the server"));
+    }
     if examples.is_empty() {
         return Err("no examples to score".into());
     }
@@ -401,6 +409,38 @@ impl SplitMix64 {
     pub(crate) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
     }
+}
+
+/// Perplexity from each example's log-probability (natural log) of its reference tokens, summed,
+/// and their number: exp(−Σ log-probability / Σ tokens) over the corpus, the same per example,
+/// with a bootstrap interval over examples. An example without tokens is refused.
+pub fn perplexity(rows: &[(f64, u64)], bootstrap: Option<Bootstrap>) -> Result<MetricScore, String> {
+    if rows.is_empty() {
+        return Err("no examples to score".into());
+    }
+    if let Some(i) = rows.iter().position(|(_, tokens)| *tokens == 0) {
+        return Err(format!("example {i} has no reference tokens"));
+    }
+    let s = Summable {
+        name: "perplexity".into(),
+        rows: rows.iter().map(|(logprob, tokens)| vec![*logprob, *tokens as f64]).collect(),
+        aggregate: Box::new(|s| (-s[0] / s[1]).exp()),
+    };
+    let interval = bootstrap.map(|b| interval(rows.len(), b, &|idx: &[usize]| s.score_of(idx.iter().copied())));
+    let tokens: u64 = rows.iter().map(|(_, t)| t).sum();
+    let mut details = Map::new();
+    details.insert("tokens".into(), json!(tokens));
+    details.insert(
+        "implementation".into(),
+        json!("exp(-summed log-probability of the reference answers' tokens / their number), the model's own tokenizer and chat template"),
+    );
+    Ok(MetricScore {
+        name: s.name.clone(),
+        score: s.score(),
+        interval,
+        per_example: Some(rows.iter().map(|(logprob, tokens)| (-logprob / *tokens as f64).exp()).collect()),
+        details,
+    })
 }
 
 /// The bootstrap interval of the mean of `values` (judge ratings, win shares).

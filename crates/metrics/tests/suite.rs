@@ -82,7 +82,7 @@ fn the_bootstrap_interval_is_seeded_contains_the_score_and_narrows_with_more_exa
 fn edge_cases_score_without_failing_and_bad_input_names_the_line() {
     let xs =
         vec![example("", "a reference"), example("x", "x"), example("日本語のテキスト", "日本語"), example(&"word ".repeat(5000), "word")];
-    for name in suite::METRIC_NAMES {
+    for name in suite::METRIC_NAMES.iter().filter(|m| !suite::MODEL_METRICS.contains(m)) {
         let scores = suite::score(&xs, name, BleuTokenizer::Zh, Some(Bootstrap::default())).unwrap();
         for m in scores {
             assert!(m.score.is_finite(), "{name}: {}", m.score);
@@ -106,7 +106,7 @@ fn scoring_on_every_core_gives_the_figures_of_one_and_distinct_n_the_naive_count
     let score_all = || -> Vec<(String, f64, Option<Vec<f64>>)> {
         suite::METRIC_NAMES
             .iter()
-            .filter(|m| **m != "self_bleu")
+            .filter(|m| **m != "self_bleu" && !suite::MODEL_METRICS.contains(m))
             .flat_map(|m| {
                 suite::score(&xs, m, BleuTokenizer::ThirteenA, Some(Bootstrap { resamples: 50, ..Bootstrap::default() })).unwrap()
             })
@@ -155,4 +155,19 @@ fn meteor_by_name_is_the_mean_of_nltks_per_example_scores() {
     let [lo, hi] = m.interval.unwrap();
     assert!(lo <= m.score && m.score <= hi, "{lo} {hi}");
     assert_eq!(m.details["tokenize"], "13a");
+}
+
+#[test]
+fn perplexity_is_exp_of_minus_the_log_probability_per_token() {
+    let rows = [(-2.0, 2), (-6.0, 3)];
+    let p = suite::perplexity(&rows, Some(Bootstrap::default())).unwrap();
+    assert!((p.score - (8.0f64 / 5.0).exp()).abs() < 1e-12, "{}", p.score);
+    let per = p.per_example.unwrap();
+    assert!((per[0] - 1f64.exp()).abs() < 1e-12 && (per[1] - 2f64.exp()).abs() < 1e-12, "{per:?}");
+    let [lo, hi] = p.interval.unwrap();
+    assert!(lo <= p.score && p.score <= hi && lo >= 1f64.exp() - 1e-12 && hi <= 2f64.exp() + 1e-12, "{lo} {hi}");
+    assert!(suite::perplexity(&[(-1.0, 0)], None).unwrap_err().contains("example 0"));
+    let text =
+        suite::score(&[Example { prediction: "a".into(), references: vec!["a".into()] }], "perplexity", BleuTokenizer::ThirteenA, None);
+    assert!(text.unwrap_err().contains("log-probabilities"));
 }

@@ -131,6 +131,35 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     assert_eq!(remote["config"]["model"]["backend"], "external", "{remote}");
     assert_eq!(predictions(&cli, remote["id"].as_str().unwrap()), predictions(&cli, local_id));
     assert_eq!(remote["results"], local["results"]);
+    // Perplexity: the runtime's log-probabilities of the references, per example and over the
+    // test set; a model served elsewhere cannot give them.
+    let ppl = cli.json(&[
+        "eval",
+        "create",
+        "--model",
+        &base,
+        "--dataset",
+        &ds,
+        "--metrics",
+        "perplexity,exact_match",
+        "--max-tokens",
+        "2",
+        "--limit",
+        "4",
+        "--wait",
+    ]);
+    assert_eq!(ppl["state"], "succeeded", "{ppl}\n{}", srv.logs());
+    let p = &ppl["results"]["metrics"]["perplexity"];
+    let score = p["score"].as_f64().unwrap();
+    assert!(score > 1.0 && score.is_finite() && p["tokens"].as_u64().unwrap() >= 4, "{p}");
+    let per: Vec<f64> = examples(&cli, ppl["id"].as_str().unwrap()).iter().map(|x| x["scores"]["perplexity"].as_f64().unwrap()).collect();
+    assert!(per.iter().all(|x| *x > 1.0) && per.len() == 4, "{per:?}");
+    assert!(
+        per.iter().cloned().fold(f64::INFINITY, f64::min) <= score && score <= per.iter().cloned().fold(0.0, f64::max),
+        "{per:?} {score}"
+    );
+    let refused = cli.fails(&["eval", "create", "--model", "tiny-through-url", "--dataset", &ds, "--metrics", "perplexity"], 1);
+    assert!(refused.contains("perplexity needs the model's log-probabilities"), "{refused}");
     // Compared side by side, and A/B tested: the same answers, no difference.
     let remote_id = remote["id"].as_str().unwrap();
     let compared = cli.json(&["eval", "compare", local_id, remote_id, "--metric", "bleu", "--limit", "2"]);
@@ -209,5 +238,5 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     let after = cli.json(&["eval", "show", slow_id]);
     assert_eq!((after["state"].as_str(), after["results"].is_null()), (Some("cancelled"), true), "{after}");
     let listed = cli.json(&["eval", "list", "--model", &base]);
-    assert_eq!(listed["data"].as_array().unwrap().len(), 4, "{listed}");
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5, "{listed}");
 }

@@ -22,6 +22,16 @@ pub(crate) struct Case {
     /// A judge evaluation: what the judge said (once, or for A-first and B-first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgements: Option<Vec<String>>,
+    /// For perplexity: how likely the model finds the (first) reference as its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_logprob: Option<ReferenceLogprob>,
+}
+
+/// The model's summed log-probability (natural log) of a reference's tokens, and their number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ReferenceLogprob {
+    pub tokens: u64,
+    pub logprob: f64,
 }
 
 /// One example as the API shows it.

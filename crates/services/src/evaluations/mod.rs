@@ -345,6 +345,13 @@ impl Services {
         let version = self.get_version(principal, &n.dataset_id, version_number).await?;
         let cases = self.test_cases(&version, n.limit.map(|l| l as usize)).await?;
         let model = self.resolve_evaluated_model(principal, &n.model, ctx).await?;
+        if metrics.iter().any(|m| m == "perplexity") && model.backend != "local" {
+            let why = format!(
+                "perplexity needs the model's log-probabilities, which only this platform's runtime gives: '{}' is served by {}",
+                n.model, model.backend
+            );
+            return Err(ValidationError::unprocessable("metrics", why).into());
+        }
         let name = check_name(n.name.as_deref(), || format!("{} on {} v{version_number}", n.model, dataset.dataset.name))?;
         let config = EvaluationConfig {
             metrics,
@@ -378,6 +385,10 @@ impl Services {
     ) -> Result<Evaluation> {
         self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
         let metrics = check_metrics(&n.metrics)?;
+        if let Some(m) = metrics.iter().find(|m| metrics::suite::MODEL_METRICS.contains(&m.as_str())) {
+            let why = format!("{m} needs the model's log-probabilities: evaluate the model itself, not a file of its answers");
+            return Err(ValidationError::unprocessable("metrics", why).into());
+        }
         let tokenize = check_tokenize(n.tokenize.as_deref())?;
         check_bootstrap(&n.bootstrap)?;
         let parsed = metrics::suite::parse_jsonl(file, filename).map_err(|e| ValidationError::unprocessable("file", e))?;

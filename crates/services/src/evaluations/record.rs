@@ -32,17 +32,39 @@ pub struct ExperimentRecord {
 }
 
 /// Which models to rank.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RankingQuery {
-    /// The metric ranked by (a corpus score: bleu, chrf, rougeL, exact_match, …).
-    #[param(schema_with = super::gates::threshold_metric_schema)]
     pub metric: String,
-    /// The test set: only evaluations on this dataset count.
     pub dataset_id: String,
-    /// `desc` (default: higher is better) or `asc`.
-    #[param(schema_with = order_schema)]
     pub order: Option<String>,
+}
+
+/// Written by hand: a derived parameter with `schema_with` loses `required` and its description.
+impl utoipa::IntoParams for RankingQuery {
+    fn into_params(_: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::Required;
+        let param = |name: &str, required: bool, description: &str, schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(if required { Required::True } else { Required::False })
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        let string = utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).build();
+        vec![
+            param(
+                "metric",
+                true,
+                "The metric ranked by (a corpus score: bleu, chrf, rougeL, meteor, exact_match, perplexity, …).",
+                super::gates::threshold_metric_schema().build().into(),
+            ),
+            param("dataset_id", true, "The test set: only evaluations on this dataset count.", string.into()),
+            param("order", false, "`desc` (default: higher is better) or `asc` (e.g. for perplexity).", order_schema().build().into()),
+        ]
+    }
 }
 
 fn order_schema() -> utoipa::openapi::schema::ObjectBuilder {

@@ -185,13 +185,14 @@ impl Services {
             let deployment_id = model.deployment_id.clone();
             let concurrency = evaluation.config.concurrency.max(1) as usize;
             let judge = evaluation.config.judge.as_ref();
+            let perplexity = evaluation.config.metrics.iter().any(|m| m == "perplexity");
             let mut answers = futures_util::stream::iter(pending.into_iter().map(|idx| {
                 let (row, deployment_id) = (&evaluation.row, deployment_id.clone());
                 async move {
                     if !self.still_running(&row.id, held).await? {
                         return Ok(false);
                     }
-                    self.answer_example(row, &deployment_id, generation, judge, idx).await?;
+                    self.answer_example(row, &deployment_id, generation, judge, perplexity, idx).await?;
                     Ok::<bool, Error>(true)
                 }
             }))
@@ -227,13 +228,15 @@ impl Services {
     }
 
     /// One example: its prompt sent to the deployment (a judge evaluation: the judge's prompts,
-    /// one or both orders), the answers sealed with it.
+    /// one or both orders), the answers sealed with it; with `perplexity`, also the model's
+    /// log-probability of the first reference as its answer.
     async fn answer_example(
         &self,
         row: &EvaluationRow,
         deployment_id: &str,
         generation: &GenerationSettings,
         judge: Option<&super::judge::JudgeConfig>,
+        perplexity: bool,
         idx: i64,
     ) -> Result<()> {
         let x = database::evaluations::examples(&mut *self.db().read().await?, &row.id, idx, 1).await?;
@@ -248,14 +251,63 @@ impl Services {
         for messages in &prompts {
             outputs.push(self.generate_with_retries(row, deployment_id, generation, messages, idx).await?);
         }
+        let reference_logprob = match (perplexity, case.references.first()) {
+            (true, Some(reference)) => Some(self.reference_logprob(row, deployment_id, &prompts[0], reference, idx).await?),
+            _ => None,
+        };
         let answered = match judge {
             Some(_) => Case { judgements: Some(outputs), ..case },
-            None => Case { prediction: outputs.pop(), ..case },
+            None => Case { prediction: outputs.pop(), reference_logprob, ..case },
         };
         let mut tx = self.db().begin_write().await?;
         database::evaluations::answer(tx.conn(), &row.id, idx, &self.seal_case(&answered)).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The model's log-probability of `reference` as the answer to `messages`, from the serving
+    /// runtime (`/v1/tunery/score`: one forward pass, its own tokenizer and chat template).
+    async fn reference_logprob(
+        &self,
+        row: &EvaluationRow,
+        deployment_id: &str,
+        messages: &[datasets::Message],
+        reference: &str,
+        idx: i64,
+    ) -> Result<super::examples::ReferenceLogprob> {
+        let deployment = match database::deployments::get(&mut *self.db().read().await?, &row.organization_id, deployment_id).await {
+            Ok(d) => Deployment::of(d)?,
+            Err(database::Error::NotFound) => return Err(Error::Conflict(format!("deployment {deployment_id} was deleted"))),
+            Err(e) => return Err(e.into()),
+        };
+        let upstream = self.upstream_for(&deployment).await?;
+        let body = json!({"model": upstream.model, "messages": messages, "answer": reference});
+        let mut request = self
+            .http()
+            .post(format!("{}/tunery/score", upstream.base_url))
+            .json(&body)
+            .timeout(Duration::from_secs(self.settings().serving.request_timeout_s));
+        if let Some(key) = &upstream.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| {
+            Error::Unavailable(format!(
+                "example {idx}: the backend of deployment {} does not answer: {}",
+                deployment.row.name,
+                e.without_url()
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| Error::Unavailable(format!("example {idx}: {}", e.without_url())))?;
+        if !(200..300).contains(&status) {
+            return Err(Error::Conflict(format!("example {idx}: the runtime could not score the reference ({status}): {text}")));
+        }
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| Error::Internal(format!("example {idx}: the runtime's score does not parse: {e}")))?;
+        match (v["tokens"].as_u64(), v["logprob"].as_f64()) {
+            (Some(tokens), Some(logprob)) => Ok(super::examples::ReferenceLogprob { tokens, logprob }),
+            _ => Err(Error::Internal(format!("example {idx}: the runtime's score lacks tokens or logprob: {text}"))),
+        }
     }
 
     /// [`Services::generate`], tried again after a failure that may pass (not after a refusal).
@@ -423,8 +475,20 @@ fn score_cases(config: &EvaluationConfig, cases: &[Case]) -> Result<Value> {
     let mut results = Map::new();
     let mut per_example: Vec<Map<String, Value>> = vec![Map::new(); examples.len()];
     for metric in &config.metrics {
-        let scores = metrics::suite::score(&examples, metric, tokenize, bootstrap)
-            .map_err(|e| Error::Validation(domain::ValidationError::unprocessable("metrics", format!("{metric}: {e}"))))?;
+        let scores = if metric == "perplexity" {
+            let rows = cases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let r = c.reference_logprob.ok_or_else(|| Error::Internal(format!("example {i} has no reference log-probability")))?;
+                    Ok((r.logprob, r.tokens))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            vec![metrics::suite::perplexity(&rows, bootstrap).map_err(|e| Error::Internal(format!("perplexity: {e}")))?]
+        } else {
+            metrics::suite::score(&examples, metric, tokenize, bootstrap)
+                .map_err(|e| Error::Validation(domain::ValidationError::unprocessable("metrics", format!("{metric}: {e}"))))?
+        };
         for m in scores {
             let mut v = Map::new();
             v.insert("score".into(), json!(m.score));
