@@ -87,18 +87,33 @@ def wait_for(url, key, path, done, timeout_s=120):
     sys.exit(f"{path} did not finish in {timeout_s} s")
 
 
-def upload_dataset(url, key, name, path):
-    """A dataset from a file of the repository, through the multipart upload; its id."""
+def post_form(url, key, path, fields, filename, content):
+    """A multipart form (text fields, then the file) posted; the answer's JSON."""
     boundary = "tunery-conformance-boundary"
-    with open(path, "rb") as f:
-        content = f.read()
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{os.path.basename(path)}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url + "/api/v1/datasets", data=body, headers={
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode() for k, v in fields.items())
+    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + path, data=body, headers={
         "authorization": f"Bearer {key}", "content-type": f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.load(answer)["dataset"]["id"]
+        return json.load(answer)
+
+
+def upload_dataset(url, key, name, path):
+    """A dataset from a file of the repository, through the multipart upload; its id."""
+    with open(path, "rb") as f:
+        content = f.read()
+    return post_form(url, key, "/api/v1/datasets", {"name": name}, os.path.basename(path), content)["dataset"]["id"]
+
+
+def scored_evaluation(url, key, name, right):
+    """A predictions file of four greetings scored (right or wrong answers), waited for; its id."""
+    lines = "".join(json.dumps({"prediction": f"Hello, {n}!" if right else "Go away.", "reference": f"Hello, {n}!"}) + "\n"
+                    for n in ("Ada", "Bo", "Cy", "Di"))
+    fields = {"name": name, "metrics": "bleu,exact_match"}
+    evaluation = post_form(url, key, "/api/v1/evaluations", fields, "predictions.jsonl", lines.encode())["id"]
+    wait_for(url, key, f"/api/v1/evaluations/{evaluation}", lambda e: e["state"] not in ("queued", "running"))
+    return evaluation
 
 
 def seeded_config(url, key, data_dir):
@@ -108,7 +123,8 @@ def seeded_config(url, key, data_dir):
     takes a throwaway twin; two external deployments (their upstream does not answer, so they
     fail to start: the gateway answers 503 for them) and a traffic split over them. Jobs and
     fine-tuned models are not seeded (a job needs an imported base model and minutes of
-    training)."""
+    training). Two scored predictions evaluations, an A/B test and a human evaluation of them
+    (rated by administrators: the key's owner), with twins to delete."""
     examples = os.path.join(ROOT, "examples", "greetings.jsonl")
     dataset = upload_dataset(url, key, "conformance", examples)
     throwaway = upload_dataset(url, key, "conformance-throwaway", examples)
@@ -125,6 +141,11 @@ def seeded_config(url, key, data_dir):
     variants = [{"deployment_id": deployment, "weight": 1}, {"deployment_id": spare_deployment, "weight": 1}]
     split = call(url, "/api/v1/traffic-splits", {"name": "conformance-split", "variants": variants}, key)["id"]
     spare_split = call(url, "/api/v1/traffic-splits", {"name": "conformance-split-throwaway", "variants": variants}, key)["id"]
+    right, wrong = scored_evaluation(url, key, "right", True), scored_evaluation(url, key, "wrong", False)
+    ab = {"evaluation_a": wrong, "evaluation_b": right, "metric": "exact_match", "resamples": 100}
+    ab_test, spare_ab_test = call(url, "/api/v1/ab-tests", ab, key)["id"], call(url, "/api/v1/ab-tests", ab, key)["id"]
+    task = {"evaluation_ids": [wrong, right], "raters": {"roles": ["admin"]}}
+    human_eval, spare_human_eval = call(url, "/api/v1/human-evals", task, key)["id"], call(url, "/api/v1/human-evals", task, key)["id"]
     with open(os.path.join(HERE, "schemathesis.toml")) as f:
         text = f.read()
     text += f"""
@@ -137,12 +158,26 @@ def seeded_config(url, key, data_dir):
 "path.upload_id" = "{upload}"
 "path.deployment_id" = "{deployment}"
 "path.split_id" = "{split}"
+"path.evaluation_id" = "{right}"
+"path.ab_test_id" = "{ab_test}"
+"path.human_eval_id" = "{human_eval}"
+"path.item" = 0
 
 # The deletes are pinned to a throwaway twin: after the first one, a 404 there says nothing
 # about the resource the stateful phase just created.
 [[operations]]
 include-operation-id = "delete_dataset"
 parameters = {{ "path.dataset_id" = "{throwaway}" }}
+checks.ensure_resource_availability.enabled = false
+
+[[operations]]
+include-operation-id = "delete_ab_test"
+parameters = {{ "path.ab_test_id" = "{spare_ab_test}" }}
+checks.ensure_resource_availability.enabled = false
+
+[[operations]]
+include-operation-id = "delete_human_eval"
+parameters = {{ "path.human_eval_id" = "{spare_human_eval}" }}
 checks.ensure_resource_availability.enabled = false
 
 [[operations]]

@@ -4,6 +4,7 @@
 
 use super::human::{shuffle_key, state, HumanEval, HumanEvalMode};
 use crate::audit::{append, AuditEvent};
+use crate::error::OrNotFound;
 use crate::{now_ms, Error, Principal, RequestContext, Result, Services};
 use database::human_evals::RatingRow;
 use datasets::Message;
@@ -371,7 +372,7 @@ impl Services {
             updated_at: now_ms(),
         };
         let mut tx = self.db().begin_write().await?;
-        let now = database::human_evals::lock(tx.conn(), id).await.map_err(|_| Error::NotFound("human evaluation"))?;
+        let now = database::human_evals::lock(tx.conn(), id).await.or_not_found("human evaluation")?;
         if now != state::OPEN {
             return Err(Error::Conflict(format!("human evaluation {id} is {now}: it takes no more ratings")));
         }
