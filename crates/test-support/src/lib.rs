@@ -212,7 +212,12 @@ pub fn redis_url() -> Option<String> {
 
 /// The checkout's `runtime/` folder (the `tunery_runtime` package).
 pub fn runtime_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime").canonicalize().expect("runtime/ exists")
+    // The crate under test's directory as `cargo test` sets it when the test runs (another
+    // checkout sharing the build directory may have compiled this crate: its path, baked in at
+    // compile time, would name that checkout's runtime); every crate sits in `crates/<name>`.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    let manifest = manifest.unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.join("../../runtime").canonicalize().expect("runtime/ exists")
 }
 
 /// The runtime command the tests run jobs with.
