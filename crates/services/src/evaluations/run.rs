@@ -265,6 +265,17 @@ impl Services {
         Ok(())
     }
 
+    /// Where an evaluation's requests go: its deployment (409 once deleted) and its upstream.
+    async fn evaluated_route(&self, row: &EvaluationRow, deployment_id: &str) -> Result<Route> {
+        let deployment = match database::deployments::get(&mut *self.db().read().await?, &row.organization_id, deployment_id).await {
+            Ok(d) => Deployment::of(d)?,
+            Err(database::Error::NotFound) => return Err(Error::Conflict(format!("deployment {deployment_id} was deleted"))),
+            Err(e) => return Err(e.into()),
+        };
+        let upstream = self.upstream_for(&deployment).await?;
+        Ok(Route { deployment, upstream, split_id: None })
+    }
+
     /// The model's log-probability of `reference` as the answer to `messages`, from the serving
     /// runtime (`/v1/tunery/score`: one forward pass, its own tokenizer and chat template).
     async fn reference_logprob(
@@ -275,12 +286,7 @@ impl Services {
         reference: &str,
         idx: i64,
     ) -> Result<super::examples::ReferenceLogprob> {
-        let deployment = match database::deployments::get(&mut *self.db().read().await?, &row.organization_id, deployment_id).await {
-            Ok(d) => Deployment::of(d)?,
-            Err(database::Error::NotFound) => return Err(Error::Conflict(format!("deployment {deployment_id} was deleted"))),
-            Err(e) => return Err(e.into()),
-        };
-        let upstream = self.upstream_for(&deployment).await?;
+        let Route { deployment, upstream, .. } = self.evaluated_route(row, deployment_id).await?;
         let body = json!({"model": upstream.model, "messages": messages, "answer": reference});
         let mut request = self
             .http()
@@ -345,13 +351,7 @@ impl Services {
         g: &GenerationSettings,
         messages: &[datasets::Message],
     ) -> Result<String> {
-        let deployment = match database::deployments::get(&mut *self.db().read().await?, &row.organization_id, deployment_id).await {
-            Ok(d) => Deployment::of(d)?,
-            Err(database::Error::NotFound) => return Err(Error::Conflict(format!("deployment {deployment_id} was deleted"))),
-            Err(e) => return Err(e.into()),
-        };
-        let upstream = self.upstream_for(&deployment).await?;
-        let route = Route { deployment, upstream, split_id: None };
+        let route = self.evaluated_route(row, deployment_id).await?;
         let mut body = Map::new();
         body.insert("model".into(), route.deployment.row.name.clone().into());
         body.insert("messages".into(), serde_json::to_value(messages).map_err(crate::datasets::internal)?);
