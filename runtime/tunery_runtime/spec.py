@@ -480,6 +480,27 @@ def parse_serve_spec(doc: Any) -> ServeSpec:
     return spec
 
 
+def parse_text_metric_spec(doc: Any) -> Any:
+    from .text_metrics import TextMetricSpec
+
+    root = _Obj(doc, "")
+    version = _version(root)
+    spec = TextMetricSpec(
+        spec_version=version,
+        metric=root.choice("metric", ("bertscore", "bleurt")),
+        model_path=root.path_("model_path"),
+        layer=root.integer("layer", None, nullable=True, min=0, max=1000),
+        examples_path=root.path_("examples_path"),
+        batch_size=root.integer("batch_size", 32, min=1, max=1024),
+        device=root.choice("device", ("auto", "cpu", "cuda", "mps"), "auto"),
+        threads=root.integer("threads", None, nullable=True, min=1, max=1024),
+    )
+    root.finish()
+    if spec.metric == "bleurt" and spec.layer is not None:
+        raise SpecError("layer: only BERTScore takes a layer")
+    return spec
+
+
 def load_json(path: str) -> Any:
     """Reads a spec file; unreadable or malformed JSON is a SpecError too."""
     try:

@@ -1,14 +1,16 @@
 //! The metrics crate against the Python reference packages (sacreBLEU 2.5.1, rouge-score
-//! 0.1.2 with and without its stemmer, NLTK 3.10's METEOR, the SQuAD v1.1 script, scikit-learn
-//! 1.9.1) on 10,000 generated hypothesis/reference
-//! pairs in English (and 10,000 in Chinese for BLEU's `zh` tokenizer): every score must equal
+//! 0.1.2 with and without its stemmer, NLTK 3.10's METEOR without and with WordNet 3.0, the
+//! SQuAD v1.1 script, scikit-learn 1.9.1) on 10,000 generated hypothesis/reference
+//! pairs in English (10,000 in Chinese for BLEU's `zh` tokenizer, and 10,000 of WordNet's own
+//! words with synonyms swapped in for METEOR's synonym stage): every score must equal
 //! the reference's to 1e-6 (the largest difference is printed; a larger one fails the run) and
 //! each metric should run at least 20× faster (both times printed). The Python side runs once,
 //! timing only the scoring; the Rust side is the best of three, on one thread and on every core
 //! (the scores must be equal).
 //!
-//! Usage: tunery-bench-metrics [--pairs 10000] [--python PATH] (default: the environment
-//! `scripts/cached-venv.sh metrics-reference bench/metrics/requirements.txt` makes).
+//! Usage: tunery-bench-metrics [--pairs 10000] [--python PATH] [--wordnet DIR] (defaults: the
+//! environment `scripts/cached-venv.sh metrics-reference bench/metrics/requirements.txt` makes,
+//! the WordNet `scripts/fetch-wordnet.sh` fetches).
 
 use metrics::suite::{self, Example};
 use metrics::BleuTokenizer;
@@ -91,6 +93,56 @@ fn chinese_pair(rng: &mut Rng) -> (String, String) {
     (reference, prediction.into_iter().collect())
 }
 
+/// English pairs for METEOR's WordNet stage: words from WordNet's own index (some inflected, so
+/// that its morphology works), predictions edited from the reference with a WordNet synonym in
+/// place of some words (the stage's matches) besides the edits of [`pair`].
+fn english_pairs(rng: &mut Rng, wordnet: &metrics::wordnet::WordNet, dir: &std::path::Path, n: usize) -> Vec<(String, String)> {
+    let mut lemmas: Vec<String> = Vec::new();
+    for part in ["noun", "verb", "adj", "adv"] {
+        let index = std::fs::read_to_string(dir.join(format!("index.{part}"))).expect("read WordNet's index");
+        lemmas.extend(
+            index
+                .lines()
+                .filter(|l| !l.starts_with(' '))
+                .filter_map(|l| l.split(' ').next())
+                .filter(|w| w.len() > 2 && w.bytes().all(|b| b.is_ascii_lowercase()))
+                .map(str::to_string),
+        );
+    }
+    let words: Vec<String> = (0..4000)
+        .map(|_| {
+            let w = &lemmas[rng.below(lemmas.len())];
+            match rng.below(10) {
+                0 | 1 => format!("{w}s"),
+                2 => format!("{w}ed"),
+                3 => format!("{w}ing"),
+                _ => w.clone(),
+            }
+        })
+        .collect();
+    (0..n)
+        .map(|_| {
+            let (reference, prediction) = pair(rng, &words);
+            let edited: Vec<String> = prediction
+                .split(' ')
+                .map(|w| {
+                    if !rng.chance(0.25) {
+                        return w.to_string();
+                    }
+                    let mut synonyms: Vec<String> = wordnet.synonyms(w).into_iter().filter(|s| s != w).collect();
+                    synonyms.sort();
+                    if synonyms.is_empty() {
+                        w.to_string()
+                    } else {
+                        synonyms[rng.below(synonyms.len())].clone()
+                    }
+                })
+                .collect();
+            (reference, edited.join(" "))
+        })
+        .collect()
+}
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
@@ -151,13 +203,31 @@ fn main() {
         lines.push('\n');
         zh.push(Example { prediction, references: vec![reference] });
     }
+    let wordnet_dir = arg("--wordnet").unwrap_or_else(|| {
+        let out =
+            std::process::Command::new("scripts/fetch-wordnet.sh").output().expect("run scripts/fetch-wordnet.sh (or pass --wordnet)");
+        assert!(out.status.success(), "scripts/fetch-wordnet.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("a path").lines().last().expect("the WordNet folder").to_string()
+    });
+    let wordnet = metrics::wordnet::load(std::path::Path::new(&wordnet_dir)).expect("WordNet loads");
+    let mut wn = Vec::new();
+    for (reference, prediction) in english_pairs(&mut rng, wordnet, std::path::Path::new(&wordnet_dir), pairs) {
+        lines.push_str(&json!({"lang": "wn", "prediction": prediction, "reference": reference}).to_string());
+        lines.push('\n');
+        wn.push(Example { prediction, references: vec![reference] });
+    }
     std::fs::write(&file, lines).expect("write the pairs");
     println!(
         "{pairs} English and {pairs} Chinese pairs, {} MiB; the Python reference runs once, the metrics crate best of 3\n",
         std::fs::metadata(&file).map(|m| m.len() >> 20).unwrap_or(0)
     );
 
-    let out = std::process::Command::new(&python).arg("bench/metrics/reference.py").arg(&file).output().expect("run the Python reference");
+    let out = std::process::Command::new(&python)
+        .arg("bench/metrics/reference.py")
+        .arg(&file)
+        .arg(&wordnet_dir)
+        .output()
+        .expect("run the Python reference");
     assert!(out.status.success(), "the Python reference failed: {}", String::from_utf8_lossy(&out.stderr));
     let reference: Value = serde_json::from_slice(&out.stdout).expect("the reference's JSON");
     let _ = std::fs::remove_dir_all(&dir);
@@ -167,6 +237,7 @@ fn main() {
     let one = |examples: &[Example], name: &str, tok: BleuTokenizer| -> f64 {
         suite::score(examples, name, tok, None).expect("a score")[0].score
     };
+    let with_wordnet = suite::TextOptions { tokenize: BleuTokenizer::ThirteenA, stemmer: false, wordnet: Some(wordnet) };
     let measure = || -> Vec<(&str, f64, (f64, f64))> {
         vec![
             ("bleu", reference["bleu"]["seconds"].as_f64().unwrap(), best_of_three(|| one(&en, "bleu", BleuTokenizer::ThirteenA))),
@@ -180,6 +251,11 @@ fn main() {
             ),
             ("f1", reference["f1"]["seconds"].as_f64().unwrap(), best_of_three(|| one(&en, "f1", BleuTokenizer::ThirteenA))),
             ("meteor", reference["meteor"]["seconds"].as_f64().unwrap(), best_of_three(|| one(&en, "meteor", BleuTokenizer::ThirteenA))),
+            (
+                "meteor+wn",
+                reference["meteor+wn"]["seconds"].as_f64().unwrap(),
+                best_of_three(|| suite::score(&wn, "meteor", with_wordnet, None).expect("a score")[0].score),
+            ),
             (
                 "accuracy",
                 reference["accuracy"]["seconds"].as_f64().unwrap(),
@@ -205,7 +281,7 @@ fn main() {
     // One thread first, then every core.
     metrics::parallel::set_threads(1);
     let rows_one = measure();
-    let stemmed = suite::Tokenization { tokenize: BleuTokenizer::ThirteenA, stemmer: true };
+    let stemmed = suite::TextOptions { tokenize: BleuTokenizer::ThirteenA, stemmer: true, wordnet: None };
     let (rouge_one_seconds, rouge_one) = best_of_three(|| suite::score(&en, "rouge", BleuTokenizer::ThirteenA, None).expect("ROUGE"));
     let (stem_one_seconds, stem_one) = best_of_three(|| suite::score(&en, "rouge", stemmed, None).expect("ROUGE"));
     metrics::parallel::set_threads(0);

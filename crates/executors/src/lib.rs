@@ -5,6 +5,8 @@
 
 pub mod local;
 pub mod protocol;
+pub mod text_metrics;
 
 pub use local::{start_program, Exit, Message, Running, RuntimeCommand, StartError};
 pub use protocol::{parse_event, Event, EventKind, ImportSource, ImportSpec, ServeAdapter, ServeSpec, SpecInputs, TrainSpec};
+pub use text_metrics::{score_text, TextExample, TextMetric, TextScores};

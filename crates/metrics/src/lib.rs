@@ -8,7 +8,8 @@
 //! confidence intervals; `significance` compares two systems (paired bootstrap, approximate
 //! randomization, effect size, sample size); `agreement` measures raters' agreement
 //! (Krippendorff's alpha as the `krippendorff` package, Cohen's kappa as scikit-learn). Pure
-//! functions: no I/O.
+//! functions: no I/O, but for reading a WordNet folder when one is named (`wordnet::load`, for
+//! METEOR's synonym stage).
 
 pub mod agreement;
 mod bleu;
@@ -25,6 +26,7 @@ pub mod significance;
 mod squad;
 pub mod suite;
 mod tokenize;
+pub mod wordnet;
 
 pub use bleu::{corpus_bleu, corpus_bleu_with, sentence_bleu, sentence_bleu_with, Bleu, BleuStats, BleuTokenizer};
 pub use chrf::Chrf;

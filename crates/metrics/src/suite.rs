@@ -35,11 +35,17 @@ pub const METRIC_NAMES: &[&str] = &[
     "distinct-2",
     "self_bleu",
     "perplexity",
+    "bertscore",
+    "bleurt",
 ];
 
 /// Metrics computed from what the model itself says of the references (their log-probability),
 /// not from the answers' text: [`perplexity`] computes them from the model's figures.
 pub const MODEL_METRICS: &[&str] = &["perplexity"];
+
+/// Metrics a neural model computes from the answers' text, in the runtime (`score-text`):
+/// [`from_runtime`] turns its per-example figures into a score.
+pub const RUNTIME_METRICS: &[&str] = &["bertscore", "bleurt"];
 
 /// An error for a name that is not in [`METRIC_NAMES`].
 pub fn check_metric(name: &str) -> Result<(), String> {
@@ -162,6 +168,16 @@ impl Summable {
 pub const SUMMABLE: &[&str] =
     &["bleu", "chrf", "chrf++", "rouge1", "rouge2", "rougeL", "rougeLsum", "meteor", "exact_match", "f1", "accuracy"];
 
+/// A metric kept as per-example scores on its own scale (BERTScore and BLEURT, from an
+/// evaluation's stored scores): the corpus score is their mean.
+pub fn stored_summable(name: &str, values: &[f64]) -> Summable {
+    Summable {
+        name: name.to_string(),
+        rows: values.iter().map(|v| vec![*v, 1.0]).collect(),
+        aggregate: Box::new(|s| if s[1] > 0.0 { s[0] / s[1] } else { 0.0 }),
+    }
+}
+
 /// A metric that is the mean of per-example values (0–1; the score is the mean × 100, the
 /// mean taken first as the references do).
 fn mean_summable(name: &str, values: impl Iterator<Item = f64>) -> Summable {
@@ -197,23 +213,25 @@ fn chrf_summable(examples: &[Example], name: &str) -> (Chrf, Summable) {
 
 const ROUGE_NAMES: [&str; 4] = ["rouge1", "rouge2", "rougeL", "rougeLsum"];
 
-/// How the metrics that tokenize split text.
+/// How the metrics that read words split and match them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tokenization {
-    /// sacreBLEU's tokenizer for BLEU, distinct-n and self-BLEU; `zh` also makes ROUGE count each
-    /// Chinese character as a token (rouge-score's own tokenizer drops them all).
+pub struct TextOptions {
+    /// sacreBLEU's tokenizer for BLEU, METEOR, distinct-n and self-BLEU; `zh` also makes ROUGE
+    /// count each Chinese character as a token (rouge-score's own tokenizer drops them all).
     pub tokenize: BleuTokenizer,
     /// Porter-stem ROUGE's tokens longer than three letters (rouge-score's `use_stemmer`).
     pub stemmer: bool,
+    /// WordNet for METEOR's synonym stage (None: exact and stem stages only).
+    pub wordnet: Option<&'static crate::wordnet::WordNet>,
 }
 
-impl From<BleuTokenizer> for Tokenization {
-    fn from(tokenize: BleuTokenizer) -> Tokenization {
-        Tokenization { tokenize, stemmer: false }
+impl From<BleuTokenizer> for TextOptions {
+    fn from(tokenize: BleuTokenizer) -> TextOptions {
+        TextOptions { tokenize, stemmer: false, wordnet: None }
     }
 }
 
-impl Tokenization {
+impl TextOptions {
     fn rouge(self) -> crate::RougeOptions {
         crate::RougeOptions { stemmer: self.stemmer, chinese: self.tokenize == BleuTokenizer::Zh }
     }
@@ -237,7 +255,7 @@ fn rouge_table(examples: &[Example], options: crate::RougeOptions) -> Vec<[Rouge
 }
 
 /// One metric as a [`Summable`] (not `rouge`, which is four: name one of them).
-pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<Tokenization>) -> Result<Summable, String> {
+pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<TextOptions>) -> Result<Summable, String> {
     let tokenization = tokenization.into();
     let tokenize = tokenization.tokenize;
     check_metric(name)?;
@@ -257,7 +275,10 @@ pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<Tokeni
             let k = ROUGE_NAMES.iter().position(|r| *r == name).expect("a ROUGE name");
             mean_summable(name, rouge_table(examples, tokenization.rouge()).iter().map(|s| s[k].fmeasure))
         }
-        "meteor" => mean_summable(name, crate::parallel::map(examples, |e| crate::meteor(&e.prediction, &refs(e), tokenize)).into_iter()),
+        "meteor" => {
+            let wordnet = tokenization.wordnet;
+            mean_summable(name, crate::parallel::map(examples, |e| crate::meteor(&e.prediction, &refs(e), tokenize, wordnet)).into_iter())
+        }
         "exact_match" => mean_summable(name, crate::parallel::map(examples, |e| crate::exact_match(&e.prediction, &refs(e))).into_iter()),
         "f1" => mean_summable(name, crate::parallel::map(examples, |e| crate::token_f1(&e.prediction, &refs(e))).into_iter()),
         "accuracy" => mean_summable(name, examples.iter().map(|e| if e.prediction == e.references[0] { 1.0 } else { 0.0 })),
@@ -269,7 +290,7 @@ pub fn summable(examples: &[Example], name: &str, tokenization: impl Into<Tokeni
 pub fn score(
     examples: &[Example],
     name: &str,
-    tokenization: impl Into<Tokenization>,
+    tokenization: impl Into<TextOptions>,
     bootstrap: Option<Bootstrap>,
 ) -> Result<Vec<MetricScore>, String> {
     let tokenization = tokenization.into();
@@ -277,6 +298,9 @@ pub fn score(
     check_metric(name)?;
     if MODEL_METRICS.contains(&name) {
         return Err(format!("{name} is computed from the model's log-probabilities of the references: evaluate a model on the server"));
+    }
+    if RUNTIME_METRICS.contains(&name) {
+        return Err(format!("{name} is computed by a neural model in the runtime: use from_runtime with its figures"));
     }
     if examples.is_empty() {
         return Err("no examples to score".into());
@@ -341,9 +365,19 @@ pub fn score(
                 .collect()
         }
         "meteor" => {
-            let details = json!({"tokenize": tokenize.name(), "alpha": 0.9, "beta": 3.0, "gamma": 0.5, "wordnet": false,
-                "implementation": "NLTK 3.10 meteor_score (exact and Porter-stem stages, no WordNet synonyms), best reference each, averaged over examples"});
-            vec![summed(&summable(examples, name, tokenize)?, None, details)]
+            let (wordnet, implementation) = match tokenization.wordnet {
+                Some(w) => (
+                    json!({"version": w.version, "sha256": w.sha256}),
+                    "NLTK 3.10 meteor_score (exact, Porter-stem and WordNet synonym stages), best reference each, averaged over examples",
+                ),
+                None => (
+                    Value::Null,
+                    "NLTK 3.10 meteor_score (exact and Porter-stem stages, no WordNet synonyms), best reference each, averaged over examples",
+                ),
+            };
+            let details = json!({"tokenize": tokenize.name(), "alpha": 0.9, "beta": 3.0, "gamma": 0.5, "wordnet": wordnet,
+                "implementation": implementation});
+            vec![summed(&summable(examples, name, tokenization)?, None, details)]
         }
         "exact_match" | "f1" | "accuracy" => {
             let implementation = match name {
@@ -439,6 +473,60 @@ pub fn perplexity(rows: &[(f64, u64)], bootstrap: Option<Bootstrap>) -> Result<M
         score: s.score(),
         interval,
         per_example: Some(rows.iter().map(|(logprob, tokens)| (-logprob / *tokens as f64).exp()).collect()),
+        details,
+    })
+}
+
+/// A [`RUNTIME_METRICS`] score from the runtime's rows (one per example, in order) and its
+/// summary: BERTScore is the mean F1 × 100 (precision and recall alongside), BLEURT the mean of
+/// the checkpoint's scores on its own scale; each with a bootstrap interval of the mean and
+/// what computed it (model, layer).
+pub fn from_runtime(
+    name: &str,
+    rows: &[Map<String, Value>],
+    summary: &Map<String, Value>,
+    bootstrap: Option<Bootstrap>,
+) -> Result<MetricScore, String> {
+    let (field, scale) = match name {
+        "bertscore" => ("f1", 100.0),
+        "bleurt" => ("score", 1.0),
+        other => return Err(format!("{other} is not computed by the runtime (use {})", RUNTIME_METRICS.join(", "))),
+    };
+    if rows.is_empty() {
+        return Err("no examples to score".into());
+    }
+    let column = |field: &str| -> Result<Vec<f64>, String> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.get(field)
+                    .and_then(Value::as_f64)
+                    .map(|v| v * scale)
+                    .ok_or_else(|| format!("{name}: example {} has no number `{field}`", i + 1))
+            })
+            .collect()
+    };
+    let values = column(field)?;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut details = Map::new();
+    for key in ["model", "model_type", "layer", "layers", "idf", "rescale_with_baseline"] {
+        if let Some(v) = summary.get(key) {
+            details.insert(key.into(), v.clone());
+        }
+    }
+    let implementation = if name == "bertscore" {
+        details.insert("precision".into(), json!(mean(&column("precision")?)));
+        details.insert("recall".into(), json!(mean(&column("recall")?)));
+        "BERTScore as bert-score 0.3.13 computes it (idf off, no baseline rescaling), F1 averaged over examples, best reference each"
+    } else {
+        "BLEURT (a PyTorch port of the checkpoint): its score of (reference, prediction), best reference each, averaged over examples"
+    };
+    details.insert("implementation".into(), json!(implementation));
+    Ok(MetricScore {
+        name: name.to_string(),
+        score: mean(&values),
+        interval: bootstrap.and_then(|b| mean_interval(&values, b)),
+        per_example: Some(values),
         details,
     })
 }

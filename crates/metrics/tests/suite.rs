@@ -82,13 +82,13 @@ fn the_bootstrap_interval_is_seeded_contains_the_score_and_narrows_with_more_exa
 fn edge_cases_score_without_failing_and_bad_input_names_the_line() {
     let xs =
         vec![example("", "a reference"), example("x", "x"), example("日本語のテキスト", "日本語"), example(&"word ".repeat(5000), "word")];
-    for name in suite::METRIC_NAMES.iter().filter(|m| !suite::MODEL_METRICS.contains(m)) {
+    for name in suite::METRIC_NAMES.iter().filter(|m| !suite::MODEL_METRICS.contains(m) && !suite::RUNTIME_METRICS.contains(m)) {
         let scores = suite::score(&xs, name, BleuTokenizer::Zh, Some(Bootstrap::default())).unwrap();
         for m in scores {
             assert!(m.score.is_finite(), "{name}: {}", m.score);
         }
     }
-    assert!(suite::score(&xs, "bleurt", BleuTokenizer::ThirteenA, None).unwrap_err().contains("unknown metric 'bleurt'"));
+    assert!(suite::score(&xs, "comet", BleuTokenizer::ThirteenA, None).unwrap_err().contains("unknown metric 'comet'"));
     assert!(suite::score(&[], "bleu", BleuTokenizer::ThirteenA, None).is_err());
     let uneven = vec![example("a", "a"), Example { prediction: "b".into(), references: vec!["b".into(), "c".into()] }];
     assert!(suite::score(&uneven, "bleu", BleuTokenizer::ThirteenA, None).unwrap_err().contains("example 2 has 2 references"));
@@ -106,7 +106,7 @@ fn scoring_on_every_core_gives_the_figures_of_one_and_distinct_n_the_naive_count
     let score_all = || -> Vec<(String, f64, Option<Vec<f64>>)> {
         suite::METRIC_NAMES
             .iter()
-            .filter(|m| **m != "self_bleu" && !suite::MODEL_METRICS.contains(m))
+            .filter(|m| **m != "self_bleu" && !suite::MODEL_METRICS.contains(m) && !suite::RUNTIME_METRICS.contains(m))
             .flat_map(|m| {
                 suite::score(&xs, m, BleuTokenizer::ThirteenA, Some(Bootstrap { resamples: 50, ..Bootstrap::default() })).unwrap()
             })
@@ -170,4 +170,32 @@ fn perplexity_is_exp_of_minus_the_log_probability_per_token() {
     let text =
         suite::score(&[Example { prediction: "a".into(), references: vec!["a".into()] }], "perplexity", BleuTokenizer::ThirteenA, None);
     assert!(text.unwrap_err().contains("log-probabilities"));
+}
+
+#[test]
+fn runtime_scores_become_a_mean_with_an_interval_and_what_computed_them() {
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = [(0.9, 0.8, 0.85), (0.5, 0.7, 0.6), (1.0, 1.0, 1.0)]
+        .iter()
+        .map(|(p, r, f)| serde_json::json!({"precision": p, "recall": r, "f1": f}).as_object().unwrap().clone())
+        .collect();
+    let summary = serde_json::json!({"model": "all-minilm-l6-v2", "layer": 6, "seconds": 1.5}).as_object().unwrap().clone();
+    let s = suite::from_runtime("bertscore", &rows, &summary, Some(Bootstrap::default())).unwrap();
+    assert!((s.score - 100.0 * (0.85 + 0.6 + 1.0) / 3.0).abs() < 1e-12);
+    assert!((s.details["precision"].as_f64().unwrap() - 100.0 * 2.4 / 3.0).abs() < 1e-12);
+    assert_eq!((s.details["model"].as_str(), s.details["layer"].as_u64()), (Some("all-minilm-l6-v2"), Some(6)));
+    assert!(!s.details.contains_key("seconds"), "timing is not part of a score");
+    let [lo, hi] = s.interval.unwrap();
+    assert!(lo <= s.score && s.score <= hi && lo >= 60.0 && hi <= 100.0, "{lo} {hi}");
+    assert_eq!(s.per_example.as_deref(), Some(&[85.0, 60.0, 100.0][..]));
+    // BLEURT keeps the checkpoint's scale.
+    let rows = vec![serde_json::json!({"score": -0.25}).as_object().unwrap().clone()];
+    assert_eq!(suite::from_runtime("bleurt", &rows, &summary, None).unwrap().score, -0.25);
+    // A row without its figure is an error naming the example; other names are refused.
+    let e = suite::from_runtime("bertscore", &rows, &summary, None).unwrap_err();
+    assert!(e.contains("example 1") && e.contains("`f1`"), "{e}");
+    assert!(suite::from_runtime("bleu", &rows, &summary, None).is_err());
+    assert!(suite::score(&[example("a", "a")], "bertscore", BleuTokenizer::ThirteenA, None).unwrap_err().contains("runtime"));
+    // Stored scores sum as a mean on their own scale (an A/B test of them).
+    let stored = suite::stored_summable("bertscore", &[85.0, 60.0, 100.0]);
+    assert!((stored.score() - 245.0 / 3.0).abs() < 1e-12);
 }

@@ -32,6 +32,75 @@ pub struct Settings {
     pub training: TrainingSettings,
     /// Serving: the local backend's batching and timeouts.
     pub serving: ServingSettings,
+    /// Evaluation: the resources metrics use beyond the metrics crate.
+    pub evaluation: EvaluationSettings,
+}
+
+/// What the administrator configured for metrics: WordNet for METEOR's synonym stage, the
+/// encoder BERTScore embeds with, a BLEURT checkpoint. The neural ones run in the training
+/// runtime (`TrainingSettings::runtime`).
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationSettings {
+    /// WordNet 3.0 (`--wordnet-dir`), loaded at start; None: METEOR has no synonym stage.
+    pub wordnet: Option<&'static metrics::wordnet::WordNet>,
+    /// BERTScore's encoder (`--bertscore-model`); None: `bertscore` is refused.
+    pub bertscore_model: Option<MetricModel>,
+    /// BERTScore's layer (`--bertscore-layer`; None: the encoder's last).
+    pub bertscore_layer: Option<u32>,
+    /// A BLEURT checkpoint ported to PyTorch (`--bleurt-checkpoint`); None: `bleurt` is refused.
+    pub bleurt_checkpoint: Option<MetricModel>,
+}
+
+/// A model folder a metric runs (BERTScore's encoder, a BLEURT checkpoint) and the SHA-256 of
+/// its configuration and weights, taken once when the server starts: evaluations record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricModel {
+    pub path: std::path::PathBuf,
+    pub sha256: String,
+}
+
+impl MetricModel {
+    /// Reads `path`: a transformers folder with `config.json` and weights (`*.safetensors` or
+    /// `*.bin`), hashed in name order; an error names what is missing.
+    pub fn open(path: &std::path::Path) -> Result<MetricModel, String> {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut files: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                name == "config.json" || name.ends_with(".safetensors") || name.ends_with(".bin")
+            })
+            .collect();
+        files.sort();
+        if !files.iter().any(|f| f.ends_with("config.json")) {
+            return Err(format!("{} has no config.json: not a transformers model folder", path.display()));
+        }
+        if files.len() < 2 {
+            return Err(format!("{} has no weights (*.safetensors or *.bin)", path.display()));
+        }
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        for f in &files {
+            hash.update(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+            let mut file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            loop {
+                let n = file.read(&mut buf).map_err(|e| format!("{}: {e}", f.display()))?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+            }
+        }
+        let sha256 = hex::encode(hash.finalize());
+        Ok(MetricModel { path: path.to_path_buf(), sha256 })
+    }
+
+    /// The folder's name, as results show it.
+    pub fn name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| self.path.display().to_string())
+    }
 }
 
 /// How deployments are served.
@@ -155,6 +224,7 @@ impl Default for Settings {
             augment_endpoints: Vec::new(),
             training: TrainingSettings::default(),
             serving: ServingSettings::default(),
+            evaluation: EvaluationSettings::default(),
         }
     }
 }

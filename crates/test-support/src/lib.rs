@@ -96,19 +96,32 @@ impl Drop for TestDb {
 /// leaves it (or `TUNERY_SMOLLM2_TOKENIZER`). `scripts/test.sh` fetches it first, so under
 /// `CI=true` its absence fails the test; elsewhere the caller says what it did not check.
 pub fn smollm2_tokenizer() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("TUNERY_SMOLLM2_TOKENIZER").map(std::path::PathBuf::from).unwrap_or_else(|| {
+    cached_file("TUNERY_SMOLLM2_TOKENIZER", "models/smollm2-135m-instruct/tokenizer.json", "scripts/fetch-smollm2-tokenizer.sh")
+}
+
+/// BERTScore's encoder folder as `scripts/fetch-bertscore-encoder.sh` leaves it (or
+/// `TUNERY_BERTSCORE_MODEL`): required under `CI=true`, else `None` with a note.
+pub fn bertscore_encoder() -> Option<std::path::PathBuf> {
+    cached_file("TUNERY_BERTSCORE_MODEL", "models/all-minilm-l6-v2", "scripts/fetch-bertscore-encoder.sh")
+}
+
+/// A file or folder named by the variable `var`, else at `relative` in the cache folder
+/// (`TUNERY_CACHE_DIR`, default `~/.cache/tunery`), where the script `fetch` puts it: required
+/// under `CI=true` (`scripts/test.sh` runs the script first), else `None` with a note.
+fn cached_file(var: &str, relative: &str, fetch: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os(var).map(std::path::PathBuf::from).unwrap_or_else(|| {
         let cache = std::env::var_os("TUNERY_CACHE_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tunery"));
-        cache.join("models/smollm2-135m-instruct/tokenizer.json")
+        cache.join(relative)
     });
-    if path.is_file() {
+    if path.exists() {
         return Some(path);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("no SmolLM2 tokenizer at {} and CI=true: run scripts/fetch-smollm2-tokenizer.sh", path.display());
+        panic!("nothing at {} and CI=true: run {fetch}", path.display());
     }
-    eprintln!("warning: no SmolLM2 tokenizer at {}: token statistics not checked", path.display());
+    eprintln!("warning: nothing at {} ({fetch} fetches it): the test that needs it did not run", path.display());
     None
 }
 

@@ -133,6 +133,21 @@ pub struct ServeArgs {
     /// `--vllm-arg=--gpu-memory-utilization=0.85`; repeat for several.
     #[arg(long = "vllm-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub vllm_args: Vec<String>,
+    /// WordNet 3.0 (a folder with index.*, data.* and *.exc; scripts/fetch-wordnet.sh fetches
+    /// it): METEOR then matches WordNet synonyms too, as NLTK's does.
+    #[arg(long, env = "TUNERY_WORDNET_DIR", value_name = "DIR")]
+    pub wordnet_dir: Option<PathBuf>,
+    /// BERTScore's encoder, a transformers folder (scripts/fetch-bertscore-encoder.sh fetches
+    /// all-MiniLM-L6-v2); without one, the metric `bertscore` is refused.
+    #[arg(long, env = "TUNERY_BERTSCORE_MODEL", value_name = "DIR")]
+    pub bertscore_model: Option<PathBuf>,
+    /// The encoder layer BERTScore embeds with (0 is the embeddings; default: the last).
+    #[arg(long, env = "TUNERY_BERTSCORE_LAYER")]
+    pub bertscore_layer: Option<u32>,
+    /// A BLEURT checkpoint ported to PyTorch (a transformers sequence-classification folder with
+    /// one output); without one, the metric `bleurt` is refused.
+    #[arg(long, env = "TUNERY_BLEURT_CHECKPOINT", value_name = "DIR")]
+    pub bleurt_checkpoint: Option<PathBuf>,
     /// Redis (redis://host:6379/0) for inference rate-limit counters shared by every replica;
     /// without it they are counted in this process's memory.
     #[arg(long, env = "TUNERY_REDIS_URL")]
@@ -163,6 +178,10 @@ struct FileConfig {
     vllm_command: Option<PathBuf>,
     vllm_args: Option<Vec<String>>,
     redis_url: Option<String>,
+    wordnet_dir: Option<PathBuf>,
+    bertscore_model: Option<PathBuf>,
+    bertscore_layer: Option<u32>,
+    bleurt_checkpoint: Option<PathBuf>,
     storage_quota_bytes: Option<i64>,
     max_upload_bytes: Option<i64>,
     runtime_python: Option<PathBuf>,
@@ -350,6 +369,20 @@ impl ServeArgs {
         }
         s.serving.vllm_command = self.vllm_command.or(file.vllm_command).map(|p| absolute(&p, "--vllm-command")).transpose()?;
         s.serving.vllm_args = if self.vllm_args.is_empty() { file.vllm_args.unwrap_or_default() } else { self.vllm_args };
+        let e = &mut s.evaluation;
+        if let Some(dir) = self.wordnet_dir.or(file.wordnet_dir) {
+            e.wordnet = Some(metrics::wordnet::load(&dir).map_err(|m| anyhow::anyhow!("--wordnet-dir: {m}"))?);
+        }
+        if let Some(dir) = self.bertscore_model.or(file.bertscore_model) {
+            let dir = absolute(&dir, "--bertscore-model")?;
+            e.bertscore_model = Some(services::settings::MetricModel::open(&dir).map_err(|m| anyhow::anyhow!("--bertscore-model: {m}"))?);
+        }
+        e.bertscore_layer = self.bertscore_layer.or(file.bertscore_layer);
+        if let Some(dir) = self.bleurt_checkpoint.or(file.bleurt_checkpoint) {
+            let dir = absolute(&dir, "--bleurt-checkpoint")?;
+            e.bleurt_checkpoint =
+                Some(services::settings::MetricModel::open(&dir).map_err(|m| anyhow::anyhow!("--bleurt-checkpoint: {m}"))?);
+        }
         let tokenizer_file = self.tokenizer_file.or(file.tokenizer_file).map(|p| absolute(&p, "--tokenizer-file")).transpose()?;
         let blob_store = blob_store_config(
             self.blob_store.or(file.blob_store),

@@ -51,6 +51,6 @@ fn a_predictions_file_is_scored_without_a_server() {
     std::fs::write(&bad, "{\"prediction\": \"a\", \"reference\": \"a\"}\n{\"reference\": \"b\"}\n").unwrap();
     let err = cli.fails(&["eval", "score", "--predictions", bad.to_str().unwrap()], 1);
     assert!(err.contains("line 2") && err.contains("`prediction`"), "{err}");
-    let err = cli.fails(&["eval", "score", "--predictions", file.to_str().unwrap(), "--metrics", "bleurt"], 1);
-    assert!(err.contains("unknown metric 'bleurt'"), "{err}");
+    let err = cli.fails(&["eval", "score", "--predictions", file.to_str().unwrap(), "--metrics", "bleurt2"], 1);
+    assert!(err.contains("unknown metric 'bleurt2'"), "{err}");
 }

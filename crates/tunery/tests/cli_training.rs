@@ -130,8 +130,14 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
         eprintln!("warning: no SmolLM2 GGUF: the built-in model test is skipped");
         return;
     };
+    let Some(encoder) = test_support::bertscore_encoder() else { return };
     let cwd = tempfile::tempdir().unwrap();
     let runtime = test_support::runtime_dir();
+    // scripts/run.sh also passes WordNet when it could fetch it: the metrics crate's subset
+    // stands in where the whole database is not here.
+    let wordnet = std::env::var("TUNERY_WORDNET_DIR").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../metrics/tests/fixtures/wordnet-subset").display().to_string()
+    });
     let args = [
         "--data-dir",
         ".tunery",
@@ -143,6 +149,10 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
         gguf.to_str().unwrap(),
         "--training-threads",
         "2",
+        "--wordnet-dir",
+        &wordnet,
+        "--bertscore-model",
+        encoder.to_str().unwrap(),
     ];
     let srv = ServerProcess::start_in(Some(cwd.path()), &args, &[]);
     assert!(cwd.path().join(".tunery/tunery.db").is_file(), "the data directory is relative to the server's directory");
@@ -217,17 +227,25 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
             "--dataset",
             &tds,
             "--metrics",
-            "exact_match,chrf",
+            "exact_match,chrf,meteor,bertscore",
             "--max-tokens",
             "24",
             "--wait",
         ]);
         assert_eq!(e["state"], "succeeded", "{e}");
-        (e["id"].as_str().unwrap().to_string(), e["results"]["metrics"]["exact_match"]["score"].as_f64().unwrap())
+        let m = &e["results"]["metrics"];
+        assert_eq!(
+            (m["bertscore"]["model"].as_str(), m["meteor"]["wordnet"]["version"].as_str()),
+            (Some("all-minilm-l6-v2"), Some("WordNet 3.0")),
+            "{m}"
+        );
+        let score = |name: &str| m[name]["score"].as_f64().unwrap();
+        (e["id"].as_str().unwrap().to_string(), score("exact_match"), score("bertscore"))
     };
-    let ((base_eval, base_em), (tuned_eval, tuned_em)) = (evaluate(&base), evaluate(&model_id));
-    eprintln!("exact match on the README's test set: base {base_em}, fine-tune {tuned_em}");
+    let ((base_eval, base_em, base_bert), (tuned_eval, tuned_em, tuned_bert)) = (evaluate(&base), evaluate(&model_id));
+    eprintln!("on the README's test set: exact match base {base_em}, fine-tune {tuned_em}; BERTScore base {base_bert:.2}, fine-tune {tuned_bert:.2}");
     assert!(base_em <= 10.0 && tuned_em >= 90.0, "base {base_em}, fine-tune {tuned_em}");
+    assert!(tuned_bert > base_bert + 10.0, "BERTScore: base {base_bert}, fine-tune {tuned_bert}");
     let ab = cli.json(&["eval", "ab", &base_eval, &tuned_eval, "--metric", "exact_match"]);
     assert_eq!(ab["results"]["significant"], true, "{ab}");
     let rank = cli.json(&["models", "rank", "--metric", "exact_match", "--dataset", &tds]);

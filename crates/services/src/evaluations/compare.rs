@@ -47,8 +47,9 @@ pub struct NewAbTest {
     /// The candidate, on the same test set.
     pub evaluation_b: String,
     /// A metric that is a sum over examples: bleu, chrf, chrf++, rouge1, rouge2, rougeL,
-    /// rougeLsum, meteor, exact_match, f1 or accuracy.
-    #[schema(schema_with = summable_schema)]
+    /// rougeLsum, meteor, exact_match, f1, accuracy, or bertscore or bleurt (from the scores
+    /// both evaluations stored per example, with the same model).
+    #[schema(schema_with = ab_metric_schema)]
     pub metric: String,
     /// `paired_bootstrap` (default) or `approximate_randomization`.
     #[schema(schema_with = method_schema)]
@@ -70,8 +71,14 @@ pub struct NewAbTest {
     pub seed: Option<u64>,
 }
 
-fn summable_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    domain::schema::one_of(false, metrics::suite::SUMMABLE.iter().copied())
+/// The metrics an A/B test takes: those the metrics crate sums over examples, and the neural
+/// ones, from stored per-example scores.
+fn ab_metrics() -> impl Iterator<Item = &'static str> {
+    metrics::suite::SUMMABLE.iter().chain(metrics::suite::RUNTIME_METRICS).copied()
+}
+
+fn ab_metric_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    domain::schema::one_of(false, ab_metrics())
 }
 
 fn method_schema() -> utoipa::openapi::schema::ObjectBuilder {
@@ -270,11 +277,28 @@ impl Services {
         self.example_rows(row).await?.iter().map(|r| Ok(super::examples::scores_of(r)?.unwrap_or_else(|| json!({})))).collect()
     }
 
+    /// Each example's stored score of `metric` (422 naming the evaluation when it has none).
+    async fn stored_scores(&self, row: &database::evaluations::EvaluationRow, metric: &str) -> Result<Vec<f64>> {
+        let scores = self.example_scores(row).await?;
+        scores
+            .iter()
+            .map(|s| {
+                s[metric].as_f64().ok_or_else(|| {
+                    ValidationError::unprocessable("metric", format!("evaluation {} was not scored with {metric}", row.id)).into()
+                })
+            })
+            .collect()
+    }
+
     /// Computes and stores an offline A/B test of two evaluations on one test set.
     pub async fn create_ab_test(&self, principal: &Principal, n: NewAbTest, ctx: &RequestContext) -> Result<AbTest> {
         self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
-        if !metrics::suite::SUMMABLE.contains(&n.metric.as_str()) {
-            let why = format!("'{}' cannot be compared example by example (use one of {})", n.metric, metrics::suite::SUMMABLE.join(", "));
+        if !ab_metrics().any(|m| m == n.metric) {
+            let why = format!(
+                "'{}' cannot be compared example by example (use one of {})",
+                n.metric,
+                ab_metrics().collect::<Vec<_>>().join(", ")
+            );
             return Err(ValidationError::new("metric", why).into());
         }
         let method = match n.method.as_deref() {
@@ -308,10 +332,26 @@ impl Services {
         let mut pair = self.on_one_test_set(principal, &[n.evaluation_a.clone(), n.evaluation_b.clone()], "evaluation_b").await?;
         let (b, a) = (pair.pop().expect("two"), pair.pop().expect("two"));
         let tokenize = a.0.config.tokenize.clone();
-        let tokenizer = a.0.config.tokenizer()?;
+        let tokenizer = self.text_options(&a.0.config)?;
         let metric = n.metric.clone();
+        let stored = match metric.as_str() {
+            "bertscore" | "bleurt" => {
+                let (ra, rb) = (&a.0.config.resources, &b.0.config.resources);
+                if (ra.bertscore != rb.bertscore && metric == "bertscore") || (ra.bleurt != rb.bleurt && metric == "bleurt") {
+                    let why =
+                        format!("evaluation {} scored {metric} with another model than {}: compare like with like", b.0.row.id, a.0.row.id);
+                    return Err(ValidationError::unprocessable("evaluation_b", why).into());
+                }
+                Some((self.stored_scores(&a.0.row, &metric).await?, self.stored_scores(&b.0.row, &metric).await?))
+            }
+            _ => None,
+        };
         let (cases_a, cases_b) = (a.1, b.1);
         let result = tokio::task::spawn_blocking(move || -> std::result::Result<metrics::significance::AbResult, String> {
+            if let Some((va, vb)) = stored {
+                let (sa, sb) = (metrics::suite::stored_summable(&metric, &va), metrics::suite::stored_summable(&metric, &vb));
+                return metrics::significance::ab_test(&sa, &sb, &settings);
+            }
             let examples = |cases: &[Case]| -> Vec<metrics::suite::Example> {
                 cases
                     .iter()

@@ -21,7 +21,8 @@ pub(super) const SEARCHED: i64 = 500;
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
     /// A corpus score of an evaluation: bleu, chrf, chrf++, rouge1, rouge2, rougeL, rougeLsum,
-    /// meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2 or self_bleu.
+    /// meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu,
+    /// perplexity, bertscore or bleurt.
     #[schema(schema_with = threshold_metric_schema)]
     pub metric: String,
     pub min: Option<f64>,

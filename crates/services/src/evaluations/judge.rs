@@ -316,6 +316,7 @@ impl Services {
             prompt_rendering: Some(PROMPT_VERSION.to_string()),
             metrics_version: super::metrics_version(),
             judge: Some(judge),
+            resources: super::MetricResources::default(),
         };
         let name = super::check_name(n.name.as_deref(), || {
             let what = judged.iter().map(|(e, _)| e.row.name.as_str()).collect::<Vec<_>>().join(" vs ");

@@ -15,6 +15,7 @@ mod human_rating;
 mod human_results;
 mod judge;
 mod record;
+mod resources;
 mod run;
 
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
@@ -27,6 +28,7 @@ pub use human_rating::{AnswerRating, HumanEvalItem, RaterProgress, RaterView, Ra
 pub use human_results::PreferenceExport;
 pub use judge::{JudgeConfig, JudgeMode, NewJudgeEvaluation};
 pub use record::{ExperimentRecord, RankedModel, Ranking, RankingQuery};
+pub use resources::{Digest, Encoder, MetricResources};
 pub use run::Runner;
 
 use crate::audit::{append, AuditEvent};
@@ -125,7 +127,10 @@ pub struct NewEvaluation {
     #[schema(minimum = 1)]
     pub version: Option<i64>,
     /// Metric names: bleu, chrf, chrf++, rouge (the four ROUGEs), rouge1, rouge2, rougeL,
-    /// rougeLsum, meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2, self_bleu.
+    /// rougeLsum, meteor (with WordNet synonyms where the server has WordNet), exact_match, f1,
+    /// accuracy, macro_f1, distinct-1, distinct-2, self_bleu, perplexity (this platform's
+    /// runtime only), bertscore (where the administrator set an encoder), bleurt (where the
+    /// administrator set a checkpoint).
     #[schema(schema_with = metric_names_schema)]
     pub metrics: Vec<String>,
     /// How BLEU, distinct-n and self-BLEU tokenize: `13a` (default), `zh` or `none`.
@@ -197,14 +202,9 @@ pub struct EvaluationConfig {
     /// A judge evaluation: how the judge judges which evaluations' answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeConfig>,
-}
-
-impl EvaluationConfig {
-    fn tokenizer(&self) -> Result<metrics::suite::Tokenization> {
-        let tokenize = metrics::BleuTokenizer::parse(&self.tokenize)
-            .ok_or_else(|| Error::Internal(format!("stored tokenize '{}' is unknown", self.tokenize)))?;
-        Ok(metrics::suite::Tokenization { tokenize, stemmer: self.rouge_stemmer })
-    }
+    /// METEOR's WordNet, BERTScore's encoder, the BLEURT checkpoint — by digest.
+    #[serde(default, skip_serializing_if = "MetricResources::is_empty")]
+    pub resources: MetricResources,
 }
 
 /// States of an evaluation.
@@ -330,6 +330,7 @@ impl Services {
     pub async fn create_evaluation(&self, principal: &Principal, n: NewEvaluation, ctx: &RequestContext) -> Result<Evaluation> {
         self.require_in(principal, n.project_id.as_deref(), Permission::DeployModel).await?;
         let metrics = check_metrics(&n.metrics)?;
+        let resources = self.metric_resources(&metrics)?;
         let tokenize = check_tokenize(n.tokenize.as_deref())?;
         check_bootstrap(&n.bootstrap)?;
         check_generation(&n.generation)?;
@@ -367,6 +368,7 @@ impl Services {
             prompt_rendering: Some(PROMPT_RENDERING.to_string()),
             metrics_version: metrics_version(),
             judge: None,
+            resources,
         };
         let row = self.new_evaluation_row(principal, n.project_id, name, "generate", Some(n.model), &config, cases.len());
         let row = EvaluationRow { deployment_id: Some(model.deployment_id), dataset_version_id: Some(version.id), ..row };
@@ -389,6 +391,7 @@ impl Services {
             let why = format!("{m} needs the model's log-probabilities: evaluate the model itself, not a file of its answers");
             return Err(ValidationError::unprocessable("metrics", why).into());
         }
+        let resources = self.metric_resources(&metrics)?;
         let tokenize = check_tokenize(n.tokenize.as_deref())?;
         check_bootstrap(&n.bootstrap)?;
         let parsed = metrics::suite::parse_jsonl(file, filename).map_err(|e| ValidationError::unprocessable("file", e))?;
@@ -413,6 +416,7 @@ impl Services {
             prompt_rendering: None,
             metrics_version: metrics_version(),
             judge: None,
+            resources,
         };
         let name = check_name(n.name.as_deref(), || filename.to_string())?;
         let row = self.new_evaluation_row(principal, n.project_id, name, "predictions", None, &config, cases.len());

@@ -14,6 +14,7 @@ use crate::deployments::{CompletionEndpoint, Deployment, InferenceRecord, Route}
 use crate::{now_ms, Error, Result, Services};
 use database::evaluations::EvaluationRow;
 use futures_util::StreamExt;
+use metrics::suite::MetricScore;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -208,13 +209,46 @@ impl Services {
         }
         let cases = self.evaluation_cases(&evaluation.row).await?;
         let config = evaluation.config.clone();
+        let text = self.text_options(&config)?;
+        let neural = self.neural_scores(&evaluation.row.id, &config, &cases).await?;
         let scored = tokio::task::spawn_blocking(move || match &config.judge {
             Some(judge) => super::judge::score(judge, &config.bootstrap, &cases),
-            None => score_cases(&config, &cases),
+            None => score_cases(&config, text, neural, &cases),
         })
         .await
         .map_err(crate::datasets::internal)??;
         Ok(Some(scored))
+    }
+
+    /// BERTScore and BLEURT of the predictions, by the runtime (`score-text`), with the models
+    /// the evaluation recorded.
+    async fn neural_scores(&self, id: &str, config: &EvaluationConfig, cases: &[Case]) -> Result<Vec<metrics::suite::MetricScore>> {
+        let wanted = self.runtime_metrics(config)?;
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let training = &self.settings().training;
+        let runtime = training.runtime.as_ref().ok_or_else(|| {
+            Error::Conflict("BERTScore and BLEURT run in the training runtime, which this server has not got (--runtime-python)".into())
+        })?;
+        let examples = cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let prediction = c.prediction.as_deref().ok_or_else(|| Error::Internal(format!("example {i} has no prediction")))?;
+                Ok(executors::TextExample { prediction, references: &c.references })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        for m in wanted {
+            let workdir = training.work_dir.join(format!("{id}-{}", m.name));
+            let metric = executors::TextMetric { metric: m.name, model_path: &m.path, layer: m.layer, device: &training.device };
+            let scores = executors::score_text(runtime, &metric, &examples, &workdir).await.map_err(Error::Unavailable)?;
+            let score = metrics::suite::from_runtime(m.name, &scores.rows, &scores.summary, bootstrap_of(config))
+                .map_err(|e| Error::Internal(format!("{}: {e}", m.name)))?;
+            out.push(score);
+        }
+        Ok(out)
     }
 
     /// Whether this runner should go on: it holds the lease, the server is not stopping, and
@@ -455,9 +489,18 @@ impl Services {
     }
 }
 
-/// The scores of every metric: `{"metrics": {name: {score, interval?, …}}, "examples": n,
+/// The bootstrap an evaluation's scores are given intervals by (None: no intervals).
+fn bootstrap_of(config: &EvaluationConfig) -> Option<metrics::suite::Bootstrap> {
+    (config.bootstrap.resamples > 0).then_some(metrics::suite::Bootstrap {
+        resamples: config.bootstrap.resamples,
+        confidence: config.bootstrap.confidence,
+        seed: config.bootstrap.seed,
+    })
+}
+
+/// The scores of every metric (the neural ones computed before, in the order of `config.metrics`): `{"metrics": {name: {score, interval?, …}}, "examples": n,
 /// "per_example": [{name: score}, …]}`.
-fn score_cases(config: &EvaluationConfig, cases: &[Case]) -> Result<Value> {
+fn score_cases(config: &EvaluationConfig, text: metrics::suite::TextOptions, neural: Vec<MetricScore>, cases: &[Case]) -> Result<Value> {
     let examples: Vec<metrics::suite::Example> = cases
         .iter()
         .enumerate()
@@ -466,12 +509,8 @@ fn score_cases(config: &EvaluationConfig, cases: &[Case]) -> Result<Value> {
             Ok(metrics::suite::Example { prediction, references: c.references.clone() })
         })
         .collect::<Result<_>>()?;
-    let bootstrap = (config.bootstrap.resamples > 0).then_some(metrics::suite::Bootstrap {
-        resamples: config.bootstrap.resamples,
-        confidence: config.bootstrap.confidence,
-        seed: config.bootstrap.seed,
-    });
-    let tokenize = config.tokenizer()?;
+    let bootstrap = bootstrap_of(config);
+    let mut neural = neural.into_iter();
     let mut results = Map::new();
     let mut per_example: Vec<Map<String, Value>> = vec![Map::new(); examples.len()];
     for metric in &config.metrics {
@@ -485,8 +524,10 @@ fn score_cases(config: &EvaluationConfig, cases: &[Case]) -> Result<Value> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             vec![metrics::suite::perplexity(&rows, bootstrap).map_err(|e| Error::Internal(format!("perplexity: {e}")))?]
+        } else if metrics::suite::RUNTIME_METRICS.contains(&metric.as_str()) {
+            vec![neural.next().ok_or_else(|| Error::Internal(format!("{metric} was not computed")))?]
         } else {
-            metrics::suite::score(&examples, metric, tokenize, bootstrap)
+            metrics::suite::score(&examples, metric, text, bootstrap)
                 .map_err(|e| Error::Validation(domain::ValidationError::unprocessable("metrics", format!("{metric}: {e}"))))?
         };
         for m in scores {

@@ -210,7 +210,7 @@ pub struct ScoreArgs {
     pub predictions: std::path::PathBuf,
     /// Comma-separated: bleu, chrf, chrf++, rouge (rouge1, rouge2, rougeL, rougeLsum), rouge1,
     /// rouge2, rougeL, rougeLsum, meteor, exact_match, f1, accuracy, macro_f1, distinct-1, distinct-2,
-    /// self_bleu.
+    /// self_bleu, bertscore (with --bertscore-model), bleurt (with --bleurt-checkpoint).
     #[arg(long, value_delimiter = ',', default_value = "bleu,chrf,rouge")]
     pub metrics: Vec<String>,
     /// How BLEU, distinct-n and self-BLEU split text: 13a (sacreBLEU's default), zh (every
@@ -223,6 +223,24 @@ pub struct ScoreArgs {
     /// Bootstrap resamples for 95% confidence intervals of the corpus scores (0: none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: u32,
+    /// WordNet 3.0 for METEOR's synonym stage (scripts/fetch-wordnet.sh fetches it).
+    #[arg(long, env = "TUNERY_WORDNET_DIR", value_name = "DIR")]
+    pub wordnet_dir: Option<std::path::PathBuf>,
+    /// BERTScore's encoder (scripts/fetch-bertscore-encoder.sh fetches all-MiniLM-L6-v2).
+    #[arg(long, env = "TUNERY_BERTSCORE_MODEL", value_name = "DIR")]
+    pub bertscore_model: Option<std::path::PathBuf>,
+    /// BERTScore's layer (default: the encoder's last).
+    #[arg(long, env = "TUNERY_BERTSCORE_LAYER")]
+    pub bertscore_layer: Option<u32>,
+    /// A BLEURT checkpoint ported to PyTorch.
+    #[arg(long, env = "TUNERY_BLEURT_CHECKPOINT", value_name = "DIR")]
+    pub bleurt_checkpoint: Option<std::path::PathBuf>,
+    /// The runtime's Python, which computes BERTScore and BLEURT (scripts/runtime-env.sh prints it).
+    #[arg(long, env = "TUNERY_RUNTIME_PYTHON")]
+    pub runtime_python: Option<std::path::PathBuf>,
+    /// The folder holding the `tunery_runtime` package.
+    #[arg(long, env = "TUNERY_RUNTIME_DIR", default_value = "runtime")]
+    pub runtime_dir: std::path::PathBuf,
 }
 
 /// One metric's result as printed with `--json`: its score, its interval, what it was
@@ -239,7 +257,7 @@ fn result_json(m: &MetricScore) -> Value {
 
 pub async fn run(ctx: &Context, cmd: EvalCommand) -> Result<u8> {
     let cmd = match cmd {
-        EvalCommand::Score(a) => return score_here(ctx, a),
+        EvalCommand::Score(a) => return score_here(ctx, a).await,
         other => other,
     };
     let mut api = ctx.authenticated()?;
@@ -519,15 +537,55 @@ fn show(ctx: &Context, v: &Value) {
     }
 }
 
+/// BERTScore or BLEURT of `examples` by the runtime on this machine (its `score-text` mode, in
+/// a temporary folder).
+async fn score_with_runtime(
+    a: &ScoreArgs,
+    metric: &str,
+    examples: &[suite::Example],
+    bootstrap: Option<suite::Bootstrap>,
+) -> Result<MetricScore> {
+    let (model, setting) = match metric {
+        "bertscore" => (&a.bertscore_model, "--bertscore-model (scripts/fetch-bertscore-encoder.sh fetches all-MiniLM-L6-v2)"),
+        _ => (&a.bleurt_checkpoint, "--bleurt-checkpoint (a BLEURT checkpoint ported to PyTorch)"),
+    };
+    let model = model.as_ref().with_context(|| format!("{metric} needs a model: give {setting}"))?;
+    let python = a.runtime_python.as_ref().with_context(|| format!("{metric} runs in the training runtime: give --runtime-python"))?;
+    let runtime = executors::RuntimeCommand {
+        python: std::path::absolute(python)?,
+        runtime_dir: std::path::absolute(&a.runtime_dir)?,
+        env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+    };
+    // Removed by score_text on every way out.
+    let work = std::env::temp_dir().join(format!("tunery-score-{}-{metric}", std::process::id()));
+    let texts: Vec<executors::TextExample> =
+        examples.iter().map(|e| executors::TextExample { prediction: &e.prediction, references: &e.references }).collect();
+    let layer = if metric == "bertscore" { a.bertscore_layer } else { None };
+    let model = std::path::absolute(model)?;
+    let m = executors::TextMetric { metric, model_path: &model, layer, device: "auto" };
+    let scores = executors::score_text(&runtime, &m, &texts, &work).await.map_err(anyhow::Error::msg)?;
+    suite::from_runtime(metric, &scores.rows, &scores.summary, bootstrap).map_err(anyhow::Error::msg)
+}
+
 /// `tunery eval score`: computed by this binary.
-fn score_here(ctx: &Context, a: ScoreArgs) -> Result<u8> {
+async fn score_here(ctx: &Context, a: ScoreArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&a.predictions).with_context(|| format!("reading {}", a.predictions.display()))?;
     let examples = suite::parse_jsonl(&text, &a.predictions.display().to_string()).map_err(anyhow::Error::msg)?;
     let bootstrap = (a.bootstrap > 0).then(|| suite::Bootstrap { resamples: a.bootstrap, ..Default::default() });
-    let tokenization = suite::Tokenization { tokenize: BleuTokenizer::parse(&a.tokenize).unwrap_or_default(), stemmer: a.rouge_stemmer };
+    let tokenize = BleuTokenizer::parse(&a.tokenize).with_context(|| format!("--tokenize {}: not a tokenizer", a.tokenize))?;
+    let wordnet = match &a.wordnet_dir {
+        Some(dir) => Some(metrics::wordnet::load(dir).map_err(|e| anyhow::anyhow!("--wordnet-dir: {e}"))?),
+        None => None,
+    };
+    let options = suite::TextOptions { tokenize, stemmer: a.rouge_stemmer, wordnet };
     let mut scores = Vec::new();
     for metric in &a.metrics {
-        scores.extend(suite::score(&examples, metric.trim(), tokenization, bootstrap).map_err(anyhow::Error::msg)?);
+        let metric = metric.trim();
+        if suite::RUNTIME_METRICS.contains(&metric) {
+            scores.push(score_with_runtime(&a, metric, &examples, bootstrap).await?);
+        } else {
+            scores.extend(suite::score(&examples, metric, options, bootstrap).map_err(anyhow::Error::msg)?);
+        }
     }
     let results: Map<String, Value> = scores.iter().map(|m| (m.name.clone(), result_json(m))).collect();
     if ctx.json {
