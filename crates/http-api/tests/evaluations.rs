@@ -110,8 +110,12 @@ async fn a_predictions_file_is_scored_stored_and_rerun_with_the_same_results() {
             submit(&app, &root, &[("metrics", "bleu")], "{\"prediction\": \"a\", \"reference\": \"a\"}\n{\"reference\": \"b\"}\n").await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("file")), "{}", a.body);
         assert!(a.body["error"]["message"].as_str().unwrap().contains("line 2"), "{}", a.body);
-        let a = submit(&app, &root, &[("metrics", "bleu,bleurt")], &predictions_file(&en["cases"][0])).await;
+        let a = submit(&app, &root, &[("metrics", "bleu,comet")], &predictions_file(&en["cases"][0])).await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("metrics[1]")), "{}", a.body);
+        // A metric this server is not set up for: refused, naming what the administrator sets.
+        let a = submit(&app, &root, &[("metrics", "bleu,bleurt")], &predictions_file(&en["cases"][0])).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("metrics[1]")), "{}", a.body);
+        assert!(a.body["error"]["message"].as_str().unwrap().contains("--runtime-python"), "{}", a.body);
         let a = submit(&app, &root, &[("tokenize", "intl")], &predictions_file(&en["cases"][0])).await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some("tokenize")), "{}", a.body);
         let text = app.upload_dataset(&root, &[("name", "plain text")], "t.txt", b"just some text\n").await;
