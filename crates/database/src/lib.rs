@@ -19,6 +19,7 @@ pub mod instance;
 pub mod invitations;
 pub mod jobs;
 pub mod models;
+pub mod openai;
 pub mod operations;
 pub mod organizations;
 pub mod projects;

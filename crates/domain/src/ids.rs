@@ -25,6 +25,10 @@ pub enum IdKind {
     Evaluation,
     AbTest,
     HumanEval,
+    /// A file of the OpenAI-compatible API.
+    File,
+    /// A fine-tuning job of the OpenAI-compatible API.
+    FineTuningJob,
 }
 
 impl IdKind {
@@ -51,6 +55,8 @@ impl IdKind {
             IdKind::Evaluation => "eval",
             IdKind::AbTest => "abt",
             IdKind::HumanEval => "heval",
+            IdKind::File => "file",
+            IdKind::FineTuningJob => "ftjob",
         }
     }
 }

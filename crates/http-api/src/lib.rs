@@ -166,6 +166,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateway::completions))
         .routes(routes!(gateway::list_models))
         .routes(routes!(gateway::playground_chat))
+        .routes(routes!(openai_ft::get_file, openai_ft::delete_file))
+        .routes(routes!(openai_ft::file_content))
+        .routes(routes!(openai_ft::create_fine_tuning_job, openai_ft::list_fine_tuning_jobs))
+        .routes(routes!(openai_ft::get_fine_tuning_job))
+        .routes(routes!(openai_ft::cancel_fine_tuning_job))
+        .routes(routes!(openai_ft::fine_tuning_events))
+        .routes(routes!(openai_ft::fine_tuning_checkpoints))
 }
 
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.
@@ -176,6 +183,7 @@ fn file_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::put_part))
         .routes(routes!(models::import_base_model_archive))
         .routes(routes!(evaluations::create_evaluation, evaluations::list_evaluations))
+        .routes(routes!(openai_ft::create_file, openai_ft::list_files))
 }
 
 fn system_routes() -> OpenApiRouter<AppState> {

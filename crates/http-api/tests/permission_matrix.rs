@@ -37,6 +37,11 @@ fn body_for(operation: &str, n: usize, f: &Fixture, role: &str) -> Option<Payloa
             content: RECORD.as_bytes().to_vec(),
         },
         "put_part" => Payload::Bytes(RECORD.as_bytes().to_vec()),
+        "create_file" => Payload::Multipart {
+            fields: vec![("purpose".into(), "fine-tune".into())],
+            filename: format!("train {n} {role}.jsonl"),
+            content: RECORD.as_bytes().to_vec(),
+        },
         // Not an archive: the import is accepted (202) and fails in the background.
         "import_base_model_archive" => Payload::Multipart {
             fields: vec![("name".into(), format!("archive {n} {role}"))],
@@ -97,6 +102,8 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "rate_human_eval_item" => json!({"item": 0, "skip": true}),
         // A rubric: callers who may export get 422.
         "export_human_preferences" => json!({"name": format!("preferences {n}")}),
+        // Accepted (validating_files): the training job it becomes is queued or fails later.
+        "create_fine_tuning_job" => json!({"model": "{base_model_id}", "training_file": "{file_id}", "suffix": format!("matrix-{n}")}),
         "create_judge_evaluation" => {
             json!({"judge": "fixture-deployment", "mode": "pairwise", "evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"]})
         }
@@ -134,6 +141,15 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let (evaluation, ab_test) = common::ab_test(&app, &root).await;
     let evaluation_2 = common::predictions_evaluation(&app, &root).await;
     let human_eval = common::human_eval(&app, &root, &evaluation, &evaluation_2).await;
+    let file = Payload::Multipart {
+        fields: vec![("purpose".into(), "fine-tune".into())],
+        filename: "train.jsonl".into(),
+        content: RECORD.as_bytes().to_vec(),
+    };
+    let file = app.call_with("POST", "/v1/files", &root, file).await.expect(200)["id"].as_str().unwrap().to_string();
+    let ft_job = json!({"model": base_model, "training_file": file});
+    let ft_job =
+        app.call_with("POST", "/v1/fine_tuning/jobs", &root, Payload::Json(ft_job)).await.expect(200)["id"].as_str().unwrap().to_string();
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -162,6 +178,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("evaluation_id_2", evaluation_2),
         ("ab_test_id", ab_test),
         ("human_eval_id", human_eval),
+        ("file_id", file),
+        ("fine_tuning_job_id", ft_job),
         ("item", "0".to_string()),
     ]);
     Fixture { app, root, tokens, ids, keys }

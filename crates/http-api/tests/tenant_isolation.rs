@@ -38,6 +38,14 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let evaluation_a2 = common::predictions_evaluation(&app, &root).await;
         let human_eval_a = common::human_eval(&app, &root, &evaluation_a, &evaluation_a2).await;
         let item = "0".to_string();
+        let file = Payload::Multipart {
+            fields: vec![("purpose".into(), "fine-tune".into())],
+            filename: "a.jsonl".into(),
+            content: record.as_bytes().to_vec(),
+        };
+        let file_a = app.call_with("POST", "/v1/files", &root, file).await.expect(200)["id"].as_str().unwrap().to_string();
+        let ft_job = Payload::Json(json!({"model": base_model_a, "training_file": file_a}));
+        let ft_job_a = app.call_with("POST", "/v1/fine_tuning/jobs", &root, ft_job).await.expect(200)["id"].as_str().unwrap().to_string();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -60,6 +68,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("ab_test_id", &ab_test_a),
             ("human_eval_id", &human_eval_a),
             ("item", &item),
+            ("file_id", &file_a),
+            ("fine_tuning_job_id", &ft_job_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -97,6 +107,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/api/v1/evaluations",
             "/api/v1/ab-tests",
             "/v1/models",
+            "/v1/files",
+            "/v1/fine_tuning/jobs",
         ] {
             let a = app.get(list, &admin_b).await;
             let text = a.expect(200).to_string();
@@ -120,6 +132,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
         assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
         let a = app.post("/api/v1/ab-tests", &admin_b, json!({"evaluation_a": evaluation_a, "evaluation_b": own, "metric": "bleu"})).await;
         assert_eq!((a.status.as_u16(), a.code()), (404, "not_found"), "{}", a.body);
+        // A fine-tuning job in B cannot train on A's file or A's base model.
+        let a = app.post("/v1/fine_tuning/jobs", &admin_b, json!({"model": base_model_a, "training_file": file_a})).await;
+        assert_eq!(a.status.as_u16(), 422, "{}", a.body);
         let usage = app.get(&format!("/api/v1/usage?deployment_id={deployment_a}"), &admin_b).await;
         assert_eq!(usage.expect(200)["requests"], 0);
         app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);

@@ -15,6 +15,7 @@ pub mod identity;
 mod keys;
 mod lru;
 pub mod models;
+pub mod openai;
 pub mod organizations;
 pub mod projects;
 pub mod rate_limit;

@@ -51,7 +51,7 @@ pub async fn create_dataset(
 ) -> ApiResult<(StatusCode, Json<DatasetCreatedView>)> {
     let mut form = forms::form(form)?;
     let mut n = NewDataset::default();
-    while let Some(mut field) = form.next_field().await.map_err(forms::multipart_error)? {
+    while let Some(field) = form.next_field().await.map_err(forms::multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
             "name" => n.name = forms::text(field, "name").await?,
@@ -76,16 +76,9 @@ pub async fn create_dataset(
                     return Err(forms::fields_after_file("name"));
                 }
                 let filename = field.file_name().unwrap_or("upload").to_string();
-                let mut writer = app.services.begin_dataset_upload(&p, &n).await?;
-                if let Err(e) = forms::stream_file(&mut field, &mut writer).await {
-                    let _ = writer.release().await;
-                    return Err(e);
-                }
-                drop(field);
-                if let Err(e) = forms::nothing_after_file(&mut form).await {
-                    let _ = writer.release().await;
-                    return Err(e);
-                }
+                let writer = app.services.begin_dataset_upload(&p, &n).await?;
+                let writer = forms::receive_file(field, writer).await?;
+                let writer = forms::end_of_form(&mut form, writer).await?;
                 let (dataset, version) = app.services.finish_dataset_upload(&p, n, writer, &filename, &ctx).await?;
                 return Ok((StatusCode::CREATED, Json(DatasetCreatedView { dataset: dataset.into(), version: version.try_into()? })));
             }

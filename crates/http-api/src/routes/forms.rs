@@ -54,6 +54,30 @@ pub async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
     Ok(value)
 }
 
+/// Receives a `file` field into `upload` (the field is consumed, so the form can be read
+/// again); on an error the upload is released (its bytes discarded, its reserved quota given
+/// back) before the error is returned. Then [`end_of_form`].
+pub async fn receive_file(mut field: Field<'_>, mut upload: services::datasets::BlobUpload) -> ApiResult<services::datasets::BlobUpload> {
+    match stream_file(&mut field, &mut upload).await {
+        Ok(()) => Ok(upload),
+        Err(e) => {
+            let _ = upload.release().await;
+            Err(e)
+        }
+    }
+}
+
+/// [`nothing_after_file`], releasing `upload` when something does follow.
+pub async fn end_of_form(form: &mut Multipart, upload: services::datasets::BlobUpload) -> ApiResult<services::datasets::BlobUpload> {
+    match nothing_after_file(form).await {
+        Ok(()) => Ok(upload),
+        Err(e) => {
+            let _ = upload.release().await;
+            Err(e)
+        }
+    }
+}
+
 /// Streams a file field into `upload`. On an error the caller releases the upload (its bytes
 /// are discarded, its reserved quota given back).
 pub async fn stream_file(field: &mut Field<'_>, upload: &mut services::datasets::BlobUpload) -> ApiResult<()> {

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod me;
 pub mod model_records;
 pub mod models;
+pub mod openai_ft;
 pub mod organizations;
 pub mod projects;
 pub mod safety;

@@ -171,22 +171,15 @@ pub async fn import_base_model_archive(
 ) -> ApiResult<(StatusCode, Json<BaseModelView>)> {
     let mut form = forms::form(form)?;
     let mut name = None;
-    while let Some(mut field) = form.next_field().await.map_err(forms::multipart_error)? {
+    while let Some(field) = form.next_field().await.map_err(forms::multipart_error)? {
         match field.name().unwrap_or("") {
             "name" => name = Some(forms::text(field, "name").await?),
             "file" => {
                 let name = name.ok_or_else(|| forms::fields_after_file("name"))?;
                 let filename = field.file_name().unwrap_or("model.tar").to_string();
-                let mut upload = app.services.begin_model_archive_upload(&p, &name).await?;
-                if let Err(e) = forms::stream_file(&mut field, &mut upload).await {
-                    let _ = upload.release().await;
-                    return Err(e);
-                }
-                drop(field);
-                if let Err(e) = forms::nothing_after_file(&mut form).await {
-                    let _ = upload.release().await;
-                    return Err(e);
-                }
+                let upload = app.services.begin_model_archive_upload(&p, &name).await?;
+                let upload = forms::receive_file(field, upload).await?;
+                let upload = forms::end_of_form(&mut form, upload).await?;
                 let m = app.services.import_uploaded_archive(&p, &name, upload, &filename, &ctx).await?;
                 return Ok((StatusCode::ACCEPTED, Json(m.into())));
             }

@@ -177,7 +177,21 @@ impl Services {
     /// The deployment a request's `model` names, if the caller may call it (`deploy_model`
     /// where it lives); an idle one is started first (cold start). 404 for a name the caller
     /// cannot see, 409 for a stopped deployment, 503 for a failed one.
+    /// A fine-tuned model or checkpoint without a deployment is also found by its `ft:` name
+    /// (the one `/v1/fine_tuning/jobs` reports) and deployed on demand, scaling to zero when idle.
     pub async fn route(&self, principal: &Principal, model: &str) -> Result<Route> {
+        match self.route_named(principal, model).await {
+            Err(Error::NotFound(_)) => {
+                let Some(id) = self.fine_tuned_named(principal, model).await? else { return Err(Error::NotFound("model")) };
+                let name = self.deployment_for(principal, &id, &crate::RequestContext::default()).await?;
+                self.route_named(principal, &name).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`Services::route`] by deployment or split name only.
+    async fn route_named(&self, principal: &Principal, model: &str) -> Result<Route> {
         // A deployment's name first (most requests), then a traffic split's (names never clash).
         let by_name = database::deployments::by_name(&mut *self.db().read().await?, &principal.organization_id, model).await;
         let (row, split_id) = match by_name {

@@ -499,6 +499,55 @@ impl Services {
         }
     }
 
+    /// The fine-tuned model (`mdl_…`) or checkpoint (`ckpt_…`) an `ft:` name calls — the name
+    /// `fine_tuned_name` gives it, with `:ckpt-step-N` for a checkpoint — among the
+    /// organization's, or None.
+    pub(crate) async fn fine_tuned_named(&self, principal: &Principal, name: &str) -> Result<Option<String>> {
+        if !name.starts_with("ft:") {
+            return Ok(None);
+        }
+        let mut conn = self.db().read().await?;
+        let org = database::organizations::get(&mut conn, &principal.organization_id).await?;
+        let mut bases: std::collections::HashMap<String, String> = Default::default();
+        let (model_part, step) = match name.rsplit_once(":ckpt-step-") {
+            Some((m, s)) => match s.parse::<i64>() {
+                Ok(step) => (m, Some(step)),
+                Err(_) => return Ok(None),
+            },
+            None => (name, None),
+        };
+        let mut after: Option<String> = None;
+        loop {
+            // Jobs name checkpoints; models name themselves.
+            let (ids, rows_len) = match step {
+                Some(_) => {
+                    let rows = database::jobs::list(&mut conn, &principal.organization_id, None, after.as_deref(), 200).await?;
+                    (rows.iter().map(|j| (j.id.clone(), j.name.clone(), j.base_model_id.clone())).collect::<Vec<_>>(), rows.len())
+                }
+                None => {
+                    let rows = database::models::list(&mut conn, &principal.organization_id, after.as_deref(), 200).await?;
+                    (rows.iter().map(|m| (m.id.clone(), m.name.clone(), m.base_model_id.clone())).collect::<Vec<_>>(), rows.len())
+                }
+            };
+            for (id, own_name, base_id) in &ids {
+                if !bases.contains_key(base_id) {
+                    let base = database::base_models::get_any(&mut conn, base_id).await?;
+                    bases.insert(base_id.clone(), base.name);
+                }
+                if fine_tuned_name(&bases[base_id], &org.name, own_name, id) != model_part {
+                    continue;
+                }
+                let Some(step) = step else { return Ok(Some(id.clone())) };
+                let checkpoints = database::jobs::checkpoints(&mut conn, &principal.organization_id, id).await?;
+                return Ok(checkpoints.into_iter().find(|c| c.step == step).map(|c| c.id));
+            }
+            if rows_len < 200 {
+                return Ok(None);
+            }
+            after = ids.last().map(|(id, _, _)| id.clone());
+        }
+    }
+
     /// A local deployment of `model` the caller may call (started when stopped or failed).
     async fn callable_deployment_of(&self, principal: &Principal, model: &str, ctx: &RequestContext) -> Result<Option<String>> {
         let rows = database::deployments::of_model(&mut *self.db().read().await?, &principal.organization_id, model).await?;

@@ -1,0 +1,197 @@
+//! The OpenAI-compatible fine-tuning facade's own rows: files (which name dataset versions or
+//! a job's results) and fine-tuning jobs (which name training jobs once their files validated).
+
+use crate::{Conn, Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FileRow {
+    pub id: String,
+    pub organization_id: String,
+    pub purpose: String,
+    pub filename: String,
+    pub bytes: i64,
+    pub dataset_version_id: Option<String>,
+    pub job_id: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+const FILE_COLUMNS: &str = "id, organization_id, purpose, filename, bytes, dataset_version_id, job_id, created_by, created_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FineTuningJobRow {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub created_by: String,
+    pub request: String,
+    pub status: String,
+    pub job_id: Option<String>,
+    pub error: Option<String>,
+    pub messages: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const JOB_COLUMNS: &str = "id, organization_id, project_id, created_by, request, status, job_id, error, messages, created_at, finished_at";
+
+pub async fn insert_file(conn: &mut Conn, f: &FileRow) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO openai_files ({FILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        .bind(&f.id)
+        .bind(&f.organization_id)
+        .bind(&f.purpose)
+        .bind(&f.filename)
+        .bind(f.bytes)
+        .bind(&f.dataset_version_id)
+        .bind(&f.job_id)
+        .bind(&f.created_by)
+        .bind(f.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_file(conn: &mut Conn, organization_id: &str, id: &str) -> Result<FileRow> {
+    sqlx::query_as(&format!("SELECT {FILE_COLUMNS} FROM openai_files WHERE organization_id = $1 AND id = $2"))
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// The results file of a training job, if one was made.
+pub async fn results_file_of(conn: &mut Conn, organization_id: &str, job_id: &str) -> Result<Option<FileRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {FILE_COLUMNS} FROM openai_files WHERE organization_id = $1 AND job_id = $2 AND purpose = 'fine-tune-results'"
+    ))
+    .bind(organization_id)
+    .bind(job_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Files of an organization by id, `order` "asc" or "desc", after `after` in that order.
+pub async fn list_files(
+    conn: &mut Conn,
+    organization_id: &str,
+    purpose: Option<&str>,
+    after: Option<&str>,
+    ascending: bool,
+    limit: i64,
+) -> Result<Vec<FileRow>> {
+    let (cmp, order) = if ascending { (">", "ASC") } else { ("<", "DESC") };
+    Ok(sqlx::query_as(&format!(
+        "SELECT {FILE_COLUMNS} FROM openai_files WHERE organization_id = $1 AND ($2 = '' OR purpose = $2) \
+         AND ($3 = '' OR id {cmp} $3) ORDER BY id {order} LIMIT $4"
+    ))
+    .bind(organization_id)
+    .bind(purpose.unwrap_or(""))
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn delete_file(conn: &mut Conn, organization_id: &str, id: &str) -> Result<()> {
+    let done = sqlx::query("DELETE FROM openai_files WHERE organization_id = $1 AND id = $2")
+        .bind(organization_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Fine-tuning jobs that name a file (as training or validation file in their request).
+pub async fn jobs_using_file(conn: &mut Conn, organization_id: &str, file_id: &str) -> Result<i64> {
+    let pattern = format!("%\"{file_id}\"%");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND request LIKE $2")
+        .bind(organization_id)
+        .bind(pattern)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(n)
+}
+
+pub async fn insert_job(conn: &mut Conn, j: &FineTuningJobRow) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO openai_fine_tuning_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        .bind(&j.id)
+        .bind(&j.organization_id)
+        .bind(&j.project_id)
+        .bind(&j.created_by)
+        .bind(&j.request)
+        .bind(&j.status)
+        .bind(&j.job_id)
+        .bind(&j.error)
+        .bind(&j.messages)
+        .bind(j.created_at)
+        .bind(j.finished_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_job(conn: &mut Conn, organization_id: &str, id: &str) -> Result<FineTuningJobRow> {
+    sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND id = $2"))
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// The fine-tuning job whose training job is `job_id`.
+pub async fn job_of_training_job(conn: &mut Conn, organization_id: &str, job_id: &str) -> Result<Option<FineTuningJobRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND job_id = $2"))
+        .bind(organization_id)
+        .bind(job_id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Newest first, after `after` (an id), at most `limit`.
+pub async fn list_jobs(conn: &mut Conn, organization_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<FineTuningJobRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {JOB_COLUMNS} FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Sets where validation ended: the training job it became, or `failed` with its error; and
+/// the facade's messages. Only from `validating_files` (false otherwise: cancelled meanwhile).
+pub async fn settle_validation(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    job_id: Option<&str>,
+    error: Option<&str>,
+    messages: &str,
+    finished_at: Option<i64>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE openai_fine_tuning_jobs SET status = $2, job_id = $3, error = $4, messages = $5, finished_at = $6 \
+         WHERE id = $1 AND status = 'validating_files'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(job_id)
+    .bind(error)
+    .bind(messages)
+    .bind(finished_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the stored request (validation adds the hyperparameters it resolved).
+pub async fn set_request(conn: &mut Conn, id: &str, request: &str) -> Result<()> {
+    sqlx::query("UPDATE openai_fine_tuning_jobs SET request = $2 WHERE id = $1").bind(id).bind(request).execute(&mut *conn).await?;
+    Ok(())
+}
