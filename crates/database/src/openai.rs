@@ -47,7 +47,8 @@ pub async fn insert_file(conn: &mut Conn, f: &FileRow) -> Result<()> {
         .bind(&f.created_by)
         .bind(f.created_at)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .map_err(|e| crate::conflict_on_unique(e, "the job has a results file"))?;
     Ok(())
 }
 
@@ -105,17 +106,6 @@ pub async fn delete_file(conn: &mut Conn, organization_id: &str, id: &str) -> Re
     Ok(())
 }
 
-/// Fine-tuning jobs that name a file (as training or validation file in their request).
-pub async fn jobs_using_file(conn: &mut Conn, organization_id: &str, file_id: &str) -> Result<i64> {
-    let pattern = format!("%\"{file_id}\"%");
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND request LIKE $2")
-        .bind(organization_id)
-        .bind(pattern)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(n)
-}
-
 pub async fn insert_job(conn: &mut Conn, j: &FineTuningJobRow) -> Result<()> {
     sqlx::query(&format!("INSERT INTO openai_fine_tuning_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
         .bind(&j.id)
@@ -143,15 +133,6 @@ pub async fn get_job(conn: &mut Conn, organization_id: &str, id: &str) -> Result
         .ok_or(Error::NotFound)
 }
 
-/// The fine-tuning job whose training job is `job_id`.
-pub async fn job_of_training_job(conn: &mut Conn, organization_id: &str, job_id: &str) -> Result<Option<FineTuningJobRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM openai_fine_tuning_jobs WHERE organization_id = $1 AND job_id = $2"))
-        .bind(organization_id)
-        .bind(job_id)
-        .fetch_optional(&mut *conn)
-        .await?)
-}
-
 /// Newest first, after `after` (an id), at most `limit`.
 pub async fn list_jobs(conn: &mut Conn, organization_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<FineTuningJobRow>> {
     Ok(sqlx::query_as(&format!(
@@ -166,8 +147,10 @@ pub async fn list_jobs(conn: &mut Conn, organization_id: &str, after: Option<&st
 
 /// Sets where validation ended: the training job it became, or `failed` with its error; and
 /// the facade's messages. Only from `validating_files` (false otherwise: cancelled meanwhile).
+#[allow(clippy::too_many_arguments)]
 pub async fn settle_validation(
     conn: &mut Conn,
+    organization_id: &str,
     id: &str,
     status: &str,
     job_id: Option<&str>,
@@ -177,7 +160,7 @@ pub async fn settle_validation(
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE openai_fine_tuning_jobs SET status = $2, job_id = $3, error = $4, messages = $5, finished_at = $6 \
-         WHERE id = $1 AND status = 'validating_files'",
+         WHERE id = $1 AND organization_id = $7 AND status = 'validating_files'",
     )
     .bind(id)
     .bind(status)
@@ -185,13 +168,19 @@ pub async fn settle_validation(
     .bind(error)
     .bind(messages)
     .bind(finished_at)
+    .bind(organization_id)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Replaces the stored request (validation adds the hyperparameters it resolved).
-pub async fn set_request(conn: &mut Conn, id: &str, request: &str) -> Result<()> {
-    sqlx::query("UPDATE openai_fine_tuning_jobs SET request = $2 WHERE id = $1").bind(id).bind(request).execute(&mut *conn).await?;
+pub async fn set_request(conn: &mut Conn, organization_id: &str, id: &str, request: &str) -> Result<()> {
+    sqlx::query("UPDATE openai_fine_tuning_jobs SET request = $3 WHERE id = $2 AND organization_id = $1")
+        .bind(organization_id)
+        .bind(id)
+        .bind(request)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

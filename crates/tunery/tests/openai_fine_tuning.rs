@@ -60,9 +60,12 @@ fn the_openai_sdk_fine_tunes_and_calls_the_model_through_tunery() {
     let deployments = cli.json(&["deploy", "list"]);
     assert!(deployments["data"].as_array().unwrap().iter().any(|d| d["name"] == ft_name), "{deployments}");
     let datasets = cli.json(&["datasets", "list"]);
-    assert!(datasets["data"].as_array().unwrap().iter().any(|d| d["name"] == "train.jsonl"), "{datasets}");
+    let named =
+        |prefix: &str| datasets["data"].as_array().unwrap().iter().filter(|d| d["name"].as_str().unwrap().starts_with(prefix)).count();
+    // train.jsonl uploaded twice: two datasets, each named after the file and its id.
+    assert_eq!(named("train.jsonl (file_"), 2, "{datasets}");
     // The bad file's dataset went with it (no training job used it).
-    assert!(!datasets["data"].as_array().unwrap().iter().any(|d| d["name"] == "bad.jsonl"), "{datasets}");
+    assert_eq!(named("bad.jsonl"), 0, "{datasets}");
     let audit = cli.json(&["audit-events", "--limit", "100"]);
     let actions: Vec<&str> = audit["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     for action in ["file.create", "file.delete", "fine_tuning_job.create", "job.create", "job.cancel"] {

@@ -16,6 +16,8 @@ CREATE TABLE openai_files (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX openai_files_org ON openai_files(organization_id, id);
+-- One results file per job.
+CREATE UNIQUE INDEX openai_files_job ON openai_files(job_id);
 
 CREATE TABLE openai_fine_tuning_jobs (
     id TEXT PRIMARY KEY,

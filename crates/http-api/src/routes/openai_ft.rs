@@ -115,11 +115,11 @@ pub async fn create_file(
                     return Err(forms::fields_after_file("purpose"));
                 }
                 let filename = field.file_name().unwrap_or("upload.jsonl").to_string();
-                let n = app.services.file_dataset(&filename);
-                let writer = app.services.begin_dataset_upload(&p, &n).await?;
+                let file = app.services.file_dataset(&filename);
+                let writer = app.services.begin_dataset_upload(&p, &file.1).await?;
                 let writer = forms::receive_file(field, writer).await?;
                 let writer = forms::end_of_form(&mut form, writer).await?;
-                return Ok(Json(app.services.finish_file_upload(&p, writer, &filename, &ctx).await?));
+                return Ok(Json(app.services.finish_file_upload(&p, file, writer, &filename, &ctx).await?));
             }
             other => {
                 return Err(

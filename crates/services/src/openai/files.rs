@@ -4,6 +4,7 @@
 
 use crate::audit::{append, AuditEvent};
 use crate::datasets::NewDataset;
+use crate::error::OrNotFound;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::openai::FileRow;
 use domain::ids::IdKind;
@@ -73,36 +74,40 @@ pub fn check_purpose(purpose: &str) -> Result<()> {
 }
 
 impl Services {
-    /// The dataset a file upload becomes, checked before any byte is stored.
-    pub fn file_dataset(&self, filename: &str) -> NewDataset {
-        NewDataset { name: dataset_name(filename), ..NewDataset::default() }
+    /// A new file's id and the dataset its upload becomes (named after the file and the id, so
+    /// the same file name can be uploaded again), checked before any byte is stored.
+    pub fn file_dataset(&self, filename: &str) -> (String, NewDataset) {
+        let id = crate::crypto::new_id(IdKind::File);
+        let name = format!("{} ({id})", dataset_name(filename).chars().take(160).collect::<String>());
+        (id, NewDataset { name, ..NewDataset::default() })
     }
 
     /// Ends a `/v1/files` upload: the dataset the file became (as `finish_dataset_upload`
-    /// makes it) and the file naming its version, in one transaction with the audit record.
+    /// makes it, with its audit record), then the file naming its version with its own.
     pub async fn finish_file_upload(
         &self,
         principal: &Principal,
+        (id, n): (String, NewDataset),
         writer: crate::datasets::BlobUpload,
         filename: &str,
         ctx: &RequestContext,
     ) -> Result<OpenAiFile> {
-        let n = self.file_dataset(filename);
         let (dataset, version) = self.finish_dataset_upload(principal, n, writer, filename, ctx).await?;
-        self.file_of_version(principal, &dataset.dataset.id, &version, filename, ctx).await
+        self.file_of_version(principal, id, &dataset.dataset.id, &version, filename, ctx).await
     }
 
     /// Records a file for a dataset version just made from it.
     pub(crate) async fn file_of_version(
         &self,
         principal: &Principal,
+        id: String,
         dataset_id: &str,
         version: &database::datasets::VersionRow,
         filename: &str,
         ctx: &RequestContext,
     ) -> Result<OpenAiFile> {
         let row = FileRow {
-            id: crate::crypto::new_id(IdKind::File),
+            id,
             organization_id: principal.organization_id.clone(),
             purpose: FINE_TUNE.into(),
             filename: filename.to_string(),
@@ -133,12 +138,12 @@ impl Services {
     /// The file row, after the caller's `permission` (checked first: a refusal is 403 whether
     /// or not the id exists).
     async fn file_row(&self, principal: &Principal, id: &str, permission: Permission) -> Result<FileRow> {
-        principal.require(permission)?;
-        match database::openai::get_file(&mut *self.db().read().await?, &principal.organization_id, id).await {
-            Ok(row) => Ok(row),
-            Err(database::Error::NotFound) => Err(Error::NotFound("file")),
-            Err(e) => Err(e.into()),
+        // Files live in the organization, outside projects: a project-restricted key sees none.
+        match self.require_in(principal, None, permission).await {
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("file")),
+            other => other?,
         }
+        database::openai::get_file(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("file")
     }
 
     /// The dataset of a `fine-tune` file, which the caller must see (else the file is 404).
@@ -164,9 +169,10 @@ impl Services {
         if row.purpose != FINE_TUNE {
             return Err(ValidationError::unprocessable(field, format!("file {id} is of purpose {}, not fine-tune", row.purpose)).into());
         }
-        if self.file_dataset_id(principal, &row).await.is_err() {
-            return Err(missing());
-        }
+        match self.file_dataset_id(principal, &row).await {
+            Err(Error::NotFound(_)) => return Err(missing()),
+            other => other?,
+        };
         let version_id = row.dataset_version_id.ok_or_else(|| Error::Internal(format!("file {id} has no dataset version")))?;
         Ok(database::datasets::version_by_id(&mut *self.db().read().await?, &principal.organization_id, &version_id).await?)
     }
@@ -180,7 +186,10 @@ impl Services {
         limit: Option<i64>,
         ascending: bool,
     ) -> Result<Page<OpenAiFile>> {
-        principal.require(Permission::ViewDataset)?;
+        match self.require_in(principal, None, Permission::ViewDataset).await {
+            Err(Error::NotFound(_)) => return Ok(Page { items: Vec::new(), has_more: false }),
+            other => other?,
+        }
         let limit = match limit {
             Some(l) if !(1..=10_000).contains(&l) => {
                 return Err(ValidationError::new("limit", format!("must be 1 to 10000 (got {l})")).into());
@@ -257,13 +266,19 @@ impl Services {
             created_at: now_ms(),
         };
         let mut tx = self.db().begin_write().await?;
-        // Two readers may race to make it: the second finds the first's.
-        if let Some(f) = database::openai::results_file_of(tx.conn(), &principal.organization_id, job_id).await? {
-            return Ok(f.id);
+        match database::openai::insert_file(tx.conn(), &row).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(row.id)
+            }
+            // Another reader made it first (one results file per job: a unique index).
+            Err(database::Error::Conflict(_)) => {
+                drop(tx);
+                let made = database::openai::results_file_of(&mut *self.db().read().await?, &principal.organization_id, job_id).await?;
+                made.map(|f| f.id).ok_or_else(|| Error::Internal(format!("job {job_id}'s results file conflicts but is not there")))
+            }
+            Err(e) => Err(e.into()),
         }
-        database::openai::insert_file(tx.conn(), &row).await?;
-        tx.commit().await?;
-        Ok(row.id)
     }
 
     /// A job's step metrics as OpenAI's results CSV: step, train_loss, train_accuracy (empty:

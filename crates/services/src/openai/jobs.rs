@@ -1,9 +1,11 @@
-//! `/v1/fine_tuning/jobs`: a request is accepted as `validating_files` once its shape, model
-//! and files check out; a task then validates the files (any invalid line fails the job, as
+//! `/v1/fine_tuning/jobs`: a request is accepted as `validating_files` once its shape (400),
+//! model and files (422 for what does not exist) check out, its `auto` hyperparameters resolved
+//! from the training file's size; a task then validates the files (any invalid line fails the job, as
 //! OpenAI does, with `error.param` naming the file and the message the line) and submits a
 //! training job with the hyperparameters resolved (`auto` from the data size). From then on the
 //! training job is the truth: status, events, checkpoints and the fine-tuned model are its.
 
+use crate::error::OrNotFound;
 use crate::training::NewJob;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
 use database::openai::FineTuningJobRow;
@@ -304,17 +306,18 @@ fn check_request(n: &NewFineTuningJob) -> Result<(String, Option<FineTuningHyper
 }
 
 impl Services {
-    /// Accepts a fine-tuning job (`validating_files`): 400 for a malformed request, an unknown
-    /// model or file; the files are validated after, and a job that does not validate fails
-    /// with the line named.
+    /// Accepts a fine-tuning job (`validating_files`): 400 for a request its schema rules out,
+    /// 422 for an unknown model or file; the files are validated after, and a job that does not
+    /// validate fails with the line named.
     pub async fn create_fine_tuning_job(&self, principal: &Principal, n: NewFineTuningJob, ctx: &RequestContext) -> Result<FineTuningJob> {
         let (perms, _) = self.permissions_in(principal, None).await?;
         if !perms.contains(Permission::TrainModel) {
             return Err(Error::PermissionDenied(Permission::TrainModel));
         }
-        let (method, _) = check_request(&n)?;
+        let (method, requested) = check_request(&n)?;
         let base = self.base_model_named(principal, &n.model).await?;
-        self.file_version(principal, &n.training_file, "training_file").await?;
+        let training = self.file_version(principal, &n.training_file, "training_file").await?;
+        let hyperparameters = resolve(&method, requested.unwrap_or_default(), training.valid_records.max(1) as u64);
         if let Some(v) = &n.validation_file {
             self.file_version(principal, v, "validation_file").await?;
         }
@@ -326,7 +329,7 @@ impl Services {
                 message: "integrations are accepted and ignored: the job's metrics are in its events and in Tunery's job view".into(),
             });
         }
-        let stored = StoredRequest { request: n, base_model_id: base, method, hyperparameters: None };
+        let stored = StoredRequest { request: n, base_model_id: base, method, hyperparameters: Some(hyperparameters) };
         let row = FineTuningJobRow {
             id: crate::crypto::new_id(IdKind::FineTuningJob),
             organization_id: principal.organization_id.clone(),
@@ -349,6 +352,33 @@ impl Services {
         tokio::spawn(async move {
             if let Err(e) = services.validate_fine_tuning_job(&principal_copy, &id, &ctx_copy).await {
                 tracing::error!(fine_tuning_job = id, error = %e, "validating a fine-tuning job failed");
+                // Not left validating: the job fails, saying so (the detail is in the log).
+                let error = FineTuningJobError {
+                    code: "internal_error".into(),
+                    message: "the files could not be validated because of a server error; create the job again".into(),
+                    param: None,
+                };
+                let failed = async {
+                    let mut tx = services.db().begin_write().await?;
+                    let error = serde_json::to_string(&error).map_err(crate::datasets::internal)?;
+                    let row = database::openai::get_job(tx.conn(), &principal_copy.organization_id, &id).await?;
+                    database::openai::settle_validation(
+                        tx.conn(),
+                        &principal_copy.organization_id,
+                        &id,
+                        "failed",
+                        None,
+                        Some(&error),
+                        &row.messages,
+                        Some(now_ms()),
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok::<(), Error>(())
+                };
+                if let Err(e) = failed.await {
+                    tracing::error!(fine_tuning_job = id, error = %e, "recording that a fine-tuning job failed to validate failed too");
+                }
             }
         });
         self.fine_tuning_job_of(principal, row).await
@@ -383,6 +413,9 @@ impl Services {
         let mut messages: Vec<Message> = serde_json::from_str(&row.messages)
             .map_err(|e| Error::Internal(format!("fine-tuning job {id}: the stored messages do not parse: {e}")))?;
         let outcome = self.submit_fine_tuning_job(principal, id, &mut stored, ctx).await;
+        if matches!(outcome, Err(Error::Conflict(_))) {
+            return Ok(()); // cancelled meanwhile: nothing to settle
+        }
         let now = now_ms();
         let (status, job_id, error) = match outcome {
             Ok(job_id) => {
@@ -403,6 +436,7 @@ impl Services {
         let request = serde_json::to_string(&stored).map_err(crate::datasets::internal)?;
         let settled = database::openai::settle_validation(
             tx.conn(),
+            &principal.organization_id,
             id,
             status,
             job_id.as_deref(),
@@ -411,7 +445,9 @@ impl Services {
             (status == "failed").then_some(now),
         )
         .await?;
-        database::openai::set_request(tx.conn(), id, &request).await?;
+        if settled {
+            database::openai::set_request(tx.conn(), &principal.organization_id, id, &request).await?;
+        }
         tx.commit().await?;
         if !settled {
             // Cancelled while it validated: the training job it became is cancelled too.
@@ -442,22 +478,17 @@ impl Services {
             None => None,
         };
         let (_, requested) = check_request(n)?;
-        let requested = requested.unwrap_or_default();
         let examples = training.valid_records.max(1) as u64;
-        let resolved = FineTuningHyperparameters {
-            batch_size: requested.batch_size.and_then(AutoOr::value).unwrap_or_else(|| auto_batch_size(examples)),
-            learning_rate_multiplier: requested.learning_rate_multiplier.and_then(AutoOr::value).unwrap_or(1.0),
-            n_epochs: requested.n_epochs.and_then(AutoOr::value).unwrap_or_else(|| auto_epochs(examples)),
-            beta: (stored.method == "dpo").then(|| requested.beta.and_then(AutoOr::value).unwrap_or(0.1)),
-        };
+        let resolved = resolve(&stored.method, requested.unwrap_or_default(), examples);
         let objective = if stored.method == "dpo" { Objective::Dpo } else { Objective::Sft };
         let mut config = TrainingConfig { objective, ..TrainingConfig::default() };
         // A batch is `batch_size` examples, as OpenAI counts it: no packing of several into a row.
         config.data.packing = false;
         let h = &mut config.hyperparameters;
         h.epochs = f64::from(resolved.n_epochs);
-        h.micro_batch_size = resolved.batch_size.min(8);
-        h.gradient_accumulation_steps = resolved.batch_size.div_ceil(h.micro_batch_size);
+        // The batch exactly: micro-batches of its largest divisor up to 8, accumulated.
+        h.micro_batch_size = (1..=resolved.batch_size.min(8)).rev().find(|d| resolved.batch_size.is_multiple_of(*d)).unwrap_or(1);
+        h.gradient_accumulation_steps = resolved.batch_size / h.micro_batch_size;
         h.learning_rate = BASE_LEARNING_RATE * resolved.learning_rate_multiplier;
         h.seed = n.seed.unwrap_or(42);
         // A checkpoint at the end of each epoch, the last three kept (as OpenAI keeps them).
@@ -482,6 +513,11 @@ impl Services {
             chat_template: None,
         };
         stored.hyperparameters = Some(resolved);
+        // Cancelled while the files were checked: no training job.
+        let now = database::openai::get_job(&mut *self.db().read().await?, &principal.organization_id, id).await?;
+        if now.status != VALIDATING {
+            return Err(Error::Conflict(format!("fine-tuning job {id} is {}", now.status)));
+        }
         Ok(self.create_job(principal, job, ctx).await?.row.id)
     }
 
@@ -515,7 +551,10 @@ impl Services {
         limit: Option<i64>,
         metadata: &BTreeMap<String, String>,
     ) -> Result<Page<FineTuningJob>> {
-        principal.require(Permission::ViewMetrics)?;
+        match self.require_in(principal, None, Permission::ViewMetrics).await {
+            Err(Error::NotFound(_)) => return Ok(Page { items: Vec::new(), has_more: false }),
+            other => other?,
+        }
         let limit = validate::page_limit(limit)? as usize;
         let mut items = Vec::new();
         let mut cursor = after.map(str::to_string);
@@ -552,12 +591,13 @@ impl Services {
     /// The job's row, after the caller's `permission` (checked first: a refusal is 403 whether or
     /// not the id exists).
     async fn fine_tuning_row(&self, principal: &Principal, id: &str, permission: Permission) -> Result<FineTuningJobRow> {
-        principal.require(permission)?;
-        match database::openai::get_job(&mut *self.db().read().await?, &principal.organization_id, id).await {
-            Ok(row) => Ok(row),
-            Err(database::Error::NotFound) => Err(Error::NotFound("fine-tuning job")),
-            Err(e) => Err(e.into()),
+        // Jobs of this API live in the organization, outside projects: a project-restricted key
+        // sees none.
+        match self.require_in(principal, None, permission).await {
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("fine-tuning job")),
+            other => other?,
         }
+        database::openai::get_job(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("fine-tuning job")
     }
 
     /// Cancels a job: one still validating ends at once; a training job is cancelled (it saves
@@ -570,10 +610,18 @@ impl Services {
             }
             None if row.status == VALIDATING => {
                 let mut tx = self.db().begin_write().await?;
-                database::openai::settle_validation(tx.conn(), id, "cancelled", None, None, &row.messages, Some(now_ms())).await?;
-                let event = crate::audit::AuditEvent::by(principal, "fine_tuning_job.cancel").target("fine_tuning_job", id);
-                crate::audit::append(tx.conn(), self.derived_keys(), event, ctx).await?;
-                tx.commit().await?;
+                let org = &principal.organization_id;
+                let settled =
+                    database::openai::settle_validation(tx.conn(), org, id, "cancelled", None, None, &row.messages, Some(now_ms())).await?;
+                if settled {
+                    let event = crate::audit::AuditEvent::by(principal, "fine_tuning_job.cancel").target("fine_tuning_job", id);
+                    crate::audit::append(tx.conn(), self.derived_keys(), event, ctx).await?;
+                    tx.commit().await?;
+                } else {
+                    // Validation ended meanwhile: cancel what it became.
+                    drop(tx);
+                    return Box::pin(self.cancel_fine_tuning_job(principal, id, ctx)).await;
+                }
             }
             None => {
                 return Err(Error::Conflict(format!(
@@ -785,6 +833,16 @@ impl Services {
     }
 }
 
+/// The hyperparameters a job trains with: each `auto` resolved from the number of examples.
+fn resolve(method: &str, requested: FineTuningHyperparametersRequest, examples: u64) -> FineTuningHyperparameters {
+    FineTuningHyperparameters {
+        batch_size: requested.batch_size.and_then(AutoOr::value).unwrap_or_else(|| auto_batch_size(examples)),
+        learning_rate_multiplier: requested.learning_rate_multiplier.and_then(AutoOr::value).unwrap_or(1.0),
+        n_epochs: requested.n_epochs.and_then(AutoOr::value).unwrap_or_else(|| auto_epochs(examples)),
+        beta: (method == "dpo").then(|| requested.beta.and_then(AutoOr::value).unwrap_or(0.1)),
+    }
+}
+
 fn stored_request(row: &FineTuningJobRow) -> Result<StoredRequest> {
     serde_json::from_str(&row.request)
         .map_err(|e| Error::Internal(format!("fine-tuning job {}: the stored request does not parse: {e}", row.id)))
@@ -811,7 +869,14 @@ fn job_error(e: &Error) -> FineTuningJobError {
             };
             FineTuningJobError { code: code.into(), message: message.clone(), param }
         }
-        other => FineTuningJobError { code: "internal_error".into(), message: other.to_string(), param: None },
+        other => {
+            tracing::error!(error = %other, "a fine-tuning job could not be submitted");
+            FineTuningJobError {
+                code: "internal_error".into(),
+                message: "the training job could not be submitted because of a server error; create the job again".into(),
+                param: None,
+            }
+        }
     }
 }
 
@@ -864,4 +929,42 @@ fn event_of(r: &database::jobs::EventRow) -> Result<Option<FineTuningEvent>> {
         kind: kind.into(),
         data: payload,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_hyperparameters_follow_the_data_size() {
+        // OpenAI's guide: 3 epochs; enough for ~100 examples seen; at most ~25,000.
+        assert_eq!((auto_epochs(10), auto_epochs(24), auto_epochs(1_000), auto_epochs(20_000)), (10, 5, 3, 1));
+        assert_eq!(auto_epochs(1), 25);
+        assert_eq!((auto_batch_size(24), auto_batch_size(10_000), auto_batch_size(1_000_000)), (1, 20, 256));
+        let h = resolve("supervised", FineTuningHyperparametersRequest::default(), 1_000);
+        assert_eq!((h.n_epochs, h.batch_size, h.learning_rate_multiplier, h.beta), (3, 2, 1.0, None));
+        let given = FineTuningHyperparametersRequest {
+            n_epochs: Some(AutoOr::Value(7)),
+            beta: Some(AutoOr::Auto(Auto::Auto)),
+            ..Default::default()
+        };
+        let h = resolve("dpo", given, 1_000);
+        assert_eq!((h.n_epochs, h.beta), (7, Some(0.1)));
+    }
+
+    #[test]
+    fn requests_are_checked_naming_the_field() {
+        let request = |method: Value| -> NewFineTuningJob {
+            serde_json::from_value(json!({"model": "m", "training_file": "f", "method": method})).unwrap()
+        };
+        let e = check_request(&request(json!({"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 300}}}))).unwrap_err();
+        assert!(e.to_string().contains("method.supervised.hyperparameters.batch_size"), "{e}");
+        let e = check_request(&request(json!({"type": "supervised", "supervised": {"hyperparameters": {"beta": 0.2}}}))).unwrap_err();
+        assert!(e.to_string().contains("only the dpo method"), "{e}");
+        let e = check_request(&request(json!({"type": "rlhf"}))).unwrap_err();
+        assert!(e.to_string().contains("method.type"), "{e}");
+        assert!(serde_json::from_value::<NewFineTuningJob>(json!({"model": "m", "training_file": "f", "epochs": 3})).is_err());
+        let (kind, h) = check_request(&request(json!({"type": "dpo", "dpo": {"hyperparameters": {"beta": "auto"}}}))).unwrap();
+        assert_eq!((kind.as_str(), h.unwrap().beta), ("dpo", Some(AutoOr::Auto(Auto::Auto))));
+    }
 }

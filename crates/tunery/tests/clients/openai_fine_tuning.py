@@ -43,6 +43,9 @@ assert uploaded.bytes == os.path.getsize(train) and uploaded.status == "processe
 assert client.files.retrieve(uploaded.id).id == uploaded.id
 assert client.files.content(uploaded.id).read() == open(train, "rb").read()
 assert uploaded.id in {f.id for f in client.files.list(purpose="fine-tune")}
+# The same file name again is another file.
+again = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+assert again.id != uploaded.id and again.filename == "train.jsonl", again
 
 # Typed errors, with the field named: 400 for what the request's schema rules out, 422 for what
 # does not exist.
