@@ -90,7 +90,7 @@ pub struct OpenAiModel {
     pub object: &'static str,
     /// Unix seconds.
     pub created: i64,
-    /// The organization that deployed it.
+    /// The organization it belongs to (`tunery` for the built-in and catalog base models).
     pub owned_by: String,
 }
 
@@ -100,16 +100,17 @@ pub struct OpenAiModelList {
     pub data: Vec<OpenAiModel>,
 }
 
-/// The deployments the caller may call, by the names requests use.
+/// The models the caller may call, by the names requests use: deployments, then fine-tuned
+/// models and ready base models without one (deployed on demand when first called).
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, body = OpenAiModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
 pub async fn list_models(State(app): State<AppState>, Caller(p): Caller) -> ApiResult<Json<OpenAiModelList>> {
     let data = app
         .services
-        .callable_deployments(&p)
+        .callable_models(&p)
         .await?
         .into_iter()
-        .map(|d| OpenAiModel { id: d.row.name, object: "model", created: d.row.created_at / 1000, owned_by: d.row.organization_id })
+        .map(|(id, created, owned_by)| OpenAiModel { id, object: "model", created: created / 1000, owned_by })
         .collect();
     Ok(Json(OpenAiModelList { object: "list", data }))
 }

@@ -178,15 +178,35 @@ impl Services {
     /// where it lives); an idle one is started first (cold start). 404 for a name the caller
     /// cannot see, 409 for a stopped deployment, 503 for a failed one.
     /// A fine-tuned model or checkpoint without a deployment is also found by its `ft:` name
-    /// (the one `/v1/fine_tuning/jobs` reports) and deployed on demand, scaling to zero when idle.
+    /// (the one `/v1/fine_tuning/jobs` reports), and a ready base model by its name, and deployed
+    /// on demand, scaling to zero when idle.
     pub async fn route(&self, principal: &Principal, model: &str) -> Result<Route> {
         match self.route_named(principal, model).await {
             Err(Error::NotFound(_)) => {
-                let Some(id) = self.fine_tuned_named(principal, model).await? else { return Err(Error::NotFound("model")) };
+                let id = match self.fine_tuned_named(principal, model).await? {
+                    Some(id) => id,
+                    None => self.ready_base_named(principal, model).await?.ok_or(Error::NotFound("model"))?,
+                };
                 let name = self.deployment_for(principal, &id, &crate::RequestContext::default()).await?;
                 self.route_named(principal, &name).await
             }
             other => other,
+        }
+    }
+
+    /// A ready base model the caller's organization can use, by its exact name.
+    async fn ready_base_named(&self, principal: &Principal, name: &str) -> Result<Option<String>> {
+        let mut after: Option<String> = None;
+        loop {
+            let rows =
+                database::base_models::list(&mut *self.db().read().await?, &principal.organization_id, after.as_deref(), 200).await?;
+            if let Some(b) = rows.iter().find(|b| b.name == name && b.status == "ready") {
+                return Ok(Some(b.id.clone()));
+            }
+            if rows.len() < 200 {
+                return Ok(None);
+            }
+            after = rows.last().map(|b| b.id.clone());
         }
     }
 
@@ -307,6 +327,62 @@ impl Services {
 
     /// Deployments the caller may call (`GET /v1/models`). Needs `deploy_model`: in the
     /// organization, or in a project whose deployments it then lists.
+    /// What `/v1/models` lists: every deployment the caller may call by its name, then each
+    /// fine-tuned model of the organization without one by its `ft:` name, then each ready base
+    /// model by its name — the last two are deployed on demand when first called. As
+    /// (name, created in Unix ms, owner).
+    pub async fn callable_models(&self, principal: &Principal) -> Result<Vec<(String, i64, String)>> {
+        let mut out: Vec<(String, i64, String)> = self
+            .callable_deployments(principal)
+            .await?
+            .into_iter()
+            .map(|d| (d.row.name, d.row.created_at, d.row.organization_id))
+            .collect();
+        if principal.require(Permission::DeployModel).is_err() {
+            return Ok(out); // deploying on demand needs the organization's deploy_model
+        }
+        let mut seen: std::collections::HashSet<String> = out.iter().map(|m| m.0.clone()).collect();
+        let mut conn = self.db().read().await?;
+        let org = database::organizations::get(&mut conn, &principal.organization_id).await?;
+        let mut bases: std::collections::HashMap<String, database::base_models::BaseModelRow> = Default::default();
+        let mut after: Option<String> = None;
+        loop {
+            let rows = database::base_models::list(&mut conn, &principal.organization_id, after.as_deref(), 200).await?;
+            let n = rows.len();
+            for b in rows {
+                after = Some(b.id.clone());
+                bases.insert(b.id.clone(), b);
+            }
+            if n < 200 {
+                break;
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let rows = database::models::list(&mut conn, &principal.organization_id, after.as_deref(), 200).await?;
+            let n = rows.len();
+            for m in rows {
+                after = Some(m.id.clone());
+                let Some(base) = bases.get(&m.base_model_id) else { continue };
+                let name = super::fine_tuned_name(&base.name, &org.name, &m.name, &m.id);
+                if seen.insert(name.clone()) {
+                    out.push((name, m.created_at, m.organization_id));
+                }
+            }
+            if n < 200 {
+                break;
+            }
+        }
+        let mut ready: Vec<&database::base_models::BaseModelRow> = bases.values().filter(|b| b.status == "ready").collect();
+        ready.sort_by(|a, b| a.name.cmp(&b.name));
+        for b in ready {
+            if seen.insert(b.name.clone()) {
+                out.push((b.name.clone(), b.created_at, b.organization_id.clone().unwrap_or_else(|| "tunery".into())));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn callable_deployments(&self, principal: &Principal) -> Result<Vec<Deployment>> {
         let found = self.deployments_callable_by(principal).await?;
         if found.is_empty() {

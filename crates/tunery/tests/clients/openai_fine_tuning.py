@@ -117,6 +117,10 @@ assert results.purpose == "fine-tune-results", results
 csv = client.files.content(results.id).read().decode()
 assert csv.startswith("step,train_loss") and len(csv.strip().splitlines()) == 13, csv
 
+# The models the key may call: the fine-tuned model and the base model, by the names to use.
+listed = {m.id for m in client.models.list()}
+assert {job.fine_tuned_model, base_model} <= listed, listed
+
 # The fine-tuned model and a checkpoint answer through chat completions (deployed on demand).
 for model in (job.fine_tuned_model, checkpoints[-1].fine_tuned_model_checkpoint):
     chat = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "3?"}], max_tokens=4, temperature=0)
