@@ -288,25 +288,14 @@ impl Services {
         self.get_job(principal, job_id).await?;
         let mut valid: std::collections::BTreeMap<i64, f64> = Default::default();
         let mut rows: Vec<(i64, f64)> = Vec::new();
-        let mut after = 0;
-        loop {
-            let events = database::jobs::events(&mut *self.db().read().await?, job_id, &["progress", "eval"], after, 5000).await?;
-            let n = events.len();
-            for e in events {
-                after = e.seq;
-                let data: serde_json::Value = serde_json::from_str(&e.data)
-                    .map_err(|err| Error::Internal(format!("job {job_id}: stored event {} does not parse: {err}", e.seq)))?;
-                let step = e.step.unwrap_or(0);
-                match (e.kind.as_str(), data["loss"].as_f64(), data["eval_loss"].as_f64()) {
-                    ("progress", Some(loss), _) => rows.push((step, loss)),
-                    ("eval", _, Some(loss)) => {
-                        valid.insert(step, loss);
-                    }
-                    _ => {}
+        for (e, data) in self.all_job_events(job_id, &["progress", "eval"]).await? {
+            let step = e.step.unwrap_or(0);
+            match (e.kind.as_str(), data["loss"].as_f64(), data["eval_loss"].as_f64()) {
+                ("progress", Some(loss), _) => rows.push((step, loss)),
+                ("eval", _, Some(loss)) => {
+                    valid.insert(step, loss);
                 }
-            }
-            if n < 5000 {
-                break;
+                _ => {}
             }
         }
         let mut csv = String::from("step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n");

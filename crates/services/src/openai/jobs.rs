@@ -736,20 +736,7 @@ impl Services {
             })
             .collect();
         if let Some(job_id) = &row.job_id {
-            let mut after_seq = 0;
-            loop {
-                let rows = database::jobs::events(&mut *self.db().read().await?, job_id, &[], after_seq, 5000).await?;
-                let n = rows.len();
-                for r in rows {
-                    after_seq = r.seq;
-                    if let Some(e) = event_of(&r)? {
-                        all.push(e);
-                    }
-                }
-                if n < 5000 {
-                    break;
-                }
-            }
+            all.extend(self.all_job_events(job_id, &[]).await?.iter().filter_map(|(r, data)| event_of(r, data)));
         }
         // Newest first: by time, then by the order they were recorded.
         let order: Vec<usize> = {
@@ -813,23 +800,8 @@ impl Services {
 
     /// Each logged step's training loss.
     async fn step_losses(&self, job_id: &str) -> Result<BTreeMap<i64, f64>> {
-        let mut out = BTreeMap::new();
-        let mut after = 0;
-        loop {
-            let rows = database::jobs::events(&mut *self.db().read().await?, job_id, &["progress"], after, 5000).await?;
-            let n = rows.len();
-            for r in rows {
-                after = r.seq;
-                let data: Value = serde_json::from_str(&r.data)
-                    .map_err(|e| Error::Internal(format!("job {job_id}: stored event {} does not parse: {e}", r.seq)))?;
-                if let (Some(step), Some(loss)) = (r.step, data["loss"].as_f64()) {
-                    out.insert(step, loss);
-                }
-            }
-            if n < 5000 {
-                return Ok(out);
-            }
-        }
+        let events = self.all_job_events(job_id, &["progress"]).await?;
+        Ok(events.iter().filter_map(|(r, data)| Some((r.step?, data["loss"].as_f64()?))).collect())
     }
 }
 
@@ -882,9 +854,7 @@ fn job_error(e: &Error) -> FineTuningJobError {
 
 /// A training job's event as an OpenAI event (None for what it does not show: system samples,
 /// artifacts).
-fn event_of(r: &database::jobs::EventRow) -> Result<Option<FineTuningEvent>> {
-    let data: Value = serde_json::from_str(&r.data)
-        .map_err(|e| Error::Internal(format!("job {}: stored event {} does not parse: {e}", r.job_id, r.seq)))?;
+fn event_of(r: &database::jobs::EventRow, data: &Value) -> Option<FineTuningEvent> {
     let step = r.step.unwrap_or(0);
     let (level, message, kind, payload) = match r.kind.as_str() {
         "state" => ("info", format!("Job {}", data["state"].as_str().unwrap_or("changed state")), "message", json!({})),
@@ -918,9 +888,9 @@ fn event_of(r: &database::jobs::EventRow) -> Result<Option<FineTuningEvent>> {
         "finished" => ("info", "The job has successfully completed".to_string(), "message", json!({})),
         "stopped" => ("info", format!("Training stopped at step {step}"), "message", json!({})),
         "failed" => ("error", format!("The job failed: {}", data["message"].as_str().unwrap_or("no reason given")), "message", json!({})),
-        _ => return Ok(None),
+        _ => return None,
     };
-    Ok(Some(FineTuningEvent {
+    Some(FineTuningEvent {
         id: format!("ftevent-{}-{}", r.job_id, r.seq),
         object: "fine_tuning.job.event",
         created_at: r.time / 1000,
@@ -928,7 +898,7 @@ fn event_of(r: &database::jobs::EventRow) -> Result<Option<FineTuningEvent>> {
         message,
         kind: kind.into(),
         data: payload,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -437,23 +437,32 @@ impl Services {
             _ => "progress",
         };
         let mut series = Vec::new();
-        let mut after = 0;
-        loop {
-            let rows = database::jobs::events(&mut *self.db().read().await?, id, &[kind], after, 5000).await?;
-            let n = rows.len();
-            for r in rows {
-                after = r.seq;
-                let data: serde_json::Value = serde_json::from_str(&r.data)
-                    .map_err(|e| Error::Internal(format!("job {id}: stored event {} does not parse: {e}", r.seq)))?;
-                if let Some(v) = data.get(metric).and_then(serde_json::Value::as_f64) {
-                    series.push(MetricPoint { step: r.step.unwrap_or(0), time: r.time, value: v });
-                }
-            }
-            if n < 5000 {
-                break;
+        for (r, data) in self.all_job_events(id, &[kind]).await? {
+            if let Some(v) = data.get(metric).and_then(serde_json::Value::as_f64) {
+                series.push(MetricPoint { step: r.step.unwrap_or(0), time: r.time, value: v });
             }
         }
         Ok(downsample(series, points))
+    }
+
+    /// Every stored event of a job of these kinds (all kinds when empty), in order, each with
+    /// its fields parsed (read 5000 at a time; one that does not parse is an error naming it).
+    pub(crate) async fn all_job_events(&self, id: &str, kinds: &[&str]) -> Result<Vec<(EventRow, serde_json::Value)>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let rows = database::jobs::events(&mut *self.db().read().await?, id, kinds, after, 5000).await?;
+            let n = rows.len();
+            for r in rows {
+                after = r.seq;
+                let data = serde_json::from_str(&r.data)
+                    .map_err(|e| Error::Internal(format!("job {id}: stored event {} does not parse: {e}", r.seq)))?;
+                out.push((r, data));
+            }
+            if n < 5000 {
+                return Ok(out);
+            }
+        }
     }
 
     /// A page of a job's stored checkpoints, oldest first: `limit` (1 to 100, default 20) after
