@@ -129,7 +129,7 @@ pub async fn of_model(conn: &mut Conn, org_id: &str, model: &str) -> Result<Vec<
     .await?)
 }
 
-/// Deployments serving a fine-tuned model (a model is not deleted while one serves it).
+/// Deployments serving a fine-tuned model (deleted with it).
 pub async fn serving_model(conn: &mut Conn, model_id: &str) -> Result<Vec<DeploymentRow>> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments WHERE model_id = $1 ORDER BY id"))
         .bind(model_id)

@@ -75,3 +75,14 @@ pub async fn using_dataset_version(conn: &mut Conn, org_id: &str, version_id: &s
         .fetch_all(&mut *conn)
         .await?)
 }
+
+/// Deletes a fine-tuned model; returns its file manifest (JSON) for releasing its blobs.
+pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<String> {
+    let (files,): (String,) = sqlx::query_as("DELETE FROM models WHERE organization_id = $1 AND id = $2 RETURNING files")
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(files)
+}

@@ -31,9 +31,12 @@ pub struct FineTuningJobRow {
     pub messages: String,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// Set while paused (its training job stopped with a checkpoint, to be resumed).
+    pub paused_at: Option<i64>,
 }
 
-const JOB_COLUMNS: &str = "id, organization_id, project_id, created_by, request, status, job_id, error, messages, created_at, finished_at";
+const JOB_COLUMNS: &str =
+    "id, organization_id, project_id, created_by, request, status, job_id, error, messages, created_at, finished_at, paused_at";
 
 pub async fn insert_file(conn: &mut Conn, f: &FileRow) -> Result<()> {
     sqlx::query(&format!("INSERT INTO openai_files ({FILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
@@ -107,7 +110,7 @@ pub async fn delete_file(conn: &mut Conn, organization_id: &str, id: &str) -> Re
 }
 
 pub async fn insert_job(conn: &mut Conn, j: &FineTuningJobRow) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO openai_fine_tuning_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+    sqlx::query(&format!("INSERT INTO openai_fine_tuning_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
         .bind(&j.id)
         .bind(&j.organization_id)
         .bind(&j.project_id)
@@ -119,6 +122,7 @@ pub async fn insert_job(conn: &mut Conn, j: &FineTuningJobRow) -> Result<()> {
         .bind(&j.messages)
         .bind(j.created_at)
         .bind(j.finished_at)
+        .bind(j.paused_at)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -183,4 +187,62 @@ pub async fn set_request(conn: &mut Conn, organization_id: &str, id: &str, reque
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Marks a job paused (`Some(now)`) or no longer paused (`None`); false when it is not there.
+pub async fn set_paused(conn: &mut Conn, organization_id: &str, id: &str, paused_at: Option<i64>) -> Result<bool> {
+    let done = sqlx::query("UPDATE openai_fine_tuning_jobs SET paused_at = $3 WHERE id = $2 AND organization_id = $1")
+        .bind(organization_id)
+        .bind(id)
+        .bind(paused_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the facade keeps of an OpenAI upload beside the resumable upload of the same id.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UploadRow {
+    pub upload_id: String,
+    pub organization_id: String,
+    pub purpose: String,
+    /// The file the upload becomes when completed.
+    pub file_id: String,
+    /// How many part numbers were handed out.
+    pub parts_numbered: i64,
+}
+
+pub async fn insert_upload(conn: &mut Conn, u: &UploadRow) -> Result<()> {
+    sqlx::query("INSERT INTO openai_uploads (upload_id, organization_id, purpose, file_id, parts_numbered) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&u.upload_id)
+        .bind(&u.organization_id)
+        .bind(&u.purpose)
+        .bind(&u.file_id)
+        .bind(u.parts_numbered)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The facade's row of a resumable upload, if it was made through `/v1/uploads`.
+pub async fn upload_of(conn: &mut Conn, upload_id: &str) -> Result<Option<UploadRow>> {
+    Ok(sqlx::query_as("SELECT upload_id, organization_id, purpose, file_id, parts_numbered FROM openai_uploads WHERE upload_id = $1")
+        .bind(upload_id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Hands out the next part number of an upload (1, 2, …), atomically: parts sent at the same
+/// time get different numbers.
+pub async fn next_part_number(conn: &mut Conn, organization_id: &str, upload_id: &str) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "UPDATE openai_uploads SET parts_numbered = parts_numbered + 1 WHERE upload_id = $1 AND organization_id = $2 \
+         RETURNING parts_numbered",
+    )
+    .bind(upload_id)
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok(n)
 }

@@ -118,7 +118,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::compare_base_models))
         .routes(routes!(models::create_estimate))
         .routes(routes!(models::list_models))
-        .routes(routes!(models::get_model))
+        .routes(routes!(models::get_model, models::delete_model))
         .routes(routes!(model_records::experiment_record))
         .routes(routes!(model_records::rank_models))
         .routes(routes!(models::list_model_files))
@@ -165,14 +165,21 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateway::chat_completions))
         .routes(routes!(gateway::completions))
         .routes(routes!(gateway::list_models))
+        .routes(routes!(openai_ft::delete_fine_tuned_model))
         .routes(routes!(gateway::playground_chat))
         .routes(routes!(openai_ft::get_file, openai_ft::delete_file))
         .routes(routes!(openai_ft::file_content))
         .routes(routes!(openai_ft::create_fine_tuning_job, openai_ft::list_fine_tuning_jobs))
         .routes(routes!(openai_ft::get_fine_tuning_job))
         .routes(routes!(openai_ft::cancel_fine_tuning_job))
+        .routes(routes!(openai_ft::pause_fine_tuning_job))
+        .routes(routes!(openai_ft::resume_fine_tuning_job))
+        .routes(routes!(openai_ft::estimate_fine_tuning_job))
         .routes(routes!(openai_ft::fine_tuning_events))
         .routes(routes!(openai_ft::fine_tuning_checkpoints))
+        .routes(routes!(openai_uploads::create_openai_upload))
+        .routes(routes!(openai_uploads::complete_openai_upload))
+        .routes(routes!(openai_uploads::cancel_openai_upload))
 }
 
 /// Routes that receive file bytes: their body limit is the largest upload, not the JSON limit.
@@ -184,6 +191,7 @@ fn file_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::import_base_model_archive))
         .routes(routes!(evaluations::create_evaluation, evaluations::list_evaluations))
         .routes(routes!(openai_ft::create_file, openai_ft::list_files))
+        .routes(routes!(openai_uploads::add_upload_part))
 }
 
 fn system_routes() -> OpenApiRouter<AppState> {

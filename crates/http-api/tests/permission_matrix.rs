@@ -16,7 +16,8 @@ const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
 
 /// POST endpoints that compute and change nothing (so they leave no audit record): estimates,
 /// and inference through the gateway (metered as usage rows, one per request, not audited).
-const COMPUTE_ONLY: [&str; 5] = ["create_estimate", "chat_completions", "completions", "playground_chat", "compare_evaluations"];
+const COMPUTE_ONLY: [&str; 6] =
+    ["create_estimate", "estimate_fine_tuning_job", "chat_completions", "completions", "playground_chat", "compare_evaluations"];
 
 const RECORD: &str = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#;
 
@@ -37,6 +38,7 @@ fn body_for(operation: &str, n: usize, f: &Fixture, role: &str) -> Option<Payloa
             content: RECORD.as_bytes().to_vec(),
         },
         "put_part" => Payload::Bytes(RECORD.as_bytes().to_vec()),
+        "add_upload_part" => Payload::UploadPart(RECORD.as_bytes().to_vec()),
         "create_file" => Payload::Multipart {
             fields: vec![("purpose".into(), "fine-tune".into())],
             filename: format!("train {n} {role}.jsonl"),
@@ -104,6 +106,12 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         "export_human_preferences" => json!({"name": format!("preferences {n}")}),
         // Accepted (validating_files): the training job it becomes is queued or fails later.
         "create_fine_tuning_job" => json!({"model": "{base_model_id}", "training_file": "{file_id}", "suffix": format!("matrix-{n}")}),
+        "estimate_fine_tuning_job" => json!({"model": "{base_model_id}", "training_file": "{file_id}"}),
+        "create_openai_upload" => {
+            json!({"filename": format!("u{n}.jsonl"), "purpose": "fine-tune", "bytes": RECORD.len(), "mime_type": "application/jsonl"})
+        }
+        // No part received: callers who may complete get 422.
+        "complete_openai_upload" => json!({"part_ids": ["part_{upload_id}_1"]}),
         "create_judge_evaluation" => {
             json!({"judge": "fixture-deployment", "mode": "pairwise", "evaluation_ids": ["{evaluation_id}", "{evaluation_id_2}"]})
         }
@@ -130,7 +138,9 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let invitation = app.post("/api/v1/invitations", &root, json!({"email": "invited@example.com", "role": "viewer"})).await.id();
     let dataset = app.upload_dataset(&root, &[("name", "fixture"), ("project_id", &project)], "f.jsonl", RECORD.as_bytes()).await;
     let dataset = dataset.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
-    let upload = app.post("/api/v1/uploads", &root, json!({"filename": "f.jsonl", "bytes": RECORD.len()})).await.id();
+    // Made through /v1/uploads, so it is an upload for both APIs.
+    let upload = json!({"filename": "f.jsonl", "purpose": "fine-tune", "bytes": RECORD.len(), "mime_type": "application/jsonl"});
+    let upload = app.call_with("POST", "/v1/uploads", &root, Payload::Json(upload)).await.expect(200)["id"].as_str().unwrap().to_string();
     let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
     let operation = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/preprocess"), &root, convert).await.id();
     let (base_model, job, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
@@ -180,6 +190,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("human_eval_id", human_eval),
         ("file_id", file),
         ("fine_tuning_job_id", ft_job),
+        // No fine-tuned model has this name: callers who may delete models get 404.
+        ("model", "ft:none:org:x:mdl_none".to_string()),
         ("item", "0".to_string()),
     ]);
     Fixture { app, root, tokens, ids, keys }

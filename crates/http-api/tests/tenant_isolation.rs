@@ -25,7 +25,10 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let dataset_a =
             app.upload_dataset(&root, &[("name", "secret data"), ("visibility", "organization")], "a.jsonl", record.as_bytes()).await;
         let dataset_a = dataset_a.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
-        let upload_a = app.post("/api/v1/uploads", &root, json!({"filename": "a.jsonl", "bytes": record.len()})).await.id();
+        // Made through /v1/uploads: an upload of both APIs.
+        let upload_a = json!({"filename": "a.jsonl", "purpose": "fine-tune", "bytes": record.len(), "mime_type": "application/jsonl"});
+        let upload_a =
+            app.call_with("POST", "/v1/uploads", &root, Payload::Json(upload_a)).await.expect(200)["id"].as_str().unwrap().to_string();
         let (version, part) = ("1".to_string(), "1".to_string());
         let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
         let operation_a = app.post(&format!("/api/v1/datasets/{dataset_a}/versions/1/preprocess"), &root, convert).await.id();
@@ -46,6 +49,11 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let file_a = app.call_with("POST", "/v1/files", &root, file).await.expect(200)["id"].as_str().unwrap().to_string();
         let ft_job = Payload::Json(json!({"model": base_model_a, "training_file": file_a}));
         let ft_job_a = app.call_with("POST", "/v1/fine_tuning/jobs", &root, ft_job).await.expect(200)["id"].as_str().unwrap().to_string();
+        // A's fine-tuned model by the name the gateway calls it.
+        let callable = app.get("/v1/models", &root).await;
+        let callable = callable.expect(200);
+        let ft_model_a = callable["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).find(|m| m.starts_with("ft:"));
+        let ft_model_a = ft_model_a.unwrap_or_else(|| panic!("no ft: model in {callable}")).to_string();
         // Organization B's admin holds every permission, in B.
         let (_, admin_b) = app.other_org(&root, "Beta").await;
         let ids = [
@@ -70,6 +78,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("item", &item),
             ("file_id", &file_a),
             ("fine_tuning_job_id", &ft_job_a),
+            ("model", &ft_model_a),
         ];
         let mut checked = 0;
         for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
@@ -81,6 +90,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
             let body = match (op.has_body, op.id.as_str()) {
                 (false, _) => Payload::None,
                 (true, "put_part") => Payload::Bytes(record.as_bytes().to_vec()),
+                (true, "add_upload_part") => Payload::UploadPart(record.as_bytes().to_vec()),
                 (true, id) => Payload::Json(serde_json::from_str(&matrix_body(id).to_string().replace("{target_user}", &user_a)).unwrap()),
             };
             let a = app.call_with(&op.method, &path, &admin_b, body).await;
@@ -142,6 +152,7 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let d = app.get(&format!("/api/v1/datasets/{dataset_a}"), &root).await;
         assert_eq!(d.expect(200)["name"], "secret data");
         assert_eq!(app.get(&format!("/api/v1/uploads/{upload_a}"), &root).await.body["status"], "pending");
+        assert!(app.get("/v1/models", &root).await.expect(200).to_string().contains(&ft_model_a), "A's model was deleted");
         let p = app.get(&format!("/api/v1/projects/{project_a}"), &root).await;
         assert_eq!(p.expect(200)["name"], "secret plans");
         assert!(app.get(&format!("/api/v1/api-keys/{key_a}"), &root).await.body["revoked_at"].is_null());
@@ -166,6 +177,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "export_deployment_logs" => json!({"name": "stolen conversations"}),
         "rate_human_eval_item" => json!({"item": 0, "skip": true}),
         "export_human_preferences" => json!({"name": "stolen"}),
+        "complete_openai_upload" => json!({"part_ids": ["part_upl_x_1"]}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

@@ -25,7 +25,7 @@ fn the_openai_sdk_fine_tunes_and_calls_the_model_through_tunery() {
     cli.ok_with(&["register", "--email", EMAIL, "--name", "Ada", "--password-stdin"], &format!("{PASSWORD}\n"));
     cli.ok_with(&["login", "--email", EMAIL, "--password-stdin"], &format!("{PASSWORD}\n"));
     let (base, _) = common::tiny_model_and_chats(&cli, files.path());
-    let scopes = ["upload_dataset", "view_dataset", "delete_dataset", "train_model", "deploy_model", "view_metrics"];
+    let scopes = ["upload_dataset", "view_dataset", "delete_dataset", "train_model", "deploy_model", "delete_model", "view_metrics"];
     let mut args = vec!["keys", "create", "--name", "sdk"];
     for s in &scopes {
         args.extend(["--scope", s]);
@@ -50,6 +50,11 @@ fn the_openai_sdk_fine_tunes_and_calls_the_model_through_tunery() {
     );
     let report: Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
     let ft_name = report["fine_tuned_model"].as_str().unwrap();
+    // The estimate before the job against what the job trained on (printed for the record).
+    eprintln!(
+        "estimated trained tokens {} / trained {}; DPO {} / {}",
+        report["estimated_trained_tokens"], report["trained_tokens"], report["dpo_estimated_trained_tokens"], report["dpo_trained_tokens"]
+    );
 
     // Behind it, the platform's own objects: the training job (on the base model, its dataset
     // the uploaded file), the fine-tuned model deployed on demand under its ft: name.
@@ -57,18 +62,35 @@ fn the_openai_sdk_fine_tunes_and_calls_the_model_through_tunery() {
     let trained: Vec<&Value> = jobs["data"].as_array().unwrap().iter().filter(|j| j["name"] == "sdk").collect();
     assert_eq!(trained.len(), 1, "{jobs}");
     assert_eq!((trained[0]["state"].as_str(), trained[0]["base_model_id"].as_str()), (Some("succeeded"), Some(base.as_str())));
+    // The model was deleted at the end, and the deployment made for it on demand with it.
     let deployments = cli.json(&["deploy", "list"]);
-    assert!(deployments["data"].as_array().unwrap().iter().any(|d| d["name"] == ft_name), "{deployments}");
+    assert!(!deployments["data"].as_array().unwrap().iter().any(|d| d["name"] == ft_name), "{deployments}");
+    let models = cli.json(&["models", "list", "--fine-tuned"]);
+    assert!(!models["data"].as_array().unwrap().iter().any(|m| m["job_id"] == trained[0]["id"]), "{models}");
     let datasets = cli.json(&["datasets", "list"]);
     let named =
         |prefix: &str| datasets["data"].as_array().unwrap().iter().filter(|d| d["name"].as_str().unwrap().starts_with(prefix)).count();
-    // train.jsonl uploaded twice: two datasets, each named after the file and its id.
+    // train.jsonl uploaded twice: two datasets, each named after the file and its id; dpo.jsonl
+    // sent in parts through Uploads: one more.
     assert_eq!(named("train.jsonl (file_"), 2, "{datasets}");
+    assert_eq!(named("dpo.jsonl (file_"), 1, "{datasets}");
     // The bad file's dataset went with it (no training job used it).
     assert_eq!(named("bad.jsonl"), 0, "{datasets}");
-    let audit = cli.json(&["audit-events", "--limit", "100"]);
-    let actions: Vec<&str> = audit["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for action in ["file.create", "file.delete", "fine_tuning_job.create", "job.create", "job.cancel"] {
-        assert!(actions.contains(&action), "no {action} in {actions:?}");
+    for action in [
+        "file.create",
+        "file.delete",
+        "fine_tuning_job.create",
+        "fine_tuning_job.cancel",
+        "fine_tuning_job.pause",
+        "fine_tuning_job.resume",
+        "job.create",
+        "upload.create",
+        "upload.complete",
+        "upload.cancel",
+        "model.delete",
+        "deployment.delete",
+    ] {
+        let found = cli.json(&["audit-events", "--action", action, "--limit", "1"]);
+        assert_eq!(found["data"][0]["action"], action, "no {action} in the audit log");
     }
 }

@@ -15,6 +15,7 @@ pub mod me;
 pub mod model_records;
 pub mod models;
 pub mod openai_ft;
+pub mod openai_uploads;
 pub mod organizations;
 pub mod projects;
 pub mod safety;

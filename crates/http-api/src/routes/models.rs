@@ -273,6 +273,20 @@ pub async fn get_model(State(app): State<AppState>, Caller(p): Caller, ApiPath(m
     Ok(Json(app.services.get_model(&p, &model_id).await?.into()))
 }
 
+/// Deletes a fine-tuned model: its files and the deployments serving it (409 while a traffic
+/// split uses one). The job that made it keeps its record.
+#[utoipa::path(delete, path = "/api/v1/models/{model_id}", tag = "models", params(("model_id" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["delete_model"])))]
+pub async fn delete_model(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    ApiPath(model_id): ApiPath<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    app.services.delete_model(&p, &model_id, &ctx).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelFileView {
     /// Relative path in the model directory (`merged/…` for the merged weights).

@@ -12,7 +12,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use services::openai::{FileContent, FineTuningCheckpoint, FineTuningEvent, FineTuningJob, NewFineTuningJob, OpenAiFile};
+use services::openai::{
+    FileContent, FineTuningCheckpoint, FineTuningEstimate, FineTuningEvent, FineTuningJob, NewFineTuningJob, OpenAiFile,
+};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
@@ -60,7 +62,7 @@ fn list<T: HasId>(page: services::Page<T>) -> Json<OpenAiList<T>> {
 
 /// `OpenAI-Organization`, when sent, must name the key's organization (else 401, as OpenAI
 /// answers a mismatched header); `OpenAI-Project` must name one of its projects the caller sees.
-async fn check_openai_headers(app: &AppState, p: &services::Principal, headers: &HeaderMap) -> ApiResult<()> {
+pub(super) async fn check_openai_headers(app: &AppState, p: &services::Principal, headers: &HeaderMap) -> ApiResult<()> {
     if let Some(org) = headers.get("openai-organization").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
         if org != p.organization_id {
             let message = format!("OpenAI-Organization '{org}' is not the organization of these credentials ({})", p.organization_id);
@@ -317,6 +319,58 @@ pub async fn cancel_fine_tuning_job(
     Ok(Json(app.services.cancel_fine_tuning_job(&p, &id, &ctx).await?))
 }
 
+/// Pauses a queued or running job: training stops, saving a checkpoint, until resumed.
+#[utoipa::path(post, path = "/v1/fine_tuning/jobs/{fine_tuning_job_id}/pause", tag = "openai", params(("fine_tuning_job_id" = String, Path)),
+    responses((status = 200, body = FineTuningJob), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn pause_fine_tuning_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<FineTuningJob>> {
+    check_openai_headers(&app, &p, &headers).await?;
+    Ok(Json(app.services.pause_fine_tuning_job(&p, &id, &ctx).await?))
+}
+
+/// Resumes a paused job from its newest checkpoint.
+#[utoipa::path(post, path = "/v1/fine_tuning/jobs/{fine_tuning_job_id}/resume", tag = "openai", params(("fine_tuning_job_id" = String, Path)),
+    responses((status = 200, body = FineTuningJob), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn resume_fine_tuning_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<FineTuningJob>> {
+    check_openai_headers(&app, &p, &headers).await?;
+    Ok(Json(app.services.resume_fine_tuning_job(&p, &id, &ctx).await?))
+}
+
+/// What deleting a model answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedModel {
+    pub id: String,
+    /// Always `model`.
+    pub object: &'static str,
+    pub deleted: bool,
+}
+
+/// Deletes a fine-tuned model by its `ft:` name, with the deployments serving it.
+#[utoipa::path(delete, path = "/v1/models/{model}", tag = "openai", params(("model" = String, Path)),
+    responses((status = 200, body = DeletedModel), (status = "default", body = ErrorBody)), security(("bearer" = ["delete_model"])))]
+pub async fn delete_fine_tuned_model(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Origin(ctx): Origin,
+    headers: HeaderMap,
+    ApiPath(model): ApiPath<String>,
+) -> ApiResult<Json<DeletedModel>> {
+    check_openai_headers(&app, &p, &headers).await?;
+    app.services.delete_fine_tuned_model(&p, &model, &ctx).await?;
+    Ok(Json(DeletedModel { id: model, object: "model", deleted: true }))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -355,4 +409,18 @@ pub async fn fine_tuning_checkpoints(
 ) -> ApiResult<Json<OpenAiList<FineTuningCheckpoint>>> {
     check_openai_headers(&app, &p, &headers).await?;
     Ok(list(app.services.fine_tuning_checkpoints(&p, &id, q.after.as_deref(), q.limit).await?))
+}
+
+/// What a job request would train (tokens, time, memory, cost) and whether it may go ahead,
+/// without creating anything. The request is the one `POST /v1/fine_tuning/jobs` takes.
+#[utoipa::path(post, path = "/v1/fine_tuning/estimate", tag = "openai", request_body = NewFineTuningJob,
+    responses((status = 200, body = FineTuningEstimate), (status = "default", body = ErrorBody)), security(("bearer" = ["train_model"])))]
+pub async fn estimate_fine_tuning_job(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<NewFineTuningJob>,
+) -> ApiResult<Json<FineTuningEstimate>> {
+    check_openai_headers(&app, &p, &headers).await?;
+    Ok(Json(app.services.estimate_fine_tuning_job(&p, b).await?))
 }

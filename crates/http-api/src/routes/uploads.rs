@@ -134,7 +134,7 @@ pub async fn complete_upload(
     ApiJson(b): ApiJson<CompleteUploadRequest>,
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     p.require(domain::Permission::UploadDataset)?;
-    let row = app.services.complete_upload(&p, &upload_id, &b.part_numbers, &b.sha256, b.dataset, &ctx).await?;
+    let row = app.services.complete_upload(&p, &upload_id, &b.part_numbers, Some(&b.sha256), b.dataset, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(UploadView::of(row, vec![]))))
 }
 

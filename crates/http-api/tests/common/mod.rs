@@ -112,6 +112,10 @@ impl TestApp {
                 let (content_type, body) = multipart_body(&fields, &filename, &content);
                 req.header("content-type", content_type).body(Body::from(body))
             }
+            Payload::UploadPart(content) => {
+                let (content_type, body) = multipart_named("data", &[], "blob", &content);
+                req.header("content-type", content_type).body(Body::from(body))
+            }
         }
         .expect("request");
         self.send(req).await
@@ -215,18 +219,29 @@ pub enum Payload {
     None,
     Json(Value),
     Bytes(Vec<u8>),
-    Multipart { fields: Vec<(String, String)>, filename: String, content: Vec<u8> },
+    Multipart {
+        fields: Vec<(String, String)>,
+        filename: String,
+        content: Vec<u8>,
+    },
+    /// A `/v1/uploads` part: the bytes in the form field `data`.
+    UploadPart(Vec<u8>),
 }
 
 /// A multipart/form-data body: (content type, bytes).
 pub fn multipart_body(fields: &[(String, String)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+    multipart_named("file", fields, filename, content)
+}
+
+/// A multipart/form-data body whose file is in the field `file_field`.
+pub fn multipart_named(file_field: &str, fields: &[(String, String)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
     let boundary = "tunery-test-boundary-7f3a";
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
     }
     body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
             .as_bytes(),
     );
     body.extend_from_slice(content);

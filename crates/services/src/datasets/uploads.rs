@@ -54,6 +54,18 @@ pub fn safe_filename(name: &str) -> Result<String> {
 
 impl Services {
     pub async fn create_upload(&self, principal: &Principal, n: NewUpload, ctx: &RequestContext) -> Result<UploadRow> {
+        self.open_upload(principal, n, None, ctx).await
+    }
+
+    /// Creates an upload; `facade` is what `/v1/uploads` keeps beside it (purpose, the id of the
+    /// file it becomes), written in the same transaction.
+    pub(crate) async fn open_upload(
+        &self,
+        principal: &Principal,
+        n: NewUpload,
+        facade: Option<(&str, &str)>,
+        ctx: &RequestContext,
+    ) -> Result<UploadRow> {
         principal.require(Permission::UploadDataset)?;
         let filename = safe_filename(&n.filename)?;
         let max = self.settings().max_upload_bytes;
@@ -86,6 +98,16 @@ impl Services {
         };
         let mut tx = self.db().begin_write().await?;
         database::uploads::insert(tx.conn(), &row).await?;
+        if let Some((purpose, file_id)) = facade {
+            let extra = database::openai::UploadRow {
+                upload_id: row.id.clone(),
+                organization_id: row.organization_id.clone(),
+                purpose: purpose.to_string(),
+                file_id: file_id.to_string(),
+                parts_numbered: 0,
+            };
+            database::openai::insert_upload(tx.conn(), &extra).await?;
+        }
         let event = AuditEvent::by(principal, "upload.create")
             .target("upload", &row.id)
             .details(serde_json::json!({"filename": row.filename, "bytes": row.bytes}));
@@ -185,16 +207,17 @@ impl Services {
 
     /// Checks the ordered part list and starts joining the parts into a dataset version in the
     /// background. Answers at once with the upload in status `processing`.
+    /// `sha256` is the whole file's, checked after joining when given.
     pub async fn complete_upload(
         &self,
         principal: &Principal,
         id: &str,
         part_numbers: &[i64],
-        sha256: &str,
+        sha256: Option<&str>,
         target: UploadTarget,
         ctx: &RequestContext,
     ) -> Result<UploadRow> {
-        let sha256 = validate::sha256("sha256", sha256)?;
+        let sha256 = sha256.map(|s| validate::sha256("sha256", s)).transpose()?;
         format_spec(&target)?;
         let (upload, parts) = self.pending_upload(principal, id).await?;
         if part_numbers.is_empty() {
@@ -251,7 +274,7 @@ impl Services {
         let (services, owner, ctx) = (self.clone(), principal.clone(), ctx.clone());
         let upload_id = id.to_string();
         tokio::spawn(async move {
-            let outcome = services.assemble(&owner, &upload, &ordered, &sha256, target, &ctx).await;
+            let outcome = services.assemble(&owner, &upload, &ordered, sha256.as_deref(), target, &ctx).await;
             if let Err(e) = services.settle_upload(&owner, &upload_id, outcome, &ctx).await {
                 tracing::error!(upload = %upload_id, error = %e, "could not record the outcome of an upload");
             }
@@ -265,7 +288,7 @@ impl Services {
         principal: &Principal,
         upload: &UploadRow,
         parts: &[PartRow],
-        sha256: &str,
+        sha256: Option<&str>,
         target: UploadTarget,
         ctx: &RequestContext,
     ) -> Result<(String, String)> {
@@ -292,7 +315,7 @@ impl Services {
         let (blob, hold) = tokio::task::spawn_blocking(move || crate::blob_holds::commit_held(&holds, writer.seal().map_err(internal)?))
             .await
             .map_err(internal)??;
-        if blob.id != sha256 {
+        if let Some(sha256) = sha256.filter(|s| *s != blob.id) {
             drop(hold);
             self.collect_blobs(vec![blob.id.clone()]).await;
             return Err(Error::ChecksumMismatch(format!(
@@ -332,6 +355,10 @@ impl Services {
         match outcome {
             Ok((dataset_id, version_id)) => {
                 database::uploads::set_result(tx.conn(), id, &dataset_id, &version_id).await?;
+                // Made through /v1/uploads: its file, in the same transaction.
+                if let Some(facade) = database::openai::upload_of(tx.conn(), id).await? {
+                    self.record_upload_file(tx.conn(), principal, &upload, &facade, &dataset_id, &version_id, ctx).await?;
+                }
                 database::uploads::transition(tx.conn(), id, &["processing"], "completed", None, now).await?;
                 released = database::uploads::delete_parts(tx.conn(), id).await?;
             }

@@ -65,6 +65,12 @@ fn dataset_name(filename: &str) -> String {
     }
 }
 
+/// The name of the dataset file `id` becomes: the file's name and the id (so the same file name
+/// can be uploaded again).
+pub(crate) fn file_dataset_name(filename: &str, id: &str) -> String {
+    format!("{} ({id})", dataset_name(filename).chars().take(160).collect::<String>())
+}
+
 /// The purpose of an upload: only `fine-tune` (400 naming the field otherwise).
 pub fn check_purpose(purpose: &str) -> Result<()> {
     if purpose == FINE_TUNE {
@@ -78,7 +84,7 @@ impl Services {
     /// the same file name can be uploaded again), checked before any byte is stored.
     pub fn file_dataset(&self, filename: &str) -> (String, NewDataset) {
         let id = crate::crypto::new_id(IdKind::File);
-        let name = format!("{} ({id})", dataset_name(filename).chars().take(160).collect::<String>());
+        let name = file_dataset_name(filename, &id);
         (id, NewDataset { name, ..NewDataset::default() })
     }
 
@@ -118,13 +124,27 @@ impl Services {
             created_at: now_ms(),
         };
         let mut tx = self.db().begin_write().await?;
-        database::openai::insert_file(tx.conn(), &row).await?;
+        self.insert_file(tx.conn(), principal, &row, dataset_id, version, ctx).await?;
+        tx.commit().await?;
+        Ok(OpenAiFile::of(row, Some(dataset_id.to_string())))
+    }
+
+    /// Inserts a `fine-tune` file row for a dataset version, with its audit record, in `conn`'s
+    /// transaction.
+    pub(crate) async fn insert_file(
+        &self,
+        conn: &mut database::Conn,
+        principal: &Principal,
+        row: &FileRow,
+        dataset_id: &str,
+        version: &database::datasets::VersionRow,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        database::openai::insert_file(conn, row).await?;
         let event = AuditEvent::by(principal, "file.create")
             .target("file", &row.id)
             .details(serde_json::json!({"dataset_id": dataset_id, "version": version.version, "bytes": row.bytes}));
-        append(tx.conn(), self.derived_keys(), event, ctx).await?;
-        tx.commit().await?;
-        Ok(OpenAiFile::of(row, Some(dataset_id.to_string())))
+        append(conn, self.derived_keys(), event, ctx).await
     }
 
     /// A file the caller's organization has (404 otherwise); a `fine-tune` file also needs sight

@@ -139,11 +139,11 @@ pub struct FineTuningHyperparameters {
 
 /// What the facade stores of a request: the request as given and what it resolved to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredRequest {
-    request: NewFineTuningJob,
-    base_model_id: String,
-    method: String,
-    hyperparameters: Option<FineTuningHyperparameters>,
+pub(super) struct StoredRequest {
+    pub(super) request: NewFineTuningJob,
+    pub(super) base_model_id: String,
+    pub(super) method: String,
+    pub(super) hyperparameters: Option<FineTuningHyperparameters>,
 }
 
 /// A message the facade reports itself (file validation, ignored integrations).
@@ -253,7 +253,7 @@ pub fn auto_batch_size(examples: u64) -> u32 {
     ((examples as f64 * 0.002).round() as u32).clamp(1, 256)
 }
 
-fn check_request(n: &NewFineTuningJob) -> Result<(String, Option<FineTuningHyperparametersRequest>)> {
+pub(super) fn check_request(n: &NewFineTuningJob) -> Result<(String, Option<FineTuningHyperparametersRequest>)> {
     if let Some(s) = &n.suffix {
         if s.is_empty() || s.chars().count() > 64 {
             return Err(ValidationError::new("suffix", "must be 1 to 64 characters").into());
@@ -342,6 +342,7 @@ impl Services {
             messages: serde_json::to_string(&messages).map_err(crate::datasets::internal)?,
             created_at: now_ms(),
             finished_at: None,
+            paused_at: None,
         };
         let mut tx = self.db().begin_write().await?;
         database::openai::insert_job(tx.conn(), &row).await?;
@@ -385,7 +386,7 @@ impl Services {
     }
 
     /// A base model by id, name or Hub repository id (400 naming `model` when none).
-    async fn base_model_named(&self, principal: &Principal, model: &str) -> Result<String> {
+    pub(super) async fn base_model_named(&self, principal: &Principal, model: &str) -> Result<String> {
         let mut after: Option<String> = None;
         loop {
             let rows =
@@ -477,41 +478,8 @@ impl Services {
             }
             None => None,
         };
-        let (_, requested) = check_request(n)?;
-        let examples = training.valid_records.max(1) as u64;
-        let resolved = resolve(&stored.method, requested.unwrap_or_default(), examples);
-        let objective = if stored.method == "dpo" { Objective::Dpo } else { Objective::Sft };
-        let mut config = TrainingConfig { objective, ..TrainingConfig::default() };
-        // A batch is `batch_size` examples, as OpenAI counts it: no packing of several into a row.
-        config.data.packing = false;
-        let h = &mut config.hyperparameters;
-        h.epochs = f64::from(resolved.n_epochs);
-        // The batch exactly: micro-batches of its largest divisor up to 8, accumulated.
-        h.micro_batch_size = (1..=resolved.batch_size.min(8)).rev().find(|d| resolved.batch_size.is_multiple_of(*d)).unwrap_or(1);
-        h.gradient_accumulation_steps = resolved.batch_size / h.micro_batch_size;
-        h.learning_rate = BASE_LEARNING_RATE * resolved.learning_rate_multiplier;
-        h.seed = n.seed.unwrap_or(42);
-        // A checkpoint at the end of each epoch, the last three kept (as OpenAI keeps them).
-        h.checkpoint_every_steps = examples.div_ceil(u64::from(resolved.batch_size)).max(1);
-        h.keep_checkpoints = 3;
-        if let Some(beta) = resolved.beta {
-            h.dpo_beta = beta;
-        }
-        let dataset = |v: &database::datasets::VersionRow| (v.dataset_id.clone(), v.version);
-        let (dataset_id, version) = dataset(&training);
-        let job = NewJob {
-            name: Some(n.suffix.clone().unwrap_or_else(|| id.to_string())),
-            project_id: None,
-            base_model_id: stored.base_model_id.clone(),
-            dataset_id,
-            dataset_version: Some(version),
-            validation_dataset_id: validation.as_ref().map(|v| v.dataset_id.clone()),
-            validation_dataset_version: validation.as_ref().map(|v| v.version),
-            config,
-            max_restarts: None,
-            merge_lora: false,
-            chat_template: None,
-        };
+        let name = n.suffix.clone().unwrap_or_else(|| id.to_string());
+        let (job, resolved) = training_job_of(stored, name, &training, validation.as_ref())?;
         stored.hyperparameters = Some(resolved);
         // Cancelled while the files were checked: no training job.
         let now = database::openai::get_job(&mut *self.db().read().await?, &principal.organization_id, id).await?;
@@ -522,7 +490,13 @@ impl Services {
     }
 
     /// A file with an invalid line fails the job: the error names the file and the first line.
-    async fn check_file_lines(&self, principal: &Principal, file_id: &str, v: &database::datasets::VersionRow, field: &str) -> Result<()> {
+    pub(super) async fn check_file_lines(
+        &self,
+        principal: &Principal,
+        file_id: &str,
+        v: &database::datasets::VersionRow,
+        field: &str,
+    ) -> Result<()> {
         if v.invalid_records == 0 {
             return Ok(());
         }
@@ -601,16 +575,24 @@ impl Services {
     }
 
     /// Cancels a job: one still validating ends at once; a training job is cancelled (it saves
-    /// a checkpoint on the way out). 409 for a job that already ended.
+    /// a checkpoint on the way out); a paused one stays stopped, no longer to be resumed. 409 for
+    /// a job that already ended.
     pub async fn cancel_fine_tuning_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<FineTuningJob> {
         let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
+        let org = &principal.organization_id;
         match &row.job_id {
+            Some(_) if row.paused_at.is_some() => {
+                let mut tx = self.db().begin_write().await?;
+                database::openai::set_paused(tx.conn(), org, id, None).await?;
+                let event = crate::audit::AuditEvent::by(principal, "fine_tuning_job.cancel").target("fine_tuning_job", id);
+                crate::audit::append(tx.conn(), self.derived_keys(), event, ctx).await?;
+                tx.commit().await?;
+            }
             Some(job_id) => {
                 self.cancel_job(principal, job_id, ctx).await?;
             }
             None if row.status == VALIDATING => {
                 let mut tx = self.db().begin_write().await?;
-                let org = &principal.organization_id;
                 let settled =
                     database::openai::settle_validation(tx.conn(), org, id, "cancelled", None, None, &row.messages, Some(now_ms())).await?;
                 if settled {
@@ -630,6 +612,50 @@ impl Services {
                 )))
             }
         }
+        self.get_fine_tuning_job(principal, id).await
+    }
+
+    /// Pauses a queued or running job: its training job stops, saving a checkpoint (a queued one
+    /// simply leaves the queue), and the job shows `paused` until resumed. 409 otherwise.
+    pub async fn pause_fine_tuning_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<FineTuningJob> {
+        let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
+        let current = self.fine_tuning_job_of(principal, row.clone()).await?;
+        let Some(job_id) = row.job_id.as_deref().filter(|_| matches!(current.status.as_str(), "queued" | "running")) else {
+            return Err(Error::Conflict(format!("fine-tuning job {id} is {}; only a queued or running job can be paused", current.status)));
+        };
+        self.get_job(principal, job_id).await?;
+        let mut tx = self.db().begin_write().await?;
+        database::openai::set_paused(tx.conn(), &principal.organization_id, id, Some(now_ms())).await?;
+        let (_, next) = self.request_cancel(tx.conn(), principal, job_id, "fine_tuning_job.pause", ctx).await?;
+        tx.commit().await?;
+        self.after_cancel(job_id, next);
+        self.get_fine_tuning_job(principal, id).await
+    }
+
+    /// Resumes a paused job: its training job is queued again, continuing from its newest
+    /// checkpoint (one still being saved is waited for). 409 for a job that is not paused.
+    pub async fn resume_fine_tuning_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<FineTuningJob> {
+        let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
+        let (Some(job_id), Some(_)) = (row.job_id.as_deref(), row.paused_at) else {
+            let status = self.fine_tuning_job_of(principal, row.clone()).await?.status;
+            return Err(Error::Conflict(format!("fine-tuning job {id} is {status}; only a paused job can be resumed")));
+        };
+        // Still saving its checkpoint: wait for the run to stop (at most its grace period, after
+        // which it is killed), so that it resumes from that checkpoint.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(self.settings().training.stop_grace_s + 30);
+        while self.get_job(principal, job_id).await?.state() == JobState::Cancelling {
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Conflict(format!(
+                    "fine-tuning job {id} is still pausing (saving its checkpoint); resume it in a moment"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let mut tx = self.db().begin_write().await?;
+        database::openai::set_paused(tx.conn(), &principal.organization_id, id, None).await?;
+        self.requeue_job(tx.conn(), principal, job_id, None, "fine_tuning_job.resume", ctx).await?;
+        tx.commit().await?;
+        self.after_requeue(job_id);
         self.get_fine_tuning_job(principal, id).await
     }
 
@@ -672,12 +698,14 @@ impl Services {
         job.status = match state {
             JobState::Queued => "queued",
             JobState::Running => "running",
+            // Stopped by a pause (saving its checkpoint, or saved): paused until resumed.
+            JobState::Cancelling | JobState::Cancelled if row.paused_at.is_some() => "paused",
             JobState::Cancelling | JobState::Cancelled => "cancelled",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
         }
         .into();
-        job.finished_at = training.row.finished_at.map(|t| t / 1000);
+        job.finished_at = training.row.finished_at.filter(|_| job.status != "paused").map(|t| t / 1000);
         if state == JobState::Failed {
             job.error = Some(FineTuningJobError {
                 code: training.row.error_code.clone().unwrap_or_else(|| "training_failed".into()),
@@ -691,15 +719,31 @@ impl Services {
             job.estimated_finish = Some(from + seconds.ceil() as i64);
         }
         if let Some(model_id) = &training.row.model_id {
-            let model = self.get_model(principal, model_id).await?;
-            job.trained_tokens = model.metrics["tokens"].as_i64();
-            job.fine_tuned_model =
-                Some(self.fine_tuned_model_name(principal, &training.row.base_model_id, &model.row.name, model_id).await?);
+            // A deleted model keeps its name on the job (as the job named it); its figures go.
+            let name = match self.get_model(principal, model_id).await {
+                Ok(model) => {
+                    job.trained_tokens = model.metrics["tokens"].as_i64();
+                    model.row.name
+                }
+                Err(Error::NotFound(_)) => training.row.name.clone(),
+                Err(e) => return Err(e),
+            };
+            job.fine_tuned_model = Some(self.fine_tuned_model_name(principal, &training.row.base_model_id, &name, model_id).await?);
         }
         if state == JobState::Succeeded {
             job.result_files = vec![self.results_file(principal, job_id, &training.row.name).await?];
         }
         Ok(job)
+    }
+
+    /// Deletes the fine-tuned model an `ft:` name calls ([`Services::delete_model`]); 404 for a
+    /// name that calls none (a checkpoint's name included: checkpoints go with their job).
+    pub async fn delete_fine_tuned_model(&self, principal: &Principal, name: &str, ctx: &RequestContext) -> Result<()> {
+        principal.require(Permission::DeleteModel)?;
+        match self.fine_tuned_named(principal, name).await? {
+            Some(id) if id.starts_with("mdl_") => self.delete_model(principal, &id, ctx).await,
+            _ => Err(Error::NotFound("fine-tuned model")),
+        }
     }
 
     async fn fine_tuned_model_name(&self, principal: &Principal, base_model_id: &str, name: &str, id: &str) -> Result<String> {
@@ -806,6 +850,51 @@ impl Services {
 }
 
 /// The hyperparameters a job trains with: each `auto` resolved from the number of examples.
+/// The training job a request becomes (named `name`), with its hyperparameters resolved for
+/// the training file's size.
+pub(super) fn training_job_of(
+    stored: &StoredRequest,
+    name: String,
+    training: &database::datasets::VersionRow,
+    validation: Option<&database::datasets::VersionRow>,
+) -> Result<(NewJob, FineTuningHyperparameters)> {
+    let n = &stored.request;
+    let (_, requested) = check_request(n)?;
+    let examples = training.valid_records.max(1) as u64;
+    let resolved = resolve(&stored.method, requested.unwrap_or_default(), examples);
+    let objective = if stored.method == "dpo" { Objective::Dpo } else { Objective::Sft };
+    let mut config = TrainingConfig { objective, ..TrainingConfig::default() };
+    // A batch is `batch_size` examples, as OpenAI counts it: no packing of several into a row.
+    config.data.packing = false;
+    let h = &mut config.hyperparameters;
+    h.epochs = f64::from(resolved.n_epochs);
+    // The batch exactly: micro-batches of its largest divisor up to 8, accumulated.
+    h.micro_batch_size = (1..=resolved.batch_size.min(8)).rev().find(|d| resolved.batch_size.is_multiple_of(*d)).unwrap_or(1);
+    h.gradient_accumulation_steps = resolved.batch_size / h.micro_batch_size;
+    h.learning_rate = BASE_LEARNING_RATE * resolved.learning_rate_multiplier;
+    h.seed = n.seed.unwrap_or(42);
+    // A checkpoint at the end of each epoch, the last three kept (as OpenAI keeps them).
+    h.checkpoint_every_steps = examples.div_ceil(u64::from(resolved.batch_size)).max(1);
+    h.keep_checkpoints = 3;
+    if let Some(beta) = resolved.beta {
+        h.dpo_beta = beta;
+    }
+    let job = NewJob {
+        name: Some(name),
+        project_id: None,
+        base_model_id: stored.base_model_id.clone(),
+        dataset_id: training.dataset_id.clone(),
+        dataset_version: Some(training.version),
+        validation_dataset_id: validation.map(|v| v.dataset_id.clone()),
+        validation_dataset_version: validation.map(|v| v.version),
+        config,
+        max_restarts: None,
+        merge_lora: false,
+        chat_template: None,
+    };
+    Ok((job, resolved))
+}
+
 fn resolve(method: &str, requested: FineTuningHyperparametersRequest, examples: u64) -> FineTuningHyperparameters {
     FineTuningHyperparameters {
         batch_size: requested.batch_size.and_then(AutoOr::value).unwrap_or_else(|| auto_batch_size(examples)),

@@ -73,8 +73,9 @@ pub struct EstimateResult {
 /// What `max_seq_length: "auto"` means in an estimate with no dataset to measure.
 pub const AUTO_WITHOUT_DATASET: u32 = 1024;
 
-/// Tokens of one epoch of a dataset version, from its report: counted tokens when the
-/// statistics have them, else characters ÷ 4.
+/// Tokens of one epoch of a dataset version, from its report (counted tokens when the
+/// statistics have them, else characters ÷ 4) — when they could not be measured through the
+/// chat template the job trains with (`Lengths::epoch_tokens`).
 pub(crate) fn tokens_of_report(report: &serde_json::Value) -> u64 {
     let stats = &report["stats"];
     stats["tokens"]["total"].as_u64().unwrap_or_else(|| stats["chars"]["sum"].as_u64().unwrap_or(0) / 4)
@@ -111,11 +112,16 @@ impl Services {
                     None => self.visible_dataset(principal, dataset).await?.dataset.latest_version,
                 };
                 let (row, report) = self.version_report(principal, dataset, version).await?;
-                // `auto` is measured as a submission measures it, when the model is imported.
-                if let (Some(base), domain::training::MaxSeqLength::Auto) = (&base, config.data.max_seq_length) {
-                    config = self.measured_config(principal, base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?.0;
+                // Measured as a submission measures it when the model is imported: `auto`
+                // resolved, and the tokens an epoch trains on through the chat template.
+                let mut measured = None;
+                if let Some(base) = &base {
+                    let (resolved, lengths) =
+                        self.measured_config(principal, base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?;
+                    config = resolved;
+                    measured = lengths.zip(config.data.max_seq_length.tokens()).map(|(l, seq_len)| l.epoch_tokens(seq_len));
                 }
-                tokens_of_report(&report)
+                measured.unwrap_or_else(|| tokens_of_report(&report))
             }
             (None, Some(t)) => t,
             (None, None) => 0,

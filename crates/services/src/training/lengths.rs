@@ -14,22 +14,34 @@ use domain::ValidationError;
 use std::sync::Arc;
 
 /// What the pass measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lengths {
     /// Records of the kind the objective trains on.
     pub records: u64,
-    /// 99th percentile (nearest rank) of their token lengths as the runtime sees them.
+    /// 99th percentile (nearest rank) of their token lengths as the runtime sees them (a
+    /// preference pair's longer sequence).
     pub p99: u64,
     pub max: u64,
+    /// Every sequence one epoch trains on (a preference pair's two), in tokens.
+    sequences: Vec<u32>,
 }
 
-/// The token length of one record as training sees it, or why the template cannot label it.
+impl Lengths {
+    /// The tokens one epoch trains on when sequences are cut at `max_seq_length`: what the
+    /// runtime counts as `tokens` (real tokens, no padding).
+    pub fn epoch_tokens(&self, max_seq_length: u32) -> u64 {
+        self.sequences.iter().map(|&n| u64::from(n.min(max_seq_length))).sum()
+    }
+}
+
+/// The token lengths of the sequences one record trains as (one; a preference pair's two), or
+/// why the template cannot label it.
 fn record_length(
     record: &Record,
     objective: Objective,
     template: Option<&ChatTemplate>,
     counter: &dyn TokenCounter,
-) -> Option<std::result::Result<u64, String>> {
+) -> Option<std::result::Result<Vec<u64>, String>> {
     let rendered_length = |messages: &[datasets::Message]| -> std::result::Result<u64, String> {
         let template = template.ok_or("the base model has no chat template (choose one with chat_template)")?;
         let rendered = template.render_with_spans(messages).map_err(|e| format!("the chat template cannot render it: {e}"))?;
@@ -43,13 +55,13 @@ fn record_length(
         Ok(counter.count(&rendered.text).map_err(|e| format!("its tokens cannot be counted: {e}"))? as u64)
     };
     match (objective, record) {
-        (Objective::Sft, Record::Chat { messages }) => Some(rendered_length(messages)),
+        (Objective::Sft, Record::Chat { messages }) => Some(rendered_length(messages).map(|n| vec![n])),
         (Objective::Dpo, Record::Preference { prompt, chosen, rejected }) => {
             let with = |answer: &[datasets::Message]| [prompt.as_slice(), answer].concat();
-            Some(rendered_length(&with(chosen)).and_then(|c| rendered_length(&with(rejected)).map(|r| c.max(r))))
+            Some(rendered_length(&with(chosen)).and_then(|c| rendered_length(&with(rejected)).map(|r| vec![c, r])))
         }
         (Objective::Cpt, Record::Text { text }) => {
-            Some(counter.count(text).map(|n| n as u64).map_err(|e| format!("its tokens cannot be counted: {e}")))
+            Some(counter.count(text).map(|n| vec![n as u64]).map_err(|e| format!("its tokens cannot be counted: {e}")))
         }
         _ => None,
     }
@@ -69,13 +81,18 @@ impl Services {
         let (blobs, version) = (self.blobs_handle(), version.clone());
         tokio::task::spawn_blocking(move || -> Result<Lengths> {
             let mut lengths: Vec<u32> = Vec::new();
+            let mut sequences: Vec<u32> = Vec::new();
             let mut refused: Option<(usize, String)> = None;
             crate::datasets::scan_version(&blobs, &version, |index, _, record| {
                 if refused.is_some() {
                     return;
                 }
                 match record_length(record, objective, template.as_deref(), counter.as_ref()) {
-                    Some(Ok(n)) => lengths.push(u32::try_from(n).unwrap_or(u32::MAX)),
+                    Some(Ok(ns)) => {
+                        let ns: Vec<u32> = ns.into_iter().map(|n| u32::try_from(n).unwrap_or(u32::MAX)).collect();
+                        lengths.push(ns.iter().copied().max().unwrap_or(0));
+                        sequences.extend(ns);
+                    }
                     Some(Err(why)) => refused = Some((index, why)),
                     None => {}
                 }
@@ -93,7 +110,7 @@ impl Services {
             let rank = (lengths.len() as f64 * 0.99).ceil() as usize;
             let p99 = u64::from(lengths[rank.clamp(1, lengths.len()) - 1]);
             let max = u64::from(*lengths.last().expect("not empty"));
-            Ok(Lengths { records: lengths.len() as u64, p99, max })
+            Ok(Lengths { records: lengths.len() as u64, p99, max, sequences })
         })
         .await
         .map_err(internal)?
@@ -140,7 +157,7 @@ impl Services {
                 measured = Some(lengths);
             }
         }
-        if let (true, Some(lengths)) = (auto, measured) {
+        if let (true, Some(lengths)) = (auto, &measured) {
             let tokens = domain::training::MaxSeqLength::auto_for(lengths.p99, context_length);
             resolved.data.max_seq_length = domain::training::MaxSeqLength::Tokens(tokens);
         }
@@ -165,7 +182,14 @@ mod tests {
         let chatml = ChatTemplate::builtin("chatml").unwrap();
         let chat = Record::Chat { messages: vec![Message::new(Role::User, "one two"), Message::new(Role::Assistant, "three")] };
         let n = record_length(&chat, Objective::Sft, Some(&chatml), &Words).unwrap().unwrap();
-        assert!(n > 3, "the template's own tokens count too: {n}");
+        assert!(n.len() == 1 && n[0] > 3, "the template's own tokens count too: {n:?}");
+        let pair = Record::Preference {
+            prompt: vec![Message::new(Role::User, "one two")],
+            chosen: vec![Message::new(Role::Assistant, "three")],
+            rejected: vec![Message::new(Role::Assistant, "three four five")],
+        };
+        let both = record_length(&pair, Objective::Dpo, Some(&chatml), &Words).unwrap().unwrap();
+        assert_eq!((both.len(), both[1] - both[0]), (2, 2), "a pair trains as two sequences: {both:?}");
         assert_eq!(record_length(&chat, Objective::Cpt, Some(&chatml), &Words), None);
         // gemma has no system role: a system message cannot be rendered.
         let gemma = ChatTemplate::builtin("gemma").unwrap();

@@ -151,11 +151,86 @@ impl Services {
 
     /// Checks a submission and queues the job (the caller answers 202).
     pub async fn create_job(&self, principal: &Principal, new: NewJob, ctx: &RequestContext) -> Result<Job> {
+        let plan = self.plan_job(principal, &new, true).await?;
+        if let Some(refusal) = plan.fit_refusal() {
+            return Err(refusal);
+        }
+        let (config, lengths) = (&plan.config, &plan.lengths);
+        let estimate_json = serde_json::json!({
+            "memory_per_device_bytes": plan.estimate.estimate.memory_per_device_bytes,
+            "training_tokens": plan.estimate.training_tokens,
+            "trainable_parameters": plan.estimate.estimate.trainable_parameters,
+            "total_parameters": plan.estimate.estimate.total_parameters,
+            "training_flops": plan.estimate.estimate.training_flops,
+            "device": plan.estimate.selected.device,
+            "seconds": plan.estimate.selected.seconds,
+            "cost": plan.estimate.selected.cost,
+        });
+        let now = now_ms();
+        let row = JobRow {
+            id: crate::crypto::new_id(IdKind::Job),
+            organization_id: principal.organization_id.clone(),
+            project_id: new.project_id.clone(),
+            name: plan.name.clone(),
+            created_by: principal.user_id.clone(),
+            base_model_id: plan.base_model_id.clone(),
+            dataset_version_id: plan.version_id.clone(),
+            validation_version_id: plan.validation_version_id.clone(),
+            config: store_config(config, new.merge_lora, new.chat_template.clone())?,
+            device: self.settings().training.device.clone(),
+            estimate: estimate_json.to_string(),
+            state: JobState::Queued.as_str().into(),
+            attempt: 0,
+            max_restarts: i64::from(plan.max_restarts),
+            resume_checkpoint_id: None,
+            cancel_requested: 0,
+            current_step: 0,
+            total_steps: None,
+            latest_loss: None,
+            error_code: None,
+            error_message: None,
+            error_hint: None,
+            model_id: None,
+            runner_pid: None,
+            runner_instance: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::insert(tx.conn(), &row).await?;
+        database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &serde_json::json!({"state": "queued"}).to_string()).await?;
+        if let (domain::training::MaxSeqLength::Auto, Some(l), Some(n)) =
+            (new.config.data.max_seq_length, lengths, config.data.max_seq_length.tokens())
+        {
+            let message = format!(
+                "max_seq_length auto: {n} tokens (99th percentile {} of {} records, longest {}, counted with the base model's tokenizer through the chat template)",
+                l.p99, l.records, l.max
+            );
+            let data = serde_json::json!({"event": "log", "level": "info", "message": message, "source": "executor"});
+            database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
+        }
+        let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
+            "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
+        }));
+        append(tx.conn(), self.derived_keys(), event, ctx).await?;
+        tx.commit().await?;
+        self.signal_job(&row.id);
+        self.queue().wake();
+        Job::of(row)
+    }
+
+    /// Everything a submission checks, resolves and estimates, without queueing anything: what
+    /// [`Services::create_job`] stores (after refusing a run that does not fit the device), and
+    /// what an estimate before submitting shows.
+    /// `to_run`: the installation must be able to run it (a runtime configured; else 503).
+    pub(crate) async fn plan_job(&self, principal: &Principal, new: &NewJob, to_run: bool) -> Result<JobPlan> {
         let (perms, _) = self.permissions_in(principal, new.project_id.as_deref()).await?;
         if !perms.contains(Permission::TrainModel) {
             return Err(Error::PermissionDenied(Permission::TrainModel));
         }
-        if self.settings().training.runtime.is_none() {
+        if to_run && self.settings().training.runtime.is_none() {
             return Err(Error::Unavailable(crate::models::RUNTIME_MISSING.into()));
         }
         let name = match &new.name {
@@ -217,83 +292,24 @@ impl Services {
             self.measured_config(principal, &base, &new.config, new.chat_template.as_deref(), context_length, &versions).await?;
         let training = &self.settings().training;
         config.hyperparameters.optimizer = config.hyperparameters.optimizer.resolve(&training.device_type, &training.device);
-        let tokens = estimates::tokens_of_report(&report);
+        // The tokens an epoch trains on: measured through the template, each sequence cut at the
+        // sequence length; the report's count when nothing was measured (text without `auto`).
+        let tokens = match (&lengths, config.data.max_seq_length.tokens()) {
+            (Some(l), Some(seq_len)) => l.epoch_tokens(seq_len),
+            _ => estimates::tokens_of_report(&report),
+        };
         let request = EstimateRequest::default();
         let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &config, tokens, &request).await?;
-        if !est.selected.fits {
-            return Err(refused(
-                Refusal::ModelDoesNotFit,
-                format!(
-                    "this run needs about {:.1} GiB per device, more than the {:.1} GiB of this installation's {} device; try QLoRA, a smaller micro_batch_size, gradient_checkpointing or a shorter max_seq_length",
-                    est.estimate.memory_per_device_bytes / (1u64 << 30) as f64,
-                    est.selected.memory_gib,
-                    est.selected.device
-                ),
-            ));
-        }
-        let estimate_json = serde_json::json!({
-            "memory_per_device_bytes": est.estimate.memory_per_device_bytes,
-            "training_tokens": est.training_tokens,
-            "trainable_parameters": est.estimate.trainable_parameters,
-            "total_parameters": est.estimate.total_parameters,
-            "training_flops": est.estimate.training_flops,
-            "device": est.selected.device,
-            "seconds": est.selected.seconds,
-            "cost": est.selected.cost,
-        });
-        let now = now_ms();
-        let row = JobRow {
-            id: crate::crypto::new_id(IdKind::Job),
-            organization_id: principal.organization_id.clone(),
-            project_id: new.project_id.clone(),
+        Ok(JobPlan {
             name,
-            created_by: principal.user_id.clone(),
             base_model_id: base.row.id.clone(),
-            dataset_version_id: version.id.clone(),
+            version_id: version.id.clone(),
             validation_version_id: validation.map(|v| v.id),
-            config: store_config(&config, new.merge_lora, new.chat_template.clone())?,
-            device: self.settings().training.device.clone(),
-            estimate: estimate_json.to_string(),
-            state: JobState::Queued.as_str().into(),
-            attempt: 0,
-            max_restarts: i64::from(max_restarts),
-            resume_checkpoint_id: None,
-            cancel_requested: 0,
-            current_step: 0,
-            total_steps: None,
-            latest_loss: None,
-            error_code: None,
-            error_message: None,
-            error_hint: None,
-            model_id: None,
-            runner_pid: None,
-            runner_instance: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            updated_at: now,
-        };
-        let mut tx = self.db().begin_write().await?;
-        database::jobs::insert(tx.conn(), &row).await?;
-        database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &serde_json::json!({"state": "queued"}).to_string()).await?;
-        if let (domain::training::MaxSeqLength::Auto, Some(l), Some(n)) =
-            (new.config.data.max_seq_length, lengths, config.data.max_seq_length.tokens())
-        {
-            let message = format!(
-                "max_seq_length auto: {n} tokens (99th percentile {} of {} records, longest {}, counted with the base model's tokenizer through the chat template)",
-                l.p99, l.records, l.max
-            );
-            let data = serde_json::json!({"event": "log", "level": "info", "message": message, "source": "executor"});
-            database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
-        }
-        let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
-            "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
-        }));
-        append(tx.conn(), self.derived_keys(), event, ctx).await?;
-        tx.commit().await?;
-        self.signal_job(&row.id);
-        self.queue().wake();
-        Job::of(row)
+            config,
+            lengths,
+            max_restarts,
+            estimate: est,
+        })
     }
 
     async fn usable_version(
@@ -370,37 +386,75 @@ impl Services {
     pub async fn cancel_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<Job> {
         self.job_with(principal, id, Permission::TrainModel).await?;
         let mut tx = self.db().begin_write().await?;
-        database::jobs::lock(tx.conn(), id).await?;
-        let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
+        let (row, next) = self.request_cancel(tx.conn(), principal, id, "job.cancel", ctx).await?;
+        tx.commit().await?;
+        self.after_cancel(id, next);
+        Job::of(row)
+    }
+
+    /// The state change of a cancel in `conn`'s transaction, recorded as `action`: a queued job
+    /// is cancelled, a running one goes `cancelling` (None when it already was). After commit,
+    /// [`Services::after_cancel`]. The caller has checked `train_model` on the job.
+    pub(crate) async fn request_cancel(
+        &self,
+        conn: &mut database::Conn,
+        principal: &Principal,
+        id: &str,
+        action: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<(JobRow, Option<JobState>)> {
+        database::jobs::lock(conn, id).await?;
+        let mut row = database::jobs::get(conn, &principal.organization_id, id).await.or_not_found("job")?;
         let next = match transition::current_state(&row)? {
             JobState::Queued => JobState::Cancelled,
             JobState::Running => JobState::Cancelling,
-            JobState::Cancelling => return Job::of(row),
+            JobState::Cancelling => return Ok((row, None)),
             other => return Err(Error::Conflict(format!("job {id} is {} and cannot be cancelled", other.as_str()))),
         };
         row.cancel_requested = 1;
-        let audit = AuditEvent::by(principal, "job.cancel");
-        transition::change_state(tx.conn(), self.derived_keys(), &mut row, next, serde_json::json!({}), audit, ctx).await?;
-        tx.commit().await?;
+        let audit = AuditEvent::by(principal, action);
+        transition::change_state(conn, self.derived_keys(), &mut row, next, serde_json::json!({}), audit, ctx).await?;
+        Ok((row, Some(next)))
+    }
+
+    /// Tells the job's run (and the queue) about a committed cancel.
+    pub(crate) fn after_cancel(&self, id: &str, next: Option<JobState>) {
+        let Some(next) = next else { return };
         self.signal_job(id);
         if next == JobState::Cancelling {
             self.queue().stop(id);
         }
-        Job::of(row)
     }
 
     /// Queues a failed or cancelled job again, continuing from a checkpoint (the latest one
     /// unless `checkpoint_id` names another).
     pub async fn resume_job(&self, principal: &Principal, id: &str, checkpoint_id: Option<&str>, ctx: &RequestContext) -> Result<Job> {
         self.job_with(principal, id, Permission::TrainModel).await?;
-        let checkpoints = database::jobs::checkpoints(&mut *self.db().read().await?, &principal.organization_id, id).await?;
+        let mut tx = self.db().begin_write().await?;
+        let row = self.requeue_job(tx.conn(), principal, id, checkpoint_id, "job.resume", ctx).await?;
+        tx.commit().await?;
+        self.after_requeue(id);
+        Job::of(row)
+    }
+
+    /// The state change of a resume in `conn`'s transaction, recorded as `action`; after
+    /// commit, [`Services::after_requeue`]. The caller has checked `train_model` on the job.
+    pub(crate) async fn requeue_job(
+        &self,
+        conn: &mut database::Conn,
+        principal: &Principal,
+        id: &str,
+        checkpoint_id: Option<&str>,
+        action: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<JobRow> {
+        database::jobs::lock(conn, id).await?;
+        let checkpoints = database::jobs::checkpoints(conn, &principal.organization_id, id).await?;
         let chosen = match checkpoint_id {
             Some(c) => Some(checkpoints.iter().find(|k| k.id == c).ok_or(Error::NotFound("checkpoint"))?.id.clone()),
             None => checkpoints.last().map(|k| k.id.clone()),
         };
-        let mut tx = self.db().begin_write().await?;
-        database::jobs::lock(tx.conn(), id).await?;
-        let mut row = database::jobs::get(tx.conn(), &principal.organization_id, id).await.or_not_found("job")?;
+        let mut row = database::jobs::get(conn, &principal.organization_id, id).await.or_not_found("job")?;
         let state = transition::current_state(&row)?;
         if !matches!(state, JobState::Failed | JobState::Cancelled) {
             return Err(Error::Conflict(format!("job {id} is {}; only a failed or cancelled job can be resumed", state.as_str())));
@@ -412,12 +466,15 @@ impl Services {
         row.error_message = None;
         row.error_hint = None;
         let details = serde_json::json!({"resume_checkpoint_id": chosen});
-        let audit = AuditEvent::by(principal, "job.resume");
-        transition::change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Queued, details, audit, ctx).await?;
-        tx.commit().await?;
+        let audit = AuditEvent::by(principal, action);
+        transition::change_state(conn, self.derived_keys(), &mut row, JobState::Queued, details, audit, ctx).await?;
+        Ok(row)
+    }
+
+    /// Tells the queue about a committed resume.
+    pub(crate) fn after_requeue(&self, id: &str) {
         self.signal_job(id);
         self.queue().wake();
-        Job::of(row)
     }
 
     /// A job's events after a sequence number (for SSE and polling).
@@ -533,6 +590,37 @@ impl Services {
         principal.require(Permission::ViewMetrics)?;
         let row = database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")?;
         crate::models::FineTunedModel::of(row)
+    }
+}
+
+/// A submission checked and resolved ([`Services::plan_job`]).
+pub(crate) struct JobPlan {
+    pub name: String,
+    pub base_model_id: String,
+    pub version_id: String,
+    pub validation_version_id: Option<String>,
+    /// The configuration as it will run (`auto` values measured, the optimizer resolved).
+    pub config: TrainingConfig,
+    lengths: Option<crate::training::lengths::Lengths>,
+    pub max_restarts: u32,
+    pub estimate: EstimateResult,
+}
+
+impl JobPlan {
+    /// The refusal of a run that does not fit the installation's device, naming what to change.
+    pub(crate) fn fit_refusal(&self) -> Option<Error> {
+        let est = &self.estimate;
+        (!est.selected.fits).then(|| {
+            refused(
+                Refusal::ModelDoesNotFit,
+                format!(
+                    "this run needs about {:.1} GiB per device, more than the {:.1} GiB of this installation's {} device; try QLoRA, a smaller micro_batch_size, gradient_checkpointing or a shorter max_seq_length",
+                    est.estimate.memory_per_device_bytes / (1u64 << 30) as f64,
+                    est.selected.memory_gib,
+                    est.selected.device
+                ),
+            )
+        })
     }
 }
 

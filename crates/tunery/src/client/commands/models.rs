@@ -75,7 +75,8 @@ pub enum ModelsCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Delete an imported base model (refused while a training job names it).
+    /// Delete an imported base model (bm_…; refused while a training job names it), or a
+    /// fine-tuned model (mdl_…) with the deployments serving it.
     Delete { id: String },
     /// Download a fine-tuned model's files into a directory (checked against their SHA-256).
     Download {
@@ -339,7 +340,8 @@ pub async fn run(ctx: &Context, cmd: ModelsCommand) -> Result<u8> {
         }
         ModelsCommand::Download { id, output } => download(ctx, &mut api, &id, &output).await?,
         ModelsCommand::Delete { id } => {
-            api.delete(&format!("/api/v1/base-models/{}", seg(&id))).await?;
+            let collection = if id.starts_with("mdl_") { "models" } else { "base-models" };
+            api.delete(&format!("/api/v1/{collection}/{}", seg(&id))).await?;
             if !ctx.json {
                 println!("deleted {id}");
             }
