@@ -246,3 +246,18 @@ pub async fn next_part_number(conn: &mut Conn, organization_id: &str, upload_id:
     .ok_or(Error::NotFound)?;
     Ok(n)
 }
+
+/// Jobs of every organization still `validating_files` (at start: a previous process was
+/// validating them), oldest first, at most `limit`.
+pub async fn validating_jobs(conn: &mut Conn, limit: i64) -> Result<Vec<FineTuningJobRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM openai_fine_tuning_jobs WHERE status = 'validating_files' ORDER BY id LIMIT $1"))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Clears the pause of the fine-tuning job behind training job `job_id` (it was requeued).
+pub async fn clear_paused_of_training_job(conn: &mut Conn, job_id: &str) -> Result<()> {
+    sqlx::query("UPDATE openai_fine_tuning_jobs SET paused_at = NULL WHERE job_id = $1").bind(job_id).execute(&mut *conn).await?;
+    Ok(())
+}

@@ -149,6 +149,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if recovered > 0 {
         tracing::warn!(uploads = recovered, "uploads interrupted by the last stop are pending again");
     }
+    let failed = services.recover_fine_tuning_jobs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if failed > 0 {
+        tracing::warn!(fine_tuning_jobs = failed, "fine-tuning jobs whose files were being validated at the last stop are marked failed");
+    }
     spawn_housekeeping(services.clone());
     if let Some(url) = &cfg.redis_url {
         let store = services::deployments::CounterStore::redis(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -203,6 +203,49 @@ async fn audit_verify_command_detects_tampering() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fine_tuning_job_validating_when_the_server_stopped_fails_saying_so_at_the_next_start() {
+    sqlx::any::install_default_drivers();
+    for backend in backends() {
+        let db = TestDb::fresh(backend).await;
+        let mut server = start(&db);
+        let http = reqwest::Client::new();
+        let token = admin_token(&http, &server.url, true).await;
+        let me: Value = http.get(format!("{}/api/v1/me", server.url)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert!(server.terminate().success());
+        // What a stop in the middle of validating leaves: the job's row, validating_files.
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+        let request = json!({"request": {"model": "tiny", "training_file": "file_gone"}, "base_model_id": "bm_gone", "method": "supervised", "hyperparameters": null});
+        let messages = json!([{"created_at": 1, "level": "info", "message": "Validating training file"}]);
+        sqlx::query(
+            "INSERT INTO openai_fine_tuning_jobs (id, organization_id, project_id, created_by, request, status, job_id, error, messages, created_at, finished_at, paused_at) \
+             VALUES ('ftjob_interrupted', $1, NULL, $2, $3, 'validating_files', NULL, NULL, $4, 1000, NULL, NULL)",
+        )
+        .bind(me["organization"]["id"].as_str().unwrap())
+        .bind(me["user"]["id"].as_str().unwrap())
+        .bind(request.to_string())
+        .bind(messages.to_string())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let server = start(&db);
+        let token = admin_token(&http, &server.url, false).await;
+        let get = |path: &str| {
+            let request = http.get(format!("{}{path}", server.url)).bearer_auth(&token);
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let job = get("/v1/fine_tuning/jobs/ftjob_interrupted").await;
+        assert_eq!(
+            (job["status"].as_str(), job["error"]["code"].as_str()),
+            (Some("failed"), Some("server_restarted")),
+            "{backend:?}: {job}"
+        );
+        assert!(job["finished_at"].is_i64(), "{job}");
+        let events = get("/v1/fine_tuning/jobs/ftjob_interrupted/events").await;
+        assert!(events["data"][0]["message"].as_str().unwrap().contains("server stopped"), "{events}");
+    }
+}
+
 /// Recomputes every record's hashes and the head as someone without the audit key would: keyed
 /// with `key`, or (None) as unkeyed records.
 async fn rechain(conn: &mut sqlx::AnyConnection, key: Option<&[u8]>) {

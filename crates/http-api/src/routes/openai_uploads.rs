@@ -29,8 +29,18 @@ pub struct CreateOpenAiUpload {
     pub bytes: i64,
     pub mime_type: String,
     /// Accepted; an upload expires after a day whatever it says.
-    #[schema(value_type = Option<Object>)]
-    pub expires_after: Option<serde_json::Value>,
+    pub expires_after: Option<UploadExpiry>,
+}
+
+/// When an upload expires, as OpenAI takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadExpiry {
+    /// `created_at`.
+    #[schema(pattern = "^created_at$")]
+    pub anchor: String,
+    #[schema(minimum = 3600, maximum = 2592000)]
+    pub seconds: i64,
 }
 
 /// Starts an upload of a file sent in parts.
@@ -44,6 +54,15 @@ pub async fn create_openai_upload(
     ApiJson(b): ApiJson<CreateOpenAiUpload>,
 ) -> ApiResult<Json<OpenAiUpload>> {
     check_openai_headers(&app, &p, &headers).await?;
+    if let Some(e) = &b.expires_after {
+        if e.anchor != "created_at" {
+            return Err(domain::ValidationError::new("expires_after.anchor", format!("must be created_at (got '{}')", e.anchor)).into());
+        }
+        if !(3600..=2_592_000).contains(&e.seconds) {
+            let why = format!("must be 3600 to 2592000 (got {})", e.seconds);
+            return Err(domain::ValidationError::new("expires_after.seconds", why).into());
+        }
+    }
     let n = NewUpload { filename: b.filename, bytes: b.bytes, mime_type: Some(b.mime_type) };
     Ok(Json(app.services.create_openai_upload(&p, n, &b.purpose, &ctx).await?))
 }

@@ -88,6 +88,7 @@ pub async fn put_part(
         Some(v) => Some(domain::validate::sha256("x-content-sha256", v.to_str().unwrap_or(""))?),
         None => None,
     };
+    app.services.require_platform_upload(&p, &upload_id).await?;
     let (upload, mut writer) = app.services.begin_part(&p, &upload_id, part_number).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -134,6 +135,7 @@ pub async fn complete_upload(
     ApiJson(b): ApiJson<CompleteUploadRequest>,
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     p.require(domain::Permission::UploadDataset)?;
+    app.services.require_platform_upload(&p, &upload_id).await?;
     let row = app.services.complete_upload(&p, &upload_id, &b.part_numbers, Some(&b.sha256), b.dataset, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(UploadView::of(row, vec![]))))
 }

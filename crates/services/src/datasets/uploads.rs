@@ -277,6 +277,17 @@ impl Services {
             let outcome = services.assemble(&owner, &upload, &ordered, sha256.as_deref(), target, &ctx).await;
             if let Err(e) = services.settle_upload(&owner, &upload_id, outcome, &ctx).await {
                 tracing::error!(upload = %upload_id, error = %e, "could not record the outcome of an upload");
+                // Not left processing for ever: pending again, parts kept, so it can be completed again.
+                let why = "the outcome could not be recorded because of a server error; complete the upload again";
+                let back = async {
+                    let mut tx = services.db().begin_write().await?;
+                    database::uploads::transition(tx.conn(), &upload_id, &["processing"], "pending", Some(why), now_ms()).await?;
+                    tx.commit().await?;
+                    Ok::<(), Error>(())
+                };
+                if let Err(e) = back.await {
+                    tracing::error!(upload = %upload_id, error = %e, "could not return an upload to pending either");
+                }
             }
         });
         Ok(self.get_upload(principal, id).await?.0)

@@ -330,8 +330,21 @@ impl Services {
     /// Lets go of a deployment's backend: its adapter is unloaded when no other deployment
     /// uses it, and the process stops when it serves nobody.
     pub(crate) async fn release_backend(&self, row: &DeploymentRow) {
-        let Ok(kind @ (BackendKind::Local | BackendKind::Vllm)) = BackendKind::parse(&row.id, &row.backend) else { return };
-        let Ok((key, adapter, _)) = self.serving_plan(row).await else { return };
+        let Some(plan) = self.release_plan(row).await else { return };
+        self.release_backend_as(row, plan).await
+    }
+
+    /// What releasing `row`'s backend needs to know (its process and adapter), read while its
+    /// model still exists: a caller deleting the model reads it first.
+    pub(crate) async fn release_plan(&self, row: &DeploymentRow) -> Option<ReleasePlan> {
+        let Ok(kind @ (BackendKind::Local | BackendKind::Vllm)) = BackendKind::parse(&row.id, &row.backend) else { return None };
+        let (key, adapter, _) = self.serving_plan(row).await.ok()?;
+        Some(ReleasePlan { kind, key, adapter })
+    }
+
+    /// [`Services::release_backend`] with the plan read before.
+    pub(crate) async fn release_backend_as(&self, row: &DeploymentRow, plan: ReleasePlan) {
+        let ReleasePlan { kind, key, adapter } = plan;
         let Some(backend) = self.local_backends().get(&super::local::slot(kind, &key)) else { return };
         let nobody = {
             let mut users = backend.users.lock().expect("backend users lock");
@@ -449,4 +462,11 @@ impl Services {
             let _ = s.await;
         }
     }
+}
+
+/// The backend process and adapter a deployment uses ([`Services::release_plan`]).
+pub(crate) struct ReleasePlan {
+    kind: BackendKind,
+    key: String,
+    adapter: Option<String>,
 }

@@ -150,42 +150,53 @@ impl Services {
 impl Services {
     /// Deletes a fine-tuned model (`delete_model` in its project): its files, and the deployments
     /// serving it, stopped and deleted with it (409 while a traffic split sends requests to one
-    /// of them). The job that made it keeps the record of it; its checkpoints stay.
+    /// of them, or one is in a project where the caller may not deploy). The job that made it
+    /// keeps the record of it; its checkpoints stay.
     pub async fn delete_model(&self, principal: &Principal, id: &str, ctx: &crate::RequestContext) -> Result<()> {
         use crate::audit::{append, AuditEvent};
+        use crate::Error;
+        principal.require(Permission::DeleteModel)?;
         let model = self.get_model(principal, id).await?;
         match self.require_in(principal, model.row.project_id.as_deref(), Permission::DeleteModel).await {
-            Err(crate::Error::NotFound(_)) => return Err(crate::Error::NotFound("model")),
+            Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
             other => other?,
         }
+        let released: Vec<String> = model.files.iter().map(|f| f.blob_id.clone()).collect();
         let org = &principal.organization_id;
         let mut tx = self.db().begin_write().await?;
         let deployments = database::deployments::serving_model(tx.conn(), id).await?;
+        let mut plans = Vec::with_capacity(deployments.len());
         for d in &deployments {
             database::deployments::lock(tx.conn(), &d.id).await?;
+            if self.check_deployment_access(principal, d, Permission::DeployModel).await.is_err() {
+                return Err(Error::Conflict(format!("deployment {} serves this model and these credentials may not delete it", d.name)));
+            }
             if let Some(s) = database::traffic::using_deployment(tx.conn(), org, &d.id).await?.first() {
-                return Err(crate::Error::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "traffic split {} sends requests to deployment {} of this model: change or delete it first",
                     s.name, d.name
                 )));
             }
+            // Read while the model is still there: releasing the backend needs it.
+            plans.push(self.release_plan(d).await);
             database::deployments::delete(tx.conn(), &d.id).await?;
             let event = AuditEvent::by(principal, "deployment.delete")
                 .target("deployment", &d.id)
                 .details(serde_json::json!({"name": d.name, "with_model": id}));
             append(tx.conn(), self.derived_keys(), event, ctx).await?;
         }
-        let files = database::models::delete(tx.conn(), org, id).await.or_not_found("model")?;
+        database::models::delete(tx.conn(), org, id).await.or_not_found("model")?;
         let event = AuditEvent::by(principal, "model.delete")
             .target("model", id)
             .details(serde_json::json!({"name": model.row.name, "bytes": model.row.size_bytes, "deployments": deployments.len()}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        for d in &deployments {
-            self.release_backend(d).await;
+        for (d, plan) in deployments.iter().zip(plans) {
+            if let Some(plan) = plan {
+                self.release_backend_as(d, plan).await;
+            }
         }
-        let released = files::parse_manifest(&format!("model {id}"), &files)?;
-        self.collect_blobs(released.into_iter().map(|f| f.blob_id).collect()).await;
+        self.collect_blobs(released).await;
         Ok(())
     }
 }

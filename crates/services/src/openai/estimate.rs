@@ -98,9 +98,14 @@ impl Services {
                     cost: est.selected.cost,
                 })
             }
-            // Not ready, or no valid example: nothing to estimate, and the reason why.
+            // Not ready, no valid example, a record the chat template cannot label: what would
+            // fail the job after it was accepted. Nothing to estimate, and the reason why.
             Err(Error::Refused { message, .. }) => {
                 reasons.push(message);
+                None
+            }
+            Err(Error::Validation(v)) if v.unprocessable => {
+                reasons.push(format!("{}: {}", v.field, v.message));
                 None
             }
             Err(e) => return Err(e),

@@ -385,6 +385,38 @@ impl Services {
         self.fine_tuning_job_of(principal, row).await
     }
 
+    /// At start: jobs a previous process was still validating fail, saying so (their
+    /// validation ran as the caller who created them, whose credentials are not kept), so that
+    /// none is left `validating_files` for ever. Returns how many.
+    pub async fn recover_fine_tuning_jobs(&self) -> Result<usize> {
+        let mut failed = 0;
+        loop {
+            let rows = database::openai::validating_jobs(&mut *self.db().read().await?, 200).await?;
+            if rows.is_empty() {
+                return Ok(failed);
+            }
+            let now = now_ms();
+            let error = FineTuningJobError {
+                code: "server_restarted".into(),
+                message: "the server stopped while the files were being validated; create the job again".into(),
+                param: None,
+            };
+            let error_json = serde_json::to_string(&error).map_err(crate::datasets::internal)?;
+            let mut tx = self.db().begin_write().await?;
+            for row in &rows {
+                let mut messages: Vec<Message> = serde_json::from_str(&row.messages)
+                    .map_err(|e| Error::Internal(format!("fine-tuning job {}: the stored messages do not parse: {e}", row.id)))?;
+                messages.push(Message { created_at: now, level: "error".into(), message: error.message.clone() });
+                let messages = serde_json::to_string(&messages).map_err(crate::datasets::internal)?;
+                let org = &row.organization_id;
+                database::openai::settle_validation(tx.conn(), org, &row.id, "failed", None, Some(&error_json), &messages, Some(now))
+                    .await?;
+            }
+            tx.commit().await?;
+            failed += rows.len();
+        }
+    }
+
     /// A base model by id, name or Hub repository id (400 naming `model` when none).
     pub(super) async fn base_model_named(&self, principal: &Principal, model: &str) -> Result<String> {
         let mut after: Option<String> = None;
@@ -581,15 +613,25 @@ impl Services {
         let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
         let org = &principal.organization_id;
         match &row.job_id {
-            Some(_) if row.paused_at.is_some() => {
-                let mut tx = self.db().begin_write().await?;
-                database::openai::set_paused(tx.conn(), org, id, None).await?;
-                let event = crate::audit::AuditEvent::by(principal, "fine_tuning_job.cancel").target("fine_tuning_job", id);
-                crate::audit::append(tx.conn(), self.derived_keys(), event, ctx).await?;
-                tx.commit().await?;
-            }
             Some(job_id) => {
-                self.cancel_job(principal, job_id, ctx).await?;
+                self.get_job(principal, job_id).await?;
+                let mut tx = self.db().begin_write().await?;
+                // Decided under the training job's lock, on what the facade row says now.
+                let state = self.locked_training_state(tx.conn(), org, job_id).await?;
+                let paused = database::openai::get_job(tx.conn(), org, id).await?.paused_at.is_some();
+                if paused {
+                    database::openai::set_paused(tx.conn(), org, id, None).await?;
+                }
+                if paused && matches!(state, JobState::Cancelling | JobState::Cancelled) {
+                    // Already stopped by the pause: it stays stopped, no longer to be resumed.
+                    let event = crate::audit::AuditEvent::by(principal, "fine_tuning_job.cancel").target("fine_tuning_job", id);
+                    crate::audit::append(tx.conn(), self.derived_keys(), event, ctx).await?;
+                    tx.commit().await?;
+                } else {
+                    let (_, next) = self.request_cancel(tx.conn(), principal, job_id, "job.cancel", ctx).await?;
+                    tx.commit().await?;
+                    self.after_cancel(job_id, next);
+                }
             }
             None if row.status == VALIDATING => {
                 let mut tx = self.db().begin_write().await?;
@@ -615,17 +657,32 @@ impl Services {
         self.get_fine_tuning_job(principal, id).await
     }
 
+    /// The training job's state, its row locked in `conn`'s transaction.
+    async fn locked_training_state(&self, conn: &mut database::Conn, org: &str, job_id: &str) -> Result<JobState> {
+        database::jobs::lock(conn, job_id).await?;
+        let row = database::jobs::get(conn, org, job_id).await.or_not_found("job")?;
+        Ok(crate::training::Job::of(row)?.state())
+    }
+
     /// Pauses a queued or running job: its training job stops, saving a checkpoint (a queued one
     /// simply leaves the queue), and the job shows `paused` until resumed. 409 otherwise.
     pub async fn pause_fine_tuning_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<FineTuningJob> {
         let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
-        let current = self.fine_tuning_job_of(principal, row.clone()).await?;
-        let Some(job_id) = row.job_id.as_deref().filter(|_| matches!(current.status.as_str(), "queued" | "running")) else {
-            return Err(Error::Conflict(format!("fine-tuning job {id} is {}; only a queued or running job can be paused", current.status)));
-        };
+        let org = &principal.organization_id;
+        let conflict =
+            |status: &str| Error::Conflict(format!("fine-tuning job {id} is {status}; only a queued or running job can be paused"));
+        let Some(job_id) = row.job_id.as_deref() else { return Err(conflict(&row.status)) };
         self.get_job(principal, job_id).await?;
         let mut tx = self.db().begin_write().await?;
-        database::openai::set_paused(tx.conn(), &principal.organization_id, id, Some(now_ms())).await?;
+        let state = self.locked_training_state(tx.conn(), org, job_id).await?;
+        let paused = database::openai::get_job(tx.conn(), org, id).await?.paused_at.is_some();
+        if paused && matches!(state, JobState::Cancelling | JobState::Cancelled) {
+            return Err(conflict("paused"));
+        }
+        if !matches!(state, JobState::Queued | JobState::Running) {
+            return Err(conflict(if state == JobState::Cancelling { "cancelled" } else { state.as_str() }));
+        }
+        database::openai::set_paused(tx.conn(), org, id, Some(now_ms())).await?;
         let (_, next) = self.request_cancel(tx.conn(), principal, job_id, "fine_tuning_job.pause", ctx).await?;
         tx.commit().await?;
         self.after_cancel(job_id, next);
@@ -636,9 +693,10 @@ impl Services {
     /// checkpoint (one still being saved is waited for). 409 for a job that is not paused.
     pub async fn resume_fine_tuning_job(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<FineTuningJob> {
         let row = self.fine_tuning_row(principal, id, Permission::TrainModel).await?;
+        let org = &principal.organization_id;
+        let not_paused = |status: String| Error::Conflict(format!("fine-tuning job {id} is {status}; only a paused job can be resumed"));
         let (Some(job_id), Some(_)) = (row.job_id.as_deref(), row.paused_at) else {
-            let status = self.fine_tuning_job_of(principal, row.clone()).await?.status;
-            return Err(Error::Conflict(format!("fine-tuning job {id} is {status}; only a paused job can be resumed")));
+            return Err(not_paused(self.fine_tuning_job_of(principal, row.clone()).await?.status));
         };
         // Still saving its checkpoint: wait for the run to stop (at most its grace period, after
         // which it is killed), so that it resumes from that checkpoint.
@@ -652,7 +710,13 @@ impl Services {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         let mut tx = self.db().begin_write().await?;
-        database::openai::set_paused(tx.conn(), &principal.organization_id, id, None).await?;
+        database::jobs::lock(tx.conn(), job_id).await?;
+        // Decided under the lock: a cancel meanwhile cleared the mark.
+        if database::openai::get_job(tx.conn(), org, id).await?.paused_at.is_none() {
+            drop(tx);
+            return Err(not_paused(self.get_fine_tuning_job(principal, id).await?.status));
+        }
+        // Requeueing clears the mark (whoever requeues the training job).
         self.requeue_job(tx.conn(), principal, job_id, None, "fine_tuning_job.resume", ctx).await?;
         tx.commit().await?;
         self.after_requeue(job_id);

@@ -76,6 +76,16 @@ impl Services {
         self.openai_upload_of(principal, row).await
     }
 
+    /// Refuses (409) an upload made through `/v1/uploads` on the platform's own upload routes:
+    /// its parts are numbered by the facade, and completing makes its `fine-tune` file.
+    pub async fn require_platform_upload(&self, principal: &Principal, id: &str) -> Result<()> {
+        self.get_upload(principal, id).await?;
+        if database::openai::upload_of(&mut *self.db().read().await?, id).await?.is_some() {
+            return Err(Error::Conflict(format!("upload {id} was started through /v1/uploads: add its parts and complete it there")));
+        }
+        Ok(())
+    }
+
     /// The resumable upload behind an OpenAI upload of the caller's (404 for one not made
     /// through `/v1/uploads`), with the facade's row.
     async fn facade_upload(&self, principal: &Principal, id: &str) -> Result<(UploadRow, database::openai::UploadRow)> {
@@ -117,7 +127,8 @@ impl Services {
 
     /// Joins the parts named in file order (each once; together the declared size) into the
     /// file, checking `md5` when given, and waits until it is a dataset: the upload comes back
-    /// `completed` with its file. A file that is not a dataset is 400 naming what is wrong.
+    /// `completed` with its file. A file that is not a dataset is 422 naming what is wrong.
+    /// Completing again while it is processing, or after, waits for it and answers the same.
     pub async fn complete_openai_upload(
         &self,
         principal: &Principal,
@@ -126,22 +137,24 @@ impl Services {
         md5: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<OpenAiUpload> {
-        let (_, facade) = self.facade_upload(principal, id).await?;
-        let numbers = part_ids.iter().map(|p| part_number(id, p)).collect::<Result<Vec<i64>>>()?;
-        if let Some(expected) = md5.filter(|m| !m.is_empty()) {
-            self.check_upload_md5(principal, id, &numbers, expected).await?;
+        let (row, facade) = self.facade_upload(principal, id).await?;
+        // Completed, or being completed, already (a retry): wait for it and answer as the first.
+        if row.status == "pending" {
+            let numbers = part_ids.iter().map(|p| part_number(id, p)).collect::<Result<Vec<i64>>>()?;
+            if let Some(expected) = md5.filter(|m| !m.is_empty()) {
+                self.check_upload_md5(principal, id, &numbers, expected).await?;
+            }
+            let target = UploadTarget {
+                dataset_id: None,
+                name: Some(super::files::file_dataset_name(&row.filename, &facade.file_id)),
+                description: None,
+                project_id: None,
+                visibility: None,
+                shared_with: Vec::new(),
+                format: None,
+            };
+            self.complete_upload(principal, id, &numbers, None, target, ctx).await?;
         }
-        let filename = self.get_upload(principal, id).await?.0.filename;
-        let target = UploadTarget {
-            dataset_id: None,
-            name: Some(super::files::file_dataset_name(&filename, &facade.file_id)),
-            description: None,
-            project_id: None,
-            visibility: None,
-            shared_with: Vec::new(),
-            format: None,
-        };
-        self.complete_upload(principal, id, &numbers, None, target, ctx).await?;
         let deadline = tokio::time::Instant::now() + COMPLETE_WAIT;
         loop {
             let (row, _) = self.get_upload(principal, id).await?;
@@ -153,13 +166,14 @@ impl Services {
                 "completed" => return self.openai_upload_of(principal, row).await,
                 "failed" => {
                     let why = row.error.unwrap_or_else(|| "the file is not a dataset".into());
-                    return Err(ValidationError::new("file", why).into());
+                    return Err(ValidationError::unprocessable("file", why).into());
                 }
-                // Back to pending with what to fix (parts kept: complete again).
-                _ => {
-                    let why = row.error.unwrap_or_else(|| format!("the upload is {}", row.status));
+                "pending" => {
+                    // Back to pending with what to fix (parts kept: complete again).
+                    let why = row.error.unwrap_or_else(|| "the upload is pending".into());
                     return Err(ValidationError::unprocessable("part_ids", why).into());
                 }
+                other => return Err(Error::Conflict(format!("upload {id} is {other}"))),
             }
         }
     }

@@ -114,12 +114,19 @@ impl Services {
                 let (row, report) = self.version_report(principal, dataset, version).await?;
                 // Measured as a submission measures it when the model is imported: `auto`
                 // resolved, and the tokens an epoch trains on through the chat template.
+                // A failed measurement refuses `auto` (as a submission would); with an explicit
+                // length the report's count stands in.
                 let mut measured = None;
                 if let Some(base) = &base {
-                    let (resolved, lengths) =
-                        self.measured_config(principal, base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await?;
-                    config = resolved;
-                    measured = lengths.zip(config.data.max_seq_length.tokens()).map(|(l, seq_len)| l.epoch_tokens(seq_len));
+                    let auto = config.data.max_seq_length == domain::training::MaxSeqLength::Auto;
+                    match self.measured_config(principal, base, &config, None, spec.context_length, &[(&row, "dataset_id")]).await {
+                        Ok((resolved, lengths)) => {
+                            config = resolved;
+                            measured = lengths.zip(config.data.max_seq_length.tokens()).map(|(l, seq_len)| l.epoch_tokens(seq_len));
+                        }
+                        Err(e) if auto => return Err(e),
+                        Err(_) => {}
+                    }
                 }
                 measured.unwrap_or_else(|| tokens_of_report(&report))
             }

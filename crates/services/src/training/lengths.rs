@@ -24,13 +24,19 @@ pub struct Lengths {
     pub max: u64,
     /// Every sequence one epoch trains on (a preference pair's two), in tokens.
     sequences: Vec<u32>,
+    /// Text for continued pre-training: cut into windows of the sequence length, every token
+    /// kept (plus EOS), rather than cut off at it.
+    windowed: bool,
 }
 
 impl Lengths {
     /// The tokens one epoch trains on when sequences are cut at `max_seq_length`: what the
     /// runtime counts as `tokens` (real tokens, no padding).
     pub fn epoch_tokens(&self, max_seq_length: u32) -> u64 {
-        self.sequences.iter().map(|&n| u64::from(n.min(max_seq_length))).sum()
+        match self.windowed {
+            true => self.sequences.iter().map(|&n| u64::from(n) + 1).sum(),
+            false => self.sequences.iter().map(|&n| u64::from(n.min(max_seq_length))).sum(),
+        }
     }
 }
 
@@ -110,7 +116,7 @@ impl Services {
             let rank = (lengths.len() as f64 * 0.99).ceil() as usize;
             let p99 = u64::from(lengths[rank.clamp(1, lengths.len()) - 1]);
             let max = u64::from(*lengths.last().expect("not empty"));
-            Ok(Lengths { records: lengths.len() as u64, p99, max, sequences })
+            Ok(Lengths { records: lengths.len() as u64, p99, max, sequences, windowed: objective == Objective::Cpt })
         })
         .await
         .map_err(internal)?

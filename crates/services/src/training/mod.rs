@@ -468,6 +468,8 @@ impl Services {
         let details = serde_json::json!({"resume_checkpoint_id": chosen});
         let audit = AuditEvent::by(principal, action);
         transition::change_state(conn, self.derived_keys(), &mut row, JobState::Queued, details, audit, ctx).await?;
+        // A fine-tuning job paused through the OpenAI facade is no longer paused once it runs again.
+        database::openai::clear_paused_of_training_job(conn, id).await?;
         Ok(row)
     }
 
