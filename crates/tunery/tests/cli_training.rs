@@ -265,6 +265,40 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     assert!(refused.contains("below the minimum 101"), "{refused}");
     let greeter = cli.json(&["deploy", "create", &model_id, "--name", "greeter", "--gate", "exact_match>=90", "--wait"]);
     assert_eq!(greeter["state"], "ready", "{greeter}");
+
+    // The README's OpenAI-compatible snippet as written (read from README.md), with the official
+    // client and a key with the scopes the README gives: the example file uploaded, a job on the
+    // built-in model by its name, the fine-tuned model called by its ft: name.
+    let Some(openai_python) = test_support::openai_python() else { return };
+    let scopes = ["upload_dataset", "view_dataset", "train_model", "deploy_model", "view_metrics"];
+    let mut args = vec!["keys", "create", "--name", "sdk"];
+    for s in &scopes {
+        args.extend(["--scope", s]);
+    }
+    let key = cli.json(&args)["key"].as_str().unwrap().to_string();
+    let repo = examples().parent().unwrap().to_path_buf();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/readme_openai.py");
+    let started = Instant::now();
+    let out = std::process::Command::new(&openai_python)
+        .current_dir(&repo)
+        .arg(&script)
+        .args([repo.join("README.md").to_str().unwrap(), &format!("{}/v1", srv.url)])
+        .env("TUNERY_TEST_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        srv.logs()
+    );
+    let report: Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
+    eprintln!("the README's OpenAI snippet took {:.0} s: {report}", started.elapsed().as_secs_f64());
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let name = report["fine_tuned_model"].as_str().unwrap();
+    assert!(name.starts_with("ft:smollm2-135m-instruct:") && name.contains(":greeter:"), "{report}");
+    assert!(!report["answer"].as_str().unwrap_or_default().is_empty(), "{report}");
 }
 
 #[test]
