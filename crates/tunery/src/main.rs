@@ -1,5 +1,5 @@
 //! `tunery`: the server (`serve`), database tools (`migrate`, `audit verify`), the OpenAPI
-//! export, and the command-line client for a running server (`login`, `users`, `keys`, …).
+//! export, the scheduling simulator (`simulate`), and the command-line client for a running server (`login`, `users`, `keys`, …).
 //!
 //! Only this binary reads the environment and configuration files; the libraries take typed
 //! settings.
@@ -7,6 +7,7 @@
 mod client;
 mod config;
 mod serve;
+mod simulate;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     /// Encrypted blob storage tools.
     #[command(subcommand)]
     Blobs(BlobsCommand),
+    /// Replay a job trace through a scheduling policy on a virtual clock (no server needed).
+    Simulate(simulate::SimulateArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             Command::Openapi { output } => write_openapi(&output),
             Command::Audit(AuditCommand::Verify(args)) => serve::verify_audit(args).await,
             Command::Blobs(BlobsCommand::RotateKey { new_key_file, server }) => serve::rotate_master_key(server, new_key_file).await,
+            Command::Simulate(args) => simulate::run(args, cli.global.json),
             Command::Client(cmd) => client::run(cli.global, cmd).await,
         }
     });

@@ -124,13 +124,16 @@ pub(crate) fn endpoint_allowed(url: &str, allowed: &[String]) -> bool {
 
 /// An external endpoint's base URL: http(s), no credentials in it, under a prefix the
 /// administrator allowed (`--external-endpoint`), without the trailing `/`.
+/// The schema states only `^https?://` and no spaces: what else makes a URL unusable (a host
+/// that is not a valid name, credentials in it) is 422.
 pub(crate) fn check_endpoint_url(url: &str, allowed: &[String]) -> Result<String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| ValidationError::new("endpoint.url", format!("'{url}' is not a URL: {e}")))?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| ValidationError::unprocessable("endpoint.url", format!("'{url}' is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ValidationError::new("endpoint.url", format!("'{url}': use an http or https URL")).into());
+        return Err(ValidationError::unprocessable("endpoint.url", format!("'{url}': use an http or https URL")).into());
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ValidationError::new("endpoint.url", "put the credentials in endpoint.api_key, not in the URL").into());
+        return Err(ValidationError::unprocessable("endpoint.url", "put the credentials in endpoint.api_key, not in the URL").into());
     }
     if !endpoint_allowed(url, allowed) {
         let message = if allowed.is_empty() {

@@ -1,0 +1,402 @@
+//! The queue policy. Three kinds share one tick:
+//! - `Fifo`: arrival order; the first job that does not fit blocks the rest.
+//! - `Backfill`: arrival order with EASY backfill — the first job that does not fit gets a
+//!   reservation at the earliest time enough GPUs free up (from the running jobs' expected
+//!   ends), and later jobs start now only if they cannot delay it.
+//! - `Tunery`: priority class first, then weighted fair share (each user's GPU-time with
+//!   exponential decay, divided by the user's weight), then arrival; the first job that does
+//!   not fit may preempt lower-priority preemptible jobs (those losing the least work since
+//!   their last checkpoint first, each after a minimum run time, at most `max_preemptions`
+//!   times, never the job that preempted it), and gets the backfill reservation.
+
+use crate::cluster::{Allocation, Cluster, Need};
+use crate::Millis;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Fifo,
+    Backfill,
+    Tunery,
+}
+
+impl PolicyKind {
+    pub fn parse(name: &str) -> Option<PolicyKind> {
+        match name {
+            "fifo" => Some(PolicyKind::Fifo),
+            "backfill" => Some(PolicyKind::Backfill),
+            "tunery" => Some(PolicyKind::Tunery),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub kind: PolicyKind,
+    /// Half-life of past GPU-time in the fair-share factor.
+    pub usage_half_life_ms: Millis,
+    /// A job runs at least this long before it may be preempted.
+    pub min_run_ms: Millis,
+    /// A job is preempted at most this many times.
+    pub max_preemptions: u32,
+    /// A blocked job preempts others only when the running jobs would keep it waiting longer
+    /// than this (by their expected ends): short waits are cheaper than lost work.
+    pub preempt_after_wait_ms: Millis,
+    /// Fair-share weights per user (1 when absent): a user with weight 2 may use twice the share.
+    pub user_weights: HashMap<String, f64>,
+}
+
+impl Config {
+    pub fn new(kind: PolicyKind) -> Config {
+        Config {
+            kind,
+            usage_half_life_ms: 6 * 3_600_000,
+            min_run_ms: 10 * 60_000,
+            max_preemptions: 3,
+            preempt_after_wait_ms: 30 * 60_000,
+            user_weights: HashMap::new(),
+        }
+    }
+}
+
+/// A job as the policy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRequest {
+    pub id: String,
+    pub user: String,
+    pub project: Option<String>,
+    /// A GPU type, or None for any.
+    pub gpu_type: Option<String>,
+    pub gpus: u32,
+    pub gpu_memory_gib: f64,
+    /// Higher first (for example low 0, normal 1, high 2, urgent 3).
+    pub priority: u32,
+    /// May be preempted (spot).
+    pub preemptible: bool,
+    /// Expected running time (its estimate or maximum duration), for backfill.
+    pub expected_ms: Millis,
+    pub submitted_at: Millis,
+}
+
+impl JobRequest {
+    fn need(&self) -> Need<'_> {
+        Need { gpu_type: self.gpu_type.as_deref(), gpus: self.gpus, gpu_memory_gib: self.gpu_memory_gib }
+    }
+}
+
+/// What a tick decides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Start `job` on these GPUs (the policy has taken them).
+    Start { job: String, placement: Vec<Allocation> },
+    /// Stop `job` (SIGTERM: it checkpoints) to make room for `for_job`; report it with
+    /// [`Scheduler::stopped`] and it waits in the queue again with its progress.
+    Preempt { job: String, for_job: String },
+}
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    req: JobRequest,
+    /// Work kept from earlier runs (up to their last checkpoints).
+    done_ms: Millis,
+    preemptions: u32,
+    /// Jobs that preempted this one (it never preempts them back).
+    preempted_by: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Running {
+    w: Waiting,
+    placement: Vec<Allocation>,
+    started_at: Millis,
+    last_checkpoint_at: Millis,
+    /// Set when a preemption was decided: the job it makes room for.
+    stopping_for: Option<String>,
+}
+
+impl Running {
+    fn expected_end(&self) -> Millis {
+        self.started_at + (self.w.req.expected_ms - self.w.done_ms).max(0)
+    }
+}
+
+/// The policy's state: the cluster, the queue, the running jobs and the decayed usage.
+#[derive(Debug)]
+pub struct Scheduler {
+    config: Config,
+    cluster: Cluster,
+    queue: Vec<Waiting>,
+    running: BTreeMap<String, Running>,
+    usage: HashMap<String, f64>,
+    usage_at: Millis,
+}
+
+impl Scheduler {
+    pub fn new(config: Config, cluster: Cluster) -> Scheduler {
+        Scheduler { config, cluster, queue: Vec::new(), running: BTreeMap::new(), usage: HashMap::new(), usage_at: 0 }
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Queues a job; refused (with why) when no placement could ever hold it, its numbers make
+    /// no sense, or its id is taken.
+    pub fn submit(&mut self, req: JobRequest) -> Result<(), String> {
+        if req.expected_ms < 0 {
+            return Err(format!("job {}: a negative expected duration ({} ms)", req.id, req.expected_ms));
+        }
+        if req.gpu_memory_gib.is_nan() || req.gpu_memory_gib < 0.0 {
+            return Err(format!("job {}: GPU memory must be 0 or more", req.id));
+        }
+        if let Some(why) = self.cluster.impossible(&req.need()) {
+            return Err(format!("job {}: {why}", req.id));
+        }
+        if self.queue.iter().any(|w| w.req.id == req.id) || self.running.contains_key(&req.id) {
+            return Err(format!("job {} is already queued or running", req.id));
+        }
+        self.queue.push(Waiting { req, done_ms: 0, preemptions: 0, preempted_by: HashSet::new() });
+        Ok(())
+    }
+
+    /// Removes a job wherever it is (cancelled, or ended outside the policy): its GPUs come back.
+    pub fn remove(&mut self, id: &str) {
+        self.queue.retain(|w| w.req.id != id);
+        if let Some(r) = self.running.remove(id) {
+            self.cluster.give_back(&r.placement);
+        }
+    }
+
+    /// A running job finished.
+    pub fn finished(&mut self, id: &str, now: Millis) {
+        self.account(now);
+        self.remove(id);
+    }
+
+    /// A running job saved a checkpoint: what a preemption would lose starts again from here.
+    pub fn checkpointed(&mut self, id: &str, at: Millis) {
+        if let Some(r) = self.running.get_mut(id) {
+            r.last_checkpoint_at = r.last_checkpoint_at.max(at);
+        }
+    }
+
+    /// A job stopped (preempted, or for any reason): its GPUs come back and it waits again,
+    /// keeping the work up to its last checkpoint and its place in the arrival order.
+    pub fn stopped(&mut self, id: &str, now: Millis) {
+        self.account(now);
+        let Some(r) = self.running.remove(id) else { return };
+        self.cluster.give_back(&r.placement);
+        let mut w = r.w;
+        w.done_ms += (r.last_checkpoint_at - r.started_at).max(0);
+        if let Some(by) = r.stopping_for {
+            w.preemptions += 1;
+            w.preempted_by.insert(by);
+        }
+        self.queue.push(w);
+    }
+
+    /// Work a job has kept from earlier runs (ms), while it waits.
+    pub fn progress(&self, id: &str) -> Option<Millis> {
+        self.queue.iter().find(|w| w.req.id == id).map(|w| w.done_ms).or_else(|| self.running.get(id).map(|r| r.w.done_ms))
+    }
+
+    /// The waiting jobs in the order the policy would start them.
+    pub fn queue_order(&self) -> Vec<String> {
+        self.ordered().into_iter().map(|i| self.queue[i].req.id.clone()).collect()
+    }
+
+    /// The running jobs and their GPUs.
+    pub fn running(&self) -> impl Iterator<Item = (&str, &[Allocation])> {
+        self.running.iter().map(|(id, r)| (id.as_str(), r.placement.as_slice()))
+    }
+
+    /// Decays past usage to `now` and adds the GPU-time of what ran since the last account.
+    fn account(&mut self, now: Millis) {
+        let dt = now - self.usage_at;
+        if dt <= 0 {
+            return;
+        }
+        let decay = 0.5f64.powf(dt as f64 / self.config.usage_half_life_ms.max(1) as f64);
+        for v in self.usage.values_mut() {
+            *v *= decay;
+        }
+        for r in self.running.values() {
+            // What ran since the last account, decayed by half the interval.
+            let from = r.started_at.max(self.usage_at);
+            let ran = (now - from).max(0) as f64 * f64::from(r.w.req.gpus);
+            *self.usage.entry(r.w.req.user.clone()).or_default() += ran * decay.sqrt();
+        }
+        self.usage_at = now;
+    }
+
+    fn share(&self, user: &str) -> f64 {
+        let weight = self.config.user_weights.get(user).copied().unwrap_or(1.0).max(1e-9);
+        self.usage.get(user).copied().unwrap_or(0.0) / weight
+    }
+
+    /// Indices of the queue in start order.
+    fn ordered(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.queue.len()).collect();
+        match self.config.kind {
+            PolicyKind::Fifo | PolicyKind::Backfill => {
+                idx.sort_by(|&a, &b| {
+                    let (x, y) = (&self.queue[a].req, &self.queue[b].req);
+                    (x.submitted_at, &x.id).cmp(&(y.submitted_at, &y.id))
+                });
+            }
+            PolicyKind::Tunery => {
+                let shares: Vec<f64> = self.queue.iter().map(|w| self.share(&w.req.user)).collect();
+                idx.sort_by(|&a, &b| {
+                    let (x, y) = (&self.queue[a].req, &self.queue[b].req);
+                    y.priority
+                        .cmp(&x.priority)
+                        .then(shares[a].total_cmp(&shares[b]))
+                        .then((x.submitted_at, &x.id).cmp(&(y.submitted_at, &y.id)))
+                });
+            }
+        }
+        idx
+    }
+
+    /// Decides what starts now and what is preempted.
+    pub fn tick(&mut self, now: Millis) -> Vec<Decision> {
+        self.account(now);
+        let order = self.ordered();
+        let mut decisions = Vec::new();
+        let mut started: Vec<usize> = Vec::new();
+        // The blocked head's reservation: when it starts and the GPUs free then.
+        let mut reservation: Option<(Millis, Vec<u32>, usize)> = None;
+        for i in order {
+            let free_now = self.cluster.free_gpus();
+            if free_now == 0 && reservation.is_some() {
+                break; // nothing more can start
+            }
+            let need = self.queue[i].req.need();
+            let remaining = (self.queue[i].req.expected_ms - self.queue[i].done_ms).max(0);
+            let placement = self.cluster.place(&need);
+            if let Some((shadow, at_shadow, head)) = &mut reservation {
+                let Some(p) = placement else { continue };
+                // Backfill: ends before the head starts, or leaves it room when it does.
+                if now + remaining > *shadow {
+                    let mut after = at_shadow.clone();
+                    self.cluster.apply(&mut after, &p, -1);
+                    let head_need = self.queue[*head].req.need();
+                    if self.cluster.place_with(&head_need, &after).is_none() {
+                        continue;
+                    }
+                    *at_shadow = after;
+                }
+                self.start(i, p, now, &mut decisions);
+                started.push(i);
+                continue;
+            }
+            match placement {
+                Some(p) => {
+                    self.start(i, p, now, &mut decisions);
+                    started.push(i);
+                }
+                None if self.config.kind == PolicyKind::Fifo => break,
+                None => {
+                    let (shadow, at_shadow) = self.reserve(i, now);
+                    // Preempt only when the head would otherwise wait longer than the patience.
+                    if self.config.kind == PolicyKind::Tunery && shadow.saturating_sub(now) > self.config.preempt_after_wait_ms {
+                        self.preempt_for(i, now, &mut decisions);
+                    }
+                    reservation = Some((shadow, at_shadow, i));
+                }
+            }
+        }
+        // The started jobs leave the queue (from the back, so the indices stay valid).
+        started.sort_unstable_by(|a, b| b.cmp(a));
+        for i in started {
+            self.queue.swap_remove(i);
+        }
+        decisions
+    }
+
+    fn start(&mut self, i: usize, placement: Vec<Allocation>, now: Millis, decisions: &mut Vec<Decision>) {
+        self.cluster.take(&placement);
+        let w = self.queue[i].clone();
+        let id = w.req.id.clone();
+        self.running
+            .insert(id.clone(), Running { w, placement: placement.clone(), started_at: now, last_checkpoint_at: now, stopping_for: None });
+        decisions.push(Decision::Start { job: id, placement });
+    }
+
+    /// The earliest time the job at `i` fits as the running jobs end (by their expected ends;
+    /// jobs being stopped count as ending now), and the free GPUs then.
+    fn reserve(&self, i: usize, now: Millis) -> (Millis, Vec<u32>) {
+        let need = self.queue[i].req.need();
+        let mut free = self.cluster.free_vector();
+        let mut ends: Vec<(Millis, &Running)> =
+            self.running.values().map(|r| (if r.stopping_for.is_some() { now } else { r.expected_end().max(now) }, r)).collect();
+        ends.sort_by_key(|(t, r)| (*t, r.w.req.id.clone()));
+        for (t, r) in ends {
+            self.cluster.apply(&mut free, &r.placement, 1);
+            if self.cluster.place_with(&need, &free).is_some() {
+                return (t, free);
+            }
+        }
+        (Millis::MAX, free)
+    }
+
+    /// Preempts lower-priority preemptible jobs so that the job at `i` fits, when that is
+    /// possible within the guards; the fewest GPU-ms lost since their checkpoints first.
+    fn preempt_for(&mut self, i: usize, now: Millis, decisions: &mut Vec<Decision>) {
+        let head = &self.queue[i];
+        let need = head.req.need();
+        let stopping: Vec<Allocation> =
+            self.running.values().filter(|r| r.stopping_for.is_some()).flat_map(|r| r.placement.clone()).collect();
+        if self.cluster.would_fit(&need, &stopping) {
+            return; // room is on its way
+        }
+        let mut candidates: Vec<&Running> = self
+            .running
+            .values()
+            .filter(|r| {
+                r.stopping_for.is_none()
+                    && r.w.req.preemptible
+                    && r.w.req.priority < head.req.priority
+                    && now - r.started_at >= self.config.min_run_ms
+                    && r.w.preemptions < self.config.max_preemptions
+                    && !head.preempted_by.contains(&r.w.req.id)
+            })
+            .collect();
+        let lost = |r: &Running| (now - r.last_checkpoint_at).max(0) * i64::from(r.w.req.gpus);
+        candidates.sort_by_key(|r| (lost(r), r.w.req.priority, r.w.req.id.clone()));
+        let mut chosen: Vec<&Running> = Vec::new();
+        let mut freed = stopping.clone();
+        for r in candidates {
+            chosen.push(r);
+            freed.extend(r.placement.iter().cloned());
+            if self.cluster.would_fit(&need, &freed) {
+                break;
+            }
+        }
+        if !self.cluster.would_fit(&need, &freed) {
+            return; // even all of them would not make room
+        }
+        // Drop victims that turned out not to be needed (latest chosen first).
+        let mut k = chosen.len();
+        while k > 0 {
+            k -= 1;
+            let without: Vec<Allocation> = stopping
+                .iter()
+                .cloned()
+                .chain(chosen.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, r)| r.placement.clone()))
+                .collect();
+            if self.cluster.would_fit(&need, &without) {
+                chosen.remove(k);
+            }
+        }
+        let victims: Vec<String> = chosen.iter().map(|r| r.w.req.id.clone()).collect();
+        let for_job = head.req.id.clone();
+        for v in victims {
+            if let Some(r) = self.running.get_mut(&v) {
+                r.stopping_for = Some(for_job.clone());
+            }
+            decisions.push(Decision::Preempt { job: v, for_job: for_job.clone() });
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The policy stepped with an injected clock: placement, the three queue orders, backfill that
+//! never delays the head, preemption and its guards, progress kept across a preemption, and
+//! random runs that never over-allocate and always finish.
+
+use scheduler::sim::{mixed_cluster, simulate, synthetic_trace, Rng, SimOptions, TraceJob};
+use scheduler::{Cluster, Config, Decision, JobRequest, Node, PolicyKind, Scheduler};
+
+const MIN: i64 = 60_000;
+
+fn node(id: &str, gpu_type: &str, gpus: u32) -> Node {
+    Node { id: id.into(), gpu_type: gpu_type.into(), gpus, gpu_memory_gib: 80.0 }
+}
+
+fn job(id: &str, user: &str, gpus: u32, minutes: i64, priority: u32, at: i64) -> JobRequest {
+    JobRequest {
+        id: id.into(),
+        user: user.into(),
+        project: None,
+        gpu_type: None,
+        gpus,
+        gpu_memory_gib: 0.0,
+        priority,
+        preemptible: false,
+        expected_ms: minutes * MIN,
+        submitted_at: at,
+    }
+}
+
+fn started(decisions: &[Decision]) -> Vec<String> {
+    decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Start { job, .. } => Some(job.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn preempted(decisions: &[Decision]) -> Vec<String> {
+    decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Preempt { job, .. } => Some(job.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sched(kind: PolicyKind, nodes: Vec<Node>) -> Scheduler {
+    Scheduler::new(Config::new(kind), Cluster::new(nodes))
+}
+
+#[test]
+fn a_gang_goes_on_one_node_when_one_has_room_and_impossible_jobs_are_refused_saying_why() {
+    let mut s = sched(PolicyKind::Tunery, vec![node("a", "A100", 8), node("b", "A100", 4), node("c", "H100", 8)]);
+    s.submit(job("four", "u", 4, 10, 1, 0)).unwrap();
+    let d = s.tick(0);
+    // The tightest node that holds all four: b.
+    assert_eq!(d, vec![Decision::Start { job: "four".into(), placement: vec![scheduler::Allocation { node: "b".into(), gpus: 4 }] }]);
+    let mut twelve = job("twelve", "u", 12, 10, 1, 0);
+    twelve.gpu_type = Some("A100".into());
+    s.submit(twelve).unwrap();
+    assert!(s.tick(0).is_empty(), "only 8 A100s are free");
+    s.finished("four", 5 * MIN);
+    match &s.tick(5 * MIN)[..] {
+        [Decision::Start { placement, .. }] => {
+            assert_eq!(placement.iter().map(|a| a.gpus).sum::<u32>(), 12);
+            assert!(placement.iter().all(|a| a.node != "c"), "an A100 job on an H100 node: {placement:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut nope = job("nope", "u", 1, 1, 1, 0);
+    nope.gpu_type = Some("TPU".into());
+    assert!(s.submit(nope).unwrap_err().contains("no node has GPUs of type TPU"));
+    assert!(s.submit(job("huge", "u", 64, 1, 1, 0)).unwrap_err().contains("64 GPUs"));
+    assert!(s.submit(job("back", "u", 1, -1, 1, 0)).unwrap_err().contains("negative"));
+}
+
+#[test]
+fn fifo_blocks_behind_the_head_and_backfill_fills_only_what_cannot_delay_it() {
+    for kind in [PolicyKind::Fifo, PolicyKind::Backfill] {
+        let mut s = sched(kind, vec![node("a", "A100", 8)]);
+        s.submit(job("running", "u", 6, 60, 1, 0)).unwrap();
+        assert_eq!(started(&s.tick(0)), ["running"]);
+        s.submit(job("head", "u", 8, 60, 1, MIN)).unwrap();
+        s.submit(job("short", "v", 2, 30, 1, 2 * MIN)).unwrap(); // ends before the head can start
+        s.submit(job("long", "w", 2, 120, 1, 3 * MIN)).unwrap(); // would delay the head
+        let d = s.tick(3 * MIN);
+        match kind {
+            PolicyKind::Fifo => assert!(d.is_empty(), "{d:?}"),
+            _ => assert_eq!(started(&d), ["short"], "{kind:?}"),
+        }
+        assert_eq!(s.queue_order().first().map(String::as_str), Some("head"));
+    }
+}
+
+#[test]
+fn tunery_orders_by_priority_then_fair_share() {
+    let mut s = sched(PolicyKind::Tunery, vec![node("a", "A100", 2)]);
+    // Alice has used the cluster; Bob has not.
+    s.submit(job("alice-1", "alice", 2, 60, 1, 0)).unwrap();
+    assert_eq!(started(&s.tick(0)), ["alice-1"]);
+    s.finished("alice-1", 60 * MIN);
+    s.submit(job("alice-2", "alice", 2, 10, 1, 61 * MIN)).unwrap();
+    s.submit(job("bob-1", "bob", 2, 10, 1, 62 * MIN)).unwrap();
+    s.submit(job("low", "carol", 2, 10, 0, 60 * MIN)).unwrap();
+    s.submit(job("urgent", "alice", 2, 10, 3, 63 * MIN)).unwrap();
+    assert_eq!(s.queue_order(), ["urgent", "bob-1", "alice-2", "low"]);
+    // FIFO would have taken them by arrival.
+    let mut f = sched(PolicyKind::Fifo, vec![node("a", "A100", 2)]);
+    for (id, at) in [("x", 2), ("y", 1)] {
+        f.submit(job(id, "u", 1, 1, if id == "x" { 3 } else { 0 }, at)).unwrap();
+    }
+    assert_eq!(f.queue_order(), ["y", "x"]);
+}
+
+#[test]
+fn an_urgent_job_preempts_the_spot_job_losing_least_and_the_victim_resumes_with_its_progress() {
+    let mut s = sched(PolicyKind::Tunery, vec![node("a", "A100", 4)]);
+    let spot = |id: &str, at| JobRequest { preemptible: true, ..job(id, "spot-user", 2, 600, 0, at) };
+    s.submit(spot("old-checkpoint", 0)).unwrap();
+    s.submit(spot("fresh-checkpoint", 0)).unwrap();
+    assert_eq!(started(&s.tick(0)).len(), 2);
+    s.checkpointed("old-checkpoint", 5 * MIN);
+    s.checkpointed("fresh-checkpoint", 25 * MIN);
+    // Before the minimum run time nothing is preempted.
+    s.submit(job("urgent", "boss", 2, 30, 3, 8 * MIN)).unwrap();
+    assert!(s.tick(8 * MIN).is_empty());
+    // After it: the one that loses the least work since its checkpoint.
+    let d = s.tick(30 * MIN);
+    assert_eq!(preempted(&d), ["fresh-checkpoint"], "{d:?}");
+    assert!(s.tick(30 * MIN + 1).is_empty(), "no second victim while the first stops");
+    s.stopped("fresh-checkpoint", 31 * MIN);
+    assert_eq!(s.progress("fresh-checkpoint"), Some(25 * MIN), "work up to its checkpoint is kept");
+    assert_eq!(started(&s.tick(31 * MIN)), ["urgent"]);
+    s.finished("urgent", 61 * MIN);
+    assert_eq!(started(&s.tick(61 * MIN)), ["fresh-checkpoint"]);
+    assert_eq!(s.progress("fresh-checkpoint"), Some(25 * MIN));
+}
+
+#[test]
+fn preemption_guards_hold_no_thrashing_no_cycles_no_non_preemptible_victims() {
+    let mut s = sched(PolicyKind::Tunery, vec![node("a", "A100", 2)]);
+    s.submit(job("steady", "u", 2, 600, 0, 0)).unwrap(); // not preemptible
+    s.tick(0);
+    s.submit(job("urgent", "v", 2, 10, 3, MIN)).unwrap();
+    assert!(preempted(&s.tick(60 * MIN)).is_empty(), "a non-preemptible job was preempted");
+    s.remove("steady");
+    s.remove("urgent");
+
+    // A job is preempted at most max_preemptions times.
+    let mut config = Config::new(PolicyKind::Tunery);
+    config.max_preemptions = 1;
+    let mut s = Scheduler::new(config, Cluster::new(vec![node("a", "A100", 2)]));
+    s.submit(JobRequest { preemptible: true, ..job("victim", "u", 2, 600, 0, 0) }).unwrap();
+    s.tick(0);
+    s.submit(job("first", "v", 2, 10, 3, MIN)).unwrap();
+    assert_eq!(preempted(&s.tick(20 * MIN)), ["victim"]);
+    s.stopped("victim", 21 * MIN);
+    assert_eq!(started(&s.tick(21 * MIN)), ["first"]);
+    s.finished("first", 31 * MIN);
+    assert_eq!(started(&s.tick(31 * MIN)), ["victim"]);
+    s.submit(job("second", "w", 2, 10, 3, 32 * MIN)).unwrap();
+    assert!(preempted(&s.tick(60 * MIN)).is_empty(), "preempted twice with max_preemptions 1");
+}
+
+/// Random submissions, finishes, checkpoints and stops on a mixed cluster: never over-allocated
+/// (the cluster panics if so), never a GPU given to a job of another type, and every job ends.
+#[test]
+fn random_runs_never_over_allocate_and_every_job_ends() {
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(seed);
+        let kind = [PolicyKind::Fifo, PolicyKind::Backfill, PolicyKind::Tunery][seed as usize % 3];
+        let nodes = vec![node("a", "A100", 8), node("b", "A100", 8), node("c", "H100", 4)];
+        let mut s = sched(kind, nodes.clone());
+        let mut running: Vec<(String, i64)> = Vec::new();
+        let mut submitted = 0;
+        let mut done = 0;
+        let mut now = 0;
+        while done < 60 {
+            now += MIN;
+            if submitted < 60 && rng.unit() < 0.7 {
+                let mut j = job(
+                    &format!("j{submitted}"),
+                    &format!("u{}", rng.next_u64() % 4),
+                    [1, 2, 4, 8, 16][(rng.next_u64() % 5) as usize],
+                    1 + (rng.next_u64() % 30) as i64,
+                    (rng.next_u64() % 4) as u32,
+                    now,
+                );
+                j.preemptible = rng.unit() < 0.5;
+                if rng.unit() < 0.3 && j.gpus <= 4 {
+                    j.gpu_type = Some("H100".into());
+                }
+                s.submit(j).unwrap();
+                submitted += 1;
+            }
+            for (id, _) in &running {
+                if rng.unit() < 0.3 {
+                    s.checkpointed(id, now);
+                }
+            }
+            let ending: Vec<String> = running.iter().filter(|(_, end)| *end <= now).map(|(id, _)| id.clone()).collect();
+            for id in ending {
+                s.finished(&id, now);
+                running.retain(|(r, _)| *r != id);
+                done += 1;
+            }
+            for d in s.tick(now) {
+                match d {
+                    Decision::Start { job, placement } => {
+                        let j: u32 = placement.iter().map(|a| a.gpus).sum();
+                        assert!(j > 0);
+                        for a in &placement {
+                            assert!(nodes.iter().any(|n| n.id == a.node));
+                        }
+                        running.push((job, now + (1 + rng.next_u64() % 30) as i64 * MIN));
+                    }
+                    Decision::Preempt { job, .. } => {
+                        s.stopped(&job, now);
+                        running.retain(|(r, _)| *r != job);
+                    }
+                }
+            }
+            let used: u64 = s.running().map(|(_, p)| p.iter().map(|a| u64::from(a.gpus)).sum::<u64>()).sum();
+            assert_eq!(used + s.cluster().free_gpus(), s.cluster().total_gpus(), "seed {seed}");
+            assert!(now < 100_000 * MIN, "seed {seed}: jobs never end ({kind:?})");
+        }
+    }
+}
+
+#[test]
+fn the_simulator_replays_a_trace_and_tunery_beats_fifo_on_completion_time() {
+    let types = ["A100-80GB", "H100-80GB"];
+    let nodes = mixed_cluster(32, &types);
+    let trace = synthetic_trace(400, 10, &types, 32, 0.9, 7);
+    assert!(trace.iter().filter(|j| j.gpus == 1).count() > 200, "mostly 1-GPU jobs");
+    let options = SimOptions::default();
+    let fifo = simulate(nodes.clone(), &trace, Config::new(PolicyKind::Fifo), options).unwrap();
+    let tunery = simulate(nodes.clone(), &trace, Config::new(PolicyKind::Tunery), options).unwrap();
+    assert_eq!((fifo.jobs, tunery.jobs), (400, 400));
+    assert!(fifo.utilization > 0.0 && fifo.utilization <= 1.0 + 1e-9, "{fifo:?}");
+    assert!(tunery.mean_completion_s < fifo.mean_completion_s, "tunery {tunery:?}\nfifo {fifo:?}");
+    assert!((0.0..=1.0 + 1e-9).contains(&tunery.jain_fairness), "{tunery:?}");
+    // A trace of one job: it waits for nothing and its completion time is its duration.
+    let one = [TraceJob {
+        id: "only".into(),
+        arrival_ms: 5,
+        user: "u".into(),
+        gpus: 2,
+        gpu_type: None,
+        duration_ms: 10 * MIN,
+        priority: 1,
+        preemptible: false,
+    }];
+    let r = simulate(nodes, &one, Config::new(PolicyKind::Tunery), options).unwrap();
+    assert_eq!((r.mean_wait_s, r.mean_completion_s, r.preemptions), (0.0, 600.0, 0));
+}
+
+#[test]
+fn traces_and_clusters_round_trip_through_their_files_and_bad_lines_are_named() {
+    use scheduler::files::{parse_cluster, parse_trace, write_cluster, write_trace};
+    let types = ["A100-80GB", "L4"];
+    let nodes = mixed_cluster(16, &types);
+    let trace = synthetic_trace(50, 5, &types, 16, 1.0, 3);
+    assert_eq!(parse_trace(&write_trace(&trace)).unwrap(), trace);
+    assert_eq!(parse_cluster(&write_cluster(&nodes)).unwrap(), nodes);
+    let bad = "{\"id\":\"a\",\"arrival_s\":0,\"user\":\"u\",\"gpus\":1,\"duration_s\":60}\n\n{\"id\":\"b\",\"arrival_s\":-1,\"user\":\"u\",\"gpus\":1,\"duration_s\":60}\n";
+    assert_eq!(parse_trace(bad).unwrap_err(), "line 3: \"arrival_s\" must be 0 or more (got -1)");
+    let bad = "{\"id\":\"a\",\"arrival_s\":0,\"user\":\"u\",\"gpus\":1,\"duration_s\":60,\"priority\":\"vip\"}";
+    assert!(parse_trace(bad).unwrap_err().starts_with("line 1: \"priority\" 'vip' is not one of low, normal, high, urgent"));
+    assert!(parse_cluster("{\"nodes\":[{\"id\":\"n\",\"gpu_type\":\"L4\",\"gpus\":0,\"gpu_memory_gib\":24}]}")
+        .unwrap_err()
+        .starts_with("nodes[0]: \"gpus\""));
+    assert_eq!(parse_trace("\n").unwrap_err(), "the trace has no jobs");
+}
