@@ -37,15 +37,24 @@ pub struct JobRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
+    /// The resource request (GPU type, count, memory, maximum duration, spot, priority), JSON;
+    /// fixed at submission.
+    pub resources: String,
+    /// Times the scheduler preempted the job.
+    pub preemptions: i64,
+    /// The jobs that preempted it (JSON array of ids): it never preempts them back.
+    pub preempted_by: String,
+    /// A stop the scheduler decided for the running job: `preempted:<job id>` or `max_duration`.
+    pub stopping: Option<String>,
 }
 
-const INSERT_COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
+const INSERT_COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at, resources, preemptions, preempted_by, stopping";
 /// What reads select: a loss stored as NaN (see `update`) reads back as NULL.
-const COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, NULLIF(latest_loss, 'NaN') AS latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at";
+const COLUMNS: &str = "id, organization_id, project_id, name, created_by, base_model_id, dataset_version_id, validation_version_id, config, device, estimate, state, attempt, max_restarts, resume_checkpoint_id, cancel_requested, current_step, total_steps, NULLIF(latest_loss, 'NaN') AS latest_loss, error_code, error_message, error_hint, model_id, runner_pid, runner_instance, created_at, started_at, finished_at, updated_at, resources, preemptions, preempted_by, stopping";
 
 pub async fn insert(conn: &mut Conn, j: &JobRow) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14)"))
+        "INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $14, NULL, NULL, $14, $15, 0, '[]', NULL)"))
     .bind(&j.id)
     .bind(&j.organization_id)
     .bind(&j.project_id)
@@ -60,6 +69,7 @@ pub async fn insert(conn: &mut Conn, j: &JobRow) -> Result<()> {
     .bind(&j.state)
     .bind(j.max_restarts)
     .bind(j.created_at)
+    .bind(&j.resources)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -121,7 +131,7 @@ pub async fn update(conn: &mut Conn, j: &JobRow) -> Result<()> {
     sqlx::query(
         "UPDATE jobs SET state = $2, attempt = $3, resume_checkpoint_id = $4, cancel_requested = $5, current_step = $6, total_steps = $7,
          latest_loss = $8, error_code = $9, error_message = $10, error_hint = $11, model_id = $12, runner_pid = $13, runner_instance = $14,
-         started_at = $15, finished_at = $16, updated_at = $17 WHERE id = $1",
+         started_at = $15, finished_at = $16, updated_at = $17, preemptions = $18, preempted_by = $19, stopping = $20 WHERE id = $1",
     )
     .bind(&j.id)
     .bind(&j.state)
@@ -143,6 +153,9 @@ pub async fn update(conn: &mut Conn, j: &JobRow) -> Result<()> {
     .bind(j.started_at)
     .bind(j.finished_at)
     .bind(j.updated_at)
+    .bind(j.preemptions)
+    .bind(&j.preempted_by)
+    .bind(&j.stopping)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -17,6 +17,7 @@ pub mod human_evals;
 pub mod inference;
 pub mod instance;
 pub mod invitations;
+pub mod job_runs;
 pub mod jobs;
 pub mod models;
 pub mod openai;

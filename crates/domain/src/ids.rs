@@ -29,6 +29,8 @@ pub enum IdKind {
     File,
     /// A fine-tuning job of the OpenAI-compatible API.
     FineTuningJob,
+    /// One run of a job on GPUs (or CPU slots).
+    JobRun,
 }
 
 impl IdKind {
@@ -57,6 +59,7 @@ impl IdKind {
             IdKind::HumanEval => "heval",
             IdKind::File => "file",
             IdKind::FineTuningJob => "ftjob",
+            IdKind::JobRun => "run",
         }
     }
 }

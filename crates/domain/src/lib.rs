@@ -14,6 +14,7 @@ pub mod ids;
 pub mod model_spec;
 pub mod permissions;
 pub mod rate_limit;
+pub mod resources;
 pub mod schema;
 pub mod stats;
 pub mod training;

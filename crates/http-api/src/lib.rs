@@ -124,6 +124,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_model_files))
         .routes(routes!(models::download_model_file))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(cluster::get_cluster))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
         .routes(routes!(jobs::resume_job))

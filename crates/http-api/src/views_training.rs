@@ -259,6 +259,12 @@ pub struct JobView {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// What the job asked of the cluster (the priority resolved to a class).
+    pub resources: domain::resources::JobResources,
+    /// Times a higher-priority job preempted it (it resumed from its checkpoint).
+    pub preemptions: i64,
+    /// While queued (on a single job's read): its place and why it waits.
+    pub queue: Option<services::training::QueueSlot>,
 }
 
 impl From<Job> for JobView {
@@ -270,6 +276,9 @@ impl From<Job> for JobView {
             merge_lora: j.merge_lora,
             chat_template: j.chat_template,
             estimate: j.estimate,
+            resources: j.resources,
+            queue: j.queue,
+            preemptions: r.preemptions,
             error: r.error_code.map(|code| JobErrorView { code, message: r.error_message.unwrap_or_default(), hint: r.error_hint }),
             created_at: secs(r.created_at),
             started_at: r.started_at.map(secs),

@@ -60,7 +60,7 @@ impl Cluster {
         }
         // A gang is of one type: the most GPUs of any one suitable type.
         let mut by_type: std::collections::BTreeMap<&str, u64> = Default::default();
-        for n in self.nodes.iter().filter(|n| self.suits(n, need)) {
+        for n in self.nodes.iter().filter(|n| self.suits_need(n, need)) {
             *by_type.entry(n.gpu_type.as_str()).or_default() += u64::from(n.gpus);
         }
         let fitting = by_type.values().copied().max().unwrap_or(0);
@@ -75,7 +75,7 @@ impl Cluster {
         Some(format!("{} GPUs of {kind} with {} GiB each requested; the cluster has {fitting} such GPUs", need.gpus, need.gpu_memory_gib))
     }
 
-    fn suits(&self, node: &Node, need: &Need) -> bool {
+    pub(crate) fn suits_need(&self, node: &Node, need: &Need) -> bool {
         need.gpu_type.is_none_or(|t| t == node.gpu_type) && node.gpu_memory_gib + 1e-9 >= need.gpu_memory_gib
     }
 
@@ -88,13 +88,14 @@ impl Cluster {
 
     /// [`Cluster::place`] on a hypothetical `free` vector (one entry per node, in order).
     pub(crate) fn place_with(&self, need: &Need, free: &[u32]) -> Option<Vec<Allocation>> {
-        let mut types: Vec<&str> = self.nodes.iter().filter(|n| self.suits(n, need)).map(|n| n.gpu_type.as_str()).collect();
+        let mut types: Vec<&str> = self.nodes.iter().filter(|n| self.suits_need(n, need)).map(|n| n.gpu_type.as_str()).collect();
         types.sort_unstable();
         types.dedup();
         let mut best: Option<Vec<Allocation>> = None;
         for t in types {
-            let candidates: Vec<usize> =
-                (0..self.nodes.len()).filter(|&i| self.nodes[i].gpu_type == t && self.suits(&self.nodes[i], need) && free[i] > 0).collect();
+            let candidates: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].gpu_type == t && self.suits_need(&self.nodes[i], need) && free[i] > 0)
+                .collect();
             if let Some(i) = candidates.iter().copied().filter(|&i| free[i] >= need.gpus).min_by_key(|&i| (free[i], i)) {
                 let one = vec![Allocation { node: self.nodes[i].id.clone(), gpus: need.gpus }];
                 if best.as_ref().is_none_or(|b| b.len() > 1) {
@@ -140,6 +141,20 @@ impl Cluster {
                 free[i] = if sign > 0 { free[i] + a.gpus } else { free[i].saturating_sub(a.gpus) };
             }
         }
+    }
+
+    /// Removes a placement's GPUs from a free vector when all of them are there; false (and
+    /// the vector unchanged) when a node is unknown or lacks them.
+    pub(crate) fn apply_checked(&self, free: &mut [u32], placement: &[Allocation]) -> bool {
+        let mut after = free.to_vec();
+        for a in placement {
+            match self.index(&a.node) {
+                Some(i) if after[i] >= a.gpus => after[i] -= a.gpus,
+                _ => return false,
+            }
+        }
+        free.copy_from_slice(&after);
+        true
     }
 
     fn index(&self, node: &str) -> Option<usize> {

@@ -85,6 +85,41 @@ impl JobRequest {
     }
 }
 
+/// What a job kept from earlier runs: restored when a scheduler is rebuilt from stored state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Work kept from earlier runs (up to their last checkpoints).
+    pub done_ms: Millis,
+    pub preemptions: u32,
+    /// Jobs that preempted this one (it never preempts them back).
+    pub preempted_by: Vec<String>,
+}
+
+/// A running job as stored: restored with [`Scheduler::restore_running`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningJob {
+    pub req: JobRequest,
+    pub history: History,
+    pub placement: Vec<Allocation>,
+    pub started_at: Millis,
+    pub last_checkpoint_at: Millis,
+    /// Being stopped to make room for this job (a preemption already decided).
+    pub stopping_for: Option<String>,
+}
+
+/// Why a job still waits after a tick: a stable `code` and a sentence for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    /// `no_room` (not enough free GPUs of its kind), `preempting` (lower-priority spot jobs are
+    /// being stopped for it), `reserved_for_head` (it would fit, but would delay the job at the
+    /// head of the queue), `behind_head` (FIFO: the head blocks everything behind it).
+    pub code: &'static str,
+    pub message: String,
+    /// When the policy expects it could start, from the running jobs' expected ends (the head
+    /// of the queue only).
+    pub expected_start: Option<Millis>,
+}
+
 /// What a tick decides.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -105,6 +140,12 @@ struct Waiting {
     preempted_by: HashSet<String>,
 }
 
+impl Waiting {
+    fn of(req: JobRequest, h: History) -> Waiting {
+        Waiting { req, done_ms: h.done_ms.max(0), preemptions: h.preemptions, preempted_by: h.preempted_by.into_iter().collect() }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Running {
     w: Waiting,
@@ -116,8 +157,15 @@ struct Running {
 }
 
 impl Running {
-    fn expected_end(&self) -> Millis {
-        self.started_at + (self.w.req.expected_ms - self.w.done_ms).max(0)
+    /// When it should end. A job already past that (its estimate was low) is expected to run
+    /// as long again as it has run so far, rather than to end at once.
+    fn expected_end(&self, now: Millis) -> Millis {
+        let end = self.started_at + (self.w.req.expected_ms - self.w.done_ms).max(0);
+        if end > now {
+            end
+        } else {
+            now + (now - self.started_at).max(1)
+        }
     }
 }
 
@@ -130,11 +178,21 @@ pub struct Scheduler {
     running: BTreeMap<String, Running>,
     usage: HashMap<String, f64>,
     usage_at: Millis,
+    /// Why each job still waits, as of the last tick.
+    waits: HashMap<String, Wait>,
 }
 
 impl Scheduler {
     pub fn new(config: Config, cluster: Cluster) -> Scheduler {
-        Scheduler { config, cluster, queue: Vec::new(), running: BTreeMap::new(), usage: HashMap::new(), usage_at: 0 }
+        Scheduler {
+            config,
+            cluster,
+            queue: Vec::new(),
+            running: BTreeMap::new(),
+            usage: HashMap::new(),
+            usage_at: 0,
+            waits: HashMap::new(),
+        }
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -144,6 +202,50 @@ impl Scheduler {
     /// Queues a job; refused (with why) when no placement could ever hold it, its numbers make
     /// no sense, or its id is taken.
     pub fn submit(&mut self, req: JobRequest) -> Result<(), String> {
+        self.restore_waiting(req, History::default())
+    }
+
+    /// Queues a job that waited before (a scheduler rebuilt from stored state), with what it
+    /// kept from earlier runs.
+    pub fn restore_waiting(&mut self, req: JobRequest, history: History) -> Result<(), String> {
+        self.check(&req)?;
+        self.queue.push(Waiting::of(req, history));
+        Ok(())
+    }
+
+    /// Places a job that already runs on the GPUs it holds (a scheduler rebuilt from stored
+    /// state); refused when those GPUs are not free or do not exist.
+    pub fn restore_running(&mut self, job: RunningJob) -> Result<(), String> {
+        self.check(&job.req)?;
+        let mut free = self.cluster.free_vector();
+        if !self.cluster.apply_checked(&mut free, &job.placement) {
+            return Err(format!("job {}: its placement {:?} is not free on this cluster", job.req.id, job.placement));
+        }
+        self.cluster.take(&job.placement);
+        let id = job.req.id.clone();
+        let running = Running {
+            w: Waiting::of(job.req, job.history),
+            placement: job.placement,
+            started_at: job.started_at,
+            last_checkpoint_at: job.last_checkpoint_at.max(job.started_at),
+            stopping_for: job.stopping_for,
+        };
+        self.running.insert(id, running);
+        Ok(())
+    }
+
+    /// Sets each user's decayed GPU-ms as of `at` (a scheduler rebuilt from stored usage).
+    pub fn restore_usage(&mut self, usage: HashMap<String, f64>, at: Millis) {
+        self.usage = usage;
+        self.usage_at = at;
+    }
+
+    /// Why each waiting job still waits, as of the last tick.
+    pub fn wait_reason(&self, id: &str) -> Option<&Wait> {
+        self.waits.get(id)
+    }
+
+    fn check(&self, req: &JobRequest) -> Result<(), String> {
         if req.expected_ms < 0 {
             return Err(format!("job {}: a negative expected duration ({} ms)", req.id, req.expected_ms));
         }
@@ -156,7 +258,6 @@ impl Scheduler {
         if self.queue.iter().any(|w| w.req.id == req.id) || self.running.contains_key(&req.id) {
             return Err(format!("job {} is already queued or running", req.id));
         }
-        self.queue.push(Waiting { req, done_ms: 0, preemptions: 0, preempted_by: HashSet::new() });
         Ok(())
     }
 
@@ -262,11 +363,13 @@ impl Scheduler {
     /// Decides what starts now and what is preempted.
     pub fn tick(&mut self, now: Millis) -> Vec<Decision> {
         self.account(now);
+        self.waits.clear();
         let order = self.ordered();
         let mut decisions = Vec::new();
         let mut started: Vec<usize> = Vec::new();
         // The blocked head's reservation: when it starts and the GPUs free then.
         let mut reservation: Option<(Millis, Vec<u32>, usize)> = None;
+        let mut head_of_fifo: Option<String> = None;
         for i in order {
             let free_now = self.cluster.free_gpus();
             if free_now == 0 && reservation.is_some() {
@@ -283,6 +386,9 @@ impl Scheduler {
                     self.cluster.apply(&mut after, &p, -1);
                     let head_need = self.queue[*head].req.need();
                     if self.cluster.place_with(&head_need, &after).is_none() {
+                        let head_id = self.queue[*head].req.id.clone();
+                        let message = format!("it would fit now, but would delay job {head_id} at the head of the queue");
+                        self.waits.insert(self.queue[i].req.id.clone(), Wait { code: "reserved_for_head", message, expected_start: None });
                         continue;
                     }
                     *at_shadow = after;
@@ -296,16 +402,53 @@ impl Scheduler {
                     self.start(i, p, now, &mut decisions);
                     started.push(i);
                 }
-                None if self.config.kind == PolicyKind::Fifo => break,
                 None => {
-                    let (shadow, at_shadow) = self.reserve(i, now);
+                    let (mut shadow, mut at_shadow) = self.reserve(i, now);
+                    let id = self.queue[i].req.id.clone();
+                    let expected_start = (shadow != Millis::MAX).then_some(shadow);
+                    self.waits.insert(id.clone(), Wait { code: "no_room", message: self.no_room(i), expected_start });
+                    if self.config.kind == PolicyKind::Fifo {
+                        head_of_fifo = Some(id);
+                        break;
+                    }
                     // Preempt only when the head would otherwise wait longer than the patience.
                     if self.config.kind == PolicyKind::Tunery && shadow.saturating_sub(now) > self.config.preempt_after_wait_ms {
+                        let before = decisions.len();
                         self.preempt_for(i, now, &mut decisions);
+                        if decisions.len() > before {
+                            // Its room frees as the victims stop: backfill must not take it.
+                            (shadow, at_shadow) = self.reserve(i, now);
+                        }
+                    }
+                    let victims: Vec<&str> = self
+                        .running
+                        .values()
+                        .filter(|r| r.stopping_for.as_deref() == Some(id.as_str()))
+                        .map(|r| r.w.req.id.as_str())
+                        .collect();
+                    if !victims.is_empty() {
+                        let message =
+                            format!("lower-priority spot job(s) {} are saving a checkpoint and stopping to make room", victims.join(", "));
+                        self.waits.insert(id, Wait { code: "preempting", message, expected_start: Some(now) });
                     }
                     reservation = Some((shadow, at_shadow, i));
                 }
             }
+        }
+        // Jobs the loop did not reach.
+        let reached: HashSet<usize> = started.iter().copied().collect();
+        for i in 0..self.queue.len() {
+            let id = &self.queue[i].req.id;
+            if reached.contains(&i) || self.waits.contains_key(id) {
+                continue;
+            }
+            let wait = match &head_of_fifo {
+                Some(head) => {
+                    Wait { code: "behind_head", message: format!("first in, first out: behind job {head}"), expected_start: None }
+                }
+                None => Wait { code: "no_room", message: self.no_room(i), expected_start: None },
+            };
+            self.waits.insert(id.clone(), wait);
         }
         // The started jobs leave the queue (from the back, so the indices stay valid).
         started.sort_unstable_by(|a, b| b.cmp(a));
@@ -313,6 +456,17 @@ impl Scheduler {
             self.queue.swap_remove(i);
         }
         decisions
+    }
+
+    /// "Needs 2 GPUs of type a100 with 40 GiB each; 1 of 8 free" for the job at `i`.
+    fn no_room(&self, i: usize) -> String {
+        let req = &self.queue[i].req;
+        let kind = req.gpu_type.as_deref().map(|t| format!(" of type {t}")).unwrap_or_default();
+        let memory = if req.gpu_memory_gib > 0.0 { format!(" with at least {} GiB each", req.gpu_memory_gib) } else { String::new() };
+        let need = req.need();
+        let free: u32 = self.cluster.free_by_node().filter(|(n, _)| self.cluster.suits_need(n, &need)).map(|(_, f)| f).sum();
+        let total: u32 = self.cluster.nodes().iter().filter(|n| self.cluster.suits_need(n, &need)).map(|n| n.gpus).sum();
+        format!("needs {} GPU(s){kind}{memory}; {free} of {total} such free now", req.gpus)
     }
 
     fn start(&mut self, i: usize, placement: Vec<Allocation>, now: Millis, decisions: &mut Vec<Decision>) {
@@ -330,7 +484,7 @@ impl Scheduler {
         let need = self.queue[i].req.need();
         let mut free = self.cluster.free_vector();
         let mut ends: Vec<(Millis, &Running)> =
-            self.running.values().map(|r| (if r.stopping_for.is_some() { now } else { r.expected_end().max(now) }, r)).collect();
+            self.running.values().map(|r| (if r.stopping_for.is_some() { now } else { r.expected_end(now) }, r)).collect();
         ends.sort_by_key(|(t, r)| (*t, r.w.req.id.clone()));
         for (t, r) in ends {
             self.cluster.apply(&mut free, &r.placement, 1);

@@ -274,3 +274,80 @@ fn traces_and_clusters_round_trip_through_their_files_and_bad_lines_are_named() 
         .starts_with("nodes[0]: \"gpus\""));
     assert_eq!(parse_trace("\n").unwrap_err(), "the trace has no jobs");
 }
+
+#[test]
+fn a_scheduler_rebuilt_from_stored_state_decides_as_the_live_one_and_says_why_jobs_wait() {
+    use scheduler::{History, RunningJob};
+    let nodes = vec![node("a", "A100", 4)];
+    // A spot job runs on 3 GPUs, a normal job needs all 4, a 1-GPU job fits now.
+    let mut spot = job("spot", "u1", 3, 600, 0, 0);
+    spot.preemptible = true;
+    let mut config = Config::new(PolicyKind::Tunery);
+    config.min_run_ms = 0;
+    config.preempt_after_wait_ms = 0;
+    let mut rebuilt = Scheduler::new(config.clone(), Cluster::new(nodes.clone()));
+    rebuilt
+        .restore_running(RunningJob {
+            req: spot.clone(),
+            history: History { done_ms: 5 * MIN, preemptions: 1, preempted_by: vec!["old".into()] },
+            placement: vec![scheduler::Allocation { node: "a".into(), gpus: 3 }],
+            started_at: 0,
+            last_checkpoint_at: 2 * MIN,
+            stopping_for: None,
+        })
+        .unwrap();
+    // Its GPUs are taken: the same placement again is refused, naming the job.
+    let again = rebuilt.restore_running(RunningJob {
+        req: job("twin", "u1", 3, 10, 0, 0),
+        history: History::default(),
+        placement: vec![scheduler::Allocation { node: "a".into(), gpus: 3 }],
+        started_at: 0,
+        last_checkpoint_at: 0,
+        stopping_for: None,
+    });
+    assert!(again.unwrap_err().contains("twin"));
+    rebuilt.restore_waiting(job("normal", "u2", 4, 10, 1, MIN), History::default()).unwrap();
+    rebuilt.restore_waiting(job("small", "u3", 1, 5, 0, 2 * MIN), History::default()).unwrap();
+    let d = rebuilt.tick(3 * MIN);
+    // The normal job preempts the spot job; the small one would take a GPU it needs.
+    assert_eq!(preempted(&d), vec!["spot".to_string()]);
+    assert!(started(&d).is_empty(), "{d:?}");
+    let why = rebuilt.wait_reason("normal").unwrap();
+    assert_eq!(why.code, "preempting");
+    assert!(why.message.contains("spot"), "{}", why.message);
+    let small = rebuilt.wait_reason("small").unwrap();
+    assert_eq!(small.code, "reserved_for_head", "{}", small.message);
+    // Rebuilt again with the decided stop: the decision stands, nothing more is preempted.
+    let mut again = Scheduler::new(config, Cluster::new(nodes));
+    again
+        .restore_running(RunningJob {
+            req: spot,
+            history: History::default(),
+            placement: vec![scheduler::Allocation { node: "a".into(), gpus: 3 }],
+            started_at: 0,
+            last_checkpoint_at: 2 * MIN,
+            stopping_for: Some("normal".into()),
+        })
+        .unwrap();
+    again.restore_waiting(job("normal", "u2", 4, 10, 1, MIN), History::default()).unwrap();
+    assert!(again.tick(4 * MIN).is_empty());
+    assert_eq!(again.wait_reason("normal").unwrap().code, "preempting");
+}
+
+#[test]
+fn fifo_names_the_head_that_blocks_and_the_head_says_what_it_needs() {
+    let mut s = sched(PolicyKind::Fifo, vec![node("a", "A100", 2)]);
+    s.submit(job("running", "u", 2, 60, 1, 0)).unwrap();
+    assert_eq!(started(&s.tick(0)), vec!["running".to_string()]);
+    let mut typed = job("head", "u", 2, 10, 1, 1);
+    typed.gpu_type = Some("A100".into());
+    s.submit(typed).unwrap();
+    s.submit(job("next", "u", 1, 10, 1, 2)).unwrap();
+    assert!(s.tick(MIN).is_empty());
+    let head = s.wait_reason("head").unwrap();
+    assert_eq!(head.code, "no_room");
+    assert_eq!(head.message, "needs 2 GPU(s) of type A100; 0 of 2 such free now");
+    assert_eq!(head.expected_start, Some(60 * MIN));
+    let next = s.wait_reason("next").unwrap();
+    assert_eq!((next.code, next.message.as_str()), ("behind_head", "first in, first out: behind job head"));
+}

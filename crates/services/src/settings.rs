@@ -34,6 +34,89 @@ pub struct Settings {
     pub serving: ServingSettings,
     /// Evaluation: the resources metrics use beyond the metrics crate.
     pub evaluation: EvaluationSettings,
+    /// Scheduling: the nodes, the policy, priority classes and preemption's guards.
+    pub scheduling: SchedulingSettings,
+}
+
+/// How the queue decides (see the `scheduler` crate).
+#[derive(Debug, Clone)]
+pub struct SchedulingSettings {
+    pub policy: scheduler::PolicyKind,
+    /// This server's nodes: declared in the configuration or detected GPUs. Empty: one node of
+    /// type `cpu` whose slots are `training.max_concurrent_jobs`.
+    pub nodes: Vec<scheduler::Node>,
+    /// Priority classes, by name; a higher value runs first and may preempt spot jobs below it.
+    pub priority_classes: Vec<domain::resources::PriorityClass>,
+    /// The class of a job that names none.
+    pub default_priority: String,
+    /// The highest class members may ask for; organization admins may ask for any.
+    pub member_max_priority: String,
+    /// Per user (by email): a different default class, and the highest class allowed (VIPs).
+    pub user_priorities: HashMap<String, UserPriority>,
+    /// A job runs at least this long before it may be preempted.
+    pub min_run_s: u64,
+    /// A job is preempted at most this many times.
+    pub max_preemptions: u32,
+    /// A blocked job preempts spot jobs only when it would otherwise wait longer than this.
+    pub preempt_after_wait_s: u64,
+    /// Half-life of past GPU-time in the fair-share factor.
+    pub usage_half_life_s: u64,
+}
+
+/// A user's own priority default and allowance.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPriority {
+    pub default: Option<String>,
+    pub max: Option<String>,
+}
+
+impl Default for SchedulingSettings {
+    fn default() -> Self {
+        let class = |name: &str, value| domain::resources::PriorityClass { name: name.into(), value };
+        SchedulingSettings {
+            policy: scheduler::PolicyKind::Tunery,
+            nodes: Vec::new(),
+            priority_classes: vec![class("low", 0), class("normal", 1), class("high", 2), class("urgent", 3)],
+            default_priority: "normal".into(),
+            member_max_priority: "high".into(),
+            user_priorities: HashMap::new(),
+            min_run_s: 600,
+            max_preemptions: 3,
+            preempt_after_wait_s: 1800,
+            usage_half_life_s: 6 * 3600,
+        }
+    }
+}
+
+impl SchedulingSettings {
+    /// The nodes jobs are placed on: the declared or detected ones, else this machine's CPU
+    /// slots (one node of type `cpu`, `max_concurrent_jobs` slots, the device memory each).
+    pub fn nodes(&self, training: &TrainingSettings) -> Vec<scheduler::Node> {
+        if !self.nodes.is_empty() {
+            return self.nodes.clone();
+        }
+        vec![scheduler::Node {
+            id: "local".into(),
+            gpu_type: "cpu".into(),
+            gpus: training.max_concurrent_jobs.max(1) as u32,
+            gpu_memory_gib: training.device_memory_bytes as f64 / f64::from(1u32 << 30),
+        }]
+    }
+
+    pub fn class(&self, name: &str) -> Option<&domain::resources::PriorityClass> {
+        self.priority_classes.iter().find(|c| c.name == name)
+    }
+
+    /// The policy's configuration.
+    pub fn policy_config(&self) -> scheduler::Config {
+        let mut c = scheduler::Config::new(self.policy);
+        c.min_run_ms = self.min_run_s as i64 * 1000;
+        c.max_preemptions = self.max_preemptions;
+        c.preempt_after_wait_ms = self.preempt_after_wait_s as i64 * 1000;
+        c.usage_half_life_ms = self.usage_half_life_s.max(1) as i64 * 1000;
+        c
+    }
 }
 
 /// What the administrator configured for metrics: WordNet for METEOR's synonym stage, the
@@ -225,6 +308,7 @@ impl Default for Settings {
             training: TrainingSettings::default(),
             serving: ServingSettings::default(),
             evaluation: EvaluationSettings::default(),
+            scheduling: SchedulingSettings::default(),
         }
     }
 }

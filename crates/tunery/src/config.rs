@@ -152,6 +152,9 @@ pub struct ServeArgs {
     /// without it they are counted in this process's memory.
     #[arg(long, env = "TUNERY_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// The queue's policy: tunery (priority, fair share, backfill, preemption), backfill or fifo.
+    #[arg(long, env = "TUNERY_SCHEDULING_POLICY")]
+    pub scheduling_policy: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +200,8 @@ struct FileConfig {
     hub_url: Option<String>,
     #[serde(default)]
     auth: AuthFile,
+    #[serde(default)]
+    scheduling: crate::scheduling_config::SchedulingFile,
     /// Per role (`admin`, `researcher`, `developer`, `viewer`) or `default`.
     #[serde(default)]
     rate_limits: HashMap<String, LimitFile>,
@@ -442,6 +447,7 @@ impl ServeArgs {
         }
         // A token for gated or private Hub repositories: from the environment only, never a flag.
         t.hub_token = std::env::var("TUNERY_HUB_TOKEN").ok().or_else(|| std::env::var("HF_TOKEN").ok()).filter(|t| !t.is_empty());
+        crate::scheduling_config::apply(file.scheduling, self.scheduling_policy, &t.device, &mut s.scheduling)?;
         let builtin_model_gguf =
             self.builtin_model_gguf.or(file.builtin_model_gguf).map(|p| absolute(&p, "--builtin-model-gguf")).transpose()?;
         Ok(ServerConfig {

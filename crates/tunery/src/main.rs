@@ -6,6 +6,7 @@
 
 mod client;
 mod config;
+mod scheduling_config;
 mod serve;
 mod simulate;
 mod telemetry;

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod datasets;
 pub mod deployments;
 pub mod evaluations;

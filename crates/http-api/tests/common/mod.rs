@@ -353,6 +353,19 @@ pub async fn insert_training_rows(app: &TestApp, org_id: &str, user_id: &str, da
         started_at: None,
         finished_at: None,
         updated_at: now,
+        resources: serde_json::to_string(&domain::resources::JobResources {
+            gpu_type: None,
+            gpus: 1,
+            gpu_memory_gib: 0.0,
+            max_duration_s: None,
+            preemptible: false,
+            priority: "normal".into(),
+            priority_value: 1,
+        })
+        .unwrap(),
+        preemptions: 0,
+        preempted_by: "[]".into(),
+        stopping: None,
     };
     database::jobs::insert(tx.conn(), &job).await.unwrap();
     let model = database::models::ModelRow {

@@ -955,6 +955,7 @@ pub(super) fn training_job_of(
         max_restarts: None,
         merge_lora: false,
         chat_template: None,
+        resources: Default::default(),
     };
     Ok((job, resolved))
 }

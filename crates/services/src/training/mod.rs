@@ -2,13 +2,16 @@
 //! estimate), the FIFO queue with a concurrency limit, the local executor's runs, and what a
 //! job reports (events, metrics, logs, checkpoints).
 
+mod cluster;
 mod data;
 mod estimates;
 mod lengths;
 mod queue;
 mod run;
+mod scheduling;
 mod transition;
 
+pub use cluster::{ClusterView, NodeView, QueueEntry, QueueSlot, RunningEntry, WaitView};
 pub use estimates::{EstimateRequest, EstimateResult};
 pub use queue::Queue;
 
@@ -51,6 +54,10 @@ pub struct NewJob {
     /// Train through this built-in chat template instead of the base model's own.
     #[schema(schema_with = optional_chat_template_schema)]
     pub chat_template: Option<String>,
+    /// GPUs (or CPU slots), maximum duration, spot and priority. A GPU type or count no node
+    /// has is 422; a priority above the caller's allowance is 403.
+    #[serde(default)]
+    pub resources: domain::resources::ResourceRequest,
 }
 
 /// A chat template by name: a built-in one, or a base model's own by its id (`bm_…`).
@@ -78,6 +85,10 @@ pub struct Job {
     /// A built-in chat template chosen by name (None: the base model's own).
     pub chat_template: Option<String>,
     pub estimate: serde_json::Value,
+    /// What the job asked of the cluster.
+    pub resources: domain::resources::JobResources,
+    /// A queued job's place in the queue and why it waits (read for a single job only).
+    pub queue: Option<QueueSlot>,
 }
 
 impl Job {
@@ -88,7 +99,8 @@ impl Job {
         let StoredConfig { config, merge_lora, chat_template } = stored_config(&row.config).map_err(|e| corrupt("configuration", e))?;
         let estimate = serde_json::from_str(&row.estimate).map_err(|e| corrupt("estimate", e.to_string()))?;
         JobState::parse(&row.state).ok_or_else(|| corrupt("state", format!("unknown state '{}'", row.state)))?;
-        Ok(Job { row, config, merge_lora, chat_template, estimate })
+        let resources = domain::resources::JobResources::parse(&row.resources).map_err(|e| corrupt("resources", e))?;
+        Ok(Job { row, config, merge_lora, chat_template, estimate, resources, queue: None })
     }
 
     pub fn state(&self) -> JobState {
@@ -197,6 +209,10 @@ impl Services {
             started_at: None,
             finished_at: None,
             updated_at: now,
+            resources: serde_json::to_string(&plan.resources).map_err(crate::datasets::internal)?,
+            preemptions: 0,
+            preempted_by: "[]".into(),
+            stopping: None,
         };
         let mut tx = self.db().begin_write().await?;
         database::jobs::insert(tx.conn(), &row).await?;
@@ -264,6 +280,7 @@ impl Services {
                 ValidationError::new("chat_template", format!("{e} (known: {})", known.join(", ")))
             })?;
         }
+        let resources = self.resolve_resources(principal, &new.resources)?;
         let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
         if max_restarts > 20 {
             return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());
@@ -309,6 +326,7 @@ impl Services {
             lengths,
             max_restarts,
             estimate: est,
+            resources,
         })
     }
 
@@ -339,7 +357,9 @@ impl Services {
     }
 
     pub async fn get_job(&self, principal: &Principal, id: &str) -> Result<Job> {
-        self.job_with(principal, id, Permission::ViewMetrics).await
+        let mut job = self.job_with(principal, id, Permission::ViewMetrics).await?;
+        job.queue = self.queue_slot(&job.row).await?;
+        Ok(job)
     }
 
     pub async fn list_jobs(
@@ -606,6 +626,8 @@ pub(crate) struct JobPlan {
     lengths: Option<crate::training::lengths::Lengths>,
     pub max_restarts: u32,
     pub estimate: EstimateResult,
+    /// The resource request resolved (priority class, GPUs some node can hold).
+    pub resources: domain::resources::JobResources,
 }
 
 impl JobPlan {

@@ -1,11 +1,14 @@
-//! The job queue: FIFO with a concurrency limit, in the database (a claim is one conditional
-//! state change, so two dispatchers can never start the same job). Scheduling policies
-//! (priority, fair share, quotas, preemption) will replace `next_job` behind the same interface.
+//! The dispatcher: every tick (and at once when woken) it rebuilds the scheduling policy from
+//! the database (`scheduling`), starts the jobs it places, stops the ones it preempts and the
+//! runs past their maximum duration. A claim is one conditional state change, so two
+//! dispatchers can never start the same job.
 
+use super::scheduling::{free_devices, placement_of, resources_of, Placed};
 use super::transition::{change_state, current_state};
 use crate::audit::AuditEvent;
 use crate::{RequestContext, Result, Services};
 use domain::training::JobState;
+use scheduler::Decision;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,7 +80,7 @@ impl Services {
 
     /// Starts the dispatcher: jobs a stopped server left running are reconciled first (their
     /// orphaned runtime is stopped, and they go back to the queue to continue from their last
-    /// checkpoint), then queued jobs start in FIFO order up to the concurrency limit.
+    /// checkpoint), then queued jobs start as the scheduling policy places them.
     pub async fn start_training(&self) -> Result<()> {
         self.recover_jobs().await?;
         self.spawn_lease_keeper();
@@ -109,43 +112,144 @@ impl Services {
         }
     }
 
-    /// Starts queued jobs while slots are free.
+    /// One tick of the scheduler: starts what the policy places, stops what it preempts, and
+    /// stops runs past their maximum duration.
     async fn dispatch(&self) -> Result<()> {
-        let limit = self.settings().training.max_concurrent_jobs.max(1);
-        while self.queue().running_ids().len() < limit && !self.queue().is_shutting_down() {
-            let Some(job) = self.claim_next().await? else { break };
-            let services = self.clone();
-            let stop = self.queue().register(&job.id);
-            tokio::spawn(async move {
-                let id = job.id.clone();
-                services.run_job(job, stop).await;
-                services.queue().unregister(&id);
-            });
+        if self.queue().is_shutting_down() {
+            return Ok(());
+        }
+        let now = crate::now_ms();
+        let plan = self.plan_now(now).await?;
+        let mut held: Vec<Placed> = Vec::new();
+        for (_, run) in &plan.running {
+            held.extend(placement_of(run)?);
+        }
+        for (row, _) in &plan.running {
+            self.stop_if_over_time(row, now).await?;
+        }
+        for decision in plan.decisions {
+            match decision {
+                Decision::Start { job, placement } => {
+                    let placed: Vec<Placed> = placement
+                        .into_iter()
+                        .map(|a| {
+                            let devices = free_devices(&a.node, a.gpus, &held);
+                            Placed { node: a.node, gpus: a.gpus, devices }
+                        })
+                        .collect();
+                    let Some(row) = self.claim(&job, &placed).await? else { continue };
+                    held.extend(placed.iter().cloned());
+                    let services = self.clone();
+                    let stop = self.queue().register(&row.id);
+                    tokio::spawn(async move {
+                        let id = row.id.clone();
+                        services.run_job(row, placed, stop).await;
+                        services.queue().unregister(&id);
+                    });
+                }
+                Decision::Preempt { job, for_job } => self.preempt(&job, &for_job).await?,
+            }
         }
         Ok(())
     }
 
-    /// Takes the oldest queued job: queued → running, in one transaction.
-    async fn claim_next(&self) -> Result<Option<database::jobs::JobRow>> {
-        let candidates = database::jobs::in_state(&mut *self.db().read().await?, JobState::Queued.as_str(), 8).await?;
-        for candidate in candidates {
-            let mut tx = self.db().begin_write().await?;
-            database::jobs::lock(tx.conn(), &candidate.id).await?;
-            let mut row = database::jobs::get_any(tx.conn(), &candidate.id).await?;
-            if row.state != JobState::Queued.as_str() {
-                continue;
-            }
-            row.runner_instance = Some(self.queue().instance().to_string());
-            row.runner_pid = None;
-            let details = serde_json::json!({"attempt": row.attempt});
-            let audit = AuditEvent::system(Some(&row.organization_id), "job.running");
-            change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Running, details, audit, &RequestContext::default()).await?;
-            database::jobs::set_lease(tx.conn(), &row.id, self.queue().instance(), lease_until(self)).await?;
-            tx.commit().await?;
-            self.signal_job(&row.id);
-            return Ok(Some(row));
+    /// Starts a queued job on the GPUs placed for it: queued → running with its open run, in
+    /// one transaction. None when it is no longer queued.
+    async fn claim(&self, id: &str, placed: &[Placed]) -> Result<Option<database::jobs::JobRow>> {
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get_any(tx.conn(), id).await?;
+        if row.state != JobState::Queued.as_str() {
+            return Ok(None);
         }
-        Ok(None)
+        let resources = resources_of(&row)?;
+        let nodes = self.nodes();
+        let gpu_type = placed
+            .first()
+            .and_then(|p| nodes.iter().find(|n| n.id == p.node))
+            .map(|n| n.gpu_type.clone())
+            .ok_or_else(|| crate::Error::Internal(format!("job {id}: placed on a node this server does not have")))?;
+        row.runner_instance = Some(self.queue().instance().to_string());
+        row.runner_pid = None;
+        let details = serde_json::json!({"attempt": row.attempt, "placement": placed});
+        let audit = AuditEvent::system(Some(&row.organization_id), "job.running");
+        change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Running, details, audit, &RequestContext::default()).await?;
+        database::jobs::set_lease(tx.conn(), &row.id, self.queue().instance(), lease_until(self)).await?;
+        let run = database::job_runs::JobRunRow {
+            id: crate::crypto::new_id(domain::ids::IdKind::JobRun),
+            job_id: row.id.clone(),
+            organization_id: row.organization_id.clone(),
+            project_id: row.project_id.clone(),
+            user_id: row.created_by.clone(),
+            runner_instance: self.queue().instance().to_string(),
+            gpu_type,
+            gpus: i64::from(resources.gpus),
+            placement: serde_json::to_string(placed).map_err(crate::datasets::internal)?,
+            preemptible: i64::from(resources.preemptible),
+            priority_value: i64::from(resources.priority_value),
+            started_at: crate::now_ms(),
+            ended_at: None,
+            ended_because: None,
+        };
+        database::job_runs::insert(tx.conn(), &run).await?;
+        tx.commit().await?;
+        self.signal_job(&row.id);
+        Ok(Some(row))
+    }
+
+    /// Stops a running job to make room for `for_job`: the stop is recorded first (so the run's
+    /// end requeues it keeping its progress), then the runtime gets SIGTERM and checkpoints.
+    async fn preempt(&self, id: &str, for_job: &str) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut row = database::jobs::get_any(tx.conn(), id).await?;
+        if row.state != JobState::Running.as_str() || row.stopping.is_some() {
+            return Ok(());
+        }
+        row.stopping = Some(format!("preempted:{for_job}"));
+        row.updated_at = crate::now_ms();
+        database::jobs::update(tx.conn(), &row).await?;
+        let message = format!("preempted by job {for_job} of a higher priority: saving a checkpoint; the job waits and resumes from it");
+        let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
+        database::jobs::append_event(tx.conn(), id, "log", None, crate::now_ms(), &data.to_string()).await?;
+        let audit = AuditEvent::system(Some(&row.organization_id), "job.preempt")
+            .target("job", id)
+            .details(serde_json::json!({"for_job": for_job, "preemptions": row.preemptions}));
+        crate::audit::append(tx.conn(), self.derived_keys(), audit, &RequestContext::default()).await?;
+        tx.commit().await?;
+        self.signal_job(id);
+        self.queue().stop(id);
+        Ok(())
+    }
+
+    /// Stops a run whose job has used up its maximum duration (over all its runs); it saves a
+    /// checkpoint and fails with `max_duration_exceeded`.
+    async fn stop_if_over_time(&self, row: &database::jobs::JobRow, now: i64) -> Result<()> {
+        let Some(limit_s) = resources_of(row)?.max_duration_s else { return Ok(()) };
+        if row.stopping.is_some() || row.state != JobState::Running.as_str() {
+            return Ok(());
+        }
+        let runs = database::job_runs::of_job(&mut *self.db().read().await?, &row.id).await?;
+        let used: i64 = runs.iter().map(|r| r.ended_at.unwrap_or(now) - r.started_at).sum();
+        if used < limit_s as i64 * 1000 {
+            return Ok(());
+        }
+        let mut tx = self.db().begin_write().await?;
+        database::jobs::lock(tx.conn(), &row.id).await?;
+        let mut current = database::jobs::get_any(tx.conn(), &row.id).await?;
+        if current.state != JobState::Running.as_str() || current.stopping.is_some() {
+            return Ok(());
+        }
+        current.stopping = Some("max_duration".into());
+        current.updated_at = now;
+        database::jobs::update(tx.conn(), &current).await?;
+        let message = format!("the job ran {:.0} s, its maximum duration is {limit_s} s: stopping", used as f64 / 1000.0);
+        let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
+        database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
+        tx.commit().await?;
+        self.signal_job(&row.id);
+        self.queue().stop(&row.id);
+        Ok(())
     }
 
     /// At start: jobs left `running` or `cancelling` by a stopped server. Their runtime, if

@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::datasets::internal;
 use crate::models::files::{parse_manifest, StoredFile};
 use crate::models::{BaseModel, Checkpoint};
+use crate::training::scheduling::Placed;
 use crate::training::Job;
 use crate::{now_ms, Error, RequestContext, Result, Services};
 use database::jobs::{CheckpointRow, JobRow};
@@ -65,9 +66,9 @@ fn checkpoint_dirs(workdir: &Path) -> Vec<(i64, PathBuf)> {
 impl Services {
     /// Runs a claimed job once and records how it ended. Never panics the dispatcher: any
     /// error in preparing or storing becomes a failed job with the error's message.
-    pub(crate) async fn run_job(&self, row: JobRow, stop: watch::Receiver<bool>) {
+    pub(crate) async fn run_job(&self, row: JobRow, placed: Vec<Placed>, stop: watch::Receiver<bool>) {
         let id = row.id.clone();
-        let outcome = match self.run_attempt(&row, stop).await {
+        let outcome = match self.run_attempt(&row, &placed, stop).await {
             Ok(o) => o,
             Err(e) => Outcome::Failed { code: "executor_error".into(), message: e.to_string(), hint: None },
         };
@@ -76,7 +77,7 @@ impl Services {
         }
     }
 
-    async fn run_attempt(&self, row: &JobRow, stop: watch::Receiver<bool>) -> Result<Outcome> {
+    async fn run_attempt(&self, row: &JobRow, placed: &[Placed], stop: watch::Receiver<bool>) -> Result<Outcome> {
         // A stored configuration that does not parse fails the job, naming it, before anything starts.
         let job = Job::of(row.clone())?;
         let training = self.settings().training.clone();
@@ -146,8 +147,20 @@ impl Services {
             self.job_log(&row.id, "info", &format!("resuming from {}", path.strip_prefix(&workdir).unwrap_or(path).display())).await?;
         }
 
-        // More than one device: data-parallel ranks on this machine (gloo on the CPU, NCCL on CUDA).
-        let ranks = if training.devices > 1 { vec!["--nproc-per-node".to_string(), training.devices.to_string()] } else { vec![] };
+        // More than one device: data-parallel ranks on this machine (gloo on the CPU, NCCL on
+        // CUDA). On a GPU node the job sees only the GPUs placed for it; a CPU slot runs the
+        // installation's `devices` ranks.
+        let nodes = self.nodes();
+        let on_gpus = placed.iter().any(|p| nodes.iter().any(|n| n.id == p.node && n.gpu_type != "cpu"));
+        let mut runtime = runtime;
+        let devices = if on_gpus {
+            let visible: Vec<String> = placed.iter().flat_map(|p| p.devices.iter().map(u32::to_string)).collect();
+            runtime.env.push(("CUDA_VISIBLE_DEVICES".into(), visible.join(",")));
+            visible.len() as u32
+        } else {
+            training.devices
+        };
+        let ranks = if devices > 1 { vec!["--nproc-per-node".to_string(), devices.to_string()] } else { vec![] };
         let mut running = match runtime.start_with("train", &spec_path, &workdir, &ranks) {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
@@ -343,6 +356,24 @@ impl Services {
                 hint: None,
             });
         }
+        // A stop the scheduler decided, however the runtime ended (after its checkpoint, or
+        // killed after the grace period).
+        match current.stopping.as_deref() {
+            _ if cancel => {}
+            Some("max_duration") => {
+                let limit = super::scheduling::resources_of(&current)?.max_duration_s.unwrap_or(0);
+                return Ok(Outcome::Failed {
+                    code: "max_duration_exceeded".into(),
+                    message: format!("the job used up its maximum duration of {limit} s; its last checkpoint is kept"),
+                    hint: Some("resume it from its last checkpoint, or submit it again with a longer resources.max_duration_s".into()),
+                });
+            }
+            Some(s) if s.starts_with("preempted:") => {
+                let by = s.trim_start_matches("preempted:");
+                return Ok(Outcome::Requeued { restart: false, reason: format!("preempted by job {by}; continues from its checkpoint") });
+            }
+            _ => {}
+        }
         if exit.code == Some(EXIT_STOPPED) {
             if cancel {
                 return Ok(Outcome::Cancelled);
@@ -445,6 +476,14 @@ impl Services {
             Outcome::Requeued { restart, reason } => {
                 if *restart {
                     row.attempt += 1;
+                }
+                if let Some(by) = row.stopping.as_deref().and_then(|s| s.strip_prefix("preempted:")) {
+                    let mut by_list: Vec<String> = serde_json::from_str(&row.preempted_by)
+                        .map_err(|e| Error::Internal(format!("job {id}: the stored preempted_by does not parse: {e}")))?;
+                    by_list.push(by.to_string());
+                    row.preempted_by = serde_json::to_string(&by_list).map_err(internal)?;
+                    row.preemptions += 1;
+                    database::job_runs::close(tx.conn(), id, now_ms(), "preempted").await?;
                 }
                 (JobState::Queued, serde_json::json!({"reason": reason, "attempt": row.attempt}))
             }

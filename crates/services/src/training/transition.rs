@@ -42,6 +42,9 @@ pub(crate) async fn change_state(
     if to != JobState::Running && to != JobState::Cancelling {
         row.runner_pid = None;
         row.runner_instance = None;
+        row.stopping = None;
+        // A job holds GPUs (an open run) exactly while it is running or cancelling.
+        database::job_runs::close(conn, &row.id, now, to.as_str()).await?;
     }
     database::jobs::update(conn, row).await?;
     let mut data = details.clone();

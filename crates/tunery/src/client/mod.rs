@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, chat, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, safety, users};
+use commands::{audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, safety, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -79,6 +79,8 @@ pub enum ClientCommand {
     /// Fine-tuning jobs: create, list, show, cancel, resume, logs, watch.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// The cluster: nodes and free GPUs, running jobs, and the queue with why each job waits.
+    Cluster,
     /// Deployments: serve a model behind the OpenAI-compatible gateway (/v1/chat/completions).
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
@@ -111,6 +113,7 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Models(c) => models::run(&ctx, c).await,
         ClientCommand::Estimate(a) => estimate::run(&ctx, a).await,
         ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
+        ClientCommand::Cluster => cluster::run(&ctx).await,
         ClientCommand::Deploy(c) => deploy::run(&ctx, c).await,
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,

@@ -86,6 +86,24 @@ pub struct CreateArgs {
     /// Watch the job after submitting it.
     #[arg(long)]
     pub watch: bool,
+    /// GPUs (or CPU slots) for the job [default: 1].
+    #[arg(long)]
+    pub gpus: Option<u32>,
+    /// A GPU type of the cluster (`tunery cluster` lists them) [default: any].
+    #[arg(long)]
+    pub gpu_type: Option<String>,
+    /// Memory each GPU must have, GiB.
+    #[arg(long)]
+    pub gpu_memory_gib: Option<f64>,
+    /// Stop the job (with a checkpoint) and fail it after this many seconds of running.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration: Option<u64>,
+    /// Spot: a higher-priority job may preempt it (it checkpoints and resumes later).
+    #[arg(long)]
+    pub preemptible: bool,
+    /// A priority class (low, normal, high, urgent unless the administrator defined others).
+    #[arg(long)]
+    pub priority: Option<String>,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -114,6 +132,8 @@ fn show_job(ctx: &Context, v: &Value) {
         ("step", step),
         ("loss", s(v, "latest_loss")),
         ("restarts", format!("{} of {}", s(v, "restarts"), s(v, "max_restarts"))),
+        ("resources", resources_line(&v["resources"])),
+        ("preemptions", s(v, "preemptions")),
         (
             "estimate",
             format!(
@@ -126,12 +146,31 @@ fn show_job(ctx: &Context, v: &Value) {
         ("created", time(v, "created_at")),
         ("finished", time(v, "finished_at")),
     ];
+    if let Some(q) = v["queue"].as_object() {
+        let q = Value::Object(q.clone());
+        rows.push(("queue", format!("{} of {}", s(&q, "position"), s(&q, "of"))));
+        if q["wait"].is_object() {
+            rows.push(("waiting", format!("{} ({})", s(&q["wait"], "message"), s(&q["wait"], "code"))));
+        }
+    }
     if let Some(e) = v["error"].as_object() {
         let e = Value::Object(e.clone());
         rows.push(("error", format!("{}: {}", s(&e, "code"), s(&e, "message"))));
         rows.push(("hint", s(&e, "hint")));
     }
     print_kv(&rows);
+}
+
+/// "2 × A100, priority high, spot, at most 3600 s".
+pub(crate) fn resources_line(r: &Value) -> String {
+    let mut line = format!("{} × {}, priority {}", s(r, "gpus"), r["gpu_type"].as_str().unwrap_or("any"), s(r, "priority"));
+    if r["preemptible"] == true {
+        line.push_str(", spot");
+    }
+    if let Some(d) = r["max_duration_s"].as_u64() {
+        line.push_str(&format!(", at most {d} s"));
+    }
+    line
 }
 
 fn terminal(state: &str) -> bool {
@@ -155,6 +194,18 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
                     ("chat_template", a.chat_template.map(Value::from)),
                 ],
             );
+            let mut resources = json!({"preemptible": a.preemptible});
+            crate::client::http::set_given(
+                &mut resources,
+                [
+                    ("gpus", a.gpus.map(Value::from)),
+                    ("gpu_type", a.gpu_type.map(Value::from)),
+                    ("gpu_memory_gib", a.gpu_memory_gib.map(Value::from)),
+                    ("max_duration_s", a.max_duration.map(Value::from)),
+                    ("priority", a.priority.map(Value::from)),
+                ],
+            );
+            body["resources"] = resources;
             let v = api.post("/api/v1/jobs", &body).await?;
             if a.watch {
                 if !ctx.json {

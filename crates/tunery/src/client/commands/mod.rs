@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod datasets;
 pub mod deploy;
 pub mod estimate;

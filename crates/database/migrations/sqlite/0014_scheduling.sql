@@ -1,0 +1,31 @@
+-- Scheduling: each job's resource request (GPU type, count, memory, maximum duration, spot,
+-- priority class and its value at submission), what preemption did to it, and a stop the
+-- scheduler decided (`preempted:<job id>` or `max_duration`). Jobs stored before this
+-- migration asked for one device of any type at the normal priority.
+ALTER TABLE jobs ADD COLUMN resources TEXT NOT NULL DEFAULT '{"gpu_type":null,"gpus":1,"gpu_memory_gib":0,"max_duration_s":null,"preemptible":false,"priority":"normal","priority_value":1}';
+ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN preempted_by TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE jobs ADD COLUMN stopping TEXT;
+
+-- One row per run of a job on GPUs (or CPU slots): where it ran, from when to when. The open
+-- row (ended_at NULL) is the job's current placement; closed rows are the GPU-time accounted
+-- to its user and project (fair share, usage and cost).
+CREATE TABLE job_runs (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    organization_id TEXT NOT NULL,
+    project_id TEXT,
+    user_id TEXT NOT NULL,
+    runner_instance TEXT NOT NULL,
+    gpu_type TEXT NOT NULL,
+    gpus INTEGER NOT NULL,
+    placement TEXT NOT NULL,
+    preemptible INTEGER NOT NULL,
+    priority_value INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    ended_because TEXT
+);
+CREATE INDEX job_runs_job ON job_runs (job_id, started_at);
+CREATE INDEX job_runs_open ON job_runs (runner_instance) WHERE ended_at IS NULL;
+CREATE INDEX job_runs_usage ON job_runs (organization_id, started_at);

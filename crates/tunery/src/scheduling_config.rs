@@ -1,0 +1,181 @@
+//! The `[scheduling]` table of the configuration file: the policy, the nodes (declared, else
+//! the GPUs `nvidia-smi` reports, else this machine's CPU slots), priority classes with their
+//! default and the members' allowance, VIP users, and preemption's guards.
+
+use anyhow::Context;
+use serde::Deserialize;
+use services::settings::{SchedulingSettings, UserPriority};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchedulingFile {
+    policy: Option<String>,
+    nodes: Option<Vec<NodeFile>>,
+    priority_classes: Option<Vec<domain::resources::PriorityClass>>,
+    default_priority: Option<String>,
+    member_max_priority: Option<String>,
+    /// By email: `{ default = "high", max = "urgent" }`.
+    #[serde(default)]
+    users: HashMap<String, UserPriority>,
+    min_run_s: Option<u64>,
+    max_preemptions: Option<u32>,
+    preempt_after_wait_s: Option<u64>,
+    usage_half_life_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    id: String,
+    gpu_type: String,
+    gpus: u32,
+    gpu_memory_gib: f64,
+}
+
+/// Applies the table (and `--scheduling-policy`) to the settings; `device` is the training
+/// device, which decides whether GPUs are looked for.
+pub(crate) fn apply(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut SchedulingSettings) -> anyhow::Result<()> {
+    if let Some(name) = policy.or(file.policy) {
+        s.policy = scheduler::PolicyKind::parse(&name)
+            .with_context(|| format!("scheduling policy '{name}' is unknown (fifo, backfill or tunery)"))?;
+    }
+    if let Some(classes) = file.priority_classes {
+        anyhow::ensure!(!classes.is_empty(), "[scheduling] priority_classes: at least one class");
+        let mut names = HashSet::new();
+        for c in &classes {
+            anyhow::ensure!(names.insert(c.name.clone()), "[scheduling] priority_classes: '{}' is named twice", c.name);
+        }
+        s.priority_classes = classes;
+    }
+    if let Some(d) = file.default_priority {
+        s.default_priority = d;
+    }
+    if let Some(m) = file.member_max_priority {
+        s.member_max_priority = m;
+    }
+    let class = |name: &str, what: &str| -> anyhow::Result<()> {
+        anyhow::ensure!(s.class(name).is_some(), "[scheduling] {what}: '{name}' is not a priority class");
+        Ok(())
+    };
+    class(&s.default_priority, "default_priority")?;
+    class(&s.member_max_priority, "member_max_priority")?;
+    for (email, p) in &file.users {
+        for name in p.default.iter().chain(p.max.iter()) {
+            class(name, &format!("users.\"{email}\""))?;
+        }
+    }
+    s.user_priorities = file.users;
+    s.min_run_s = file.min_run_s.unwrap_or(s.min_run_s);
+    s.max_preemptions = file.max_preemptions.unwrap_or(s.max_preemptions);
+    s.preempt_after_wait_s = file.preempt_after_wait_s.unwrap_or(s.preempt_after_wait_s);
+    if let Some(h) = file.usage_half_life_s {
+        anyhow::ensure!(h >= 1, "[scheduling] usage_half_life_s must be at least 1");
+        s.usage_half_life_s = h;
+    }
+    s.nodes = match file.nodes {
+        Some(nodes) => declared(nodes)?,
+        None if device == "cuda" || device == "auto" => detected_gpus(),
+        None => Vec::new(),
+    };
+    Ok(())
+}
+
+fn declared(nodes: Vec<NodeFile>) -> anyhow::Result<Vec<scheduler::Node>> {
+    let mut ids = HashSet::new();
+    nodes
+        .into_iter()
+        .map(|n| {
+            anyhow::ensure!(ids.insert(n.id.clone()), "[scheduling] nodes: '{}' is declared twice", n.id);
+            anyhow::ensure!(n.gpus >= 1, "[scheduling] nodes.{}: gpus must be at least 1", n.id);
+            anyhow::ensure!(
+                n.gpu_memory_gib.is_finite() && n.gpu_memory_gib >= 0.0,
+                "[scheduling] nodes.{}: gpu_memory_gib must be 0 or more",
+                n.id
+            );
+            Ok(scheduler::Node { id: n.id, gpu_type: n.gpu_type, gpus: n.gpus, gpu_memory_gib: n.gpu_memory_gib })
+        })
+        .collect()
+}
+
+/// This machine's GPUs as `nvidia-smi` (NVML) reports them: one node of their type. None (and
+/// so CPU slots) when there is no NVIDIA driver; mixed types must be declared.
+fn detected_gpus() -> Vec<scheduler::Node> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Ok(out) = out else { return Vec::new() };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    parse_gpus(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `NVIDIA H100 80GB HBM3, 81559` lines → one node; mixed types → none (with a warning).
+pub(crate) fn parse_gpus(csv: &str) -> Vec<scheduler::Node> {
+    let gpus: Vec<(String, f64)> = csv
+        .lines()
+        .filter_map(|l| {
+            let (name, mib) = l.rsplit_once(',')?;
+            Some((name.trim().to_string(), mib.trim().parse::<f64>().ok()? / 1024.0))
+        })
+        .collect();
+    let Some((name, memory)) = gpus.first().cloned() else { return Vec::new() };
+    if gpus.iter().any(|(n, _)| *n != name) {
+        tracing::warn!("this machine has GPUs of several types; declare them as nodes in [scheduling]");
+        return Vec::new();
+    }
+    let min_memory = gpus.iter().map(|(_, m)| *m).fold(memory, f64::min);
+    vec![scheduler::Node {
+        id: "local".into(),
+        gpu_type: name,
+        gpus: gpus.len() as u32,
+        gpu_memory_gib: (min_memory * 10.0).floor() / 10.0,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvidia_smi_lines_become_one_node_and_mixed_types_none() {
+        let nodes = parse_gpus("NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3, 81559\n");
+        assert_eq!(nodes.len(), 1);
+        assert_eq!((nodes[0].gpu_type.as_str(), nodes[0].gpus), ("NVIDIA H100 80GB HBM3", 2));
+        assert!((nodes[0].gpu_memory_gib - 79.6).abs() < 0.05, "{}", nodes[0].gpu_memory_gib);
+        assert!(parse_gpus("A, 100\nB, 100\n").is_empty());
+        assert!(parse_gpus("").is_empty());
+    }
+
+    #[test]
+    fn unknown_classes_and_policies_are_refused_naming_them() {
+        let mut s = SchedulingSettings::default();
+        let file: SchedulingFile = toml::from_str("member_max_priority = \"vip\"").unwrap();
+        let e = apply(file, None, "cpu", &mut s).unwrap_err().to_string();
+        assert!(e.contains("member_max_priority") && e.contains("vip"), "{e}");
+        let e = apply(SchedulingFile::default(), Some("lifo".into()), "cpu", &mut s).unwrap_err().to_string();
+        assert!(e.contains("lifo"), "{e}");
+        let file: SchedulingFile =
+            toml::from_str("nodes = [{ id = \"a\", gpu_type = \"A100\", gpus = 8, gpu_memory_gib = 80.0 }]\nmin_run_s = 0").unwrap();
+        apply(file, Some("backfill".into()), "cpu", &mut s).unwrap();
+        assert_eq!((s.nodes.len(), s.min_run_s, s.policy), (1, 0, scheduler::PolicyKind::Backfill));
+    }
+
+    #[test]
+    fn the_readme_scheduling_table_is_a_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n[scheduling]\n").expect("the README shows a [scheduling] table") + "```toml\n".len();
+        let block = &readme[start..start + readme[start..].find("```").unwrap()];
+        #[derive(Deserialize)]
+        struct File {
+            scheduling: SchedulingFile,
+        }
+        let file: File = toml::from_str(block).unwrap();
+        let mut s = SchedulingSettings::default();
+        apply(file.scheduling, None, "cpu", &mut s).unwrap();
+        assert_eq!(s.nodes[0].gpus, 8);
+        assert_eq!(s.user_priorities["lead@example.com"].max.as_deref(), Some("urgent"));
+    }
+}
