@@ -17,6 +17,8 @@ pub struct JobRunRow {
     /// `[{"node": …, "gpus": …}]`, JSON.
     pub placement: String,
     pub preemptible: i64,
+    /// The price of one of its GPUs per hour when it started.
+    pub price_per_gpu_hour: f64,
     pub priority_value: i64,
     pub started_at: i64,
     pub ended_at: Option<i64>,
@@ -24,10 +26,10 @@ pub struct JobRunRow {
     pub ended_because: Option<String>,
 }
 
-const COLUMNS: &str = "id, job_id, organization_id, project_id, user_id, runner_instance, gpu_type, gpus, placement, preemptible, priority_value, started_at, ended_at, ended_because";
+const COLUMNS: &str = "id, job_id, organization_id, project_id, user_id, runner_instance, gpu_type, gpus, placement, preemptible, price_per_gpu_hour, priority_value, started_at, ended_at, ended_because";
 
 pub async fn insert(conn: &mut Conn, r: &JobRunRow) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO job_runs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"))
+    sqlx::query(&format!("INSERT INTO job_runs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL)"))
         .bind(&r.id)
         .bind(&r.job_id)
         .bind(&r.organization_id)
@@ -38,6 +40,7 @@ pub async fn insert(conn: &mut Conn, r: &JobRunRow) -> Result<()> {
         .bind(r.gpus)
         .bind(&r.placement)
         .bind(r.preemptible)
+        .bind(r.price_per_gpu_hour)
         .bind(r.priority_value)
         .bind(r.started_at)
         .execute(&mut *conn)
@@ -86,4 +89,25 @@ pub async fn since(conn: &mut Conn, since: i64) -> Result<Vec<JobRunRow>> {
         .bind(since)
         .fetch_all(&mut *conn)
         .await?)
+}
+
+impl JobRunRow {
+    /// GPU-hours of this run within `[from, to)` (an open run counts up to `to`).
+    pub fn gpu_hours_within(&self, from: i64, to: i64) -> f64 {
+        let start = self.started_at.max(from);
+        let end = self.ended_at.unwrap_or(to).min(to);
+        (end - start).max(0) as f64 / 3_600_000.0 * self.gpus as f64
+    }
+}
+
+/// An organization's runs overlapping `[from, to)`.
+pub async fn of_organization_within(conn: &mut Conn, org_id: &str, from: i64, to: i64) -> Result<Vec<JobRunRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM job_runs WHERE organization_id = $1 AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2) ORDER BY started_at, id"
+    ))
+    .bind(org_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?)
 }

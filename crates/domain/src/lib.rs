@@ -17,6 +17,7 @@ pub mod rate_limit;
 pub mod resources;
 pub mod schema;
 pub mod stats;
+pub mod suggestions;
 pub mod training;
 pub mod validate;
 pub mod visibility;

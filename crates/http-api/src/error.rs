@@ -50,6 +50,8 @@ pub enum ErrorCode {
     BaseModelNotReady,
     /// An evaluation of the model failed a gate's thresholds (422; the message names each score).
     GateFailed,
+    /// A quota or budget of the user, project or organization (named with its use and limit).
+    QuotaExceeded,
     RateLimited,
     /// An API key's monthly inference tokens are used (429).
     InsufficientQuota,
@@ -81,7 +83,7 @@ impl ErrorCode {
             Conflict => (StatusCode::CONFLICT, "conflict_error"),
             PayloadTooLarge | FileTooLarge | StorageQuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error"),
             ChecksumMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error"),
-            Unprocessable | InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady | GateFailed => {
+            Unprocessable | InvalidFile | ModelDoesNotFit | DatasetNotUsable | BaseModelNotReady | GateFailed | QuotaExceeded => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error")
             }
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -235,6 +237,7 @@ impl From<SE> for ApiError {
                     services::Refusal::DatasetNotUsable => ErrorCode::DatasetNotUsable,
                     services::Refusal::BaseModelNotReady => ErrorCode::BaseModelNotReady,
                     services::Refusal::GateFailed => ErrorCode::GateFailed,
+                    services::Refusal::QuotaExceeded => ErrorCode::QuotaExceeded,
                 };
                 ApiError::new(code, message)
             }

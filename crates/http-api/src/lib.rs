@@ -125,6 +125,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::download_model_file))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
         .routes(routes!(cluster::get_cluster))
+        .routes(routes!(quotas::list_quotas))
+        .routes(routes!(quotas::set_quota, quotas::delete_quota))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
         .routes(routes!(jobs::resume_job))
@@ -234,7 +236,24 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         .with_state(state)
 }
 
+/// The router of a `--role scheduler` server: /healthz, /readyz and /metrics only.
+pub fn system_router(services: Services, settings: &HttpSettings) -> Router {
+    let state = AppState { services, metrics: Arc::new(metrics::Metrics::default()), trust_forwarded_for: settings.trust_forwarded_for };
+    let (system, _) = system_routes().split_for_parts();
+    Router::new()
+        .merge(system)
+        .route("/metrics", axum::routing::get(render_metrics))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
 async fn render_metrics(State(app): State<AppState>) -> impl IntoResponse {
+    match app.services.cluster_metrics().await {
+        Ok(c) => app.metrics.set_cluster(&c),
+        Err(e) => tracing::warn!(error = %e, "the scheduler's metrics could not be read"),
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render())
 }
 

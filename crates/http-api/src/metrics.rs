@@ -1,6 +1,8 @@
 //! Prometheus metrics: request counts and latency histograms by method, route and status; and
 //! for the inference gateway, per deployment: requests by status, prompt and completion
-//! tokens, latency, time to first token, and requests in flight (the queue in front of it).
+//! tokens, latency, time to first token, and requests in flight (the queue in front of it);
+//! and for autoscalers, the training queue and waiting GPU demand per GPU type, each node's
+//! GPUs, free GPUs and whether it is idle, and the running jobs (read at each scrape).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +36,17 @@ pub struct TokenLabels {
     pub kind: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GpuTypeLabels {
+    pub gpu_type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    pub node: String,
+    pub gpu_type: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -43,6 +56,12 @@ pub struct Metrics {
     inference_latency: Family<DeploymentLabels, Histogram>,
     first_token: Family<DeploymentLabels, Histogram>,
     in_flight: Family<DeploymentLabels, Gauge>,
+    queued_jobs: Family<GpuTypeLabels, Gauge>,
+    waiting_gpus: Family<GpuTypeLabels, Gauge>,
+    node_gpus: Family<NodeLabels, Gauge>,
+    node_free_gpus: Family<NodeLabels, Gauge>,
+    node_idle: Family<NodeLabels, Gauge>,
+    running_jobs: Gauge,
 }
 
 impl Default for Metrics {
@@ -63,7 +82,32 @@ impl Default for Metrics {
         registry.register("inference_duration_seconds", "Time to the end of an inference answer", inference_latency.clone());
         registry.register("inference_time_to_first_token_seconds", "Time to an answer's first token", first_token.clone());
         registry.register("inference_in_flight", "Inference requests in flight (queued or generating) per deployment", in_flight.clone());
-        Metrics { registry, requests, latency, inference, tokens, inference_latency, first_token, in_flight }
+        let (queued_jobs, waiting_gpus) = (Family::<GpuTypeLabels, Gauge>::default(), Family::<GpuTypeLabels, Gauge>::default());
+        let (node_gpus, node_free_gpus, node_idle) =
+            (Family::<NodeLabels, Gauge>::default(), Family::<NodeLabels, Gauge>::default(), Family::<NodeLabels, Gauge>::default());
+        let running_jobs = Gauge::default();
+        registry.register("queue_jobs", "Training jobs waiting, by the GPU type they ask for (any: any type)", queued_jobs.clone());
+        registry.register("queue_waiting_gpus", "GPUs the waiting training jobs ask for, by GPU type", waiting_gpus.clone());
+        registry.register("node_gpus", "GPUs (or CPU slots) of each node", node_gpus.clone());
+        registry.register("node_free_gpus", "Free GPUs (or CPU slots) of each node", node_free_gpus.clone());
+        registry.register("node_idle", "1 when a node runs no job", node_idle.clone());
+        registry.register("jobs_running", "Training jobs running on this server's nodes", running_jobs.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            inference,
+            tokens,
+            inference_latency,
+            first_token,
+            in_flight,
+            queued_jobs,
+            waiting_gpus,
+            node_gpus,
+            node_free_gpus,
+            node_idle,
+            running_jobs,
+        }
     }
 }
 
@@ -90,6 +134,26 @@ impl Metrics {
     /// Requests of `deployment` in flight: +1 when one is routed, -1 when it ends.
     pub fn in_flight(&self, deployment: &str, delta: i64) {
         self.in_flight.get_or_create(&DeploymentLabels { deployment: deployment.to_string() }).inc_by(delta);
+    }
+
+    /// The scheduler's figures at this scrape (types no longer waiting drop out).
+    pub fn set_cluster(&self, c: &services::training::ClusterMetrics) {
+        for (family, values) in [(&self.queued_jobs, &c.queued_jobs), (&self.waiting_gpus, &c.waiting_gpus)] {
+            family.clear();
+            for (gpu_type, n) in values {
+                family.get_or_create(&GpuTypeLabels { gpu_type: gpu_type.clone() }).set(*n as i64);
+            }
+        }
+        for family in [&self.node_gpus, &self.node_free_gpus, &self.node_idle] {
+            family.clear();
+        }
+        for (node, gpu_type, gpus, free) in &c.nodes {
+            let labels = NodeLabels { node: node.clone(), gpu_type: gpu_type.clone() };
+            self.node_gpus.get_or_create(&labels).set(i64::from(*gpus));
+            self.node_free_gpus.get_or_create(&labels).set(i64::from(*free));
+            self.node_idle.get_or_create(&labels).set(i64::from(free == gpus));
+        }
+        self.running_jobs.set(c.running_jobs as i64);
     }
 
     pub fn render(&self) -> String {

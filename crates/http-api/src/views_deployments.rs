@@ -148,6 +148,9 @@ pub struct UsageView {
     pub completion_tokens: i64,
     pub total_tokens: i64,
     pub data: Vec<UsageBucketView>,
+    /// The organization's training compute in the same period: GPU-hours and spend per user,
+    /// project and GPU type (`/api/v1/usage` only).
+    pub compute: Option<services::training::ComputeUsage>,
 }
 
 impl From<UsageReport> for UsageView {
@@ -165,6 +168,7 @@ impl From<UsageReport> for UsageView {
             completion_tokens: sum(|b| b.completion_tokens),
             total_tokens: sum(|b| b.total_tokens),
             data,
+            compute: None,
         }
     }
 }

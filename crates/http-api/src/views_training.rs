@@ -265,6 +265,11 @@ pub struct JobView {
     pub preemptions: i64,
     /// While queued (on a single job's read): its place and why it waits.
     pub queue: Option<services::training::QueueSlot>,
+    /// GPU-hours and cost of its runs so far (on a single job's read).
+    pub cost: Option<services::training::JobCost>,
+    /// Advice from what it asked for and measured — a cheaper device with QLoRA, GPUs left
+    /// idle, memory left unused (on a single job's read, once it has run).
+    pub suggestions: Vec<domain::suggestions::Suggestion>,
 }
 
 impl From<Job> for JobView {
@@ -278,6 +283,8 @@ impl From<Job> for JobView {
             estimate: j.estimate,
             resources: j.resources,
             queue: j.queue,
+            cost: j.cost,
+            suggestions: j.suggestions,
             preemptions: r.preemptions,
             error: r.error_code.map(|code| JobErrorView { code, message: r.error_message.unwrap_or_default(), hint: r.error_hint }),
             created_at: secs(r.created_at),

@@ -82,6 +82,7 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
             json!({"name": format!("split-{n}"), "variants": [{"deployment_id": "{deployment_id}", "weight": 1}, {"deployment_id": "{deployment_id_2}", "weight": 3}]})
         }
         "update_split" => json!({"active": false}),
+        "set_quota" => json!({"max_gpus": 4, "gpu_hours_per_month": 10.0 + n as f64}),
         "put_content_policy" => json!({"rules": [{"name": format!("rule-{n}"), "words": ["x"], "action": "flag"}]}),
         // The fixture's deployment logs requests but has none: callers who may export get 422.
         "export_deployment_logs" => json!({"name": format!("export {n}")}),
@@ -160,6 +161,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let ft_job = json!({"model": base_model, "training_file": file});
     let ft_job =
         app.call_with("POST", "/v1/fine_tuning/jobs", &root, Payload::Json(ft_job)).await.expect(200)["id"].as_str().unwrap().to_string();
+    // A quota to read and delete.
+    app.call_with("PUT", &format!("/api/v1/quotas/user/{target}"), &root, Payload::Json(json!({"max_gpus": 8}))).await.expect(200);
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
     for role in Role::ALL {
@@ -171,7 +174,7 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let ids = BTreeMap::from([
         ("org_id", org),
         ("project_id", project),
-        ("user_id", target),
+        ("user_id", target.clone()),
         ("invitation_id", invitation),
         ("dataset_id", dataset),
         ("version", "1".to_string()),
@@ -193,6 +196,8 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         // No fine-tuned model has this name: callers who may delete models get 404.
         ("model", "ft:none:org:x:mdl_none".to_string()),
         ("item", "0".to_string()),
+        ("scope", "user".to_string()),
+        ("subject_id", target.clone()),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

@@ -41,6 +41,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let evaluation_a2 = common::predictions_evaluation(&app, &root).await;
         let human_eval_a = common::human_eval(&app, &root, &evaluation_a, &evaluation_a2).await;
         let item = "0".to_string();
+        let scope = "user".to_string();
+        app.call_with("PUT", &format!("/api/v1/quotas/user/{user_a}"), &root, Payload::Json(json!({"max_gpus": 2}))).await.expect(200);
         let file = Payload::Multipart {
             fields: vec![("purpose".into(), "fine-tune".into())],
             filename: "a.jsonl".into(),
@@ -76,6 +78,8 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("ab_test_id", &ab_test_a),
             ("human_eval_id", &human_eval_a),
             ("item", &item),
+            ("scope", &scope),
+            ("subject_id", &user_a),
             ("file_id", &file_a),
             ("fine_tuning_job_id", &ft_job_a),
             ("model", &ft_model_a),
@@ -119,6 +123,9 @@ async fn other_organizations_ids_answer_404_everywhere() {
             "/v1/models",
             "/v1/files",
             "/v1/fine_tuning/jobs",
+            "/api/v1/quotas",
+            "/api/v1/cluster",
+            "/api/v1/usage",
         ] {
             let a = app.get(list, &admin_b).await;
             let text = a.expect(200).to_string();
@@ -178,6 +185,7 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "rate_human_eval_item" => json!({"item": 0, "skip": true}),
         "export_human_preferences" => json!({"name": "stolen"}),
         "complete_openai_upload" => json!({"part_ids": ["part_upl_x_1"]}),
+        "set_quota" => json!({"max_gpus": 1}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

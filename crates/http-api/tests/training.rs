@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{job_ended, TestApp};
 use serde_json::{json, Value};
 use services::Settings;
 use std::time::{Duration, Instant};
@@ -33,17 +33,7 @@ async fn env(backend: test_support::Backend) -> Option<Env> {
 }
 
 async fn env_with(backend: test_support::Backend, configure: impl FnOnce(&mut Settings)) -> Option<Env> {
-    let runtime = test_support::runtime_command()?;
-    let dirs = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.training.runtime = Some(runtime);
-    settings.training.work_dir = dirs.path().join("work");
-    settings.training.model_cache_dir = dirs.path().join("models");
-    settings.training.stop_grace_s = 30;
-    configure(&mut settings);
-    let app = TestApp::with_settings(backend, settings).await;
-    app.services.start_training().await.unwrap();
-    let (_, admin) = app.bootstrap().await;
+    let (app, admin, dirs) = common::training_app(backend, configure).await?;
     Some(Env { app, admin, _dirs: dirs })
 }
 
@@ -52,21 +42,9 @@ async fn import_tiny(e: &Env) -> String {
     let a = e.app.post("/api/v1/base-models/import", &e.admin, json!({"name": "tiny", "source": {"kind": "directory", "path": dir}})).await;
     let id = a.expect(202)["id"].as_str().unwrap().to_string();
     assert_eq!(a.body["status"], "importing");
-    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+    let ready = e.app.wait_for(&e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
     assert_eq!(ready["status"], "ready", "{ready}");
     id
-}
-
-async fn wait_for(app: &TestApp, token: &str, path: &str, done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let body = app.get(path, token).await.expect(200).clone();
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting on {path}: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn dataset(e: &Env, name: &str, content: &str) -> String {
@@ -87,10 +65,6 @@ fn job_body(base: &str, dataset: &str, steps: u64) -> Value {
             "hyperparameters": {"max_steps": steps, "micro_batch_size": 2, "learning_rate": 0.01, "checkpoint_every_steps": 2, "keep_checkpoints": 2, "lr_scheduler": "constant"}
         }
     })
-}
-
-fn terminal(b: &Value) -> bool {
-    ["succeeded", "failed", "cancelled"].contains(&b["state"].as_str().unwrap_or(""))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +99,7 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         let a = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 6)).await;
         let job = a.expect(202)["id"].as_str().unwrap().to_string();
         assert_eq!(a.body["state"], "queued");
-        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+        let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 180).await;
         assert_eq!(done["state"], "succeeded", "{done}");
         assert_eq!(done["current_step"], 6);
         let model_id = done["model_id"].as_str().unwrap().to_string();
@@ -233,7 +207,7 @@ async fn statistics_and_token_filters_count_with_a_base_models_own_tokenizer() {
     let recipe = json!({"version": 1, "tokenizer": base, "steps": [{"step": "filter", "max_tokens": limit}]});
     let started = e.app.post(&format!("/api/v1/datasets/{ds}/versions/1/preprocess"), &e.admin, json!({"recipe": recipe})).await;
     let op = started.expect(202)["id"].as_str().unwrap().to_string();
-    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/datasets/{ds}/operations/{op}"), |b| b["status"] != "running", 60).await;
+    let done = e.app.wait_for(&e.admin, &format!("/api/v1/datasets/{ds}/operations/{op}"), |b| b["status"] != "running", 60).await;
     assert_eq!(done["status"], "completed", "{done}");
     let kept = per_record.iter().filter(|&&n| n <= limit).count() as u64;
     assert!(kept > 0 && kept < 12, "the fixture should straddle the limit: {per_record:?}");
@@ -275,7 +249,7 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
     let id = started.expect(202)["id"].as_str().unwrap().to_string();
     assert_eq!(started.body["source_kind"], "upload", "{}", started.body);
     assert_eq!(started.body["source_ref"], format!("sha256:{archive_id}/tiny-model.tar.gz"));
-    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+    let ready = e.app.wait_for(&e.admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!((ready["spec"]["layers"].as_u64(), ready["spec"]["hidden_size"].as_u64()), (Some(2), Some(32)), "{ready}");
     assert!(ready["files"].as_u64().unwrap() >= 4, "{ready}");
@@ -290,7 +264,7 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
     // leaves the blob store once its import ends.
     let bad = upload("escaping", "evil.tar", b"definitely not a tar file".to_vec()).await;
     let bad_id = bad.expect(202)["id"].as_str().unwrap().to_string();
-    let failed = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{bad_id}"), |b| b["status"] != "importing", 120).await;
+    let failed = e.app.wait_for(&e.admin, &format!("/api/v1/base-models/{bad_id}"), |b| b["status"] != "importing", 120).await;
     assert_eq!(failed["status"], "failed");
     assert!(failed["error"].as_str().unwrap().contains("is not a tar or zip archive"), "{failed}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -315,7 +289,7 @@ async fn an_uploaded_safetensors_archive_imports_and_is_then_deleted() {
     // A model a job trained on stays (lineage): 409.
     let used = import_tiny(&e).await;
     let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&used, &ds, 2)).await.expect(202)["id"].as_str().unwrap().to_string();
-    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 120).await;
     let refused = e.app.delete(&format!("/api/v1/base-models/{used}"), &e.admin).await;
     assert_eq!(
         refused.expect(409)["error"]["message"].as_str().unwrap(),
@@ -382,7 +356,7 @@ async fn an_import_left_running_by_a_stopped_server_is_stopped_and_done_again() 
     // The next start stops it, then imports again.
     e.app.services.ensure_builtin_model(None).await.unwrap();
     assert!(orphan.try_wait().unwrap().is_some(), "the orphaned import process is still running");
-    let ready = wait_for(&e.app, &e.admin, &format!("/api/v1/base-models/{}", row.id), |b| b["status"] != "importing", 120).await;
+    let ready = e.app.wait_for(&e.admin, &format!("/api/v1/base-models/{}", row.id), |b| b["status"] != "importing", 120).await;
     assert_eq!(ready["status"], "ready", "{ready}");
 }
 
@@ -402,7 +376,7 @@ async fn two_concurrent_jobs_on_an_uncached_model_both_train() {
         .map(|a| a.expect(202)["id"].as_str().unwrap().to_string())
         .collect();
     for job in &jobs {
-        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 300).await;
+        let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 300).await;
         assert_eq!(done["state"], "succeeded", "{done}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(cache.parent().unwrap())
@@ -440,7 +414,7 @@ async fn a_job_whose_stored_configuration_does_not_parse_fails_naming_it() {
         let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
         // The first job holds the only slot while the second, queued, is damaged.
         let first = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
-        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{first}"), |b| b["state"] == "running", 60).await;
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{first}"), |b| b["state"] == "running", 60).await;
         let second = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
         let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
         let damaged = r#"{"schema_version": 2, "hyperparameters": {"epochs": "two"}}"#;
@@ -475,7 +449,7 @@ async fn a_supervision_error_kills_the_runtime_before_the_job_fails() {
         let base = import_tiny(&e).await;
         let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
         let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
-        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 1, 120).await;
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 1, 120).await;
         let workdir = e.app.services.settings().training.work_dir.join(&job);
         assert!(!executors::local::processes_in(&workdir).is_empty(), "the runtime runs in {}", workdir.display());
         let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
@@ -495,10 +469,10 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
         let base = import_tiny(&e).await;
         let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
         let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 400)).await.expect(202)["id"].as_str().unwrap().to_string();
-        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 3, 120).await;
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 3, 120).await;
         let c = e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await;
         assert_eq!(c.expect(200)["state"], "cancelling");
-        let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+        let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 120).await;
         assert_eq!(done["state"], "cancelled", "{done}");
         let stopped_at = done["current_step"].as_i64().unwrap();
         assert!(stopped_at < 400);
@@ -524,21 +498,22 @@ async fn cancel_saves_a_checkpoint_and_resume_finishes_the_job() {
 
         let r = e.app.post(&format!("/api/v1/jobs/{job}/resume"), &e.admin, json!({})).await;
         assert_eq!(r.expect(202)["state"], "queued");
-        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), |b| b["state"] == "running", 60).await;
-        let done = wait_for(
-            &e.app,
-            &e.admin,
-            &format!("/api/v1/jobs/{job}"),
-            |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at + 2 || terminal(b),
-            120,
-        )
-        .await;
-        assert!(!terminal(&done) || done["state"] == "succeeded", "{done}");
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), |b| b["state"] == "running", 60).await;
+        let done = e
+            .app
+            .wait_for(
+                &e.admin,
+                &format!("/api/v1/jobs/{job}"),
+                |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at + 2 || job_ended(b),
+                120,
+            )
+            .await;
+        assert!(!job_ended(&done) || done["state"] == "succeeded", "{done}");
         let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
         let resumed = events.body["data"].as_array().unwrap().last().unwrap()["data"]["resumed_from_step"].as_i64();
         assert_eq!(resumed, Some(stopped_at), "{}", events.body);
         e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.expect(200);
-        wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 120).await;
 
         // One way a job changes state: every state event has its audit record, in the same order
         // (queued, running, cancelling, cancelled, queued, running, cancelling, cancelled).
@@ -573,14 +548,14 @@ async fn a_killed_runtime_restarts_from_its_checkpoint_and_finishes() {
     body["max_restarts"] = json!(1);
     body["config"]["hyperparameters"]["checkpoint_every_steps"] = json!(10);
     let job = e.app.post("/api/v1/jobs", &e.admin, body).await.expect(202)["id"].as_str().unwrap().to_string();
-    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}/checkpoints"), |b| !b["data"].as_array().unwrap().is_empty(), 120).await;
+    e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}/checkpoints"), |b| !b["data"].as_array().unwrap().is_empty(), 120).await;
     let pid = {
         let mut conn = e.app.services.db().read().await.unwrap();
         database::jobs::get_any(&mut conn, &job).await.unwrap().runner_pid.expect("a running runtime")
     };
     let killed = std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap();
     assert!(killed.success(), "the runtime was still running");
-    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+    let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 180).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["restarts"], 1, "{done}");
     let started = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started"), &e.admin).await;
@@ -592,7 +567,7 @@ async fn a_killed_runtime_restarts_from_its_checkpoint_and_finishes() {
     let mut twin = job_body(&base, &ds, 1000);
     twin["config"]["hyperparameters"]["checkpoint_every_steps"] = json!(10);
     let twin = e.app.post("/api/v1/jobs", &e.admin, twin).await.expect(202)["id"].as_str().unwrap().to_string();
-    let twin = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{twin}"), terminal, 180).await;
+    let twin = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{twin}"), job_ended, 180).await;
     let (a, b) = (done["latest_loss"].as_f64().unwrap(), twin["latest_loss"].as_f64().unwrap());
     assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "final loss {a} after a crash vs {b} without");
 
@@ -600,13 +575,13 @@ async fn a_killed_runtime_restarts_from_its_checkpoint_and_finishes() {
     let mut fragile = job_body(&base, &ds, 1000);
     fragile["max_restarts"] = json!(0);
     let fragile = e.app.post("/api/v1/jobs", &e.admin, fragile).await.expect(202)["id"].as_str().unwrap().to_string();
-    wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{fragile}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 2, 120).await;
+    e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{fragile}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 2, 120).await;
     let pid = {
         let mut conn = e.app.services.db().read().await.unwrap();
         database::jobs::get_any(&mut conn, &fragile).await.unwrap().runner_pid.expect("a running runtime")
     };
     std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap();
-    let failed = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{fragile}"), terminal, 120).await;
+    let failed = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{fragile}"), job_ended, 120).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["error"]["code"], "runtime_crashed", "{failed}");
     assert!(failed["error"]["message"].as_str().unwrap().contains("signal 9"), "{failed}");
@@ -722,7 +697,7 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     let (_, other) = e.app.other_org(&e.admin, "Other").await;
     assert_eq!(e.app.get(&format!("/api/v1/jobs/{job}"), &other).await.status, 404);
     assert_eq!(e.app.get(&format!("/api/v1/base-models/{base}"), &other).await.status, 404);
-    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 120).await;
+    let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 120).await;
     assert_eq!(done["state"], "succeeded", "{done}");
 }
 
@@ -829,7 +804,7 @@ async fn a_model_imports_from_the_hub_pinned_resumed_and_checksummed() {
             .post("/api/v1/base-models/import", &admin, json!({"name": "tiny", "source": {"kind": "hub", "repo_id": "tunery/tiny-llama"}}))
             .await;
         let id = a.expect(202)["id"].as_str().unwrap().to_string();
-        let done = wait_for(&app, &admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
+        let done = app.wait_for(&admin, &format!("/api/v1/base-models/{id}"), |b| b["status"] != "importing", 120).await;
         if corrupt {
             assert_eq!(done["status"], "failed", "{done}");
             assert!(done["error"].as_str().unwrap().contains("config.json: git blob"), "{done}");
@@ -860,7 +835,7 @@ async fn a_job_runs_data_parallel_over_two_cpu_processes() {
     let base = import_tiny(&e).await;
     let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
     let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 4)).await.expect(202)["id"].as_str().unwrap().to_string();
-    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+    let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 180).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let started = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started"), &e.admin).await;
     assert_eq!(started.body["data"][0]["data"]["world_size"], 2, "{}", started.body);
@@ -876,7 +851,7 @@ async fn a_job_runs_data_parallel_over_two_cpu_processes() {
     let weights = |a: &common::Answer| a.body["memory"]["weights_bytes"].as_f64().unwrap();
     assert!(weights(&sharded_estimate) < weights(&replicated_estimate), "{} vs {}", sharded_estimate.body, replicated_estimate.body);
     let job = e.app.post("/api/v1/jobs", &e.admin, sharded).await.expect(202)["id"].as_str().unwrap().to_string();
-    let done = wait_for(&e.app, &e.admin, &format!("/api/v1/jobs/{job}"), terminal, 180).await;
+    let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 180).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let logs = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=log"), &e.admin).await;
     assert!(logs.body.to_string().contains("sharded over 2 ranks"), "{}", logs.body);

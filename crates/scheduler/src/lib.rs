@@ -15,7 +15,7 @@ pub mod policy;
 pub mod sim;
 
 pub use cluster::{Allocation, Cluster, Node};
-pub use policy::{Config, Decision, History, JobRequest, PolicyKind, RunningJob, Scheduler, Wait};
+pub use policy::{Config, Decision, History, JobRequest, Limit, PolicyKind, RunningJob, Scheduler, Wait};
 
 /// Milliseconds on the caller's clock (Unix time live, virtual time in the simulator).
 pub type Millis = i64;

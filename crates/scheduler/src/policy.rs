@@ -45,6 +45,16 @@ pub struct Config {
     pub preempt_after_wait_ms: Millis,
     /// Fair-share weights per user (1 when absent): a user with weight 2 may use twice the share.
     pub user_weights: HashMap<String, f64>,
+    /// Time-slicing (`tunery` only): a job that has waited this long, of a user under their
+    /// fair share of the GPUs, makes jobs of users over theirs yield — at a checkpoint
+    /// boundary — whatever their priority class below its own. None: off.
+    pub time_slice_ms: Option<Millis>,
+    /// A yielding job loses at most this much work since its last checkpoint (ignored with
+    /// `checkpoint_on_stop`).
+    pub checkpoint_slack_ms: Millis,
+    /// Stopped jobs save a checkpoint as they stop (Tunery's runtime does on SIGTERM), so a
+    /// stop loses nothing.
+    pub checkpoint_on_stop: bool,
 }
 
 impl Config {
@@ -56,6 +66,9 @@ impl Config {
             max_preemptions: 3,
             preempt_after_wait_ms: 30 * 60_000,
             user_weights: HashMap::new(),
+            time_slice_ms: None,
+            checkpoint_slack_ms: 2 * 60_000,
+            checkpoint_on_stop: false,
         }
     }
 }
@@ -77,6 +90,16 @@ pub struct JobRequest {
     /// Expected running time (its estimate or maximum duration), for backfill.
     pub expected_ms: Millis,
     pub submitted_at: Millis,
+    /// The groups whose admission limits apply (for example `user usr_1`, `project prj_1`,
+    /// `organization org_1`); see [`Scheduler::set_limit`].
+    pub groups: Vec<String>,
+}
+
+/// Admission limits of a group of jobs: running at once, GPUs at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limit {
+    pub max_jobs: Option<u32>,
+    pub max_gpus: Option<u32>,
 }
 
 impl JobRequest {
@@ -93,6 +116,8 @@ pub struct History {
     pub preemptions: u32,
     /// Jobs that preempted this one (it never preempts them back).
     pub preempted_by: Vec<String>,
+    /// Since when it waits (default: its submission).
+    pub waiting_since: Option<Millis>,
 }
 
 /// A running job as stored: restored with [`Scheduler::restore_running`].
@@ -110,7 +135,8 @@ pub struct RunningJob {
 /// Why a job still waits after a tick: a stable `code` and a sentence for people.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wait {
-    /// `no_room` (not enough free GPUs of its kind), `preempting` (lower-priority spot jobs are
+    /// `quota` (a limit of its user, project or organization), `no_room` (not enough free GPUs
+    /// of its kind), `preempting` (lower-priority spot jobs are
     /// being stopped for it), `reserved_for_head` (it would fit, but would delay the job at the
     /// head of the queue), `behind_head` (FIFO: the head blocks everything behind it).
     pub code: &'static str,
@@ -127,7 +153,9 @@ pub enum Decision {
     Start { job: String, placement: Vec<Allocation> },
     /// Stop `job` (SIGTERM: it checkpoints) to make room for `for_job`; report it with
     /// [`Scheduler::stopped`] and it waits in the queue again with its progress.
-    Preempt { job: String, for_job: String },
+    /// `time_slice`: it yields to a user under their fair share who waited a time slice,
+    /// rather than to a higher priority.
+    Preempt { job: String, for_job: String, time_slice: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -138,11 +166,14 @@ struct Waiting {
     preemptions: u32,
     /// Jobs that preempted this one (it never preempts them back).
     preempted_by: HashSet<String>,
+    /// Since when it waits.
+    since: Millis,
 }
 
 impl Waiting {
     fn of(req: JobRequest, h: History) -> Waiting {
-        Waiting { req, done_ms: h.done_ms.max(0), preemptions: h.preemptions, preempted_by: h.preempted_by.into_iter().collect() }
+        let since = h.waiting_since.unwrap_or(req.submitted_at);
+        Waiting { req, done_ms: h.done_ms.max(0), preemptions: h.preemptions, preempted_by: h.preempted_by.into_iter().collect(), since }
     }
 }
 
@@ -180,6 +211,7 @@ pub struct Scheduler {
     usage_at: Millis,
     /// Why each job still waits, as of the last tick.
     waits: HashMap<String, Wait>,
+    limits: HashMap<String, Limit>,
 }
 
 impl Scheduler {
@@ -192,6 +224,7 @@ impl Scheduler {
             usage: HashMap::new(),
             usage_at: 0,
             waits: HashMap::new(),
+            limits: HashMap::new(),
         }
     }
 
@@ -238,6 +271,28 @@ impl Scheduler {
     pub fn restore_usage(&mut self, usage: HashMap<String, f64>, at: Millis) {
         self.usage = usage;
         self.usage_at = at;
+    }
+
+    /// Limits a group's running jobs and GPUs: a job that would exceed a limit of one of its
+    /// groups waits (`quota`) without holding up the jobs behind it.
+    pub fn set_limit(&mut self, group: &str, limit: Limit) {
+        self.limits.insert(group.to_string(), limit);
+    }
+
+    /// Why starting `req` now would exceed a limit of one of its groups.
+    fn over_limit(&self, req: &JobRequest) -> Option<String> {
+        for g in &req.groups {
+            let Some(limit) = self.limits.get(g) else { continue };
+            let members = self.running.values().filter(|r| r.w.req.groups.contains(g));
+            let (jobs, gpus) = members.fold((0u32, 0u32), |(j, n), r| (j + 1, n + r.w.req.gpus));
+            if let Some(max) = limit.max_jobs.filter(|&m| jobs + 1 > m) {
+                return Some(format!("the quota of {g}: at most {max} job(s) running at once; {jobs} running"));
+            }
+            if let Some(max) = limit.max_gpus.filter(|&m| gpus + req.gpus > m) {
+                return Some(format!("the quota of {g}: at most {max} GPU(s) at once; {gpus} in use and this job needs {}", req.gpus));
+            }
+        }
+        None
     }
 
     /// Why each waiting job still waits, as of the last tick.
@@ -294,6 +349,7 @@ impl Scheduler {
             w.preemptions += 1;
             w.preempted_by.insert(by);
         }
+        w.since = now;
         self.queue.push(w);
     }
 
@@ -375,6 +431,10 @@ impl Scheduler {
             if free_now == 0 && reservation.is_some() {
                 break; // nothing more can start
             }
+            if let Some(message) = self.over_limit(&self.queue[i].req) {
+                self.waits.insert(self.queue[i].req.id.clone(), Wait { code: "quota", message, expected_start: None });
+                continue;
+            }
             let need = self.queue[i].req.need();
             let remaining = (self.queue[i].req.expected_ms - self.queue[i].done_ms).max(0);
             let placement = self.cluster.place(&need);
@@ -414,7 +474,7 @@ impl Scheduler {
                     // Preempt only when the head would otherwise wait longer than the patience.
                     if self.config.kind == PolicyKind::Tunery && shadow.saturating_sub(now) > self.config.preempt_after_wait_ms {
                         let before = decisions.len();
-                        self.preempt_for(i, now, &mut decisions);
+                        self.preempt_for(i, now, &mut decisions, None);
                         if decisions.len() > before {
                             // Its room frees as the victims stop: backfill must not take it.
                             (shadow, at_shadow) = self.reserve(i, now);
@@ -455,7 +515,58 @@ impl Scheduler {
         for i in started {
             self.queue.swap_remove(i);
         }
+        if self.config.kind == PolicyKind::Tunery {
+            self.time_slice(now, &mut decisions);
+        }
         decisions
+    }
+
+    /// Time-slicing: the first waiting job (in start order) that waited a slice, of a user
+    /// who would stay within their fair share by starting it, makes jobs of users over theirs
+    /// yield (one such job per tick).
+    fn time_slice(&mut self, now: Millis, decisions: &mut Vec<Decision>) {
+        let Some(slice) = self.config.time_slice_ms else { return };
+        let mut users: HashSet<&str> = self.queue.iter().map(|w| w.req.user.as_str()).collect();
+        users.extend(self.running.values().map(|r| r.w.req.user.as_str()));
+        let weight = |u: &str| self.config.user_weights.get(u).copied().unwrap_or(1.0).max(1e-9);
+        let total_weight: f64 = users.iter().map(|u| weight(u)).sum();
+        let total = self.cluster.total_gpus() as f64;
+        let mut held: HashMap<&str, f64> = HashMap::new();
+        for r in self.running.values().filter(|r| r.stopping_for.is_none()) {
+            *held.entry(r.w.req.user.as_str()).or_default() += f64::from(r.w.req.gpus);
+        }
+        let share = |u: &str| total * weight(u) / total_weight;
+        let over: HashSet<String> =
+            users.iter().filter(|u| held.get(*u).copied().unwrap_or(0.0) > share(u) + 1e-9).map(|u| u.to_string()).collect();
+        if over.is_empty() {
+            return;
+        }
+        let candidate = self.ordered().into_iter().find(|&i| {
+            let w = &self.queue[i];
+            now - w.since >= slice
+                && !over.contains(&w.req.user)
+                && held.get(w.req.user.as_str()).copied().unwrap_or(0.0) + f64::from(w.req.gpus) <= share(&w.req.user) + 1e-9
+                && self.over_limit(&w.req).is_none()
+        });
+        if let Some(i) = candidate {
+            let id = self.queue[i].req.id.clone();
+            let before = decisions.len();
+            self.preempt_for(i, now, decisions, Some(&over));
+            if decisions.len() > before {
+                let victims: Vec<String> = decisions[before..]
+                    .iter()
+                    .filter_map(|d| match d {
+                        Decision::Preempt { job, .. } => Some(job.clone()),
+                        Decision::Start { .. } => None,
+                    })
+                    .collect();
+                let message = format!(
+                    "it waited a time slice under its user's fair share: job(s) {} of users over theirs are yielding their GPUs at a checkpoint",
+                    victims.join(", ")
+                );
+                self.waits.insert(id, Wait { code: "preempting", message, expected_start: Some(now) });
+            }
+        }
     }
 
     /// "Needs 2 GPUs of type a100 with 40 GiB each; 1 of 8 free" for the job at `i`.
@@ -497,7 +608,10 @@ impl Scheduler {
 
     /// Preempts lower-priority preemptible jobs so that the job at `i` fits, when that is
     /// possible within the guards; the fewest GPU-ms lost since their checkpoints first.
-    fn preempt_for(&mut self, i: usize, now: Millis, decisions: &mut Vec<Decision>) {
+    /// `over_share`: time-slicing — the victims are jobs of these users (over their fair
+    /// share), of a priority not above the head's, each having lost little since its last
+    /// checkpoint; else preemption — lower-priority preemptible jobs.
+    fn preempt_for(&mut self, i: usize, now: Millis, decisions: &mut Vec<Decision>, over_share: Option<&HashSet<String>>) {
         let head = &self.queue[i];
         let need = head.req.need();
         let stopping: Vec<Allocation> =
@@ -509,9 +623,17 @@ impl Scheduler {
             .running
             .values()
             .filter(|r| {
+                let eligible = match over_share {
+                    None => r.w.req.preemptible && r.w.req.priority < head.req.priority,
+                    Some(users) => {
+                        users.contains(&r.w.req.user)
+                            && r.w.req.user != head.req.user
+                            && r.w.req.priority <= head.req.priority
+                            && (self.config.checkpoint_on_stop || now - r.last_checkpoint_at <= self.config.checkpoint_slack_ms)
+                    }
+                };
                 r.stopping_for.is_none()
-                    && r.w.req.preemptible
-                    && r.w.req.priority < head.req.priority
+                    && eligible
                     && now - r.started_at >= self.config.min_run_ms
                     && r.w.preemptions < self.config.max_preemptions
                     && !head.preempted_by.contains(&r.w.req.id)
@@ -550,7 +672,7 @@ impl Scheduler {
             if let Some(r) = self.running.get_mut(&v) {
                 r.stopping_for = Some(for_job.clone());
             }
-            decisions.push(Decision::Preempt { job: v, for_job: for_job.clone() });
+            decisions.push(Decision::Preempt { job: v, for_job: for_job.clone(), time_slice: over_share.is_some() });
         }
     }
 }

@@ -113,6 +113,7 @@ pub fn simulate(nodes: Vec<Node>, trace: &[TraceJob], config: Config, options: S
                 preemptible: j.preemptible,
                 expected_ms: j.duration_ms,
                 submitted_at: j.arrival_ms,
+                groups: Vec::new(),
             })?;
             next += 1;
         }

@@ -23,6 +23,7 @@ fn job(id: &str, user: &str, gpus: u32, minutes: i64, priority: u32, at: i64) ->
         preemptible: false,
         expected_ms: minutes * MIN,
         submitted_at: at,
+        groups: vec![format!("user {user}")],
     }
 }
 
@@ -167,12 +168,16 @@ fn preemption_guards_hold_no_thrashing_no_cycles_no_non_preemptible_victims() {
 /// Random submissions, finishes, checkpoints and stops on a mixed cluster: never over-allocated
 /// (the cluster panics if so), never a GPU given to a job of another type, and every job ends.
 #[test]
-fn random_runs_never_over_allocate_and_every_job_ends() {
+fn random_runs_never_over_allocate_never_exceed_quotas_and_every_job_ends() {
     for seed in 0..20u64 {
         let mut rng = Rng::new(seed);
         let kind = [PolicyKind::Fifo, PolicyKind::Backfill, PolicyKind::Tunery][seed as usize % 3];
         let nodes = vec![node("a", "A100", 8), node("b", "A100", 8), node("c", "H100", 4)];
         let mut s = sched(kind, nodes.clone());
+        // u0 runs at most 2 jobs at once, u1 at most 8 GPUs at once.
+        s.set_limit("user u0", scheduler::Limit { max_jobs: Some(2), max_gpus: None });
+        s.set_limit("user u1", scheduler::Limit { max_jobs: None, max_gpus: Some(8) });
+        let mut owners: std::collections::HashMap<String, (String, u32)> = Default::default();
         let mut running: Vec<(String, i64)> = Vec::new();
         let mut submitted = 0;
         let mut done = 0;
@@ -192,6 +197,10 @@ fn random_runs_never_over_allocate_and_every_job_ends() {
                 if rng.unit() < 0.3 && j.gpus <= 4 {
                     j.gpu_type = Some("H100".into());
                 }
+                if j.user == "u1" {
+                    j.gpus = j.gpus.min(8);
+                }
+                owners.insert(j.id.clone(), (j.user.clone(), j.gpus));
                 s.submit(j).unwrap();
                 submitted += 1;
             }
@@ -224,6 +233,9 @@ fn random_runs_never_over_allocate_and_every_job_ends() {
             }
             let used: u64 = s.running().map(|(_, p)| p.iter().map(|a| u64::from(a.gpus)).sum::<u64>()).sum();
             assert_eq!(used + s.cluster().free_gpus(), s.cluster().total_gpus(), "seed {seed}");
+            let of = |user: &str| s.running().filter(|(id, _)| owners[*id].0 == user).map(|(id, _)| owners[id].1).collect::<Vec<u32>>();
+            assert!(of("u0").len() <= 2, "seed {seed}: u0 runs {:?}", of("u0"));
+            assert!(of("u1").iter().sum::<u32>() <= 8, "seed {seed}: u1 holds {:?}", of("u1"));
             assert!(now < 100_000 * MIN, "seed {seed}: jobs never end ({kind:?})");
         }
     }
@@ -289,7 +301,7 @@ fn a_scheduler_rebuilt_from_stored_state_decides_as_the_live_one_and_says_why_jo
     rebuilt
         .restore_running(RunningJob {
             req: spot.clone(),
-            history: History { done_ms: 5 * MIN, preemptions: 1, preempted_by: vec!["old".into()] },
+            history: History { done_ms: 5 * MIN, preemptions: 1, preempted_by: vec!["old".into()], waiting_since: None },
             placement: vec![scheduler::Allocation { node: "a".into(), gpus: 3 }],
             started_at: 0,
             last_checkpoint_at: 2 * MIN,
@@ -350,4 +362,53 @@ fn fifo_names_the_head_that_blocks_and_the_head_says_what_it_needs() {
     assert_eq!(head.expected_start, Some(60 * MIN));
     let next = s.wait_reason("next").unwrap();
     assert_eq!((next.code, next.message.as_str()), ("behind_head", "first in, first out: behind job head"));
+}
+
+#[test]
+fn a_job_over_its_quota_waits_saying_which_without_holding_up_others() {
+    let mut s = sched(PolicyKind::Fifo, vec![node("a", "A100", 8)]);
+    s.set_limit("user u", scheduler::Limit { max_jobs: None, max_gpus: Some(2) });
+    s.submit(job("first", "u", 2, 60, 1, 0)).unwrap();
+    s.submit(job("second", "u", 1, 60, 1, 1)).unwrap();
+    s.submit(job("other", "v", 4, 60, 1, 2)).unwrap();
+    // FIFO, but the quota-blocked second job does not block the other user's job behind it.
+    assert_eq!(started(&s.tick(0)), vec!["first".to_string(), "other".to_string()]);
+    let why = s.wait_reason("second").unwrap();
+    assert_eq!(why.code, "quota");
+    assert_eq!(why.message, "the quota of user u: at most 2 GPU(s) at once; 2 in use and this job needs 1");
+    s.finished("first", 10 * MIN);
+    assert_eq!(started(&s.tick(10 * MIN)), vec!["second".to_string()]);
+}
+
+#[test]
+fn time_slicing_makes_a_user_over_their_share_yield_at_a_checkpoint_so_a_waiting_user_starts_in_bounded_time() {
+    let mut config = Config::new(PolicyKind::Tunery);
+    config.time_slice_ms = Some(30 * MIN);
+    config.min_run_ms = 0;
+    let mut s = Scheduler::new(config, Cluster::new(vec![node("a", "A100", 4)]));
+    // A takes the whole node with four long, non-preemptible jobs; B arrives a minute later.
+    for k in 0..4 {
+        s.submit(job(&format!("a{k}"), "A", 1, 24 * 60, 1, 0)).unwrap();
+    }
+    assert_eq!(started(&s.tick(0)).len(), 4);
+    s.submit(job("b", "B", 1, 60, 1, MIN)).unwrap();
+    // Before a slice has gone by, B waits.
+    for t in [MIN, 10 * MIN, 30 * MIN] {
+        assert!(s.tick(t).is_empty(), "at {t}");
+    }
+    // A slice later, but no A job checkpointed recently: still nothing (it would lose work).
+    assert!(s.tick(32 * MIN).is_empty());
+    // a2 checkpoints: it yields to b at that boundary.
+    s.checkpointed("a2", 33 * MIN);
+    let d = s.tick(33 * MIN);
+    assert_eq!(d, vec![Decision::Preempt { job: "a2".into(), for_job: "b".into(), time_slice: true }]);
+    assert_eq!(s.wait_reason("b").unwrap().code, "preempting");
+    s.stopped("a2", 34 * MIN);
+    assert_eq!(started(&s.tick(34 * MIN)), vec!["b".to_string()]);
+    // Now A holds 3 of 4 GPUs (over its share of 2) and waits with a2; B holds 1: a2 never takes
+    // b's GPU back through time-slicing (it preempted a2), and nothing else yields to A.
+    for t in [70 * MIN, 120 * MIN] {
+        s.checkpointed("a0", t);
+        assert!(s.tick(t).is_empty(), "at {t}");
+    }
 }

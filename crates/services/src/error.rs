@@ -104,6 +104,8 @@ pub enum Refusal {
     BaseModelNotReady,
     /// An evaluation of the model does not pass a deployment's or split's gate.
     GateFailed,
+    /// A quota or budget of the user, project or organization.
+    QuotaExceeded,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

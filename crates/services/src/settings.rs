@@ -39,7 +39,7 @@ pub struct Settings {
 }
 
 /// How the queue decides (see the `scheduler` crate).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchedulingSettings {
     pub policy: scheduler::PolicyKind,
     /// This server's nodes: declared in the configuration or detected GPUs. Empty: one node of
@@ -61,6 +61,21 @@ pub struct SchedulingSettings {
     pub preempt_after_wait_s: u64,
     /// Half-life of past GPU-time in the fair-share factor.
     pub usage_half_life_s: u64,
+    /// Time-slicing: a job of a user under their fair share that waited this long makes jobs of
+    /// users over theirs yield (checkpoint, then wait). None: off.
+    pub time_slice_s: Option<u64>,
+    /// Prices per GPU-hour by GPU type; a type without one is priced at
+    /// `training.price_per_device_hour`, else the device type's list price.
+    pub prices: HashMap<String, GpuPrice>,
+}
+
+/// The price of one GPU per hour.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuPrice {
+    pub on_demand: f64,
+    /// For preemptible (spot) jobs; default: the on-demand price.
+    pub spot: Option<f64>,
 }
 
 /// A user's own priority default and allowance.
@@ -85,6 +100,8 @@ impl Default for SchedulingSettings {
             max_preemptions: 3,
             preempt_after_wait_s: 1800,
             usage_half_life_s: 6 * 3600,
+            time_slice_s: Some(4 * 3600),
+            prices: HashMap::new(),
         }
     }
 }
@@ -104,6 +121,24 @@ impl SchedulingSettings {
         }]
     }
 
+    /// The price of one GPU of `gpu_type` per hour, on demand or spot.
+    pub fn price(&self, gpu_type: &str, preemptible: bool, training: &TrainingSettings) -> f64 {
+        if let Some(p) = self.prices.get(gpu_type) {
+            return if preemptible { p.spot.unwrap_or(p.on_demand) } else { p.on_demand };
+        }
+        let listed = domain::estimate::device_type(gpu_type).or_else(|| domain::estimate::device_type(&training.device_type));
+        training.price_per_device_hour.or(listed.map(|d| d.default_price_per_hour)).unwrap_or(0.0)
+    }
+
+    /// The price a job will pay per GPU-hour: of its GPU type, else the dearest of the nodes
+    /// (a budget check must not count low).
+    pub fn price_for_request(&self, gpu_type: Option<&str>, preemptible: bool, training: &TrainingSettings) -> f64 {
+        match gpu_type {
+            Some(t) => self.price(t, preemptible, training),
+            None => self.nodes(training).iter().map(|n| self.price(&n.gpu_type, preemptible, training)).fold(0.0, f64::max),
+        }
+    }
+
     pub fn class(&self, name: &str) -> Option<&domain::resources::PriorityClass> {
         self.priority_classes.iter().find(|c| c.name == name)
     }
@@ -115,6 +150,9 @@ impl SchedulingSettings {
         c.max_preemptions = self.max_preemptions;
         c.preempt_after_wait_ms = self.preempt_after_wait_s as i64 * 1000;
         c.usage_half_life_ms = self.usage_half_life_s.max(1) as i64 * 1000;
+        c.time_slice_ms = self.time_slice_s.map(|s| s as i64 * 1000);
+        // The runtime saves a checkpoint on SIGTERM: a stop loses nothing.
+        c.checkpoint_on_stop = true;
         c
     }
 }

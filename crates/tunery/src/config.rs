@@ -155,6 +155,19 @@ pub struct ServeArgs {
     /// The queue's policy: tunery (priority, fair share, backfill, preemption), backfill or fifo.
     #[arg(long, env = "TUNERY_SCHEDULING_POLICY")]
     pub scheduling_policy: Option<String>,
+    /// What this server does: `all` (the API and the training scheduler), `api` (the API; jobs
+    /// wait for a scheduler server on the same database) or `scheduler` (the scheduler and the
+    /// runs; only /healthz, /readyz and /metrics over HTTP).
+    #[arg(long, env = "TUNERY_ROLE", value_enum, default_value_t = ServerRole::All)]
+    pub role: ServerRole,
+}
+
+/// A server's part when several share one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerRole {
+    All,
+    Api,
+    Scheduler,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +242,7 @@ struct LimitFile {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    pub role: ServerRole,
     pub listen: String,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -451,6 +465,7 @@ impl ServeArgs {
         let builtin_model_gguf =
             self.builtin_model_gguf.or(file.builtin_model_gguf).map(|p| absolute(&p, "--builtin-model-gguf")).transpose()?;
         Ok(ServerConfig {
+            role: self.role,
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,

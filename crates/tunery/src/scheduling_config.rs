@@ -22,6 +22,12 @@ pub(crate) struct SchedulingFile {
     max_preemptions: Option<u32>,
     preempt_after_wait_s: Option<u64>,
     usage_half_life_s: Option<u64>,
+    /// Time-slicing: seconds a job under its user's fair share waits before jobs of users over
+    /// theirs yield; 0 turns it off.
+    time_slice_s: Option<u64>,
+    /// Per GPU type: `{ on_demand = 3.5, spot = 1.4 }` per GPU-hour.
+    #[serde(default)]
+    prices: HashMap<String, services::settings::GpuPrice>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +41,15 @@ struct NodeFile {
 
 /// Applies the table (and `--scheduling-policy`) to the settings; `device` is the training
 /// device, which decides whether GPUs are looked for.
-pub(crate) fn apply(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut SchedulingSettings) -> anyhow::Result<()> {
+pub(crate) fn apply(file: SchedulingFile, policy: Option<String>, device: &str, settings: &mut SchedulingSettings) -> anyhow::Result<()> {
+    // Checked whole before anything changes.
+    let mut s = settings.clone();
+    fill(file, policy, device, &mut s)?;
+    *settings = s;
+    Ok(())
+}
+
+fn fill(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut SchedulingSettings) -> anyhow::Result<()> {
     if let Some(name) = policy.or(file.policy) {
         s.policy = scheduler::PolicyKind::parse(&name)
             .with_context(|| format!("scheduling policy '{name}' is unknown (fifo, backfill or tunery)"))?;
@@ -73,6 +87,14 @@ pub(crate) fn apply(file: SchedulingFile, policy: Option<String>, device: &str, 
         anyhow::ensure!(h >= 1, "[scheduling] usage_half_life_s must be at least 1");
         s.usage_half_life_s = h;
     }
+    if let Some(t) = file.time_slice_s {
+        s.time_slice_s = (t > 0).then_some(t);
+    }
+    for (gpu_type, p) in &file.prices {
+        let ok = |v: f64| v.is_finite() && v >= 0.0;
+        anyhow::ensure!(ok(p.on_demand) && p.spot.is_none_or(ok), "[scheduling] prices.\"{gpu_type}\": prices must be 0 or more");
+    }
+    s.prices = file.prices;
     s.nodes = match file.nodes {
         Some(nodes) => declared(nodes)?,
         None if device == "cuda" || device == "auto" => detected_gpus(),
@@ -155,6 +177,7 @@ mod tests {
         let file: SchedulingFile = toml::from_str("member_max_priority = \"vip\"").unwrap();
         let e = apply(file, None, "cpu", &mut s).unwrap_err().to_string();
         assert!(e.contains("member_max_priority") && e.contains("vip"), "{e}");
+        assert_eq!(s, SchedulingSettings::default(), "nothing of a refused table applies");
         let e = apply(SchedulingFile::default(), Some("lifo".into()), "cpu", &mut s).unwrap_err().to_string();
         assert!(e.contains("lifo"), "{e}");
         let file: SchedulingFile =

@@ -1,6 +1,6 @@
 //! `serve`, `migrate` and `audit verify`.
 
-use crate::config::{BlobStoreConfig, ServeArgs, ServerConfig};
+use crate::config::{BlobStoreConfig, ServeArgs, ServerConfig, ServerRole};
 use anyhow::Context;
 use database::Db;
 
@@ -160,14 +160,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::info!("inference rate limits are counted in Redis, shared by every replica");
     }
     spawn_serving(services.clone()).await?;
-    services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cfg.role != ServerRole::Api {
+        services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     services.start_evaluations().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match services.ensure_builtin_model(cfg.builtin_model_gguf.as_deref()).await {
         Ok(Some(id)) => tracing::info!(base_model = %id, "built-in base model present or importing"),
         Ok(None) => tracing::info!("no built-in base model (set --builtin-model-gguf)"),
         Err(e) => tracing::warn!(error = %e, "could not start importing the built-in base model"),
     }
-    let app = http_api::router(services.clone(), &cfg.http);
+    let app = match cfg.role {
+        ServerRole::Scheduler => http_api::system_router(services.clone(), &cfg.http),
+        ServerRole::All | ServerRole::Api => http_api::router(services.clone(), &cfg.http),
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&cfg.database_url), "tunery listening");

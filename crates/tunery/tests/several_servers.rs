@@ -2,7 +2,9 @@
 //! the server that runs it. Killed mid-job, its server stops renewing; another server takes the
 //! job over after the lease — never before — stopping the orphaned runtime first, and the job
 //! finishes from its checkpoint with exactly one runtime at a time. A cancel sent to a server
-//! that does not run the job reaches the one that does.
+//! that does not run the job reaches the one that does. With `--role`, API servers queue jobs
+//! and the one scheduler among several (a lease in the database) runs them; a standby takes
+//! over when it dies.
 
 mod common;
 
@@ -15,8 +17,14 @@ use test_support::{backends, Backend, TestDb};
 const LEASE_S: &str = "3";
 
 fn start(db: &TestDb, data: &Path, python: &Path) -> ServerProcess {
+    start_as(db, data, python, "all")
+}
+
+fn start_as(db: &TestDb, data: &Path, python: &Path, role: &str) -> ServerProcess {
     let runtime = test_support::runtime_dir();
     ServerProcess::start(&[
+        "--role",
+        role,
         "--database-url",
         &db.url,
         "--data-dir",
@@ -99,4 +107,51 @@ async fn a_job_whose_server_dies_is_taken_over_after_its_lease_and_cancels_reach
     assert_eq!(stopped["state"], "cancelled", "{stopped}\n{}", second.logs());
     assert_eq!(started(&cli3).len(), 2, "never a third runtime");
     drop(third);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_servers_queue_jobs_and_one_scheduler_among_several_runs_them_until_a_standby_takes_over() {
+    let Some(python) = test_support::runtime_python() else { return };
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = TestDb::fresh(Backend::Postgres).await;
+    let data = tempfile::tempdir().unwrap();
+    let api = start_as(&db, data.path(), &python, "api");
+    let cli = logged_in(&api.url, true);
+    let (base, ds) = common::tiny_model_and_chats(&cli, data.path());
+
+    // No scheduler yet: the job waits.
+    let first = common::tiny_lora_job(&cli, &base, &ds, "4")["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(cli.json(&["jobs", "show", &first])["state"], "queued");
+
+    // A scheduler server (health and metrics only over HTTP) runs it; a second one stands by.
+    let mut scheduler = start_as(&db, data.path(), &python, "scheduler");
+    let status = |path: &str| {
+        let url = format!("{}{path}", scheduler.url);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/healthz").await, 200);
+    assert_eq!(status("/api/v1/jobs").await, 404);
+    let done = wait_json(&cli, &["jobs", "show", &first], |v| v["state"] == "succeeded" || v["state"] == "failed", 180);
+    assert_eq!(done["state"], "succeeded", "{done}\n{}", scheduler.logs());
+    let standby = start_as(&db, data.path(), &python, "scheduler");
+    let second = common::tiny_lora_job(&cli, &base, &ds, "100000")["id"].as_str().unwrap().to_string();
+    wait_json(&cli, &["jobs", "show", &second], |v| v["state"] == "running", 120);
+    assert!(!standby.logs().contains("this server schedules training jobs now"), "two schedulers at once:\n{}", standby.logs());
+
+    // The scheduler dies: once its lease expired, the standby schedules — it takes the running
+    // job over and runs the next one.
+    scheduler.kill9();
+    let third = common::tiny_lora_job(&cli, &base, &ds, "4")["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !standby.logs().contains("this server schedules training jobs now") {
+        assert!(Instant::now() < deadline, "the standby never took over:\n{}", standby.logs());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    cli.ok(&["jobs", "cancel", &second]);
+    let done = wait_json(&cli, &["jobs", "show", &third], |v| v["state"] == "succeeded" || v["state"] == "failed", 240);
+    assert_eq!(done["state"], "succeeded", "{done}\n{}", standby.logs());
+    drop(standby);
 }

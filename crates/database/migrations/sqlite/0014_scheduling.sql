@@ -21,6 +21,8 @@ CREATE TABLE job_runs (
     gpus INTEGER NOT NULL,
     placement TEXT NOT NULL,
     preemptible INTEGER NOT NULL,
+    -- The price of one of its GPUs per hour when it started (on-demand or spot).
+    price_per_gpu_hour REAL NOT NULL,
     priority_value INTEGER NOT NULL,
     started_at INTEGER NOT NULL,
     ended_at INTEGER,
@@ -29,3 +31,12 @@ CREATE TABLE job_runs (
 CREATE INDEX job_runs_job ON job_runs (job_id, started_at);
 CREATE INDEX job_runs_open ON job_runs (runner_instance) WHERE ended_at IS NULL;
 CREATE INDEX job_runs_usage ON job_runs (organization_id, started_at);
+
+-- One scheduler among several servers on one database: the server holding this lease runs the
+-- dispatcher; it renews it at every tick, and another takes it once it expired.
+CREATE TABLE scheduler_lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+INSERT INTO scheduler_lease (name, holder, expires_at) VALUES ('scheduler', '', 0);

@@ -181,7 +181,9 @@ pub struct OrganizationUsageParams {
     pub to: Option<i64>,
 }
 
-/// The organization's inference usage (every deployment, or one; every key, or one).
+/// The organization's usage in a period: inference (every deployment, or one; every key, or
+/// one) per minute or day, and training compute — GPU-hours and spend per user, project and
+/// GPU type.
 #[utoipa::path(get, path = "/api/v1/usage", tag = "deployments", params(OrganizationUsageParams),
     responses((status = 200, body = UsageView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
 pub async fn organization_usage(
@@ -190,5 +192,7 @@ pub async fn organization_usage(
     ApiQuery(q): ApiQuery<OrganizationUsageParams>,
 ) -> ApiResult<Json<UsageView>> {
     let q = UsageQuery { deployment_id: q.deployment_id, api_key_id: q.api_key_id, bucket: q.bucket, from: q.from, to: q.to };
-    Ok(Json(app.services.organization_usage(&p, q).await?.into()))
+    let mut view: UsageView = app.services.organization_usage(&p, q).await?.into();
+    view.compute = Some(app.services.compute_usage(&p, view.from, view.to).await?);
+    Ok(Json(view))
 }

@@ -19,6 +19,7 @@ pub mod openai_ft;
 pub mod openai_uploads;
 pub mod organizations;
 pub mod projects;
+pub mod quotas;
 pub mod safety;
 pub mod system;
 pub mod traffic;

@@ -133,6 +133,19 @@ impl TestApp {
         .await
     }
 
+    /// GETs `path` until `done` holds (else panics after `seconds`), and answers the last body.
+    pub async fn wait_for(&self, token: &str, path: &str, done: impl Fn(&Value) -> bool, seconds: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let body = self.get(path, token).await.expect(200).clone();
+            if done(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting on {path}: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.call("GET", path, Some(token), None).await
     }
@@ -476,6 +489,24 @@ pub async fn insert_deployment(app: &TestApp, org_id: &str, user_id: &str, base_
 
 /// Settings with a runtime configured (jobs are accepted and queued; nothing starts them unless
 /// the test calls `start_training`).
+/// An app with the real Python runtime and the dispatcher started (work directories in the
+/// returned temporary directory; stopping runs get 30 s), and its admin's token; None (the test
+/// skips, or fails under CI) without the runtime.
+pub async fn training_app(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<(TestApp, String, tempfile::TempDir)> {
+    let runtime = test_support::runtime_command()?;
+    let dirs = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.training.runtime = Some(runtime);
+    settings.training.work_dir = dirs.path().join("work");
+    settings.training.model_cache_dir = dirs.path().join("models");
+    settings.training.stop_grace_s = 30;
+    configure(&mut settings);
+    let app = TestApp::with_settings(backend, settings).await;
+    app.services.start_training().await.unwrap();
+    let (_, admin) = app.bootstrap().await;
+    Some((app, admin, dirs))
+}
+
 pub fn settings_with_runtime() -> Settings {
     let mut s = Settings::default();
     s.training.runtime = Some(executors::RuntimeCommand { python: "/bin/false".into(), runtime_dir: std::env::temp_dir(), env: vec![] });
@@ -508,4 +539,9 @@ pub async fn answer_server() -> String {
         axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete)).route("/v1/models", axum::routing::get(models));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
+}
+
+/// A job (or run) body in a final state.
+pub fn job_ended(b: &Value) -> bool {
+    ["succeeded", "failed", "cancelled"].contains(&b["state"].as_str().unwrap_or(""))
 }

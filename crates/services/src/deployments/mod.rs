@@ -9,7 +9,7 @@ pub mod content_policy;
 mod gateway;
 pub mod inference_logs;
 mod lifecycle;
-mod limits;
+pub(crate) mod limits;
 mod local;
 mod org_cache;
 pub mod output_guard;

@@ -84,6 +84,9 @@ impl Services {
                 if let Some(Error::Refused { message, .. }) = plan.fit_refusal() {
                     reasons.push(message);
                 }
+                if let Some(message) = plan.quota_refusal(self, principal, job.project_id.as_deref()).await? {
+                    reasons.push(message);
+                }
                 let est = &plan.estimate;
                 let epochs = plan.config.hyperparameters.epochs.max(f64::MIN_POSITIVE);
                 Some(FineTuningFigures {

@@ -992,6 +992,7 @@ fn job_error(e: &Error) -> FineTuningJobError {
                 crate::Refusal::ModelDoesNotFit => ("model_does_not_fit", None),
                 crate::Refusal::BaseModelNotReady => ("model_not_ready", Some("model".to_string())),
                 crate::Refusal::GateFailed => ("gate_failed", None),
+                crate::Refusal::QuotaExceeded => ("quota_exceeded", None),
             };
             FineTuningJobError { code: code.into(), message: message.clone(), param }
         }

@@ -9,7 +9,7 @@ use database::jobs::JobRow;
 use domain::resources::PriorityClass;
 use domain::Permission;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -98,7 +98,42 @@ impl Plan {
     }
 }
 
+/// Figures for autoscalers (Ray's, KEDA): the queue and the waiting GPU demand per GPU type
+/// (`any` for jobs that take any), each node's GPUs and free GPUs, running jobs.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterMetrics {
+    pub queued_jobs: BTreeMap<String, u64>,
+    pub waiting_gpus: BTreeMap<String, u64>,
+    /// (node, GPU type, GPUs, free GPUs).
+    pub nodes: Vec<(String, String, u32, u32)>,
+    pub running_jobs: u64,
+}
+
 impl Services {
+    /// The queue and the nodes as numbers, without ids (for `/metrics`).
+    pub async fn cluster_metrics(&self) -> Result<ClusterMetrics> {
+        let plan = self.plan_now(crate::now_ms()).await?;
+        let mut m = ClusterMetrics { running_jobs: plan.running.len() as u64, ..ClusterMetrics::default() };
+        for row in &plan.queued {
+            let r = resources_of(row)?;
+            let kind = r.gpu_type.unwrap_or_else(|| "any".into());
+            *m.queued_jobs.entry(kind.clone()).or_default() += 1;
+            *m.waiting_gpus.entry(kind).or_default() += u64::from(r.gpus);
+        }
+        // Free before this tick's starts: what an autoscaler sees as idle capacity now.
+        let taken: HashMap<String, u32> = plan.running.iter().try_fold(HashMap::new(), |mut acc, (_, run)| {
+            for p in placement_of(run)? {
+                *acc.entry(p.node).or_default() += p.gpus;
+            }
+            Ok::<_, crate::Error>(acc)
+        })?;
+        for n in self.nodes() {
+            let used = taken.get(&n.id).copied().unwrap_or(0);
+            m.nodes.push((n.id.clone(), n.gpu_type.clone(), n.gpus, n.gpus.saturating_sub(used)));
+        }
+        Ok(m)
+    }
+
     /// The cluster as the scheduler sees it now (any member of an organization may look).
     pub async fn cluster(&self, principal: &Principal) -> Result<ClusterView> {
         let (perms, _) = self.permissions_in(principal, None).await?;

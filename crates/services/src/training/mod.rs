@@ -3,17 +3,22 @@
 //! job reports (events, metrics, logs, checkpoints).
 
 mod cluster;
+mod cost;
 mod data;
 mod estimates;
 mod lengths;
 mod queue;
+mod quotas;
 mod run;
 mod scheduling;
+mod suggestions;
 mod transition;
 
-pub use cluster::{ClusterView, NodeView, QueueEntry, QueueSlot, RunningEntry, WaitView};
+pub use cluster::{ClusterMetrics, ClusterView, NodeView, QueueEntry, QueueSlot, RunningEntry, WaitView};
+pub use cost::{ComputeLine, ComputeUsage, JobCost};
 pub use estimates::{EstimateRequest, EstimateResult};
 pub use queue::Queue;
+pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;
@@ -89,6 +94,10 @@ pub struct Job {
     pub resources: domain::resources::JobResources,
     /// A queued job's place in the queue and why it waits (read for a single job only).
     pub queue: Option<QueueSlot>,
+    /// GPU-hours and cost of its runs so far (read for a single job only).
+    pub cost: Option<JobCost>,
+    /// Advice from what it asked for and measured (read for a single job only).
+    pub suggestions: Vec<domain::suggestions::Suggestion>,
 }
 
 impl Job {
@@ -100,7 +109,7 @@ impl Job {
         let estimate = serde_json::from_str(&row.estimate).map_err(|e| corrupt("estimate", e.to_string()))?;
         JobState::parse(&row.state).ok_or_else(|| corrupt("state", format!("unknown state '{}'", row.state)))?;
         let resources = domain::resources::JobResources::parse(&row.resources).map_err(|e| corrupt("resources", e))?;
-        Ok(Job { row, config, merge_lora, chat_template, estimate, resources, queue: None })
+        Ok(Job { row, config, merge_lora, chat_template, estimate, resources, queue: None, cost: None, suggestions: Vec::new() })
     }
 
     pub fn state(&self) -> JobState {
@@ -215,6 +224,7 @@ impl Services {
             stopping: None,
         };
         let mut tx = self.db().begin_write().await?;
+        self.check_quotas(tx.conn(), principal, new.project_id.as_deref(), &plan.resources, plan.estimate.selected.seconds).await?;
         database::jobs::insert(tx.conn(), &row).await?;
         database::jobs::append_event(tx.conn(), &row.id, "state", None, now, &serde_json::json!({"state": "queued"}).to_string()).await?;
         if let (domain::training::MaxSeqLength::Auto, Some(l), Some(n)) =
@@ -359,6 +369,8 @@ impl Services {
     pub async fn get_job(&self, principal: &Principal, id: &str) -> Result<Job> {
         let mut job = self.job_with(principal, id, Permission::ViewMetrics).await?;
         job.queue = self.queue_slot(&job.row).await?;
+        job.cost = Some(self.job_cost(&job.row.id).await?);
+        job.suggestions = self.job_suggestions(&job).await?;
         Ok(job)
     }
 
@@ -631,6 +643,24 @@ pub(crate) struct JobPlan {
 }
 
 impl JobPlan {
+    /// The refusal the plan would get from its subjects' quotas now (checked in a transaction
+    /// that is rolled back).
+    pub(crate) async fn quota_refusal(
+        &self,
+        services: &Services,
+        principal: &Principal,
+        project_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut tx = services.db().begin_write().await?;
+        let checked = services.check_quotas(tx.conn(), principal, project_id, &self.resources, self.estimate.selected.seconds).await;
+        drop(tx);
+        match checked {
+            Ok(()) => Ok(None),
+            Err(Error::Refused { message, .. }) => Ok(Some(message)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The refusal of a run that does not fit the installation's device, naming what to change.
     pub(crate) fn fit_refusal(&self) -> Option<Error> {
         let est = &self.estimate;

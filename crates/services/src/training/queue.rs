@@ -26,6 +26,8 @@ struct QueueInner {
     /// Runs in this process: job id → stop signal.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     shutting_down: AtomicBool,
+    /// This server holds the scheduler's lease (as of its last tick).
+    scheduling: AtomicBool,
     /// Identifies this server process in `jobs.runner_instance`.
     instance: std::sync::OnceLock<String>,
 }
@@ -110,12 +112,16 @@ impl Services {
         while !self.queue().running_ids().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        // A standby need not wait for the lease to expire.
+        if let Err(e) = self.release_scheduler_lease().await {
+            tracing::warn!(error = %e, "could not give the scheduler's lease up; a standby takes it when it expires");
+        }
     }
 
     /// One tick of the scheduler: starts what the policy places, stops what it preempts, and
     /// stops runs past their maximum duration.
     async fn dispatch(&self) -> Result<()> {
-        if self.queue().is_shutting_down() {
+        if self.queue().is_shutting_down() || !self.hold_scheduler_lease().await? {
             return Ok(());
         }
         let now = crate::now_ms();
@@ -126,7 +132,11 @@ impl Services {
         }
         for (row, _) in &plan.running {
             self.stop_if_over_time(row, now).await?;
+            if let Some(why) = plan.quotas.exhausted_for(row) {
+                self.stop_for(row, &format!("quota:{why}"), &format!("paused: {why}; it saves a checkpoint and waits")).await?;
+            }
         }
+        self.alert_quotas(&plan.quotas).await?;
         for decision in plan.decisions {
             match decision {
                 Decision::Start { job, placement } => {
@@ -147,9 +157,30 @@ impl Services {
                         services.queue().unregister(&id);
                     });
                 }
-                Decision::Preempt { job, for_job } => self.preempt(&job, &for_job).await?,
+                Decision::Preempt { job, for_job, time_slice } => self.preempt(&job, &for_job, time_slice).await?,
             }
         }
+        Ok(())
+    }
+
+    /// Takes or renews the scheduler's lease: among servers on one database, only its holder
+    /// dispatches; a standby takes over once it expired (`--job-lease-s`).
+    async fn hold_scheduler_lease(&self) -> Result<bool> {
+        let now = crate::now_ms();
+        let mut tx = self.db().begin_write().await?;
+        let held = database::scheduler_lease::try_hold(tx.conn(), self.queue().instance(), now, lease_until(self)).await?;
+        tx.commit().await?;
+        let was = self.queue().inner.scheduling.swap(held, Ordering::SeqCst);
+        if held != was {
+            tracing::info!(instance = %self.queue().instance(), "{}", if held { "this server schedules training jobs now" } else { "another server schedules training jobs" });
+        }
+        Ok(held)
+    }
+
+    async fn release_scheduler_lease(&self) -> Result<()> {
+        let mut tx = self.db().begin_write().await?;
+        database::scheduler_lease::release(tx.conn(), self.queue().instance()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -182,10 +213,11 @@ impl Services {
             project_id: row.project_id.clone(),
             user_id: row.created_by.clone(),
             runner_instance: self.queue().instance().to_string(),
-            gpu_type,
             gpus: i64::from(resources.gpus),
             placement: serde_json::to_string(placed).map_err(crate::datasets::internal)?,
             preemptible: i64::from(resources.preemptible),
+            price_per_gpu_hour: self.settings().scheduling.price(&gpu_type, resources.preemptible, &self.settings().training),
+            gpu_type,
             priority_value: i64::from(resources.priority_value),
             started_at: crate::now_ms(),
             ended_at: None,
@@ -197,9 +229,10 @@ impl Services {
         Ok(Some(row))
     }
 
-    /// Stops a running job to make room for `for_job`: the stop is recorded first (so the run's
+    /// Stops a running job to make room for `for_job` (a higher priority, or time-slicing):
+    /// the stop is recorded first (so the run's
     /// end requeues it keeping its progress), then the runtime gets SIGTERM and checkpoints.
-    async fn preempt(&self, id: &str, for_job: &str) -> Result<()> {
+    async fn preempt(&self, id: &str, for_job: &str, time_slice: bool) -> Result<()> {
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), id).await?;
         let mut row = database::jobs::get_any(tx.conn(), id).await?;
@@ -209,12 +242,16 @@ impl Services {
         row.stopping = Some(format!("preempted:{for_job}"));
         row.updated_at = crate::now_ms();
         database::jobs::update(tx.conn(), &row).await?;
-        let message = format!("preempted by job {for_job} of a higher priority: saving a checkpoint; the job waits and resumes from it");
+        let message = if time_slice {
+            format!("yielding its GPUs to job {for_job}, whose user is under their fair share and waited a time slice: saving a checkpoint; the job waits and resumes from it")
+        } else {
+            format!("preempted by job {for_job} of a higher priority: saving a checkpoint; the job waits and resumes from it")
+        };
         let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
         database::jobs::append_event(tx.conn(), id, "log", None, crate::now_ms(), &data.to_string()).await?;
         let audit = AuditEvent::system(Some(&row.organization_id), "job.preempt")
             .target("job", id)
-            .details(serde_json::json!({"for_job": for_job, "preemptions": row.preemptions}));
+            .details(serde_json::json!({"for_job": for_job, "preemptions": row.preemptions, "time_slice": time_slice}));
         crate::audit::append(tx.conn(), self.derived_keys(), audit, &RequestContext::default()).await?;
         tx.commit().await?;
         self.signal_job(id);
@@ -234,16 +271,24 @@ impl Services {
         if used < limit_s as i64 * 1000 {
             return Ok(());
         }
+        let message = format!("the job ran {:.0} s, its maximum duration is {limit_s} s: stopping", used as f64 / 1000.0);
+        self.stop_for(row, "max_duration", &message).await
+    }
+
+    /// Records a stop the scheduler decided for a running job (`stopping`), with a log line,
+    /// then sends SIGTERM: the runtime saves a checkpoint and the run's end settles the job by
+    /// that stop.
+    async fn stop_for(&self, row: &database::jobs::JobRow, stopping: &str, message: &str) -> Result<()> {
         let mut tx = self.db().begin_write().await?;
         database::jobs::lock(tx.conn(), &row.id).await?;
         let mut current = database::jobs::get_any(tx.conn(), &row.id).await?;
         if current.state != JobState::Running.as_str() || current.stopping.is_some() {
             return Ok(());
         }
-        current.stopping = Some("max_duration".into());
+        let now = crate::now_ms();
+        current.stopping = Some(stopping.to_string());
         current.updated_at = now;
         database::jobs::update(tx.conn(), &current).await?;
-        let message = format!("the job ran {:.0} s, its maximum duration is {limit_s} s: stopping", used as f64 / 1000.0);
         let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
         database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
         tx.commit().await?;

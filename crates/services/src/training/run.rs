@@ -372,6 +372,11 @@ impl Services {
                 let by = s.trim_start_matches("preempted:");
                 return Ok(Outcome::Requeued { restart: false, reason: format!("preempted by job {by}; continues from its checkpoint") });
             }
+            Some(s) if s.starts_with("quota:") => {
+                let why = s.trim_start_matches("quota:");
+                let reason = format!("paused: {why}; continues from its checkpoint when the quota allows");
+                return Ok(Outcome::Requeued { restart: false, reason });
+            }
             _ => {}
         }
         if exit.code == Some(EXIT_STOPPED) {
@@ -484,6 +489,9 @@ impl Services {
                     row.preempted_by = serde_json::to_string(&by_list).map_err(internal)?;
                     row.preemptions += 1;
                     database::job_runs::close(tx.conn(), id, now_ms(), "preempted").await?;
+                }
+                if row.stopping.as_deref().is_some_and(|s| s.starts_with("quota:")) {
+                    database::job_runs::close(tx.conn(), id, now_ms(), "paused").await?;
                 }
                 (JobState::Queued, serde_json::json!({"reason": reason, "attempt": row.attempt}))
             }

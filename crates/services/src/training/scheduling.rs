@@ -29,9 +29,12 @@ pub(crate) struct Plan {
     pub decisions: Vec<Decision>,
     /// The queued jobs, as read.
     pub queued: Vec<JobRow>,
-    /// Queued jobs no node of this server can hold (the nodes changed since they were
-    /// submitted), with why.
-    pub impossible: HashMap<String, String>,
+    /// Queued jobs the policy was not given, with why they wait: no node of this server can
+    /// hold them (`impossible`: the nodes changed since they were submitted), or a month's
+    /// GPU-hours or budget of their user, project or organization is used up (`quota`).
+    pub held: HashMap<String, Wait>,
+    /// Quotas with this month's usage.
+    pub quotas: super::quotas::QuotaState,
     /// The jobs this server runs, with their runs.
     pub running: Vec<(JobRow, JobRunRow)>,
 }
@@ -46,14 +49,14 @@ impl Plan {
         });
         let mut ids: Vec<String> = starting.collect();
         ids.extend(self.scheduler.queue_order());
-        ids.extend(self.queued.iter().filter(|j| self.impossible.contains_key(&j.id)).map(|j| j.id.clone()));
+        ids.extend(self.queued.iter().filter(|j| self.held.contains_key(&j.id)).map(|j| j.id.clone()));
         ids.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect()
     }
 
     /// Why a queued job waits (None: it starts now).
     pub fn wait(&self, id: &str) -> Option<Wait> {
-        if let Some(why) = self.impossible.get(id) {
-            return Some(Wait { code: "impossible", message: why.clone(), expected_start: None });
+        if let Some(why) = self.held.get(id) {
+            return Some(why.clone());
         }
         self.scheduler.wait_reason(id).cloned()
     }
@@ -130,6 +133,10 @@ impl Services {
     pub(crate) async fn plan_now(&self, now: i64) -> Result<Plan> {
         let scheduling = &self.settings().scheduling;
         let mut s = Scheduler::new(scheduling.policy_config(), Cluster::new(self.nodes()));
+        let quotas = self.quota_state().await?;
+        for (group, limit) in quotas.limits() {
+            s.set_limit(&group, limit);
+        }
         let half_life = scheduling.usage_half_life_s.max(1) as f64 * 1000.0;
         let mut conn = self.db().read().await?;
         // Decayed GPU-time per user: each run's GPU-ms, halved per half-life since it ended.
@@ -142,7 +149,9 @@ impl Services {
         }
         s.restore_usage(usage, now);
         let mut running = Vec::new();
-        for run in database::job_runs::open_on(&mut conn, self.queue().instance()).await? {
+        // The runs of the server that schedules (this one, or the lease holder a view asks about).
+        let scheduler = database::scheduler_lease::holder(&mut conn, now).await?.unwrap_or_else(|| self.queue().instance().to_string());
+        for run in database::job_runs::open_on(&mut conn, &scheduler).await? {
             let row = database::jobs::get_any(&mut conn, &run.job_id).await?;
             let resources = resources_of(&row)?;
             let checkpoints = database::jobs::checkpoints(&mut conn, &row.organization_id, &row.id).await?;
@@ -163,15 +172,20 @@ impl Services {
         }
         let queued = database::jobs::in_state(&mut conn, JobState::Queued.as_str(), 100_000).await?;
         drop(conn);
-        let mut impossible = HashMap::new();
+        let mut held = HashMap::new();
         for row in &queued {
+            if let Some(message) = quotas.exhausted_for(row) {
+                let message = format!("{message}; it waits for next month or a higher limit");
+                held.insert(row.id.clone(), Wait { code: "quota", message, expected_start: None });
+                continue;
+            }
             let resources = resources_of(row)?;
-            if let Err(why) = s.restore_waiting(request_of(row, &resources), history_of(row, &resources)?) {
-                impossible.insert(row.id.clone(), why);
+            if let Err(message) = s.restore_waiting(request_of(row, &resources), history_of(row, &resources)?) {
+                held.insert(row.id.clone(), Wait { code: "impossible", message, expected_start: None });
             }
         }
         let decisions = s.tick(now);
-        Ok(Plan { scheduler: s, decisions, queued, impossible, running })
+        Ok(Plan { scheduler: s, decisions, queued, held, running, quotas })
     }
 }
 
@@ -201,6 +215,7 @@ fn request_of(row: &JobRow, r: &JobResources) -> JobRequest {
         preemptible: r.preemptible,
         expected_ms: expected_ms(row, r),
         submitted_at: row.created_at,
+        groups: super::quotas::groups_of(row),
     }
 }
 
@@ -211,7 +226,9 @@ fn history_of(row: &JobRow, r: &JobResources) -> Result<History> {
         Some(total) if total > 0 => (expected_ms(row, r) as f64 * row.current_step as f64 / total as f64) as i64,
         _ => 0,
     };
-    Ok(History { done_ms, preemptions: row.preemptions.max(0) as u32, preempted_by })
+    // A queued job waits since it was (re)queued: its last state change.
+    let waiting_since = (row.state == JobState::Queued.as_str()).then_some(row.updated_at);
+    Ok(History { done_ms, preemptions: row.preemptions.max(0) as u32, preempted_by, waiting_since })
 }
 
 /// Device indices for a new run on `node`: the lowest not held by this server's other runs.

@@ -10,7 +10,7 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, safety, users};
+use commands::{audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, quotas, safety, users};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -81,12 +81,15 @@ pub enum ClientCommand {
     Jobs(jobs::JobsCommand),
     /// The cluster: nodes and free GPUs, running jobs, and the queue with why each job waits.
     Cluster,
+    /// Quotas and budgets of the organization, projects and users, with this month's use.
+    #[command(subcommand)]
+    Quotas(quotas::QuotasCommand),
     /// Deployments: serve a model behind the OpenAI-compatible gateway (/v1/chat/completions).
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
     /// Chat with a model (a deployment, or any fine-tuned or base model, deployed on demand).
     Chat(chat::ChatArgs),
-    /// Inference usage: requests, tokens and latency per minute or day.
+    /// Usage: inference requests, tokens and latency per minute or day; training GPU-hours and cost.
     Usage(deploy::UsageArgs),
     /// Content safety: the organization's content policy and what it did.
     #[command(subcommand)]
@@ -114,6 +117,7 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Estimate(a) => estimate::run(&ctx, a).await,
         ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
         ClientCommand::Cluster => cluster::run(&ctx).await,
+        ClientCommand::Quotas(c) => quotas::run(&ctx, c).await,
         ClientCommand::Deploy(c) => deploy::run(&ctx, c).await,
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,

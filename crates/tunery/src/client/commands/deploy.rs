@@ -444,5 +444,18 @@ pub async fn usage(ctx: &Context, a: UsageArgs) -> Result<u8> {
     }
     t.print();
     println!("total: {} requests, {} tokens ({} errors)", s(&v, "requests"), s(&v, "total_tokens"), s(&v, "errors"));
+    let c = &v["compute"];
+    if c.is_object() {
+        let num = |x: &serde_json::Value| x.as_f64().unwrap_or(0.0);
+        println!("training: {} jobs, {:.3} GPU-hours, cost {:.2}", s(c, "jobs"), num(&c["gpu_hours"]), num(&c["cost"]));
+        let mut t = Table::new(&["BY", "WHO", "JOBS", "GPU-HOURS", "COST"]);
+        for (by, field) in [("user", "by_user"), ("project", "by_project"), ("gpu type", "by_gpu_type")] {
+            for l in c[field].as_array().into_iter().flatten() {
+                let who = l["key"].as_str().unwrap_or("(none)").to_string();
+                t.row(vec![by.into(), who, s(l, "jobs"), format!("{:.3}", num(&l["gpu_hours"])), format!("{:.2}", num(&l["cost"]))]);
+            }
+        }
+        t.print();
+    }
     Ok(0)
 }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod models;
 pub mod orgs;
 pub mod projects;
+pub mod quotas;
 pub mod safety;
 mod training_args;
 pub mod users;
