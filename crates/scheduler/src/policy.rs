@@ -3,8 +3,8 @@
 //! - `Backfill`: arrival order with EASY backfill — the first job that does not fit gets a
 //!   reservation at the earliest time enough GPUs free up (from the running jobs' expected
 //!   ends), and later jobs start now only if they cannot delay it.
-//! - `Tunery`: priority class first, then weighted fair share (each user's GPU-time with
-//!   exponential decay, divided by the user's weight), then arrival; the first job that does
+//! - `Tunery`: priority class first, then weighted fair share (each project's, then each
+//!   user's GPU-time with exponential decay, divided by its weight), then arrival; the first job that does
 //!   not fit may preempt lower-priority preemptible jobs (those losing the least work since
 //!   their last checkpoint first, each after a minimum run time, at most `max_preemptions`
 //!   times, never the job that preempted it), and gets the backfill reservation.
@@ -45,6 +45,9 @@ pub struct Config {
     pub preempt_after_wait_ms: Millis,
     /// Fair-share weights per user (1 when absent): a user with weight 2 may use twice the share.
     pub user_weights: HashMap<String, f64>,
+    /// Fair-share weights per project (1 when absent; jobs without a project form one group):
+    /// projects are balanced first, then users within the same priority.
+    pub project_weights: HashMap<String, f64>,
     /// Time-slicing (`tunery` only): a job that has waited this long, of a user under their
     /// fair share of the GPUs, makes jobs of users over theirs yield — at a checkpoint
     /// boundary — whatever their priority class below its own. None: off.
@@ -66,6 +69,7 @@ impl Config {
             max_preemptions: 3,
             preempt_after_wait_ms: 30 * 60_000,
             user_weights: HashMap::new(),
+            project_weights: HashMap::new(),
             time_slice_ms: None,
             checkpoint_slack_ms: 2 * 60_000,
             checkpoint_on_stop: false,
@@ -208,6 +212,8 @@ pub struct Scheduler {
     queue: Vec<Waiting>,
     running: BTreeMap<String, Running>,
     usage: HashMap<String, f64>,
+    /// Decayed GPU-ms per project ("" for jobs without one).
+    project_usage: HashMap<String, f64>,
     usage_at: Millis,
     /// Why each job still waits, as of the last tick.
     waits: HashMap<String, Wait>,
@@ -222,6 +228,7 @@ impl Scheduler {
             queue: Vec::new(),
             running: BTreeMap::new(),
             usage: HashMap::new(),
+            project_usage: HashMap::new(),
             usage_at: 0,
             waits: HashMap::new(),
             limits: HashMap::new(),
@@ -267,9 +274,11 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Sets each user's decayed GPU-ms as of `at` (a scheduler rebuilt from stored usage).
-    pub fn restore_usage(&mut self, usage: HashMap<String, f64>, at: Millis) {
-        self.usage = usage;
+    /// Sets each user's and each project's ("" for none) decayed GPU-ms as of `at` (a
+    /// scheduler rebuilt from stored usage).
+    pub fn restore_usage(&mut self, users: HashMap<String, f64>, projects: HashMap<String, f64>, at: Millis) {
+        self.usage = users;
+        self.project_usage = projects;
         self.usage_at = at;
     }
 
@@ -375,14 +384,15 @@ impl Scheduler {
             return;
         }
         let decay = 0.5f64.powf(dt as f64 / self.config.usage_half_life_ms.max(1) as f64);
-        for v in self.usage.values_mut() {
+        for v in self.usage.values_mut().chain(self.project_usage.values_mut()) {
             *v *= decay;
         }
         for r in self.running.values() {
             // What ran since the last account, decayed by half the interval.
             let from = r.started_at.max(self.usage_at);
-            let ran = (now - from).max(0) as f64 * f64::from(r.w.req.gpus);
-            *self.usage.entry(r.w.req.user.clone()).or_default() += ran * decay.sqrt();
+            let ran = (now - from).max(0) as f64 * f64::from(r.w.req.gpus) * decay.sqrt();
+            *self.usage.entry(r.w.req.user.clone()).or_default() += ran;
+            *self.project_usage.entry(r.w.req.project.clone().unwrap_or_default()).or_default() += ran;
         }
         self.usage_at = now;
     }
@@ -390,6 +400,12 @@ impl Scheduler {
     fn share(&self, user: &str) -> f64 {
         let weight = self.config.user_weights.get(user).copied().unwrap_or(1.0).max(1e-9);
         self.usage.get(user).copied().unwrap_or(0.0) / weight
+    }
+
+    fn project_share(&self, project: Option<&str>) -> f64 {
+        let key = project.unwrap_or("");
+        let weight = self.config.project_weights.get(key).copied().unwrap_or(1.0).max(1e-9);
+        self.project_usage.get(key).copied().unwrap_or(0.0) / weight
     }
 
     /// Indices of the queue in start order.
@@ -403,12 +419,14 @@ impl Scheduler {
                 });
             }
             PolicyKind::Tunery => {
-                let shares: Vec<f64> = self.queue.iter().map(|w| self.share(&w.req.user)).collect();
+                let shares: Vec<(f64, f64)> =
+                    self.queue.iter().map(|w| (self.project_share(w.req.project.as_deref()), self.share(&w.req.user))).collect();
                 idx.sort_by(|&a, &b| {
                     let (x, y) = (&self.queue[a].req, &self.queue[b].req);
                     y.priority
                         .cmp(&x.priority)
-                        .then(shares[a].total_cmp(&shares[b]))
+                        .then(shares[a].0.total_cmp(&shares[b].0))
+                        .then(shares[a].1.total_cmp(&shares[b].1))
                         .then((x.submitted_at, &x.id).cmp(&(y.submitted_at, &y.id)))
                 });
             }

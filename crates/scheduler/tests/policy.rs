@@ -412,3 +412,28 @@ fn time_slicing_makes_a_user_over_their_share_yield_at_a_checkpoint_so_a_waiting
         assert!(s.tick(t).is_empty(), "at {t}");
     }
 }
+
+#[test]
+fn projects_share_fairly_before_users_and_weights_tilt_the_share() {
+    let with_project =
+        |id: &str, user: &str, project: &str, at| JobRequest { project: Some(project.into()), ..job(id, user, 1, 60, 1, at) };
+    let mut s = sched(PolicyKind::Tunery, vec![node("a", "A100", 1)]);
+    // Project p1 ran for an hour (u1); p2 never ran. u3 of p1 never ran either.
+    s.restore_usage(
+        std::collections::HashMap::from([("u1".to_string(), 60.0 * MIN as f64)]),
+        std::collections::HashMap::from([("p1".to_string(), 60.0 * MIN as f64)]),
+        0,
+    );
+    s.submit(with_project("p1-fresh-user", "u3", "p1", 0)).unwrap();
+    s.submit(with_project("p2-job", "u2", "p2", 1)).unwrap();
+    assert_eq!(s.queue_order(), vec!["p2-job".to_string(), "p1-fresh-user".to_string()]);
+    // With four times the weight, p1's hour counts as a quarter of p2's equal hour.
+    let mut config = Config::new(PolicyKind::Tunery);
+    config.project_weights.insert("p1".into(), 4.0);
+    let mut s = Scheduler::new(config, Cluster::new(vec![node("a", "A100", 1)]));
+    let hour = 60.0 * MIN as f64;
+    s.restore_usage(Default::default(), std::collections::HashMap::from([("p1".to_string(), hour), ("p2".to_string(), hour)]), 0);
+    s.submit(with_project("p2-job", "u2", "p2", 0)).unwrap();
+    s.submit(with_project("p1-job", "u1", "p1", 1)).unwrap();
+    assert_eq!(s.queue_order(), vec!["p1-job".to_string(), "p2-job".to_string()]);
+}

@@ -61,6 +61,9 @@ pub struct SchedulingSettings {
     pub preempt_after_wait_s: u64,
     /// Half-life of past GPU-time in the fair-share factor.
     pub usage_half_life_s: u64,
+    /// Fair-share weights by user id and by project id (1 when absent).
+    pub user_weights: HashMap<String, f64>,
+    pub project_weights: HashMap<String, f64>,
     /// Time-slicing: a job of a user under their fair share that waited this long makes jobs of
     /// users over theirs yield (checkpoint, then wait). None: off.
     pub time_slice_s: Option<u64>,
@@ -100,6 +103,8 @@ impl Default for SchedulingSettings {
             max_preemptions: 3,
             preempt_after_wait_s: 1800,
             usage_half_life_s: 6 * 3600,
+            user_weights: HashMap::new(),
+            project_weights: HashMap::new(),
             time_slice_s: Some(4 * 3600),
             prices: HashMap::new(),
         }
@@ -151,6 +156,8 @@ impl SchedulingSettings {
         c.preempt_after_wait_ms = self.preempt_after_wait_s as i64 * 1000;
         c.usage_half_life_ms = self.usage_half_life_s.max(1) as i64 * 1000;
         c.time_slice_ms = self.time_slice_s.map(|s| s as i64 * 1000);
+        c.user_weights = self.user_weights.clone();
+        c.project_weights = self.project_weights.clone();
         // The runtime saves a checkpoint on SIGTERM: a stop loses nothing.
         c.checkpoint_on_stop = true;
         c

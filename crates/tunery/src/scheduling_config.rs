@@ -22,6 +22,11 @@ pub(crate) struct SchedulingFile {
     max_preemptions: Option<u32>,
     preempt_after_wait_s: Option<u64>,
     usage_half_life_s: Option<u64>,
+    /// Fair-share weights by user id and by project id (1 when absent).
+    #[serde(default)]
+    user_weights: HashMap<String, f64>,
+    #[serde(default)]
+    project_weights: HashMap<String, f64>,
     /// Time-slicing: seconds a job under its user's fair share waits before jobs of users over
     /// theirs yield; 0 turns it off.
     time_slice_s: Option<u64>,
@@ -87,6 +92,13 @@ fn fill(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut Sche
         anyhow::ensure!(h >= 1, "[scheduling] usage_half_life_s must be at least 1");
         s.usage_half_life_s = h;
     }
+    for (what, weights) in [("user_weights", &file.user_weights), ("project_weights", &file.project_weights)] {
+        for (id, w) in weights {
+            anyhow::ensure!(w.is_finite() && *w > 0.0, "[scheduling] {what}.\"{id}\": a weight must be more than 0 (got {w})");
+        }
+    }
+    s.user_weights = file.user_weights;
+    s.project_weights = file.project_weights;
     if let Some(t) = file.time_slice_s {
         s.time_slice_s = (t > 0).then_some(t);
     }

@@ -141,13 +141,14 @@ impl Services {
         let mut conn = self.db().read().await?;
         // Decayed GPU-time per user: each run's GPU-ms, halved per half-life since it ended.
         let horizon = now - (half_life * 8.0) as i64;
-        let mut usage: HashMap<String, f64> = HashMap::new();
+        let (mut users, mut projects): (HashMap<String, f64>, HashMap<String, f64>) = Default::default();
         for run in database::job_runs::since(&mut conn, horizon).await? {
             let end = run.ended_at.unwrap_or(now).min(now);
-            let ran = (end - run.started_at).max(0) as f64 * run.gpus as f64;
-            *usage.entry(run.user_id.clone()).or_default() += ran * 0.5f64.powf((now - end) as f64 / half_life);
+            let ran = (end - run.started_at).max(0) as f64 * run.gpus as f64 * 0.5f64.powf((now - end) as f64 / half_life);
+            *users.entry(run.user_id.clone()).or_default() += ran;
+            *projects.entry(run.project_id.clone().unwrap_or_default()).or_default() += ran;
         }
-        s.restore_usage(usage, now);
+        s.restore_usage(users, projects, now);
         let mut running = Vec::new();
         // The runs of the server that schedules (this one, or the lease holder a view asks about).
         let scheduler = database::scheduler_lease::holder(&mut conn, now).await?.unwrap_or_else(|| self.queue().instance().to_string());
