@@ -30,7 +30,7 @@ pub async fn list_quotas(State(app): State<AppState>, Caller(p): Caller) -> ApiR
 /// quota, the use and the limit); jobs beyond the jobs or GPUs at once wait; once the month's
 /// GPU-hours or budget is used up, running jobs pause (checkpoint, then wait).
 #[utoipa::path(put, path = "/api/v1/quotas/{scope}/{subject_id}", tag = "jobs",
-    params(("scope" = QuotaScope, Path), ("subject_id" = String, Path)), request_body = QuotaLimits,
+    params(("scope" = inline(QuotaScope), Path), ("subject_id" = String, Path)), request_body = QuotaLimits,
     responses((status = 200, body = QuotaView), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
 pub async fn set_quota(
     State(app): State<AppState>,
@@ -43,7 +43,7 @@ pub async fn set_quota(
 }
 
 #[utoipa::path(delete, path = "/api/v1/quotas/{scope}/{subject_id}", tag = "jobs",
-    params(("scope" = QuotaScope, Path), ("subject_id" = String, Path)),
+    params(("scope" = inline(QuotaScope), Path), ("subject_id" = String, Path)),
     responses((status = 204), (status = "default", body = ErrorBody)), security(("bearer" = ["manage_resources"])))]
 pub async fn delete_quota(
     State(app): State<AppState>,
