@@ -215,8 +215,11 @@ pub struct Scheduler {
     /// Decayed GPU-ms per project ("" for jobs without one).
     project_usage: HashMap<String, f64>,
     usage_at: Millis,
-    /// Why each job still waits, as of the last tick.
+    /// Why each job still waits, as of the last tick (those the tick did not reach: see
+    /// `wait_reason`).
     waits: HashMap<String, Wait>,
+    /// FIFO: the head that blocked the rest at the last tick.
+    fifo_head: Option<String>,
     limits: HashMap<String, Limit>,
 }
 
@@ -231,6 +234,7 @@ impl Scheduler {
             project_usage: HashMap::new(),
             usage_at: 0,
             waits: HashMap::new(),
+            fifo_head: None,
             limits: HashMap::new(),
         }
     }
@@ -304,9 +308,16 @@ impl Scheduler {
         None
     }
 
-    /// Why each waiting job still waits, as of the last tick.
-    pub fn wait_reason(&self, id: &str) -> Option<&Wait> {
-        self.waits.get(id)
+    /// Why a waiting job still waits, as of the last tick (None: it is not waiting).
+    pub fn wait_reason(&self, id: &str) -> Option<Wait> {
+        if let Some(w) = self.waits.get(id) {
+            return Some(w.clone());
+        }
+        let i = self.queue.iter().position(|w| w.req.id == id)?;
+        Some(match &self.fifo_head {
+            Some(head) => Wait { code: "behind_head", message: format!("first in, first out: behind job {head}"), expected_start: None },
+            None => Wait { code: "no_room", message: self.no_room(i), expected_start: None },
+        })
     }
 
     fn check(&self, req: &JobRequest) -> Result<(), String> {
@@ -513,21 +524,9 @@ impl Scheduler {
                 }
             }
         }
-        // Jobs the loop did not reach.
-        let reached: HashSet<usize> = started.iter().copied().collect();
-        for i in 0..self.queue.len() {
-            let id = &self.queue[i].req.id;
-            if reached.contains(&i) || self.waits.contains_key(id) {
-                continue;
-            }
-            let wait = match &head_of_fifo {
-                Some(head) => {
-                    Wait { code: "behind_head", message: format!("first in, first out: behind job {head}"), expected_start: None }
-                }
-                None => Wait { code: "no_room", message: self.no_room(i), expected_start: None },
-            };
-            self.waits.insert(id.clone(), wait);
-        }
+        // Jobs the loop did not reach get their reason when asked (`wait_reason`): formatting
+        // one for every waiting job at every tick would cost more than the tick.
+        self.fifo_head = head_of_fifo;
         // The started jobs leave the queue (from the back, so the indices stay valid).
         started.sort_unstable_by(|a, b| b.cmp(a));
         for i in started {

@@ -58,7 +58,7 @@ impl Plan {
         if let Some(why) = self.held.get(id) {
             return Some(why.clone());
         }
-        self.scheduler.wait_reason(id).cloned()
+        self.scheduler.wait_reason(id)
     }
 }
 
