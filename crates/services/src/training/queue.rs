@@ -133,7 +133,7 @@ impl Services {
         for (row, _) in &plan.running {
             self.stop_if_over_time(row, now).await?;
             if let Some(why) = plan.quotas.exhausted_for(row) {
-                self.stop_for(row, &format!("quota:{why}"), &format!("paused: {why}; it saves a checkpoint and waits")).await?;
+                self.stop_for(&row.id, &format!("quota:{why}"), &format!("paused: {why}; it saves a checkpoint and waits"), None).await?;
             }
         }
         self.alert_quotas(&plan.quotas).await?;
@@ -233,30 +233,17 @@ impl Services {
     /// the stop is recorded first (so the run's
     /// end requeues it keeping its progress), then the runtime gets SIGTERM and checkpoints.
     async fn preempt(&self, id: &str, for_job: &str, time_slice: bool) -> Result<()> {
-        let mut tx = self.db().begin_write().await?;
-        database::jobs::lock(tx.conn(), id).await?;
-        let mut row = database::jobs::get_any(tx.conn(), id).await?;
-        if row.state != JobState::Running.as_str() || row.stopping.is_some() {
-            return Ok(());
-        }
-        row.stopping = Some(format!("preempted:{for_job}"));
-        row.updated_at = crate::now_ms();
-        database::jobs::update(tx.conn(), &row).await?;
         let message = if time_slice {
             format!("yielding its GPUs to job {for_job}, whose user is under their fair share and waited a time slice: saving a checkpoint; the job waits and resumes from it")
         } else {
             format!("preempted by job {for_job} of a higher priority: saving a checkpoint; the job waits and resumes from it")
         };
-        let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
-        database::jobs::append_event(tx.conn(), id, "log", None, crate::now_ms(), &data.to_string()).await?;
-        let audit = AuditEvent::system(Some(&row.organization_id), "job.preempt")
-            .target("job", id)
-            .details(serde_json::json!({"for_job": for_job, "preemptions": row.preemptions, "time_slice": time_slice}));
-        crate::audit::append(tx.conn(), self.derived_keys(), audit, &RequestContext::default()).await?;
-        tx.commit().await?;
-        self.signal_job(id);
-        self.queue().stop(id);
-        Ok(())
+        let audit = |row: &database::jobs::JobRow| {
+            AuditEvent::system(Some(&row.organization_id), "job.preempt")
+                .target("job", &row.id)
+                .details(serde_json::json!({"for_job": for_job, "preemptions": row.preemptions, "time_slice": time_slice}))
+        };
+        self.stop_for(id, &format!("preempted:{for_job}"), &message, Some(&audit)).await
     }
 
     /// Stops a run whose job has used up its maximum duration (over all its runs); it saves a
@@ -272,16 +259,22 @@ impl Services {
             return Ok(());
         }
         let message = format!("the job ran {:.0} s, its maximum duration is {limit_s} s: stopping", used as f64 / 1000.0);
-        self.stop_for(row, "max_duration", &message).await
+        self.stop_for(&row.id, "max_duration", &message, None).await
     }
 
-    /// Records a stop the scheduler decided for a running job (`stopping`), with a log line,
-    /// then sends SIGTERM: the runtime saves a checkpoint and the run's end settles the job by
-    /// that stop.
-    async fn stop_for(&self, row: &database::jobs::JobRow, stopping: &str, message: &str) -> Result<()> {
+    /// Records a stop the scheduler decided for a running job (`stopping`), with a log line
+    /// and, when given, an audit record of the locked row, in one transaction; then sends
+    /// SIGTERM: the runtime saves a checkpoint and the run's end settles the job by that stop.
+    async fn stop_for(
+        &self,
+        id: &str,
+        stopping: &str,
+        message: &str,
+        audit: Option<&(dyn Fn(&database::jobs::JobRow) -> AuditEvent + Sync)>,
+    ) -> Result<()> {
         let mut tx = self.db().begin_write().await?;
-        database::jobs::lock(tx.conn(), &row.id).await?;
-        let mut current = database::jobs::get_any(tx.conn(), &row.id).await?;
+        database::jobs::lock(tx.conn(), id).await?;
+        let mut current = database::jobs::get_any(tx.conn(), id).await?;
         if current.state != JobState::Running.as_str() || current.stopping.is_some() {
             return Ok(());
         }
@@ -290,10 +283,13 @@ impl Services {
         current.updated_at = now;
         database::jobs::update(tx.conn(), &current).await?;
         let data = serde_json::json!({"event": "log", "level": "warning", "message": message, "source": "scheduler"});
-        database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
+        database::jobs::append_event(tx.conn(), id, "log", None, now, &data.to_string()).await?;
+        if let Some(audit) = audit {
+            crate::audit::append(tx.conn(), self.derived_keys(), audit(&current), &RequestContext::default()).await?;
+        }
         tx.commit().await?;
-        self.signal_job(&row.id);
-        self.queue().stop(&row.id);
+        self.signal_job(id);
+        self.queue().stop(id);
         Ok(())
     }
 

@@ -11,7 +11,6 @@ use crate::audit::{append, AuditEvent};
 use crate::deployments::limits::month_bounds;
 use crate::error::OrNotFound;
 use crate::{now_ms, Error, Principal, Refusal, RequestContext, Result, Services};
-use database::job_runs::JobRunRow;
 use database::jobs::JobRow;
 use database::quotas::QuotaRow;
 use domain::resources::JobResources;
@@ -106,13 +105,27 @@ pub(crate) fn group(scope: &str, subject_id: &str) -> String {
     format!("{scope} {subject_id}")
 }
 
-/// The groups a job belongs to.
-pub(crate) fn groups_of(row: &JobRow) -> Vec<String> {
-    let mut g = vec![group("user", &row.created_by), group("organization", &row.organization_id)];
-    if let Some(p) = &row.project_id {
+/// The groups of work by `user` in `organization` (and `project`).
+fn groups(user: &str, organization: &str, project: Option<&str>) -> Vec<String> {
+    let mut g = vec![group("user", user), group("organization", organization)];
+    if let Some(p) = project {
         g.push(group("project", p));
     }
     g
+}
+
+/// The groups a job belongs to.
+pub(crate) fn groups_of(row: &JobRow) -> Vec<String> {
+    groups(&row.created_by, &row.organization_id, row.project_id.as_deref())
+}
+
+/// The organization's queued, running and cancelling jobs.
+async fn active_jobs(conn: &mut database::Conn, org: &str) -> Result<Vec<JobRow>> {
+    let mut active = Vec::new();
+    for state in [JobState::Queued, JobState::Running, JobState::Cancelling] {
+        active.extend(database::jobs::in_state(conn, state.as_str(), 100_000).await?.into_iter().filter(|j| j.organization_id == org));
+    }
+    Ok(active)
 }
 
 /// A month's use of one subject.
@@ -226,16 +239,9 @@ impl Services {
         let (from, _) = month_bounds(now);
         let runs = database::job_runs::since(&mut *self.db().read().await?, from).await?;
         let mut usage = MonthUsage { period: period_of(now), by_group: HashMap::new() };
-        let run_groups = |r: &JobRunRow| {
-            let mut g = vec![group("user", &r.user_id), group("organization", &r.organization_id)];
-            if let Some(p) = &r.project_id {
-                g.push(group("project", p));
-            }
-            g
-        };
         for run in runs.iter().filter(|r| org.is_none_or(|o| r.organization_id == o)) {
             let hours = run.gpu_hours_within(from, now);
-            for g in run_groups(run) {
+            for g in groups(&run.user_id, &run.organization_id, run.project_id.as_deref()) {
                 let u = usage.by_group.entry(g).or_default();
                 u.gpu_hours += hours;
                 u.cost += hours * run.price_per_gpu_hour;
@@ -282,17 +288,9 @@ impl Services {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut active = Vec::new();
-        for state in [JobState::Queued, JobState::Running, JobState::Cancelling] {
-            let jobs = database::jobs::in_state(conn, state.as_str(), 100_000).await?;
-            active.extend(jobs.into_iter().filter(|j| j.organization_id == principal.organization_id));
-        }
+        let active = active_jobs(conn, &principal.organization_id).await?;
         let usage = self.month_usage(Some(&principal.organization_id), &active).await?;
-        let mine = [
-            group("user", &principal.user_id),
-            group("organization", &principal.organization_id),
-            project_id.map(|p| group("project", p)).unwrap_or_default(),
-        ];
+        let mine = groups(&principal.user_id, &principal.organization_id, project_id);
         let hours = counted_seconds(resources, Some(estimate_seconds)) / 3600.0 * f64::from(resources.gpus);
         let scheduling = &self.settings().scheduling;
         let cost = hours * scheduling.price_for_request(resources.gpu_type.as_deref(), resources.preemptible, &self.settings().training);
@@ -332,12 +330,7 @@ impl Services {
         let org = &principal.organization_id;
         let mut conn = self.db().read().await?;
         let rows = database::quotas::of_organization(&mut conn, org).await?;
-        let mut active = Vec::new();
-        for state in [JobState::Queued, JobState::Running, JobState::Cancelling] {
-            active.extend(
-                database::jobs::in_state(&mut conn, state.as_str(), 100_000).await?.into_iter().filter(|j| &j.organization_id == org),
-            );
-        }
+        let active = active_jobs(&mut conn, org).await?;
         drop(conn);
         let usage = self.month_usage(Some(org), &active).await?;
         rows.into_iter()
