@@ -37,6 +37,10 @@ echo "== the official OpenAI client, for the gateway's end-to-end tests (cached 
 TUNERY_OPENAI_PYTHON=$(./scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt | tail -n 1)
 export TUNERY_OPENAI_PYTHON
 
+echo "== Ray, for the Ray executor's end-to-end test (a head on loopback; cached outside the checkout)"
+TUNERY_RAY_PYTHON=$(./scripts/cached-venv.sh ray scripts/ray/requirements.txt | tail -n 1)
+export TUNERY_RAY_PYTHON
+
 echo "== runtime tests (pytest)"
 # Exit code 5 (no tests collected) fails like any other.
 (cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider)

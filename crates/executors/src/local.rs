@@ -96,36 +96,71 @@ impl RuntimeCommand {
     /// data-parallel run: the runtime's launcher starts the ranks and relays rank 0's events).
     pub fn start_with(&self, command: &str, spec: &Path, workdir: &Path, extra: &[String]) -> Result<Running, StartError> {
         self.check()?;
-        for path in [spec, workdir, &self.python, &self.runtime_dir] {
-            if !path.is_absolute() {
-                return Err(StartError::RelativePath(path.to_path_buf()));
-            }
-        }
         let mut cmd = Command::new(&self.python);
-        cmd.arg("-m")
-            .arg("tunery_runtime")
-            .arg(command)
-            .args(extra)
-            .arg("--spec")
-            .arg(spec)
-            .arg("--workdir")
-            .arg(workdir)
+        cmd.args(self.arguments(command, spec, workdir, extra)?)
             .current_dir(workdir)
-            .env("PYTHONPATH", &self.runtime_dir)
-            .env("PYTHONUNBUFFERED", "1")
-            .env("HF_HUB_OFFLINE", "1")
-            .env("TOKENIZERS_PARALLELISM", "false")
+            .envs(self.environment())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
         let child = cmd.spawn().map_err(|e| StartError::Spawn(self.python.clone(), e))?;
         Ok(follow(child, true))
     }
+
+    /// The same run as a shell command line and its environment, for an executor that starts it
+    /// elsewhere (a Ray job's entrypoint). The paths must be valid where it runs; nothing here is
+    /// checked on this machine but that they are absolute.
+    pub fn entrypoint(
+        &self,
+        command: &str,
+        spec: &Path,
+        workdir: &Path,
+        extra: &[String],
+    ) -> Result<(String, Vec<(String, String)>), StartError> {
+        let words: Vec<String> = std::iter::once(self.python.to_string_lossy().into_owned())
+            .chain(self.arguments(command, spec, workdir, extra)?)
+            .map(|w| shell_quote(&w))
+            .collect();
+        let line = format!("cd {} && exec {}", shell_quote(&workdir.to_string_lossy()), words.join(" "));
+        Ok((line, self.environment()))
+    }
+
+    /// `-m tunery_runtime <command> [extra] --spec SPEC --workdir DIR`, every path absolute (the
+    /// runtime runs in its work directory, so a relative path would name another file).
+    fn arguments(&self, command: &str, spec: &Path, workdir: &Path, extra: &[String]) -> Result<Vec<String>, StartError> {
+        for path in [spec, workdir, &self.python, &self.runtime_dir] {
+            if !path.is_absolute() {
+                return Err(StartError::RelativePath(path.to_path_buf()));
+            }
+        }
+        let mut args: Vec<String> = vec!["-m".into(), "tunery_runtime".into(), command.into()];
+        args.extend(extra.iter().cloned());
+        args.extend(["--spec".into(), spec.to_string_lossy().into_owned(), "--workdir".into(), workdir.to_string_lossy().into_owned()]);
+        Ok(args)
+    }
+
+    /// The runtime's environment: its package on `PYTHONPATH`, unbuffered output, offline hub,
+    /// then the configured extras (which may override those).
+    fn environment(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PYTHONPATH".to_string(), self.runtime_dir.to_string_lossy().into_owned()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("HF_HUB_OFFLINE".into(), "1".into()),
+            ("TOKENIZERS_PARALLELISM".into(), "false".into()),
+        ];
+        env.extend(self.env.iter().cloned());
+        env
+    }
+}
+
+/// A word for `sh`: single-quoted unless it is plainly safe.
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c)) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// Starts another program (a model server such as vLLM) in `workdir`, in its own process

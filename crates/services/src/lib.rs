@@ -65,6 +65,8 @@ struct Inner {
     login_throttle: rate_limit::KeyedBuckets,
     request_limits: rate_limit::KeyedBuckets,
     queue: training::Queue,
+    /// The Ray executor, when `[scheduling.ray]` is configured.
+    ray: Option<training::RayExecutor>,
     evaluations: evaluations::Runner,
     /// The id of each job whose events changed, sent after the commit (SSE streams wake on it).
     job_signal: tokio::sync::broadcast::Sender<String>,
@@ -90,6 +92,7 @@ impl Services {
         tx.commit().await?;
         let keys = keys::DerivedKeys::from_keyring(&blobs.keyring());
         let usage = deployments::UsageRecorder::start(db.clone());
+        let ray = settings.scheduling.ray.clone().map(training::RayExecutor::new).transpose()?;
         let services = Services {
             inner: Arc::new(Inner {
                 db,
@@ -105,6 +108,7 @@ impl Services {
                 login_throttle: rate_limit::KeyedBuckets::default(),
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
+                ray,
                 evaluations: evaluations::Runner::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
                 backends: deployments::LocalBackends::default(),
@@ -154,6 +158,10 @@ impl Services {
 
     pub(crate) fn inner_queue(&self) -> &training::Queue {
         &self.inner.queue
+    }
+
+    pub(crate) fn inner_ray(&self) -> Option<&training::RayExecutor> {
+        self.inner.ray.as_ref()
     }
 
     pub(crate) fn evaluation_runner(&self) -> &evaluations::Runner {

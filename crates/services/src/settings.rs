@@ -70,6 +70,22 @@ pub struct SchedulingSettings {
     /// Prices per GPU-hour by GPU type; a type without one is priced at
     /// `training.price_per_device_hour`, else the device type's list price.
     pub prices: HashMap<String, GpuPrice>,
+    /// The Ray executor: runs go to this cluster, whose nodes replace `nodes`. None: child
+    /// processes on this machine.
+    pub ray: Option<RaySettings>,
+}
+
+/// A Ray cluster that runs training jobs (`[scheduling.ray]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaySettings {
+    /// The dashboard's URL (the Jobs REST API), e.g. `http://127.0.0.1:8265`.
+    pub address: String,
+    /// The runtime's Python and package folder on the Ray nodes; None: the server's own paths
+    /// (the same image, or a shared filesystem).
+    pub runtime_python: Option<std::path::PathBuf>,
+    pub runtime_dir: Option<std::path::PathBuf>,
+    /// CPUs each run asks for; on a node without GPUs, the size of one training slot.
+    pub cpus_per_job: f64,
 }
 
 /// The price of one GPU per hour.
@@ -107,14 +123,16 @@ impl Default for SchedulingSettings {
             project_weights: HashMap::new(),
             time_slice_s: Some(4 * 3600),
             prices: HashMap::new(),
+            ray: None,
         }
     }
 }
 
 impl SchedulingSettings {
-    /// The nodes jobs are placed on: the declared or detected ones, else this machine's CPU
-    /// slots (one node of type `cpu`, `max_concurrent_jobs` slots, the device memory each).
-    pub fn nodes(&self, training: &TrainingSettings) -> Vec<scheduler::Node> {
+    /// The nodes jobs are placed on by the local executor: the declared or detected ones, else
+    /// this machine's CPU slots (one node of type `cpu`, `max_concurrent_jobs` slots, the device
+    /// memory each). The Ray executor's come from its cluster (`Services::nodes`).
+    pub fn local_nodes(&self, training: &TrainingSettings) -> Vec<scheduler::Node> {
         if !self.nodes.is_empty() {
             return self.nodes.clone();
         }
@@ -135,12 +153,18 @@ impl SchedulingSettings {
         training.price_per_device_hour.or(listed.map(|d| d.default_price_per_hour)).unwrap_or(0.0)
     }
 
-    /// The price a job will pay per GPU-hour: of its GPU type, else the dearest of the nodes
+    /// The price a job will pay per GPU-hour: of its GPU type, else the dearest of `nodes`
     /// (a budget check must not count low).
-    pub fn price_for_request(&self, gpu_type: Option<&str>, preemptible: bool, training: &TrainingSettings) -> f64 {
+    pub fn price_for_request(
+        &self,
+        gpu_type: Option<&str>,
+        preemptible: bool,
+        nodes: &[scheduler::Node],
+        training: &TrainingSettings,
+    ) -> f64 {
         match gpu_type {
             Some(t) => self.price(t, preemptible, training),
-            None => self.nodes(training).iter().map(|n| self.price(&n.gpu_type, preemptible, training)).fold(0.0, f64::max),
+            None => nodes.iter().map(|n| self.price(&n.gpu_type, preemptible, training)).fold(0.0, f64::max),
         }
     }
 

@@ -3,6 +3,8 @@
 //! name, dropped afterwards). Under `CI=true` a missing PostgreSQL fails the test instead of
 //! skipping it.
 
+pub mod ray;
+
 use rand::Rng;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -33,6 +33,17 @@ pub(crate) struct SchedulingFile {
     /// Per GPU type: `{ on_demand = 3.5, spot = 1.4 }` per GPU-hour.
     #[serde(default)]
     prices: HashMap<String, services::settings::GpuPrice>,
+    /// The Ray executor: `{ address = "http://head:8265" }`.
+    ray: Option<RayFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RayFile {
+    address: String,
+    runtime_python: Option<std::path::PathBuf>,
+    runtime_dir: Option<std::path::PathBuf>,
+    cpus_per_job: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,12 +118,42 @@ fn fill(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut Sche
         anyhow::ensure!(ok(p.on_demand) && p.spot.is_none_or(ok), "[scheduling] prices.\"{gpu_type}\": prices must be 0 or more");
     }
     s.prices = file.prices;
+    if let Some(ray) = file.ray {
+        anyhow::ensure!(
+            file.nodes.is_none(),
+            "[scheduling] nodes: with [scheduling.ray] the nodes come from the Ray cluster; remove the nodes list"
+        );
+        s.ray = Some(ray_settings(ray)?);
+        s.nodes = Vec::new();
+        return Ok(());
+    }
+    s.ray = None;
     s.nodes = match file.nodes {
         Some(nodes) => declared(nodes)?,
         None if device == "cuda" || device == "auto" => detected_gpus(),
         None => Vec::new(),
     };
     Ok(())
+}
+
+fn ray_settings(ray: RayFile) -> anyhow::Result<services::settings::RaySettings> {
+    executors::ray::RayCluster::new(&ray.address).context("[scheduling.ray] address")?;
+    for (what, path) in [("runtime_python", &ray.runtime_python), ("runtime_dir", &ray.runtime_dir)] {
+        if let Some(p) = path {
+            anyhow::ensure!(p.is_absolute(), "[scheduling.ray] {what}: a path on the Ray nodes must be absolute, got {}", p.display());
+        }
+    }
+    let cpus_per_job = ray.cpus_per_job.unwrap_or(1.0);
+    anyhow::ensure!(
+        cpus_per_job.is_finite() && cpus_per_job > 0.0,
+        "[scheduling.ray] cpus_per_job must be more than 0 (got {cpus_per_job})"
+    );
+    Ok(services::settings::RaySettings {
+        address: ray.address,
+        runtime_python: ray.runtime_python,
+        runtime_dir: ray.runtime_dir,
+        cpus_per_job,
+    })
 }
 
 fn declared(nodes: Vec<NodeFile>) -> anyhow::Result<Vec<scheduler::Node>> {
@@ -199,18 +240,47 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_scheduling_table_is_a_valid_configuration() {
-        let readme = include_str!("../../../README.md");
-        let start = readme.find("```toml\n[scheduling]\n").expect("the README shows a [scheduling] table") + "```toml\n".len();
-        let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    fn a_ray_table_replaces_the_nodes_and_bad_ones_are_refused_naming_the_field() {
+        let mut s = SchedulingSettings::default();
+        let file: SchedulingFile = toml::from_str("ray = { address = \"http://127.0.0.1:8265\", cpus_per_job = 2.0 }").unwrap();
+        apply(file, None, "cpu", &mut s).unwrap();
+        let ray = s.ray.clone().unwrap();
+        assert_eq!((ray.address.as_str(), ray.cpus_per_job), ("http://127.0.0.1:8265", 2.0));
+        for (table, field) in [
+            ("ray = { address = \"127.0.0.1:8265\" }", "address"),
+            ("ray = { address = \"http://h:8265\", cpus_per_job = 0.0 }", "cpus_per_job"),
+            ("ray = { address = \"http://h:8265\", runtime_python = \"venv/bin/python\" }", "runtime_python"),
+            (
+                "ray = { address = \"http://h:8265\" }\nnodes = [{ id = \"a\", gpu_type = \"A100\", gpus = 8, gpu_memory_gib = 80.0 }]",
+                "nodes",
+            ),
+        ] {
+            let mut t = SchedulingSettings::default();
+            let e = format!("{:#}", apply(toml::from_str(table).unwrap(), None, "cpu", &mut t).unwrap_err());
+            assert!(e.contains(field), "{table}: {e}");
+            assert_eq!(t, SchedulingSettings::default(), "nothing of a refused table applies");
+        }
+    }
+
+    #[test]
+    fn the_readme_scheduling_tables_are_valid_configurations() {
         #[derive(Deserialize)]
         struct File {
             scheduling: SchedulingFile,
         }
-        let file: File = toml::from_str(block).unwrap();
-        let mut s = SchedulingSettings::default();
-        apply(file.scheduling, None, "cpu", &mut s).unwrap();
+        let readme = include_str!("../../../README.md");
+        let table = |heading: &str| -> SchedulingSettings {
+            let start =
+                readme.find(&format!("```toml\n{heading}\n")).unwrap_or_else(|| panic!("the README shows {heading}")) + "```toml\n".len();
+            let file: File = toml::from_str(&readme[start..start + readme[start..].find("```").unwrap()]).unwrap();
+            let mut s = SchedulingSettings::default();
+            apply(file.scheduling, None, "cpu", &mut s).unwrap();
+            s
+        };
+        let s = table("[scheduling]");
         assert_eq!(s.nodes[0].gpus, 8);
         assert_eq!(s.user_priorities["lead@example.com"].max.as_deref(), Some("urgent"));
+        let s = table("[scheduling.ray]");
+        assert_eq!(s.ray.map(|r| r.cpus_per_job), Some(4.0));
     }
 }

@@ -160,6 +160,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::info!("inference rate limits are counted in Redis, shared by every replica");
     }
     spawn_serving(services.clone()).await?;
+    services.connect_ray().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if cfg.role != ServerRole::Api {
         services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }

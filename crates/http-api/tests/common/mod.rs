@@ -545,3 +545,58 @@ pub async fn answer_server() -> String {
 pub fn job_ended(b: &Value) -> bool {
     ["succeeded", "failed", "cancelled"].contains(&b["state"].as_str().unwrap_or(""))
 }
+
+/// A training app with a tiny base model imported and a 24-chat dataset uploaded, for the
+/// scheduling tests: one CPU slot, preemption allowed at once (no minimum run, no patience).
+pub struct QueueEnv {
+    pub app: TestApp,
+    pub admin: String,
+    pub base: String,
+    pub dataset: String,
+    _dirs: tempfile::TempDir,
+}
+
+pub async fn queue_env(backend: test_support::Backend, configure: impl FnOnce(&mut Settings)) -> Option<QueueEnv> {
+    let (app, admin, dirs) = training_app(backend, |settings| {
+        settings.training.max_concurrent_jobs = 1;
+        settings.scheduling.min_run_s = 0;
+        settings.scheduling.preempt_after_wait_s = 0;
+        configure(settings);
+    })
+    .await?;
+    let dir = test_support::tiny_model_dir().expect("tiny model");
+    let a = app.post("/api/v1/base-models/import", &admin, json!({"name": "tiny", "source": {"kind": "directory", "path": dir}})).await;
+    let base = a.expect(202)["id"].as_str().unwrap().to_string();
+    app.wait_for(&admin, &format!("/api/v1/base-models/{base}"), |b| b["status"] == "ready", 120).await;
+    let rows: String = (0..24)
+        .map(|i| {
+            json!({"messages": [{"role": "user", "content": format!("What is {i} plus one?")}, {"role": "assistant", "content": format!("{}.", i + 1)}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let dataset = app.upload_dataset(&admin, &[("name", "sums")], "sums.jsonl", rows.as_bytes()).await.expect(201)["dataset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Some(QueueEnv { app, admin, base, dataset, _dirs: dirs })
+}
+
+/// A LoRA job of `steps` steps (checkpoints every 2) asking for `resources`.
+pub fn queue_job(e: &QueueEnv, name: &str, steps: u64, resources: Value) -> Value {
+    json!({
+        "name": name,
+        "base_model_id": e.base,
+        "dataset_id": e.dataset,
+        "config": {
+            "method": {"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}},
+            "data": {"max_seq_length": 64},
+            "hyperparameters": {"max_steps": steps, "micro_batch_size": 2, "learning_rate": 0.01, "checkpoint_every_steps": 2, "keep_checkpoints": 2, "lr_scheduler": "constant"}
+        },
+        "resources": resources,
+    })
+}
+
+pub async fn queue_submit(e: &QueueEnv, token: &str, body: Value) -> String {
+    e.app.post("/api/v1/jobs", token, body).await.expect(202)["id"].as_str().unwrap().to_string()
+}

@@ -9,6 +9,7 @@ mod estimates;
 mod lengths;
 mod queue;
 mod quotas;
+mod ray;
 mod run;
 mod scheduling;
 mod suggestions;
@@ -19,6 +20,7 @@ pub use cost::{ComputeLine, ComputeUsage, JobCost};
 pub use estimates::{EstimateRequest, EstimateResult};
 pub use queue::Queue;
 pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
+pub(crate) use ray::RayExecutor;
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;

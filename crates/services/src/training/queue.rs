@@ -84,6 +84,7 @@ impl Services {
     /// orphaned runtime is stopped, and they go back to the queue to continue from their last
     /// checkpoint), then queued jobs start as the scheduling policy places them.
     pub async fn start_training(&self) -> Result<()> {
+        self.connect_ray().await?;
         self.recover_jobs().await?;
         self.spawn_lease_keeper();
         let services = self.clone();
@@ -358,6 +359,7 @@ impl Services {
                 let workdir = self.settings().training.work_dir.join(&job.id);
                 executors::local::stop_orphan(pid as u32, &workdir, grace).await;
             }
+            self.stop_orphaned_ray_run(&job.id, grace).await?;
             let mut tx = self.db().begin_write().await?;
             database::jobs::lock(tx.conn(), &job.id).await?;
             let mut row = database::jobs::get_any(tx.conn(), &job.id).await?;

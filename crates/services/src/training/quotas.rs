@@ -251,11 +251,11 @@ impl Services {
                 }
             }
         }
-        let scheduling = &self.settings().scheduling;
+        let (scheduling, nodes) = (&self.settings().scheduling, self.nodes());
         for row in active {
             let r = resources_of(row)?;
             let hours = remaining_gpu_hours(row, &r);
-            let price = scheduling.price_for_request(r.gpu_type.as_deref(), r.preemptible, &self.settings().training);
+            let price = scheduling.price_for_request(r.gpu_type.as_deref(), r.preemptible, &nodes, &self.settings().training);
             for g in groups_of(row) {
                 let u = usage.by_group.entry(g).or_default();
                 u.committed_gpu_hours += hours;
@@ -293,7 +293,8 @@ impl Services {
         let mine = groups(&principal.user_id, &principal.organization_id, project_id);
         let hours = counted_seconds(resources, Some(estimate_seconds)) / 3600.0 * f64::from(resources.gpus);
         let scheduling = &self.settings().scheduling;
-        let cost = hours * scheduling.price_for_request(resources.gpu_type.as_deref(), resources.preemptible, &self.settings().training);
+        let cost = hours
+            * scheduling.price_for_request(resources.gpu_type.as_deref(), resources.preemptible, &self.nodes(), &self.settings().training);
         for row in rows {
             let g = group(&row.scope, &row.subject_id);
             if !mine.contains(&g) {

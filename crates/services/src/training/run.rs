@@ -161,11 +161,17 @@ impl Services {
             training.devices
         };
         let ranks = if devices > 1 { vec!["--nproc-per-node".to_string(), devices.to_string()] } else { vec![] };
-        let mut running = match runtime.start_with("train", &spec_path, &workdir, &ranks) {
-            Ok(r) => r,
-            Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
-        };
         let grace = std::time::Duration::from_secs(training.stop_grace_s);
+        let mut running = match self.ray() {
+            Some(ray) => match self.submit_to_ray(ray, row, placed, &runtime, &spec_path, &workdir, grace).await {
+                Ok(run) => executors::Execution::Ray(run),
+                Err(outcome) => return Ok(outcome),
+            },
+            None => match runtime.start_with("train", &spec_path, &workdir, &ranks) {
+                Ok(r) => executors::Execution::Local(r),
+                Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
+            },
+        };
         let report = match self.supervise(row, &workdir, &mut running, stop, grace).await {
             Ok(report) => report,
             Err(e) => {
@@ -186,18 +192,20 @@ impl Services {
         &self,
         row: &JobRow,
         workdir: &Path,
-        running: &mut executors::Running,
+        running: &mut executors::Execution,
         mut stop: watch::Receiver<bool>,
         grace: std::time::Duration,
     ) -> Result<Report> {
-        self.set_runner_pid(&row.id, i64::from(running.pid)).await?;
+        if let executors::Execution::Local(local) = running {
+            self.set_runner_pid(&row.id, i64::from(local.pid)).await?;
+        }
         let mut report = Report::default();
         let mut stopping = false;
         let kill_at = tokio::time::sleep(std::time::Duration::from_secs(u64::MAX / 4));
         tokio::pin!(kill_at);
         loop {
             tokio::select! {
-                message = running.messages.recv() => {
+                message = running.messages().recv() => {
                     let Some(message) = message else { break };
                     self.record_message(row, workdir, message, &mut report).await?;
                 }
@@ -215,6 +223,77 @@ impl Services {
             }
         }
         Ok(report)
+    }
+
+    /// Submits the run to the Ray cluster, pinned to the node the scheduler chose, with its GPUs
+    /// (or one CPU slot) and the grace period for a stop. The submission id is the run's id.
+    /// A refusal is the run's outcome: requeued while restarts are left, else failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn submit_to_ray(
+        &self,
+        ray: &super::RayExecutor,
+        row: &JobRow,
+        placed: &[Placed],
+        runtime: &executors::RuntimeCommand,
+        spec_path: &Path,
+        workdir: &Path,
+        grace: std::time::Duration,
+    ) -> std::result::Result<executors::ray::RayRun, Outcome> {
+        let failed = |code: &str, message: String, hint: &str| Outcome::Failed { code: code.into(), message, hint: Some(hint.into()) };
+        let [place] = placed else {
+            let message = format!(
+                "the job was placed on {} nodes; a run on Ray uses one node (multi-node training on Ray is not built)",
+                placed.len()
+            );
+            return Err(failed("placement_unsupported", message, "ask for at most as many GPUs as one node has"));
+        };
+        let mut on_ray = runtime.clone();
+        if let Some(python) = &ray.settings.runtime_python {
+            on_ray.python = python.clone();
+        }
+        if let Some(dir) = &ray.settings.runtime_dir {
+            on_ray.runtime_dir = dir.clone();
+        }
+        // Ray gives the run its GPUs and sets their indices itself.
+        on_ray.env.retain(|(k, _)| k != "CUDA_VISIBLE_DEVICES");
+        let nodes = self.nodes();
+        let on_gpus = nodes.iter().any(|n| n.id == place.node && n.gpu_type != "cpu");
+        let ranks = if on_gpus && place.gpus > 1 { vec!["--nproc-per-node".to_string(), place.gpus.to_string()] } else { vec![] };
+        let (entrypoint, env) = on_ray.entrypoint("train", spec_path, workdir, &ranks).map_err(|e| {
+            failed("runtime_unavailable", e.to_string(), "set [scheduling.ray] runtime_python and runtime_dir to absolute paths")
+        })?;
+        let run = database::job_runs::open_of(
+            &mut *self.db().read().await.map_err(|e| failed("executor_error", e.to_string(), "retry"))?,
+            &row.id,
+        )
+        .await
+        .map_err(|e| failed("executor_error", e.to_string(), "retry"))?
+        .ok_or_else(|| failed("executor_error", format!("job {}: running without an open run", row.id), "retry"))?;
+        let submission = executors::ray::Submission {
+            submission_id: run.id.clone(),
+            entrypoint,
+            env,
+            num_cpus: ray.settings.cpus_per_job,
+            num_gpus: if on_gpus { place.gpus } else { 0 },
+            node_ip: ray.node_ip(&place.node),
+            metadata: [("tunery_job".to_string(), row.id.clone()), ("organization".to_string(), row.organization_id.clone())].into(),
+            stop_grace: grace,
+        };
+        if let Err(e) = ray.cluster.submit(&submission).await {
+            let reason = format!("the Ray cluster did not take the run: {e}");
+            if row.attempt < row.max_restarts {
+                return Err(Outcome::Requeued { restart: true, reason });
+            }
+            return Err(failed("executor_unavailable", reason, "check the Ray cluster ([scheduling.ray] address) and resume the job"));
+        }
+        let _ = self
+            .job_log(
+                &row.id,
+                "info",
+                &format!("submitted to the Ray cluster at {} as {} on node {}", ray.cluster.address(), run.id, place.node),
+            )
+            .await;
+        Ok(ray.cluster.follow(run.id, std::time::Duration::from_millis(500)))
     }
 
     /// The checkpoint a run continues from: the one the user chose on resume, else the newest

@@ -126,7 +126,10 @@ impl Services {
     }
 
     pub(crate) fn nodes(&self) -> Vec<Node> {
-        self.settings().scheduling.nodes(&self.settings().training)
+        match self.ray() {
+            Some(ray) => ray.scheduler_nodes(),
+            None => self.settings().scheduling.local_nodes(&self.settings().training),
+        }
     }
 
     /// Rebuilds the policy from stored state and ticks it at `now`; nothing is acted on.
