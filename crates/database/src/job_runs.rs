@@ -67,14 +67,6 @@ pub async fn open_of(conn: &mut Conn, job_id: &str) -> Result<Option<JobRunRow>>
         .await?)
 }
 
-/// Open runs of one server process.
-pub async fn open_on(conn: &mut Conn, runner_instance: &str) -> Result<Vec<JobRunRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM job_runs WHERE runner_instance = $1 AND ended_at IS NULL ORDER BY started_at, id"))
-        .bind(runner_instance)
-        .fetch_all(&mut *conn)
-        .await?)
-}
-
 /// Every run of a job, oldest first.
 pub async fn of_job(conn: &mut Conn, job_id: &str) -> Result<Vec<JobRunRow>> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM job_runs WHERE job_id = $1 ORDER BY started_at, id"))

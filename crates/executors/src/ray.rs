@@ -249,16 +249,26 @@ impl RayCluster {
     async fn watch(&self, id: &str, poll: Duration, tx: &mpsc::Sender<Message>) -> Exit {
         let mut lines = LogLines::default();
         let mut failing_since: Option<tokio::time::Instant> = None;
+        let (submitted, mut pending_said) = (tokio::time::Instant::now(), false);
         loop {
             let step = async {
-                let status = self.status(id).await?;
+                // Status first: when it says the job ended, the logs read after it are whole.
+                let Some(status) = self.status(id).await? else { return Ok((None, String::new())) };
                 let logs = self.logs(id).await?;
-                Ok::<_, RayError>((status, logs))
+                Ok::<_, RayError>((Some(status), logs))
             };
             match step.await {
                 Ok((status, logs)) => {
                     failing_since = None;
                     let terminal = status.as_ref().is_none_or(RayJobStatus::is_terminal);
+                    // Ray holds a run while its resources are taken (by work outside Tunery):
+                    // the job's log says so once.
+                    if let Some(s) = status.as_ref().filter(|s| s.status == "PENDING" && !pending_said) {
+                        if submitted.elapsed() > PENDING_SAID_AFTER {
+                            pending_said = true;
+                            let _ = tx.send(Message::Stderr(format!("the Ray cluster has not started the run yet: {}", s.message))).await;
+                        }
+                    }
                     for message in lines.take(&logs, terminal) {
                         if tx.send(message).await.is_err() {
                             break;
@@ -286,6 +296,9 @@ impl RayCluster {
 
 /// How long Ray may be unreachable before a run it holds counts as lost.
 pub const LOST_AFTER: Duration = Duration::from_secs(60);
+
+/// How long a run may wait for Ray to start it before the job's log says so.
+const PENDING_SAID_AFTER: Duration = Duration::from_secs(30);
 
 const TAIL_LINES: usize = 40;
 

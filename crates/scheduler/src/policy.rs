@@ -61,6 +61,8 @@ pub struct Config {
 }
 
 impl Config {
+    /// The defaults: the server's (`SchedulingSettings::default` takes them from here) and the
+    /// simulator's, so a replay runs the policy the server runs.
     pub fn new(kind: PolicyKind) -> Config {
         Config {
             kind,
@@ -70,7 +72,7 @@ impl Config {
             preempt_after_wait_ms: 30 * 60_000,
             user_weights: HashMap::new(),
             project_weights: HashMap::new(),
-            time_slice_ms: None,
+            time_slice_ms: Some(4 * 3_600_000),
             checkpoint_slack_ms: 2 * 60_000,
             checkpoint_on_stop: false,
         }

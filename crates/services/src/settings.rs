@@ -108,20 +108,23 @@ pub struct UserPriority {
 impl Default for SchedulingSettings {
     fn default() -> Self {
         let class = |name: &str, value| domain::resources::PriorityClass { name: name.into(), value };
+        // The policy's own defaults, which the simulator also replays with.
+        let policy = scheduler::Config::new(scheduler::PolicyKind::Tunery);
+        let seconds = |ms: i64| (ms / 1000).max(0) as u64;
         SchedulingSettings {
-            policy: scheduler::PolicyKind::Tunery,
+            policy: policy.kind,
             nodes: Vec::new(),
             priority_classes: vec![class("low", 0), class("normal", 1), class("high", 2), class("urgent", 3)],
             default_priority: "normal".into(),
             member_max_priority: "high".into(),
             user_priorities: HashMap::new(),
-            min_run_s: 600,
-            max_preemptions: 3,
-            preempt_after_wait_s: 1800,
-            usage_half_life_s: 6 * 3600,
+            min_run_s: seconds(policy.min_run_ms),
+            max_preemptions: policy.max_preemptions,
+            preempt_after_wait_s: seconds(policy.preempt_after_wait_ms),
+            usage_half_life_s: seconds(policy.usage_half_life_ms),
             user_weights: HashMap::new(),
             project_weights: HashMap::new(),
-            time_slice_s: Some(4 * 3600),
+            time_slice_s: policy.time_slice_ms.map(seconds),
             prices: HashMap::new(),
             ray: None,
         }

@@ -175,28 +175,30 @@ pub fn s3_bucket(endpoint: &str) -> String {
 /// The training runtime's Python (`scripts/runtime-env.sh`, exported by `scripts/test.sh` as
 /// `TUNERY_RUNTIME_PYTHON`): required under `CI=true`, else `None` with a note.
 pub fn runtime_python() -> Option<std::path::PathBuf> {
-    match std::env::var_os("TUNERY_RUNTIME_PYTHON").map(std::path::PathBuf::from) {
-        Some(p) if p.is_file() => Some(p),
-        other => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("no training runtime ({other:?}) and CI=true: run scripts/runtime-env.sh and export TUNERY_RUNTIME_PYTHON");
-            }
-            eprintln!("warning: TUNERY_RUNTIME_PYTHON is not set: training tests skipped");
-            None
-        }
-    }
+    environment_python("TUNERY_RUNTIME_PYTHON", "the training runtime", "scripts/runtime-env.sh")
 }
 
 /// A Python with the official `openai` package (`scripts/api-clients/requirements.txt`, exported
 /// by `scripts/test.sh` as `TUNERY_OPENAI_PYTHON`): required under `CI=true`, else `None`.
 pub fn openai_python() -> Option<std::path::PathBuf> {
-    match std::env::var_os("TUNERY_OPENAI_PYTHON").map(std::path::PathBuf::from) {
+    environment_python(
+        "TUNERY_OPENAI_PYTHON",
+        "the OpenAI client",
+        "scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt",
+    )
+}
+
+/// The interpreter of a Python environment named by the variable `var` (`scripts/test.sh`
+/// exports it after `make` creates the environment): required under `CI=true`, else `None`
+/// with a note naming what did not run.
+pub(crate) fn environment_python(var: &str, what: &str, make: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os(var).map(std::path::PathBuf::from) {
         Some(p) if p.is_file() => Some(p),
         other => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("no openai client environment ({other:?}) and CI=true: run scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt and export TUNERY_OPENAI_PYTHON");
+                panic!("no Python environment for {what} ({var}={other:?}) and CI=true: run {make} and export {var}");
             }
-            eprintln!("warning: TUNERY_OPENAI_PYTHON is not set: the OpenAI client checks are skipped");
+            eprintln!("warning: {var} is not set: the tests that need {what} are skipped");
             None
         }
     }

@@ -10,16 +10,7 @@ use std::time::{Duration, Instant};
 /// exported by `scripts/test.sh` as `TUNERY_RAY_PYTHON`): required under `CI=true`, else `None`
 /// with a note.
 pub fn ray_python() -> Option<PathBuf> {
-    match std::env::var_os("TUNERY_RAY_PYTHON").map(PathBuf::from) {
-        Some(p) if p.is_file() => Some(p),
-        other => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("no Ray environment ({other:?}) and CI=true: run scripts/cached-venv.sh ray scripts/ray/requirements.txt and export TUNERY_RAY_PYTHON");
-            }
-            eprintln!("warning: TUNERY_RAY_PYTHON is not set: the Ray executor's tests are skipped");
-            None
-        }
-    }
+    crate::environment_python("TUNERY_RAY_PYTHON", "Ray", "scripts/cached-venv.sh ray scripts/ray/requirements.txt")
 }
 
 /// A running Ray head; its dashboard (the Jobs REST API) at `address`.

@@ -145,7 +145,8 @@ impl Services {
         // Decayed GPU-time per user: each run's GPU-ms, halved per half-life since it ended.
         let horizon = now - (half_life * 8.0) as i64;
         let (mut users, mut projects): (HashMap<String, f64>, HashMap<String, f64>) = Default::default();
-        for run in database::job_runs::since(&mut conn, horizon).await? {
+        let runs = database::job_runs::since(&mut conn, horizon).await?;
+        for run in &runs {
             let end = run.ended_at.unwrap_or(now).min(now);
             let ran = (end - run.started_at).max(0) as f64 * run.gpus as f64 * 0.5f64.powf((now - end) as f64 / half_life);
             *users.entry(run.user_id.clone()).or_default() += ran;
@@ -155,7 +156,8 @@ impl Services {
         let mut running = Vec::new();
         // The runs of the server that schedules (this one, or the lease holder a view asks about).
         let scheduler = database::scheduler_lease::holder(&mut conn, now).await?.unwrap_or_else(|| self.queue().instance().to_string());
-        for run in database::job_runs::open_on(&mut conn, &scheduler).await? {
+        // The open runs are among those read above (an open run overlaps any horizon).
+        for run in runs.into_iter().filter(|r| r.ended_at.is_none() && r.runner_instance == scheduler) {
             let row = database::jobs::get_any(&mut conn, &run.job_id).await?;
             let resources = resources_of(&row)?;
             let checkpoints = database::jobs::checkpoints(&mut conn, &row.organization_id, &row.id).await?;
