@@ -36,9 +36,11 @@ def test_each_method_trains_and_writes_its_output(tiny_model_dir, sft_path, tmp_
     started = events[0]
     assert 0 < started["trainable_parameters"] < started["total_parameters"] or kind == "full"
     assert [e["step"] for e in of(events, "progress")] == [1, 2, 3]
-    (system,) = of(events, "system")
-    assert system["rss_bytes"] > 0 and system["gpus"] == []
-    assert all(e["tokens"] > 0 and e["tokens_per_second"] > 0 for e in of(events, "progress"))
+    # after `started`, and once more before `finished` with the run's peak
+    first, last = of(events, "system")
+    assert first["rss_bytes"] > 0 and first["gpus"] == [] and kinds.index("system") == 1
+    assert last["peak_rss_bytes"] >= max(last["rss_bytes"], first["peak_rss_bytes"]) and kinds[-2] == "system"
+    assert all(e["tokens"] > 0 and e["tokens_per_second"] > 0 and e["step_time_s"] > 0 for e in of(events, "progress"))
     assert [e["step"] for e in of(events, "checkpoint")] == [2, 3]
     out = tmp_path / "w" / "output"
     artifact = of(events, "artifact")[0]

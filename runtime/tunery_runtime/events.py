@@ -71,6 +71,8 @@ _GPU = _obj(
         "utilization_percent": _opt(_num),
         "memory_used_bytes": _opt(_int),
         "memory_total_bytes": _opt(_int),
+        "max_allocated_bytes": _opt(_int),
+        "max_reserved_bytes": _opt(_int),
         "temperature_c": _opt(_num),
         "power_w": _opt(_num),
     }
@@ -97,11 +99,13 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "tokens": _int,
         "tokens_per_second": _num,
         "samples_per_second": _num,
+        "step_time_s": _num,
     },
     "eval": {"step": _int, "eval_loss": _num, "metrics": _num_map},
     "system": {
         "cpu_percent": _num,
         "rss_bytes": _int,
+        "peak_rss_bytes": _int,
         "gpus": lambda v: isinstance(v, list) and all(_GPU(g) for g in v),
     },
     "checkpoint": {"step": _int, "path": _str},

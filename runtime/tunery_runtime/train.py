@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -161,10 +162,15 @@ def system_event(emitter: Emitter, device: torch.device) -> None:
                 "utilization_percent": None,
                 "memory_used_bytes": None,
                 "memory_total_bytes": None,
+                "max_allocated_bytes": None,
+                "max_reserved_bytes": None,
                 "temperature_c": None,
                 "power_w": None,
             }
             try:
+                # PyTorch's own peaks on this process's devices (the caching allocator's).
+                g["max_allocated_bytes"] = int(torch.cuda.max_memory_allocated(i))
+                g["max_reserved_bytes"] = int(torch.cuda.max_memory_reserved(i))
                 free, total = torch.cuda.mem_get_info(i)
                 g["memory_used_bytes"], g["memory_total_bytes"] = int(total - free), int(total)
             except Exception:
@@ -178,13 +184,24 @@ def system_event(emitter: Emitter, device: torch.device) -> None:
                 except Exception:
                     pass
             gpus.append(g)
-    proc = psutil.Process()
+    rss = int(psutil.Process().memory_info().rss)
     emitter.emit(
         "system",
         cpu_percent=float(psutil.cpu_percent(interval=None)),
-        rss_bytes=int(proc.memory_info().rss),
+        rss_bytes=rss,
+        # the kernel's high-water mark may lag the current figure by a little
+        peak_rss_bytes=max(peak_rss_bytes(), rss),
         gpus=gpus,
     )
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started (getrusage's ru_maxrss: KiB on
+    Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,19 +222,23 @@ class Throughput:
     def reset(self) -> None:
         self.tokens = 0
         self.samples = 0
+        self.steps = 0
         self.start = time.time()
 
     def add(self, tokens: int, samples: int) -> None:
+        """One optimizer step's tokens and samples."""
         self.tokens += tokens
         self.samples += samples
+        self.steps += 1
 
     def exclude(self, since: float) -> None:
         """Leaves the time from `since` until now out of the window."""
         self.start += time.time() - since
 
-    def rates(self) -> tuple[float, float]:
+    def rates(self) -> tuple[float, float, float]:
+        """Tokens per second, samples per second and seconds per optimizer step."""
         elapsed = max(time.time() - self.start, 1e-6)
-        return self.tokens / elapsed, self.samples / elapsed
+        return self.tokens / elapsed, self.samples / elapsed, elapsed / max(self.steps, 1)
 
 
 @dataclass
@@ -595,7 +616,7 @@ class Trainer:
         """The `progress` event every `log_every_steps` (and at the last step), `system` events
         every TUNERY_SYSTEM_INTERVAL_S seconds."""
         if self.step % self.tr.log_every_steps == 0 or self.step == self.total_steps:
-            tokens_per_second, samples_per_second = self.throughput.rates()
+            tokens_per_second, samples_per_second, step_time_s = self.throughput.rates()
             self.emitter.emit(
                 "progress",
                 step=self.step,
@@ -607,6 +628,7 @@ class Trainer:
                 tokens=result.tokens,
                 tokens_per_second=tokens_per_second,
                 samples_per_second=samples_per_second,
+                step_time_s=step_time_s,
             )
             self.throughput.reset()
         if self.is_main and time.time() - self.last_system >= self.system_interval:
@@ -780,6 +802,8 @@ class Trainer:
         if self.is_main:
             write_outputs(self.spec, self.workdir, self.model, self.tokenizer, self.emitter, state_dict=full)
         self.dist.barrier()
+        if self.is_main:
+            system_event(self.emitter, self.device)  # the run's peaks, whatever the interval
         self.emitter.emit("finished", status=status, summary=self.summary(restored))
         if self.dist.enabled:
             torch.distributed.destroy_process_group()

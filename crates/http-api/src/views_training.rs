@@ -270,6 +270,9 @@ pub struct JobView {
     /// Advice from what it asked for and measured — a cheaper device with QLoRA, GPUs left
     /// idle, memory left unused (on a single job's read, once it has run).
     pub suggestions: Vec<domain::suggestions::Suggestion>,
+    /// What its runs measured — peak memory, tokens per second, seconds per step — beside its
+    /// estimate (on a single job's read, once it has reported).
+    pub measured: Option<services::training::Measured>,
 }
 
 impl From<Job> for JobView {
@@ -285,6 +288,7 @@ impl From<Job> for JobView {
             queue: j.queue,
             cost: j.cost,
             suggestions: j.suggestions,
+            measured: j.measured,
             preemptions: r.preemptions,
             error: r.error_code.map(|code| JobErrorView { code, message: r.error_message.unwrap_or_default(), hint: r.error_hint }),
             created_at: secs(r.created_at),

@@ -103,6 +103,15 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(done["state"], "succeeded", "{done}");
         assert_eq!(done["current_step"], 6);
         let model_id = done["model_id"].as_str().unwrap().to_string();
+        // What the run measured, beside what the estimate said at submission.
+        let m = &done["measured"];
+        let (peak, estimated) = (m["peak_memory_bytes"].as_f64().unwrap(), m["estimated_memory_bytes"].as_f64().unwrap());
+        assert!(peak > 100e6 && estimated == done["estimate"]["memory_per_device_bytes"].as_f64().unwrap().floor(), "{m}");
+        assert!((m["memory_ratio"].as_f64().unwrap() - peak / estimated).abs() < 1e-9, "{m}");
+        assert!(m["tokens_per_second"].as_f64().unwrap() > 0.0 && m["step_time_s"].as_f64().unwrap() > 0.0, "{m}");
+        let estimated_step = done["estimate"]["seconds"].as_f64().unwrap() / 6.0;
+        assert!((m["estimated_step_time_s"].as_f64().unwrap() - estimated_step).abs() < 1e-9, "{m}");
+        assert!(m["estimated_tokens_per_second"].as_f64().unwrap() > 0.0, "{m}");
 
         let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&limit=1000"), &e.admin).await;
         let kinds: Vec<&str> = events.body["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();

@@ -7,6 +7,7 @@ mod cost;
 mod data;
 mod estimates;
 mod lengths;
+mod measured;
 mod queue;
 mod quotas;
 mod ray;
@@ -18,6 +19,7 @@ mod transition;
 pub use cluster::{ClusterMetrics, ClusterView, NodeView, QueueEntry, QueueSlot, RunningEntry, WaitView};
 pub use cost::{ComputeLine, ComputeUsage, JobCost};
 pub use estimates::{EstimateRequest, EstimateResult};
+pub use measured::Measured;
 pub use queue::Queue;
 pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
 pub(crate) use ray::RayExecutor;
@@ -100,6 +102,8 @@ pub struct Job {
     pub cost: Option<JobCost>,
     /// Advice from what it asked for and measured (read for a single job only).
     pub suggestions: Vec<domain::suggestions::Suggestion>,
+    /// What its runs measured beside its estimate (read for a single job only).
+    pub measured: Option<Measured>,
 }
 
 impl Job {
@@ -111,7 +115,18 @@ impl Job {
         let estimate = serde_json::from_str(&row.estimate).map_err(|e| corrupt("estimate", e.to_string()))?;
         JobState::parse(&row.state).ok_or_else(|| corrupt("state", format!("unknown state '{}'", row.state)))?;
         let resources = domain::resources::JobResources::parse(&row.resources).map_err(|e| corrupt("resources", e))?;
-        Ok(Job { row, config, merge_lora, chat_template, estimate, resources, queue: None, cost: None, suggestions: Vec::new() })
+        Ok(Job {
+            row,
+            config,
+            merge_lora,
+            chat_template,
+            estimate,
+            resources,
+            queue: None,
+            cost: None,
+            suggestions: Vec::new(),
+            measured: None,
+        })
     }
 
     pub fn state(&self) -> JobState {
@@ -373,6 +388,7 @@ impl Services {
         job.queue = self.queue_slot(&job.row).await?;
         job.cost = Some(self.job_cost(&job.row.id).await?);
         job.suggestions = self.job_suggestions(&job).await?;
+        job.measured = self.job_measured(&job).await?;
         Ok(job)
     }
 

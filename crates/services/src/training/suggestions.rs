@@ -2,6 +2,7 @@
 //! on every GPU type, and what its system events measured.
 
 use super::estimates::EstimateRequest;
+use super::measured::peak_memory;
 use super::Job;
 use crate::{Result, Services};
 use domain::estimate::Method;
@@ -20,19 +21,11 @@ impl Services {
             micro_batch_size: job.config.hyperparameters.micro_batch_size,
             ..Observed::default()
         };
-        let (mut peak, mut total) = (0u64, None);
         for (_, e) in &system {
-            let gpus = e["gpus"].as_array().cloned().unwrap_or_default();
-            if gpus.is_empty() {
-                peak = peak.max(e["rss_bytes"].as_u64().unwrap_or(0));
-                total = Some(training.device_memory_bytes);
-            } else {
-                o.gpu_utilization.extend(gpus.iter().filter_map(|g| g["utilization_percent"].as_f64()));
-                peak = peak.max(gpus.iter().filter_map(|g| g["memory_used_bytes"].as_u64()).max().unwrap_or(0));
-                total = gpus.iter().filter_map(|g| g["memory_total_bytes"].as_u64()).min().or(total);
-            }
+            let gpus = e["gpus"].as_array().map(Vec::as_slice).unwrap_or_default();
+            o.gpu_utilization.extend(gpus.iter().filter_map(|g| g["utilization_percent"].as_f64()));
         }
-        (o.peak_memory_bytes, o.memory_bytes) = ((peak > 0).then_some(peak), total);
+        (o.peak_memory_bytes, o.memory_bytes) = peak_memory(system.iter().map(|(_, e)| e), training.device_memory_bytes);
         // The same run with QLoRA on each GPU type, against the job's own on its device, both
         // estimated the same way.
         let tokens = job.estimate["training_tokens"].as_u64().unwrap_or(0);
