@@ -282,14 +282,23 @@ impl Services {
                 (ImportSource::Directory { path: d.dir.clone() }, Some(d.dir), true)
             }
         };
-        let outcome = self.import_with_runtime(&runtime, &row, source).await;
-        if let Some(dir) = written.filter(|_| outcome.is_ok() || !keep_on_failure) {
+        let outcome = self.import_with_runtime(&runtime, &row, source, written.as_deref()).await;
+        if let Some(dir) = written.filter(|_| outcome.is_err() && !keep_on_failure) {
             let _ = std::fs::remove_dir_all(dir);
         }
         outcome
     }
 
-    async fn import_with_runtime(&self, runtime: &executors::RuntimeCommand, row: &BaseModelRow, source: ImportSource) -> Result<()> {
+    /// Converts `source` with the runtime and stores the result. `written` (a directory made for
+    /// this import) and the work directory are removed once the result is stored, before the
+    /// model reads `ready`: nothing of a finished import is left behind it.
+    async fn import_with_runtime(
+        &self,
+        runtime: &executors::RuntimeCommand,
+        row: &BaseModelRow,
+        source: ImportSource,
+        written: Option<&std::path::Path>,
+    ) -> Result<()> {
         let training = &self.settings().training;
         let workdir = training.work_dir.join(format!("import-{}", row.id));
         let _ = std::fs::remove_dir_all(&workdir);
@@ -329,6 +338,9 @@ impl Services {
                     .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_string))
             });
             let super::files::StoredDirectory { files, size, holds } = self.store_directory(&output_dir).await?;
+            for dir in written.into_iter().chain([workdir.as_path()]) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let catalog = domain::catalog::catalog().into_iter().find(|m| {
                 m.spec.architecture == spec.architecture
                     && m.spec.layers == spec.layers
