@@ -314,7 +314,12 @@ impl LogLines {
     /// Messages for the lines of `logs` past what was consumed; the last, unfinished line only
     /// when the job has ended (`last`).
     fn take(&mut self, logs: &str, last: bool) -> Vec<Message> {
-        let Some(new) = logs.get(self.consumed..) else { return Vec::new() };
+        let Some(new) = logs.get(self.consumed..) else {
+            // The log is shorter than what was read (rewritten): read it from the start again
+            // rather than miss what follows.
+            self.consumed = 0;
+            return vec![Message::Stderr("the Ray job's log became shorter than what was read; reading it again from the start".into())];
+        };
         let complete = if last { new.len() } else { new.rfind('\n').map_or(0, |i| i + 1) };
         self.consumed += complete;
         let mut messages = Vec::new();
@@ -383,6 +388,8 @@ impl RayRun {
     }
 
     pub async fn wait(self) -> Exit {
+        // Nothing reads the messages any more: the watcher must not block on a full channel.
+        drop(self.messages);
         self.exit.await.unwrap_or_else(|_| Exit { code: None, signal: None, stderr_tail: "the Ray run's watcher ended early".into() })
     }
 }

@@ -200,7 +200,7 @@ impl Services {
             self.set_runner_pid(&row.id, i64::from(local.pid)).await?;
         }
         let mut report = Report::default();
-        let mut stopping = false;
+        let (mut stopping, mut killed) = (false, false);
         let kill_at = tokio::time::sleep(std::time::Duration::from_secs(u64::MAX / 4));
         tokio::pin!(kill_at);
         loop {
@@ -216,7 +216,9 @@ impl Services {
                         kill_at.as_mut().reset(tokio::time::Instant::now() + grace);
                     }
                 }
-                () = &mut kill_at, if stopping => {
+                // Once: a finished timer stays ready, and a Ray run takes a while to end.
+                () = &mut kill_at, if stopping && !killed => {
+                    killed = true;
                     self.job_log(&row.id, "warning", "the runtime did not stop within the grace period; killed").await?;
                     running.kill();
                 }
@@ -226,8 +228,9 @@ impl Services {
     }
 
     /// Submits the run to the Ray cluster, pinned to the node the scheduler chose, with its GPUs
-    /// (or one CPU slot) and the grace period for a stop. The submission id is the run's id.
-    /// A refusal is the run's outcome: requeued while restarts are left, else failed.
+    /// (or one CPU slot) and the grace period for a stop. The submission id is the run's id;
+    /// earlier runs of the job still on Ray are stopped first. A refusal is the run's outcome:
+    /// requeued while restarts are left, else failed; a node gone since placement requeues.
     #[allow(clippy::too_many_arguments)]
     async fn submit_to_ray(
         &self,
@@ -256,43 +259,59 @@ impl Services {
         }
         // Ray gives the run its GPUs and sets their indices itself.
         on_ray.env.retain(|(k, _)| k != "CUDA_VISIBLE_DEVICES");
-        let nodes = self.nodes();
-        let on_gpus = nodes.iter().any(|n| n.id == place.node && n.gpu_type != "cpu");
+        // The node may have left the cluster since the scheduler placed the run: back to the
+        // queue rather than a run pinned nowhere.
+        let Some(node_ip) = ray.node_ip(&place.node) else {
+            let reason = format!("node {} left the Ray cluster before the run started", place.node);
+            return Err(Outcome::Requeued { restart: false, reason });
+        };
+        let database_error = |e: crate::Error| failed("executor_error", e.to_string(), "retry");
+        // Ray unreachable or refusing: requeued while restarts are left, else failed.
+        let unavailable = |reason: String| {
+            if row.attempt < row.max_restarts {
+                return Outcome::Requeued { restart: true, reason };
+            }
+            failed("executor_unavailable", reason, "check the Ray cluster ([scheduling.ray] address) and resume the job")
+        };
+        let runs = database::job_runs::of_job(&mut *self.db().read().await.map_err(|e| database_error(e.into()))?, &row.id)
+            .await
+            .map_err(|e| database_error(e.into()))?;
+        let Some(run) = runs.iter().find(|r| r.ended_at.is_none()).cloned() else {
+            return Err(failed("executor_error", format!("job {}: running without an open run", row.id), "retry"));
+        };
+        // An earlier run of the job that Ray may still hold (contact lost, or a submission
+        // whose answer was lost) is stopped first, so that the job never runs twice.
+        for earlier in runs.iter().filter(|r| r.id != run.id) {
+            if let Err(e) = ray.cluster.stop_and_wait(&earlier.id, grace).await {
+                return Err(unavailable(format!("an earlier run ({}) could not be confirmed stopped on Ray: {e}", earlier.id)));
+            }
+        }
+        // GPUs or a CPU slot, as the run was placed (its run records the GPU type).
+        let on_gpus = run.gpu_type != "cpu";
         let ranks = if on_gpus && place.gpus > 1 { vec!["--nproc-per-node".to_string(), place.gpus.to_string()] } else { vec![] };
         let (entrypoint, env) = on_ray.entrypoint("train", spec_path, workdir, &ranks).map_err(|e| {
             failed("runtime_unavailable", e.to_string(), "set [scheduling.ray] runtime_python and runtime_dir to absolute paths")
         })?;
-        let run = database::job_runs::open_of(
-            &mut *self.db().read().await.map_err(|e| failed("executor_error", e.to_string(), "retry"))?,
-            &row.id,
-        )
-        .await
-        .map_err(|e| failed("executor_error", e.to_string(), "retry"))?
-        .ok_or_else(|| failed("executor_error", format!("job {}: running without an open run", row.id), "retry"))?;
         let submission = executors::ray::Submission {
             submission_id: run.id.clone(),
             entrypoint,
             env,
             num_cpus: ray.settings.cpus_per_job,
             num_gpus: if on_gpus { place.gpus } else { 0 },
-            node_ip: ray.node_ip(&place.node),
+            node_ip: Some(node_ip),
             metadata: [("tunery_job".to_string(), row.id.clone()), ("organization".to_string(), row.organization_id.clone())].into(),
             stop_grace: grace,
         };
         if let Err(e) = ray.cluster.submit(&submission).await {
-            let reason = format!("the Ray cluster did not take the run: {e}");
-            if row.attempt < row.max_restarts {
-                return Err(Outcome::Requeued { restart: true, reason });
+            // The answer may have been lost on its way back: a run Ray knows is followed.
+            if !matches!(ray.cluster.status(&run.id).await, Ok(Some(_))) {
+                return Err(unavailable(format!("the Ray cluster did not take the run: {e}")));
             }
-            return Err(failed("executor_unavailable", reason, "check the Ray cluster ([scheduling.ray] address) and resume the job"));
         }
-        let _ = self
-            .job_log(
-                &row.id,
-                "info",
-                &format!("submitted to the Ray cluster at {} as {} on node {}", ray.cluster.address(), run.id, place.node),
-            )
-            .await;
+        let said = format!("submitted to the Ray cluster at {} as {} on node {}", ray.cluster.address(), run.id, place.node);
+        if let Err(e) = self.job_log(&row.id, "info", &said).await {
+            tracing::warn!(job = %row.id, error = %e, "{said}; could not record it in the job's log");
+        }
         Ok(ray.cluster.follow(run.id, std::time::Duration::from_millis(500)))
     }
 
