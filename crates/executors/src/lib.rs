@@ -2,13 +2,14 @@
 //! They meet the runtime only at `protocol/`: a spec file in, JSON-line events out, the exit
 //! code as the final word. The local executor (child processes on this machine) is the default;
 //! the Ray executor submits the same command as a Ray job and reads the same lines back from its
-//! logs, through the same parser. `kubernetes` generates the manifests of a run (submitting them
-//! is not built yet).
+//! logs, through the same parser; the Kubernetes executor creates a run's workload through the
+//! Kubernetes API and streams its main pod's log through the same parser.
 
 pub mod kubernetes;
 pub mod local;
 pub mod protocol;
 pub mod ray;
+mod tail;
 pub mod text_metrics;
 
 pub use local::{start_program, Exit, Message, Running, RuntimeCommand, StartError};
@@ -21,6 +22,7 @@ pub use text_metrics::{score_text, TextExample, TextMetric, TextScores};
 pub enum Execution {
     Local(Running),
     Ray(ray::RayRun),
+    Kubernetes(kubernetes::KubeRun),
 }
 
 impl Execution {
@@ -28,6 +30,7 @@ impl Execution {
         match self {
             Execution::Local(r) => &mut r.messages,
             Execution::Ray(r) => &mut r.messages,
+            Execution::Kubernetes(r) => &mut r.messages,
         }
     }
 
@@ -36,15 +39,18 @@ impl Execution {
         match self {
             Execution::Local(r) => r.terminate(),
             Execution::Ray(r) => r.terminate(),
+            Execution::Kubernetes(r) => r.terminate(),
         }
     }
 
     /// Ends the run at once (on Ray: the stop asked for again; Ray kills the run once the grace
-    /// period given at submission is over).
+    /// period given at submission is over; on Kubernetes: the deletion asked for again, the pods
+    /// are killed after their termination grace period).
     pub fn kill(&self) {
         match self {
             Execution::Local(r) => r.kill(),
             Execution::Ray(r) => r.terminate(),
+            Execution::Kubernetes(r) => r.terminate(),
         }
     }
 
@@ -52,6 +58,7 @@ impl Execution {
         match self {
             Execution::Local(r) => r.wait().await,
             Execution::Ray(r) => r.wait().await,
+            Execution::Kubernetes(r) => r.wait().await,
         }
     }
 }

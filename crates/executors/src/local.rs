@@ -4,7 +4,6 @@
 use crate::protocol::{parse_event, Event};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -70,11 +69,9 @@ pub struct Running {
     pub pid: u32,
     pub messages: mpsc::Receiver<Message>,
     child: Child,
-    stderr_tail: std::sync::Arc<std::sync::Mutex<VecDeque<String>>>,
+    stderr_tail: std::sync::Arc<std::sync::Mutex<crate::tail::Tail>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
 }
-
-const STDERR_TAIL_LINES: usize = 40;
 
 impl RuntimeCommand {
     pub fn check(&self) -> Result<(), StartError> {
@@ -198,7 +195,7 @@ fn follow(mut child: Child, runtime: bool) -> Running {
     let (tx, rx) = mpsc::channel(1024);
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
-    let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(crate::tail::Tail::default()));
     let out_tx = tx.clone();
     let out_tail = tail.clone();
     let out = tokio::spawn(async move {
@@ -235,12 +232,8 @@ fn follow(mut child: Child, runtime: bool) -> Running {
     Running { pid, messages: rx, child, stderr_tail: tail, readers: vec![out, err] }
 }
 
-fn keep_tail(tail: &std::sync::Mutex<VecDeque<String>>, line: &str) {
-    let mut t = tail.lock().expect("stderr tail lock");
-    if t.len() == STDERR_TAIL_LINES {
-        t.pop_front();
-    }
-    t.push_back(line.to_string());
+fn keep_tail(tail: &std::sync::Mutex<crate::tail::Tail>, line: &str) {
+    tail.lock().expect("stderr tail lock").push(line);
 }
 
 /// Sends a signal to a process group; false when it no longer exists.
@@ -299,7 +292,7 @@ impl Running {
         for r in self.readers.drain(..) {
             let _ = r.await;
         }
-        let stderr_tail = self.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect::<Vec<_>>().join("\n");
+        let stderr_tail = self.stderr_tail.lock().expect("stderr tail lock").joined();
         match status {
             Ok(s) => Exit { code: s.code(), signal: s.signal(), stderr_tail },
             Err(e) => Exit { code: None, signal: None, stderr_tail: format!("{stderr_tail}\nwaiting for the runtime failed: {e}") },

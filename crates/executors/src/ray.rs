@@ -9,8 +9,9 @@
 //! directory at the same path (a shared filesystem), and have the runtime's environment.
 
 use crate::local::{Exit, Message};
-use crate::protocol::{parse_event, EXIT_STOPPED};
-use std::collections::{BTreeMap, VecDeque};
+use crate::protocol::EXIT_STOPPED;
+use crate::tail::{remote_line, Tail};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -300,14 +301,12 @@ pub const LOST_AFTER: Duration = Duration::from_secs(60);
 /// How long a run may wait for Ray to start it before the job's log says so.
 const PENDING_SAID_AFTER: Duration = Duration::from_secs(30);
 
-const TAIL_LINES: usize = 40;
-
 /// The log read so far: complete lines become messages once; the last non-event lines are kept
 /// for a crash report.
 #[derive(Default)]
 struct LogLines {
     consumed: usize,
-    tail: VecDeque<String>,
+    tail: Tail,
 }
 
 impl LogLines {
@@ -322,33 +321,13 @@ impl LogLines {
         };
         let complete = if last { new.len() } else { new.rfind('\n').map_or(0, |i| i + 1) };
         self.consumed += complete;
-        let mut messages = Vec::new();
-        for line in new[..complete].lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            // The runtime's events are its JSON lines; everything else (its stderr, Ray's own
-            // lines) is log output.
-            if line.starts_with('{') {
-                messages.push(match parse_event(line) {
-                    Ok(event) => Message::Event(event),
-                    Err(e) => Message::BadLine { line: line.to_string(), error: e.to_string() },
-                });
-                continue;
-            }
-            if self.tail.len() == TAIL_LINES {
-                self.tail.pop_front();
-            }
-            self.tail.push_back(line.to_string());
-            messages.push(Message::Stderr(line.to_string()));
-        }
-        messages
+        new[..complete].lines().filter_map(|line| remote_line(line, &mut self.tail)).collect()
     }
 
     /// How the run ended: Ray's status mapped onto a process exit. A stopped job reads as the
     /// runtime's own stopped code (Ray does not report the code of a job it stopped).
     fn exit(&self, status: Option<RayJobStatus>, id: &str) -> Exit {
-        let mut stderr_tail = self.tail.iter().cloned().collect::<Vec<_>>().join("\n");
+        let mut stderr_tail = self.tail.joined();
         let code = match &status {
             Some(s) if s.status == "SUCCEEDED" => Some(0),
             Some(s) if s.status == "STOPPED" => Some(EXIT_STOPPED),

@@ -67,6 +67,8 @@ struct Inner {
     queue: training::Queue,
     /// The Ray executor, when `[scheduling.ray]` is configured.
     ray: Option<training::RayExecutor>,
+    /// The Kubernetes executor, when `[scheduling.kubernetes]` is configured.
+    kubernetes: Option<training::KubeExecutor>,
     evaluations: evaluations::Runner,
     /// The id of each job whose events changed, sent after the commit (SSE streams wake on it).
     job_signal: tokio::sync::broadcast::Sender<String>,
@@ -93,6 +95,7 @@ impl Services {
         let keys = keys::DerivedKeys::from_keyring(&blobs.keyring());
         let usage = deployments::UsageRecorder::start(db.clone());
         let ray = settings.scheduling.ray.clone().map(training::RayExecutor::new).transpose()?;
+        let kubernetes = settings.scheduling.kubernetes.as_ref().map(|k| training::KubeExecutor::new(k, &settings.training)).transpose()?;
         let services = Services {
             inner: Arc::new(Inner {
                 db,
@@ -109,6 +112,7 @@ impl Services {
                 request_limits: rate_limit::KeyedBuckets::default(),
                 queue: training::Queue::default(),
                 ray,
+                kubernetes,
                 evaluations: evaluations::Runner::default(),
                 job_signal: tokio::sync::broadcast::channel(1024).0,
                 backends: deployments::LocalBackends::default(),
@@ -162,6 +166,10 @@ impl Services {
 
     pub(crate) fn inner_ray(&self) -> Option<&training::RayExecutor> {
         self.inner.ray.as_ref()
+    }
+
+    pub(crate) fn kubernetes(&self) -> Option<&training::KubeExecutor> {
+        self.inner.kubernetes.as_ref()
     }
 
     pub(crate) fn evaluation_runner(&self) -> &evaluations::Runner {

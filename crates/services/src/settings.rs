@@ -73,6 +73,27 @@ pub struct SchedulingSettings {
     /// The Ray executor: runs go to this cluster, whose nodes replace `nodes`. None: child
     /// processes on this machine.
     pub ray: Option<RaySettings>,
+    /// The Kubernetes executor: each run is a workload in this cluster, placed on the declared
+    /// `nodes` (its node pools). None: child processes on this machine (or Ray).
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+/// A Kubernetes cluster that runs training jobs (`[scheduling.kubernetes]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesSettings {
+    pub connection: executors::kubernetes::KubeConnection,
+    /// The runtime's image.
+    pub image: String,
+    /// Kueue's LocalQueue (None: no Kueue labels).
+    pub queue: Option<String>,
+    /// Node labels per GPU type: a run on that type is placed on its pool.
+    pub node_selectors: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The taint of spot nodes (key, value, effect), which spot runs tolerate.
+    pub spot_taint: Option<(String, String, String)>,
+    /// The ReadWriteMany claim that holds the server's data directory.
+    pub data_claim: String,
+    pub cpus_per_gpu: u32,
+    pub memory_gib_per_gpu: u32,
 }
 
 /// A Ray cluster that runs training jobs (`[scheduling.ray]`).
@@ -127,6 +148,7 @@ impl Default for SchedulingSettings {
             time_slice_s: policy.time_slice_ms.map(seconds),
             prices: HashMap::new(),
             ray: None,
+            kubernetes: None,
         }
     }
 }

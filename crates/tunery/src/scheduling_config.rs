@@ -35,6 +35,34 @@ pub(crate) struct SchedulingFile {
     prices: HashMap<String, services::settings::GpuPrice>,
     /// The Ray executor: `{ address = "http://head:8265" }`.
     ray: Option<RayFile>,
+    /// The Kubernetes executor: runs become workloads in the cluster, on the declared nodes.
+    kubernetes: Option<KubernetesFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubernetesFile {
+    /// Default: the in-cluster API server with the pod's service account.
+    api_server: Option<String>,
+    token_file: Option<std::path::PathBuf>,
+    ca_file: Option<std::path::PathBuf>,
+    namespace: String,
+    image: String,
+    data_claim: String,
+    queue: Option<String>,
+    #[serde(default)]
+    node_selectors: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    spot_taint: Option<TaintFile>,
+    cpus_per_gpu: Option<u32>,
+    memory_gib_per_gpu: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaintFile {
+    key: String,
+    value: String,
+    effect: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +146,22 @@ fn fill(file: SchedulingFile, policy: Option<String>, device: &str, s: &mut Sche
         anyhow::ensure!(ok(p.on_demand) && p.spot.is_none_or(ok), "[scheduling] prices.\"{gpu_type}\": prices must be 0 or more");
     }
     s.prices = file.prices;
+    anyhow::ensure!(
+        file.ray.is_none() || file.kubernetes.is_none(),
+        "[scheduling] ray and kubernetes: runs go to one executor; keep one of the two tables"
+    );
+    if let Some(k) = file.kubernetes {
+        let nodes = declared(file.nodes.unwrap_or_default())?;
+        anyhow::ensure!(
+            !nodes.is_empty(),
+            "[scheduling] nodes: with [scheduling.kubernetes] declare the node pools' nodes (id, gpu_type, gpus, gpu_memory_gib)"
+        );
+        s.kubernetes = Some(kubernetes_settings(k, &nodes)?);
+        s.ray = None;
+        s.nodes = nodes;
+        return Ok(());
+    }
+    s.kubernetes = None;
     if let Some(ray) = file.ray {
         anyhow::ensure!(
             file.nodes.is_none(),
@@ -153,6 +197,42 @@ fn ray_settings(ray: RayFile) -> anyhow::Result<services::settings::RaySettings>
         runtime_python: ray.runtime_python,
         runtime_dir: ray.runtime_dir,
         cpus_per_job,
+    })
+}
+
+fn kubernetes_settings(k: KubernetesFile, nodes: &[scheduler::Node]) -> anyhow::Result<services::settings::KubernetesSettings> {
+    use executors::kubernetes::{KubeConnection, IN_CLUSTER_API, IN_CLUSTER_CA, IN_CLUSTER_TOKEN};
+    let in_cluster = k.api_server.is_none();
+    let connection = KubeConnection {
+        api_server: k.api_server.unwrap_or_else(|| IN_CLUSTER_API.into()),
+        token_file: k.token_file.or_else(|| in_cluster.then(|| IN_CLUSTER_TOKEN.into())),
+        ca_file: k.ca_file.or_else(|| in_cluster.then(|| IN_CLUSTER_CA.into())),
+        namespace: k.namespace,
+    };
+    connection.base_url().context("[scheduling.kubernetes] api_server")?;
+    for (what, value) in [("namespace", &connection.namespace), ("image", &k.image), ("data_claim", &k.data_claim)] {
+        anyhow::ensure!(!value.trim().is_empty(), "[scheduling.kubernetes] {what} must not be empty");
+    }
+    for gpu_type in k.node_selectors.keys() {
+        anyhow::ensure!(
+            nodes.iter().any(|n| &n.gpu_type == gpu_type),
+            "[scheduling.kubernetes] node_selectors: '{gpu_type}' is not the gpu_type of any declared node"
+        );
+    }
+    let per_gpu = |v: Option<u32>, default: u32, what: &str| -> anyhow::Result<u32> {
+        let v = v.unwrap_or(default);
+        anyhow::ensure!(v >= 1, "[scheduling.kubernetes] {what} must be at least 1");
+        Ok(v)
+    };
+    Ok(services::settings::KubernetesSettings {
+        connection,
+        image: k.image,
+        queue: k.queue,
+        node_selectors: k.node_selectors,
+        spot_taint: k.spot_taint.map(|t| (t.key, t.value, t.effect)),
+        data_claim: k.data_claim,
+        cpus_per_gpu: per_gpu(k.cpus_per_gpu, 8, "cpus_per_gpu")?,
+        memory_gib_per_gpu: per_gpu(k.memory_gib_per_gpu, 32, "memory_gib_per_gpu")?,
     })
 }
 
@@ -282,5 +362,38 @@ mod tests {
         assert_eq!(s.user_priorities["lead@example.com"].max.as_deref(), Some("urgent"));
         let s = table("[scheduling.ray]");
         assert_eq!(s.ray.map(|r| r.cpus_per_job), Some(4.0));
+        let s = table("[scheduling.kubernetes]");
+        let k = s.kubernetes.expect("the kubernetes table");
+        assert_eq!(k.connection.api_server, executors::kubernetes::IN_CLUSTER_API);
+        assert_eq!(k.connection.token_file.as_deref(), Some(std::path::Path::new(executors::kubernetes::IN_CLUSTER_TOKEN)));
+        assert_eq!(s.nodes.len(), 3);
+    }
+
+    #[test]
+    fn a_kubernetes_table_needs_declared_nodes_and_bad_ones_are_refused_naming_the_field() {
+        let base = "kubernetes = { namespace = \"ml\", image = \"rt:1\", data_claim = \"data\", api_server = \"http://127.0.0.1:8001\" }";
+        let nodes = "\nnodes = [{ id = \"a\", gpu_type = \"A100\", gpus = 8, gpu_memory_gib = 80.0 }]";
+        let mut s = SchedulingSettings::default();
+        apply(toml::from_str(&format!("{base}{nodes}")).unwrap(), None, "cpu", &mut s).unwrap();
+        let k = s.kubernetes.clone().unwrap();
+        assert_eq!((k.connection.token_file, k.cpus_per_gpu, s.nodes.len()), (None, 8, 1), "a proxy needs no token");
+        let ray = "\nray = { address = \"http://h:8265\" }";
+        let selector = base.replace(" }", ", node_selectors = { H100 = { pool = \"h100\" } } }");
+        let zero = base.replace(" }", ", cpus_per_gpu = 0 }");
+        let empty = base.replace("rt:1", " ");
+        let address = base.replace("http://127.0.0.1:8001", "kubernetes.default.svc");
+        for (table, field) in [
+            (base.to_string(), "nodes"),
+            (format!("{base}{nodes}{ray}"), "ray and kubernetes"),
+            (format!("{selector}{nodes}"), "node_selectors: 'H100'"),
+            (format!("{zero}{nodes}"), "cpus_per_gpu"),
+            (format!("{empty}{nodes}"), "image"),
+            (format!("{address}{nodes}"), "api_server"),
+        ] {
+            let mut t = SchedulingSettings::default();
+            let e = format!("{:#}", apply(toml::from_str(&table).unwrap(), None, "cpu", &mut t).unwrap_err());
+            assert!(e.contains(field), "{table}: {e}");
+            assert_eq!(t, SchedulingSettings::default(), "nothing of a refused table applies");
+        }
     }
 }

@@ -161,6 +161,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     spawn_serving(services.clone()).await?;
     services.connect_ray().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.connect_kubernetes().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if cfg.role != ServerRole::Api {
         services.start_training().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }

@@ -85,6 +85,7 @@ impl Services {
     /// checkpoint), then queued jobs start as the scheduling policy places them.
     pub async fn start_training(&self) -> Result<()> {
         self.connect_ray().await?;
+        self.connect_kubernetes().await?;
         self.recover_jobs().await?;
         self.spawn_lease_keeper();
         let services = self.clone();
@@ -360,6 +361,7 @@ impl Services {
                 executors::local::stop_orphan(pid as u32, &workdir, grace).await;
             }
             self.stop_orphaned_ray_run(&job.id, grace).await?;
+            self.stop_orphaned_kubernetes_run(&job.id, grace).await?;
             let mut tx = self.db().begin_write().await?;
             database::jobs::lock(tx.conn(), &job.id).await?;
             let mut row = database::jobs::get_any(tx.conn(), &job.id).await?;

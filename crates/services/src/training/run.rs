@@ -162,15 +162,20 @@ impl Services {
         };
         let ranks = if devices > 1 { vec!["--nproc-per-node".to_string(), devices.to_string()] } else { vec![] };
         let grace = std::time::Duration::from_secs(training.stop_grace_s);
-        let mut running = match self.ray() {
-            Some(ray) => match self.submit_to_ray(ray, row, placed, &runtime, &spec_path, &workdir, grace).await {
-                Ok(run) => executors::Execution::Ray(run),
-                Err(outcome) => return Ok(outcome),
-            },
-            None => match runtime.start_with("train", &spec_path, &workdir, &ranks) {
-                Ok(r) => executors::Execution::Local(r),
-                Err(e) => return Ok(Outcome::Failed { code: "runtime_unavailable".into(), message: e.to_string(), hint: None }),
-            },
+        let started = if let Some(ray) = self.ray() {
+            self.submit_to_ray(ray, row, placed, &runtime, &spec_path, &workdir, grace).await.map(executors::Execution::Ray)
+        } else if let Some(k) = self.kubernetes() {
+            self.submit_to_kubernetes(k, row, placed, &runtime, &workdir, grace).await.map(executors::Execution::Kubernetes)
+        } else {
+            runtime.start_with("train", &spec_path, &workdir, &ranks).map(executors::Execution::Local).map_err(|e| Outcome::Failed {
+                code: "runtime_unavailable".into(),
+                message: e.to_string(),
+                hint: None,
+            })
+        };
+        let mut running = match started {
+            Ok(running) => running,
+            Err(outcome) => return Ok(outcome),
         };
         let report = match self.supervise(row, &workdir, &mut running, stop, grace).await {
             Ok(report) => report,
@@ -313,6 +318,73 @@ impl Services {
             tracing::warn!(job = %row.id, error = %e, "{said}; could not record it in the job's log");
         }
         Ok(ray.cluster.follow(run.id, std::time::Duration::from_millis(500)))
+    }
+
+    /// Creates the run's workload in the Kubernetes cluster: a Job on one node, a PyTorchJob
+    /// across the nodes it was placed on (as many GPUs on each), on the pool of its GPU type.
+    /// Earlier runs of the job still there are deleted first. A refusal is the run's outcome:
+    /// requeued while restarts are left, else failed.
+    async fn submit_to_kubernetes(
+        &self,
+        k: &super::KubeExecutor,
+        row: &JobRow,
+        placed: &[Placed],
+        runtime: &executors::RuntimeCommand,
+        workdir: &Path,
+        grace: std::time::Duration,
+    ) -> std::result::Result<executors::kubernetes::KubeRun, Outcome> {
+        let failed = |code: &str, message: String, hint: &str| Outcome::Failed { code: code.into(), message, hint: Some(hint.into()) };
+        let unavailable = |reason: String| {
+            if row.attempt < row.max_restarts {
+                return Outcome::Requeued { restart: true, reason };
+            }
+            failed("executor_unavailable", reason, "check the Kubernetes cluster ([scheduling.kubernetes]) and resume the job")
+        };
+        let database_error = |e: crate::Error| failed("executor_error", e.to_string(), "retry");
+        let runs = database::job_runs::of_job(&mut *self.db().read().await.map_err(|e| database_error(e.into()))?, &row.id)
+            .await
+            .map_err(|e| database_error(e.into()))?;
+        let Some(run) = runs.iter().find(|r| r.ended_at.is_none()).cloned() else {
+            return Err(failed("executor_error", format!("job {}: running without an open run", row.id), "retry"));
+        };
+        let resources = super::scheduling::resources_of(row).map_err(database_error)?;
+        let on_gpus = run.gpu_type != "cpu";
+        let gpus_per_node = placed.first().map_or(0, |p| p.gpus);
+        if on_gpus && placed.iter().any(|p| p.gpus != gpus_per_node) {
+            let counts: Vec<String> = placed.iter().map(|p| format!("{} on {}", p.gpus, p.node)).collect();
+            let message =
+                format!("the job was placed with unequal GPUs per node ({}); a PyTorchJob runs as many on every node", counts.join(", "));
+            return Err(failed("placement_unsupported", message, "ask for a multiple of the GPUs one node of the pool has"));
+        }
+        for earlier in runs.iter().filter(|r| r.id != run.id) {
+            if let Err(e) = k.stop_run(&earlier.id, grace).await {
+                return Err(unavailable(format!("an earlier run ({}) could not be confirmed gone from Kubernetes: {e}", earlier.id)));
+            }
+        }
+        // The device plugin gives the pod its GPUs and sets their indices itself.
+        let env: Vec<(String, String)> = runtime.env.iter().filter(|(k, _)| k != "CUDA_VISIBLE_DEVICES").cloned().collect();
+        let shape = executors::kubernetes::RunManifest {
+            job_id: &row.id,
+            run_id: &run.id,
+            nodes: placed.len().max(1) as u32,
+            gpus_per_node: if on_gpus { gpus_per_node } else { 0 },
+            gpu_type: Some(run.gpu_type.as_str()),
+            preemptible: resources.preemptible,
+            priority_class: &resources.priority,
+            max_duration_s: resources.max_duration_s,
+            workdir,
+            env: &env,
+        };
+        let (kind, manifest) = executors::kubernetes::manifest(&k.manifests, &shape);
+        let name = executors::kubernetes::object_name(&run.id);
+        if let Err(e) = k.cluster.create(kind, &manifest).await {
+            return Err(unavailable(format!("the Kubernetes cluster did not take the run: {e}")));
+        }
+        let said = format!("submitted to Kubernetes (namespace {}) as {} {name}", k.cluster.namespace(), kind.name());
+        if let Err(e) = self.job_log(&row.id, "info", &said).await {
+            tracing::warn!(job = %row.id, error = %e, "{said}; could not record it in the job's log");
+        }
+        Ok(k.cluster.follow(kind, name, std::time::Duration::from_secs(1)))
     }
 
     /// The checkpoint a run continues from: the one the user chose on resume, else the newest
