@@ -3,6 +3,7 @@
 //! name, dropped afterwards). Under `CI=true` a missing PostgreSQL fails the test instead of
 //! skipping it.
 
+pub mod kube;
 pub mod ray;
 
 use rand::Rng;

@@ -113,7 +113,12 @@ pub fn manifest(s: &KubeSettings, r: &RunManifest) -> (WorkloadKind, Value) {
         }
         args.extend(["--spec".into(), spec, "--workdir".into(), workdir]);
         let pod = pod_spec(s, r, "python", &args);
-        let mut job_spec = json!({"backoffLimit": 0, "suspend": s.queue.is_some(), "template": {"metadata": {"labels": pod_labels("single")}, "spec": pod}});
+        let mut job_spec = json!({
+            "backoffLimit": 0,
+            "suspend": s.queue.is_some(),
+            "ttlSecondsAfterFinished": FINISHED_KEPT_S,
+            "template": {"metadata": {"labels": pod_labels("single")}, "spec": pod},
+        });
         if let Some(d) = r.max_duration_s {
             job_spec["activeDeadlineSeconds"] = json!(d);
         }
@@ -129,7 +134,7 @@ pub fn manifest(s: &KubeSettings, r: &RunManifest) -> (WorkloadKind, Value) {
             "template": {"metadata": {"labels": pod_labels(role)}, "spec": pod_spec(s, r, "torchrun", &args)},
         })
     };
-    let mut run_policy = json!({"backoffLimit": 0, "suspend": s.queue.is_some()});
+    let mut run_policy = json!({"backoffLimit": 0, "suspend": s.queue.is_some(), "ttlSecondsAfterFinished": FINISHED_KEPT_S});
     if let Some(d) = r.max_duration_s {
         run_policy["activeDeadlineSeconds"] = json!(d);
     }
@@ -197,6 +202,10 @@ fn pod_spec(s: &KubeSettings, r: &RunManifest, command: &str, args: &[String]) -
     pod["tolerations"] = json!(tolerations);
     pod
 }
+
+/// How long Kubernetes keeps a finished workload (and its pods' logs, already copied into the
+/// job's events) before removing it.
+const FINISHED_KEPT_S: u64 = 3600;
 
 /// The runtime's container in every pod of a run.
 pub const CONTAINER: &str = "train";

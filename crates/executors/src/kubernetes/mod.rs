@@ -2,9 +2,10 @@
 //! generated from the placement ([`manifests`]), created through the Kubernetes API
 //! ([`client`]), and followed through its main pod's log and state ([`follow`]).
 //!
-//! What these machines can test: manifest generation (golden files), the API client's reading
-//! of Kubernetes' answers, and the whole submit → follow → stop path against an HTTP server that
-//! answers as the Kubernetes API documents (`tests/kubernetes_api.rs`). No test here runs a real
+//! What these machines can test: manifest generation (golden files, `tests/kubernetes_manifests.rs`)
+//! and the client and the whole server journey against an HTTP server that answers as the
+//! Kubernetes API documents, whose fake kubelet runs the pods' commands on this machine
+//! (`http-api/tests/kubernetes_executor.rs`, `test_support::kube`). No test here runs a real
 //! cluster: none can be had without the network.
 
 mod client;
