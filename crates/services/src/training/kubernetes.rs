@@ -63,9 +63,9 @@ impl Services {
 
     /// Deletes the workload of a job left by a stopped server (its open run's id names it), so
     /// that it cannot run twice.
-    pub(crate) async fn stop_orphaned_kubernetes_run(&self, job_id: &str, grace: std::time::Duration) -> Result<()> {
+    pub(crate) async fn stop_orphaned_kubernetes_run(&self, job: &database::jobs::JobRow, grace: std::time::Duration) -> Result<()> {
         let Some(k) = self.kubernetes() else { return Ok(()) };
-        let Some(run) = database::job_runs::open_of(&mut *self.db().read().await?, job_id).await? else { return Ok(()) };
-        k.stop_run(&run.id, grace).await.map_err(|e| Error::Unavailable(format!("job {job_id}: {e}")))
+        let Some(run) = self.orphaned_run(job).await? else { return Ok(()) };
+        k.stop_run(&run.id, grace).await.map_err(|e| Error::Unavailable(format!("job {}: {e}", job.id)))
     }
 }

@@ -3,7 +3,7 @@
 //! events.
 
 use super::Job;
-use crate::{Result, Services};
+use database::jobs::EventRow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -46,31 +46,29 @@ pub(crate) fn peak_memory<'a>(system: impl Iterator<Item = &'a serde_json::Value
     ((peak > 0).then_some(peak), total)
 }
 
-impl Services {
-    /// The job's measurements beside its estimate; None before its first report.
-    pub(crate) async fn job_measured(&self, job: &Job) -> Result<Option<Measured>> {
-        let events = self.all_job_events(&job.row.id, &["system", "progress"]).await?;
-        if events.is_empty() {
-            return Ok(None);
-        }
-        let of = |kind: &'static str| events.iter().filter(move |(r, _)| r.kind == kind).map(|(_, e)| e);
-        let (peak, _) = peak_memory(of("system"), self.settings().training.device_memory_bytes);
-        let rates: Vec<f64> = of("progress").filter_map(|e| e["tokens_per_second"].as_f64()).collect();
-        let mut steps: Vec<f64> = of("progress").filter_map(|e| e["step_time_s"].as_f64()).collect();
-        steps.sort_by(f64::total_cmp);
-        let estimate = &job.estimate;
-        let estimated_memory = estimate["memory_per_device_bytes"].as_f64().filter(|m| *m > 0.0);
-        let seconds = estimate["seconds"].as_f64().filter(|s| *s > 0.0);
-        Ok(Some(Measured {
-            peak_memory_bytes: peak,
-            estimated_memory_bytes: estimated_memory.map(|m| m as u64),
-            memory_ratio: peak.zip(estimated_memory).map(|(p, e)| p as f64 / e),
-            tokens_per_second: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
-            estimated_tokens_per_second: seconds.and_then(|s| estimate["training_tokens"].as_f64().map(|t| t / s)),
-            step_time_s: steps.get(steps.len() / 2).copied(),
-            estimated_step_time_s: seconds.zip(job.row.total_steps.filter(|t| *t > 0)).map(|(s, t)| s / t as f64),
-        }))
+/// The job's measurements beside its estimate, from its `system` and `progress` events; None
+/// before its first report.
+pub(crate) fn job_measured(job: &Job, events: &[(EventRow, serde_json::Value)], cpu_memory_bytes: u64) -> Option<Measured> {
+    if events.is_empty() {
+        return None;
     }
+    let of = |kind: &'static str| events.iter().filter(move |(r, _)| r.kind == kind).map(|(_, e)| e);
+    let (peak, _) = peak_memory(of("system"), cpu_memory_bytes);
+    let rates: Vec<f64> = of("progress").filter_map(|e| e["tokens_per_second"].as_f64()).collect();
+    let mut steps: Vec<f64> = of("progress").filter_map(|e| e["step_time_s"].as_f64()).collect();
+    steps.sort_by(f64::total_cmp);
+    let estimate = &job.estimate;
+    let estimated_memory = estimate["memory_per_device_bytes"].as_f64().filter(|m| *m > 0.0);
+    let seconds = estimate["seconds"].as_f64().filter(|s| *s > 0.0);
+    Some(Measured {
+        peak_memory_bytes: peak,
+        estimated_memory_bytes: estimated_memory.map(|m| m as u64),
+        memory_ratio: peak.zip(estimated_memory).map(|(p, e)| p as f64 / e),
+        tokens_per_second: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+        estimated_tokens_per_second: seconds.and_then(|s| estimate["training_tokens"].as_f64().map(|t| t / s)),
+        step_time_s: steps.get(steps.len() / 2).copied(),
+        estimated_step_time_s: seconds.zip(job.row.total_steps.filter(|t| *t > 0)).map(|(s, t)| s / t as f64),
+    })
 }
 
 #[cfg(test)]

@@ -389,8 +389,11 @@ impl Services {
         let mut job = self.job_with(principal, id, Permission::ViewMetrics).await?;
         job.queue = self.queue_slot(&job.row).await?;
         job.cost = Some(self.job_cost(&job.row.id).await?);
-        job.suggestions = self.job_suggestions(&job).await?;
-        job.measured = self.job_measured(&job).await?;
+        // The runtime's reports, read once for the suggestions and the measurements.
+        let reports = self.all_job_events(&job.row.id, &["system", "progress"]).await?;
+        let system: Vec<&serde_json::Value> = reports.iter().filter(|(r, _)| r.kind == "system").map(|(_, e)| e).collect();
+        job.suggestions = self.job_suggestions(&job, &system).await?;
+        job.measured = measured::job_measured(&job, &reports, self.settings().training.device_memory_bytes);
         Ok(job)
     }
 

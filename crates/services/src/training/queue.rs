@@ -350,18 +350,36 @@ impl Services {
         Ok(())
     }
 
+    /// The open run a stopped server left of `job`: only one that server started (by the time
+    /// this server looks, another may have taken the job over and started a run of its own,
+    /// which is not to be stopped).
+    pub(crate) async fn orphaned_run(&self, job: &database::jobs::JobRow) -> Result<Option<database::job_runs::JobRunRow>> {
+        let run = database::job_runs::open_of(&mut *self.db().read().await?, &job.id).await?;
+        Ok(run.filter(|r| job.runner_instance.as_deref() == Some(r.runner_instance.as_str())))
+    }
+
     /// Reconciles jobs whose server is gone: the orphaned runtime, if it runs here, is stopped
     /// first (so nothing runs twice); then a cancelling job ends cancelled and a running one is
     /// queued again to continue from its last checkpoint.
     async fn take_over(&self, stuck: Vec<database::jobs::JobRow>, reason: &str) -> Result<usize> {
         let grace = std::time::Duration::from_secs(self.settings().training.stop_grace_s);
+        // A job whose remote run cannot be confirmed stopped stays as it is (it must not run
+        // twice); the others are taken over, and the first such error is returned after them.
+        let mut first_error = None;
         for job in &stuck {
             if let Some(pid) = job.runner_pid {
                 let workdir = self.settings().training.work_dir.join(&job.id);
                 executors::local::stop_orphan(pid as u32, &workdir, grace).await;
             }
-            self.stop_orphaned_ray_run(&job.id, grace).await?;
-            self.stop_orphaned_kubernetes_run(&job.id, grace).await?;
+            let remote = async {
+                self.stop_orphaned_ray_run(job, grace).await?;
+                self.stop_orphaned_kubernetes_run(job, grace).await
+            };
+            if let Err(e) = remote.await {
+                tracing::warn!(job = %job.id, error = %e, "could not stop the run a stopped server left; the job is not taken over yet");
+                first_error.get_or_insert(e);
+                continue;
+            }
             let mut tx = self.db().begin_write().await?;
             database::jobs::lock(tx.conn(), &job.id).await?;
             let mut row = database::jobs::get_any(tx.conn(), &job.id).await?;
@@ -384,7 +402,10 @@ impl Services {
             tx.commit().await?;
             self.signal_job(&row.id);
         }
-        Ok(stuck.len())
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(stuck.len()),
+        }
     }
 }
 

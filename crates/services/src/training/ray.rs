@@ -106,10 +106,10 @@ impl Services {
 
     /// Stops the Ray run of a job left by a stopped server (its open run's id is the submission
     /// id), so that it cannot run twice.
-    pub(crate) async fn stop_orphaned_ray_run(&self, job_id: &str, grace: std::time::Duration) -> Result<()> {
+    pub(crate) async fn stop_orphaned_ray_run(&self, job: &database::jobs::JobRow, grace: std::time::Duration) -> Result<()> {
         let Some(ray) = self.ray() else { return Ok(()) };
-        let Some(run) = database::job_runs::open_of(&mut *self.db().read().await?, job_id).await? else { return Ok(()) };
-        ray.cluster.stop_and_wait(&run.id, grace).await.map_err(|e| Error::Unavailable(format!("job {job_id}: {e}")))
+        let Some(run) = self.orphaned_run(job).await? else { return Ok(()) };
+        ray.cluster.stop_and_wait(&run.id, grace).await.map_err(|e| Error::Unavailable(format!("job {}: {e}", job.id)))
     }
 }
 

@@ -9,9 +9,8 @@ use domain::estimate::Method;
 use domain::suggestions::{suggest, Observed, QloraOption, Suggestion};
 
 impl Services {
-    /// Suggestions for a job that has run (none before its first system event).
-    pub(crate) async fn job_suggestions(&self, job: &Job) -> Result<Vec<Suggestion>> {
-        let system = self.all_job_events(&job.row.id, &["system"]).await?;
+    /// Suggestions for a job that has run, from its `system` events (none before the first).
+    pub(crate) async fn job_suggestions(&self, job: &Job, system: &[&serde_json::Value]) -> Result<Vec<Suggestion>> {
         if system.is_empty() {
             return Ok(Vec::new());
         }
@@ -21,11 +20,11 @@ impl Services {
             micro_batch_size: job.config.hyperparameters.micro_batch_size,
             ..Observed::default()
         };
-        for (_, e) in &system {
+        for e in system {
             let gpus = e["gpus"].as_array().map(Vec::as_slice).unwrap_or_default();
             o.gpu_utilization.extend(gpus.iter().filter_map(|g| g["utilization_percent"].as_f64()));
         }
-        (o.peak_memory_bytes, o.memory_bytes) = peak_memory(system.iter().map(|(_, e)| e), training.device_memory_bytes);
+        (o.peak_memory_bytes, o.memory_bytes) = peak_memory(system.iter().copied(), training.device_memory_bytes);
         // The same run with QLoRA on each GPU type, against the job's own on its device, both
         // estimated the same way.
         let tokens = job.estimate["training_tokens"].as_u64().unwrap_or(0);
