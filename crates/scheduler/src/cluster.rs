@@ -23,6 +23,8 @@ pub struct Allocation {
 pub struct Cluster {
     nodes: Vec<Node>,
     free: Vec<u32>,
+    /// Runs may not span nodes (an executor that starts each run on one node).
+    one_node: bool,
 }
 
 /// What a job needs: `gpus` devices of `gpu_type` (any type when None) with at least
@@ -37,7 +39,14 @@ pub struct Need<'a> {
 impl Cluster {
     pub fn new(nodes: Vec<Node>) -> Cluster {
         let free = nodes.iter().map(|n| n.gpus).collect();
-        Cluster { nodes, free }
+        Cluster { nodes, free, one_node: false }
+    }
+
+    /// The same cluster for an executor that starts each run on one node (Ray): no gang spans
+    /// nodes, and a request larger than the largest suitable node is impossible.
+    pub fn one_node_only(mut self) -> Cluster {
+        self.one_node = true;
+        self
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -64,6 +73,13 @@ impl Cluster {
             *by_type.entry(n.gpu_type.as_str()).or_default() += u64::from(n.gpus);
         }
         let fitting = by_type.values().copied().max().unwrap_or(0);
+        let largest_node = self.nodes.iter().filter(|n| self.suits_need(n, need)).map(|n| u64::from(n.gpus)).max().unwrap_or(0);
+        if self.one_node && fitting >= u64::from(need.gpus) && largest_node < u64::from(need.gpus) {
+            return Some(format!(
+                "{} GPUs requested; a run here stays on one node, and the largest suitable node has {largest_node}",
+                need.gpus
+            ));
+        }
         if fitting >= u64::from(need.gpus) {
             return None;
         }
@@ -101,6 +117,9 @@ impl Cluster {
                 if best.as_ref().is_none_or(|b| b.len() > 1) {
                     best = Some(one);
                 }
+                continue;
+            }
+            if self.one_node {
                 continue;
             }
             let mut by_room = candidates.clone();

@@ -78,6 +78,24 @@ fn a_gang_goes_on_one_node_when_one_has_room_and_impossible_jobs_are_refused_say
 }
 
 #[test]
+fn on_a_one_node_cluster_a_gang_never_spans_nodes_and_a_request_beyond_the_largest_node_is_refused() {
+    let cluster = Cluster::new(vec![node("a", "A100", 4), node("b", "A100", 4)]).one_node_only();
+    let mut s = Scheduler::new(Config::new(PolicyKind::Tunery), cluster);
+    let e = s.submit(job("eight", "u", 8, 10, 1, 0)).unwrap_err();
+    assert!(e.contains("8 GPUs requested; a run here stays on one node, and the largest suitable node has 4"), "{e}");
+    s.submit(job("three", "u", 3, 10, 1, 0)).unwrap();
+    s.submit(job("two", "v", 2, 10, 1, 0)).unwrap();
+    let d = s.tick(0);
+    // Two would fit only as 1 + 1 across the nodes after three takes a: it waits for b whole.
+    let placements: Vec<_> =
+        d.iter().filter_map(|d| if let Decision::Start { placement, .. } = d { Some(placement.len()) } else { None }).collect();
+    assert!(placements.iter().all(|&n| n == 1), "{d:?}");
+    assert_eq!(started(&d).len(), 2, "three on one node, two on the other: {d:?}");
+    s.submit(job("four", "w", 4, 10, 1, 0)).unwrap();
+    assert!(started(&s.tick(0)).is_empty(), "1 + 2 GPUs are free, but on two nodes");
+}
+
+#[test]
 fn fifo_blocks_behind_the_head_and_backfill_fills_only_what_cannot_delay_it() {
     for kind in [PolicyKind::Fifo, PolicyKind::Backfill] {
         let mut s = sched(kind, vec![node("a", "A100", 8)]);

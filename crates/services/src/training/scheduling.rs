@@ -105,7 +105,7 @@ impl Services {
             priority: class.name.clone(),
             priority_value: class.value,
         };
-        let cluster = Cluster::new(self.nodes());
+        let cluster = self.placement_cluster();
         if let Some(why) = cluster.impossible(&need(&resources)) {
             return Err(ValidationError::unprocessable("resources", format!("{why} (GET /api/v1/cluster lists the nodes)")).into());
         }
@@ -132,10 +132,20 @@ impl Services {
         }
     }
 
+    /// The nodes as the policy places on them: on Ray a run stays on one node (a Ray job starts
+    /// one entrypoint; multi-node training there is not built).
+    fn placement_cluster(&self) -> Cluster {
+        let cluster = Cluster::new(self.nodes());
+        match self.ray() {
+            Some(_) => cluster.one_node_only(),
+            None => cluster,
+        }
+    }
+
     /// Rebuilds the policy from stored state and ticks it at `now`; nothing is acted on.
     pub(crate) async fn plan_now(&self, now: i64) -> Result<Plan> {
         let scheduling = &self.settings().scheduling;
-        let mut s = Scheduler::new(scheduling.policy_config(), Cluster::new(self.nodes()));
+        let mut s = Scheduler::new(scheduling.policy_config(), self.placement_cluster());
         let quotas = self.quota_state().await?;
         for (group, limit) in quotas.limits() {
             s.set_limit(&group, limit);
