@@ -44,13 +44,12 @@ impl Execution {
     }
 
     /// Ends the run at once (on Ray: the stop asked for again; Ray kills the run once the grace
-    /// period given at submission is over; on Kubernetes: the deletion asked for again, the pods
-    /// are killed after their termination grace period).
+    /// period given at submission is over; on Kubernetes: the run's pods deleted with no grace).
     pub fn kill(&self) {
         match self {
             Execution::Local(r) => r.kill(),
             Execution::Ray(r) => r.terminate(),
-            Execution::Kubernetes(r) => r.terminate(),
+            Execution::Kubernetes(r) => r.kill(),
         }
     }
 

@@ -100,7 +100,8 @@ async fn a_stopped_run_is_deleted_in_the_foreground_and_reads_as_stopped() {
     let exit = tokio::time::timeout(Duration::from_secs(10), run.wait()).await.unwrap();
     assert_eq!(exit.code, Some(executors::protocol::EXIT_STOPPED), "{exit:?}");
     let foreground = json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"});
-    assert_eq!(api.cluster().deletes, [("tunery-run-2".to_string(), foreground)]);
+    // The stop's deletion, then the ended run's (nothing of a stopped run is left behind).
+    assert_eq!(api.cluster().deletes, [("tunery-run-2".to_string(), foreground.clone()), ("tunery-run-2".to_string(), foreground)]);
     // Nothing is left to stop again.
     k.stop_and_wait(WorkloadKind::Job, "tunery-run-2", Duration::from_secs(1)).await.unwrap();
 }
@@ -196,8 +197,16 @@ async fn training_jobs_run_as_kubernetes_jobs_with_events_preemption_resume_and_
     }
     assert_eq!(api.cluster().workloads.keys().collect::<Vec<_>>(), [&urgent_job]);
     assert_eq!(api.cluster().workloads[&urgent_job]["spec"]["ttlSecondsAfterFinished"], 3600);
-    // The preemption deleted the first run's Job, the resume made sure it was gone before its
-    // own Job was created (invariant 20), and the cancel deleted the second.
-    let deleted: Vec<String> = api.cluster().deletes.iter().map(|(name, _)| name.clone()).collect();
-    assert_eq!(deleted, [name.clone(), name, executors::kubernetes::object_name(&second_run)]);
+    // The first run's Job: created, deleted by the preemption, deleted again once that run had
+    // ended, and once more (confirmed gone) before the resumed run's Job was created
+    // (invariant 20); the second run's: created, deleted by the cancel and after its end.
+    let second = executors::kubernetes::object_name(&second_run);
+    let history: Vec<String> = api.cluster().history.iter().filter(|h| h.ends_with(&name) || h.ends_with(&second)).cloned().collect();
+    let (first_post, first_delete) = (format!("POST {name}"), format!("DELETE {name}"));
+    let (second_post, second_delete) = (format!("POST {second}"), format!("DELETE {second}"));
+    assert_eq!(
+        history.iter().collect::<Vec<_>>(),
+        [&first_post, &first_delete, &first_delete, &first_delete, &second_post, &second_delete, &second_delete],
+        "{history:?}"
+    );
 }

@@ -37,6 +37,8 @@ pub struct Cluster {
     pub pods: Vec<Pod>,
     /// The name and body of every DELETE of a Job, whether it existed or not.
     pub deletes: Vec<(String, Value)>,
+    /// `POST <name>` and `DELETE <name>` of Jobs, in order.
+    pub history: Vec<String>,
     pub log_reads: usize,
     kubelet: Option<Kubelet>,
 }
@@ -133,6 +135,7 @@ async fn api(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
                 Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
             };
             let name = job["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            c.history.push(format!("POST {name}"));
             if c.workloads.contains_key(&name) {
                 return status(StatusCode::CONFLICT, "AlreadyExists", &format!("jobs.batch \"{name}\" already exists"));
             }
@@ -161,6 +164,7 @@ async fn api(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
         ("DELETE", ["apis", "batch", "v1", "namespaces", "ml", "jobs", name]) => {
             let name = name.to_string();
             c.deletes.push((name.clone(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
+            c.history.push(format!("DELETE {name}"));
             let Some(job) = c.workloads.get(&name).cloned() else { return status(StatusCode::NOT_FOUND, "NotFound", "not found") };
             let grace = job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
             let pids: Vec<i32> = c
@@ -180,19 +184,34 @@ async fn api(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
             }
             axum::Json(json!({"kind": "Status", "status": "Success"})).into_response()
         }
+        ("DELETE", ["api", "v1", "namespaces", "ml", "pods"]) => {
+            // Force deletion of a run's pods (gracePeriodSeconds 0): SIGKILL, and gone.
+            let selector = query(&uri).get("labelSelector").cloned().unwrap_or_default();
+            let Some(run) = selector.strip_prefix("tunery.io/run=").map(str::to_string) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "pods are deleted by tunery.io/run");
+            };
+            for pid in c.pods.iter().filter(|p| p.run == run).filter_map(|p| p.pid) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            c.pods.retain(|p| p.run != run);
+            axum::Json(json!({"kind": "PodList", "items": []})).into_response()
+        }
         (_, ["apis", "kubeflow.org", ..]) => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource"),
         ("GET", ["api", "v1", "namespaces", "ml", "pods"]) => {
-            let selector = query(&uri).get("labelSelector").cloned().unwrap_or_default();
-            let Some(run) = selector.strip_prefix("tunery.io/run=") else {
-                return status(StatusCode::BAD_REQUEST, "BadRequest", "pods are selected by tunery.io/run");
+            // Every pod, or a run's by its label.
+            let selector = query(&uri).get("labelSelector").cloned();
+            let run = match selector.as_deref().map(|s| s.strip_prefix("tunery.io/run=")) {
+                None => None,
+                Some(Some(run)) => Some(run.to_string()),
+                Some(None) => return status(StatusCode::BAD_REQUEST, "BadRequest", "pods are selected by tunery.io/run"),
             };
-            let items: Vec<Value> = c.pods.iter().filter(|p| p.run == run).map(pod_json).collect();
+            let items: Vec<Value> = c.pods.iter().filter(|p| run.as_ref().is_none_or(|r| &p.run == r)).map(pod_json).collect();
             axum::Json(json!({"kind": "PodList", "items": items})).into_response()
         }
         ("GET", ["api", "v1", "namespaces", "ml", "pods", name, "log"]) => {
             let q = query(&uri);
-            if q.get("container").map(String::as_str) != Some("train") || q.get("timestamps").map(String::as_str) != Some("true") {
-                return status(StatusCode::BAD_REQUEST, "BadRequest", "the executor reads container train with timestamps");
+            if q.get("container").map(String::as_str) != Some("pytorch") || q.get("timestamps").map(String::as_str) != Some("true") {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "the executor reads container pytorch with timestamps");
             }
             c.log_reads += 1;
             let Some(pod) = c.pods.iter().find(|p| p.name == *name) else { return status(StatusCode::NOT_FOUND, "NotFound", "no pod") };
@@ -208,9 +227,9 @@ async fn api(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
 fn pod_json(p: &Pod) -> Value {
     let container = match p.container {
         Container::NotCreated => json!([]),
-        Container::Running => json!([{"name": "train", "state": {"running": {"startedAt": "2026-12-06T10:00:00Z"}}}]),
+        Container::Running => json!([{"name": "pytorch", "state": {"running": {"startedAt": "2026-12-06T10:00:00Z"}}}]),
         Container::Terminated(code) => {
-            json!([{"name": "train", "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}}}])
+            json!([{"name": "pytorch", "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}}}])
         }
     };
     let mut metadata = json!({"name": p.name, "labels": {"tunery.io/run": p.run, "tunery.io/role": p.role}});

@@ -213,6 +213,13 @@ fn kubernetes_settings(k: KubernetesFile, nodes: &[scheduler::Node]) -> anyhow::
     for (what, value) in [("namespace", &connection.namespace), ("image", &k.image), ("data_claim", &k.data_claim)] {
         anyhow::ensure!(!value.trim().is_empty(), "[scheduling.kubernetes] {what} must not be empty");
     }
+    if let Some(t) = &k.spot_taint {
+        anyhow::ensure!(
+            ["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&t.effect.as_str()),
+            "[scheduling.kubernetes] spot_taint.effect must be NoSchedule, PreferNoSchedule or NoExecute (got '{}')",
+            t.effect
+        );
+    }
     for gpu_type in k.node_selectors.keys() {
         anyhow::ensure!(
             nodes.iter().any(|n| &n.gpu_type == gpu_type),
@@ -382,6 +389,7 @@ mod tests {
         let zero = base.replace(" }", ", cpus_per_gpu = 0 }");
         let empty = base.replace("rt:1", " ");
         let address = base.replace("http://127.0.0.1:8001", "kubernetes.default.svc");
+        let taint = base.replace(" }", ", spot_taint = { key = \"spot\", value = \"true\", effect = \"NoScheduel\" } }");
         for (table, field) in [
             (base.to_string(), "nodes"),
             (format!("{base}{nodes}{ray}"), "ray and kubernetes"),
@@ -389,6 +397,7 @@ mod tests {
             (format!("{zero}{nodes}"), "cpus_per_gpu"),
             (format!("{empty}{nodes}"), "image"),
             (format!("{address}{nodes}"), "api_server"),
+            (format!("{taint}{nodes}"), "spot_taint.effect must be NoSchedule, PreferNoSchedule or NoExecute (got 'NoScheduel')"),
         ] {
             let mut t = SchedulingSettings::default();
             let e = format!("{:#}", apply(toml::from_str(&table).unwrap(), None, "cpu", &mut t).unwrap_err());

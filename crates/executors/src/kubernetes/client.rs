@@ -1,7 +1,8 @@
 //! The Kubernetes API, as the executor uses it: create a run's workload, read its state and its
 //! pods, stream a pod's log, delete the workload (its pods get SIGTERM and their grace period).
 //! Plain REST over HTTPS with the service account's bearer token (read again at every call, as
-//! Kubernetes rotates it) and the cluster's CA; `http://` for a `kubectl proxy` beside the server.
+//! Kubernetes rotates it), trusting the system's roots and the cluster's CA; `http://` for a
+//! `kubectl proxy` beside the server.
 
 use super::manifests::{WorkloadKind, RUN_LABEL};
 use serde_json::Value;
@@ -15,7 +16,8 @@ pub struct KubeConnection {
     pub api_server: String,
     /// A bearer token's file (the service account's); None: no authentication (`kubectl proxy`).
     pub token_file: Option<PathBuf>,
-    /// The PEM file of the CA that signed the API server's certificate; None: no extra CA.
+    /// The PEM file of the CA that signed the API server's certificate, trusted beside the
+    /// system's roots.
     pub ca_file: Option<PathBuf>,
     pub namespace: String,
 }
@@ -83,6 +85,9 @@ pub struct PodState {
     pub deleting: bool,
 }
 
+/// How long a log stream may stay silent before it is opened again.
+const STREAM_SILENCE: Duration = Duration::from_secs(120);
+
 /// A namespace of a Kubernetes cluster.
 #[derive(Debug, Clone)]
 pub struct KubeCluster {
@@ -119,9 +124,12 @@ impl KubeCluster {
         }
         let client = |timeout: Option<Duration>| {
             let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
-            if let Some(t) = timeout {
-                b = b.timeout(t);
-            }
+            b = match timeout {
+                Some(t) => b.timeout(t),
+                // A stream that has said nothing this long is opened again (a connection that
+                // died silently would otherwise hold the run's events back).
+                None => b.read_timeout(STREAM_SILENCE),
+            };
             if let Some(ca) = &ca {
                 b = b.add_root_certificate(ca.clone());
             }
@@ -193,13 +201,16 @@ impl KubeCluster {
         format!("{group}/namespaces/{}/{resource}", self.namespace)
     }
 
-    /// Checks that the server may work with Jobs in the namespace (at start: a cluster that
+    /// Checks that the server may list Jobs and pods in the namespace (at start: a cluster that
     /// does not answer, or refuses, stops the server from starting).
     pub async fn check_access(&self) -> Result<(), KubeError> {
-        let path = format!("{}?limit=1", self.collection(WorkloadKind::Job));
-        self.call(reqwest::Method::GET, &path, None).await?.map(|_| ()).ok_or_else(|| {
-            self.bad(&format!("GET {path}"), format!("404: namespace '{}' or the batch/v1 API does not exist", self.namespace))
-        })
+        let pods = format!("/api/v1/namespaces/{}/pods?limit=1", self.namespace);
+        for path in [format!("{}?limit=1", self.collection(WorkloadKind::Job)), pods] {
+            self.call(reqwest::Method::GET, &path, None).await?.ok_or_else(|| {
+                self.bad(&format!("GET {path}"), format!("404: namespace '{}' or its API does not exist", self.namespace))
+            })?;
+        }
+        Ok(())
     }
 
     /// Creates a workload; one that already exists (an answer lost on its way back) is taken
@@ -230,9 +241,20 @@ impl KubeCluster {
         Ok(answer.is_some())
     }
 
+    /// Removes a run's pods at once (no grace period): a stop whose grace is over, or whose
+    /// pods sit on a node that no longer answers.
+    pub async fn force_delete_pods(&self, workload: &str) -> Result<(), KubeError> {
+        let options = serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0});
+        self.call(reqwest::Method::DELETE, &self.pods_of(workload), Some(&options)).await.map(|_| ())
+    }
+
+    fn pods_of(&self, workload: &str) -> String {
+        format!("/api/v1/namespaces/{}/pods?labelSelector={}%3D{workload}", self.namespace, RUN_LABEL.replace('/', "%2F"))
+    }
+
     /// The pods of a run's workload.
     pub async fn pods(&self, workload: &str) -> Result<Vec<PodState>, KubeError> {
-        let path = format!("/api/v1/namespaces/{}/pods?labelSelector={}%3D{workload}", self.namespace, RUN_LABEL.replace('/', "%2F"));
+        let path = self.pods_of(workload);
         let what = format!("GET /api/v1/namespaces/{}/pods", self.namespace);
         let list = self.call(reqwest::Method::GET, &path, None).await?.ok_or_else(|| self.bad(&what, "404"))?;
         let items = list["items"].as_array().ok_or_else(|| self.bad(&what, "no items list"))?;
@@ -343,7 +365,7 @@ mod tests {
         assert_eq!(workload_state(&job(json!([{"type": "Failed", "status": "False"}]), false)), WorkloadState::Active);
         let pod = json!({
             "metadata": {"name": "p", "labels": {"tunery.io/role": "master"}},
-            "status": {"containerStatuses": [{"name": "train", "state": {"terminated": {"exitCode": 75, "reason": "Error"}}}]},
+            "status": {"containerStatuses": [{"name": "pytorch", "state": {"terminated": {"exitCode": 75, "reason": "Error"}}}]},
         });
         let state = pod_state(&pod).unwrap();
         assert_eq!(state.role, "master");

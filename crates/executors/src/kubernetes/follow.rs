@@ -18,50 +18,81 @@ use tokio::task::JoinHandle;
 pub const LOST_AFTER: Duration = Duration::from_secs(60);
 /// How long a pod may wait (unscheduled, pulling its image) before the job's log says why.
 const WAITING_SAID_AFTER: Duration = Duration::from_secs(30);
+/// Why a container cannot start, for good unless someone fixes the workload.
+const STUCK_REASONS: &[&str] =
+    &["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"];
+/// How long a pod may be stuck so before the run ends.
+const STUCK_AFTER: Duration = Duration::from_secs(300);
 /// How long the log stream of an ended container may take to deliver its last lines.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Where the log was read up to: the timestamp of the last line, and the lines read at that
-/// very timestamp (a stream opened again starts at its whole second).
+/// Where the log was read up to: the instant of the last line (UTC seconds and nanoseconds),
+/// and the lines read at that very instant (a stream opened again starts at its whole second).
 #[derive(Debug, Default)]
 struct LogCursor {
-    last: Option<(String, Vec<String>)>,
+    last: Option<((i64, u32), Vec<String>)>,
     tail: Tail,
 }
 
 impl LogCursor {
-    /// A line as Kubernetes sends it with `timestamps=true` (`<RFC 3339 time> <text>`): its
-    /// message, unless it was read before.
+    /// A line as Kubernetes sends it with `timestamps=true` (`<RFC 3339 time> <text>`, the line
+    /// end removed): its message, unless it was read before or is empty.
     fn accept(&mut self, raw: &str) -> Option<Message> {
-        let (stamp, text) = match raw.split_once(' ') {
-            Some((s, t)) if s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' => (fixed_width(s), t),
-            _ => return remote_line(raw, &mut self.tail),
-        };
+        let (stamp, text) = raw.split_once(' ').unwrap_or((raw, ""));
+        let Some(instant) = instant_of(stamp) else { return remote_line(raw, &mut self.tail) };
         match &mut self.last {
-            Some((last, _)) if stamp < *last => return None,
-            Some((last, seen)) if stamp == *last => {
+            Some((last, _)) if instant < *last => return None,
+            Some((last, seen)) if instant == *last => {
                 if seen.iter().any(|s| s == text) {
                     return None;
                 }
                 seen.push(text.to_string());
             }
-            _ => self.last = Some((stamp, vec![text.to_string()])),
+            _ => self.last = Some((instant, vec![text.to_string()])),
         }
         remote_line(text, &mut self.tail)
     }
 
-    /// `sinceTime` for a stream opened again: the whole second of the last line.
+    /// `sinceTime` for a stream opened again: the whole second of the last line, in UTC.
     fn since(&self) -> Option<String> {
-        self.last.as_ref().map(|(stamp, _)| format!("{}Z", &stamp[..19]))
+        self.last.as_ref().map(|((secs, _), _)| {
+            let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = domain::calendar::civil_from_days(days);
+            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", day_secs / 3600, day_secs / 60 % 60, day_secs % 60)
+        })
     }
 }
 
-/// Kubernetes writes RFC 3339 times with up to nine fractional digits in UTC: padded to nine,
-/// they compare as text.
-fn fixed_width(stamp: &str) -> String {
-    let Some(body) = stamp.strip_suffix('Z') else { return stamp.to_string() };
-    let (seconds, fraction) = body.split_once('.').unwrap_or((body, ""));
-    format!("{seconds}.{fraction:0<9}Z")
+/// An RFC 3339 time (`2026-12-06T10:00:00.5Z`, `…+01:00`) as UTC seconds and nanoseconds; None
+/// when the text is not one.
+fn instant_of(stamp: &str) -> Option<(i64, u32)> {
+    let b = stamp.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &stamp[19..];
+    let (fraction, zone) = match rest.strip_prefix('.') {
+        Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
+        None => ("", rest),
+    };
+    let nanos = format!("{:0<9}", fraction.get(..fraction.len().min(9))?).parse::<u32>().ok()?;
+    let offset = match zone {
+        "Z" | "z" => 0,
+        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && &z[3..4] == ":" => {
+            let minutes = z[1..3].parse::<i64>().ok()? * 60 + z[4..6].parse::<i64>().ok()?;
+            if z.starts_with('-') {
+                -minutes * 60
+            } else {
+                minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let days = domain::calendar::days_from_civil(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?);
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset, nanos))
 }
 
 /// A run on Kubernetes, followed.
@@ -84,6 +115,22 @@ impl KubeRun {
         tokio::spawn(async move {
             if let Err(e) = cluster.delete(kind, &name).await {
                 tracing::warn!(workload = %name, error = %e, "could not delete a run's workload on Kubernetes");
+            }
+        });
+    }
+
+    /// The stop's grace is over (or the pods sit on a node that no longer answers): the run's
+    /// pods are removed at once.
+    pub fn kill(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let (cluster, kind, name) = (self.cluster.clone(), self.kind, self.name.clone());
+        tokio::spawn(async move {
+            let killed = async {
+                cluster.delete(kind, &name).await?;
+                cluster.force_delete_pods(&name).await
+            };
+            if let Err(e) = killed.await {
+                tracing::warn!(workload = %name, error = %e, "could not remove a run's pods on Kubernetes");
             }
         });
     }
@@ -130,7 +177,7 @@ impl KubeCluster {
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let message = cursor.lock().expect("log cursor").accept(String::from_utf8_lossy(&line).trim_end());
+                let message = cursor.lock().expect("log cursor").accept(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']));
                 if let Some(m) = message {
                     if tx.send(m).await.is_err() {
                         return Ok(());
@@ -139,7 +186,7 @@ impl KubeCluster {
             }
         }
         if !pending.is_empty() {
-            let message = cursor.lock().expect("log cursor").accept(String::from_utf8_lossy(&pending).trim_end());
+            let message = cursor.lock().expect("log cursor").accept(String::from_utf8_lossy(&pending).trim_end_matches(['\r', '\n']));
             if let Some(m) = message {
                 let _ = tx.send(m).await;
             }
@@ -161,9 +208,28 @@ struct Watch {
 }
 
 impl Watch {
+    /// Follows the run to its end. Unless it succeeded, its workload is then deleted, so that
+    /// nothing of it runs on unwatched (a Kueue preemption suspends it, and Kueue would admit
+    /// it again; a failed PyTorchJob's other pods; a run whose contact was lost).
     async fn run(mut self, poll: Duration) -> Exit {
+        let mut exit = self.follow(poll).await;
+        if exit.code != Some(0) {
+            if let Err(e) = self.cluster.delete(self.kind, &self.name).await {
+                tracing::warn!(workload = %self.name, error = %e, "could not delete an ended run's workload on Kubernetes");
+                exit.stderr_tail = format!(
+                    "{}
+the workload {} could not be deleted: {e}",
+                    exit.stderr_tail, self.name
+                );
+            }
+        }
+        exit
+    }
+
+    async fn follow(&mut self, poll: Duration) -> Exit {
         let started = tokio::time::Instant::now();
         let (mut failing_since, mut waiting_said, mut suspended_said) = (None::<tokio::time::Instant>, false, false);
+        let mut stuck_since: Option<tokio::time::Instant> = None;
         loop {
             let step = async {
                 let workload = self.cluster.workload(self.kind, &self.name).await?;
@@ -186,9 +252,28 @@ impl Watch {
                                 }
                                 return exit;
                             }
-                            ContainerState::Waiting { reason, message } if !waiting_said && started.elapsed() > WAITING_SAID_AFTER => {
-                                waiting_said = true;
-                                self.say(format!("the pod {} is waiting to start: {reason} {message}", pod.name)).await;
+                            ContainerState::Waiting { reason, message } => {
+                                // A pod that cannot start (a bad image, a missing secret) ends
+                                // the run once it has been so for STUCK_AFTER.
+                                if STUCK_REASONS.contains(&reason.as_str()) {
+                                    let since = *stuck_since.get_or_insert_with(tokio::time::Instant::now);
+                                    if since.elapsed() > STUCK_AFTER {
+                                        let mut exit = self.exit(None, None);
+                                        exit.stderr_tail = format!(
+                                            "{}\nKubernetes: the pod {} could not start for {} s: {reason} {message}",
+                                            exit.stderr_tail,
+                                            pod.name,
+                                            STUCK_AFTER.as_secs()
+                                        );
+                                        return exit;
+                                    }
+                                } else {
+                                    stuck_since = None;
+                                }
+                                if !waiting_said && started.elapsed() > WAITING_SAID_AFTER {
+                                    waiting_said = true;
+                                    self.say(format!("the pod {} is waiting to start: {reason} {message}", pod.name)).await;
+                                }
                             }
                             ContainerState::NotCreated if !waiting_said && started.elapsed() > WAITING_SAID_AFTER => {
                                 if let Some(why) = &pod.unschedulable {
@@ -196,7 +281,7 @@ impl Watch {
                                     self.say(format!("Kubernetes has not placed the pod {} yet: {why}", pod.name)).await;
                                 }
                             }
-                            _ => {}
+                            ContainerState::NotCreated => {}
                         }
                     }
                     match (workload, &main) {
@@ -207,7 +292,12 @@ impl Watch {
                             exit.stderr_tail = format!("{}\nthe workload {} is gone from Kubernetes", exit.stderr_tail, self.name);
                             return exit;
                         }
-                        (Some(WorkloadState::Failed { reason, message }), None) => {
+                        // Failed (a worker died, its deadline passed): whatever the main pod
+                        // still does, the run has ended.
+                        (Some(WorkloadState::Failed { reason, message }), _) => {
+                            if let Some(pod) = &main {
+                                self.drain(&pod.name).await;
+                            }
                             let mut exit = self.exit(None, None);
                             exit.stderr_tail = format!("{}\nKubernetes: {} failed ({reason}: {message})", exit.stderr_tail, self.name);
                             return exit;
@@ -223,7 +313,6 @@ impl Watch {
                 Err(e) => {
                     let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                     if since.elapsed() > LOST_AFTER {
-                        let _ = self.cluster.delete(self.kind, &self.name).await;
                         let mut exit = self.exit(None, None);
                         exit.stderr_tail =
                             format!("{}\nlost contact with the Kubernetes API for {} s: {e}", exit.stderr_tail, LOST_AFTER.as_secs());
@@ -239,6 +328,10 @@ impl Watch {
     fn stream(&mut self, pod: &PodState) {
         if self.reader.as_ref().is_some_and(|(name, task)| name == &pod.name && !task.is_finished()) {
             return;
+        }
+        // A stream of another pod (the run's pod was replaced) must not hold the messages open.
+        if let Some((_, task)) = self.reader.take() {
+            task.abort();
         }
         let (cluster, name, cursor, tx) = (self.cluster.clone(), pod.name.clone(), self.cursor.clone(), self.tx.clone());
         let task = tokio::spawn(async move {
@@ -302,6 +395,18 @@ mod tests {
         // Two different lines at one instant are both lines.
         assert_eq!(read(&mut cursor, &["2026-12-06T10:00:02Z fourth", "2026-12-06T10:00:02Z fifth"]), 1);
         assert!(cursor.tail.joined().ends_with("fourth\nfifth"), "{}", cursor.tail.joined());
+    }
+
+    #[test]
+    fn times_with_offsets_compare_in_utc_and_a_line_of_only_a_time_is_nothing() {
+        assert_eq!(instant_of("2026-12-06T11:00:00.25+01:00"), instant_of("2026-12-06T10:00:00.250000000Z"));
+        assert_eq!(instant_of("2026-12-06T10:00:00Z"), Some((1_796_551_200, 0)));
+        assert_eq!(instant_of("2026-12-06 10:00:00Z"), None);
+        let mut cursor = LogCursor::default();
+        assert!(cursor.accept("2026-12-06T11:00:01+01:00 first").is_some());
+        assert_eq!(cursor.since().as_deref(), Some("2026-12-06T10:00:01Z"));
+        assert!(cursor.accept("2026-12-06T10:00:02Z").is_none(), "an empty line");
+        assert!(cursor.accept("2026-12-06T10:00:02Z ").is_none(), "an empty line");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn manifest(s: &KubeSettings, r: &RunManifest) -> (WorkloadKind, Value) {
         "kind": "PyTorchJob",
         "metadata": metadata,
         "spec": {
-            "nprocPerNode": r.gpus_per_node.to_string(),
+            "nprocPerNode": r.gpus_per_node.max(1).to_string(),
             "runPolicy": run_policy,
             "pytorchReplicaSpecs": {"Master": replica(1, "master"), "Worker": replica(r.nodes - 1, "worker")},
         },
@@ -207,5 +207,6 @@ fn pod_spec(s: &KubeSettings, r: &RunManifest, command: &str, args: &[String]) -
 /// job's events) before removing it.
 const FINISHED_KEPT_S: u64 = 3600;
 
-/// The runtime's container in every pod of a run.
-pub const CONTAINER: &str = "train";
+/// The runtime's container in every pod of a run (the Kubeflow training operator requires this
+/// name in a PyTorchJob, and gives that container the rendezvous variables).
+pub const CONTAINER: &str = "pytorch";

@@ -377,8 +377,23 @@ impl Services {
         };
         let (kind, manifest) = executors::kubernetes::manifest(&k.manifests, &shape);
         let name = executors::kubernetes::object_name(&run.id);
-        if let Err(e) = k.cluster.create(kind, &manifest).await {
-            return Err(unavailable(format!("the Kubernetes cluster did not take the run: {e}")));
+        match k.cluster.create(kind, &manifest).await {
+            Ok(()) => {}
+            // Refused (an invalid workload, no permission): trying again cannot help.
+            Err(e @ executors::kubernetes::KubeError::Refused { status: 400..=499, .. }) => {
+                let message = format!("the Kubernetes cluster refused the run: {e}");
+                return Err(failed(
+                    "executor_refused",
+                    message,
+                    "check [scheduling.kubernetes] and the server's permissions in the namespace",
+                ));
+            }
+            // The answer may have been lost on its way back: a workload that exists is followed.
+            Err(e) => {
+                if !matches!(k.cluster.workload(kind, &name).await, Ok(Some(_))) {
+                    return Err(unavailable(format!("the Kubernetes cluster did not take the run: {e}")));
+                }
+            }
         }
         let said = format!("submitted to Kubernetes (namespace {}) as {} {name}", k.cluster.namespace(), kind.name());
         if let Err(e) = self.job_log(&row.id, "info", &said).await {
