@@ -20,6 +20,7 @@ from tunery_runtime.data import (
     segment_sums,
 )
 from tunery_runtime.errors import RuntimeFailure
+from tunery_runtime import train as train_module
 from tunery_runtime.train import token_losses
 
 
@@ -187,9 +188,13 @@ def test_packed_epochs_each_have_their_own_steps(seed):
     assert beyond.total_steps == starts[epochs] + 2 and beyond.position(starts[epochs] + 1) == (epochs, 1)
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, tmp_path):
+@pytest.mark.parametrize("attn,head_chunk", [("sdpa", None), ("eager", None), ("sdpa", 8)])
+def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, head_chunk, tmp_path, monkeypatch):
+    """Also with the language-model head run in chunks of 8 positions × rows."""
     from transformers import AutoModelForCausalLM
+
+    if head_chunk is not None:
+        monkeypatch.setattr(train_module, "HEAD_CHUNK_TOKENS", head_chunk)
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attn).eval()
@@ -217,3 +222,40 @@ def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, tmp
         sums, counts = segment_sums(token_losses(model, b, attn, torch.float32), b)
         for i in range(len(examples)):
             assert sums[i].item() == pytest.approx(single[i][0], rel=1e-5, abs=1e-5)
+
+
+def test_the_chunked_head_gives_the_same_losses_and_gradients_and_is_used_only_when_plain(tiny_model_dir, tok, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+    assert train_module.chunkable_head(model) is model.get_output_embeddings()
+    examples = load_dataset(write_jsonl(tmp_path / "t.jsonl", sft_rows(6)), "train", "sft", tok, 128)
+    b = collate(examples, [[0, 1, 2], [3, 4, 5]], packed=True, pad_id=tok.pad_token_id)
+
+    def run(chunk: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        monkeypatch.setattr(train_module, "HEAD_CHUNK_TOKENS", chunk)
+        model.zero_grad(set_to_none=True)
+        losses = token_losses(model, b, "sdpa", torch.float32)
+        losses.sum().backward()
+        return losses.detach(), [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
+
+    whole, whole_grads = run(1 << 30)
+    chunked, chunked_grads = run(5)
+    assert torch.allclose(whole, chunked, rtol=1e-5, atol=1e-6)
+    assert len(whole_grads) == len(chunked_grads) > 0
+    for a, c in zip(whole_grads, chunked_grads):
+        assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
+    # A head whose logits are scaled or capped after the projection is not chunked.
+    model.config.final_logit_softcapping = 30.0
+    assert train_module.chunkable_head(model) is None
+
+
+def test_the_estimate_counts_the_chunk_the_runtime_uses():
+    import pathlib
+    import re
+
+    estimate = pathlib.Path(__file__).resolve().parents[2] / "crates" / "domain" / "src" / "estimate.rs"
+    found = re.search(r"pub const HEAD_CHUNK_TOKENS: f64 = ([0-9.]+);", estimate.read_text())
+    assert found, f"{estimate} defines HEAD_CHUNK_TOKENS"
+    assert float(found.group(1)) == train_module.HEAD_CHUNK_TOKENS

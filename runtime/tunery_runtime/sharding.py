@@ -59,6 +59,15 @@ def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether any part of the model is an FSDP2 unit."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - FSDP2 ships with every supported PyTorch
+        return False
+    return any(isinstance(m, FSDPModule) for m in model.modules())
+
+
 def _reshard(model: torch.nn.Module) -> None:
     """Puts every sharded unit back to its shards (ZeRO-2 keeps the weights gathered after a
     forward pass), so that the registered parameters are the shards the optimizer holds."""

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from . import checkpoint as ckpt
 from . import sharding
@@ -112,27 +113,62 @@ class Dist:
 # losses
 
 
+# Positions × rows of logits computed at once by the chunked head: 1024 × a 49k vocabulary is
+# 200 MB of float32 logits, and their gradient as much again. The memory estimate counts the same
+# (`crates/domain/src/estimate.rs` `HEAD_CHUNK_TOKENS`; a test keeps the two equal).
+HEAD_CHUNK_TOKENS = 1024
+
+
 def token_losses(model: Any, batch: Batch, attn_impl: str, dtype: torch.dtype) -> torch.Tensor:
     """Cross-entropy of every next-token prediction, (B, L-1), zero where the label is ignored.
 
     The language-model head (vocabulary-wide) runs only at the positions whose next token is
-    trained in some row (`logits_to_keep`), not at prompts and padding: less compute and far
-    less memory for the (positions × vocabulary) logits."""
+    trained in some row, not at prompts and padding. When those are more than
+    ``HEAD_CHUNK_TOKENS`` (and the model's head is a plain projection), it runs chunk by chunk
+    under activation checkpointing, so the (positions × vocabulary) logits and their gradient
+    never exist at full size: each chunk's are made, reduced to its losses and freed, and made
+    again in the backward pass."""
     labels = batch.labels[:, 1:]
     keep = (labels != IGNORE).any(dim=0).nonzero().squeeze(1)
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask(attn_impl, dtype),
-        position_ids=batch.position_ids,
-        use_cache=False,
-        logits_to_keep=keep,
-    )
-    logits = out.logits.float()
     kept = labels[:, keep]
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), kept.reshape(-1), ignore_index=IGNORE, reduction="none")
+    inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask(attn_impl, dtype), position_ids=batch.position_ids, use_cache=False)
+    head = chunkable_head(model)
+    if head is None or kept.numel() <= HEAD_CHUNK_TOKENS:
+        logits = model(**inputs, logits_to_keep=keep).logits.float()
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), kept.reshape(-1), ignore_index=IGNORE, reduction="none")
+        loss = loss.view(kept.shape)
+    else:
+        # No logits from the model itself (an empty set of positions to keep): its last hidden
+        # states, after the final norm, go through the head in chunks.
+        out = model(**inputs, logits_to_keep=keep[:0], output_hidden_states=True)
+        hidden = out.hidden_states[-1][:, keep]
+        step = max(1, HEAD_CHUNK_TOKENS // kept.shape[0])
+        parts = [
+            torch.utils.checkpoint.checkpoint(_head_losses, head, hidden[:, i : i + step], kept[:, i : i + step], use_reentrant=False)
+            for i in range(0, kept.shape[1], step)
+        ]
+        loss = torch.cat(parts, dim=1)
     full = torch.zeros(labels.shape, dtype=loss.dtype, device=loss.device)
-    full[:, keep] = loss.view(kept.shape)
+    full[:, keep] = loss
     return full
+
+
+def _head_losses(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    logits = head(hidden).float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="none").view(labels.shape)
+
+
+def chunkable_head(model: Any) -> torch.nn.Module | None:
+    """The model's language-model head when its logits are that projection alone, applied to
+    the last hidden state, and the model is not wrapped for data parallelism (DDP and FSDP
+    hook the whole model's forward, and their head's weight lives in it); else None."""
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel) or sharding.is_sharded(model):
+        return None
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None) not in (None, 1, 1.0):
+        return None
+    head = model.get_output_embeddings()
+    return head if isinstance(head, torch.nn.Module) else None
 
 
 def sequence_logps(model: Any, batch: Batch, attn_impl: str, dtype: torch.dtype) -> torch.Tensor:

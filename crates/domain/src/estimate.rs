@@ -16,8 +16,9 @@
 //!   that no `s²` score matrix is stored (after Korthikanti et al. 2022, adapted to gated MLPs
 //!   and grouped-query attention): norms `4h`, attention `2h + 2(q + 2kv) + 2q + 2h`, MLP
 //!   `2h + 8i` bytes. With gradient checkpointing only each layer's input (`2h`) is kept, plus
-//!   one layer's full activations during recomputation. The logits add `s·b·V·8` bytes (fp32
-//!   logits and their gradient). fp32 activations double all of this.
+//!   one layer's full activations during recomputation. The logits add `t·V·8` bytes (fp32
+//!   logits and their gradient) for `t = s·b` tokens, at most [`HEAD_CHUNK_TOKENS`] on one
+//!   device (the runtime's chunked head). fp32 activations double all of this.
 //! * **Overhead:** the CUDA context and allocator fragmentation, a fixed 0.75 GiB plus 5%.
 //! * **FLOPs** per trained token: `6N` for full training (forward 2N, backward 4N), `4N` for
 //!   LoRA-family methods (no weight gradients for frozen matrices), plus the attention term
@@ -32,6 +33,10 @@ use crate::model_spec::{block_linears, ModelSpec};
 use serde::{Deserialize, Serialize};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Positions × rows whose logits the runtime's language-model head makes at once on one device
+/// (`runtime/tunery_runtime/train.py` `HEAD_CHUNK_TOKENS`, which a runtime test keeps equal).
+pub const HEAD_CHUNK_TOKENS: f64 = 1024.0;
 
 /// How the model is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -284,7 +289,10 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
     } else {
         tokens * layers * layer_full
     };
-    let logits = tokens * f64::from(spec.vocab_size) * 8.0;
+    // On one device the runtime runs the head in chunks of HEAD_CHUNK_TOKENS positions × rows
+    // (the logits of one chunk exist at a time); data-parallel wrappers get it whole.
+    let logit_tokens = if gpus <= 1.0 { tokens.min(HEAD_CHUNK_TOKENS) } else { tokens };
+    let logits = logit_tokens * f64::from(spec.vocab_size) * 8.0;
     // The runtime loads the whole model on each device, then shards it (no meta-device load).
     let loading = weights + reference + 0.75 * GIB;
     let weights = weights / zero_weight_div + reference;
@@ -394,6 +402,18 @@ mod tests {
             dpo: false,
             training_tokens: 10_000_000,
         }
+    }
+
+    #[test]
+    fn on_one_device_the_logits_are_one_head_chunk_and_data_parallel_ranks_hold_them_whole() {
+        let spec = llama2_7b();
+        let long = EstimateInput { sequence_length: 4096, micro_batch_size: 2, ..input(Method::Lora) };
+        let vocab = f64::from(spec.vocab_size);
+        assert_eq!(estimate(&spec, &long).memory.logits, HEAD_CHUNK_TOKENS * vocab * 8.0);
+        let short = EstimateInput { sequence_length: 256, ..input(Method::Lora) };
+        assert_eq!(estimate(&spec, &short).memory.logits, 256.0 * vocab * 8.0, "fewer tokens than a chunk");
+        let ranks = EstimateInput { gpus: 4, ..long };
+        assert_eq!(estimate(&spec, &ranks).memory.logits, 8192.0 * vocab * 8.0);
     }
 
     #[test]

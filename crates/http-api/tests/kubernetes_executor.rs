@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{job_ended, queue_env, queue_job, queue_submit};
+use common::{cancel_and_wait, job_ended, last_checkpoint_step, queue_env, queue_job, queue_submit, runs_of, wait_resumed_past};
 use executors::kubernetes::{KubeCluster, KubeConnection, WorkloadKind};
 use executors::Message;
 use serde_json::{json, Value};
@@ -116,13 +116,6 @@ async fn a_cluster_without_the_training_operator_refuses_a_pytorchjob_naming_it(
     assert!(gone.code.is_none() && gone.stderr_tail.ends_with("the workload tunery-run-missing is gone from Kubernetes"), "{gone:?}");
 }
 
-/// The ids of a job's runs (oldest first).
-async fn runs_of(e: &common::QueueEnv, job: &str) -> Vec<String> {
-    use sqlx::Connection;
-    let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
-    sqlx::query_scalar("SELECT id FROM job_runs WHERE job_id = $1 ORDER BY started_at").bind(job).fetch_all(&mut conn).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_jobs_run_as_kubernetes_jobs_with_events_preemption_resume_and_cancel() {
     let Some(runtime) = test_support::runtime_command() else { return };
@@ -165,28 +158,16 @@ async fn training_jobs_run_as_kubernetes_jobs_with_events_preemption_resume_and_
     let waiting = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{spot}"), |b| b["preemptions"] == 1 || job_ended(b), 180).await;
     assert!(!job_ended(&waiting), "{waiting}");
     assert!(!api.cluster().workloads.contains_key(&name), "the preempted run's Job is gone");
-    let checkpoints = e.app.get(&format!("/api/v1/jobs/{spot}/checkpoints"), &e.admin).await.expect(200).clone();
-    let stopped_at =
-        checkpoints["data"].as_array().unwrap().last().expect("the preempted job saved a checkpoint")["step"].as_i64().unwrap();
+    let stopped_at = last_checkpoint_step(&e, &spot).await;
     let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{urgent}"), job_ended, 180).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(done["model_id"].is_string(), "{done}");
 
     // Resumed as a new Job from its checkpoint; then cancelled, which deletes that Job.
-    let resumed = e
-        .app
-        .wait_for(&e.admin, &format!("/api/v1/jobs/{spot}"), |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at || job_ended(b), 180)
-        .await;
-    assert_eq!(resumed["state"], "running", "{resumed}");
-    let events = e.app.get(&format!("/api/v1/jobs/{spot}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
-    let starts = events.body["data"].as_array().unwrap();
-    assert_eq!(starts.len(), 2, "{}", events.body);
-    assert_eq!(starts[1]["data"]["resumed_from_step"].as_i64(), Some(stopped_at), "{}", events.body);
+    wait_resumed_past(&e, &spot, stopped_at).await;
     let second_run = runs_of(&e, &spot).await.pop().unwrap();
     assert_ne!(second_run, first_run);
-    e.app.post(&format!("/api/v1/jobs/{spot}/cancel"), &e.admin, json!({})).await.expect(200);
-    let cancelled = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{spot}"), job_ended, 120).await;
-    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    cancel_and_wait(&e, &spot).await;
     // The cancelled run's Job goes once its pod has ended (foreground deletion); the urgent
     // job's finished Job stays until its time to live.
     let urgent_job = executors::kubernetes::object_name(&runs_of(&e, &urgent).await.remove(0));

@@ -7,20 +7,13 @@
 
 mod common;
 
-use common::{job_ended, queue_env, queue_job, queue_submit};
+use common::{cancel_and_wait, job_ended, last_checkpoint_step, queue_env, queue_job, queue_submit, runs_of, wait_resumed_past};
 use serde_json::{json, Value};
 
 /// A job's Ray status by its open run's id (the submission id), read from Ray itself.
 async fn ray_status(address: &str, submission_id: &str) -> Value {
     let client = reqwest::Client::new();
     client.get(format!("{address}/api/jobs/{submission_id}")).send().await.unwrap().json().await.unwrap()
-}
-
-/// The submission ids of a job's runs (oldest first).
-async fn runs_of(e: &common::QueueEnv, job: &str) -> Vec<String> {
-    use sqlx::Connection;
-    let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
-    sqlx::query_scalar("SELECT id FROM job_runs WHERE job_id = $1 ORDER BY started_at").bind(job).fetch_all(&mut conn).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,9 +60,7 @@ async fn training_jobs_run_on_a_real_ray_cluster_with_events_preemption_and_canc
     assert!(!job_ended(&waiting), "{waiting}");
     let stopped = ray_status(&head.address, &first_run).await;
     assert_eq!(stopped["status"], "STOPPED", "{stopped}");
-    let checkpoints = e.app.get(&format!("/api/v1/jobs/{spot}/checkpoints"), &e.admin).await.expect(200).clone();
-    let stopped_at =
-        checkpoints["data"].as_array().unwrap().last().expect("the preempted job saved a checkpoint")["step"].as_i64().unwrap();
+    let stopped_at = last_checkpoint_step(&e, &spot).await;
     let done = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{urgent}"), job_ended, 180).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(done["model_id"].is_string(), "{done}");
@@ -77,18 +68,8 @@ async fn training_jobs_run_on_a_real_ray_cluster_with_events_preemption_and_canc
     assert_eq!(ray_status(&head.address, &urgent_run).await["status"], "SUCCEEDED");
 
     // Resumed on Ray from its checkpoint; then cancelled, which stops its Ray job.
-    let resumed = e
-        .app
-        .wait_for(&e.admin, &format!("/api/v1/jobs/{spot}"), |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at || job_ended(b), 180)
-        .await;
-    assert_eq!(resumed["state"], "running", "{resumed}");
-    let events = e.app.get(&format!("/api/v1/jobs/{spot}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
-    let starts = events.body["data"].as_array().unwrap();
-    assert_eq!(starts.len(), 2, "{}", events.body);
-    assert_eq!(starts[1]["data"]["resumed_from_step"].as_i64(), Some(stopped_at), "{}", events.body);
-    e.app.post(&format!("/api/v1/jobs/{spot}/cancel"), &e.admin, json!({})).await.expect(200);
-    let cancelled = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{spot}"), job_ended, 120).await;
-    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    wait_resumed_past(&e, &spot, stopped_at).await;
+    cancel_and_wait(&e, &spot).await;
     let second_run = runs_of(&e, &spot).await.pop().unwrap();
     assert_ne!(second_run, first_run);
     assert_eq!(ray_status(&head.address, &second_run).await["status"], "STOPPED");

@@ -600,3 +600,36 @@ pub fn queue_job(e: &QueueEnv, name: &str, steps: u64, resources: Value) -> Valu
 pub async fn queue_submit(e: &QueueEnv, token: &str, body: Value) -> String {
     e.app.post("/api/v1/jobs", token, body).await.expect(202)["id"].as_str().unwrap().to_string()
 }
+
+/// The ids of a job's runs, oldest first (on Ray the submission ids, on Kubernetes the names of
+/// the workloads).
+pub async fn runs_of(e: &QueueEnv, job: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
+    sqlx::query_scalar("SELECT id FROM job_runs WHERE job_id = $1 ORDER BY started_at").bind(job).fetch_all(&mut conn).await.unwrap()
+}
+
+/// The step of the last checkpoint a stopped job saved.
+pub async fn last_checkpoint_step(e: &QueueEnv, job: &str) -> i64 {
+    let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await.expect(200).clone();
+    checkpoints["data"].as_array().unwrap().last().expect("the stopped job saved a checkpoint")["step"].as_i64().unwrap()
+}
+
+/// Waits until a job runs past `stopped_at` again, and checks that its second start resumed
+/// from that step.
+pub async fn wait_resumed_past(e: &QueueEnv, job: &str, stopped_at: i64) {
+    let path = format!("/api/v1/jobs/{job}");
+    let resumed = e.app.wait_for(&e.admin, &path, |b| b["current_step"].as_i64().unwrap_or(0) > stopped_at || job_ended(b), 180).await;
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    let events = e.app.get(&format!("/api/v1/jobs/{job}/events?stream=false&kinds=started&limit=10"), &e.admin).await;
+    let starts = events.body["data"].as_array().unwrap();
+    assert_eq!(starts.len(), 2, "{}", events.body);
+    assert_eq!(starts[1]["data"]["resumed_from_step"].as_i64(), Some(stopped_at), "{}", events.body);
+}
+
+/// Cancels a job and waits until it reads cancelled.
+pub async fn cancel_and_wait(e: &QueueEnv, job: &str) {
+    e.app.post(&format!("/api/v1/jobs/{job}/cancel"), &e.admin, json!({})).await.expect(200);
+    let cancelled = e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), job_ended, 120).await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+}
