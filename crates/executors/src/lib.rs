@@ -9,6 +9,7 @@ pub mod kubernetes;
 pub mod local;
 pub mod protocol;
 pub mod ray;
+pub mod remote;
 mod tail;
 pub mod text_metrics;
 

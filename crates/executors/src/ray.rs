@@ -23,17 +23,10 @@ pub struct RayCluster {
 }
 
 /// What went wrong talking to Ray.
-#[derive(Debug, thiserror::Error)]
-pub enum RayError {
-    #[error("the Ray address must be an http:// or https:// URL of the cluster's dashboard, got '{0}'")]
-    BadAddress(String),
-    #[error("the Ray cluster at {address} did not answer {what}: {error}")]
-    Unreachable { address: String, what: String, error: String },
-    #[error("the Ray cluster at {address} refused {what} ({status}): {body}")]
-    Refused { address: String, what: String, status: u16, body: String },
-    #[error("the Ray cluster at {address} answered {what} with something that does not parse: {error}")]
-    BadAnswer { address: String, what: String, error: String },
-}
+pub type RayError = crate::remote::RemoteError;
+
+/// How Ray is named in errors.
+const SERVICE: &str = "the Ray cluster";
 
 /// A live node of the cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,15 +76,11 @@ impl RayJobStatus {
 
 impl RayCluster {
     pub fn new(address: &str) -> Result<RayCluster, RayError> {
-        let base = address.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
-            return Err(RayError::BadAddress(address.to_string()));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| RayError::Unreachable { address: base.clone(), what: "(client setup)".into(), error: e.to_string() })?;
+        let base = crate::remote::base_url(SERVICE, address)?;
+        let http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30)).build().map_err(|e| {
+                RayError::Unreachable { service: SERVICE, address: base.clone(), what: "(client setup)".into(), error: e.to_string() }
+            })?;
         Ok(RayCluster { base, http })
     }
 
@@ -110,27 +99,11 @@ impl RayCluster {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let unreachable =
-            |e: reqwest::Error| RayError::Unreachable { address: self.base.clone(), what: what.clone(), error: e.to_string() };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            let body: String = text.chars().take(2000).collect();
-            return Err(RayError::Refused { address: self.base.clone(), what, status: status.as_u16(), body });
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| RayError::BadAnswer {
-            address: self.base.clone(),
-            what,
-            error: format!("{e}: {}", text.chars().take(200).collect::<String>()),
-        })
+        crate::remote::read_json(SERVICE, &self.base, what, request).await
     }
 
     fn bad(&self, what: &str, error: impl std::fmt::Display) -> RayError {
-        RayError::BadAnswer { address: self.base.clone(), what: what.into(), error: error.to_string() }
+        RayError::BadAnswer { service: SERVICE, address: self.base.clone(), what: what.into(), error: error.to_string() }
     }
 
     /// The cluster's live nodes.
@@ -400,7 +373,7 @@ mod tests {
 
     #[test]
     fn an_address_must_be_an_http_url() {
-        assert!(matches!(RayCluster::new("127.0.0.1:8265"), Err(RayError::BadAddress(_))));
+        assert!(matches!(RayCluster::new("127.0.0.1:8265"), Err(RayError::BadAddress { .. })));
         assert_eq!(RayCluster::new("http://127.0.0.1:8265/").unwrap().address(), "http://127.0.0.1:8265");
     }
 }

@@ -28,19 +28,10 @@ pub const IN_CLUSTER_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccoun
 pub const IN_CLUSTER_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 
 /// What went wrong talking to Kubernetes.
-#[derive(Debug, thiserror::Error)]
-pub enum KubeError {
-    #[error("the Kubernetes API server must be an http:// or https:// URL, got '{0}'")]
-    BadAddress(String),
-    #[error("the Kubernetes {what} file {path} cannot be used: {error}")]
-    File { what: &'static str, path: PathBuf, error: String },
-    #[error("the Kubernetes API at {address} did not answer {what}: {error}")]
-    Unreachable { address: String, what: String, error: String },
-    #[error("the Kubernetes API at {address} refused {what} ({status}): {message}")]
-    Refused { address: String, what: String, status: u16, message: String },
-    #[error("the Kubernetes API at {address} answered {what} with something that does not parse: {error}")]
-    BadAnswer { address: String, what: String, error: String },
-}
+pub type KubeError = crate::remote::RemoteError;
+
+/// How the Kubernetes API is named in errors.
+pub(super) const SERVICE: &str = "the Kubernetes API";
 
 /// A workload's state, from its conditions.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,11 +93,7 @@ pub struct KubeCluster {
 impl KubeConnection {
     /// The API server's URL without a trailing slash; one that is not http(s) is refused.
     pub fn base_url(&self) -> Result<String, KubeError> {
-        let base = self.api_server.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
-            return Err(KubeError::BadAddress(self.api_server.clone()));
-        }
-        Ok(base)
+        crate::remote::base_url(SERVICE, &self.api_server)
     }
 }
 
@@ -116,11 +103,11 @@ impl KubeCluster {
         let file = |what, path: &PathBuf, error: String| KubeError::File { what, path: path.clone(), error };
         let mut ca = None;
         if let Some(path) = &c.ca_file {
-            let pem = std::fs::read(path).map_err(|e| file("CA", path, e.to_string()))?;
-            ca = Some(reqwest::Certificate::from_pem(&pem).map_err(|e| file("CA", path, e.to_string()))?);
+            let pem = std::fs::read(path).map_err(|e| file("Kubernetes CA", path, e.to_string()))?;
+            ca = Some(reqwest::Certificate::from_pem(&pem).map_err(|e| file("Kubernetes CA", path, e.to_string()))?);
         }
         if let Some(path) = &c.token_file {
-            std::fs::metadata(path).map_err(|e| file("token", path, e.to_string()))?;
+            std::fs::metadata(path).map_err(|e| file("Kubernetes token", path, e.to_string()))?;
         }
         let client = |timeout: Option<Duration>| {
             let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
@@ -133,7 +120,12 @@ impl KubeCluster {
             if let Some(ca) = &ca {
                 b = b.add_root_certificate(ca.clone());
             }
-            b.build().map_err(|e| KubeError::Unreachable { address: base.clone(), what: "(client setup)".into(), error: e.to_string() })
+            b.build().map_err(|e| KubeError::Unreachable {
+                service: SERVICE,
+                address: base.clone(),
+                what: "(client setup)".into(),
+                error: e.to_string(),
+            })
         };
         Ok(KubeCluster {
             http: client(Some(Duration::from_secs(30)))?,
@@ -155,8 +147,11 @@ impl KubeCluster {
     fn request(&self, client: &reqwest::Client, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, KubeError> {
         let mut request = client.request(method, format!("{}{path}", self.base));
         if let Some(path) = &self.token_file {
-            let token =
-                std::fs::read_to_string(path).map_err(|e| KubeError::File { what: "token", path: path.clone(), error: e.to_string() })?;
+            let token = std::fs::read_to_string(path).map_err(|e| KubeError::File {
+                what: "Kubernetes token",
+                path: path.clone(),
+                error: e.to_string(),
+            })?;
             request = request.bearer_auth(token.trim());
         }
         Ok(request)
@@ -169,31 +164,11 @@ impl KubeCluster {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let unreachable =
-            |e: reqwest::Error| KubeError::Unreachable { address: self.base.clone(), what: what.clone(), error: e.to_string() };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(self.refused(what, status.as_u16(), &text));
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| self.bad(&what, format!("{e}: {}", text.chars().take(200).collect::<String>())))
-    }
-
-    /// Kubernetes explains a refusal in a `Status` object's message.
-    fn refused(&self, what: String, status: u16, body: &str) -> KubeError {
-        let message = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| body.chars().take(2000).collect());
-        KubeError::Refused { address: self.base.clone(), what, status, message }
+        crate::remote::read_json(SERVICE, &self.base, what, request).await
     }
 
     fn bad(&self, what: &str, error: impl std::fmt::Display) -> KubeError {
-        KubeError::BadAnswer { address: self.base.clone(), what: what.into(), error: error.to_string() }
+        KubeError::BadAnswer { service: SERVICE, address: self.base.clone(), what: what.into(), error: error.to_string() }
     }
 
     fn collection(&self, kind: WorkloadKind) -> String {
@@ -274,6 +249,7 @@ impl KubeCluster {
         let what = format!("GET /api/v1/namespaces/{}/pods/{pod}/log", self.namespace);
         let client = if follow { &self.streaming } else { &self.http };
         let response = self.request(client, reqwest::Method::GET, &path)?.send().await.map_err(|e| KubeError::Unreachable {
+            service: SERVICE,
             address: self.base.clone(),
             what: what.clone(),
             error: e.to_string(),
@@ -281,7 +257,7 @@ impl KubeCluster {
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
-            return Err(self.refused(what, status, &body));
+            return Err(crate::remote::refused(SERVICE, &self.base, what, status, &body));
         }
         Ok(response)
     }
@@ -385,7 +361,7 @@ mod tests {
             ca_file: ca.map(PathBuf::from),
             namespace: "ml".into(),
         };
-        assert!(matches!(KubeCluster::new(&c("kubernetes.default.svc", None)), Err(KubeError::BadAddress(_))));
+        assert!(matches!(KubeCluster::new(&c("kubernetes.default.svc", None)), Err(KubeError::BadAddress { .. })));
         let e = KubeCluster::new(&c("https://k8s:6443", Some("/nonexistent/ca.crt"))).unwrap_err();
         assert!(e.to_string().contains("CA file /nonexistent/ca.crt"), "{e}");
         assert_eq!(KubeCluster::new(&c("http://127.0.0.1:8001/", None)).unwrap().address(), "http://127.0.0.1:8001");

@@ -171,7 +171,12 @@ impl KubeCluster {
                 Ok(None) => break,
                 Err(e) => {
                     let what = format!("the log of pod {pod}");
-                    return Err(KubeError::Unreachable { address: self.address().into(), what, error: e.to_string() });
+                    return Err(KubeError::Unreachable {
+                        service: super::client::SERVICE,
+                        address: self.address().into(),
+                        what,
+                        error: e.to_string(),
+                    });
                 }
             };
             pending.extend_from_slice(&chunk);
