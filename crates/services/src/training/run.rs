@@ -10,6 +10,7 @@ use crate::models::{BaseModel, Checkpoint};
 use crate::training::scheduling::Placed;
 use crate::training::Job;
 use crate::{now_ms, Error, RequestContext, Result, Services};
+use database::job_runs::JobRunRow;
 use database::jobs::{CheckpointRow, JobRow};
 use domain::ids::IdKind;
 use domain::training::JobState;
@@ -247,7 +248,6 @@ impl Services {
         workdir: &Path,
         grace: std::time::Duration,
     ) -> std::result::Result<executors::ray::RayRun, Outcome> {
-        let failed = |code: &str, message: String, hint: &str| Outcome::Failed { code: code.into(), message, hint: Some(hint.into()) };
         let [place] = placed else {
             let message = format!(
                 "the job was placed on {} nodes; a run on Ray uses one node (multi-node training on Ray is not built)",
@@ -270,20 +270,9 @@ impl Services {
             let reason = format!("node {} left the Ray cluster before the run started", place.node);
             return Err(Outcome::Requeued { restart: false, reason });
         };
-        let database_error = |e: crate::Error| failed("executor_error", e.to_string(), "retry");
         // Ray unreachable or refusing: requeued while restarts are left, else failed.
-        let unavailable = |reason: String| {
-            if row.attempt < row.max_restarts {
-                return Outcome::Requeued { restart: true, reason };
-            }
-            failed("executor_unavailable", reason, "check the Ray cluster ([scheduling.ray] address) and resume the job")
-        };
-        let runs = database::job_runs::of_job(&mut *self.db().read().await.map_err(|e| database_error(e.into()))?, &row.id)
-            .await
-            .map_err(|e| database_error(e.into()))?;
-        let Some(run) = runs.iter().find(|r| r.ended_at.is_none()).cloned() else {
-            return Err(failed("executor_error", format!("job {}: running without an open run", row.id), "retry"));
-        };
+        let unavailable = |reason| unavailable(row, reason, "check the Ray cluster ([scheduling.ray] address) and resume the job");
+        let (run, runs) = self.runs_to_submit(row).await?;
         // An earlier run of the job that Ray may still hold (contact lost, or a submission
         // whose answer was lost) is stopped first, so that the job never runs twice.
         for earlier in runs.iter().filter(|r| r.id != run.id) {
@@ -333,21 +322,9 @@ impl Services {
         workdir: &Path,
         grace: std::time::Duration,
     ) -> std::result::Result<executors::kubernetes::KubeRun, Outcome> {
-        let failed = |code: &str, message: String, hint: &str| Outcome::Failed { code: code.into(), message, hint: Some(hint.into()) };
-        let unavailable = |reason: String| {
-            if row.attempt < row.max_restarts {
-                return Outcome::Requeued { restart: true, reason };
-            }
-            failed("executor_unavailable", reason, "check the Kubernetes cluster ([scheduling.kubernetes]) and resume the job")
-        };
-        let database_error = |e: crate::Error| failed("executor_error", e.to_string(), "retry");
-        let runs = database::job_runs::of_job(&mut *self.db().read().await.map_err(|e| database_error(e.into()))?, &row.id)
-            .await
-            .map_err(|e| database_error(e.into()))?;
-        let Some(run) = runs.iter().find(|r| r.ended_at.is_none()).cloned() else {
-            return Err(failed("executor_error", format!("job {}: running without an open run", row.id), "retry"));
-        };
-        let resources = super::scheduling::resources_of(row).map_err(database_error)?;
+        let unavailable = |reason| unavailable(row, reason, "check the Kubernetes cluster ([scheduling.kubernetes]) and resume the job");
+        let (run, runs) = self.runs_to_submit(row).await?;
+        let resources = super::scheduling::resources_of(row).map_err(|e| failed("executor_error", e.to_string(), "retry"))?;
         let on_gpus = run.gpu_type != "cpu";
         let gpus_per_node = placed.first().map_or(0, |p| p.gpus);
         if on_gpus && placed.iter().any(|p| p.gpus != gpus_per_node) {
@@ -400,6 +377,18 @@ impl Services {
             tracing::warn!(job = %row.id, error = %e, "{said}; could not record it in the job's log");
         }
         Ok(k.cluster.follow(kind, name, std::time::Duration::from_secs(1)))
+    }
+
+    /// For a remote executor: the job's open run (the one to submit) and all its runs (earlier
+    /// ones may still be held by the cluster).
+    async fn runs_to_submit(&self, row: &JobRow) -> std::result::Result<(JobRunRow, Vec<JobRunRow>), Outcome> {
+        let database_error = |e: database::Error| failed("executor_error", e.to_string(), "retry");
+        let mut conn = self.db().read().await.map_err(|e| failed("executor_error", e.to_string(), "retry"))?;
+        let runs = database::job_runs::of_job(&mut conn, &row.id).await.map_err(database_error)?;
+        let Some(run) = runs.iter().find(|r| r.ended_at.is_none()).cloned() else {
+            return Err(failed("executor_error", format!("job {}: running without an open run", row.id), "retry"));
+        };
+        Ok((run, runs))
     }
 
     /// The checkpoint a run continues from: the one the user chose on resume, else the newest
@@ -695,4 +684,18 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// A run its executor could not start: `code`, what happened, and what to do.
+fn failed(code: &str, message: String, hint: &str) -> Outcome {
+    Outcome::Failed { code: code.into(), message, hint: Some(hint.into()) }
+}
+
+/// A remote cluster unreachable or refusing: the run is requeued while restarts are left, else
+/// it fails saying `hint`.
+fn unavailable(row: &JobRow, reason: String, hint: &str) -> Outcome {
+    if row.attempt < row.max_restarts {
+        return Outcome::Requeued { restart: true, reason };
+    }
+    failed("executor_unavailable", reason, hint)
 }
