@@ -266,7 +266,7 @@ async fn pairwise_preferences_become_a_dpo_dataset_with_lineage() {
         let bad = json!({"mode": "pairwise", "evaluation_ids": [evaluations[0]], "raters": {"roles": ["developer"]}});
         let a = app.post("/api/v1/human-evals", &root, bad).await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("evaluation_ids")), "{}", a.body);
-        let id = app.post("/api/v1/human-evals", &root, task).await.expect(201)["id"].as_str().unwrap().to_string();
+        let id = app.post("/api/v1/human-evals", &root, task.clone()).await.expect(201)["id"].as_str().unwrap().to_string();
         app.get(&format!("/api/v1/human-evals/{id}/next"), &viewer).await.expect(403);
 
         // Both prefer the polite answer, except on Flo, where the developer prefers the rude one
@@ -290,7 +290,19 @@ async fn pairwise_preferences_become_a_dpo_dataset_with_lineage() {
                 app.post(&format!("/api/v1/human-evals/{id}/ratings"), token, body).await.expect(200);
             }
         }
-        assert!(first_shown > 0 && first_shown < 2 * names.len(), "positions are shuffled ({first_shown} of 12 first)");
+        // Each task draws positions from a secret seed of its own: 12 answers all on one side
+        // happen in about one task of 2,048, so then a second task (read, not rated) must differ.
+        let shown = 2 * names.len();
+        if first_shown == 0 || first_shown == shown {
+            let again = app.post("/api/v1/human-evals", &root, task.clone()).await.expect(201)["id"].as_str().unwrap().to_string();
+            let mut again_first = 0;
+            for (token, n) in [&root, &dev].into_iter().flat_map(|t| (0..names.len()).map(move |n| (t, n))) {
+                let page = app.get(&format!("/api/v1/human-evals/{again}/items/{n}"), token).await.expect(200).clone();
+                again_first += usize::from(page["item"]["answers"][0]["text"].as_str().unwrap().starts_with("Hello"));
+            }
+            assert!(first_shown + again_first != 0 && first_shown + again_first != 2 * shown, "positions are not shuffled");
+            app.delete(&format!("/api/v1/human-evals/{again}"), &root).await.expect(204);
+        }
         let results = app.get(&format!("/api/v1/human-evals/{id}/results"), &root).await.expect(200).clone();
         let f = &results["figures"];
         assert_eq!(
