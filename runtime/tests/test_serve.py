@@ -777,3 +777,29 @@ def test_the_server_stops_when_the_process_that_started_it_is_gone(tiny_model_di
         time.sleep(0.1)
     os.kill(int(pid), signal.SIGKILL)
     raise AssertionError("the server outlived the process that started it")
+
+
+def test_a_full_fine_tunes_weights_load_over_the_base(tiny_model_dir, tmp_path):
+    """The serve spec's ``weights`` (a full or freeze checkpoint's trainable.safetensors) are
+    copied over the base model at start; a weight that is not the model's fails the start."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    from tunery_runtime.errors import RuntimeFailure
+    from tunery_runtime.serve import _load
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    name, param = next((n, p) for n, p in base.named_parameters() if n.endswith("q_proj.weight"))
+    changed = {name: (param.detach() + 0.25).contiguous()}
+    save_file(changed, str(tmp_path / "trainable.safetensors"))
+    spec = parse_serve_spec(serve_spec(tiny_model_dir, {"a1": "/none", "a2": "/none"}, adapters=[], weights=str(tmp_path / "trainable.safetensors")))
+    _, adapters, _, _ = _load(spec)
+    served = dict(adapters.base.named_parameters())
+    assert torch.equal(served[name], changed[name])
+    other = next(n for n in served if n != name and n.endswith("weight"))
+    assert torch.equal(served[other], dict(base.named_parameters())[other])
+
+    save_file({"model.no_such.weight": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    spec = parse_serve_spec(serve_spec(tiny_model_dir, {"a1": "/none", "a2": "/none"}, adapters=[], weights=str(tmp_path / "foreign.safetensors")))
+    with pytest.raises(RuntimeFailure, match="model.no_such.weight"):
+        _load(spec)

@@ -508,6 +508,8 @@ def _load(spec: ServeSpec):
         raise RuntimeFailure("model_load_failed", f"cannot load the model from {spec.model_path}: {e}") from e
     if spec.chat_template is not None:
         tokenizer.chat_template = spec.chat_template
+    if spec.weights is not None:
+        overlay_weights(model, spec.weights)
     model.to(device).eval()
     adapters = AdapterSet(model)
     for a in spec.adapters:
@@ -516,6 +518,32 @@ def _load(spec: ServeSpec):
         except AdapterError as e:
             raise RuntimeFailure("model_load_failed", f"adapter {a.name}: {e}") from e
     return tokenizer, adapters, device, dtype_name
+
+
+def overlay_weights(model: Any, path: str) -> int:
+    """Copies the weights in ``path`` (a full or freeze fine-tune's checkpoint,
+    ``trainable.safetensors``: parameters by name) over the loaded model; returns how many
+    tensors it copied. A name or shape that is not the model's fails the start, naming it."""
+    import torch
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(path)
+    except Exception as e:
+        raise RuntimeFailure("model_load_failed", f"cannot read the weights {path}: {e}") from e
+    named = dict(model.named_parameters())
+    unknown = sorted(set(weights) - set(named))
+    if unknown:
+        raise RuntimeFailure("model_load_failed", f"{path}: {len(unknown)} of its weights are not this model's (first: {unknown[0]})")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            param = named[name]
+            if tuple(tensor.shape) != tuple(param.shape):
+                raise RuntimeFailure(
+                    "model_load_failed", f"{path}: {name} has shape {tuple(tensor.shape)}, the model's is {tuple(param.shape)}"
+                )
+            param.copy_(tensor.to(param.dtype))
+    return len(weights)
 
 
 def _eos_ids(tokenizer: Any, model: Any) -> set[int]:

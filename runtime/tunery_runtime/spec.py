@@ -419,6 +419,7 @@ class ServeSpec:
     model_path: str
     model_name: str
     chat_template: str | None
+    weights: str | None
     adapters: tuple[ServeAdapter, ...]
     host: str
     port: int
@@ -445,6 +446,7 @@ def parse_serve_spec(doc: Any) -> ServeSpec:
     model_path = root.path_("model_path")
     model_name = root.string("model_name")
     chat_template = root.string("chat_template", None, nullable=True)
+    weights = root.path_("weights", None, nullable=True)
     raw = root.raw("adapters", [])
     if not isinstance(raw, list):
         raise SpecError(f"adapters: expected a list, got {_show(raw)}")
@@ -466,6 +468,7 @@ def parse_serve_spec(doc: Any) -> ServeSpec:
         model_path=model_path,
         model_name=model_name,
         chat_template=chat_template,
+        weights=weights,
         adapters=tuple(adapters),
         host=root.string("host", "127.0.0.1"),
         port=root.integer("port", 0, min=0, max=65535),

@@ -125,6 +125,9 @@ pub struct ServeSpec {
     /// The name requests use for the base model itself.
     pub model_name: String,
     pub chat_template: Option<String>,
+    /// Parameters by name copied over the loaded model (a full or freeze fine-tune's
+    /// checkpoint, `trainable.safetensors`).
+    pub weights: Option<PathBuf>,
     pub adapters: Vec<ServeAdapter>,
     pub host: String,
     /// 0: any free port, reported by the `ready` event.

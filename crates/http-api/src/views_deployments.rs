@@ -33,6 +33,9 @@ pub struct DeploymentView {
     pub endpoint: Option<EndpointView>,
     /// Wanted replicas (0: stopped).
     pub replicas: i64,
+    /// How many of its processes on this server are ready to answer it now (null for an
+    /// external deployment).
+    pub ready_replicas: Option<u32>,
     /// Scale to zero after this many idle seconds (null: never).
     pub idle_timeout_s: Option<i64>,
     pub defaults: GenerationDefaults,
@@ -66,6 +69,7 @@ impl From<Deployment> for DeploymentView {
             backend: d.backend,
             endpoint,
             replicas: r.replicas,
+            ready_replicas: d.ready_replicas,
             idle_timeout_s: r.idle_timeout_s,
             defaults: d.defaults,
             state: r.state,

@@ -68,10 +68,12 @@ impl DerivedKeys {
         self.by_id(id).map(|p| p.audit.as_slice())
     }
 
-    /// Seals a secret the server must keep (an external endpoint's API key):
-    /// `v1:<master key id>:<nonce>:<AES-256-GCM ciphertext>` (base64), under a key derived from
-    /// the current master key, so a copy of the database alone reveals nothing.
-    pub fn seal_secret(&self, plaintext: &str) -> String {
+    /// Seals a secret the server must keep (an external endpoint's API key, a logged exchange):
+    /// `v2:<master key id>:<nonce>:<AES-256-GCM ciphertext>` (base64), under a key derived from
+    /// the current master key, so a copy of the database alone reveals nothing. `bound_to` names
+    /// the row that holds it (authenticated with the ciphertext, not stored in it): a sealed
+    /// value copied into another row does not open there.
+    pub fn seal_secret(&self, plaintext: &str, bound_to: &str) -> String {
         use base64::Engine;
         use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
         let pair = self.current();
@@ -79,31 +81,84 @@ impl DerivedKeys {
         let mut nonce = [0u8; 12];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
         let mut data = plaintext.as_bytes().to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(pair.master_key_id.as_bytes()), &mut data)
+        let aad = sealed_aad(&pair.master_key_id, Some(bound_to));
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
             .expect("sealing a short secret");
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-        format!("v1:{}:{}:{}", pair.master_key_id, b64.encode(nonce), b64.encode(data))
+        format!("v2:{}:{}:{}", pair.master_key_id, b64.encode(nonce), b64.encode(data))
     }
 
-    /// Opens a sealed secret; one that does not open (another master key, tampered) is an error
-    /// naming why, never an empty key.
-    pub fn open_secret(&self, sealed: &str) -> Result<String, String> {
+    /// Opens a value sealed for the row `bound_to`; one that does not open (another master key,
+    /// another row, tampered) is an error naming why, never an empty value. Values sealed before
+    /// seals named their row (`v1`) still open.
+    pub fn open_secret(&self, sealed: &str, bound_to: &str) -> Result<String, String> {
         use base64::Engine;
         use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
         let parts: Vec<&str> = sealed.split(':').collect();
         let [version, key_id, nonce, data] = parts[..] else { return Err("a sealed secret has four parts".into()) };
-        if version != "v1" {
-            return Err(format!("a sealed secret of version '{version}' is not one this build opens"));
-        }
+        let aad = match version {
+            "v1" => sealed_aad(key_id, None),
+            "v2" => sealed_aad(key_id, Some(bound_to)),
+            _ => return Err(format!("a sealed secret of version '{version}' is not one this build opens")),
+        };
         let pair =
             self.by_id(key_id).ok_or_else(|| format!("the secret is sealed under master key {key_id}, which this server does not hold"))?;
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
         let nonce: [u8; 12] = b64.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or("the sealed secret's nonce is malformed")?;
         let mut data = b64.decode(data).map_err(|_| "the sealed secret is not base64")?;
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, pair.secrets.as_slice()).expect("a 32-byte key"));
-        let plain = key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(key_id.as_bytes()), &mut data)
-            .map_err(|_| "the sealed secret does not open (tampered, or sealed by another key)".to_string())?;
+        let plain = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data).map_err(|_| {
+            format!("the sealed secret of {bound_to} does not open (tampered, moved from another row, or sealed by another key)")
+        })?;
         String::from_utf8(plain.to_vec()).map_err(|_| "the sealed secret is not text".to_string())
+    }
+}
+
+/// What a seal authenticates beside its ciphertext: the master key's id and (from `v2`) the
+/// row holding it.
+fn sealed_aad(key_id: &str, bound_to: Option<&str>) -> String {
+    match bound_to {
+        Some(row) => format!("{key_id}\n{row}"),
+        None => key_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(hex_byte: &str) -> DerivedKeys {
+        DerivedKeys::from_keyring(&blob_store::Keyring::new(blob_store::MasterKey::parse(&hex_byte.repeat(32)).unwrap()))
+    }
+
+    fn keys() -> DerivedKeys {
+        keys_of("11")
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_in_the_row_it_was_sealed_for() {
+        let keys = keys();
+        let sealed = keys.seal_secret("the exchange", "inference_log:req_1");
+        assert!(sealed.starts_with("v2:"), "{sealed}");
+        assert_eq!(keys.open_secret(&sealed, "inference_log:req_1").unwrap(), "the exchange");
+        let moved = keys.open_secret(&sealed, "inference_log:req_2").unwrap_err();
+        assert!(moved.contains("inference_log:req_2") && moved.contains("moved from another row"), "{moved}");
+        let other = keys_of("22");
+        assert!(other.open_secret(&sealed, "inference_log:req_1").unwrap_err().contains("does not hold"));
+    }
+
+    #[test]
+    fn values_sealed_before_seals_named_their_row_still_open() {
+        use base64::Engine;
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let keys = keys();
+        let pair = keys.current();
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, pair.secrets.as_slice()).unwrap());
+        let mut data = b"an endpoint key".to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key([7; 12]), Aad::from(pair.master_key_id.as_bytes()), &mut data).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let v1 = format!("v1:{}:{}:{}", pair.master_key_id, b64.encode([7u8; 12]), b64.encode(data));
+        assert_eq!(keys.open_secret(&v1, "deployment:dep_1:endpoint_key").unwrap(), "an endpoint key");
+        assert!(keys.open_secret(&v1.replacen("v1", "v3", 1), "x").unwrap_err().contains("version 'v3'"));
     }
 }

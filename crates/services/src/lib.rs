@@ -202,14 +202,15 @@ impl Services {
         &self.inner.http
     }
 
-    /// Seals a secret for storage (see `keys.rs`).
-    pub(crate) fn seal_secret(&self, plaintext: &str) -> String {
-        self.inner.keys.seal_secret(plaintext)
+    /// Seals a secret for storage in the row `bound_to` names (see `keys.rs`).
+    pub(crate) fn seal_secret(&self, plaintext: &str, bound_to: &str) -> String {
+        self.inner.keys.seal_secret(plaintext, bound_to)
     }
 
-    /// Opens a sealed secret; one that does not open is an internal error saying why.
-    pub(crate) fn open_secret(&self, sealed: &str) -> Result<String> {
-        self.inner.keys.open_secret(sealed).map_err(|e| Error::Internal(format!("a stored secret: {e}")))
+    /// Opens a secret sealed for the row `bound_to`; one that does not open is an internal
+    /// error saying why.
+    pub(crate) fn open_secret(&self, sealed: &str, bound_to: &str) -> Result<String> {
+        self.inner.keys.open_secret(sealed, bound_to).map_err(|e| Error::Internal(format!("a stored secret: {e}")))
     }
 
     pub fn settings(&self) -> &Settings {

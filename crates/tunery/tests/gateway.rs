@@ -285,6 +285,42 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let generated = usage_of(&gone) - before;
     assert!(0 < generated && generated < 480, "generation went on after the client left: {generated} tokens\n{gone}");
 
+    // Replicas: the fine-tune scaled to 2 gets a second process of its base, holding its adapter.
+    // When the first crashes, the second answers and the deployment stays ready; the first
+    // comes back with the adapter; scaling back to 1 stops the second.
+    let scaled = cli.json(&["deploy", "scale", &ft_id, "2"]);
+    assert_eq!(scaled["replicas"], 2, "{scaled}");
+    wait_json(&cli, &["deploy", "show", &ft_id], |d| d["ready_replicas"] == 2, 120);
+    assert_eq!(processes(&format!("serve-{base}-r1/")).len(), 1, "one process for the second replica");
+    let answered: Vec<u16> = std::thread::scope(|s| {
+        let chats: Vec<_> = (0..6).map(|_| s.spawn(|| http.chat(&secret, &ft_name).0)).collect();
+        chats.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert_eq!(answered, [200; 6]);
+    let crashes = |cli: &Cli| events(cli, &ft_id).iter().filter(|k| *k == "crashed").count();
+    let crashed_before = crashes(&cli);
+    for pid in processes(&format!("serve-{base}/")) {
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_json(&cli, &["deploy", "show", &ft_id], |_| crashes(&cli) > crashed_before, 30);
+    let (status, body) = http.chat(&secret, &ft_name);
+    assert_eq!(status, 200, "the second replica answers while the first restarts: {body}");
+    let kinds = events(&cli, &ft_id);
+    let crash_at = kinds.iter().rposition(|k| k == "crashed").unwrap();
+    assert!(!kinds[crash_at..].contains(&"restarting".to_string()), "the deployment stayed ready: {kinds:?}");
+    assert_eq!(cli.json(&["deploy", "show", &ft_id])["state"], "ready");
+    wait_json(&cli, &["deploy", "show", &ft_id], |d| d["ready_replicas"] == 2, 120);
+    let scaled = cli.json(&["deploy", "scale", &ft_id, "1"]);
+    assert_eq!(scaled["replicas"], 1, "{scaled}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes(&format!("serve-{base}-r1/")).is_empty() {
+        assert!(Instant::now() < deadline, "the second replica still runs after scaling to 1");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(cli.json(&["deploy", "show", &ft_id])["ready_replicas"], 1);
+    let (status, body) = http.chat(&secret, &ft_name);
+    assert_eq!(status, 200, "{body}");
+
     // A backend that crashes restarts by itself, adapters and all.
     for pid in processes(&format!("serve-{base}")) {
         let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
@@ -332,6 +368,12 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     assert!(ext.status.success(), "{}", common::describe(&ext));
     let (status, body) = http.chat(&secret, "via-external");
     assert_eq!(status, 200, "{body}");
+    // Replicas are the local backends' own: an external URL scales itself, and 8 is the most.
+    let ext_id = serde_json::from_slice::<Value>(&ext.stdout).unwrap()["id"].as_str().unwrap().to_string();
+    let refused = cli.run(&["deploy", "scale", &ext_id, "2"]);
+    assert!(!refused.status.success() && common::describe(&refused).contains("one URL"), "{}", common::describe(&refused));
+    let refused = cli.run(&["deploy", "scale", &ft_id, "9"]);
+    assert!(!refused.status.success() && common::describe(&refused).contains("0 to 8"), "{}", common::describe(&refused));
     let db = std::fs::read(data.path().join("tunery.db")).unwrap();
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the upstream key is stored in the clear");
     let (status, _) = http.chat(&secret, "no-such-deployment");
@@ -412,6 +454,42 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     let deployments = cli.json(&["deploy", "list"]);
     let of_checkpoint = deployments["data"].as_array().unwrap().iter().find(|d| d["model"] == last.as_str()).expect("its deployment");
     assert!(of_checkpoint["name"].as_str().unwrap().ends_with(":ckpt-step-10"), "{of_checkpoint}");
+
+    // A full fine-tune's checkpoint: served by a process of its own, its weights copied over the
+    // base at start; the last one answers as the finished model (which answers unlike the base).
+    // vLLM does not serve it from a checkpoint.
+    let full = cli.json(&[
+        "jobs",
+        "create",
+        "--model",
+        &base,
+        "--dataset",
+        &ds,
+        "--method",
+        "full",
+        "--seq-len",
+        "64",
+        "--batch",
+        "2",
+        "--max-steps",
+        "10",
+        "--lr",
+        "0.01",
+        "--checkpoint-every",
+        "10",
+    ]);
+    let full_id = full["id"].as_str().unwrap();
+    let full = wait_json(&cli, &["jobs", "show", full_id], |j| j["state"] == "succeeded" || j["state"] == "failed", 600);
+    assert_eq!(full["state"], "succeeded", "{full}\n{}", srv.logs());
+    let ask_full = |model: &str| cli.json(&["chat", model, "--prompt", "3?", "--max-tokens", "8", "--temperature", "0"])["outputs"].clone();
+    let finished = ask_full(full["model_id"].as_str().unwrap());
+    assert_ne!(finished, ask_full(&base), "the full fine-tune answers like its base");
+    let checkpoints = cli.json(&["jobs", "checkpoints", full_id]);
+    let full_last = checkpoints["data"].as_array().unwrap().last().expect("a checkpoint")["id"].as_str().unwrap().to_string();
+    assert_eq!(ask_full(&full_last), finished, "the last checkpoint of the full fine-tune answers as its finished model");
+    assert_eq!(processes(&format!("serve-{full_last}/")).len(), 1, "one process serves the full checkpoint");
+    let refused = cli.run(&["deploy", "create", &full_last, "--backend", "vllm", "--name", "full-via-vllm"]);
+    assert!(!refused.status.success() && common::describe(&refused).contains("only the local backend"), "{}", common::describe(&refused));
 
     // A killed server leaves no serving process behind: they notice and stop.
     let needle = data.path().join("work").display().to_string();

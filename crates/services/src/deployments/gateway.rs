@@ -8,6 +8,7 @@ use super::{state, BackendKind, Deployment};
 use crate::{Error, Principal, Result, Services};
 use domain::{Permission, ValidationError};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which OpenAI endpoint a request is for.
@@ -50,11 +51,19 @@ pub struct Upstream {
     pub api_key: Option<String>,
     /// The model name the upstream knows.
     pub model: String,
+    /// For a local process: this request counted among its requests in flight until the
+    /// upstream's answer ends (the replica with the fewest gets the next request).
+    pub in_flight: Option<Arc<super::local::InFlight>>,
 }
 
 impl Upstream {
-    pub(crate) fn local(port: u16, token: &str, model: &str) -> Upstream {
-        Upstream { base_url: format!("http://127.0.0.1:{port}/v1"), api_key: Some(token.to_string()), model: model.to_string() }
+    pub(crate) fn local(backend: &super::local::Backend, port: u16, model: &str) -> Upstream {
+        Upstream {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            api_key: Some(backend.token.clone()),
+            model: model.to_string(),
+            in_flight: Some(Arc::new(super::local::InFlight::on(backend))),
+        }
     }
 }
 
@@ -258,14 +267,8 @@ impl Services {
 
     /// A local deployment's upstream: its running backend, else a (cold) start.
     async fn local_upstream(&self, d: &Deployment) -> Result<super::Upstream> {
-        for backend in self.local_backends().backends() {
-            let users = backend.users.lock().expect("backend users lock").get(&d.row.id).cloned();
-            if let (Some(adapter), Some(port)) = (users, backend.port()) {
-                let loaded = adapter.as_ref().is_none_or(|a| backend.adapters.lock().expect("adapters lock").contains_key(a));
-                if loaded {
-                    return Ok(super::Upstream::local(port, &backend.token, adapter.as_deref().unwrap_or(&backend.key)));
-                }
-            }
+        if let Some(upstream) = self.least_loaded(&d.row.id) {
+            return Ok(upstream);
         }
         if d.row.state == state::IDLE {
             self.deployment_event(&d.row.id, "cold_start", serde_json::json!({})).await;
@@ -279,10 +282,10 @@ impl Services {
             return Err(Error::Internal(format!("deployment {}: an external deployment without its endpoint", row.id)));
         };
         let api_key = match &row.endpoint_key {
-            Some(sealed) => Some(self.open_secret(sealed)?),
+            Some(sealed) => Some(self.open_secret(sealed, &super::endpoint_key_binding(&row.id))?),
             None => None,
         };
-        Ok(Upstream { base_url: url.clone(), api_key, model: model.clone() })
+        Ok(Upstream { base_url: url.clone(), api_key, model: model.clone(), in_flight: None })
     }
 
     /// Sends a prepared request; a connection failure is 503 naming the deployment. `hops`
@@ -324,7 +327,11 @@ impl Services {
             return Ok(UpstreamReply { status, error: Some(text), body: Box::pin(futures_util::stream::empty()) });
         }
         use futures_util::StreamExt;
-        let body = response.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| e.without_url().to_string()));
+        let in_flight = route.upstream.in_flight.clone();
+        let body = response.bytes_stream().map(move |r| {
+            let _counted_until_the_answer_ends = &in_flight;
+            r.map(|b| b.to_vec()).map_err(|e| e.without_url().to_string())
+        });
         Ok(UpstreamReply { status, error: None, body: Box::pin(body) })
     }
 

@@ -122,6 +122,11 @@ pub struct LogExport {
     pub to: Option<i64>,
 }
 
+/// The row a logged exchange is sealed for (its request).
+fn log_binding(request_id: &str) -> String {
+    format!("inference_log:{request_id}")
+}
+
 /// Exchanges read per query while exporting.
 const EXPORT_PAGE: i64 = 500;
 
@@ -142,13 +147,13 @@ impl Services {
             request_id: row.id.clone(),
             organization_id: row.organization_id.clone(),
             deployment_id,
-            sealed: self.seal_secret(&value.to_string()),
+            sealed: self.seal_secret(&value.to_string(), &log_binding(&row.id)),
             created_at: row.created_at,
         })
     }
 
     fn open_log(&self, row: InferenceLogRow) -> Result<LoggedExchange> {
-        let text = self.open_secret(&row.sealed)?;
+        let text = self.open_secret(&row.sealed, &log_binding(&row.request_id))?;
         let exchange = serde_json::from_str(&text)
             .map_err(|e| Error::Internal(format!("the log of request {} does not parse: {e}", row.request_id)))?;
         Ok(LoggedExchange { request_id: row.request_id, created_at: row.created_at, exchange })

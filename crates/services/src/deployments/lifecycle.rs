@@ -81,53 +81,143 @@ impl Services {
         }
     }
 
-    /// The key of the process that serves a deployment: its base model, or a fully fine-tuned
-    /// model's own weights. Returns (key, adapter name or None, files of the weights). An
-    /// adapter's chat template travels with it (the tokenizer files saved beside it).
-    async fn serving_plan(&self, row: &DeploymentRow) -> Result<(String, Option<String>, Vec<crate::models::StoredFile>)> {
+    /// What serves a deployment: the process's key (its base model, a fully fine-tuned model's
+    /// own weights, or a full or freeze fine-tune's checkpoint over its base) and the adapter
+    /// it takes there. An adapter's chat template travels with it (the tokenizer files saved
+    /// beside it); a full checkpoint's is the job's.
+    async fn serving_plan(&self, row: &DeploymentRow) -> Result<ServingPlan> {
         let mut conn = self.db().read().await?;
         let base_id = row
             .base_model_id
             .as_deref()
             .ok_or_else(|| Error::Internal(format!("deployment {}: a local deployment without a model", row.id)))?;
         let base = crate::models::BaseModel::of(database::base_models::get_any(&mut conn, base_id).await?)?;
+        let over_base = |key: &str, adapter: Option<&str>| ServingPlan {
+            key: key.to_string(),
+            adapter: adapter.map(str::to_string),
+            base_files: base.files.clone(),
+            shared_weights: Some(base.row.id.clone()),
+            chat_template: None,
+        };
         if let Some(checkpoint) = &row.checkpoint_id {
-            return Ok((base.row.id.clone(), Some(checkpoint.clone()), base.files));
+            let (checkpoint_row, files) = self.checkpoint_files(&mut conn, &row.organization_id, checkpoint).await?;
+            if files.iter().any(|f| f.path == "adapter/adapter_config.json") {
+                return Ok(over_base(&base.row.id, Some(checkpoint)));
+            }
+            // A full or freeze fine-tune's checkpoint: its own process, its weights over the base.
+            let job = crate::training::Job::of(database::jobs::get_any(&mut conn, &checkpoint_row.job_id).await?)?;
+            let chat_template = match &job.chat_template {
+                Some(name) => Some(chat_template::ChatTemplate::builtin(name).map_err(crate::datasets::internal)?.source().to_string()),
+                None => None,
+            };
+            return Ok(ServingPlan { chat_template, ..over_base(checkpoint, None) });
         }
         let Some(model_id) = &row.model_id else {
-            return Ok((base.row.id.clone(), None, base.files));
+            return Ok(over_base(&base.row.id, None));
         };
         let model = crate::models::FineTunedModel::of(database::models::get(&mut conn, &row.organization_id, model_id).await?)?;
         if model.row.kind == "adapter" {
-            Ok((base.row.id.clone(), Some(model.row.id.clone()), base.files))
-        } else {
-            Ok((model.row.id.clone(), None, model.files))
+            return Ok(over_base(&base.row.id, Some(&model.row.id)));
+        }
+        Ok(ServingPlan { key: model.row.id, adapter: None, base_files: model.files, shared_weights: None, chat_template: None })
+    }
+
+    /// A checkpoint's row and files (a checkpoint removed since, as training keeps only the
+    /// newest, is 503).
+    async fn checkpoint_files(
+        &self,
+        conn: &mut database::Conn,
+        org: &str,
+        id: &str,
+    ) -> Result<(database::jobs::CheckpointRow, Vec<crate::models::StoredFile>)> {
+        let checkpoint = database::jobs::checkpoint_by_id(conn, org, id).await.map_err(|e| match e {
+            database::Error::NotFound => {
+                Error::Unavailable(format!("checkpoint {id} is gone (training keeps only its newest checkpoints)"))
+            }
+            e => e.into(),
+        })?;
+        let files = crate::models::files::parse_manifest(&format!("checkpoint {id}"), &checkpoint.files)?;
+        Ok((checkpoint, files))
+    }
+
+    /// Starts (or joins) the processes serving `row`, one per wanted replica, and loads its
+    /// adapter in each; waits until they are ready. Ready when one replica is: a replica that
+    /// could not start is a `replica_failed` event (the others serve); an error when none could.
+    pub(crate) async fn ensure_local(&self, row: &DeploymentRow) -> Result<Upstream> {
+        let plan = self.serving_plan(row).await?;
+        let wanted = u32::try_from(row.replicas.max(1)).unwrap_or(1);
+        let started = futures_util::future::join_all((0..wanted).map(|r| self.ensure_replica(row, &plan, r))).await;
+        let mut first_error = None;
+        for (replica, outcome) in (0..wanted).zip(started) {
+            let Err(e) = outcome else { continue };
+            // A replica whose process failed said so itself (backend_failed); one that runs but
+            // could not take this deployment (its adapter, a start past the timeout) is said here.
+            let slot = super::local::slot(BackendKind::parse(&row.id, &row.backend)?, &plan.key, replica);
+            if wanted > 1 && self.local_backends().get(&slot).is_some_and(|b| b.live()) {
+                self.deployment_event(&row.id, "replica_failed", serde_json::json!({"replica": replica, "message": e.to_string()})).await;
+            }
+            first_error.get_or_insert(e);
+        }
+        match self.least_loaded(&row.id) {
+            Some(upstream) => Ok(upstream),
+            None => Err(first_error.unwrap_or_else(|| Error::Unavailable(format!("no replica of deployment {} is ready", row.name)))),
         }
     }
 
-    /// Starts (or joins) the process serving `row` and loads its adapter; waits until ready.
-    pub(crate) async fn ensure_local(&self, row: &DeploymentRow) -> Result<Upstream> {
+    /// Where a deployment's next request goes: the ready replica with the fewest requests in
+    /// flight (None when none is ready).
+    pub(crate) fn least_loaded(&self, deployment: &str) -> Option<Upstream> {
+        self.local_backends()
+            .of_deployment(deployment)
+            .into_iter()
+            .filter_map(|b| b.serving(deployment).map(|(port, adapter)| (b, port, adapter)))
+            .min_by_key(|(b, _, _)| b.in_flight.load(Ordering::SeqCst))
+            .map(|(b, port, adapter)| Upstream::local(&b, port, adapter.as_deref().unwrap_or(&b.key)))
+    }
+
+    /// How many of a deployment's processes on this server are ready to answer it.
+    pub fn ready_replicas(&self, deployment: &str) -> u32 {
+        let ready = self.local_backends().of_deployment(deployment).iter().filter(|b| b.serving(deployment).is_some()).count();
+        u32::try_from(ready).unwrap_or(u32::MAX)
+    }
+
+    /// Starts (or joins) replica `replica` of the process serving `row` and loads its adapter.
+    async fn ensure_replica(&self, row: &DeploymentRow, plan: &ServingPlan, replica: u32) -> Result<()> {
+        let key = &plan.key;
         let serving = self.settings().serving.clone();
-        let (key, adapter, weight_files) = self.serving_plan(row).await?;
         let kind = BackendKind::parse(&row.id, &row.backend)?;
         let training = &self.settings().training;
         let runtime = training.runtime.clone();
         if kind == BackendKind::Local && runtime.is_none() {
             return Err(Error::Unavailable(crate::models::RUNTIME_MISSING.into()));
         }
-        let workdir = match kind {
-            BackendKind::Vllm => training.work_dir.join(format!("serve-vllm-{key}")),
-            _ => training.work_dir.join(format!("serve-{key}")),
+        let workdir = training.work_dir.join(super::local::workdir_name(kind, key, replica));
+        let model_dir = match &plan.shared_weights {
+            Some(base) => training.model_cache_dir.join(base),
+            None => workdir.join("model"),
         };
-        let model_dir = if key.starts_with("mdl_") { workdir.join("model") } else { training.model_cache_dir.join(&key) };
-        let (backend, fresh) = self.local_backends().get_or_insert(&super::local::slot(kind, &key), || {
-            Backend::new(kind, key.clone(), crate::crypto::random_token(24), workdir.clone(), model_dir.clone())
+        let checkpoint_dir = workdir.join("checkpoint");
+        let (backend, fresh) = self.local_backends().get_or_insert(&super::local::slot(kind, key, replica), || Backend {
+            weights: plan.overlays_checkpoint().then(|| checkpoint_dir.join(CHECKPOINT_WEIGHTS)),
+            chat_template: plan.chat_template.clone(),
+            ..Backend::new(kind, key.clone(), replica, crate::crypto::random_token(24), workdir.clone(), model_dir.clone())
         });
-        backend.users.lock().expect("backend users lock").insert(row.id.clone(), adapter.clone());
+        backend.users.lock().expect("backend users lock").insert(row.id.clone(), plan.adapter.clone());
         if fresh {
-            if let Err(e) = self.materialize(&weight_files, &model_dir).await {
-                backend.state.send_replace(BackendState::Failed(e.to_string()));
-                self.local_backends().remove_if_same(&backend);
+            let materialized = async {
+                self.materialize(&plan.base_files, &model_dir).await?;
+                if plan.overlays_checkpoint() {
+                    let (_, files) = self.checkpoint_files(&mut *self.db().read().await?, &row.organization_id, key).await?;
+                    let weights: Vec<_> = files.into_iter().filter(|f| f.path == CHECKPOINT_WEIGHTS).collect();
+                    if weights.is_empty() {
+                        return Err(Error::Unavailable(format!("checkpoint {key} holds no {CHECKPOINT_WEIGHTS}")));
+                    }
+                    self.materialize(&weights, &checkpoint_dir).await?;
+                }
+                Ok(())
+            };
+            if let Err(e) = materialized.await {
+                self.backend_failed(&backend, &e.to_string()).await;
                 return Err(e);
             }
             let services = self.clone();
@@ -139,10 +229,10 @@ impl Services {
             .ready(timeout)
             .await
             .map_err(|why| Error::Unavailable(format!("the model server for {key} is not available: {why}")))?;
-        if let Some(name) = &adapter {
+        if let Some(name) = &plan.adapter {
             self.load_adapter(&backend, port, name, row).await?;
         }
-        Ok(Upstream::local(port, &backend.token, adapter.as_deref().unwrap_or(&key)))
+        Ok(())
     }
 
     async fn load_adapter(&self, backend: &Arc<Backend>, port: u16, name: &str, row: &DeploymentRow) -> Result<()> {
@@ -181,24 +271,11 @@ impl Services {
     }
 
     /// The files of an adapter a backend loads: a fine-tuned model's, or a checkpoint's
-    /// `adapter/` (a checkpoint removed since, as training keeps only the newest, is 503).
+    /// `adapter/`.
     async fn adapter_files(&self, org: &str, name: &str) -> Result<Vec<crate::models::StoredFile>> {
         let mut conn = self.db().read().await?;
         if name.starts_with("ckpt_") {
-            let checkpoint = database::jobs::checkpoint_by_id(&mut conn, org, name).await.map_err(|e| match e {
-                database::Error::NotFound => {
-                    Error::Unavailable(format!("checkpoint {name} is gone (training keeps only its newest checkpoints)"))
-                }
-                e => e.into(),
-            })?;
-            let files = crate::models::files::parse_manifest(&format!("checkpoint {name}"), &checkpoint.files)?;
-            return Ok(files
-                .into_iter()
-                .filter_map(|f| {
-                    let path = f.path.strip_prefix("adapter/")?.to_string();
-                    Some(crate::models::StoredFile { path, ..f })
-                })
-                .collect());
+            return Ok(within(self.checkpoint_files(&mut conn, org, name).await?.1, "adapter/"));
         }
         Ok(crate::models::FineTunedModel::of(database::models::get(&mut conn, org, name).await?)?.files)
     }
@@ -237,9 +314,15 @@ impl Services {
                 exit.signal,
                 exit.stderr_tail.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ")
             );
+            backend.state.send_replace(BackendState::Starting);
             for id in users_of(&backend) {
-                self.deployment_event(&id, "crashed", serde_json::json!({"message": why, "restart": crashes.len() <= MAX_RESTARTS})).await;
-                let _ = self.set_deployment_state(&id, &[state::READY], state::STARTING, None, "restarting").await;
+                let restart = crashes.len() <= MAX_RESTARTS;
+                self.deployment_event(&id, "crashed", serde_json::json!({"message": why, "replica": backend.replica, "restart": restart}))
+                    .await;
+                // Another ready replica keeps answering meanwhile.
+                if !self.another_replica(&id, &backend, |b| b.serving(&id).is_some()) {
+                    let _ = self.set_deployment_state(&id, &[state::READY], state::STARTING, None, "restarting").await;
+                }
             }
             if crashes.len() > MAX_RESTARTS {
                 self.backend_failed(
@@ -249,7 +332,6 @@ impl Services {
                 .await;
                 return;
             }
-            backend.state.send_replace(BackendState::Starting);
             tokio::time::sleep(Duration::from_millis(500 * (1 << crashes.len().min(6)))).await;
             if backend.stopping.load(Ordering::SeqCst) {
                 backend.state.send_replace(BackendState::Stopped);
@@ -258,13 +340,24 @@ impl Services {
         }
     }
 
+    /// A process that will not run again: its deployments fail, unless another replica of one
+    /// still starts or serves (then it is a `replica_failed` event and the others answer).
     async fn backend_failed(&self, backend: &Arc<Backend>, why: &str) {
         backend.state.send_replace(BackendState::Failed(why.to_string()));
         self.local_backends().remove_if_same(backend);
         for id in users_of(backend) {
+            if self.another_replica(&id, backend, |b| b.live()) {
+                self.deployment_event(&id, "replica_failed", serde_json::json!({"replica": backend.replica, "message": why})).await;
+                continue;
+            }
             let _ = self.set_deployment_state(&id, &[state::READY, state::STARTING, state::IDLE], state::FAILED, Some(why), "failed").await;
         }
         let _ = std::fs::remove_dir_all(&backend.workdir);
+    }
+
+    /// Whether a process other than `except` that `deployment` uses is `so`.
+    fn another_replica(&self, deployment: &str, except: &Arc<Backend>, so: impl Fn(&Backend) -> bool) -> bool {
+        self.local_backends().of_deployment(deployment).iter().any(|b| !Arc::ptr_eq(b, except) && so(b))
     }
 
     /// Starts the process once and follows it until it exits.
@@ -280,7 +373,8 @@ impl Services {
             spec_version: executors::protocol::SPEC_VERSION,
             model_path: backend.model_dir.clone(),
             model_name: backend.key.clone(),
-            chat_template: None,
+            chat_template: backend.chat_template.clone(),
+            weights: backend.weights.clone(),
             adapters: spec_adapters(backend),
             host: "127.0.0.1".into(),
             port: 0,
@@ -327,33 +421,30 @@ impl Services {
         Ok(running.wait().await)
     }
 
-    /// Lets go of a deployment's backend: its adapter is unloaded when no other deployment
-    /// uses it, and the process stops when it serves nobody.
-    pub(crate) async fn release_backend(&self, row: &DeploymentRow) {
-        let Some(plan) = self.release_plan(row).await else { return };
-        self.release_backend_as(row, plan).await
+    /// Lets go of a deployment's processes from replica `keep` on (0: all of them; scaling
+    /// down keeps the first `keep`): its adapter is unloaded where no other deployment uses it,
+    /// and a process stops when it serves nobody. Needs only what the processes hold, so it
+    /// works after the deployment's model or checkpoint is gone.
+    pub(crate) async fn release_backend(&self, row: &DeploymentRow, keep: u32) {
+        for backend in self.local_backends().of_deployment(&row.id) {
+            if backend.replica >= keep {
+                let adapter = backend.users.lock().expect("backend users lock").get(&row.id).cloned().flatten();
+                self.leave_backend(&backend, &row.id, adapter.as_deref()).await;
+            }
+        }
     }
 
-    /// What releasing `row`'s backend needs to know (its process and adapter), read while its
-    /// model still exists: a caller deleting the model reads it first.
-    pub(crate) async fn release_plan(&self, row: &DeploymentRow) -> Option<ReleasePlan> {
-        let Ok(kind @ (BackendKind::Local | BackendKind::Vllm)) = BackendKind::parse(&row.id, &row.backend) else { return None };
-        let (key, adapter, _) = self.serving_plan(row).await.ok()?;
-        Some(ReleasePlan { kind, key, adapter })
-    }
-
-    /// [`Services::release_backend`] with the plan read before.
-    pub(crate) async fn release_backend_as(&self, row: &DeploymentRow, plan: ReleasePlan) {
-        let ReleasePlan { kind, key, adapter } = plan;
-        let Some(backend) = self.local_backends().get(&super::local::slot(kind, &key)) else { return };
+    /// Takes deployment `id` off one process: stops the process when it serves nobody else,
+    /// else unloads the adapter when no other deployment uses it.
+    async fn leave_backend(&self, backend: &Arc<Backend>, id: &str, adapter: Option<&str>) {
         let nobody = {
             let mut users = backend.users.lock().expect("backend users lock");
-            users.remove(&row.id);
+            users.remove(id);
             users.is_empty()
         };
         if nobody {
             backend.stopping.store(true, Ordering::SeqCst);
-            self.local_backends().remove_if_same(&backend);
+            self.local_backends().remove_if_same(backend);
             let pid = backend.pid.load(Ordering::SeqCst);
             if pid != 0 {
                 let grace = Duration::from_secs(10);
@@ -362,25 +453,37 @@ impl Services {
             }
             return;
         }
-        if let Some(name) = adapter {
-            if backend.adapter_used_by_others(&name, &row.id) {
-                return;
+        let Some(name) = adapter else { return };
+        if backend.adapter_used_by_others(name, id) {
+            return;
+        }
+        let _op = backend.ops.lock().await;
+        let removed = backend.adapters.lock().expect("adapters lock").remove(name);
+        if let (Some(dir), Some(port)) = (removed, backend.port()) {
+            let request = match backend.kind {
+                BackendKind::Vllm => self
+                    .http()
+                    .post(format!("http://127.0.0.1:{port}/v1/unload_lora_adapter"))
+                    .json(&serde_json::json!({"lora_name": name})),
+                _ => self.http().delete(format!("http://127.0.0.1:{port}/adapters/{name}")),
+            };
+            if let Err(e) = request.bearer_auth(&backend.token).send().await {
+                tracing::warn!(backend = %backend.key, "unloading adapter {name} failed: {e}");
             }
-            let _op = backend.ops.lock().await;
-            let removed = backend.adapters.lock().expect("adapters lock").remove(&name);
-            if let (Some(dir), Some(port)) = (removed, backend.port()) {
-                let request = match backend.kind {
-                    BackendKind::Vllm => self
-                        .http()
-                        .post(format!("http://127.0.0.1:{port}/v1/unload_lora_adapter"))
-                        .json(&serde_json::json!({"lora_name": name})),
-                    _ => self.http().delete(format!("http://127.0.0.1:{port}/adapters/{name}")),
-                };
-                if let Err(e) = request.bearer_auth(&backend.token).send().await {
-                    tracing::warn!(backend = %backend.key, "unloading adapter {name} failed: {e}");
-                }
-                let _ = std::fs::remove_dir_all(dir);
-            }
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// A deployment's wanted replicas changed while it serves: more start in the background,
+    /// fewer let go of the replicas past the new count.
+    pub(crate) async fn rescale(&self, row: &DeploymentRow, before: i64) {
+        if !matches!(row.state.as_str(), state::READY | state::STARTING) {
+            return; // idle or failed: the next start brings up as many as wanted
+        }
+        if row.replicas > before {
+            self.bring_up_in_background(row.id.clone());
+        } else {
+            self.release_backend(row, u32::try_from(row.replicas).unwrap_or(0)).await;
         }
     }
 
@@ -413,7 +516,7 @@ impl Services {
                 continue;
             }
             self.set_deployment_state(&row.id, &[state::READY], state::IDLE, None, "scaled_to_zero").await?;
-            self.release_backend(&row).await;
+            self.release_backend(&row, 0).await;
         }
         Ok(())
     }
@@ -464,9 +567,39 @@ impl Services {
     }
 }
 
-/// The backend process and adapter a deployment uses ([`Services::release_plan`]).
-pub(crate) struct ReleasePlan {
-    kind: BackendKind,
+/// What serves a deployment ([`Services::serving_plan`]).
+pub(crate) struct ServingPlan {
+    /// The process's key: a base model, a fully fine-tuned model, or a full or freeze
+    /// fine-tune's checkpoint.
     key: String,
+    /// The adapter the deployment takes in that process (None: the process's model itself).
     adapter: Option<String>,
+    /// The files of the weights the process loads first.
+    base_files: Vec<crate::models::StoredFile>,
+    /// The base model whose cached directory holds them (None: a copy in each process's own
+    /// work directory).
+    shared_weights: Option<String>,
+    /// The chat template the process renders with (None: the tokenizer's).
+    chat_template: Option<String>,
+}
+
+impl ServingPlan {
+    /// Whether a checkpoint's weights go over the base (a full or freeze fine-tune's).
+    fn overlays_checkpoint(&self) -> bool {
+        self.key.starts_with("ckpt_")
+    }
+}
+
+/// The weights file of a full or freeze fine-tune's checkpoint.
+const CHECKPOINT_WEIGHTS: &str = "trainable.safetensors";
+
+/// The files under `prefix`, with paths relative to it.
+fn within(files: Vec<crate::models::StoredFile>, prefix: &str) -> Vec<crate::models::StoredFile> {
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let path = f.path.strip_prefix(prefix)?.to_string();
+            Some(crate::models::StoredFile { path, ..f })
+        })
+        .collect()
 }

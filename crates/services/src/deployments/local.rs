@@ -1,17 +1,21 @@
 //! The local backend: the runtime's `serve` mode as a child process, one per base model (or per
-//! fully fine-tuned model), holding every LoRA adapter deployed over it. Adapters are loaded and
-//! unloaded over the process's `/adapters` without a restart; the process is stopped when its
-//! last deployment lets go of it. A supervisor task per process follows its events, and
-//! restarts it (with every adapter it held) when it crashes.
+//! fully fine-tuned model) and replica, holding every LoRA adapter deployed over it. Replica `r`
+//! of a base model serves every deployment over that base that wants more than `r` replicas.
+//! Adapters are loaded and unloaded over the process's `/adapters` without a restart; a process
+//! is stopped when its last deployment lets go of it. A supervisor task per process follows its
+//! events, and restarts it (with every adapter it held) when it crashes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// Restarts allowed within [`RESTART_WINDOW_MS`] before a backend is declared failed.
 pub(crate) const MAX_RESTARTS: usize = 5;
 pub(crate) const RESTART_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// The most replicas a local or vLLM deployment may ask for.
+pub const MAX_REPLICAS: u32 = 8;
 
 /// Where a backend process is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +36,18 @@ pub(crate) struct Backend {
     pub kind: super::BackendKind,
     /// The base model's id (or a fully fine-tuned model's): the name that selects the base.
     pub key: String,
+    /// Which replica of the base model's processes it is (0 first).
+    pub replica: u32,
     /// The bearer token the process requires (random per backend, never stored or logged).
     pub token: String,
     /// The process's work directory (its spec and the adapters' decrypted files).
     pub workdir: PathBuf,
     /// The base weights' directory.
     pub model_dir: PathBuf,
+    /// A full or freeze fine-tune's checkpoint weights, copied over the base at start.
+    pub weights: Option<PathBuf>,
+    /// The chat template the process renders with (None: the tokenizer's).
+    pub chat_template: Option<String>,
     pub state: watch::Sender<BackendState>,
     /// Adapters the process holds (or will load at its next start), by name.
     pub adapters: Mutex<BTreeMap<String, PathBuf>>,
@@ -48,28 +58,65 @@ pub(crate) struct Backend {
     pub stopping: std::sync::atomic::AtomicBool,
     /// Serializes adapter loads and unloads.
     pub ops: tokio::sync::Mutex<()>,
+    /// Requests sent to it and not yet answered in full (the gateway picks the least loaded).
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+/// One request in flight on a backend, counted until dropped (when its answer ended).
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub(crate) fn on(backend: &Backend) -> InFlight {
+        backend.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(backend.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Backend {
-    pub fn new(kind: super::BackendKind, key: String, token: String, workdir: PathBuf, model_dir: PathBuf) -> Backend {
+    pub fn new(kind: super::BackendKind, key: String, replica: u32, token: String, workdir: PathBuf, model_dir: PathBuf) -> Backend {
         Backend {
             kind,
             key,
+            replica,
             token,
             workdir,
             model_dir,
+            weights: None,
+            chat_template: None,
             state: watch::channel(BackendState::Starting).0,
             adapters: Mutex::default(),
             users: Mutex::default(),
             pid: 0.into(),
             stopping: false.into(),
             ops: tokio::sync::Mutex::new(()),
+            in_flight: Arc::default(),
         }
     }
 
-    /// Where it is kept among the backends: one process per base model and kind.
+    /// Where it is kept among the backends: one process per base model, kind and replica.
     pub fn slot(&self) -> String {
-        slot(self.kind, &self.key)
+        slot(self.kind, &self.key, self.replica)
+    }
+
+    /// Whether it is starting or serving (not failed, not stopped).
+    pub fn live(&self) -> bool {
+        matches!(*self.state.borrow(), BackendState::Starting | BackendState::Ready { .. })
+    }
+
+    /// Where `deployment`'s requests may go now: its port, and the name of its adapter (None:
+    /// the base), when the process is ready and holds the adapter.
+    pub fn serving(&self, deployment: &str) -> Option<(u16, Option<String>)> {
+        let adapter = self.users.lock().expect("backend users lock").get(deployment).cloned()?;
+        let port = self.port()?;
+        let loaded = adapter.as_ref().is_none_or(|a| self.adapters.lock().expect("adapters lock").contains_key(a));
+        loaded.then_some((port, adapter))
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -111,11 +158,21 @@ impl Backend {
 }
 
 /// The key of a backend among the backends of this server.
-pub(crate) fn slot(kind: super::BackendKind, key: &str) -> String {
+pub(crate) fn slot(kind: super::BackendKind, key: &str, replica: u32) -> String {
+    let process = match replica {
+        0 => key.to_string(),
+        r => format!("{key}-r{r}"),
+    };
     match kind {
-        super::BackendKind::Vllm => format!("vllm:{key}"),
-        _ => key.to_string(),
+        super::BackendKind::Vllm => format!("vllm:{process}"),
+        _ => process,
     }
+}
+
+/// A replica's work directory name under the work directory (`serve-` first, so that a later
+/// server finds what an earlier one left running).
+pub(crate) fn workdir_name(kind: super::BackendKind, key: &str, replica: u32) -> String {
+    format!("serve-{}", slot(kind, key, replica).replace(':', "-"))
 }
 
 /// The serving processes of this server (the runtime's, and vLLM's), by slot.
@@ -150,18 +207,16 @@ impl LocalBackends {
         }
     }
 
-    /// Every backend (for shutdown and metrics).
-    pub fn all(&self) -> Vec<(String, usize, bool)> {
-        self.map
-            .lock()
-            .expect("backends lock")
-            .values()
-            .map(|b| (b.key.clone(), b.adapters.lock().expect("adapters lock").len(), b.port().is_some()))
-            .collect()
-    }
-
     pub(crate) fn backends(&self) -> Vec<Arc<Backend>> {
         self.map.lock().expect("backends lock").values().cloned().collect()
+    }
+
+    /// The processes a deployment uses (every replica it joined), replica 0 first.
+    pub(crate) fn of_deployment(&self, deployment: &str) -> Vec<Arc<Backend>> {
+        let mut found: Vec<Arc<Backend>> =
+            self.backends().into_iter().filter(|b| b.users.lock().expect("backend users lock").contains_key(deployment)).collect();
+        found.sort_by_key(|b| b.replica);
+        found
     }
 }
 

@@ -132,9 +132,11 @@ pub struct NewDeployment {
     pub backend: BackendKind,
     /// Needed for (and only for) the external backend.
     pub endpoint: Option<ExternalEndpoint>,
-    /// 1 (running) or 0 (created stopped). A local backend runs one process per base model on
-    /// this server, so 1 is its most.
-    #[schema(minimum = 0, maximum = 1)]
+    /// Serving processes wanted (default 1; 0: created stopped). A local or vLLM deployment
+    /// may ask for up to 8: each replica is a process of its base model on this server, and the
+    /// gateway sends each request to the ready one with the fewest in flight. An external
+    /// deployment is one URL: 0 or 1.
+    #[schema(minimum = 0, maximum = 8)]
     pub replicas: Option<u32>,
     /// Scale to zero after this many seconds without a request (10–604800); the next request
     /// starts it again. Default: never.
@@ -159,7 +161,9 @@ fn default_backend() -> BackendKind {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentChanges {
-    #[schema(minimum = 0, maximum = 1)]
+    /// Scale: 0 stops; more or fewer processes start or stop while it serves (an external
+    /// deployment: 0 or 1).
+    #[schema(minimum = 0, maximum = 8)]
     pub replicas: Option<u32>,
     /// 0 turns scale-to-zero off; else 10–604800 seconds (1–9: 422).
     #[schema(minimum = 0, maximum = 604800)]
@@ -188,6 +192,9 @@ pub struct Deployment {
     pub row: DeploymentRow,
     pub backend: BackendKind,
     pub defaults: GenerationDefaults,
+    /// How many of its processes on this server are ready to answer it (local and vLLM
+    /// deployments, when read for a view: [`Services::observed`]).
+    pub ready_replicas: Option<u32>,
 }
 
 impl Deployment {
@@ -196,7 +203,7 @@ impl Deployment {
         let backend = BackendKind::parse(&owner, &row.backend)?;
         let defaults = serde_json::from_str(&row.defaults)
             .map_err(|e| Error::Internal(format!("{owner}: the stored generation defaults do not parse: {e}")))?;
-        Ok(Deployment { row, backend, defaults })
+        Ok(Deployment { row, backend, defaults, ready_replicas: None })
     }
 
     /// The model it serves: the fine-tuned model's id, else the base model's (none for an
@@ -263,14 +270,23 @@ fn check_idle_timeout(field: &str, value: Option<u32>, zero_allowed: bool) -> Re
     }
 }
 
-fn check_replicas(value: Option<u32>) -> Result<i64> {
+/// The row an external deployment's API key is sealed for.
+pub(crate) fn endpoint_key_binding(deployment_id: &str) -> String {
+    format!("deployment:{deployment_id}:endpoint_key")
+}
+
+fn check_replicas(value: Option<u32>, backend: BackendKind) -> Result<i64> {
     match value.unwrap_or(1) {
         r @ 0..=1 => Ok(i64::from(r)),
-        r => Err(ValidationError::new(
+        r if r > local::MAX_REPLICAS => {
+            Err(ValidationError::new("replicas", format!("must be 0 to {} (got {r})", local::MAX_REPLICAS)).into())
+        }
+        r if backend == BackendKind::External => Err(ValidationError::unprocessable(
             "replicas",
-            format!("must be 0 or 1 (got {r}): a local backend runs one process per base model on this server"),
+            format!("an external deployment is one URL whose server scales itself: 0 or 1 (got {r})"),
         )
         .into()),
+        r => Ok(i64::from(r)),
     }
 }
 
@@ -297,11 +313,11 @@ impl Services {
     pub async fn create_deployment(&self, principal: &Principal, new: NewDeployment, ctx: &RequestContext) -> Result<Deployment> {
         self.require_in(principal, new.project_id.as_deref(), Permission::DeployModel).await?;
         new.defaults.check()?;
-        let replicas = check_replicas(new.replicas)?;
+        let replicas = check_replicas(new.replicas, new.backend)?;
         let idle_timeout_s = check_idle_timeout("idle_timeout_s", new.idle_timeout_s, false)?;
         let (base_model_id, model_id, checkpoint_id, default_name) = match (&new.model, new.backend) {
             (Some(model), _) => {
-                let d = self.deployable(principal, model).await?;
+                let d = self.deployable(principal, model, new.backend).await?;
                 (Some(d.base), d.model, d.checkpoint, Some(d.name))
             }
             (None, BackendKind::External) => (None, None, None, None),
@@ -330,6 +346,7 @@ impl Services {
             Some(name) => check_name(name)?,
             None => return Err(ValidationError::unprocessable("name", "name a deployment that serves no Tunery model").into()),
         };
+        let id = crate::crypto::new_id(IdKind::Deployment);
         let (endpoint_url, endpoint_model, endpoint_key) = match (new.backend, new.endpoint) {
             (BackendKind::Local, None) => {
                 if self.settings().training.runtime.is_none() {
@@ -355,13 +372,13 @@ impl Services {
                 if e.model.is_empty() || e.model.len() > 200 {
                     return Err(ValidationError::new("endpoint.model", "give the upstream's model name (1 to 200 characters)").into());
                 }
-                let key = e.api_key.map(|k| self.seal_secret(&k));
+                let key = e.api_key.map(|k| self.seal_secret(&k, &endpoint_key_binding(&id)));
                 (Some(url), Some(e.model), key)
             }
         };
         let now = now_ms();
         let row = DeploymentRow {
-            id: crate::crypto::new_id(IdKind::Deployment),
+            id,
             organization_id: principal.organization_id.clone(),
             project_id: new.project_id,
             name,
@@ -402,13 +419,13 @@ impl Services {
         if replicas > 0 {
             self.bring_up_in_background(row.id.clone());
         }
-        Deployment::of(row)
+        self.observed(Deployment::of(row)?)
     }
 
     /// (base model id, fine-tuned model id, default name) of a model the caller may deploy.
-    async fn deployable(&self, principal: &Principal, model: &str) -> Result<Deployable> {
+    async fn deployable(&self, principal: &Principal, model: &str, backend: BackendKind) -> Result<Deployable> {
         if model.starts_with("ckpt_") {
-            return self.deployable_checkpoint(principal, model).await;
+            return self.deployable_checkpoint(principal, model, backend).await;
         }
         if model.starts_with("mdl_") {
             let m = self.get_model(principal, model).await?;
@@ -435,7 +452,7 @@ impl Services {
 
     /// A LoRA-family job's checkpoint, served as an adapter over the job's base model; named
     /// like OpenAI's checkpoint models: `ft:<base>:<organization>:<job name>:<job id>:ckpt-step-<N>`.
-    async fn deployable_checkpoint(&self, principal: &Principal, id: &str) -> Result<Deployable> {
+    async fn deployable_checkpoint(&self, principal: &Principal, id: &str, backend: BackendKind) -> Result<Deployable> {
         let checkpoint =
             database::jobs::checkpoint_by_id(&mut *self.db().read().await?, &principal.organization_id, id).await.map_err(|e| match e {
                 database::Error::NotFound => Error::NotFound("checkpoint"),
@@ -445,17 +462,24 @@ impl Services {
             Error::NotFound(_) | Error::PermissionDenied(_) => Error::NotFound("checkpoint"),
             e => e,
         })?;
-        if !job.config.method.kind.is_adapter() {
+        let files = crate::models::files::parse_manifest(&format!("checkpoint {id}"), &checkpoint.files)?;
+        let whole_weights = !job.config.method.kind.is_adapter();
+        // An adapter checkpoint is served over its base as an adapter; a full or freeze
+        // fine-tune's in a process of its own, its weights copied over the base at start.
+        let (needed, what) = if whole_weights {
+            ("trainable.safetensors", "weights")
+        } else {
+            ("adapter/adapter_config.json", "servable adapter (it was saved before checkpoints carried one)")
+        };
+        if !files.iter().any(|f| f.path == needed) {
+            return Err(ValidationError::unprocessable("model", format!("checkpoint {id} holds no {what}")).into());
+        }
+        if whole_weights && backend == BackendKind::Vllm {
             let message = format!(
-                "checkpoint {id} is of a {} fine-tune: only LoRA, QLoRA and DoRA checkpoints are served",
+                "checkpoint {id} is of a {} fine-tune, which only the local backend serves from a checkpoint (vLLM loads whole models): deploy it with the local backend, or its finished model",
                 job.config.method.kind.as_str()
             );
-            return Err(ValidationError::unprocessable("model", message).into());
-        }
-        let files = crate::models::files::parse_manifest(&format!("checkpoint {id}"), &checkpoint.files)?;
-        if !files.iter().any(|f| f.path == "adapter/adapter_config.json") {
-            let message = format!("checkpoint {id} holds no servable adapter (it was saved before checkpoints carried one)");
-            return Err(ValidationError::unprocessable("model", message).into());
+            return Err(ValidationError::unprocessable("backend", message).into());
         }
         let mut conn = self.db().read().await?;
         let base = database::base_models::get_any(&mut conn, &job.row.base_model_id).await?;
@@ -465,7 +489,15 @@ impl Services {
     }
 
     pub async fn get_deployment(&self, principal: &Principal, id: &str) -> Result<Deployment> {
-        self.deployment_with(principal, id, Permission::ViewMetrics).await
+        self.observed(self.deployment_with(principal, id, Permission::ViewMetrics).await?)
+    }
+
+    /// The deployment with what this server's processes say of it (its ready replicas).
+    fn observed(&self, mut d: Deployment) -> Result<Deployment> {
+        if d.backend != BackendKind::External {
+            d.ready_replicas = Some(self.ready_replicas(&d.row.id));
+        }
+        Ok(d)
     }
 
     /// The name to call `model` by: a deployment's or a split's name as it is; for a model id
@@ -575,7 +607,7 @@ impl Services {
             for row in rows {
                 cursor = Some(row.id.clone());
                 if self.check_deployment_access(principal, &row, Permission::ViewMetrics).await.is_ok() {
-                    out.push(Deployment::of(row)?);
+                    out.push(self.observed(Deployment::of(row)?)?);
                     if out.len() as i64 > limit {
                         return Ok(Page::from_rows(out, limit));
                     }
@@ -595,15 +627,16 @@ impl Services {
         changes: DeploymentChanges,
         ctx: &RequestContext,
     ) -> Result<Deployment> {
-        self.deployment_with(principal, id, Permission::DeployModel).await?;
+        let current = self.deployment_with(principal, id, Permission::DeployModel).await?;
         if let Some(d) = &changes.defaults {
             d.check()?;
         }
-        let replicas = changes.replicas.map(|r| check_replicas(Some(r))).transpose()?;
+        let replicas = changes.replicas.map(|r| check_replicas(Some(r), current.backend)).transpose()?;
+        let mut before = 0;
         let idle = changes.idle_timeout_s.map(|s| check_idle_timeout("idle_timeout_s", Some(s), true)).transpose()?;
         let (row, started, stopped) = self
             .change_deployment(id, principal, "deployment.update", ctx, |row| {
-                let before = row.replicas;
+                before = row.replicas;
                 if let Some(r) = replicas {
                     row.replicas = r;
                 }
@@ -627,7 +660,10 @@ impl Services {
             })
             .await?;
         self.after_change(&row, started, stopped).await;
-        Deployment::of(row)
+        if !started && !stopped && row.replicas != before {
+            self.rescale(&row, before).await;
+        }
+        self.observed(Deployment::of(row)?)
     }
 
     /// Starts a stopped (or failed) deployment.
@@ -645,7 +681,7 @@ impl Services {
             })
             .await?;
         self.after_change(&row, started, false).await;
-        Deployment::of(row)
+        self.observed(Deployment::of(row)?)
     }
 
     /// Stops a deployment: its backend (or its adapter in a shared one) is released.
@@ -660,7 +696,7 @@ impl Services {
             })
             .await?;
         self.after_change(&row, false, stopped).await;
-        Deployment::of(row)
+        self.observed(Deployment::of(row)?)
     }
 
     /// Deletes a deployment (stopped first). Its usage rows stay.
@@ -677,7 +713,7 @@ impl Services {
             AuditEvent::by(principal, "deployment.delete").target("deployment", id).details(serde_json::json!({"name": d.row.name}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        self.release_backend(&d.row).await;
+        self.release_backend(&d.row, 0).await;
         Ok(())
     }
 
@@ -725,7 +761,7 @@ impl Services {
             self.bring_up_in_background(row.id.clone());
         }
         if stopped {
-            self.release_backend(row).await;
+            self.release_backend(row, 0).await;
         }
     }
 }

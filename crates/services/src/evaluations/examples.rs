@@ -118,12 +118,13 @@ impl Services {
         Ok(cases)
     }
 
-    pub(crate) fn seal_case(&self, case: &Case) -> String {
-        self.seal_secret(&serde_json::to_string(case).expect("a case serialises"))
+    /// Seals example `idx` of evaluation `evaluation_id` for its row.
+    pub(crate) fn seal_case(&self, evaluation_id: &str, idx: i64, case: &Case) -> String {
+        self.seal_secret(&serde_json::to_string(case).expect("a case serialises"), &case_binding(evaluation_id, idx))
     }
 
     pub(crate) fn open_case(&self, row: &ExampleRow) -> Result<Case> {
-        let text = self.open_secret(&row.sealed)?;
+        let text = self.open_secret(&row.sealed, &case_binding(&row.evaluation_id, row.idx))?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Internal(format!("example {} of evaluation {} does not parse: {e}", row.idx, row.evaluation_id)))
     }
@@ -168,4 +169,9 @@ pub(crate) fn scores_of(row: &ExampleRow) -> Result<Option<Value>> {
         }),
         None => Ok(None),
     }
+}
+
+/// The row an evaluation's example is sealed for.
+fn case_binding(evaluation_id: &str, idx: i64) -> String {
+    format!("evaluation:{evaluation_id}:example:{idx}")
 }

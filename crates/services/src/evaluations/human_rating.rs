@@ -290,8 +290,10 @@ impl Services {
             None => None,
         };
         let notes = match &row.notes {
-            Some(sealed) => serde_json::from_str(&self.open_secret(sealed)?)
-                .map_err(|e| Error::Internal(format!("the notes of item {} in {} do not parse: {e}", row.item, row.human_eval_id)))?,
+            Some(sealed) => {
+                serde_json::from_str(&self.open_secret(sealed, &notes_binding(&row.human_eval_id, &row.rater_id, row.item))?)
+                    .map_err(|e| Error::Internal(format!("the notes of item {} in {} do not parse: {e}", row.item, row.human_eval_id)))?
+            }
             None => Notes::default(),
         };
         Ok((verdict, notes))
@@ -368,7 +370,9 @@ impl Services {
             status: if verdict.is_some() { "rated" } else { "skipped" }.to_string(),
             verdict: verdict.as_ref().map(|v| serde_json::to_string(v).expect("a verdict serialises")),
             flagged: i64::from(notes.flag.is_some()),
-            notes: (notes != Notes::default()).then(|| self.seal_secret(&serde_json::to_string(&notes).expect("notes serialise"))),
+            notes: (notes != Notes::default()).then(|| {
+                self.seal_secret(&serde_json::to_string(&notes).expect("notes serialise"), &notes_binding(id, &principal.user_id, r.item))
+            }),
             updated_at: now_ms(),
         };
         let mut tx = self.db().begin_write().await?;
@@ -384,4 +388,9 @@ impl Services {
         let (progress, _) = self.progress_of(&h, &principal.user_id).await?;
         Ok(RaterView { item: Some(self.show_item(&h, &principal.user_id, r.item, Some(row)).await?), progress })
     }
+}
+
+/// The row a rater's notes on an item are sealed for.
+fn notes_binding(human_eval_id: &str, rater_id: &str, item: i64) -> String {
+    format!("human_eval:{human_eval_id}:rater:{rater_id}:item:{item}")
 }

@@ -522,7 +522,7 @@ impl Services {
             .map(|(i, c)| ExampleRow {
                 evaluation_id: row.id.clone(),
                 idx: i as i64,
-                sealed: self.seal_case(c),
+                sealed: self.seal_case(&row.id, i as i64, c),
                 answered: i64::from(c.prediction.is_some()),
                 scores: None,
             })

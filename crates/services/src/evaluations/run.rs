@@ -294,7 +294,7 @@ impl Services {
             None => Case { prediction: outputs.pop(), reference_logprob, ..case },
         };
         let mut tx = self.db().begin_write().await?;
-        database::evaluations::answer(tx.conn(), &row.id, idx, &self.seal_case(&answered)).await?;
+        database::evaluations::answer(tx.conn(), &row.id, idx, &self.seal_case(&row.id, idx, &answered)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -165,7 +165,6 @@ impl Services {
         let org = &principal.organization_id;
         let mut tx = self.db().begin_write().await?;
         let deployments = database::deployments::serving_model(tx.conn(), id).await?;
-        let mut plans = Vec::with_capacity(deployments.len());
         for d in &deployments {
             database::deployments::lock(tx.conn(), &d.id).await?;
             if self.check_deployment_access(principal, d, Permission::DeployModel).await.is_err() {
@@ -177,8 +176,6 @@ impl Services {
                     s.name, d.name
                 )));
             }
-            // Read while the model is still there: releasing the backend needs it.
-            plans.push(self.release_plan(d).await);
             database::deployments::delete(tx.conn(), &d.id).await?;
             let event = AuditEvent::by(principal, "deployment.delete")
                 .target("deployment", &d.id)
@@ -191,10 +188,8 @@ impl Services {
             .details(serde_json::json!({"name": model.row.name, "bytes": model.row.size_bytes, "deployments": deployments.len()}));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        for (d, plan) in deployments.iter().zip(plans) {
-            if let Some(plan) = plan {
-                self.release_backend_as(d, plan).await;
-            }
+        for d in &deployments {
+            self.release_backend(d, 0).await;
         }
         self.collect_blobs(released).await;
         Ok(())

@@ -29,7 +29,7 @@ pub enum DeployCommand {
     },
     /// Stop a deployment (requests answer 503 until it starts again).
     Stop { id: String },
-    /// Set the replicas (0 stops, 1 starts).
+    /// Set the replicas: 0 stops; 1 to 8 serving processes (an external deployment: 0 or 1).
     Scale { id: String, replicas: u32 },
     /// Change the idle timeout or the generation defaults.
     Update {
@@ -130,8 +130,11 @@ pub struct CreateArgs {
     #[arg(long)]
     pub idle_timeout: Option<u32>,
     /// Create it stopped.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "replicas")]
     pub stopped: bool,
+    /// Serving processes (1 to 8; the gateway sends each request to the least loaded).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
     /// Default max_tokens for requests that leave it out.
     #[arg(long)]
     pub max_tokens: Option<u32>,
@@ -203,6 +206,7 @@ fn show(ctx: &Context, v: &Value) {
         ("backend", s(v, "backend")),
         ("state", s(v, "state")),
         ("replicas", s(v, "replicas")),
+        ("ready replicas", s(v, "ready_replicas")),
         ("idle timeout (s)", s(v, "idle_timeout_s")),
         ("log requests", s(v, "log_requests")),
         ("last request", time(v, "last_request_at")),
@@ -236,7 +240,7 @@ pub async fn run(ctx: &Context, cmd: DeployCommand) -> Result<u8> {
     let mut api = ctx.authenticated()?;
     match cmd {
         DeployCommand::Create(a) => {
-            let mut body = json!({"replicas": if a.stopped { 0 } else { 1 }});
+            let mut body = json!({"replicas": if a.stopped { 0 } else { a.replicas }});
             if let Some(model) = &a.model {
                 body["model"] = model.clone().into();
             }
