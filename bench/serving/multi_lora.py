@@ -111,7 +111,6 @@ def thread_env(threads: int) -> dict[str, str]:
     env.update(
         OMP_NUM_THREADS=str(threads),
         MKL_NUM_THREADS=str(threads),
-        OMP_WAIT_POLICY="PASSIVE",
         TOKENIZERS_PARALLELISM="false",
         HF_HUB_OFFLINE="1",
         PYTHONPATH=RUNTIME + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),

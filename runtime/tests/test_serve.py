@@ -803,3 +803,4 @@ def test_a_full_fine_tunes_weights_load_over_the_base(tiny_model_dir, tmp_path):
     spec = parse_serve_spec(serve_spec(tiny_model_dir, {"a1": "/none", "a2": "/none"}, adapters=[], weights=str(tmp_path / "foreign.safetensors")))
     with pytest.raises(RuntimeFailure, match="model.no_such.weight"):
         _load(spec)
+

@@ -17,17 +17,22 @@ from .events import Emitter, setup_logging
 log = logging.getLogger("tunery_runtime")
 
 
-def _environment_defaults() -> None:
+def _environment_defaults(command: str) -> None:
+    """Defaults the caller's environment may override; only effective before torch is imported,
+    as they are here."""
     # The runtime never downloads: model paths are local directories.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Idle OpenMP threads that spin slow everything else on a shared machine 3-5x (measured);
-    # only effective when set before torch is imported, as it is here.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if command != "serve":
+        # Idle OpenMP threads that spin slow everything else on a shared machine 3-5x (measured).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # `serve` keeps OpenMP's own policy: its threads spin briefly, then sleep. A decoding step
+    # runs hundreds of small parallel regions back to back, and waking sleeping threads for each
+    # costs more than the step's arithmetic (bench/serving: about 1.4x the throughput); an idle
+    # server's threads still sleep.
 
 
 def main(argv: list[str] | None = None) -> int:
-    _environment_defaults()
     parser = argparse.ArgumentParser(prog="tunery_runtime", description="Tunery training runtime (protocol v1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("train", "import-model", "serve", "score-text"):
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                 help="data-parallel ranks on this machine (gloo on CPU, NCCL on CUDA); see launch.py",
             )
     args = parser.parse_args(argv)
+    _environment_defaults(args.command)
 
     setup_logging()
     rank = int(os.environ.get("RANK", "0"))

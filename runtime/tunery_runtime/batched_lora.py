@@ -48,21 +48,25 @@ class _Stack:
         ref = module.lora_A[present[0]].weight
         rank = max(module.lora_A[n].weight.shape[0] for n in present)
         count = len(slots) + 1
-        self.a = torch.zeros((count, rank, base.in_features), dtype=ref.dtype, device=ref.device)
-        self.b = torch.zeros((count, base.out_features, rank), dtype=ref.dtype, device=ref.device)
+        a_all = torch.zeros((count, rank, base.in_features), dtype=ref.dtype, device=ref.device)
+        b_all = torch.zeros((count, base.out_features, rank), dtype=ref.dtype, device=ref.device)
         self.scale = torch.zeros((count,), dtype=ref.dtype, device=ref.device)
         for name in present:
             slot = slots[name]
             a, b = module.lora_A[name].weight, module.lora_B[name].weight
-            self.a[slot, : a.shape[0]] = a
-            self.b[slot, :, : b.shape[1]] = b
+            a_all[slot, : a.shape[0]] = a
+            b_all[slot, :, : b.shape[1]] = b
             self.scale[slot] = float(module.scaling[name])
+        # Every matrix is stored as its product reads it (the right operand's rows contiguous):
+        # a few rows times a matrix kept transposed is many times slower on the CPU's BLAS.
+        self.a_t = a_all.transpose(1, 2).contiguous()  # (slots, in, r): x @ A^T per row
+        self.b_t = b_all.transpose(1, 2).contiguous()  # (slots, r, out): h @ B^T per row
         adapters = count - 1  # the base (slot 0) needs no columns: its mask row is all zeros
         self.concat = adapters * rank <= CONCAT_MAX
         if self.concat:
-            # (adapters*r, in), (out, adapters*r) and, per slot, its scaling on its own r columns.
-            self.a_cat = self.a[1:].reshape(adapters * rank, base.in_features).contiguous()
-            self.b_cat = self.b[1:].permute(1, 0, 2).reshape(base.out_features, adapters * rank).contiguous()
+            # (adapters*r, in), (adapters*r, out) and, per slot, its scaling on its own r columns.
+            self.a_cat = a_all[1:].reshape(adapters * rank, base.in_features)
+            self.b_cat_t = self.b_t[1:].reshape(adapters * rank, base.out_features)
             eye = torch.eye(count, dtype=ref.dtype, device=ref.device)[:, 1:] * self.scale.view(-1, 1)
             self.mask = eye.repeat_interleave(rank, dim=1)  # (slots, adapters*r)
         self.group: _Group | None = None
@@ -74,12 +78,14 @@ class _Group:
     of the last input seen (reused by the siblings that get that same tensor)."""
 
     def __init__(self, stacks: list[_Stack]):
-        self.a = torch.cat([st.a_cat for st in stacks], dim=0)
+        # (in, columns): the siblings' ``A`` side by side, stored as the product reads it.
+        self.a_t = torch.cat([st.a_cat for st in stacks], dim=0).t().contiguous()
         self.mask = torch.cat([st.mask for st in stacks], dim=1)
         at = 0
         for st in stacks:
             width = st.a_cat.shape[0]
             st.group, st.columns = self, (at, at + width)
+            st.a_cat = None  # in the group's a_t now
             at += width
         self.x: torch.Tensor | None = None
         self.h: torch.Tensor | None = None
@@ -132,7 +138,7 @@ class BatchedLora:
             stack = vars(module).get("_tunery_stack")
             if stack is not None and stack.concat:
                 parent, _, own = name.rpartition(".")
-                key = (parent, SHARED_INPUT.get(own, own), stack.a.dtype, stack.a.device)
+                key = (parent, SHARED_INPUT.get(own, own), stack.a_t.dtype, stack.a_t.device)
                 siblings.setdefault(key, []).append(stack)
         self.groups = [_Group(stacks) for stacks in siblings.values()]
         # Groups whose masks are equal (every layer's q/k/v, say) share one, gathered once a pass.
@@ -192,17 +198,20 @@ def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Ten
     if group is None or x.shape[1] > 1:
         # Prompts (many tokens a row: bound by arithmetic, not by reading weights) and layers
         # with many adapters: each row through its own matrices only.
-        x = x.to(stack.a.dtype)
-        a = stack.a.index_select(0, rows)  # (batch, r, in)
-        b = stack.b.index_select(0, rows)  # (batch, out, r)
-        delta = torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2)) * stack.scale.index_select(0, rows).view(-1, 1, 1)
-        return result + delta.to(result.dtype)
+        a_t = stack.a_t.index_select(0, rows)  # (batch, in, r)
+        b_t = stack.b_t.index_select(0, rows)  # (batch, r, out)
+        # The scaling goes on the small (batch, t, r) product; the second product is added into
+        # the base output in place (one pass over it, not three).
+        h = torch.bmm(x.to(a_t.dtype), a_t).mul_(stack.scale.index_select(0, rows).view(-1, 1, 1))
+        if result.dtype == h.dtype and result.is_contiguous():
+            return result.baddbmm_(h, b_t)
+        return result + torch.bmm(h, b_t).to(result.dtype)
     if group.x is not x:
-        group.h = torch.matmul(x.to(group.a.dtype), group.a.t()).mul_(batched.mask_rows(group))  # (batch, t, columns)
+        group.h = torch.matmul(x.to(group.a_t.dtype), group.a_t).mul_(batched.mask_rows(group))  # (batch, t, columns)
         group.x = x
     start, end = stack.columns
     h = group.h[..., start:end].reshape(-1, end - start)  # a view: only the last dimension is cut
     if result.dtype == h.dtype and result.is_contiguous():
-        result.view(-1, result.shape[-1]).addmm_(h, stack.b_cat.t())
+        result.view(-1, result.shape[-1]).addmm_(h, stack.b_cat_t)
         return result
-    return result + torch.matmul(h, stack.b_cat.t()).view_as(result).to(result.dtype)
+    return result + torch.matmul(h, stack.b_cat_t).view_as(result).to(result.dtype)

@@ -1,7 +1,9 @@
 """The ``serve`` engine: one thread owns the model and decodes batches of rows (a request with
 ``n`` choices is ``n`` rows) step by step with the KV cache, rows of different adapters in the
 same batch (PEFT mixed-adapter batches). Adapter loads and unloads run on this thread too, between
-steps, so they never race with a forward pass.
+steps, so they never race with a forward pass. ``serve`` runs it on the process's main thread
+(:meth:`Engine.run`), the thread that loaded the model: with OpenMP, a decoding step's hundreds
+of small parallel regions are markedly slower from another thread (``bench/serving``).
 
 HTTP threads talk to it through :meth:`Engine.submit` (a :class:`Request` whose ``events`` queue
 receives the answer) and :meth:`Engine.call` (run a function on the engine thread).
@@ -121,12 +123,12 @@ class Engine:
         self.keeps_logits = "logits_to_keep" in params
         # transformers 5 names the KV cache argument `cache` (`past_key_values` before)
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
-        self.thread = threading.Thread(target=self._run, name="tunery-engine", daemon=True)
+
+    def run(self) -> None:
+        """Decodes on the calling thread until :meth:`stop`."""
+        self._run()
 
     # ---------------------------------------------------------------- called from HTTP threads
-
-    def start(self) -> None:
-        self.thread.start()
 
     def submit(self, request: Request) -> None:
         """Queues a request; ModelNotFound when its adapter is not (or no longer) served."""
@@ -206,7 +208,7 @@ class Engine:
                 done.set()
             self.cond.notify_all()
 
-    # ---------------------------------------------------------------- the engine thread
+    # ---------------------------------------------------------------- the engine's thread
 
     def _run_ops(self) -> None:
         while True:

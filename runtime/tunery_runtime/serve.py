@@ -610,30 +610,37 @@ def run_serve(spec: ServeSpec, workdir: str, emitter: Any) -> int:
         emitter.emit("stopped", step=0, checkpoint=None)
         return 75
     server = make_server(served)
-    engine.start()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="tunery-http", daemon=True)
     thread.start()
     host, port = server.server_address[:2]
     log.info("serving %s on http://%s:%d (%s, max_model_len %d)", spec.model_name, spec.host, port, device, max_model_len)
     emitter.emit("ready", host=spec.host, port=int(port), device=str(device), dtype=dtype_name, adapters=engine.adapter_names())
-    while not stop.wait(0.5):
-        if not engine.thread.is_alive():
-            server.shutdown()
-            raise RuntimeFailure("internal", "the engine thread died; see stderr")
-        if os.getppid() != parent:
-            log.warning("the process that started this server (pid %d) is gone: stopping", parent)
-            stop.set()
-    # Whatever happens below, the process ends within the grace period.
-    watchdog = threading.Timer(15.0, lambda: os._exit(75))
-    watchdog.daemon = True
-    watchdog.start()
 
-    server.shutdown()  # no new connections; handlers in flight go on
-    server.server_close()
-    engine.stop()  # in-flight requests see "aborted": streams end without [DONE]
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                log.warning("the process that started this server (pid %d) is gone: stopping", parent)
+                stop.set()
+        # Whatever happens next, the process ends within the grace period.
+        watchdog = threading.Timer(15.0, lambda: os._exit(75))
+        watchdog.daemon = True
+        watchdog.start()
+        server.shutdown()  # no new connections; handlers in flight go on
+        server.server_close()
+        engine.stop()  # in-flight requests see "aborted": streams end without [DONE]; run() returns
+
+    watcher = threading.Thread(target=watch, name="tunery-stop", daemon=True)
+    watcher.start()
+    try:
+        engine.run()  # decodes on this thread (the one that loaded the model) until stopped
+    except BaseException as e:
+        log.exception("the engine failed")
+        stop.set()
+        watcher.join(timeout=20)
+        raise RuntimeFailure("internal", f"the engine failed: {type(e).__name__}: {e}") from e
+    watcher.join(timeout=20)
     deadline = time.monotonic() + 5
     while served.active and time.monotonic() < deadline:
         time.sleep(0.02)
-    engine.thread.join(timeout=max(0.0, deadline - time.monotonic()))
     _emit_last(emitter, "stopped", step=0, checkpoint=None)
     return 75

@@ -421,7 +421,8 @@ impl ServeArgs {
             Some(python) => Some(executors::RuntimeCommand {
                 python: absolute(&python, "--runtime-python")?,
                 runtime_dir,
-                env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+                // The runtime sets its own defaults per mode (OpenMP's wait policy among them).
+                env: Vec::new(),
             }),
             None => None,
         };

@@ -1,17 +1,16 @@
 //! The content policy applied to an answer as it streams. Each choice's text is held back by
-//! [`HOLD_BYTES`] (a match may still be forming at its end) and released masked; a block match
-//! ends the answer (`finish_reason: content_filter`, the held text never sent); the
-//! `max_output_chars` limit ends a choice with `finish_reason: length`. A match longer than
-//! `HOLD_BYTES` may be released unmasked in part: word lists and personal data are far shorter.
+//! the policy's [`ContentFilter::hold_bytes`] — the longest match its output rules can make, so a
+//! word list or a bounded pattern is always seen whole (up to 4 KiB) — and released masked; a
+//! block match ends the answer (`finish_reason: content_filter`, the held text never sent); the
+//! `max_output_chars` limit ends a choice with `finish_reason: length`. A rule with no bound on
+//! its matches (an unbounded pattern, personal data) holds back 128 bytes: a longer match may be
+//! released unmasked in part.
 
 use super::safety::{ContentFilter, SafetyAction, Stage, Tally};
 use super::CompletionEndpoint;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Bytes of each answer kept back until more text (or the end) shows no match crosses them.
-pub const HOLD_BYTES: usize = 128;
 
 #[derive(Debug, Default)]
 struct ChoiceText {
@@ -152,13 +151,14 @@ fn release(
         }
     }
     // Text before `scan_from` was judged with enough text after it.
-    let scan_from = floor_boundary(&state.raw, state.released.saturating_sub(HOLD_BYTES));
+    let hold = filter.hold_bytes();
+    let scan_from = floor_boundary(&state.raw, state.released.saturating_sub(hold));
     let window = &state.raw[scan_from..];
     if let Some((rule, n)) = filter.blocking(Stage::Output, window) {
         tally.add(Stage::Output, filter.rule_name(rule), SafetyAction::Block, n, None);
         return Err(Blocked { rule: filter.rule_name(rule).to_string() });
     }
-    let mut end = if finishing { state.raw.len() } else { floor_boundary(&state.raw, state.raw.len().saturating_sub(HOLD_BYTES)) };
+    let mut end = if finishing { state.raw.len() } else { floor_boundary(&state.raw, state.raw.len().saturating_sub(hold)) };
     end = end.max(state.released);
     let shift = |mut s: super::safety::Span| {
         s.start += scan_from;
@@ -261,13 +261,40 @@ mod tests {
         let policy =
             ContentPolicy { rules: vec![ContentRule { words: vec!["x".into()], ..rule("w", SafetyAction::Mask) }], ..Default::default() };
         let mut g = guard(policy, CompletionEndpoint::Chat, 1);
-        let long = "a".repeat(HOLD_BYTES + 10);
-        let mut c = chat_chunk(0, &long, None);
+        // "x" and one more character (a word boundary needs the character after the word).
+        assert_eq!(g.filter.hold_bytes(), 5);
+        let mut c = chat_chunk(0, &"a".repeat(20), None);
         g.filter(&mut c, &mut Tally::default()).unwrap();
-        assert_eq!(c["choices"][0]["delta"]["content"].as_str().unwrap().len(), 10);
+        assert_eq!(c["choices"][0]["delta"]["content"].as_str().unwrap().len(), 15);
         let mut c = chat_chunk(0, "", Some("stop"));
         g.filter(&mut c, &mut Tally::default()).unwrap();
-        assert_eq!(c["choices"][0]["delta"]["content"].as_str().unwrap().len(), HOLD_BYTES);
+        assert_eq!(c["choices"][0]["delta"]["content"].as_str().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn the_hold_is_the_longest_match_a_rule_can_make() {
+        use super::super::safety::{DEFAULT_HOLD_BYTES, MAX_HOLD_BYTES};
+        let hold = |r: ContentRule| ContentFilter::compile(ContentPolicy { rules: vec![r], ..Default::default() }).unwrap().hold_bytes();
+        assert_eq!(hold(ContentRule { pattern: Some(r"[0-9]{3}-[0-9]{4}".into()), ..rule("p", SafetyAction::Mask) }), 8 + 4);
+        assert_eq!(hold(ContentRule { pattern: Some(r"key-\d+".into()), ..rule("p", SafetyAction::Mask) }), DEFAULT_HOLD_BYTES);
+        assert_eq!(hold(ContentRule { pii: vec![PiiKind::Email], ..rule("p", SafetyAction::Mask) }), DEFAULT_HOLD_BYTES);
+        assert_eq!(hold(ContentRule { pattern: Some(r"[a-z]{5000}".into()), ..rule("p", SafetyAction::Block) }), MAX_HOLD_BYTES);
+        assert_eq!(hold(ContentRule { stages: vec![Stage::Input], words: vec!["x".into()], ..rule("p", SafetyAction::Mask) }), 0);
+    }
+
+    #[test]
+    fn a_word_longer_than_the_default_hold_is_masked_whole_whatever_the_chunk_size() {
+        let word = "pneumonoultramicroscopicsilicovolcanoconiosis".repeat(4); // 180 bytes
+        let policy = ContentPolicy {
+            rules: vec![ContentRule { words: vec![word.clone()], replacement: Some("[term]".into()), ..rule("long", SafetyAction::Mask) }],
+            ..ContentPolicy::default()
+        };
+        let text = format!("It is called {} in the books. {}", word.to_uppercase(), "more ".repeat(60));
+        let want = format!("It is called [term] in the books. {}", "more ".repeat(60));
+        for step in [1, 7, 64, 129, 200, 1000] {
+            let got = stream(&mut guard(policy.clone(), CompletionEndpoint::Chat, 1), &text, step, &mut Tally::default()).unwrap();
+            assert_eq!(got, want, "chunks of {step} bytes");
+        }
     }
 
     #[test]

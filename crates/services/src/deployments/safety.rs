@@ -171,6 +171,8 @@ struct CompiledRule {
     action: SafetyAction,
     matcher: Matcher,
     replacement: Option<String>,
+    /// The longest text in bytes it can match (None: unbounded, or personal data).
+    longest: Option<usize>,
 }
 
 impl CompiledRule {
@@ -191,10 +193,18 @@ impl CompiledRule {
     }
 }
 
+/// What an answer is held back by for a rule whose matches have no bound (an unbounded
+/// pattern, personal data: far shorter in practice); a longer match may be released in part.
+pub const DEFAULT_HOLD_BYTES: usize = 128;
+/// The most an answer is held back by (a rule that can match more is held back this much).
+pub const MAX_HOLD_BYTES: usize = 4096;
+
 /// A checked, compiled policy.
 pub struct ContentFilter {
     pub policy: ContentPolicy,
     rules: Vec<CompiledRule>,
+    /// [`ContentFilter::hold_bytes`].
+    hold: usize,
 }
 
 impl std::fmt::Debug for ContentFilter {
@@ -203,8 +213,14 @@ impl std::fmt::Debug for ContentFilter {
     }
 }
 
+/// The longest text in bytes `pattern` can match (None when unbounded), as the regex crate's own
+/// parser reads it.
+fn longest_match(pattern: &str) -> Option<usize> {
+    regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?.properties().maximum_len()
+}
+
 /// The regular expression of a word list.
-fn words_regex(words: &[String]) -> std::result::Result<Regex, String> {
+fn words_pattern(words: &[String]) -> String {
     let ascii_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let alternatives: Vec<String> = words
         .iter()
@@ -213,7 +229,7 @@ fn words_regex(words: &[String]) -> std::result::Result<Regex, String> {
             format!("{}{}{}", if lead { r"(?-u:\b)" } else { "" }, regex::escape(w), if tail { r"(?-u:\b)" } else { "" })
         })
         .collect();
-    compile_regex(&format!("(?i)(?:{})", alternatives.join("|")))
+    format!("(?i)(?:{})", alternatives.join("|"))
 }
 
 impl ContentFilter {
@@ -259,7 +275,7 @@ impl ContentFilter {
                     return Err(ValidationError::unprocessable(&field("replacement"), "only a mask rule replaces what it finds").into());
                 }
             }
-            let matcher = if !r.words.is_empty() {
+            let (matcher, longest) = if !r.words.is_empty() {
                 if r.words.len() > MAX_WORDS {
                     return Err(ValidationError::new(&field("words"), format!("at most {MAX_WORDS} words, got {}", r.words.len())).into());
                 }
@@ -270,7 +286,11 @@ impl ContentFilter {
                     )
                     .into());
                 }
-                Matcher::Regex(words_regex(&r.words).map_err(|m| ValidationError::unprocessable(&field("words"), m))?)
+                let pattern = words_pattern(&r.words);
+                (
+                    Matcher::Regex(compile_regex(&pattern).map_err(|m| ValidationError::unprocessable(&field("words"), m))?),
+                    longest_match(&pattern),
+                )
             } else if let Some(pattern) = &r.pattern {
                 let regex = compile_regex(pattern).map_err(|m| ValidationError::unprocessable(&field("pattern"), m))?;
                 if regex.is_match("") {
@@ -280,10 +300,10 @@ impl ContentFilter {
                     )
                     .into());
                 }
-                Matcher::Regex(regex)
+                (Matcher::Regex(regex), longest_match(pattern))
             } else {
                 let config = MaskPii { kinds: r.pii.clone(), custom: Vec::new() };
-                Matcher::Pii(PiiMasker::new(&config).map_err(|e| Error::Internal(format!("the PII detectors: {e}")))?)
+                (Matcher::Pii(PiiMasker::new(&config).map_err(|e| Error::Internal(format!("the PII detectors: {e}")))?), None)
             };
             rules.push(CompiledRule {
                 name: r.name.clone(),
@@ -292,6 +312,7 @@ impl ContentFilter {
                 action: r.action,
                 matcher,
                 replacement: r.replacement.clone(),
+                longest,
             });
         }
         for (field, value) in [("max_input_chars", policy.max_input_chars), ("max_output_chars", policy.max_output_chars)] {
@@ -316,7 +337,13 @@ impl ContentFilter {
                 return Err(ValidationError::unprocessable("moderation.unsafe_prefix", message).into());
             }
         }
-        Ok(ContentFilter { policy, rules })
+        let hold = rules
+            .iter()
+            .filter(|r| r.output)
+            .map(|r| r.longest.map_or(DEFAULT_HOLD_BYTES, |n| n.saturating_add(4).min(MAX_HOLD_BYTES)))
+            .max()
+            .unwrap_or(0);
+        Ok(ContentFilter { policy, rules, hold })
     }
 
     /// Whether the policy changes nothing.
@@ -330,6 +357,14 @@ impl ContentFilter {
     /// Whether anything applies to answers as they stream (rules or a length limit).
     pub fn filters_output(&self) -> bool {
         self.policy.max_output_chars.is_some() || self.rules.iter().any(|r| r.output)
+    }
+
+    /// How many bytes of an answer are held back while a match may still be forming at its end:
+    /// the longest match any output rule can make, and one more character (a word boundary
+    /// depends on the character after a word), at most [`MAX_HOLD_BYTES`]; unbounded patterns
+    /// and personal data count [`DEFAULT_HOLD_BYTES`].
+    pub fn hold_bytes(&self) -> usize {
+        self.hold
     }
 
     /// The moderation model when it judges `stage`.

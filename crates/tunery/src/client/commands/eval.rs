@@ -554,7 +554,8 @@ async fn score_with_runtime(
     let runtime = executors::RuntimeCommand {
         python: std::path::absolute(python)?,
         runtime_dir: std::path::absolute(&a.runtime_dir)?,
-        env: vec![("OMP_WAIT_POLICY".into(), "PASSIVE".into())],
+        // The runtime sets its own defaults per mode (OpenMP's wait policy among them).
+        env: Vec::new(),
     };
     // Removed by score_text on every way out.
     let work = std::env::temp_dir().join(format!("tunery-score-{}-{metric}", std::process::id()));
