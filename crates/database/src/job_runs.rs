@@ -86,10 +86,16 @@ pub async fn since(conn: &mut Conn, since: i64) -> Result<Vec<JobRunRow>> {
 impl JobRunRow {
     /// GPU-hours of this run within `[from, to)` (an open run counts up to `to`).
     pub fn gpu_hours_within(&self, from: i64, to: i64) -> f64 {
-        let start = self.started_at.max(from);
-        let end = self.ended_at.unwrap_or(to).min(to);
-        (end - start).max(0) as f64 / 3_600_000.0 * self.gpus as f64
+        gpu_hours_within(self.started_at, self.ended_at, self.gpus, from, to)
     }
+}
+
+/// GPU-hours of a run from `started_at` to `ended_at` (open: up to `to`) on `gpus` within
+/// `[from, to)` — job runs and evaluation runs alike.
+pub fn gpu_hours_within(started_at: i64, ended_at: Option<i64>, gpus: i64, from: i64, to: i64) -> f64 {
+    let start = started_at.max(from);
+    let end = ended_at.unwrap_or(to).min(to);
+    (end - start).max(0) as f64 / 3_600_000.0 * gpus as f64
 }
 
 /// An organization's runs overlapping `[from, to)`.

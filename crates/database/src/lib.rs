@@ -12,6 +12,7 @@ pub mod audit;
 pub mod base_models;
 pub mod datasets;
 pub mod deployments;
+pub mod evaluation_runs;
 pub mod evaluations;
 pub mod human_evals;
 pub mod inference;

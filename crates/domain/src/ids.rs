@@ -31,6 +31,8 @@ pub enum IdKind {
     FineTuningJob,
     /// One run of a job on GPUs (or CPU slots).
     JobRun,
+    /// One run of an evaluation (a runner holding it).
+    EvaluationRun,
 }
 
 impl IdKind {
@@ -60,6 +62,7 @@ impl IdKind {
             IdKind::File => "file",
             IdKind::FineTuningJob => "ftjob",
             IdKind::JobRun => "run",
+            IdKind::EvaluationRun => "erun",
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use services::evaluations::{Evaluation, EvaluationExample};
+use services::evaluations::{Evaluation, EvaluationExample, EvaluationWait};
+use services::training::JobCost;
 use utoipa::ToSchema;
 
 /// How far an evaluation got.
@@ -42,6 +43,13 @@ pub struct EvaluationView {
     pub error: Option<String>,
     /// The evaluation this one reran.
     pub rerun_of: Option<String>,
+    /// What its runs used: one device slot of a deployment served here while a runner held
+    /// it (none for an external URL or a predictions file), priced like a job's GPU-hours.
+    pub cost: Option<JobCost>,
+    /// Why it still waits, while queued: `quota` (a jobs-at-once limit, or a month's
+    /// GPU-hours or budget used up) or `runners` (every runner busy). Shown when one
+    /// evaluation is read.
+    pub wait: Option<EvaluationWait>,
     pub created_by: String,
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -66,6 +74,8 @@ impl From<Evaluation> for EvaluationView {
             progress: EvaluationProgress { answered: r.examples_done, total: r.examples_total },
             error: r.error,
             rerun_of: r.rerun_of,
+            cost: e.cost,
+            wait: e.wait,
             created_by: r.created_by,
             created_at: r.created_at / 1000,
             started_at: r.started_at.map(|t| t / 1000),

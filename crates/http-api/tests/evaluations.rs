@@ -250,10 +250,13 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
 }
 
 /// A judge behind an OpenAI-compatible URL (an external service, as a hosted judge would be):
-/// model `fair` prefers the answer equal to the reference, `biased` always the first shown.
-/// It streams, as every upstream of the gateway does.
+/// model `fair` prefers the answer equal to the reference, `biased` always the first shown,
+/// `slow` calls every pair a tie after 400 ms. It streams, as every upstream of the gateway does.
 async fn judge_server() -> String {
     async fn complete(axum::Json(body): axum::Json<Value>) -> impl axum::response::IntoResponse {
+        if body["model"] == "slow" {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
         let prompt = body["messages"][1]["content"].as_str().unwrap_or_default().to_string();
         let reference = between(&prompt, "[Reference answer]\n", "\n\n[The Start");
         let fair = body["model"] == "fair";
@@ -283,7 +286,8 @@ async fn judge_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let models = || async {
-        axum::Json(json!({"object": "list", "data": [{"id": "fair", "object": "model"}, {"id": "biased", "object": "model"}]}))
+        let ids = ["fair", "biased", "slow"];
+        axum::Json(json!({"object": "list", "data": ids.map(|id| json!({"id": id, "object": "model"}))}))
     };
     let app =
         axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete)).route("/v1/models", axum::routing::get(models));
@@ -396,6 +400,71 @@ async fn rouge_with_the_stemmer_and_on_chinese_equals_rouge_score_with_them() {
         // Perplexity needs the model: a file of answers cannot give it.
         let a = submit(&app, &root, &[("metrics", "perplexity")], "{\"prediction\": \"a\", \"reference\": \"a\"}\n").await;
         assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (422, Some("metrics")), "{}", a.body);
+        app.services.stop_evaluations().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_wait_within_jobs_at_once_quotas_count_there_while_running_are_refused_once_a_budget_is_spent_and_are_costed() {
+    for backend in backends() {
+        let judge_url = judge_server().await;
+        let mut settings = services::Settings::default();
+        settings.serving.external_endpoints = vec![judge_url.clone()];
+        let app = TestApp::with_settings(backend, settings).await;
+        let (_, root) = app.bootstrap().await;
+        app.services.start_evaluations().await.unwrap();
+        let org = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
+        let (researcher_id, researcher) = app.user(&root, "res@example.com", "researcher").await;
+        let quota = |scope: &str, id: &str| format!("/api/v1/quotas/{scope}/{id}");
+        let d = json!({"name": "slow-judge", "backend": "external", "endpoint": {"url": judge_url, "model": "slow"}});
+        app.post("/api/v1/deployments", &root, d).await.expect(202);
+        let eval = |id: &str| format!("/api/v1/evaluations/{id}");
+
+        // No place at once for the researcher: the evaluation waits in the queue, saying why.
+        app.call("PUT", &quota("user", &researcher_id), Some(&root), Some(json!({"max_concurrent_jobs": 0}))).await.expect(200);
+        let held = submit(&app, &researcher, &[("name", "held"), ("metrics", "exact_match")], &answers(30)).await.id();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let v = app.get(&eval(&held), &researcher).await.expect(200).clone();
+        assert_eq!((v["state"].as_str(), v["wait"]["code"].as_str()), (Some("queued"), Some("quota")), "{v}");
+        let says = v["wait"]["message"].as_str().unwrap();
+        assert!(says.contains(&format!("user {researcher_id}")) && says.contains("at most 0 job(s) running at once"), "{says}");
+        app.call("PUT", &quota("user", &researcher_id), Some(&root), Some(json!({"max_concurrent_jobs": 1}))).await.expect(200);
+        let v = finished(&app, &researcher, &held).await;
+        assert_eq!((v["state"].as_str(), v["wait"].as_object()), (Some("succeeded"), None), "{v}");
+        // A predictions file takes no device: one run, no GPU-hours.
+        assert_eq!((v["cost"]["runs"].as_u64(), v["cost"]["gpu_hours"].as_f64()), (Some(1), Some(0.0)), "{v}");
+        let other = submit(&app, &researcher, &[("name", "other"), ("metrics", "exact_match")], &answers(55)).await.id();
+        finished(&app, &researcher, &other).await;
+
+        // A running evaluation takes the researcher's one place: the quota shows it, and the
+        // next evaluation waits until it ends.
+        let j = json!({"judge": "slow-judge", "mode": "pairwise", "evaluation_ids": [held, other]});
+        let judged = app.post("/api/v1/judgements", &researcher, j).await.id();
+        app.wait_for(&researcher, &eval(&judged), |b| b["state"] == "running", 30).await;
+        let quotas = app.get("/api/v1/quotas", &researcher).await.expect(200).clone();
+        let mine = quotas["data"].as_array().unwrap().iter().find(|q| q["subject_id"] == researcher_id.as_str()).unwrap().clone();
+        assert_eq!((mine["usage"]["running_evaluations"].as_u64(), mine["usage"]["running_jobs"].as_u64()), (Some(1), Some(0)), "{mine}");
+        let next = submit(&app, &researcher, &[("name", "next"), ("metrics", "exact_match")], &answers(40)).await.id();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let v = app.get(&eval(&next), &researcher).await.expect(200).clone();
+        assert_eq!(v["state"], "queued", "{v}");
+        assert!(v["wait"]["message"].as_str().unwrap().contains("0 job(s) and 1 evaluation(s) running"), "{v}");
+        let judge = finished(&app, &researcher, &judged).await;
+        assert_eq!(judge["state"], "succeeded", "{judge}");
+        let next_done = finished(&app, &researcher, &next).await;
+        assert!(next_done["started_at"].as_i64() >= judge["finished_at"].as_i64(), "{next_done} {judge}");
+        // An external judge is billed by its provider: no GPU-hours here either.
+        assert_eq!((judge["cost"]["runs"].as_u64(), judge["cost"]["gpu_hours"].as_f64()), (Some(1), Some(0.0)), "{judge}");
+        let usage = app.get("/api/v1/usage?bucket=day", &root).await.expect(200).clone();
+        assert_eq!(usage["compute"]["evaluations"].as_u64(), Some(4), "{usage}");
+
+        // A month's budget used up: new evaluations are refused, naming it.
+        app.call("PUT", &quota("organization", &org), Some(&root), Some(json!({"budget_per_month": 0.0}))).await.expect(200);
+        let a = submit(&app, &researcher, &[("name", "over"), ("metrics", "exact_match")], &answers(10)).await;
+        assert_eq!((a.status.as_u16(), a.code()), (422, "quota_exceeded"), "{}", a.body);
+        assert!(a.body["error"]["message"].as_str().unwrap().contains(&format!("the budget of organization {org}")), "{}", a.body);
+        app.delete(&quota("organization", &org), &root).await;
+        app.delete(&quota("user", &researcher_id), &root).await;
         app.services.stop_evaluations().await;
     }
 }

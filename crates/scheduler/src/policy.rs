@@ -106,6 +106,9 @@ pub struct JobRequest {
 pub struct Limit {
     pub max_jobs: Option<u32>,
     pub max_gpus: Option<u32>,
+    /// Work of the group running outside this scheduler (evaluations) that takes places of
+    /// `max_jobs`.
+    pub also_running: u32,
 }
 
 impl JobRequest {
@@ -300,8 +303,12 @@ impl Scheduler {
             let Some(limit) = self.limits.get(g) else { continue };
             let members = self.running.values().filter(|r| r.w.req.groups.contains(g));
             let (jobs, gpus) = members.fold((0u32, 0u32), |(j, n), r| (j + 1, n + r.w.req.gpus));
-            if let Some(max) = limit.max_jobs.filter(|&m| jobs + 1 > m) {
-                return Some(format!("the quota of {g}: at most {max} job(s) running at once; {jobs} running"));
+            if let Some(max) = limit.max_jobs.filter(|&m| jobs + limit.also_running + 1 > m) {
+                let others = match limit.also_running {
+                    0 => String::new(),
+                    n => format!(" and {n} evaluation(s)"),
+                };
+                return Some(format!("the quota of {g}: at most {max} job(s) running at once; {jobs} running{others}"));
             }
             if let Some(max) = limit.max_gpus.filter(|&m| gpus + req.gpus > m) {
                 return Some(format!("the quota of {g}: at most {max} GPU(s) at once; {gpus} in use and this job needs {}", req.gpus));

@@ -193,8 +193,8 @@ fn random_runs_never_over_allocate_never_exceed_quotas_and_every_job_ends() {
         let nodes = vec![node("a", "A100", 8), node("b", "A100", 8), node("c", "H100", 4)];
         let mut s = sched(kind, nodes.clone());
         // u0 runs at most 2 jobs at once, u1 at most 8 GPUs at once.
-        s.set_limit("user u0", scheduler::Limit { max_jobs: Some(2), max_gpus: None });
-        s.set_limit("user u1", scheduler::Limit { max_jobs: None, max_gpus: Some(8) });
+        s.set_limit("user u0", scheduler::Limit { max_jobs: Some(2), max_gpus: None, also_running: 0 });
+        s.set_limit("user u1", scheduler::Limit { max_jobs: None, max_gpus: Some(8), also_running: 0 });
         let mut owners: std::collections::HashMap<String, (String, u32)> = Default::default();
         let mut running: Vec<(String, i64)> = Vec::new();
         let mut submitted = 0;
@@ -385,7 +385,7 @@ fn fifo_names_the_head_that_blocks_and_the_head_says_what_it_needs() {
 #[test]
 fn a_job_over_its_quota_waits_saying_which_without_holding_up_others() {
     let mut s = sched(PolicyKind::Fifo, vec![node("a", "A100", 8)]);
-    s.set_limit("user u", scheduler::Limit { max_jobs: None, max_gpus: Some(2) });
+    s.set_limit("user u", scheduler::Limit { max_jobs: None, max_gpus: Some(2), also_running: 0 });
     s.submit(job("first", "u", 2, 60, 1, 0)).unwrap();
     s.submit(job("second", "u", 1, 60, 1, 1)).unwrap();
     s.submit(job("other", "v", 4, 60, 1, 2)).unwrap();
@@ -396,6 +396,22 @@ fn a_job_over_its_quota_waits_saying_which_without_holding_up_others() {
     assert_eq!(why.message, "the quota of user u: at most 2 GPU(s) at once; 2 in use and this job needs 1");
     s.finished("first", 10 * MIN);
     assert_eq!(started(&s.tick(10 * MIN)), vec!["second".to_string()]);
+}
+
+#[test]
+fn work_running_outside_the_scheduler_takes_places_of_a_jobs_at_once_limit() {
+    let mut s = sched(PolicyKind::Fifo, vec![node("a", "A100", 8)]);
+    // One of user u's two places is taken by an evaluation: one job starts, the next waits.
+    s.set_limit("user u", scheduler::Limit { max_jobs: Some(2), max_gpus: None, also_running: 1 });
+    s.submit(job("first", "u", 1, 60, 1, 0)).unwrap();
+    s.submit(job("second", "u", 1, 60, 1, 1)).unwrap();
+    assert_eq!(started(&s.tick(0)), vec!["first".to_string()]);
+    let why = s.wait_reason("second").unwrap();
+    assert_eq!(why.code, "quota");
+    assert_eq!(why.message, "the quota of user u: at most 2 job(s) running at once; 1 running and 1 evaluation(s)");
+    // The evaluation ended: its place is free.
+    s.set_limit("user u", scheduler::Limit { max_jobs: Some(2), max_gpus: None, also_running: 0 });
+    assert_eq!(started(&s.tick(MIN)), vec!["second".to_string()]);
 }
 
 #[test]

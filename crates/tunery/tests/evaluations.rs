@@ -83,6 +83,13 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     // Every request went through the gateway's accounting.
     let usage = wait_json(&cli, &["usage", "--deployment", &deployment_id, "--bucket", "day"], |u| u["requests"] == 8, 10);
     assert!(usage["completion_tokens"].as_i64().unwrap() > 0, "{usage}");
+    // It ran on a slot of the serving device, accounted like a job's GPU-hours.
+    let cost = &local["cost"];
+    let hours = cost["gpu_hours"].as_f64().unwrap();
+    let span_s = (local["finished_at"].as_i64().unwrap() - local["started_at"].as_i64().unwrap()) as f64;
+    assert!(cost["runs"] == 1 && hours > 0.0 && hours * 3600.0 <= span_s + 2.0, "{local}");
+    let org_usage = cli.json(&["usage", "--bucket", "day"]);
+    assert_eq!(org_usage["compute"]["evaluations"], 1, "{org_usage}");
 
     // A rerun: the same answers, the same scores and intervals.
     let again = cli.json(&["eval", "rerun", local_id, "--wait"]);
@@ -129,6 +136,8 @@ fn a_model_is_evaluated_through_the_serving_path_reproducibly_and_through_an_ope
     let remote = cli.json(&through_url);
     assert_eq!(remote["state"], "succeeded", "{remote}\n{}", srv.logs());
     assert_eq!(remote["config"]["model"]["backend"], "external", "{remote}");
+    // An external URL's compute is billed by its provider: none here.
+    assert_eq!((remote["cost"]["runs"].as_u64(), remote["cost"]["gpu_hours"].as_f64()), (Some(1), Some(0.0)), "{remote}");
     assert_eq!(predictions(&cli, remote["id"].as_str().unwrap()), predictions(&cli, local_id));
     assert_eq!(remote["results"], local["results"]);
     // Perplexity: the runtime's log-probabilities of the references, per example and over the

@@ -7,6 +7,7 @@
 //! confidence intervals, and each example with its own scores. Evaluations are queued and run
 //! by `run.rs` (a claim is one conditional change; a lease lets another server take over).
 
+mod accounting;
 mod compare;
 mod examples;
 mod gates;
@@ -18,6 +19,7 @@ mod record;
 mod resources;
 mod run;
 
+pub use accounting::EvaluationWait;
 pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
 pub use examples::EvaluationExample;
 pub use gates::{Gate, GatedModel, PassedGate, Threshold};
@@ -223,6 +225,10 @@ pub struct Evaluation {
     pub config: EvaluationConfig,
     /// `{"metrics": {name: {score, interval, …}}}` once it succeeded.
     pub results: Option<Value>,
+    /// What its runs used (read back through the API; None inside the runner).
+    pub cost: Option<crate::training::JobCost>,
+    /// Why it waits, while queued (a single evaluation read back).
+    pub wait: Option<EvaluationWait>,
 }
 
 impl Evaluation {
@@ -236,7 +242,7 @@ impl Evaluation {
             ),
             None => None,
         };
-        Ok(Evaluation { row, config, results })
+        Ok(Evaluation { row, config, results, cost: None, wait: None })
     }
 }
 
@@ -528,6 +534,7 @@ impl Services {
             })
             .collect();
         let mut tx = self.db().begin_write().await?;
+        self.check_evaluation_quotas(tx.conn(), principal, row.project_id.as_deref()).await?;
         database::evaluations::insert(tx.conn(), &row).await?;
         for x in &sealed {
             database::evaluations::insert_example(tx.conn(), x).await?;
@@ -603,7 +610,13 @@ impl Services {
     }
 
     pub async fn get_evaluation(&self, principal: &Principal, id: &str) -> Result<Evaluation> {
-        self.evaluation_with(principal, id, Permission::ViewMetrics).await
+        let e = self.evaluation_with(principal, id, Permission::ViewMetrics).await?;
+        let wait = self.evaluation_wait(&e.row).await?;
+        Ok(Evaluation { wait, ..self.with_cost(e).await? })
+    }
+
+    async fn with_cost(&self, e: Evaluation) -> Result<Evaluation> {
+        Ok(Evaluation { cost: Some(self.evaluation_cost(&e.row.id).await?), ..e })
     }
 
     /// Evaluations the caller may see, newest first; `model` keeps those of one model request.
@@ -626,7 +639,7 @@ impl Services {
             for row in rows {
                 cursor = Some(row.id.clone());
                 if let Ok(e) = self.evaluation_with(principal, &row.id, Permission::ViewMetrics).await {
-                    out.push(e);
+                    out.push(self.with_cost(e).await?);
                     if out.len() as i64 > limit {
                         return Ok(Page::from_rows(out, limit));
                     }

@@ -24,7 +24,9 @@ use tokio::sync::Notify;
 /// How long a runner holds an evaluation without renewing.
 const LEASE_MS: i64 = 60_000;
 /// Evaluations one server runs at once.
-const RUNNING_AT_ONCE: usize = 2;
+pub(super) const RUNNING_AT_ONCE: usize = 2;
+/// Queued evaluations a runner looks at per claim (those held back by a quota are passed over).
+const CANDIDATES: i64 = 200;
 /// Tries per example before the evaluation fails.
 const TRIES: u32 = 3;
 
@@ -44,6 +46,11 @@ impl std::fmt::Debug for Runner {
 }
 
 impl Runner {
+    /// Evaluations this server runs now.
+    pub(super) fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
     fn instance(&self) -> &str {
         self.instance.get_or_init(|| crate::crypto::random_token(9))
     }
@@ -107,11 +114,18 @@ impl Services {
         let runner = self.evaluation_runner();
         while runner.running.load(Ordering::SeqCst) < RUNNING_AT_ONCE && !runner.stopping.load(Ordering::SeqCst) {
             let now = now_ms();
-            let candidates = database::evaluations::claimable(&mut *self.db().read().await?, now, 8).await?;
+            let candidates = database::evaluations::claimable(&mut *self.db().read().await?, now, CANDIDATES).await?;
+            // Usage includes the evaluation taken last round: read again for each claim.
+            let quotas = self.quota_state().await?;
             let mut taken = None;
             for id in candidates {
+                let evaluation = Evaluation::of(database::evaluations::get_any(&mut *self.db().read().await?, &id).await?)?;
+                if self.evaluation_quota_wait(&quotas, &evaluation.row).is_some() {
+                    continue;
+                }
                 let mut tx = self.db().begin_write().await?;
                 if database::evaluations::claim(tx.conn(), &id, runner.instance(), now, now + LEASE_MS).await? {
+                    self.open_evaluation_run(tx.conn(), &evaluation, runner.instance(), now).await?;
                     tx.commit().await?;
                     taken = Some(id);
                     break;
@@ -138,7 +152,11 @@ impl Services {
         let instance = self.evaluation_runner().instance().to_string();
         let finished = match outcome {
             Ok(Some(results)) => self.finish_evaluation(id, &instance, results).await,
-            Ok(None) => return, // cancelled, taken over or stopping: nothing to record
+            Ok(None) => {
+                // Cancelled, taken over or stopping: nothing to record but the run's end.
+                self.end_evaluation_run(id, &instance).await;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(evaluation = id, error = %e, "evaluation failed");
                 self.fail_evaluation(id, &instance, &e.to_string()).await
@@ -146,6 +164,13 @@ impl Services {
         };
         if let Err(e) = finished {
             tracing::error!(evaluation = id, error = %e, "the evaluation's end could not be recorded; another start continues it");
+        }
+        self.end_evaluation_run(id, &instance).await;
+    }
+
+    async fn end_evaluation_run(&self, id: &str, instance: &str) {
+        if let Err(e) = self.close_evaluation_run(id, instance).await {
+            tracing::error!(evaluation = id, error = %e, "the evaluation's run could not be closed; the next runner to take it closes it");
         }
     }
 
@@ -159,7 +184,11 @@ impl Services {
                 let instance = services.evaluation_runner().instance().to_string();
                 let renewed = async {
                     let mut tx = services.db().begin_write().await?;
-                    let ok = database::evaluations::renew(tx.conn(), &id, &instance, now_ms() + LEASE_MS).await?;
+                    let now = now_ms();
+                    let ok = database::evaluations::renew(tx.conn(), &id, &instance, now + LEASE_MS).await?;
+                    if ok {
+                        database::evaluation_runs::seen(tx.conn(), &id, &instance, now).await?;
+                    }
                     tx.commit().await?;
                     Ok::<bool, Error>(ok)
                 }

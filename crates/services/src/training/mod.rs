@@ -3,14 +3,14 @@
 //! job reports (events, metrics, logs, checkpoints).
 
 mod cluster;
-mod cost;
+pub(crate) mod cost;
 mod data;
 mod estimates;
 mod kubernetes;
 mod lengths;
 mod measured;
 mod queue;
-mod quotas;
+pub(crate) mod quotas;
 mod ray;
 mod run;
 mod scheduling;

@@ -106,7 +106,7 @@ pub(crate) fn group(scope: &str, subject_id: &str) -> String {
 }
 
 /// The groups of work by `user` in `organization` (and `project`).
-fn groups(user: &str, organization: &str, project: Option<&str>) -> Vec<String> {
+pub(crate) fn groups(user: &str, organization: &str, project: Option<&str>) -> Vec<String> {
     let mut g = vec![group("user", user), group("organization", organization)];
     if let Some(p) = project {
         g.push(group("project", p));
@@ -136,6 +136,8 @@ pub struct QuotaUsage {
     /// Spend this month.
     pub cost: f64,
     pub running_jobs: u32,
+    /// Evaluations running now: they count as jobs against `max_concurrent_jobs`.
+    pub running_evaluations: u32,
     pub gpus_in_use: u32,
     /// GPU-hours the subject's waiting and running jobs are still expected to use (estimates).
     pub committed_gpu_hours: f64,
@@ -213,21 +215,51 @@ pub(crate) struct QuotaState {
 }
 
 impl QuotaState {
-    /// Group limits for the policy (jobs and GPUs at once).
-    pub fn limits(&self) -> impl Iterator<Item = (String, scheduler::Limit)> + '_ {
-        self.quotas
-            .iter()
-            .filter(|(_, l)| l.max_concurrent_jobs.is_some() || l.max_gpus.is_some())
-            .map(|(q, l)| (group(&q.scope, &q.subject_id), scheduler::Limit { max_jobs: l.max_concurrent_jobs, max_gpus: l.max_gpus }))
+    pub fn of(rows: Vec<QuotaRow>, usage: MonthUsage) -> Result<QuotaState> {
+        let quotas = rows.into_iter().map(|q| QuotaLimits::parse(&q).map(|l| (q, l))).collect::<Result<Vec<_>>>()?;
+        Ok(QuotaState { quotas, usage })
     }
 
-    /// Why a job may not run this month (a used-up GPU-hour quota or budget of one of its groups).
+    /// Group limits for the policy (jobs and GPUs at once), with the group's running
+    /// evaluations, which take jobs-at-once places outside the policy.
+    pub fn limits(&self) -> impl Iterator<Item = (String, scheduler::Limit)> + '_ {
+        self.quotas.iter().filter(|(_, l)| l.max_concurrent_jobs.is_some() || l.max_gpus.is_some()).map(|(q, l)| {
+            let g = group(&q.scope, &q.subject_id);
+            let also_running = self.usage.by_group.get(&g).map_or(0, |u| u.running_evaluations);
+            (g, scheduler::Limit { max_jobs: l.max_concurrent_jobs, max_gpus: l.max_gpus, also_running })
+        })
+    }
+
+    /// The quotas of `groups`, with each one's group name.
+    fn of_groups<'a>(&'a self, groups: &'a [String]) -> impl Iterator<Item = (String, &'a QuotaLimits)> + 'a {
+        self.quotas.iter().map(|(q, l)| (group(&q.scope, &q.subject_id), l)).filter(|(g, _)| groups.contains(g))
+    }
+
+    /// Why work of `groups` may not run this month (a used-up GPU-hour quota or budget of one of them).
+    pub fn exhausted_in(&self, groups: &[String]) -> Option<String> {
+        self.of_groups(groups).find_map(|(g, l)| self.usage.exhausted(&g, l))
+    }
+
+    /// Why a job may not run this month.
     pub fn exhausted_for(&self, row: &JobRow) -> Option<String> {
-        let groups = groups_of(row);
-        self.quotas
-            .iter()
-            .filter(|(q, _)| groups.contains(&group(&q.scope, &q.subject_id)))
-            .find_map(|(q, l)| self.usage.exhausted(&group(&q.scope, &q.subject_id), l))
+        self.exhausted_in(&groups_of(row))
+    }
+
+    /// Why one more piece of work of `groups` outside the policy (an evaluation) may not start
+    /// now: a month used up, or a jobs-at-once limit reached by running jobs and evaluations.
+    pub fn refuses_another(&self, groups: &[String]) -> Option<String> {
+        self.exhausted_in(groups).or_else(|| {
+            self.of_groups(groups).find_map(|(g, l)| {
+                let u = self.usage.by_group.get(&g).cloned().unwrap_or_default();
+                let running = u.running_jobs + u.running_evaluations;
+                l.max_concurrent_jobs.filter(|&max| running + 1 > max).map(|max| {
+                    format!(
+                        "the quota of {g}: at most {max} job(s) running at once; {} job(s) and {} evaluation(s) running",
+                        u.running_jobs, u.running_evaluations
+                    )
+                })
+            })
+        })
     }
 }
 
@@ -251,6 +283,16 @@ impl Services {
                 }
             }
         }
+        let evaluation_runs = database::evaluation_runs::since(&mut *self.db().read().await?, from).await?;
+        for run in evaluation_runs.iter().filter(|r| org.is_none_or(|o| r.organization_id == o)) {
+            let hours = run.gpu_hours_within(from, now);
+            for g in groups(&run.user_id, &run.organization_id, run.project_id.as_deref()) {
+                let u = usage.by_group.entry(g).or_default();
+                u.gpu_hours += hours;
+                u.cost += hours * run.price_per_gpu_hour;
+                u.running_evaluations += u32::from(run.ended_at.is_none());
+            }
+        }
         let (scheduling, nodes) = (&self.settings().scheduling, self.nodes());
         for row in active {
             let r = resources_of(row)?;
@@ -267,9 +309,8 @@ impl Services {
 
     pub(crate) async fn quota_state(&self) -> Result<QuotaState> {
         let rows = database::quotas::all(&mut *self.db().read().await?).await?;
-        let quotas = rows.into_iter().map(|q| QuotaLimits::parse(&q).map(|l| (q, l))).collect::<Result<Vec<_>>>()?;
-        let usage = if quotas.is_empty() { MonthUsage::default() } else { self.month_usage(None, &[]).await? };
-        Ok(QuotaState { quotas, usage })
+        let usage = if rows.is_empty() { MonthUsage::default() } else { self.month_usage(None, &[]).await? };
+        QuotaState::of(rows, usage)
     }
 
     /// Checks a submission against its subjects' quotas inside the submitting transaction

@@ -451,12 +451,19 @@ pub async fn usage(ctx: &Context, a: UsageArgs) -> Result<u8> {
     let c = &v["compute"];
     if c.is_object() {
         let num = |x: &serde_json::Value| x.as_f64().unwrap_or(0.0);
-        println!("training: {} jobs, {:.3} GPU-hours, cost {:.2}", s(c, "jobs"), num(&c["gpu_hours"]), num(&c["cost"]));
-        let mut t = Table::new(&["BY", "WHO", "JOBS", "GPU-HOURS", "COST"]);
+        println!(
+            "compute: {} jobs and {} evaluations, {:.3} GPU-hours, cost {:.2}",
+            s(c, "jobs"),
+            s(c, "evaluations"),
+            num(&c["gpu_hours"]),
+            num(&c["cost"])
+        );
+        let mut t = Table::new(&["BY", "WHO", "JOBS", "EVALUATIONS", "GPU-HOURS", "COST"]);
         for (by, field) in [("user", "by_user"), ("project", "by_project"), ("gpu type", "by_gpu_type")] {
             for l in c[field].as_array().into_iter().flatten() {
                 let who = l["key"].as_str().unwrap_or("(none)").to_string();
-                t.row(vec![by.into(), who, s(l, "jobs"), format!("{:.3}", num(&l["gpu_hours"])), format!("{:.2}", num(&l["cost"]))]);
+                let (hours, cost) = (format!("{:.3}", num(&l["gpu_hours"])), format!("{:.2}", num(&l["cost"])));
+                t.row(vec![by.into(), who, s(l, "jobs"), s(l, "evaluations"), hours, cost]);
             }
         }
         t.print();

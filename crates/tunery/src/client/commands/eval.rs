@@ -519,6 +519,14 @@ fn show(ctx: &Context, v: &Value) {
         ("state", s(v, "state")),
         ("model", s(v, "model")),
         ("progress", format!("{}/{}", s(&v["progress"], "answered"), s(&v["progress"], "total"))),
+        ("waiting", s(&v["wait"], "message")),
+        (
+            "cost",
+            v["cost"]["gpu_hours"]
+                .as_f64()
+                .map(|h| format!("{h:.4} GPU-hours, {:.2}", v["cost"]["cost"].as_f64().unwrap_or(0.0)))
+                .unwrap_or_default(),
+        ),
         ("error", s(v, "error")),
     ]);
     if let Some(metrics) = v["results"]["metrics"].as_object() {

@@ -75,7 +75,11 @@ pub async fn run(ctx: &Context, cmd: QuotasCommand) -> Result<u8> {
                     s(q, "subject_id"),
                     format!("{:.2}/{}", u["gpu_hours"].as_f64().unwrap_or(0.0), limit(&l["gpu_hours_per_month"])),
                     format!("{:.2}/{}", u["cost"].as_f64().unwrap_or(0.0), limit(&l["budget_per_month"])),
-                    format!("{}/{}", s(u, "running_jobs"), limit(&l["max_concurrent_jobs"])),
+                    format!(
+                        "{}/{}",
+                        u["running_jobs"].as_u64().unwrap_or(0) + u["running_evaluations"].as_u64().unwrap_or(0),
+                        limit(&l["max_concurrent_jobs"])
+                    ),
                     format!("{}/{}", s(u, "gpus_in_use"), limit(&l["max_gpus"])),
                     state.into(),
                 ]);
