@@ -19,7 +19,9 @@ from tunery_runtime.data import (
     pack,
     segment_sums,
 )
+from tunery_runtime.attention import DOCUMENTS, use_document_attention
 from tunery_runtime.errors import RuntimeFailure
+from tunery_runtime.model import attn_implementation
 from tunery_runtime import train as train_module
 from tunery_runtime.train import token_losses
 
@@ -188,16 +190,22 @@ def test_packed_epochs_each_have_their_own_steps(seed):
     assert beyond.total_steps == starts[epochs] + 2 and beyond.position(starts[epochs] + 1) == (epochs, 1)
 
 
-@pytest.mark.parametrize("attn,head_chunk", [("sdpa", None), ("eager", None), ("sdpa", 8)])
+@pytest.mark.parametrize("attn,head_chunk", [("documents", None), ("sdpa", None), ("eager", None), ("documents", 8)])
 def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, head_chunk, tmp_path, monkeypatch):
-    """Also with the language-model head run in chunks of 8 positions × rows."""
+    """Each attention path — per-span SDPA without a mask (``documents``, what training uses on
+    SDPA models), SDPA with the dense block mask, eager — and the language-model head run in
+    chunks of 8 positions × rows."""
     from transformers import AutoModelForCausalLM
 
     if head_chunk is not None:
         monkeypatch.setattr(train_module, "HEAD_CHUNK_TOKENS", head_chunk)
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attn).eval()
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa" if attn == "documents" else attn).eval()
+    if attn == "documents":
+        assert use_document_attention(model)
+        attn = DOCUMENTS
+    assert attn_implementation(model) == attn
     path = write_jsonl(tmp_path / "t.jsonl", sft_rows(7))
     examples = load_dataset(path, "train", "sft", tok, 128)
     pad = tok.pad_token_id
@@ -222,6 +230,25 @@ def test_packed_per_example_losses_equal_unpacked(tiny_model_dir, tok, attn, hea
         sums, counts = segment_sums(token_losses(model, b, attn, torch.float32), b)
         for i in range(len(examples)):
             assert sums[i].item() == pytest.approx(single[i][0], rel=1e-5, abs=1e-5)
+
+
+def test_per_example_attention_gives_the_dense_masks_gradients_and_needs_its_spans(tiny_model_dir, tok, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    examples = load_dataset(write_jsonl(tmp_path / "t.jsonl", sft_rows(7)), "train", "sft", tok, 128)
+    b = collate(examples, [[0, 1, 2], [3, 4], [5, 6]], packed=True, pad_id=tok.pad_token_id)
+    grads = {}
+    for attn in ["sdpa", DOCUMENTS]:
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+        if attn == DOCUMENTS:
+            assert use_document_attention(model) and attn_implementation(model) == DOCUMENTS
+        token_losses(model, b, attn, torch.float32).sum().backward()
+        grads[attn] = {n: p.grad for n, p in model.named_parameters()}
+    for n, g in grads["sdpa"].items():
+        assert torch.allclose(g, grads[DOCUMENTS][n], rtol=1e-4, atol=1e-6), n
+    # Without the spans (a caller that passes only a mask) it refuses rather than mixing examples.
+    with pytest.raises(RuntimeError, match="spans"):
+        model(input_ids=b.input_ids, position_ids=b.position_ids, attention_mask=None)
 
 
 def test_the_chunked_head_gives_the_same_losses_and_gradients_and_is_used_only_when_plain(tiny_model_dir, tok, tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from .attention import DOCUMENTS, SPANS_KWARG, row_spans
 from .errors import RuntimeFailure
 
 IGNORE = -100
@@ -597,6 +598,13 @@ class Batch:
             self.packed,
             self.n_examples,
         )
+
+    def attention_inputs(self, attn_implementation: str, dtype: torch.dtype) -> dict[str, Any]:
+        """What the model needs to keep examples apart: with per-span attention
+        (``attention.DOCUMENTS``) each row's spans and no mask, else the mask."""
+        if attn_implementation == DOCUMENTS:
+            return {"attention_mask": None, SPANS_KWARG: row_spans(self.segments)}
+        return {"attention_mask": self.attention_mask(attn_implementation, dtype)}
 
     def attention_mask(self, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
         """2D padding mask for padded rows; for packed rows a 4D block-diagonal causal mask.

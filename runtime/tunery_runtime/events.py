@@ -88,6 +88,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "total_parameters": _int,
         "memory": _obj({"total_bytes": _opt(_int), "available_bytes": _opt(_int)}),
         "resumed_from_step": _opt(_int),
+        # How examples in a row are kept apart (null: nothing is trained).
+        "attention": _opt(_str),
     },
     "progress": {
         "step": _int,

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .attention import use_document_attention
 from .errors import RuntimeFailure, is_out_of_memory
 from .spec import TrainSpec
 
@@ -129,6 +130,7 @@ def load_model(spec: TrainSpec, device: torch.device, precision: Precision, emit
     if kind != "qlora":
         model.to(device)
     model.config.use_cache = False
+    use_document_attention(model)
 
     if spec.training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

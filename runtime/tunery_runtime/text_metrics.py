@@ -192,6 +192,7 @@ def run_score_text(spec: TextMetricSpec, workdir: str, emitter: Emitter) -> int:
         total_parameters=0,
         memory={"total_bytes": None, "available_bytes": None},
         resumed_from_step=None,
+        attention=None,
     )
     if spec.metric == "bertscore":
         scores, about = bertscore(examples, spec.model_path, spec.layer, spec.batch_size, device)

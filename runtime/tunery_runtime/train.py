@@ -131,7 +131,7 @@ def token_losses(model: Any, batch: Batch, attn_impl: str, dtype: torch.dtype) -
     labels = batch.labels[:, 1:]
     keep = (labels != IGNORE).any(dim=0).nonzero().squeeze(1)
     kept = labels[:, keep]
-    inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask(attn_impl, dtype), position_ids=batch.position_ids, use_cache=False)
+    inputs = dict(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False, **batch.attention_inputs(attn_impl, dtype))
     head = chunkable_head(model)
     if head is None or kept.numel() <= HEAD_CHUNK_TOKENS:
         logits = model(**inputs, logits_to_keep=keep).logits.float()
@@ -519,6 +519,7 @@ class Trainer:
             total_parameters=self.total_n,
             memory=device_memory(self.device),
             resumed_from_step=self.resumed_from_step,
+            attention=self.attn_impl,
         )
         import psutil
 
