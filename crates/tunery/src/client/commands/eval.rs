@@ -512,23 +512,22 @@ fn show(ctx: &Context, v: &Value) {
         output::json(v);
         return;
     }
-    print_kv(&[
+    let mut fields = vec![
         ("id", s(v, "id")),
         ("name", s(v, "name")),
         ("kind", s(v, "kind")),
         ("state", s(v, "state")),
         ("model", s(v, "model")),
         ("progress", format!("{}/{}", s(&v["progress"], "answered"), s(&v["progress"], "total"))),
-        ("waiting", s(&v["wait"], "message")),
-        (
-            "cost",
-            v["cost"]["gpu_hours"]
-                .as_f64()
-                .map(|h| format!("{h:.4} GPU-hours, {:.2}", v["cost"]["cost"].as_f64().unwrap_or(0.0)))
-                .unwrap_or_default(),
-        ),
-        ("error", s(v, "error")),
-    ]);
+    ];
+    if v["wait"].is_object() {
+        fields.push(("waiting", s(&v["wait"], "message")));
+    }
+    if let Some(hours) = v["cost"]["gpu_hours"].as_f64() {
+        fields.push(("compute", format!("{hours:.4} device-hours, cost {:.2}", v["cost"]["cost"].as_f64().unwrap_or(0.0))));
+    }
+    fields.push(("error", s(v, "error")));
+    print_kv(&fields);
     if let Some(metrics) = v["results"]["metrics"].as_object() {
         let mut t = Table::new(&["METRIC", "SCORE", "INTERVAL", "COMPUTED AS"]);
         for (name, m) in metrics {
