@@ -295,19 +295,26 @@ async fn judge_server() -> String {
     url
 }
 
+/// An app running evaluations, with the judge server allowed and deployed under each
+/// (deployment name, judge model); the administrator's token.
+async fn app_with_judges(backend: test_support::Backend, judges: &[(&str, &str)]) -> (TestApp, String) {
+    let judge_url = judge_server().await;
+    let mut settings = services::Settings::default();
+    settings.serving.external_endpoints = vec![judge_url.clone()];
+    let app = TestApp::with_settings(backend, settings).await;
+    let (_, root) = app.bootstrap().await;
+    app.services.start_evaluations().await.unwrap();
+    for (name, model) in judges {
+        let d = json!({"name": name, "backend": "external", "endpoint": {"url": judge_url, "model": model}});
+        app.post("/api/v1/deployments", &root, d).await.expect(202);
+    }
+    (app, root)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_judge_rates_and_compares_answers_in_both_orders() {
     for backend in backends() {
-        let judge_url = judge_server().await;
-        let mut settings = services::Settings::default();
-        settings.serving.external_endpoints = vec![judge_url.clone()];
-        let app = TestApp::with_settings(backend, settings).await;
-        let (_, root) = app.bootstrap().await;
-        app.services.start_evaluations().await.unwrap();
-        for (name, model) in [("fair-judge", "fair"), ("biased-judge", "biased")] {
-            let d = json!({"name": name, "backend": "external", "endpoint": {"url": judge_url, "model": model}});
-            app.post("/api/v1/deployments", &root, d).await.expect(202);
-        }
+        let (app, root) = app_with_judges(backend, &[("fair-judge", "fair"), ("biased-judge", "biased")]).await;
         let mut ids = Vec::new();
         for (name, right) in [("weak", 30), ("strong", 55)] {
             let a = submit(&app, &root, &[("name", name), ("metrics", "exact_match")], &answers(right)).await;
@@ -407,17 +414,10 @@ async fn rouge_with_the_stemmer_and_on_chinese_equals_rouge_score_with_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_wait_within_jobs_at_once_quotas_count_there_while_running_are_refused_once_a_budget_is_spent_and_are_costed() {
     for backend in backends() {
-        let judge_url = judge_server().await;
-        let mut settings = services::Settings::default();
-        settings.serving.external_endpoints = vec![judge_url.clone()];
-        let app = TestApp::with_settings(backend, settings).await;
-        let (_, root) = app.bootstrap().await;
-        app.services.start_evaluations().await.unwrap();
+        let (app, root) = app_with_judges(backend, &[("slow-judge", "slow")]).await;
         let org = app.get("/api/v1/me", &root).await.body["organization"]["id"].as_str().unwrap().to_string();
         let (researcher_id, researcher) = app.user(&root, "res@example.com", "researcher").await;
         let quota = |scope: &str, id: &str| format!("/api/v1/quotas/{scope}/{id}");
-        let d = json!({"name": "slow-judge", "backend": "external", "endpoint": {"url": judge_url, "model": "slow"}});
-        app.post("/api/v1/deployments", &root, d).await.expect(202);
         let eval = |id: &str| format!("/api/v1/evaluations/{id}");
 
         // No place at once for the researcher: the evaluation waits in the queue, saying why.
