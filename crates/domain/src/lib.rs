@@ -7,6 +7,7 @@
 //! time and randomness are passed in.
 
 pub mod audit;
+pub mod auto;
 pub mod calendar;
 pub mod catalog;
 pub mod estimate;

@@ -4,6 +4,7 @@
 //! the executor copies it into the spec file with the paths filled in. Unknown keys are an
 //! error at every level, and `validate` names the field, the rule and the value.
 
+pub use crate::auto::{Checkpointing, MicroBatchSize};
 use crate::estimate::{Method, Precision};
 use crate::validate::ValidationError;
 use serde::{Deserialize, Serialize};
@@ -181,17 +182,7 @@ impl Serialize for MaxSeqLength {
 
 impl<'de> Deserialize<'de> for MaxSeqLength {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Given {
-            Tokens(u32),
-            Word(String),
-        }
-        match Given::deserialize(d).map_err(|_| serde::de::Error::custom("expected a number of tokens or \"auto\""))? {
-            Given::Tokens(n) => Ok(MaxSeqLength::Tokens(n)),
-            Given::Word(w) if w == "auto" => Ok(MaxSeqLength::Auto),
-            Given::Word(w) => Err(serde::de::Error::custom(format!("expected a number of tokens or \"auto\", got \"{w}\""))),
-        }
+        Ok(crate::auto::value_or_auto::<D, u32>(d, "a number of tokens")?.map_or(MaxSeqLength::Auto, MaxSeqLength::Tokens))
     }
 }
 
@@ -267,9 +258,7 @@ pub struct Hyperparameters {
     /// Stop after this many optimizer steps (default: the epochs decide).
     #[schema(minimum = 1)]
     pub max_steps: Option<u64>,
-    /// Default 4.
-    #[schema(minimum = 1, maximum = 4096)]
-    pub micro_batch_size: u32,
+    pub micro_batch_size: MicroBatchSize,
     /// Default 1.
     #[schema(minimum = 1, maximum = 4096)]
     pub gradient_accumulation_steps: u32,
@@ -287,7 +276,7 @@ pub struct Hyperparameters {
     pub max_grad_norm: f64,
     pub seed: u64,
     pub precision: PrecisionChoice,
-    pub gradient_checkpointing: bool,
+    pub gradient_checkpointing: Checkpointing,
     /// Evaluate on the validation set every this many steps (default: never).
     #[schema(minimum = 1)]
     pub eval_every_steps: Option<u64>,
@@ -321,7 +310,7 @@ impl Default for Hyperparameters {
         Hyperparameters {
             epochs: 1.0,
             max_steps: None,
-            micro_batch_size: 4,
+            micro_batch_size: MicroBatchSize::default(),
             gradient_accumulation_steps: 1,
             learning_rate: 2e-4,
             optimizer: OptimizerChoice::Auto,
@@ -331,7 +320,7 @@ impl Default for Hyperparameters {
             max_grad_norm: 1.0,
             seed: 42,
             precision: PrecisionChoice::Auto,
-            gradient_checkpointing: false,
+            gradient_checkpointing: Checkpointing::Off,
             eval_every_steps: None,
             early_stopping_patience: None,
             checkpoint_every_steps: 50,
@@ -411,9 +400,9 @@ impl TrainingConfig {
         if let Some(steps) = h.max_steps {
             check(steps >= 1, "hyperparameters.max_steps", || "must be at least 1 (got 0)".to_string())?;
         }
-        check((1..=4096).contains(&h.micro_batch_size), "hyperparameters.micro_batch_size", || {
-            format!("must be between 1 and 4096 (got {})", h.micro_batch_size)
-        })?;
+        if let MicroBatchSize::Rows(rows) = h.micro_batch_size {
+            check((1..=4096).contains(&rows), "hyperparameters.micro_batch_size", || format!("must be between 1 and 4096 (got {rows})"))?;
+        }
         check((1..=4096).contains(&h.gradient_accumulation_steps), "hyperparameters.gradient_accumulation_steps", || {
             format!("must be between 1 and 4096 (got {})", h.gradient_accumulation_steps)
         })?;

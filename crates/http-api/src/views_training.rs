@@ -179,6 +179,11 @@ pub struct EstimateView {
     /// The sequence length estimated with: `auto` measured on the dataset (an imported model and
     /// a dataset), else 1024.
     pub max_seq_length: u32,
+    /// The micro-batch size estimated with: `auto` chosen as the largest that fits the device
+    /// with a tenth spare.
+    pub micro_batch_size: u32,
+    /// Whether gradient checkpointing was estimated on: `auto` only when nothing fits without.
+    pub gradient_checkpointing: bool,
     pub flops_per_token: f64,
     pub training_flops: f64,
     /// Peak memory per device.
@@ -200,6 +205,8 @@ impl From<EstimateResult> for EstimateView {
             trainable_parameters: r.estimate.trainable_parameters,
             training_tokens: r.training_tokens,
             max_seq_length: r.max_seq_length,
+            micro_batch_size: r.micro_batch_size,
+            gradient_checkpointing: r.gradient_checkpointing,
             flops_per_token: r.estimate.flops_per_token,
             training_flops: r.estimate.training_flops,
             memory: MemoryView {

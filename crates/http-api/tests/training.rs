@@ -686,6 +686,19 @@ async fn bad_submissions_are_refused_with_the_field_and_the_reason() {
     let qlora = e.app.post("/api/v1/estimates", &e.admin, json!({"catalog_repo_id": "meta-llama/Llama-2-7b-hf", "device_type": "T4", "config": {"method": {"kind": "qlora"}, "data": {"max_seq_length": 512}, "hyperparameters": {"micro_batch_size": 1, "gradient_checkpointing": true}}})).await;
     assert_eq!(qlora.expect(200)["selected"]["fits"], true, "{}", qlora.body);
 
+    // `auto` micro-batch and checkpointing: the job stores what they chose and says so.
+    let mut auto = job_body(&base, &ds, 2);
+    auto["config"]["hyperparameters"]["micro_batch_size"] = json!("auto");
+    auto["config"]["hyperparameters"]["gradient_checkpointing"] = json!("auto");
+    let job = post(auto).await.expect(202).clone();
+    let h = &job["config"]["hyperparameters"];
+    assert!(h["micro_batch_size"].as_u64().is_some_and(|n| n >= 1) && h["gradient_checkpointing"] == false, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let logs = e.app.get(&format!("/api/v1/jobs/{id}/events?stream=false&kinds=log&limit=10"), &e.admin).await;
+    let said = format!("micro_batch_size auto: {}, gradient_checkpointing auto: off", h["micro_batch_size"]);
+    assert!(logs.body.to_string().contains(&said), "{}", logs.body);
+    e.app.post(&format!("/api/v1/jobs/{id}/cancel"), &e.admin, json!({})).await.expect(200);
+
     // A viewer may look but not train; another organization sees nothing.
     let (_, viewer) = e.app.user(&e.admin, "viewer@example.com", "viewer").await;
     assert_eq!(e.app.post("/api/v1/jobs", &viewer, job_body(&base, &ds, 4)).await.code(), "permission_denied");

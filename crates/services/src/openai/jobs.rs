@@ -933,8 +933,9 @@ pub(super) fn training_job_of(
     let h = &mut config.hyperparameters;
     h.epochs = f64::from(resolved.n_epochs);
     // The batch exactly: micro-batches of its largest divisor up to 8, accumulated.
-    h.micro_batch_size = (1..=resolved.batch_size.min(8)).rev().find(|d| resolved.batch_size.is_multiple_of(*d)).unwrap_or(1);
-    h.gradient_accumulation_steps = resolved.batch_size / h.micro_batch_size;
+    let rows = (1..=resolved.batch_size.min(8)).rev().find(|d| resolved.batch_size.is_multiple_of(*d)).unwrap_or(1);
+    h.micro_batch_size = domain::training::MicroBatchSize::Rows(rows);
+    h.gradient_accumulation_steps = resolved.batch_size / rows;
     h.learning_rate = BASE_LEARNING_RATE * resolved.learning_rate_multiplier;
     h.seed = n.seed.unwrap_or(42);
     // A checkpoint at the end of each epoch, the last three kept (as OpenAI keeps them).

@@ -5,7 +5,7 @@
 use crate::{Error, Principal, Result, Services};
 use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, DEVICE_TYPES};
 use domain::model_spec::ModelSpec;
-use domain::training::{TargetModules, TrainingConfig};
+use domain::training::{MicroBatchSize, TargetModules, TrainingConfig};
 use domain::{Permission, ValidationError};
 use serde::Deserialize;
 
@@ -64,6 +64,10 @@ pub struct EstimateResult {
     pub training_tokens: u64,
     /// The sequence length estimated with (`auto` resolved).
     pub max_seq_length: u32,
+    /// The micro-batch size estimated with (`auto` resolved).
+    pub micro_batch_size: u32,
+    /// Whether gradient checkpointing was estimated on (`auto` resolved).
+    pub gradient_checkpointing: bool,
     pub estimate: Estimate,
     /// The requested (or the installation's) device type.
     pub selected: DeviceFit,
@@ -72,6 +76,23 @@ pub struct EstimateResult {
 
 /// What `max_seq_length: "auto"` means in an estimate with no dataset to measure.
 pub const AUTO_WITHOUT_DATASET: u32 = 1024;
+
+/// The micro-batch sizes `auto` chooses among, largest first.
+const AUTO_MICRO_BATCHES: [u32; 7] = [64, 32, 16, 8, 4, 2, 1];
+/// The share of the device's memory an `auto` choice may fill by the estimate.
+pub const AUTO_MEMORY_SHARE: f64 = 0.9;
+
+/// The micro-batch sizes to try: the one given, or the `auto` candidates no larger than the
+/// rows an epoch has (the largest power of two at most that, at least 1).
+fn micro_batch_candidates(given: MicroBatchSize, dataset_tokens: u64, seq_len: u32) -> Vec<u32> {
+    match given {
+        MicroBatchSize::Rows(n) => vec![n],
+        MicroBatchSize::Auto => {
+            let rows = if dataset_tokens == 0 { u64::MAX } else { dataset_tokens.div_ceil(u64::from(seq_len.max(1))).max(1) };
+            AUTO_MICRO_BATCHES.iter().copied().filter(|&b| u64::from(b) <= rows || b == 1).collect()
+        }
+    }
+}
 
 /// Tokens of one epoch of a dataset version, from its report (counted tokens when the
 /// statistics have them, else characters ÷ 4) — when they could not be measured through the
@@ -143,7 +164,47 @@ impl Services {
         self.estimate_for(&name, spec, base.as_ref().map(|b| b.row.id.as_str()), &config, dataset_tokens, req).await
     }
 
+    /// Estimates a configuration whose sequence length is resolved. `micro_batch_size: auto`
+    /// and `gradient_checkpointing: auto` are chosen here: without checkpointing first, the
+    /// largest candidate micro-batch whose estimate fills at most [`AUTO_MEMORY_SHARE`] of the
+    /// device; checkpointing (when `auto`) only when none does. When nothing fits, the last
+    /// (smallest) try is returned and its `selected.fits` says so.
     pub(crate) async fn estimate_for(
+        &self,
+        name: &str,
+        spec: ModelSpec,
+        base_model_id: Option<&str>,
+        config: &TrainingConfig,
+        dataset_tokens: u64,
+        req: &EstimateRequest,
+    ) -> Result<EstimateResult> {
+        let h = &config.hyperparameters;
+        let seq_len = config.data.max_seq_length.tokens().unwrap_or(AUTO_WITHOUT_DATASET);
+        let sizes = micro_batch_candidates(h.micro_batch_size, dataset_tokens, seq_len);
+        let checkpointing = match h.gradient_checkpointing.enabled() {
+            Some(on) => vec![on],
+            None => vec![false, true],
+        };
+        let chosen_automatically = sizes.len() > 1 || checkpointing.len() > 1;
+        let mut last = None;
+        for on in checkpointing {
+            for &rows in &sizes {
+                let mut tried = config.clone();
+                tried.hyperparameters.micro_batch_size = MicroBatchSize::Rows(rows);
+                tried.hyperparameters.gradient_checkpointing = on.into();
+                let est = self.estimate_one(name, spec.clone(), base_model_id, &tried, dataset_tokens, req).await?;
+                let room = est.selected.memory_gib * (1u64 << 30) as f64 * AUTO_MEMORY_SHARE;
+                if !chosen_automatically || est.estimate.memory_per_device_bytes <= room {
+                    return Ok(est);
+                }
+                last = Some(est);
+            }
+        }
+        last.ok_or_else(|| Error::Internal("no micro-batch size to estimate".into()))
+    }
+
+    /// Estimates a configuration with every `auto` resolved.
+    async fn estimate_one(
         &self,
         name: &str,
         spec: ModelSpec,
@@ -180,8 +241,13 @@ impl Services {
             .tokens()
             .ok_or_else(|| Error::Internal("max_seq_length \"auto\" is resolved before an estimate".into()))?;
         let h = &config.hyperparameters;
+        let (micro_batch_size, gradient_checkpointing) = h
+            .micro_batch_size
+            .rows()
+            .zip(h.gradient_checkpointing.enabled())
+            .ok_or_else(|| Error::Internal("micro_batch_size and gradient_checkpointing are resolved before an estimate".into()))?;
         let epochs = h.epochs;
-        let tokens_per_step = u64::from(seq_len) * u64::from(h.micro_batch_size) * u64::from(h.gradient_accumulation_steps);
+        let tokens_per_step = u64::from(seq_len) * u64::from(micro_batch_size) * u64::from(h.gradient_accumulation_steps);
         let training_tokens = match h.max_steps {
             Some(steps) => {
                 (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX })
@@ -193,8 +259,8 @@ impl Services {
             method: config.method.kind,
             precision: h.precision.resolve(on_gpu && device.supports_bf16),
             sequence_length: u64::from(seq_len),
-            micro_batch_size: u64::from(h.micro_batch_size),
-            gradient_checkpointing: h.gradient_checkpointing,
+            micro_batch_size: u64::from(micro_batch_size),
+            gradient_checkpointing,
             gpus: u64::from(gpus),
             zero_stage,
             lora_rank: u64::from(config.method.lora.rank),
@@ -232,6 +298,16 @@ impl Services {
             selected.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
             selected.fits = e.memory_per_device_bytes <= training.device_memory_bytes as f64;
         }
-        Ok(EstimateResult { model_name: name.to_string(), spec, training_tokens, max_seq_length: seq_len, estimate: e, selected, devices })
+        Ok(EstimateResult {
+            model_name: name.to_string(),
+            spec,
+            training_tokens,
+            max_seq_length: seq_len,
+            micro_batch_size,
+            gradient_checkpointing,
+            estimate: e,
+            selected,
+            devices,
+        })
     }
 }

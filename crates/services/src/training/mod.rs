@@ -256,6 +256,10 @@ impl Services {
             let data = serde_json::json!({"event": "log", "level": "info", "message": message, "source": "executor"});
             database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
         }
+        if let Some(message) = auto_batch_note(&new.config.hyperparameters, &plan.estimate) {
+            let data = serde_json::json!({"event": "log", "level": "info", "message": message, "source": "executor"});
+            database::jobs::append_event(tx.conn(), &row.id, "log", None, now, &data.to_string()).await?;
+        }
         let event = AuditEvent::by(principal, "job.create").target("job", &row.id).details(serde_json::json!({
             "base_model_id": row.base_model_id, "dataset_version_id": row.dataset_version_id, "method": new.config.method.kind.as_str(),
         }));
@@ -346,6 +350,8 @@ impl Services {
         };
         let request = EstimateRequest::default();
         let est = self.estimate_for(&base.row.name, spec, Some(&base.row.id), &config, tokens, &request).await?;
+        config.hyperparameters.micro_batch_size = domain::training::MicroBatchSize::Rows(est.micro_batch_size);
+        config.hyperparameters.gradient_checkpointing = est.gradient_checkpointing.into();
         Ok(JobPlan {
             name,
             base_model_id: base.row.id.clone(),
@@ -648,6 +654,30 @@ impl Services {
         let row = database::models::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("model")?;
         crate::models::FineTunedModel::of(row)
     }
+}
+
+/// What `auto` chose for the micro-batch and gradient checkpointing, in words (None when
+/// neither was `auto`).
+fn auto_batch_note(given: &domain::training::Hyperparameters, est: &EstimateResult) -> Option<String> {
+    let mut chose = Vec::new();
+    if given.micro_batch_size == domain::training::MicroBatchSize::Auto {
+        chose.push(format!("micro_batch_size auto: {}", est.micro_batch_size));
+    }
+    if given.gradient_checkpointing == domain::training::Checkpointing::Auto {
+        chose.push(format!("gradient_checkpointing auto: {}", if est.gradient_checkpointing { "on" } else { "off" }));
+    }
+    if chose.is_empty() {
+        return None;
+    }
+    let gib = (1u64 << 30) as f64;
+    Some(format!(
+        "{} (estimated {:.2} GiB per device of the {} device's {:.1} GiB; at most {:.0}% is used)",
+        chose.join(", "),
+        est.estimate.memory_per_device_bytes / gib,
+        est.selected.device,
+        est.selected.memory_gib,
+        estimates::AUTO_MEMORY_SHARE * 100.0
+    ))
 }
 
 /// A submission checked and resolved ([`Services::plan_job`]).

@@ -17,7 +17,9 @@ impl Services {
         let training = &self.settings().training;
         let mut o = Observed {
             method: job.config.method.kind.as_str().to_string(),
-            micro_batch_size: job.config.hyperparameters.micro_batch_size,
+            micro_batch_size: job.config.hyperparameters.micro_batch_size.rows().ok_or_else(|| {
+                crate::Error::Internal(format!("job {}: the stored micro_batch_size is \"auto\", not the value it ran with", job.row.id))
+            })?,
             ..Observed::default()
         };
         for e in system {

@@ -73,6 +73,15 @@ pub async fn run(ctx: &Context, a: EstimateArgs) -> Result<u8> {
         ("model", s(&e, "model")),
         ("parameters", format!("{} total, {} trained", s(&e, "total_parameters"), s(&e, "trainable_parameters"))),
         ("training tokens", s(&e, "training_tokens")),
+        (
+            "batch",
+            format!(
+                "{} × {} tokens, gradient checkpointing {}",
+                s(&e, "micro_batch_size"),
+                s(&e, "max_seq_length"),
+                if e["gradient_checkpointing"] == true { "on" } else { "off" }
+            ),
+        ),
         ("memory per device", gib(&m["total_bytes"])),
         ("  weights", gib(&m["weights_bytes"])),
         ("  gradients + optimizer", gib(&m["trainable_state_bytes"])),

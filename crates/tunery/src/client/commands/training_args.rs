@@ -37,15 +37,18 @@ pub struct TrainingArgs {
     pub epochs: Option<f64>,
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// Sequences per forward pass.
-    #[arg(long)]
-    pub batch: Option<u32>,
+    /// Sequences per forward pass, or `auto` (the largest that fits the device by the estimate,
+    /// with a tenth spare).
+    #[arg(long, value_parser = parse_batch)]
+    pub batch: Option<Value>,
     #[arg(long)]
     pub grad_accum: Option<u32>,
     #[arg(long)]
     pub lr: Option<f64>,
-    #[arg(long)]
-    pub gradient_checkpointing: bool,
+    /// Recompute activations in the backward pass: `true` (the flag alone), `false`, or `auto`
+    /// (on only when no micro-batch fits the device without it).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_checkpointing)]
+    pub gradient_checkpointing: Option<Value>,
     #[arg(long, value_parser = ["auto", "fp32", "bf16", "fp16"])]
     pub precision: Option<String>,
     #[arg(long)]
@@ -97,10 +100,10 @@ impl TrainingArgs {
             (&["data", "packing"], self.no_packing.then_some(Value::from(false))),
             (&["hyperparameters", "epochs"], self.epochs.map(Value::from)),
             (&["hyperparameters", "max_steps"], self.max_steps.map(Value::from)),
-            (&["hyperparameters", "micro_batch_size"], self.batch.map(Value::from)),
+            (&["hyperparameters", "micro_batch_size"], self.batch.clone()),
             (&["hyperparameters", "gradient_accumulation_steps"], self.grad_accum.map(Value::from)),
             (&["hyperparameters", "learning_rate"], self.lr.map(Value::from)),
-            (&["hyperparameters", "gradient_checkpointing"], self.gradient_checkpointing.then_some(Value::from(true))),
+            (&["hyperparameters", "gradient_checkpointing"], self.gradient_checkpointing.clone()),
             (&["hyperparameters", "precision"], self.precision.clone().map(Value::from)),
             (&["hyperparameters", "seed"], self.seed.map(Value::from)),
             (&["hyperparameters", "checkpoint_every_steps"], self.checkpoint_every.map(Value::from)),
@@ -124,9 +127,22 @@ impl TrainingArgs {
 }
 
 /// `--seq-len`: a number of tokens or `auto`.
-fn parse_seq_len(value: &str) -> Result<Value, String> {
+/// A value of type `T`, or the word `auto`.
+fn value_or_auto<T: std::str::FromStr + Into<Value>>(value: &str, expected: &str) -> Result<Value, String> {
     if value == "auto" {
         return Ok(Value::from("auto"));
     }
-    value.parse::<u32>().map(Value::from).map_err(|_| format!("expected a number of tokens or `auto`, got '{value}'"))
+    value.parse::<T>().map(Into::into).map_err(|_| format!("expected {expected} or `auto`, got '{value}'"))
+}
+
+fn parse_seq_len(value: &str) -> Result<Value, String> {
+    value_or_auto::<u32>(value, "a number of tokens")
+}
+
+fn parse_batch(value: &str) -> Result<Value, String> {
+    value_or_auto::<u32>(value, "a number of sequences")
+}
+
+fn parse_checkpointing(value: &str) -> Result<Value, String> {
+    value_or_auto::<bool>(value, "true, false")
 }

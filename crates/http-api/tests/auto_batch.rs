@@ -1,0 +1,80 @@
+//! `micro_batch_size: "auto"` and `gradient_checkpointing: "auto"` in estimates: the largest
+//! micro-batch whose estimate fills at most 90% of the device (at most an epoch's rows),
+//! checkpointing only when nothing fits without it, and the smallest try, marked as not
+//! fitting, when nothing fits at all. (A submission stores what they chose: `training.rs`.)
+
+mod common;
+
+use common::TestApp;
+use serde_json::{json, Value};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+async fn estimate(app: &TestApp, token: &str, model: &str, device: &str, seq_len: u32, mb: Value, gc: Value, tokens: u64) -> Value {
+    let body = json!({
+        "catalog_repo_id": model, "device_type": device, "dataset_tokens": tokens,
+        "config": {"method": {"kind": "lora"}, "data": {"max_seq_length": seq_len}, "hyperparameters": {"micro_batch_size": mb, "gradient_checkpointing": gc}},
+    });
+    app.post("/api/v1/estimates", token, body).await.expect(200).clone()
+}
+
+fn memory(e: &Value) -> f64 {
+    e["memory"]["total_bytes"].as_f64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_takes_the_largest_micro_batch_that_fits_with_a_tenth_spare_and_checkpointing_only_when_needed() {
+    let app = TestApp::new(test_support::Backend::Sqlite).await;
+    let (_, root) = app.bootstrap().await;
+    let model = "Qwen/Qwen2.5-1.5B-Instruct";
+    let tokens = 100_000_000;
+
+    // Without checkpointing: the chosen micro-batch fits in 90% of a 24 GB card, twice it does not.
+    let auto = estimate(&app, &root, model, "L4", 2048, json!("auto"), json!(false), tokens).await;
+    let (mb, room) = (auto["micro_batch_size"].as_u64().unwrap(), auto["selected"]["memory_gib"].as_f64().unwrap() * GIB * 0.9);
+    assert!((1..64).contains(&mb) && auto["gradient_checkpointing"] == false, "{auto}");
+    assert!(memory(&auto) <= room && auto["selected"]["fits"] == true, "{auto}");
+    let twice = estimate(&app, &root, model, "L4", 2048, json!(mb * 2), json!(false), tokens).await;
+    assert!(memory(&twice) > room, "{twice}");
+    assert_eq!(memory(&estimate(&app, &root, model, "L4", 2048, json!(mb), json!(false), tokens).await), memory(&auto));
+
+    // A sequence so long that one row does not fit without checkpointing but does with it:
+    // auto turns it on, and takes the largest micro-batch that fits so.
+    let mut found = false;
+    for seq_len in [4096, 8192, 16384, 32768] {
+        let off = estimate(&app, &root, model, "L4", seq_len, json!(1), json!(false), tokens).await;
+        let on = estimate(&app, &root, model, "L4", seq_len, json!(1), json!(true), tokens).await;
+        if memory(&off) <= room || memory(&on) > room {
+            continue;
+        }
+        found = true;
+        let auto = estimate(&app, &root, model, "L4", seq_len, json!("auto"), json!("auto"), tokens).await;
+        assert_eq!(auto["gradient_checkpointing"], true, "{auto}");
+        let mb = auto["micro_batch_size"].as_u64().unwrap();
+        assert!(memory(&auto) <= room, "{auto}");
+        let twice = estimate(&app, &root, model, "L4", seq_len, json!(mb * 2), json!(true), tokens).await;
+        assert!(mb == 64 || memory(&twice) > room, "{twice}");
+        break;
+    }
+    assert!(found, "no sequence length needs checkpointing for {model} on an L4");
+
+    // With room to spare, checkpointing stays off; the micro-batch is at most an epoch's rows
+    // (3 rows of 512 tokens: 2).
+    let small = estimate(&app, &root, "HuggingFaceTB/SmolLM2-135M-Instruct", "A100-80GB", 512, json!("auto"), json!("auto"), 1536).await;
+    assert_eq!((small["micro_batch_size"].as_u64(), small["gradient_checkpointing"].as_bool()), (Some(2), Some(false)), "{small}");
+
+    // Nothing fits: the smallest try (one row, checkpointing on), saying it does not fit.
+    let body = json!({
+        "catalog_repo_id": "meta-llama/Llama-3.1-70B-Instruct", "device_type": "T4", "dataset_tokens": tokens,
+        "config": {"method": {"kind": "full"}, "hyperparameters": {"micro_batch_size": "auto", "gradient_checkpointing": "auto"}},
+    });
+    let none = app.post("/api/v1/estimates", &root, body).await.expect(200).clone();
+    assert_eq!((none["micro_batch_size"].as_u64(), none["gradient_checkpointing"].as_bool()), (Some(1), Some(true)), "{none}");
+    assert_eq!(none["selected"]["fits"], false, "{none}");
+
+    // Anything else is refused, naming the field.
+    let body = json!({"catalog_repo_id": model, "config": {"hyperparameters": {"micro_batch_size": "big"}}});
+    let a = app.post("/api/v1/estimates", &root, body).await;
+    assert_eq!(a.status.as_u16(), 400, "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("micro_batch_size"), "{}", a.body);
+}
