@@ -60,6 +60,9 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
+echo "== GPU benchmark, dry run on the CPU (bench/gpu/run.sh: a tiny model, a few steps, the estimate comparison)"
+bench/gpu/run.sh --dry-run --out "${TMPDIR:-/tmp}/tunery-bench-gpu-dry-run"
+
 echo "== API conformance (schemathesis against the served OpenAPI document)"
 # The tunery binary `cargo test` just built; no 5xx, no request the document calls valid refused
 # as malformed, no request it calls invalid accepted (scripts/api-conformance/).

@@ -222,13 +222,23 @@ def baseline_main(config_path: str) -> None:
             ex = self.rows[i]
             return {"input_ids": ex.input_ids, "attention_mask": [1] * len(ex), "labels": ex.labels}
 
-    model = AutoModelForCausalLM.from_pretrained(cfg["model"], dtype=torch.float32)
+    # bench/gpu/measure.py also runs it in bf16 on a GPU, and for full fine-tuning.
+    on_gpu = cfg.get("device", "cpu") == "cuda"
+    bf16 = cfg.get("precision", "fp32") == "bf16"
+    lora = cfg.get("method", "lora") == "lora"
+    # In bf16 a LoRA's frozen base is loaded in bf16 (as PEFT's examples do); full training keeps
+    # fp32 weights under the Trainer's autocast.
+    dtype = torch.bfloat16 if bf16 and lora else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(cfg["model"], dtype=dtype)
+    if on_gpu:
+        model.to("cuda")
     model.config.use_cache = False
-    lo = cfg["lora"]
-    model = get_peft_model(model, LoraConfig(
-        r=lo["rank"], lora_alpha=lo["alpha"], lora_dropout=lo["dropout"], target_modules=lo["target_modules"],
-        bias="none", task_type="CAUSAL_LM",
-    ))
+    if lora:
+        lo = cfg["lora"]
+        model = get_peft_model(model, LoraConfig(
+            r=lo["rank"], lora_alpha=lo["alpha"], lora_dropout=lo["dropout"], target_modules=lo["target_modules"],
+            bias="none", task_type="CAUSAL_LM",
+        ))
 
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
     padded = {"real": 0, "all": 0}
@@ -267,7 +277,8 @@ def baseline_main(config_path: str) -> None:
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
-        use_cpu=True,
+        use_cpu=not on_gpu,
+        bf16=bf16,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
@@ -277,13 +288,15 @@ def baseline_main(config_path: str) -> None:
                       callbacks=[Marks()])
     trainer.train()
     adapter = os.path.join(cfg["workdir"], "adapter")
-    model.save_pretrained(adapter)
+    if cfg.get("save", True):
+        model.save_pretrained(adapter)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     out = {
         "final_loss": losses[-1] if losses else None,
         "padding_share": 1 - padded["real"] / max(padded["all"], 1),
         "adapter": adapter,
         "optim": getattr(args.optim, "value", str(args.optim)),
+        "peak_memory_bytes": int(torch.cuda.max_memory_reserved()) if on_gpu else None,
     }
     with open(os.path.join(cfg["workdir"], "result.json"), "w") as f:
         json.dump(out, f)
@@ -324,7 +337,7 @@ def tunery_proc(cfg: dict) -> "Proc":
         "objective": "sft",
         "model": {"path": cfg["model"]},
         "data": {"train_path": cfg["train_path"], "max_seq_length": cfg["max_seq_length"], "packing": True},
-        "method": {"kind": "lora", "lora": cfg["lora"]},
+        "method": {"kind": cfg.get("method", "lora"), "lora": cfg["lora"]},
         "training": {
             "max_steps": cfg["steps"],
             "micro_batch_size": cfg["micro_batch_size"],
@@ -335,12 +348,12 @@ def tunery_proc(cfg: dict) -> "Proc":
             "weight_decay": 0.0,
             "max_grad_norm": 1.0,
             "seed": cfg["seed"],
-            "precision": "fp32",
+            "precision": cfg.get("precision", "fp32"),
             "checkpoint_every_steps": cfg["steps"] + 1,  # only the final one, after the loop
             "keep_checkpoints": 1,
             "log_every_steps": 1,
         },
-        "device": "cpu",
+        "device": cfg.get("device", "cpu"),
         "threads": cfg["threads"],
     }
     spec_path = os.path.join(wd, "spec.json")

@@ -12,21 +12,26 @@
 //!   instead of 8. LoRA trains `r·(in + out)` parameters per adapted linear, in fp32 (16 bytes
 //!   each with AdamW); DoRA adds one magnitude vector of `out` entries per adapted linear.
 //!   ZeRO-2 divides gradients and optimizer states by the number of GPUs, ZeRO-3 also the weights.
-//! * **Activations** per decoder layer and token, 16-bit, with fused (flash/SDPA) attention so
-//!   that no `s²` score matrix is stored (after Korthikanti et al. 2022, adapted to gated MLPs
-//!   and grouped-query attention): norms `4h`, attention `2h + 2(q + 2kv) + 2q + 2h`, MLP
-//!   `2h + 8i` bytes. With gradient checkpointing only each layer's input (`2h`) is kept, plus
-//!   one layer's full activations during recomputation. The logits add `t·V·8` bytes (fp32
-//!   logits and their gradient) for `t = s·b` tokens, at most [`HEAD_CHUNK_TOKENS`] on one
-//!   device (the runtime's chunked head). fp32 activations double all of this.
-//! * **Overhead:** the CUDA context and allocator fragmentation, a fixed 0.75 GiB plus 5%.
+//! * **Activations** per decoder layer and token: what the runtime's modules (transformers'
+//!   eager layers, SDPA attention, PEFT adapters) keep for the backward pass —
+//!   `6h + 3q + 2kv + 4i` elements, plus adapters' dropped-out inputs and DoRA's outputs (see
+//!   [`layer_activation_bytes`]) — over the layers that train. With gradient checkpointing only
+//!   each layer's input (`h`) is kept, plus one layer's full activations during recomputation.
+//!   The logits add `t·V·16` bytes (fp32 logits, log-softmax and both gradients) for `t = s·b`
+//!   tokens, at most [`HEAD_CHUNK_TOKENS`] on one device (the runtime's chunked head).
+//! * **Overhead:** the CUDA context (or the runtime process) and allocator fragmentation, a fixed
+//!   0.75 GiB plus 10%.
+//! * The formulas are recalibrated against a measured matrix of real runs
+//!   (`tests/fixtures/estimate_matrix.json`, checked by `tests/estimate_matrix.rs` and
+//!   [`crate::estimate_check`]); terms fitted there rather than traced say so.
 //! * **FLOPs** per trained token: `6N` for full training (forward 2N, backward 4N), `4N` for
 //!   LoRA-family methods (no weight gradients for frozen matrices), plus the attention term
 //!   `6·L·s·q` (`4·L·s·q` for LoRA), and one extra forward pass (`2N + 2·L·s·q`) with gradient
 //!   checkpointing. Freeze training counts `2N` forward plus `4N_t` for the trained layers and
 //!   `2N_t` more for their input gradients.
-//! * **Time** = FLOPs ÷ (GPUs × peak dense FLOP/s at the precision × MFU), or tokens ÷ the
-//!   measured tokens/s of an earlier run of the same model and device when one is known.
+//! * **Time** = FLOPs ÷ (GPUs × peak dense FLOP/s at the precision × MFU — assumed on GPUs,
+//!   measured per method on the CPU), or tokens ÷ the measured tokens/s of an earlier run of the
+//!   same model and device when one is known.
 //! * **Cost** = GPU-hours × price per GPU-hour.
 
 use crate::model_spec::{block_linears, ModelSpec};
@@ -95,6 +100,8 @@ pub struct EstimateInput {
     /// 0 (plain data parallel), 2 or 3.
     pub zero_stage: u8,
     pub lora_rank: u64,
+    /// LoRA's dropout probability: above 0, each adapted linear keeps its dropped-out input.
+    pub lora_dropout: f64,
     /// Linear names to adapt (`q_proj`, …); empty means all linears.
     pub lora_targets: Vec<String>,
     /// Decoder layers trained by `freeze`.
@@ -106,6 +113,9 @@ pub struct EstimateInput {
     pub dpo: bool,
     /// Tokens the run trains on (dataset tokens × epochs), for time and cost.
     pub training_tokens: u64,
+    /// The run computes on the CPU, where terms measured on the CPU matrix apply (bitsandbytes'
+    /// CPU kernels, the adapters' extra under checkpointing).
+    pub on_cpu: bool,
 }
 
 /// One accelerator type: memory and peak dense throughput.
@@ -119,13 +129,80 @@ pub struct DeviceType {
     pub supports_bf16: bool,
     /// A list price per device-hour in US dollars, used when the installation sets none.
     pub default_price_per_hour: f64,
+    /// The utilization measured on this device type per method, when estimates are calibrated
+    /// to it (`crates/domain/tests/fixtures/estimate_matrix.json`); else the installation's
+    /// assumption.
+    pub calibrated_mfu: Option<MethodMfu>,
+}
+
+/// Model FLOPs utilization per method, measured on one device type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MethodMfu {
+    pub full: f64,
+    pub freeze: f64,
+    pub lora: f64,
+    pub qlora: f64,
+    pub dora: f64,
+}
+
+impl MethodMfu {
+    pub fn of(&self, method: Method) -> f64 {
+        match method {
+            Method::Full => self.full,
+            Method::Freeze => self.freeze,
+            Method::Lora => self.lora,
+            Method::Qlora => self.qlora,
+            Method::Dora => self.dora,
+        }
+    }
+}
+
+/// The CPU's, of its nominal 0.1 TFLOP/s, from the measured matrix (2026-12-07, 2 threads):
+/// the medians of each method's rows. Full training's large weight-gradient products use the
+/// cores best; LoRA pays for its many small adapter products and dropout, QLoRA also for
+/// dequantizing, DoRA for the weight norms it recomputes on every forward pass.
+const CPU_MFU: MethodMfu = MethodMfu { full: 0.92, freeze: 0.70, lora: 0.57, qlora: 0.52, dora: 0.40 };
+
+/// The model FLOPs utilization estimates assume on an uncalibrated device type, unless the
+/// installation sets its own.
+pub const DEFAULT_ASSUMED_MFU: f64 = 0.4;
+
+impl DeviceType {
+    /// The model FLOPs utilization a time estimate of a method on this device type assumes.
+    pub fn mfu(&self, method: Method, assumed: f64) -> f64 {
+        self.calibrated_mfu.map_or(assumed, |m| m.of(method))
+    }
+
+    /// Peak dense FLOP/s at a precision.
+    pub fn peak_flops(&self, precision: Precision) -> f64 {
+        1e12 * match precision {
+            Precision::Fp32 => self.tflops_fp32,
+            Precision::Bf16 | Precision::Fp16 => self.tflops_16bit,
+        }
+    }
 }
 
 /// The accelerator types estimates know, from their vendors' data sheets. `cpu` stands for one
 /// ordinary server CPU (measured rather than rated: about 0.1 TFLOP/s of fp32 matmul).
 pub const DEVICE_TYPES: &[DeviceType] = &[
-    DeviceType { name: "cpu", memory_gib: 32.0, tflops_16bit: 0.1, tflops_fp32: 0.1, supports_bf16: false, default_price_per_hour: 0.10 },
-    DeviceType { name: "T4", memory_gib: 16.0, tflops_16bit: 65.0, tflops_fp32: 8.1, supports_bf16: false, default_price_per_hour: 0.35 },
+    DeviceType {
+        name: "cpu",
+        memory_gib: 32.0,
+        tflops_16bit: 0.1,
+        tflops_fp32: 0.1,
+        supports_bf16: false,
+        default_price_per_hour: 0.10,
+        calibrated_mfu: Some(CPU_MFU),
+    },
+    DeviceType {
+        name: "T4",
+        memory_gib: 16.0,
+        tflops_16bit: 65.0,
+        tflops_fp32: 8.1,
+        supports_bf16: false,
+        default_price_per_hour: 0.35,
+        calibrated_mfu: None,
+    },
     DeviceType {
         name: "V100-32GB",
         memory_gib: 32.0,
@@ -133,6 +210,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 15.7,
         supports_bf16: false,
         default_price_per_hour: 2.48,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "RTX-3090",
@@ -141,6 +219,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 35.6,
         supports_bf16: true,
         default_price_per_hour: 0.22,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "RTX-4090",
@@ -149,9 +228,26 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 82.6,
         supports_bf16: true,
         default_price_per_hour: 0.35,
+        calibrated_mfu: None,
     },
-    DeviceType { name: "A10", memory_gib: 24.0, tflops_16bit: 125.0, tflops_fp32: 31.2, supports_bf16: true, default_price_per_hour: 0.75 },
-    DeviceType { name: "L4", memory_gib: 24.0, tflops_16bit: 121.0, tflops_fp32: 30.3, supports_bf16: true, default_price_per_hour: 0.70 },
+    DeviceType {
+        name: "A10",
+        memory_gib: 24.0,
+        tflops_16bit: 125.0,
+        tflops_fp32: 31.2,
+        supports_bf16: true,
+        default_price_per_hour: 0.75,
+        calibrated_mfu: None,
+    },
+    DeviceType {
+        name: "L4",
+        memory_gib: 24.0,
+        tflops_16bit: 121.0,
+        tflops_fp32: 30.3,
+        supports_bf16: true,
+        default_price_per_hour: 0.70,
+        calibrated_mfu: None,
+    },
     DeviceType {
         name: "A100-40GB",
         memory_gib: 40.0,
@@ -159,6 +255,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 19.5,
         supports_bf16: true,
         default_price_per_hour: 1.30,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "A100-80GB",
@@ -167,6 +264,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 19.5,
         supports_bf16: true,
         default_price_per_hour: 1.80,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "L40S",
@@ -175,6 +273,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 91.6,
         supports_bf16: true,
         default_price_per_hour: 1.00,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "H100-80GB",
@@ -183,6 +282,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 67.0,
         supports_bf16: true,
         default_price_per_hour: 2.50,
+        calibrated_mfu: None,
     },
     DeviceType {
         name: "H200",
@@ -191,6 +291,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         tflops_fp32: 67.0,
         supports_bf16: true,
         default_price_per_hour: 3.50,
+        calibrated_mfu: None,
     },
 ];
 
@@ -230,6 +331,55 @@ pub struct Estimate {
     pub training_flops: f64,
 }
 
+/// Bytes per logit while the head's loss runs: the fp32 logits, their log-softmax and the
+/// gradient of each.
+const LOGIT_BYTES: f64 = 16.0;
+
+/// Bytes one decoder layer keeps per token for the backward pass, as the runtime runs it
+/// (transformers' eager modules, SDPA attention, PEFT adapters), `act_bytes` per element:
+///
+/// * the layer itself: both norms' normalized and scaled outputs (`2h` each), the rotated
+///   queries and keys and the values (`q + 2kv`), the attention output and its re-laid-out copy
+///   (`2q`), the residual between the halves (`h`), the MLP's gate, activation, up and product
+///   (`4i`), and the layer's output (`h`);
+/// * LoRA-family adapters with dropout: each adapted linear's dropped-out input and its mask
+///   (measured: 1.5 × the activation bytes per element);
+/// * DoRA: each adapted linear's base and adapter outputs, for the magnitude's gradient.
+fn layer_activation_bytes(spec: &ModelSpec, input: &EstimateInput, act_bytes: f64) -> f64 {
+    let h = f64::from(spec.hidden_size);
+    let i = f64::from(spec.intermediate_size);
+    let q = spec.query_width() as f64;
+    let kv = spec.kv_width() as f64;
+    let layer = (6.0 * h + 3.0 * q + 2.0 * kv + 4.0 * i) * act_bytes;
+    if !input.method.is_adapter() {
+        return layer;
+    }
+    let adapted = adapted_linears(spec, input);
+    let dropout = if input.lora_dropout > 0.0 { adapted.iter().map(|(i, _)| i).sum::<f64>() * 1.5 * act_bytes } else { 0.0 };
+    let dora = if input.method == Method::Dora { adapted.iter().map(|(_, o)| 2.0 * o).sum::<f64>() * act_bytes } else { 0.0 };
+    layer + dropout + dora
+}
+
+/// Bytes per layer and token that adapter methods keep under gradient checkpointing beyond the
+/// layer's input on the CPU: measured on the CPU matrix (`tests/fixtures/estimate_matrix.json`)
+/// as about 1.5 × the adapted linears' inputs (the cause is not traced; full training shows
+/// none, and it was not measured on a GPU).
+fn checkpointed_adapter_bytes(spec: &ModelSpec, input: &EstimateInput, act_bytes: f64) -> f64 {
+    if !input.method.is_adapter() || !input.on_cpu {
+        return 0.0;
+    }
+    adapted_linears(spec, input).iter().map(|(i, _)| 1.5 * i * act_bytes).sum()
+}
+
+/// The (input, output) widths of the linears a LoRA-family method adapts in one block.
+fn adapted_linears(spec: &ModelSpec, input: &EstimateInput) -> Vec<(f64, f64)> {
+    block_linears(spec)
+        .iter()
+        .filter(|(name, _, _)| input.lora_targets.is_empty() || input.lora_targets.iter().any(|t| t == name))
+        .map(|(_, i, o)| (*i as f64, *o as f64))
+        .collect()
+}
+
 /// Parameters trained by a method.
 pub fn trainable_parameters(spec: &ModelSpec, input: &EstimateInput) -> u64 {
     let counts = spec.parameter_counts();
@@ -256,7 +406,13 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
     let act_bytes = input.precision.bytes();
 
     let weights = match input.method {
-        Method::Qlora => counts.block_linear as f64 * 4.127 / 8.0 + (counts.embeddings + counts.other) as f64 * 2.0,
+        // PEFT's `prepare_model_for_kbit_training` keeps what is not quantized in fp32. On the
+        // CPU (bitsandbytes' CPU kernels), the measured peak also holds the block linears
+        // dequantized (`tests/fixtures/estimate_matrix.json`).
+        Method::Qlora => {
+            let dequantized = if input.on_cpu { counts.block_linear as f64 * act_bytes } else { 0.0 };
+            counts.block_linear as f64 * 4.127 / 8.0 + (counts.embeddings + counts.other) as f64 * 4.0 + dequantized
+        }
         Method::Full => total as f64 * act_bytes.max(2.0),
         _ => total as f64 * act_bytes,
     };
@@ -277,27 +433,36 @@ pub fn estimate(spec: &ModelSpec, input: &EstimateInput) -> Estimate {
     let trainable_state = trainable as f64 * per_trainable / zero_state_div;
 
     let h = f64::from(spec.hidden_size);
-    let i = f64::from(spec.intermediate_size);
     let q = spec.query_width() as f64;
-    let kv = spec.kv_width() as f64;
     let rows = input.micro_batch_size * if input.dpo { 2 } else { 1 };
     let tokens = (input.sequence_length * rows) as f64;
-    let layer_full = (4.0 * h + (2.0 * h + 2.0 * (q + 2.0 * kv) + 2.0 * q + 2.0 * h) + (2.0 * h + 8.0 * i)) * act_bytes / 2.0;
+    let layer_full = layer_activation_bytes(spec, input, act_bytes);
+    // Freeze training runs the frozen layers below the trained ones without a graph: only the
+    // trained layers keep activations.
     let layers = f64::from(spec.layers);
-    let activations = if input.gradient_checkpointing {
-        tokens * (layers * 2.0 * h * act_bytes / 2.0 + layer_full)
-    } else {
-        tokens * layers * layer_full
+    let trained_layers = match input.method {
+        Method::Freeze => input.freeze_trainable_layers.clamp(1, u64::from(spec.layers)) as f64,
+        _ => layers,
     };
+    let mut activations = if input.gradient_checkpointing {
+        tokens * (trained_layers * (h * act_bytes + checkpointed_adapter_bytes(spec, input, act_bytes)) + layer_full)
+    } else {
+        tokens * trained_layers * layer_full
+    };
+    if input.method == Method::Freeze && gpus <= 1.0 && tokens > HEAD_CHUNK_TOKENS {
+        // The chunked head asks the model for every layer's hidden states, which freeze training
+        // would otherwise drop below its trained layers.
+        activations += tokens * (layers + 1.0) * h * act_bytes;
+    }
     // On one device the runtime runs the head in chunks of HEAD_CHUNK_TOKENS positions × rows
     // (the logits of one chunk exist at a time); data-parallel wrappers get it whole.
     let logit_tokens = if gpus <= 1.0 { tokens.min(HEAD_CHUNK_TOKENS) } else { tokens };
-    let logits = logit_tokens * f64::from(spec.vocab_size) * 8.0;
+    let logits = logit_tokens * f64::from(spec.vocab_size) * LOGIT_BYTES;
     // The runtime loads the whole model on each device, then shards it (no meta-device load).
     let loading = weights + reference + 0.75 * GIB;
     let weights = weights / zero_weight_div + reference;
     let subtotal = weights + trainable_state + activations + logits;
-    let overhead = 0.75 * GIB + 0.05 * subtotal;
+    let overhead = 0.75 * GIB + 0.1 * subtotal;
     let memory = MemoryBreakdown { weights, trainable_state, activations, logits, overhead, loading };
 
     let n = total as f64;
@@ -359,13 +524,7 @@ pub fn fit(
     let gpus = input.gpus.max(1) as f64;
     let (seconds, throughput) = match measured_tokens_per_second.filter(|t| *t > 0.0) {
         Some(tps) => (input.training_tokens as f64 / tps, ThroughputSource::Measured { tokens_per_second: tps }),
-        None => {
-            let tflops = match input.precision {
-                Precision::Fp32 => device.tflops_fp32,
-                _ => device.tflops_16bit,
-            };
-            (estimate.training_flops / (gpus * tflops * 1e12 * mfu), ThroughputSource::Assumed { mfu })
-        }
+        None => (estimate.training_flops / (gpus * device.peak_flops(input.precision) * mfu), ThroughputSource::Assumed { mfu }),
     };
     let price = price_per_hour.unwrap_or(device.default_price_per_hour);
     let gpu_hours = seconds / 3600.0 * gpus;
@@ -396,11 +555,13 @@ mod tests {
             gpus: 1,
             zero_stage: 0,
             lora_rank: 8,
+            lora_dropout: 0.05,
             lora_targets: vec![],
             freeze_trainable_layers: 2,
             optimizer_8bit: false,
             dpo: false,
             training_tokens: 10_000_000,
+            on_cpu: false,
         }
     }
 
@@ -409,11 +570,11 @@ mod tests {
         let spec = llama2_7b();
         let long = EstimateInput { sequence_length: 4096, micro_batch_size: 2, ..input(Method::Lora) };
         let vocab = f64::from(spec.vocab_size);
-        assert_eq!(estimate(&spec, &long).memory.logits, HEAD_CHUNK_TOKENS * vocab * 8.0);
+        assert_eq!(estimate(&spec, &long).memory.logits, HEAD_CHUNK_TOKENS * vocab * LOGIT_BYTES);
         let short = EstimateInput { sequence_length: 256, ..input(Method::Lora) };
-        assert_eq!(estimate(&spec, &short).memory.logits, 256.0 * vocab * 8.0, "fewer tokens than a chunk");
+        assert_eq!(estimate(&spec, &short).memory.logits, 256.0 * vocab * LOGIT_BYTES, "fewer tokens than a chunk");
         let ranks = EstimateInput { gpus: 4, ..long };
-        assert_eq!(estimate(&spec, &ranks).memory.logits, 8192.0 * vocab * 8.0);
+        assert_eq!(estimate(&spec, &ranks).memory.logits, 8192.0 * vocab * LOGIT_BYTES);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod auto;
 pub mod calendar;
 pub mod catalog;
 pub mod estimate;
+pub mod estimate_check;
 pub mod ids;
 pub mod model_spec;
 pub mod permissions;

@@ -106,8 +106,9 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         // What the run measured, beside what the estimate said at submission.
         let m = &done["measured"];
         let (peak, estimated) = (m["peak_memory_bytes"].as_f64().unwrap(), m["estimated_memory_bytes"].as_f64().unwrap());
-        assert!(peak > 100e6 && estimated == done["estimate"]["memory_per_device_bytes"].as_f64().unwrap().floor(), "{m}");
-        assert!((m["memory_ratio"].as_f64().unwrap() - peak / estimated).abs() < 1e-9, "{m}");
+        // Whole bytes of the stored estimate (to within a byte: it went through JSON twice).
+        assert!(peak > 100e6 && (estimated - done["estimate"]["memory_per_device_bytes"].as_f64().unwrap()).abs() <= 1.0, "{m}");
+        assert!((m["memory_ratio"].as_f64().unwrap() - peak / estimated).abs() < 1e-6, "{m}");
         assert!(m["tokens_per_second"].as_f64().unwrap() > 0.0 && m["step_time_s"].as_f64().unwrap() > 0.0, "{m}");
         let estimated_step = done["estimate"]["seconds"].as_f64().unwrap() / 6.0;
         assert!((m["estimated_step_time_s"].as_f64().unwrap() - estimated_step).abs() < 1e-9, "{m}");

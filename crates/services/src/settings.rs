@@ -367,7 +367,7 @@ impl Default for TrainingSettings {
             device_memory_bytes: 16 << 30,
             devices: 1,
             threads: None,
-            assumed_mfu: 0.4,
+            assumed_mfu: domain::estimate::DEFAULT_ASSUMED_MFU,
             price_per_device_hour: None,
             default_max_restarts: 2,
             stop_grace_s: 120,

@@ -264,6 +264,7 @@ impl Services {
             gpus: u64::from(gpus),
             zero_stage,
             lora_rank: u64::from(config.method.lora.rank),
+            lora_dropout: config.method.lora.dropout,
             lora_targets: match &config.method.lora.target_modules {
                 TargetModules::Named(names) => names.clone(),
                 TargetModules::Preset(_) => vec![],
@@ -273,6 +274,7 @@ impl Services {
             optimizer_8bit: h.optimizer.resolve(device.name, if on_gpu { "cuda" } else { "cpu" }).is_8bit(),
             dpo: config.objective == domain::training::Objective::Dpo,
             training_tokens,
+            on_cpu: !on_gpu,
         };
         let e = estimate::estimate(&spec, &input);
         let price = req.price_per_gpu_hour.or(training.price_per_device_hour);
@@ -284,7 +286,7 @@ impl Services {
         let mut selected = None;
         for d in DEVICE_TYPES {
             let measured = measured.iter().find(|(device, _)| device == d.name).map(|(_, tps)| *tps);
-            let mfu = if d.name == "cpu" { 0.5 } else { training.assumed_mfu };
+            let mfu = d.mfu(config.method.kind, training.assumed_mfu);
             let this_price = if d.name == device.name { price } else { None };
             let fit = estimate::fit(&e, &input, d, measured, mfu, this_price);
             if d.name == device.name {

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Estimates against measurements: peak memory and step time of real training runs on this machine.
+
+Each row of the matrix is one short training run of the built-in SmolLM2-135M-Instruct (fp32, CPU)
+through the runtime exactly as a job runs it (`python -m tunery_runtime train`), one at a time:
+method (full, freeze, LoRA, QLoRA, DoRA) x sequence length x micro-batch x packing x gradient
+checkpointing x objective (SFT, DPO). Measured per row:
+
+* peak memory: the process's peak resident set (the kernel's high-water mark from ``wait4``,
+  which is what the runtime's ``system`` events report as ``peak_rss_bytes``);
+* step time: the median ``step_time_s`` of the optimizer steps after the first (the first warms
+  the allocator and the kernels up).
+
+The figures are written to ``crates/domain/tests/fixtures/estimate_matrix.json`` (the fixture the
+estimate is checked against: ``cargo test -p domain --test estimate_matrix``; ``--fixture`` writes
+them elsewhere), and then ``tunery-bench-estimates`` prints the matrix — estimate, measurement and
+ratio for both figures — and fails on a row outside ±20% (memory) or ±30% (time).
+
+Every row's batches are full, as the estimate assumes: packed rows of the mixed chat data of
+``run.py`` (they fill to within a few tokens), and for rows without packing (and DPO pairs, which
+are never packed) examples longer than the sequence length, truncated to it.
+
+    P=$(ls -d ~/.cache/tunery/venvs/runtime-*/bin/python | head -1)
+    $P bench/training/estimate_matrix.py             # 22 rows, about 17 minutes on a quiet 2-core machine
+    $P bench/training/estimate_matrix.py --only 3    # rows whose number contains 3, fixture untouched
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+
+import run as training_bench  # noqa: E402  (the model import, the chat data and thread settings)
+
+FIXTURE = os.path.join(ROOT, "crates", "domain", "tests", "fixtures", "estimate_matrix.json")
+LORA = {"rank": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
+FREEZE_LAYERS = 2
+STEPS = 4
+
+# (method, objective, sequence length, micro-batch, packing, gradient checkpointing)
+MATRIX = [
+    ("lora", "sft", 512, 1, True, False),
+    ("lora", "sft", 256, 1, True, False),
+    ("lora", "sft", 1024, 1, True, False),
+    ("lora", "sft", 512, 2, True, False),
+    ("lora", "sft", 512, 4, True, False),
+    ("lora", "sft", 512, 1, True, True),
+    ("lora", "sft", 1024, 2, True, True),
+    ("lora", "sft", 512, 2, False, False),
+    ("lora", "dpo", 512, 1, False, False),
+    ("qlora", "sft", 512, 1, True, False),
+    ("qlora", "sft", 1024, 1, True, True),
+    ("dora", "sft", 512, 1, True, False),
+    ("dora", "sft", 512, 2, True, True),
+    ("dora", "dpo", 256, 1, False, False),
+    ("freeze", "sft", 512, 1, True, False),
+    ("freeze", "sft", 1024, 2, True, True),
+    ("freeze", "dpo", 512, 1, False, False),
+    ("full", "sft", 512, 1, True, False),
+    ("full", "sft", 512, 1, True, True),
+    ("full", "sft", 1024, 2, True, False),
+    ("full", "sft", 512, 2, False, True),
+    ("full", "dpo", 256, 1, False, False),
+]
+
+
+def write_long_data(workdir: str, n: int = 48, seed: int = 99) -> tuple[str, str]:
+    """Chats and preference pairs whose answers run past every sequence length of the matrix
+    (about 2,500 tokens), so that each unpacked row is exactly the sequence length."""
+    rng = random.Random(seed)
+
+    def answer() -> str:
+        return " ".join(training_bench.sentence(rng) for _ in range(170))
+
+    sft, dpo = os.path.join(workdir, "long-sft.jsonl"), os.path.join(workdir, "long-dpo.jsonl")
+    with open(sft, "w") as f_sft, open(dpo, "w") as f_dpo:
+        for i in range(n):
+            prompt = [{"role": "user", "content": f"Tell me a long story, number {i}."}]
+            f_sft.write(json.dumps({"messages": prompt + [{"role": "assistant", "content": answer()}]}) + "\n")
+            f_dpo.write(json.dumps({"prompt": prompt, "chosen": [{"role": "assistant", "content": answer()}],
+                                    "rejected": [{"role": "assistant", "content": answer()}]}) + "\n")
+    return sft, dpo
+
+
+def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads: int) -> dict:
+    method, objective, seq, mb, packing, gc = row
+    if os.path.exists(workdir):
+        shutil.rmtree(workdir)
+    os.makedirs(workdir)
+    train_path = data["dpo"] if objective == "dpo" else data["mixed"] if packing else data["long"]
+    spec = {
+        "spec_version": 1,
+        "job_id": "job_bench_estimate_matrix",
+        "objective": objective,
+        "model": {"path": model},
+        "data": {"train_path": train_path, "max_seq_length": seq, "packing": packing},
+        "method": {"kind": method, "lora": LORA, "freeze": {"trainable_layers": FREEZE_LAYERS}},
+        "training": {
+            "max_steps": STEPS,
+            "micro_batch_size": mb,
+            "gradient_accumulation_steps": 1,
+            "gradient_checkpointing": gc,
+            "learning_rate": 1e-4,
+            "warmup_steps": 0,
+            "seed": 42,
+            "precision": "fp32",
+            "checkpoint_every_steps": STEPS + 1,
+            "keep_checkpoints": 1,
+            "log_every_steps": 1,
+        },
+        "device": "cpu",
+        "threads": threads,
+    }
+    spec_path = os.path.join(workdir, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    log = open(os.path.join(workdir, "stderr.log"), "w")
+    proc = subprocess.Popen([sys.executable, "-m", "tunery_runtime", "train", "--spec", spec_path, "--workdir", workdir],
+                            stdout=subprocess.PIPE, stderr=log, text=True, env=training_bench.thread_env(threads))
+    events = []
+    for line in proc.stdout:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    log.close()
+    failed = [e for e in events if e["event"] == "failed"]
+    if proc.returncode != 0 or failed:
+        sys.exit(f"row {row} failed (exit {proc.returncode}): {failed or open(log.name).read()[-2000:]}")
+    progress = [e for e in events if e["event"] == "progress"]
+    reported = max((e["peak_rss_bytes"] for e in events if e["event"] == "system"), default=0)
+    return {
+        "method": method,
+        "objective": objective,
+        "sequence_length": seq,
+        "micro_batch_size": mb,
+        "packing": packing,
+        "gradient_checkpointing": gc,
+        "peak_memory_bytes": max(usage.ru_maxrss * 1024, reported),
+        "step_seconds": round(statistics.median(e["step_time_s"] for e in progress[1:]), 3),
+        "real_tokens_per_step": round(statistics.mean(e["tokens"] for e in progress[1:])),
+    }
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.platform()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", help="run only the rows whose 1-based number contains this text; the fixture is not written")
+    p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "tunery-bench-estimates"))
+    p.add_argument("--fixture", default=FIXTURE,
+                   help="where to write the measured runs (default: the test fixture); another path is compared "
+                        "with cargo run -p tunery-bench-estimates")
+    a = p.parse_args()
+    model = training_bench.ensure_model()
+    os.makedirs(a.workdir, exist_ok=True)
+    mixed, _ = training_bench.write_data(a.workdir, 1200, 1)
+    long_sft, long_dpo = write_long_data(a.workdir)
+    data = {"mixed": mixed, "long": long_sft, "dpo": long_dpo}
+
+    rows = []
+    for n, row in enumerate(MATRIX, 1):
+        if a.only and a.only not in str(n):
+            continue
+        r = run_row(row, model, data, os.path.join(a.workdir, f"row{n}"), a.threads)
+        print(f"{n:2} {json.dumps(r)}", flush=True)
+        rows.append(r)
+    if a.only:
+        return
+
+    import torch
+
+    fixture = {
+        "about": "Measured by bench/training/estimate_matrix.py; checked by crates/domain/tests/estimate_matrix.rs",
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}",
+        "device": "cpu",
+        "torch": torch.__version__,
+        "threads": a.threads,
+        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "precision": "fp32",
+        "lora": LORA,
+        "memory_measure": "the process's peak resident set (wait4 ru_maxrss)",
+        "freeze_trainable_layers": FREEZE_LAYERS,
+        "rows": rows,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(a.fixture)), exist_ok=True)
+    with open(a.fixture, "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+    print(f"wrote {a.fixture}; the comparison:", flush=True)
+    r = subprocess.run(["cargo", "run", "--quiet", "--locked", "-p", "tunery-bench-estimates", "--", os.path.abspath(a.fixture)], cwd=ROOT)
+    sys.exit(r.returncode)
+
+
+if __name__ == "__main__":
+    main()
