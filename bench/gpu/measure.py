@@ -32,7 +32,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 
@@ -91,19 +90,12 @@ def build_model(shape: str, out_dir: str, eos_id: int, pad_id: int) -> dict:
 
 def device_type(on_gpu: bool) -> tuple[str, str]:
     if not on_gpu:
-        return "cpu", cpu_name()
+        return "cpu", training_bench.cpu_name()
     import torch
 
     name = torch.cuda.get_device_name(0)
     return next((t for key, t in DEVICE_TYPES if key in name), name), name
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.platform()
 
 
 def timed(proc, warmup: int, steps: int) -> dict:
@@ -122,8 +114,8 @@ def timed(proc, warmup: int, steps: int) -> dict:
 
 
 def tunery_peak(proc, on_gpu: bool) -> int:
-    systems = [json.loads(line) for line in proc.lines if line.startswith('{"event": "system"')
-               or line.startswith('{"event":"system"')]
+    events = [json.loads(line) for line in proc.lines if line.startswith("{")]
+    systems = [e for e in events if e["event"] == "system"]
     if on_gpu:
         return max(g["max_reserved_bytes"] or 0 for e in systems for g in e["gpus"])
     return max(e["peak_rss_bytes"] for e in systems)

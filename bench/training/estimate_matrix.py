@@ -154,13 +154,6 @@ def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads:
     }
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.platform()
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,7 +185,7 @@ def main() -> None:
     fixture = {
         "about": "Measured by bench/training/estimate_matrix.py; checked by crates/domain/tests/estimate_matrix.rs",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {training_bench.cpu_name()}",
         "device": "cpu",
         "torch": torch.__version__,
         "threads": a.threads,

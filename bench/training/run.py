@@ -43,6 +43,17 @@ MODEL_DIR = os.path.expanduser("~/.cache/tunery/bench/smollm2-hf")
 LORA = {"rank": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
 
 
+def cpu_name() -> str:
+    """The processor's model name, for the record of a measurement."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.platform()
+
+
 def thread_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
