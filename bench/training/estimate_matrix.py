@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 import run as training_bench  # noqa: E402  (the model import, the chat data and thread settings)
 
 FIXTURE = os.path.join(ROOT, "crates", "domain", "tests", "fixtures", "estimate_matrix.json")
-LORA = {"rank": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
+LORA = training_bench.LORA  # the same adapter as the throughput benchmark
 FREEZE_LAYERS = 2
 STEPS = 4
 
