@@ -21,8 +21,13 @@ Every row's batches are full, as the estimate assumes: packed rows of the mixed 
 are never packed) examples longer than the sequence length, truncated to it.
 
     P=$(ls -d ~/.cache/tunery/venvs/runtime-*/bin/python | head -1)
-    $P bench/training/estimate_matrix.py             # 22 rows, about 17 minutes on a quiet 2-core machine
-    $P bench/training/estimate_matrix.py --only 3    # rows whose number contains 3, fixture untouched
+    $P bench/training/estimate_matrix.py                        # 22 rows twice, about 35 minutes on a quiet 2-core machine
+    $P bench/training/estimate_matrix.py --only 3,5-7            # those rows, fixture untouched
+    $P bench/training/estimate_matrix.py --only 1-11 --merge     # those rows measured again into the fixture
+
+With ``--repeat N`` (default 2) the matrix runs N times over, row after row, so that a drift of
+the machine's speed touches every row alike; a row's step time is the median of its runs'
+(each run's own is listed as ``step_seconds_runs``), its peak memory the highest.
 """
 
 from __future__ import annotations
@@ -155,33 +160,72 @@ def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads:
 
 
 
+def row_numbers(text: str) -> list[int]:
+    """``"3,5-7"`` as [3, 5, 6, 7]; exits naming a part that is no row of the matrix."""
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            lo, hi = int(first), int(last or first)
+        except ValueError:
+            sys.exit(f"--only: {part!r} is not a row number or a range like 5-7")
+        if not 1 <= lo <= hi <= len(MATRIX):
+            sys.exit(f"--only: {part!r} is outside the matrix's rows 1-{len(MATRIX)}")
+        out.extend(n for n in range(lo, hi + 1) if n not in out)
+    return out
+
+
+def combine(runs: list[dict]) -> dict:
+    """One row from its repeated runs: the median step time, the highest peak memory."""
+    row = dict(runs[0])
+    row["peak_memory_bytes"] = max(r["peak_memory_bytes"] for r in runs)
+    row["step_seconds"] = round(statistics.median(r["step_seconds"] for r in runs), 3)
+    if len(runs) > 1:
+        row["step_seconds_runs"] = [r["step_seconds"] for r in runs]
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--only", help="run only the rows whose 1-based number contains this text; the fixture is not written")
+    p.add_argument("--only", help="run only these 1-based rows (\"3,5-7\"); the fixture is not written unless --merge")
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "tunery-bench-estimates"))
     p.add_argument("--fixture", default=FIXTURE,
                    help="where to write the measured runs (default: the test fixture); another path is compared "
                         "with cargo run -p tunery-bench-estimates")
+    p.add_argument("--repeat", type=int, default=2, help="runs of each row, in passes over the matrix (default 2)")
+    p.add_argument("--merge", action="store_true", help="with --only: write the rows measured into the fixture, keeping the others")
     a = p.parse_args()
+    if a.merge and not a.only:
+        p.error("--merge goes with --only (without it every row is written)")
+    if a.repeat < 1:
+        p.error("--repeat must be at least 1")
     model = training_bench.ensure_model()
     os.makedirs(a.workdir, exist_ok=True)
     mixed, _ = training_bench.write_data(a.workdir, 1200, 1)
     long_sft, long_dpo = write_long_data(a.workdir)
     data = {"mixed": mixed, "long": long_sft, "dpo": long_dpo}
 
-    rows = []
-    for n, row in enumerate(MATRIX, 1):
-        if a.only and a.only not in str(n):
-            continue
-        r = run_row(row, model, data, os.path.join(a.workdir, f"row{n}"), a.threads)
-        print(f"{n:2} {json.dumps(r)}", flush=True)
-        rows.append(r)
-    if a.only:
+    selected = row_numbers(a.only) if a.only else list(range(1, len(MATRIX) + 1))
+    runs: dict[int, list[dict]] = {n: [] for n in selected}
+    for _ in range(a.repeat):
+        for n in selected:
+            r = run_row(MATRIX[n - 1], model, data, os.path.join(a.workdir, f"row{n}"), a.threads)
+            print(f"{n:2} {json.dumps(r)}", flush=True)
+            runs[n].append(r)
+    measured = {n: combine(rs) for n, rs in runs.items()}
+    if a.only and not a.merge:
         return
 
     import torch
 
+    rows = [measured.get(n) for n in range(1, len(MATRIX) + 1)]
+    if any(r is None for r in rows):
+        with open(a.fixture) as f:
+            kept = json.load(f)["rows"]
+        if len(kept) != len(MATRIX):
+            sys.exit(f"{a.fixture} holds {len(kept)} rows, the matrix {len(MATRIX)}: measure them all (no --only)")
+        rows = [r if r is not None else kept[i] for i, r in enumerate(rows)]
     fixture = {
         "about": "Measured by bench/training/estimate_matrix.py; checked by crates/domain/tests/estimate_matrix.rs",
         "date": datetime.date.today().isoformat(),

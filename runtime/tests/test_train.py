@@ -256,10 +256,12 @@ def test_out_of_memory_is_reported_with_a_hint(tiny_model_dir, sft_path, tmp_pat
 
 
 def test_gradient_checkpointing_and_padded_batches_train_the_same(tiny_model_dir, sft_path, tmp_path):
+    """With LoRA dropout: the recomputed forward passes draw the same dropout masks."""
     runs = {}
     for gc in (False, True):
         spec = make_spec(
             tiny_model_dir, sft_path,
+            method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}},
             data={"train_path": sft_path, "max_seq_length": 128, "packing": False},
             training={"max_steps": 3, "gradient_checkpointing": gc, "learning_rate": 0.01, "checkpoint_every_steps": 10},
         )

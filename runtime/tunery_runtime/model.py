@@ -11,6 +11,7 @@ import torch
 
 from .attention import use_document_attention
 from .errors import RuntimeFailure, is_out_of_memory
+from .lora_dropout import fuse_lora_dropout
 from .spec import TrainSpec
 
 log = logging.getLogger("tunery_runtime")
@@ -182,6 +183,7 @@ def load_model(spec: TrainSpec, device: torch.device, precision: Precision, emit
     for p in model.parameters():
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
+    fuse_lora_dropout(model)
     return model
 
 

@@ -100,7 +100,8 @@ pub struct EstimateInput {
     /// 0 (plain data parallel), 2 or 3.
     pub zero_stage: u8,
     pub lora_rank: u64,
-    /// LoRA's dropout probability: above 0, each adapted linear keeps its dropped-out input.
+    /// LoRA's dropout probability: above 0, each adapted linear keeps a dropout mask (and, for
+    /// DoRA, its dropped-out input).
     pub lora_dropout: f64,
     /// Linear names to adapt (`q_proj`, …); empty means all linears.
     pub lora_targets: Vec<String>,
@@ -158,10 +159,13 @@ impl MethodMfu {
 }
 
 /// The CPU's, of its nominal 0.1 TFLOP/s, from the measured matrix (2026-12-07, 2 threads):
-/// the medians of each method's rows. Full training's large weight-gradient products use the
-/// cores best; LoRA pays for its many small adapter products and dropout, QLoRA also for
-/// dequantizing, DoRA for the weight norms it recomputes on every forward pass.
-const CPU_MFU: MethodMfu = MethodMfu { full: 0.92, freeze: 0.70, lora: 0.57, qlora: 0.52, dora: 0.40 };
+/// the medians of each method's rows, except LoRA and QLoRA, whose rows spread from 47% (256
+/// tokens a micro-batch) to 83% (2 × 1,024, packed: the FLOPs count attention over the whole
+/// row, not each example) and take the value that keeps every row within ±30% (LoRA's median
+/// is 64%, QLoRA's two rows 54% and 75%). Full training's large weight-gradient products use
+/// the cores best; LoRA pays for its many small adapter products, QLoRA also for dequantizing,
+/// DoRA for the weight norms it recomputes on every forward pass and PEFT's own dropout.
+const CPU_MFU: MethodMfu = MethodMfu { full: 0.92, freeze: 0.70, lora: 0.66, qlora: 0.64, dora: 0.40 };
 
 /// The model FLOPs utilization estimates assume on an uncalibrated device type, unless the
 /// installation sets its own.
@@ -331,6 +335,9 @@ pub struct Estimate {
     pub training_flops: f64,
 }
 
+/// Bytes per element of a fused LoRA dropout's mask (a bool tensor).
+const DROPOUT_MASK_BYTES: f64 = 1.0;
+
 /// Bytes per logit while the head's loss runs: the fp32 logits, their log-softmax and the
 /// gradient of each.
 const LOGIT_BYTES: f64 = 16.0;
@@ -342,8 +349,11 @@ const LOGIT_BYTES: f64 = 16.0;
 ///   queries and keys and the values (`q + 2kv`), the attention output and its re-laid-out copy
 ///   (`2q`), the residual between the halves (`h`), the MLP's gate, activation, up and product
 ///   (`4i`), and the layer's output (`h`);
-/// * LoRA-family adapters with dropout: each adapted linear's dropped-out input and its mask
-///   (measured: 1.5 × the activation bytes per element);
+/// * LoRA and QLoRA adapters with dropout: each adapted linear's one-byte dropout mask (the
+///   runtime fuses the dropout into the adapter's A projection, which keeps the input the layer
+///   already holds and recomputes the dropped-out copy: `runtime/tunery_runtime/lora_dropout.py`);
+/// * DoRA adapters with dropout: PEFT's own dropout, each adapted linear's dropped-out input and
+///   its mask (measured: 1.5 × the activation bytes per element);
 /// * DoRA: each adapted linear's base and adapter outputs, for the magnitude's gradient.
 fn layer_activation_bytes(spec: &ModelSpec, input: &EstimateInput, act_bytes: f64) -> f64 {
     let h = f64::from(spec.hidden_size);
@@ -355,7 +365,12 @@ fn layer_activation_bytes(spec: &ModelSpec, input: &EstimateInput, act_bytes: f6
         return layer;
     }
     let adapted = adapted_linears(spec, input);
-    let dropout = if input.lora_dropout > 0.0 { adapted.iter().map(|(i, _)| i).sum::<f64>() * 1.5 * act_bytes } else { 0.0 };
+    let adapted_inputs: f64 = adapted.iter().map(|(i, _)| i).sum();
+    let dropout = match (input.lora_dropout > 0.0, input.method) {
+        (false, _) => 0.0,
+        (true, Method::Dora) => adapted_inputs * 1.5 * act_bytes,
+        (true, _) => adapted_inputs * DROPOUT_MASK_BYTES,
+    };
     let dora = if input.method == Method::Dora { adapted.iter().map(|(_, o)| 2.0 * o).sum::<f64>() * act_bytes } else { 0.0 };
     layer + dropout + dora
 }

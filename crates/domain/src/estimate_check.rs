@@ -62,8 +62,12 @@ pub struct MeasuredRun {
     pub packing: bool,
     pub gradient_checkpointing: bool,
     pub peak_memory_bytes: f64,
-    /// The median optimizer step after the first (one micro-batch per step).
+    /// The median optimizer step after the first (one micro-batch per step); of a row run
+    /// several times, the median of its runs' figures.
     pub step_seconds: f64,
+    /// Each run's figure, when the row was run more than once.
+    #[serde(default)]
+    pub step_seconds_runs: Vec<f64>,
     pub real_tokens_per_step: f64,
 }
 
