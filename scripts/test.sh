@@ -41,6 +41,12 @@ echo "== Ray, for the Ray executor's end-to-end test (a head on loopback; cached
 TUNERY_RAY_PYTHON=$(./scripts/cached-venv.sh ray scripts/ray/requirements.txt | tail -n 1)
 export TUNERY_RAY_PYTHON
 
+echo "== web UI: packages from the lockfile, strict type check, build, initial-JavaScript budget"
+./scripts/web-build.sh
+
+echo "== web UI component tests (Vitest)"
+(cd web && npx vitest run)
+
 echo "== runtime tests (pytest)"
 # Exit code 5 (no tests collected) fails like any other.
 (cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider)
@@ -62,6 +68,10 @@ fi
 
 echo "== GPU benchmark, dry run on the CPU (bench/gpu/run.sh: a tiny model, a few steps, the estimate comparison)"
 bench/gpu/run.sh --dry-run --out "${TMPDIR:-/tmp}/tunery-bench-gpu-dry-run"
+
+echo "== web UI end-to-end in Chromium (playwright-core, axe-core; screenshots in web/test-output/)"
+TUNERY_CHROMIUM=$(./scripts/fetch-chromium.sh | tail -n 1)
+(cd web && TUNERY_CHROMIUM="$TUNERY_CHROMIUM" TUNERY_BIN="$CARGO_TARGET_DIR/debug/tunery" node e2e/run.mjs)
 
 echo "== API conformance (schemathesis against the served OpenAPI document)"
 # The tunery binary `cargo test` just built; no 5xx, no request the document calls valid refused

@@ -18,6 +18,12 @@ pub async fn claim_bootstrap(conn: &mut Conn) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the first user has registered (a fresh install answers false).
+pub async fn bootstrapped(conn: &mut Conn) -> Result<bool> {
+    let done: Option<i64> = sqlx::query_scalar("SELECT bootstrapped FROM instance WHERE id = 1").fetch_optional(&mut *conn).await?;
+    Ok(done == Some(1))
+}
+
 pub async fn set_default_organization(conn: &mut Conn, org_id: &str) -> Result<()> {
     sqlx::query("UPDATE instance SET default_organization_id = $1 WHERE id = 1").bind(org_id).execute(&mut *conn).await?;
     Ok(())

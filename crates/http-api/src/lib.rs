@@ -18,6 +18,7 @@ pub mod views_datasets;
 pub mod views_deployments;
 pub mod views_evaluations;
 pub mod views_training;
+pub mod web_ui;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
@@ -37,11 +38,13 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// The built web UI, served at `/` (None: the API only).
+    pub web_ui: Option<web_ui::WebUi>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { max_body_bytes: 1024 * 1024, trust_forwarded_for: false }
+        HttpSettings { max_body_bytes: 1024 * 1024, trust_forwarded_for: false, web_ui: None }
     }
 }
 
@@ -78,6 +81,7 @@ impl utoipa::Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::*;
     OpenApiRouter::new()
+        .routes(routes!(auth::registration))
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -223,12 +227,13 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
     let (system, _) = system_routes().split_for_parts();
     let doc = openapi();
+    let ui = settings.web_ui.clone();
     Router::new()
         .merge(system)
         .merge(api)
         .route("/metrics", axum::routing::get(render_metrics))
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json(doc) }))
-        .fallback(middleware::not_found)
+        .fallback(move |req: axum::extract::Request| web_ui::respond(ui.clone(), req))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))

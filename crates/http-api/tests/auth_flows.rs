@@ -8,7 +8,11 @@ use services::Settings;
 use test_support::backends;
 
 async fn first_user_bootstraps_then_registration_closes(app: TestApp) {
+    let fresh = app.call("GET", "/api/v1/auth/registration", None, None).await;
+    assert_eq!(fresh.expect(200), &json!({"first_run": true, "open_registration": true}));
     let (_, token) = app.bootstrap().await;
+    let after = app.call("GET", "/api/v1/auth/registration", None, None).await;
+    assert_eq!(after.expect(200), &json!({"first_run": false, "open_registration": false}), "the sign-up page asks for an invitation now");
     let me = app.get("/api/v1/me", &token).await;
     let me = me.expect(200);
     assert_eq!(me["user"]["role"], "admin");
@@ -29,9 +33,13 @@ async fn open_registration_policy(app: TestApp) {
     bad.expect(422);
     assert_eq!(bad.code(), "unprocessable");
     assert_eq!(bad.body["error"]["param"], "default_role");
+    let status = app.call("GET", "/api/v1/auth/registration", None, None).await;
+    assert_eq!(status.expect(200)["open_registration"], false);
     app.patch(&format!("/api/v1/organizations/{org}"), &admin, json!({"open_registration": true, "default_role": "developer"}))
         .await
         .expect(200);
+    let status = app.call("GET", "/api/v1/auth/registration", None, None).await;
+    assert_eq!(status.expect(200), &json!({"first_run": false, "open_registration": true}));
     let joined = app.register(json!({"email": "dev@example.com", "name": "Dev", "password": PASSWORD})).await;
     assert_eq!(joined.expect(201)["role"], "developer");
     assert_eq!(joined.body["is_instance_admin"], false);

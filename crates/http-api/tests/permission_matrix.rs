@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use test_support::backends;
 
 /// Endpoints that need no credentials. Adding one must be deliberate.
-const PUBLIC: [&str; 5] = ["register", "login", "refresh", "healthz", "readyz"];
+const PUBLIC: [&str; 6] = ["registration", "register", "login", "refresh", "healthz", "readyz"];
 
 /// POST endpoints that compute and change nothing (so they leave no audit record): estimates,
 /// and inference through the gateway (metered as usage rows, one per request, not audited).

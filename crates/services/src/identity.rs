@@ -75,7 +75,29 @@ pub(crate) fn new_organization(name: &str) -> Result<OrganizationRow> {
     })
 }
 
+/// Who may register now, for the sign-up page: nobody needs to sign in to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationStatus {
+    /// A fresh install: the next account becomes the administrator.
+    pub first_run: bool,
+    /// Anyone may register into the default organization without an invitation.
+    pub open_registration: bool,
+}
+
 impl Services {
+    /// Whether this is a fresh install and whether registration without an invitation is open.
+    pub async fn registration_status(&self) -> Result<RegistrationStatus> {
+        let mut conn = self.db().read().await?;
+        if !database::instance::bootstrapped(&mut conn).await? {
+            return Ok(RegistrationStatus { first_run: true, open_registration: true });
+        }
+        let open = match database::instance::default_organization(&mut conn).await? {
+            Some(org_id) => database::organizations::get(&mut conn, &org_id).await.or_not_found("organization")?.open_registration(),
+            None => false,
+        };
+        Ok(RegistrationStatus { first_run: false, open_registration: open })
+    }
+
     /// Registers a user. The first user of a fresh install becomes instance admin and admin of
     /// the default organization; later users need an invitation or an organization whose
     /// admins turned on open registration.

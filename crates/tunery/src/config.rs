@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// built-in SmolLM2 tokenizer); without one, statistics have no token counts.
     #[arg(long, env = "TUNERY_TOKENIZER_FILE")]
     pub tokenizer_file: Option<PathBuf>,
+    /// The web UI's built files (web/dist, which scripts/run.sh builds); served at / from disk.
+    /// Without it the server answers the API only.
+    #[arg(long, env = "TUNERY_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Records longer than this many tokens are reported as truncated in statistics.
     #[arg(long, env = "TUNERY_MAX_TOKENS_PER_RECORD")]
     pub max_tokens_per_record: Option<usize>,
@@ -186,6 +190,7 @@ struct FileConfig {
     s3_region: Option<String>,
     s3_allow_http: Option<bool>,
     tokenizer_file: Option<PathBuf>,
+    web_dir: Option<PathBuf>,
     max_tokens_per_record: Option<usize>,
     augment_endpoints: Option<Vec<String>>,
     external_endpoints: Option<Vec<String>>,
@@ -365,6 +370,10 @@ impl ServeArgs {
             http.max_body_bytes = v;
         }
         http.trust_forwarded_for = self.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false);
+        if let Some(dir) = self.web_dir.or(file.web_dir) {
+            let dir = absolute(&dir, "--web-dir")?;
+            http.web_ui = Some(http_api::web_ui::WebUi::open(&dir).map_err(|m| anyhow::anyhow!("--web-dir: {m}"))?);
+        }
         if let Some(v) = self.storage_quota_bytes.or(file.storage_quota_bytes) {
             s.storage_quota_bytes = v;
         }

@@ -14,3 +14,20 @@ fn committed_openapi_document_is_current() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/me"]["get"].is_object());
 }
+
+/// Generated clients (the web UI's types among them) name operations by their ids.
+#[test]
+fn every_operation_id_is_unique() {
+    let doc = http_api::openapi();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if let Some(id) = op["operationId"].as_str() {
+                if let Some(earlier) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operationId {id} names both {earlier} and {method} {path}");
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 100, "{} operations", seen.len());
+}

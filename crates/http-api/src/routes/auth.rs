@@ -7,9 +7,27 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use services::identity::Registration;
 use utoipa::ToSchema;
+
+/// Who may register now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationView {
+    /// A fresh install: the next account to register becomes the administrator.
+    pub first_run: bool,
+    /// Registration without an invitation is open (an invitation token always works).
+    pub open_registration: bool,
+}
+
+/// Says whether this is a fresh install (the first account becomes administrator) and whether
+/// registration without an invitation is open; asked by the sign-up page before signing in.
+#[utoipa::path(get, path = "/api/v1/auth/registration", tag = "auth",
+    responses((status = 200, body = RegistrationView), (status = "default", body = ErrorBody)))]
+pub async fn registration(State(app): State<AppState>) -> ApiResult<Json<RegistrationView>> {
+    let s = app.services.registration_status().await?;
+    Ok(Json(RegistrationView { first_run: s.first_run, open_registration: s.open_registration }))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -102,7 +102,7 @@ pub struct OpenAiModelList {
 
 /// The models the caller may call, by the names requests use: deployments, then fine-tuned
 /// models and ready base models without one (deployed on demand when first called).
-#[utoipa::path(get, path = "/v1/models", tag = "openai",
+#[utoipa::path(get, path = "/v1/models", tag = "openai", operation_id = "list_openai_models",
     responses((status = 200, body = OpenAiModelList), (status = "default", body = ErrorBody)), security(("bearer" = ["deploy_model"])))]
 pub async fn list_models(State(app): State<AppState>, Caller(p): Caller) -> ApiResult<Json<OpenAiModelList>> {
     let data = app

@@ -1,0 +1,162 @@
+// The browser journey against a real server: first-run administrator, dashboard in both
+// languages (a reload keeps the session and the language), the server's UI serving rules,
+// sign-out and a refused sign-in, an invited viewer's first visit, tablet width. Every page
+// visited is scanned with axe-core (no serious or critical violation) and photographed in
+// test-output/screenshots/<language>/.
+import assert from 'node:assert/strict';
+import { accessibilityProblems, launch, newPage, OUT, screenshot } from './browser.mjs';
+import { call, startServer } from './server.mjs';
+
+const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
+const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'viewer password 1' };
+const problems = [];
+
+async function step(name, f) {
+  const started = Date.now();
+  try {
+    await f();
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    console.log(`FAIL ${name}`);
+    throw e;
+  }
+}
+
+/** After a page has settled: its accessibility scan and its screenshot. */
+async function visited(page, language, name) {
+  await page.waitForLoadState('networkidle');
+  for (const p of await accessibilityProblems(page)) problems.push(`${language}/${name}: ${p}`);
+  await screenshot(page, language, name);
+}
+
+const server = await startServer();
+const browser = await launch();
+try {
+  const base = server.url;
+  const page = await newPage(browser, { locale: 'en-US' });
+
+  await step('a fresh install sends the first visitor to set up the administrator', async () => {
+    await page.goto(base + '/');
+    await page.waitForURL(base + '/sign-up');
+    await page.getByRole('heading', { name: 'Set up Tunery' }).waitFor();
+    await visited(page, 'en', 'first-run');
+  });
+
+  await step('the form says what is wrong before anything is sent', async () => {
+    await page.getByLabel('Name').fill(ADMIN.name);
+    await page.getByLabel('Email').fill('ada-at-example');
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await page.getByLabel('Confirm password').fill('different');
+    await page.getByRole('button', { name: 'Create administrator' }).click();
+    await page.getByText('Enter a valid email address, such as you@example.com.').waitFor();
+    await page.getByText('Use at least 8 characters.').waitFor();
+    await page.getByText('The two passwords differ.').waitFor();
+    const registration = await call(base, 'GET', '/api/v1/auth/registration');
+    assert.equal(registration.json.first_run, true, 'nothing was registered');
+  });
+
+  await step('the first account becomes the administrator and lands on the dashboard', async () => {
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+    await page.getByLabel('Confirm password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Create administrator' }).click();
+    await page.getByRole('heading', { name: `Welcome, ${ADMIN.name}` }).waitFor();
+    await page.getByText('Role: Administrator').waitFor();
+    await page.getByText('auth.register').first().waitFor(); // the audit log's latest events
+    await visited(page, 'en', 'dashboard');
+  });
+
+  await step('the server serves the UI with its security headers and keeps API errors JSON', async () => {
+    const index = await fetch(base + '/datasets/ds_1');
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /<div id="root">/);
+    assert.match(index.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    const api = await call(base, 'GET', '/api/v1/no-such-thing', { expect: [404] });
+    assert.equal(api.json.error.code, 'not_found');
+    await call(base, 'GET', '/assets/no-such-file.js', { expect: [404] });
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(await (await fetch(base + '/')).text())[1];
+    const js = await fetch(base + asset, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('cache-control') ?? '', /immutable/);
+  });
+
+  await step('an unknown page says so and leads back', async () => {
+    await page.goto(base + '/no/such/page');
+    await page.getByText('This page does not exist.').waitFor();
+    await visited(page, 'en', 'not-found');
+    await page.getByRole('button', { name: 'Back to the dashboard' }).click();
+    await page.getByRole('heading', { name: `Welcome, ${ADMIN.name}` }).waitFor();
+  });
+
+  await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
+    await page.getByText('中文').click();
+    await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
+    await page.getByText('角色：管理员').waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    await visited(page, 'zh-CN', 'dashboard');
+    await page.reload();
+    await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
+  });
+
+  await step('the dashboard fits a tablet', async () => {
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
+    await visited(page, 'zh-CN', 'dashboard-tablet');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step('signing out ends the session on the server too', async () => {
+    const refreshToken = await page.evaluate(() => localStorage.getItem('tunery.refresh_token'));
+    await page.getByTestId('user-menu').click();
+    await page.getByText('退出登录').click();
+    await page.waitForURL(/\/sign-in/);
+    await page.getByRole('heading', { name: '登录' }).waitFor();
+    await visited(page, 'zh-CN', 'sign-in');
+    await call(base, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken }, expect: [401] });
+  });
+
+  await step("a wrong password shows the server's answer; the right one signs in", async () => {
+    await page.getByText('English').click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await visited(page, 'en', 'sign-in');
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Something went wrong' }).waitFor();
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: `Welcome, ${ADMIN.name}` }).waitFor();
+  });
+
+  await step('an invited viewer registers from the link and sees no administration', async () => {
+    const login = await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } });
+    const invitation = await call(base, 'POST', '/api/v1/invitations', {
+      token: login.json.access_token,
+      body: { email: VIEWER.email, role: 'viewer' },
+    });
+    const viewer = await newPage(browser, { locale: 'zh-CN' });
+    await viewer.goto(`${base}/sign-up?invitation=${encodeURIComponent(invitation.json.token)}&email=${encodeURIComponent(VIEWER.email)}`);
+    await viewer.getByRole('heading', { name: '接受邀请' }).waitFor();
+    await visited(viewer, 'zh-CN', 'sign-up-invited');
+    await viewer.getByLabel('姓名').fill(VIEWER.name);
+    await viewer.getByLabel('密码', { exact: true }).fill(VIEWER.password);
+    await viewer.getByLabel('确认密码').fill(VIEWER.password);
+    await viewer.getByRole('button', { name: '注册账号' }).click();
+    await viewer.getByRole('heading', { name: `欢迎，${VIEWER.name}` }).waitFor();
+    await viewer.getByText('角色：访客').waitFor();
+    assert.equal(await viewer.getByText('最近动态').count(), 0, 'a viewer does not see the audit log');
+    problems.push(...viewer.problems);
+  });
+
+  problems.push(...page.problems);
+  assert.deepEqual(problems, [], 'accessibility violations, script errors or CSP refusals');
+  console.log(`web e2e: all steps passed; screenshots in ${OUT}screenshots/`);
+} catch (e) {
+  console.error(e);
+  console.error(`--- server log ---\n${server.log().slice(-4000)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  await server.stop();
+}

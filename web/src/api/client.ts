@@ -1,0 +1,45 @@
+// The typed API client: paths and bodies come from the OpenAPI document (schema.gen.ts is
+// generated from docs/openapi.json by `npm run gen:api`), so a contract change that breaks the
+// UI fails its type check.
+import createClient from 'openapi-fetch';
+import type { components, paths } from './schema.gen';
+import { accessToken, clearSession } from './session';
+
+export type Schemas = components['schemas'];
+
+export const api = createClient<paths>({ baseUrl: typeof window === 'undefined' ? 'http://localhost' : window.location.origin });
+
+const PUBLIC_PATHS = ['/api/v1/auth/login', '/api/v1/auth/register', '/api/v1/auth/registration', '/api/v1/auth/refresh'];
+
+api.use({
+  async onRequest({ request, schemaPath }) {
+    if (PUBLIC_PATHS.includes(schemaPath)) return request;
+    const token = await accessToken();
+    if (token) request.headers.set('Authorization', `Bearer ${token}`);
+    return request;
+  },
+  onResponse({ response, schemaPath }) {
+    if (response.status === 401 && !PUBLIC_PATHS.includes(schemaPath)) clearSession();
+    return response;
+  },
+});
+
+/** A failed API call, with the server's message (which says what was wrong and where). */
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string | null,
+    readonly param: string | null,
+  ) {
+    super(message);
+  }
+}
+
+/** The data of an openapi-fetch result, or an ApiFailure carrying the server's error body. */
+export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  if (result.response.ok) return result.data as T;
+  const body = (result.error ?? {}) as { error?: { message?: string; code?: string | null; param?: string | null } };
+  const message = body.error?.message ?? `HTTP ${result.response.status} ${result.response.statusText}`;
+  throw new ApiFailure(result.response.status, message, body.error?.code ?? null, body.error?.param ?? null);
+}

@@ -1,0 +1,24 @@
+// Routes: sign-in and sign-up outside the layout; every other page inside it, signed in.
+import { createBrowserRouter, redirect } from 'react-router';
+import { hasSession } from '../api/session';
+import { AppLayout } from './AppLayout';
+
+const requireSession = ({ request }: { request: Request }) => {
+  if (hasSession()) return null;
+  const next = new URL(request.url).pathname;
+  return redirect(next === '/' ? '/sign-in' : `/sign-in?next=${encodeURIComponent(next)}`);
+};
+
+export const router = createBrowserRouter([
+  { path: '/sign-in', lazy: async () => ({ Component: (await import('../pages/SignIn')).SignIn }) },
+  { path: '/sign-up', lazy: async () => ({ Component: (await import('../pages/SignUp')).SignUp }) },
+  {
+    path: '/',
+    loader: requireSession,
+    Component: AppLayout,
+    children: [
+      { index: true, lazy: async () => ({ Component: (await import('../pages/Dashboard')).Dashboard }) },
+      { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },
+    ],
+  },
+]);
