@@ -19,7 +19,8 @@ export async function launch() {
 
 /** A page whose script errors and content-security-policy refusals fail the run. */
 export async function newPage(browser, { locale, viewport = { width: 1280, height: 800 } }) {
-  const context = await browser.newContext({ locale, viewport });
+  // Reduced motion: the UI then skips its animations, so scans never see a half-faded element.
+  const context = await browser.newContext({ locale, viewport, reducedMotion: 'reduce' });
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`script error: ${e.message}`));

@@ -4,12 +4,30 @@
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { accessibilityProblems, launch, newPage, OUT, screenshot } from './browser.mjs';
 import { call, startServer } from './server.mjs';
 
 const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
 const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'viewer password 1' };
 const problems = [];
+
+/** A JSONL chat dataset of about 2.6 MB (three 1 MiB parts) whose line 7 is broken JSON. */
+function datasetWithABadLine() {
+  const lines = [];
+  for (let i = 1; lines.join('\n').length < 2_600_000; i++) {
+    lines.push(
+      i === 7
+        ? '{"messages": [{"role": "user", "content": "unfinished"'
+        : JSON.stringify({ messages: [{ role: 'user', content: `Greet person number ${i}, please, in a friendly way.` }, { role: 'assistant', content: `Hello, person ${i}! It is good to see you today.` }] }),
+    );
+  }
+  const path = join(mkdtempSync(join(tmpdir(), 'tunery-web-e2e-data-')), 'greetings.jsonl');
+  writeFileSync(path, lines.join('\n') + '\n');
+  return { path, records: lines.length };
+}
 
 async function step(name, f) {
   const started = Date.now();
@@ -89,6 +107,35 @@ try {
     await page.getByRole('heading', { name: `Welcome, ${ADMIN.name}` }).waitFor();
   });
 
+  let datasetUrl;
+  await step('a dataset with a bad line uploads in parts through a dropped connection, and the line is reported', async () => {
+    const file = datasetWithABadLine();
+    await page.getByRole('menuitem', { name: 'Datasets' }).click();
+    await page.getByRole('heading', { name: 'Datasets' }).waitFor();
+    await page.getByText('No datasets yet.', { exact: false }).waitFor();
+    await visited(page, 'en', 'datasets-empty');
+    let part2Attempts = 0;
+    await page.route('**/api/v1/uploads/*/parts/2', (route) => (part2Attempts++ === 0 ? route.abort('internetdisconnected') : route.continue()));
+    await page.getByRole('button', { name: 'Upload dataset' }).click();
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByText('Choose a file to upload.').waitFor();
+    await page.locator('input[type=file]').setInputFiles(file.path);
+    assert.equal(await page.getByLabel('Name').inputValue(), 'greetings', 'the name comes from the file');
+    await visited(page, 'en', 'datasets-upload');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.waitForURL(/\/datasets\/ds_/, { timeout: 120_000 });
+    datasetUrl = page.url();
+    assert.equal(part2Attempts, 2, 'part 2 was lost once and sent again');
+    await page.getByRole('heading', { name: 'greetings' }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'invalid_json' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /^7\s/, 'the error names line 7');
+    assert.equal(await page.getByText(`${(file.records - 1).toLocaleString('en')}`, { exact: true }).count(), 1, 'valid records counted');
+    await visited(page, 'en', 'dataset');
+    await page.unroute('**/api/v1/uploads/*/parts/2');
+    await page.goto(base + '/');
+  });
+
   await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
     await page.getByText('中文').click();
     await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
@@ -97,6 +144,14 @@ try {
     await visited(page, 'zh-CN', 'dashboard');
     await page.reload();
     await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
+    await page.getByRole('menuitem', { name: '数据集' }).click();
+    await page.getByRole('link', { name: 'greetings' }).waitFor();
+    await visited(page, 'zh-CN', 'datasets');
+    await page.goto(datasetUrl);
+    await page.getByText('校验').first().waitFor();
+    await page.getByRole('row').filter({ hasText: 'invalid_json' }).waitFor();
+    await visited(page, 'zh-CN', 'dataset');
+    await page.goto(base + '/');
   });
 
   await step('the dashboard fits a tablet', async () => {

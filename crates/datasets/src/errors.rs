@@ -4,11 +4,12 @@
 //! Codes are part of the API: they serialise in snake_case and never change meaning.
 //! Messages are plain sentences naming the rule and the value found.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The rule a record breaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = RecordErrorCode)]
 pub enum ErrorCode {
     /// The record is not valid JSON (serde's message and column).
     InvalidJson,
@@ -67,7 +68,7 @@ impl ErrorCode {
 }
 
 /// One problem in one record, located in the user's file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordError {
     /// 0-based index of the record in the file (CSV: data rows, header excluded).
     pub index: usize,
@@ -92,7 +93,7 @@ pub struct RecordError {
 }
 
 /// A problem with the whole file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileErrorCode {
     /// The file is empty or holds only whitespace.
@@ -118,7 +119,7 @@ pub enum FileErrorCode {
 }
 
 /// A problem with the whole file; `line` says where when it is known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, thiserror::Error)]
 #[error("{message}")]
 pub struct FileError {
     pub code: FileErrorCode,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::{ErrorCode, FileError, RecordError};
 use crate::format::FormatSpec;
@@ -55,7 +55,8 @@ impl Default for ScanOptions<'_> {
 }
 
 /// Counts over the whole file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ValidationSummary)]
 pub struct Summary {
     pub records: u64,
     pub valid_records: u64,

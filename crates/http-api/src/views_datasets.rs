@@ -137,6 +137,20 @@ impl TryFrom<Lineage> for LineageView {
     }
 }
 
+/// What is wrong with a version and where.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationView {
+    /// `dataset.validation`
+    pub object: &'static str,
+    pub dataset_id: String,
+    pub version: i64,
+    /// Counts over the whole file, per error code.
+    pub summary: services::datasets::ValidationSummary,
+    /// The requested range of the errors the report keeps, in file order.
+    pub errors: Vec<services::datasets::RecordError>,
+    pub has_more: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewList {
     pub object: &'static str,

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { DashboardOutlined, LogoutOutlined, UserOutlined } from '@ant-design/icons';
+import { DashboardOutlined, DatabaseOutlined, LogoutOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -25,7 +25,10 @@ export function AppLayout() {
     clearSession();
   };
 
-  const items = [{ key: '/', icon: <DashboardOutlined />, label: t('nav.dashboard') }];
+  const items = [
+    { key: '/', icon: <DashboardOutlined />, label: t('nav.dashboard') },
+    { key: '/datasets', icon: <DatabaseOutlined />, label: t('nav.datasets') },
+  ];
   const selected = items.filter((i) => i.key === '/' ? location.pathname === '/' : location.pathname.startsWith(i.key)).map((i) => i.key);
 
   return (

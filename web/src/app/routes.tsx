@@ -18,6 +18,8 @@ export const router = createBrowserRouter([
     Component: AppLayout,
     children: [
       { index: true, lazy: async () => ({ Component: (await import('../pages/Dashboard')).Dashboard }) },
+      { path: 'datasets', lazy: async () => ({ Component: (await import('../pages/Datasets')).Datasets }) },
+      { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },
     ],
   },

@@ -9,3 +9,20 @@ export function formatNumber(n: number, options?: Intl.NumberFormatOptions): str
 export function formatDateTime(ms: number): string {
   return new Intl.DateTimeFormat(currentLanguage(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ms));
 }
+
+/** A size in bytes with a binary unit (KiB, MiB, GiB). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${formatNumber(value, { maximumFractionDigits: unit === 0 ? 0 : 1 })} ${units[unit]}`;
+}
+
+/** A timestamp in seconds since the epoch (the API's `created_at`), as date and time. */
+export function formatUnixTime(seconds: number): string {
+  return formatDateTime(seconds * 1000);
+}

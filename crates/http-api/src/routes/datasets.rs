@@ -5,6 +5,7 @@ use super::forms;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, OperationView, PreviewList, VersionList, VersionView};
+use crate::views_datasets::ValidationView;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
@@ -260,22 +261,26 @@ pub struct PreviewParams {
 /// What is wrong with a version and where: per-error-code counts and the errors themselves.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/validation", tag = "datasets",
     params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), RangeParams),
-    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+    responses((status = 200, body = ValidationView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_validation(
     State(app): State<AppState>,
     Caller(p): Caller,
     ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<RangeParams>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (v, report) = app.services.version_report(&p, &dataset_id, version).await?;
+) -> ApiResult<Json<ValidationView>> {
+    let (v, mut report) = app.services.version_report(&p, &dataset_id, version).await?;
     let offset = domain::validate::bounded("offset", q.offset, 0, 0, i64::MAX)? as usize;
     let limit = domain::validate::bounded("limit", q.limit, 100, 1, 1000)? as usize;
-    let all = report["errors"].as_array().cloned().unwrap_or_default();
-    let errors: Vec<_> = all.iter().skip(offset).take(limit).collect();
-    Ok(Json(serde_json::json!({
-        "object": "dataset.validation", "dataset_id": v.dataset_id, "version": v.version, "summary": report["summary"],
-        "errors": errors, "has_more": all.len() > offset.saturating_add(limit),
-    })))
+    let unreadable = |part: &str, e: serde_json::Error| {
+        ApiError::internal(format!("the stored validation report of {} version {} has an unreadable {part}: {e}", v.dataset_id, v.version))
+    };
+    let summary: services::datasets::ValidationSummary =
+        serde_json::from_value(report["summary"].take()).map_err(|e| unreadable("summary", e))?;
+    let all: Vec<services::datasets::RecordError> =
+        serde_json::from_value(report["errors"].take()).map_err(|e| unreadable("error list", e))?;
+    let has_more = all.len() > offset.saturating_add(limit);
+    let errors = all.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(ValidationView { object: "dataset.validation", dataset_id: v.dataset_id, version: v.version, summary, errors, has_more }))
 }
 
 /// Records of a version as stored and as training will read them.
