@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accessibilityProblems, launch, newPage, OUT, screenshot } from './browser.mjs';
-import { call, startServer } from './server.mjs';
+import { call, runtimeArgs, startServer } from './server.mjs';
 
 const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
 const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'viewer password 1' };
@@ -136,6 +136,53 @@ try {
     await page.goto(base + '/');
   });
 
+  let jobUrl = null;
+  if (runtimeArgs() === null) {
+    if (process.env.CI === 'true') throw new Error('TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF must be set under CI (scripts/test.sh exports them)');
+    console.log('skip the fine-tuning steps: set TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF (scripts/runtime-env.sh, scripts/fetch-smollm2-tokenizer.sh)');
+  } else {
+    await step('a fine-tune of the built-in model, estimated, submitted and watched until its curves move and it succeeds', async () => {
+      const login = await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } });
+      for (let waited = 0; ; waited += 2) {
+        const models = await call(base, 'GET', '/api/v1/base-models', { token: login.json.access_token });
+        const builtin = models.json.data[0];
+        if (builtin?.status === 'ready') break;
+        if (builtin?.status === 'failed' || waited > 600) throw new Error(`the built-in model is not ready: ${JSON.stringify(builtin)}`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      await page.getByRole('menuitem', { name: 'Fine-tuning' }).click();
+      await page.getByText('No fine-tuning jobs yet.').waitFor();
+      await page.getByRole('button', { name: 'New fine-tune' }).click();
+      await page.getByRole('heading', { name: 'New fine-tune' }).waitFor();
+      await page.getByLabel('Dataset').click();
+      await page.locator('.ant-select-item-option', { hasText: 'greetings' }).click();
+      await page.getByLabel('Base model').click();
+      await page.locator('.ant-select-item-option', { hasText: 'SmolLM2-135M-Instruct' }).click();
+      await page.getByLabel('Optimizer steps').fill('6');
+      await page.getByText(/^Fits /).waitFor();
+      await visited(page, 'en', 'fine-tune-new');
+      await page.getByRole('button', { name: 'Start fine-tuning' }).click();
+      await page.waitForURL(/\/jobs\/job_/);
+      jobUrl = page.url();
+      const chart = page.getByRole('img', { name: 'Loss and evaluation loss by step' });
+      await chart.waitFor({ timeout: 300_000 });
+      const first = Number(await chart.getAttribute('data-points'));
+      await page.getByText('Succeeded').waitFor({ timeout: 600_000 });
+      await page.waitForFunction(
+        (n) => Number(document.querySelector('[aria-label="Loss and evaluation loss by step"]')?.getAttribute('data-points')) > n,
+        first,
+        { timeout: 30_000 },
+      );
+      await page.getByText('Step 6 of 6').waitFor();
+      await page.getByText('The fine-tuned model:', { exact: false }).waitFor();
+      await visited(page, 'en', 'fine-tune-job');
+      await page.getByRole('menuitem', { name: 'Fine-tuning' }).click();
+      await page.getByRole('link', { name: /.+/ }).filter({ hasText: /./ }).first().waitFor();
+      await visited(page, 'en', 'fine-tunes');
+      await page.goto(base + '/');
+    });
+  }
+
   await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
     await page.getByText('中文').click();
     await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
@@ -151,6 +198,14 @@ try {
     await page.getByText('校验').first().waitFor();
     await page.getByRole('row').filter({ hasText: 'invalid_json' }).waitFor();
     await visited(page, 'zh-CN', 'dataset');
+    if (jobUrl) {
+      await page.goto(jobUrl);
+      await page.getByText('已完成').waitFor();
+      await visited(page, 'zh-CN', 'fine-tune-job');
+      await page.goto(base + '/jobs/new');
+      await page.getByRole('heading', { name: '新建微调' }).waitFor();
+      await visited(page, 'zh-CN', 'fine-tune-new');
+    }
     await page.goto(base + '/');
   });
 

@@ -5,12 +5,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** The training runtime and the built-in model, when this machine has them (scripts/test.sh
+ * exports both); without them the journey's training steps cannot run. */
+export function runtimeArgs() {
+  const python = process.env.TUNERY_RUNTIME_PYTHON;
+  const gguf = process.env.TUNERY_SMOLLM2_GGUF;
+  if (!python || !gguf) return null;
+  const runtime = new URL('../../runtime', import.meta.url).pathname;
+  return ['--runtime-python', python, '--runtime-dir', runtime, '--builtin-model-gguf', gguf, '--training-threads', '2'];
+}
+
 export async function startServer() {
   const bin = process.env.TUNERY_BIN;
   if (!bin) throw new Error('TUNERY_BIN is not set: point it at a built tunery binary (scripts/test.sh does)');
   const dataDir = mkdtempSync(join(tmpdir(), 'tunery-web-e2e-'));
   const dist = new URL('../dist', import.meta.url).pathname;
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--web-dir', dist], {
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--web-dir', dist, ...(runtimeArgs() ?? [])];
+  const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -19,6 +19,9 @@ export const router = createBrowserRouter([
     children: [
       { index: true, lazy: async () => ({ Component: (await import('../pages/Dashboard')).Dashboard }) },
       { path: 'datasets', lazy: async () => ({ Component: (await import('../pages/Datasets')).Datasets }) },
+      { path: 'jobs', lazy: async () => ({ Component: (await import('../pages/Jobs')).Jobs }) },
+      { path: 'jobs/new', lazy: async () => ({ Component: (await import('../pages/NewJob')).NewJob }) },
+      { path: 'jobs/:jobId', lazy: async () => ({ Component: (await import('../pages/Job')).Job }) },
       { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },
     ],

@@ -74,7 +74,7 @@ export function UploadDrawer({ open, onClose }: { open: boolean; onClose: () => 
         </Form.Item>
         {progress && (
           <div style={{ marginBottom: 16 }} data-testid="upload-progress">
-            <Progress percent={percent} status={send.isError ? 'exception' : progress.phase === 'retrying' ? 'normal' : 'active'} />
+            <Progress aria-label={t('datasets.file')} percent={percent} status={send.isError ? 'exception' : progress.phase === 'retrying' ? 'normal' : 'active'} />
             <Typography.Text type={progress.phase === 'retrying' ? 'warning' : 'secondary'} role="status">{status}</Typography.Text>
           </div>
         )}

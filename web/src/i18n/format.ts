@@ -26,3 +26,15 @@ export function formatBytes(bytes: number): string {
 export function formatUnixTime(seconds: number): string {
   return formatDateTime(seconds * 1000);
 }
+
+/** A duration in seconds, as hours, minutes and seconds in the current language. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const parts: [number, Intl.NumberFormatOptions['unit']][] = [
+    [Math.floor(s / 3600), 'hour'],
+    [Math.floor((s % 3600) / 60), 'minute'],
+    [s % 60, 'second'],
+  ];
+  const shown = parts.filter(([n], i) => n > 0 || (i === 2 && s < 60));
+  return shown.map(([n, unit]) => formatNumber(n, { style: 'unit', unit, unitDisplay: 'short' })).join(' ');
+}

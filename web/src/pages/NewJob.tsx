@@ -1,0 +1,151 @@
+// A new fine-tune: data, base model, objective and method, the two hyperparameters that matter
+// most (each explained), the estimate of memory, time and cost, then submission.
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { Alert, Button, Card, Col, Descriptions, Form, InputNumber, Radio, Row, Select, Typography } from 'antd';
+import { useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useNavigate } from 'react-router';
+import { api, unwrap, type Schemas } from '../api/client';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { useRevalidateOnLanguageChange } from '../app/validation';
+import { formatDuration, formatNumber } from '../i18n/format';
+
+type Fields = {
+  dataset_id?: string;
+  base_model_id?: string;
+  objective: Schemas['Objective'];
+  method: Schemas['Method'];
+  max_steps?: number | null;
+  learning_rate: number;
+};
+
+function trainingConfig(f: Fields): Schemas['TrainingConfig'] {
+  return {
+    objective: f.objective,
+    method: { kind: f.method },
+    hyperparameters: { learning_rate: f.learning_rate, ...(f.max_steps ? { max_steps: f.max_steps } : {}) },
+  } as Schemas['TrainingConfig'];
+}
+
+/** The estimate for the form's current choices, asked again half a second after a change. */
+function useEstimate(f: Fields | null) {
+  const [debounced, setDebounced] = useState(f);
+  useEffect(() => {
+    const timer = setTimeout(() => setDebounced(f), 500);
+    return () => clearTimeout(timer);
+  }, [JSON.stringify(f)]); // eslint-disable-line react-hooks/exhaustive-deps
+  return useQuery({
+    queryKey: ['estimate', debounced],
+    enabled: Boolean(debounced?.dataset_id && debounced.base_model_id),
+    queryFn: async () =>
+      unwrap(
+        await api.POST('/api/v1/estimates', {
+          body: { base_model_id: debounced?.base_model_id, dataset_id: debounced?.dataset_id, config: trainingConfig(debounced as Fields) },
+        }),
+      ),
+  });
+}
+
+export function NewJob() {
+  const { t } = useTranslation();
+  const navigate = useNavigate();
+  const [form] = Form.useForm<Fields>();
+  useRevalidateOnLanguageChange(form);
+  const values = Form.useWatch([], form) as Fields | undefined;
+  const datasets = useQuery({ queryKey: ['datasets'], queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
+  const models = useQuery({ queryKey: ['base-models'], queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })) });
+  const estimate = useEstimate(values ?? null);
+  const submit = useMutation({
+    mutationFn: async (f: Fields) =>
+      unwrap(await api.POST('/api/v1/jobs', { body: { dataset_id: f.dataset_id as string, base_model_id: f.base_model_id as string, config: trainingConfig(f) } })),
+    onSuccess: (job) => navigate(`/jobs/${job.id}`),
+  });
+  const ready = (models.data?.data ?? []).filter((m) => m.status === 'ready');
+  const fit = estimate.data?.selected;
+
+  return (
+    <>
+      <Typography.Title level={1} style={{ fontSize: 24 }}>{t('jobs.create')}</Typography.Title>
+      <Row gutter={24}>
+        <Col xs={24} lg={14}>
+          <Card>
+            <Form<Fields>
+              form={form}
+              layout="vertical"
+              requiredMark={false}
+              initialValues={{ objective: 'sft', method: 'lora', learning_rate: 0.0002, max_steps: 20 }}
+              onFinish={(f) => submit.mutate(f)}
+            >
+              <Form.Item label={t('jobs.dataset')} name="dataset_id" extra={t('jobs.datasetHelp')} rules={[{ required: true, message: t('jobs.required') }]}>
+                <Select loading={datasets.isPending} options={(datasets.data?.data ?? []).map((d) => ({ value: d.id, label: d.name }))} />
+              </Form.Item>
+              <Form.Item label={t('jobs.baseModel')} name="base_model_id" extra={t('jobs.baseModelHelp')} rules={[{ required: true, message: t('jobs.required') }]}>
+                <Select loading={models.isPending} options={ready.map((m) => ({ value: m.id, label: m.name }))} />
+              </Form.Item>
+              <Form.Item label={t('jobs.objective')} name="objective" extra={t('jobs.objectiveHelp')}>
+                <Radio.Group optionType="button" options={['sft', 'cpt', 'dpo'].map((o) => ({ value: o, label: o.toUpperCase() }))} />
+              </Form.Item>
+              <Form.Item label={t('jobs.method')} name="method" extra={t('jobs.methodHelp')}>
+                <Radio.Group
+                  optionType="button"
+                  options={[
+                    { value: 'lora', label: 'LoRA' },
+                    { value: 'qlora', label: 'QLoRA' },
+                    { value: 'dora', label: 'DoRA' },
+                    { value: 'freeze', label: 'Freeze' },
+                    { value: 'full', label: 'Full' },
+                  ]}
+                />
+              </Form.Item>
+              <Row gutter={16}>
+                <Col span={12}>
+                  <Form.Item label={t('jobs.maxSteps')} name="max_steps" extra={t('jobs.maxStepsHelp')}>
+                    <InputNumber min={1} style={{ width: '100%' }} />
+                  </Form.Item>
+                </Col>
+                <Col span={12}>
+                  <Form.Item
+                    label={t('jobs.learningRate')}
+                    name="learning_rate"
+                    extra={t('jobs.learningRateHelp')}
+                    rules={[
+                      { required: true, message: t('jobs.required') },
+                      { validator: (_, v: number) => (v > 0 ? Promise.resolve() : Promise.reject(new Error(t('jobs.learningRatePositive')))) },
+                    ]}
+                  >
+                    <InputNumber min={0} max={1} step={0.0001} style={{ width: '100%' }} />
+                  </Form.Item>
+                </Col>
+              </Row>
+              {submit.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={submit.error} /></div>}
+              <Button type="primary" htmlType="submit" loading={submit.isPending}>{t('jobs.submit')}</Button>
+            </Form>
+          </Card>
+        </Col>
+        <Col xs={24} lg={10}>
+          <Card title={t('jobs.estimate')} loading={estimate.isFetching && !estimate.data}>
+            {estimate.error ? (
+              <ErrorNotice error={estimate.error} />
+            ) : fit ? (
+              <>
+                <Alert
+                  type={fit.fits ? 'success' : 'error'}
+                  showIcon
+                  title={fit.fits ? t('jobs.fits', { device: fit.device }) : t('jobs.doesNotFit', { device: fit.device })}
+                  style={{ marginBottom: 16 }}
+                />
+                <Descriptions column={1} size="small">
+                  <Descriptions.Item label={t('jobs.memory')}>{formatNumber(fit.memory_gib, { maximumFractionDigits: 2 })} GiB</Descriptions.Item>
+                  <Descriptions.Item label={t('jobs.time')}>{formatDuration(fit.seconds)}</Descriptions.Item>
+                  <Descriptions.Item label={t('jobs.cost')}>{formatNumber(fit.cost, { maximumFractionDigits: 2 })}</Descriptions.Item>
+                </Descriptions>
+              </>
+            ) : (
+              <Typography.Text type="secondary">{t('jobs.estimateHint')}</Typography.Text>
+            )}
+          </Card>
+        </Col>
+      </Row>
+    </>
+  );
+}

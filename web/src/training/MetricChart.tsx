@@ -1,0 +1,58 @@
+// A line chart of metric series (server-downsampled), drawn with ECharts loaded on first use so
+// that it stays out of the initial JavaScript.
+import { useEffect, useRef } from 'react';
+import type { Schemas } from '../api/client';
+
+type Series = Schemas['MetricSeriesView'];
+
+async function loadECharts() {
+  const [core, charts, components, renderers] = await Promise.all([
+    import('echarts/core'),
+    import('echarts/charts'),
+    import('echarts/components'),
+    import('echarts/renderers'),
+  ]);
+  core.use([charts.LineChart, components.GridComponent, components.TooltipComponent, components.LegendComponent, renderers.CanvasRenderer]);
+  return core;
+}
+
+export function MetricChart({ series, label, height = 260 }: { series: Series[]; label: string; height?: number }) {
+  const element = useRef<HTMLDivElement>(null);
+  const chart = useRef<{ setOption: (o: unknown) => void; resize: () => void; dispose: () => void } | null>(null);
+
+  useEffect(() => {
+    let disposed = false;
+    const observer = new ResizeObserver(() => chart.current?.resize());
+    void loadECharts().then((echarts) => {
+      if (disposed || !element.current) return;
+      chart.current = echarts.init(element.current);
+      observer.observe(element.current);
+    });
+    return () => {
+      disposed = true;
+      observer.disconnect();
+      chart.current?.dispose();
+      chart.current = null;
+    };
+  }, []);
+
+  useEffect(() => {
+    const draw = () =>
+      chart.current?.setOption({
+        animation: false,
+        grid: { left: 56, right: 16, top: 32, bottom: 32 },
+        tooltip: { trigger: 'axis' },
+        legend: { top: 0 },
+        xAxis: { type: 'value', name: 'step', min: 'dataMin' },
+        yAxis: { type: 'value', scale: true },
+        series: series.map((s) => ({ name: s.name, type: 'line', showSymbol: false, data: s.points.map((p) => [p.step, p.value]) })),
+      });
+    if (chart.current) draw();
+    else {
+      const timer = setInterval(() => chart.current && (draw(), clearInterval(timer)), 100);
+      return () => clearInterval(timer);
+    }
+  }, [series]);
+
+  return <div ref={element} role="img" aria-label={label} data-points={series.reduce((n, s) => n + s.points.length, 0)} style={{ width: '100%', height }} />;
+}
