@@ -137,6 +137,7 @@ try {
   });
 
   let jobUrl = null;
+  let deploymentUrl = null;
   if (runtimeArgs() === null) {
     if (process.env.CI === 'true') throw new Error('TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF must be set under CI (scripts/test.sh exports them)');
     console.log('skip the fine-tuning steps: set TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF (scripts/runtime-env.sh, scripts/fetch-smollm2-tokenizer.sh)');
@@ -181,6 +182,33 @@ try {
       await visited(page, 'en', 'fine-tunes');
       await page.goto(base + '/');
     });
+
+    await step('the fine-tune deployed, answering in the playground as it streams, and its usage counted', async () => {
+      await page.getByRole('menuitem', { name: 'Deployments' }).click();
+      await page.getByText('Nothing is deployed yet.', { exact: false }).waitFor();
+      await visited(page, 'en', 'deployments-empty');
+      await page.getByRole('button', { name: 'Deploy a model' }).click();
+      await page.getByRole('combobox', { name: 'Model' }).click();
+      await page.locator('.ant-select-item-option', { hasText: 'mdl_' }).first().click();
+      await page.getByLabel('Name', { exact: true }).fill('greeter');
+      await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+      await page.waitForURL(/\/deployments\/dep/);
+      deploymentUrl = page.url();
+      await page.getByRole('heading', { name: 'greeter' }).waitFor();
+      await page.getByText('Ready', { exact: true }).waitFor({ timeout: 300_000 });
+      await page.getByLabel('Message').fill('Greet Olga.');
+      await page.getByLabel('Message').press('Enter');
+      const answer = page.locator('[data-role=assistant]');
+      await answer.waitFor();
+      await page.waitForFunction(() => (document.querySelector('[data-role=assistant] .ant-typography:not(strong)')?.textContent ?? '').trim().length > 0, null, {
+        timeout: 120_000,
+      });
+      await page.getByRole('button', { name: 'Send' }).waitFor();
+      const requests = page.locator('.ant-statistic').filter({ hasText: 'Requests' }).locator('.ant-statistic-content');
+      await page.waitForFunction((el) => Number(el.textContent) >= 1, await requests.elementHandle(), { timeout: 60_000 });
+      await visited(page, 'en', 'deployment');
+      await page.goto(base + '/');
+    });
   }
 
   await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
@@ -205,6 +233,9 @@ try {
       await page.goto(base + '/jobs/new');
       await page.getByRole('heading', { name: '新建微调' }).waitFor();
       await visited(page, 'zh-CN', 'fine-tune-new');
+      await page.goto(deploymentUrl);
+      await page.getByText('在线试用').waitFor();
+      await visited(page, 'zh-CN', 'deployment');
     }
     await page.goto(base + '/');
   });

@@ -31,6 +31,7 @@ const THEME = {
     motion: !reducedMotion,
     colorPrimary: '#1668dc',
     colorLink: '#1668dc',
+    colorError: '#cf1322',
     colorTextTertiary: 'rgba(0, 0, 0, 0.62)',
     colorTextDescription: 'rgba(0, 0, 0, 0.62)',
     colorTextQuaternary: 'rgba(0, 0, 0, 0.56)',

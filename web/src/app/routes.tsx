@@ -22,6 +22,8 @@ export const router = createBrowserRouter([
       { path: 'jobs', lazy: async () => ({ Component: (await import('../pages/Jobs')).Jobs }) },
       { path: 'jobs/new', lazy: async () => ({ Component: (await import('../pages/NewJob')).NewJob }) },
       { path: 'jobs/:jobId', lazy: async () => ({ Component: (await import('../pages/Job')).Job }) },
+      { path: 'deployments', lazy: async () => ({ Component: (await import('../pages/Deployments')).Deployments }) },
+      { path: 'deployments/:deploymentId', lazy: async () => ({ Component: (await import('../pages/Deployment')).Deployment }) },
       { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },
     ],

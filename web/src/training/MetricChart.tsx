@@ -16,7 +16,8 @@ async function loadECharts() {
   return core;
 }
 
-export function MetricChart({ series, label, height = 260 }: { series: Series[]; label: string; height?: number }) {
+/** `x`: the optimizer step (training curves) or the point's time (usage). */
+export function MetricChart({ series, label, height = 260, x = 'step' }: { series: Series[]; label: string; height?: number; x?: 'step' | 'time' }) {
   const element = useRef<HTMLDivElement>(null);
   const chart = useRef<{ setOption: (o: unknown) => void; resize: () => void; dispose: () => void } | null>(null);
 
@@ -43,16 +44,16 @@ export function MetricChart({ series, label, height = 260 }: { series: Series[];
         grid: { left: 56, right: 16, top: 32, bottom: 32 },
         tooltip: { trigger: 'axis' },
         legend: { top: 0 },
-        xAxis: { type: 'value', name: 'step', min: 'dataMin' },
+        xAxis: x === 'step' ? { type: 'value', name: 'step', min: 'dataMin' } : { type: 'time' },
         yAxis: { type: 'value', scale: true },
-        series: series.map((s) => ({ name: s.name, type: 'line', showSymbol: false, data: s.points.map((p) => [p.step, p.value]) })),
+        series: series.map((s) => ({ name: s.name, type: 'line', showSymbol: s.points.length <= 60, data: s.points.map((p) => [x === 'step' ? p.step : p.time_ms, p.value]) })),
       });
     if (chart.current) draw();
     else {
       const timer = setInterval(() => chart.current && (draw(), clearInterval(timer)), 100);
       return () => clearInterval(timer);
     }
-  }, [series]);
+  }, [series, x]);
 
   return <div ref={element} role="img" aria-label={label} data-points={series.reduce((n, s) => n + s.points.length, 0)} style={{ width: '100%', height }} />;
 }

@@ -1,0 +1,50 @@
+import { CloudUploadOutlined } from '@ant-design/icons';
+import { useQuery } from '@tanstack/react-query';
+import { Button, Flex, Table, Typography } from 'antd';
+import { useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Link } from 'react-router';
+import { api, unwrap, type Schemas } from '../api/client';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { useMe } from '../app/useMe';
+import { DeployDrawer } from '../deployments/DeployDrawer';
+import { DeploymentState } from '../deployments/DeploymentState';
+import { formatUnixTime } from '../i18n/format';
+
+export function Deployments() {
+  const { t } = useTranslation();
+  const me = useMe();
+  const [deploying, setDeploying] = useState(false);
+  const deployments = useQuery({
+    queryKey: ['deployments'],
+    refetchInterval: 5_000,
+    queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
+  });
+  const canDeploy = me.data?.permissions.includes('deploy_model') ?? false;
+  return (
+    <>
+      <Flex justify="space-between" align="center">
+        <Typography.Title level={1} style={{ fontSize: 24 }}>{t('deployments.title')}</Typography.Title>
+        {canDeploy && <Button type="primary" icon={<CloudUploadOutlined />} onClick={() => setDeploying(true)}>{t('deployments.create')}</Button>}
+      </Flex>
+      {deployments.error ? (
+        <ErrorNotice error={deployments.error} onRetry={() => void deployments.refetch()} />
+      ) : (
+        <Table<Schemas['DeploymentView']>
+          rowKey="id"
+          loading={deployments.isPending}
+          dataSource={deployments.data?.data ?? []}
+          locale={{ emptyText: t('deployments.empty') }}
+          pagination={false}
+          columns={[
+            { title: t('deployments.name'), dataIndex: 'name', render: (name: string, d) => <Link to={`/deployments/${d.id}`}>{name}</Link> },
+            { title: t('deployments.model'), dataIndex: 'model', render: (m?: string | null) => <Typography.Text code>{m ?? ''}</Typography.Text> },
+            { title: t('deployments.state'), dataIndex: 'state', width: 200, render: (s: string) => <DeploymentState state={s} /> },
+            { title: t('deployments.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
+          ]}
+        />
+      )}
+      <DeployDrawer open={deploying} onClose={() => setDeploying(false)} />
+    </>
+  );
+}
