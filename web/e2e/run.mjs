@@ -138,6 +138,7 @@ try {
 
   let jobUrl = null;
   let deploymentUrl = null;
+  let evaluationUrl = null;
   if (runtimeArgs() === null) {
     if (process.env.CI === 'true') throw new Error('TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF must be set under CI (scripts/test.sh exports them)');
     console.log('skip the fine-tuning steps: set TUNERY_RUNTIME_PYTHON and TUNERY_SMOLLM2_GGUF (scripts/runtime-env.sh, scripts/fetch-smollm2-tokenizer.sh)');
@@ -209,6 +210,33 @@ try {
       await visited(page, 'en', 'deployment');
       await page.goto(base + '/');
     });
+
+    await step('the fine-tune evaluated on a held-out test set: scores with intervals and examples side by side', async () => {
+      await page.getByRole('menuitem', { name: 'Datasets' }).click();
+      await page.getByRole('button', { name: 'Upload dataset' }).click();
+      await page.locator('input[type=file]').setInputFiles(new URL('../../examples/greetings-test.jsonl', import.meta.url).pathname);
+      await page.getByRole('button', { name: 'Upload', exact: true }).click();
+      await page.getByRole('heading', { name: 'greetings-test' }).waitFor({ timeout: 60_000 });
+      await page.getByText('Every record is valid.').waitFor();
+      await page.getByRole('menuitem', { name: 'Evaluations' }).click();
+      await page.getByText('No evaluations yet.', { exact: false }).waitFor();
+      await page.getByRole('button', { name: 'New evaluation' }).click();
+      await page.getByRole('combobox', { name: 'Model' }).click();
+      await page.locator('.ant-select-item-option', { hasText: 'mdl_' }).first().click();
+      await page.getByRole('combobox', { name: 'Test set' }).click();
+      await page.locator('.ant-select-item-option', { hasText: 'greetings-test' }).click();
+      await page.getByLabel('Most tokens per answer').fill('24');
+      await visited(page, 'en', 'evaluation-new');
+      await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+      await page.waitForURL(/\/evaluations\/eval_/);
+      evaluationUrl = page.url();
+      await page.getByText('Succeeded').waitFor({ timeout: 600_000 });
+      await page.getByRole('row').filter({ hasText: 'exact_match' }).first().waitFor();
+      await page.getByText('Answered 20 of 20').waitFor();
+      await page.getByRole('cell', { name: 'Greet Olga.' }).first().waitFor();
+      await visited(page, 'en', 'evaluation');
+      await page.goto(base + '/');
+    });
   }
 
   await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
@@ -220,7 +248,7 @@ try {
     await page.reload();
     await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
     await page.getByRole('menuitem', { name: '数据集' }).click();
-    await page.getByRole('link', { name: 'greetings' }).waitFor();
+    await page.getByRole('link', { name: 'greetings', exact: true }).waitFor();
     await visited(page, 'zh-CN', 'datasets');
     await page.goto(datasetUrl);
     await page.getByText('校验').first().waitFor();
@@ -236,6 +264,9 @@ try {
       await page.goto(deploymentUrl);
       await page.getByText('在线试用').waitFor();
       await visited(page, 'zh-CN', 'deployment');
+      await page.goto(evaluationUrl);
+      await page.getByText('样例').waitFor();
+      await visited(page, 'zh-CN', 'evaluation');
     }
     await page.goto(base + '/');
   });

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, LogoutOutlined, UserOutlined } from '@ant-design/icons';
+import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, LogoutOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -29,6 +29,7 @@ export function AppLayout() {
     { key: '/', icon: <DashboardOutlined />, label: t('nav.dashboard') },
     { key: '/datasets', icon: <DatabaseOutlined />, label: t('nav.datasets') },
     { key: '/jobs', icon: <ExperimentOutlined />, label: t('nav.jobs') },
+    { key: '/evaluations', icon: <BarChartOutlined />, label: t('nav.evaluations') },
     { key: '/deployments', icon: <CloudServerOutlined />, label: t('nav.deployments') },
   ];
   const selected = items.filter((i) => i.key === '/' ? location.pathname === '/' : location.pathname.startsWith(i.key)).map((i) => i.key);
