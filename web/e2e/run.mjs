@@ -14,10 +14,10 @@ const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct 
 const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'viewer password 1' };
 const problems = [];
 
-/** A JSONL chat dataset of about 2.6 MB (three 1 MiB parts) whose line 7 is broken JSON. */
+/** A JSONL chat dataset of about 2.2 MB (three parts of 1 MiB) whose line 7 is broken JSON. */
 function datasetWithABadLine() {
   const lines = [];
-  for (let i = 1; lines.join('\n').length < 2_600_000; i++) {
+  for (let i = 1; lines.join('\n').length < 2_200_000; i++) {
     lines.push(
       i === 7
         ? '{"messages": [{"role": "user", "content": "unfinished"'

@@ -1,12 +1,10 @@
-import { Badge } from 'antd';
 import { useTranslation } from 'react-i18next';
+import { StateBadge, type BadgeStatus } from '../app/StateBadge';
 
 type State = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-type Status = 'default' | 'processing' | 'success' | 'error';
-const STATUS: Record<State, Status> = { queued: 'default', running: 'processing', succeeded: 'success', failed: 'error', cancelled: 'default' };
+const STATUS: Record<State, BadgeStatus> = { queued: 'default', running: 'processing', succeeded: 'success', failed: 'error', cancelled: 'default' };
 
 export function EvaluationState({ state }: { state: string }) {
   const { t } = useTranslation();
-  const s = state as State;
-  return <Badge status={STATUS[s] ?? 'default'} text={t(`evaluations.states.${s}`)} />;
+  return <StateBadge state={state} statuses={STATUS} label={(s) => t(`evaluations.states.${s}`)} />;
 }

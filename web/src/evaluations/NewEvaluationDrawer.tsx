@@ -4,6 +4,7 @@ import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { useModelOptions } from '../models/useModelOptions';
 import { useRevalidateOnLanguageChange } from '../app/validation';
 
 type Metric = Schemas['NewEvaluation']['metrics'][number];
@@ -18,8 +19,7 @@ export function NewEvaluationDrawer({ open, onClose }: { open: boolean; onClose:
   const queryClient = useQueryClient();
   const [form] = Form.useForm<Fields>();
   useRevalidateOnLanguageChange(form);
-  const tuned = useQuery({ queryKey: ['models'], enabled: open, queryFn: async () => unwrap(await api.GET('/api/v1/models', { params: { query: { limit: 100 } } })) });
-  const bases = useQuery({ queryKey: ['base-models'], enabled: open, queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })) });
+  const models = useModelOptions(open);
   const datasets = useQuery({ queryKey: ['datasets'], enabled: open, queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
   const create = useMutation({
     mutationFn: async (f: Fields) =>
@@ -29,10 +29,6 @@ export function NewEvaluationDrawer({ open, onClose }: { open: boolean; onClose:
       navigate(`/evaluations/${e.id}`);
     },
   });
-  const models = [
-    ...(tuned.data?.data ?? []).map((m) => ({ value: m.id, label: `${m.name} (${m.id})` })),
-    ...(bases.data?.data ?? []).filter((m) => m.status === 'ready').map((m) => ({ value: m.id, label: `${m.name} (${m.id})` })),
-  ];
   const required = [{ required: true, message: t('jobs.required') }];
   return (
     <Drawer title={t('evaluations.create')} open={open} onClose={onClose} size={520} destroyOnHidden>
@@ -44,7 +40,7 @@ export function NewEvaluationDrawer({ open, onClose }: { open: boolean; onClose:
         onFinish={(f) => create.mutate(f)}
       >
         <Form.Item label={t('evaluations.model')} name="model" rules={required}>
-          <Select loading={tuned.isPending || bases.isPending} options={models} showSearch={{ optionFilterProp: 'label' }} />
+          <Select loading={models.loading} options={models.options} showSearch={{ optionFilterProp: 'label' }} />
         </Form.Item>
         <Form.Item label={t('evaluations.dataset')} name="dataset_id" extra={t('evaluations.datasetHelp')} rules={required}>
           <Select loading={datasets.isPending} options={(datasets.data?.data ?? []).map((d) => ({ value: d.id, label: d.name }))} />

@@ -1,11 +1,11 @@
 import { UploadOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Flex, Table, Typography } from 'antd';
+import { Button } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { ListPage } from '../app/ListPage';
 import { useMe } from '../app/useMe';
 import { UploadDrawer } from '../datasets/UploadDrawer';
 import { formatUnixTime } from '../i18n/format';
@@ -22,29 +22,19 @@ export function Datasets() {
   });
   const canUpload = me.data?.permissions.includes('upload_dataset') ?? false;
   return (
-    <>
-      <Flex justify="space-between" align="center">
-        <Typography.Title level={1} style={{ fontSize: 24 }}>{t('datasets.title')}</Typography.Title>
-        {canUpload && <Button type="primary" icon={<UploadOutlined />} onClick={() => setUploading(true)}>{t('datasets.upload')}</Button>}
-      </Flex>
-      {datasets.error ? (
-        <ErrorNotice error={datasets.error} onRetry={() => void datasets.refetch()} />
-      ) : (
-        <Table<Schemas['DatasetView']>
-          rowKey="id"
-          loading={datasets.isPending}
-          dataSource={datasets.data?.data ?? []}
-          locale={{ emptyText: t('datasets.empty') }}
-          pagination={false}
-          columns={[
-            { title: t('datasets.name'), dataIndex: 'name', render: (name: string, d) => <Link to={`/datasets/${d.id}`}>{name}</Link> },
-            { title: t('datasets.latestVersion'), dataIndex: 'latest_version', width: 140 },
-            { title: t('datasets.visibility'), dataIndex: 'visibility', width: 160, render: (v: Visibility) => t(`datasets.visibilities.${v}`) },
-            { title: t('datasets.updated'), dataIndex: 'updated_at', width: 220, render: (s: number) => formatUnixTime(s) },
-          ]}
-        />
-      )}
+    <ListPage<Schemas['DatasetView']>
+      title={t('datasets.title')}
+      action={canUpload && <Button type="primary" icon={<UploadOutlined />} onClick={() => setUploading(true)}>{t('datasets.upload')}</Button>}
+      query={datasets}
+      emptyText={t('datasets.empty')}
+      columns={[
+        { title: t('datasets.name'), dataIndex: 'name', render: (name: string, d) => <Link to={`/datasets/${d.id}`}>{name}</Link> },
+        { title: t('datasets.latestVersion'), dataIndex: 'latest_version', width: 140 },
+        { title: t('datasets.visibility'), dataIndex: 'visibility', width: 160, render: (v: Visibility) => t(`datasets.visibilities.${v}`) },
+        { title: t('datasets.updated'), dataIndex: 'updated_at', width: 220, render: (s: number) => formatUnixTime(s) },
+      ]}
+    >
       <UploadDrawer open={uploading} onClose={() => setUploading(false)} />
-    </>
+    </ListPage>
   );
 }

@@ -1,11 +1,11 @@
 import { CloudUploadOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Flex, Table, Typography } from 'antd';
+import { Button, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { ListPage } from '../app/ListPage';
 import { useMe } from '../app/useMe';
 import { DeployDrawer } from '../deployments/DeployDrawer';
 import { DeploymentState } from '../deployments/DeploymentState';
@@ -22,29 +22,19 @@ export function Deployments() {
   });
   const canDeploy = me.data?.permissions.includes('deploy_model') ?? false;
   return (
-    <>
-      <Flex justify="space-between" align="center">
-        <Typography.Title level={1} style={{ fontSize: 24 }}>{t('deployments.title')}</Typography.Title>
-        {canDeploy && <Button type="primary" icon={<CloudUploadOutlined />} onClick={() => setDeploying(true)}>{t('deployments.create')}</Button>}
-      </Flex>
-      {deployments.error ? (
-        <ErrorNotice error={deployments.error} onRetry={() => void deployments.refetch()} />
-      ) : (
-        <Table<Schemas['DeploymentView']>
-          rowKey="id"
-          loading={deployments.isPending}
-          dataSource={deployments.data?.data ?? []}
-          locale={{ emptyText: t('deployments.empty') }}
-          pagination={false}
-          columns={[
-            { title: t('deployments.name'), dataIndex: 'name', render: (name: string, d) => <Link to={`/deployments/${d.id}`}>{name}</Link> },
-            { title: t('deployments.model'), dataIndex: 'model', render: (m?: string | null) => <Typography.Text code>{m ?? ''}</Typography.Text> },
-            { title: t('deployments.state'), dataIndex: 'state', width: 200, render: (s: string) => <DeploymentState state={s} /> },
-            { title: t('deployments.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
-          ]}
-        />
-      )}
+    <ListPage<Schemas['DeploymentView']>
+      title={t('deployments.title')}
+      action={canDeploy && <Button type="primary" icon={<CloudUploadOutlined />} onClick={() => setDeploying(true)}>{t('deployments.create')}</Button>}
+      query={deployments}
+      emptyText={t('deployments.empty')}
+      columns={[
+        { title: t('deployments.name'), dataIndex: 'name', render: (name: string, d) => <Link to={`/deployments/${d.id}`}>{name}</Link> },
+        { title: t('deployments.model'), dataIndex: 'model', render: (m?: string | null) => <Typography.Text code>{m ?? ''}</Typography.Text> },
+        { title: t('deployments.state'), dataIndex: 'state', width: 200, render: (s: string) => <DeploymentState state={s} /> },
+        { title: t('deployments.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
+      ]}
+    >
       <DeployDrawer open={deploying} onClose={() => setDeploying(false)} />
-    </>
+    </ListPage>
   );
 }

@@ -1,11 +1,11 @@
 import { PlusOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Flex, Table, Typography } from 'antd';
+import { Button, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { ListPage } from '../app/ListPage';
 import { useMe } from '../app/useMe';
 import { EvaluationState } from '../evaluations/EvaluationState';
 import { NewEvaluationDrawer } from '../evaluations/NewEvaluationDrawer';
@@ -22,29 +22,19 @@ export function Evaluations() {
   });
   const canEvaluate = me.data?.permissions.includes('deploy_model') ?? false;
   return (
-    <>
-      <Flex justify="space-between" align="center">
-        <Typography.Title level={1} style={{ fontSize: 24 }}>{t('evaluations.title')}</Typography.Title>
-        {canEvaluate && <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>{t('evaluations.create')}</Button>}
-      </Flex>
-      {evaluations.error ? (
-        <ErrorNotice error={evaluations.error} onRetry={() => void evaluations.refetch()} />
-      ) : (
-        <Table<Schemas['EvaluationView']>
-          rowKey="id"
-          loading={evaluations.isPending}
-          dataSource={evaluations.data?.data ?? []}
-          locale={{ emptyText: t('evaluations.empty') }}
-          pagination={false}
-          columns={[
-            { title: t('evaluations.name'), dataIndex: 'name', render: (name: string, e) => <Link to={`/evaluations/${e.id}`}>{name}</Link> },
-            { title: t('evaluations.model'), dataIndex: 'model', render: (m?: string | null) => <Typography.Text code>{m ?? ''}</Typography.Text> },
-            { title: t('evaluations.state'), dataIndex: 'state', width: 150, render: (s: string) => <EvaluationState state={s} /> },
-            { title: t('evaluations.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
-          ]}
-        />
-      )}
+    <ListPage<Schemas['EvaluationView']>
+      title={t('evaluations.title')}
+      action={canEvaluate && <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>{t('evaluations.create')}</Button>}
+      query={evaluations}
+      emptyText={t('evaluations.empty')}
+      columns={[
+        { title: t('evaluations.name'), dataIndex: 'name', render: (name: string, e) => <Link to={`/evaluations/${e.id}`}>{name}</Link> },
+        { title: t('evaluations.model'), dataIndex: 'model', render: (m?: string | null) => <Typography.Text code>{m ?? ''}</Typography.Text> },
+        { title: t('evaluations.state'), dataIndex: 'state', width: 150, render: (s: string) => <EvaluationState state={s} /> },
+        { title: t('evaluations.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
+      ]}
+    >
       <NewEvaluationDrawer open={creating} onClose={() => setCreating(false)} />
-    </>
+    </ListPage>
   );
 }

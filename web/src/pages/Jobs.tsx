@@ -1,10 +1,10 @@
 import { PlusOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Flex, Progress, Table, Typography } from 'antd';
+import { Button, Progress } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { ListPage } from '../app/ListPage';
 import { useMe } from '../app/useMe';
 import { formatNumber, formatUnixTime } from '../i18n/format';
 import { JobStateTag } from '../training/JobStateTag';
@@ -19,37 +19,28 @@ export function Jobs() {
   });
   const canTrain = me.data?.permissions.includes('train_model') ?? false;
   return (
-    <>
-      <Flex justify="space-between" align="center">
-        <Typography.Title level={1} style={{ fontSize: 24 }}>{t('jobs.title')}</Typography.Title>
-        {canTrain && (
+    <ListPage<Schemas['JobView']>
+      title={t('jobs.title')}
+      action={
+        canTrain && (
           <Link to="/jobs/new">
             <Button type="primary" icon={<PlusOutlined />}>{t('jobs.create')}</Button>
           </Link>
-        )}
-      </Flex>
-      {jobs.error ? (
-        <ErrorNotice error={jobs.error} onRetry={() => void jobs.refetch()} />
-      ) : (
-        <Table<Schemas['JobView']>
-          rowKey="id"
-          loading={jobs.isPending}
-          dataSource={jobs.data?.data ?? []}
-          locale={{ emptyText: t('jobs.empty') }}
-          pagination={false}
-          columns={[
-            { title: t('jobs.name'), dataIndex: 'name', render: (name: string, j) => <Link to={`/jobs/${j.id}`}>{name}</Link> },
-            { title: t('jobs.state'), dataIndex: 'state', width: 130, render: (s: string) => <JobStateTag state={s} /> },
-            {
-              title: t('jobs.progress'),
-              width: 200,
-              render: (_, j) => <Progress aria-label={t('jobs.progress')} percent={j.total_steps ? Math.floor((100 * j.current_step) / j.total_steps) : 0} size="small" />,
-            },
-            { title: t('jobs.loss'), dataIndex: 'latest_loss', width: 110, render: (l?: number | null) => (l == null ? '' : formatNumber(l, { maximumFractionDigits: 4 })) },
-            { title: t('jobs.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
-          ]}
-        />
-      )}
-    </>
+        )
+      }
+      query={jobs}
+      emptyText={t('jobs.empty')}
+      columns={[
+        { title: t('jobs.name'), dataIndex: 'name', render: (name: string, j) => <Link to={`/jobs/${j.id}`}>{name}</Link> },
+        { title: t('jobs.state'), dataIndex: 'state', width: 130, render: (s: string) => <JobStateTag state={s} /> },
+        {
+          title: t('jobs.progress'),
+          width: 200,
+          render: (_, j) => <Progress aria-label={t('jobs.progress')} percent={j.total_steps ? Math.floor((100 * j.current_step) / j.total_steps) : 0} size="small" />,
+        },
+        { title: t('jobs.loss'), dataIndex: 'latest_loss', width: 110, render: (l?: number | null) => (l == null ? '' : formatNumber(l, { maximumFractionDigits: 4 })) },
+        { title: t('jobs.created'), dataIndex: 'created_at', width: 200, render: (s: number) => formatUnixTime(s) },
+      ]}
+    />
   );
 }
