@@ -6,14 +6,7 @@ import type { Schemas } from '../api/client';
 type Series = Schemas['MetricSeriesView'];
 
 async function loadECharts() {
-  const [core, charts, components, renderers] = await Promise.all([
-    import('echarts/core'),
-    import('echarts/charts'),
-    import('echarts/components'),
-    import('echarts/renderers'),
-  ]);
-  core.use([charts.LineChart, components.GridComponent, components.TooltipComponent, components.LegendComponent, renderers.CanvasRenderer]);
-  return core;
+  return (await import('./echarts')).echarts;
 }
 
 /** `x`: the optimizer step (training curves) or the point's time (usage). */
