@@ -39,7 +39,12 @@ export class ApiFailure extends Error {
 /** The data of an openapi-fetch result, or an ApiFailure carrying the server's error body. */
 export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
   if (result.response.ok) return result.data as T;
-  const body = (result.error ?? {}) as { error?: { message?: string; code?: string | null; param?: string | null } };
-  const message = body.error?.message ?? `HTTP ${result.response.status} ${result.response.statusText}`;
-  throw new ApiFailure(result.response.status, message, body.error?.code ?? null, body.error?.param ?? null);
+  throw apiFailure(result.response, result.error);
+}
+
+/** The ApiFailure for a refused response and its parsed body (the API's error shape, or not). */
+export function apiFailure(response: Response, body: unknown): ApiFailure {
+  const e = (body ?? {}) as { error?: { message?: string; code?: string | null; param?: string | null } };
+  const message = e.error?.message ?? `HTTP ${response.status} ${response.statusText}`;
+  return new ApiFailure(response.status, message, e.error?.code ?? null, e.error?.param ?? null);
 }

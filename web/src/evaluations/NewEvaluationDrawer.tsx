@@ -1,8 +1,9 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Button, Checkbox, Drawer, Form, InputNumber, Select } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
+import { useDatasets } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useModelOptions } from '../models/useModelOptions';
 import { useRevalidateOnLanguageChange } from '../app/validation';
@@ -20,7 +21,7 @@ export function NewEvaluationDrawer({ open, onClose }: { open: boolean; onClose:
   const [form] = Form.useForm<Fields>();
   useRevalidateOnLanguageChange(form);
   const models = useModelOptions(open);
-  const datasets = useQuery({ queryKey: ['datasets'], enabled: open, queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
+  const datasets = useDatasets(open);
   const create = useMutation({
     mutationFn: async (f: Fields) =>
       unwrap(await api.POST('/api/v1/evaluations', { body: { model: f.model, dataset_id: f.dataset_id, metrics: f.metrics, generation: { max_tokens: f.max_tokens } } as Schemas['NewEvaluation'] })),

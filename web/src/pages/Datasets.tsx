@@ -1,12 +1,12 @@
 import { UploadOutlined } from '@ant-design/icons';
-import { useQuery } from '@tanstack/react-query';
 import { Button } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, unwrap, type Schemas } from '../api/client';
+import { type Schemas } from '../api/client';
+import { useDatasets } from '../api/queries';
 import { ListPage } from '../app/ListPage';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { UploadDrawer } from '../datasets/UploadDrawer';
 import { formatUnixTime } from '../i18n/format';
 
@@ -14,13 +14,9 @@ type Visibility = 'private' | 'project' | 'organization' | 'users';
 
 export function Datasets() {
   const { t } = useTranslation();
-  const me = useMe();
+  const canUpload = useCan('upload_dataset');
   const [uploading, setUploading] = useState(false);
-  const datasets = useQuery({
-    queryKey: ['datasets'],
-    queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })),
-  });
-  const canUpload = me.data?.permissions.includes('upload_dataset') ?? false;
+  const datasets = useDatasets();
   return (
     <ListPage<Schemas['DatasetView']>
       title={t('datasets.title')}

@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { DeploymentState } from '../deployments/DeploymentState';
 import { Playground } from '../deployments/Playground';
 import { formatNumber } from '../i18n/format';
@@ -74,7 +74,7 @@ export function Deployment() {
   const { t } = useTranslation();
   const { deploymentId = '' } = useParams();
   const queryClient = useQueryClient();
-  const me = useMe();
+  const canDeploy = useCan('deploy_model');
   const deployment = useQuery({
     queryKey: ['deployments', deploymentId],
     refetchInterval: (q) => (q.state.data?.state === 'starting' ? 1_000 : 5_000),
@@ -92,7 +92,6 @@ export function Deployment() {
   if (deployment.isPending) return <Skeleton active />;
   if (deployment.error) return <ErrorNotice error={deployment.error} onRetry={() => void deployment.refetch()} />;
   const d = deployment.data;
-  const canDeploy = me.data?.permissions.includes('deploy_model') ?? false;
   const running = d.state === 'ready' || d.state === 'starting' || d.state === 'idle';
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>

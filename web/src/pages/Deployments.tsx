@@ -6,21 +6,20 @@ import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { DeployDrawer } from '../deployments/DeployDrawer';
 import { DeploymentState } from '../deployments/DeploymentState';
 import { formatUnixTime } from '../i18n/format';
 
 export function Deployments() {
   const { t } = useTranslation();
-  const me = useMe();
+  const canDeploy = useCan('deploy_model');
   const [deploying, setDeploying] = useState(false);
   const deployments = useQuery({
     queryKey: ['deployments'],
     refetchInterval: 5_000,
     queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
   });
-  const canDeploy = me.data?.permissions.includes('deploy_model') ?? false;
   return (
     <ListPage<Schemas['DeploymentView']>
       title={t('deployments.title')}

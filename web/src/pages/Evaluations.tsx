@@ -6,21 +6,20 @@ import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { EvaluationState } from '../evaluations/EvaluationState';
 import { NewEvaluationDrawer } from '../evaluations/NewEvaluationDrawer';
 import { formatUnixTime } from '../i18n/format';
 
 export function Evaluations() {
   const { t } = useTranslation();
-  const me = useMe();
+  const canEvaluate = useCan('deploy_model');
   const [creating, setCreating] = useState(false);
   const evaluations = useQuery({
     queryKey: ['evaluations'],
     refetchInterval: 5_000,
     queryFn: async () => unwrap(await api.GET('/api/v1/evaluations', { params: { query: { limit: 100 } } })),
   });
-  const canEvaluate = me.data?.permissions.includes('deploy_model') ?? false;
   return (
     <ListPage<Schemas['EvaluationView']>
       title={t('evaluations.title')}

@@ -8,7 +8,7 @@ import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { formatBytes, formatDateTime, formatNumber } from '../i18n/format';
 import { followJobEvents, type JobEvent } from '../training/events';
 import { isFinal, JobStateTag } from '../training/JobStateTag';
@@ -51,7 +51,7 @@ export function Job() {
   const { t } = useTranslation();
   const { jobId = '' } = useParams();
   const queryClient = useQueryClient();
-  const me = useMe();
+  const mayTrain = useCan('train_model');
   const [events, setEvents] = useState<JobEvent[]>([]);
   const job = useQuery({
     queryKey: ['jobs', jobId],
@@ -99,7 +99,7 @@ export function Job() {
   const j = job.data;
   const series = metrics.data?.series ?? [];
   const pick = (...names: string[]) => series.filter((s) => names.includes(s.name));
-  const canCancel = !isFinal(j.state) && j.state !== 'cancelling' && (me.data?.permissions.includes('train_model') ?? false);
+  const canCancel = !isFinal(j.state) && j.state !== 'cancelling' && mayTrain;
   const queue = j.queue as { reason?: string } | null | undefined;
   const error = j.error as { message?: string } | null | undefined;
   return (

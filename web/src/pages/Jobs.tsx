@@ -5,19 +5,18 @@ import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
-import { useMe } from '../app/useMe';
+import { useCan } from '../app/useMe';
 import { formatNumber, formatUnixTime } from '../i18n/format';
 import { JobStateTag } from '../training/JobStateTag';
 
 export function Jobs() {
   const { t } = useTranslation();
-  const me = useMe();
+  const canTrain = useCan('train_model');
   const jobs = useQuery({
     queryKey: ['jobs'],
     refetchInterval: 5_000,
     queryFn: async () => unwrap(await api.GET('/api/v1/jobs', { params: { query: { limit: 100 } } })),
   });
-  const canTrain = me.data?.permissions.includes('train_model') ?? false;
   return (
     <ListPage<Schemas['JobView']>
       title={t('jobs.title')}

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
+import { useBaseModels, useDatasets } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useRevalidateOnLanguageChange } from '../app/validation';
 import { formatDuration, formatNumber } from '../i18n/format';
@@ -52,8 +53,8 @@ export function NewJob() {
   const [form] = Form.useForm<Fields>();
   useRevalidateOnLanguageChange(form);
   const values = Form.useWatch([], form) as Fields | undefined;
-  const datasets = useQuery({ queryKey: ['datasets'], queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
-  const models = useQuery({ queryKey: ['base-models'], queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })) });
+  const datasets = useDatasets();
+  const models = useBaseModels();
   const estimate = useEstimate(values ?? null);
   const submit = useMutation({
     mutationFn: async (f: Fields) =>

@@ -1,8 +1,9 @@
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useMutation } from '@tanstack/react-query';
 import { Alert, Button, Form, Input, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
 import { api, unwrap } from '../api/client';
+import { useRegistration } from '../api/queries';
 import { storeTokens } from '../api/session';
 import { AuthPage } from '../app/AuthPage';
 import { ErrorNotice } from '../app/ErrorNotice';
@@ -21,7 +22,7 @@ export function SignIn() {
   const [params] = useSearchParams();
   const [form] = Form.useForm<Fields>();
   useRevalidateOnLanguageChange(form);
-  const registration = useQuery({ queryKey: ['registration'], queryFn: async () => unwrap(await api.GET('/api/v1/auth/registration')) });
+  const registration = useRegistration();
   const signIn = useMutation({
     mutationFn: async (f: Fields) => unwrap(await api.POST('/api/v1/auth/login', { body: f })),
     onSuccess: (tokens) => {

@@ -1,10 +1,11 @@
 // Sign-up: the first-run administrator on a fresh install, an invited user (the invitation's
 // link carries ?invitation=TOKEN&email=…), or anyone when registration is open.
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Alert, Button, Form, Input, Spin, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { api, unwrap } from '../api/client';
+import { useRegistration } from '../api/queries';
 import { storeTokens } from '../api/session';
 import { AuthPage } from '../app/AuthPage';
 import { ErrorNotice } from '../app/ErrorNotice';
@@ -19,7 +20,7 @@ export function SignUp() {
   const [params] = useSearchParams();
   const [form] = Form.useForm<Fields>();
   useRevalidateOnLanguageChange(form);
-  const registration = useQuery({ queryKey: ['registration'], queryFn: async () => unwrap(await api.GET('/api/v1/auth/registration')) });
+  const registration = useRegistration();
   const signUp = useMutation({
     mutationFn: async ({ name, email, password, invitation_token }: Fields) => {
       const token = invitation_token?.trim() || null;

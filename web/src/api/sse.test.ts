@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSse } from './events';
+import { parseSse } from './sse';
 
 describe('parseSse', () => {
   it('splits complete events and keeps the unfinished rest for the next chunk', () => {

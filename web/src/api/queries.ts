@@ -1,0 +1,20 @@
+// Queries more than one page asks: one cache key and one request shape each, so the pages that
+// share them share the cached answer.
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap } from './client';
+
+export function useRegistration() {
+  return useQuery({ queryKey: ['registration'], queryFn: async () => unwrap(await api.GET('/api/v1/auth/registration')) });
+}
+
+export function useDatasets(enabled = true) {
+  return useQuery({ queryKey: ['datasets'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
+}
+
+export function useBaseModels(enabled = true) {
+  return useQuery({ queryKey: ['base-models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })) });
+}
+
+export function useFineTunedModels(enabled = true) {
+  return useQuery({ queryKey: ['models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/models', { params: { query: { limit: 100 } } })) });
+}
