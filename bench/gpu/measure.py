@@ -97,7 +97,6 @@ def device_type(on_gpu: bool) -> tuple[str, str]:
     return next((t for key, t in DEVICE_TYPES if key in name), name), name
 
 
-
 def timed(proc, warmup: int, steps: int) -> dict:
     """Runs a started training step by step: the warm-up steps, then the measured ones."""
     times = []

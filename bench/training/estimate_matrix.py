@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Estimates against measurements: peak memory and step time of real training runs on this machine.
 
-Each row of the matrix is one short training run of the built-in SmolLM2-135M-Instruct (fp32, CPU)
+Each row of the matrix is one short training run of the built-in SmolLM2-135M-Instruct (CPU, fp32
+or, with ``--precision bf16``, bf16 mixed precision on a CPU with native bfloat16)
 through the runtime exactly as a job runs it (`python -m tunery_runtime train`), one at a time:
 method (full, freeze, LoRA, QLoRA, DoRA) x sequence length x micro-batch x packing x gradient
 checkpointing x objective (SFT, DPO). Measured per row:
@@ -11,8 +12,8 @@ checkpointing x objective (SFT, DPO). Measured per row:
 * step time: the median ``step_time_s`` of the optimizer steps after the first (the first warms
   the allocator and the kernels up).
 
-The figures are written to ``crates/domain/tests/fixtures/estimate_matrix.json`` (the fixture the
-estimate is checked against: ``cargo test -p domain --test estimate_matrix``; ``--fixture`` writes
+The figures are written to ``crates/domain/tests/fixtures/estimate_matrix.json`` (fp32) or
+``estimate_matrix_bf16.json`` (bf16) (the fixtures the estimate is checked against: ``cargo test -p domain --test estimate_matrix``; ``--fixture`` writes
 them elsewhere), and then ``tunery-bench-estimates`` prints the matrix — estimate, measurement and
 ratio for both figures — and fails on a row outside ±20% (memory) or ±30% (time).
 
@@ -24,6 +25,7 @@ are never packed) examples longer than the sequence length, truncated to it.
     $P bench/training/estimate_matrix.py                        # 22 rows twice, about 35 minutes on a quiet 2-core machine
     $P bench/training/estimate_matrix.py --only 3,5-7            # those rows, fixture untouched
     $P bench/training/estimate_matrix.py --only 1-11 --merge     # those rows measured again into the fixture
+    $P bench/training/estimate_matrix.py --precision bf16        # the bf16 matrix (estimate_matrix_bf16.json)
 
 With ``--repeat N`` (default 2) the matrix runs N times over, row after row, so that a drift of
 the machine's speed touches every row alike; a row's step time is the median of its runs'
@@ -49,7 +51,10 @@ sys.path.insert(0, HERE)
 
 import run as training_bench  # noqa: E402  (the model import, the chat data and thread settings)
 
-FIXTURE = os.path.join(ROOT, "crates", "domain", "tests", "fixtures", "estimate_matrix.json")
+FIXTURES = {
+    "fp32": os.path.join(ROOT, "crates", "domain", "tests", "fixtures", "estimate_matrix.json"),
+    "bf16": os.path.join(ROOT, "crates", "domain", "tests", "fixtures", "estimate_matrix_bf16.json"),
+}
 LORA = training_bench.LORA  # the same adapter as the throughput benchmark
 FREEZE_LAYERS = 2
 STEPS = 4
@@ -99,7 +104,7 @@ def write_long_data(workdir: str, n: int = 48, seed: int = 99) -> tuple[str, str
     return sft, dpo
 
 
-def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads: int) -> dict:
+def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads: int, precision: str) -> dict:
     method, objective, seq, mb, packing, gc = row
     if os.path.exists(workdir):
         shutil.rmtree(workdir)
@@ -120,7 +125,7 @@ def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads:
             "learning_rate": 1e-4,
             "warmup_steps": 0,
             "seed": 42,
-            "precision": "fp32",
+            "precision": precision,
             "checkpoint_every_steps": STEPS + 1,
             "keep_checkpoints": 1,
             "log_every_steps": 1,
@@ -144,6 +149,9 @@ def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads:
     failed = [e for e in events if e["event"] == "failed"]
     if proc.returncode != 0 or failed:
         sys.exit(f"row {row} failed (exit {proc.returncode}): {failed or open(log.name).read()[-2000:]}")
+    started = next(e for e in events if e["event"] == "started")
+    if started["dtype"] != precision:
+        sys.exit(f"row {row} trained in {started['dtype']}, not the {precision} asked for")
     progress = [e for e in events if e["event"] == "progress"]
     reported = max((e["peak_rss_bytes"] for e in events if e["event"] == "system"), default=0)
     return {
@@ -157,7 +165,6 @@ def run_row(row: tuple, model: str, data: dict[str, str], workdir: str, threads:
         "step_seconds": round(statistics.median(e["step_time_s"] for e in progress[1:]), 3),
         "real_tokens_per_step": round(statistics.mean(e["tokens"] for e in progress[1:])),
     }
-
 
 
 def row_numbers(text: str) -> list[int]:
@@ -190,12 +197,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", help="run only these 1-based rows (\"3,5-7\"); the fixture is not written unless --merge")
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "tunery-bench-estimates"))
-    p.add_argument("--fixture", default=FIXTURE,
-                   help="where to write the measured runs (default: the test fixture); another path is compared "
+    p.add_argument("--precision", choices=sorted(FIXTURES), default="fp32", help="training.precision of every row (default fp32)")
+    p.add_argument("--fixture",
+                   help="where to write the measured runs (default: the precision's test fixture); another path is compared "
                         "with cargo run -p tunery-bench-estimates")
     p.add_argument("--repeat", type=int, default=2, help="runs of each row, in passes over the matrix (default 2)")
     p.add_argument("--merge", action="store_true", help="with --only: write the rows measured into the fixture, keeping the others")
     a = p.parse_args()
+    a.fixture = a.fixture or FIXTURES[a.precision]
     if a.merge and not a.only:
         p.error("--merge goes with --only (without it every row is written)")
     if a.repeat < 1:
@@ -210,7 +219,7 @@ def main() -> None:
     runs: dict[int, list[dict]] = {n: [] for n in selected}
     for _ in range(a.repeat):
         for n in selected:
-            r = run_row(MATRIX[n - 1], model, data, os.path.join(a.workdir, f"row{n}"), a.threads)
+            r = run_row(MATRIX[n - 1], model, data, os.path.join(a.workdir, f"row{n}"), a.threads, a.precision)
             print(f"{n:2} {json.dumps(r)}", flush=True)
             runs[n].append(r)
     measured = {n: combine(rs) for n, rs in runs.items()}
@@ -234,7 +243,7 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": a.threads,
         "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "precision": "fp32",
+        "precision": a.precision,
         "lora": LORA,
         "memory_measure": "the process's peak resident set (wait4 ru_maxrss)",
         "freeze_trainable_layers": FREEZE_LAYERS,

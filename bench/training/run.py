@@ -389,7 +389,8 @@ def tunery_proc(cfg: dict) -> "Proc":
 def tunery_result(proc: "Proc") -> dict:
     events = [json.loads(line) for line in proc.lines if line.startswith("{")]
     finished = next(e for e in events if e["event"] == "finished")
-    return {"final_loss": finished["summary"]["final_loss"], "padding_share": 0.0,
+    started = next(e for e in events if e["event"] == "started")
+    return {"final_loss": finished["summary"]["final_loss"], "padding_share": 0.0, "precision": started["dtype"],
             "adapter": os.path.join(proc.cfg["workdir"], "output")}
 
 
@@ -443,7 +444,9 @@ class Proc:
         os.kill(self.p.pid, signal.SIGCONT)
         for line in self.p.stdout:
             self.lines.append(line)
-        code = self.p.wait()
+        _, status, usage = os.wait4(self.p.pid, 0)
+        self.p.returncode = code = os.waitstatus_to_exitcode(status)
+        self.peak_rss_bytes = usage.ru_maxrss * 1024  # Linux reports kilobytes
         if code != 0:
             sys.exit(f"{self.name} failed (exit {code}); see {self.cfg['workdir']}/stderr.log")
 
@@ -483,6 +486,11 @@ def evaluate(model_dir: str, adapter: str | None, val, threads: int) -> tuple[fl
 # ------------------------------------------------------------------------------------------------
 
 
+# Issue 14's goals: real tokens/s against the padded baseline, and against the same baseline with
+# group_by_length (what a careful user switches on).
+GOALS = {"random": 2.0, "group_by_length": 1.3}
+
+
 def main() -> None:
     if len(sys.argv) >= 2 and sys.argv[1] == "_baseline":
         baseline_main(sys.argv[2])
@@ -497,6 +505,10 @@ def main() -> None:
     p.add_argument("--baseline-batch", type=int, default=4, help="the baseline's per_device_train_batch_size (default 4)")
     p.add_argument("--baseline-sampler", choices=["random", "group_by_length"], default="random",
                    help="the baseline's train_sampling_strategy (default: the Trainer's default, random)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="Tunery's training.precision (default auto, what a job gets: bf16 on a CPU with native bfloat16)")
+    p.add_argument("--baseline-precision", choices=["fp32", "bf16"], default="fp32",
+                   help="the baseline's precision: fp32 (the Trainer's default on a CPU) or bf16 (bf16=True)")
     p.add_argument("--learning-rate", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--train-examples", type=int, default=1200)
@@ -540,8 +552,9 @@ def main() -> None:
     common = dict(model=model_dir, train_path=train_path, max_seq_length=a.max_seq_length, lora=LORA,
                   learning_rate=a.learning_rate, steps=a.steps, seed=a.seed, threads=a.threads)
     bcfg = dict(common, workdir=os.path.join(a.workdir, "baseline"), batch_size=a.baseline_batch, grad_accum=base_accum,
-                 sampler=a.baseline_sampler)
-    tcfg = dict(common, workdir=os.path.join(a.workdir, "tunery"), micro_batch_size=a.micro_batch, grad_accum=a.grad_accum)
+                 sampler=a.baseline_sampler, precision=a.baseline_precision)
+    tcfg = dict(common, workdir=os.path.join(a.workdir, "tunery"), micro_batch_size=a.micro_batch, grad_accum=a.grad_accum,
+                precision=a.precision)
     procs = {"baseline": baseline_proc(bcfg), "tunery": tunery_proc(tcfg)}
     order = ["baseline", "tunery"] if a.order == "baseline-first" else ["tunery", "baseline"]
     load0 = os.getloadavg()[0]
@@ -567,7 +580,7 @@ def main() -> None:
     for who in order:
         pr = procs[who]
         results[who] = (baseline_result(pr) if who == "baseline" else tunery_result(pr)) | {
-            "seconds": pr.seconds, "tokens": pr.tokens, "steps": pr.steps}
+            "seconds": pr.seconds, "tokens": pr.tokens, "steps": pr.steps, "peak_rss_bytes": pr.peak_rss_bytes}
     print(f"training done in {time.time() - t0:.0f} s ({'sequential' if a.sequential else 'alternating step by step'}); "
           f"load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after", flush=True)
 
@@ -582,13 +595,14 @@ def main() -> None:
     rel = (t["val_loss"] - b["val_loss"]) / b["val_loss"]
     print()
     print(f"SmolLM2-135M-Instruct, LoRA r={LORA['rank']} alpha={LORA['alpha']} dropout={LORA['dropout']} "
-          f"{LORA['target_modules']}, fp32, CPU, {a.threads} threads, {a.steps} optimizer steps, "
+          f"{LORA['target_modules']}, CPU, {a.threads} threads, {a.steps} optimizer steps, "
           f"lr {a.learning_rate} cosine, seed {a.seed}; baseline sampler {a.baseline_sampler}, "
           f"DataCollatorForSeq2Seq, optim {b.get('optim')}")
     w = 34
     print(f"{'':{w}} {'baseline (HF Trainer)':>22} {'Tunery (packing)':>18}")
     print(f"{'batching':{w}} {f'{a.baseline_batch} ex x {base_accum} accum, padded':>22} "
           f"{f'{a.micro_batch}x{a.max_seq_length} x {a.grad_accum} accum':>18}")
+    print(f"{'precision':{w}} {a.baseline_precision:>22} {t['precision']:>18}")
     print(f"{'padding share of computed tokens':{w}} {b['padding_share'] * 100:>21.1f}% {t['padding_share'] * 100:>17.1f}%")
     print(f"{'optimizer steps':{w}} {b['steps']:>22} {t['steps']:>18}")
     print(f"{'real tokens trained':{w}} {b['tokens']:>22} {t['tokens']:>18}")
@@ -597,9 +611,14 @@ def main() -> None:
     print(f"{'real tokens per second':{w}} {b_tps:>22.1f} {t_tps:>18.1f}")
     print(f"{'last training step loss':{w}} {b['final_loss']:>22.4f} {t['final_loss']:>18.4f}")
     print(f"{'validation loss':{w}} {b['val_loss']:>22.4f} {t['val_loss']:>18.4f}")
+    gib = 1024 ** 3
+    print(f"{'peak resident memory (GiB)':{w}} {b['peak_rss_bytes'] / gib:>22.2f} {t['peak_rss_bytes'] / gib:>18.2f}")
     print(f"(validation: {len(val)} examples, {n_val_tokens} assistant tokens; untrained base model {base_loss:.4f})")
     print()
-    print(f"throughput ratio Tunery / baseline: {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+    goal = GOALS[a.baseline_sampler]
+    print(f"throughput ratio Tunery / baseline: {ratio:.2f}x  (goal >= {goal}x: {'met' if ratio >= goal else 'NOT met'})")
+    mem = t["peak_rss_bytes"] / b["peak_rss_bytes"]
+    print(f"peak memory Tunery / baseline: {mem:.2f}  (goal <= 1: {'met' if mem <= 1 else 'NOT met'})")
     print(f"validation loss, Tunery vs baseline: {rel * 100:+.2f}%  (goal within 2%: {'met' if abs(rel) <= 0.02 else 'NOT met'})")
     with open(os.path.join(a.workdir, "summary.json"), "w") as f:
         json.dump({"baseline": b, "tunery": t, "ratio": ratio, "val_loss_rel": rel, "base_val_loss": base_loss,

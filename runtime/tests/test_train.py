@@ -263,7 +263,8 @@ def test_gradient_checkpointing_and_padded_batches_train_the_same(tiny_model_dir
             tiny_model_dir, sft_path,
             method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}},
             data={"train_path": sft_path, "max_seq_length": 128, "packing": False},
-            training={"max_steps": 3, "gradient_checkpointing": gc, "learning_rate": 0.01, "checkpoint_every_steps": 10},
+            # fp32: the same arithmetic either way (bf16 rounds the recomputed pass differently)
+            training={"max_steps": 3, "gradient_checkpointing": gc, "learning_rate": 0.01, "checkpoint_every_steps": 10, "precision": "fp32"},
         )
         code, events = run_train(spec, tmp_path / f"gc-{gc}")
         assert code == 0, events[-1]
@@ -278,7 +279,8 @@ def test_packing_does_not_change_the_loss(tiny_model_dir, sft_path, tmp_path):
         spec = make_spec(
             tiny_model_dir, sft_path,
             data={"train_path": sft_path, "max_seq_length": 128, "packing": packing},
-            training={"max_steps": 1, "micro_batch_size": 64, "checkpoint_every_steps": 10},
+            # fp32: the same arithmetic either way (bf16 rounds rows of other lengths differently)
+            training={"max_steps": 1, "micro_batch_size": 64, "checkpoint_every_steps": 10, "precision": "fp32"},
         )
         code, events = run_train(spec, tmp_path / f"p-{packing}")
         assert code == 0
@@ -327,12 +329,14 @@ def test_keep_best_saves_the_weights_of_the_best_evaluation(tiny_model_dir, tmp_
         return name.replace(".default.weight", ".weight")
 
     # Besides the adapter, PEFT saves the frozen weight of a targeted output layer
-    # (save_embedding_layers="auto"): that copy must be the base model's, untouched.
+    # (save_embedding_layers="auto"): that copy must be the base model's, untouched (at the
+    # precision the base was loaded in: bf16 where `auto` trains in bf16).
     trained = {as_saved(n) for n in at_best}
     base = load_file(os.path.join(tiny_model_dir, "model.safetensors"))
     assert trained <= set(saved), sorted(trained - set(saved))
     for name in set(saved) - trained:
-        assert name == "base_model.model.lm_head.base_layer.weight" and torch.equal(saved[name], base["lm_head.weight"]), name
+        copy = saved[name]
+        assert name == "base_model.model.lm_head.base_layer.weight" and torch.equal(copy, base["lm_head.weight"].to(copy.dtype)), name
     for name, tensor in at_best.items():
         assert torch.equal(saved[as_saved(name)], tensor), name
     assert any(not torch.equal(saved[as_saved(n)], t) for n, t in last.items()), "the last step's weights were saved"
@@ -370,3 +374,70 @@ def test_a_checkpoint_gathers_only_the_trainable_weights(monkeypatch):
     state = sharding.full_trainable_state(model)
     assert sorted(state) == ["1.bias", "1.weight"]
     assert torch.equal(state["1.weight"], model[1].weight.detach())
+
+
+def test_auto_precision_is_bf16_where_the_cpu_multiplies_bfloat16(tiny_model_dir, sft_path, tmp_path):
+    """`auto` trains in bf16 mixed precision on a CPU with AVX512-BF16 or AMX (fp32 elsewhere),
+    with losses close to fp32's."""
+    from tunery_runtime.model import cpu_has_native_bf16
+
+    runs = {}
+    for precision in ("auto", "fp32"):
+        spec = make_spec(tiny_model_dir, sft_path, training={"precision": precision, "max_steps": 3, "checkpoint_every_steps": 10})
+        code, events = run_train(spec, tmp_path / precision)
+        assert code == 0, events[-1]
+        runs[precision] = (events[0]["dtype"], [e["loss"] for e in of(events, "progress")])
+    assert runs["auto"][0] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert runs["fp32"][0] == "fp32"
+    assert runs["auto"][1] == pytest.approx(runs["fp32"][1], rel=0.02)
+
+
+def test_bf16_is_refused_on_a_cpu_without_it(tiny_model_dir, sft_path, tmp_path, monkeypatch):
+    # The machine's answer replaced by a CPU's without bfloat16 arithmetic.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    code, events = run_train(make_spec(tiny_model_dir, sft_path, training={"precision": "bf16"}), tmp_path / "w")
+    assert code != 0
+    failed = events[-1]
+    assert failed["event"] == "failed" and failed["code"] == "unsupported"
+    assert "no native bfloat16" in failed["message"] and "fp32" in failed["hint"]
+    code, events = run_train(make_spec(tiny_model_dir, sft_path, training={"precision": "auto", "max_steps": 1}), tmp_path / "auto")
+    assert code == 0 and events[0]["dtype"] == "fp32"
+
+
+def test_under_autocast_adapters_keep_no_fp32_copy_of_their_inputs(tiny_model_dir, sft_path):
+    """PEFT casts each adapter's input to the adapter's fp32, a copy the A projection keeps for
+    its gradient; under autocast the runtime passes the input as it is: less kept for the backward
+    pass, the same loss to bf16's rounding."""
+    from tunery_runtime.events import Emitter
+    from tunery_runtime.model import Precision, load_model
+    from tunery_runtime.spec import parse_train_spec
+
+    spec = parse_train_spec(make_spec(tiny_model_dir, sft_path, method={"kind": "lora", "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}}))
+    bf16 = Precision("bf16", torch.bfloat16, True, False)
+    model = load_model(spec, torch.device("cpu"), bf16, Emitter(enabled=False))
+    adapted = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "cast_input_dtype_enabled")]
+    assert adapted and all(m.cast_input_dtype_enabled is False for m in adapted)
+    model.set_attn_implementation("sdpa")  # one plain causal row: no packed spans to pass
+    ids = torch.randint(0, 100, (2, 48))
+
+    def kept_bytes_and_loss() -> tuple[int, float]:
+        kept: list[torch.Tensor] = []
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            kept.append(t)
+            return t
+
+        torch.manual_seed(3)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        unique = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in kept}
+        return sum(unique.values()), float(loss.detach())
+
+    uncast = kept_bytes_and_loss()
+    for m in adapted:
+        m.cast_input_dtype_enabled = True  # PEFT's default
+    cast = kept_bytes_and_loss()
+    assert uncast[0] < cast[0]
+    assert uncast[1] == pytest.approx(cast[1], rel=1e-2)

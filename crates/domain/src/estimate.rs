@@ -71,7 +71,7 @@ impl Method {
 }
 
 /// Numeric precision of weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     Fp32,
@@ -134,6 +134,8 @@ pub struct DeviceType {
     /// to it (`crates/domain/tests/fixtures/estimate_matrix.json`); else the installation's
     /// assumption.
     pub calibrated_mfu: Option<MethodMfu>,
+    /// The same in 16-bit mixed precision (`tests/fixtures/estimate_matrix_bf16.json`).
+    pub calibrated_mfu_16bit: Option<MethodMfu>,
 }
 
 /// Model FLOPs utilization per method, measured on one device type.
@@ -165,6 +167,11 @@ impl MethodMfu {
 /// is 64%, QLoRA's two rows 54% and 75%). Full training's large weight-gradient products use
 /// the cores best; LoRA pays for its many small adapter products, QLoRA also for dequantizing,
 /// DoRA for the weight norms it recomputes on every forward pass and PEFT's own dropout.
+/// The same CPU's in bf16 mixed precision (AVX512-BF16), of its nominal 0.2 TFLOP/s, from the
+/// measured bf16 matrix (2026-12-07, 2 threads): for each method the value that keeps every row
+/// within ±30% (LoRA's rows spread from 45% to 77%, freeze's from 72% to 106%).
+const CPU_MFU_BF16: MethodMfu = MethodMfu { full: 0.88, freeze: 0.88, lora: 0.62, qlora: 0.58, dora: 0.40 };
+
 const CPU_MFU: MethodMfu = MethodMfu { full: 0.92, freeze: 0.70, lora: 0.66, qlora: 0.64, dora: 0.40 };
 
 /// The model FLOPs utilization estimates assume on an uncalibrated device type, unless the
@@ -172,9 +179,18 @@ const CPU_MFU: MethodMfu = MethodMfu { full: 0.92, freeze: 0.70, lora: 0.66, qlo
 pub const DEFAULT_ASSUMED_MFU: f64 = 0.4;
 
 impl DeviceType {
-    /// The model FLOPs utilization a time estimate of a method on this device type assumes.
-    pub fn mfu(&self, method: Method, assumed: f64) -> f64 {
-        self.calibrated_mfu.map_or(assumed, |m| m.of(method))
+    /// The utilization measured on this device type at a precision, if it was.
+    pub fn calibrated(&self, precision: Precision) -> Option<MethodMfu> {
+        match precision {
+            Precision::Fp32 => self.calibrated_mfu,
+            Precision::Bf16 | Precision::Fp16 => self.calibrated_mfu_16bit,
+        }
+    }
+
+    /// The model FLOPs utilization a time estimate of a method at a precision on this device
+    /// type assumes.
+    pub fn mfu(&self, method: Method, precision: Precision, assumed: f64) -> f64 {
+        self.calibrated(precision).map_or(assumed, |m| m.of(method))
     }
 
     /// Peak dense FLOP/s at a precision.
@@ -187,16 +203,19 @@ impl DeviceType {
 }
 
 /// The accelerator types estimates know, from their vendors' data sheets. `cpu` stands for one
-/// ordinary server CPU (measured rather than rated: about 0.1 TFLOP/s of fp32 matmul).
+/// ordinary server CPU (measured rather than rated: about 0.1 TFLOP/s of fp32 matmul, twice that
+/// in bf16 where the CPU multiplies bfloat16 in hardware — whether this machine's does is
+/// `TrainingSettings::cpu_native_bf16`, not `supports_bf16`, which is false for the generic CPU).
 pub const DEVICE_TYPES: &[DeviceType] = &[
     DeviceType {
         name: "cpu",
         memory_gib: 32.0,
-        tflops_16bit: 0.1,
+        tflops_16bit: 0.2,
         tflops_fp32: 0.1,
         supports_bf16: false,
         default_price_per_hour: 0.10,
         calibrated_mfu: Some(CPU_MFU),
+        calibrated_mfu_16bit: Some(CPU_MFU_BF16),
     },
     DeviceType {
         name: "T4",
@@ -206,6 +225,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: false,
         default_price_per_hour: 0.35,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "V100-32GB",
@@ -215,6 +235,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: false,
         default_price_per_hour: 2.48,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "RTX-3090",
@@ -224,6 +245,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 0.22,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "RTX-4090",
@@ -233,6 +255,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 0.35,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "A10",
@@ -242,6 +265,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 0.75,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "L4",
@@ -251,6 +275,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 0.70,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "A100-40GB",
@@ -260,6 +285,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 1.30,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "A100-80GB",
@@ -269,6 +295,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 1.80,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "L40S",
@@ -278,6 +305,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 1.00,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "H100-80GB",
@@ -287,6 +315,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 2.50,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
     DeviceType {
         name: "H200",
@@ -296,6 +325,7 @@ pub const DEVICE_TYPES: &[DeviceType] = &[
         supports_bf16: true,
         default_price_per_hour: 3.50,
         calibrated_mfu: None,
+        calibrated_mfu_16bit: None,
     },
 ];
 

@@ -45,6 +45,7 @@ pub struct MeasuredRuns {
 #[serde(deny_unknown_fields)]
 pub struct LoraShape {
     pub rank: u64,
+    /// Recorded with the runs; the scale changes neither memory nor time, so no estimate reads it.
     pub alpha: f64,
     pub dropout: f64,
     pub target_modules: String,
@@ -107,7 +108,7 @@ impl MeasuredRuns {
 
     /// Whether the device's time estimate is calibrated (so step times are held to the tolerance).
     pub fn checks_time(&self) -> Result<bool, String> {
-        Ok(self.device_type()?.calibrated_mfu.is_some())
+        Ok(self.device_type()?.calibrated(self.precision).is_some())
     }
 
     fn device_type(&self) -> Result<&'static estimate::DeviceType, String> {
@@ -150,7 +151,7 @@ impl MeasuredRuns {
                     on_cpu: device.name == "cpu",
                 };
                 let e = estimate::estimate(&spec, &input);
-                let fit = estimate::fit(&e, &input, device, None, device.mfu(run.method, assumed_mfu), None);
+                let fit = estimate::fit(&e, &input, device, None, device.mfu(run.method, self.precision, assumed_mfu), None);
                 // A DPO estimate's FLOPs per token count both sequences of a pair: per prompt-and-reply token.
                 let tokens = run.real_tokens_per_step / if dpo { 2.0 } else { 1.0 };
                 let mfu = e.flops_per_token * tokens / run.step_seconds / device.peak_flops(self.precision);

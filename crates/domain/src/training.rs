@@ -237,13 +237,15 @@ pub enum PrecisionChoice {
 }
 
 impl PrecisionChoice {
-    /// The precision an estimate assumes: `auto` means bf16 on a GPU and fp32 on the CPU.
-    pub fn resolve(self, on_gpu: bool) -> Precision {
+    /// The precision an estimate assumes: `auto` means bf16 where the device multiplies
+    /// bfloat16 in hardware (a GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32 — as the
+    /// runtime picks it (`pick_precision` in `runtime/tunery_runtime/model.py`).
+    pub fn resolve(self, bf16_in_hardware: bool) -> Precision {
         match self {
             PrecisionChoice::Fp32 => Precision::Fp32,
             PrecisionChoice::Bf16 => Precision::Bf16,
             PrecisionChoice::Fp16 => Precision::Fp16,
-            PrecisionChoice::Auto if on_gpu => Precision::Bf16,
+            PrecisionChoice::Auto if bf16_in_hardware => Precision::Bf16,
             PrecisionChoice::Auto => Precision::Fp32,
         }
     }
@@ -623,5 +625,14 @@ mod tests {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
             assert!(!s.can_become(s), "{s:?} → itself");
         }
+    }
+
+    #[test]
+    fn auto_precision_is_bf16_only_where_the_hardware_multiplies_bfloat16() {
+        use crate::estimate::Precision;
+        assert_eq!(PrecisionChoice::Auto.resolve(true), Precision::Bf16);
+        assert_eq!(PrecisionChoice::Auto.resolve(false), Precision::Fp32);
+        assert_eq!(PrecisionChoice::Fp32.resolve(true), Precision::Fp32);
+        assert_eq!(PrecisionChoice::Bf16.resolve(false), Precision::Bf16);
     }
 }

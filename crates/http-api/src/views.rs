@@ -335,7 +335,7 @@ macro_rules! list_view {
 
 /// A JSON column as stored: text that does not parse is an internal error naming the column
 /// and the row, never a default.
-pub(crate) fn stored_json(what: &str, row_id: &str, text: &str) -> Result<serde_json::Value, crate::error::ApiError> {
+pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(what: &str, row_id: &str, text: &str) -> Result<T, crate::error::ApiError> {
     serde_json::from_str(text).map_err(|e| crate::error::ApiError::internal(format!("{what} of {row_id} does not parse as stored: {e}")))
 }
 

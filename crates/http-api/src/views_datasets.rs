@@ -248,15 +248,13 @@ pub struct OperationView {
     /// running, completed or failed.
     pub status: String,
     pub from_version: i64,
-    #[schema(value_type = Object)]
-    pub recipe: serde_json::Value,
+    pub recipe: services::datasets::Recipe,
     /// The version made (when completed).
     pub version_id: Option<String>,
     /// The dataset holding the validation split, if the recipe had one.
     pub validation_dataset_id: Option<String>,
     /// Per-step counts and examples (when completed).
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<serde_json::Value>,
+    pub report: Option<services::datasets::RecipeReport>,
     pub error: Option<String>,
     /// While running: how far the input has been read.
     pub progress: Option<OperationProgressView>,
@@ -297,6 +295,10 @@ impl OperationView {
         report: Option<serde_json::Value>,
         progress: Option<services::datasets::ProgressSnapshot>,
     ) -> Result<Self, crate::error::ApiError> {
+        let report = report
+            .map(|r| serde_json::from_value(r))
+            .transpose()
+            .map_err(|e| crate::error::ApiError::internal(format!("the report of operation {} does not parse as stored: {e}", o.id)))?;
         Ok(OperationView {
             progress: progress.map(Into::into),
             object: "dataset.operation",

@@ -184,6 +184,9 @@ pub struct EstimateView {
     pub micro_batch_size: u32,
     /// Whether gradient checkpointing was estimated on: `auto` only when nothing fits without.
     pub gradient_checkpointing: bool,
+    /// The precision estimated with: `auto` is bf16 where the device multiplies bfloat16 in
+    /// hardware (a GPU with bf16; for the CPU, this server's), else fp32 — as the run picks it.
+    pub precision: domain::estimate::Precision,
     pub flops_per_token: f64,
     pub training_flops: f64,
     /// Peak memory per device.
@@ -207,6 +210,7 @@ impl From<EstimateResult> for EstimateView {
             max_seq_length: r.max_seq_length,
             micro_batch_size: r.micro_batch_size,
             gradient_checkpointing: r.gradient_checkpointing,
+            precision: r.precision,
             flops_per_token: r.estimate.flops_per_token,
             training_flops: r.estimate.training_flops,
             memory: MemoryView {

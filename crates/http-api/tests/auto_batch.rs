@@ -78,3 +78,31 @@ async fn auto_takes_the_largest_micro_batch_that_fits_with_a_tenth_spare_and_che
     assert_eq!(a.status.as_u16(), 400, "{}", a.body);
     assert!(a.body["error"]["message"].as_str().unwrap().contains("micro_batch_size"), "{}", a.body);
 }
+
+/// `precision: "auto"` on the CPU: bf16 only where this server's CPU multiplies bfloat16 in
+/// hardware (the runtime picks the same way), with the smaller memory and shorter time that
+/// follow; an explicit precision is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_estimate_assumes_bf16_only_where_the_servers_cpu_multiplies_it() {
+    let body = |precision: &str| {
+        json!({
+            "catalog_repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "device_type": "cpu", "dataset_tokens": 100_000,
+            "config": {"method": {"kind": "lora"}, "data": {"max_seq_length": 512}, "hyperparameters": {"micro_batch_size": 1, "precision": precision}},
+        })
+    };
+    let mut auto = vec![];
+    for native in [false, true] {
+        let mut settings = services::Settings::default();
+        settings.training.cpu_native_bf16 = native;
+        let app = TestApp::with_settings(test_support::Backend::Sqlite, settings).await;
+        let (_, root) = app.bootstrap().await;
+        let fp32 = app.post("/api/v1/estimates", &root, body("fp32")).await.expect(200).clone();
+        assert_eq!(fp32["precision"], "fp32", "{fp32}");
+        auto.push(app.post("/api/v1/estimates", &root, body("auto")).await.expect(200).clone());
+    }
+    let [plain, native] = [&auto[0], &auto[1]];
+    assert_eq!((plain["precision"].as_str(), native["precision"].as_str()), (Some("fp32"), Some("bf16")));
+    assert!(memory(native) < memory(plain), "{native} vs {plain}");
+    let seconds = |e: &Value| e["selected"]["seconds"].as_f64().unwrap();
+    assert!(seconds(native) < seconds(plain), "{native} vs {plain}");
+}

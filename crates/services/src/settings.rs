@@ -333,6 +333,9 @@ pub struct TrainingSettings {
     pub device_type: String,
     /// Memory of one device in bytes (for `cpu`: the machine's memory), for the fit check at submit.
     pub device_memory_bytes: u64,
+    /// Whether this machine's CPU multiplies bfloat16 in hardware (AVX512-BF16; AMX CPUs have it
+    /// too), where the runtime trains in bf16 by default: CPU estimates assume what it will use.
+    pub cpu_native_bf16: bool,
     /// Devices a job uses: more than one runs data-parallel ranks (DDP) on this machine.
     pub devices: u32,
     /// CPU threads for the runtime (None: torch's default).
@@ -365,6 +368,7 @@ impl Default for TrainingSettings {
             device: "cpu".into(),
             device_type: "cpu".into(),
             device_memory_bytes: 16 << 30,
+            cpu_native_bf16: false,
             devices: 1,
             threads: None,
             assumed_mfu: domain::estimate::DEFAULT_ASSUMED_MFU,

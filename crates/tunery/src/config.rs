@@ -456,6 +456,7 @@ impl ServeArgs {
         t.device_type = known.name.to_string();
         t.device_memory_bytes =
             if known.name == "cpu" { machine_memory_bytes().unwrap_or(16 << 30) } else { (known.memory_gib * (1u64 << 30) as f64) as u64 };
+        t.cpu_native_bf16 = cpu_has_native_bf16();
         t.threads = self.training_threads.or(file.training_threads);
         if let Some(d) = self.devices_per_job.or(file.devices_per_job) {
             anyhow::ensure!((1..=64).contains(&d), "--devices-per-job must be between 1 and 64 (got {d})");
@@ -504,6 +505,19 @@ fn absolute(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The machine's memory from /proc/meminfo (Linux), for the CPU fit check.
+/// Whether this CPU multiplies bfloat16 in hardware, as the runtime asks it (`cpu_has_native_bf16`
+/// in `runtime/tunery_runtime/model.py`): AVX512-BF16, which CPUs with AMX also have.
+fn cpu_has_native_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn machine_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = info.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;

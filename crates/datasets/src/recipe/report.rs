@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::ErrorCode;
 use crate::record::Record;
@@ -16,7 +16,8 @@ pub const MAX_EXAMPLES_PER_STEP: usize = 10;
 pub const MAX_EXAMPLES_PER_REASON: usize = 3;
 
 /// The result of [`super::apply_recipe`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecipeReport {
     pub recipe_version: u32,
     /// Passes over the input: 2 when a split needed a first pass (exact count, stratified).
@@ -35,7 +36,8 @@ pub struct RecipeReport {
 }
 
 /// What one step did. `records_in = kept + dropped`; `modified` counts kept records changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StepReport {
     /// 0-based index in the recipe's `steps`.
     pub index: usize,
@@ -54,23 +56,25 @@ pub struct StepReport {
     /// names); for `filter` the `empty_turns_removed`.
     pub modified_by: BTreeMap<String, u64>,
     /// Records the step made (`augment`'s variants), which go on to the next steps.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub added: u64,
     /// Variants the step failed to make, per reason (`augment`: `endpoint_error`).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed_by: BTreeMap<String, u64>,
     /// The first few records dropped or changed (at most [`MAX_EXAMPLES_PER_REASON`] per reason
     /// and [`MAX_EXAMPLES_PER_STEP`] in all). Excerpts are masked with the recipe's `mask_pii`
     /// rules when it has that step.
     pub examples: Vec<Example>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub near_dup: Option<NearDupInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitInfo>,
 }
 
 /// One record a step dropped or changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RecipeExample)]
 pub struct Example {
     /// 0-based index of the record in the input (as in validation errors and previews).
     pub index: usize,
@@ -78,14 +82,15 @@ pub struct Example {
     /// The reason key (a `dropped_by` or `modified_by` key).
     pub reason: String,
     /// Details: the record it duplicates, the value that failed the limit, …
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
     /// The start of the record (dropped) or of the change (modified), cut to 120 characters.
     pub excerpt: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = RecipeExampleAction)]
 pub enum ExampleAction {
     Dropped,
     Modified,
@@ -94,7 +99,8 @@ pub enum ExampleAction {
 }
 
 /// The parameters `dedup_near` ran with.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NearDupInfo {
     pub num_perm: usize,
     pub bands: usize,
@@ -104,16 +110,18 @@ pub struct NearDupInfo {
 }
 
 /// Where the split sent the records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SplitInfo {
     pub main: u64,
     pub validation: u64,
     /// Per stratum (`chat`, …, or `zh`, …) when the split is stratified.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub strata: BTreeMap<String, SplitCounts>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SplitCounts {
     pub main: u64,
     pub validation: u64,

@@ -3,7 +3,7 @@
 //! method has finished here before, its measured speed.
 
 use crate::{Error, Principal, Result, Services};
-use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, DEVICE_TYPES};
+use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, Precision, DEVICE_TYPES};
 use domain::model_spec::ModelSpec;
 use domain::training::{MicroBatchSize, TargetModules, TrainingConfig};
 use domain::{Permission, ValidationError};
@@ -68,6 +68,8 @@ pub struct EstimateResult {
     pub micro_batch_size: u32,
     /// Whether gradient checkpointing was estimated on (`auto` resolved).
     pub gradient_checkpointing: bool,
+    /// The precision estimated with (`auto` resolved for the device).
+    pub precision: Precision,
     pub estimate: Estimate,
     /// The requested (or the installation's) device type.
     pub selected: DeviceFit,
@@ -257,7 +259,7 @@ impl Services {
         let on_gpu = device.name != "cpu";
         let input = EstimateInput {
             method: config.method.kind,
-            precision: h.precision.resolve(on_gpu && device.supports_bf16),
+            precision: h.precision.resolve(if on_gpu { device.supports_bf16 } else { training.cpu_native_bf16 }),
             sequence_length: u64::from(seq_len),
             micro_batch_size: u64::from(micro_batch_size),
             gradient_checkpointing,
@@ -286,7 +288,7 @@ impl Services {
         let mut selected = None;
         for d in DEVICE_TYPES {
             let measured = measured.iter().find(|(device, _)| device == d.name).map(|(_, tps)| *tps);
-            let mfu = d.mfu(config.method.kind, training.assumed_mfu);
+            let mfu = d.mfu(config.method.kind, input.precision, training.assumed_mfu);
             let this_price = if d.name == device.name { price } else { None };
             let fit = estimate::fit(&e, &input, d, measured, mfu, this_price);
             if d.name == device.name {
@@ -307,6 +309,7 @@ impl Services {
             max_seq_length: seq_len,
             micro_batch_size,
             gradient_checkpointing,
+            precision: input.precision,
             estimate: e,
             selected,
             devices,
