@@ -1,6 +1,8 @@
 // The browser journey against a real server: first-run administrator, dashboard in both
-// languages (a reload keeps the session and the language), the server's UI serving rules,
-// sign-out and a refused sign-in, an invited viewer's first visit, tablet width. Every page
+// languages (a reload keeps the session and the language), the server's UI serving rules, a
+// dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
+// playground, sign-out and a refused sign-in, a viewer invited from the People page and their
+// first visit, tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
 import assert from 'node:assert/strict';
@@ -108,8 +110,10 @@ try {
   });
 
   let datasetUrl;
+  let uploaded;
   await step('a dataset with a bad line uploads in parts through a dropped connection, and the line is reported', async () => {
     const file = datasetWithABadLine();
+    uploaded = file;
     await page.getByRole('menuitem', { name: 'Datasets' }).click();
     await page.getByRole('heading', { name: 'Datasets' }).waitFor();
     await page.getByText('No datasets yet.', { exact: false }).waitFor();
@@ -133,6 +137,29 @@ try {
     assert.equal(await page.getByText(`${(file.records - 1).toLocaleString('en')}`, { exact: true }).count(), 1, 'valid records counted');
     await visited(page, 'en', 'dataset');
     await page.unroute('**/api/v1/uploads/*/parts/2');
+    await page.goto(base + '/');
+  });
+
+  await step('cleaning it makes a new version without the bad line, with what each step did', async () => {
+    await page.getByRole('menuitem', { name: 'Datasets' }).click();
+    await page.getByRole('link', { name: 'greetings', exact: true }).click();
+    await page.getByRole('button', { name: 'Clean' }).click();
+    await page.getByText('Clean version 1').waitFor();
+    assert.equal(await page.getByLabel('Remove exact duplicates').isChecked(), true, 'exact duplicates are removed by default');
+    await page.getByLabel('Mask personal data').check();
+    await page.getByText('Kinds to mask').waitFor();
+    await visited(page, 'en', 'dataset-clean');
+    await page.getByRole('button', { name: 'Make the new version' }).click();
+    const records = uploaded.records;
+    await page.getByText(`Done: the new version keeps ${(records - 1).toLocaleString('en')} of ${records.toLocaleString('en')} records.`).waitFor({ timeout: 120_000 });
+    await page.getByText('Records left out as invalid: 1.').waitFor();
+    for (const name of ['Exact duplicates', 'Personal data']) await page.getByRole('cell', { name, exact: true }).waitFor();
+    await visited(page, 'en', 'dataset-cleaned');
+    await page.keyboard.press('Escape');
+    await page.getByText('Every record is valid.').waitFor();
+    const chosen = page.getByLabel('Versions', { exact: true }).locator('.ant-segmented-item-selected');
+    assert.equal((await chosen.innerText()).trim(), 'Version 2', 'the new version is shown');
+    await page.getByText('Made from version 1').waitFor();
     await page.goto(base + '/');
   });
 
@@ -252,8 +279,12 @@ try {
     await visited(page, 'zh-CN', 'datasets');
     await page.goto(datasetUrl);
     await page.getByText('校验').first().waitFor();
-    await page.getByRole('row').filter({ hasText: 'invalid_json' }).waitFor();
+    await page.getByText('所有记录都有效。').waitFor();
     await visited(page, 'zh-CN', 'dataset');
+    await page.getByRole('button', { name: '清洗' }).click();
+    await page.getByText('清洗版本 2').waitFor();
+    await visited(page, 'zh-CN', 'dataset-clean');
+    await page.keyboard.press('Escape');
     if (jobUrl) {
       await page.goto(jobUrl);
       await page.getByText('已完成').waitFor();
@@ -301,14 +332,26 @@ try {
     await page.getByRole('heading', { name: `Welcome, ${ADMIN.name}` }).waitFor();
   });
 
-  await step('an invited viewer registers from the link and sees no administration', async () => {
-    const login = await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } });
-    const invitation = await call(base, 'POST', '/api/v1/invitations', {
-      token: login.json.access_token,
-      body: { email: VIEWER.email, role: 'viewer' },
-    });
+  let invitationLink;
+  await step('the administrator invites a viewer and gets the link to send', async () => {
+    await page.getByRole('menuitem', { name: 'People' }).click();
+    await page.getByRole('heading', { name: 'People' }).waitFor();
+    await page.getByRole('button', { name: 'Invite' }).click();
+    await page.getByText('Enter a valid email address', { exact: false }).waitFor();
+    await page.getByLabel('Email').fill(VIEWER.email);
+    await page.getByLabel('Role', { exact: true }).click();
+    await page.locator('.ant-select-item-option', { hasText: 'Viewer' }).click();
+    await page.getByRole('button', { name: 'Invite' }).click();
+    await page.getByText(`Invitation for ${VIEWER.email} created.`, { exact: false }).waitFor();
+    invitationLink = (await page.getByTestId('invitation-link').innerText()).trim();
+    assert.ok(invitationLink.startsWith(`${base}/sign-up?invitation=`), invitationLink);
+    await page.getByRole('row').filter({ hasText: VIEWER.email }).filter({ hasText: 'Waiting' }).waitFor();
+    await visited(page, 'en', 'people');
+  });
+
+  await step('the invited viewer registers from the link and sees no administration', async () => {
     const viewer = await newPage(browser, { locale: 'zh-CN' });
-    await viewer.goto(`${base}/sign-up?invitation=${encodeURIComponent(invitation.json.token)}&email=${encodeURIComponent(VIEWER.email)}`);
+    await viewer.goto(invitationLink);
     await viewer.getByRole('heading', { name: '接受邀请' }).waitFor();
     await visited(viewer, 'zh-CN', 'sign-up-invited');
     await viewer.getByLabel('姓名').fill(VIEWER.name);
@@ -318,6 +361,10 @@ try {
     await viewer.getByRole('heading', { name: `欢迎，${VIEWER.name}` }).waitFor();
     await viewer.getByText('角色：访客').waitFor();
     assert.equal(await viewer.getByText('最近动态').count(), 0, 'a viewer does not see the audit log');
+    assert.equal(await viewer.getByRole('menuitem', { name: '成员' }).count(), 0, 'a viewer does not see the people page');
+    await page.reload();
+    await page.getByRole('row').filter({ hasText: VIEWER.email }).filter({ hasText: 'Accepted' }).waitFor();
+    await page.getByRole('row').filter({ hasText: VIEWER.name }).waitFor();
     problems.push(...viewer.problems);
   });
 

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, LogoutOutlined, UserOutlined } from '@ant-design/icons';
+import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -7,13 +7,14 @@ import { Outlet, useLocation, useNavigate } from 'react-router';
 import { api } from '../api/client';
 import { clearSession, onSessionEnd } from '../api/session';
 import { LanguageSwitch } from './LanguageSwitch';
-import { useMe } from './useMe';
+import { useCan, useMe } from './useMe';
 
 export function AppLayout() {
   const { t } = useTranslation();
   const navigate = useNavigate();
   const location = useLocation();
   const me = useMe();
+  const mayManageUsers = useCan('manage_users');
 
   useEffect(
     () => onSessionEnd(() => navigate(`/sign-in?expired=1&next=${encodeURIComponent(location.pathname)}`, { replace: true })),
@@ -31,6 +32,7 @@ export function AppLayout() {
     { key: '/jobs', icon: <ExperimentOutlined />, label: t('nav.jobs') },
     { key: '/evaluations', icon: <BarChartOutlined />, label: t('nav.evaluations') },
     { key: '/deployments', icon: <CloudServerOutlined />, label: t('nav.deployments') },
+    ...(mayManageUsers ? [{ key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') }] : []),
   ];
   const selected = items.filter((i) => i.key === '/' ? location.pathname === '/' : location.pathname.startsWith(i.key)).map((i) => i.key);
 

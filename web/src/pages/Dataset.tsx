@@ -1,12 +1,14 @@
 // One dataset: its versions and, for the chosen one, what validation found: counts, the
 // problems per code (a filter), and each error with its line and field.
 import { useQuery } from '@tanstack/react-query';
-import { Alert, Card, Col, Empty, Row, Segmented, Skeleton, Space, Statistic, Table, Tag, Typography } from 'antd';
+import { Alert, Button, Card, Col, Empty, Row, Segmented, Skeleton, Space, Statistic, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { useCan } from '../app/useMe';
+import { CleanDrawer } from '../datasets/CleanDrawer';
 import { formatNumber } from '../i18n/format';
 
 type RecordError = Schemas['RecordError'];
@@ -65,6 +67,8 @@ export function Dataset() {
   const { t } = useTranslation();
   const { datasetId = '' } = useParams();
   const [chosen, setChosen] = useState<number | null>(null);
+  const [cleaning, setCleaning] = useState<number | null>(null);
+  const mayClean = useCan('upload_dataset');
   const dataset = useQuery({
     queryKey: ['datasets', datasetId],
     queryFn: async () => unwrap(await api.GET('/api/v1/datasets/{dataset_id}', { params: { path: { dataset_id: datasetId } } })),
@@ -77,6 +81,8 @@ export function Dataset() {
   if (dataset.error || versions.error) return <ErrorNotice error={dataset.error ?? versions.error} onRetry={() => void dataset.refetch()} />;
   const list = [...versions.data.data].sort((a, b) => b.version - a.version);
   const version = chosen ?? list[0]?.version ?? null;
+  const current = list.find((v) => v.version === version);
+  const parent = current?.parent_version_id ? list.find((v) => v.id === current.parent_version_id) : undefined;
   return (
     <>
       <Typography.Title level={1} style={{ fontSize: 24 }}>{dataset.data.name}</Typography.Title>
@@ -92,10 +98,12 @@ export function Dataset() {
               options={list.map((v) => ({ value: v.version, label: t('datasets.version', { version: v.version }) }))}
               onChange={setChosen}
             />
+            {parent && <Typography.Text type="secondary">{t('datasets.madeFrom', { version: parent.version })}</Typography.Text>}
           </Space>
-          <Card title={t('datasets.validation')}>
+          <Card title={t('datasets.validation')} extra={mayClean && <Button onClick={() => setCleaning(version)}>{t('clean.button')}</Button>}>
             <Validation datasetId={datasetId} version={version} />
           </Card>
+          <CleanDrawer datasetId={datasetId} version={cleaning ?? version} open={cleaning !== null} onClose={() => setCleaning(null)} onMade={() => setChosen(null)} />
         </Space>
       )}
     </>

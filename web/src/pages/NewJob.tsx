@@ -62,7 +62,8 @@ export function NewJob() {
     onSuccess: (job) => navigate(`/jobs/${job.id}`),
   });
   const ready = (models.data?.data ?? []).filter((m) => m.status === 'ready');
-  const fit = estimate.data?.selected;
+  const est = estimate.data;
+  const fit = est?.selected;
 
   return (
     <>
@@ -127,7 +128,7 @@ export function NewJob() {
           <Card title={t('jobs.estimate')} loading={estimate.isFetching && !estimate.data}>
             {estimate.error ? (
               <ErrorNotice error={estimate.error} />
-            ) : fit ? (
+            ) : est && fit ? (
               <>
                 <Alert
                   type={fit.fits ? 'success' : 'error'}
@@ -136,7 +137,13 @@ export function NewJob() {
                   style={{ marginBottom: 16 }}
                 />
                 <Descriptions column={1} size="small">
-                  <Descriptions.Item label={t('jobs.memory')}>{formatNumber(fit.memory_gib, { maximumFractionDigits: 2 })} GiB</Descriptions.Item>
+                  <Descriptions.Item label={t('jobs.memory')}>
+                    {t('jobs.memoryOf', {
+                      need: formatNumber(est.memory.total_gib, { maximumFractionDigits: 2 }),
+                      have: formatNumber(fit.memory_gib, { maximumFractionDigits: 1 }),
+                    })}
+                  </Descriptions.Item>
+                  <Descriptions.Item label={t('jobs.precision')}>{est.precision}</Descriptions.Item>
                   <Descriptions.Item label={t('jobs.time')}>{formatDuration(fit.seconds)}</Descriptions.Item>
                   <Descriptions.Item label={t('jobs.cost')}>{formatNumber(fit.cost, { maximumFractionDigits: 2 })}</Descriptions.Item>
                 </Descriptions>
