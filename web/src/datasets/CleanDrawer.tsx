@@ -8,28 +8,10 @@ import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { formatNumber } from '../i18n/format';
-import { buildRecipe, LANGUAGES, PII_KINDS, type CleanChoices } from './recipe';
+import { buildRecipe, CLEAN_DEFAULTS, LANGUAGES, PII_KINDS, type CleanChoices } from './recipe';
 
 type Operation = Schemas['OperationView'];
 type StepReport = Schemas['StepReport'];
-
-const INITIAL: CleanChoices = {
-  dedupExact: true,
-  normalize: false,
-  dedupNear: false,
-  threshold: 0.8,
-  filter: false,
-  minChars: null,
-  maxChars: null,
-  minTurns: null,
-  maxTurns: null,
-  excludeRegex: '',
-  languages: [],
-  maskPii: false,
-  piiKinds: [...PII_KINDS],
-  split: false,
-  validationPercent: 10,
-};
 
 function OperationProgress({ datasetId, operationId, onDone }: { datasetId: string; operationId: string; onDone: (op: Operation) => void }) {
   const { t } = useTranslation();
@@ -82,7 +64,7 @@ export function CleanDrawer({ datasetId, version, open, onClose, onMade }: { dat
   const { t } = useTranslation();
   const queryClient = useQueryClient();
   const [form] = Form.useForm<CleanChoices>();
-  const choices = Form.useWatch([], form) ?? INITIAL;
+  const choices = Form.useWatch([], form) ?? CLEAN_DEFAULTS;
   const start = useMutation({
     mutationFn: async (c: CleanChoices) =>
       unwrap(
@@ -104,7 +86,7 @@ export function CleanDrawer({ datasetId, version, open, onClose, onMade }: { dat
 
   return (
     <Drawer title={t('clean.title', { version })} open={open} onClose={close} size="large" destroyOnHidden>
-      <Form<CleanChoices> form={form} layout="vertical" initialValues={INITIAL} onFinish={(c) => start.mutate(c)} disabled={start.isPending || start.isSuccess}>
+      <Form<CleanChoices> form={form} layout="vertical" initialValues={CLEAN_DEFAULTS} onFinish={(c) => start.mutate(c)} disabled={start.isPending || start.isSuccess}>
         <Typography.Paragraph type="secondary">{t('clean.intro')}</Typography.Paragraph>
         <Form.Item name="dedupExact" valuePropName="checked" style={{ marginBottom: 4 }}>
           <Checkbox>{t('clean.dedupExact')}</Checkbox>

@@ -1,23 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildRecipe, PII_KINDS, type CleanChoices } from './recipe';
+import { buildRecipe, CLEAN_DEFAULTS, type CleanChoices } from './recipe';
 
-const NONE: CleanChoices = {
-  dedupExact: false,
-  normalize: false,
-  dedupNear: false,
-  threshold: 0.8,
-  filter: false,
-  minChars: null,
-  maxChars: null,
-  minTurns: null,
-  maxTurns: null,
-  excludeRegex: '',
-  languages: [],
-  maskPii: false,
-  piiKinds: [...PII_KINDS],
-  split: false,
-  validationPercent: 10,
-};
+const NONE: CleanChoices = { ...CLEAN_DEFAULTS, dedupExact: false };
 
 describe('buildRecipe', () => {
   it('is a plain conversion when nothing is ticked', () => {

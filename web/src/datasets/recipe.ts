@@ -28,6 +28,25 @@ export type CleanChoices = {
   validationPercent: number;
 };
 
+/** What the builder starts with: exact duplicates removed, nothing else. */
+export const CLEAN_DEFAULTS: CleanChoices = {
+  dedupExact: true,
+  normalize: false,
+  dedupNear: false,
+  threshold: 0.8,
+  filter: false,
+  minChars: null,
+  maxChars: null,
+  minTurns: null,
+  maxTurns: null,
+  excludeRegex: '',
+  languages: [],
+  maskPii: false,
+  piiKinds: [...PII_KINDS],
+  split: false,
+  validationPercent: 10,
+};
+
 function given(n: number | null | undefined): number | undefined {
   return n === null || n === undefined ? undefined : n;
 }
