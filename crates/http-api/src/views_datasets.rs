@@ -296,7 +296,7 @@ impl OperationView {
         progress: Option<services::datasets::ProgressSnapshot>,
     ) -> Result<Self, crate::error::ApiError> {
         let report = report
-            .map(|r| serde_json::from_value(r))
+            .map(serde_json::from_value)
             .transpose()
             .map_err(|e| crate::error::ApiError::internal(format!("the report of operation {} does not parse as stored: {e}", o.id)))?;
         Ok(OperationView {
