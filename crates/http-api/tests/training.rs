@@ -468,7 +468,9 @@ async fn a_supervision_error_kills_the_runtime_before_the_job_fails() {
         let left = executors::local::processes_in(&workdir);
         sqlx::query("ALTER TABLE job_checkpoints_gone RENAME TO job_checkpoints").execute(&mut conn).await.unwrap();
         assert!(left.is_empty(), "processes of the failed job still run: {left:?} ({message})");
-        assert!(message.contains("job_checkpoints"), "{message}");
+        // On SQLite the renaming holds the database's write lock for a moment, and a write of
+        // the supervision loop that meets it fails "database is locked": a supervision error too.
+        assert!(message.contains("job_checkpoints") || message.contains("database is locked"), "{message}");
     }
 }
 
