@@ -504,7 +504,6 @@ fn absolute(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{flag} {}: cannot make the path absolute", path.display()))
 }
 
-/// The machine's memory from /proc/meminfo (Linux), for the CPU fit check.
 /// Whether this CPU multiplies bfloat16 in hardware, as the runtime asks it (`cpu_has_native_bf16`
 /// in `runtime/tunery_runtime/model.py`): AVX512-BF16, which CPUs with AMX also have.
 fn cpu_has_native_bf16() -> bool {
@@ -518,6 +517,7 @@ fn cpu_has_native_bf16() -> bool {
     }
 }
 
+/// The machine's memory from /proc/meminfo (Linux), for the CPU fit check.
 fn machine_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = info.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
