@@ -871,6 +871,8 @@ class Trainer:
             "tokens": self.tokens_seen,
             "seconds": seconds,
             "tokens_per_second": self.tokens_seen / max(seconds, 1e-6),
+            # What the speed was measured in: the server keys its measured throughputs by it.
+            "precision": self.precision.name,
             **({"best_step": restored["step"], "best_eval_loss": restored["eval_loss"]} if restored else {}),
         }
 

@@ -1,7 +1,7 @@
 // The browser journey against a real server: first-run administrator, dashboard in both
 // languages (a reload keeps the session and the language), the server's UI serving rules, a
 // dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
-// playground, sign-out and a refused sign-in, a viewer invited from the People page and their
+// playground, an API key that calls the deployment and shows in its usage per key, sign-out and a refused sign-in, a viewer invited from the People page and their
 // first visit, tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
@@ -238,6 +238,49 @@ try {
       await page.goto(base + '/');
     });
 
+    await step('an API key made in the browser calls the deployment from code, shows in its usage per key, and stops working once revoked', async () => {
+      await page.getByRole('menuitem', { name: 'API keys' }).click();
+      await page.getByText('You have no API keys yet.', { exact: false }).waitFor();
+      await page.getByRole('button', { name: 'Create an API key' }).click();
+      await page.getByRole('button', { name: 'Create the key' }).click();
+      await page.getByText('Give the key a name.').waitFor();
+      await page.getByLabel('Name', { exact: true }).fill('greeter-app');
+      await page.getByRole('combobox', { name: 'Permissions' }).click();
+      await page.locator('.ant-select-item-option', { hasText: 'Deploy models' }).click();
+      await page.keyboard.press('Escape');
+      await page.getByLabel('Requests per minute').fill('60');
+      await visited(page, 'en', 'api-key-new');
+      await page.getByRole('button', { name: 'Create the key' }).click();
+      const secret = (await page.getByTestId('api-key-secret').innerText()).trim();
+      assert.match(secret, /^tk_/);
+      const row = page.getByRole('row').filter({ hasText: 'greeter-app' });
+      await row.filter({ hasText: 'Active' }).filter({ hasText: '60 requests/min' }).waitFor();
+      await visited(page, 'en', 'api-keys');
+
+      const chat = { model: 'greeter', messages: [{ role: 'user', content: 'Greet Ada.' }], max_tokens: 8 };
+      const answer = await call(base, 'POST', '/v1/chat/completions', { token: secret, body: chat, expect: [200] });
+      assert.equal(answer.json.object, 'chat.completion');
+
+      await page.getByRole('menuitem', { name: 'Deployments' }).click();
+      await page.getByRole('link', { name: 'greeter', exact: true }).click();
+      const keyRow = page.getByRole('row').filter({ hasText: 'greeter-app' });
+      await keyRow.waitFor({ timeout: 60_000 });
+      await page.getByRole('row').filter({ hasText: 'Signed-in sessions (playground)' }).waitFor();
+      await page.getByRole('combobox', { name: 'Show requests of' }).click();
+      await page.locator('.ant-select-item-option', { hasText: 'greeter-app' }).click();
+      const requests = page.locator('.ant-statistic').filter({ hasText: 'Requests' }).locator('.ant-statistic-content');
+      await page.waitForFunction((el) => el.textContent === '1', await requests.elementHandle(), { timeout: 30_000 });
+      await page.locator('.ant-statistic').filter({ hasText: 'Latency p95' }).filter({ hasText: 'ms' }).waitFor();
+      await visited(page, 'en', 'deployment-usage');
+
+      await page.getByRole('menuitem', { name: 'API keys' }).click();
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await page.locator('.ant-popconfirm').getByRole('button', { name: 'Revoke' }).click();
+      await row.filter({ hasText: 'Revoked' }).waitFor();
+      await call(base, 'POST', '/v1/chat/completions', { token: secret, body: chat, expect: [401] });
+      await page.goto(base + '/');
+    });
+
     await step('the fine-tune evaluated on a held-out test set: scores with intervals and examples side by side', async () => {
       await page.getByRole('menuitem', { name: 'Datasets' }).click();
       await page.getByRole('button', { name: 'Upload dataset' }).click();
@@ -285,6 +328,9 @@ try {
     await page.getByText('清洗版本 2').waitFor();
     await visited(page, 'zh-CN', 'dataset-clean');
     await page.keyboard.press('Escape');
+    await page.getByRole('menuitem', { name: 'API 密钥' }).click();
+    await page.getByRole('heading', { name: 'API 密钥' }).waitFor();
+    await visited(page, 'zh-CN', 'api-keys');
     if (jobUrl) {
       await page.goto(jobUrl);
       await page.getByText('已完成').waitFor();

@@ -142,40 +142,50 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<String> {
     Ok(files)
 }
 
-/// The latest measured training speed of a model with a method, per device type:
-/// (device type, tokens per second).
-pub async fn measured_throughputs(conn: &mut Conn, base_model_id: &str, method: &str) -> Result<Vec<(String, f64)>> {
-    Ok(sqlx::query_as("SELECT device_type, tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND method = $2")
-        .bind(base_model_id)
-        .bind(method)
-        .fetch_all(&mut *conn)
-        .await?)
+/// The latest measured training speed of a model with a method in a precision, per device
+/// type: (device type, tokens per second).
+pub async fn measured_throughputs(conn: &mut Conn, base_model_id: &str, method: &str, precision: &str) -> Result<Vec<(String, f64)>> {
+    Ok(sqlx::query_as(
+        "SELECT device_type, tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND method = $2 AND precision = $3",
+    )
+    .bind(base_model_id)
+    .bind(method)
+    .bind(precision)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// What a finished job measured: its model, device type, method and precision (the key), and
+/// its speed.
+pub struct Throughput<'a> {
+    pub base_model_id: &'a str,
+    pub device_type: &'a str,
+    pub method: &'a str,
+    pub precision: &'a str,
+    pub tokens_per_second: f64,
 }
 
 /// Records a finished job's speed, replacing the earlier figure for the same key.
-pub async fn record_throughput(
-    conn: &mut Conn,
-    base_model_id: &str,
-    device_type: &str,
-    method: &str,
-    tokens_per_second: f64,
-    job_id: &str,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query("DELETE FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3")
-        .bind(base_model_id)
-        .bind(device_type)
-        .bind(method)
+pub async fn record_throughput(conn: &mut Conn, t: &Throughput<'_>, job_id: &str, now_ms: i64) -> Result<()> {
+    sqlx::query("DELETE FROM throughput_measurements WHERE base_model_id = $1 AND device_type = $2 AND method = $3 AND precision = $4")
+        .bind(t.base_model_id)
+        .bind(t.device_type)
+        .bind(t.method)
+        .bind(t.precision)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("INSERT INTO throughput_measurements (base_model_id, device_type, method, tokens_per_second, job_id, measured_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(base_model_id)
-        .bind(device_type)
-        .bind(method)
-        .bind(tokens_per_second)
-        .bind(job_id)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO throughput_measurements (base_model_id, device_type, method, precision, tokens_per_second, job_id, measured_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(t.base_model_id)
+    .bind(t.device_type)
+    .bind(t.method)
+    .bind(t.precision)
+    .bind(t.tokens_per_second)
+    .bind(job_id)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

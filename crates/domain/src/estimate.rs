@@ -80,6 +80,21 @@ pub enum Precision {
 }
 
 impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Bf16, Precision::Fp16];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
+    }
+
+    /// `fp32`, `bf16` or `fp16`, as the runtime names what it trained in.
+    pub fn parse(name: &str) -> Option<Precision> {
+        Precision::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     fn bytes(self) -> f64 {
         match self {
             Precision::Fp32 => 4.0,

@@ -5,7 +5,7 @@ use database::deployments::DeploymentEventRow;
 use database::inference::UsageBucket;
 use serde::Serialize;
 use services::deployments::traffic::{Split, SplitReadout, Sticky, Variant};
-use services::deployments::{BackendKind, Deployment, GenerationDefaults, UsageReport};
+use services::deployments::{BackendKind, Deployment, GenerationDefaults, LatencyPercentiles, UsageReport};
 use utoipa::ToSchema;
 
 /// Where an external deployment sends requests (its key is never shown).
@@ -118,10 +118,12 @@ pub struct UsageBucketView {
     pub max_latency_ms: i64,
     /// Mean time to the first token of the requests that produced one.
     pub mean_time_to_first_token_ms: Option<f64>,
+    /// Latency percentiles of the bucket's requests.
+    pub latency_ms: LatencyPercentiles,
 }
 
-impl From<UsageBucket> for UsageBucketView {
-    fn from(b: UsageBucket) -> Self {
+impl UsageBucketView {
+    fn of(b: UsageBucket, latency_ms: LatencyPercentiles) -> Self {
         UsageBucketView {
             start: b.bucket_start / 1000,
             requests: b.requests,
@@ -133,8 +135,26 @@ impl From<UsageBucket> for UsageBucketView {
             max_latency_ms: b.latency_ms_max,
             mean_time_to_first_token_ms: (b.time_to_first_token_count > 0)
                 .then(|| b.time_to_first_token_ms_sum as f64 / b.time_to_first_token_count as f64),
+            latency_ms,
         }
     }
+}
+
+/// One API key's requests in the period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyUsageView {
+    /// The key (`key_…`); null for requests made in a signed-in session (the playground).
+    pub api_key_id: Option<String>,
+    /// The key's name and visible prefix (null for a session).
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub mean_latency_ms: f64,
+    pub latency_ms: LatencyPercentiles,
 }
 
 /// Usage over a period, per minute or per day, with the totals.
@@ -152,6 +172,10 @@ pub struct UsageView {
     pub completion_tokens: i64,
     pub total_tokens: i64,
     pub data: Vec<UsageBucketView>,
+    /// Latency percentiles of every request in the period (null without requests).
+    pub latency_ms: Option<LatencyPercentiles>,
+    /// Requests per API key, most first.
+    pub by_key: Vec<KeyUsageView>,
     /// The organization's training compute in the same period: GPU-hours and spend per user,
     /// project and GPU type (`/api/v1/usage` only).
     pub compute: Option<services::training::ComputeUsage>,
@@ -159,7 +183,31 @@ pub struct UsageView {
 
 impl From<UsageReport> for UsageView {
     fn from(r: UsageReport) -> Self {
-        let data: Vec<UsageBucketView> = r.buckets.into_iter().map(UsageBucketView::from).collect();
+        let mut bucket_latency = r.bucket_latency;
+        let data: Vec<UsageBucketView> = r
+            .buckets
+            .into_iter()
+            .map(|b| {
+                let latency = bucket_latency.remove(&b.bucket_start).expect("a bucket with requests has latencies");
+                UsageBucketView::of(b, latency)
+            })
+            .collect();
+        let by_key = r
+            .by_key
+            .into_iter()
+            .map(|(k, latency_ms)| KeyUsageView {
+                total_tokens: k.prompt_tokens + k.completion_tokens,
+                mean_latency_ms: k.latency_ms_sum as f64 / k.requests.max(1) as f64,
+                api_key_id: k.api_key_id,
+                name: k.name,
+                prefix: k.prefix,
+                requests: k.requests,
+                errors: k.errors,
+                prompt_tokens: k.prompt_tokens,
+                completion_tokens: k.completion_tokens,
+                latency_ms,
+            })
+            .collect();
         let sum = |f: fn(&UsageBucketView) -> i64| data.iter().map(f).sum::<i64>();
         UsageView {
             object: "usage",
@@ -172,6 +220,8 @@ impl From<UsageReport> for UsageView {
             completion_tokens: sum(|b| b.completion_tokens),
             total_tokens: sum(|b| b.total_tokens),
             data,
+            latency_ms: r.latency,
+            by_key,
             compute: None,
         }
     }

@@ -424,7 +424,8 @@ pub struct ModelView {
     pub size_bytes: i64,
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
-    /// Final loss, evaluation loss, steps, tokens, seconds, tokens per second.
+    /// Final loss, evaluation loss, steps, tokens, seconds, tokens per second, and the precision
+    /// trained in (`fp32`, `bf16`, `fp16`).
     #[schema(value_type = Object)]
     pub metrics: serde_json::Value,
     pub created_by: String,

@@ -68,7 +68,9 @@ async fn invitations(app: TestApp) {
 }
 on_each_backend!(invitations_test, invitations);
 
-async fn refresh_rotation_and_reuse_revokes_the_family(app: TestApp) {
+/// Reuse detection with no grace for retries (`refresh_reuse_grace_s: 0`).
+async fn refresh_rotation_and_reuse_revokes_the_family(backend: test_support::Backend) {
+    let app = TestApp::with_settings(backend, Settings { refresh_reuse_grace_s: 0, ..Default::default() }).await;
     app.bootstrap().await;
     let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
     let login = login.expect(200).clone();
@@ -90,7 +92,50 @@ async fn refresh_rotation_and_reuse_revokes_the_family(app: TestApp) {
     let unknown = app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": "rt_nope"}))).await;
     assert_eq!(unknown.code(), "invalid_token");
 }
-on_each_backend!(refresh_rotation_and_reuse_revokes_the_family_test, refresh_rotation_and_reuse_revokes_the_family);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotation_and_reuse_revokes_the_family_test() {
+    for backend in test_support::backends() {
+        refresh_rotation_and_reuse_revokes_the_family(backend).await;
+    }
+}
+
+/// A refresh whose answer was lost (a page reloaded mid-refresh) is retried with the same token
+/// within the grace period: it gets another pair and the session lives on, audited as a retry;
+/// after the grace period the same replay ends the session.
+async fn a_retried_refresh_within_the_grace_period_keeps_the_session(backend: test_support::Backend) {
+    let app = TestApp::with_settings(backend, Settings { refresh_reuse_grace_s: 2, ..Default::default() }).await;
+    app.bootstrap().await;
+    let login = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": PASSWORD}))).await;
+    let r1 = login.expect(200)["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |token: String| {
+        let app = &app;
+        async move { app.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": token}))).await }
+    };
+    let lost = refresh(r1.clone()).await;
+    let r2 = lost.expect(200)["refresh_token"].as_str().unwrap().to_string();
+    let retried = refresh(r1.clone()).await;
+    let (a3, r3) =
+        (retried.expect(200)["access_token"].as_str().unwrap().to_string(), retried.body["refresh_token"].as_str().unwrap().to_string());
+    assert_ne!(r3, r2);
+    app.get("/api/v1/me", &a3).await.expect(200);
+    let audit: Vec<String> = app.audit_tail(20).await.into_iter().map(|(a, _, _)| a).collect();
+    assert!(audit.iter().any(|a| a == "auth.refresh_retry"), "{audit:?}");
+    // Each token of the retried pair still works once; the one the lost answer carried too.
+    refresh(r3).await.expect(200);
+    let r5 = refresh(r2).await.expect(200)["refresh_token"].as_str().unwrap().to_string();
+    // Past the grace period, presenting the first token again is a stolen copy: the session ends.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let replay = refresh(r1).await;
+    assert_eq!(replay.code(), "refresh_token_reused");
+    assert_eq!(refresh(r5).await.code(), "session_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_refresh_within_the_grace_period_keeps_the_session_test() {
+    for backend in test_support::backends() {
+        a_retried_refresh_within_the_grace_period_keeps_the_session(backend).await;
+    }
+}
 
 async fn logout_revokes_access_and_refresh(app: TestApp) {
     app.bootstrap().await;

@@ -150,16 +150,26 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(lineage["jobs"][0]["id"], job.as_str(), "{lineage}");
         assert_eq!(lineage["models"][0]["id"], model_id.as_str(), "{lineage}");
 
-        // A finished job's speed makes later estimates measured rather than assumed.
-        let est = e
-            .app
-            .post(
-                "/api/v1/estimates",
-                &e.admin,
-                json!({"base_model_id": base, "dataset_tokens": 10000, "config": job_body(&base, &ds, 6)["config"]}),
-            )
-            .await;
-        assert_eq!(est.expect(200)["selected"]["throughput_source"], "measured");
+        // A finished job's speed makes later estimates measured rather than assumed, in the
+        // precision it ran in (`auto` resolves on the machine that trains); the other
+        // precision's estimate is still assumed.
+        let ran_in = m["metrics"]["precision"].as_str().expect("the model's metrics name its precision").to_string();
+        let estimate_in = |precision: &str| {
+            let mut config = job_body(&base, &ds, 6)["config"].clone();
+            config["hyperparameters"]["precision"] = json!(precision);
+            e.app.post("/api/v1/estimates", &e.admin, json!({"base_model_id": base, "dataset_tokens": 10000, "config": config}))
+        };
+        let est = estimate_in(&ran_in).await;
+        let est = est.expect(200);
+        assert_eq!(
+            (est["precision"].as_str(), est["selected"]["throughput_source"].as_str()),
+            (Some(ran_in.as_str()), Some("measured")),
+            "{est}"
+        );
+        let other = if ran_in == "bf16" { "fp32" } else { "bf16" };
+        let est = estimate_in(other).await;
+        let est = est.expect(200);
+        assert_eq!((est["precision"].as_str(), est["selected"]["throughput_source"].as_str()), (Some(other), Some("assumed")), "{est}");
 
         // The dataset cannot be deleted while a job records it.
         assert_eq!(e.app.delete(&format!("/api/v1/datasets/{ds}"), &e.admin).await.status, 409);
@@ -471,6 +481,33 @@ async fn a_supervision_error_kills_the_runtime_before_the_job_fails() {
         // On SQLite the renaming holds the database's write lock for a moment, and a write of
         // the supervision loop that meets it fails "database is locked": a supervision error too.
         assert!(message.contains("job_checkpoints") || message.contains("database is locked"), "{message}");
+    }
+}
+
+/// A run that finished but whose ending cannot be recorded (here: its speed's table gone, so
+/// the transaction that stores the model rolls back) fails, saying why, instead of staying
+/// `running` with nothing behind it; no model is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_ending_cannot_be_recorded_fails_saying_why() {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    for backend in test_support::backends() {
+        let Some(e) = env(backend).await else { return };
+        let base = import_tiny(&e).await;
+        let ds = dataset(&e, "sums", &chat_jsonl(24)).await;
+        let job = e.app.post("/api/v1/jobs", &e.admin, job_body(&base, &ds, 30)).await.expect(202)["id"].as_str().unwrap().to_string();
+        e.app.wait_for(&e.admin, &format!("/api/v1/jobs/{job}"), |b| b["current_step"].as_i64().unwrap_or(0) >= 1, 120).await;
+        let mut conn = sqlx::AnyConnection::connect(&e.app.db.url).await.unwrap();
+        sqlx::query("ALTER TABLE throughput_measurements RENAME TO throughput_gone").execute(&mut conn).await.unwrap();
+        let message = failure_message(&mut conn, &job).await;
+        sqlx::query("ALTER TABLE throughput_gone RENAME TO throughput_measurements").execute(&mut conn).await.unwrap();
+        // On SQLite a write of the supervision loop can meet the renaming's lock first (see
+        // `a_supervision_error_kills_the_runtime_before_the_job_fails`): the job fails then too.
+        assert!(message.contains("could not record how the run ended") || message.contains("database is locked"), "{message}");
+        let done = e.app.get(&format!("/api/v1/jobs/{job}"), &e.admin).await;
+        assert_eq!((done.body["state"].as_str(), &done.body["model_id"]), (Some("failed"), &Value::Null), "{}", done.body);
+        let models = e.app.get("/api/v1/models", &e.admin).await;
+        assert_eq!(models.expect(200)["data"].as_array().map(Vec::len), Some(0));
     }
 }
 

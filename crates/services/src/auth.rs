@@ -381,7 +381,9 @@ impl Services {
     }
 
     /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a
-    /// used one revokes its whole session (someone else holds a copy). Rotation never extends
+    /// used one revokes its whole session (someone else holds a copy) — except within
+    /// `refresh_reuse_grace_s` of its first use, when it is taken for a retry whose first answer
+    /// was lost and gets another pair (audited as `auth.refresh_retry`). Rotation never extends
     /// the session: it ends at the time set at login.
     pub async fn refresh(&self, refresh_token: &str, ctx: &RequestContext) -> Result<TokenPair> {
         let now = now_ms();
@@ -399,7 +401,22 @@ impl Services {
         }
         let user = token_user(tx.conn(), &session.user_id).await?;
         let first_use = row.used_at.is_none() && database::sessions::mark_refresh_used(tx.conn(), &hash, now).await?;
-        if !first_use {
+        // Presented again soon after its first use: the answer to that use was most likely lost
+        // (a reload mid-refresh), so it gets a fresh pair instead of ending the session. A use
+        // that raced this one (no `used_at` read yet) counts as just now.
+        let grace_ms = self.settings().refresh_reuse_grace_s * 1000;
+        let retry = !first_use && grace_ms > 0 && now - row.used_at.unwrap_or(now) <= grace_ms;
+        if retry {
+            let event = AuditEvent {
+                actor_id: Some(user.id.clone()),
+                actor_kind: "user",
+                details: serde_json::json!({"seconds_since_first_use": (now - row.used_at.unwrap_or(now)) as f64 / 1000.0}),
+                ..AuditEvent::anonymous(Some(&user.organization_id), "auth.refresh_retry")
+            }
+            .target("session", &session.id);
+            append(tx.conn(), self.derived_keys(), event, ctx).await?;
+        }
+        if !first_use && !retry {
             database::sessions::revoke(tx.conn(), &session.id, "refresh_token_reused", now).await?;
             let event = AuditEvent {
                 actor_id: Some(user.id.clone()),

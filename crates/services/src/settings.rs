@@ -8,6 +8,11 @@ use std::collections::HashMap;
 pub struct Settings {
     pub access_token_ttl_s: i64,
     pub refresh_token_ttl_s: i64,
+    /// How long after its first use a refresh token may be presented again and still be
+    /// exchanged (for a fresh pair; the one issued at its first use stays valid). The answer to
+    /// the first use can be lost — a page reloaded while it refreshes — and without this the
+    /// retry would be taken for a stolen copy and end the session. 0 turns it off.
+    pub refresh_reuse_grace_s: i64,
     /// Failed logins in a row that lock an account.
     pub lockout_threshold: i64,
     pub lockout_duration_s: i64,
@@ -388,6 +393,7 @@ impl Default for Settings {
         Settings {
             access_token_ttl_s: 15 * 60,
             refresh_token_ttl_s: 30 * 24 * 3600,
+            refresh_reuse_grace_s: 10,
             lockout_threshold: 5,
             lockout_duration_s: 15 * 60,
             ip_failure_burst: 20.0,

@@ -230,6 +230,7 @@ struct FileConfig {
 struct AuthFile {
     access_token_ttl_s: Option<i64>,
     refresh_token_ttl_s: Option<i64>,
+    refresh_reuse_grace_s: Option<i64>,
     lockout_threshold: Option<i64>,
     lockout_duration_s: Option<i64>,
     login_failures_per_ip: Option<f64>,
@@ -325,6 +326,10 @@ impl ServeArgs {
         }
         if let Some(v) = a.refresh_token_ttl_s {
             s.refresh_token_ttl_s = v;
+        }
+        if let Some(v) = a.refresh_reuse_grace_s {
+            anyhow::ensure!((0..=300).contains(&v), "auth.refresh_reuse_grace_s: {v} seconds; use 0 to 300");
+            s.refresh_reuse_grace_s = v;
         }
         if let Some(v) = a.lockout_threshold {
             s.lockout_threshold = v;

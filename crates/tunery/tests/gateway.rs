@@ -169,6 +169,18 @@ fn a_fine_tuned_model_serves_the_official_openai_client_through_the_gateway() {
     assert_eq!(ft_usage["prompt_tokens"], report["model_prompt_tokens"], "{ft_usage}");
     assert_eq!(ft_usage["completion_tokens"], report["model_completion_tokens"], "{ft_usage}");
     assert!(ft_usage["data"][0]["mean_time_to_first_token_ms"].as_f64().is_some(), "{ft_usage}");
+    // Per key, with its name, and latency percentiles in order up to the slowest request.
+    let keys = ft_usage["by_key"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{ft_usage}");
+    assert_eq!((&keys[0]["api_key_id"], &keys[0]["name"], &keys[0]["requests"]), (&json!(key_id), &json!("app"), &json!(3)), "{ft_usage}");
+    assert_eq!(keys[0]["total_tokens"], ft_usage["total_tokens"], "{ft_usage}");
+    let max = ft_usage["data"].as_array().unwrap().iter().map(|b| b["max_latency_ms"].as_f64().unwrap()).fold(0.0, f64::max);
+    let p = |v: &Value, q: &str| v["latency_ms"][q].as_f64().unwrap();
+    assert!(
+        p(&ft_usage, "p50") <= p(&ft_usage, "p95") && p(&ft_usage, "p95") <= p(&ft_usage, "p99") && p(&ft_usage, "p99") <= max,
+        "{ft_usage}"
+    );
+    assert_eq!(p(&keys[0], "p99"), p(&ft_usage, "p99"), "{ft_usage}");
     // Prometheus: requests by deployment and status, tokens, nothing left in flight.
     let metrics = Http::new(&url).metrics();
     let line = |name: &str| metrics.lines().find(|l| l.starts_with(name)).map(|l| l.rsplit(' ').next().unwrap().to_string());

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
+import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -32,6 +32,7 @@ export function AppLayout() {
     { key: '/jobs', icon: <ExperimentOutlined />, label: t('nav.jobs') },
     { key: '/evaluations', icon: <BarChartOutlined />, label: t('nav.evaluations') },
     { key: '/deployments', icon: <CloudServerOutlined />, label: t('nav.deployments') },
+    { key: '/api-keys', icon: <KeyOutlined />, label: t('nav.keys') },
     ...(mayManageUsers ? [{ key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') }] : []),
   ];
   const selected = items.filter((i) => i.key === '/' ? location.pathname === '/' : location.pathname.startsWith(i.key)).map((i) => i.key);

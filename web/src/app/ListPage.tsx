@@ -12,6 +12,7 @@ export function ListPage<T extends { id: string }>({
   query,
   columns,
   emptyText,
+  above,
   children,
 }: {
   title: string;
@@ -19,6 +20,8 @@ export function ListPage<T extends { id: string }>({
   query: UseQueryResult<{ data: T[] }>;
   columns: ColumnsType<T>;
   emptyText: string;
+  /** Shown between the title and the table (a notice about what was just done). */
+  above?: ReactNode;
   children?: ReactNode;
 }) {
   return (
@@ -27,6 +30,7 @@ export function ListPage<T extends { id: string }>({
         <Typography.Title level={1} style={{ fontSize: 24 }}>{title}</Typography.Title>
         {action}
       </Flex>
+      {above}
       {query.error ? (
         <ErrorNotice error={query.error} onRetry={() => void query.refetch()} />
       ) : (

@@ -26,6 +26,7 @@ export const router = createBrowserRouter([
       { path: 'evaluations/:evaluationId', lazy: async () => ({ Component: (await import('../pages/Evaluation')).Evaluation }) },
       { path: 'deployments', lazy: async () => ({ Component: (await import('../pages/Deployments')).Deployments }) },
       { path: 'deployments/:deploymentId', lazy: async () => ({ Component: (await import('../pages/Deployment')).Deployment }) },
+      { path: 'api-keys', lazy: async () => ({ Component: (await import('../pages/ApiKeys')).ApiKeys }) },
       { path: 'admin/users', lazy: async () => ({ Component: (await import('../pages/Users')).Users }) },
       { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },

@@ -1,10 +1,12 @@
 // One deployment: its state with start and stop, the playground, usage over the last day
-// (totals and requests per minute) and the code that calls it.
+// (totals, latency percentiles, requests, tokens and latency per minute, per API key, and one
+// key's alone) and the code that calls it.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Button, Card, Col, Flex, Popconfirm, Row, Skeleton, Space, Statistic, Tabs, Typography } from 'antd';
+import { Alert, Button, Card, Col, Flex, Popconfirm, Row, Select, Skeleton, Space, Statistic, Table, Tabs, Typography } from 'antd';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useParams } from 'react-router';
-import { api, unwrap } from '../api/client';
+import { Link, useParams } from 'react-router';
+import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
 import { DeploymentState } from '../deployments/DeploymentState';
@@ -14,32 +16,105 @@ import { MetricChart } from '../training/MetricChart';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-function Usage({ deploymentId }: { deploymentId: string }) {
-  const { t } = useTranslation();
-  const usage = useQuery({
-    queryKey: ['deployments', deploymentId, 'usage'],
+type UsageData = Schemas['UsageView'];
+
+function useUsage(deploymentId: string, apiKeyId: string | null, enabled = true) {
+  return useQuery({
+    queryKey: ['deployments', deploymentId, 'usage', apiKeyId],
     refetchInterval: 10_000,
+    enabled,
     queryFn: async () => {
       const to = Date.now();
-      return unwrap(
-        await api.GET('/api/v1/deployments/{deployment_id}/usage', { params: { path: { deployment_id: deploymentId }, query: { bucket: 'minute', from: to - DAY_MS, to } } }),
-      );
+      const query = { bucket: 'minute', from: to - DAY_MS, to, ...(apiKeyId ? { api_key_id: apiKeyId } : {}) };
+      return unwrap(await api.GET('/api/v1/deployments/{deployment_id}/usage', { params: { path: { deployment_id: deploymentId }, query } }));
     },
   });
+}
+
+/** Each bucket's value as a chart series over time. */
+function series(u: UsageData, name: string, value: (b: UsageData['data'][number]) => number) {
+  return { name, points: u.data.map((b) => ({ step: 0, time_ms: b.start * 1000, value: value(b) })) };
+}
+
+function keyLabel(k: Schemas['KeyUsageView'], session: string) {
+  return k.api_key_id ? `${k.name ?? k.api_key_id} (tk_${k.prefix ?? '?'}_…)` : session;
+}
+
+function Usage({ deploymentId }: { deploymentId: string }) {
+  const { t } = useTranslation();
+  const [apiKeyId, setApiKeyId] = useState<string | null>(null);
+  const all = useUsage(deploymentId, null);
+  const filtered = useUsage(deploymentId, apiKeyId, apiKeyId !== null);
+  const usage = apiKeyId ? filtered : all;
   if (usage.isPending) return <Skeleton active />;
   if (usage.error) return <ErrorNotice error={usage.error} onRetry={() => void usage.refetch()} />;
   const u = usage.data;
-  const latency = u.requests > 0 ? u.data.reduce((s, b) => s + b.mean_latency_ms * b.requests, 0) / u.requests : 0;
-  const requests = [{ name: t('deployments.requests'), points: u.data.map((b) => ({ step: 0, time_ms: b.start * 1000, value: b.requests })) }];
+  const ms = (v?: number) => (v == null ? '–' : `${formatNumber(v, { maximumFractionDigits: 0 })} ms`);
+  const session = t('deployments.sessionRequests');
+  const keyOptions = (all.data?.by_key ?? []).filter((k) => k.api_key_id).map((k) => ({ value: k.api_key_id as string, label: keyLabel(k, session) }));
   return (
     <Space direction="vertical" style={{ width: '100%' }}>
+      <Select
+        aria-label={t('deployments.keyFilter')}
+        style={{ minWidth: 280 }}
+        value={apiKeyId ?? ''}
+        onChange={(v) => setApiKeyId(v || null)}
+        options={[{ value: '', label: t('deployments.allKeys') }, ...keyOptions]}
+      />
       <Row gutter={16}>
-        <Col xs={12} md={6}><Statistic title={t('deployments.requests')} value={formatNumber(u.requests)} /></Col>
-        <Col xs={12} md={6}><Statistic title={t('deployments.errors')} value={formatNumber(u.errors)} /></Col>
-        <Col xs={12} md={6}><Statistic title={t('deployments.tokens')} value={formatNumber(u.total_tokens)} /></Col>
-        <Col xs={12} md={6}><Statistic title={t('deployments.latency')} value={`${formatNumber(latency, { maximumFractionDigits: 0 })} ms`} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.requests')} value={formatNumber(u.requests)} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.errors')} value={formatNumber(u.errors)} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.tokens')} value={formatNumber(u.total_tokens)} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.p50')} value={ms(u.latency_ms?.p50)} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.p95')} value={ms(u.latency_ms?.p95)} /></Col>
+        <Col xs={12} md={4}><Statistic title={t('deployments.p99')} value={ms(u.latency_ms?.p99)} /></Col>
       </Row>
-      {u.data.length > 0 && <MetricChart label={t('deployments.requestsChart')} series={requests} x="time" height={200} />}
+      {u.data.length > 0 ? (
+        <Row gutter={16}>
+          <Col xs={24} lg={8}>
+            <MetricChart
+              label={t('deployments.requestsChart')}
+              series={[series(u, t('deployments.requests'), (b) => b.requests), series(u, t('deployments.errors'), (b) => b.errors)]}
+              x="time"
+              height={220}
+            />
+          </Col>
+          <Col xs={24} lg={8}>
+            <MetricChart
+              label={t('deployments.tokensChart')}
+              series={[series(u, t('deployments.promptTokens'), (b) => b.prompt_tokens), series(u, t('deployments.completionTokens'), (b) => b.completion_tokens)]}
+              x="time"
+              height={220}
+            />
+          </Col>
+          <Col xs={24} lg={8}>
+            <MetricChart
+              label={t('deployments.latencyChart')}
+              series={(['p50', 'p95', 'p99'] as const).map((q) => series(u, q, (b) => b.latency_ms[q]))}
+              x="time"
+              height={220}
+            />
+          </Col>
+        </Row>
+      ) : (
+        <Typography.Text type="secondary">{t('deployments.noRequests')}</Typography.Text>
+      )}
+      {u.by_key.length > 0 && (
+        <Table<Schemas['KeyUsageView']>
+          size="small"
+          rowKey={(k) => k.api_key_id ?? 'session'}
+          pagination={false}
+          dataSource={u.by_key}
+          columns={[
+            { title: t('deployments.key'), key: 'key', render: (_, k) => keyLabel(k, session) },
+            { title: t('deployments.requests'), dataIndex: 'requests', align: 'right', render: (n: number) => formatNumber(n) },
+            { title: t('deployments.errors'), dataIndex: 'errors', align: 'right', render: (n: number) => formatNumber(n) },
+            { title: t('deployments.tokens'), dataIndex: 'total_tokens', align: 'right', render: (n: number) => formatNumber(n) },
+            { title: t('deployments.latency'), dataIndex: 'mean_latency_ms', align: 'right', render: (v: number) => ms(v) },
+            { title: t('deployments.p95'), key: 'p95', align: 'right', render: (_, k) => ms(k.latency_ms.p95) },
+          ]}
+        />
+      )}
     </Space>
   );
 }
@@ -64,7 +139,9 @@ print(answer.choices[0].message.content)`;
   );
   return (
     <>
-      <Typography.Paragraph type="secondary">{t('deployments.codeHelp')}</Typography.Paragraph>
+      <Typography.Paragraph type="secondary">
+        {t('deployments.codeHelp')} <Link to="/api-keys">{t('deployments.createKey')}</Link>
+      </Typography.Paragraph>
       <Tabs items={[{ key: 'curl', label: 'curl', children: block(curl) }, { key: 'python', label: 'Python (openai)', children: block(python) }]} />
     </>
   );

@@ -25,7 +25,7 @@ pub(crate) use gateway::endpoint_allowed;
 pub use gateway::{prepare, upstream_error_message, CompletionEndpoint, Prepared, Route, Upstream, UpstreamReply, HOPS_HEADER};
 pub use limits::{month_bounds, Admission, CounterStore, OrgLimitsCache};
 pub use local::LocalBackends;
-pub use usage::{InferenceRecord, UsageQuery, UsageRecorder, UsageReport};
+pub use usage::{InferenceRecord, LatencyPercentiles, UsageQuery, UsageRecorder, UsageReport};
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;

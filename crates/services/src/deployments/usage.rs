@@ -123,6 +123,55 @@ pub struct UsageReport {
     pub from: i64,
     pub to: i64,
     pub buckets: Vec<UsageBucket>,
+    /// Each bucket's latency percentiles, by bucket start (Unix milliseconds).
+    pub bucket_latency: HashMap<i64, LatencyPercentiles>,
+    /// The whole period's latency percentiles (None without requests).
+    pub latency: Option<LatencyPercentiles>,
+    /// Per API key, most requests first, each with its latency percentiles.
+    pub by_key: Vec<(database::inference::KeyUsage, LatencyPercentiles)>,
+}
+
+/// Latency percentiles in milliseconds, interpolated linearly between ranks (NumPy's default).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct LatencyPercentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl LatencyPercentiles {
+    /// Of latencies in any order; None when there are none.
+    pub fn of(mut latencies: Vec<i64>) -> Option<LatencyPercentiles> {
+        if latencies.is_empty() {
+            return None;
+        }
+        latencies.sort_unstable();
+        let sorted: Vec<f64> = latencies.into_iter().map(|l| l as f64).collect();
+        let at = |q| metrics::suite::percentile(&sorted, q);
+        Some(LatencyPercentiles { p50: at(0.5), p95: at(0.95), p99: at(0.99) })
+    }
+}
+
+/// Latency percentiles per bucket start, per API key (None: a signed-in session) and for the
+/// whole period.
+type Percentiles = (HashMap<i64, LatencyPercentiles>, HashMap<Option<String>, LatencyPercentiles>, Option<LatencyPercentiles>);
+
+/// Groups each request's (bucket start, key, latency) into its bucket, its key and the period.
+fn percentiles(rows: Vec<(i64, Option<String>, i64)>) -> Percentiles {
+    let mut per_bucket: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut per_key: HashMap<Option<String>, Vec<i64>> = HashMap::new();
+    let mut all = Vec::with_capacity(rows.len());
+    for (bucket, key, latency) in rows {
+        per_bucket.entry(bucket).or_default().push(latency);
+        per_key.entry(key).or_default().push(latency);
+        all.push(latency);
+    }
+    let summarize = |v: Vec<i64>| LatencyPercentiles::of(v).expect("a group holds at least one request");
+    (
+        per_bucket.into_iter().map(|(b, v)| (b, summarize(v))).collect(),
+        per_key.into_iter().map(|(k, v)| (k, summarize(v))).collect(),
+        LatencyPercentiles::of(all),
+    )
 }
 
 impl Services {
@@ -189,7 +238,43 @@ impl Services {
             return Err(ValidationError::unprocessable("from", format!("at most 50000 {bucket} buckets in one report")).into());
         }
         let filter = UsageFilter { deployment_id: q.deployment_id, api_key_id: q.api_key_id, from, to };
-        let buckets = database::inference::usage(&mut *self.db().read().await?, &principal.organization_id, &filter, width).await?;
-        Ok(UsageReport { bucket, from, to, buckets })
+        let org = &principal.organization_id;
+        // One snapshot, so that the totals, the keys and the latencies count the same requests.
+        let mut snapshot = self.db().snapshot().await?;
+        let buckets = database::inference::usage(snapshot.conn(), org, &filter, width).await?;
+        let keys = database::inference::usage_by_key(snapshot.conn(), org, &filter).await?;
+        let latencies = database::inference::latencies(snapshot.conn(), org, &filter, width).await?;
+        snapshot.finish().await?;
+        let (bucket_latency, mut key_latency, latency) = percentiles(latencies);
+        let by_key = keys
+            .into_iter()
+            .map(|k| {
+                let p = key_latency.remove(&k.api_key_id).expect("every key with requests has latencies");
+                (k, p)
+            })
+            .collect();
+        Ok(UsageReport { bucket, from, to, buckets, bucket_latency, latency, by_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{percentiles, LatencyPercentiles};
+
+    #[test]
+    fn latency_percentiles_interpolate_between_ranks_per_bucket_key_and_period() {
+        let p = LatencyPercentiles::of((1..=100).rev().collect()).unwrap();
+        for (got, want) in [(p.p50, 50.5), (p.p95, 95.05), (p.p99, 99.01)] {
+            assert!((got - want).abs() < 1e-9, "{got} != {want}");
+        }
+        assert_eq!(LatencyPercentiles::of(vec![]), None);
+        let key = Some("key_a".to_string());
+        let rows = vec![(0, key.clone(), 10), (0, None, 30), (60_000, key.clone(), 20)];
+        let (buckets, keys, all) = percentiles(rows);
+        assert_eq!(buckets[&0].p50, 20.0);
+        assert_eq!(buckets[&60_000].p99, 20.0);
+        assert_eq!(keys[&key].p50, 15.0);
+        assert_eq!(keys[&None].p95, 30.0);
+        assert_eq!(all.unwrap().p50, 20.0);
     }
 }

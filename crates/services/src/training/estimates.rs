@@ -281,7 +281,10 @@ impl Services {
         let e = estimate::estimate(&spec, &input);
         let price = req.price_per_gpu_hour.or(training.price_per_device_hour);
         let measured = match base_model_id {
-            Some(id) => database::base_models::measured_throughputs(&mut *self.db().read().await?, id, config.method.kind.as_str()).await?,
+            Some(id) => {
+                let mut conn = self.db().read().await?;
+                database::base_models::measured_throughputs(&mut conn, id, config.method.kind.as_str(), input.precision.as_str()).await?
+            }
             None => Vec::new(),
         };
         let mut devices = Vec::with_capacity(DEVICE_TYPES.len());

@@ -32,7 +32,8 @@ enum Outcome {
     /// The fine-tuned model's row, inserted with the job's success.
     Succeeded {
         model: Box<database::models::ModelRow>,
-        tokens_per_second: Option<f64>,
+        /// The run's average tokens/s and the precision it trained in, from its summary.
+        throughput: Option<(f64, domain::estimate::Precision)>,
         /// The model's blobs, held until `settle` commits the row that lists them.
         _holds: Vec<crate::blob_holds::BlobHold>,
     },
@@ -74,7 +75,14 @@ impl Services {
             Err(e) => Outcome::Failed { code: "executor_error".into(), message: e.to_string(), hint: None },
         };
         if let Err(e) = self.settle(&id, outcome).await {
-            tracing::error!(job = %id, error = %e, "could not record how a job ended");
+            // Recording the outcome failed (its transaction rolled back): the job must not stay
+            // `running` with nothing behind it, so it fails, saying why.
+            tracing::error!(job = %id, error = %e, "could not record how a job ended; failing it");
+            let failed =
+                Outcome::Failed { code: "internal_error".into(), message: format!("could not record how the run ended: {e}"), hint: None };
+            if let Err(e) = self.settle(&id, failed).await {
+                tracing::error!(job = %id, error = %e, "could not fail the job either");
+            }
         }
     }
 
@@ -519,10 +527,13 @@ impl Services {
         let cancel = current.cancel_requested == 1;
         if exit.code == Some(0) {
             if let Some(summary) = report.finished {
+                let throughput = match summary_throughput(&summary) {
+                    Ok(t) => t,
+                    Err(message) => return Ok(Outcome::Failed { code: "protocol_error".into(), message, hint: None }),
+                };
                 let output = workdir.join(report.output_path.as_deref().unwrap_or("output"));
                 let (model, holds) = self.store_model(&current, &output, &summary).await?;
-                let tps = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64);
-                return Ok(Outcome::Succeeded { model: Box::new(model), tokens_per_second: tps, _holds: holds });
+                return Ok(Outcome::Succeeded { model: Box::new(model), throughput, _holds: holds });
             }
             return Ok(Outcome::Failed {
                 code: "protocol_error".into(),
@@ -627,21 +638,19 @@ impl Services {
         let mut row = database::jobs::get_any(tx.conn(), id).await?;
         let from = current_state(&row)?;
         let (next, details) = match &outcome {
-            Outcome::Succeeded { model, tokens_per_second, .. } => {
+            Outcome::Succeeded { model, throughput, .. } => {
                 database::models::insert(tx.conn(), model).await?;
                 row.model_id = Some(model.id.clone());
-                if let Some(tps) = tokens_per_second {
+                if let Some((tokens_per_second, precision)) = *throughput {
                     let method = Job::of(row.clone())?.config.method.kind.as_str();
-                    database::base_models::record_throughput(
-                        tx.conn(),
-                        &row.base_model_id,
-                        &training.device_type,
+                    let measured = database::base_models::Throughput {
+                        base_model_id: &row.base_model_id,
+                        device_type: &training.device_type,
                         method,
-                        *tps,
-                        id,
-                        now_ms(),
-                    )
-                    .await?;
+                        precision: precision.as_str(),
+                        tokens_per_second,
+                    };
+                    database::base_models::record_throughput(tx.conn(), &measured, id, now_ms()).await?;
                 }
                 (JobState::Succeeded, serde_json::json!({"model_id": model.id}))
             }
@@ -698,4 +707,43 @@ fn unavailable(row: &JobRow, reason: String, hint: &str) -> Outcome {
         return Outcome::Requeued { restart: true, reason };
     }
     failed("executor_unavailable", reason, hint)
+}
+
+/// A finished event's speed and the precision it was measured in: none when the summary has no
+/// `tokens_per_second`; an error naming the field when the precision is missing or unknown, since
+/// a speed without its precision would be filed under the wrong key.
+fn summary_throughput(
+    summary: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<Option<(f64, domain::estimate::Precision)>, String> {
+    let Some(tps) = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64) else { return Ok(None) };
+    let name = summary.get("precision").and_then(serde_json::Value::as_str);
+    match name.and_then(domain::estimate::Precision::parse) {
+        Some(precision) => Ok(Some((tps, precision))),
+        None => Err(format!("the finished event's summary.precision is {:?}, not fp32, bf16 or fp16", summary.get("precision"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_throughput;
+    use domain::estimate::Precision;
+
+    fn summary(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_summarys_speed_is_filed_under_the_precision_it_names() {
+        let s = summary(serde_json::json!({"tokens_per_second": 120.5, "precision": "bf16"}));
+        assert_eq!(summary_throughput(&s), Ok(Some((120.5, Precision::Bf16))));
+        assert_eq!(summary_throughput(&summary(serde_json::json!({"steps": 3}))), Ok(None));
+    }
+
+    #[test]
+    fn a_speed_without_a_known_precision_is_an_error_naming_the_field() {
+        for bad in [serde_json::json!({"tokens_per_second": 1.0}), serde_json::json!({"tokens_per_second": 1.0, "precision": "int4"})] {
+            let err = summary_throughput(&summary(bad)).unwrap_err();
+            assert!(err.contains("summary.precision"), "{err}");
+        }
+    }
 }

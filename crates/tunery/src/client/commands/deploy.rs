@@ -433,21 +433,36 @@ pub async fn usage(ctx: &Context, a: UsageArgs) -> Result<u8> {
         output::json(&v);
         return Ok(0);
     }
-    let mut t = Table::new(&["FROM", "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "MEAN LATENCY MS", "MEAN TTFT MS"]);
+    let ms = |x: &serde_json::Value| x.as_f64().map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into());
+    let mut t =
+        Table::new(&["FROM", "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "MEAN LATENCY MS", "P95 MS", "MEAN TTFT MS"]);
     for b in output::items(&v) {
-        let ttft = b["mean_time_to_first_token_ms"].as_f64().map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into());
         t.row(vec![
             b["start"].as_i64().map(output::format_unix).unwrap_or_default(),
             s(b, "requests"),
             s(b, "errors"),
             s(b, "prompt_tokens"),
             s(b, "completion_tokens"),
-            format!("{:.0}", b["mean_latency_ms"].as_f64().unwrap_or(0.0)),
-            ttft,
+            ms(&b["mean_latency_ms"]),
+            ms(&b["latency_ms"]["p95"]),
+            ms(&b["mean_time_to_first_token_ms"]),
         ]);
     }
     t.print();
     println!("total: {} requests, {} tokens ({} errors)", s(&v, "requests"), s(&v, "total_tokens"), s(&v, "errors"));
+    let l = &v["latency_ms"];
+    if l.is_object() {
+        println!("latency: p50 {} ms, p95 {} ms, p99 {} ms", ms(&l["p50"]), ms(&l["p95"]), ms(&l["p99"]));
+    }
+    let keys = v["by_key"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if !keys.is_empty() {
+        let mut t = Table::new(&["KEY", "NAME", "REQUESTS", "ERRORS", "TOKENS", "P95 MS"]);
+        for k in keys {
+            let id = k["api_key_id"].as_str().unwrap_or("(signed-in session)").to_string();
+            t.row(vec![id, s(k, "name"), s(k, "requests"), s(k, "errors"), s(k, "total_tokens"), ms(&k["latency_ms"]["p95"])]);
+        }
+        t.print();
+    }
     let c = &v["compute"];
     if c.is_object() {
         let num = |x: &serde_json::Value| x.as_f64().unwrap_or(0.0);
