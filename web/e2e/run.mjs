@@ -1,7 +1,8 @@
 // The browser journey against a real server: first-run administrator, dashboard in both
 // languages (a reload keeps the session and the language), the server's UI serving rules, a
 // dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
-// playground, an API key that calls the deployment and shows in its usage per key, sign-out and a refused sign-in, a viewer invited from the People page and their
+// playground, an API key that calls the deployment and shows in its usage per key, a monthly
+// budget set beside the cluster and queue and seen on the dashboard and in the audit log, sign-out and a refused sign-in, a viewer invited from the People page and their
 // first visit, tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
@@ -309,6 +310,40 @@ try {
     });
   }
 
+  await step('the administrator sets a monthly budget beside the cluster and its queue, sees the spend against it on the dashboard, and finds the change in the audit log', async () => {
+    await page.getByRole('menuitem', { name: 'Resources' }).click();
+    await page.getByRole('heading', { name: 'Resources and quotas' }).waitFor();
+    await page.getByText('No quotas: jobs are limited only by the cluster.', { exact: false }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'CPU training slots' }).waitFor();
+    await page.getByRole('button', { name: 'Set a quota' }).click();
+    await page.getByLabel('Budget per month').fill('100');
+    await page.getByLabel('GPU-hours per month').fill('50');
+    await page.getByLabel('Alert at (%)').fill('90');
+    await visited(page, 'en', 'quota-new');
+    await page.getByRole('button', { name: 'Save the quota' }).click();
+    const quotaRow = page.getByRole('row').filter({ hasText: 'The organization' });
+    await quotaRow.filter({ hasText: 'Within limits' }).filter({ hasText: 'of 100' }).waitFor();
+    await visited(page, 'en', 'resources');
+
+    await page.getByRole('menuitem', { name: 'Dashboard' }).click();
+    await page.locator('.ant-statistic').filter({ hasText: 'Compute spend' }).filter({ hasText: '/ 100.00' }).waitFor();
+    await page.getByRole('progressbar', { name: 'Share of the monthly budget used' }).waitFor();
+    await visited(page, 'en', 'dashboard-month');
+
+    await page.getByRole('menuitem', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'auth.register' }).first().waitFor();
+    await page.getByLabel('Action').fill('quota');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const setRow = page.getByRole('row').filter({ hasText: 'quota.set' });
+    await setRow.waitFor();
+    await page.getByRole('row').filter({ hasText: 'auth.register' }).waitFor({ state: 'detached' });
+    await setRow.getByRole('button', { name: /expand/i }).click();
+    await page.getByText('"budget_per_month": 100', { exact: false }).waitFor();
+    await visited(page, 'en', 'audit');
+    await page.getByRole('menuitem', { name: 'Dashboard' }).click();
+  });
+
   await step('switching to Chinese changes the whole page, and a reload keeps it and the session', async () => {
     await page.getByText('中文').click();
     await page.getByRole('heading', { name: `欢迎，${ADMIN.name}` }).waitFor();
@@ -331,6 +366,13 @@ try {
     await page.getByRole('menuitem', { name: 'API 密钥' }).click();
     await page.getByRole('heading', { name: 'API 密钥' }).waitFor();
     await visited(page, 'zh-CN', 'api-keys');
+    await page.getByRole('menuitem', { name: '资源' }).click();
+    await page.getByRole('heading', { name: '资源与配额' }).waitFor();
+    await page.getByRole('row').filter({ hasText: '整个组织' }).waitFor();
+    await visited(page, 'zh-CN', 'resources');
+    await page.getByRole('menuitem', { name: '审计日志' }).click();
+    await page.getByRole('row').filter({ hasText: 'quota.set' }).waitFor();
+    await visited(page, 'zh-CN', 'audit');
     if (jobUrl) {
       await page.goto(jobUrl);
       await page.getByText('已完成').waitFor();

@@ -18,3 +18,21 @@ export function useBaseModels(enabled = true) {
 export function useFineTunedModels(enabled = true) {
   return useQuery({ queryKey: ['models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/models', { params: { query: { limit: 100 } } })) });
 }
+
+export function useProjects(enabled = true) {
+  return useQuery({ queryKey: ['projects'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })) });
+}
+
+/** The organization's users (needs `manage_users`; others get an error and show ids). */
+export function useUsers(enabled = true) {
+  return useQuery({ queryKey: ['users'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/users', { params: { query: { limit: 100 } } })) });
+}
+
+export function useDeployments(enabled = true, refetchInterval?: number) {
+  return useQuery({
+    queryKey: ['deployments'],
+    enabled,
+    refetchInterval,
+    queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
+  });
+}

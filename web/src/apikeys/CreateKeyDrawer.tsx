@@ -1,9 +1,10 @@
 // Creates an API key: name, scopes (a subset of the caller's), an optional project, expiry and
 // inference limits. The secret comes back once; the page shows it.
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Button, Drawer, Form, Input, InputNumber, Select, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
+import { useDeployments, useProjects } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useMe } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
@@ -17,16 +18,8 @@ export function CreateKeyDrawer({ open, onClose, onCreated }: { open: boolean; o
   const me = useMe();
   const [form] = Form.useForm<KeyFields>();
   useRevalidateOnLanguageChange(form);
-  const projects = useQuery({
-    queryKey: ['projects'],
-    enabled: open,
-    queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })),
-  });
-  const deployments = useQuery({
-    queryKey: ['deployments'],
-    enabled: open,
-    queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
-  });
+  const projects = useProjects(open);
+  const deployments = useDeployments(open);
   const create = useMutation({
     mutationFn: async (f: KeyFields) => unwrap(await api.POST('/api/v1/api-keys', { body: buildKeyRequest(f) })),
     onSuccess: async (key) => {

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { BarChartOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
+import { AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -15,6 +15,7 @@ export function AppLayout() {
   const location = useLocation();
   const me = useMe();
   const mayManageUsers = useCan('manage_users');
+  const maySeeMetrics = useCan('view_metrics');
 
   useEffect(
     () => onSessionEnd(() => navigate(`/sign-in?expired=1&next=${encodeURIComponent(location.pathname)}`, { replace: true })),
@@ -33,7 +34,13 @@ export function AppLayout() {
     { key: '/evaluations', icon: <BarChartOutlined />, label: t('nav.evaluations') },
     { key: '/deployments', icon: <CloudServerOutlined />, label: t('nav.deployments') },
     { key: '/api-keys', icon: <KeyOutlined />, label: t('nav.keys') },
-    ...(mayManageUsers ? [{ key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') }] : []),
+    ...(maySeeMetrics ? [{ key: '/admin/resources', icon: <ClusterOutlined />, label: t('nav.resources') }] : []),
+    ...(mayManageUsers
+      ? [
+          { key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') },
+          { key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') },
+        ]
+      : []),
   ];
   const selected = items.filter((i) => i.key === '/' ? location.pathname === '/' : location.pathname.startsWith(i.key)).map((i) => i.key);
 

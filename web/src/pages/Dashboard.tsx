@@ -1,12 +1,15 @@
-// The dashboard: who I am, my projects, running and queued jobs, recent activity (for those
-// who may read the audit log).
+// The dashboard: who I am, my projects, running and queued jobs, this month's spend against
+// the budget with compute and inference use and the devices in use (for those who may see
+// metrics), recent activity (for those who may read the audit log).
 import { useQuery } from '@tanstack/react-query';
-import { Card, Col, List, Row, Skeleton, Statistic, Tag, Typography } from 'antd';
+import { Card, Col, List, Progress, Row, Skeleton, Statistic, Tag, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap } from '../api/client';
+import { useProjects } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useMe } from '../app/useMe';
-import { formatDateTime } from '../i18n/format';
+import { usedPercent } from '../admin/quota';
+import { formatDateTime, formatNumber } from '../i18n/format';
 
 function useJobs(state: 'running' | 'queued', enabled: boolean) {
   return useQuery({
@@ -17,6 +20,48 @@ function useJobs(state: 'running' | 'queued', enabled: boolean) {
   });
 }
 
+/** Since the start of this calendar month in UTC, as quotas count it. */
+function monthStartMs(now = new Date()) {
+  return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+}
+
+function ThisMonth() {
+  const { t } = useTranslation();
+  const usage = useQuery({
+    queryKey: ['usage', 'month'],
+    refetchInterval: 30_000,
+    queryFn: async () => unwrap(await api.GET('/api/v1/usage', { params: { query: { bucket: 'day', from: monthStartMs() } } })),
+  });
+  const quotas = useQuery({ queryKey: ['quotas'], queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
+  const cluster = useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
+  const error = usage.error ?? quotas.error ?? cluster.error;
+  if (error) return <ErrorNotice error={error} />;
+  const compute = usage.data?.compute;
+  const budget = quotas.data?.data.find((q) => q.scope === 'organization')?.limits.budget_per_month;
+  const spent = compute?.cost ?? 0;
+  const percent = budget != null ? usedPercent(spent, budget) : null;
+  const devices = cluster.data;
+  const money = (v: number) => formatNumber(v, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return (
+    <Row gutter={[16, 16]}>
+      <Col xs={12} md={6}>
+        <Statistic title={t('dashboard.spend')} value={money(spent)} suffix={budget != null ? `/ ${money(budget)}` : undefined} loading={usage.isPending || quotas.isPending} />
+        {percent != null && <Progress percent={percent} size="small" status={percent >= 100 ? 'exception' : 'normal'} aria-label={t('dashboard.budgetUsed')} />}
+        {budget == null && !quotas.isPending && <Typography.Text type="secondary">{t('dashboard.noBudget')}</Typography.Text>}
+      </Col>
+      <Col xs={12} md={6}><Statistic title={t('dashboard.gpuHours')} value={formatNumber(compute?.gpu_hours ?? 0, { maximumFractionDigits: 2 })} loading={usage.isPending} /></Col>
+      <Col xs={12} md={6}>
+        <Statistic title={t('dashboard.inference')} value={formatNumber(usage.data?.requests ?? 0)} suffix={t('dashboard.requestsUnit')} loading={usage.isPending} />
+        <Typography.Text type="secondary">{t('dashboard.tokens', { n: formatNumber(usage.data?.total_tokens ?? 0) })}</Typography.Text>
+      </Col>
+      <Col xs={12} md={6}>
+        <Statistic title={t('dashboard.devicesInUse')} value={devices ? `${formatNumber(devices.gpus - devices.free_gpus)} / ${formatNumber(devices.gpus)}` : '–'} loading={cluster.isPending} />
+        {devices && devices.gpus > 0 && <Progress percent={usedPercent(devices.gpus - devices.free_gpus, devices.gpus) ?? 0} size="small" aria-label={t('dashboard.devicesInUse')} />}
+      </Col>
+    </Row>
+  );
+}
+
 export function Dashboard() {
   const { t } = useTranslation();
   const me = useMe();
@@ -25,10 +70,7 @@ export function Dashboard() {
   const canSeeAudit = permissions.includes('manage_users');
   const running = useJobs('running', canSeeJobs);
   const queued = useJobs('queued', canSeeJobs);
-  const projects = useQuery({
-    queryKey: ['projects'],
-    queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })),
-  });
+  const projects = useProjects();
   const activity = useQuery({
     queryKey: ['audit-events', 'recent'],
     enabled: canSeeAudit,
@@ -55,6 +97,13 @@ export function Dashboard() {
                   <Col span={12}><Statistic title={t('dashboard.queued')} value={queued.data?.data.length ?? 0} loading={queued.isPending} /></Col>
                 </Row>
               )}
+            </Card>
+          </Col>
+        )}
+        {canSeeJobs && (
+          <Col xs={24}>
+            <Card title={t('dashboard.thisMonth')}>
+              <ThisMonth />
             </Card>
           </Col>
         )}

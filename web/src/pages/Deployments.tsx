@@ -1,10 +1,10 @@
 import { CloudUploadOutlined } from '@ant-design/icons';
-import { useQuery } from '@tanstack/react-query';
 import { Button, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, unwrap, type Schemas } from '../api/client';
+import { type Schemas } from '../api/client';
+import { useDeployments } from '../api/queries';
 import { ListPage } from '../app/ListPage';
 import { useCan } from '../app/useMe';
 import { DeployDrawer } from '../deployments/DeployDrawer';
@@ -15,11 +15,7 @@ export function Deployments() {
   const { t } = useTranslation();
   const canDeploy = useCan('deploy_model');
   const [deploying, setDeploying] = useState(false);
-  const deployments = useQuery({
-    queryKey: ['deployments'],
-    refetchInterval: 5_000,
-    queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
-  });
+  const deployments = useDeployments(true, 5_000);
   return (
     <ListPage<Schemas['DeploymentView']>
       title={t('deployments.title')}

@@ -5,6 +5,7 @@ import { Alert, Badge, Button, Card, Form, Input, Popconfirm, Select, Space, Swi
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
+import { useUsers } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useMe } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
@@ -58,7 +59,7 @@ export function Users() {
   const queryClient = useQueryClient();
   const me = useMe();
   const [link, setLink] = useState<{ url: string; email: string } | null>(null);
-  const users = useQuery({ queryKey: ['users'], queryFn: async () => unwrap(await api.GET('/api/v1/users', { params: { query: { limit: 100 } } })) });
+  const users = useUsers();
   const invitations = useQuery({
     queryKey: ['invitations'],
     queryFn: async () => unwrap(await api.GET('/api/v1/invitations', { params: { query: { limit: 100 } } })),
