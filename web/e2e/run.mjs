@@ -2,7 +2,8 @@
 // languages (a reload keeps the session and the language), the server's UI serving rules, a
 // dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
 // playground, an API key that calls the deployment and shows in its usage per key, a monthly
-// budget set beside the cluster and queue and seen on the dashboard and in the audit log, sign-out and a refused sign-in, a viewer invited from the People page and their
+// budget set beside the cluster and queue and seen on the dashboard and in the audit log, the
+// models (catalog, comparison, hardware fit, a fine-tune's experiment record), sign-out and a refused sign-in, a viewer invited from the People page and their
 // first visit, tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
@@ -16,6 +17,8 @@ import { call, runtimeArgs, startServer } from './server.mjs';
 const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
 const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'viewer password 1' };
 const problems = [];
+/** The main page, photographed when a step fails. */
+let failurePage = null;
 
 /** A JSONL chat dataset of about 2.2 MB (three parts of 1 MiB) whose line 7 is broken JSON. */
 function datasetWithABadLine() {
@@ -39,6 +42,8 @@ async function step(name, f) {
     console.log(`ok   ${name} (${Date.now() - started} ms)`);
   } catch (e) {
     console.log(`FAIL ${name}`);
+    // What the page showed when the step failed, beside the other screenshots.
+    if (failurePage) await screenshot(failurePage, 'failed', name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)).catch(() => undefined);
     throw e;
   }
 }
@@ -55,6 +60,7 @@ const browser = await launch();
 try {
   const base = server.url;
   const page = await newPage(browser, { locale: 'en-US' });
+  failurePage = page;
 
   await step('a fresh install sends the first visitor to set up the administrator', async () => {
     await page.goto(base + '/');
@@ -135,7 +141,8 @@ try {
     const row = page.getByRole('row').filter({ hasText: 'invalid_json' });
     await row.waitFor();
     assert.match(await row.innerText(), /^7\s/, 'the error names line 7');
-    assert.equal(await page.getByText(`${(file.records - 1).toLocaleString('en')}`, { exact: true }).count(), 1, 'valid records counted');
+    const validation = page.locator('.ant-card').filter({ has: page.getByText('Validation', { exact: true }) });
+    assert.equal(await validation.getByText(`${(file.records - 1).toLocaleString('en')}`, { exact: true }).count(), 1, 'valid records counted');
     await visited(page, 'en', 'dataset');
     await page.unroute('**/api/v1/uploads/*/parts/2');
     await page.goto(base + '/');
@@ -161,6 +168,14 @@ try {
     const chosen = page.getByLabel('Versions', { exact: true }).locator('.ant-segmented-item-selected');
     assert.equal((await chosen.innerText()).trim(), 'Version 2', 'the new version is shown');
     await page.getByText('Made from version 1').waitFor();
+    await page.getByRole('img', { name: 'Characters per record' }).waitFor();
+    await page.getByRole('img', { name: 'Languages' }).waitFor();
+    await page.getByText(`${(records - 1).toLocaleString('en')} conversations`).waitFor();
+    await page.getByText('Record 1 (line 1)').waitFor();
+    await page.getByText('As trained').click();
+    await page.locator('mark.trained').first().waitFor();
+    assert.match(await page.locator('mark.trained').first().innerText(), /^Hello, person 1!/);
+    await visited(page, 'en', 'dataset-records');
     await page.goto(base + '/');
   });
 
@@ -310,6 +325,48 @@ try {
     });
   }
 
+  await step('models: the built-in base model ready, the catalog searched, two models side by side and where each method fits; a fine-tune opens its experiment record', async () => {
+    await page.getByRole('menuitem', { name: 'Models' }).click();
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
+    if (jobUrl) {
+      await page.getByRole('tabpanel', { name: 'Fine-tuned' }).getByRole('link').first().waitFor();
+      await visited(page, 'en', 'models');
+    }
+    await page.getByRole('tab', { name: 'Base models' }).click();
+    await page.getByRole('row').filter({ hasText: 'SmolLM2' }).filter({ hasText: 'Ready' }).waitFor();
+    await page.getByRole('tab', { name: 'Catalog' }).click();
+    await page.getByLabel('Search by name or family').fill('Qwen2.5');
+    await page.getByLabel('Search by name or family').press('Enter');
+    await page.getByRole('row').filter({ hasText: 'Qwen/Qwen2.5-14B-Instruct' }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'meta-llama' }).first().waitFor({ state: 'detached' });
+    await page.getByLabel('Select Qwen/Qwen2.5-0.5B-Instruct to compare').check();
+    await page.getByLabel('Select Qwen/Qwen2.5-7B-Instruct to compare').check();
+    await visited(page, 'en', 'models-catalog');
+    await page.getByRole('button', { name: 'Compare (2)' }).click();
+    const compared = page.locator('.ant-drawer-open');
+    await compared.getByRole('row').filter({ hasText: 'Layers' }).filter({ hasText: '24' }).filter({ hasText: '28' }).waitFor();
+    await visited(page, 'en', 'models-compare');
+    await page.keyboard.press('Escape');
+    await page.getByRole('row').filter({ hasText: 'Qwen/Qwen2.5-7B-Instruct' }).getByRole('button', { name: 'Hardware fit' }).click();
+    const fit = page.locator('.ant-drawer-open');
+    const cpuRow = fit.getByRole('row').filter({ hasText: 'This machine (CPU)' });
+    await cpuRow.getByRole('img', { name: /^Does not fit/ }).first().waitFor();
+    await fit.getByRole('row').filter({ hasText: 'H100-80GB' }).getByRole('img', { name: /^Fits: needs/ }).first().waitFor();
+    await fit.getByRole('columnheader', { name: 'QLoRA' }).waitFor();
+    await visited(page, 'en', 'models-fit');
+    await page.keyboard.press('Escape');
+    if (jobUrl) {
+      await page.getByRole('tab', { name: 'Fine-tuned' }).click();
+      await page.getByRole('tabpanel', { name: 'Fine-tuned' }).getByRole('link').first().click();
+      await page.getByText('Experiment record').waitFor();
+      await page.getByText('Trained on').waitFor();
+      await page.getByRole('row').filter({ hasText: 'Succeeded' }).filter({ hasText: 'exact_match' }).waitFor();
+      await page.getByRole('cell', { name: 'adapter_config.json' }).waitFor();
+      await visited(page, 'en', 'model-record');
+    }
+    await page.getByRole('menuitem', { name: 'Dashboard' }).click();
+  });
+
   await step('the administrator sets a monthly budget beside the cluster and its queue, sees the spend against it on the dashboard, and finds the change in the audit log', async () => {
     await page.getByRole('menuitem', { name: 'Resources' }).click();
     await page.getByRole('heading', { name: 'Resources and quotas' }).waitFor();
@@ -366,6 +423,10 @@ try {
     await page.getByRole('menuitem', { name: 'API 密钥' }).click();
     await page.getByRole('heading', { name: 'API 密钥' }).waitFor();
     await visited(page, 'zh-CN', 'api-keys');
+    await page.getByRole('menuitem', { name: '模型' }).click();
+    await page.getByRole('tab', { name: '模型目录' }).click();
+    await page.getByRole('row').filter({ hasText: 'Qwen/Qwen2.5-0.5B-Instruct' }).waitFor();
+    await visited(page, 'zh-CN', 'models-catalog');
     await page.getByRole('menuitem', { name: '资源' }).click();
     await page.getByRole('heading', { name: '资源与配额' }).waitFor();
     await page.getByRole('row').filter({ hasText: '整个组织' }).waitFor();

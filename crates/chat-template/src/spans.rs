@@ -14,7 +14,7 @@ use crate::{ChatTemplate, Message, Role, TemplateError};
 const SENTINEL: &str = "\u{E000}tunery-content\u{E001}";
 
 /// How the spans were found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanMethod {
     /// The template is prefix-stable: rendering the first k messages gives a prefix of the
@@ -29,7 +29,7 @@ pub enum SpanMethod {
 }
 
 /// Where one message's content is in [`Rendered::text`], in byte offsets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Span {
     /// Index of the message in the conversation.
     pub message_index: usize,
@@ -71,7 +71,8 @@ impl Span {
 ///   are never trained.
 /// - Spans are in message order; a message whose content cannot be found (the template drops
 ///   it, or changes it beyond trimming) has no span and is listed in `unlocated`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = RenderedRecord)]
 pub struct Rendered {
     pub text: String,
     pub spans: Vec<Span>,

@@ -142,15 +142,14 @@ pub async fn delete(conn: &mut Conn, org_id: &str, id: &str) -> Result<String> {
     Ok(files)
 }
 
-/// The latest measured training speed of a model with a method in a precision, per device
-/// type: (device type, tokens per second).
-pub async fn measured_throughputs(conn: &mut Conn, base_model_id: &str, method: &str, precision: &str) -> Result<Vec<(String, f64)>> {
+/// The latest measured training speed of a model with a method, per device type and precision:
+/// (device type, precision, tokens per second).
+pub async fn measured_throughputs(conn: &mut Conn, base_model_id: &str, method: &str) -> Result<Vec<(String, String, f64)>> {
     Ok(sqlx::query_as(
-        "SELECT device_type, tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND method = $2 AND precision = $3",
+        "SELECT device_type, precision, tokens_per_second FROM throughput_measurements WHERE base_model_id = $1 AND method = $2",
     )
     .bind(base_model_id)
     .bind(method)
-    .bind(precision)
     .fetch_all(&mut *conn)
     .await?)
 }

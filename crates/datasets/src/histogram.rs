@@ -5,7 +5,7 @@
 //! a power of two wide (496 counters for the whole `u64` range), so a reported percentile
 //! is the bucket's midpoint: within about 6% of the true value, and exact below 16.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Characters and tokens per record: a 1-2-5 series. Bucket `i` is `[edges[i], edges[i+1])`;
 /// the last bucket is open-ended.
@@ -32,7 +32,8 @@ pub(crate) struct Distribution {
 }
 
 /// One display bucket: values in `[lower, upper)`; `upper` is absent on the last bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DistributionBucket)]
 pub struct Bucket {
     pub lower: u64,
     pub upper: Option<u64>,
@@ -41,7 +42,7 @@ pub struct Bucket {
 
 /// A distribution as reported. `min`, `max`, `mean`, `p50` and `p95` are absent when
 /// `count` is 0.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DistributionReport {
     pub count: u64,
     pub sum: u64,

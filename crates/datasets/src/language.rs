@@ -8,10 +8,10 @@
 //!   Latin-script languages: there is no finer detection);
 //! - `other` otherwise (Japanese, Korean, Cyrillic, Arabic, …), and `none` without letters.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Records per language class.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LanguageCounts {
     pub zh: u64,
     pub en: u64,

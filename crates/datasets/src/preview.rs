@@ -17,7 +17,7 @@ use crate::validate::DEFAULT_MAX_RECORD_BYTES;
 pub const PREVIEW_RAW_MAX_BYTES: usize = 16 * 1024;
 
 /// One record as previewed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PreviewRecord {
     pub index: usize,
     pub line: u64,

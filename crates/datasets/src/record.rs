@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Who speaks a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = MessageRole)]
 pub enum Role {
     System,
     User,
@@ -38,7 +39,8 @@ impl Role {
 
 /// One message of a conversation. `weight` (0 or 1) only appears on assistant messages:
 /// 0 masks the turn out of training.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DatasetMessage)]
 pub struct Message {
     pub role: Role,
     pub content: String,
@@ -53,8 +55,9 @@ impl Message {
 }
 
 /// A dataset record in canonical form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[schema(as = CanonicalRecord)]
 pub enum Record {
     /// A conversation for supervised fine-tuning.
     Chat { messages: Vec<Message> },

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dedup::Duplicates;
 use crate::histogram::{Distribution, DistributionReport, LENGTH_BUCKET_EDGES, TURN_BUCKET_EDGES};
@@ -23,7 +23,7 @@ use crate::tokens::{record_tokens, TokenCounter, TokenStats};
 pub const MAX_TRACKED_FIELDS: usize = 64;
 
 /// How often a top-level field (CSV: a column) is present and empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldCounts {
     pub present: u64,
     /// Absent from the record (CSV: the row is too short for the column).
@@ -33,7 +33,7 @@ pub struct FieldCounts {
 }
 
 /// Messages per role over valid records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleCounts {
     pub system: u64,
     pub user: u64,
@@ -41,7 +41,7 @@ pub struct RoleCounts {
 }
 
 /// Valid records per canonical kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordKinds {
     pub chat: u64,
     pub preference: u64,
@@ -49,7 +49,8 @@ pub struct RecordKinds {
 }
 
 /// The statistics of a scan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DatasetStats)]
 pub struct Stats {
     /// Records read, valid or not.
     pub rows: u64,

@@ -2,7 +2,7 @@
 //! [`TokenCounter`] in the scan options, and the scan reports tokens per record and how many
 //! records a `max_tokens` limit would truncate.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::histogram::DistributionReport;
 use crate::record::{Message, Record};
@@ -27,7 +27,7 @@ pub fn record_tokens(counter: &dyn TokenCounter, record: &Record) -> Result<usiz
 /// Token statistics over valid records. A record's tokens are the sum over the contents of
 /// the messages trained together (for a preference pair: the prompt plus the longer answer);
 /// chat-template tokens are not included.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenStats {
     pub per_record: DistributionReport,
     pub total: u64,

@@ -563,7 +563,10 @@ pub enum ThroughputSource {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceFit {
     pub device: &'static str,
+    /// The device's memory.
     pub memory_gib: f64,
+    /// Peak memory per device a run there needs (its own precision and optimizer).
+    pub memory_needed_gib: f64,
     pub fits: bool,
     pub seconds: f64,
     pub gpu_hours: f64,
@@ -591,6 +594,7 @@ pub fn fit(
     DeviceFit {
         device: device.name,
         memory_gib: device.memory_gib,
+        memory_needed_gib: estimate.memory_per_device_bytes / GIB,
         fits: estimate.memory_per_device_bytes <= device.memory_gib * GIB,
         seconds,
         gpu_hours,

@@ -137,6 +137,19 @@ impl TryFrom<Lineage> for LineageView {
     }
 }
 
+/// A version's statistics: what validation counted and what the valid records hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsView {
+    /// `dataset.stats`
+    pub object: &'static str,
+    pub dataset_id: String,
+    pub version: i64,
+    /// The base model whose tokenizer counted the tokens (null: the server's tokenizer).
+    pub tokenizer: Option<String>,
+    pub summary: services::datasets::ValidationSummary,
+    pub stats: services::datasets::DatasetStats,
+}
+
 /// What is wrong with a version and where.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValidationView {
@@ -154,14 +167,14 @@ pub struct ValidationView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewList {
     pub object: &'static str,
-    /// Each record: index, line, raw text, canonical form, errors.
-    #[schema(value_type = Vec<Object>)]
-    pub data: Vec<serde_json::Value>,
+    /// Each record: index, line, raw text, canonical form, errors, and with a template the
+    /// text training will see.
+    pub data: Vec<services::datasets::PreviewItem>,
 }
 
 impl PreviewList {
-    pub fn from_records<T: Serialize>(records: Vec<T>) -> Self {
-        PreviewList { object: "list", data: records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect() }
+    pub fn from_records(records: Vec<services::datasets::PreviewItem>) -> Self {
+        PreviewList { object: "list", data: records }
     }
 }
 

@@ -134,7 +134,11 @@ pub struct MemoryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceFitView {
     pub device: String,
+    /// The device's memory (this machine's real memory for the CPU of a CPU installation).
     pub memory_gib: f64,
+    /// Peak memory per device a run on this device type needs, in the precision and with the
+    /// optimizer it would use there (`auto` resolved for it).
+    pub memory_needed_gib: f64,
     pub fits: bool,
     pub seconds: f64,
     pub gpu_hours: f64,
@@ -155,6 +159,7 @@ impl From<DeviceFit> for DeviceFitView {
         DeviceFitView {
             device: f.device.into(),
             memory_gib: f.memory_gib,
+            memory_needed_gib: f.memory_needed_gib,
             fits: f.fits,
             seconds: f.seconds,
             gpu_hours: f.gpu_hours,

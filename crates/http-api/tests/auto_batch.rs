@@ -106,3 +106,27 @@ async fn a_cpu_estimate_assumes_bf16_only_where_the_servers_cpu_multiplies_it() 
     let seconds = |e: &Value| e["selected"]["seconds"].as_f64().unwrap();
     assert!(seconds(native) < seconds(plain), "{native} vs {plain}");
 }
+
+/// Every device type in an estimate is estimated as a run there would train: on a CPU
+/// installation a QLoRA of a 7B model needs its block linears dequantized on the CPU, not on a
+/// GPU, so the GPUs need less; a GPU's `auto` is bf16 where it has it (a T4 has not: fp32
+/// activations need more than an A100's bf16). The CPU's entry is this machine's memory, in
+/// the list as in `selected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_device_type_is_estimated_in_its_own_precision_and_memory() {
+    let app = TestApp::with_settings(test_support::Backend::Sqlite, services::Settings::default()).await;
+    let (_, root) = app.bootstrap().await;
+    let body = json!({
+        "catalog_repo_id": "meta-llama/Llama-2-7b-hf", "device_type": "cpu", "dataset_tokens": 1_000_000,
+        "config": {"method": {"kind": "qlora"}, "data": {"max_seq_length": 1024}, "hyperparameters": {"micro_batch_size": 1, "gradient_checkpointing": true}},
+    });
+    let est = app.post("/api/v1/estimates", &root, body).await.expect(200).clone();
+    let device = |name: &str| est["devices"].as_array().unwrap().iter().find(|d| d["device"] == name).cloned().unwrap();
+    let need = |d: &Value| d["memory_needed_gib"].as_f64().unwrap();
+    let (cpu, t4, a100) = (device("cpu"), device("T4"), device("A100-80GB"));
+    assert_eq!(cpu["memory_gib"], est["selected"]["memory_gib"], "{est}");
+    assert_eq!(need(&cpu), est["memory"]["total_gib"].as_f64().unwrap(), "{est}");
+    assert!(need(&a100) < need(&cpu) / 2.0, "a GPU does not hold dequantized weights: {a100} vs {cpu}");
+    assert!(need(&a100) < need(&t4), "bf16 on an A100, fp32 on a T4: {a100} vs {t4}");
+    assert_eq!(a100["fits"], true, "{a100}");
+}

@@ -19,6 +19,8 @@ export const router = createBrowserRouter([
     children: [
       { index: true, lazy: async () => ({ Component: (await import('../pages/Dashboard')).Dashboard }) },
       { path: 'datasets', lazy: async () => ({ Component: (await import('../pages/Datasets')).Datasets }) },
+      { path: 'models', lazy: async () => ({ Component: (await import('../pages/Models')).Models }) },
+      { path: 'models/:modelId', lazy: async () => ({ Component: (await import('../pages/Model')).Model }) },
       { path: 'jobs', lazy: async () => ({ Component: (await import('../pages/Jobs')).Jobs }) },
       { path: 'jobs/new', lazy: async () => ({ Component: (await import('../pages/NewJob')).NewJob }) },
       { path: 'jobs/:jobId', lazy: async () => ({ Component: (await import('../pages/Job')).Job }) },

@@ -1,5 +1,6 @@
-// One dataset: its versions and, for the chosen one, what validation found: counts, the
-// problems per code (a filter), and each error with its line and field.
+// One dataset: its versions and, for the chosen one, what validation found (counts, the
+// problems per code as a filter, each error with its line and field), its statistics and a
+// browser of its records.
 import { useQuery } from '@tanstack/react-query';
 import { Alert, Button, Card, Col, Empty, Row, Segmented, Skeleton, Space, Statistic, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
@@ -9,6 +10,8 @@ import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
 import { CleanDrawer } from '../datasets/CleanDrawer';
+import { Records } from '../datasets/Records';
+import { Statistics } from '../datasets/Statistics';
 import { formatNumber } from '../i18n/format';
 
 type RecordError = Schemas['RecordError'];
@@ -102,6 +105,12 @@ export function Dataset() {
           </Space>
           <Card title={t('datasets.validation')} extra={mayClean && <Button onClick={() => setCleaning(version)}>{t('clean.button')}</Button>}>
             <Validation datasetId={datasetId} version={version} />
+          </Card>
+          <Card title={t('datasets.statistics')}>
+            <Statistics datasetId={datasetId} version={version} />
+          </Card>
+          <Card title={t('datasets.recordsTitle')}>
+            <Records datasetId={datasetId} version={version} total={current?.records ?? 0} />
           </Card>
           <CleanDrawer datasetId={datasetId} version={cleaning ?? version} open={cleaning !== null} onClose={() => setCleaning(null)} onMade={() => setChosen(null)} />
         </Space>

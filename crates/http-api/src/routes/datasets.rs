@@ -5,7 +5,7 @@ use super::forms;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Origin};
 use crate::views::{DatasetCreatedView, DatasetList, DatasetView, LineageView, OperationView, PreviewList, VersionList, VersionView};
-use crate::views_datasets::ValidationView;
+use crate::views_datasets::{StatsView, ValidationView};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
@@ -214,19 +214,23 @@ pub struct StatsParams {
 /// version, kept for later requests); `tokenizer` in the answer names the base model whose
 /// tokenizer counted (null: the server's).
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/stats", tag = "datasets", params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), StatsParams),
-    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+    responses((status = 200, body = StatsView), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn get_stats(
     State(app): State<AppState>,
     Caller(p): Caller,
     ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<StatsParams>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<StatsView>> {
     let options = services::datasets::StatsOptions { tokenizer: q.tokenizer, max_tokens: q.max_tokens };
     let s = app.services.version_stats(&p, &dataset_id, version, options).await?;
-    Ok(Json(serde_json::json!({
-        "object": "dataset.stats", "dataset_id": s.version.dataset_id, "version": s.version.version,
-        "tokenizer": s.tokenizer, "summary": s.summary, "stats": s.stats,
-    })))
+    Ok(Json(StatsView {
+        object: "dataset.stats",
+        dataset_id: s.version.dataset_id,
+        version: s.version.version,
+        tokenizer: s.tokenizer,
+        summary: s.summary,
+        stats: s.stats,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

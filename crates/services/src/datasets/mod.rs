@@ -19,7 +19,7 @@ pub mod uploads;
 mod versions;
 
 /// The recipe and format documents, for the API's schemas.
-pub use ::datasets::{FormatSpec, Recipe, RecipeReport, RecordError, Summary as ValidationSummary};
+pub use ::datasets::{FormatSpec, Recipe, RecipeReport, RecordError, Stats as DatasetStats, Summary as ValidationSummary};
 pub use access::DatasetAccess;
 pub(crate) use blobs::internal;
 pub use blobs::BlobUpload;

@@ -28,8 +28,8 @@ pub struct StatsOptions {
 #[derive(Debug, Clone)]
 pub struct VersionStats {
     pub version: VersionRow,
-    pub summary: serde_json::Value,
-    pub stats: serde_json::Value,
+    pub summary: datasets::Summary,
+    pub stats: datasets::Stats,
     /// The base model whose tokenizer counted (`None`: the server's tokenizer, if any).
     pub tokenizer: Option<String>,
 }
@@ -42,7 +42,8 @@ impl Services {
         }
         if options.tokenizer.is_none() && options.max_tokens.is_none() {
             let (v, report) = self.version_report(principal, id, version).await?;
-            return Ok(VersionStats { version: v, summary: report["summary"].clone(), stats: report["stats"].clone(), tokenizer: None });
+            let (summary, stats) = parse_stats(&v, &report)?;
+            return Ok(VersionStats { version: v, summary, stats, tokenizer: None });
         }
         let v = self.get_version(principal, id, version).await?;
         let Some(choice) = self.token_counter_for(&principal.organization_id, options.tokenizer.as_deref(), "tokenizer").await? else {
@@ -79,6 +80,21 @@ impl Services {
                 report
             }
         };
-        Ok(VersionStats { version: v, summary: report["summary"].clone(), stats: report["stats"].clone(), tokenizer: choice.base_model_id })
+        let (summary, stats) = parse_stats(&v, &report)?;
+        Ok(VersionStats { version: v, summary, stats, tokenizer: choice.base_model_id })
     }
+}
+
+/// A report's summary and statistics, typed; a part that does not parse is an error naming the
+/// version and the part.
+fn parse_stats(v: &VersionRow, report: &serde_json::Value) -> Result<(datasets::Summary, datasets::Stats)> {
+    let part = |name: &str| {
+        let at = format!("the stored report of dataset {} version {}: {name}", v.dataset_id, v.version);
+        (report[name].clone(), at)
+    };
+    let (summary, at) = part("summary");
+    let summary = serde_json::from_value(summary).map_err(|e| crate::Error::Internal(format!("{at}: {e}")))?;
+    let (stats, at) = part("stats");
+    let stats = serde_json::from_value(stats).map_err(|e| crate::Error::Internal(format!("{at}: {e}")))?;
+    Ok((summary, stats))
 }

@@ -36,7 +36,7 @@ pub struct DatasetChanges {
 }
 
 /// A previewed record and, with a chat template, the text training will see.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PreviewItem {
     #[serde(flatten)]
     pub record: PreviewRecord,

@@ -283,28 +283,39 @@ impl Services {
         let measured = match base_model_id {
             Some(id) => {
                 let mut conn = self.db().read().await?;
-                database::base_models::measured_throughputs(&mut conn, id, config.method.kind.as_str(), input.precision.as_str()).await?
+                database::base_models::measured_throughputs(&mut conn, id, config.method.kind.as_str()).await?
             }
             None => Vec::new(),
         };
         let mut devices = Vec::with_capacity(DEVICE_TYPES.len());
         let mut selected = None;
         for d in DEVICE_TYPES {
-            let measured = measured.iter().find(|(device, _)| device == d.name).map(|(_, tps)| *tps);
-            let mfu = d.mfu(config.method.kind, input.precision, training.assumed_mfu);
+            // Each device type as a run there would train: its own `auto` precision and
+            // optimizer, its own memory (QLoRA dequantizes on a CPU, not on a GPU).
+            let on_d_gpu = d.name != "cpu";
+            let input_d = EstimateInput {
+                precision: h.precision.resolve(if on_d_gpu { d.supports_bf16 } else { training.cpu_native_bf16 }),
+                optimizer_8bit: h.optimizer.resolve(d.name, if on_d_gpu { "cuda" } else { "cpu" }).is_8bit(),
+                on_cpu: !on_d_gpu,
+                ..input.clone()
+            };
+            let e_d = estimate::estimate(&spec, &input_d);
+            let measured =
+                measured.iter().find(|(device, p, _)| device == d.name && p == input_d.precision.as_str()).map(|(_, _, tps)| *tps);
+            let mfu = d.mfu(config.method.kind, input_d.precision, training.assumed_mfu);
             let this_price = if d.name == device.name { price } else { None };
-            let fit = estimate::fit(&e, &input, d, measured, mfu, this_price);
+            let mut fit = estimate::fit(&e_d, &input_d, d, measured, mfu, this_price);
+            if d.name == "cpu" && device.name == "cpu" {
+                // This machine: its real memory, not the nominal figure.
+                fit.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
+                fit.fits = e_d.memory_per_device_bytes <= training.device_memory_bytes as f64;
+            }
             if d.name == device.name {
                 selected = Some(fit.clone());
             }
             devices.push(fit);
         }
-        let mut selected = selected.expect("the device type is one of DEVICE_TYPES");
-        if device.name == "cpu" {
-            // The machine's real memory, not the nominal figure.
-            selected.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
-            selected.fits = e.memory_per_device_bytes <= training.device_memory_bytes as f64;
-        }
+        let selected = selected.expect("the device type is one of DEVICE_TYPES");
         Ok(EstimateResult {
             model_name: name.to_string(),
             spec,
