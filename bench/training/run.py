@@ -55,11 +55,12 @@ def cpu_name() -> str:
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
+    # No OMP_WAIT_POLICY: each side runs OpenMP as its users get it — Tunery the runtime's
+    # training default (sleep once idle after a short spin), the baseline OpenMP's own.
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(
         OMP_NUM_THREADS=str(threads),
         MKL_NUM_THREADS=str(threads),
-        OMP_WAIT_POLICY="PASSIVE",
         TOKENIZERS_PARALLELISM="false",
         HF_HUB_OFFLINE="1",
         PYTHONPATH=RUNTIME + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),

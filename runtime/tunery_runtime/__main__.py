@@ -23,9 +23,15 @@ def _environment_defaults(command: str) -> None:
     # The runtime never downloads: model paths are local directories.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if command != "serve":
-        # Idle OpenMP threads that spin slow everything else on a shared machine 3-5x (measured).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if command != "serve" and "OMP_WAIT_POLICY" not in os.environ:
+        # Idle OpenMP threads that spin slow everything else on a shared machine 3-5x (measured),
+        # so they sleep once idle (PASSIVE) — but only after a short spin (GNU OpenMP's spin
+        # count; about a millisecond): a training step runs tens of thousands of small parallel
+        # regions back to back, and waking sleeping threads for each cost a LoRA step of the
+        # built-in model 27% of its speed on a Xeon with AMX (bench/training/README.md). A caller
+        # that sets OMP_WAIT_POLICY (the tests: PASSIVE) gets exactly what it set.
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ.setdefault("GOMP_SPINCOUNT", "100000")
     # `serve` keeps OpenMP's own policy: its threads spin briefly, then sleep. A decoding step
     # runs hundreds of small parallel regions back to back, and waking sleeping threads for each
     # costs more than the step's arithmetic (bench/serving: about 1.4x the throughput); an idle
