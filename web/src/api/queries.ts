@@ -36,3 +36,13 @@ export function useDeployments(enabled = true, refetchInterval?: number) {
     queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
   });
 }
+
+/** Nodes, devices, the queue and the running jobs (`view_metrics`). */
+export function useCluster() {
+  return useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
+}
+
+/** The organization's quotas with this month's use (`view_metrics`). */
+export function useQuotas(refetchInterval?: number) {
+  return useQuery({ queryKey: ['quotas'], refetchInterval, queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
+}

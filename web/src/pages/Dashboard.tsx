@@ -5,7 +5,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Card, Col, List, Progress, Row, Skeleton, Statistic, Tag, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap } from '../api/client';
-import { useProjects } from '../api/queries';
+import { useCluster, useProjects, useQuotas } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useMe } from '../app/useMe';
 import { usedPercent } from '../admin/quota';
@@ -32,8 +32,8 @@ function ThisMonth() {
     refetchInterval: 30_000,
     queryFn: async () => unwrap(await api.GET('/api/v1/usage', { params: { query: { bucket: 'day', from: monthStartMs() } } })),
   });
-  const quotas = useQuery({ queryKey: ['quotas'], queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
-  const cluster = useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
+  const quotas = useQuotas();
+  const cluster = useCluster();
   const error = usage.error ?? quotas.error ?? cluster.error;
   if (error) return <ErrorNotice error={error} />;
   const compute = usage.data?.compute;

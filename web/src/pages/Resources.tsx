@@ -2,13 +2,13 @@
 // order the scheduler would start it with why each job waits, the running jobs, and the
 // quotas with this month's use against each limit — set, edited and removed by those who
 // manage resources.
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Badge, Button, Card, Col, Flex, Popconfirm, Progress, Row, Space, Statistic, Table, Typography } from 'antd';
 import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { useProjects, useUsers } from '../api/queries';
+import { useCluster, useProjects, useQuotas, useUsers } from '../api/queries';
 import { QuotaDrawer, type Subjects } from '../admin/QuotaDrawer';
 import { quotaFields, usedPercent, type QuotaFields, type Scope } from '../admin/quota';
 import { ErrorNotice } from '../app/ErrorNotice';
@@ -36,7 +36,7 @@ function Use({ label, used, limit, digits = 0 }: { label: string; used: number; 
 
 function Cluster() {
   const { t } = useTranslation();
-  const cluster = useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
+  const cluster = useCluster();
   if (cluster.error) return <ErrorNotice error={cluster.error} onRetry={() => void cluster.refetch()} />;
   const c = cluster.data;
   return (
@@ -110,7 +110,7 @@ function Quotas() {
   const canManage = useCan('manage_resources');
   const canSeeUsers = useCan('manage_users');
   const [drawer, setDrawer] = useState<{ editing: QuotaFields | null } | null>(null);
-  const quotas = useQuery({ queryKey: ['quotas'], refetchInterval: 10_000, queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
+  const quotas = useQuotas(10_000);
   const projects = useProjects();
   const users = useUsers(canSeeUsers);
   const remove = useMutation({
