@@ -4,7 +4,7 @@
 // playground, an API key that calls the deployment and shows in its usage per key, a monthly
 // budget set beside the cluster and queue and seen on the dashboard and in the audit log, the
 // models (catalog, comparison, hardware fit, a fine-tune's experiment record), sign-out and a refused sign-in, a viewer invited from the People page and their
-// first visit, tablet width. Every page
+// first visit, a project with its members (the viewer added by email, read-only, then a researcher), tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
 import assert from 'node:assert/strict';
@@ -498,8 +498,9 @@ try {
     await visited(page, 'en', 'people');
   });
 
+  let viewer = null;
   await step('the invited viewer registers from the link and sees no administration', async () => {
-    const viewer = await newPage(browser, { locale: 'zh-CN' });
+    viewer = await newPage(browser, { locale: 'zh-CN' });
     await viewer.goto(invitationLink);
     await viewer.getByRole('heading', { name: '接受邀请' }).waitFor();
     await visited(viewer, 'zh-CN', 'sign-up-invited');
@@ -514,10 +515,62 @@ try {
     await page.reload();
     await page.getByRole('row').filter({ hasText: VIEWER.email }).filter({ hasText: 'Accepted' }).waitFor();
     await page.getByRole('row').filter({ hasText: VIEWER.name }).waitFor();
-    problems.push(...viewer.problems);
   });
 
-  problems.push(...page.problems);
+  await step('the administrator makes a project and adds the viewer by email; the viewer sees it read-only, and a new role at once', async () => {
+    await page.getByRole('menuitem', { name: 'Projects' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    const drawer = page.locator('.ant-drawer-content');
+    // A project made and deleted again (confirmed), back on the list without it.
+    await page.getByRole('button', { name: 'New project' }).click();
+    await drawer.getByRole('button', { name: 'Create project' }).click();
+    await drawer.getByText('Give the project a name.').waitFor();
+    await drawer.getByLabel('Name').fill('Scratch');
+    await drawer.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: 'Scratch' }).waitFor();
+    await page.getByRole('button', { name: 'Delete project' }).click();
+    await page.locator('.ant-popconfirm').getByRole('button', { name: 'OK' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await page.locator('.ant-table-tbody').waitFor();
+    await page.getByRole('link', { name: 'Scratch' }).waitFor({ state: 'detached' });
+    // The project the viewer joins.
+    await page.getByRole('button', { name: 'New project' }).click();
+    await drawer.getByLabel('Name').fill('Support bot');
+    await drawer.getByLabel('Description').fill('Answers for the help desk');
+    await drawer.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: 'Support bot' }).waitFor();
+    await page.getByRole('row').filter({ hasText: `${ADMIN.name} (you)` }).filter({ hasText: ADMIN.email }).waitFor();
+    // Someone who is not in the organization is not found; the viewer is, by email.
+    await page.getByLabel('Email').fill('nobody@example.com');
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await page.getByRole('alert').filter({ hasText: 'user not found' }).waitFor();
+    await page.getByLabel('Email').fill(VIEWER.email);
+    await page.getByLabel('Project role', { exact: true }).click();
+    await page.locator('.ant-select-item-option', { hasText: 'Viewer' }).click();
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await page.getByRole('row').filter({ hasText: VIEWER.name }).filter({ hasText: VIEWER.email }).waitFor();
+    await visited(page, 'en', 'project');
+    // The viewer, in Chinese: the project with their role, its members, nothing to change.
+    await viewer.getByRole('menuitem', { name: '项目' }).click();
+    await viewer.getByRole('heading', { name: '项目' }).waitFor();
+    assert.equal(await viewer.getByRole('button', { name: '新建项目' }).count(), 0, 'a viewer creates no projects');
+    await viewer.getByRole('link', { name: 'Support bot' }).click();
+    await viewer.getByRole('heading', { name: 'Support bot' }).waitFor();
+    await viewer.getByRole('row').filter({ hasText: ADMIN.name }).filter({ hasText: '管理员' }).waitFor();
+    await viewer.getByText('只有项目管理者可以添加或移除成员。').waitFor();
+    assert.equal(await viewer.getByRole('button', { name: '设置' }).count(), 0, 'a project viewer changes no settings');
+    await viewer.locator('.ant-descriptions').getByText('访客').waitFor();
+    await visited(viewer, 'zh-CN', 'project');
+    // Made a project researcher, the viewer may train there: seen on their next look.
+    await page.getByLabel(`Project role of ${VIEWER.name}`).click();
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'Researcher' }).click();
+    await page.getByRole('row').filter({ hasText: VIEWER.name }).filter({ hasText: 'Researcher' }).waitFor();
+    await viewer.reload();
+    await viewer.locator('.ant-descriptions').getByText('研究员').waitFor();
+    await viewer.locator('.ant-descriptions').getByText('训练模型').waitFor();
+  });
+
+  problems.push(...page.problems, ...(viewer?.problems ?? []));
   assert.deepEqual(problems, [], 'accessibility violations, script errors or CSP refusals');
   console.log(`web e2e: all steps passed; screenshots in ${OUT}screenshots/`);
 } catch (e) {

@@ -110,9 +110,21 @@ pub async fn memberships(conn: &mut Conn, user_id: &str) -> Result<Vec<MemberRow
         .await?)
 }
 
-pub async fn members(conn: &mut Conn, project_id: &str) -> Result<Vec<MemberRow>> {
+/// A member with the name and email of the user they are.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NamedMemberRow {
+    #[sqlx(flatten)]
+    pub member: MemberRow,
+    pub name: String,
+    pub email: String,
+}
+
+/// A project's members with their names, in the order they were added.
+pub async fn members(conn: &mut Conn, project_id: &str) -> Result<Vec<NamedMemberRow>> {
     Ok(sqlx::query_as(
-        "SELECT project_id, user_id, organization_id, role, added_at FROM project_members WHERE project_id = $1 ORDER BY added_at, user_id",
+        "SELECT m.project_id, m.user_id, m.organization_id, m.role, m.added_at, u.name, u.email FROM project_members m \
+         JOIN users u ON u.id = m.user_id AND u.organization_id = m.organization_id \
+         WHERE m.project_id = $1 ORDER BY m.added_at, m.user_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)

@@ -5,7 +5,7 @@ use database::api_keys::ApiKeyRow;
 use database::audit::AuditRow;
 use database::invitations::InvitationRow;
 use database::organizations::OrganizationRow;
-use database::projects::MemberRow;
+use database::projects::NamedMemberRow;
 use database::users::UserRow;
 use serde::Serialize;
 use services::projects::ProjectAccess;
@@ -131,13 +131,26 @@ pub struct MemberView {
     pub object: &'static str,
     pub project_id: String,
     pub user_id: String,
+    /// The user's name and email, so that members see who their colleagues are without the
+    /// organization's user list (which needs `manage_users`).
+    pub name: String,
+    pub email: String,
     pub role: String,
     pub added_at: i64,
 }
 
-impl From<MemberRow> for MemberView {
-    fn from(m: MemberRow) -> Self {
-        MemberView { object: "project.member", added_at: secs(m.added_at), project_id: m.project_id, user_id: m.user_id, role: m.role }
+impl From<NamedMemberRow> for MemberView {
+    fn from(m: NamedMemberRow) -> Self {
+        let NamedMemberRow { member, name, email } = m;
+        MemberView {
+            object: "project.member",
+            added_at: secs(member.added_at),
+            project_id: member.project_id,
+            user_id: member.user_id,
+            name,
+            email,
+            role: member.role,
+        }
     }
 }
 

@@ -188,6 +188,31 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, json!({"user_id": other_id, "role": "developer"}))
         .await
         .expect(201);
+    // Members are added by the email they sign in with too (any case), and the list names
+    // everyone, to members who may not list the organization's users.
+    let (r2_id, _) = app.user(&admin, "r2@example.com", "researcher").await;
+    let added =
+        app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, json!({"email": " R2@Example.com ", "role": "viewer"})).await;
+    let added = added.expect(201);
+    assert_eq!((added["user_id"].as_str(), added["email"].as_str(), added["name"].as_str()), (Some(r2_id.as_str()), Some("r2@example.com"), Some("r2@example.com")));
+    let members = app.get(&format!("/api/v1/projects/{dev_pid}/members"), &developer).await;
+    let named: Vec<(String, String)> = members.expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [("d@example.com", "developer"), ("o@example.com", "developer"), ("r2@example.com", "viewer")];
+    assert_eq!(named, expected.map(|(e, r)| (e.to_string(), r.to_string())));
+    // Exactly one of user_id and email; an unknown email is nobody.
+    for body in [json!({"role": "viewer"}), json!({"user_id": r2_id, "email": "r2@example.com", "role": "viewer"})] {
+        let a = app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, body).await;
+        assert!(a.expect(400)["error"]["message"].as_str().unwrap().contains("exactly one of user_id and email"), "{}", a.body);
+    }
+    let members = format!("/api/v1/projects/{dev_pid}/members");
+    app.post(&members, &developer, json!({"email": "nobody@example.com", "role": "viewer"})).await.expect(404);
+    let a = app.post(&members, &developer, json!({"email": "not an email", "role": "viewer"})).await;
+    assert!(a.expect(400)["error"]["message"].as_str().unwrap().contains("email"), "{}", a.body);
 }
 on_each_backend!(project_visibility_and_project_roles_test, project_visibility_and_project_roles);
 

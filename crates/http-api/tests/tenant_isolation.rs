@@ -155,6 +155,11 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let usage = app.get(&format!("/api/v1/usage?deployment_id={deployment_a}"), &admin_b).await;
         assert_eq!(usage.expect(200)["requests"], 0);
         app.get(&format!("/api/v1/audit-events?organization_id={org_a}"), &admin_b).await.expect(404);
+        // A's user, by the email they sign in with, is nobody B can add to a project.
+        let project_b = app.post("/api/v1/projects", &admin_b, json!({"name": "b's"})).await.id();
+        let members_b = format!("/api/v1/projects/{project_b}/members");
+        let a = app.post(&members_b, &admin_b, json!({"email": "a-user@example.com", "role": "viewer"})).await;
+        assert_eq!(a.expect(404)["error"]["code"], "not_found");
         // Nothing of A changed.
         let d = app.get(&format!("/api/v1/datasets/{dataset_a}"), &root).await;
         assert_eq!(d.expect(200)["name"], "secret data");

@@ -130,8 +130,18 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert_eq!(text.matches("event: progress").count(), 6, "{text}");
         assert!(text.contains("event: state") && !text.contains("id: 1\n"), "{text}");
 
-        let metrics = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,tokens_per_second"), &e.admin).await;
-        assert_eq!(metrics.expect(200)["series"][0]["points"].as_array().unwrap().len(), 6);
+        let metrics = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,tokens_per_second,cpu_percent,rss_bytes"), &e.admin).await;
+        let series = metrics.expect(200)["series"].as_array().unwrap().clone();
+        let names: Vec<&str> = series.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["loss", "tokens_per_second", "cpu_percent", "rss_bytes"]);
+        assert_eq!(series[0]["points"].as_array().unwrap().len(), 6);
+        // The runtime's system reports chart the CPU and memory of the run.
+        let rss = series[3]["points"].as_array().unwrap();
+        assert!(!rss.is_empty() && rss.iter().all(|p| p["value"].as_f64().unwrap() > 1e6), "{rss:?}");
+        // A series nobody reports is an error naming the known ones, not an empty chart.
+        let unknown = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,los"), &e.admin).await;
+        let message = unknown.expect(400)["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains("unknown series 'los'") && message.contains("gpu_utilization_percent"), "{message}");
 
         let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await;
         let steps: Vec<i64> = checkpoints.expect(200)["data"].as_array().unwrap().iter().map(|c| c["step"].as_i64().unwrap()).collect();

@@ -4,7 +4,7 @@ use crate::audit::{append, AuditEvent};
 use crate::crypto::new_id;
 use crate::error::OrNotFound;
 use crate::{now_ms, Error, Page, Principal, RequestContext, Result, Services};
-use database::projects::{MemberRow, ProjectRow};
+use database::projects::{MemberRow, NamedMemberRow, ProjectRow};
 use domain::ids::IdKind;
 use domain::permissions::PermissionSet;
 use domain::visibility::{can_view, ResourceAccess};
@@ -15,6 +15,13 @@ pub struct NewProject {
     pub name: String,
     pub description: Option<String>,
     pub visibility: Option<String>,
+}
+
+/// Who to add to a project: a user of the organization by id or by email.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberRef<'a> {
+    Id(&'a str),
+    Email(&'a str),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -193,7 +200,7 @@ impl Services {
         Ok(())
     }
 
-    pub async fn list_members(&self, principal: &Principal, id: &str) -> Result<Vec<MemberRow>> {
+    pub async fn list_members(&self, principal: &Principal, id: &str) -> Result<Vec<NamedMemberRow>> {
         self.visible_project(principal, id).await?;
         Ok(database::projects::members(&mut *self.db().read().await?, id).await?)
     }
@@ -205,18 +212,29 @@ impl Services {
         &self,
         principal: &Principal,
         id: &str,
-        user_id: &str,
+        who: MemberRef<'_>,
         role: &str,
         existing_only: bool,
         ctx: &RequestContext,
-    ) -> Result<MemberRow> {
+    ) -> Result<NamedMemberRow> {
         let access = self.project_with(principal, id, Permission::ManageResources).await?;
         let role = validate::role("role", role)?;
         if let Some(missing) = PermissionSet::of_role(role).iter().find(|p| !access.my_permissions.contains(*p)) {
             return Err(Error::PermissionDenied(missing));
         }
         let mut tx = self.db().begin_write().await?;
-        let user = database::users::get(tx.conn(), &principal.organization_id, user_id).await.or_not_found("user")?;
+        let user = match who {
+            MemberRef::Id(user_id) => database::users::get(tx.conn(), &principal.organization_id, user_id).await.or_not_found("user")?,
+            MemberRef::Email(email) => {
+                let email = validate::email("email", email)?;
+                // Login looks emails up across organizations; another organization's user is
+                // not found here.
+                database::users::by_email(tx.conn(), &email)
+                    .await?
+                    .filter(|u| u.organization_id == principal.organization_id)
+                    .ok_or(Error::NotFound("user"))?
+            }
+        };
         let previous = database::projects::member(tx.conn(), id, &user.id).await?;
         if existing_only && previous.is_none() {
             return Err(Error::NotFound("member"));
@@ -235,7 +253,7 @@ impl Services {
         }));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
-        Ok(member)
+        Ok(NamedMemberRow { member, name: user.name, email: user.email })
     }
 
     pub async fn remove_member(&self, principal: &Principal, id: &str, user_id: &str, ctx: &RequestContext) -> Result<()> {

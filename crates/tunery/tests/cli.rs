@@ -103,10 +103,12 @@ fn accounts_keys_projects_and_logout() {
     assert_eq!(project["my_role"], "admin");
     let projects = cli.ok(&["projects", "list"]);
     assert!(projects.contains("Demo") && projects.contains(&project_id) && projects.contains("MY ROLE"), "{projects}");
-    cli.ok(&["projects", "add-member", &project_id, "--user", &bob_id, "--role", "viewer"]);
+    // By the email Bob signs in with; the answer names him by id.
+    let added = cli.ok(&["projects", "add-member", &project_id, "--user", "bob@example.com", "--role", "viewer"]);
+    assert!(added.contains(&bob_id) && added.contains("Bob"), "{added}");
     let members = cli.ok(&["projects", "members", &project_id]);
     let bob_line = members.lines().find(|l| l.contains(&bob_id)).unwrap_or_else(|| panic!("bob is a member:\n{members}"));
-    assert!(bob_line.contains("viewer"), "{members}");
+    assert!(bob_line.contains("viewer") && members.contains("EMAIL"), "{members}");
     assert!(members.contains(&admin_id), "{members}");
     cli.ok(&["projects", "set-role", &project_id, "--user", &bob_id, "--role", "developer"]);
     let members = cli.json(&["projects", "members", &project_id]);

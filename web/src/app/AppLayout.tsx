@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
+import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, ProjectOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -29,6 +29,7 @@ export function AppLayout() {
 
   const items = [
     { key: '/', icon: <DashboardOutlined />, label: t('nav.dashboard') },
+    { key: '/projects', icon: <ProjectOutlined />, label: t('nav.projects') },
     { key: '/datasets', icon: <DatabaseOutlined />, label: t('nav.datasets') },
     { key: '/models', icon: <AppstoreOutlined />, label: t('nav.models') },
     { key: '/jobs', icon: <ExperimentOutlined />, label: t('nav.jobs') },

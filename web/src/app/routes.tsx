@@ -18,6 +18,8 @@ export const router = createBrowserRouter([
     Component: AppLayout,
     children: [
       { index: true, lazy: async () => ({ Component: (await import('../pages/Dashboard')).Dashboard }) },
+      { path: 'projects', lazy: async () => ({ Component: (await import('../pages/Projects')).Projects }) },
+      { path: 'projects/:projectId', lazy: async () => ({ Component: (await import('../pages/Project')).Project }) },
       { path: 'datasets', lazy: async () => ({ Component: (await import('../pages/Datasets')).Datasets }) },
       { path: 'models', lazy: async () => ({ Component: (await import('../pages/Models')).Models }) },
       { path: 'models/:modelId', lazy: async () => ({ Component: (await import('../pages/Model')).Model }) },

@@ -4,6 +4,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { Card, Col, List, Progress, Row, Skeleton, Statistic, Tag, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
+import { Link } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { useCluster, useProjects, useQuotas } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
@@ -118,7 +119,7 @@ export function Dashboard() {
                 locale={{ emptyText: t('dashboard.noProjects') }}
                 renderItem={(p) => (
                   <List.Item>
-                    <Typography.Text>{p.name}</Typography.Text>
+                    <Link to={`/projects/${p.id}`}>{p.name}</Link>
                     {p.my_role && <Tag>{p.my_role}</Tag>}
                   </List.Item>
                 )}

@@ -20,3 +20,14 @@ if (!window.matchMedia) {
       dispatchEvent: () => false,
     }) as MediaQueryList;
 }
+
+// Drawers and text areas watch their size; jsdom lays nothing out, so there is nothing to see.
+if (!('ResizeObserver' in window)) {
+  class ResizeObserver {
+    observe() {}
+    unobserve() {}
+    disconnect() {}
+  }
+  Object.assign(window, { ResizeObserver });
+  Object.assign(globalThis, { ResizeObserver });
+}

@@ -215,7 +215,11 @@ pub async fn job_events(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MetricParams {
-    /// Comma-separated series (default: loss, eval_loss, learning_rate, grad_norm, tokens_per_second).
+    /// Comma-separated series (default: loss, eval_loss, learning_rate, grad_norm,
+    /// tokens_per_second). Also: samples_per_second, step_time_s, epoch, cpu_percent, rss_bytes,
+    /// peak_rss_bytes, and over the job's GPUs gpu_utilization_percent (mean),
+    /// gpu_memory_used_bytes, gpu_max_reserved_bytes, gpu_temperature_c (largest), gpu_power_w
+    /// (sum). An unknown name is a 400 that lists them.
     pub names: Option<String>,
     /// At most this many points per series, 2 to 5000 (default 500).
     #[param(minimum = 2, maximum = 5000)]
@@ -231,13 +235,14 @@ pub async fn job_metrics(
     ApiPath(job_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<MetricParams>,
 ) -> ApiResult<Json<JobMetricsView>> {
-    let names = q.names.unwrap_or_else(|| "loss,eval_loss,learning_rate,grad_norm,tokens_per_second".into());
+    let names: Vec<&str> = match &q.names {
+        Some(names) => names.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+        None => services::training::DEFAULT_SERIES.to_vec(),
+    };
     let points = domain::validate::bounded("points", q.points, 500, 2, 5000)? as usize;
-    let mut series = Vec::new();
-    for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let points = app.services.job_metric(&p, &job_id, name, points).await?;
-        series.push(MetricSeriesView { name: name.to_string(), points: points.into_iter().map(Into::into).collect() });
-    }
+    let series = app.services.job_metrics(&p, &job_id, &names, points).await?;
+    let series =
+        series.into_iter().map(|(name, points)| MetricSeriesView { name, points: points.into_iter().map(Into::into).collect() }).collect();
     Ok(Json(JobMetricsView { object: "job.metrics", job_id, series }))
 }
 

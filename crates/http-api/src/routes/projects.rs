@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use services::projects::{NewProject, ProjectChanges};
+use services::projects::{MemberRef, NewProject, ProjectChanges};
 use services::Page;
 use utoipa::ToSchema;
 
@@ -110,7 +110,12 @@ pub async fn list_members(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
-    pub user_id: String,
+    /// The user to add, by id; or give `email` instead (exactly one of the two).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The user to add, by the email they sign in with (a user of the caller's organization).
+    #[serde(default)]
+    pub email: Option<String>,
     /// The project role: admin, researcher, developer or viewer.
     #[schema(schema_with = domain::schema::role)]
     pub role: String,
@@ -127,7 +132,12 @@ pub async fn add_member(
     ApiPath(project_id): ApiPath<String>,
     ApiJson(b): ApiJson<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
-    Ok((StatusCode::CREATED, Json(app.services.set_member(&p, &project_id, &b.user_id, &b.role, false, &ctx).await?.into())))
+    let who = match (&b.user_id, &b.email) {
+        (Some(id), None) => MemberRef::Id(id),
+        (None, Some(email)) => MemberRef::Email(email),
+        _ => return Err(domain::ValidationError::new("user_id", "give the user to add as exactly one of user_id and email").into()),
+    };
+    Ok((StatusCode::CREATED, Json(app.services.set_member(&p, &project_id, who, &b.role, false, &ctx).await?.into())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -147,7 +157,7 @@ pub async fn update_member(
     ApiPath((project_id, user_id)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
-    Ok(Json(app.services.set_member(&p, &project_id, &user_id, &b.role, true, &ctx).await?.into()))
+    Ok(Json(app.services.set_member(&p, &project_id, MemberRef::Id(&user_id), &b.role, true, &ctx).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects",

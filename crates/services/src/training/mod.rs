@@ -14,6 +14,7 @@ pub(crate) mod quotas;
 mod ray;
 mod run;
 mod scheduling;
+mod series;
 mod suggestions;
 mod transition;
 
@@ -23,6 +24,7 @@ pub use estimates::{EstimateRequest, EstimateResult};
 pub(crate) use kubernetes::KubeExecutor;
 pub use measured::Measured;
 pub use queue::Queue;
+pub use series::{DEFAULT_SERIES, JOB_SERIES};
 pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
 pub(crate) use ray::RayExecutor;
 
@@ -544,25 +546,6 @@ impl Services {
     pub async fn job_events(&self, principal: &Principal, id: &str, kinds: &[&str], after_seq: i64, limit: i64) -> Result<Vec<EventRow>> {
         self.get_job(principal, id).await?;
         Ok(database::jobs::events(&mut *self.db().read().await?, id, kinds, after_seq, limit.clamp(1, 1000)).await?)
-    }
-
-    /// One metric's history (`loss`, `eval_loss`, `learning_rate`, `grad_norm`,
-    /// `tokens_per_second`, `cpu_percent`, `rss_bytes`, …), downsampled to at most `points` by
-    /// averaging equal-width step buckets (the last point is always the latest value).
-    pub async fn job_metric(&self, principal: &Principal, id: &str, metric: &str, points: usize) -> Result<Vec<MetricPoint>> {
-        self.get_job(principal, id).await?;
-        let kind = match metric {
-            "eval_loss" => "eval",
-            "cpu_percent" | "rss_bytes" => "system",
-            _ => "progress",
-        };
-        let mut series = Vec::new();
-        for (r, data) in self.all_job_events(id, &[kind]).await? {
-            if let Some(v) = data.get(metric).and_then(serde_json::Value::as_f64) {
-                series.push(MetricPoint { step: r.step.unwrap_or(0), time: r.time, value: v });
-            }
-        }
-        Ok(downsample(series, points))
     }
 
     /// Every stored event of a job of these kinds (all kinds when empty), in order, each with

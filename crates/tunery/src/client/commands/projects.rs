@@ -43,7 +43,8 @@ pub enum ProjectsCommand {
     /// Add a user of the organization to a project.
     AddMember {
         id: String,
-        #[arg(long, value_name = "USER_ID")]
+        /// The user's id, or the email they sign in with.
+        #[arg(long, value_name = "USER_ID_OR_EMAIL")]
         user: String,
         #[arg(long, value_parser = ROLES)]
         role: String,
@@ -110,15 +111,16 @@ pub async fn run(ctx: &Context, cmd: ProjectsCommand) -> Result<u8> {
             if ctx.json {
                 output::json(&list);
             } else {
-                let mut t = Table::new(&["USER", "ROLE", "ADDED"]);
+                let mut t = Table::new(&["USER", "NAME", "EMAIL", "ROLE", "ADDED"]);
                 for m in output::items(&list) {
-                    t.row(vec![s(m, "user_id"), s(m, "role"), time(m, "added_at")]);
+                    t.row(vec![s(m, "user_id"), s(m, "name"), s(m, "email"), s(m, "role"), time(m, "added_at")]);
                 }
                 t.print();
             }
         }
         ProjectsCommand::AddMember { id, user, role } => {
-            let m = api.post(&format!("{}/members", project_path(&id)), &json!({ "user_id": user, "role": role })).await?;
+            let who = if user.contains('@') { json!({ "email": user, "role": role }) } else { json!({ "user_id": user, "role": role }) };
+            let m = api.post(&format!("{}/members", project_path(&id)), &who).await?;
             show_member(ctx, &m, "Added");
         }
         ProjectsCommand::SetRole { id, user, role } => {
@@ -159,6 +161,6 @@ fn show_member(ctx: &Context, m: &Value, verb: &str) {
     if ctx.json {
         output::json(m);
     } else {
-        println!("{verb} {} in project {}: role {}", s(m, "user_id"), s(m, "project_id"), s(m, "role"));
+        println!("{verb} {} <{}> ({}) in project {}: role {}", s(m, "name"), s(m, "email"), s(m, "user_id"), s(m, "project_id"), s(m, "role"));
     }
 }
