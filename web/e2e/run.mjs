@@ -1,7 +1,7 @@
 // The browser journey against a real server: first-run administrator, dashboard in both
 // languages (a reload keeps the session and the language), the server's UI serving rules, a
 // dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
-// playground, an API key that calls the deployment and shows in its usage per key, a monthly
+// playground, the monitor's measurements, checkpoints and event search, two runs' curves overlaid, a blind human rating with its results, two evaluations compared with an A/B test, a traffic split over two deployments, an API key that calls the deployment and shows in its usage per key, a monthly
 // budget set beside the cluster and queue and seen on the dashboard and in the audit log, the
 // models (catalog, comparison, hardware fit, a fine-tune's experiment record), sign-out and a refused sign-in, a viewer invited from the People page and their
 // first visit, a project with its members (the viewer added by email, read-only, then a researcher), tablet width. Every page
@@ -220,10 +220,51 @@ try {
       );
       await page.getByText('Step 6 of 6').waitFor();
       await page.getByText('The fine-tuned model:', { exact: false }).waitFor();
+      // The run's CPU and memory, its estimate beside what it measured, its last checkpoint.
+      await page.getByRole('img', { name: 'Resident memory (GiB) by step' }).waitFor();
+      await page.getByRole('img', { name: 'Gradient norm by step' }).waitFor();
+      await page.getByRole('row').filter({ hasText: 'Peak memory of one device' }).filter({ hasText: '×' }).waitFor();
+      await page.getByRole('row').filter({ hasText: 'Tokens per second' }).filter({ hasText: 'tok/s' }).waitFor();
+      const checkpoints = page.locator('.ant-card').filter({ has: page.getByText('Checkpoints', { exact: true }) });
+      await checkpoints.getByRole('row').filter({ hasText: /^6/ }).waitFor();
+      assert.equal(await checkpoints.getByRole('button', { name: /Resume/ }).count(), 0, 'a job that succeeded is not resumed');
+      // The events searched: only those that name a checkpoint stay.
+      await page.getByLabel('Search the events').fill('checkpoint');
+      await page.getByTestId('log-count').filter({ hasText: /^Showing [1-9]/ }).waitFor();
+      const lines = await page.locator('.ant-list-item').allInnerTexts();
+      assert.ok(lines.length > 0 && lines.every((l) => l.toLowerCase().includes('checkpoint')), lines.join('\n'));
       await visited(page, 'en', 'fine-tune-job');
       await page.getByRole('menuitem', { name: 'Fine-tuning' }).click();
       await page.getByRole('link', { name: /.+/ }).filter({ hasText: /./ }).first().waitFor();
       await visited(page, 'en', 'fine-tunes');
+      await page.goto(base + '/');
+    });
+
+    await step('a second run started from code overlays its curves on the first', async () => {
+      const token = (await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).json.access_token;
+      const first = (await call(base, 'GET', `/api/v1/jobs/${jobUrl.split('/jobs/')[1]}`, { token })).json;
+      const datasets = (await call(base, 'GET', '/api/v1/datasets', { token })).json.data;
+      const greetings = datasets.find((d) => d.name === 'greetings');
+      const config = { objective: 'sft', method: { kind: 'lora' }, hyperparameters: { max_steps: 2, learning_rate: 0.001 } };
+      const second = await call(base, 'POST', '/api/v1/jobs', { token, expect: [202], body: { name: 'higher learning rate', dataset_id: greetings.id, base_model_id: first.base_model_id, config } });
+      for (let waited = 0; ; waited += 2) {
+        const j = (await call(base, 'GET', `/api/v1/jobs/${second.json.id}`, { token })).json;
+        if (j.state === 'succeeded') break;
+        if (['failed', 'cancelled'].includes(j.state) || waited > 600) throw new Error(`the second run did not succeed: ${JSON.stringify(j)}`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      await page.getByRole('menuitem', { name: 'Fine-tuning' }).click();
+      await page.getByRole('link', { name: 'higher learning rate' }).waitFor();
+      assert.ok(await page.getByRole('button', { name: 'Compare curves' }).isDisabled(), 'one job is nothing to compare');
+      await page.getByLabel('Compare higher learning rate').check();
+      await page.getByLabel(`Compare ${first.name}`).check();
+      await page.getByRole('button', { name: 'Compare curves' }).click();
+      await page.getByRole('heading', { name: 'Curves of 2 jobs' }).waitFor();
+      const loss = page.getByRole('img', { name: 'Loss by step' });
+      await loss.waitFor();
+      // 6 + 2 steps, one line per job.
+      assert.equal(Number(await loss.getAttribute('data-points')), 8);
+      await visited(page, 'en', 'fine-tunes-compare');
       await page.goto(base + '/');
     });
 
@@ -321,6 +362,139 @@ try {
       await page.getByText('Answered 20 of 20').waitFor();
       await page.getByRole('cell', { name: 'Greet Olga.' }).first().waitFor();
       await visited(page, 'en', 'evaluation');
+      await page.goto(base + '/');
+    });
+
+    await step("people rate the fine-tune's answers blind with sliders and the keyboard, then the closed task reports scores and each rater", async () => {
+      await page.getByRole('menuitem', { name: 'Human ratings' }).click();
+      await page.getByText('No human ratings yet.', { exact: false }).waitFor();
+      await page.getByRole('button', { name: 'New human rating' }).click();
+      const drawer = page.locator('.ant-drawer-open');
+      await drawer.getByLabel('Name', { exact: true }).fill('Greeting quality');
+      await drawer.getByLabel('Evaluations rated').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option').first().click();
+      await drawer.getByLabel('Sample size').fill('3');
+      await drawer.getByRole('button', { name: 'Create', exact: true }).click();
+      await page.getByRole('heading', { name: 'Greeting quality' }).waitFor();
+      await page.getByText('0 of 3 done', { exact: false }).waitFor();
+      await page.getByRole('button', { name: 'Rate' }).click();
+      await page.getByRole('heading', { name: 'Rating: Greeting quality' }).waitFor();
+      await page.getByText('Item 1 of 3').waitFor();
+      // Sending before every criterion is scored says what is missing.
+      await page.getByRole('button', { name: 'Send and next (Enter)' }).click();
+      await page.getByText('Still to score: A: relevance, A: fluency, A: factual_accuracy').waitFor();
+      await visited(page, 'en', 'human-rating');
+      for (const [criterion, key] of [['Relevance', 'End'], ['Fluency', 'End'], ['Factual accuracy', 'ArrowRight']]) {
+        await page.getByRole('slider', { name: `${criterion} of answer A` }).focus();
+        await page.keyboard.press(key);
+      }
+      await page.getByLabel('Error tags of answer A').getByText('Formatting').click();
+      await page.getByRole('slider', { name: 'Relevance of answer A' }).focus();
+      await page.keyboard.press('Enter');
+      await page.getByText('Item 2 of 3').waitFor();
+      await page.getByText('1 of 3 done', { exact: false }).waitFor();
+      // The item just rated opens again with its scores, then the next one.
+      await page.getByRole('button', { name: 'Previous item' }).click();
+      await page.getByText('Item 1 of 3').waitFor();
+      assert.equal(await page.getByRole('slider', { name: 'Relevance of answer A' }).getAttribute('aria-valuenow'), '5');
+      await page.getByRole('button', { name: 'Back to the next item' }).click();
+      await page.getByText('Item 2 of 3').waitFor();
+      await page.locator('body').press('s');
+      await page.getByText('Item 3 of 3').waitFor();
+      for (const criterion of ['Relevance', 'Fluency', 'Factual accuracy']) {
+        await page.getByRole('slider', { name: `${criterion} of answer A` }).focus();
+        await page.keyboard.press('ArrowRight');
+      }
+      await page.getByText('Flag this item', { exact: false }).click();
+      await page.getByLabel('Why it is flagged').fill('the reference greets someone else');
+      await page.getByRole('button', { name: 'Send and next (Enter)' }).click();
+      await page.getByText('Every item is rated or skipped.', { exact: false }).waitFor();
+      await page.getByText('3 of 3 done (1 skipped, 1 flagged)').waitFor();
+      await page.getByRole('link', { name: '← Greeting quality' }).first().click();
+      await page.getByRole('button', { name: 'Close', exact: true }).click();
+      await page.locator('.ant-popconfirm').getByRole('button', { name: 'OK' }).click();
+      await page.getByText('Closed', { exact: true }).first().waitFor();
+      // Relevance: 5 and 1 on the two rated items, mean 3; the rater's tally; the tag and the flag.
+      const relevance = page.locator('.ant-card').filter({ has: page.getByText('Relevance (0–5)', { exact: true }) });
+      await relevance.getByRole('row').filter({ hasText: '3.00' }).filter({ hasText: '5: 1' }).waitFor();
+      await page.getByRole('row').filter({ hasText: ADMIN.name }).filter({ hasText: /2\s*1\s*1\s*0/ }).waitFor();
+      await page.getByRole('row').filter({ hasText: 'Formatting' }).filter({ hasText: '1' }).waitFor();
+      await page.getByText('the reference greets someone else').waitFor();
+      await visited(page, 'en', 'human-rating-results');
+      await page.goto(base + '/');
+    });
+
+    await step("the two fine-tunes compared on the test set: scores, per-example wins, word diffs, and an A/B test's verdict", async () => {
+      const token = (await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).json.access_token;
+      const first = (await call(base, 'GET', `/api/v1/evaluations/${evaluationUrl.split('/evaluations/')[1]}`, { token })).json;
+      const models = (await call(base, 'GET', '/api/v1/models', { token })).json.data;
+      const other = models.find((m) => m.id !== first.model);
+      const testSet = (await call(base, 'GET', '/api/v1/datasets', { token })).json.data.find((d) => d.name === 'greetings-test');
+      const body = { name: 'higher learning rate on the test set', model: other.id, dataset_id: testSet.id, metrics: Object.keys(first.results.metrics), generation: { max_tokens: 24 } };
+      const second = (await call(base, 'POST', '/api/v1/evaluations', { token, expect: [202], body })).json;
+      for (let waited = 0; ; waited += 2) {
+        const e = (await call(base, 'GET', `/api/v1/evaluations/${second.id}`, { token })).json;
+        if (e.state === 'succeeded') break;
+        if (['failed', 'cancelled'].includes(e.state) || waited > 600) throw new Error(`the second evaluation did not succeed: ${JSON.stringify(e)}`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      await page.getByRole('menuitem', { name: 'Evaluations' }).click();
+      await page.getByRole('link', { name: 'higher learning rate on the test set' }).waitFor();
+      await page.getByLabel(`Compare ${first.name}`).check();
+      await page.getByLabel('Compare higher learning rate on the test set').check();
+      await page.getByRole('button', { name: 'Compare', exact: true }).click();
+      await page.getByRole('heading', { name: '2 evaluations compared' }).waitFor();
+      await page.getByText(`Baseline: ${first.name}`, { exact: false }).waitFor();
+      await page.getByRole('row').filter({ hasText: 'exact_match' }).first().waitFor();
+      await page.getByRole('img', { name: /^Per-example .* scores$/ }).waitFor();
+      await page.getByText('Examples 1–10 of 20, side by side').waitFor();
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByText('Examples 11–20 of 20, side by side').waitFor();
+      await page.getByRole('button', { name: 'Run the test' }).click();
+      await page.getByText(/^(No significant difference|A significant difference)$/).waitFor({ timeout: 60_000 });
+      await page.getByText('p-value').waitFor();
+      await visited(page, 'en', 'evaluations-compare');
+      await page.goto(base + '/');
+    });
+
+    await step('a traffic split sends one name to both fine-tunes, counts each variant and takes new weights', async () => {
+      const token = (await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).json.access_token;
+      const deployments = (await call(base, 'GET', '/api/v1/deployments', { token })).json.data;
+      const greeter = deployments.find((d) => d.name === 'greeter');
+      const other = (await call(base, 'GET', '/api/v1/models', { token })).json.data.find((m) => m.id !== greeter.model);
+      const second = (await call(base, 'POST', '/api/v1/deployments', { token, expect: [201, 202], body: { model: other.id, name: 'greeter-b' } })).json;
+      for (let waited = 0; ; waited += 2) {
+        const d = (await call(base, 'GET', `/api/v1/deployments/${second.id}`, { token })).json;
+        if (d.state === 'ready') break;
+        if (d.state === 'failed' || waited > 300) throw new Error(`the second deployment is not ready: ${JSON.stringify(d)}`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      await page.getByRole('menuitem', { name: 'Deployments' }).click();
+      await page.getByText('No traffic splits yet.').waitFor();
+      await page.getByRole('button', { name: 'Split traffic' }).click();
+      const drawer = page.locator('.ant-drawer-open');
+      await drawer.getByLabel('Name').fill('greeter-ab');
+      await drawer.getByLabel('Deployment of variant 1').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: /^greeter$/ }).click();
+      await drawer.getByLabel('Deployment of variant 2').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'greeter-b' }).click();
+      await drawer.getByRole('button', { name: 'Create split' }).click();
+      await page.getByRole('heading', { name: 'greeter-ab' }).waitFor();
+      for (let i = 0; i < 4; i++) {
+        const chat = { model: 'greeter-ab', messages: [{ role: 'user', content: `Greet person ${i}.` }], max_tokens: 4 };
+        await call(base, 'POST', '/v1/chat/completions', { token, body: chat, expect: [200] });
+      }
+      await page.reload();
+      await page.getByRole('heading', { name: 'greeter-ab' }).waitFor();
+      const counts = await page.locator('.ant-table-tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.querySelectorAll('td')[2]?.textContent)));
+      assert.equal(counts.reduce((a, b) => a + b, 0), 4, `requests per variant: ${counts}`);
+      await page.getByLabel('Weight of variant 2').fill('150');
+      await page.getByRole('button', { name: 'Save weights' }).click();
+      await page.getByRole('row').filter({ hasText: 'greeter-b' }).filter({ hasText: '75%' }).waitFor();
+      await visited(page, 'en', 'traffic-split');
+      await page.getByRole('link', { name: '← All deployments' }).click();
+      await page.getByRole('row').filter({ hasText: 'greeter-ab' }).filter({ hasText: 'greeter-b ×150' }).waitFor();
+      await visited(page, 'en', 'deployments');
       await page.goto(base + '/');
     });
   }
@@ -520,7 +694,7 @@ try {
   await step('the administrator makes a project and adds the viewer by email; the viewer sees it read-only, and a new role at once', async () => {
     await page.getByRole('menuitem', { name: 'Projects' }).click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
-    const drawer = page.locator('.ant-drawer-content');
+    const drawer = page.locator('.ant-drawer-open');
     // A project made and deleted again (confirmed), back on the list without it.
     await page.getByRole('button', { name: 'New project' }).click();
     await drawer.getByRole('button', { name: 'Create project' }).click();

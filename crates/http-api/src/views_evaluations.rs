@@ -104,13 +104,8 @@ pub struct AbTestView {
     /// The candidate.
     pub evaluation_b: String,
     pub metric: String,
-    /// method, resamples, confidence, power, minimum_effect, seed, tokenize, metrics_version.
-    #[schema(value_type = Object)]
-    pub config: Value,
-    /// score_a, score_b, difference (B − A), interval, p_value, significant,
-    /// standardized_effect, sample_size_needed, effect_for_sample_size, examples, verdict.
-    #[schema(value_type = Object)]
-    pub results: Value,
+    pub config: services::evaluations::AbTestConfig,
+    pub results: services::evaluations::AbResults,
     pub created_by: String,
     pub created_at: i64,
 }
@@ -126,7 +121,7 @@ impl From<services::evaluations::AbTest> for AbTestView {
             evaluation_a: r.evaluation_a,
             evaluation_b: r.evaluation_b,
             metric: r.metric,
-            config: serde_json::to_value(&t.config).unwrap_or(Value::Null),
+            config: t.config,
             results: t.results,
             created_by: r.created_by,
             created_at: r.created_at / 1000,

@@ -194,7 +194,10 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     let added =
         app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, json!({"email": " R2@Example.com ", "role": "viewer"})).await;
     let added = added.expect(201);
-    assert_eq!((added["user_id"].as_str(), added["email"].as_str(), added["name"].as_str()), (Some(r2_id.as_str()), Some("r2@example.com"), Some("r2@example.com")));
+    assert_eq!(
+        (added["user_id"].as_str(), added["email"].as_str(), added["name"].as_str()),
+        (Some(r2_id.as_str()), Some("r2@example.com"), Some("r2@example.com"))
+    );
     let members = app.get(&format!("/api/v1/projects/{dev_pid}/members"), &developer).await;
     let named: Vec<(String, String)> = members.expect(200)["data"]
         .as_array()

@@ -19,8 +19,14 @@ export function useFineTunedModels(enabled = true) {
   return useQuery({ queryKey: ['models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/models', { params: { query: { limit: 100 } } })) });
 }
 
-export function useProjects(enabled = true) {
-  return useQuery({ queryKey: ['projects'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })) });
+/** `fresh`: ask again on every mount (the projects page: someone may just have added you). */
+export function useProjects(enabled = true, fresh = false) {
+  return useQuery({
+    queryKey: ['projects'],
+    enabled,
+    refetchOnMount: fresh ? 'always' : true,
+    queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })),
+  });
 }
 
 /** The organization's users (needs `manage_users`; others get an error and show ids). */

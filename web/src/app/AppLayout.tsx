@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LogoutOutlined, ProjectOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
+import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LikeOutlined, LogoutOutlined, ProjectOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -34,6 +34,7 @@ export function AppLayout() {
     { key: '/models', icon: <AppstoreOutlined />, label: t('nav.models') },
     { key: '/jobs', icon: <ExperimentOutlined />, label: t('nav.jobs') },
     { key: '/evaluations', icon: <BarChartOutlined />, label: t('nav.evaluations') },
+    { key: '/human-evals', icon: <LikeOutlined />, label: t('nav.humanEvals') },
     { key: '/deployments', icon: <CloudServerOutlined />, label: t('nav.deployments') },
     { key: '/api-keys', icon: <KeyOutlined />, label: t('nav.keys') },
     ...(maySeeMetrics ? [{ key: '/admin/resources', icon: <ClusterOutlined />, label: t('nav.resources') }] : []),

@@ -2,7 +2,7 @@
 // empty state that says what to do, a loading state and an error with a retry.
 import type { UseQueryResult } from '@tanstack/react-query';
 import { Flex, Table, Typography } from 'antd';
-import type { ColumnsType } from 'antd/es/table';
+import type { ColumnsType, TableRowSelection } from 'antd/es/table/interface';
 import type { ReactNode } from 'react';
 import { ErrorNotice } from './ErrorNotice';
 
@@ -13,6 +13,7 @@ export function ListPage<T extends { id: string }>({
   columns,
   emptyText,
   above,
+  rowSelection,
   children,
 }: {
   title: string;
@@ -22,6 +23,8 @@ export function ListPage<T extends { id: string }>({
   emptyText: string;
   /** Shown between the title and the table (a notice about what was just done). */
   above?: ReactNode;
+  /** Rows the user may tick (for an action on several). */
+  rowSelection?: TableRowSelection<T>;
   children?: ReactNode;
 }) {
   return (
@@ -34,7 +37,7 @@ export function ListPage<T extends { id: string }>({
       {query.error ? (
         <ErrorNotice error={query.error} onRetry={() => void query.refetch()} />
       ) : (
-        <Table<T> rowKey="id" loading={query.isPending} dataSource={query.data?.data ?? []} locale={{ emptyText }} pagination={false} columns={columns} />
+        <Table<T> rowKey="id" rowSelection={rowSelection} loading={query.isPending} dataSource={query.data?.data ?? []} locale={{ emptyText }} pagination={false} columns={columns} />
       )}
       {children}
     </>

@@ -1,9 +1,9 @@
 import { PlusOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Typography } from 'antd';
+import { Button, Space, Tooltip, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link } from 'react-router';
+import { Link, useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
 import { useCan } from '../app/useMe';
@@ -15,6 +15,9 @@ export function Evaluations() {
   const { t } = useTranslation();
   const canEvaluate = useCan('deploy_model');
   const [creating, setCreating] = useState(false);
+  const navigate = useNavigate();
+  const [chosen, setChosen] = useState<string[]>([]);
+  const mayCompare = chosen.length >= 2 && chosen.length <= 10;
   const evaluations = useQuery({
     queryKey: ['evaluations'],
     refetchInterval: 5_000,
@@ -23,7 +26,19 @@ export function Evaluations() {
   return (
     <ListPage<Schemas['EvaluationView']>
       title={t('evaluations.title')}
-      action={canEvaluate && <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>{t('evaluations.create')}</Button>}
+      action={
+        <Space>
+          <Tooltip title={mayCompare ? undefined : t('compare.hint')}>
+            <Button disabled={!mayCompare} onClick={() => navigate(`/evaluations/compare?ids=${chosen.map(encodeURIComponent).join(',')}`)}>{t('compare.button')}</Button>
+          </Tooltip>
+          {canEvaluate && <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>{t('evaluations.create')}</Button>}
+        </Space>
+      }
+      rowSelection={{
+        selectedRowKeys: chosen,
+        onChange: (keys) => setChosen(keys.map(String)),
+        getCheckboxProps: (e) => ({ 'aria-label': t('compare.select', { name: e.name }), disabled: e.state !== 'succeeded' }),
+      }}
       query={evaluations}
       emptyText={t('evaluations.empty')}
       columns={[

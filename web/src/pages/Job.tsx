@@ -1,51 +1,37 @@
-// The training monitor: state, progress and the queue's reason while waiting; live curves
-// (server-downsampled metrics, refreshed as the job's events stream in); the events as they
-// come; cancel.
+// The training monitor: state, progress, the queue's place and reason while waiting; live curves
+// (server-downsampled metrics, refreshed as the job's events stream in) of loss, learning rate,
+// gradient norm, speed, CPU and memory, and the GPUs' utilization, memory, temperature and power
+// where it runs on GPUs; the estimate beside what the runs measured; checkpoints; the events
+// with search, filter and follow; cancel, and resume of a failed or cancelled job.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Button, Card, Col, Flex, List, Popconfirm, Progress, Row, Skeleton, Space, Typography } from 'antd';
+import { Alert, Button, Card, Col, Flex, Popconfirm, Progress, Row, Skeleton, Space, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
-import { api, unwrap } from '../api/client';
+import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
-import { formatBytes, formatDateTime, formatNumber } from '../i18n/format';
+import { formatNumber, formatUnixTime } from '../i18n/format';
+import { Checkpoints, useResume } from '../training/Checkpoints';
+import { EventLog } from '../training/EventLog';
 import { followJobEvents, type JobEvent } from '../training/events';
 import { isFinal, JobStateTag } from '../training/JobStateTag';
+import { MeasuredCard } from '../training/MeasuredCard';
 import { MetricChart } from '../training/MetricChart';
 
-const SHOWN_EVENTS = 200;
+/** Events kept in the page for the log's search; the newest are kept. */
+const KEPT_EVENTS = 5000;
+const SERIES = [
+  'loss', 'eval_loss', 'learning_rate', 'grad_norm', 'tokens_per_second', 'cpu_percent', 'rss_bytes',
+  'gpu_utilization_percent', 'gpu_memory_used_bytes', 'gpu_temperature_c', 'gpu_power_w',
+];
+const GIB = 1024 ** 3;
 
-const num = (v: unknown, digits = 4) => formatNumber(Number(v), { maximumFractionDigits: digits });
+type Series = Schemas['MetricSeriesView'];
 
-/** One line per event: the figures that matter, not the raw record. */
-function describe(e: JobEvent): string {
-  const d = e.data;
-  switch (e.kind) {
-    case 'progress':
-      return `loss ${num(d.loss)} · lr ${num(d.learning_rate, 8)} · ${num(d.tokens_per_second, 1)} tokens/s`;
-    case 'eval':
-      return `eval_loss ${num(d.eval_loss)}`;
-    case 'state':
-      return String(d.state ?? '');
-    case 'log':
-      return String(d.message ?? d.line ?? '');
-    case 'system':
-      return `CPU ${num(d.cpu_percent, 1)}% · RSS ${formatBytes(Number(d.rss_bytes ?? 0))}`;
-    case 'checkpoint':
-      return String(d.path ?? '');
-    case 'artifact':
-      return `${String(d.kind ?? '')} ${String(d.path ?? '')}`;
-    case 'started':
-      return `${String(d.device ?? '')} ${String(d.dtype ?? '')} ${String(d.attention ?? '')}`;
-    case 'finished': {
-      const summary = (d.summary ?? {}) as Record<string, unknown>;
-      return `${String(d.status ?? '')} · final loss ${num(summary.final_loss)} · ${num(summary.seconds, 1)} s`;
-    }
-    default:
-      return JSON.stringify(d).slice(0, 200);
-  }
-}
+/** A series in other units (bytes as GiB), renamed to say so. */
+const scaled = (s: Series | undefined, factor: number, name: string): Series[] =>
+  s ? [{ name, points: s.points.map((p) => ({ ...p, value: p.value / factor })) }] : [];
 
 export function Job() {
   const { t } = useTranslation();
@@ -59,15 +45,19 @@ export function Job() {
   });
   const metrics = useQuery({
     queryKey: ['jobs', jobId, 'metrics'],
-    queryFn: async () => unwrap(await api.GET('/api/v1/jobs/{job_id}/metrics', { params: { path: { job_id: jobId }, query: { points: 500 } } })),
+    queryFn: async () => unwrap(await api.GET('/api/v1/jobs/{job_id}/metrics', { params: { path: { job_id: jobId }, query: { names: SERIES.join(','), points: 500 } } })),
   });
   const cancel = useMutation({
     mutationFn: async () => unwrap(await api.POST('/api/v1/jobs/{job_id}/cancel', { params: { path: { job_id: jobId } } })),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ['jobs', jobId] }),
   });
+  // Each resume starts a new run whose events are followed from the start again.
+  const [generation, setGeneration] = useState(0);
+  const resumed = () => setGeneration((g) => g + 1);
+  const resume = useResume(jobId, resumed);
 
-  // The event stream drives the page: new events refresh the job and its curves (at most
-  // once a second), and the stream ends with the job.
+  // The event stream drives the page: new events refresh the job, its curves and checkpoints
+  // (at most once a second), and the stream ends with the job.
   useEffect(() => {
     const abort = new AbortController();
     let pending: ReturnType<typeof setTimeout> | null = null;
@@ -81,7 +71,7 @@ export function Job() {
     followJobEvents(
       jobId,
       (e) => {
-        setEvents((all) => [e, ...all].slice(0, SHOWN_EVENTS));
+        setEvents((all) => [e, ...all].slice(0, KEPT_EVENTS));
         refresh();
       },
       abort.signal,
@@ -92,16 +82,28 @@ export function Job() {
       abort.abort();
       if (pending) clearTimeout(pending);
     };
-  }, [jobId, queryClient]);
+  }, [jobId, queryClient, generation]);
 
   if (job.isPending) return <Skeleton active />;
   if (job.error) return <ErrorNotice error={job.error} onRetry={() => void job.refetch()} />;
   const j = job.data;
   const series = metrics.data?.series ?? [];
-  const pick = (...names: string[]) => series.filter((s) => names.includes(s.name));
+  const named = (name: string) => series.find((s) => s.name === name && s.points.length > 0);
+  const pick = (...names: string[]) => names.flatMap((n) => named(n) ?? []);
   const canCancel = !isFinal(j.state) && j.state !== 'cancelling' && mayTrain;
-  const queue = j.queue as { reason?: string } | null | undefined;
-  const error = j.error as { message?: string } | null | undefined;
+  const canResume = (j.state === 'failed' || j.state === 'cancelled') && mayTrain;
+  const charts: { key: string; label: string; series: Series[] }[] = [
+    { key: 'loss', label: t('jobs.lossChart'), series: pick('loss', 'eval_loss') },
+    { key: 'speed', label: t('jobs.speedChart'), series: pick('tokens_per_second') },
+    { key: 'lr', label: t('jobs.lrChart'), series: pick('learning_rate') },
+    { key: 'grad', label: t('monitor.gradChart'), series: pick('grad_norm') },
+    { key: 'cpu', label: t('monitor.cpuChart'), series: pick('cpu_percent') },
+    { key: 'memory', label: t('monitor.memoryChart'), series: scaled(named('rss_bytes'), GIB, 'rss_gib') },
+    { key: 'gpu-util', label: t('monitor.gpuUtilChart'), series: pick('gpu_utilization_percent') },
+    { key: 'gpu-memory', label: t('monitor.gpuMemoryChart'), series: scaled(named('gpu_memory_used_bytes'), GIB, 'gpu_memory_gib') },
+    { key: 'gpu-temperature', label: t('monitor.gpuTemperatureChart'), series: pick('gpu_temperature_c') },
+    { key: 'gpu-power', label: t('monitor.gpuPowerChart'), series: pick('gpu_power_w') },
+  ].filter((c) => c.series.length > 0);
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
       <Flex justify="space-between" align="center" wrap>
@@ -109,46 +111,55 @@ export function Job() {
           <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{j.name}</Typography.Title>
           <JobStateTag state={j.state} />
         </Space>
-        {canCancel && (
-          <Popconfirm title={t('jobs.cancelConfirm')} onConfirm={() => cancel.mutate()} okText={t('jobs.cancel')}>
-            <Button danger loading={cancel.isPending}>{t('jobs.cancel')}</Button>
-          </Popconfirm>
-        )}
+        <Space>
+          {canResume && (
+            <Popconfirm title={t('monitor.resumeConfirm')} onConfirm={() => resume.mutate(undefined)} okText={t('monitor.resume')}>
+              <Button type="primary" loading={resume.isPending}>{t('monitor.resume')}</Button>
+            </Popconfirm>
+          )}
+          {canCancel && (
+            <Popconfirm title={t('jobs.cancelConfirm')} onConfirm={() => cancel.mutate()} okText={t('jobs.cancel')}>
+              <Button danger loading={cancel.isPending}>{t('jobs.cancel')}</Button>
+            </Popconfirm>
+          )}
+        </Space>
       </Flex>
-      {queue?.reason && <Alert type="info" showIcon title={t('jobs.queuedBecause', { reason: queue.reason })} />}
-      {error?.message && <Alert type="error" showIcon title={t('jobs.failed', { message: error.message })} />}
+      {j.queue && (
+        <Alert
+          type="info"
+          showIcon
+          title={t('monitor.queuePlace', { position: formatNumber(j.queue.position), of: formatNumber(j.queue.of) })}
+          description={
+            j.queue.wait
+              ? `${j.queue.wait.message}${j.queue.wait.expected_start ? ` ${t('monitor.expectedStart', { time: formatUnixTime(j.queue.wait.expected_start) })}` : ''}`
+              : t('monitor.startsNext')
+          }
+        />
+      )}
+      {j.error && <Alert type="error" showIcon title={t('jobs.failed', { message: j.error.message })} description={j.error.hint ?? undefined} />}
       {j.model_id && <Alert type="success" showIcon title={t('jobs.model', { id: j.model_id })} />}
       {cancel.error && <ErrorNotice error={cancel.error} />}
+      {resume.error && <ErrorNotice error={resume.error} />}
       <Card>
         <Typography.Text>{j.total_steps ? t('jobs.step', { step: j.current_step, total: j.total_steps }) : t('jobs.stepUnknown', { step: j.current_step })}</Typography.Text>
         <Progress aria-label={t('jobs.progress')} percent={j.total_steps ? Math.floor((100 * j.current_step) / j.total_steps) : 0} status={j.state === 'failed' ? 'exception' : isFinal(j.state) ? 'normal' : 'active'} />
       </Card>
       <Card title={t('jobs.charts')}>
-        {series.every((s) => s.points.length === 0) ? (
+        {metrics.error ? (
+          <ErrorNotice error={metrics.error} onRetry={() => void metrics.refetch()} />
+        ) : charts.length === 0 ? (
           <Typography.Text type="secondary">{t('jobs.noPoints')}</Typography.Text>
         ) : (
           <Row gutter={[16, 16]}>
-            <Col xs={24} xl={12}><MetricChart label={t('jobs.lossChart')} series={pick('loss', 'eval_loss')} /></Col>
-            <Col xs={24} xl={12}><MetricChart label={t('jobs.speedChart')} series={pick('tokens_per_second')} /></Col>
-            <Col xs={24} xl={12}><MetricChart label={t('jobs.lrChart')} series={pick('learning_rate')} /></Col>
+            {charts.map((c) => (
+              <Col key={c.key} xs={24} xl={12}><MetricChart label={c.label} series={c.series} /></Col>
+            ))}
           </Row>
         )}
       </Card>
-      <Card title={t('jobs.log')}>
-        <List
-          size="small"
-          dataSource={events}
-          renderItem={(e) => (
-            <List.Item>
-              <Space>
-                <Typography.Text type="secondary">{formatDateTime(e.time_ms)}</Typography.Text>
-                <Typography.Text code>{e.kind}</Typography.Text>
-                <Typography.Text>{describe(e)}</Typography.Text>
-              </Space>
-            </List.Item>
-          )}
-        />
-      </Card>
+      <MeasuredCard job={j} />
+      <Checkpoints jobId={j.id} mayResume={canResume} onResumed={resumed} />
+      <EventLog events={events} />
     </Space>
   );
 }

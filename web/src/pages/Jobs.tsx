@@ -1,8 +1,9 @@
 import { PlusOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Progress } from 'antd';
+import { Button, Progress, Space, Tooltip } from 'antd';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link } from 'react-router';
+import { Link, useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
 import { useCan } from '../app/useMe';
@@ -12,6 +13,9 @@ import { JobStateTag } from '../training/JobStateTag';
 export function Jobs() {
   const { t } = useTranslation();
   const canTrain = useCan('train_model');
+  const navigate = useNavigate();
+  const [chosen, setChosen] = useState<string[]>([]);
+  const mayCompare = chosen.length >= 2 && chosen.length <= 10;
   const jobs = useQuery({
     queryKey: ['jobs'],
     refetchInterval: 5_000,
@@ -21,12 +25,24 @@ export function Jobs() {
     <ListPage<Schemas['JobView']>
       title={t('jobs.title')}
       action={
-        canTrain && (
-          <Link to="/jobs/new">
-            <Button type="primary" icon={<PlusOutlined />}>{t('jobs.create')}</Button>
-          </Link>
-        )
+        <Space>
+          <Tooltip title={mayCompare ? undefined : t('monitor.compareHint')}>
+            <Button disabled={!mayCompare} onClick={() => navigate(`/jobs/compare?ids=${chosen.map(encodeURIComponent).join(',')}`)}>
+              {t('monitor.compare')}
+            </Button>
+          </Tooltip>
+          {canTrain && (
+            <Link to="/jobs/new">
+              <Button type="primary" icon={<PlusOutlined />}>{t('jobs.create')}</Button>
+            </Link>
+          )}
+        </Space>
       }
+      rowSelection={{
+        selectedRowKeys: chosen,
+        onChange: (keys) => setChosen(keys.map(String)),
+        getCheckboxProps: (j) => ({ 'aria-label': t('monitor.selectJob', { name: j.name }) }),
+      }}
       query={jobs}
       emptyText={t('jobs.empty')}
       columns={[

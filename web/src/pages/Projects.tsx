@@ -17,7 +17,7 @@ type Project = Schemas['ProjectView'];
 export function Projects() {
   const { t } = useTranslation();
   const navigate = useNavigate();
-  const projects = useProjects();
+  const projects = useProjects(true, true);
   const mayCreate = useCan('upload_dataset');
   const [creating, setCreating] = useState(false);
   return (

@@ -11,8 +11,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
-use services::evaluations::{BootstrapSettings, NewAbTest, NewComparison, NewEvaluation, NewJudgeEvaluation, NewScoring};
+use services::evaluations::{BootstrapSettings, Comparison, NewAbTest, NewComparison, NewEvaluation, NewJudgeEvaluation, NewScoring};
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/evaluations` that scores a predictions file. Text fields
@@ -270,12 +269,12 @@ pub async fn rerun_evaluation(
 /// of the per-example scores, and the examples side by side with word diffs against the first's
 /// answer.
 #[utoipa::path(post, path = "/api/v1/comparisons", tag = "evaluations", request_body = NewComparison,
-    responses((status = 200, body = Object, description = "a comparison"), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+    responses((status = 200, body = Comparison), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
 pub async fn compare_evaluations(
     State(app): State<AppState>,
     Caller(p): Caller,
     ApiJson(b): ApiJson<NewComparison>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Comparison>> {
     Ok(Json(app.services.compare_evaluations(&p, b).await?))
 }
 

@@ -9,8 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
-use services::evaluations::{NewHumanEval, PreferenceExport, RaterView, RatingInput};
+use services::evaluations::{HumanEvalResults, NewHumanEval, PreferenceExport, RaterView, RatingInput};
 
 /// Creates a human evaluation (open at once): raters — named users, or anyone holding one of
 /// the named roles where it lives — score the answers of 1 to 8 succeeded evaluations on one
@@ -131,8 +130,12 @@ pub async fn rate_human_eval_item(
 /// first-shown picks and agreement; error tags per model; flags and comments. While the task is
 /// open only those who may deploy models see them (403 for the others).
 #[utoipa::path(get, path = "/api/v1/human-evals/{human_eval_id}/results", tag = "evaluations", params(("human_eval_id" = String, Path)),
-    responses((status = 200, body = Object, description = "the results"), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
-pub async fn human_eval_results(State(app): State<AppState>, Caller(p): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
+    responses((status = 200, body = HumanEvalResults), (status = "default", body = ErrorBody)), security(("bearer" = ["view_metrics"])))]
+pub async fn human_eval_results(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<HumanEvalResults>> {
     Ok(Json(app.services.human_eval_results(&p, &id).await?))
 }
 

@@ -16,6 +16,7 @@ use domain::{validate, Permission, ValidationError};
 use metrics::significance::{AbSettings, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// A comparison request.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -86,7 +87,89 @@ fn method_schema() -> utoipa::openapi::schema::ObjectBuilder {
 }
 
 /// The settings an A/B test was computed with (`ab_tests.config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Evaluations compared on one test set (`POST /api/v1/comparisons`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Comparison {
+    pub object: &'static str,
+    /// In the order asked; the first is the baseline.
+    pub evaluations: Vec<ComparedEvaluation>,
+    pub examples_total: i64,
+    /// The metric wins, ties, losses, histograms and side-by-side scores are counted on.
+    pub metric: String,
+    /// Every metric any of them has: each evaluation's score and interval, in their order (null
+    /// where one lacks the metric).
+    pub table: BTreeMap<String, Vec<Option<TableScore>>>,
+    /// Each evaluation after the first against the first, per example on `metric`.
+    pub versus_first: Vec<VersusFirst>,
+    /// Per evaluation, its per-example `metric` scores in ten bins of width 10 (0–10, …, 90–100).
+    pub histograms: Vec<ScoreBins>,
+    /// Examples `from` on, side by side.
+    pub examples: Vec<ComparedExample>,
+    pub from: i64,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComparedEvaluation {
+    pub id: String,
+    pub name: String,
+    pub model: Option<String>,
+    pub kind: String,
+}
+
+/// A metric's score with its bootstrap interval, as the evaluation stored them.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TableScore {
+    pub score: Option<f64>,
+    #[serde(default)]
+    pub interval: Option<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VersusFirst {
+    pub evaluation_id: String,
+    /// Examples where it scored higher than the first, the same, lower.
+    pub wins: u64,
+    pub ties: u64,
+    pub losses: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScoreBins {
+    pub evaluation_id: String,
+    pub bins: [u64; 10],
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComparedExample {
+    pub index: usize,
+    /// The conversation answered (null for a predictions file).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub prompt: Option<Value>,
+    pub references: Vec<String>,
+    /// One per evaluation, in their order.
+    pub answers: Vec<ComparedAnswer>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComparedAnswer {
+    pub prediction: String,
+    /// This example's score per metric.
+    #[schema(value_type = Object)]
+    pub scores: Value,
+    /// Word operations from the first evaluation's answer to this one (null for the first).
+    pub diff_from_first: Option<Vec<DiffOp>>,
+}
+
+/// One step of a word diff: `equal`, `delete` (only in the first answer) or `insert`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiffOp {
+    pub op: String,
+    pub text: String,
+}
+
+/// How an A/B test was computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbTestConfig {
     pub method: String,
     pub resamples: u32,
@@ -98,12 +181,40 @@ pub struct AbTestConfig {
     pub metrics_version: String,
 }
 
+/// An A/B test's figures and verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AbResults {
+    pub metric: String,
+    /// paired_bootstrap or approximate_randomization.
+    pub method: String,
+    pub score_a: f64,
+    pub score_b: f64,
+    /// B − A.
+    pub difference: f64,
+    /// The paired bootstrap interval of the difference at `confidence`.
+    pub interval: [f64; 2],
+    pub confidence: f64,
+    pub p_value: f64,
+    /// p < 1 − confidence.
+    pub significant: bool,
+    /// The difference over the per-example standard deviation of the difference.
+    pub standardized_effect: Option<f64>,
+    /// Examples needed to detect `effect_for_sample_size` at the confidence and power (null
+    /// without variation to estimate it from).
+    pub sample_size_needed: Option<u64>,
+    pub effect_for_sample_size: f64,
+    pub power: f64,
+    pub examples: usize,
+    /// The verdict in words.
+    pub verdict: String,
+}
+
 /// An A/B test, read back.
 #[derive(Debug, Clone)]
 pub struct AbTest {
     pub row: AbTestRow,
     pub config: AbTestConfig,
-    pub results: Value,
+    pub results: AbResults,
 }
 
 impl AbTest {
@@ -113,7 +224,8 @@ impl AbTest {
         };
         let config = serde_json::from_value(parse("configuration", &row.config)?)
             .map_err(|e| Error::Internal(format!("A/B test {}: the stored configuration does not parse: {e}", row.id)))?;
-        let results = parse("results", &row.results)?;
+        let results = serde_json::from_value(parse("results", &row.results)?)
+            .map_err(|e| Error::Internal(format!("A/B test {}: the stored results do not parse: {e}", row.id)))?;
         Ok(AbTest { row, config, results })
     }
 }
@@ -159,7 +271,7 @@ impl Services {
     }
 
     /// Compares evaluations on one test set (`view_metrics`; computes, stores nothing).
-    pub async fn compare_evaluations(&self, principal: &Principal, n: NewComparison) -> Result<Value> {
+    pub async fn compare_evaluations(&self, principal: &Principal, n: NewComparison) -> Result<Comparison> {
         principal.require(Permission::ViewMetrics)?;
         if !(2..=10).contains(&n.evaluation_ids.len()) {
             return Err(ValidationError::new("evaluation_ids", format!("give 2 to 10 evaluations (got {})", n.evaluation_ids.len())).into());
@@ -205,20 +317,23 @@ impl Services {
                 }
             }
         }
-        let table: serde_json::Map<String, Value> = names
-            .iter()
-            .map(|name| {
-                let row: Vec<Value> = all
-                    .iter()
-                    .map(|(e, _)| {
-                        let m = e.results.as_ref().map(|r| &r["metrics"][name]).filter(|m| !m.is_null());
-                        m.map(|m| json!({"score": m["score"], "interval": m.get("interval")})).unwrap_or(Value::Null)
-                    })
-                    .collect();
-                (name.clone(), Value::Array(row))
-            })
-            .collect();
-        let versus_first: Vec<Value> = (1..all.len())
+        let mut table = BTreeMap::new();
+        for name in &names {
+            let mut row = Vec::new();
+            for (e, _) in &all {
+                let stored = e.results.as_ref().map(|r| &r["metrics"][name]).filter(|m| !m.is_null());
+                row.push(match stored {
+                    Some(m) => {
+                        Some(serde_json::from_value::<TableScore>(json!({"score": m["score"], "interval": m.get("interval")})).map_err(
+                            |err| Error::Internal(format!("evaluation {}: the stored score of {name} does not parse: {err}", e.row.id)),
+                        )?)
+                    }
+                    None => None,
+                });
+            }
+            table.insert(name.clone(), row);
+        }
+        let versus_first: Vec<VersusFirst> = (1..all.len())
             .map(|k| {
                 let (mut wins, mut ties, mut losses) = (0, 0, 0);
                 for (a, b) in scores[0].iter().zip(&scores[k]) {
@@ -231,10 +346,10 @@ impl Services {
                         losses += 1;
                     }
                 }
-                json!({"evaluation_id": all[k].0.row.id, "wins": wins, "ties": ties, "losses": losses})
+                VersusFirst { evaluation_id: all[k].0.row.id.clone(), wins, ties, losses }
             })
             .collect();
-        let histograms: Vec<Value> = scores
+        let histograms: Vec<ScoreBins> = scores
             .iter()
             .zip(&all)
             .map(|(s, (e, _))| {
@@ -242,34 +357,49 @@ impl Services {
                 for x in s {
                     bins[((value(x) / 10.0).floor().clamp(0.0, 9.0)) as usize] += 1;
                 }
-                json!({"evaluation_id": e.row.id, "bins": bins})
+                ScoreBins { evaluation_id: e.row.id.clone(), bins }
             })
             .collect();
         let total = all[0].1.len() as i64;
-        let examples: Vec<Value> = (from..(from + limit).min(total))
+        let examples: Vec<ComparedExample> = (from..(from + limit).min(total))
             .map(|i| {
                 let i = i as usize;
                 let first = all[0].1[i].prediction.clone().unwrap_or_default();
-                let answers: Vec<Value> = all
+                let answers: Vec<ComparedAnswer> = all
                     .iter()
                     .zip(&scores)
                     .enumerate()
                     .map(|(k, ((_, cases), s))| {
                         let prediction = cases[i].prediction.clone().unwrap_or_default();
-                        let diff = if k == 0 { Value::Null } else { json!(word_diff(&first, &prediction)) };
-                        json!({"prediction": prediction, "scores": s[i], "diff_from_first": diff})
+                        let diff_from_first = (k > 0).then(|| word_diff(&first, &prediction));
+                        ComparedAnswer { prediction, scores: s[i].clone(), diff_from_first }
                     })
                     .collect();
-                json!({"index": i, "prompt": all[0].1[i].prompt, "references": all[0].1[i].references, "answers": answers})
+                let prompt = all[0].1[i].prompt.as_ref().map(|p| json!(p));
+                ComparedExample { index: i, prompt, references: all[0].1[i].references.clone(), answers }
             })
             .collect();
-        let evaluations: Vec<Value> =
-            all.iter().map(|(e, _)| json!({"id": e.row.id, "name": e.row.name, "model": e.row.model, "kind": e.row.kind})).collect();
-        Ok(json!({
-            "object": "comparison", "evaluations": evaluations, "examples_total": total, "metric": metric,
-            "table": table, "versus_first": versus_first, "histograms": histograms,
-            "examples": examples, "from": from, "has_more": from + limit < total,
-        }))
+        let evaluations = all
+            .iter()
+            .map(|(e, _)| ComparedEvaluation {
+                id: e.row.id.clone(),
+                name: e.row.name.clone(),
+                model: e.row.model.clone(),
+                kind: e.row.kind.clone(),
+            })
+            .collect();
+        Ok(Comparison {
+            object: "comparison",
+            evaluations,
+            examples_total: total,
+            metric,
+            table,
+            versus_first,
+            histograms,
+            examples,
+            from,
+            has_more: from + limit < total,
+        })
     }
 
     /// Each example's per-metric scores, in order (an empty object where none were stored).
@@ -389,7 +519,7 @@ impl Services {
             evaluation_b: b.0.row.id.clone(),
             metric: n.metric,
             config: serde_json::to_string(&config).expect("a configuration serialises"),
-            results: results.to_string(),
+            results: serde_json::to_string(&results).expect("results serialise"),
             created_by: principal.user_id.clone(),
             created_at: now_ms(),
         };
@@ -400,7 +530,7 @@ impl Services {
         database::evaluations::insert_ab_test(tx.conn(), &row).await?;
         let event = AuditEvent::by(principal, "ab_test.create").target("ab_test", &row.id).details(json!({
             "evaluation_a": row.evaluation_a, "evaluation_b": row.evaluation_b, "metric": row.metric,
-            "p_value": results["p_value"], "significant": results["significant"],
+            "p_value": results.p_value, "significant": results.significant,
         }));
         append(tx.conn(), self.derived_keys(), event, ctx).await?;
         tx.commit().await?;
@@ -444,7 +574,7 @@ impl Services {
 }
 
 /// The stored figures of an A/B test, with its verdict in words.
-fn ab_results(metric: &str, s: &AbSettings, r: &metrics::significance::AbResult, a: &Evaluation, b: &Evaluation) -> Value {
+fn ab_results(metric: &str, s: &AbSettings, r: &metrics::significance::AbResult, a: &Evaluation, b: &Evaluation) -> AbResults {
     let level = format!("{:.0}%", 100.0 * s.confidence);
     let (lo, hi) = (r.interval[0], r.interval[1]);
     let verdict = if r.significant {
@@ -463,20 +593,31 @@ fn ab_results(metric: &str, s: &AbSettings, r: &metrics::significance::AbResult,
             r.difference, r.p_value
         )
     };
-    json!({
-        "metric": metric, "method": s.method.name(), "score_a": r.score_a, "score_b": r.score_b, "difference": r.difference,
-        "interval": r.interval, "confidence": s.confidence, "p_value": r.p_value, "significant": r.significant,
-        "standardized_effect": r.standardized_effect, "sample_size_needed": r.sample_size_needed,
-        "effect_for_sample_size": r.effect_for_sample_size, "power": s.power, "examples": r.examples, "verdict": verdict,
-    })
+    AbResults {
+        metric: metric.to_string(),
+        method: s.method.name().to_string(),
+        score_a: r.score_a,
+        score_b: r.score_b,
+        difference: r.difference,
+        interval: r.interval,
+        confidence: s.confidence,
+        p_value: r.p_value,
+        significant: r.significant,
+        standardized_effect: r.standardized_effect,
+        sample_size_needed: r.sample_size_needed,
+        effect_for_sample_size: r.effect_for_sample_size,
+        power: s.power,
+        examples: r.examples,
+        verdict,
+    }
 }
 
 /// A word-level diff of `b` against `a` (longest common subsequence on whitespace-separated
 /// words): segments `{"op": "equal" | "delete" | "insert", "text": …}`.
-pub fn word_diff<'a>(a: &'a str, b: &'a str) -> Vec<Value> {
+pub fn word_diff<'a>(a: &'a str, b: &'a str) -> Vec<DiffOp> {
     let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split_whitespace().collect(), b.split_whitespace().collect());
     if wa.len() > MAX_DIFF_WORDS || wb.len() > MAX_DIFF_WORDS {
-        return vec![json!({"op": "delete", "text": a}), json!({"op": "insert", "text": b})];
+        return vec![DiffOp { op: "delete".into(), text: a.to_string() }, DiffOp { op: "insert".into(), text: b.to_string() }];
     }
     let (n, m) = (wa.len(), wb.len());
     let mut lcs = vec![vec![0u16; m + 1]; n + 1];
@@ -504,7 +645,7 @@ pub fn word_diff<'a>(a: &'a str, b: &'a str) -> Vec<Value> {
             i += 1;
         }
     }
-    out.into_iter().map(|(op, words)| json!({"op": op, "text": words.join(" ")})).collect()
+    out.into_iter().map(|(op, words)| DiffOp { op: op.to_string(), text: words.join(" ") }).collect()
 }
 
 #[cfg(test)]

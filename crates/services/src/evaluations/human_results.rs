@@ -17,8 +17,8 @@ use database::datasets::VersionRow;
 use domain::{Permission, ValidationError};
 use metrics::agreement::{cohen_kappa, krippendorff_alpha, KappaWeights, Level};
 use metrics::suite::{mean_interval, Bootstrap};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One rater's rating of one item, opened.
@@ -43,6 +43,159 @@ pub struct PreferenceExport {
     pub project_id: Option<String>,
 }
 
+/// A human evaluation's results (`GET /api/v1/human-evals/{id}/results`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HumanEvalResults {
+    pub object: &'static str,
+    pub id: String,
+    /// rubric or pairwise.
+    pub mode: String,
+    /// open or closed.
+    pub state: String,
+    pub items: i64,
+    /// The models rated, by the position the figures name (raters never saw which was which).
+    pub models: Vec<RatedModel>,
+    pub raters: Vec<RaterTally>,
+    /// Rubric figures per criterion, or the pairwise figures (as `mode` says).
+    pub figures: HumanEvalFigures,
+    /// Every tag of the task with how often raters gave it to each model (by position).
+    pub error_tags: Vec<TagCounts>,
+    pub flags: Vec<RaterNote>,
+    pub comments: Vec<RaterNote>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RatedModel {
+    pub position: usize,
+    pub evaluation_id: String,
+    /// The evaluation's name.
+    pub name: String,
+    /// The model or deployment it evaluated (null for answers from a predictions file).
+    pub model: Option<String>,
+}
+
+/// One rater's progress.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RaterTally {
+    pub rater_id: String,
+    /// Null when the rater is no longer a user of the organization.
+    pub name: Option<String>,
+    pub rated: u64,
+    pub skipped: u64,
+    pub flagged: u64,
+    pub remaining: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum HumanEvalFigures {
+    Rubric(RubricFigures),
+    Pairwise(PairwiseFigures),
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RubricFigures {
+    pub criteria: Vec<CriterionFigures>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CriterionFigures {
+    pub name: String,
+    pub min: i64,
+    pub max: i64,
+    pub models: Vec<RubricModelFigures>,
+    /// Over the (item, model) units: interval and ordinal alpha; kappa (quadratic) for two raters.
+    pub agreement: Agreement,
+}
+
+/// One model's scores on one criterion.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RubricModelFigures {
+    pub position: usize,
+    pub evaluation_id: String,
+    /// Items rated for it.
+    pub items: usize,
+    /// Scores given (an item rated by two raters counts twice).
+    pub ratings: u64,
+    /// The mean over items of each item's mean score (null before any rating).
+    pub mean: Option<f64>,
+    /// Its 95% bootstrap interval over items.
+    pub interval: Option<[f64; 2]>,
+    /// How many scores of each value, from the criterion's min to max.
+    pub histogram: Vec<ScoreCount>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScoreCount {
+    pub score: i64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PairwiseFigures {
+    /// Items with at least one verdict.
+    pub items: usize,
+    pub votes: u64,
+    pub ties: u64,
+    /// Per model: its votes and the share of items where it is preferred (a tie counts half).
+    pub models: Vec<PreferenceShare>,
+    /// How often the answer shown first was chosen, of the decided votes (position bias).
+    pub first_shown_chosen: Option<f64>,
+    /// Over items: nominal and ordinal alpha; unweighted kappa for two raters.
+    pub agreement: Agreement,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PreferenceShare {
+    pub position: usize,
+    pub evaluation_id: String,
+    pub votes: u64,
+    pub preferred_share: Option<f64>,
+    /// Its 95% bootstrap interval over items.
+    pub interval: Option<[f64; 2]>,
+}
+
+/// How much the raters agree. An alpha is present at the levels that suit the scale (null when
+/// fewer than two raters rated a unit, or every value is the same).
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Agreement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub krippendorff_alpha_interval: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub krippendorff_alpha_ordinal: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub krippendorff_alpha_nominal: Option<Option<f64>>,
+    /// Units rated by two raters or more.
+    pub units_rated_twice: usize,
+    /// Null unless exactly two raters rated.
+    pub cohen_kappa: Option<Kappa>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Kappa {
+    pub raters: [String; 2],
+    /// quadratic or none.
+    pub weights: String,
+    /// Units both rated.
+    pub units: usize,
+    pub kappa: Option<f64>,
+}
+
+/// Error tags given to each model: `counts` by position.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TagCounts {
+    pub tag: String,
+    pub counts: Vec<u64>,
+}
+
+/// A flag or comment a rater left on an item.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RaterNote {
+    pub item: i64,
+    pub rater_id: String,
+    pub text: String,
+}
+
 fn bootstrap() -> Bootstrap {
     Bootstrap { resamples: 1000, confidence: 0.95, seed: 12345 }
 }
@@ -53,30 +206,42 @@ fn mean(values: &[f64]) -> Option<f64> {
 
 /// The agreement figures of units (each unit's values by rater): alpha at `levels`, and with
 /// exactly two raters Cohen's kappa over the units both rated.
-fn agreement(units: &BTreeMap<(i64, usize), BTreeMap<String, f64>>, levels: &[Level], categories: &[f64], weights: KappaWeights) -> Value {
+fn agreement(
+    units: &BTreeMap<(i64, usize), BTreeMap<String, f64>>,
+    levels: &[Level],
+    categories: &[f64],
+    weights: KappaWeights,
+) -> Agreement {
     let values: Vec<Vec<f64>> = units.values().map(|by_rater| by_rater.values().copied().collect()).collect();
-    let mut out = Map::new();
+    let mut out = Agreement { units_rated_twice: values.iter().filter(|v| v.len() >= 2).count(), ..Agreement::default() };
     for level in levels {
-        out.insert(format!("krippendorff_alpha_{}", level.name()), json!(krippendorff_alpha(&values, *level)));
+        let alpha = Some(krippendorff_alpha(&values, *level));
+        match level {
+            Level::Interval => out.krippendorff_alpha_interval = alpha,
+            Level::Ordinal => out.krippendorff_alpha_ordinal = alpha,
+            Level::Nominal => out.krippendorff_alpha_nominal = alpha,
+            Level::Ratio => unreachable!("no human evaluation scale is a ratio scale"),
+        }
     }
-    out.insert("units_rated_twice".into(), json!(values.iter().filter(|v| v.len() >= 2).count()));
     let raters: BTreeSet<&String> = units.values().flat_map(|by_rater| by_rater.keys()).collect();
-    let kappa = if raters.len() == 2 {
+    if raters.len() == 2 {
         let (r1, r2) = (raters.first().expect("two"), raters.last().expect("two"));
         let (a, b): (Vec<f64>, Vec<f64>) = units.values().filter_map(|u| Some((*u.get(*r1)?, *u.get(*r2)?))).unzip();
-        json!({"raters": [r1, r2], "weights": weights.name(), "units": a.len(), "kappa": cohen_kappa(&a, &b, categories, weights)})
-    } else {
-        Value::Null
-    };
-    out.insert("cohen_kappa".into(), kappa);
-    Value::Object(out)
+        out.cohen_kappa = Some(Kappa {
+            raters: [(*r1).clone(), (*r2).clone()],
+            weights: weights.name().to_string(),
+            units: a.len(),
+            kappa: cohen_kappa(&a, &b, categories, weights),
+        });
+    }
+    out
 }
 
 /// The rubric figures: per criterion, each model's distribution, mean and interval, and the
 /// raters' agreement.
-pub(crate) fn rubric_figures(h: &HumanEval, rated: &[Rated]) -> Value {
+pub(crate) fn rubric_figures(h: &HumanEval, rated: &[Rated]) -> RubricFigures {
     let models = h.evaluation_ids.len();
-    let criteria: Vec<Value> = h
+    let criteria: Vec<CriterionFigures> = h
         .config
         .criteria
         .iter()
@@ -90,7 +255,7 @@ pub(crate) fn rubric_figures(h: &HumanEval, rated: &[Rated]) -> Value {
                     }
                 }
             }
-            let per_model: Vec<Value> = (0..models)
+            let per_model: Vec<RubricModelFigures> = (0..models)
                 .map(|p| {
                     let mut histogram: BTreeMap<i64, u64> = (c.min..=c.max).map(|s| (s, 0)).collect();
                     let mut item_means = Vec::new();
@@ -101,27 +266,33 @@ pub(crate) fn rubric_figures(h: &HumanEval, rated: &[Rated]) -> Value {
                         }
                         item_means.push(by_rater.values().sum::<f64>() / by_rater.len() as f64);
                     }
-                    json!({
-                        "position": p, "evaluation_id": h.evaluation_ids[p], "items": item_means.len(),
-                        "ratings": histogram.values().sum::<u64>(), "mean": mean(&item_means),
-                        "interval": mean_interval(&item_means, bootstrap()),
-                        "histogram": histogram.iter().map(|(s, n)| json!({"score": s, "count": n})).collect::<Vec<_>>(),
-                    })
+                    RubricModelFigures {
+                        position: p,
+                        evaluation_id: h.evaluation_ids[p].clone(),
+                        items: item_means.len(),
+                        ratings: histogram.values().sum::<u64>(),
+                        mean: mean(&item_means),
+                        interval: mean_interval(&item_means, bootstrap()),
+                        histogram: histogram.iter().map(|(s, n)| ScoreCount { score: *s, count: *n }).collect(),
+                    }
                 })
                 .collect();
             let scale: Vec<f64> = (c.min..=c.max).map(|s| s as f64).collect();
-            json!({
-                "name": c.name, "min": c.min, "max": c.max, "models": per_model,
-                "agreement": agreement(&units, &[Level::Interval, Level::Ordinal], &scale, KappaWeights::Quadratic),
-            })
+            CriterionFigures {
+                name: c.name.clone(),
+                min: c.min,
+                max: c.max,
+                models: per_model,
+                agreement: agreement(&units, &[Level::Interval, Level::Ordinal], &scale, KappaWeights::Quadratic),
+            }
         })
         .collect();
-    json!({"criteria": criteria})
+    RubricFigures { criteria }
 }
 
 /// The pairwise figures: votes, each model's preferred share with its interval, first-shown
 /// picks and agreement. Codes per verdict: 0 the first model, 1 a tie, 2 the second.
-pub(crate) fn pairwise_figures(h: &HumanEval, rated: &[Rated]) -> Value {
+pub(crate) fn pairwise_figures(h: &HumanEval, rated: &[Rated]) -> PairwiseFigures {
     let mut units: BTreeMap<(i64, usize), BTreeMap<String, f64>> = BTreeMap::new();
     let (mut wins, mut ties, mut decided, mut first_chosen) = ([0u64; 2], 0u64, 0u64, 0u64);
     for r in rated {
@@ -144,19 +315,26 @@ pub(crate) fn pairwise_figures(h: &HumanEval, rated: &[Rated]) -> Value {
     let second_share: Vec<f64> =
         units.values().map(|by_rater| by_rater.values().map(|c| c / 2.0).sum::<f64>() / by_rater.len() as f64).collect();
     let first_share: Vec<f64> = second_share.iter().map(|s| 1.0 - s).collect();
-    let share = |values: &[f64], p: usize| json!({"position": p, "evaluation_id": h.evaluation_ids[p], "votes": wins[p], "preferred_share": mean(values), "interval": mean_interval(values, bootstrap())});
-    json!({
-        "items": units.len(), "votes": wins[0] + wins[1] + ties, "ties": ties,
-        "models": [share(&first_share, 0), share(&second_share, 1)],
-        "first_shown_chosen": (decided > 0).then(|| first_chosen as f64 / decided as f64),
-        "agreement": agreement(&units, &[Level::Nominal, Level::Ordinal], &[0.0, 1.0, 2.0], KappaWeights::None),
-    })
+    let share = |values: &[f64], p: usize| PreferenceShare {
+        position: p,
+        evaluation_id: h.evaluation_ids[p].clone(),
+        votes: wins[p],
+        preferred_share: mean(values),
+        interval: mean_interval(values, bootstrap()),
+    };
+    PairwiseFigures {
+        items: units.len(),
+        votes: wins[0] + wins[1] + ties,
+        ties,
+        models: vec![share(&first_share, 0), share(&second_share, 1)],
+        first_shown_chosen: (decided > 0).then(|| first_chosen as f64 / decided as f64),
+        agreement: agreement(&units, &[Level::Nominal, Level::Ordinal], &[0.0, 1.0, 2.0], KappaWeights::None),
+    }
 }
 
 /// Error tags per model: `[{tag, counts: [per position]}]` for every tag of the task.
-fn tag_counts(h: &HumanEval, rated: &[Rated]) -> Value {
-    let tags: Vec<Value> = h
-        .config
+fn tag_counts(h: &HumanEval, rated: &[Rated]) -> Vec<TagCounts> {
+    h.config
         .error_tags
         .iter()
         .map(|t| {
@@ -166,10 +344,9 @@ fn tag_counts(h: &HumanEval, rated: &[Rated]) -> Value {
                         as u64
                 })
                 .collect();
-            json!({"tag": t, "counts": counts})
+            TagCounts { tag: t.clone(), counts }
         })
-        .collect();
-    Value::Array(tags)
+        .collect()
 }
 
 impl Services {
@@ -187,7 +364,7 @@ impl Services {
     /// The results of a human evaluation. While it is open they are shown to those who may
     /// deploy models where it lives (raters would be swayed by them); once closed, to every
     /// viewer.
-    pub async fn human_eval_results(&self, principal: &Principal, id: &str) -> Result<Value> {
+    pub async fn human_eval_results(&self, principal: &Principal, id: &str) -> Result<HumanEvalResults> {
         let h = self.human_eval_with(principal, id, Permission::ViewMetrics).await?;
         if h.row.state == super::human::state::OPEN {
             match self.require_on_resource(principal, h.row.project_id.as_deref(), "human evaluation", Permission::DeployModel).await {
@@ -210,26 +387,45 @@ impl Services {
         let mut models = Vec::new();
         for (p, eid) in h.evaluation_ids.iter().enumerate() {
             let e = database::evaluations::get_any(&mut conn, eid).await.or_not_found("evaluation")?;
-            models.push(json!({"position": p, "evaluation_id": eid, "name": e.name, "model": e.model}));
+            models.push(RatedModel { position: p, evaluation_id: eid.clone(), name: e.name, model: e.model });
         }
         let mut rater_list = Vec::new();
         for (rater, [done, skipped, flagged]) in &raters {
             let name = database::users::get(&mut conn, &principal.organization_id, rater).await.map(|u| u.name).ok();
-            rater_list.push(json!({"rater_id": rater, "name": name, "rated": done, "skipped": skipped, "flagged": flagged, "remaining": h.row.items as u64 - done - skipped}));
+            let remaining = h.row.items as u64 - done - skipped;
+            rater_list.push(RaterTally {
+                rater_id: rater.to_string(),
+                name,
+                rated: *done,
+                skipped: *skipped,
+                flagged: *flagged,
+                remaining,
+            });
         }
         drop(conn);
-        let notes = |pick: fn(&Notes) -> &Option<String>| -> Vec<Value> {
-            rated.iter().filter_map(|r| pick(&r.notes).as_ref().map(|t| json!({"item": r.item, "rater_id": r.rater, "text": t}))).collect()
+        let notes = |pick: fn(&Notes) -> &Option<String>| -> Vec<RaterNote> {
+            rated
+                .iter()
+                .filter_map(|r| pick(&r.notes).as_ref().map(|t| RaterNote { item: r.item, rater_id: r.rater.clone(), text: t.clone() }))
+                .collect()
         };
         let figures = match h.mode {
-            HumanEvalMode::Rubric => rubric_figures(&h, &rated),
-            HumanEvalMode::Pairwise => pairwise_figures(&h, &rated),
+            HumanEvalMode::Rubric => HumanEvalFigures::Rubric(rubric_figures(&h, &rated)),
+            HumanEvalMode::Pairwise => HumanEvalFigures::Pairwise(pairwise_figures(&h, &rated)),
         };
-        Ok(json!({
-            "object": "human_eval.results", "id": h.row.id, "mode": h.mode.as_str(), "state": h.row.state, "items": h.row.items,
-            "models": models, "raters": rater_list, "figures": figures, "error_tags": tag_counts(&h, &rated),
-            "flags": notes(|n| &n.flag), "comments": notes(|n| &n.comment),
-        }))
+        Ok(HumanEvalResults {
+            object: "human_eval.results",
+            id: h.row.id.clone(),
+            mode: h.mode.as_str().to_string(),
+            state: h.row.state.clone(),
+            items: h.row.items,
+            models,
+            raters: rater_list,
+            figures,
+            error_tags: tag_counts(&h, &rated),
+            flags: notes(|n| &n.flag),
+            comments: notes(|n| &n.comment),
+        })
     }
 
     /// Exports a pairwise human evaluation's preferences as a DPO dataset version: per item,

@@ -20,14 +20,20 @@ mod resources;
 mod run;
 
 pub use accounting::EvaluationWait;
-pub use compare::{word_diff, AbTest, AbTestConfig, NewAbTest, NewComparison};
+pub use compare::{
+    word_diff, AbResults, AbTest, AbTestConfig, ComparedAnswer, ComparedEvaluation, ComparedExample, Comparison, DiffOp, NewAbTest,
+    NewComparison, ScoreBins, TableScore, VersusFirst,
+};
 pub use examples::EvaluationExample;
 pub use gates::{Gate, GatedModel, PassedGate, Threshold};
 pub use human::{
     default_criteria, Criterion, HumanEval, HumanEvalConfig, HumanEvalMode, NewHumanEval, Raters, DEFAULT_ERROR_TAGS, MAX_ITEMS,
 };
 pub use human_rating::{AnswerRating, HumanEvalItem, RaterProgress, RaterView, RatingInput, ShownAnswer};
-pub use human_results::PreferenceExport;
+pub use human_results::{
+    Agreement, CriterionFigures, HumanEvalFigures, HumanEvalResults, Kappa, PairwiseFigures, PreferenceExport, PreferenceShare, RatedModel,
+    RaterNote, RaterTally, RubricFigures, RubricModelFigures, ScoreCount, TagCounts,
+};
 pub use judge::{JudgeConfig, JudgeMode, NewJudgeEvaluation};
 pub use record::{ExperimentRecord, RankedModel, Ranking, RankingQuery};
 pub use resources::{Digest, Encoder, MetricResources};

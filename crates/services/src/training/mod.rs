@@ -24,9 +24,9 @@ pub use estimates::{EstimateRequest, EstimateResult};
 pub(crate) use kubernetes::KubeExecutor;
 pub use measured::Measured;
 pub use queue::Queue;
-pub use series::{DEFAULT_SERIES, JOB_SERIES};
 pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
 pub(crate) use ray::RayExecutor;
+pub use series::{DEFAULT_SERIES, JOB_SERIES};
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;

@@ -56,7 +56,13 @@ impl Services {
     /// The named series of a job's metrics, each downsampled to at most `points` by averaging
     /// equal-width step buckets (the last point is always the latest value). The job's events
     /// are read once for all of them. An unknown name is an error listing the known ones.
-    pub async fn job_metrics(&self, principal: &Principal, id: &str, names: &[&str], points: usize) -> Result<Vec<(String, Vec<MetricPoint>)>> {
+    pub async fn job_metrics(
+        &self,
+        principal: &Principal,
+        id: &str,
+        names: &[&str],
+        points: usize,
+    ) -> Result<Vec<(String, Vec<MetricPoint>)>> {
         let mut kinds: Vec<&str> = Vec::new();
         for name in names {
             let kind = kind_of(name).ok_or_else(|| {
@@ -76,7 +82,9 @@ impl Services {
                 let series = events
                     .iter()
                     .filter(|(r, _)| r.kind == kind)
-                    .filter_map(|(r, data)| series_value(data, name).map(|value| MetricPoint { step: r.step.unwrap_or(0), time: r.time, value }))
+                    .filter_map(|(r, data)| {
+                        series_value(data, name).map(|value| MetricPoint { step: r.step.unwrap_or(0), time: r.time, value })
+                    })
                     .collect();
                 (name.to_string(), downsample(series, points))
             })

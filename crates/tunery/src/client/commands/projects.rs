@@ -161,6 +161,13 @@ fn show_member(ctx: &Context, m: &Value, verb: &str) {
     if ctx.json {
         output::json(m);
     } else {
-        println!("{verb} {} <{}> ({}) in project {}: role {}", s(m, "name"), s(m, "email"), s(m, "user_id"), s(m, "project_id"), s(m, "role"));
+        println!(
+            "{verb} {} <{}> ({}) in project {}: role {}",
+            s(m, "name"),
+            s(m, "email"),
+            s(m, "user_id"),
+            s(m, "project_id"),
+            s(m, "role")
+        );
     }
 }
