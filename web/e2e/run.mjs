@@ -168,6 +168,12 @@ try {
     const chosen = page.getByLabel('Versions', { exact: true }).locator('.ant-segmented-item-selected');
     assert.equal((await chosen.innerText()).trim(), 'Version 2', 'the new version is shown');
     await page.getByText('Made from version 1').waitFor();
+    // Its history: cleaned from the upload, and against version 1 every valid record kept.
+    const history = page.locator('.ant-card').filter({ has: page.getByText('History and changes', { exact: true }) });
+    await history.getByTestId('lineage-ancestors').getByText(/cleaned: .*dedup/).waitFor();
+    await history.getByTestId('lineage-ancestors').getByText(/uploaded as greetings/).waitFor();
+    await history.locator('.ant-statistic').filter({ hasText: 'Unchanged' }).getByText((records - 1).toLocaleString('en')).waitFor();
+    await history.locator('.ant-statistic').filter({ hasText: 'Removed' }).getByText('0', { exact: true }).waitFor();
     await page.getByRole('img', { name: 'Characters per record' }).waitFor();
     await page.getByRole('img', { name: 'Languages' }).waitFor();
     await page.getByText(`${(records - 1).toLocaleString('en')} conversations`).waitFor();
@@ -205,6 +211,10 @@ try {
       await page.locator('.ant-select-item-option', { hasText: 'SmolLM2-135M-Instruct' }).click();
       await page.getByLabel('Optimizer steps').fill('6');
       await page.getByText(/^Fits /).waitFor();
+      // The resources asked for, and this month's quotas against the estimate (none set yet).
+      await page.getByLabel('Device type').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'CPU slots' }).click();
+      await page.getByText('No quota limits you this month.').waitFor();
       await visited(page, 'en', 'fine-tune-new');
       await page.getByRole('button', { name: 'Start fine-tuning' }).click();
       await page.waitForURL(/\/jobs\/job_/);
@@ -221,7 +231,7 @@ try {
       await page.getByText('Step 6 of 6').waitFor();
       await page.getByText('The fine-tuned model:', { exact: false }).waitFor();
       // The run's CPU and memory, its estimate beside what it measured, its last checkpoint.
-      await page.getByRole('img', { name: 'Resident memory (GiB) by step' }).waitFor();
+      await page.getByRole('img', { name: 'Resident memory (GiB) over time' }).waitFor();
       await page.getByRole('img', { name: 'Gradient norm by step' }).waitFor();
       await page.getByRole('row').filter({ hasText: 'Peak memory of one device' }).filter({ hasText: '×' }).waitFor();
       await page.getByRole('row').filter({ hasText: 'Tokens per second' }).filter({ hasText: 'tok/s' }).waitFor();

@@ -568,6 +568,10 @@ pub struct DeviceFit {
     /// Peak memory per device a run there needs (its own precision and optimizer).
     pub memory_needed_gib: f64,
     pub fits: bool,
+    /// The micro-batch (rows) and checkpointing a run there uses: with `auto`, chosen for this
+    /// device's memory, so they may differ from the selected device's.
+    pub micro_batch_size: u64,
+    pub gradient_checkpointing: bool,
     pub seconds: f64,
     pub gpu_hours: f64,
     pub price_per_hour: f64,
@@ -596,6 +600,8 @@ pub fn fit(
         memory_gib: device.memory_gib,
         memory_needed_gib: estimate.memory_per_device_bytes / GIB,
         fits: estimate.memory_per_device_bytes <= device.memory_gib * GIB,
+        micro_batch_size: input.micro_batch_size,
+        gradient_checkpointing: input.gradient_checkpointing,
         seconds,
         gpu_hours,
         price_per_hour: price,

@@ -140,6 +140,10 @@ pub struct DeviceFitView {
     /// optimizer it would use there (`auto` resolved for it).
     pub memory_needed_gib: f64,
     pub fits: bool,
+    /// The micro-batch (rows) and checkpointing a run there uses: with `auto`, chosen for this
+    /// device type's memory (the selected device keeps the estimate's own choice).
+    pub micro_batch_size: u64,
+    pub gradient_checkpointing: bool,
     pub seconds: f64,
     pub gpu_hours: f64,
     pub price_per_hour: f64,
@@ -161,6 +165,8 @@ impl From<DeviceFit> for DeviceFitView {
             memory_gib: f.memory_gib,
             memory_needed_gib: f.memory_needed_gib,
             fits: f.fits,
+            micro_batch_size: f.micro_batch_size,
+            gradient_checkpointing: f.gradient_checkpointing,
             seconds: f.seconds,
             gpu_hours: f.gpu_hours,
             price_per_hour: f.price_per_hour,

@@ -130,3 +130,35 @@ async fn each_device_type_is_estimated_in_its_own_precision_and_memory() {
     assert!(need(&a100) < need(&t4), "bf16 on an A100, fp32 on a T4: {a100} vs {t4}");
     assert_eq!(a100["fits"], true, "{a100}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_chooses_the_micro_batch_and_checkpointing_of_each_device_type_for_its_own_memory() {
+    let app = TestApp::new(test_support::Backend::Sqlite).await;
+    let (_, root) = app.bootstrap().await;
+    let (model, tokens) = ("Qwen/Qwen2.5-1.5B-Instruct", 100_000_000);
+    let est = estimate(&app, &root, model, "A100-80GB", 2048, json!("auto"), json!("auto"), tokens).await;
+    let device = |name: &str| est["devices"].as_array().unwrap().iter().find(|d| d["device"] == name).cloned().unwrap();
+    let (a100, t4) = (device("A100-80GB"), device("T4"));
+    // The selected device keeps the estimate's own choice.
+    assert_eq!((&a100["micro_batch_size"], &a100["gradient_checkpointing"]), (&est["micro_batch_size"], &est["gradient_checkpointing"]));
+    // A 16 GB card gets what auto would choose there: the same as estimating for it directly,
+    // smaller than the A100's, and it fits (before, it inherited the A100's micro-batch and did not).
+    let direct = estimate(&app, &root, model, "T4", 2048, json!("auto"), json!("auto"), tokens).await;
+    assert_eq!(
+        (&t4["micro_batch_size"], &t4["gradient_checkpointing"]),
+        (&direct["micro_batch_size"], &direct["gradient_checkpointing"]),
+        "{t4} vs {direct}"
+    );
+    assert!(t4["micro_batch_size"].as_u64() < a100["micro_batch_size"].as_u64(), "{t4} vs {a100}");
+    assert_eq!(t4["fits"], true, "{t4}");
+    assert!(
+        (t4["memory_needed_gib"].as_f64().unwrap() - direct["selected"]["memory_needed_gib"].as_f64().unwrap()).abs() < 1e-9,
+        "{t4} vs {direct}"
+    );
+    // A fixed micro-batch is every device's.
+    let fixed = estimate(&app, &root, model, "A100-80GB", 2048, json!(8), json!(false), tokens).await;
+    assert!(
+        fixed["devices"].as_array().unwrap().iter().all(|d| d["micro_batch_size"] == 8 && d["gradient_checkpointing"] == false),
+        "{fixed}"
+    );
+}

@@ -44,11 +44,11 @@ export function useDeployments(enabled = true, refetchInterval?: number) {
 }
 
 /** Nodes, devices, the queue and the running jobs (`view_metrics`). */
-export function useCluster() {
-  return useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
+export function useCluster(enabled = true) {
+  return useQuery({ queryKey: ['cluster'], refetchInterval: 5_000, enabled, queryFn: async () => unwrap(await api.GET('/api/v1/cluster')) });
 }
 
 /** The organization's quotas with this month's use (`view_metrics`). */
-export function useQuotas(refetchInterval?: number) {
-  return useQuery({ queryKey: ['quotas'], refetchInterval, queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
+export function useQuotas(refetchInterval?: number, enabled = true) {
+  return useQuery({ queryKey: ['quotas'], refetchInterval, enabled, queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
 }

@@ -10,6 +10,7 @@ import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
 import { CleanDrawer } from '../datasets/CleanDrawer';
+import { History } from '../datasets/History';
 import { Records } from '../datasets/Records';
 import { Statistics } from '../datasets/Statistics';
 import { formatNumber } from '../i18n/format';
@@ -108,6 +109,9 @@ export function Dataset() {
           </Card>
           <Card title={t('datasets.statistics')}>
             <Statistics datasetId={datasetId} version={version} />
+          </Card>
+          <Card title={t('history.title')}>
+            <History datasetId={datasetId} version={version} versions={list} />
           </Card>
           <Card title={t('datasets.recordsTitle')}>
             <Records datasetId={datasetId} version={version} total={current?.records ?? 0} />

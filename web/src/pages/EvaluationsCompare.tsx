@@ -9,6 +9,7 @@ import { useTranslation } from 'react-i18next';
 import { Link, useSearchParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { chosenIds, PageHeader } from '../app/PageHeader';
 import { useEChart } from '../app/useEChart';
 import { AbTestCard } from '../evaluations/AbTestCard';
 import { WordDiff } from '../evaluations/WordDiff';
@@ -41,8 +42,7 @@ function Distributions({ c, title }: { c: Comparison; title: string }) {
 export function EvaluationsCompare() {
   const { t } = useTranslation();
   const [params] = useSearchParams();
-  const ids = [...new Set((params.get('ids') ?? '').split(',').filter(Boolean))];
-  const valid = ids.length >= 2 && ids.length <= 10;
+  const { ids, valid } = chosenIds(params);
   const [metric, setMetric] = useState<string | null>(null);
   const [from, setFrom] = useState(0);
   const comparison = useQuery({
@@ -61,11 +61,9 @@ export function EvaluationsCompare() {
   const abMetrics = metrics.filter((m): m is Metric => (AB_METRICS as string[]).includes(m));
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
-      <div>
-        {back}
-        <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{t('compare.title', { count: c.evaluations.length })}</Typography.Title>
+      <PageHeader back={{ to: '/evaluations', label: t('compare.back') }} title={t('compare.title', { count: c.evaluations.length })}>
         <Typography.Text type="secondary">{t('compare.baseline', { name: baseline ? label(baseline) : '' })}</Typography.Text>
-      </div>
+      </PageHeader>
       <Card title={t('compare.scores')}>
         <Table
           size="small"

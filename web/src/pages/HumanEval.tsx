@@ -3,12 +3,13 @@
 // while open — raters are not swayed by them); close, reopen, export of pairwise preferences as
 // a DPO dataset, and deletion, for those who may deploy models.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Badge, Button, Card, Descriptions, Flex, Form, Input, Popconfirm, Skeleton, Space, Typography } from 'antd';
+import { Alert, Badge, Button, Card, Descriptions, Form, Input, Popconfirm, Skeleton, Space, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, ApiFailure, unwrap } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { PageHeader } from '../app/PageHeader';
 import { useCan } from '../app/useMe';
 import { HumanEvalResultsView } from '../humaneval/Results';
 import { formatNumber, formatUnixTime } from '../i18n/format';
@@ -83,14 +84,12 @@ export function HumanEval() {
   const progress = mine.data?.progress;
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
-      <div>
-        <Link to="/human-evals">{t('humanEvals.back')}</Link>
-        <Flex justify="space-between" align="center" wrap gap={8}>
-          <Space align="center">
-            <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{h.name}</Typography.Title>
-            <Badge status={open ? 'processing' : 'default'} text={t(`humanEvals.states.${h.state}`, { defaultValue: h.state })} />
-          </Space>
-          {mayManage && (
+      <PageHeader
+        back={{ to: '/human-evals', label: t('humanEvals.back') }}
+        title={h.name}
+        state={<Badge status={open ? 'processing' : 'default'} text={t(`humanEvals.states.${h.state}`, { defaultValue: h.state })} />}
+        actions={
+          mayManage && (
             <Space>
               {open ? (
                 <Popconfirm title={t('humanEvals.closeConfirm')} onConfirm={() => setOpen.mutate(false)}>
@@ -103,9 +102,9 @@ export function HumanEval() {
                 <Button danger loading={remove.isPending}>{t('humanEvals.delete')}</Button>
               </Popconfirm>
             </Space>
-          )}
-        </Flex>
-      </div>
+          )
+        }
+      />
       {(setOpen.error ?? remove.error) && <ErrorNotice error={setOpen.error ?? remove.error} />}
       <Card>
         <Descriptions size="small" column={{ xs: 1, md: 2 }}>

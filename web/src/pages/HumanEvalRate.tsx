@@ -9,6 +9,7 @@ import { useTranslation } from 'react-i18next';
 import { Link, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { PageHeader } from '../app/PageHeader';
 import { formatNumber } from '../i18n/format';
 import { draftOf, emptyDraft, missing, ratingOf, shortcut, type Draft, type RatingInput } from '../humaneval/rating';
 
@@ -157,10 +158,7 @@ export function HumanEvalRate() {
   const done = progress.rated + progress.skipped;
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
-      <div>
-        <Link to={`/human-evals/${h.id}`}>{t('humanEvals.backTo', { name: h.name })}</Link>
-        <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{t('humanEvals.rateTitle', { name: h.name })}</Typography.Title>
-      </div>
+      <PageHeader back={{ to: `/human-evals/${h.id}`, label: t('humanEvals.backTo', { name: h.name }) }} title={t('humanEvals.rateTitle', { name: h.name })} />
       <Card size="small">
         <Typography.Text>{t('humanEvals.progress', { done: formatNumber(done), items: formatNumber(progress.items), skipped: formatNumber(progress.skipped), flagged: formatNumber(progress.flagged) })}</Typography.Text>
         <Progress aria-label={t('humanEvals.progressLabel')} percent={progress.items ? Math.floor((100 * done) / progress.items) : 0} />

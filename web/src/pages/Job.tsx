@@ -92,17 +92,19 @@ export function Job() {
   const pick = (...names: string[]) => names.flatMap((n) => named(n) ?? []);
   const canCancel = !isFinal(j.state) && j.state !== 'cancelling' && mayTrain;
   const canResume = (j.state === 'failed' || j.state === 'cancelled') && mayTrain;
-  const charts: { key: string; label: string; series: Series[] }[] = [
+  // Training curves are drawn by step; the runtime's system reports (CPU, memory, GPUs) carry
+  // no step, so they are drawn over time.
+  const charts: { key: string; label: string; series: Series[]; x?: 'time' }[] = [
     { key: 'loss', label: t('jobs.lossChart'), series: pick('loss', 'eval_loss') },
     { key: 'speed', label: t('jobs.speedChart'), series: pick('tokens_per_second') },
     { key: 'lr', label: t('jobs.lrChart'), series: pick('learning_rate') },
     { key: 'grad', label: t('monitor.gradChart'), series: pick('grad_norm') },
-    { key: 'cpu', label: t('monitor.cpuChart'), series: pick('cpu_percent') },
-    { key: 'memory', label: t('monitor.memoryChart'), series: scaled(named('rss_bytes'), GIB, 'rss_gib') },
-    { key: 'gpu-util', label: t('monitor.gpuUtilChart'), series: pick('gpu_utilization_percent') },
-    { key: 'gpu-memory', label: t('monitor.gpuMemoryChart'), series: scaled(named('gpu_memory_used_bytes'), GIB, 'gpu_memory_gib') },
-    { key: 'gpu-temperature', label: t('monitor.gpuTemperatureChart'), series: pick('gpu_temperature_c') },
-    { key: 'gpu-power', label: t('monitor.gpuPowerChart'), series: pick('gpu_power_w') },
+    { key: 'cpu', label: t('monitor.cpuChart'), series: pick('cpu_percent'), x: 'time' as const },
+    { key: 'memory', label: t('monitor.memoryChart'), series: scaled(named('rss_bytes'), GIB, 'rss_gib'), x: 'time' as const },
+    { key: 'gpu-util', label: t('monitor.gpuUtilChart'), series: pick('gpu_utilization_percent'), x: 'time' as const },
+    { key: 'gpu-memory', label: t('monitor.gpuMemoryChart'), series: scaled(named('gpu_memory_used_bytes'), GIB, 'gpu_memory_gib'), x: 'time' as const },
+    { key: 'gpu-temperature', label: t('monitor.gpuTemperatureChart'), series: pick('gpu_temperature_c'), x: 'time' as const },
+    { key: 'gpu-power', label: t('monitor.gpuPowerChart'), series: pick('gpu_power_w'), x: 'time' as const },
   ].filter((c) => c.series.length > 0);
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
@@ -152,7 +154,7 @@ export function Job() {
         ) : (
           <Row gutter={[16, 16]}>
             {charts.map((c) => (
-              <Col key={c.key} xs={24} xl={12}><MetricChart label={c.label} series={c.series} /></Col>
+              <Col key={c.key} xs={24} xl={12}><MetricChart label={c.label} series={c.series} x={c.x} /></Col>
             ))}
           </Row>
         )}

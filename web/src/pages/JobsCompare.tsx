@@ -1,11 +1,12 @@
 // Several runs overlaid: the loss, evaluation loss, speed and learning rate of two to ten jobs
 // (`/jobs/compare?ids=a,b,…`, chosen on the fine-tuning list), one line per job.
 import { useQueries } from '@tanstack/react-query';
-import { Alert, Card, Col, Row, Skeleton, Space, Table, Typography } from 'antd';
+import { Alert, Card, Col, Row, Skeleton, Space, Table } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, useSearchParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { chosenIds, PageHeader } from '../app/PageHeader';
 import { formatNumber } from '../i18n/format';
 import { JobStateTag } from '../training/JobStateTag';
 import { MetricChart } from '../training/MetricChart';
@@ -16,8 +17,7 @@ const NAMES = 'loss,eval_loss,tokens_per_second,learning_rate';
 export function JobsCompare() {
   const { t } = useTranslation();
   const [params] = useSearchParams();
-  const ids = [...new Set((params.get('ids') ?? '').split(',').filter(Boolean))];
-  const valid = ids.length >= 2 && ids.length <= 10;
+  const { ids, valid } = chosenIds(params);
   const answers = useQueries({
     queries: (valid ? ids : []).map((id) => ({
       queryKey: ['jobs', id, 'compare'],
@@ -45,10 +45,7 @@ export function JobsCompare() {
   ].map((c) => ({ ...c, series: overlay(jobs, c.key) }));
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
-      <div>
-        {back}
-        <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{t('monitor.compareTitle', { count: jobs.length })}</Typography.Title>
-      </div>
+      <PageHeader back={{ to: '/jobs', label: t('monitor.compareBack') }} title={t('monitor.compareTitle', { count: jobs.length })} />
       <Table<Schemas['JobView']>
         rowKey="id"
         size="small"

@@ -1,14 +1,18 @@
 // A new fine-tune: data, base model, objective and method, the two hyperparameters that matter
-// most (each explained), the estimate of memory, time and cost, then submission.
+// most (each explained), the resources (device type and count, priority, spot, a time limit),
+// the estimate of memory, time and cost on those resources with the month's quotas against it,
+// then submission.
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { Alert, Button, Card, Col, Descriptions, Form, InputNumber, Radio, Row, Select, Typography } from 'antd';
+import { Alert, Button, Card, Col, Descriptions, Divider, Form, InputNumber, Progress, Radio, Row, Select, Space, Switch, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { useBaseModels, useDatasets } from '../api/queries';
+import { useBaseModels, useCluster, useDatasets, useQuotas } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { useCan, useMe } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
+import { quotaCheck } from '../training/quotaCheck';
 import { formatDuration, formatNumber } from '../i18n/format';
 
 type Fields = {
@@ -18,7 +22,23 @@ type Fields = {
   method: Schemas['Method'];
   max_steps?: number | null;
   learning_rate: number;
+  /** Empty: any device type the scheduler finds. */
+  gpu_type?: string | null;
+  gpus: number;
+  priority?: string | null;
+  preemptible: boolean;
+  max_hours?: number | null;
 };
+
+function resources(f: Fields): Schemas['ResourceRequest'] {
+  return {
+    gpu_type: f.gpu_type || null,
+    gpus: f.gpus || 1,
+    priority: f.priority || null,
+    preemptible: Boolean(f.preemptible),
+    max_duration_s: f.max_hours ? Math.round(f.max_hours * 3600) : null,
+  };
+}
 
 function trainingConfig(f: Fields): Schemas['TrainingConfig'] {
   return {
@@ -41,7 +61,13 @@ function useEstimate(f: Fields | null) {
     queryFn: async () =>
       unwrap(
         await api.POST('/api/v1/estimates', {
-          body: { base_model_id: debounced?.base_model_id, dataset_id: debounced?.dataset_id, config: trainingConfig(debounced as Fields) },
+          body: {
+            base_model_id: debounced?.base_model_id,
+            dataset_id: debounced?.dataset_id,
+            config: trainingConfig(debounced as Fields),
+            device_type: debounced?.gpu_type || null,
+            gpus: debounced?.gpus || null,
+          },
         }),
       ),
   });
@@ -58,12 +84,25 @@ export function NewJob() {
   const estimate = useEstimate(values ?? null);
   const submit = useMutation({
     mutationFn: async (f: Fields) =>
-      unwrap(await api.POST('/api/v1/jobs', { body: { dataset_id: f.dataset_id as string, base_model_id: f.base_model_id as string, config: trainingConfig(f) } })),
+      unwrap(
+        await api.POST('/api/v1/jobs', {
+          body: { dataset_id: f.dataset_id as string, base_model_id: f.base_model_id as string, config: trainingConfig(f), resources: resources(f) },
+        }),
+      ),
     onSuccess: (job) => navigate(`/jobs/${job.id}`),
   });
   const ready = (models.data?.data ?? []).filter((m) => m.status === 'ready');
   const est = estimate.data;
   const fit = est?.selected;
+  const maySeeCluster = useCan('view_metrics');
+  const me = useMe();
+  const cluster = useCluster(maySeeCluster);
+  const quotas = useQuotas(undefined, maySeeCluster);
+  const deviceTypes = [...new Set((cluster.data?.nodes ?? []).map((n) => n.gpu_type))];
+  const checks =
+    fit && me.data
+      ? quotaCheck(quotas.data?.data ?? [], { userId: me.data.user.id, organizationId: me.data.organization.id }, { gpuHours: fit.gpu_hours, cost: fit.cost })
+      : [];
 
   return (
     <>
@@ -75,7 +114,7 @@ export function NewJob() {
               form={form}
               layout="vertical"
               requiredMark={false}
-              initialValues={{ objective: 'sft', method: 'lora', learning_rate: 0.0002, max_steps: 20 }}
+              initialValues={{ objective: 'sft', method: 'lora', learning_rate: 0.0002, max_steps: 20, gpu_type: '', gpus: 1, priority: '', preemptible: false }}
               onFinish={(f) => submit.mutate(f)}
             >
               <Form.Item label={t('jobs.dataset')} name="dataset_id" extra={t('jobs.datasetHelp')} rules={[{ required: true, message: t('jobs.required') }]}>
@@ -119,6 +158,32 @@ export function NewJob() {
                   </Form.Item>
                 </Col>
               </Row>
+              <Divider titlePlacement="start">{t('jobs.resources')}</Divider>
+              <Row gutter={16}>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('jobs.deviceType')} name="gpu_type" extra={t('jobs.deviceTypeHelp')}>
+                    <Select options={[{ value: '', label: t('jobs.anyDevice') }, ...deviceTypes.map((d) => ({ value: d, label: d === 'cpu' ? t('jobs.cpuSlots') : d }))]} />
+                  </Form.Item>
+                </Col>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('jobs.deviceCount')} name="gpus" extra={t('jobs.deviceCountHelp')}>
+                    <InputNumber min={1} max={1024} precision={0} style={{ width: '100%' }} />
+                  </Form.Item>
+                </Col>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('jobs.priority')} name="priority" extra={t('jobs.priorityHelp')}>
+                    <Select options={[{ value: '', label: t('jobs.defaultPriority') }, ...(cluster.data?.priority_classes ?? []).map((c) => ({ value: c.name, label: c.name }))]} />
+                  </Form.Item>
+                </Col>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('jobs.maxHours')} name="max_hours" extra={t('jobs.maxHoursHelp')}>
+                    <InputNumber min={0.01} max={8760} style={{ width: '100%' }} />
+                  </Form.Item>
+                </Col>
+              </Row>
+              <Form.Item label={t('jobs.spot')} name="preemptible" valuePropName="checked" extra={t('jobs.spotHelp')}>
+                <Switch />
+              </Form.Item>
               {submit.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={submit.error} /></div>}
               <Button type="primary" htmlType="submit" loading={submit.isPending}>{t('jobs.submit')}</Button>
             </Form>
@@ -146,7 +211,34 @@ export function NewJob() {
                   <Descriptions.Item label={t('jobs.precision')}>{est.precision}</Descriptions.Item>
                   <Descriptions.Item label={t('jobs.time')}>{formatDuration(fit.seconds)}</Descriptions.Item>
                   <Descriptions.Item label={t('jobs.cost')}>{formatNumber(fit.cost, { maximumFractionDigits: 2 })}</Descriptions.Item>
+                  <Descriptions.Item label={t('jobs.deviceHours')}>{formatNumber(fit.gpu_hours, { maximumFractionDigits: 3 })}</Descriptions.Item>
                 </Descriptions>
+                <Divider titlePlacement="start">{t('jobs.quotaCheck')}</Divider>
+                {checks.length === 0 ? (
+                  <Typography.Text type="secondary">{maySeeCluster ? t('jobs.noQuota') : t('jobs.quotaHidden')}</Typography.Text>
+                ) : (
+                  <Space direction="vertical" style={{ width: '100%' }} data-testid="quota-check">
+                    {checks.map((c) => (
+                      <div key={`${c.scope}-${c.what}`}>
+                        <Typography.Text>
+                          {t(`jobs.quotaLine.${c.what}`, {
+                            scope: t(`jobs.quotaScope.${c.scope}`, { defaultValue: c.scope }),
+                            used: formatNumber(c.used, { maximumFractionDigits: 2 }),
+                            job: formatNumber(c.job, { maximumFractionDigits: 2 }),
+                            limit: formatNumber(c.limit, { maximumFractionDigits: 2 }),
+                          })}
+                        </Typography.Text>
+                        <Progress
+                          aria-label={t(`jobs.quotaLine.${c.what}`, { scope: c.scope, used: c.used, job: c.job, limit: c.limit })}
+                          percent={Math.min(100, Math.round((100 * (c.used + c.job)) / Math.max(c.limit, 1e-9)))}
+                          success={{ percent: Math.min(100, Math.round((100 * c.used) / Math.max(c.limit, 1e-9))) }}
+                          status={c.over ? 'exception' : 'normal'}
+                        />
+                      </div>
+                    ))}
+                    {checks.some((c) => c.over) && <Alert type="warning" showIcon title={t('jobs.overQuota')} />}
+                  </Space>
+                )}
               </>
             ) : (
               <Typography.Text type="secondary">{t('jobs.estimateHint')}</Typography.Text>

@@ -2,12 +2,13 @@
 // and — for those who manage it — its settings and deletion (refused while it holds datasets).
 import { DeleteOutlined, SettingOutlined } from '@ant-design/icons';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Button, Card, Descriptions, Flex, Popconfirm, Skeleton, Space, Tag, Typography } from 'antd';
+import { Button, Card, Descriptions, Popconfirm, Skeleton, Space, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link, useNavigate, useParams } from 'react-router';
+import { useNavigate, useParams } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { PageHeader } from '../app/PageHeader';
 import { useMe } from '../app/useMe';
 import { formatUnixTime } from '../i18n/format';
 import { Members } from '../projects/Members';
@@ -38,20 +39,20 @@ export function Project() {
   const mayManage = p.my_permissions.includes('manage_resources');
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
-      <div>
-        <Link to="/projects">{t('projects.back')}</Link>
-        <Flex justify="space-between" align="center" wrap gap={8}>
-          <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{p.name}</Typography.Title>
-          {mayManage && (
+      <PageHeader
+        back={{ to: '/projects', label: t('projects.back') }}
+        title={p.name}
+        actions={
+          mayManage && (
             <Space>
               <Button icon={<SettingOutlined />} onClick={() => setEditing(true)}>{t('projects.settings')}</Button>
               <Popconfirm title={t('projects.deleteConfirm', { name: p.name })} onConfirm={() => remove.mutate()} okButtonProps={{ danger: true }}>
                 <Button danger icon={<DeleteOutlined />} loading={remove.isPending}>{t('projects.delete')}</Button>
               </Popconfirm>
             </Space>
-          )}
-        </Flex>
-      </div>
+          )
+        }
+      />
       {remove.error && <ErrorNotice error={remove.error} />}
       <Card>
         <Descriptions column={{ xs: 1, md: 2 }} size="small">

@@ -2,13 +2,14 @@
 // did — requests, errors, latency, user ratings and their difference from the control with its
 // p-value — and the conclusion in words; weights changed in place, paused and resumed, deleted.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Button, Card, Flex, InputNumber, Popconfirm, Skeleton, Space, Switch, Table, Typography } from 'antd';
+import { Alert, Button, Card, InputNumber, Popconfirm, Skeleton, Space, Switch, Table, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { useDeployments } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { PageHeader } from '../app/PageHeader';
 import { useCan } from '../app/useMe';
 import { formatNumber } from '../i18n/format';
 
@@ -49,11 +50,11 @@ export function TrafficSplit() {
   const dirty = weights.join(',') !== saved.join(',');
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
-      <div>
-        <Link to="/deployments">{t('splits.back')}</Link>
-        <Flex justify="space-between" align="center" wrap gap={8}>
-          <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{split.name}</Typography.Title>
-          {mayManage && (
+      <PageHeader
+        back={{ to: '/deployments', label: t('splits.back') }}
+        title={split.name}
+        actions={
+          mayManage && (
             <Space>
               <Switch checked={split.active} loading={change.isPending} onChange={(active) => change.mutate({ active })} aria-label={t('splits.active')} />
               <Typography.Text>{split.active ? t('splits.activeOn') : t('splits.activeOff')}</Typography.Text>
@@ -61,10 +62,11 @@ export function TrafficSplit() {
                 <Button danger loading={remove.isPending}>{t('splits.delete')}</Button>
               </Popconfirm>
             </Space>
-          )}
-        </Flex>
+          )
+        }
+      >
         <Typography.Paragraph type="secondary">{t('splits.callAs', { name: split.name, sticky: t(`splits.stickies.${split.sticky}`) })}</Typography.Paragraph>
-      </div>
+      </PageHeader>
       {(change.error ?? remove.error) && <ErrorNotice error={change.error ?? remove.error} />}
       <Alert type="info" showIcon title={t('splits.conclusion')} description={conclusion} />
       <Card title={t('splits.variants')}>

@@ -53,11 +53,11 @@ export function EventLog({ events }: { events: JobEvent[] }) {
         locale={{ emptyText: t('monitor.noEvents') }}
         renderItem={(e) => (
           <List.Item>
-            <Space>
-              <Typography.Text type="secondary">{formatDateTime(e.time_ms)}</Typography.Text>
-              <Typography.Text code>{e.kind}</Typography.Text>
-              <Typography.Text>{describeEvent(e)}</Typography.Text>
-            </Space>
+            <Flex gap={8} align="baseline">
+              <Typography.Text type="secondary" style={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.time_ms)}</Typography.Text>
+              <Typography.Text code style={{ whiteSpace: 'nowrap' }}>{e.kind}</Typography.Text>
+              <Typography.Text style={{ wordBreak: 'break-word' }}>{describeEvent(e)}</Typography.Text>
+            </Flex>
           </List.Item>
         )}
       />

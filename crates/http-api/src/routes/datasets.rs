@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use services::datasets::{DatasetChanges, NewDataset};
+use services::datasets::{DatasetChanges, NewDataset, VersionDiff};
 use utoipa::{IntoParams, ToSchema};
 
 /// The multipart form of `POST /api/v1/datasets`. Text fields must come before `file`, so that
@@ -351,18 +351,15 @@ pub struct DiffParams {
 /// examples.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/versions/{version}/diff", tag = "datasets",
     params(("dataset_id" = String, Path), ("version" = i64, Path, minimum = 1), DiffParams),
-    responses((status = 200, body = Object), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
+    responses((status = 200, body = VersionDiff), (status = "default", body = ErrorBody)), security(("bearer" = ["view_dataset"])))]
 pub async fn diff_versions(
     State(app): State<AppState>,
     Caller(p): Caller,
     ApiPath((dataset_id, version)): ApiPath<(String, i64)>,
     ApiQuery(q): ApiQuery<DiffParams>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VersionDiff>> {
     let against = q.against.unwrap_or(version.saturating_sub(1));
-    let diff = app.services.diff_versions(&p, &dataset_id, against, version).await?;
-    let mut v = serde_json::to_value(diff).map_err(|e| ApiError::internal(e.to_string()))?;
-    v["object"] = "dataset.diff".into();
-    Ok(Json(v))
+    Ok(Json(app.services.diff_versions(&p, &dataset_id, against, version).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -12,7 +12,7 @@ const EXAMPLES: usize = 5;
 const EXCERPT_CHARS: usize = 300;
 
 /// One record named in a diff.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DiffExample {
     /// Index of the record in its version.
     pub index: usize,
@@ -21,15 +21,18 @@ pub struct DiffExample {
     pub excerpt: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+/// What changed between two versions of a dataset, record by record.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct VersionDiff {
+    pub object: &'static str,
     pub from_version: i64,
     pub to_version: i64,
-    /// Records in `to` and not in `from`.
+    /// Records in `to` and not in `from` (as multisets of canonical records).
     pub added: u64,
     /// Records in `from` and not in `to`.
     pub removed: u64,
     pub unchanged: u64,
+    /// Up to five of each, in order.
     pub added_examples: Vec<DiffExample>,
     pub removed_examples: Vec<DiffExample>,
 }
@@ -81,7 +84,16 @@ fn diff(blobs: &blob_store::BlobStore, from: &VersionRow, to: &VersionRow) -> Re
             }
         })?;
     }
-    Ok(VersionDiff { from_version: from.version, to_version: to.version, added, removed, unchanged, added_examples, removed_examples })
+    Ok(VersionDiff {
+        object: "dataset.diff",
+        from_version: from.version,
+        to_version: to.version,
+        added,
+        removed,
+        unchanged,
+        added_examples,
+        removed_examples,
+    })
 }
 
 impl Services {

@@ -84,6 +84,19 @@ const AUTO_MICRO_BATCHES: [u32; 7] = [64, 32, 16, 8, 4, 2, 1];
 /// The share of the device's memory an `auto` choice may fill by the estimate.
 pub const AUTO_MEMORY_SHARE: f64 = 0.9;
 
+/// The candidates `auto` chooses among: micro-batch sizes (largest first) and checkpointing
+/// (off first); one of each when the configuration fixes them.
+struct AutoChoices {
+    sizes: Vec<u32>,
+    checkpointing: Vec<bool>,
+}
+
+impl AutoChoices {
+    fn is_choice(&self) -> bool {
+        self.sizes.len() > 1 || self.checkpointing.len() > 1
+    }
+}
+
 /// The micro-batch sizes to try: the one given, or the `auto` candidates no larger than the
 /// rows an epoch has (the largest power of two at most that, at least 1).
 fn micro_batch_candidates(given: MicroBatchSize, dataset_tokens: u64, seq_len: u32) -> Vec<u32> {
@@ -188,13 +201,14 @@ impl Services {
             None => vec![false, true],
         };
         let chosen_automatically = sizes.len() > 1 || checkpointing.len() > 1;
+        let auto = AutoChoices { sizes: sizes.clone(), checkpointing: checkpointing.clone() };
         let mut last = None;
-        for on in checkpointing {
+        for &on in &checkpointing {
             for &rows in &sizes {
                 let mut tried = config.clone();
                 tried.hyperparameters.micro_batch_size = MicroBatchSize::Rows(rows);
                 tried.hyperparameters.gradient_checkpointing = on.into();
-                let est = self.estimate_one(name, spec.clone(), base_model_id, &tried, dataset_tokens, req).await?;
+                let est = self.estimate_one(name, spec.clone(), base_model_id, &tried, dataset_tokens, req, &auto).await?;
                 let room = est.selected.memory_gib * (1u64 << 30) as f64 * AUTO_MEMORY_SHARE;
                 if !chosen_automatically || est.estimate.memory_per_device_bytes <= room {
                     return Ok(est);
@@ -205,7 +219,9 @@ impl Services {
         last.ok_or_else(|| Error::Internal("no micro-batch size to estimate".into()))
     }
 
-    /// Estimates a configuration with every `auto` resolved.
+    /// Estimates a configuration with every `auto` resolved for the selected device; the other
+    /// device types choose from `auto` again for their own memory.
+    #[allow(clippy::too_many_arguments)]
     async fn estimate_one(
         &self,
         name: &str,
@@ -214,6 +230,7 @@ impl Services {
         config: &TrainingConfig,
         dataset_tokens: u64,
         req: &EstimateRequest,
+        auto: &AutoChoices,
     ) -> Result<EstimateResult> {
         let training = &self.settings().training;
         config.validate(spec.layers, spec.context_length)?;
@@ -249,13 +266,19 @@ impl Services {
             .zip(h.gradient_checkpointing.enabled())
             .ok_or_else(|| Error::Internal("micro_batch_size and gradient_checkpointing are resolved before an estimate".into()))?;
         let epochs = h.epochs;
-        let tokens_per_step = u64::from(seq_len) * u64::from(micro_batch_size) * u64::from(h.gradient_accumulation_steps);
-        let training_tokens = match h.max_steps {
-            Some(steps) => {
-                (steps * tokens_per_step).min(if dataset_tokens > 0 { (dataset_tokens as f64 * epochs.max(1.0)) as u64 } else { u64::MAX })
+        // With max_steps, the tokens trained depend on the micro-batch.
+        let tokens_for = |rows: u32| {
+            let tokens_per_step = u64::from(seq_len) * u64::from(rows) * u64::from(h.gradient_accumulation_steps);
+            match h.max_steps {
+                Some(steps) => (steps * tokens_per_step).min(if dataset_tokens > 0 {
+                    (dataset_tokens as f64 * epochs.max(1.0)) as u64
+                } else {
+                    u64::MAX
+                }),
+                None => (dataset_tokens as f64 * epochs) as u64,
             }
-            None => (dataset_tokens as f64 * epochs) as u64,
         };
+        let training_tokens = tokens_for(micro_batch_size);
         let on_gpu = device.name != "cpu";
         let input = EstimateInput {
             method: config.method.kind,
@@ -291,21 +314,50 @@ impl Services {
         let mut selected = None;
         for d in DEVICE_TYPES {
             // Each device type as a run there would train: its own `auto` precision and
-            // optimizer, its own memory (QLoRA dequantizes on a CPU, not on a GPU).
+            // optimizer, its own memory (QLoRA dequantizes on a CPU, not on a GPU), and its own
+            // `auto` micro-batch and checkpointing, by the rule `estimate_for` applies to the
+            // selected device (which keeps the choice made there).
             let on_d_gpu = d.name != "cpu";
-            let input_d = EstimateInput {
+            let this_machine = d.name == "cpu" && device.name == "cpu";
+            let memory_bytes = if this_machine { training.device_memory_bytes as f64 } else { d.memory_gib * (1u64 << 30) as f64 };
+            let base_d = EstimateInput {
                 precision: h.precision.resolve(if on_d_gpu { d.supports_bf16 } else { training.cpu_native_bf16 }),
                 optimizer_8bit: h.optimizer.resolve(d.name, if on_d_gpu { "cuda" } else { "cpu" }).is_8bit(),
                 on_cpu: !on_d_gpu,
                 ..input.clone()
             };
-            let e_d = estimate::estimate(&spec, &input_d);
+            let choices: Vec<(bool, u32)> = if d.name == device.name || !auto.is_choice() {
+                vec![(gradient_checkpointing, micro_batch_size)]
+            } else {
+                auto.checkpointing.iter().flat_map(|&on| auto.sizes.iter().map(move |&rows| (on, rows))).collect()
+            };
+            let mut tried = choices.iter().map(|&(on, rows)| {
+                let input_d = EstimateInput {
+                    micro_batch_size: u64::from(rows),
+                    gradient_checkpointing: on,
+                    training_tokens: tokens_for(rows),
+                    ..base_d.clone()
+                };
+                let e_d = estimate::estimate(&spec, &input_d);
+                (input_d, e_d)
+            });
+            let mut chosen = tried.next().expect("at least one choice");
+            if chosen.1.memory_per_device_bytes > memory_bytes * AUTO_MEMORY_SHARE {
+                for t in tried {
+                    let fits = t.1.memory_per_device_bytes <= memory_bytes * AUTO_MEMORY_SHARE;
+                    chosen = t;
+                    if fits {
+                        break;
+                    }
+                }
+            }
+            let (input_d, e_d) = chosen;
             let measured =
                 measured.iter().find(|(device, p, _)| device == d.name && p == input_d.precision.as_str()).map(|(_, _, tps)| *tps);
             let mfu = d.mfu(config.method.kind, input_d.precision, training.assumed_mfu);
             let this_price = if d.name == device.name { price } else { None };
             let mut fit = estimate::fit(&e_d, &input_d, d, measured, mfu, this_price);
-            if d.name == "cpu" && device.name == "cpu" {
+            if this_machine {
                 // This machine: its real memory, not the nominal figure.
                 fit.memory_gib = training.device_memory_bytes as f64 / (1u64 << 30) as f64;
                 fit.fits = e_d.memory_per_device_bytes <= training.device_memory_bytes as f64;
