@@ -1,7 +1,7 @@
 // The browser journey against a real server: first-run administrator, dashboard in both
 // languages (a reload keeps the session and the language), the server's UI serving rules, a
 // dataset uploaded with a bad line and cleaned, fine-tuning, evaluation, deployment and the
-// playground, the monitor's measurements, checkpoints and event search, two runs' curves overlaid, a blind human rating with its results, two evaluations compared with an A/B test, a traffic split over two deployments, an API key that calls the deployment and shows in its usage per key, a monthly
+// playground, the monitor's measurements, checkpoints and event search, two runs' curves overlaid, a blind human rating with its results, two evaluations compared with an A/B test, a traffic split over two deployments, a content policy set on the organization page and enforced, an API key that calls the deployment and shows in its usage per key, a monthly
 // budget set beside the cluster and queue and seen on the dashboard and in the audit log, the
 // models (catalog, comparison, hardware fit, a fine-tune's experiment record), sign-out and a refused sign-in, a viewer invited from the People page and their
 // first visit, a project with its members (the viewer added by email, read-only, then a researcher), tablet width. Every page
@@ -505,6 +505,31 @@ try {
       await page.getByRole('link', { name: '← All deployments' }).click();
       await page.getByRole('row').filter({ hasText: 'greeter-ab' }).filter({ hasText: 'greeter-b ×150' }).waitFor();
       await visited(page, 'en', 'deployments');
+      await page.goto(base + '/');
+    });
+
+    await step("the organization's content policy blocks a codename at the gateway, and its event names the rule", async () => {
+      await page.getByRole('menuitem', { name: 'Organization' }).click();
+      await page.getByRole('heading', { name: 'Organization' }).waitFor();
+      const editor = page.getByLabel('Content policy (JSON)');
+      await editor.fill('{ not json');
+      await page.getByRole('button', { name: 'Save the policy' }).click();
+      await page.getByText('This is not JSON', { exact: false }).waitFor();
+      await editor.fill(JSON.stringify({ max_input_chars: 8000, rules: [{ name: 'codename', words: ['Project Phoenix'], action: 'block' }] }));
+      await page.getByRole('button', { name: 'Save the policy' }).click();
+      await page.getByText('Content policy saved', { exact: false }).waitFor();
+      await page.getByTestId('policy-summary').getByText('codename: block').waitFor();
+      const token = (await call(base, 'POST', '/api/v1/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).json.access_token;
+      const chat = { model: 'greeter', messages: [{ role: 'user', content: 'What is Project Phoenix?' }], max_tokens: 4 };
+      const refused = await call(base, 'POST', '/v1/chat/completions', { token, body: chat, expect: [400] });
+      assert.equal(refused.json.error.code, 'content_filter', JSON.stringify(refused.json));
+      await page.reload();
+      await page.getByRole('row').filter({ hasText: 'codename' }).filter({ hasText: 'block' }).waitFor();
+      await visited(page, 'en', 'organization');
+      // The empty policy again, for the rest of the journey.
+      await page.getByLabel('Content policy (JSON)').fill('{}');
+      await page.getByRole('button', { name: 'Save the policy' }).click();
+      await page.getByText('Content policy saved', { exact: false }).waitFor();
       await page.goto(base + '/');
     });
   }

@@ -1,5 +1,5 @@
 // The signed-in frame: navigation, language switch, the user's menu and the page.
-import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LikeOutlined, LogoutOutlined, ProjectOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
+import { AppstoreOutlined, AuditOutlined, BarChartOutlined, ClusterOutlined, CloudServerOutlined, DashboardOutlined, DatabaseOutlined, ExperimentOutlined, KeyOutlined, LikeOutlined, LogoutOutlined, ProjectOutlined, SettingOutlined, TeamOutlined, UserOutlined } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Typography } from 'antd';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -42,6 +42,7 @@ export function AppLayout() {
       ? [
           { key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') },
           { key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') },
+          { key: '/admin/organization', icon: <SettingOutlined />, label: t('nav.organization') },
         ]
       : []),
   ];

@@ -39,6 +39,7 @@ export const router = createBrowserRouter([
       { path: 'api-keys', lazy: async () => ({ Component: (await import('../pages/ApiKeys')).ApiKeys }) },
       { path: 'admin/resources', lazy: async () => ({ Component: (await import('../pages/Resources')).Resources }) },
       { path: 'admin/audit', lazy: async () => ({ Component: (await import('../pages/Audit')).Audit }) },
+      { path: 'admin/organization', lazy: async () => ({ Component: (await import('../pages/Organization')).Organization }) },
       { path: 'admin/users', lazy: async () => ({ Component: (await import('../pages/Users')).Users }) },
       { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },

@@ -58,6 +58,8 @@ function useEstimate(f: Fields | null) {
   return useQuery({
     queryKey: ['estimate', debounced],
     enabled: Boolean(debounced?.dataset_id && debounced.base_model_id),
+    // The last estimate stays while the next is asked, instead of a blank card.
+    placeholderData: (previous) => previous,
     queryFn: async () =>
       unwrap(
         await api.POST('/api/v1/estimates', {
