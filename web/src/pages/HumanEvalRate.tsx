@@ -138,6 +138,8 @@ export function HumanEvalRate() {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement | null;
       if (e.ctrlKey || e.metaKey || e.altKey || target?.closest('input[type=text], textarea, [contenteditable=true]')) return;
+      // Enter on a button or link does what that button says (skip, previous…), not a send.
+      if (e.key === 'Enter' && target?.closest('button, a')) return;
       const k = keys.current;
       const action = shortcut(e.key, k.labels, k.pairwise);
       if (!action) return;

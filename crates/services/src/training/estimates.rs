@@ -200,8 +200,8 @@ impl Services {
             Some(on) => vec![on],
             None => vec![false, true],
         };
-        let chosen_automatically = sizes.len() > 1 || checkpointing.len() > 1;
         let auto = AutoChoices { sizes: sizes.clone(), checkpointing: checkpointing.clone() };
+        let chosen_automatically = auto.is_choice();
         let mut last = None;
         for &on in &checkpointing {
             for &rows in &sizes {
