@@ -51,6 +51,15 @@ pub(crate) struct Inner {
     commit_lock: Mutex<()>,
 }
 
+/// Removes a leftover temp file. One that is gone already is no error: another server opening
+/// the same store removed it, or its writer renamed it into place meanwhile.
+fn remove_leftover(path: &std::path::Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove leftover temp file", path)(e)),
+        _ => Ok(()),
+    }
+}
+
 impl BlobStore {
     /// Opens (creating if needed) the store at `root`, empties `tmp/` (leftovers of a crash:
     /// ciphertext only), and checks that the keyring can read this store's blobs: if the first
@@ -63,7 +72,7 @@ impl BlobStore {
         }
         for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))? {
             let path = entry.map_err(io_err("list", &tmp))?.path();
-            fs::remove_file(&path).map_err(io_err("remove leftover temp file", &path))?;
+            remove_leftover(&path)?;
         }
         let store = BlobStore {
             inner: Arc::new(Inner {
@@ -96,7 +105,7 @@ impl BlobStore {
                 stem.len() == 24 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "data" | "key")
             });
             if ours && path.is_file() {
-                fs::remove_file(&path).map_err(io_err("remove leftover temp file", &path))?;
+                remove_leftover(&path)?;
             }
         }
         let backend = crate::s3::S3Backend::new(&config)?;
@@ -528,4 +537,23 @@ fn sorted_names(dir: &Path) -> Result<Vec<String>> {
     }
     names.sort_unstable();
     Ok(names)
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use super::remove_leftover;
+
+    #[test]
+    fn a_leftover_removed_meanwhile_by_another_server_is_no_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0123456789abcdef01234567.key");
+        std::fs::write(&path, b"x").unwrap();
+        remove_leftover(&path).unwrap();
+        assert!(!path.exists());
+        // Gone already (another server opening the store, or its writer's rename).
+        remove_leftover(&path).unwrap();
+        // Any other failure still says what and where.
+        let err = remove_leftover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("remove leftover temp file"), "{err}");
+    }
 }
