@@ -210,12 +210,12 @@ async fn project_visibility_and_project_roles(app: TestApp) {
     // Exactly one of user_id and email; an unknown email is nobody.
     for body in [json!({"role": "viewer"}), json!({"user_id": r2_id, "email": "r2@example.com", "role": "viewer"})] {
         let a = app.post(&format!("/api/v1/projects/{dev_pid}/members"), &developer, body).await;
-        assert!(a.expect(400)["error"]["message"].as_str().unwrap().contains("exactly one of user_id and email"), "{}", a.body);
+        assert!(a.expect(422)["error"]["message"].as_str().unwrap().contains("exactly one of user_id and email"), "{}", a.body);
     }
     let members = format!("/api/v1/projects/{dev_pid}/members");
     app.post(&members, &developer, json!({"email": "nobody@example.com", "role": "viewer"})).await.expect(404);
     let a = app.post(&members, &developer, json!({"email": "not an email", "role": "viewer"})).await;
-    assert!(a.expect(400)["error"]["message"].as_str().unwrap().contains("email"), "{}", a.body);
+    assert!(a.expect(422)["error"]["message"].as_str().unwrap().contains("email"), "{}", a.body);
 }
 on_each_backend!(project_visibility_and_project_roles_test, project_visibility_and_project_roles);
 

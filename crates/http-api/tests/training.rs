@@ -140,7 +140,7 @@ async fn a_lora_job_trains_checkpoints_and_records_its_model_and_lineage() {
         assert!(!rss.is_empty() && rss.iter().all(|p| p["value"].as_f64().unwrap() > 1e6), "{rss:?}");
         // A series nobody reports is an error naming the known ones, not an empty chart.
         let unknown = e.app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,los"), &e.admin).await;
-        let message = unknown.expect(400)["error"]["message"].as_str().unwrap().to_string();
+        let message = unknown.expect(422)["error"]["message"].as_str().unwrap().to_string();
         assert!(message.contains("unknown series 'los'") && message.contains("gpu_utilization_percent"), "{message}");
 
         let checkpoints = e.app.get(&format!("/api/v1/jobs/{job}/checkpoints"), &e.admin).await;

@@ -8,7 +8,7 @@ use database::projects::{MemberRow, NamedMemberRow, ProjectRow};
 use domain::ids::IdKind;
 use domain::permissions::PermissionSet;
 use domain::visibility::{can_view, ResourceAccess};
-use domain::{validate, Permission, Role, Visibility};
+use domain::{validate, Permission, Role, ValidationError, Visibility};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewProject {
@@ -226,7 +226,8 @@ impl Services {
         let user = match who {
             MemberRef::Id(user_id) => database::users::get(tx.conn(), &principal.organization_id, user_id).await.or_not_found("user")?,
             MemberRef::Email(email) => {
-                let email = validate::email("email", email)?;
+                // Well formed by the schema (a string); an address that is not one is a 422.
+                let email = validate::email("email", email).map_err(|e| ValidationError::unprocessable("email", e.message))?;
                 // Login looks emails up across organizations; another organization's user is
                 // not found here.
                 database::users::by_email(tx.conn(), &email)

@@ -219,7 +219,7 @@ pub struct MetricParams {
     /// tokens_per_second). Also: samples_per_second, step_time_s, epoch, cpu_percent, rss_bytes,
     /// peak_rss_bytes, and over the job's GPUs gpu_utilization_percent (mean),
     /// gpu_memory_used_bytes, gpu_max_reserved_bytes, gpu_temperature_c (largest), gpu_power_w
-    /// (sum). An unknown name is a 400 that lists them.
+    /// (sum). An unknown name is a 422 that lists them.
     pub names: Option<String>,
     /// At most this many points per series, 2 to 5000 (default 500).
     #[param(minimum = 2, maximum = 5000)]

@@ -135,7 +135,9 @@ pub async fn add_member(
     let who = match (&b.user_id, &b.email) {
         (Some(id), None) => MemberRef::Id(id),
         (None, Some(email)) => MemberRef::Email(email),
-        _ => return Err(domain::ValidationError::new("user_id", "give the user to add as exactly one of user_id and email").into()),
+        _ => {
+            return Err(domain::ValidationError::unprocessable("user_id", "give the user to add as exactly one of user_id and email").into())
+        }
     };
     Ok((StatusCode::CREATED, Json(app.services.set_member(&p, &project_id, who, &b.role, false, &ctx).await?.into())))
 }

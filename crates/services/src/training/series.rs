@@ -55,7 +55,7 @@ pub(crate) fn series_value(event: &Value, name: &str) -> Option<f64> {
 impl Services {
     /// The named series of a job's metrics, each downsampled to at most `points` by averaging
     /// equal-width step buckets (the last point is always the latest value). The job's events
-    /// are read once for all of them. An unknown name is an error listing the known ones.
+    /// are read once for all of them. An unknown name is an error (422) listing the known ones.
     pub async fn job_metrics(
         &self,
         principal: &Principal,
@@ -67,7 +67,7 @@ impl Services {
         for name in names {
             let kind = kind_of(name).ok_or_else(|| {
                 let known: Vec<&str> = JOB_SERIES.iter().map(|(n, _)| *n).collect();
-                ValidationError::new("names", format!("unknown series '{name}'; known: {}", known.join(", ")))
+                ValidationError::unprocessable("names", format!("unknown series '{name}'; known: {}", known.join(", ")))
             })?;
             if !kinds.contains(&kind) {
                 kinds.push(kind);
