@@ -4,13 +4,17 @@
 // playground, the monitor's measurements, checkpoints and event search, two runs' curves overlaid, a blind human rating with its results, two evaluations compared with an A/B test, a traffic split over two deployments, a content policy set on the organization page and enforced, an API key that calls the deployment and shows in its usage per key, a monthly
 // budget set beside the cluster and queue and seen on the dashboard and in the audit log, the
 // models (catalog, comparison, hardware fit, a fine-tune's experiment record), sign-out and a refused sign-in, a viewer invited from the People page and their
-// first visit, a project with its members (the viewer added by email, read-only, then a researcher), tablet width. Every page
+// first visit, a project with its members (the viewer added by email, read-only, then a researcher), a configuration
+// template saved from the wizard and used from the project page, a model archive uploaded and a model file downloaded,
+// records annotated into a new version, tablet width. Every page
 // visited is scanned with axe-core (no serious or critical violation) and photographed in
 // test-output/screenshots/<language>/.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { accessibilityProblems, launch, newPage, OUT, screenshot } from './browser.mjs';
 import { call, runtimeArgs, startServer } from './server.mjs';
 
@@ -19,6 +23,8 @@ const VIEWER = { name: 'Vera Viewer', email: 'vera@example.com', password: 'view
 const problems = [];
 /** The main page, photographed when a step fails. */
 let failurePage = null;
+/** A second person's page, photographed too when a step fails. */
+let otherPage = null;
 
 /** A JSONL chat dataset of about 2.2 MB (three parts of 1 MiB) whose line 7 is broken JSON. */
 function datasetWithABadLine() {
@@ -35,6 +41,15 @@ function datasetWithABadLine() {
   return { path, records: lines.length };
 }
 
+/** A tiny real model directory (the runtime's test model) packed as tar.gz, as a user would. */
+function tinyModelArchive() {
+  const dir = mkdtempSync(join(tmpdir(), 'tunery-web-e2e-model-'));
+  const runtimeTests = join(dirname(fileURLToPath(import.meta.url)), '../../runtime/tests');
+  execFileSync(process.env.TUNERY_RUNTIME_PYTHON, [join(runtimeTests, 'tiny_model.py'), join(dir, 'tiny-model')], { stdio: 'inherit' });
+  execFileSync('tar', ['-czf', join(dir, 'tiny-model.tar.gz'), '-C', join(dir, 'tiny-model'), '.']);
+  return join(dir, 'tiny-model.tar.gz');
+}
+
 async function step(name, f) {
   const started = Date.now();
   try {
@@ -43,7 +58,9 @@ async function step(name, f) {
   } catch (e) {
     console.log(`FAIL ${name}`);
     // What the page showed when the step failed, beside the other screenshots.
-    if (failurePage) await screenshot(failurePage, 'failed', name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)).catch(() => undefined);
+    const shot = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    if (failurePage) await screenshot(failurePage, 'failed', shot).catch(() => undefined);
+    if (otherPage) await screenshot(otherPage, 'failed', `${shot}-other`).catch(() => undefined);
     throw e;
   }
 }
@@ -543,6 +560,19 @@ try {
     }
     await page.getByRole('tab', { name: 'Base models' }).click();
     await page.getByRole('row').filter({ hasText: 'SmolLM2' }).filter({ hasText: 'Ready' }).waitFor();
+    if (jobUrl) {
+      // A model directory packed on this computer, uploaded with its progress, imports and is ready.
+      await page.getByRole('button', { name: 'Import a base model' }).click();
+      const importing = page.locator('.ant-drawer-open');
+      await importing.getByLabel('Source').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'Archive from this computer' }).click();
+      await importing.locator('input[type=file]').setInputFiles(tinyModelArchive());
+      assert.equal(await importing.getByLabel('Name', { exact: true }).inputValue(), 'tiny-model', 'the name comes from the file');
+      await visited(page, 'en', 'models-import-archive');
+      await importing.getByRole('button', { name: 'Import', exact: true }).click();
+      await importing.waitFor({ state: 'detached' });
+      await page.getByRole('row').filter({ hasText: 'tiny-model' }).filter({ hasText: 'Ready' }).waitFor({ timeout: 180_000 });
+    }
     await page.getByRole('tab', { name: 'Catalog' }).click();
     await page.getByLabel('Search by name or family').fill('Qwen2.5');
     await page.getByLabel('Search by name or family').press('Enter');
@@ -570,13 +600,18 @@ try {
       await page.getByText('Experiment record').waitFor();
       await page.getByText('Trained on').waitFor();
       await page.getByRole('row').filter({ hasText: 'Succeeded' }).filter({ hasText: 'exact_match' }).waitFor();
-      await page.getByRole('cell', { name: 'adapter_config.json' }).waitFor();
+      await page.getByRole('cell', { name: 'adapter_config.json', exact: true }).waitFor();
       await visited(page, 'en', 'model-record');
+      // A file of the fine-tune, downloaded and whole.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download adapter_config.json' }).click()]);
+      assert.equal(download.suggestedFilename(), 'adapter_config.json');
+      const adapter = JSON.parse(readFileSync(await download.path(), 'utf8'));
+      assert.equal(adapter.peft_type, 'LORA', JSON.stringify(adapter));
     }
     await page.getByRole('menuitem', { name: 'Dashboard' }).click();
   });
 
-  await step('the administrator sets a monthly budget beside the cluster and its queue, sees the spend against it on the dashboard, and finds the change in the audit log', async () => {
+  await step('the administrator sets a monthly budget beside the cluster, its queue and its prices, sees the spend against it on the dashboard, and finds the change in the audit log', async () => {
     await page.getByRole('menuitem', { name: 'Resources' }).click();
     await page.getByRole('heading', { name: 'Resources and quotas' }).waitFor();
     await page.getByText('No quotas: jobs are limited only by the cluster.', { exact: false }).waitFor();
@@ -589,7 +624,18 @@ try {
     await page.getByRole('button', { name: 'Save the quota' }).click();
     const quotaRow = page.getByRole('row').filter({ hasText: 'The organization' });
     await quotaRow.filter({ hasText: 'Within limits' }).filter({ hasText: 'of 100' }).waitFor();
+    // The price of this cluster's CPU slots, changed by the instance administrator, then reset.
+    const cpuPrice = page.getByRole('row').filter({ hasText: 'in this cluster' });
+    await cpuPrice.filter({ hasText: 'List price' }).waitFor();
+    await page.getByRole('button', { name: 'Change the price of cpu' }).click();
+    const priceDialog = page.getByRole('dialog');
+    await priceDialog.getByLabel('On demand').fill('0.5');
+    await priceDialog.getByRole('button', { name: 'Save price' }).click();
+    await cpuPrice.filter({ hasText: 'An administrator, here' }).filter({ hasText: '0.50' }).waitFor();
     await visited(page, 'en', 'resources');
+    await page.getByRole('button', { name: 'Reset the price of cpu' }).click();
+    await page.locator('.ant-popconfirm').getByRole('button', { name: 'OK' }).click();
+    await cpuPrice.filter({ hasText: 'List price' }).waitFor();
 
     await page.getByRole('menuitem', { name: 'Dashboard' }).click();
     await page.locator('.ant-statistic').filter({ hasText: 'Compute spend' }).filter({ hasText: '/ 100.00' }).waitFor();
@@ -710,6 +756,7 @@ try {
   let viewer = null;
   await step('the invited viewer registers from the link and sees no administration', async () => {
     viewer = await newPage(browser, { locale: 'zh-CN' });
+    otherPage = viewer;
     await viewer.goto(invitationLink);
     await viewer.getByRole('heading', { name: '接受邀请' }).waitFor();
     await visited(viewer, 'zh-CN', 'sign-up-invited');
@@ -777,6 +824,85 @@ try {
     await viewer.reload();
     await viewer.locator('.ant-descriptions').getByText('研究员').waitFor();
     await viewer.locator('.ant-descriptions').getByText('训练模型').waitFor();
+  });
+
+  await step("the wizard's settings saved as a template of the project, then used by a colleague from the project page", async () => {
+    await page.goto(base + '/jobs/new');
+    await page.getByRole('heading', { name: 'New fine-tune' }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Save as template' }).isDisabled(), 'a template belongs to a project');
+    await page.getByLabel('Project', { exact: true }).click();
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'Support bot' }).click();
+    await page.getByLabel('Optimizer steps').fill('12');
+    await page.getByLabel('Learning rate').fill('0.0005');
+    await page.locator('label.ant-radio-button-wrapper', { hasText: 'DoRA' }).click();
+    await page.getByRole('button', { name: 'Save as template' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Save template' }).click();
+    await dialog.getByText('Give the template a name.').waitFor();
+    await dialog.getByLabel('Name').fill('Short DoRA');
+    await dialog.getByLabel('Description').fill('Twelve steps for a quick look');
+    await visited(page, 'en', 'template-save');
+    await dialog.getByRole('button', { name: 'Save template' }).click();
+    await page.getByText('Saved as the template "Short DoRA".').waitFor();
+    // The same name again is refused with the server's reason.
+    await page.getByRole('button', { name: 'Save as template' }).click();
+    await dialog.getByLabel('Name').fill('Short DoRA');
+    await dialog.getByRole('button', { name: 'Save template' }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'already exists in the project' }).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    // The colleague (a researcher in the project) opens it from the project page, in Chinese.
+    await viewer.getByRole('menuitem', { name: '项目' }).click();
+    await viewer.getByRole('link', { name: 'Support bot' }).click();
+    const row = viewer.getByRole('row').filter({ hasText: 'Short DoRA' });
+    await row.filter({ hasText: 'Twelve steps for a quick look' }).filter({ hasText: 'dora' }).waitFor();
+    await visited(viewer, 'zh-CN', 'project-templates');
+    await row.getByRole('link', { name: '使用模板 Short DoRA' }).click();
+    await viewer.getByText('已套用模板“Short DoRA”').waitFor();
+    assert.equal(await viewer.getByLabel('优化步数').inputValue(), '12');
+    assert.ok(await viewer.getByRole('radio', { name: 'DoRA' }).isChecked(), 'the method comes from the template');
+    await visited(viewer, 'zh-CN', 'fine-tune-from-template');
+    // Deleted from the project page (confirmed).
+    await page.goto(base + '/projects');
+    await page.getByRole('link', { name: 'Support bot' }).click();
+    await page.getByRole('button', { name: 'Delete the template Short DoRA' }).click();
+    await page.locator('.ant-popconfirm').getByRole('button', { name: 'OK' }).click();
+    await page.getByText('No templates in this project yet.', { exact: false }).waitFor();
+  });
+
+  await step('records annotated in the browser by a task of two annotators — an answer rewritten, one flagged — make a new version with the task in its lineage', async () => {
+    await page.getByRole('menuitem', { name: 'Datasets' }).click();
+    await page.getByRole('link', { name: 'greetings' }).click();
+    const annotate = page.getByRole('button', { name: /^Annotate version \d+$/ });
+    const annotated = Number((await annotate.innerText()).match(/\d+/)[0]);
+    await annotate.click();
+    const drawer = page.locator('.ant-drawer-open');
+    await drawer.getByLabel('Name').fill('Tone check');
+    await drawer.getByLabel('Instructions').fill('Make the greeting warmer.');
+    await drawer.getByLabel('Annotators').click();
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: VIEWER.email }).click();
+    await drawer.getByText('Instructions', { exact: true }).click();
+    await drawer.getByRole('button', { name: 'Start annotating' }).click();
+    await page.waitForURL(/\/annotation-tasks\/ann_/);
+    // The administrator's share: every other record, from the first.
+    await page.getByText('Record 1 (line 1)').waitFor();
+    await page.getByText('Make the greeting warmer.').waitFor();
+    await page.getByLabel('Conversation: answer 2').fill('Hello, person 1! Welcome, it is wonderful to see you.');
+    await page.getByText('needs fixing', { exact: true }).click();
+    await visited(page, 'en', 'annotate');
+    await page.getByRole('button', { name: 'Save and next' }).click();
+    await page.getByText('Record 3 (line 3)').waitFor();
+    await page.getByRole('checkbox', { name: /Flag/ }).check();
+    await page.keyboard.press('Control+Enter');
+    await page.getByText('Record 5 (line 5)').waitFor();
+    await page.getByRole('progressbar', { name: `Progress of ${VIEWER.name}` }).waitFor();
+    await page.locator('.ant-descriptions-item').filter({ hasText: 'Corrected' }).filter({ hasText: '1' }).waitFor();
+    await page.getByRole('button', { name: 'Make the new version' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Make the version' }).click();
+    await page.waitForURL(/\/datasets\/ds_/);
+    await page.getByText('annotated in the task "Tone check" (1 records corrected)').first().waitFor();
+    await page.getByText('Hello, person 1! Welcome, it is wonderful to see you.').first().waitFor();
+    await page.getByRole('row').filter({ hasText: 'Tone check' }).filter({ hasText: `Version ${annotated + 1}` }).waitFor();
+    await visited(page, 'en', 'dataset-annotated');
   });
 
   problems.push(...page.problems, ...(viewer?.problems ?? []));

@@ -7,6 +7,7 @@
 //! (SQLite has one writer anyway; queuing here avoids `SQLITE_BUSY`), on PostgreSQL it is a
 //! plain transaction and row locks do the rest.
 
+pub mod annotations;
 pub mod api_keys;
 pub mod audit;
 pub mod base_models;
@@ -14,11 +15,13 @@ pub mod datasets;
 pub mod deployments;
 pub mod evaluation_runs;
 pub mod evaluations;
+pub mod gpu_prices;
 pub mod human_evals;
 pub mod inference;
 pub mod instance;
 pub mod invitations;
 pub mod job_runs;
+pub mod job_templates;
 pub mod jobs;
 pub mod models;
 pub mod openai;

@@ -33,6 +33,10 @@ pub enum IdKind {
     JobRun,
     /// One run of an evaluation (a runner holding it).
     EvaluationRun,
+    /// A configuration template of fine-tuning jobs.
+    JobTemplate,
+    /// People's annotation of a dataset version.
+    AnnotationTask,
 }
 
 impl IdKind {
@@ -63,6 +67,8 @@ impl IdKind {
             IdKind::FineTuningJob => "ftjob",
             IdKind::JobRun => "run",
             IdKind::EvaluationRun => "erun",
+            IdKind::JobTemplate => "tmpl",
+            IdKind::AnnotationTask => "ann",
         }
     }
 }

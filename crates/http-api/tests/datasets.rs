@@ -631,3 +631,102 @@ async fn augment_calls_an_allowed_openai_compatible_endpoint() {
     let refused = app.post(&format!("/api/v1/datasets/{id}/versions/1/preprocess"), &admin, json!({"recipe": no_key})).await;
     assert!(refused.expect(422)["error"]["message"].as_str().unwrap().contains("TUNERY_TEST_NO_SUCH_VARIABLE"), "{}", refused.body);
 }
+
+async fn annotate(app: &TestApp, token: &str, task: &str, index: u64, body: Value) -> common::Answer {
+    app.call("PUT", &format!("/api/v1/annotation-tasks/{task}/records/{index}"), Some(token), Some(body)).await
+}
+
+async fn annotation_corrects_labels_and_flags_records_into_a_new_version(app: TestApp) {
+    let (_, admin) = app.bootstrap().await;
+    let (ann_id, annotator) = app.user(&admin, "annotator@example.com", "viewer").await;
+    let (res_id, researcher) = app.user(&admin, "r@example.com", "researcher").await;
+    let (_, bystander) = app.user(&admin, "b@example.com", "viewer").await;
+    let chat = |i: usize| {
+        json!({"messages": [{"role": "user", "content": format!("question {i}")}, {"role": "assistant", "content": format!("answer {i}")}]})
+            .to_string()
+    };
+    // Seven records, the fourth (index 3) broken.
+    let lines: Vec<String> = (0..7).map(|i| if i == 3 { "{\"messages\": [".to_string() } else { chat(i) }).collect();
+    let created = app
+        .upload_dataset(&admin, &[("name", "support"), ("visibility", "organization")], "s.jsonl", (lines.join("\n") + "\n").as_bytes())
+        .await;
+    let ds = created.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let tasks = format!("/api/v1/datasets/{ds}/versions/1/annotation-tasks");
+    let body =
+        json!({"name": "first pass", "instructions": "Fix wrong answers.", "labels": ["good", "bad"], "assignee_ids": [ann_id, res_id]});
+    // Only those who may add versions start one; annotators must be users of the organization.
+    assert_eq!(app.post(&tasks, &annotator, body.clone()).await.code(), "permission_denied");
+    let mut stranger = body.clone();
+    stranger["assignee_ids"] = json!([ann_id, "usr_000000000000000000000000"]);
+    let refused = app.post(&tasks, &admin, stranger).await;
+    assert_eq!((refused.status.as_u16(), refused.body["error"]["param"].as_str()), (422, Some("assignee_ids[1]")), "{}", refused.body);
+    let task = app.post(&tasks, &admin, body).await.expect(201).clone();
+    let id = task["id"].as_str().unwrap().to_string();
+    assert_eq!((task["records"].as_u64(), task["state"].as_str()), (Some(7), Some("open")), "{task}");
+    let shares: Vec<u64> = task["annotators"].as_array().unwrap().iter().map(|a| a["assigned"].as_u64().unwrap()).collect();
+    assert_eq!(shares, [4, 3], "records go round-robin: {task}");
+    assert_eq!(task["annotators"][0]["email"], "annotator@example.com");
+    // The annotator's share: every other record, the broken one shown as such in the other share.
+    let mine = app.get(&format!("/api/v1/annotation-tasks/{id}/records?assignee={ann_id}"), &annotator).await.expect(200).clone();
+    let indices: Vec<u64> = mine["data"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, [0, 2, 4, 6]);
+    let all = app.get(&format!("/api/v1/annotation-tasks/{id}/records?limit=7"), &annotator).await.expect(200).clone();
+    let broken = &all["data"][3];
+    assert!(broken["original"].is_null() && !broken["errors"].as_array().unwrap().is_empty(), "{broken}");
+    // A fixed answer, a flag, a label.
+    let fixed = json!({"type": "chat", "messages": [{"role": "user", "content": "question 0"}, {"role": "assistant", "content": "a better answer 0"}]});
+    let saved =
+        annotate(&app, &annotator, &id, 0, json!({"labels": ["good"], "record": fixed, "note": "was too short"})).await.expect(200).clone();
+    assert_eq!(
+        (saved["annotation"]["edited"].as_bool(), saved["record"]["messages"][1]["content"].as_str()),
+        (Some(true), Some("a better answer 0"))
+    );
+    annotate(&app, &annotator, &id, 2, json!({"flagged": true, "note": "not our product"})).await.expect(200);
+    annotate(&app, &researcher, &id, 5, json!({"labels": ["bad"]})).await.expect(200);
+    // Mistakes are named: a label of no set, a type change, an empty answer, a broken record.
+    for (i, b, status, param) in [
+        (4, json!({"labels": ["great"]}), 422, "labels[0]"),
+        (4, json!({"record": {"type": "text", "text": "plain"}}), 422, "record.type"),
+        (
+            4,
+            json!({"record": {"type": "chat", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}}),
+            422,
+            "record.messages",
+        ),
+        (3, json!({"labels": ["good"]}), 422, "index"),
+    ] {
+        let a = annotate(&app, &annotator, &id, i, b).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (status, Some(param)), "{}", a.body);
+    }
+    assert_eq!(annotate(&app, &annotator, &id, 99, json!({})).await.status.as_u16(), 404);
+    // Someone who sees the dataset but is no annotator (and may not add versions) cannot annotate.
+    assert_eq!(annotate(&app, &bystander, &id, 4, json!({"labels": ["good"]})).await.status.as_u16(), 403);
+    let progress = app.get(&format!("/api/v1/annotation-tasks/{id}"), &annotator).await.expect(200).clone();
+    assert_eq!((progress["annotated"].as_u64(), progress["flagged"].as_u64(), progress["edited"].as_u64()), (Some(3), Some(1), Some(1)));
+    assert_eq!((progress["label_counts"]["good"].as_u64(), progress["label_counts"]["bad"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(progress["annotators"][0]["done"].as_u64(), Some(2), "{progress}");
+    // Completion: the corrected records, less the flagged one and those labelled bad.
+    let done =
+        app.post(&format!("/api/v1/annotation-tasks/{id}/complete"), &admin, json!({"drop_labels": ["bad"]})).await.expect(201).clone();
+    assert_eq!((done["task"]["state"].as_str(), done["task"]["result_version"].as_i64()), (Some("completed"), Some(2)), "{done}");
+    assert_eq!(done["version"]["valid_records"].as_i64(), Some(4), "7 records less the broken, the flagged and the bad one: {done}");
+    let lineage = app.get(&format!("/api/v1/datasets/{ds}/versions/2/lineage"), &admin).await.expect(200).clone();
+    assert_eq!(lineage["ancestors"][0]["version"].as_i64(), Some(1), "{lineage}");
+    assert_eq!(lineage["version"]["recipe"]["annotation_task_id"], id.as_str(), "{lineage}");
+    let preview = app.get(&format!("/api/v1/datasets/{ds}/versions/2/preview?limit=10"), &admin).await.expect(200).to_string();
+    assert!(preview.contains("a better answer 0") && !preview.contains("answer 2\"") && !preview.contains("question 5"), "{preview}");
+    // A completed task takes nothing more; another organization sees none of it.
+    assert_eq!(annotate(&app, &annotator, &id, 4, json!({"labels": ["good"]})).await.status.as_u16(), 422);
+    assert_eq!(app.post(&format!("/api/v1/annotation-tasks/{id}/complete"), &admin, json!({})).await.status.as_u16(), 422);
+    let (_, other) = app.other_org(&admin, "Other").await;
+    app.get(&format!("/api/v1/annotation-tasks/{id}"), &other).await.expect(404);
+    let listed = app.get(&format!("/api/v1/datasets/{ds}/annotation-tasks"), &annotator).await.expect(200).clone();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    app.delete(&format!("/api/v1/annotation-tasks/{id}"), &admin).await.expect(204);
+    app.get(&format!("/api/v1/datasets/{ds}/versions/2"), &admin).await.expect(200);
+    let actions: Vec<String> = app.audit_tail(30).await.into_iter().map(|(action, _, _)| action).collect();
+    for action in ["annotation_task.create", "annotation.save", "annotation_task.complete", "annotation_task.delete"] {
+        assert!(actions.iter().any(|a| a == action), "{action} not in {actions:?}");
+    }
+}
+on_each_backend!(annotation_test, annotation_corrects_labels_and_flags_records_into_a_new_version);

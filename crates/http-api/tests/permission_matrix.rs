@@ -83,6 +83,12 @@ fn json_body(operation: &str, n: usize) -> Option<Value> {
         }
         "update_split" => json!({"active": false}),
         "set_quota" => json!({"max_gpus": 4, "gpu_hours_per_month": 10.0 + n as f64}),
+        "set_price" => json!({"on_demand": 1.5 + n as f64, "spot": 0.5}),
+        "create_annotation_task" => json!({"name": format!("task {n}"), "assignee_ids": ["{target_user}"]}),
+        "annotate_record" => json!({"labels": ["ok"], "note": format!("note {n}")}),
+        "complete_annotation_task" => json!({}),
+        "create_job_template" => json!({"name": format!("template {n}"), "config": {"method": {"kind": "lora"}}}),
+        "update_job_template" => json!({"name": format!("template {n}"), "config": {"method": {"kind": "dora"}}}),
         "put_content_policy" => json!({"rules": [{"name": format!("rule-{n}"), "words": ["x"], "action": "flag"}]}),
         // The fixture's deployment logs requests but has none: callers who may export get 422.
         "export_deployment_logs" => json!({"name": format!("export {n}")}),
@@ -145,6 +151,9 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     let convert = json!({"recipe": {"version": 1, "steps": [{"step": "convert"}]}});
     let operation = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/preprocess"), &root, convert).await.id();
     let (base_model, job, model) = common::insert_training_rows(&app, &org, &root_id, &dataset).await;
+    // A price set through the API (deleting one needs one), and a job template of the project.
+    app.call("PUT", "/api/v1/prices/a100", Some(&root), Some(json!({"on_demand": 2.0}))).await.expect(200);
+    let template = app.post(&format!("/api/v1/projects/{project}/job-templates"), &root, json!({"name": "fixture template"})).await.id();
     let deployment = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment").await;
     let deployment_2 = common::insert_deployment(&app, &org, &root_id, &base_model, "fixture-deployment-2").await;
     let variants = json!([{"deployment_id": deployment, "weight": 1}, {"deployment_id": deployment_2, "weight": 1}]);
@@ -165,12 +174,17 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     app.call_with("PUT", &format!("/api/v1/quotas/user/{target}"), &root, Payload::Json(json!({"max_gpus": 8}))).await.expect(200);
     let mut tokens = BTreeMap::new();
     let mut keys = BTreeMap::new();
+    let mut annotators = Vec::new();
     for role in Role::ALL {
         let (id, token) = app.user(&root, &format!("role-{}@example.com", role.as_str()), role.as_str()).await;
         app.post(&format!("/api/v1/projects/{project}/members"), &root, json!({"user_id": id, "role": role.as_str()})).await.expect(201);
         keys.insert(role.as_str(), app.post("/api/v1/api-keys", &token, json!({"name": "own"})).await.id());
         tokens.insert(role.as_str(), token);
+        annotators.push(id);
     }
+    // Every role annotates: the permission, not the assignment, is what this test checks.
+    let task = json!({"name": "fixture task", "labels": ["ok"], "assignee_ids": annotators});
+    let task = app.post(&format!("/api/v1/datasets/{dataset}/versions/1/annotation-tasks"), &root, task).await.id();
     let ids = BTreeMap::from([
         ("org_id", org),
         ("project_id", project),
@@ -198,6 +212,10 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
         ("item", "0".to_string()),
         ("scope", "user".to_string()),
         ("subject_id", target.clone()),
+        ("gpu_type", "a100".to_string()),
+        ("template_id", template),
+        ("task_id", task),
+        ("index", "0".to_string()),
     ]);
     Fixture { app, root, tokens, ids, keys }
 }

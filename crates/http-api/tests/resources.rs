@@ -3,7 +3,7 @@
 mod common;
 
 use common::{TestApp, PASSWORD};
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn users_roles_and_last_admin(app: TestApp) {
     let (admin_id, admin) = app.bootstrap().await;
@@ -292,3 +292,147 @@ async fn organizations_by_instance_admin(app: TestApp) {
     assert!(!names.contains(&"Delta".to_string()), "{names:?}");
 }
 on_each_backend!(organizations_by_instance_admin_test, organizations_by_instance_admin);
+
+async fn job_templates_are_kept_per_project_checked_as_submissions_are(app: TestApp) {
+    let (user_id, admin) = app.bootstrap().await;
+    let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let (viewer_id, viewer) = app.user(&admin, "v@example.com", "viewer").await;
+    let (_, outsider) = app.user(&admin, "r@example.com", "researcher").await;
+    let pid = app.post("/api/v1/projects", &admin, json!({"name": "recipes"})).await.expect(201)["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/projects/{pid}/members"), &admin, json!({"user_id": viewer_id, "role": "viewer"})).await.expect(201);
+    let chats = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"hello\"}]}\n";
+    let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chats.as_bytes()).await.expect(201)["dataset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (base, _, _) = common::insert_training_rows(&app, &org, &user_id, &ds).await;
+    let templates = format!("/api/v1/projects/{pid}/job-templates");
+    let body = json!({
+        "name": "short lora", "description": "rank 8, 30 steps", "base_model_id": base,
+        "config": {"method": {"kind": "lora", "lora": {"rank": 8}}, "hyperparameters": {"learning_rate": 0.0001, "max_steps": 30}},
+        "resources": {"gpus": 1, "priority": "high", "max_duration_s": 3600}, "max_restarts": 2
+    });
+    let created = app.post(&templates, &admin, body.clone()).await;
+    let created = created.expect(201).clone();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("tmpl_"), "{id}");
+    // What was saved comes back whole, with every default of the configuration filled in.
+    assert_eq!(created["config"]["method"]["lora"]["rank"], 8);
+    assert_eq!(created["config"]["hyperparameters"]["max_steps"], 30);
+    assert!(created["config"]["hyperparameters"]["gradient_accumulation_steps"].is_number(), "{created}");
+    assert_eq!((created["resources"]["priority"].as_str(), created["max_restarts"].as_u64()), (Some("high"), Some(2)));
+    assert_eq!(created["base_model_id"], base.as_str());
+    // A name is unique in its project.
+    assert_eq!(app.post(&templates, &admin, body.clone()).await.status.as_u16(), 409);
+    // Checked as a submission is, naming the field.
+    let refused = |patch: Value| {
+        let mut b = body.clone();
+        b["name"] = json!("other");
+        merge(&mut b, patch);
+        b
+    };
+    for (patch, status, param) in [
+        (json!({"config": {"method": {"kind": "freeze", "freeze": {"trainable_layers": 5}}}}), 422, "method.freeze.trainable_layers"),
+        (json!({"config": {"hyperparameters": {"learning_rate": 2.0}}}), 400, "hyperparameters.learning_rate"),
+        (json!({"config": {"method": {"kind": "full"}}, "merge_lora": true}), 422, "merge_lora"),
+        (json!({"resources": {"priority": "platinum"}}), 422, "resources.priority"),
+        (json!({"max_restarts": 21}), 400, "max_restarts"),
+        (json!({"base_model_id": "bm_000000000000000000000000"}), 422, "base_model_id"),
+        (json!({"name": " "}), 400, "name"),
+    ] {
+        let a = app.post(&templates, &admin, refused(patch.clone())).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (status, Some(param)), "{patch}: {}", a.body);
+    }
+    let unknown = app.post(&templates, &admin, refused(json!({"dataset_id": ds}))).await;
+    assert_eq!((unknown.status.as_u16(), unknown.code()), (400, "invalid_body"), "{}", unknown.body);
+    // Without a base model the model's own limits wait for the job: 5 frozen layers are kept.
+    let mut free = refused(json!({"config": {"method": {"kind": "freeze", "freeze": {"trainable_layers": 5}}}}));
+    free.as_object_mut().unwrap().remove("base_model_id");
+    app.post(&templates, &admin, free).await.expect(201);
+    // Project members see them by name; only those who may train there change them.
+    let listed = app.get(&templates, &viewer).await;
+    let names: Vec<&str> = listed.expect(200)["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["other", "short lora"]);
+    app.get(&format!("/api/v1/job-templates/{id}"), &viewer).await.expect(200);
+    assert_eq!(app.post(&templates, &viewer, refused(json!({"name": "mine"}))).await.code(), "permission_denied");
+    app.delete(&format!("/api/v1/job-templates/{id}"), &viewer).await.expect(403);
+    // Outside the project, and in another organization, a template does not exist.
+    app.get(&templates, &outsider).await.expect(404);
+    app.get(&format!("/api/v1/job-templates/{id}"), &outsider).await.expect(404);
+    let (_, other_admin) = app.other_org(&admin, "Other").await;
+    app.get(&format!("/api/v1/job-templates/{id}"), &other_admin).await.expect(404);
+    app.delete(&format!("/api/v1/job-templates/{id}"), &other_admin).await.expect(404);
+    // Replaced whole, keeping its creation; a name taken by another template is 409.
+    let mut renamed = body.clone();
+    renamed["name"] = json!("short lora v2");
+    renamed["config"]["hyperparameters"]["max_steps"] = json!(60);
+    let put = app.call("PUT", &format!("/api/v1/job-templates/{id}"), Some(&admin), Some(renamed)).await;
+    let put = put.expect(200).clone();
+    assert_eq!((put["name"].as_str(), put["config"]["hyperparameters"]["max_steps"].as_u64()), (Some("short lora v2"), Some(60)));
+    assert_eq!(put["created_at"], created["created_at"]);
+    let mut clash = body.clone();
+    clash["name"] = json!("other");
+    assert_eq!(app.call("PUT", &format!("/api/v1/job-templates/{id}"), Some(&admin), Some(clash)).await.status.as_u16(), 409);
+    app.delete(&format!("/api/v1/job-templates/{id}"), &admin).await.expect(204);
+    app.get(&format!("/api/v1/job-templates/{id}"), &admin).await.expect(404);
+    let actions: Vec<String> = app.audit_tail(20).await.into_iter().map(|(action, _, _)| action).collect();
+    for action in ["job_template.create", "job_template.update", "job_template.delete"] {
+        assert!(actions.iter().any(|a| a == action), "{action} not in {actions:?}");
+    }
+}
+on_each_backend!(job_templates_test, job_templates_are_kept_per_project_checked_as_submissions_are);
+
+/// Merges `patch` into `value`, object by object.
+fn merge(value: &mut Value, patch: Value) {
+    match (value, patch) {
+        (Value::Object(v), Value::Object(p)) => {
+            for (k, pv) in p {
+                merge(v.entry(k).or_insert(Value::Null), pv);
+            }
+        }
+        (v, p) => *v = p,
+    }
+}
+
+async fn prices_are_set_by_an_instance_administrator_over_the_configured_ones(app: TestApp) {
+    let (_, root) = app.bootstrap().await;
+    let (_, org_admin) = app.other_org(&root, "Tenant").await;
+    let (_, viewer) = app.user(&root, "v@example.com", "viewer").await;
+    let price_of = |list: &Value, gpu_type: &str| list["data"].as_array().unwrap().iter().find(|p| p["gpu_type"] == gpu_type).cloned();
+    // Every listed type is priced: this machine's CPU slots and the catalog's GPUs at list price.
+    let listed = app.get("/api/v1/prices", &viewer).await.expect(200).clone();
+    let h100 = price_of(&listed, "H100-80GB").expect("the H100 is listed");
+    assert_eq!((h100["source"].as_str(), h100["on_demand"].as_f64()), (Some("list"), Some(2.5)), "{h100}");
+    assert!(price_of(&listed, "cpu").is_some(), "{listed}");
+    // An instance administrator sets a price for every organization; spot defaults to it.
+    let set = app.call("PUT", "/api/v1/prices/H100-80GB", Some(&root), Some(json!({"on_demand": 4.25, "spot": 1.5}))).await;
+    let set = set.expect(200).clone();
+    assert_eq!((set["source"].as_str(), set["on_demand"].as_f64(), set["spot"].as_f64()), (Some("set"), Some(4.25), Some(1.5)), "{set}");
+    assert!(set["updated_at"].as_i64().is_some(), "{set}");
+    let a100 = app.call("PUT", "/api/v1/prices/my-a100", Some(&root), Some(json!({"on_demand": 2.0}))).await.expect(200).clone();
+    assert_eq!(a100["spot"].as_f64(), Some(2.0), "{a100}");
+    let seen = app.get("/api/v1/prices", &org_admin).await.expect(200).clone();
+    assert_eq!(price_of(&seen, "H100-80GB").unwrap()["on_demand"].as_f64(), Some(4.25), "another organization pays it too");
+    assert!(price_of(&seen, "my-a100").is_some(), "{seen}");
+    // An organization's administrator may not change what every organization pays.
+    let refused = app.call("PUT", "/api/v1/prices/H100-80GB", Some(&org_admin), Some(json!({"on_demand": 0.0}))).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (403, "forbidden"), "{}", refused.body);
+    // Bad prices and names are named.
+    for (path, body, param) in [
+        ("/api/v1/prices/H100-80GB", json!({"on_demand": -1.0}), "on_demand"),
+        ("/api/v1/prices/H100-80GB", json!({"on_demand": 1.0, "spot": -0.5}), "spot"),
+        ("/api/v1/prices/a%20b", json!({"on_demand": 1.0}), "gpu_type"),
+    ] {
+        let a = app.call("PUT", path, Some(&root), Some(body)).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some(param)), "{}", a.body);
+    }
+    let unknown = app.call("PUT", "/api/v1/prices/H100-80GB", Some(&root), Some(json!({"on_demand": 1.0, "currency": "EUR"}))).await;
+    assert_eq!(unknown.code(), "invalid_body", "{}", unknown.body);
+    // Removed, the list price applies again; removing it twice finds nothing.
+    let back = app.delete("/api/v1/prices/H100-80GB", &root).await.expect(200).clone();
+    assert_eq!((back["source"].as_str(), back["on_demand"].as_f64()), (Some("list"), Some(2.5)), "{back}");
+    app.delete("/api/v1/prices/H100-80GB", &root).await.expect(404);
+    let actions: Vec<String> = app.audit_tail(20).await.into_iter().map(|(action, _, _)| action).collect();
+    assert!(actions.contains(&"price.set".to_string()) && actions.contains(&"price.delete".to_string()), "{actions:?}");
+}
+on_each_backend!(prices_test, prices_are_set_by_an_instance_administrator_over_the_configured_ones);

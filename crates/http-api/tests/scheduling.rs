@@ -157,10 +157,11 @@ async fn an_urgent_job_preempts_a_spot_job_which_checkpoints_waits_and_resumes_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_hold_at_submission_and_admission_a_spent_budget_pauses_a_job_and_usage_is_costed() {
     for backend in test_support::backends() {
-        // Two CPU slots at 3600 per slot-hour: a second of running costs 1.
+        // Two CPU slots at 3600 per slot-hour (a second of running costs 1), a price set through
+        // the API over the installation's 1 per slot-hour.
         let Some(e) = env_with(backend, |s| {
             s.training.max_concurrent_jobs = 2;
-            s.training.price_per_device_hour = Some(3600.0);
+            s.training.price_per_device_hour = Some(1.0);
         })
         .await
         else {
@@ -168,6 +169,8 @@ async fn quotas_hold_at_submission_and_admission_a_spent_budget_pauses_a_job_and
         };
         let org = e.app.get("/api/v1/me", &e.admin).await.body["organization"]["id"].as_str().unwrap().to_string();
         let (researcher_id, researcher) = e.app.user(&e.admin, "res@example.com", "researcher").await;
+        let set = e.app.call("PUT", "/api/v1/prices/cpu", Some(&e.admin), Some(json!({"on_demand": 3600.0}))).await;
+        assert_eq!((set.expect(200)["source"].as_str(), set.body["spot"].as_f64()), (Some("set"), Some(3600.0)), "{}", set.body);
         let quota = |scope: &str, id: &str| format!("/api/v1/quotas/{scope}/{id}");
 
         // Only administrators set quotas; the subject must be of the organization; bad limits are named.

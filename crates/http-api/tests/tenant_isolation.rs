@@ -43,6 +43,11 @@ async fn other_organizations_ids_answer_404_everywhere() {
         let item = "0".to_string();
         let scope = "user".to_string();
         app.call_with("PUT", &format!("/api/v1/quotas/user/{user_a}"), &root, Payload::Json(json!({"max_gpus": 2}))).await.expect(200);
+        let template_a =
+            app.post(&format!("/api/v1/projects/{project_a}/job-templates"), &root, json!({"name": "a secret recipe"})).await.id();
+        let task = json!({"name": "a secret task", "assignee_ids": [user_a]});
+        let task_a = app.post(&format!("/api/v1/datasets/{dataset_a}/versions/1/annotation-tasks"), &root, task).await.id();
+        let index = "0".to_string();
         let file = Payload::Multipart {
             fields: vec![("purpose".into(), "fine-tune".into())],
             filename: "a.jsonl".into(),
@@ -83,9 +88,16 @@ async fn other_organizations_ids_answer_404_everywhere() {
             ("file_id", &file_a),
             ("fine_tuning_job_id", &ft_job_a),
             ("model", &ft_model_a),
+            ("template_id", &template_a),
+            ("task_id", &task_a),
+            ("index", &index),
         ];
         let mut checked = 0;
-        for op in common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some()) {
+        // Prices are the instance's, named by GPU type: no organization owns them.
+        let instance_wide = ["set_price", "delete_price"];
+        for op in
+            common::operations().iter().filter(|o| o.path.contains('{') && o.scopes.is_some() && !instance_wide.contains(&o.id.as_str()))
+        {
             let mut path = op.path.clone();
             for (name, id) in ids {
                 path = path.replace(&format!("{{{name}}}"), id);
@@ -191,6 +203,10 @@ fn matrix_body(operation: &str) -> serde_json::Value {
         "export_human_preferences" => json!({"name": "stolen"}),
         "complete_openai_upload" => json!({"part_ids": ["part_upl_x_1"]}),
         "set_quota" => json!({"max_gpus": 1}),
+        "create_job_template" | "update_job_template" => json!({"name": "stolen"}),
+        "create_annotation_task" => json!({"name": "stolen", "assignee_ids": ["{target_user}"]}),
+        "annotate_record" => json!({"flagged": true}),
+        "complete_annotation_task" => json!({}),
         other => panic!("add a body for '{other}' to matrix_body()"),
     }
 }

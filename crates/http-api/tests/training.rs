@@ -965,3 +965,60 @@ async fn concurrent_event_appends_get_distinct_sequence_numbers() {
         assert_eq!(seqs, (1..=40).collect::<Vec<i64>>(), "{backend:?}");
     }
 }
+
+/// The monitor's charts stay light on a long job: 100,000 progress events answer as at most
+/// 500 points per series (the asked-for maximum), step buckets averaged, the latest value last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_100k_metric_points_answers_each_series_downsampled() {
+    const STEPS: i64 = 100_000;
+    let loss = |step: i64| 10.0 / (step as f64).sqrt();
+    for backend in test_support::backends() {
+        let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
+        let (user, admin) = app.bootstrap().await;
+        let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+        let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chat_jsonl(2).as_bytes()).await.expect(201)["dataset"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, job, _) = common::insert_training_rows(&app, &org, &user, &ds).await;
+        // After the fixture's own events, in batches of one statement each.
+        let mut tx = app.services.db().begin_write().await.unwrap();
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1")
+            .bind(&job)
+            .fetch_one(&mut *tx.conn())
+            .await
+            .unwrap();
+        for batch in (1..=STEPS).collect::<Vec<_>>().chunks(2000) {
+            let rows: Vec<String> = batch
+                .iter()
+                .map(|&step| {
+                    let data = json!({"event": "progress", "step": step, "loss": loss(step), "learning_rate": 1e-4, "tokens_per_second": 900.0 + (step % 200) as f64});
+                    format!("('{job}', {}, 'progress', {step}, {step}, '{data}')", first + step - 1)
+                })
+                .collect();
+            sqlx::query(&format!("INSERT INTO job_events (job_id, seq, kind, step, time, data) VALUES {}", rows.join(", ")))
+                .execute(&mut *tx.conn())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let answer = app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss,learning_rate,tokens_per_second"), &admin).await;
+        let series = answer.expect(200)["series"].as_array().unwrap().clone();
+        assert!(answer.body.to_string().len() < 120_000, "{} bytes for three charts", answer.body.to_string().len());
+        for s in &series {
+            let points = s["points"].as_array().unwrap();
+            assert!((400..=500).contains(&points.len()), "{}: {} points ({backend:?})", s["name"], points.len());
+            let last = points.last().unwrap();
+            assert_eq!(last["step"].as_i64(), Some(STEPS), "{}", s["name"]);
+            if s["name"] == "loss" {
+                assert!((last["value"].as_f64().unwrap() - loss(STEPS)).abs() < 1e-12, "the latest value is the last point");
+                // Averages of a falling curve over step buckets fall too.
+                let values: Vec<f64> = points.iter().map(|p| p["value"].as_f64().unwrap()).collect();
+                assert!(values.windows(2).all(|w| w[1] < w[0]), "{values:?}");
+                assert!(values[0] < loss(1) && values[0] > loss(400), "the first bucket averages its steps: {}", values[0]);
+            }
+        }
+        let fine = app.get(&format!("/api/v1/jobs/{job}/metrics?names=loss&points=5000"), &admin).await;
+        assert!(fine.expect(200)["series"][0]["points"].as_array().unwrap().len() <= 5000);
+    }
+}

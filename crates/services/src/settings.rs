@@ -72,8 +72,9 @@ pub struct SchedulingSettings {
     /// Time-slicing: a job of a user under their fair share that waited this long makes jobs of
     /// users over theirs yield (checkpoint, then wait). None: off.
     pub time_slice_s: Option<u64>,
-    /// Prices per GPU-hour by GPU type; a type without one is priced at
-    /// `training.price_per_device_hour`, else the device type's list price.
+    /// Prices per GPU-hour by GPU type; a price set through the API overrides them, and a type
+    /// without one is priced at `training.price_per_device_hour`, else the device type's list
+    /// price (`training::PriceTable`).
     pub prices: HashMap<String, GpuPrice>,
     /// The Ray executor: runs go to this cluster, whose nodes replace `nodes`. None: child
     /// processes on this machine.
@@ -172,30 +173,6 @@ impl SchedulingSettings {
             gpus: training.max_concurrent_jobs.max(1) as u32,
             gpu_memory_gib: training.device_memory_bytes as f64 / f64::from(1u32 << 30),
         }]
-    }
-
-    /// The price of one GPU of `gpu_type` per hour, on demand or spot.
-    pub fn price(&self, gpu_type: &str, preemptible: bool, training: &TrainingSettings) -> f64 {
-        if let Some(p) = self.prices.get(gpu_type) {
-            return if preemptible { p.spot.unwrap_or(p.on_demand) } else { p.on_demand };
-        }
-        let listed = domain::estimate::device_type(gpu_type).or_else(|| domain::estimate::device_type(&training.device_type));
-        training.price_per_device_hour.or(listed.map(|d| d.default_price_per_hour)).unwrap_or(0.0)
-    }
-
-    /// The price a job will pay per GPU-hour: of its GPU type, else the dearest of `nodes`
-    /// (a budget check must not count low).
-    pub fn price_for_request(
-        &self,
-        gpu_type: Option<&str>,
-        preemptible: bool,
-        nodes: &[scheduler::Node],
-        training: &TrainingSettings,
-    ) -> f64 {
-        match gpu_type {
-            Some(t) => self.price(t, preemptible, training),
-            None => nodes.iter().map(|n| self.price(&n.gpu_type, preemptible, training)).fold(0.0, f64::max),
-        }
     }
 
     pub fn class(&self, name: &str) -> Option<&domain::resources::PriorityClass> {

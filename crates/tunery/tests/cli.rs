@@ -125,6 +125,16 @@ fn accounts_keys_projects_and_logout() {
     let err = cli.fails(&["projects", "show", "prj_does_not_exist"], 1);
     assert!(err.contains("(not_found)"), "{err}");
 
+    // Prices: the administrator (the instance's first) sets one and resets it.
+    let set = cli.json(&["prices", "set", "cpu", "--on-demand", "0.75", "--spot", "0.25"]);
+    assert_eq!((set["on_demand"].as_f64(), set["spot"].as_f64(), set["source"].as_str()), (Some(0.75), Some(0.25), Some("set")), "{set}");
+    let listed = cli.ok(&["prices", "list"]);
+    assert!(listed.lines().any(|l| l.starts_with("cpu") && l.contains("0.7500") && l.contains("0.2500") && l.contains("set")), "{listed}");
+    let reset = cli.ok(&["prices", "reset", "cpu"]);
+    assert!(reset.starts_with("cpu:") && !reset.contains("(set)"), "{reset}");
+    let err = cli.fails(&["prices", "reset", "cpu"], 1);
+    assert!(err.contains("(not_found)"), "{err}");
+
     // The audit log saw all of it.
     let audit = cli.ok(&["audit-events", "--limit", "100"]);
     assert!(audit.contains("SEQ") && audit.contains("project.create") && audit.contains("api_key"), "{audit}");

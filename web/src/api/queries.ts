@@ -11,8 +11,14 @@ export function useDatasets(enabled = true) {
   return useQuery({ queryKey: ['datasets'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
 }
 
+/** Asked again every 3 s while an import runs, so its state changes on the page. */
 export function useBaseModels(enabled = true) {
-  return useQuery({ queryKey: ['base-models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })) });
+  return useQuery({
+    queryKey: ['base-models'],
+    enabled,
+    refetchInterval: (q) => (q.state.data?.data.some((b) => b.status === 'importing') ? 3_000 : false),
+    queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })),
+  });
 }
 
 export function useFineTunedModels(enabled = true) {
@@ -51,4 +57,16 @@ export function useCluster(enabled = true) {
 /** The organization's quotas with this month's use (`view_metrics`). */
 export function useQuotas(refetchInterval?: number, enabled = true) {
   return useQuery({ queryKey: ['quotas'], refetchInterval, enabled, queryFn: async () => unwrap(await api.GET('/api/v1/quotas')) });
+}
+
+/** A project's configuration templates of fine-tuning jobs (none without a project); asked
+ * again on every mount, since colleagues save them. */
+export function useJobTemplates(projectId: string | null | undefined) {
+  return useQuery({
+    queryKey: ['job-templates', projectId],
+    enabled: Boolean(projectId),
+    refetchOnMount: 'always',
+    queryFn: async () =>
+      unwrap(await api.GET('/api/v1/projects/{project_id}/job-templates', { params: { path: { project_id: projectId as string } } })),
+  });
 }

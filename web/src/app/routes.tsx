@@ -41,6 +41,7 @@ export const router = createBrowserRouter([
       { path: 'admin/audit', lazy: async () => ({ Component: (await import('../pages/Audit')).Audit }) },
       { path: 'admin/organization', lazy: async () => ({ Component: (await import('../pages/Organization')).Organization }) },
       { path: 'admin/users', lazy: async () => ({ Component: (await import('../pages/Users')).Users }) },
+      { path: 'annotation-tasks/:taskId', lazy: async () => ({ Component: (await import('../pages/AnnotationTask')).AnnotationTask }) },
       { path: 'datasets/:datasetId', lazy: async () => ({ Component: (await import('../pages/Dataset')).Dataset }) },
       { path: '*', lazy: async () => ({ Component: (await import('../pages/NotFound')).NotFound }) },
     ],

@@ -15,11 +15,15 @@ type Version = Schemas['VersionView'];
 
 /** How a version was made, in a few words: a recipe's steps, a deployment's logs, an upload. */
 function origin(v: Version, t: TFunction): string {
-  // A cleaned version records its recipe; an export of human preferences its task.
-  const lineage = v.recipe as { recipe?: { steps?: { step?: string }[] }; human_eval_id?: string } | null | undefined;
+  // A cleaned version records its recipe; an export of human preferences or an annotation its task.
+  const lineage = v.recipe as
+    | { recipe?: { steps?: { step?: string }[] }; human_eval_id?: string; annotation_task_id?: string; name?: string; edited?: number }
+    | null
+    | undefined;
   const steps = lineage?.recipe?.steps ?? [];
   if (steps.length) return t('history.byRecipe', { steps: steps.map((s) => s.step).join(' → ') });
   if (lineage?.human_eval_id) return t('history.fromRatings', { id: lineage.human_eval_id });
+  if (lineage?.annotation_task_id) return t('history.fromAnnotation', { name: lineage.name ?? lineage.annotation_task_id, edited: lineage.edited ?? 0 });
   if (v.source_deployment_id) return t('history.fromLogs', { deployment: v.source_deployment_id });
   if (v.parent_version_id) return t('history.derived');
   return t('history.uploaded', { filename: v.filename });

@@ -119,7 +119,7 @@ export function HumanEvalResultsView({ results }: { results: Results }) {
             dataSource={[...results.flags.map((n) => ({ ...n, kind: 'flag' as const })), ...results.comments.map((n) => ({ ...n, kind: 'comment' as const }))]}
             renderItem={(n) => (
               <List.Item>
-                <Typography.Text>{t(n.kind === 'flag' ? 'humanEvals.flagOn' : 'humanEvals.commentOn', { item: n.item })}</Typography.Text>
+                <Typography.Text>{t(n.kind === 'flag' ? 'humanEvals.flagOn' : 'humanEvals.commentOn', { item: n.item + 1 })}</Typography.Text>
                 <Typography.Text>{n.text}</Typography.Text>
               </List.Item>
             )}

@@ -1,17 +1,22 @@
 // Imports a base model for the organization (`manage_resources`): from the Hugging Face Hub (or
-// its configured mirror) at a revision, or from a directory, GGUF file or archive on the server.
+// its configured mirror) at a revision, from a directory, GGUF file or archive on the server, or
+// from an archive of a model directory uploaded from this computer (with its progress).
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Button, Drawer, Form, Input, Select } from 'antd';
-import { useEffect } from 'react';
+import { InboxOutlined } from '@ant-design/icons';
+import { Button, Drawer, Form, Input, Progress, Select, Upload } from 'antd';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useRevalidateOnLanguageChange } from '../app/validation';
+import { formatBytes } from '../i18n/format';
+import { uploadArchive } from './transfer';
 
-type Kind = 'hub' | 'directory' | 'gguf' | 'archive';
+type Kind = 'hub' | 'directory' | 'gguf' | 'archive' | 'upload';
 type Fields = { name: string; kind: Kind; repo_id?: string; revision?: string; path?: string };
 
-export function importRequest(f: Fields): Schemas['ImportBaseModelRequest'] {
+/** The import request of a source on the Hub or the server (an upload is a form of its own). */
+export function importRequest(f: Fields & { kind: Exclude<Kind, 'upload'> }): Schemas['ImportBaseModelRequest'] {
   const source: Schemas['ImportSourceBody'] =
     f.kind === 'hub'
       ? { kind: 'hub', repo_id: (f.repo_id ?? '').trim(), ...(f.revision?.trim() ? { revision: f.revision.trim() } : {}) }
@@ -29,10 +34,18 @@ export function ImportDrawer({ open, repo, onClose }: { open: boolean; repo?: st
   useEffect(() => {
     if (open) form.setFieldsValue({ kind: 'hub', repo_id: repo, name: repo?.split('/').pop() });
   }, [open, repo, form]);
+  const [file, setFile] = useState<File | null>(null);
+  const [sent, setSent] = useState<{ bytes: number; total: number } | null>(null);
   const start = useMutation({
-    mutationFn: async (f: Fields) => unwrap(await api.POST('/api/v1/base-models/import', { body: importRequest(f) })),
+    mutationFn: async (f: Fields) => {
+      if (f.kind !== 'upload') return unwrap(await api.POST('/api/v1/base-models/import', { body: importRequest({ ...f, kind: f.kind }) }));
+      if (!file) throw new Error(t('models.fileRequired'));
+      return uploadArchive(f.name.trim(), file, (bytes, total) => setSent({ bytes, total }));
+    },
     onSuccess: async () => {
       await queryClient.invalidateQueries({ queryKey: ['base-models'] });
+      setFile(null);
+      setSent(null);
       onClose();
     },
   });
@@ -40,7 +53,7 @@ export function ImportDrawer({ open, repo, onClose }: { open: boolean; repo?: st
     <Drawer title={t('models.importTitle')} open={open} onClose={onClose} size={480} destroyOnHidden>
       <Form<Fields> form={form} layout="vertical" requiredMark={false} onFinish={(f) => start.mutate(f)}>
         <Form.Item name="kind" label={t('models.source')}>
-          <Select options={(['hub', 'directory', 'gguf', 'archive'] as const).map((k) => ({ value: k, label: t(`models.sources.${k}`) }))} />
+          <Select options={(['hub', 'upload', 'directory', 'gguf', 'archive'] as const).map((k) => ({ value: k, label: t(`models.sources.${k}`) }))} />
         </Form.Item>
         {kind === 'hub' ? (
           <>
@@ -51,14 +64,39 @@ export function ImportDrawer({ open, repo, onClose }: { open: boolean; repo?: st
               <Input autoComplete="off" placeholder="main" />
             </Form.Item>
           </>
+        ) : kind === 'upload' ? (
+          <Form.Item label={t('models.archiveFile')} extra={t('models.archiveHelp')} required>
+            <Upload.Dragger
+              accept=".tar,.tgz,.gz,.bz2,.xz,.zip"
+              maxCount={1}
+              beforeUpload={(f) => {
+                setFile(f);
+                if (!form.getFieldValue('name')) form.setFieldsValue({ name: f.name.replace(/\.(tar\.(gz|bz2|xz)|tgz|tar|zip)$/i, '') });
+                return false;
+              }}
+              onRemove={() => setFile(null)}
+              fileList={file ? [{ uid: 'archive', name: `${file.name} (${formatBytes(file.size)})`, status: 'done' }] : []}
+            >
+              <p className="ant-upload-drag-icon"><InboxOutlined /></p>
+              <p className="ant-upload-text">{t('models.archiveDrop')}</p>
+            </Upload.Dragger>
+          </Form.Item>
         ) : (
-          <Form.Item name="path" label={t('models.path')} extra={t(`models.pathHelp.${kind as Exclude<Kind, 'hub'>}`)} rules={[{ required: true, pattern: /^\//, message: t('models.pathRequired') }]}>
+          <Form.Item name="path" label={t('models.path')} extra={t(`models.pathHelp.${kind as Exclude<Kind, 'hub' | 'upload'>}`)} rules={[{ required: true, pattern: /^\//, message: t('models.pathRequired') }]}>
             <Input autoComplete="off" />
           </Form.Item>
         )}
         <Form.Item name="name" label={t('models.name')} rules={[{ required: true, whitespace: true, max: 100, message: t('models.nameRequired') }]}>
           <Input autoComplete="off" />
         </Form.Item>
+        {start.isPending && sent && (
+          <Progress
+            aria-label={t('models.uploading')}
+            percent={Math.floor((100 * sent.bytes) / Math.max(sent.total, 1))}
+            format={() => t('models.uploaded', { sent: formatBytes(sent.bytes), total: formatBytes(sent.total) })}
+            style={{ marginBottom: 16 }}
+          />
+        )}
         {start.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={start.error} /></div>}
         <Button type="primary" htmlType="submit" loading={start.isPending} block>{t('models.import')}</Button>
       </Form>

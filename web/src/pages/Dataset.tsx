@@ -1,6 +1,6 @@
 // One dataset: its versions and, for the chosen one, what validation found (counts, the
 // problems per code as a filter, each error with its line and field), its statistics and a
-// browser of its records.
+// browser of its records, and its annotation tasks.
 import { useQuery } from '@tanstack/react-query';
 import { Alert, Button, Card, Col, Empty, Row, Segmented, Skeleton, Space, Statistic, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
@@ -9,6 +9,7 @@ import { useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
+import { AnnotationTasks } from '../annotation/Tasks';
 import { CleanDrawer } from '../datasets/CleanDrawer';
 import { History } from '../datasets/History';
 import { Records } from '../datasets/Records';
@@ -115,6 +116,9 @@ export function Dataset() {
           </Card>
           <Card title={t('datasets.recordsTitle')}>
             <Records datasetId={datasetId} version={version} total={current?.records ?? 0} />
+          </Card>
+          <Card title={t('annotation.title')}>
+            <AnnotationTasks datasetId={datasetId} version={version} />
           </Card>
           <CleanDrawer datasetId={datasetId} version={cleaning ?? version} open={cleaning !== null} onClose={() => setCleaning(null)} onMade={() => setChosen(null)} />
         </Space>

@@ -1,14 +1,18 @@
 // A fine-tuned model's experiment record: what it is, the job that trained it with its
 // configuration and final metrics, the data it was trained and validated on (with the versions
-// that data came from), its files, and every evaluation and human rating of it.
-import { useQuery } from '@tanstack/react-query';
-import { Card, Col, Descriptions, Row, Skeleton, Space, Table, Tag, Typography } from 'antd';
+// that data came from), its files (each downloadable by those who may deploy models), and every
+// evaluation and human rating of it.
+import { DownloadOutlined } from '@ant-design/icons';
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { Button, Card, Col, Descriptions, Row, Skeleton, Space, Table, Tag, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { useCan } from '../app/useMe';
 import { EvaluationState } from '../evaluations/EvaluationState';
 import { formatBytes, formatNumber, formatUnixTime } from '../i18n/format';
+import { downloadModelFile, fileName } from '../models/transfer';
 import { JobStateTag } from '../training/JobStateTag';
 
 /** The part of an evaluation's `results` the record shows (the API documents it in words). */
@@ -37,6 +41,8 @@ export function Model() {
     queryKey: ['models', modelId, 'record'],
     queryFn: async () => unwrap(await api.GET('/api/v1/models/{model_id}/record', { params: { path: { model_id: modelId } } })),
   });
+  const mayDownload = useCan('deploy_model');
+  const download = useMutation({ mutationFn: (f: Schemas['ModelFileView']) => downloadModelFile(modelId, f.path, f.size_bytes) });
   const files = useQuery({
     queryKey: ['models', modelId, 'files'],
     queryFn: async () => unwrap(await api.GET('/api/v1/models/{model_id}/files', { params: { path: { model_id: modelId } } })),
@@ -97,6 +103,7 @@ export function Model() {
         )}
       </Card>
       <Card title={t('models.files')}>
+        {download.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={download.error} /></div>}
         {files.error ? (
           <ErrorNotice error={files.error} />
         ) : (
@@ -110,6 +117,23 @@ export function Model() {
               { title: t('models.path'), dataIndex: 'path', render: (p: string) => <Typography.Text code>{p}</Typography.Text> },
               { title: t('models.size'), dataIndex: 'size_bytes', render: (b: number) => formatBytes(b) },
               { title: 'SHA-256', dataIndex: 'sha256', render: (h: string) => <Typography.Text code copyable={{ text: h }}>{h.slice(0, 16)}…</Typography.Text> },
+              ...(mayDownload
+                ? [
+                    {
+                      title: t('models.download'),
+                      key: 'download',
+                      render: (_: unknown, f: Schemas['ModelFileView']) => (
+                        <Button
+                          size="small"
+                          icon={<DownloadOutlined />}
+                          loading={download.isPending && download.variables?.path === f.path}
+                          aria-label={t('models.downloadNamed', { name: fileName(f.path) })}
+                          onClick={() => download.mutate(f)}
+                        />
+                      ),
+                    },
+                  ]
+                : []),
             ]}
           />
         )}

@@ -79,7 +79,14 @@ function BaseModels({ selected, onSelect, onFit }: { selected: string[]; onSelec
           { title: t('models.parameters'), key: 'params', render: (_, b) => (b.spec ? billions(b.spec.parameters) : '–') },
           { title: t('models.context'), key: 'context', render: (_, b) => (b.spec ? formatNumber(b.spec.context_length) : '–') },
           { title: t('models.license'), dataIndex: 'license', render: (l?: string | null) => l ?? '–' },
-          { title: t('models.source'), key: 'source', render: (_, b) => `${t(`models.sources.${b.source_kind as 'hub'}`, { defaultValue: b.source_kind })}${b.source_ref ? `: ${b.source_ref}` : ''}` },
+          {
+            title: t('models.source'),
+            key: 'source',
+            render: (_, b) => {
+              const source = `${t(`models.sources.${b.source_kind as 'hub'}`, { defaultValue: b.source_kind })}${b.source_ref ? `: ${b.source_ref}` : ''}`;
+              return <Typography.Text ellipsis={{ tooltip: source }} style={{ maxWidth: 320 }}>{source}</Typography.Text>;
+            },
+          },
           {
             title: '',
             key: 'actions',

@@ -1,62 +1,33 @@
-// A new fine-tune: data, base model, objective and method, the two hyperparameters that matter
-// most (each explained), the resources (device type and count, priority, spot, a time limit),
-// the estimate of memory, time and cost on those resources with the month's quotas against it,
-// then submission.
+// A new fine-tune: the project it belongs to and, there, a configuration template to start from;
+// data, base model, objective and method, the two hyperparameters that matter most (each
+// explained), the resources (device type and count, priority, spot, a time limit), the estimate
+// of memory, time and cost on those resources with the month's quotas against it, then
+// submission — or the choices saved as a template of the project.
 import { useMutation, useQuery } from '@tanstack/react-query';
+import { SaveOutlined } from '@ant-design/icons';
 import { Alert, Button, Card, Col, Descriptions, Divider, Form, InputNumber, Progress, Radio, Row, Select, Space, Switch, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate } from 'react-router';
-import { api, unwrap, type Schemas } from '../api/client';
-import { useBaseModels, useCluster, useDatasets, useQuotas } from '../api/queries';
+import { useNavigate, useSearchParams } from 'react-router';
+import { api, unwrap } from '../api/client';
+import { useBaseModels, useCluster, useDatasets, useJobTemplates, useProjects, useQuotas } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan, useMe } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
+import { DEFAULT_FIELDS, fieldsOfTemplate, jobSubmission, templateBody, trainingConfig, type JobFields, type JobTemplate } from '../training/jobForm';
 import { quotaCheck } from '../training/quotaCheck';
+import { SaveTemplateModal } from '../training/SaveTemplateModal';
 import { formatDuration, formatNumber } from '../i18n/format';
 
-type Fields = {
-  dataset_id?: string;
-  base_model_id?: string;
-  objective: Schemas['Objective'];
-  method: Schemas['Method'];
-  max_steps?: number | null;
-  learning_rate: number;
-  /** Empty: any device type the scheduler finds. */
-  gpu_type?: string | null;
-  gpus: number;
-  priority?: string | null;
-  preemptible: boolean;
-  max_hours?: number | null;
-};
-
-function resources(f: Fields): Schemas['ResourceRequest'] {
-  return {
-    gpu_type: f.gpu_type || null,
-    gpus: f.gpus || 1,
-    priority: f.priority || null,
-    preemptible: Boolean(f.preemptible),
-    max_duration_s: f.max_hours ? Math.round(f.max_hours * 3600) : null,
-  };
-}
-
-function trainingConfig(f: Fields): Schemas['TrainingConfig'] {
-  return {
-    objective: f.objective,
-    method: { kind: f.method },
-    hyperparameters: { learning_rate: f.learning_rate, ...(f.max_steps ? { max_steps: f.max_steps } : {}) },
-  } as Schemas['TrainingConfig'];
-}
-
 /** The estimate for the form's current choices, asked again half a second after a change. */
-function useEstimate(f: Fields | null) {
+function useEstimate(f: JobFields | null, applied: JobTemplate | undefined) {
   const [debounced, setDebounced] = useState(f);
   useEffect(() => {
     const timer = setTimeout(() => setDebounced(f), 500);
     return () => clearTimeout(timer);
   }, [JSON.stringify(f)]); // eslint-disable-line react-hooks/exhaustive-deps
   return useQuery({
-    queryKey: ['estimate', debounced],
+    queryKey: ['estimate', debounced, applied?.id],
     enabled: Boolean(debounced?.dataset_id && debounced.base_model_id),
     // The last estimate stays while the next is asked, instead of a blank card.
     placeholderData: (previous) => previous,
@@ -66,7 +37,7 @@ function useEstimate(f: Fields | null) {
           body: {
             base_model_id: debounced?.base_model_id,
             dataset_id: debounced?.dataset_id,
-            config: trainingConfig(debounced as Fields),
+            config: trainingConfig(debounced as JobFields, applied?.config),
             device_type: debounced?.gpu_type || null,
             gpus: debounced?.gpus || null,
           },
@@ -78,21 +49,39 @@ function useEstimate(f: Fields | null) {
 export function NewJob() {
   const { t } = useTranslation();
   const navigate = useNavigate();
-  const [form] = Form.useForm<Fields>();
+  const [search] = useSearchParams();
+  const [form] = Form.useForm<JobFields>();
   useRevalidateOnLanguageChange(form);
-  const values = Form.useWatch([], form) as Fields | undefined;
+  const values = Form.useWatch([], form) as JobFields | undefined;
   const datasets = useDatasets();
   const models = useBaseModels();
-  const estimate = useEstimate(values ?? null);
+  const projects = useProjects();
+  const projectId = values?.project_id || null;
+  const project = (projects.data?.data ?? []).find((p) => p.id === projectId);
+  const templates = useJobTemplates(projectId);
+  // The template applied last: its settings beyond the form's fields go with the job.
+  const [applied, setApplied] = useState<JobTemplate | undefined>();
+  const [saving, setSaving] = useState(false);
+  const [savedName, setSavedName] = useState<string | null>(null);
+  const estimate = useEstimate(values ?? null, applied);
   const submit = useMutation({
-    mutationFn: async (f: Fields) =>
-      unwrap(
-        await api.POST('/api/v1/jobs', {
-          body: { dataset_id: f.dataset_id as string, base_model_id: f.base_model_id as string, config: trainingConfig(f), resources: resources(f) },
-        }),
-      ),
+    mutationFn: async (f: JobFields) => unwrap(await api.POST('/api/v1/jobs', { body: jobSubmission(f, applied) })),
     onSuccess: (job) => navigate(`/jobs/${job.id}`),
   });
+  const apply = (id: string | undefined) => {
+    const chosen = (templates.data?.data ?? []).find((x) => x.id === id);
+    setApplied(chosen);
+    if (chosen) form.setFieldsValue(fieldsOfTemplate(chosen));
+  };
+  // A link may name the project and a template of it (the project page's "Use").
+  const wanted = search.get('template');
+  useEffect(() => {
+    const p = search.get('project');
+    if (p && !form.getFieldValue('project_id')) form.setFieldsValue({ project_id: p });
+  }, [search, form]);
+  useEffect(() => {
+    if (wanted && !applied && templates.data) apply(wanted);
+  }, [wanted, templates.data]); // eslint-disable-line react-hooks/exhaustive-deps
   const ready = (models.data?.data ?? []).filter((m) => m.status === 'ready');
   const est = estimate.data;
   const fit = est?.selected;
@@ -105,6 +94,7 @@ export function NewJob() {
     fit && me.data
       ? quotaCheck(quotas.data?.data ?? [], { userId: me.data.user.id, organizationId: me.data.organization.id }, { gpuHours: fit.gpu_hours, cost: fit.cost })
       : [];
+  const mayTrainInProject = (project?.my_permissions ?? []).includes('train_model');
 
   return (
     <>
@@ -112,13 +102,52 @@ export function NewJob() {
       <Row gutter={24}>
         <Col xs={24} lg={14}>
           <Card>
-            <Form<Fields>
+            <Form<JobFields>
               form={form}
               layout="vertical"
               requiredMark={false}
-              initialValues={{ objective: 'sft', method: 'lora', learning_rate: 0.0002, max_steps: 20, gpu_type: '', gpus: 1, priority: '', preemptible: false }}
+              initialValues={DEFAULT_FIELDS}
               onFinish={(f) => submit.mutate(f)}
             >
+              <Row gutter={16}>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('jobs.project')} name="project_id" extra={t('jobs.projectHelp')}>
+                    <Select
+                      loading={projects.isPending}
+                      onChange={() => setApplied(undefined)}
+                      options={[
+                        { value: '', label: t('jobs.noProject') },
+                        ...(projects.data?.data ?? []).filter((p) => p.my_permissions.includes('train_model')).map((p) => ({ value: p.id, label: p.name })),
+                      ]}
+                    />
+                  </Form.Item>
+                </Col>
+                <Col xs={24} md={12}>
+                  <Form.Item label={t('templates.startFrom')} extra={projectId ? t('templates.startFromHelp') : t('templates.needsProject')}>
+                    <Select
+                      aria-label={t('templates.startFrom')}
+                      allowClear
+                      disabled={!projectId}
+                      loading={templates.isFetching}
+                      value={applied?.id}
+                      onChange={(id?: string) => apply(id)}
+                      placeholder={t('templates.none')}
+                      notFoundContent={t('templates.empty')}
+                      options={(templates.data?.data ?? []).map((x) => ({ value: x.id, label: x.name }))}
+                    />
+                  </Form.Item>
+                </Col>
+              </Row>
+              {applied && (
+                <Alert
+                  type="info"
+                  showIcon
+                  style={{ marginBottom: 16 }}
+                  title={t('templates.applied', { name: applied.name })}
+                  description={applied.description || undefined}
+                />
+              )}
+              {savedName && <Alert type="success" showIcon closable onClose={() => setSavedName(null)} style={{ marginBottom: 16 }} title={t('templates.saved', { name: savedName })} />}
               <Form.Item label={t('jobs.dataset')} name="dataset_id" extra={t('jobs.datasetHelp')} rules={[{ required: true, message: t('jobs.required') }]}>
                 <Select loading={datasets.isPending} options={(datasets.data?.data ?? []).map((d) => ({ value: d.id, label: d.name }))} />
               </Form.Item>
@@ -187,7 +216,12 @@ export function NewJob() {
                 <Switch />
               </Form.Item>
               {submit.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={submit.error} /></div>}
-              <Button type="primary" htmlType="submit" loading={submit.isPending}>{t('jobs.submit')}</Button>
+              <Space wrap>
+                <Button type="primary" htmlType="submit" loading={submit.isPending}>{t('jobs.submit')}</Button>
+                <Button icon={<SaveOutlined />} disabled={!projectId || !mayTrainInProject} onClick={() => setSaving(true)} title={projectId ? undefined : t('templates.needsProject')}>
+                  {t('templates.saveAs')}
+                </Button>
+              </Space>
             </Form>
           </Card>
         </Col>
@@ -248,6 +282,19 @@ export function NewJob() {
           </Card>
         </Col>
       </Row>
+      {projectId && (
+        <SaveTemplateModal
+          open={saving}
+          projectId={projectId}
+          body={(name, description) => templateBody(name, description, form.getFieldsValue(true) as JobFields, applied)}
+          onClose={() => setSaving(false)}
+          onSaved={(saved) => {
+            setSaving(false);
+            setSavedName(saved.name);
+            setApplied(saved);
+          }}
+        />
+      )}
     </>
   );
 }

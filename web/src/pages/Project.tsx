@@ -1,5 +1,6 @@
 // One project: what it is, who may see it, the caller's role and permissions in it, its members,
-// and — for those who manage it — its settings and deletion (refused while it holds datasets).
+// its configuration templates of fine-tuning jobs, and — for those who manage it — its settings
+// and deletion (refused while it holds datasets).
 import { DeleteOutlined, SettingOutlined } from '@ant-design/icons';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Button, Card, Descriptions, Popconfirm, Skeleton, Space, Tag, Typography } from 'antd';
@@ -13,6 +14,7 @@ import { useMe } from '../app/useMe';
 import { formatUnixTime } from '../i18n/format';
 import { Members } from '../projects/Members';
 import { ProjectDrawer } from '../projects/ProjectDrawer';
+import { Templates } from '../projects/Templates';
 
 export function Project() {
   const { t } = useTranslation();
@@ -66,6 +68,7 @@ export function Project() {
         </Descriptions>
       </Card>
       <Members projectId={p.id} mayManage={mayManage} myId={me.data?.user.id} />
+      <Templates projectId={p.id} mayTrain={p.my_permissions.includes('train_model')} />
       <ProjectDrawer open={editing} project={p} onClose={() => setEditing(false)} onSaved={() => setEditing(false)} />
     </Space>
   );

@@ -1,7 +1,7 @@
 // Resources: the cluster's nodes and GPUs (CPU slots on a CPU-only machine), the queue in the
 // order the scheduler would start it with why each job waits, the running jobs, and the
 // quotas with this month's use against each limit — set, edited and removed by those who
-// manage resources.
+// manage resources — and the prices per GPU-hour every cost is counted at.
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Badge, Button, Card, Col, Flex, Popconfirm, Progress, Row, Space, Statistic, Table, Typography } from 'antd';
 import { useMemo, useState } from 'react';
@@ -9,6 +9,7 @@ import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { useCluster, useProjects, useQuotas, useUsers } from '../api/queries';
+import { PricesCard } from '../admin/PricesCard';
 import { QuotaDrawer, type Subjects } from '../admin/QuotaDrawer';
 import { quotaFields, usedPercent, type QuotaFields, type Scope } from '../admin/quota';
 import { ErrorNotice } from '../app/ErrorNotice';
@@ -205,6 +206,7 @@ export function Resources() {
       <Typography.Title level={1} style={{ fontSize: 24, margin: 0 }}>{t('resources.title')}</Typography.Title>
       <Cluster />
       <Quotas />
+      <PricesCard />
     </Space>
   );
 }

@@ -1,5 +1,6 @@
 //! One module per resource; handlers parse, call one service function and map the result.
 
+pub mod annotations;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod forms;
 pub mod gateway;
 mod gateway_answer;
 pub mod human_evals;
+pub mod job_templates;
 pub mod jobs;
 pub mod me;
 pub mod model_records;
@@ -18,6 +20,7 @@ pub mod models;
 pub mod openai_ft;
 pub mod openai_uploads;
 pub mod organizations;
+pub mod prices;
 pub mod projects;
 pub mod quotas;
 pub mod safety;

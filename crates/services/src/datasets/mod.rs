@@ -8,6 +8,7 @@
 //! and become "used" when a version is created.
 
 mod access;
+mod annotate;
 mod augment;
 mod blobs;
 mod diff;
@@ -21,6 +22,10 @@ mod versions;
 /// The recipe and format documents, for the API's schemas.
 pub use ::datasets::{FormatSpec, Recipe, RecipeReport, RecordError, Stats as DatasetStats, Summary as ValidationSummary};
 pub use access::DatasetAccess;
+pub use annotate::{
+    AnnotatedRecord, AnnotationInput, AnnotationState, AnnotationTask, AnnotationView, AnnotatorProgress, CompleteAnnotation,
+    NewAnnotationTask,
+};
 pub(crate) use blobs::internal;
 pub use blobs::BlobUpload;
 pub use diff::{DiffExample, VersionDiff};

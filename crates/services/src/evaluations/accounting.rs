@@ -42,7 +42,7 @@ impl Services {
     /// Opens the run of `instance` taking `e`, in the claiming transaction.
     pub(super) async fn open_evaluation_run(&self, conn: &mut database::Conn, e: &Evaluation, instance: &str, now: i64) -> Result<()> {
         let (gpu_type, gpus) = self.evaluation_slots(e);
-        let price = self.settings().scheduling.price(&gpu_type, false, &self.settings().training);
+        let price = self.price_table(conn).await?.price(&gpu_type, false);
         let run = EvaluationRunRow {
             id: crate::crypto::new_id(domain::ids::IdKind::EvaluationRun),
             evaluation_id: e.row.id.clone(),

@@ -302,14 +302,13 @@ impl Services {
             on_cpu: !on_gpu,
         };
         let e = estimate::estimate(&spec, &input);
-        let price = req.price_per_gpu_hour.or(training.price_per_device_hour);
+        let mut conn = self.db().read().await?;
+        let prices = self.price_table(&mut conn).await?;
         let measured = match base_model_id {
-            Some(id) => {
-                let mut conn = self.db().read().await?;
-                database::base_models::measured_throughputs(&mut conn, id, config.method.kind.as_str()).await?
-            }
+            Some(id) => database::base_models::measured_throughputs(&mut conn, id, config.method.kind.as_str()).await?,
             None => Vec::new(),
         };
+        drop(conn);
         let mut devices = Vec::with_capacity(DEVICE_TYPES.len());
         let mut selected = None;
         for d in DEVICE_TYPES {
@@ -355,7 +354,14 @@ impl Services {
             let measured =
                 measured.iter().find(|(device, p, _)| device == d.name && p == input_d.precision.as_str()).map(|(_, _, tps)| *tps);
             let mfu = d.mfu(config.method.kind, input_d.precision, training.assumed_mfu);
-            let this_price = if d.name == device.name { price } else { None };
+            // For the selected device the price asked for, else the one set or configured for
+            // the type, else the installation's; for the others the type's set or configured
+            // one; else the type's list price.
+            let this_price = if d.name == device.name {
+                req.price_per_gpu_hour.or_else(|| prices.explicit(d.name, false)).or(training.price_per_device_hour)
+            } else {
+                prices.explicit(d.name, false)
+            };
             let mut fit = estimate::fit(&e_d, &input_d, d, measured, mfu, this_price);
             if this_machine {
                 // This machine: its real memory, not the nominal figure.

@@ -9,6 +9,7 @@ mod estimates;
 mod kubernetes;
 mod lengths;
 mod measured;
+mod prices;
 mod queue;
 pub(crate) mod quotas;
 mod ray;
@@ -16,6 +17,7 @@ mod run;
 mod scheduling;
 mod series;
 mod suggestions;
+mod templates;
 mod transition;
 
 pub use cluster::{ClusterMetrics, ClusterView, NodeView, QueueEntry, QueueSlot, RunningEntry, WaitView};
@@ -23,10 +25,12 @@ pub use cost::{ComputeLine, ComputeUsage, JobCost};
 pub use estimates::{EstimateRequest, EstimateResult};
 pub(crate) use kubernetes::KubeExecutor;
 pub use measured::Measured;
+pub use prices::{NewPrice, PriceSource, PriceTable, PriceView};
 pub use queue::Queue;
 pub use quotas::{QuotaLimits, QuotaUsage, QuotaView, Scope as QuotaScope};
 pub(crate) use ray::RayExecutor;
 pub use series::{DEFAULT_SERIES, JOB_SERIES};
+pub use templates::{JobTemplate, NewJobTemplate, MAX_TEMPLATES_PER_PROJECT};
 
 use crate::audit::{append, AuditEvent};
 use crate::error::OrNotFound;
@@ -301,25 +305,15 @@ impl Services {
             ));
         }
         let spec = base.spec.clone().ok_or_else(|| Error::Internal("a ready base model has no figures".into()))?;
-        new.config.validate(spec.layers, spec.context_length)?;
-        if new.merge_lora && !new.config.method.kind.is_adapter() {
-            return Err(ValidationError::unprocessable(
-                "merge_lora",
-                format!("only for LoRA, QLoRA or DoRA (the method is {})", new.config.method.kind.as_str()),
-            )
-            .into());
-        }
-        if let Some(name) = &new.chat_template {
-            chat_template::ChatTemplate::builtin(name).map_err(|e| {
-                let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
-                ValidationError::new("chat_template", format!("{e} (known: {})", known.join(", ")))
-            })?;
-        }
+        let choices = SubmissionChoices {
+            config: &new.config,
+            merge_lora: new.merge_lora,
+            chat_template: new.chat_template.as_deref(),
+            max_restarts: new.max_restarts,
+        };
+        choices.validate(spec.layers, spec.context_length)?;
         let resources = self.resolve_resources(principal, &new.resources)?;
         let max_restarts = new.max_restarts.unwrap_or(self.settings().training.default_max_restarts);
-        if max_restarts > 20 {
-            return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {max_restarts})")).into());
-        }
         let (version, report) =
             self.usable_version(principal, &new.dataset_id, new.dataset_version, new.config.objective, "the dataset").await?;
         let validation = match &new.validation_dataset_id {
@@ -728,6 +722,38 @@ struct ConfigWithOutput<'a> {
     merge_lora: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     chat_template: Option<String>,
+}
+
+/// The choices of a job submission that a template also holds, checked alike for both.
+pub(crate) struct SubmissionChoices<'a> {
+    pub config: &'a TrainingConfig,
+    pub merge_lora: bool,
+    pub chat_template: Option<&'a str>,
+    pub max_restarts: Option<u32>,
+}
+
+impl SubmissionChoices<'_> {
+    /// Checks every range against the base model's `layers` and `context_length`.
+    pub fn validate(&self, layers: u32, context_length: u32) -> Result<()> {
+        self.config.validate(layers, context_length)?;
+        if self.merge_lora && !self.config.method.kind.is_adapter() {
+            return Err(ValidationError::unprocessable(
+                "merge_lora",
+                format!("only for LoRA, QLoRA or DoRA (the method is {})", self.config.method.kind.as_str()),
+            )
+            .into());
+        }
+        if let Some(name) = self.chat_template {
+            chat_template::ChatTemplate::builtin(name).map_err(|e| {
+                let known: Vec<&str> = chat_template::BUILTINS.iter().map(|b| b.name).collect();
+                ValidationError::new("chat_template", format!("{e} (known: {})", known.join(", ")))
+            })?;
+        }
+        if let Some(n) = self.max_restarts.filter(|n| *n > 20) {
+            return Err(ValidationError::new("max_restarts", format!("must be at most 20 (got {n})")).into());
+        }
+        Ok(())
+    }
 }
 
 /// A stored configuration, read back.

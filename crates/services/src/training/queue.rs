@@ -208,6 +208,7 @@ impl Services {
         let audit = AuditEvent::system(Some(&row.organization_id), "job.running");
         change_state(tx.conn(), self.derived_keys(), &mut row, JobState::Running, details, audit, &RequestContext::default()).await?;
         database::jobs::set_lease(tx.conn(), &row.id, self.queue().instance(), lease_until(self)).await?;
+        let prices = self.price_table(tx.conn()).await?;
         let run = database::job_runs::JobRunRow {
             id: crate::crypto::new_id(domain::ids::IdKind::JobRun),
             job_id: row.id.clone(),
@@ -218,7 +219,7 @@ impl Services {
             gpus: i64::from(resources.gpus),
             placement: serde_json::to_string(placed).map_err(crate::datasets::internal)?,
             preemptible: i64::from(resources.preemptible),
-            price_per_gpu_hour: self.settings().scheduling.price(&gpu_type, resources.preemptible, &self.settings().training),
+            price_per_gpu_hour: prices.price(&gpu_type, resources.preemptible),
             gpu_type,
             priority_value: i64::from(resources.priority_value),
             started_at: crate::now_ms(),

@@ -293,11 +293,11 @@ impl Services {
                 u.running_evaluations += u32::from(run.ended_at.is_none());
             }
         }
-        let (scheduling, nodes) = (&self.settings().scheduling, self.nodes());
+        let (prices, nodes) = (self.price_table(&mut *self.db().read().await?).await?, self.nodes());
         for row in active {
             let r = resources_of(row)?;
             let hours = remaining_gpu_hours(row, &r);
-            let price = scheduling.price_for_request(r.gpu_type.as_deref(), r.preemptible, &nodes, &self.settings().training);
+            let price = prices.price_for_request(r.gpu_type.as_deref(), r.preemptible, &nodes);
             for g in groups_of(row) {
                 let u = usage.by_group.entry(g).or_default();
                 u.committed_gpu_hours += hours;
@@ -333,9 +333,8 @@ impl Services {
         let usage = self.month_usage(Some(&principal.organization_id), &active).await?;
         let mine = groups(&principal.user_id, &principal.organization_id, project_id);
         let hours = counted_seconds(resources, Some(estimate_seconds)) / 3600.0 * f64::from(resources.gpus);
-        let scheduling = &self.settings().scheduling;
-        let cost = hours
-            * scheduling.price_for_request(resources.gpu_type.as_deref(), resources.preemptible, &self.nodes(), &self.settings().training);
+        let cost =
+            hours * self.price_table(conn).await?.price_for_request(resources.gpu_type.as_deref(), resources.preemptible, &self.nodes());
         for row in rows {
             let g = group(&row.scope, &row.subject_id);
             if !mine.contains(&g) {

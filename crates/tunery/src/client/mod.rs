@@ -10,7 +10,9 @@ mod password;
 mod profile;
 mod progress;
 
-use commands::{audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, projects, quotas, safety, users};
+use commands::{
+    audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, prices, projects, quotas, safety, users,
+};
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
 #[derive(Clone, clap::Args)]
@@ -84,6 +86,9 @@ pub enum ClientCommand {
     /// Quotas and budgets of the organization, projects and users, with this month's use.
     #[command(subcommand)]
     Quotas(quotas::QuotasCommand),
+    /// Prices per GPU-hour by GPU type, which costs, estimates and budgets use.
+    #[command(subcommand)]
+    Prices(prices::PricesCommand),
     /// Deployments: serve a model behind the OpenAI-compatible gateway (/v1/chat/completions).
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
@@ -118,6 +123,7 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
         ClientCommand::Cluster => cluster::run(&ctx).await,
         ClientCommand::Quotas(c) => quotas::run(&ctx, c).await,
+        ClientCommand::Prices(c) => prices::run(&ctx, c).await,
         ClientCommand::Deploy(c) => deploy::run(&ctx, c).await,
         ClientCommand::Chat(a) => chat::run(&ctx, a).await,
         ClientCommand::Usage(a) => deploy::usage(&ctx, a).await,

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keys;
 pub mod models;
 pub mod orgs;
+pub mod prices;
 pub mod projects;
 pub mod quotas;
 pub mod safety;
