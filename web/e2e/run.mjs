@@ -871,8 +871,8 @@ try {
 
   await step('records annotated in the browser by a task of two annotators — an answer rewritten, one flagged — make a new version with the task in its lineage', async () => {
     await page.getByRole('menuitem', { name: 'Datasets' }).click();
-    await page.getByRole('link', { name: 'greetings' }).click();
-    const annotate = page.getByRole('button', { name: /^Annotate version \d+$/ });
+    await page.getByRole('link', { name: 'greetings', exact: true }).click();
+    const annotate = page.getByRole('button', { name: /Annotate version \d+/ });
     const annotated = Number((await annotate.innerText()).match(/\d+/)[0]);
     await annotate.click();
     const drawer = page.locator('.ant-drawer-open');
@@ -887,7 +887,7 @@ try {
     await page.getByText('Record 1 (line 1)').waitFor();
     await page.getByText('Make the greeting warmer.').waitFor();
     await page.getByLabel('Conversation: answer 2').fill('Hello, person 1! Welcome, it is wonderful to see you.');
-    await page.getByText('needs fixing', { exact: true }).click();
+    await page.getByRole('checkbox', { name: 'needs fixing' }).click();
     await visited(page, 'en', 'annotate');
     await page.getByRole('button', { name: 'Save and next' }).click();
     await page.getByText('Record 3 (line 3)').waitFor();
@@ -901,7 +901,7 @@ try {
     await page.waitForURL(/\/datasets\/ds_/);
     await page.getByText('annotated in the task "Tone check" (1 records corrected)').first().waitFor();
     await page.getByText('Hello, person 1! Welcome, it is wonderful to see you.').first().waitFor();
-    await page.getByRole('row').filter({ hasText: 'Tone check' }).filter({ hasText: `Version ${annotated + 1}` }).waitFor();
+    await page.locator('.ant-table-row').filter({ hasText: 'Tone check' }).filter({ hasText: `Version ${annotated + 1}` }).waitFor();
     await visited(page, 'en', 'dataset-annotated');
   });
 

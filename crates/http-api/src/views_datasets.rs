@@ -58,8 +58,7 @@ pub struct VersionView {
     pub bytes: i64,
     pub filename: String,
     /// The format as detected (or given): container, schema, mapping.
-    #[schema(value_type = Object)]
-    pub format: serde_json::Value,
+    pub format: services::datasets::FormatSpec,
     pub parent_version_id: Option<String>,
     /// The recipe that produced this version from its parent.
     #[schema(value_type = Option<Object>)]
@@ -70,8 +69,7 @@ pub struct VersionView {
     pub valid_records: i64,
     pub invalid_records: i64,
     /// Counts per error code (details at …/validation).
-    #[schema(value_type = Object)]
-    pub error_counts: serde_json::Value,
+    pub error_counts: std::collections::BTreeMap<services::datasets::ErrorCode, u64>,
     pub created_by: String,
     pub created_at: i64,
 }

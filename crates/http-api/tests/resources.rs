@@ -418,13 +418,13 @@ async fn prices_are_set_by_an_instance_administrator_over_the_configured_ones(ap
     let refused = app.call("PUT", "/api/v1/prices/H100-80GB", Some(&org_admin), Some(json!({"on_demand": 0.0}))).await;
     assert_eq!((refused.status.as_u16(), refused.code()), (403, "forbidden"), "{}", refused.body);
     // Bad prices and names are named.
-    for (path, body, param) in [
-        ("/api/v1/prices/H100-80GB", json!({"on_demand": -1.0}), "on_demand"),
-        ("/api/v1/prices/H100-80GB", json!({"on_demand": 1.0, "spot": -0.5}), "spot"),
-        ("/api/v1/prices/a%20b", json!({"on_demand": 1.0}), "gpu_type"),
+    for (path, body, status, param) in [
+        ("/api/v1/prices/H100-80GB", json!({"on_demand": -1.0}), 400, "on_demand"),
+        ("/api/v1/prices/H100-80GB", json!({"on_demand": 1.0, "spot": -0.5}), 400, "spot"),
+        ("/api/v1/prices/a%20b", json!({"on_demand": 1.0}), 422, "gpu_type"),
     ] {
         let a = app.call("PUT", path, Some(&root), Some(body)).await;
-        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (400, Some(param)), "{}", a.body);
+        assert_eq!((a.status.as_u16(), a.body["error"]["param"].as_str()), (status, Some(param)), "{}", a.body);
     }
     let unknown = app.call("PUT", "/api/v1/prices/H100-80GB", Some(&root), Some(json!({"on_demand": 1.0, "currency": "EUR"}))).await;
     assert_eq!(unknown.code(), "invalid_body", "{}", unknown.body);

@@ -935,17 +935,23 @@ async fn a_job_runs_data_parallel_over_two_cpu_processes() {
     assert_eq!(refused.expect(422)["error"]["param"], "hyperparameters.zero_stage", "{}", refused.body);
 }
 
+/// An app whose administrator has a succeeded job made of rows (nothing runs): (app, token, job id).
+async fn app_with_a_finished_job(backend: test_support::Backend) -> (TestApp, String, String) {
+    let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
+    let (user, admin) = app.bootstrap().await;
+    let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
+    let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chat_jsonl(2).as_bytes()).await.expect(201)["dataset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, job, _) = common::insert_training_rows(&app, &org, &user, &ds).await;
+    (app, admin, job)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_event_appends_get_distinct_sequence_numbers() {
     for backend in test_support::backends() {
-        let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
-        let (user, admin) = app.bootstrap().await;
-        let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
-        let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chat_jsonl(2).as_bytes()).await.expect(201)["dataset"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let (_, job, _) = common::insert_training_rows(&app, &org, &user, &ds).await;
+        let (app, _, job) = app_with_a_finished_job(backend).await;
         let tasks: Vec<_> = (0..40)
             .map(|i| {
                 let (db, job) = (app.services.db().clone(), job.clone());
@@ -973,14 +979,7 @@ async fn a_job_with_100k_metric_points_answers_each_series_downsampled() {
     const STEPS: i64 = 100_000;
     let loss = |step: i64| 10.0 / (step as f64).sqrt();
     for backend in test_support::backends() {
-        let app = TestApp::with_settings(backend, common::settings_with_runtime()).await;
-        let (user, admin) = app.bootstrap().await;
-        let org = app.get("/api/v1/me", &admin).await.body["organization"]["id"].as_str().unwrap().to_string();
-        let ds = app.upload_dataset(&admin, &[("name", "d")], "d.jsonl", chat_jsonl(2).as_bytes()).await.expect(201)["dataset"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let (_, job, _) = common::insert_training_rows(&app, &org, &user, &ds).await;
+        let (app, admin, job) = app_with_a_finished_job(backend).await;
         // After the fixture's own events, in batches of one statement each.
         let mut tx = app.services.db().begin_write().await.unwrap();
         let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1")

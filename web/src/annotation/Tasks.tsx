@@ -121,7 +121,7 @@ export function AnnotationTasks({ datasetId, version }: { datasetId: string; ver
                   </div>
                 ),
               },
-              { title: t('annotation.state'), dataIndex: 'state', render: (s: Task['state'], x) => <Tag color={s === 'completed' ? 'green' : 'blue'}>{t(`annotation.states.${s}`)}{x.result_version ? ` → ${t('datasets.version', { version: x.result_version })}` : ''}</Tag> },
+              { title: t('annotation.state'), dataIndex: 'state', render: (s: Task['state'], x) => <Tag color={s === 'completed' ? undefined : 'blue'}>{t(`annotation.states.${s}`)}{x.result_version ? ` → ${t('datasets.version', { version: x.result_version })}` : ''}</Tag> },
               {
                 title: '',
                 key: 'actions',

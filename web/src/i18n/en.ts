@@ -996,6 +996,7 @@ export const en = {
     cancel: 'Cancel',
     completedAlert: 'Completed: it made version {{version}} of the dataset.',
   },
+  list: { shown: '{{n}} shown', more: 'Show more' },
   common: {
     loading: 'Loading…',
     retry: 'Try again',

@@ -996,6 +996,7 @@ export const zhCN: Messages = {
     cancel: '取消',
     completedAlert: '已完成：生成了数据集的第 {{version}} 版。',
   },
+  list: { shown: '已显示 {{n}} 项', more: '显示更多' },
   common: {
     loading: '加载中…',
     retry: '重试',

@@ -3,9 +3,9 @@ import { Button } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { type Schemas } from '../api/client';
-import { useDatasets } from '../api/queries';
+import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
+import { PAGE_SIZE, usePagedList } from '../app/usePagedList';
 import { useCan } from '../app/useMe';
 import { UploadDrawer } from '../datasets/UploadDrawer';
 import { formatUnixTime } from '../i18n/format';
@@ -16,7 +16,9 @@ export function Datasets() {
   const { t } = useTranslation();
   const canUpload = useCan('upload_dataset');
   const [uploading, setUploading] = useState(false);
-  const datasets = useDatasets();
+  const datasets = usePagedList<Schemas['DatasetView']>(['datasets', 'pages'], async (after) =>
+    unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: PAGE_SIZE, ...(after ? { after } : {}) } } })),
+  );
   return (
     <ListPage<Schemas['DatasetView']>
       title={t('datasets.title')}

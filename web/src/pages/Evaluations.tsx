@@ -1,11 +1,11 @@
 import { PlusOutlined } from '@ant-design/icons';
-import { useQuery } from '@tanstack/react-query';
 import { Button, Space, Tooltip, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
+import { PAGE_SIZE, usePagedList } from '../app/usePagedList';
 import { useCan } from '../app/useMe';
 import { EvaluationState } from '../evaluations/EvaluationState';
 import { NewEvaluationDrawer } from '../evaluations/NewEvaluationDrawer';
@@ -18,11 +18,11 @@ export function Evaluations() {
   const navigate = useNavigate();
   const [chosen, setChosen] = useState<string[]>([]);
   const mayCompare = chosen.length >= 2 && chosen.length <= 10;
-  const evaluations = useQuery({
-    queryKey: ['evaluations'],
-    refetchInterval: 5_000,
-    queryFn: async () => unwrap(await api.GET('/api/v1/evaluations', { params: { query: { limit: 100 } } })),
-  });
+  const evaluations = usePagedList<Schemas['EvaluationView']>(
+    ['evaluations', 'pages'],
+    async (after) => unwrap(await api.GET('/api/v1/evaluations', { params: { query: { limit: PAGE_SIZE, ...(after ? { after } : {}) } } })),
+    { refetchInterval: 5_000 },
+  );
   return (
     <ListPage<Schemas['EvaluationView']>
       title={t('evaluations.title')}

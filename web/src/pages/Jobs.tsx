@@ -1,11 +1,11 @@
 import { PlusOutlined } from '@ant-design/icons';
-import { useQuery } from '@tanstack/react-query';
 import { Button, Progress, Space, Tooltip } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
+import { PAGE_SIZE, usePagedList } from '../app/usePagedList';
 import { useCan } from '../app/useMe';
 import { formatNumber, formatUnixTime } from '../i18n/format';
 import { JobStateTag } from '../training/JobStateTag';
@@ -16,11 +16,11 @@ export function Jobs() {
   const navigate = useNavigate();
   const [chosen, setChosen] = useState<string[]>([]);
   const mayCompare = chosen.length >= 2 && chosen.length <= 10;
-  const jobs = useQuery({
-    queryKey: ['jobs'],
-    refetchInterval: 5_000,
-    queryFn: async () => unwrap(await api.GET('/api/v1/jobs', { params: { query: { limit: 100 } } })),
-  });
+  const jobs = usePagedList<Schemas['JobView']>(
+    ['jobs', 'pages'],
+    async (after) => unwrap(await api.GET('/api/v1/jobs', { params: { query: { limit: PAGE_SIZE, ...(after ? { after } : {}) } } })),
+    { refetchInterval: 5_000 },
+  );
   return (
     <ListPage<Schemas['JobView']>
       title={t('jobs.title')}

@@ -217,7 +217,7 @@ fn check_labels(field: &str, labels: &[String], allowed: &[String]) -> Result<()
             .into());
         }
         if labels[..i].contains(l) {
-            return Err(ValidationError::new(&format!("{field}[{i}]"), format!("'{l}' is given twice")).into());
+            return Err(ValidationError::unprocessable(&format!("{field}[{i}]"), format!("'{l}' is given twice")).into());
         }
     }
     Ok(())
@@ -238,26 +238,27 @@ impl Services {
         let v = self.get_version(principal, dataset_id, version).await?;
         let name = validate::name("name", &n.name)?;
         let instructions = validate::description("instructions", &n.instructions)?;
+        // Rules beyond the schema: 422.
         if n.labels.len() > MAX_LABELS {
-            return Err(ValidationError::new("labels", format!("at most {MAX_LABELS} labels (got {})", n.labels.len())).into());
+            return Err(ValidationError::unprocessable("labels", format!("at most {MAX_LABELS} labels (got {})", n.labels.len())).into());
         }
         for (i, l) in n.labels.iter().enumerate() {
             let chars = l.chars().count();
             if l.trim().is_empty() || chars > 64 || l.chars().any(char::is_control) {
-                return Err(ValidationError::new(&format!("labels[{i}]"), "must be 1 to 64 characters, not only spaces").into());
+                return Err(ValidationError::unprocessable(&format!("labels[{i}]"), "must be 1 to 64 characters, not only spaces").into());
             }
             if n.labels[..i].contains(l) {
-                return Err(ValidationError::new(&format!("labels[{i}]"), format!("'{l}' is given twice")).into());
+                return Err(ValidationError::unprocessable(&format!("labels[{i}]"), format!("'{l}' is given twice")).into());
             }
         }
         if n.assignee_ids.is_empty() || n.assignee_ids.len() > MAX_ANNOTATORS {
-            return Err(ValidationError::new("assignee_ids", format!("name 1 to {MAX_ANNOTATORS} annotators")).into());
+            return Err(ValidationError::unprocessable("assignee_ids", format!("name 1 to {MAX_ANNOTATORS} annotators")).into());
         }
         let mut conn = self.db().read().await?;
         for (i, id) in n.assignee_ids.iter().enumerate() {
             let field = format!("assignee_ids[{i}]");
             if n.assignee_ids[..i].contains(id) {
-                return Err(ValidationError::new(&field, format!("{id} is named twice")).into());
+                return Err(ValidationError::unprocessable(&field, format!("{id} is named twice")).into());
             }
             match database::users::get(&mut conn, &principal.organization_id, id).await {
                 Ok(u) if u.disabled == 0 => {}

@@ -20,7 +20,7 @@ pub mod uploads;
 mod versions;
 
 /// The recipe and format documents, for the API's schemas.
-pub use ::datasets::{FormatSpec, Recipe, RecipeReport, RecordError, Stats as DatasetStats, Summary as ValidationSummary};
+pub use ::datasets::{ErrorCode, FormatSpec, Recipe, RecipeReport, RecordError, Stats as DatasetStats, Summary as ValidationSummary};
 pub use access::DatasetAccess;
 pub use annotate::{
     AnnotatedRecord, AnnotationInput, AnnotationState, AnnotationTask, AnnotationView, AnnotatorProgress, CompleteAnnotation,

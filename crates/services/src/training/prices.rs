@@ -192,7 +192,7 @@ fn require_instance_admin(principal: &Principal) -> Result<()> {
 fn gpu_type_name(value: &str) -> Result<String> {
     let n = value.chars().count();
     if n == 0 || n > 64 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::new("gpu_type", format!("must be 1 to 64 characters without spaces (got '{value}')")).into());
+        return Err(ValidationError::unprocessable("gpu_type", format!("must be 1 to 64 characters without spaces (got '{value}')")).into());
     }
     Ok(value.to_string())
 }
