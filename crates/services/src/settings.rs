@@ -179,6 +179,17 @@ impl SchedulingSettings {
         self.priority_classes.iter().find(|c| c.name == name)
     }
 
+    /// The class a request's `resources.priority` names; an unknown one is a 422 listing them.
+    pub fn requested_class(&self, name: &str) -> Result<&domain::resources::PriorityClass, domain::ValidationError> {
+        self.class(name).ok_or_else(|| {
+            let known: Vec<&str> = self.priority_classes.iter().map(|c| c.name.as_str()).collect();
+            domain::ValidationError::unprocessable(
+                "resources.priority",
+                format!("unknown priority class '{name}' (classes: {})", known.join(", ")),
+            )
+        })
+    }
+
     /// The policy's configuration.
     pub fn policy_config(&self) -> scheduler::Config {
         let mut c = scheduler::Config::new(self.policy);

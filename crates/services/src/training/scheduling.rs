@@ -82,10 +82,7 @@ impl Services {
         let scheduling = &self.settings().scheduling;
         let own = scheduling.user_priorities.get(&principal.email).cloned().unwrap_or_default();
         let name = req.priority.clone().or(own.default.clone()).unwrap_or_else(|| scheduling.default_priority.clone());
-        let class = scheduling.class(&name).ok_or_else(|| {
-            let known: Vec<&str> = scheduling.priority_classes.iter().map(|c| c.name.as_str()).collect();
-            ValidationError::unprocessable("resources.priority", format!("unknown priority class '{name}' (classes: {})", known.join(", ")))
-        })?;
+        let class = scheduling.requested_class(&name)?;
         let admin = principal.org_role == Role::Admin || principal.is_instance_admin;
         if !admin {
             let allowed = self.priority_allowance(&own);

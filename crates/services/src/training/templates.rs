@@ -234,15 +234,7 @@ impl Services {
         choices.validate(layers, context_length)?;
         new.resources.validate("resources")?;
         if let Some(class) = &new.resources.priority {
-            let scheduling = &self.settings().scheduling;
-            if scheduling.class(class).is_none() {
-                let known: Vec<&str> = scheduling.priority_classes.iter().map(|c| c.name.as_str()).collect();
-                return Err(ValidationError::unprocessable(
-                    "resources.priority",
-                    format!("unknown priority class '{class}' (classes: {})", known.join(", ")),
-                )
-                .into());
-            }
+            self.settings().scheduling.requested_class(class)?;
         }
         let now = now_ms();
         Ok(finish(JobTemplateRow {
