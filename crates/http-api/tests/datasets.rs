@@ -660,6 +660,19 @@ async fn annotation_corrects_labels_and_flags_records_into_a_new_version(app: Te
     stranger["assignee_ids"] = json!([ann_id, "usr_000000000000000000000000"]);
     let refused = app.post(&tasks, &admin, stranger).await;
     assert_eq!((refused.status.as_u16(), refused.body["error"]["param"].as_str()), (422, Some("assignee_ids[1]")), "{}", refused.body);
+    // …and able to see the records: a private dataset refuses anyone but its owner as annotator.
+    let private = app.upload_dataset(&admin, &[("name", "mine"), ("visibility", "private")], "p.jsonl", (chat(0) + "\n").as_bytes()).await;
+    let private = private.expect(201)["dataset"]["id"].as_str().unwrap().to_string();
+    let unseen = app.post(&format!("/api/v1/datasets/{private}/versions/1/annotation-tasks"), &admin, body.clone()).await;
+    assert_eq!((unseen.status.as_u16(), unseen.body["error"]["param"].as_str()), (422, Some("assignee_ids[0]")), "{}", unseen.body);
+    assert!(
+        unseen.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("annotator@example.com ({ann_id}) cannot see dataset {private}")),
+        "{}",
+        unseen.body
+    );
     let task = app.post(&tasks, &admin, body).await.expect(201).clone();
     let id = task["id"].as_str().unwrap().to_string();
     assert_eq!((task["records"].as_u64(), task["state"].as_str()), (Some(7), Some("open")), "{task}");

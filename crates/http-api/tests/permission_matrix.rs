@@ -220,6 +220,20 @@ async fn fixture(backend: test_support::Backend) -> Fixture {
     Fixture { app, root, tokens, ids, keys }
 }
 
+impl Fixture {
+    /// The same fixture on a copy of its database (whose connections are closed).
+    async fn copy(&self) -> Fixture {
+        let db = self.app.db.copy().await;
+        Fixture {
+            app: TestApp::on(db, common::settings_with_runtime(), http_api::HttpSettings::default()).await,
+            root: self.root.clone(),
+            tokens: self.tokens.clone(),
+            ids: self.ids.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+}
+
 fn fill(path: &str, f: &Fixture, role: &str) -> String {
     let mut p = path.to_string();
     for (name, id) in &f.ids {
@@ -247,17 +261,29 @@ async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
     assert_eq!(public_sorted, expected_public, "the set of public endpoints changed");
     assert!(ops.len() >= 25, "only {} operations found", ops.len());
     for backend in backends() {
+        // The fixture is made once and frozen; each operation runs on a copy of its database
+        // (reads share one, as they change nothing; every other operation gets its own), so
+        // that what one deletes or changes cannot decide another's answer.
+        let prepared = fixture(backend).await;
+        prepared.app.services.db().close().await;
+        let for_reads = prepared.copy().await;
         for (n, op) in ops.iter().filter(|o| o.scopes.is_some()).enumerate() {
             let scopes = op.scopes.clone().unwrap();
-            let f = fixture(backend).await;
+            let own;
+            let f = if op.method == "GET" {
+                &for_reads
+            } else {
+                own = prepared.copy().await;
+                &own
+            };
             // Denied roles first, so that an allowed DELETE cannot hide a denial behind a 404.
             let mut roles: Vec<Role> = Role::ALL.to_vec();
             roles.sort_by_key(|r| allowed(*r, &scopes));
             for role in roles.iter().copied() {
                 let token = &f.tokens[role.as_str()];
-                let path = fill(&op.path, &f, role.as_str());
+                let path = fill(&op.path, f, role.as_str());
                 let body = if op.has_body {
-                    body_for(&op.id, n, &f, role.as_str()).unwrap_or_else(|| panic!("add a request body for '{}' to body_for()", op.id))
+                    body_for(&op.id, n, f, role.as_str()).unwrap_or_else(|| panic!("add a request body for '{}' to body_for()", op.id))
                 } else {
                     Payload::None
                 };
@@ -283,8 +309,8 @@ async fn every_role_on_every_endpoint_gets_exactly_its_permissions() {
                     assert!(f.app.audit_count().await > audit_before, "{what}: mutating request left no audit record ({})", a.status);
                 }
             }
-            let body = if op.has_body { body_for(&op.id, n + 1000, &f, "root").unwrap_or(Payload::None) } else { Payload::None };
-            let root = f.app.call_with(&op.method, &fill(&op.path, &f, "admin"), &f.root, body).await;
+            let body = if op.has_body { body_for(&op.id, n + 1000, f, "root").unwrap_or(Payload::None) } else { Payload::None };
+            let root = f.app.call_with(&op.method, &fill(&op.path, f, "admin"), &f.root, body).await;
             if scopes.first().map(String::as_str) == Some("instance_admin") {
                 assert!(root.status.is_success(), "{} {} as instance admin: {}", op.method, op.path, root.body);
             }

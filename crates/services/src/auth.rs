@@ -140,6 +140,13 @@ fn principal_of(user: UserRow, credential: Credential) -> Result<Principal> {
     })
 }
 
+/// A user as a signed-in session of theirs would act (their roles, no key's narrowing), to ask
+/// what they may see on their behalf — e.g. whether someone named as an annotator can see the
+/// dataset. No session is involved: its id is empty, and it authenticates nothing.
+pub(crate) fn acting_as(user: UserRow) -> Result<Principal> {
+    principal_of(user, Credential::Session { session_id: String::new() })
+}
+
 /// The user a token names; one that no longer exists makes the token invalid (401, not 404).
 async fn token_user(conn: &mut database::Conn, id: &str) -> Result<UserRow> {
     match database::users::by_id_unscoped(conn, id).await {

@@ -120,9 +120,20 @@ impl From<database::Error> for Error {
     }
 }
 
-/// Maps a repository `NotFound` to a not-found of the named kind.
+/// Maps a `NotFound` to a not-found of the named kind: a repository's, or one from a nested
+/// check (the project or dataset a resource lives in), so a caller who may not see where the
+/// resource lives hears only that the resource is not found.
 pub(crate) trait OrNotFound<T> {
     fn or_not_found(self, kind: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for Result<T> {
+    fn or_not_found(self, kind: &'static str) -> Result<T> {
+        self.map_err(|e| match e {
+            Error::NotFound(_) => Error::NotFound(kind),
+            other => other,
+        })
+    }
 }
 
 impl<T> OrNotFound<T> for database::Result<T> {

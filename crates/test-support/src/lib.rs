@@ -67,6 +67,29 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A copy of this database with its blob store and master key, so that several tests (or
+    /// several steps of one) can each change what was prepared once. Every connection to this
+    /// database must be closed first (`Db::close`): PostgreSQL copies only a database nobody is
+    /// connected to, and a closed SQLite file is whole on disk.
+    pub async fn copy(&self) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(self.dir.path(), dir.path());
+        match &self.pg_name {
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("tunery.db").display());
+                TestDb { url, backend: self.backend, dir, pg_name: None }
+            }
+            Some(source) => {
+                let name = format!("tunery_test_{:016x}", rand::thread_rng().gen::<u64>());
+                let admin = postgres_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to PostgreSQL");
+                sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {source}")).execute(&mut conn).await.expect("copy test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+                TestDb { url: format!("{base}/{name}"), backend: self.backend, dir, pg_name: Some(name) }
+            }
+        }
+    }
+
     /// The test's blob store: `blobs/` beside the database, with a master key generated once.
     pub fn blob_store(&self) -> blob_store::BlobStore {
         let key_file = self.dir.path().join("master.key");
@@ -92,6 +115,20 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// Copies a directory tree (files and folders; a test's data directory holds nothing else).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create directory");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
     }
 }
 

@@ -213,6 +213,59 @@ fn the_readme_quickstart_teaches_the_builtin_smollm2_a_visible_behaviour() {
     assert_eq!(served, [model_id.as_str(), base.as_str()], "{deployments}");
     assert!(deployments["data"].as_array().unwrap().iter().all(|d| d["idle_timeout_s"] == 600 && d["state"] == "ready"), "{deployments}");
 
+    // A configuration template saved in a project from the job flags, and a job submitted from
+    // it with one setting overridden: the rest (base model, method, rank, steps, priority,
+    // project) comes from the template.
+    let project = cli.json(&["projects", "create", "greeters"])["id"].as_str().unwrap().to_string();
+    let template = cli.json(&[
+        "templates",
+        "create",
+        "--project",
+        &project,
+        "--name",
+        "small dora",
+        "--model",
+        &base,
+        "--method",
+        "dora",
+        "--rank",
+        "4",
+        "--max-steps",
+        "3",
+        "--lr",
+        "0.001",
+        "--priority",
+        "low",
+    ]);
+    let template_id = template["id"].as_str().unwrap().to_string();
+    assert_eq!((template["config"]["method"]["lora"]["rank"].as_u64(), template["resources"]["priority"].as_str()), (Some(4), Some("low")));
+    let taken = cli.fails(&["templates", "create", "--project", &project, "--name", "small dora"], 1);
+    assert!(taken.contains("already exists"), "{taken}");
+    let listed = cli.ok(&["templates", "list", "--project", &project]);
+    assert!(listed.contains(&template_id) && listed.contains("dora (sft)"), "{listed}");
+    assert!(cli.ok(&["templates", "show", &template_id]).contains("small dora"));
+    let from_template = cli.json(&["jobs", "create", "--template", &template_id, "--dataset", &ds, "--lr", "0.003"]);
+    let c = &from_template["config"];
+    assert_eq!(
+        (
+            from_template["base_model_id"].as_str(),
+            from_template["project_id"].as_str(),
+            c["method"]["kind"].as_str(),
+            c["method"]["lora"]["rank"].as_u64(),
+            c["hyperparameters"]["max_steps"].as_u64(),
+            c["hyperparameters"]["learning_rate"].as_f64(),
+            from_template["resources"]["priority"].as_str(),
+        ),
+        (Some(base.as_str()), Some(project.as_str()), Some("dora"), Some(4), Some(3), Some(0.003), Some("low")),
+        "{from_template}"
+    );
+    cli.ok(&["jobs", "cancel", from_template["id"].as_str().unwrap()]);
+    let no_model = cli.json(&["templates", "create", "--project", &project, "--name", "any model", "--method", "lora"]);
+    let err = cli.fails(&["jobs", "create", "--template", no_model["id"].as_str().unwrap(), "--dataset", &ds], 1);
+    assert!(err.contains("names no base model") && err.contains("--model"), "{err}");
+    cli.ok(&["templates", "delete", no_model["id"].as_str().unwrap()]);
+    assert!(!cli.ok(&["templates", "list", "--project", &project]).contains("any model"));
+
     // The README's measurement: both models answer the held-out test set through the serving
     // path, an A/B test finds the difference, the ranking and the fine-tune's record show it.
     let test_file = examples().join("greetings-test.jsonl");

@@ -17,7 +17,19 @@ import { formatNumber } from '../i18n/format';
 type Task = Schemas['AnnotationTask'];
 type Fields = { name: string; instructions?: string; labels?: string[]; assignee_ids: string[] };
 
-function NewTaskDrawer({ datasetId, version, open, onClose }: { datasetId: string; version: number; open: boolean; onClose: () => void }) {
+function NewTaskDrawer({
+  datasetId,
+  projectId,
+  version,
+  open,
+  onClose,
+}: {
+  datasetId: string;
+  projectId?: string | null;
+  version: number;
+  open: boolean;
+  onClose: () => void;
+}) {
   const { t } = useTranslation();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -26,11 +38,22 @@ function NewTaskDrawer({ datasetId, version, open, onClose }: { datasetId: strin
   const me = useMe();
   const mayListUsers = useCan('manage_users');
   const users = useUsers(open && mayListUsers);
+  // Without the organization's user list, a project's members are who can be named (they see
+  // its datasets); outside any project, only oneself.
+  const members = useQuery({
+    queryKey: ['projects', projectId, 'members'],
+    enabled: open && !mayListUsers && Boolean(projectId),
+    queryFn: async () => unwrap(await api.GET('/api/v1/projects/{project_id}/members', { params: { path: { project_id: projectId as string } } })),
+  });
+  const person = (id: string, name: string, email: string) => ({ value: id, label: `${name} <${email}>` });
   const people = mayListUsers
-    ? (users.data?.data ?? []).filter((u) => !u.disabled).map((u) => ({ value: u.id, label: `${u.name} <${u.email}>` }))
-    : me.data
-      ? [{ value: me.data.user.id, label: `${me.data.user.name} <${me.data.user.email}>` }]
-      : [];
+    ? (users.data?.data ?? []).filter((u) => !u.disabled).map((u) => person(u.id, u.name, u.email))
+    : projectId
+      ? (members.data?.data ?? []).map((m) => person(m.user_id, m.name, m.email))
+      : me.data
+        ? [person(me.data.user.id, me.data.user.name, me.data.user.email)]
+        : [];
+  const candidates = mayListUsers ? users : members;
   const create = useMutation({
     mutationFn: async (f: Fields) =>
       unwrap(
@@ -65,10 +88,10 @@ function NewTaskDrawer({ datasetId, version, open, onClose }: { datasetId: strin
         <Form.Item
           name="assignee_ids"
           label={t('annotation.annotators')}
-          extra={mayListUsers ? t('annotation.annotatorsHelp') : t('annotation.annotatorsSelf')}
+          extra={mayListUsers ? t('annotation.annotatorsHelp') : projectId ? t('annotation.annotatorsMembers') : t('annotation.annotatorsSelf')}
           rules={[{ required: true, type: 'array', min: 1, message: t('annotation.annotatorsRequired') }]}
         >
-          <Select mode="multiple" loading={users.isPending && mayListUsers} options={people} optionFilterProp="label" />
+          <Select mode="multiple" loading={candidates.isLoading} options={people} optionFilterProp="label" />
         </Form.Item>
         {create.error && <div style={{ marginBottom: 16 }}><ErrorNotice error={create.error} /></div>}
         <Button type="primary" htmlType="submit" loading={create.isPending} block>{t('annotation.start')}</Button>
@@ -77,7 +100,9 @@ function NewTaskDrawer({ datasetId, version, open, onClose }: { datasetId: strin
   );
 }
 
-export function AnnotationTasks({ datasetId, version }: { datasetId: string; version: number }) {
+/** `projectId`: the dataset's project, whose members may be named as annotators by those who
+ * cannot list the organization's users. */
+export function AnnotationTasks({ datasetId, projectId, version }: { datasetId: string; projectId?: string | null; version: number }) {
   const { t } = useTranslation();
   const queryClient = useQueryClient();
   const mayStart = useCan('upload_dataset');
@@ -136,7 +161,7 @@ export function AnnotationTasks({ datasetId, version }: { datasetId: string; ver
           />
         )}
       </Space>
-      <NewTaskDrawer datasetId={datasetId} version={version} open={creating} onClose={() => setCreating(false)} />
+      <NewTaskDrawer datasetId={datasetId} projectId={projectId} version={version} open={creating} onClose={() => setCreating(false)} />
     </>
   );
 }

@@ -3,12 +3,31 @@
 import { useQuery } from '@tanstack/react-query';
 import { api, unwrap } from './client';
 
+/** Items per request when a picker reads a whole list. */
+const PICKER_PAGE = 100;
+
+/** Every page of a list the server pages by cursor (`after` = the last id seen), for pickers and
+ * lookups that must offer every item, not the first hundred. */
+export async function everyPage<T extends { id: string }>(
+  fetchPage: (query: { limit: number; after?: string }) => Promise<{ data: T[]; has_more: boolean }>,
+): Promise<{ data: T[]; has_more: false }> {
+  const data: T[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await fetchPage({ limit: PICKER_PAGE, ...(after ? { after } : {}) });
+    data.push(...page.data);
+    const last = page.data[page.data.length - 1];
+    if (!page.has_more || !last) return { data, has_more: false };
+    after = last.id;
+  }
+}
+
 export function useRegistration() {
   return useQuery({ queryKey: ['registration'], queryFn: async () => unwrap(await api.GET('/api/v1/auth/registration')) });
 }
 
 export function useDatasets(enabled = true) {
-  return useQuery({ queryKey: ['datasets'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/datasets', { params: { query: { limit: 100 } } })) });
+  return useQuery({ queryKey: ['datasets'], enabled, queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/datasets', { params: { query } }))) });
 }
 
 /** Asked again every 3 s while an import runs, so its state changes on the page. */
@@ -17,12 +36,12 @@ export function useBaseModels(enabled = true) {
     queryKey: ['base-models'],
     enabled,
     refetchInterval: (q) => (q.state.data?.data.some((b) => b.status === 'importing') ? 3_000 : false),
-    queryFn: async () => unwrap(await api.GET('/api/v1/base-models', { params: { query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/base-models', { params: { query } }))),
   });
 }
 
 export function useFineTunedModels(enabled = true) {
-  return useQuery({ queryKey: ['models'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/models', { params: { query: { limit: 100 } } })) });
+  return useQuery({ queryKey: ['models'], enabled, queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/models', { params: { query } }))) });
 }
 
 /** `fresh`: ask again on every mount (the projects page: someone may just have added you). */
@@ -31,13 +50,13 @@ export function useProjects(enabled = true, fresh = false) {
     queryKey: ['projects'],
     enabled,
     refetchOnMount: fresh ? 'always' : true,
-    queryFn: async () => unwrap(await api.GET('/api/v1/projects', { params: { query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/projects', { params: { query } }))),
   });
 }
 
 /** The organization's users (needs `manage_users`; others get an error and show ids). */
 export function useUsers(enabled = true) {
-  return useQuery({ queryKey: ['users'], enabled, queryFn: async () => unwrap(await api.GET('/api/v1/users', { params: { query: { limit: 100 } } })) });
+  return useQuery({ queryKey: ['users'], enabled, queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/users', { params: { query } }))) });
 }
 
 export function useDeployments(enabled = true, refetchInterval?: number) {
@@ -45,7 +64,7 @@ export function useDeployments(enabled = true, refetchInterval?: number) {
     queryKey: ['deployments'],
     enabled,
     refetchInterval,
-    queryFn: async () => unwrap(await api.GET('/api/v1/deployments', { params: { query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/deployments', { params: { query } }))),
   });
 }
 

@@ -7,7 +7,7 @@ import { Button, Drawer, Form, Input, InputNumber, Radio, Select, Space } from '
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { useUsers } from '../api/queries';
+import { everyPage, useUsers } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
@@ -43,7 +43,7 @@ export function NewHumanEvalDrawer({ open, onClose }: { open: boolean; onClose: 
   const evaluations = useQuery({
     queryKey: ['evaluations'],
     enabled: open,
-    queryFn: async () => unwrap(await api.GET('/api/v1/evaluations', { params: { query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/evaluations', { params: { query } }))),
   });
   const create = useMutation({
     mutationFn: async (f: Fields) =>

@@ -948,6 +948,7 @@ export const en = {
     labelsHelp: 'Type a label and press Enter; annotators pick from these.',
     annotators: 'Annotators',
     annotatorsHelp: 'Records are shared among them in turn.',
+    annotatorsMembers: "The project's members can be named: they see its datasets.",
     annotatorsSelf: 'You can name only yourself: listing people needs the manage_users permission.',
     annotatorsRequired: 'Choose at least one annotator.',
     start: 'Start annotating',

@@ -948,6 +948,7 @@ export const zhCN: Messages = {
     labelsHelp: '输入标签后按回车；标注员从中选择。',
     annotators: '标注员',
     annotatorsHelp: '记录按顺序轮流分给他们。',
+    annotatorsMembers: '可以指定本项目的成员：他们能看到项目的数据集。',
     annotatorsSelf: '你只能指定自己：列出成员需要 manage_users 权限。',
     annotatorsRequired: '至少选择一名标注员。',
     start: '开始标注',

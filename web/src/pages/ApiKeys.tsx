@@ -1,7 +1,7 @@
 // The caller's API keys: create one (its secret is shown once, ready to copy, with how to use
 // it), see each key's scopes, limits, last use and state, and revoke one with confirmation.
 import { KeyOutlined } from '@ant-design/icons';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Popconfirm, Space, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -10,6 +10,7 @@ import { CreateKeyDrawer } from '../apikeys/CreateKeyDrawer';
 import { keyState } from '../apikeys/keyState';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { ListPage } from '../app/ListPage';
+import { PAGE_SIZE, usePagedList } from '../app/usePagedList';
 import { formatNumber, formatUnixTime } from '../i18n/format';
 
 type Key = Schemas['ApiKeyView'];
@@ -30,7 +31,9 @@ export function ApiKeys() {
   const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Key | null>(null);
-  const keys = useQuery({ queryKey: ['api-keys'], queryFn: async () => unwrap(await api.GET('/api/v1/api-keys', { params: { query: { limit: 100 } } })) });
+  const keys = usePagedList<Key>(['api-keys', 'pages'], async (after) =>
+    unwrap(await api.GET('/api/v1/api-keys', { params: { query: { limit: PAGE_SIZE, ...(after ? { after } : {}) } } })),
+  );
   const revoke = useMutation({
     mutationFn: async (id: string) => unwrap(await api.DELETE('/api/v1/api-keys/{key_id}', { params: { path: { key_id: id } } })),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['api-keys'] }),

@@ -21,6 +21,12 @@ function useJobs(state: 'running' | 'queued', enabled: boolean) {
   });
 }
 
+/** How many a first page holds: "100+" when the server has more. */
+function countOf(page: { data: unknown[]; has_more: boolean } | undefined): string {
+  if (!page) return formatNumber(0);
+  return page.has_more ? `${formatNumber(page.data.length)}+` : formatNumber(page.data.length);
+}
+
 /** Since the start of this calendar month in UTC, as quotas count it. */
 function monthStartMs(now = new Date()) {
   return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
@@ -94,8 +100,8 @@ export function Dashboard() {
                 <ErrorNotice error={running.error ?? queued.error} />
               ) : (
                 <Row gutter={16}>
-                  <Col span={12}><Statistic title={t('dashboard.running')} value={running.data?.data.length ?? 0} loading={running.isPending} /></Col>
-                  <Col span={12}><Statistic title={t('dashboard.queued')} value={queued.data?.data.length ?? 0} loading={queued.isPending} /></Col>
+                  <Col span={12}><Statistic title={t('dashboard.running')} value={countOf(running.data)} loading={running.isPending} /></Col>
+                  <Col span={12}><Statistic title={t('dashboard.queued')} value={countOf(queued.data)} loading={queued.isPending} /></Col>
                 </Row>
               )}
             </Card>

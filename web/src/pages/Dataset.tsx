@@ -118,7 +118,7 @@ export function Dataset() {
             <Records datasetId={datasetId} version={version} total={current?.records ?? 0} />
           </Card>
           <Card title={t('annotation.title')}>
-            <AnnotationTasks datasetId={datasetId} version={version} />
+            <AnnotationTasks datasetId={datasetId} projectId={dataset.data.project_id} version={version} />
           </Card>
           <CleanDrawer datasetId={datasetId} version={cleaning ?? version} open={cleaning !== null} onClose={() => setCleaning(null)} onMade={() => setChosen(null)} />
         </Space>

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { useDeployments } from '../api/queries';
+import { everyPage, useDeployments } from '../api/queries';
 import { ListPage } from '../app/ListPage';
 import { useCan } from '../app/useMe';
 import { DeployDrawer } from '../deployments/DeployDrawer';
@@ -20,7 +20,10 @@ export function Deployments() {
   const [deploying, setDeploying] = useState(false);
   const [splitting, setSplitting] = useState(false);
   const deployments = useDeployments(true, 5_000);
-  const splits = useQuery({ queryKey: ['traffic-splits'], queryFn: async () => unwrap(await api.GET('/api/v1/traffic-splits', { params: { query: { limit: 100 } } })) });
+  const splits = useQuery({
+    queryKey: ['traffic-splits'],
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/traffic-splits', { params: { query } }))),
+  });
   const nameOf = (id: string) => deployments.data?.data.find((d) => d.id === id)?.name ?? id;
   return (
     <ListPage<Schemas['DeploymentView']>

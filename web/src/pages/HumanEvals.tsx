@@ -1,13 +1,13 @@
 // Human evaluations: each task's mode, models, items, raters and state; a new one for those who
 // may deploy models. Each opens its page (rate, results, close).
 import { PlusOutlined } from '@ant-design/icons';
-import { useQuery } from '@tanstack/react-query';
 import { Badge, Button } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ListPage } from '../app/ListPage';
+import { PAGE_SIZE, usePagedList } from '../app/usePagedList';
 import { useCan } from '../app/useMe';
 import { NewHumanEvalDrawer } from '../humaneval/NewHumanEvalDrawer';
 import { formatNumber, formatUnixTime } from '../i18n/format';
@@ -16,7 +16,9 @@ export function HumanEvals() {
   const { t } = useTranslation();
   const mayCreate = useCan('deploy_model');
   const [creating, setCreating] = useState(false);
-  const tasks = useQuery({ queryKey: ['human-evals'], queryFn: async () => unwrap(await api.GET('/api/v1/human-evals', { params: { query: { limit: 100 } } })) });
+  const tasks = usePagedList<Schemas['HumanEvalView']>(['human-evals', 'pages'], async (after) =>
+    unwrap(await api.GET('/api/v1/human-evals', { params: { query: { limit: PAGE_SIZE, ...(after ? { after } : {}) } } })),
+  );
   return (
     <ListPage<Schemas['HumanEvalView']>
       title={t('humanEvals.title')}

@@ -5,7 +5,7 @@ import { Alert, Badge, Button, Card, Form, Input, Popconfirm, Select, Space, Swi
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
-import { useUsers } from '../api/queries';
+import { everyPage, useUsers } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useMe } from '../app/useMe';
 import { useRevalidateOnLanguageChange } from '../app/validation';
@@ -62,7 +62,7 @@ export function Users() {
   const users = useUsers();
   const invitations = useQuery({
     queryKey: ['invitations'],
-    queryFn: async () => unwrap(await api.GET('/api/v1/invitations', { params: { query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/invitations', { params: { query } }))),
   });
   const update = useMutation({
     mutationFn: async ({ id, body }: { id: string; body: Schemas['UpdateUserRequest'] }) =>

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Button, Card, Popconfirm, Table } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap, type Schemas } from '../api/client';
+import { everyPage } from '../api/queries';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { formatBytes, formatNumber, formatUnixTime } from '../i18n/format';
 
@@ -28,7 +29,7 @@ export function Checkpoints({ jobId, mayResume, onResumed }: { jobId: string; ma
   const resume = useResume(jobId, onResumed);
   const checkpoints = useQuery({
     queryKey: ['jobs', jobId, 'checkpoints'],
-    queryFn: async () => unwrap(await api.GET('/api/v1/jobs/{job_id}/checkpoints', { params: { path: { job_id: jobId }, query: { limit: 100 } } })),
+    queryFn: async () => everyPage(async (query) => unwrap(await api.GET('/api/v1/jobs/{job_id}/checkpoints', { params: { path: { job_id: jobId }, query } }))),
   });
   return (
     <Card title={t('monitor.checkpoints')}>

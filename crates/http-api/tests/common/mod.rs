@@ -52,7 +52,11 @@ impl TestApp {
     }
 
     pub async fn with(backend: Backend, settings: Settings, http: http_api::HttpSettings) -> TestApp {
-        let db = TestDb::fresh(backend).await;
+        TestApp::on(TestDb::fresh(backend).await, settings, http).await
+    }
+
+    /// An app on a database of the test's (a fresh one, or a copy of one prepared before).
+    pub async fn on(db: TestDb, settings: Settings, http: http_api::HttpSettings) -> TestApp {
         let database = database::Db::connect(&db.url, 8).await.expect("connect");
         database.migrate().await.expect("migrate");
         let services = Services::new(database, db.blob_store(), settings).await.expect("services");

@@ -16,6 +16,16 @@ pub struct DatasetAccess {
     pub my_permissions: PermissionSet,
 }
 
+impl DatasetAccess {
+    /// 403 unless the caller holds `permission` where the dataset lives.
+    pub(crate) fn require(&self, permission: Permission) -> Result<()> {
+        if !self.my_permissions.contains(permission) {
+            return Err(Error::PermissionDenied(permission));
+        }
+        Ok(())
+    }
+}
+
 impl Services {
     /// The permissions the caller holds where a dataset lives (a project, or the organization).
     pub(crate) async fn permissions_in(&self, principal: &Principal, project_id: Option<&str>) -> Result<(PermissionSet, bool)> {
@@ -53,11 +63,7 @@ impl Services {
         what: &'static str,
         permission: Permission,
     ) -> Result<()> {
-        let (perms, _) = match self.permissions_in(principal, project_id).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound(what)),
-            Err(e) => return Err(e),
-        };
+        let (perms, _) = self.permissions_in(principal, project_id).await.or_not_found(what)?;
         if !perms.contains(Permission::ViewMetrics) && !perms.contains(Permission::DeployModel) {
             return Err(Error::NotFound(what));
         }
@@ -73,11 +79,7 @@ impl Services {
         let dataset = database::datasets::get(&mut conn, &principal.organization_id, id).await.or_not_found("dataset")?;
         let shared_with = database::datasets::shared_with(&mut conn, id).await?;
         drop(conn);
-        let (my_permissions, member) = match self.permissions_in(principal, dataset.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("dataset")),
-            Err(e) => return Err(e),
-        };
+        let (my_permissions, member) = self.permissions_in(principal, dataset.project_id.as_deref()).await.or_not_found("dataset")?;
         let access = ResourceAccess {
             organization_id: &dataset.organization_id,
             owner_id: &dataset.created_by,
@@ -97,9 +99,7 @@ impl Services {
     /// A visible dataset where the caller also holds `permission`.
     pub(crate) async fn dataset_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<DatasetAccess> {
         let access = self.visible_dataset(principal, id).await?;
-        if !access.my_permissions.contains(permission) {
-            return Err(Error::PermissionDenied(permission));
-        }
+        access.require(permission)?;
         Ok(access)
     }
 }

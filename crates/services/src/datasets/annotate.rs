@@ -216,11 +216,16 @@ fn check_labels(field: &str, labels: &[String], allowed: &[String]) -> Result<()
             )
             .into());
         }
-        if labels[..i].contains(l) {
-            return Err(ValidationError::unprocessable(&format!("{field}[{i}]"), format!("'{l}' is given twice")).into());
-        }
     }
-    Ok(())
+    no_repeats(field, labels)
+}
+
+/// 422 at `field[i]` for the first item given a second time.
+fn no_repeats(field: &str, items: &[String]) -> Result<()> {
+    match items.iter().enumerate().find(|(i, item)| items[..*i].contains(item)) {
+        Some((i, item)) => Err(ValidationError::unprocessable(&format!("{field}[{i}]"), format!("'{item}' is given twice")).into()),
+        None => Ok(()),
+    }
 }
 
 impl Services {
@@ -247,21 +252,18 @@ impl Services {
             if l.trim().is_empty() || chars > 64 || l.chars().any(char::is_control) {
                 return Err(ValidationError::unprocessable(&format!("labels[{i}]"), "must be 1 to 64 characters, not only spaces").into());
             }
-            if n.labels[..i].contains(l) {
-                return Err(ValidationError::unprocessable(&format!("labels[{i}]"), format!("'{l}' is given twice")).into());
-            }
         }
+        no_repeats("labels", &n.labels)?;
         if n.assignee_ids.is_empty() || n.assignee_ids.len() > MAX_ANNOTATORS {
             return Err(ValidationError::unprocessable("assignee_ids", format!("name 1 to {MAX_ANNOTATORS} annotators")).into());
         }
+        no_repeats("assignee_ids", &n.assignee_ids)?;
         let mut conn = self.db().read().await?;
+        let mut annotators = Vec::with_capacity(n.assignee_ids.len());
         for (i, id) in n.assignee_ids.iter().enumerate() {
             let field = format!("assignee_ids[{i}]");
-            if n.assignee_ids[..i].contains(id) {
-                return Err(ValidationError::unprocessable(&field, format!("{id} is named twice")).into());
-            }
             match database::users::get(&mut conn, &principal.organization_id, id).await {
-                Ok(u) if u.disabled == 0 => {}
+                Ok(u) if u.disabled == 0 => annotators.push((field, u)),
                 Ok(_) => return Err(ValidationError::unprocessable(&field, format!("user {id} is disabled")).into()),
                 Err(database::Error::NotFound) => {
                     return Err(ValidationError::unprocessable(&field, format!("no user {id} in the organization")).into())
@@ -270,6 +272,22 @@ impl Services {
             }
         }
         drop(conn);
+        // An annotator must be able to see the records: the dataset's visibility and their
+        // `view_dataset` where it lives, as they would when they open the task.
+        for (field, user) in annotators {
+            let who = format!("{} ({})", user.email, user.id);
+            match self.visible_dataset(&crate::auth::acting_as(user)?, dataset_id).await {
+                Ok(_) => {}
+                Err(Error::NotFound(_) | Error::PermissionDenied(_)) => {
+                    return Err(ValidationError::unprocessable(
+                        &field,
+                        format!("{who} cannot see dataset {dataset_id}: share it with them or add them to its project first"),
+                    )
+                    .into())
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if v.records > MAX_TASK_RECORDS {
             return Err(ValidationError::unprocessable(
                 "version",
@@ -495,8 +513,8 @@ impl Services {
         how: CompleteAnnotation,
         ctx: &RequestContext,
     ) -> Result<(AnnotationTask, DatasetAccess, VersionRow)> {
-        let (row, _) = self.visible_task(principal, id).await?;
-        self.dataset_with(principal, &row.dataset_id, Permission::UploadDataset).await?;
+        let (row, access) = self.visible_task(principal, id).await?;
+        access.require(Permission::UploadDataset)?;
         let labels = json_list(&row.id, "labels", &row.labels)?;
         check_labels("keep_labels", &how.keep_labels, &labels)?;
         check_labels("drop_labels", &how.drop_labels, &labels)?;
@@ -590,8 +608,8 @@ impl Services {
 
     /// Deletes a task and its annotations (`upload_dataset` on the dataset); a version it made stays.
     pub async fn delete_annotation_task(&self, principal: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
-        let (row, _) = self.visible_task(principal, id).await?;
-        self.dataset_with(principal, &row.dataset_id, Permission::UploadDataset).await?;
+        let (row, access) = self.visible_task(principal, id).await?;
+        access.require(Permission::UploadDataset)?;
         let mut tx = self.db().begin_write().await?;
         if !database::annotations::delete_task(tx.conn(), &principal.organization_id, id).await? {
             return Err(Error::NotFound("annotation task"));
@@ -609,10 +627,7 @@ impl Services {
         let row = database::annotations::task(&mut *self.db().read().await?, &principal.organization_id, id)
             .await
             .or_not_found("annotation task")?;
-        let access = self.visible_dataset(principal, &row.dataset_id).await.map_err(|e| match e {
-            Error::NotFound(_) => Error::NotFound("annotation task"),
-            other => other,
-        })?;
+        let access = self.visible_dataset(principal, &row.dataset_id).await.or_not_found("annotation task")?;
         Ok((row, access))
     }
 
@@ -626,7 +641,7 @@ impl Services {
         let mut conn = self.db().read().await?;
         let labels = json_list(&row.id, "labels", &row.labels)?;
         let assignees = json_list(&row.id, "assignees", &row.assignees)?;
-        let annotations = database::annotations::all(&mut conn, &row.id).await?;
+        let annotations = database::annotations::summaries(&mut conn, &row.id).await?;
         let version =
             database::datasets::version_by_id(&mut conn, &row.organization_id, &row.version_id).await.or_not_found("dataset version")?;
         let result_version = match &row.result_version_id {
@@ -644,8 +659,10 @@ impl Services {
                 *d += 1;
             }
             flagged += u64::from(a.flagged != 0);
-            edited += u64::from(a.record.is_some());
-            let (labels, _) = stored_annotation(a)?;
+            edited += u64::from(a.edited != 0);
+            let labels: Vec<String> = serde_json::from_str(&a.labels).map_err(|e| {
+                Error::Internal(format!("annotation of record {} in task {}: the stored labels do not parse: {e}", a.record_index, row.id))
+            })?;
             for l in labels {
                 *label_counts.entry(l).or_default() += 1;
             }

@@ -5,6 +5,7 @@
 //! speak the OpenAI HTTP API.
 
 use super::{state, BackendKind, Deployment};
+use crate::error::OrNotFound;
 use crate::{Error, Principal, Result, Services};
 use domain::{Permission, ValidationError};
 use serde_json::{Map, Value};
@@ -238,10 +239,7 @@ impl Services {
             },
             Err(e) => return Err(e.into()),
         };
-        match self.check_deployment_access(principal, &row, Permission::DeployModel).await {
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
-            other => other?,
-        }
+        self.check_deployment_access(principal, &row, Permission::DeployModel).await.or_not_found("model")?;
         let deployment = Deployment::of(row)?;
         let upstream = self.upstream_for(&deployment).await?;
         Ok(Route { deployment, upstream, split_id })

@@ -334,11 +334,7 @@ impl Services {
         let Some(row) = database::traffic::by_name(&mut *self.db().read().await?, &principal.organization_id, model).await? else {
             return Ok(None);
         };
-        let split = match self.split_with(principal, &row.id, Permission::DeployModel).await {
-            Ok(s) => s,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
-            Err(e) => return Err(e),
-        };
+        let split = self.split_with(principal, &row.id, Permission::DeployModel).await.or_not_found("model")?;
         if split.row.active == 0 {
             return Err(Error::Conflict(format!("traffic split {model} is paused; activate it to call it")));
         }

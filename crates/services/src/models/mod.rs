@@ -157,10 +157,7 @@ impl Services {
         use crate::Error;
         principal.require(Permission::DeleteModel)?;
         let model = self.get_model(principal, id).await?;
-        match self.require_in(principal, model.row.project_id.as_deref(), Permission::DeleteModel).await {
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("model")),
-            other => other?,
-        }
+        self.require_in(principal, model.row.project_id.as_deref(), Permission::DeleteModel).await.or_not_found("model")?;
         let released: Vec<String> = model.files.iter().map(|f| f.blob_id.clone()).collect();
         let org = &principal.organization_id;
         let mut tx = self.db().begin_write().await?;

@@ -159,10 +159,7 @@ impl Services {
     /// or not the id exists).
     async fn file_row(&self, principal: &Principal, id: &str, permission: Permission) -> Result<FileRow> {
         // Files live in the organization, outside projects: a project-restricted key sees none.
-        match self.require_in(principal, None, permission).await {
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("file")),
-            other => other?,
-        }
+        self.require_in(principal, None, permission).await.or_not_found("file")?;
         database::openai::get_file(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("file")
     }
 

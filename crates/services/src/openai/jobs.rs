@@ -599,10 +599,7 @@ impl Services {
     async fn fine_tuning_row(&self, principal: &Principal, id: &str, permission: Permission) -> Result<FineTuningJobRow> {
         // Jobs of this API live in the organization, outside projects: a project-restricted key
         // sees none.
-        match self.require_in(principal, None, permission).await {
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("fine-tuning job")),
-            other => other?,
-        }
+        self.require_in(principal, None, permission).await.or_not_found("fine-tuning job")?;
         database::openai::get_job(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("fine-tuning job")
     }
 

@@ -5,7 +5,7 @@
 use crate::{Error, Principal, Result, Services};
 use domain::estimate::{self, DeviceFit, Estimate, EstimateInput, Precision, DEVICE_TYPES};
 use domain::model_spec::ModelSpec;
-use domain::training::{MicroBatchSize, TargetModules, TrainingConfig};
+use domain::training::{Hyperparameters, MicroBatchSize, TargetModules, TrainingConfig};
 use domain::{Permission, ValidationError};
 use serde::Deserialize;
 
@@ -84,17 +84,32 @@ const AUTO_MICRO_BATCHES: [u32; 7] = [64, 32, 16, 8, 4, 2, 1];
 /// The share of the device's memory an `auto` choice may fill by the estimate.
 pub const AUTO_MEMORY_SHARE: f64 = 0.9;
 
-/// The candidates `auto` chooses among: micro-batch sizes (largest first) and checkpointing
-/// (off first); one of each when the configuration fixes them.
-struct AutoChoices {
-    sizes: Vec<u32>,
-    checkpointing: Vec<bool>,
+/// The (checkpointing, micro-batch) pairs `auto` chooses among, in order of preference:
+/// checkpointing off first, then on (when the configuration leaves it `auto`); within each, the
+/// micro-batch sizes largest first. One pair when the configuration fixes both.
+fn auto_candidates(h: &Hyperparameters, dataset_tokens: u64, seq_len: u32) -> Vec<(bool, u32)> {
+    let sizes = micro_batch_candidates(h.micro_batch_size, dataset_tokens, seq_len);
+    let checkpointing = match h.gradient_checkpointing.enabled() {
+        Some(on) => vec![on],
+        None => vec![false, true],
+    };
+    checkpointing.iter().flat_map(|&on| sizes.iter().map(move |&rows| (on, rows))).collect()
 }
 
-impl AutoChoices {
-    fn is_choice(&self) -> bool {
-        self.sizes.len() > 1 || self.checkpointing.len() > 1
+/// The `auto` rule, the one place it is written: the first candidate whose estimated memory per
+/// device is at most [`AUTO_MEMORY_SHARE`] of `memory_bytes`; when none is, the last (smallest)
+/// one, whose fit then says it does not fit.
+fn choose_auto<T>(candidates: &[(bool, u32)], memory_bytes: f64, estimate: impl Fn(bool, u32) -> (T, Estimate)) -> (T, Estimate) {
+    let room = memory_bytes * AUTO_MEMORY_SHARE;
+    let mut last = None;
+    for &(on, rows) in candidates {
+        let tried = estimate(on, rows);
+        if tried.1.memory_per_device_bytes <= room {
+            return tried;
+        }
+        last = Some(tried);
     }
+    last.expect("at least one candidate")
 }
 
 /// The micro-batch sizes to try: the one given, or the `auto` candidates no larger than the
@@ -180,10 +195,9 @@ impl Services {
     }
 
     /// Estimates a configuration whose sequence length is resolved. `micro_batch_size: auto`
-    /// and `gradient_checkpointing: auto` are chosen here: without checkpointing first, the
-    /// largest candidate micro-batch whose estimate fills at most [`AUTO_MEMORY_SHARE`] of the
-    /// device; checkpointing (when `auto`) only when none does. When nothing fits, the last
-    /// (smallest) try is returned and its `selected.fits` says so.
+    /// and `gradient_checkpointing: auto` are chosen per device type by [`choose_auto`]: the
+    /// selected device's choice is the estimate's; every other type shows what a run there
+    /// would choose for its own memory.
     pub(crate) async fn estimate_for(
         &self,
         name: &str,
@@ -192,45 +206,6 @@ impl Services {
         config: &TrainingConfig,
         dataset_tokens: u64,
         req: &EstimateRequest,
-    ) -> Result<EstimateResult> {
-        let h = &config.hyperparameters;
-        let seq_len = config.data.max_seq_length.tokens().unwrap_or(AUTO_WITHOUT_DATASET);
-        let sizes = micro_batch_candidates(h.micro_batch_size, dataset_tokens, seq_len);
-        let checkpointing = match h.gradient_checkpointing.enabled() {
-            Some(on) => vec![on],
-            None => vec![false, true],
-        };
-        let auto = AutoChoices { sizes: sizes.clone(), checkpointing: checkpointing.clone() };
-        let chosen_automatically = auto.is_choice();
-        let mut last = None;
-        for &on in &checkpointing {
-            for &rows in &sizes {
-                let mut tried = config.clone();
-                tried.hyperparameters.micro_batch_size = MicroBatchSize::Rows(rows);
-                tried.hyperparameters.gradient_checkpointing = on.into();
-                let est = self.estimate_one(name, spec.clone(), base_model_id, &tried, dataset_tokens, req, &auto).await?;
-                let room = est.selected.memory_gib * (1u64 << 30) as f64 * AUTO_MEMORY_SHARE;
-                if !chosen_automatically || est.estimate.memory_per_device_bytes <= room {
-                    return Ok(est);
-                }
-                last = Some(est);
-            }
-        }
-        last.ok_or_else(|| Error::Internal("no micro-batch size to estimate".into()))
-    }
-
-    /// Estimates a configuration with every `auto` resolved for the selected device; the other
-    /// device types choose from `auto` again for their own memory.
-    #[allow(clippy::too_many_arguments)]
-    async fn estimate_one(
-        &self,
-        name: &str,
-        spec: ModelSpec,
-        base_model_id: Option<&str>,
-        config: &TrainingConfig,
-        dataset_tokens: u64,
-        req: &EstimateRequest,
-        auto: &AutoChoices,
     ) -> Result<EstimateResult> {
         let training = &self.settings().training;
         config.validate(spec.layers, spec.context_length)?;
@@ -260,11 +235,7 @@ impl Services {
             .tokens()
             .ok_or_else(|| Error::Internal("max_seq_length \"auto\" is resolved before an estimate".into()))?;
         let h = &config.hyperparameters;
-        let (micro_batch_size, gradient_checkpointing) = h
-            .micro_batch_size
-            .rows()
-            .zip(h.gradient_checkpointing.enabled())
-            .ok_or_else(|| Error::Internal("micro_batch_size and gradient_checkpointing are resolved before an estimate".into()))?;
+        let candidates = auto_candidates(h, dataset_tokens, seq_len);
         let epochs = h.epochs;
         // With max_steps, the tokens trained depend on the micro-batch.
         let tokens_for = |rows: u32| {
@@ -278,14 +249,15 @@ impl Services {
                 None => (dataset_tokens as f64 * epochs) as u64,
             }
         };
-        let training_tokens = tokens_for(micro_batch_size);
         let on_gpu = device.name != "cpu";
-        let input = EstimateInput {
+        // The parts every device type shares; each sets its precision, optimizer, micro-batch,
+        // checkpointing and tokens below.
+        let shared = EstimateInput {
             method: config.method.kind,
             precision: h.precision.resolve(if on_gpu { device.supports_bf16 } else { training.cpu_native_bf16 }),
             sequence_length: u64::from(seq_len),
-            micro_batch_size: u64::from(micro_batch_size),
-            gradient_checkpointing,
+            micro_batch_size: 1,
+            gradient_checkpointing: false,
             gpus: u64::from(gpus),
             zero_stage,
             lora_rank: u64::from(config.method.lora.rank),
@@ -298,10 +270,9 @@ impl Services {
             // `auto` is what the run would use on the device estimated for.
             optimizer_8bit: h.optimizer.resolve(device.name, if on_gpu { "cuda" } else { "cpu" }).is_8bit(),
             dpo: config.objective == domain::training::Objective::Dpo,
-            training_tokens,
+            training_tokens: 0,
             on_cpu: !on_gpu,
         };
-        let e = estimate::estimate(&spec, &input);
         let mut conn = self.db().read().await?;
         let prices = self.price_table(&mut conn).await?;
         let measured = match base_model_id {
@@ -314,8 +285,7 @@ impl Services {
         for d in DEVICE_TYPES {
             // Each device type as a run there would train: its own `auto` precision and
             // optimizer, its own memory (QLoRA dequantizes on a CPU, not on a GPU), and its own
-            // `auto` micro-batch and checkpointing, by the rule `estimate_for` applies to the
-            // selected device (which keeps the choice made there).
+            // `auto` micro-batch and checkpointing.
             let on_d_gpu = d.name != "cpu";
             let this_machine = d.name == "cpu" && device.name == "cpu";
             let memory_bytes = if this_machine { training.device_memory_bytes as f64 } else { d.memory_gib * (1u64 << 30) as f64 };
@@ -323,14 +293,9 @@ impl Services {
                 precision: h.precision.resolve(if on_d_gpu { d.supports_bf16 } else { training.cpu_native_bf16 }),
                 optimizer_8bit: h.optimizer.resolve(d.name, if on_d_gpu { "cuda" } else { "cpu" }).is_8bit(),
                 on_cpu: !on_d_gpu,
-                ..input.clone()
+                ..shared.clone()
             };
-            let choices: Vec<(bool, u32)> = if d.name == device.name || !auto.is_choice() {
-                vec![(gradient_checkpointing, micro_batch_size)]
-            } else {
-                auto.checkpointing.iter().flat_map(|&on| auto.sizes.iter().map(move |&rows| (on, rows))).collect()
-            };
-            let mut tried = choices.iter().map(|&(on, rows)| {
+            let (input_d, e_d) = choose_auto(&candidates, memory_bytes, |on, rows| {
                 let input_d = EstimateInput {
                     micro_batch_size: u64::from(rows),
                     gradient_checkpointing: on,
@@ -340,17 +305,6 @@ impl Services {
                 let e_d = estimate::estimate(&spec, &input_d);
                 (input_d, e_d)
             });
-            let mut chosen = tried.next().expect("at least one choice");
-            if chosen.1.memory_per_device_bytes > memory_bytes * AUTO_MEMORY_SHARE {
-                for t in tried {
-                    let fits = t.1.memory_per_device_bytes <= memory_bytes * AUTO_MEMORY_SHARE;
-                    chosen = t;
-                    if fits {
-                        break;
-                    }
-                }
-            }
-            let (input_d, e_d) = chosen;
             let measured =
                 measured.iter().find(|(device, p, _)| device == d.name && p == input_d.precision.as_str()).map(|(_, _, tps)| *tps);
             let mfu = d.mfu(config.method.kind, input_d.precision, training.assumed_mfu);
@@ -369,20 +323,20 @@ impl Services {
                 fit.fits = e_d.memory_per_device_bytes <= training.device_memory_bytes as f64;
             }
             if d.name == device.name {
-                selected = Some(fit.clone());
+                selected = Some((fit.clone(), input_d, e_d));
             }
             devices.push(fit);
         }
-        let selected = selected.expect("the device type is one of DEVICE_TYPES");
+        let (selected, input, estimate) = selected.expect("the device type is one of DEVICE_TYPES");
         Ok(EstimateResult {
             model_name: name.to_string(),
             spec,
-            training_tokens,
+            training_tokens: input.training_tokens,
             max_seq_length: seq_len,
-            micro_batch_size,
-            gradient_checkpointing,
+            micro_batch_size: input.micro_batch_size as u32,
+            gradient_checkpointing: input.gradient_checkpointing,
             precision: input.precision,
-            estimate: e,
+            estimate,
             selected,
             devices,
         })

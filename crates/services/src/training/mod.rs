@@ -181,11 +181,7 @@ impl Services {
     /// The permissions for a job's place (project or organization), with 404 for what the caller cannot see.
     async fn job_with(&self, principal: &Principal, id: &str, permission: Permission) -> Result<Job> {
         let row = database::jobs::get(&mut *self.db().read().await?, &principal.organization_id, id).await.or_not_found("job")?;
-        let (perms, _) = match self.permissions_in(principal, row.project_id.as_deref()).await {
-            Ok(p) => p,
-            Err(Error::NotFound(_)) => return Err(Error::NotFound("job")),
-            Err(e) => return Err(e),
-        };
+        let (perms, _) = self.permissions_in(principal, row.project_id.as_deref()).await.or_not_found("job")?;
         if !perms.contains(Permission::ViewMetrics) {
             return Err(Error::NotFound("job"));
         }

@@ -63,32 +63,32 @@ impl Services {
         names: &[&str],
         points: usize,
     ) -> Result<Vec<(String, Vec<MetricPoint>)>> {
-        let mut kinds: Vec<&str> = Vec::new();
+        // Each requested series with its event kind, filled in one pass over the events.
+        let mut series: Vec<(&str, &str, Vec<MetricPoint>)> = Vec::with_capacity(names.len());
         for name in names {
             let kind = kind_of(name).ok_or_else(|| {
                 let known: Vec<&str> = JOB_SERIES.iter().map(|(n, _)| *n).collect();
                 ValidationError::unprocessable("names", format!("unknown series '{name}'; known: {}", known.join(", ")))
             })?;
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
+            series.push((name, kind, Vec::new()));
         }
         self.get_job(principal, id).await?;
-        let events = if names.is_empty() { Vec::new() } else { self.all_job_events(id, &kinds).await? };
-        Ok(names
-            .iter()
-            .map(|name| {
-                let kind = kind_of(name).unwrap_or_default();
-                let series = events
-                    .iter()
-                    .filter(|(r, _)| r.kind == kind)
-                    .filter_map(|(r, data)| {
-                        series_value(data, name).map(|value| MetricPoint { step: r.step.unwrap_or(0), time: r.time, value })
-                    })
-                    .collect();
-                (name.to_string(), downsample(series, points))
-            })
-            .collect())
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut kinds: Vec<&str> = series.iter().map(|(_, kind, _)| *kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for (row, data) in self.all_job_events(id, &kinds).await? {
+            for (name, kind, values) in series.iter_mut() {
+                if row.kind == *kind {
+                    if let Some(value) = series_value(&data, name) {
+                        values.push(MetricPoint { step: row.step.unwrap_or(0), time: row.time, value });
+                    }
+                }
+            }
+        }
+        Ok(series.into_iter().map(|(name, _, values)| (name.to_string(), downsample(values, points))).collect())
     }
 }
 

@@ -195,10 +195,7 @@ impl Services {
         let row = database::job_templates::get(&mut *self.db().read().await?, &principal.organization_id, id)
             .await
             .or_not_found("job template")?;
-        self.visible_project(principal, &row.project_id).await.map_err(|e| match e {
-            Error::NotFound(_) => Error::NotFound("job template"),
-            other => other,
-        })?;
+        self.visible_project(principal, &row.project_id).await.or_not_found("job template")?;
         Ok(row)
     }
 

@@ -11,7 +11,8 @@ mod profile;
 mod progress;
 
 use commands::{
-    audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, prices, projects, quotas, safety, users,
+    audit, auth, chat, cluster, datasets, deploy, estimate, eval, jobs, keys, models, orgs, prices, projects, quotas, safety, templates,
+    users,
 };
 
 /// Flags of every client command (`--server`, `--profile`, `--json`, `--api-key`).
@@ -81,6 +82,9 @@ pub enum ClientCommand {
     /// Fine-tuning jobs: create, list, show, cancel, resume, logs, watch.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Configuration templates of fine-tuning jobs, per project (`jobs create --template`).
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
     /// The cluster: nodes and free GPUs, running jobs, and the queue with why each job waits.
     Cluster,
     /// Quotas and budgets of the organization, projects and users, with this month's use.
@@ -121,6 +125,7 @@ pub async fn run(global: GlobalArgs, cmd: ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Models(c) => models::run(&ctx, c).await,
         ClientCommand::Estimate(a) => estimate::run(&ctx, a).await,
         ClientCommand::Jobs(c) => jobs::run(&ctx, c).await,
+        ClientCommand::Templates(c) => templates::run(&ctx, c).await,
         ClientCommand::Cluster => cluster::run(&ctx).await,
         ClientCommand::Quotas(c) => quotas::run(&ctx, c).await,
         ClientCommand::Prices(c) => prices::run(&ctx, c).await,

@@ -58,9 +58,9 @@ pub enum JobsCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// The base model id (bm_…; `tunery models list`).
-    #[arg(long)]
-    pub model: String,
+    /// The base model id (bm_…; `tunery models list`) [default: the template's].
+    #[arg(long, required_unless_present = "template")]
+    pub model: Option<String>,
     #[arg(long)]
     pub dataset: String,
     /// The dataset version [default: the latest].
@@ -71,8 +71,25 @@ pub struct CreateArgs {
     pub validation: Option<String>,
     #[arg(long)]
     pub name: Option<String>,
+    /// The project to train in [default: the template's, else none].
     #[arg(long, value_name = "PROJECT_ID")]
     pub project: Option<String>,
+    /// Start from a configuration template of a project (`tunery templates list`); the flags
+    /// given here override what it sets.
+    #[arg(long, value_name = "TEMPLATE_ID")]
+    pub template: Option<String>,
+    /// Watch the job after submitting it.
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub choices: SubmissionArgs,
+}
+
+/// What a job submission and a configuration template share: the training configuration, the
+/// resources, the chat template, merging and restarts. Flags not given leave the value to the
+/// template (or the server's default).
+#[derive(Debug, clap::Args)]
+pub struct SubmissionArgs {
     /// Crashed runs restarted from the last checkpoint before the job fails.
     #[arg(long)]
     pub max_restarts: Option<u32>,
@@ -83,9 +100,6 @@ pub struct CreateArgs {
     /// instead of the model's own.
     #[arg(long)]
     pub chat_template: Option<String>,
-    /// Watch the job after submitting it.
-    #[arg(long)]
-    pub watch: bool,
     /// GPUs (or CPU slots) for the job [default: 1].
     #[arg(long)]
     pub gpus: Option<u32>,
@@ -106,6 +120,57 @@ pub struct CreateArgs {
     pub priority: Option<String>,
     #[command(flatten)]
     pub training: TrainingArgs,
+}
+
+impl SubmissionArgs {
+    /// These choices laid over `base` (a template's, or an empty object): the configuration
+    /// merged key by key, the resources field by field, the rest where given.
+    pub(crate) fn over(self, base: &Value) -> Result<Value> {
+        let mut body = json!({
+            "config": base["config"].clone(),
+            "resources": base["resources"].clone(),
+            "merge_lora": self.merge_lora || base["merge_lora"] == true,
+        });
+        for key in ["chat_template", "max_restarts"] {
+            if !base[key].is_null() {
+                body[key] = base[key].clone();
+            }
+        }
+        merge(&mut body["config"], self.training.to_config()?);
+        if !body["resources"].is_object() {
+            body["resources"] = json!({});
+        }
+        if self.preemptible {
+            body["resources"]["preemptible"] = Value::from(true);
+        }
+        crate::client::http::set_given(
+            &mut body["resources"],
+            [
+                ("gpus", self.gpus.map(Value::from)),
+                ("gpu_type", self.gpu_type.map(Value::from)),
+                ("gpu_memory_gib", self.gpu_memory_gib.map(Value::from)),
+                ("max_duration_s", self.max_duration.map(Value::from)),
+                ("priority", self.priority.map(Value::from)),
+            ],
+        );
+        crate::client::http::set_given(
+            &mut body,
+            [("chat_template", self.chat_template.map(Value::from)), ("max_restarts", self.max_restarts.map(Value::from))],
+        );
+        Ok(body)
+    }
+}
+
+/// `over` merged into `base`: objects key by key (recursively), anything else replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
 }
 
 fn job_path(id: &str) -> String {
@@ -181,31 +246,27 @@ pub async fn run(ctx: &Context, cmd: JobsCommand) -> Result<u8> {
     let mut api = ctx.authenticated()?;
     match cmd {
         JobsCommand::Create(a) => {
-            let mut body =
-                json!({"base_model_id": a.model, "dataset_id": a.dataset, "config": a.training.to_config()?, "merge_lora": a.merge_lora});
+            let template = match &a.template {
+                Some(id) => api.get(&format!("/api/v1/job-templates/{}", seg(id)), &[]).await?,
+                None => json!({}),
+            };
+            let mut body = a.choices.over(&template)?;
+            let model = a
+                .model
+                .or_else(|| template["base_model_id"].as_str().map(String::from))
+                .ok_or_else(|| anyhow::anyhow!("the template names no base model: give --model (`tunery models list`)"))?;
+            let project = a.project.or_else(|| template["project_id"].as_str().map(String::from));
+            body["base_model_id"] = Value::from(model);
+            body["dataset_id"] = Value::from(a.dataset);
             crate::client::http::set_given(
                 &mut body,
                 [
                     ("name", a.name.map(Value::from)),
-                    ("project_id", a.project.map(Value::from)),
+                    ("project_id", project.map(Value::from)),
                     ("dataset_version", a.dataset_version.map(Value::from)),
                     ("validation_dataset_id", a.validation.map(Value::from)),
-                    ("max_restarts", a.max_restarts.map(Value::from)),
-                    ("chat_template", a.chat_template.map(Value::from)),
                 ],
             );
-            let mut resources = json!({"preemptible": a.preemptible});
-            crate::client::http::set_given(
-                &mut resources,
-                [
-                    ("gpus", a.gpus.map(Value::from)),
-                    ("gpu_type", a.gpu_type.map(Value::from)),
-                    ("gpu_memory_gib", a.gpu_memory_gib.map(Value::from)),
-                    ("max_duration_s", a.max_duration.map(Value::from)),
-                    ("priority", a.priority.map(Value::from)),
-                ],
-            );
-            body["resources"] = resources;
             let v = api.post("/api/v1/jobs", &body).await?;
             if a.watch {
                 if !ctx.json {

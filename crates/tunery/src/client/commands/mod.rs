@@ -18,5 +18,6 @@ pub mod prices;
 pub mod projects;
 pub mod quotas;
 pub mod safety;
+pub mod templates;
 mod training_args;
 pub mod users;
