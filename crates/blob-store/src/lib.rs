@@ -11,7 +11,7 @@
 //! ```text
 //! blobs/ab/cd/<id>       the encrypted data (ab, cd: the id's first two byte pairs)
 //! blobs/ab/cd/<id>.key   the blob's data key, wrapped by a master key (109 bytes)
-//! tmp/                   files being written; emptied when the store opens
+//! tmp/                   files being written; a crash's leftovers (unwritten for an hour) removed on open
 //! ```
 //!
 //! Ids are validated (64 lowercase hex characters) before any path is built from them.
@@ -86,5 +86,5 @@ pub use random::BlobRandomAccess;
 pub use reader::BlobReader;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, PART_SIZE as S3_PART_SIZE};
-pub use store::{BlobInfo, BlobStore, RotationReport};
+pub use store::{BlobInfo, BlobStore, RotationReport, LEFTOVER_AFTER};
 pub use writer::{BlobWriter, SealedBlob};

@@ -51,6 +51,26 @@ pub(crate) struct Inner {
     commit_lock: Mutex<()>,
 }
 
+/// How long a temp file must have gone unwritten before opening a store removes it as a crash's
+/// leftover. A live writer writes its file as bytes arrive; servers sharing one data directory
+/// open the store while each other's writers run, and must not remove their files.
+pub const LEFTOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes a temp file unwritten for [`LEFTOVER_AFTER`]; a newer one belongs to a live writer
+/// (of this process, or of another server on the same directory) and stays.
+fn remove_if_leftover(path: &std::path::Path) -> Result<()> {
+    let modified = match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("read the age of temp file", path)(e)),
+    };
+    // A time in the future (a clock set back) reads as new: the file stays.
+    if modified.elapsed().is_ok_and(|age| age >= LEFTOVER_AFTER) {
+        remove_leftover(path)?;
+    }
+    Ok(())
+}
+
 /// Removes a leftover temp file. One that is gone already is no error: another server opening
 /// the same store removed it, or its writer renamed it into place meanwhile.
 fn remove_leftover(path: &std::path::Path) -> Result<()> {
@@ -61,8 +81,8 @@ fn remove_leftover(path: &std::path::Path) -> Result<()> {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the store at `root`, empties `tmp/` (leftovers of a crash:
-    /// ciphertext only), and checks that the keyring can read this store's blobs: if the first
+    /// Opens (creating if needed) the store at `root`, removes the leftovers of a crash from
+    /// `tmp/` (ciphertext only; files unwritten for [`LEFTOVER_AFTER`]), and checks that the keyring can read this store's blobs: if the first
     /// blob found is wrapped by a key it does not hold, fails with [`Error::UnknownMasterKey`].
     pub fn open(root: impl Into<PathBuf>, keyring: Keyring) -> Result<Self> {
         let root = root.into();
@@ -72,7 +92,7 @@ impl BlobStore {
         }
         for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))? {
             let path = entry.map_err(io_err("list", &tmp))?.path();
-            remove_leftover(&path)?;
+            remove_if_leftover(&path)?;
         }
         let store = BlobStore {
             inner: Arc::new(Inner {
@@ -92,7 +112,7 @@ impl BlobStore {
     /// Opens a store whose blobs live in an S3-compatible bucket (feature `s3`), with the same
     /// format, keys and guarantees as a local store: the writer seals into a temp file under
     /// `local_tmp_dir` (ciphertext only; this store's own temp files there, named like those of
-    /// `tmp/`, are removed on open) and uploads it when finished; readers stream the object.
+    /// `tmp/`, are removed on open once unwritten for [`LEFTOVER_AFTER`]) and uploads it when finished; readers stream the object.
     /// Like [`BlobStore::open`], checks that the keyring can read the first blob found.
     #[cfg(feature = "s3")]
     pub fn open_s3(config: crate::s3::S3Config, keyring: Keyring, local_tmp_dir: impl Into<PathBuf>) -> Result<Self> {
@@ -105,7 +125,7 @@ impl BlobStore {
                 stem.len() == 24 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "data" | "key")
             });
             if ours && path.is_file() {
-                remove_leftover(&path)?;
+                remove_if_leftover(&path)?;
             }
         }
         let backend = crate::s3::S3Backend::new(&config)?;

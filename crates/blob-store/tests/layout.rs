@@ -91,16 +91,26 @@ fn abandoned_writers_leave_nothing_behind() {
 }
 
 #[test]
-fn leftover_temp_files_are_removed_on_open() {
+fn leftover_temp_files_are_removed_on_open_and_live_writers_files_kept() {
     let (dir, store) = new_store();
     let mut writer = store.writer().unwrap();
     writer.write_all(&random_bytes(150_000, 1)).unwrap();
     // As if the process died here: the writer's temp file stays (its drop never runs).
     std::mem::forget(writer);
-    assert_eq!(files_under(&dir.path().join("tmp")).len(), 1);
+    let tmp = dir.path().join("tmp");
+    assert_eq!(files_under(&tmp).len(), 1);
+    // Another server opening the same directory meanwhile: the file was just written, so it may
+    // be a live writer's, and stays.
+    BlobStore::open(dir.path(), Keyring::new(key(1))).unwrap();
+    assert_eq!(files_under(&tmp).len(), 1, "a recently written temp file is kept");
+    // Unwritten for longer than LEFTOVER_AFTER: a crash's leftover, removed.
+    let stale = std::time::SystemTime::now() - blob_store::LEFTOVER_AFTER - std::time::Duration::from_secs(60);
+    for path in files_under(&tmp) {
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(stale).unwrap();
+    }
     drop(store);
     BlobStore::open(dir.path(), Keyring::new(key(1))).unwrap();
-    assert!(files_under(&dir.path().join("tmp")).is_empty());
+    assert!(files_under(&tmp).is_empty());
 }
 
 #[test]

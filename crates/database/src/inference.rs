@@ -73,44 +73,41 @@ pub struct UsageBucket {
     pub time_to_first_token_count: i64,
 }
 
+/// The filter every usage query shares, on the table aliased `r`: $1 the organization, $2 and
+/// $3 the period, $4 a deployment and $5 an API key ('' for any); bound by [`bind_usage_filter`].
+const USAGE_FILTER: &str = "r.organization_id = $1 AND r.created_at >= $2 AND r.created_at < $3 \
+     AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR r.api_key_id = $5)";
+
+type AnyQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+fn bind_usage_filter<'q, O>(query: AnyQueryAs<'q, O>, org_id: &'q str, filter: &'q UsageFilter) -> AnyQueryAs<'q, O> {
+    query
+        .bind(org_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.deployment_id.as_deref().unwrap_or(""))
+        .bind(filter.api_key_id.as_deref().unwrap_or(""))
+}
+
 pub async fn usage(conn: &mut Conn, org_id: &str, filter: &UsageFilter, bucket_ms: i64) -> Result<Vec<UsageBucket>> {
-    Ok(sqlx::query_as(
-        "SELECT (created_at / $5) * $5 AS bucket_start, COUNT(*) AS requests, \
-         CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
-         CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
-         CAST(SUM(latency_ms) AS BIGINT) AS latency_ms_sum, MAX(latency_ms) AS latency_ms_max, \
-         CAST(SUM(COALESCE(time_to_first_token_ms, 0)) AS BIGINT) AS time_to_first_token_ms_sum, \
-         CAST(SUM(CASE WHEN time_to_first_token_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS time_to_first_token_count \
-         FROM inference_requests WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 \
-         AND ($4 = '' OR deployment_id = $4) AND ($6 = '' OR api_key_id = $6) \
-         GROUP BY (created_at / $5) * $5 ORDER BY bucket_start",
-    )
-    .bind(org_id)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.deployment_id.as_deref().unwrap_or(""))
-    .bind(bucket_ms)
-    .bind(filter.api_key_id.as_deref().unwrap_or(""))
-    .fetch_all(&mut *conn)
-    .await?)
+    let sql = format!(
+        "SELECT (r.created_at / $6) * $6 AS bucket_start, COUNT(*) AS requests, \
+         CAST(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+         CAST(SUM(r.prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(r.completion_tokens) AS BIGINT) AS completion_tokens, \
+         CAST(SUM(r.latency_ms) AS BIGINT) AS latency_ms_sum, MAX(r.latency_ms) AS latency_ms_max, \
+         CAST(SUM(COALESCE(r.time_to_first_token_ms, 0)) AS BIGINT) AS time_to_first_token_ms_sum, \
+         CAST(SUM(CASE WHEN r.time_to_first_token_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS time_to_first_token_count \
+         FROM inference_requests r WHERE {USAGE_FILTER} \
+         GROUP BY (r.created_at / $6) * $6 ORDER BY bucket_start"
+    );
+    Ok(bind_usage_filter(sqlx::query_as(&sql), org_id, filter).bind(bucket_ms).fetch_all(&mut *conn).await?)
 }
 
 /// Each request's latency in the period with its bucket start and key, for percentiles (read
 /// whole: a day of minute buckets at 10 requests a second is 864,000 small rows).
 pub async fn latencies(conn: &mut Conn, org_id: &str, filter: &UsageFilter, bucket_ms: i64) -> Result<Vec<(i64, Option<String>, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT (created_at / $5) * $5, api_key_id, latency_ms FROM inference_requests \
-         WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 \
-         AND ($4 = '' OR deployment_id = $4) AND ($6 = '' OR api_key_id = $6)",
-    )
-    .bind(org_id)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.deployment_id.as_deref().unwrap_or(""))
-    .bind(bucket_ms)
-    .bind(filter.api_key_id.as_deref().unwrap_or(""))
-    .fetch_all(&mut *conn)
-    .await?)
+    let sql = format!("SELECT (r.created_at / $6) * $6, r.api_key_id, r.latency_ms FROM inference_requests r WHERE {USAGE_FILTER}");
+    Ok(bind_usage_filter(sqlx::query_as(&sql), org_id, filter).bind(bucket_ms).fetch_all(&mut *conn).await?)
 }
 
 /// Requests of one API key in a period (`api_key_id` None: requests made in a signed-in
@@ -129,23 +126,16 @@ pub struct KeyUsage {
 
 /// Usage per API key, most requests first.
 pub async fn usage_by_key(conn: &mut Conn, org_id: &str, filter: &UsageFilter) -> Result<Vec<KeyUsage>> {
-    Ok(sqlx::query_as(
+    let sql = format!(
         "SELECT r.api_key_id, MAX(k.name) AS name, MAX(k.prefix) AS prefix, COUNT(*) AS requests, \
          CAST(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
          CAST(SUM(r.prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(r.completion_tokens) AS BIGINT) AS completion_tokens, \
          CAST(SUM(r.latency_ms) AS BIGINT) AS latency_ms_sum \
          FROM inference_requests r LEFT JOIN api_keys k ON k.id = r.api_key_id AND k.organization_id = r.organization_id \
-         WHERE r.organization_id = $1 AND r.created_at >= $2 AND r.created_at < $3 \
-         AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR r.api_key_id = $5) \
-         GROUP BY r.api_key_id ORDER BY requests DESC, r.api_key_id",
-    )
-    .bind(org_id)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.deployment_id.as_deref().unwrap_or(""))
-    .bind(filter.api_key_id.as_deref().unwrap_or(""))
-    .fetch_all(&mut *conn)
-    .await?)
+         WHERE {USAGE_FILTER} \
+         GROUP BY r.api_key_id ORDER BY requests DESC, r.api_key_id"
+    );
+    Ok(bind_usage_filter(sqlx::query_as(&sql), org_id, filter).fetch_all(&mut *conn).await?)
 }
 
 /// Tokens (prompt + completion) a key used since `from` (its monthly quota).

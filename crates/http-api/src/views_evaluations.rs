@@ -33,8 +33,7 @@ pub struct EvaluationView {
     /// Everything it was made with — metrics, tokenize, generation, bootstrap, the resolved
     /// model with its chat template's digest, the prompt rendering, the metrics version —
     /// enough to rerun it.
-    #[schema(value_type = Object)]
-    pub config: Value,
+    pub config: services::evaluations::EvaluationConfig,
     /// `{"metrics": {name: {score, interval, confidence, implementation, …}}, "examples": n}`
     /// once it succeeded.
     #[schema(value_type = Option<Object>)]
@@ -69,7 +68,7 @@ impl From<Evaluation> for EvaluationView {
             model: r.model,
             deployment_id: r.deployment_id,
             dataset_version_id: r.dataset_version_id,
-            config: serde_json::to_value(&e.config).unwrap_or(Value::Null),
+            config: e.config,
             results: e.results,
             progress: EvaluationProgress { answered: r.examples_done, total: r.examples_total },
             error: r.error,

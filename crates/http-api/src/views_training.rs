@@ -433,12 +433,14 @@ pub struct ModelView {
     pub kind: String,
     pub files: usize,
     pub size_bytes: i64,
-    #[schema(value_type = Object)]
-    pub config: serde_json::Value,
-    /// Final loss, evaluation loss, steps, tokens, seconds, tokens per second, and the precision
-    /// trained in (`fp32`, `bf16`, `fp16`).
-    #[schema(value_type = Object)]
-    pub metrics: serde_json::Value,
+    /// The training configuration of the job that made it.
+    pub config: domain::training::TrainingConfig,
+    /// Whether the LoRA was also stored merged into the base weights (under `merged/`).
+    pub merge_lora: bool,
+    /// The built-in chat template it was trained through (none: the base model's own).
+    pub chat_template: Option<String>,
+    /// What the run reported when it finished.
+    pub metrics: services::models::TrainingSummary,
     pub created_by: String,
     pub created_at: i64,
 }
@@ -450,6 +452,8 @@ impl From<services::models::FineTunedModel> for ModelView {
             object: "model",
             files: f.files.len(),
             config: f.config,
+            merge_lora: f.merge_lora,
+            chat_template: f.chat_template,
             metrics: f.metrics,
             created_at: secs(m.created_at),
             id: m.id,

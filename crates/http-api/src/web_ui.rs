@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -19,10 +19,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
-/// A directory holding a built UI: `index.html` and its `assets/`.
+/// A directory holding a built UI (`index.html` and its `assets/`), with the file services
+/// that answer from it, made once.
 #[derive(Debug, Clone)]
 pub struct WebUi {
-    dir: PathBuf,
+    files: ServeDir,
+    index: ServeFile,
 }
 
 impl WebUi {
@@ -34,11 +36,10 @@ impl WebUi {
                 dir.display()
             ));
         }
-        Ok(WebUi { dir: dir.to_path_buf() })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Ok(WebUi {
+            files: ServeDir::new(dir).precompressed_gzip().append_index_html_on_directories(true),
+            index: ServeFile::new(dir.join("index.html")).precompressed_gzip(),
+        })
     }
 }
 
@@ -59,14 +60,16 @@ pub async fn respond(ui: Option<WebUi>, req: Request) -> Response {
     let Some(ui) = ui.filter(|_| !is_api_path(&path) && matches!(*req.method(), Method::GET | Method::HEAD)) else {
         return crate::middleware::not_found().await.into_response();
     };
-    let index = ui.dir.join("index.html");
-    let files = ServeDir::new(&ui.dir).precompressed_gzip().append_index_html_on_directories(true);
-    let head = Request::builder().method(req.method().clone()).uri(req.uri().clone()).body(Body::empty());
-    let mut resp = match files.oneshot(req).await {
-        Ok(r) if r.status() == StatusCode::NOT_FOUND && is_client_route(&path) => match head {
-            Ok(head) => ServeFile::new(&index).precompressed_gzip().oneshot(head).await.map(IntoResponse::into_response),
-            Err(_) => Ok(r.into_response()),
-        },
+    // The same request for index.html, with the client's headers (what it accepts, what it
+    // has cached), in case the path is a client-side route.
+    let mut for_index = Request::new(Body::empty());
+    *for_index.method_mut() = req.method().clone();
+    *for_index.uri_mut() = req.uri().clone();
+    *for_index.headers_mut() = req.headers().clone();
+    let mut resp = match ui.files.oneshot(req).await {
+        Ok(r) if r.status() == StatusCode::NOT_FOUND && is_client_route(&path) => {
+            ui.index.oneshot(for_index).await.map(IntoResponse::into_response)
+        }
         Ok(r) if r.status() == StatusCode::NOT_FOUND => return crate::middleware::not_found().await.into_response(),
         Ok(r) => Ok(r.into_response()),
         Err(e) => Err(e),

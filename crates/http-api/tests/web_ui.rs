@@ -65,6 +65,26 @@ async fn client_routes_get_the_index_and_files_keep_their_rules() {
 }
 
 #[tokio::test]
+async fn a_client_route_answers_with_the_clients_headers_in_mind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    let app = app_serving(&dist).await;
+    std::fs::write(dist.join("index.html.gz"), b"\x1f\x8bgzipped index").unwrap();
+    // A browser that accepts gzip gets the precompressed index on a client-side route too.
+    let gz = get(&app, "/datasets/ds_1", true).await;
+    gz.expect(200);
+    assert_eq!(gz.headers["content-encoding"], "gzip");
+    assert!(gz.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    // A browser that has it cached is told so (304), not sent it again.
+    let first = get(&app, "/datasets/ds_1", false).await;
+    let modified = first.headers["last-modified"].to_str().unwrap().to_string();
+    let req = Request::builder().uri("/jobs/job_1").header("if-modified-since", modified).body(Body::empty()).unwrap();
+    let cached = app.send(req).await;
+    assert_eq!(cached.status.as_u16(), 304, "{:?}", cached.headers);
+    assert!(cached.headers.contains_key("content-security-policy"));
+}
+
+#[tokio::test]
 async fn api_paths_missing_files_and_other_methods_stay_json_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let app = app_serving(&tmp.path().join("dist")).await;

@@ -804,6 +804,17 @@ export const en = {
     humanEvals: 'Human ratings: {{names}}',
     files: 'Files',
     config: 'Training configuration',
+    summary: {
+      final_loss: 'Final loss',
+      eval_loss: 'Evaluation loss',
+      steps: 'Steps',
+      tokens: 'Tokens trained',
+      seconds: 'Training time',
+      tokens_per_second: 'Tokens per second',
+      precision: 'Precision',
+      best_step: 'Best step (kept)',
+      best_eval_loss: 'Best evaluation loss',
+    },
   },
   projects: {
     title: 'Projects',

@@ -804,6 +804,17 @@ export const zhCN: Messages = {
     humanEvals: '人工评分：{{names}}',
     files: '文件',
     config: '训练配置',
+    summary: {
+      final_loss: '最终损失',
+      eval_loss: '评估损失',
+      steps: '步数',
+      tokens: '训练 token 数',
+      seconds: '训练用时',
+      tokens_per_second: '每秒 token 数',
+      precision: '精度',
+      best_step: '最佳步（保留的权重）',
+      best_eval_loss: '最佳评估损失',
+    },
   },
   projects: {
     title: '项目',

@@ -12,6 +12,7 @@ import { ErrorNotice } from '../app/ErrorNotice';
 import { useCan } from '../app/useMe';
 import { EvaluationState } from '../evaluations/EvaluationState';
 import { formatBytes, formatNumber, formatUnixTime } from '../i18n/format';
+import { trainingFigures } from '../models/summary';
 import { downloadModelFile, fileName } from '../models/transfer';
 import { JobStateTag } from '../training/JobStateTag';
 
@@ -50,7 +51,7 @@ export function Model() {
   if (record.isPending) return <Skeleton active />;
   if (record.error) return <ErrorNotice error={record.error} onRetry={() => void record.refetch()} />;
   const { model, job, training_data, validation_data, evaluations, human_evals } = record.data;
-  const metrics = Object.entries(model.metrics as Record<string, unknown>).filter(([, v]) => typeof v === 'number' || typeof v === 'string');
+  const summary = trainingFigures(model.metrics);
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }}>
       <Space align="center">
@@ -67,7 +68,7 @@ export function Model() {
             { key: 'job', label: t('models.job'), children: job ? <Space><Link to={`/jobs/${job.id}`}>{job.name}</Link><JobStateTag state={job.state} /></Space> : '–' },
             { key: 'size', label: t('models.size'), children: formatBytes(model.size_bytes) },
             { key: 'created', label: t('models.created'), children: formatUnixTime(model.created_at) },
-            ...metrics.map(([k, v]) => ({ key: k, label: k, children: typeof v === 'number' ? formatNumber(v, { maximumFractionDigits: 4 }) : String(v) })),
+            ...summary.map(([k, v]) => ({ key: k, label: t(`models.summary.${k}`), children: v })),
           ]}
         />
       </Card>

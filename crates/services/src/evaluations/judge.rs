@@ -58,7 +58,7 @@ pub struct NewJudgeEvaluation {
 }
 
 /// How a judge evaluation judges (stored in its configuration).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JudgeConfig {
     pub mode: JudgeMode,
     pub evaluation_ids: Vec<String>,

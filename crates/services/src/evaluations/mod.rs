@@ -171,7 +171,7 @@ pub struct NewScoring {
 }
 
 /// The model an evaluation's answers came from, as resolved when it was created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResolvedModel {
     /// What the request named.
     pub requested: String,
@@ -188,7 +188,7 @@ pub struct ResolvedModel {
 }
 
 /// Everything an evaluation was made with (`evaluations.config`): enough to rerun it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationConfig {
     pub metrics: Vec<String>,
     pub tokenize: String,

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// A file set by what it is called and its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = MetricFileDigest)]
 #[serde(deny_unknown_fields)]
 pub struct Digest {
     pub name: String,
@@ -21,7 +22,8 @@ pub struct Digest {
 }
 
 /// BERTScore's encoder and layer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = MetricEncoder)]
 #[serde(deny_unknown_fields)]
 pub struct Encoder {
     pub name: String,
@@ -31,7 +33,7 @@ pub struct Encoder {
 }
 
 /// What an evaluation's metrics were computed with beyond the metrics crate.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricResources {
     /// METEOR's WordNet (None: no synonym stage).

@@ -16,6 +16,7 @@ use database::base_models::BaseModelRow;
 use domain::catalog::CatalogModel;
 use domain::model_spec::ModelSpec;
 use domain::Permission;
+use serde::{Deserialize, Serialize};
 
 /// Filters of the catalog.
 #[derive(Debug, Clone, Default)]
@@ -52,24 +53,61 @@ impl BaseModel {
     }
 }
 
+/// What the runtime reported when a training finished (its `finished` event's summary), kept
+/// with the fine-tuned model. Each figure is absent where the run had none (no evaluation, no
+/// step, or a runtime older than the figure).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrainingSummary {
+    /// The last training step's loss.
+    pub final_loss: Option<f64>,
+    /// The last evaluation's loss on the validation set.
+    pub eval_loss: Option<f64>,
+    /// Optimizer steps taken.
+    pub steps: Option<u64>,
+    /// Real (non-padding) tokens trained on.
+    pub tokens: Option<u64>,
+    /// Wall-clock seconds of the run.
+    pub seconds: Option<f64>,
+    /// Real tokens per second over the run.
+    pub tokens_per_second: Option<f64>,
+    /// The precision trained in: `fp32`, `bf16` or `fp16`.
+    pub precision: Option<String>,
+    /// With `keep_best`: the step whose weights were kept, and its evaluation loss.
+    pub best_step: Option<u64>,
+    pub best_eval_loss: Option<f64>,
+}
+
 /// A fine-tuned model with its stored manifest, configuration and metrics parsed.
 #[derive(Debug, Clone)]
 pub struct FineTunedModel {
     pub row: database::models::ModelRow,
     pub files: Vec<StoredFile>,
-    pub config: serde_json::Value,
-    pub metrics: serde_json::Value,
+    /// The training configuration of the job that made it.
+    pub config: domain::training::TrainingConfig,
+    /// Whether the LoRA was also stored merged into the base weights.
+    pub merge_lora: bool,
+    /// The built-in chat template it was trained through (none: the base model's own).
+    pub chat_template: Option<String>,
+    pub metrics: TrainingSummary,
 }
 
 impl FineTunedModel {
+    /// A stored row with its configuration, metrics and manifest parsed; any of them not parsing
+    /// is an error naming the model and the column.
     pub(crate) fn of(row: database::models::ModelRow) -> crate::Result<FineTunedModel> {
         let owner = format!("model {}", row.id);
-        let json = |column: &str, text: &str| {
-            serde_json::from_str(text).map_err(|e| crate::Error::Internal(format!("{owner}: the stored {column} does not parse: {e}")))
-        };
-        let (config, metrics) = (json("configuration", &row.config)?, json("metrics", &row.metrics)?);
+        let corrupt = |column: &str, e: String| crate::Error::Internal(format!("{owner}: the stored {column} does not parse: {e}"));
+        let stored = crate::training::stored_config(&row.config).map_err(|e| corrupt("configuration", e))?;
+        let metrics = serde_json::from_str(&row.metrics).map_err(|e| corrupt("metrics", e.to_string()))?;
         let files = files::parse_manifest(&owner, &row.files)?;
-        Ok(FineTunedModel { row, files, config, metrics })
+        Ok(FineTunedModel {
+            row,
+            files,
+            config: stored.config,
+            merge_lora: stored.merge_lora,
+            chat_template: stored.chat_template,
+            metrics,
+        })
     }
 }
 

@@ -783,7 +783,7 @@ impl Services {
             // A deleted model keeps its name on the job (as the job named it); its figures go.
             let name = match self.get_model(principal, model_id).await {
                 Ok(model) => {
-                    job.trained_tokens = model.metrics["tokens"].as_i64();
+                    job.trained_tokens = model.metrics.tokens.and_then(|t| i64::try_from(t).ok());
                     model.row.name
                 }
                 Err(Error::NotFound(_)) => training.row.name.clone(),
