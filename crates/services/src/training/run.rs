@@ -6,7 +6,7 @@ use super::transition::{change_state, current_state};
 use crate::audit::AuditEvent;
 use crate::datasets::internal;
 use crate::models::files::{parse_manifest, StoredFile};
-use crate::models::{BaseModel, Checkpoint};
+use crate::models::{BaseModel, Checkpoint, TrainingSummary};
 use crate::training::scheduling::Placed;
 use crate::training::Job;
 use crate::{now_ms, Error, RequestContext, Result, Services};
@@ -527,8 +527,11 @@ impl Services {
         let cancel = current.cancel_requested == 1;
         if exit.code == Some(0) {
             if let Some(summary) = report.finished {
-                let throughput = match summary_throughput(&summary) {
-                    Ok(t) => t,
+                // Read once, where it arrives: a summary that does not parse fails the job here
+                // rather than being stored with a model that could then not be read.
+                let parsed = parse_summary(summary).and_then(|s| summary_throughput(&s).map(|t| (s, t)));
+                let (summary, throughput) = match parsed {
+                    Ok(read) => read,
                     Err(message) => return Ok(Outcome::Failed { code: "protocol_error".into(), message, hint: None }),
                 };
                 let output = workdir.join(report.output_path.as_deref().unwrap_or("output"));
@@ -599,7 +602,7 @@ impl Services {
         &self,
         job: &JobRow,
         output: &Path,
-        summary: &serde_json::Map<String, serde_json::Value>,
+        summary: &TrainingSummary,
     ) -> Result<(database::models::ModelRow, Vec<crate::blob_holds::BlobHold>)> {
         let crate::models::files::StoredDirectory { mut files, mut size, mut holds } = self.store_directory(output).await?;
         let merged = output.with_file_name("output-merged");
@@ -622,7 +625,7 @@ impl Services {
             files: serde_json::to_string(&files).map_err(internal)?,
             size_bytes: size as i64,
             config: job.config.clone(),
-            metrics: serde_json::Value::Object(summary.clone()).to_string(),
+            metrics: serde_json::to_string(summary).map_err(internal)?,
             created_by: job.created_by.clone(),
             created_at: now_ms(),
         };
@@ -709,27 +712,31 @@ fn unavailable(row: &JobRow, reason: String, hint: &str) -> Outcome {
     failed("executor_unavailable", reason, hint)
 }
 
+/// A finished event's summary as the model keeps it; a field of the wrong type is an error
+/// saying what was found and what was expected.
+fn parse_summary(summary: serde_json::Map<String, serde_json::Value>) -> std::result::Result<TrainingSummary, String> {
+    serde_json::from_value(serde_json::Value::Object(summary)).map_err(|e| format!("the finished event's summary does not parse: {e}"))
+}
+
 /// A finished event's speed and the precision it was measured in: none when the summary has no
 /// `tokens_per_second`; an error naming the field when the precision is missing or unknown, since
 /// a speed without its precision would be filed under the wrong key.
-fn summary_throughput(
-    summary: &serde_json::Map<String, serde_json::Value>,
-) -> std::result::Result<Option<(f64, domain::estimate::Precision)>, String> {
-    let Some(tps) = summary.get("tokens_per_second").and_then(serde_json::Value::as_f64) else { return Ok(None) };
-    let name = summary.get("precision").and_then(serde_json::Value::as_str);
-    match name.and_then(domain::estimate::Precision::parse) {
+fn summary_throughput(summary: &TrainingSummary) -> std::result::Result<Option<(f64, domain::estimate::Precision)>, String> {
+    let Some(tps) = summary.tokens_per_second else { return Ok(None) };
+    match summary.precision.as_deref().and_then(domain::estimate::Precision::parse) {
         Some(precision) => Ok(Some((tps, precision))),
-        None => Err(format!("the finished event's summary.precision is {:?}, not fp32, bf16 or fp16", summary.get("precision"))),
+        None => Err(format!("the finished event's summary.precision is {:?}, not fp32, bf16 or fp16", summary.precision)),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::summary_throughput;
+    use super::{parse_summary, summary_throughput};
+    use crate::models::TrainingSummary;
     use domain::estimate::Precision;
 
-    fn summary(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-        v.as_object().unwrap().clone()
+    fn summary(v: serde_json::Value) -> TrainingSummary {
+        parse_summary(v.as_object().unwrap().clone()).unwrap()
     }
 
     #[test]
@@ -745,5 +752,12 @@ mod tests {
             let err = summary_throughput(&summary(bad)).unwrap_err();
             assert!(err.contains("summary.precision"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_summary_field_of_the_wrong_type_is_an_error_naming_it() {
+        let bad = serde_json::json!({"steps": "three", "tokens_per_second": 1.0, "precision": "fp32"});
+        let err = parse_summary(bad.as_object().unwrap().clone()).unwrap_err();
+        assert!(err.contains("summary does not parse") && err.contains("invalid type"), "{err}");
     }
 }
